@@ -1,0 +1,386 @@
+/*
+ * Engine containers: growable arrays, the uint64 hash map and the key interner (see base.h).
+ *
+ * The map uses linear probing with backward-shift deletion rather than tombstones: the engine's
+ * tables see constant churn (reverse indexes are rewritten on every recompute) and tombstones would
+ * force periodic rehashing to keep probe lengths short.
+ */
+#include "base.h"
+
+#include <stdlib.h>
+
+int krt__vec_reserve(krt__vec_t *v, size_t size, size_t n)
+{
+    if ((size_t)v->len + n <= v->cap)
+        return KRT_OK;
+    size_t cap = v->cap ? (size_t)v->cap * 2 : 8;
+    while (cap < (size_t)v->len + n)
+        cap *= 2;
+    if (cap > UINT32_MAX)
+        return KRT_ENOMEM;
+    void *p = krt_realloc(v->data, cap * size);
+    if (!p)
+        return KRT_ENOMEM;
+    v->data = p;
+    v->cap = (uint32_t)cap;
+    return KRT_OK;
+}
+
+int krt__vec_push(krt__vec_t *v, size_t size, const void *elem)
+{
+    if (krt__vec_reserve(v, size, 1) != KRT_OK)
+        return KRT_ENOMEM;
+    memcpy((char *)v->data + (size_t)v->len * size, elem, size);
+    v->len++;
+    return KRT_OK;
+}
+
+void krt__vec_dispose(krt__vec_t *v)
+{
+    krt_free(v->data);
+    v->data = NULL;
+    v->len = v->cap = 0;
+}
+
+/* ---- map ---------------------------------------------------------------------------------- */
+
+static int map_resize(krt__map_t *m, uint32_t cap)
+{
+    uint64_t *keys = krt_malloc((size_t)cap * sizeof(uint64_t));
+    uint64_t *vals = krt_malloc((size_t)cap * sizeof(uint64_t));
+    if (!keys || !vals) {
+        krt_free(keys);
+        krt_free(vals);
+        return KRT_ENOMEM;
+    }
+    memset(keys, 0xff, (size_t)cap * sizeof(uint64_t));
+    uint32_t mask = cap - 1;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        if (m->keys[i] == KRT__MAP_EMPTY)
+            continue;
+        uint32_t j = (uint32_t)krt__mix64(m->keys[i]) & mask;
+        while (keys[j] != KRT__MAP_EMPTY)
+            j = (j + 1) & mask;
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    krt_free(m->keys);
+    krt_free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = cap;
+    return KRT_OK;
+}
+
+uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted)
+{
+    /* Keep the load factor under 3/4. */
+    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
+        if (map_resize(m, m->cap ? m->cap * 2 : 8) != KRT_OK)
+            return NULL;
+    }
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)krt__mix64(key) & mask;
+    for (;; i = (i + 1) & mask) {
+        if (m->keys[i] == key) {
+            if (inserted)
+                *inserted = false;
+            return &m->vals[i];
+        }
+        if (m->keys[i] == KRT__MAP_EMPTY)
+            break;
+    }
+    m->keys[i] = key;
+    m->vals[i] = init;
+    m->len++;
+    if (inserted)
+        *inserted = true;
+    return &m->vals[i];
+}
+
+int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val)
+{
+    uint64_t *slot = krt__map_upsert(m, key, val, NULL);
+    if (!slot)
+        return KRT_ENOMEM;
+    *slot = val;
+    return KRT_OK;
+}
+
+bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val)
+{
+    if (m->len == 0)
+        return false;
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)krt__mix64(key) & mask;
+    for (;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            break;
+        if (m->keys[i] == KRT__MAP_EMPTY)
+            return false;
+    }
+    if (val)
+        *val = m->vals[i];
+    /* Backward shift: pull later members of the probe run into the hole when their home slot
+     * does not lie cyclically in (hole, j]. */
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; m->keys[j] != KRT__MAP_EMPTY; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)krt__mix64(m->keys[j]) & mask;
+        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!in_range) {
+            m->keys[hole] = m->keys[j];
+            m->vals[hole] = m->vals[j];
+            hole = j;
+        }
+    }
+    m->keys[hole] = KRT__MAP_EMPTY;
+    m->len--;
+    return true;
+}
+
+void krt__map_clear(krt__map_t *m)
+{
+    if (m->cap)
+        memset(m->keys, 0xff, (size_t)m->cap * sizeof(uint64_t));
+    m->len = 0;
+}
+
+void krt__map_dispose(krt__map_t *m)
+{
+    krt_free(m->keys);
+    krt_free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- interner ------------------------------------------------------------------------------ */
+
+void krt__intern_init(krt__intern_t *in)
+{
+    memset(in, 0, sizeof(*in));
+}
+
+void krt__intern_dispose(krt__intern_t *in)
+{
+    for (uint32_t i = 0; i < in->len; i++)
+        krt_free(in->strs[i]);
+    krt_free(in->strs);
+    krt_free(in->refs);
+    krt_free(in->order);
+    krt_free(in->hashes);
+    krt_free(in->slots);
+    memset(in, 0, sizeof(*in));
+}
+
+/* Bytes [from, from+8) of |s| big-endian, zero past its end. */
+static uint64_t order_prefix(const char *s, size_t from)
+{
+    uint64_t o = 0;
+    size_t len = strlen(s);
+    for (size_t i = from; i < from + 8; i++)
+        o = (o << 8) | (i < len ? (unsigned char)s[i] : 0);
+    return o;
+}
+
+static uint32_t intern_lookup(const krt__intern_t *in, const char *s, uint64_t h, uint32_t *slot)
+{
+    if (in->nslots == 0) {
+        *slot = UINT32_MAX;
+        return UINT32_MAX;
+    }
+    uint32_t mask = in->nslots - 1;
+    for (uint32_t i = (uint32_t)krt__mix64(h) & mask;; i = (i + 1) & mask) {
+        uint32_t v = in->slots[i];
+        if (v == 0) {
+            *slot = i;
+            return UINT32_MAX;
+        }
+        if (in->hashes[v - 1] == h && strcmp(in->strs[v - 1], s) == 0) {
+            *slot = i;
+            return v - 1;
+        }
+    }
+}
+
+static int intern_rehash(krt__intern_t *in, uint32_t nslots)
+{
+    uint32_t *slots = krt_calloc(nslots, sizeof(uint32_t));
+    if (!slots)
+        return KRT_ENOMEM;
+    uint32_t mask = nslots - 1;
+    for (uint32_t id = 0; id < in->len; id++) {
+        if (!in->strs[id])
+            continue;
+        uint32_t i = (uint32_t)krt__mix64(in->hashes[id]) & mask;
+        while (slots[i])
+            i = (i + 1) & mask;
+        slots[i] = id + 1;
+    }
+    krt_free(in->slots);
+    in->slots = slots;
+    in->nslots = nslots;
+    return KRT_OK;
+}
+
+uint32_t krt__intern_find(const krt__intern_t *in, const char *s)
+{
+    uint32_t slot;
+    return intern_lookup(in, s, krt_hash_str(s, 0), &slot);
+}
+
+uint32_t krt__intern_ref(krt__intern_t *in, const char *s)
+{
+    uint64_t h = krt_hash_str(s, 0);
+    uint32_t slot;
+    uint32_t id = intern_lookup(in, s, h, &slot);
+    if (id != UINT32_MAX) {
+        in->refs[id]++;
+        return id;
+    }
+    /* Keep the slot table under 1/2 full: lookups of absent keys are frequent. */
+    if ((uint64_t)(in->live + 1) * 2 > in->nslots) {
+        if (intern_rehash(in, in->nslots ? in->nslots * 2 : 64) != KRT_OK)
+            return UINT32_MAX;
+        intern_lookup(in, s, h, &slot);
+    }
+    char *copy = krt_strdup(s);
+    if (!copy)
+        return UINT32_MAX;
+    if (in->free_head) {
+        id = in->free_head - 1;
+        in->free_head = in->refs[id];
+    } else {
+        if (in->len == in->cap) {
+            uint32_t cap = in->cap ? in->cap * 2 : 64;
+            char **strs = krt_realloc(in->strs, cap * sizeof(char *));
+            if (strs)
+                in->strs = strs;
+            uint32_t *refs = krt_realloc(in->refs, cap * sizeof(uint32_t));
+            if (refs)
+                in->refs = refs;
+            uint64_t *order = krt_realloc(in->order, 2 * (size_t)cap * sizeof(uint64_t));
+            if (order)
+                in->order = order;
+            uint64_t *hashes = krt_realloc(in->hashes, cap * sizeof(uint64_t));
+            if (hashes)
+                in->hashes = hashes;
+            if (!strs || !refs || !order || !hashes) {
+                krt_free(copy);
+                return UINT32_MAX;
+            }
+            in->cap = cap;
+        }
+        id = in->len++;
+    }
+    in->strs[id] = copy;
+    in->refs[id] = 1;
+    in->order[2 * (size_t)id] = order_prefix(copy, 0);
+    in->order[2 * (size_t)id + 1] = order_prefix(copy, 8);
+    in->hashes[id] = h;
+    in->slots[slot] = id + 1;
+    in->live++;
+    return id;
+}
+
+void krt__intern_retain(krt__intern_t *in, uint32_t id)
+{
+    in->refs[id]++;
+}
+
+void krt__intern_unref(krt__intern_t *in, uint32_t id)
+{
+    if (--in->refs[id] > 0)
+        return;
+    /* Remove from the slot table with backward shift, as in the map. */
+    uint32_t mask = in->nslots - 1;
+    uint32_t i = (uint32_t)krt__mix64(in->hashes[id]) & mask;
+    while (in->slots[i] != id + 1)
+        i = (i + 1) & mask;
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; in->slots[j]; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)krt__mix64(in->hashes[in->slots[j] - 1]) & mask;
+        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!in_range) {
+            in->slots[hole] = in->slots[j];
+            hole = j;
+        }
+    }
+    in->slots[hole] = 0;
+    krt_free(in->strs[id]);
+    in->strs[id] = NULL;
+    in->refs[id] = in->free_head;
+    in->free_head = id + 1;
+    in->live--;
+}
+
+static inline bool id_less(const krt__intern_t *in, uint32_t a, uint32_t b)
+{
+    return in ? krt__intern_cmp(in, a, b) < 0 : a < b;
+}
+
+/* Quicksort (median of three, insertion sort below 16) with the comparison inlined: batches of
+ * thousands of keys are sorted on every flush, and qsort's indirect calls dominated. */
+void krt__intern_sort(const krt__intern_t *in, uint32_t *ids, size_t n)
+{
+    while (n > 16) {
+        size_t mid = n / 2, last = n - 1;
+        if (id_less(in, ids[mid], ids[0])) {
+            uint32_t t = ids[mid]; ids[mid] = ids[0]; ids[0] = t;
+        }
+        if (id_less(in, ids[last], ids[0])) {
+            uint32_t t = ids[last]; ids[last] = ids[0]; ids[0] = t;
+        }
+        if (id_less(in, ids[last], ids[mid])) {
+            uint32_t t = ids[last]; ids[last] = ids[mid]; ids[mid] = t;
+        }
+        uint32_t pivot = ids[mid];
+        size_t i = 0, j = last;
+        for (;;) {
+            while (id_less(in, ids[i], pivot))
+                i++;
+            while (id_less(in, pivot, ids[j]))
+                j--;
+            if (i >= j)
+                break;
+            uint32_t t = ids[i]; ids[i] = ids[j]; ids[j] = t;
+            i++;
+            j--;
+        }
+        /* Recurse into the smaller part, loop on the larger: stack depth stays logarithmic. */
+        size_t left = j + 1;
+        if (left < n - left) {
+            krt__intern_sort(in, ids, left);
+            ids += left;
+            n -= left;
+        } else {
+            krt__intern_sort(in, ids + left, n - left);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = ids[i];
+        size_t j = i;
+        while (j > 0 && id_less(in, x, ids[j - 1])) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = x;
+    }
+}
+
+int krt__intern_check(const krt__intern_t *in)
+{
+    uint32_t live = 0;
+    for (uint32_t id = 0; id < in->len; id++) {
+        if (!in->strs[id])
+            continue;
+        live++;
+        if (in->refs[id] == 0)
+            return KRT_EINVARIANT; /* N1 */
+        if (krt__intern_find(in, in->strs[id]) != id)
+            return KRT_EINVARIANT; /* N1 */
+        if (in->order[2 * (size_t)id] != order_prefix(in->strs[id], 0) ||
+            in->order[2 * (size_t)id + 1] != order_prefix(in->strs[id], 8))
+            return KRT_EINVARIANT; /* N3 */
+    }
+    return live == in->live ? KRT_OK : KRT_EINVARIANT;
+}

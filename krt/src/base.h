@@ -1,0 +1,167 @@
+/*
+ * Containers the engine is built from: a growable array, an open-addressing hash map from 64-bit
+ * keys to 64-bit values, and the key interner.
+ *
+ * One map shape serves every table in the engine (object stores, dependency reverse indexes, sets
+ * of input ids), so there is one piece of probing code to get right and measure. Keys are ids or
+ * hashes, never strings: strings are interned once on ingest (DESIGN.md, decision 4).
+ */
+#ifndef KRT_SRC_BASE_H
+#define KRT_SRC_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "krt/krt.h"
+
+#define KRT__UNUSED(x) ((void)(x))
+
+/* ---- growable array of fixed-size elements ---------------------------------------------- */
+typedef struct krt__vec {
+    void *data;
+    uint32_t len;
+    uint32_t cap;
+} krt__vec_t;
+
+/* Makes room for |n| more elements of |size| bytes. Returns KRT_OK or KRT_ENOMEM. */
+int krt__vec_reserve(krt__vec_t *v, size_t size, size_t n);
+void krt__vec_dispose(krt__vec_t *v);
+#define KRT__VEC_AT(v, T, i) (((T *)(v)->data)[i])
+/* Appends |*elem|; returns KRT_OK or KRT_ENOMEM. */
+int krt__vec_push(krt__vec_t *v, size_t size, const void *elem);
+
+/* ---- hash map: uint64 key -> uint64 value ------------------------------------------------ */
+/* Linear probing over a power-of-two table; deletions use backward-shift, so there are no
+ * tombstones and a long-lived table never degrades. The all-ones key is reserved. */
+typedef struct krt__map {
+    uint64_t *keys;
+    uint64_t *vals;
+    uint32_t cap; /* 0 or a power of two */
+    uint32_t len;
+} krt__map_t;
+
+#define KRT__MAP_EMPTY UINT64_MAX
+
+static inline uint64_t krt__mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Returns: a pointer to the value slot of |key| or NULL. Valid until the next put/del. */
+static inline uint64_t *krt__map_find(const krt__map_t *m, uint64_t key)
+{
+    if (m->len == 0)
+        return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            return &m->vals[i];
+        if (m->keys[i] == KRT__MAP_EMPTY)
+            return NULL;
+    }
+}
+static inline bool krt__map_get(const krt__map_t *m, uint64_t key, uint64_t *val)
+{
+    uint64_t *p = krt__map_find(m, key);
+    if (p && val)
+        *val = *p;
+    return p != NULL;
+}
+/* Inserts or replaces. Returns KRT_OK or KRT_ENOMEM (map unchanged). */
+int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val);
+/* Returns: a pointer to the value of |key|, inserting |init| first if absent; NULL on OOM.
+ * *inserted tells which happened (may be NULL). */
+uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted);
+/* Removes |key|; returns true if it was there (its value in *val when val is not NULL). */
+bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val);
+void krt__map_dispose(krt__map_t *m);
+void krt__map_clear(krt__map_t *m);
+/* Iteration: for (uint32_t i = 0; krt__map_next(m, &i, &k, &v);) ... ; the map must not change. */
+static inline bool krt__map_next(const krt__map_t *m, uint32_t *it, uint64_t *key, uint64_t *val)
+{
+    for (; *it < m->cap; (*it)++) {
+        if (m->keys[*it] != KRT__MAP_EMPTY) {
+            if (key)
+                *key = m->keys[*it];
+            if (val)
+                *val = m->vals[*it];
+            (*it)++;
+            return true;
+        }
+    }
+    return false;
+}
+static inline size_t krt__map_bytes(const krt__map_t *m)
+{
+    return (size_t)m->cap * 16;
+}
+
+/* ---- interner: key strings <-> dense ids, reference counted ------------------------------ */
+/* INVARIANTS
+ *  N1 id i is live <=> strs[i] != NULL <=> refs[i] > 0, and then table maps strs[i] to i
+ *  N2 dead ids are on the free list and are reused before the array grows
+ *  N3 order[2i] and order[2i+1] hold bytes 0-7 and 8-15 of strs[i] big-endian (zero padded), so
+ *     comparing them, then the rest, orders ids exactly as strcmp orders their strings        */
+typedef struct krt__intern {
+    char **strs;
+    uint32_t *refs;
+    uint64_t *order;
+    uint64_t *hashes;
+    uint32_t len; /* ids handed out so far (live or dead) */
+    uint32_t cap;
+    uint32_t live;
+    uint32_t *slots; /* hash table of id+1, 0 = empty */
+    uint32_t nslots;
+    uint32_t free_head; /* id+1 of the first free id, 0 = none (chained through refs) */
+} krt__intern_t;
+
+void krt__intern_init(krt__intern_t *in);
+void krt__intern_dispose(krt__intern_t *in);
+/* Returns: the id of |s| with one more reference (interning it if new), or UINT32_MAX on OOM. */
+uint32_t krt__intern_ref(krt__intern_t *in, const char *s);
+/* Returns: the id of |s| without taking a reference, or UINT32_MAX if |s| is not interned. */
+uint32_t krt__intern_find(const krt__intern_t *in, const char *s);
+void krt__intern_retain(krt__intern_t *in, uint32_t id);
+void krt__intern_unref(krt__intern_t *in, uint32_t id);
+static inline const char *krt__intern_str(const krt__intern_t *in, uint32_t id)
+{
+    return in->strs[id];
+}
+/* strcmp order of two ids' strings, fast on differing prefixes. */
+static inline int krt__intern_cmp(const krt__intern_t *in, uint32_t a, uint32_t b)
+{
+    if (a == b)
+        return 0;
+    uint64_t oa = in->order[2 * (size_t)a], ob = in->order[2 * (size_t)b];
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    oa = in->order[2 * (size_t)a + 1];
+    ob = in->order[2 * (size_t)b + 1];
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    /* Equal 16-byte prefixes: the tails decide (strings shorter than 16 bytes would be equal,
+     * which distinct ids never are). */
+    return strcmp(in->strs[a], in->strs[b]);
+}
+/* Sorts |ids| in string order, or in numeric order when |in| is NULL. */
+void krt__intern_sort(const krt__intern_t *in, uint32_t *ids, size_t n);
+int krt__intern_check(const krt__intern_t *in);
+
+/* Label-pair hash used by the label and selector reverse indexes. Collisions only cost a check. */
+static inline uint64_t krt__label_hash(const char *k, const char *v)
+{
+    return krt_hash_combine(krt_hash_str(k, 0x6b), krt_hash_str(v, 0x76)) & ~1ULL;
+}
+
+/* Logs through the engine's callback (defined in engine.c). */
+void krt__log(krt_engine_t *e, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* KRT_SRC_BASE_H */

@@ -1,0 +1,1837 @@
+/*
+ * Derived collections: transformations, fetch, dependency tracking and the per-input output diff.
+ * Also the singleton, many-from-nothing, map and status variants, which are derived collections
+ * with a different input or extra checks.
+ *
+ * Each input remembers the fetches its last run made (dependencies). Each (collection, source)
+ * pair keeps reverse indexes from what a source change can name — its key, its index keys, its
+ * label pairs, its selector — to the inputs whose dependencies might match; a candidate is then
+ * confirmed against the full filter on the old and new object. Only dependencies with nothing
+ * indexable (a bare predicate, no filter) sit in the scan set, whose checks are counted. This
+ * replaces krt's per-source extractor table, whose fall-back to a full scan was sticky for the
+ * life of the collection (krt.md §2.4), with per-dependency anchors that come and go with the
+ * dependencies themselves.
+ *
+ * Dirty inputs are collected in a set during the flush and each is recomputed once, so a burst of
+ * changes costs one recomputation per affected input (istio#60366).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine.h"
+
+enum { ANCHOR_KEYS = 1, ANCHOR_INDEX, ANCHOR_LABELS, ANCHOR_SELECTS, ANCHOR_SCAN };
+static const char *const anchor_names[] = {"", "keys", "index", "labels", "selects", "scan"};
+
+typedef struct src src_t;
+
+/* One recorded fetch. Owns its arrays and interner references. */
+typedef struct dep {
+    src_t *src;
+    uint8_t anchor;
+    bool has_keys, has_labels, has_selects, selects_nonempty;
+    uint32_t nkeys;
+    uint32_t *keys; /* interned, one reference each */
+    krt_index_t *index;
+    uint32_t ikey; /* interned, one reference, when index != NULL */
+    krt_label_t *labels; /* sorted copies; strings live in the same allocation */
+    uint32_t nlabels;
+    krt_label_t *selects;
+    uint32_t nselects;
+    krt_pred_cb pred;
+    void *pred_ud;
+    krt_same_cb same;
+    void *same_ud;
+} dep_t;
+
+/* What one derived collection knows about one collection it fetches from.
+ * INVARIANT D2: every set below holds input -> number of dependencies of that input registered
+ * under that entry, exactly as recomputed from the inputs' dependency lists. */
+struct src {
+    krt_collection_t *c;
+    uint32_t ndeps;
+    krt__map_t by_key;    /* key id -> set */
+    krt__map_t by_index;  /* (index no << 32 | index key id) -> set */
+    krt__map_t by_label;  /* label pair hash -> set */
+    krt__map_t by_sel;    /* label pair hash -> set (every pair of the fetch's selects map) */
+    krt__map_t sel_empty; /* input -> count: matches objects with an empty selector */
+    krt__map_t scan;      /* input -> count: checked on every change */
+    krt__vec_t indexes;   /* struct { krt_index_t *idx; uint32_t n; } used by index anchors */
+    src_t *next;
+};
+
+typedef struct src_index {
+    krt_index_t *idx;
+    uint32_t n;
+} src_index_t;
+
+typedef struct input {
+    uint32_t key;          /* interned, one reference */
+    const krt_obj_t *obj;  /* the object last computed, one reference */
+    uint32_t *outs;        /* output key ids claimed, one reference each */
+    uint32_t nouts;
+    dep_t *deps;
+    uint32_t ndeps;
+} input_t;
+
+typedef struct shadow {
+    uint32_t input;
+    const krt_obj_t *obj;
+} shadow_t;
+
+/* INVARIANTS
+ *  D1 owners and objs have the same keys; the owner of k is an input whose outs hold k and
+ *     whose key sorts first among all inputs claiming k; the others are in shadows[k]
+ *  D2 see struct src
+ *  D3 dirty is empty outside a flush                                                            */
+typedef struct derived {
+    krt_collection_t base;
+    krt_collection_t *parent; /* NULL for singleton and many-from-nothing */
+    unsigned flags;
+    krt_transform_cb fn;
+    void *ud;
+    krt__map_t inputs;  /* input key id -> input_t* */
+    krt__map_t owners;  /* output key id -> owning input key id */
+    krt__map_t shadows; /* output key id -> krt__vec_t* of shadow_t */
+    krt__map_t dirty;   /* input key id -> 1, one interner reference each */
+    src_t *srcs;
+    krt_collection_t *status; /* status collection, or NULL */
+    const krt_type_t *status_type;
+    uint32_t nothing_key; /* input key of from-nothing collections */
+    bool nothing;
+    size_t ndeps;
+} derived_t;
+
+/* Fetch results live in blocks that never move while the transformation runs. */
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t cap, used;
+    const krt_obj_t *items[];
+} arena_block_t;
+
+typedef struct pending_dep {
+    bool reused; /* same as the input's previous dependency at this position */
+    dep_t dep;
+} pending_dep_t;
+
+struct krt_ctx {
+    derived_t *d;
+    input_t *in; /* NULL for an input seen for the first time */
+    uint32_t in_key;
+    krt__vec_t outs;     /* const krt_obj_t*, references held */
+    krt__vec_t out_keys; /* uint32, references held */
+    krt__vec_t deps;     /* pending_dep_t */
+    const krt_obj_t *status;
+    bool status_set;
+    bool discard;
+    int err;
+    arena_block_t *arena;
+};
+
+static const krt__ops_t derived_ops;
+static const krt__ops_t status_ops;
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static void ctx_fail(krt_ctx_t *ctx, int rc, const char *why)
+{
+    if (ctx->err == KRT_OK) {
+        ctx->err = rc;
+        krt__log(ctx->d->base.e, KRT_LOG_ERROR, "%s: input %s: %s", ctx->d->base.name,
+                 krt__intern_str(&ctx->d->base.e->in, ctx->in_key), why);
+    }
+}
+
+static const krt_obj_t **arena_alloc(krt_ctx_t *ctx, size_t n)
+{
+    arena_block_t *b = ctx->arena;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 256 ? n : 256;
+        arena_block_t *nb = krt_malloc(sizeof(*nb) + cap * sizeof(const krt_obj_t *));
+        if (!nb)
+            return NULL;
+        nb->cap = cap;
+        nb->used = 0;
+        nb->next = b;
+        ctx->arena = b = nb;
+    }
+    const krt_obj_t **p = &b->items[b->used];
+    b->used += n;
+    return p;
+}
+
+static void arena_reset(krt_ctx_t *ctx)
+{
+    /* Keep the newest block (the largest working set seen) for the next transformation. */
+    arena_block_t *b = ctx->arena;
+    if (!b)
+        return;
+    arena_block_t *rest = b->next;
+    b->next = NULL;
+    b->used = 0;
+    while (rest) {
+        arena_block_t *n = rest->next;
+        krt_free(rest);
+        rest = n;
+    }
+}
+
+static void set_add(krt__map_t *m, uint64_t skey, uint32_t input)
+{
+    bool ins;
+    uint64_t *slot = krt__map_upsert(m, skey, 0, &ins);
+    if (!slot)
+        return; /* OOM: the check will report the divergence; see krt_engine_check */
+    if (ins) {
+        krt__map_t *set = krt_calloc(1, sizeof(*set));
+        if (!set) {
+            krt__map_del(m, skey, NULL);
+            return;
+        }
+        *slot = (uint64_t)(uintptr_t)set;
+    }
+    krt__map_t *set = (krt__map_t *)(uintptr_t)*slot;
+    uint64_t *n = krt__map_upsert(set, input, 0, NULL);
+    if (n)
+        (*n)++;
+}
+
+static void set_remove(krt__map_t *m, uint64_t skey, uint32_t input)
+{
+    uint64_t v;
+    if (!krt__map_get(m, skey, &v))
+        return;
+    krt__map_t *set = (krt__map_t *)(uintptr_t)v;
+    uint64_t *n = krt__map_find(set, input);
+    if (n && --(*n) == 0)
+        krt__map_del(set, input, NULL);
+    if (set->len == 0) {
+        krt__map_dispose(set);
+        krt_free(set);
+        krt__map_del(m, skey, NULL);
+    }
+}
+
+static void count_add(krt__map_t *m, uint32_t input)
+{
+    uint64_t *n = krt__map_upsert(m, input, 0, NULL);
+    if (n)
+        (*n)++;
+}
+
+static void count_remove(krt__map_t *m, uint32_t input)
+{
+    uint64_t *n = krt__map_find(m, input);
+    if (n && --(*n) == 0)
+        krt__map_del(m, input, NULL);
+}
+
+static void sets_dispose(krt__map_t *m)
+{
+    uint64_t v;
+    for (uint32_t it = 0; krt__map_next(m, &it, NULL, &v);) {
+        krt__map_t *set = (krt__map_t *)(uintptr_t)v;
+        krt__map_dispose(set);
+        krt_free(set);
+    }
+    krt__map_dispose(m);
+}
+
+/* ---- dependencies -------------------------------------------------------------------------- */
+
+static src_t *src_get(derived_t *d, krt_collection_t *c)
+{
+    for (src_t *s = d->srcs; s; s = s->next)
+        if (s->c == c)
+            return s;
+    src_t *s = krt_calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->c = c;
+    s->next = d->srcs;
+    d->srcs = s;
+    krt__coll_use(c);
+    return s;
+}
+
+static void src_free(derived_t *d, src_t *s)
+{
+    krt__coll_unuse(s->c);
+    sets_dispose(&s->by_key);
+    sets_dispose(&s->by_index);
+    sets_dispose(&s->by_label);
+    sets_dispose(&s->by_sel);
+    krt__map_dispose(&s->sel_empty);
+    krt__map_dispose(&s->scan);
+    krt__vec_dispose(&s->indexes);
+    KRT__UNUSED(d);
+    krt_free(s);
+}
+
+/* Drops sources no dependency refers to any more, so a source can be freed again. */
+static void srcs_prune(derived_t *d)
+{
+    for (src_t **pp = &d->srcs; *pp;) {
+        src_t *s = *pp;
+        if (s->ndeps == 0) {
+            *pp = s->next;
+            src_free(d, s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+static void dep_dispose(krt_engine_t *e, dep_t *dep)
+{
+    for (uint32_t i = 0; i < dep->nkeys; i++)
+        krt__intern_unref(&e->in, dep->keys[i]);
+    krt_free(dep->keys);
+    if (dep->index)
+        krt__intern_unref(&e->in, dep->ikey);
+    krt_free(dep->labels);
+    krt_free(dep->selects);
+    memset(dep, 0, sizeof(*dep));
+}
+
+static void src_index_use(src_t *s, krt_index_t *idx, int delta)
+{
+    for (uint32_t i = 0; i < s->indexes.len; i++) {
+        src_index_t *x = &KRT__VEC_AT(&s->indexes, src_index_t, i);
+        if (x->idx == idx) {
+            x->n += (uint32_t)delta;
+            if (x->n == 0)
+                KRT__VEC_AT(&s->indexes, src_index_t, i) =
+                    KRT__VEC_AT(&s->indexes, src_index_t, --s->indexes.len);
+            return;
+        }
+    }
+    src_index_t x = {idx, 1};
+    krt__vec_push(&s->indexes, sizeof(x), &x);
+}
+
+static void dep_register(dep_t *dep, uint32_t input, int delta)
+{
+    src_t *s = dep->src;
+    void (*set_op)(krt__map_t *, uint64_t, uint32_t) = delta > 0 ? set_add : set_remove;
+    void (*count_op)(krt__map_t *, uint32_t) = delta > 0 ? count_add : count_remove;
+    s->ndeps += (uint32_t)delta;
+    switch (dep->anchor) {
+    case ANCHOR_KEYS:
+        for (uint32_t i = 0; i < dep->nkeys; i++)
+            set_op(&s->by_key, dep->keys[i], input);
+        break;
+    case ANCHOR_INDEX:
+        set_op(&s->by_index, ((uint64_t)dep->index->no << 32) | dep->ikey, input);
+        src_index_use(s, dep->index, delta);
+        break;
+    case ANCHOR_LABELS:
+        set_op(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value), input);
+        break;
+    case ANCHOR_SELECTS:
+        for (uint32_t i = 0; i < dep->nselects; i++) {
+            /* A map with a repeated key cannot hold two values; pairs are distinct anyway. */
+            set_op(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value), input);
+        }
+        if (!dep->selects_nonempty)
+            count_op(&s->sel_empty, input);
+        break;
+    default:
+        count_op(&s->scan, input);
+        break;
+    }
+}
+
+/* Copies |l| sorted into one allocation holding the array and its strings. */
+static krt_label_t *labels_copy(const krt_labels_t *l)
+{
+    size_t bytes = l->len * sizeof(krt_label_t);
+    for (size_t i = 0; i < l->len; i++)
+        bytes += strlen(l->items[i].key) + strlen(l->items[i].value) + 2;
+    krt_label_t *out = krt_malloc(bytes);
+    if (!out)
+        return NULL;
+    char *p = (char *)(out + l->len);
+    for (size_t i = 0; i < l->len; i++) {
+        size_t kl = strlen(l->items[i].key) + 1, vl = strlen(l->items[i].value) + 1;
+        memcpy(p, l->items[i].key, kl);
+        out[i].key = p;
+        p += kl;
+        memcpy(p, l->items[i].value, vl);
+        out[i].value = p;
+        p += vl;
+    }
+    krt_labels_sort(out, l->len);
+    return out;
+}
+
+static bool labels_same(const krt_label_t *a, uint32_t na, const krt_labels_t *b)
+{
+    if (!b || na != b->len)
+        return false;
+    krt_labels_t va = {a, na};
+    return krt_labels_contain(&va, b) && krt_labels_contain(b, &va);
+}
+
+/* Whether |dep| (a previous run's fetch) is the fetch that |f| on |src| describes. */
+static bool dep_same_fetch(const krt_engine_t *e, const dep_t *dep, const krt_collection_t *src,
+                           const krt_filter_t *f)
+{
+    if (dep->src->c != src)
+        return false;
+    krt_filter_t none = {0};
+    if (!f)
+        f = &none;
+    if (dep->has_keys != (f->keys != NULL) || (f->keys && dep->nkeys != f->nkeys))
+        return false;
+    for (uint32_t i = 0; i < dep->nkeys; i++)
+        if (!f->keys[i] || strcmp(krt__intern_str(&e->in, dep->keys[i]), f->keys[i]) != 0)
+            return false;
+    if (dep->index != f->index)
+        return false;
+    if (dep->index && (!f->index_key || strcmp(krt__intern_str(&e->in, dep->ikey), f->index_key)))
+        return false;
+    bool has_labels = f->labels && f->labels->len;
+    if (dep->has_labels != has_labels || (has_labels && !labels_same(dep->labels, dep->nlabels,
+                                                                      f->labels)))
+        return false;
+    if (dep->has_selects != (f->selects != NULL) ||
+        (f->selects && (!labels_same(dep->selects, dep->nselects, f->selects) ||
+                        dep->selects_nonempty != f->selects_nonempty)))
+        return false;
+    return dep->pred == f->pred && dep->pred_ud == f->pred_ud && dep->same == f->same &&
+           dep->same_ud == f->same_ud;
+}
+
+static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *f)
+{
+    memset(dep, 0, sizeof(*dep));
+    dep->src = s;
+    krt_filter_t none = {0};
+    if (!f)
+        f = &none;
+    if (f->keys) {
+        dep->has_keys = true;
+        dep->keys = krt_malloc((f->nkeys ? f->nkeys : 1) * sizeof(uint32_t));
+        if (!dep->keys)
+            return KRT_ENOMEM;
+        for (size_t i = 0; i < f->nkeys; i++) {
+            uint32_t id = f->keys[i] ? krt__intern_ref(&e->in, f->keys[i]) : UINT32_MAX;
+            if (id == UINT32_MAX)
+                return f->keys[i] ? KRT_ENOMEM : KRT_EINVAL;
+            dep->keys[dep->nkeys++] = id;
+        }
+    }
+    if (f->index) {
+        if (!f->index_key)
+            return KRT_EINVAL;
+        dep->ikey = krt__intern_ref(&e->in, f->index_key);
+        if (dep->ikey == UINT32_MAX)
+            return KRT_ENOMEM;
+        dep->index = f->index;
+    }
+    if (f->labels && f->labels->len) {
+        dep->has_labels = true;
+        dep->labels = labels_copy(f->labels);
+        dep->nlabels = (uint32_t)f->labels->len;
+        if (!dep->labels)
+            return KRT_ENOMEM;
+    }
+    if (f->selects) {
+        dep->has_selects = true;
+        dep->selects_nonempty = f->selects_nonempty;
+        dep->nselects = (uint32_t)f->selects->len;
+        if (f->selects->len && !(dep->selects = labels_copy(f->selects)))
+            return KRT_ENOMEM;
+    }
+    dep->pred = f->pred;
+    dep->pred_ud = f->pred_ud;
+    dep->same = f->same;
+    dep->same_ud = f->same_ud;
+    dep->anchor = dep->has_keys      ? ANCHOR_KEYS
+                  : dep->index       ? ANCHOR_INDEX
+                  : dep->has_labels  ? ANCHOR_LABELS
+                  : dep->has_selects ? ANCHOR_SELECTS
+                                     : ANCHOR_SCAN;
+    return KRT_OK;
+}
+
+static bool index_has_key(krt_engine_t *e, krt_index_t *idx, const krt_obj_t *o, uint32_t ikey)
+{
+    krt_keys_t keys = {.e = e};
+    krt__index_extract(idx, o, &keys, false);
+    bool found = false;
+    for (uint32_t i = 0; i < keys.ids.len; i++) {
+        uint32_t id = (uint32_t)KRT__VEC_AT(&keys.ids, uint64_t, i);
+        found = found || id == ikey;
+        krt__intern_unref(&e->in, id);
+    }
+    krt__vec_dispose(&keys.ids);
+    return found;
+}
+
+static bool selector_within(const krt_obj_t *o, const krt_label_t *map, uint32_t nmap,
+                            bool nonempty)
+{
+    krt_labels_t sel = {0};
+    if (o->type->selector && !o->type->selector(o, &sel))
+        sel.len = 0;
+    if (sel.len == 0)
+        return !nonempty;
+    krt_labels_t have = {map, nmap};
+    return krt_labels_contain(&have, &sel);
+}
+
+/* Whether |o| (published under key id |key|) is in the result of |dep|. |skip| names the anchor
+ * already known to hold. */
+static bool dep_matches(krt_engine_t *e, const dep_t *dep, uint32_t key, const krt_obj_t *o,
+                        int skip)
+{
+    if (!o)
+        return false;
+    /* Only key and index anchors select exactly; label and selector anchors pick candidates by
+     * one pair, so their filters are always checked in full. */
+    if (dep->has_keys && skip != ANCHOR_KEYS) {
+        bool found = false;
+        for (uint32_t i = 0; i < dep->nkeys && !found; i++)
+            found = dep->keys[i] == key;
+        if (!found)
+            return false;
+    }
+    if (dep->index && skip != ANCHOR_INDEX && !index_has_key(e, dep->index, o, dep->ikey))
+        return false;
+    if (dep->has_labels) {
+        krt_labels_t have = {0}, want = {dep->labels, dep->nlabels};
+        if (!o->type->labels || !o->type->labels(o, &have) || !krt_labels_contain(&have, &want))
+            return false;
+    }
+    if (dep->has_selects &&
+        !selector_within(o, dep->selects, dep->nselects, dep->selects_nonempty))
+        return false;
+    if (dep->pred && !dep->pred(o, dep->pred_ud))
+        return false;
+    return true;
+}
+
+/* ---- fetch --------------------------------------------------------------------------------- */
+
+static int record_dep(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f)
+{
+    krt_engine_t *e = ctx->d->base.e;
+    uint32_t pos = ctx->deps.len;
+    if (krt__vec_reserve(&ctx->deps, sizeof(pending_dep_t), 1) != KRT_OK)
+        return KRT_ENOMEM;
+    pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, pos);
+    memset(p, 0, sizeof(*p));
+    if (ctx->in && pos < ctx->in->ndeps && dep_same_fetch(e, &ctx->in->deps[pos], src, f)) {
+        p->reused = true;
+        ctx->deps.len++;
+        return KRT_OK;
+    }
+    src_t *s = src_get(ctx->d, src);
+    if (!s)
+        return KRT_ENOMEM;
+    ctx->deps.len++; /* so the pending dep is disposed even if the build fails */
+    return dep_build(e, &p->dep, s, f);
+}
+
+size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
+                 const krt_obj_t *const **out)
+{
+    static const krt_obj_t *const empty[1] = {NULL};
+    *out = empty;
+    derived_t *d = ctx->d;
+    krt_engine_t *e = d->base.e;
+    if (d->flags & KRT_DERIVE_MAP) {
+        ctx_fail(ctx, KRT_EINVAL, "a map must not fetch");
+        return 0;
+    }
+    if (!src || src->e != e || src->id >= d->base.id) {
+        ctx_fail(ctx, KRT_EORDER, "fetched a collection not created before this one");
+        return 0;
+    }
+    if (f && f->index && f->index->c != src) {
+        ctx_fail(ctx, KRT_EINVAL, "fetched through an index of another collection");
+        return 0;
+    }
+    int rc = record_dep(ctx, src, f);
+    if (rc != KRT_OK) {
+        ctx_fail(ctx, rc, "could not record a dependency");
+        return 0;
+    }
+    const pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, ctx->deps.len - 1);
+    const dep_t *dep = p->reused ? &ctx->in->deps[ctx->deps.len - 1] : &p->dep;
+
+    /* Candidates from the anchor, in key order. An index fetch that also filters by selector
+     * takes its candidates from the selector index instead when that names fewer objects (a
+     * pod's namespace holds many services, its labels select few), checking index membership
+     * by a search in the index bucket. */
+    const krt__entry_t *cand = NULL;
+    uint32_t ncand = 0;
+    krt__entry_t *owned = NULL; /* candidates assembled here need freeing */
+    int path = dep->anchor;
+    const krt__bucket_t *in_bucket = NULL;
+    if (path == ANCHOR_INDEX && dep->has_selects) {
+        const krt__bucket_t *ib = krt__index_bucket(dep->index, dep->ikey);
+        krt_index_t *si = ib && ib->len > 8 ? krt__selector_index(src) : NULL;
+        if (si) {
+            size_t total = 0;
+            for (uint32_t i = 0; i <= dep->nselects && total < ib->len; i++) {
+                if (i == dep->nselects && dep->selects_nonempty)
+                    break;
+                const krt__bucket_t *b = krt__index_bucket(
+                    si, i < dep->nselects
+                            ? krt__label_hash(dep->selects[i].key, dep->selects[i].value)
+                            : KRT__SEL_EMPTY);
+                total += b ? b->len : 0;
+            }
+            if (total < ib->len) {
+                path = ANCHOR_SELECTS;
+                in_bucket = ib;
+            }
+        }
+    }
+    switch (path) {
+    case ANCHOR_KEYS: {
+        owned = krt_malloc((dep->nkeys ? dep->nkeys : 1) * sizeof(*owned));
+        if (!owned)
+            goto oom;
+        uint32_t *ids = krt_malloc((dep->nkeys ? dep->nkeys : 1) * sizeof(uint32_t));
+        if (!ids) {
+            krt_free(owned);
+            goto oom;
+        }
+        memcpy(ids, dep->keys, dep->nkeys * sizeof(uint32_t));
+        krt__intern_sort(&e->in, ids, dep->nkeys);
+        for (uint32_t i = 0; i < dep->nkeys; i++) {
+            if (i && ids[i] == ids[i - 1])
+                continue;
+            const krt_obj_t *o = krt__coll_get_id(src, ids[i]);
+            if (o)
+                owned[ncand++] = (krt__entry_t){ids[i], o};
+        }
+        krt_free(ids);
+        cand = owned;
+        break;
+    }
+    case ANCHOR_INDEX: {
+        const krt__bucket_t *b = krt__index_bucket(dep->index, dep->ikey);
+        if (b) {
+            cand = b->items;
+            ncand = b->len;
+        }
+        break;
+    }
+    case ANCHOR_LABELS: {
+        krt_index_t *li = krt__label_index(src);
+        if (!li)
+            goto oom;
+        /* The rarest pair gives the fewest candidates. */
+        const krt__bucket_t *best = NULL;
+        for (uint32_t i = 0; i < dep->nlabels; i++) {
+            const krt__bucket_t *b =
+                krt__index_bucket(li, krt__label_hash(dep->labels[i].key, dep->labels[i].value));
+            if (!b) {
+                best = NULL;
+                break;
+            }
+            if (!best || b->len < best->len)
+                best = b;
+        }
+        if (best) {
+            cand = best->items;
+            ncand = best->len;
+        }
+        break;
+    }
+    case ANCHOR_SELECTS: {
+        krt_index_t *si = krt__selector_index(src);
+        if (!si)
+            goto oom;
+        /* An object is filed under one pair of its selector; every such pair is in the map. */
+        size_t total = 0;
+        const krt__bucket_t *bs[65];
+        uint32_t nb = 0;
+        for (uint32_t i = 0; i <= dep->nselects; i++) {
+            uint64_t h = i < dep->nselects
+                             ? krt__label_hash(dep->selects[i].key, dep->selects[i].value)
+                             : KRT__SEL_EMPTY;
+            if (i == dep->nselects && dep->selects_nonempty)
+                break;
+            const krt__bucket_t *b = krt__index_bucket(si, h);
+            if (!b)
+                continue;
+            if (nb == 64) { /* very large maps: fall back to scanning the source */
+                nb = UINT32_MAX;
+                break;
+            }
+            bs[nb++] = b;
+            total += b->len;
+        }
+        if (nb == UINT32_MAX) {
+            uint32_t n;
+            const uint32_t *ids = krt__coll_sorted(src, &n);
+            owned = krt_malloc((n ? n : 1) * sizeof(*owned));
+            if (!owned || (!ids && n))
+                goto oom_owned;
+            for (uint32_t i = 0; i < n; i++)
+                owned[ncand++] = (krt__entry_t){ids[i], krt__coll_get_id(src, ids[i])};
+            d->base.stats.scans += n;
+        } else if (nb == 1) {
+            cand = bs[0]->items;
+            ncand = bs[0]->len;
+            break;
+        } else if (nb > 1) {
+            owned = krt_malloc(total * sizeof(*owned));
+            uint32_t *ids = krt_malloc(total * sizeof(uint32_t));
+            if (!owned || !ids) {
+                krt_free(ids);
+                goto oom_owned;
+            }
+            for (uint32_t j = 0; j < nb; j++)
+                for (uint32_t i = 0; i < bs[j]->len; i++)
+                    ids[ncand++] = bs[j]->items[i].key;
+            krt__intern_sort(&e->in, ids, ncand);
+            for (uint32_t i = 0; i < ncand; i++)
+                owned[i] = (krt__entry_t){ids[i], krt__coll_get_id(src, ids[i])};
+            krt_free(ids);
+        }
+        cand = owned;
+        break;
+    }
+    default: {
+        uint32_t n;
+        const uint32_t *ids = krt__coll_sorted(src, &n);
+        if (!ids && n)
+            goto oom;
+        owned = krt_malloc((n ? n : 1) * sizeof(*owned));
+        if (!owned)
+            goto oom;
+        for (uint32_t i = 0; i < n; i++)
+            owned[ncand++] = (krt__entry_t){ids[i], krt__coll_get_id(src, ids[i])};
+        d->base.stats.scans += n;
+        cand = owned;
+        break;
+    }
+    }
+    const krt_obj_t **res = arena_alloc(ctx, ncand ? ncand : 1);
+    if (!res)
+        goto oom_owned;
+    size_t n = 0;
+    int skip = in_bucket ? ANCHOR_INDEX : path;
+    for (uint32_t i = 0; i < ncand; i++) {
+        if (in_bucket && !krt__bucket_has(e, in_bucket, cand[i].key))
+            continue;
+        if (dep_matches(e, dep, cand[i].key, cand[i].obj, skip))
+            res[n++] = cand[i].obj;
+    }
+    krt_free(owned);
+    *out = res;
+    return n;
+oom_owned:
+    krt_free(owned);
+oom:
+    ctx_fail(ctx, KRT_ENOMEM, "out of memory in fetch");
+    return 0;
+}
+
+const krt_obj_t *krt_fetch_key(krt_ctx_t *ctx, krt_collection_t *src, const char *key)
+{
+    const char *keys[1] = {key};
+    krt_filter_t f = {.keys = keys, .nkeys = 1};
+    const krt_obj_t *const *out;
+    return krt_fetch(ctx, src, &f, &out) ? out[0] : NULL;
+}
+
+size_t krt_fetch_index(krt_ctx_t *ctx, krt_index_t *idx, const char *key,
+                       const krt_obj_t *const **out)
+{
+    krt_filter_t f = {.index = idx, .index_key = key};
+    return krt_fetch(ctx, idx ? idx->c : NULL, &f, out);
+}
+
+size_t krt_fetch_labels(krt_ctx_t *ctx, krt_collection_t *src, const krt_labels_t *labels,
+                        const krt_obj_t *const **out)
+{
+    krt_filter_t f = {.labels = labels};
+    return krt_fetch(ctx, src, &f, out);
+}
+
+size_t krt_fetch_selects(krt_ctx_t *ctx, krt_collection_t *src, const krt_labels_t *labels,
+                         bool nonempty, const krt_obj_t *const **out)
+{
+    krt_labels_t none = {0};
+    krt_filter_t f = {.selects = labels ? labels : &none, .selects_nonempty = nonempty};
+    return krt_fetch(ctx, src, &f, out);
+}
+
+int krt_fetch_one(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
+                  const krt_obj_t **out)
+{
+    const krt_obj_t *const *res;
+    size_t n = krt_fetch(ctx, src, f, &res);
+    *out = n == 1 ? res[0] : NULL;
+    return n > 1 ? KRT_EMULTIPLE : KRT_OK;
+}
+
+/* ---- emit ---------------------------------------------------------------------------------- */
+
+int krt_emit(krt_ctx_t *ctx, const krt_obj_t *obj)
+{
+    derived_t *d = ctx->d;
+    krt_engine_t *e = d->base.e;
+    int rc = KRT_OK;
+    const char *why = NULL;
+    if (!obj)
+        return KRT_EINVAL;
+    if (obj->type != d->base.type) {
+        rc = KRT_ETYPE;
+        why = "emitted an object of the wrong type";
+    } else if ((d->flags & (KRT_DERIVE_ONE | KRT_DERIVE_MAP)) && ctx->outs.len > 0) {
+        rc = KRT_EINVAL;
+        why = "emitted a second output from a 1→0..1 collection";
+    } else if ((d->flags & KRT_DERIVE_MAP) &&
+               strcmp(krt_obj_key(obj), krt__intern_str(&e->in, ctx->in_key)) != 0) {
+        rc = KRT_EKEY;
+        why = "a map changed the key";
+    }
+    if (rc != KRT_OK) {
+        /* The object is refused and logged; the transformation decides whether that fails it
+         * (by returning the error), and only then is it counted in stats.errors. */
+        krt__log(e, KRT_LOG_ERROR, "%s: input %s: %s (%s); output dropped", d->base.name,
+                 krt__intern_str(&e->in, ctx->in_key), why, krt_obj_key(obj));
+        krt_obj_release(obj);
+        return rc;
+    }
+    uint32_t key = krt__obj_key_ref(e, obj);
+    if (key == UINT32_MAX) {
+        krt_obj_release(obj);
+        ctx_fail(ctx, KRT_ENOMEM, "out of memory in emit");
+        return KRT_ENOMEM;
+    }
+    for (uint32_t i = 0; i < ctx->out_keys.len; i++) {
+        if (KRT__VEC_AT(&ctx->out_keys, uint32_t, i) == key) {
+            d->base.stats.dup_keys++;
+            krt__log(e, KRT_LOG_WARN, "%s: input %s emitted output key %s twice; kept the first",
+                     d->base.name, krt__intern_str(&e->in, ctx->in_key), krt_obj_key(obj));
+            krt__intern_unref(&e->in, key);
+            krt_obj_release(obj);
+            return KRT_EDUPKEY;
+        }
+    }
+    if (krt__vec_push(&ctx->outs, sizeof(obj), &obj) != KRT_OK ||
+        krt__vec_push(&ctx->out_keys, sizeof(key), &key) != KRT_OK) {
+        if (ctx->outs.len > ctx->out_keys.len)
+            ctx->outs.len--;
+        krt__intern_unref(&e->in, key);
+        krt_obj_release(obj);
+        ctx_fail(ctx, KRT_ENOMEM, "out of memory in emit");
+        return KRT_ENOMEM;
+    }
+    return KRT_OK;
+}
+
+void krt_ctx_discard(krt_ctx_t *ctx)
+{
+    ctx->discard = true;
+}
+
+int krt_ctx_set_status(krt_ctx_t *ctx, const krt_obj_t *status)
+{
+    derived_t *d = ctx->d;
+    if (!d->status || (status && status->type != d->status_type)) {
+        krt_obj_release(status);
+        return d->status ? KRT_ETYPE : KRT_EINVAL;
+    }
+    krt_obj_release(ctx->status);
+    ctx->status = status;
+    ctx->status_set = true;
+    return KRT_OK;
+}
+
+/* ---- status objects ------------------------------------------------------------------------ */
+
+typedef struct status_obj {
+    krt_obj_t base;
+    const krt_obj_t *input;
+    const krt_obj_t *status;
+} status_obj_t;
+
+static const char *status_key(const krt_obj_t *o)
+{
+    return krt_obj_key(((const status_obj_t *)o)->input);
+}
+static uint64_t status_hash(const krt_obj_t *o)
+{
+    const status_obj_t *s = (const status_obj_t *)o;
+    return krt_hash_combine(s->input->hash, s->status->hash);
+}
+static bool status_equals(const krt_obj_t *a, const krt_obj_t *b)
+{
+    const status_obj_t *x = (const status_obj_t *)a, *y = (const status_obj_t *)b;
+    return krt_obj_equal(x->input, y->input) && krt_obj_equal(x->status, y->status);
+}
+static void status_free(krt_obj_t *o)
+{
+    status_obj_t *s = (status_obj_t *)o;
+    krt_obj_release(s->input);
+    krt_obj_release(s->status);
+    krt_free(s);
+}
+static json_t *status_dump(const krt_obj_t *o)
+{
+    const status_obj_t *s = (const status_obj_t *)o;
+    return json_pack("{ss so}", "key", krt_obj_key(s->input), "status", krt_obj_dump(s->status));
+}
+
+const krt_type_t krt_status_type = {
+    .name = "krt.status",
+    .key = status_key,
+    .hash = status_hash,
+    .equals = status_equals,
+    .free = status_free,
+    .dump = status_dump,
+};
+
+const krt_obj_t *krt_status_input(const krt_obj_t *o)
+{
+    return ((const status_obj_t *)o)->input;
+}
+
+const krt_obj_t *krt_status_value(const krt_obj_t *o)
+{
+    return ((const status_obj_t *)o)->status;
+}
+
+/* ---- outputs: claims and shadows ----------------------------------------------------------- */
+
+static krt__vec_t *shadows_of(derived_t *d, uint32_t key)
+{
+    uint64_t v;
+    return krt__map_get(&d->shadows, key, &v) ? (krt__vec_t *)(uintptr_t)v : NULL;
+}
+
+static int shadow_put(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *obj)
+{
+    krt__vec_t *sv = shadows_of(d, key);
+    if (!sv) {
+        sv = krt_calloc(1, sizeof(*sv));
+        if (!sv || krt__map_put(&d->shadows, key, (uint64_t)(uintptr_t)sv) != KRT_OK) {
+            krt_free(sv);
+            krt_obj_release(obj);
+            return KRT_ENOMEM;
+        }
+    }
+    for (uint32_t i = 0; i < sv->len; i++) {
+        shadow_t *s = &KRT__VEC_AT(sv, shadow_t, i);
+        if (s->input == input) {
+            krt_obj_release(s->obj);
+            s->obj = obj;
+            return KRT_OK;
+        }
+    }
+    shadow_t s = {input, obj};
+    if (krt__vec_push(sv, sizeof(s), &s) != KRT_OK) {
+        krt_obj_release(obj);
+        return KRT_ENOMEM;
+    }
+    return KRT_OK;
+}
+
+/* Removes |input|'s shadow claim on |key|; returns its object (reference moves to the caller)
+ * or NULL. With input == UINT32_MAX, removes the claim of the input whose key sorts first. */
+static const krt_obj_t *shadow_take(derived_t *d, uint32_t key, uint32_t input, uint32_t *who)
+{
+    krt__vec_t *sv = shadows_of(d, key);
+    if (!sv || sv->len == 0)
+        return NULL;
+    uint32_t at = UINT32_MAX;
+    for (uint32_t i = 0; i < sv->len; i++) {
+        uint32_t in = KRT__VEC_AT(sv, shadow_t, i).input;
+        if (input == UINT32_MAX
+                ? (at == UINT32_MAX ||
+                   krt__intern_cmp(&d->base.e->in, in, KRT__VEC_AT(sv, shadow_t, at).input) < 0)
+                : in == input)
+            at = i;
+    }
+    if (at == UINT32_MAX)
+        return NULL;
+    shadow_t s = KRT__VEC_AT(sv, shadow_t, at);
+    KRT__VEC_AT(sv, shadow_t, at) = KRT__VEC_AT(sv, shadow_t, sv->len - 1);
+    sv->len--;
+    if (sv->len == 0) {
+        krt__vec_dispose(sv);
+        krt_free(sv);
+        krt__map_del(&d->shadows, key, NULL);
+    }
+    if (who)
+        *who = s.input;
+    return s.obj;
+}
+
+static void report_dup(derived_t *d, uint32_t key, uint32_t winner, uint32_t loser)
+{
+    krt_engine_t *e = d->base.e;
+    d->base.stats.dup_keys++;
+    krt__log(e, KRT_LOG_WARN,
+             "%s: output key %s is produced by inputs %s and %s; %s wins (first by key)",
+             d->base.name, krt__intern_str(&e->in, key), krt__intern_str(&e->in, winner),
+             krt__intern_str(&e->in, loser), krt__intern_str(&e->in, winner));
+}
+
+/* Takes obj. */
+static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *obj)
+{
+    krt_collection_t *c = &d->base;
+    bool inserted;
+    uint64_t *owner = krt__map_upsert(&d->owners, key, input, &inserted);
+    if (!owner) {
+        krt_obj_release(obj);
+        krt__flush_error(c->e, KRT_ENOMEM);
+        return;
+    }
+    if (inserted || *owner == input) {
+        if (krt__coll_set(c, key, obj, false) != KRT_OK)
+            krt__flush_error(c->e, KRT_ENOMEM);
+        return;
+    }
+    uint32_t prev = (uint32_t)*owner;
+    if (krt__intern_cmp(&c->e->in, input, prev) < 0) {
+        report_dup(d, key, input, prev);
+        *owner = input;
+        if (shadow_put(d, key, prev, krt_obj_retain(krt__coll_get_id(c, key))) != KRT_OK ||
+            krt__coll_set(c, key, obj, false) != KRT_OK)
+            krt__flush_error(c->e, KRT_ENOMEM);
+    } else {
+        report_dup(d, key, prev, input);
+        if (shadow_put(d, key, input, obj) != KRT_OK)
+            krt__flush_error(c->e, KRT_ENOMEM);
+    }
+}
+
+static void unclaim(derived_t *d, uint32_t key, uint32_t input)
+{
+    krt_collection_t *c = &d->base;
+    uint64_t *owner = krt__map_find(&d->owners, key);
+    if (!owner)
+        return;
+    if (*owner != input) {
+        krt_obj_release(shadow_take(d, key, input, NULL));
+        return;
+    }
+    uint32_t next;
+    const krt_obj_t *obj = shadow_take(d, key, UINT32_MAX, &next);
+    if (obj) {
+        *owner = next;
+        krt__coll_set(c, key, obj, false);
+    } else {
+        krt__map_del(&d->owners, key, NULL);
+        krt__coll_set(c, key, NULL, false);
+    }
+}
+
+/* ---- recompute ----------------------------------------------------------------------------- */
+
+static void input_clear_deps(derived_t *d, input_t *in)
+{
+    for (uint32_t i = 0; i < in->ndeps; i++) {
+        dep_register(&in->deps[i], in->key, -1);
+        dep_dispose(d->base.e, &in->deps[i]);
+    }
+    d->ndeps -= in->ndeps;
+    krt_free(in->deps);
+    in->deps = NULL;
+    in->ndeps = 0;
+}
+
+static void input_free(derived_t *d, input_t *in)
+{
+    krt_engine_t *e = d->base.e;
+    for (uint32_t i = 0; i < in->nouts; i++) {
+        unclaim(d, in->outs[i], in->key);
+        krt__intern_unref(&e->in, in->outs[i]);
+    }
+    krt_free(in->outs);
+    input_clear_deps(d, in);
+    if (d->status)
+        krt__coll_set(d->status, in->key, NULL, false);
+    krt__map_del(&d->inputs, in->key, NULL);
+    krt_obj_release(in->obj);
+    krt__intern_unref(&e->in, in->key);
+    krt_free(in);
+}
+
+static void ctx_dispose_results(krt_ctx_t *ctx)
+{
+    krt_engine_t *e = ctx->d->base.e;
+    for (uint32_t i = 0; i < ctx->outs.len; i++) {
+        krt_obj_release(KRT__VEC_AT(&ctx->outs, const krt_obj_t *, i));
+        krt__intern_unref(&e->in, KRT__VEC_AT(&ctx->out_keys, uint32_t, i));
+    }
+    for (uint32_t i = 0; i < ctx->deps.len; i++) {
+        pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, i);
+        if (!p->reused)
+            dep_dispose(e, &p->dep);
+    }
+    krt_obj_release(ctx->status);
+    ctx->outs.len = ctx->out_keys.len = ctx->deps.len = 0;
+    ctx->status = NULL;
+    ctx->status_set = false;
+}
+
+/* Replaces |in|'s dependencies with the pending ones, touching the reverse indexes only when
+ * they differ (the common case of a recompute that fetched the same things costs nothing). */
+static int commit_deps(derived_t *d, input_t *in, krt_ctx_t *ctx)
+{
+    uint32_t n = ctx->deps.len;
+    bool same = n == in->ndeps;
+    for (uint32_t i = 0; same && i < n; i++)
+        same = KRT__VEC_AT(&ctx->deps, pending_dep_t, i).reused;
+    if (same)
+        return KRT_OK;
+    dep_t *next = n ? krt_calloc(n, sizeof(dep_t)) : NULL;
+    if (n && !next)
+        return KRT_ENOMEM;
+    for (uint32_t i = 0; i < in->ndeps; i++)
+        dep_register(&in->deps[i], in->key, -1);
+    for (uint32_t i = 0; i < n; i++) {
+        pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, i);
+        if (p->reused) {
+            next[i] = in->deps[i];
+            memset(&in->deps[i], 0, sizeof(dep_t));
+        } else {
+            next[i] = p->dep;
+            memset(&p->dep, 0, sizeof(dep_t));
+            p->reused = true; /* moved: nothing left to dispose */
+        }
+    }
+    for (uint32_t i = 0; i < in->ndeps; i++)
+        if (in->deps[i].src)
+            dep_dispose(d->base.e, &in->deps[i]);
+    krt_free(in->deps);
+    d->ndeps = d->ndeps - in->ndeps + n;
+    in->deps = next;
+    in->ndeps = n;
+    for (uint32_t i = 0; i < n; i++)
+        dep_register(&in->deps[i], in->key, +1);
+    return KRT_OK;
+}
+
+static void commit_outputs(derived_t *d, input_t *in, krt_ctx_t *ctx)
+{
+    krt_engine_t *e = d->base.e;
+    uint32_t n = ctx->out_keys.len;
+    uint32_t *keys = (uint32_t *)ctx->out_keys.data;
+    /* Release claims this run no longer makes. */
+    for (uint32_t i = 0; i < in->nouts; i++) {
+        bool kept = false;
+        for (uint32_t j = 0; j < n && !kept; j++)
+            kept = keys[j] == in->outs[i];
+        if (!kept)
+            unclaim(d, in->outs[i], in->key);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        claim(d, keys[i], in->key, KRT__VEC_AT(&ctx->outs, const krt_obj_t *, i));
+    for (uint32_t i = 0; i < in->nouts; i++)
+        krt__intern_unref(&e->in, in->outs[i]);
+    if (n > in->nouts) {
+        uint32_t *p = krt_realloc(in->outs, n * sizeof(uint32_t));
+        if (!p) { /* keep the claims consistent: give back what cannot be recorded */
+            for (uint32_t i = in->nouts; i < n; i++) {
+                unclaim(d, keys[i], in->key);
+                krt__intern_unref(&e->in, keys[i]);
+            }
+            n = in->nouts;
+            krt__flush_error(e, KRT_ENOMEM);
+        } else {
+            in->outs = p;
+        }
+    }
+    if (n)
+        memcpy(in->outs, keys, n * sizeof(uint32_t));
+    in->nouts = n;
+    ctx->outs.len = ctx->out_keys.len = 0; /* references moved */
+}
+
+static void commit_status(derived_t *d, input_t *in, const krt_obj_t *obj, krt_ctx_t *ctx)
+{
+    if (!d->status)
+        return;
+    const krt_obj_t *st = ctx->status;
+    ctx->status = NULL;
+    if (!st) {
+        krt__coll_set(d->status, in->key, NULL, false);
+        return;
+    }
+    status_obj_t *s = krt_malloc(sizeof(*s));
+    if (!s) {
+        krt_obj_release(st);
+        krt__flush_error(d->base.e, KRT_ENOMEM);
+        return;
+    }
+    s->input = krt_obj_retain(obj);
+    s->status = st;
+    krt_obj_seal(&s->base, &krt_status_type);
+    krt__coll_set(d->status, in->key, &s->base, false);
+}
+
+static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
+{
+    krt_collection_t *c = &d->base;
+    krt_engine_t *e = c->e;
+    uint64_t v;
+    input_t *in = krt__map_get(&d->inputs, key, &v) ? (input_t *)(uintptr_t)v : NULL;
+    const krt_obj_t *obj = d->parent ? krt__coll_get_id(d->parent, key) : NULL;
+    bool exists = d->parent ? obj != NULL : true;
+    if (!exists) {
+        if (in)
+            input_free(d, in);
+        return;
+    }
+    ctx->in = in;
+    ctx->in_key = key;
+    ctx->err = KRT_OK;
+    ctx->discard = false;
+    e->ctx = ctx;
+    int rc = d->fn(ctx, obj, d->ud);
+    e->ctx = NULL;
+    arena_reset(ctx);
+    c->stats.recomputes++;
+    bool failed = rc < 0 || ctx->err != KRT_OK;
+    if (failed) {
+        c->stats.errors++;
+        if (ctx->err == KRT_OK)
+            krt__log(e, KRT_LOG_ERROR, "%s: input %s: transformation returned %s", c->name,
+                     krt__intern_str(&e->in, key), krt_err_name(rc));
+        krt__flush_error(e, ctx->err != KRT_OK ? ctx->err : rc);
+        /* The previous outputs stay, but what this run read becomes the dependencies: a failure
+         * caused by missing data is retried when that data arrives. */
+        for (uint32_t i = 0; i < ctx->outs.len; i++) {
+            krt_obj_release(KRT__VEC_AT(&ctx->outs, const krt_obj_t *, i));
+            krt__intern_unref(&e->in, KRT__VEC_AT(&ctx->out_keys, uint32_t, i));
+        }
+        ctx->outs.len = ctx->out_keys.len = 0;
+    } else if (ctx->discard && ((in && in->nouts > 0) || ctx->outs.len == 0)) {
+        ctx_dispose_results(ctx);
+        return;
+    }
+    if (!in) {
+        in = krt_calloc(1, sizeof(*in));
+        if (!in || krt__map_put(&d->inputs, key, (uint64_t)(uintptr_t)in) != KRT_OK) {
+            krt_free(in);
+            krt__flush_error(e, KRT_ENOMEM);
+            ctx_dispose_results(ctx);
+            return;
+        }
+        in->key = key;
+        krt__intern_retain(&e->in, key);
+    }
+    if (commit_deps(d, in, ctx) != KRT_OK) {
+        krt__flush_error(e, KRT_ENOMEM);
+        ctx_dispose_results(ctx);
+        return;
+    }
+    if (failed) {
+        ctx_dispose_results(ctx);
+        return;
+    }
+    commit_outputs(d, in, ctx);
+    commit_status(d, in, obj, ctx);
+    if (in->obj != obj) {
+        krt_obj_release(in->obj);
+        in->obj = krt_obj_retain(obj);
+    }
+    ctx_dispose_results(ctx);
+}
+
+static void mark_dirty(derived_t *d, uint32_t key)
+{
+    bool inserted;
+    if (krt__map_upsert(&d->dirty, key, 1, &inserted) && inserted)
+        krt__intern_retain(&d->base.e->in, key);
+}
+
+static bool is_dirty(const derived_t *d, uint32_t key)
+{
+    return krt__map_find(&d->dirty, key) != NULL;
+}
+
+/* Marks every input of |set| whose dependencies on |s| the change (old → cur) affects. */
+static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t key,
+                      const krt_obj_t *old, const krt_obj_t *cur, int anchor, bool count)
+{
+    krt_engine_t *e = d->base.e;
+    uint64_t id, v;
+    for (uint32_t it = 0; krt__map_next(set, &it, &id, NULL);) {
+        if (count)
+            d->base.stats.scans++;
+        if (is_dirty(d, (uint32_t)id) || !krt__map_get(&d->inputs, id, &v))
+            continue;
+        input_t *in = (input_t *)(uintptr_t)v;
+        for (uint32_t i = 0; i < in->ndeps; i++) {
+            const dep_t *dep = &in->deps[i];
+            if (dep->src != s || (anchor && dep->anchor != anchor))
+                continue;
+            bool mo = dep_matches(e, dep, key, old, 0);
+            bool mc = dep_matches(e, dep, key, cur, 0);
+            if (!mo && !mc)
+                continue;
+            if (mo && mc && dep->same && dep->same(old, cur, dep->same_ud))
+                continue;
+            mark_dirty(d, (uint32_t)id);
+            break;
+        }
+    }
+}
+
+static const krt__map_t *set_at(const krt__map_t *m, uint64_t skey)
+{
+    uint64_t v;
+    return krt__map_get(m, skey, &v) ? (const krt__map_t *)(uintptr_t)v : NULL;
+}
+
+static void src_changes(derived_t *d, src_t *s)
+{
+    krt_collection_t *c = s->c;
+    krt_engine_t *e = d->base.e;
+    krt_keys_t keys = {.e = e};
+    for (uint32_t i = 0; i < c->batch.len; i++) {
+        const krt_event_t *ev = &KRT__VEC_AT(&c->batch, krt_event_t, i);
+        uint32_t key = KRT__VEC_AT(&c->batch_keys, uint32_t, i);
+        const krt_obj_t *objs[2] = {ev->old, ev->cur};
+        const krt__map_t *set;
+        if ((set = set_at(&s->by_key, key)))
+            check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_KEYS, false);
+        for (int j = 0; j < 2; j++) {
+            const krt_obj_t *o = objs[j];
+            if (!o)
+                continue;
+            for (uint32_t x = 0; x < s->indexes.len; x++) {
+                krt_index_t *idx = KRT__VEC_AT(&s->indexes, src_index_t, x).idx;
+                krt__index_extract(idx, o, &keys, false);
+                for (uint32_t k = 0; k < keys.ids.len; k++) {
+                    uint32_t ikey = (uint32_t)KRT__VEC_AT(&keys.ids, uint64_t, k);
+                    if ((set = set_at(&s->by_index, ((uint64_t)idx->no << 32) | ikey)))
+                        check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_INDEX, false);
+                    krt__intern_unref(&e->in, ikey);
+                }
+                keys.ids.len = 0;
+            }
+            krt_labels_t l;
+            if (s->by_label.len && o->type->labels && o->type->labels(o, &l)) {
+                for (size_t k = 0; k < l.len; k++)
+                    if ((set = set_at(&s->by_label,
+                                      krt__label_hash(l.items[k].key, l.items[k].value))))
+                        check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_LABELS, false);
+            }
+            if (s->by_sel.len || s->sel_empty.len) {
+                krt_labels_t sel = {0};
+                if (o->type->selector && !o->type->selector(o, &sel))
+                    sel.len = 0;
+                uint64_t h = krt__selector_anchor(&sel);
+                if (h == KRT__SEL_EMPTY)
+                    check_set(d, s, &s->sel_empty, key, ev->old, ev->cur, ANCHOR_SELECTS, false);
+                else if ((set = set_at(&s->by_sel, h)))
+                    check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_SELECTS, false);
+            }
+        }
+        if (s->scan.len)
+            check_set(d, s, &s->scan, key, ev->old, ev->cur, ANCHOR_SCAN, true);
+    }
+    krt__vec_dispose(&keys.ids);
+}
+
+static krt_ctx_t *derived_ctx(derived_t *d);
+
+static void derived_process(krt_collection_t *c)
+{
+    derived_t *d = (derived_t *)c;
+    krt_engine_t *e = c->e;
+    uint64_t key;
+    if (!c->processed) {
+        if (d->nothing) {
+            mark_dirty(d, d->nothing_key);
+        } else {
+            for (uint32_t it = 0; krt__map_next(&d->parent->objs, &it, &key, NULL);)
+                mark_dirty(d, (uint32_t)key);
+        }
+    } else {
+        if (d->parent)
+            for (uint32_t i = 0; i < d->parent->batch.len; i++)
+                mark_dirty(d, KRT__VEC_AT(&d->parent->batch_keys, uint32_t, i));
+        for (src_t *s = d->srcs; s; s = s->next)
+            if (s->c->batch.len)
+                src_changes(d, s);
+    }
+    if (d->dirty.len == 0)
+        return;
+    uint32_t n = 0;
+    uint32_t *ids = krt_malloc(d->dirty.len * sizeof(uint32_t));
+    if (!ids) {
+        krt__flush_error(e, KRT_ENOMEM);
+        return; /* stays dirty for the next flush */
+    }
+    for (uint32_t it = 0; krt__map_next(&d->dirty, &it, &key, NULL);)
+        ids[n++] = (uint32_t)key;
+    krt__map_clear(&d->dirty);
+    /* Numeric id order is deterministic for a given history and cheap; results do not depend on
+     * it (duplicate claims resolve by key string). */
+    krt__intern_sort(NULL, ids, n);
+    krt_ctx_t *ctx = derived_ctx(d);
+    for (uint32_t i = 0; i < n; i++) {
+        if (ctx)
+            recompute(d, ctx, ids[i]);
+        else
+            krt__flush_error(e, KRT_ENOMEM);
+        krt__intern_unref(&e->in, ids[i]);
+    }
+    krt_free(ids);
+    srcs_prune(d);
+}
+
+/* The transformation context lives right after the collection in the same allocation: each
+ * collection keeps scratch sized for its own transformations. */
+static krt_ctx_t *derived_ctx(derived_t *d)
+{
+    krt_ctx_t *ctx = (krt_ctx_t *)((char *)d + sizeof(derived_t));
+    ctx->d = d;
+    return ctx;
+}
+
+static bool derived_synced(const krt_collection_t *c)
+{
+    const derived_t *d = (const derived_t *)c;
+    if (d->parent && !d->parent->synced)
+        return false;
+    for (const src_t *s = d->srcs; s; s = s->next)
+        if (!s->c->synced)
+            return false;
+    return c->processed;
+}
+
+static void derived_dispose(krt_collection_t *c)
+{
+    derived_t *d = (derived_t *)c;
+    krt_engine_t *e = c->e;
+    uint64_t v, key;
+    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+        input_t *in = (input_t *)(uintptr_t)v;
+        for (uint32_t i = 0; i < in->nouts; i++)
+            krt__intern_unref(&e->in, in->outs[i]);
+        for (uint32_t i = 0; i < in->ndeps; i++)
+            dep_dispose(e, &in->deps[i]);
+        krt_free(in->outs);
+        krt_free(in->deps);
+        krt_obj_release(in->obj);
+        krt__intern_unref(&e->in, in->key);
+        krt_free(in);
+    }
+    for (uint32_t it = 0; krt__map_next(&d->shadows, &it, NULL, &v);) {
+        krt__vec_t *sv = (krt__vec_t *)(uintptr_t)v;
+        for (uint32_t i = 0; i < sv->len; i++)
+            krt_obj_release(KRT__VEC_AT(sv, shadow_t, i).obj);
+        krt__vec_dispose(sv);
+        krt_free(sv);
+    }
+    for (uint32_t it = 0; krt__map_next(&d->dirty, &it, &key, NULL);)
+        krt__intern_unref(&e->in, (uint32_t)key);
+    while (d->srcs) {
+        src_t *s = d->srcs;
+        d->srcs = s->next;
+        src_free(d, s);
+    }
+    krt__map_dispose(&d->inputs);
+    krt__map_dispose(&d->owners);
+    krt__map_dispose(&d->shadows);
+    krt__map_dispose(&d->dirty);
+    if (d->parent)
+        krt__coll_unuse(d->parent);
+    if (d->nothing)
+        krt__intern_unref(&e->in, d->nothing_key);
+    krt_ctx_t *ctx = derived_ctx(d);
+    ctx_dispose_results(ctx);
+    krt__vec_dispose(&ctx->outs);
+    krt__vec_dispose(&ctx->out_keys);
+    krt__vec_dispose(&ctx->deps);
+    arena_reset(ctx);
+    krt_free(ctx->arena);
+}
+
+static void derived_upstream(const krt_collection_t *c,
+                             void (*fn)(const krt_collection_t *, const char *, void *), void *ud)
+{
+    const derived_t *d = (const derived_t *)c;
+    if (d->parent)
+        fn(d->parent, "parent", ud);
+    for (const src_t *s = d->srcs; s; s = s->next)
+        fn(s->c, "fetch", ud);
+}
+
+static json_t *labels_json(const krt_label_t *l, uint32_t n)
+{
+    json_t *o = json_object();
+    for (uint32_t i = 0; i < n; i++)
+        json_object_set_new(o, l[i].key, json_string(l[i].value));
+    return o;
+}
+
+static json_t *dep_json(const krt_engine_t *e, const dep_t *dep)
+{
+    json_t *j = json_pack("{ss ss}", "collection", dep->src->c->name, "anchor",
+                          anchor_names[dep->anchor]);
+    if (dep->has_keys) {
+        json_t *k = json_array();
+        for (uint32_t i = 0; i < dep->nkeys; i++)
+            json_array_append_new(k, json_string(krt__intern_str(&e->in, dep->keys[i])));
+        json_object_set_new(j, "keys", k);
+    }
+    if (dep->index) {
+        json_object_set_new(j, "index", json_string(dep->index->name));
+        json_object_set_new(j, "index_key", json_string(krt__intern_str(&e->in, dep->ikey)));
+    }
+    if (dep->has_labels)
+        json_object_set_new(j, "labels", labels_json(dep->labels, dep->nlabels));
+    if (dep->has_selects) {
+        json_object_set_new(j, "selects", labels_json(dep->selects, dep->nselects));
+        json_object_set_new(j, "selects_nonempty", json_boolean(dep->selects_nonempty));
+    }
+    if (dep->pred)
+        json_object_set_new(j, "predicate", json_true());
+    if (dep->same)
+        json_object_set_new(j, "partial", json_true());
+    return j;
+}
+
+static void derived_dump(const krt_collection_t *c, json_t *out)
+{
+    const derived_t *d = (const derived_t *)c;
+    const krt_engine_t *e = c->e;
+    if (d->parent)
+        json_object_set_new(out, "parent", json_string(d->parent->name));
+    json_t *inputs = json_object();
+    uint64_t v;
+    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+        const input_t *in = (const input_t *)(uintptr_t)v;
+        json_t *outs = json_array(), *deps = json_array();
+        for (uint32_t i = 0; i < in->nouts; i++)
+            json_array_append_new(outs, json_string(krt__intern_str(&e->in, in->outs[i])));
+        for (uint32_t i = 0; i < in->ndeps; i++)
+            json_array_append_new(deps, dep_json(e, &in->deps[i]));
+        json_object_set_new(inputs, krt__intern_str(&e->in, in->key),
+                            json_pack("{so so}", "outputs", outs, "dependencies", deps));
+    }
+    json_object_set_new(out, "inputs", inputs);
+    json_t *srcs = json_array();
+    for (const src_t *s = d->srcs; s; s = s->next)
+        json_array_append_new(
+            srcs, json_pack("{ss sI sI sI sI sI sI}", "collection", s->c->name, "deps",
+                            (json_int_t)s->ndeps, "by_key", (json_int_t)s->by_key.len, "by_index",
+                            (json_int_t)s->by_index.len, "by_label", (json_int_t)s->by_label.len,
+                            "by_selector", (json_int_t)s->by_sel.len, "scan",
+                            (json_int_t)s->scan.len));
+    json_object_set_new(out, "sources", srcs);
+    if (d->shadows.len)
+        json_object_set_new(out, "conflicting_keys", json_integer((json_int_t)d->shadows.len));
+}
+
+/* Recomputes D2 from the dependency lists and compares. */
+static bool sets_equal(const krt__map_t *expect, const krt__map_t *have)
+{
+    if (expect->len != have->len)
+        return false;
+    uint64_t k, v;
+    for (uint32_t it = 0; krt__map_next(expect, &it, &k, &v);) {
+        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v, *b = set_at(have, k);
+        if (!b || a->len != b->len)
+            return false;
+        uint64_t ik, iv, hv;
+        for (uint32_t j = 0; krt__map_next(a, &j, &ik, &iv);)
+            if (!krt__map_get(b, ik, &hv) || hv != iv)
+                return false;
+    }
+    return true;
+}
+
+static bool counts_equal(const krt__map_t *a, const krt__map_t *b)
+{
+    if (a->len != b->len)
+        return false;
+    uint64_t k, v, w;
+    for (uint32_t it = 0; krt__map_next(a, &it, &k, &v);)
+        if (!krt__map_get(b, k, &w) || v != w)
+            return false;
+    return true;
+}
+
+static int derived_check(const krt_collection_t *c)
+{
+    const derived_t *d = (const derived_t *)c;
+    const krt_engine_t *e = c->e;
+    int rc = KRT_OK;
+    /* D1 */
+    if (d->owners.len != c->objs.len)
+        rc = KRT_EINVARIANT;
+    uint64_t k, v;
+    for (uint32_t it = 0; krt__map_next(&d->owners, &it, &k, &v);) {
+        uint64_t iv;
+        if (!krt__coll_get_id(c, (uint32_t)k) || !krt__map_get(&d->inputs, v, &iv)) {
+            rc = KRT_EINVARIANT;
+            continue;
+        }
+        const input_t *in = (const input_t *)(uintptr_t)iv;
+        bool has = false;
+        for (uint32_t i = 0; i < in->nouts && !has; i++)
+            has = in->outs[i] == k;
+        if (!has)
+            rc = KRT_EINVARIANT;
+        krt__vec_t *sv = shadows_of((derived_t *)d, (uint32_t)k);
+        for (uint32_t i = 0; sv && i < sv->len; i++)
+            if (krt__intern_cmp(&e->in, KRT__VEC_AT(sv, shadow_t, i).input, (uint32_t)v) < 0)
+                rc = KRT_EINVARIANT;
+    }
+    size_t ndeps = 0;
+    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+        const input_t *in = (const input_t *)(uintptr_t)v;
+        ndeps += in->ndeps;
+        for (uint32_t i = 0; i < in->nouts; i++) {
+            uint64_t owner;
+            if (!krt__map_get(&d->owners, in->outs[i], &owner)) {
+                rc = KRT_EINVARIANT;
+                continue;
+            }
+            if (owner == in->key)
+                continue;
+            krt__vec_t *sv = shadows_of((derived_t *)d, in->outs[i]);
+            bool found = false;
+            for (uint32_t j = 0; sv && j < sv->len && !found; j++)
+                found = KRT__VEC_AT(sv, shadow_t, j).input == in->key;
+            if (!found)
+                rc = KRT_EINVARIANT;
+        }
+    }
+    if (ndeps != d->ndeps)
+        rc = KRT_EINVARIANT;
+    /* D2 */
+    for (const src_t *s = d->srcs; s; s = s->next) {
+        src_t x = {.c = s->c};
+        for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+            const input_t *in = (const input_t *)(uintptr_t)v;
+            for (uint32_t i = 0; i < in->ndeps; i++) {
+                if (in->deps[i].src != s)
+                    continue;
+                dep_t copy = in->deps[i];
+                copy.src = &x;
+                dep_register(&copy, in->key, +1);
+            }
+        }
+        bool ok = x.ndeps == s->ndeps && sets_equal(&x.by_key, &s->by_key) &&
+                  sets_equal(&x.by_index, &s->by_index) &&
+                  sets_equal(&x.by_label, &s->by_label) && sets_equal(&x.by_sel, &s->by_sel) &&
+                  counts_equal(&x.sel_empty, &s->sel_empty) && counts_equal(&x.scan, &s->scan);
+        if (!ok)
+            rc = KRT_EINVARIANT;
+        sets_dispose(&x.by_key);
+        sets_dispose(&x.by_index);
+        sets_dispose(&x.by_label);
+        sets_dispose(&x.by_sel);
+        krt__map_dispose(&x.sel_empty);
+        krt__map_dispose(&x.scan);
+        krt__vec_dispose(&x.indexes);
+    }
+    /* D3 */
+    if (e->phase == KRT__PHASE_IDLE && d->dirty.len)
+        rc = KRT_EINVARIANT;
+    return rc;
+}
+
+static size_t sets_bytes(const krt__map_t *m)
+{
+    size_t n = krt__map_bytes(m);
+    uint64_t v;
+    for (uint32_t it = 0; krt__map_next(m, &it, NULL, &v);)
+        n += sizeof(krt__map_t) + krt__map_bytes((const krt__map_t *)(uintptr_t)v);
+    return n;
+}
+
+static size_t derived_bytes(const krt_collection_t *c);
+static void derived_stats(const krt_collection_t *c, krt_stats_t *out)
+{
+    const derived_t *d = (const derived_t *)c;
+    out->inputs = d->inputs.len;
+    out->deps = d->ndeps;
+    out->bytes += derived_bytes(c);
+}
+
+static size_t derived_bytes(const krt_collection_t *c)
+{
+    const derived_t *d = (const derived_t *)c;
+    size_t n = krt__map_bytes(&d->inputs) + krt__map_bytes(&d->owners) +
+               krt__map_bytes(&d->shadows) + krt__map_bytes(&d->dirty);
+    uint64_t v;
+    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+        const input_t *in = (const input_t *)(uintptr_t)v;
+        n += sizeof(*in) + in->nouts * sizeof(uint32_t) + in->ndeps * sizeof(dep_t);
+        for (uint32_t i = 0; i < in->ndeps; i++)
+            n += in->deps[i].nkeys * sizeof(uint32_t) +
+                 (in->deps[i].nlabels + in->deps[i].nselects) * (sizeof(krt_label_t) + 16);
+    }
+    for (const src_t *s = d->srcs; s; s = s->next)
+        n += sizeof(*s) + sets_bytes(&s->by_key) + sets_bytes(&s->by_index) +
+             sets_bytes(&s->by_label) + sets_bytes(&s->by_sel) + krt__map_bytes(&s->sel_empty) +
+             krt__map_bytes(&s->scan);
+    return n;
+}
+
+static const krt__ops_t derived_ops = {
+    .kind = "derived",
+    .process = derived_process,
+    .synced = derived_synced,
+    .dispose = derived_dispose,
+    .dump = derived_dump,
+    .check = derived_check,
+    .upstream = derived_upstream,
+    .stats = derived_stats,
+};
+
+/* ---- status collections: written by their derived collection during its process ---------- */
+
+typedef struct status_coll {
+    krt_collection_t base;
+    derived_t *d;
+} status_coll_t;
+
+static void status_process(krt_collection_t *c)
+{
+    KRT__UNUSED(c);
+}
+static bool status_synced(const krt_collection_t *c)
+{
+    const status_coll_t *s = (const status_coll_t *)c;
+    return s->d->base.synced;
+}
+static void status_dispose(krt_collection_t *c)
+{
+    status_coll_t *s = (status_coll_t *)c;
+    s->d->status = NULL;
+    krt__coll_unuse(&s->d->base);
+}
+/* The status collection is written by its derived collection; the edge is drawn from it. */
+static void status_upstream(const krt_collection_t *c,
+                            void (*fn)(const krt_collection_t *, const char *, void *), void *ud)
+{
+    fn(&((const status_coll_t *)c)->d->base, "status", ud);
+}
+static void status_dump_coll(const krt_collection_t *c, json_t *out)
+{
+    const status_coll_t *s = (const status_coll_t *)c;
+    json_object_set_new(out, "status_of", json_string(s->d->base.name));
+}
+
+static const krt__ops_t status_ops = {
+    .kind = "status",
+    .process = status_process,
+    .synced = status_synced,
+    .dispose = status_dispose,
+    .dump = status_dump_coll,
+    .upstream = status_upstream,
+};
+
+/* ---- constructors -------------------------------------------------------------------------- */
+
+static derived_t *derived_make(krt_engine_t *e, krt_collection_t *parent, const krt_type_t *out,
+                               const char *name, unsigned flags, krt_transform_cb fn, void *ud)
+{
+    if (!e || !fn || (parent && parent->e != e))
+        return NULL;
+    derived_t *d = (derived_t *)krt__coll_new(e, &derived_ops, sizeof(derived_t) + sizeof(krt_ctx_t),
+                                              out, name);
+    if (!d)
+        return NULL;
+    d->parent = parent;
+    d->flags = flags;
+    d->fn = fn;
+    d->ud = ud;
+    if (parent)
+        krt__coll_use(parent);
+    derived_ctx(d);
+    return d;
+}
+
+krt_collection_t *krt_derive_new(krt_engine_t *e, krt_collection_t *parent, const krt_type_t *out,
+                                 const char *name, unsigned flags, krt_transform_cb fn, void *ud)
+{
+    if (!parent)
+        return NULL;
+    derived_t *d = derived_make(e, parent, out, name, flags, fn, ud);
+    return d ? &d->base : NULL;
+}
+
+krt_collection_t *krt_map_new(krt_engine_t *e, krt_collection_t *parent, const krt_type_t *out,
+                              const char *name, krt_transform_cb fn, void *ud)
+{
+    return krt_derive_new(e, parent, out, name, KRT_DERIVE_MAP, fn, ud);
+}
+
+static krt_collection_t *from_nothing(krt_engine_t *e, const krt_type_t *out, const char *name,
+                                      unsigned flags, krt_transform_cb fn, void *ud)
+{
+    derived_t *d = derived_make(e, NULL, out, name, flags, fn, ud);
+    if (!d)
+        return NULL;
+    d->nothing = true;
+    d->nothing_key = krt__intern_ref(&e->in, "");
+    if (d->nothing_key == UINT32_MAX) {
+        d->nothing = false;
+        krt_collection_free(&d->base);
+        return NULL;
+    }
+    return &d->base;
+}
+
+krt_collection_t *krt_singleton_new(krt_engine_t *e, const krt_type_t *out, const char *name,
+                                    krt_transform_cb fn, void *ud)
+{
+    return from_nothing(e, out, name, KRT_DERIVE_ONE, fn, ud);
+}
+
+krt_collection_t *krt_many_from_nothing_new(krt_engine_t *e, const krt_type_t *out,
+                                            const char *name, krt_transform_cb fn, void *ud)
+{
+    return from_nothing(e, out, name, KRT_DERIVE_MANY, fn, ud);
+}
+
+const krt_obj_t *krt_singleton_get(const krt_collection_t *c)
+{
+    uint64_t v;
+    uint32_t it = 0;
+    return krt__map_next(&c->objs, &it, NULL, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
+}
+
+krt_collection_t *krt_derive_status_new(krt_engine_t *e, krt_collection_t *parent,
+                                        const krt_type_t *out, const krt_type_t *status,
+                                        const char *name, unsigned flags, krt_transform_cb fn,
+                                        void *ud, krt_collection_t **status_out)
+{
+    if (!status_out || krt_type_check(status) != KRT_OK)
+        return NULL;
+    *status_out = NULL;
+    krt_collection_t *c = krt_derive_new(e, parent, out, name, flags, fn, ud);
+    if (!c)
+        return NULL;
+    char sname[256];
+    snprintf(sname, sizeof(sname), "%s/status", c->name);
+    status_coll_t *s = (status_coll_t *)krt__coll_new(e, &status_ops, sizeof(status_coll_t),
+                                                       &krt_status_type, sname);
+    if (!s) {
+        krt_collection_free(c);
+        return NULL;
+    }
+    derived_t *d = (derived_t *)c;
+    s->d = d;
+    s->base.owner = c;
+    krt__coll_use(c);
+    d->status = &s->base;
+    d->status_type = status;
+    *status_out = &s->base;
+    return c;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that krtgate's build and tests need.
+#
+# The package list below is the single source of truth: add a package there, with one line saying
+# why. Present packages are detected with dpkg-query; missing ones are installed with apt-get when
+# running as root, otherwise the exact command to run is printed and the script exits non-zero.
+set -euo pipefail
+
+# package                 reason (one line each; keep this the only list)
+PACKAGES_TABLE='
+build-essential           C compiler (gcc), make, libc headers; gcc also provides libasan/libubsan
+cmake                     build system generator (CMakeLists.txt needs >= 3.25)
+pkg-config                how CMake finds every library below, and how users consume krt.pc
+git                       version control; CI starts from a clone
+curl                      real HTTP client for integration tests
+libjansson-dev            JSON objects: engine inputs, debug dumps, manifests
+libxxhash-dev             XXH3 64-bit content hash of engine objects
+uthash-dev                header-only hash tables and lists (uthash.h)
+libcmocka-dev             unit test framework for tests/
+libuv1-dev                event loop for net/ (sockets, timers)
+libssl-dev                OpenSSL: TLS with ALPN h2/http1.1 in net/
+libnghttp2-dev            HTTP/2 for gRPC (xDS), proxy and Kubernetes client
+libhttp-parser-dev        HTTP/1.1 codec in net/
+libprotobuf-c-dev         protobuf runtime for xDS messages
+protobuf-c-compiler       protoc-gen-c: generates C code from xds/*.proto
+protobuf-compiler         protoc, used with protoc-gen-c and by test tooling
+libprotobuf-dev           well-known .proto files (google/protobuf/*.proto) imported by xds/
+libyaml-dev               YAML manifests (krtgate run DIR, kubeconfig)
+libpcre2-dev              regular-expression route matches
+valgrind                  memcheck run of the engine tests in make test
+clang                     libFuzzer fuzz targets and a second compiler for warnings
+libclang-rt-14-dev        clang sanitizer and libFuzzer runtimes
+python3-protobuf          Python protobuf for test clients and golden-file tools
+'
+
+packages=()
+while read -r name _reason; do
+    [[ -z "$name" ]] && continue
+    packages+=("$name")
+done <<<"$PACKAGES_TABLE"
+
+is_installed()
+{
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+    [[ "$status" == "install ok installed" ]]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+    is_installed "$p" || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+install_cmd="DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: missing ${#missing[@]} of ${#packages[@]} packages: ${missing[*]}" >&2
+    echo "deps: run as root (or with sudo):" >&2
+    echo "  apt-get update && $install_cmd" >&2
+    exit 1
+fi
+
+echo "deps: installing ${#missing[@]} missing packages: ${missing[*]}"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+still_missing=()
+for p in "${missing[@]}"; do
+    is_installed "$p" || still_missing+=("$p")
+done
+if [[ ${#still_missing[@]} -ne 0 ]]; then
+    echo "deps: still missing after apt-get install: ${still_missing[*]}" >&2
+    exit 1
+fi
+echo "deps: all ${#packages[@]} packages present"

@@ -1,0 +1,745 @@
+/*
+ * Tests for the JSON object type (krt/src/json.c): keys, canonical hash and equality, label and
+ * selector views, validation of bad input, dump, and use in a static collection.
+ *
+ * Every test runs under a counting allocator installed with krt_allocator_set, and its teardown
+ * asserts that every krt_malloc block was freed; jansson references are checked by refcount.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "krt/json.h"
+#include "krt/krt.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Counting allocator: live blocks, and an optional failure at the n-th allocation.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct counting {
+    long live;    /* blocks allocated and not yet freed */
+    long calls;   /* allocations attempted (malloc, and realloc of NULL or growth) */
+    long fail_at; /* fail the allocation with this 1-based number; 0 = never */
+} counting_t;
+
+static counting_t g_alloc;
+
+static bool should_fail(void)
+{
+    g_alloc.calls++;
+    return g_alloc.fail_at && g_alloc.calls == g_alloc.fail_at;
+}
+
+static void *count_malloc(size_t size, void *ud)
+{
+    (void)ud;
+    if (should_fail())
+        return NULL;
+    void *p = malloc(size ? size : 1);
+    if (p)
+        g_alloc.live++;
+    return p;
+}
+
+static void *count_realloc(void *ptr, size_t size, void *ud)
+{
+    (void)ud;
+    if (should_fail())
+        return NULL;
+    void *p = realloc(ptr, size ? size : 1);
+    if (p && !ptr)
+        g_alloc.live++;
+    return p;
+}
+
+static void count_free(void *ptr, void *ud)
+{
+    (void)ud;
+    if (ptr)
+        g_alloc.live--;
+    free(ptr);
+}
+
+static const krt_allocator_t counting_allocator = {count_malloc, count_realloc, count_free, NULL};
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&g_alloc, 0, sizeof g_alloc);
+    krt_allocator_set(&counting_allocator);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    long live = g_alloc.live;
+    krt_allocator_set(NULL);
+    assert_int_equal(live, 0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Helpers.
+ * ------------------------------------------------------------------------------------------- */
+static const krt_obj_t *parse_ok(const char *text)
+{
+    int err = 12345;
+    const krt_obj_t *o = krt_json_parse(text, strlen(text), &err);
+    if (!o)
+        fail_msg("parse failed (%d) for: %s", err, text);
+    assert_int_equal(err, KRT_OK);
+    assert_ptr_equal(o->type, &krt_json_type);
+    return o;
+}
+
+static int parse_err(const char *text, size_t len)
+{
+    int err = 12345;
+    const krt_obj_t *o = krt_json_parse(text, len, &err);
+    assert_null(o);
+    return err;
+}
+
+static krt_labels_t labels_of(const krt_obj_t *o)
+{
+    krt_labels_t v = {NULL, 99};
+    assert_true(krt_json_type.labels(o, &v));
+    return v;
+}
+
+static void assert_label(const krt_labels_t *v, size_t i, const char *key, const char *value)
+{
+    assert_true(i < v->len);
+    assert_string_equal(v->items[i].key, key);
+    assert_string_equal(v->items[i].value, value);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Keys and accessors.
+ * ------------------------------------------------------------------------------------------- */
+static void test_json_key_is_namespace_slash_name_for_namespaced_objects(void **state)
+{
+    (void)state;
+    const krt_obj_t *o =
+        parse_ok("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-1\",\"namespace\":\"shop\"}}");
+    assert_string_equal(krt_obj_key(o), "shop/web-1");
+    assert_string_equal(krt_json_name(o), "web-1");
+    assert_string_equal(krt_json_namespace(o), "shop");
+    assert_string_equal(krt_json_type.namespace_(o), "shop");
+    assert_string_equal(krt_json_kind(o), "Pod");
+    krt_obj_release(o);
+}
+
+static void test_json_key_is_name_for_cluster_scoped_objects(void **state)
+{
+    (void)state;
+    /* Absent, JSON null and "" all mean cluster-scoped; the key never starts with '/'. */
+    const char *docs[] = {
+        "{\"metadata\":{\"name\":\"gw-class\"}}",
+        "{\"metadata\":{\"name\":\"gw-class\",\"namespace\":null}}",
+        "{\"metadata\":{\"name\":\"gw-class\",\"namespace\":\"\"}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        const krt_obj_t *o = parse_ok(docs[i]);
+        assert_string_equal(krt_obj_key(o), "gw-class");
+        assert_string_equal(krt_json_namespace(o), "");
+        assert_string_equal(krt_json_type.namespace_(o), "");
+        assert_string_equal(krt_json_kind(o), ""); /* no kind: empty, not NULL */
+        krt_obj_release(o);
+    }
+}
+
+static void test_json_get_string_follows_dotted_paths_and_returns_null_otherwise(void **state)
+{
+    (void)state;
+    const krt_obj_t *o = parse_ok("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\"},"
+                                  "\"status\":{\"podIP\":\"10.0.0.7\",\"phase\":3,"
+                                  "\"conditions\":[{\"type\":\"Ready\"}]}}");
+    assert_string_equal(krt_json_get_string(o, "metadata.name"), "p");
+    assert_string_equal(krt_json_get_string(o, "status.podIP"), "10.0.0.7");
+    assert_null(krt_json_get_string(o, "status.phase"));        /* a number */
+    assert_null(krt_json_get_string(o, "status"));              /* an object */
+    assert_null(krt_json_get_string(o, "status.missing"));      /* absent */
+    assert_null(krt_json_get_string(o, "status.podIP.more"));   /* through a string */
+    assert_null(krt_json_get_string(o, "status.conditions.0")); /* arrays are not walked */
+    assert_null(krt_json_get_string(o, "status..podIP"));       /* empty segment */
+    assert_null(krt_json_get_string(o, ".status.podIP"));
+    assert_null(krt_json_get_string(o, "status.podIP."));
+    assert_null(krt_json_get_string(o, ""));
+    assert_null(krt_json_get_string(o, NULL));
+    krt_obj_release(o);
+}
+
+static void test_json_value_is_the_document_given(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:{s:s},s:i}", "metadata", "name", "x", "spec", 7);
+    json_t *keep = json_incref(v);
+    int err = 1;
+    const krt_obj_t *o = krt_json_new(v, &err);
+    assert_non_null(o);
+    assert_int_equal(err, KRT_OK);
+    assert_ptr_equal(krt_json_value(o), keep); /* taken, not copied */
+    assert_int_equal(keep->refcount, 2);
+    krt_obj_release(o);
+    assert_int_equal(keep->refcount, 1); /* the object's reference went with it */
+    json_decref(keep);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Hash and equality.
+ * ------------------------------------------------------------------------------------------- */
+static void test_json_hash_ignores_key_order_and_whitespace(void **state)
+{
+    (void)state;
+    const krt_obj_t *a = parse_ok("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
+                                  "\"labels\":{\"x\":\"1\",\"y\":\"2\"}},\"spec\":{\"port\":80}}");
+    const krt_obj_t *b = parse_ok("{ \"spec\" : { \"port\" : 80 },\n \"metadata\" : {"
+                                  " \"labels\" : {\"y\":\"2\", \"x\":\"1\"},"
+                                  " \"namespace\":\"n\", \"name\":\"a\" } }");
+    assert_true(a != b);
+    assert_true(a->hash == b->hash);
+    assert_true(krt_obj_equal(a, b));
+    krt_obj_release(a);
+    krt_obj_release(b);
+}
+
+static void test_json_different_content_has_different_hash_and_is_not_equal(void **state)
+{
+    (void)state;
+    const char *base = "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"port\":80}}";
+    const char *variants[] = {
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"port\":81}}",
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"port\":\"80\"}}",
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"port\":80.0}}",
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{}}",
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"port\":80},\"x\":null}",
+        "{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\"},\"spec\":{\"port\":80}}",
+    };
+    const krt_obj_t *a = parse_ok(base);
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        const krt_obj_t *b = parse_ok(variants[i]);
+        assert_true(a->hash != b->hash);
+        assert_false(krt_obj_equal(a, b));
+        assert_false(krt_json_type.equals(a, b));
+        krt_obj_release(b);
+    }
+    krt_obj_release(a);
+}
+
+static void test_json_separately_parsed_equal_documents_are_equal(void **state)
+{
+    (void)state;
+    const char *doc = "{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},"
+                      "\"spec\":{\"selector\":{\"app\":\"web\"},\"ports\":[{\"port\":80}]}}";
+    const krt_obj_t *a = parse_ok(doc);
+    const krt_obj_t *b = parse_ok(doc);
+    assert_true(krt_obj_equal(a, b));
+    assert_true(krt_json_type.equals(a, b));
+    assert_string_equal(krt_obj_key(a), krt_obj_key(b));
+    krt_obj_release(a);
+    krt_obj_release(b);
+}
+
+static void test_json_equality_compares_content_not_only_the_hash(void **state)
+{
+    (void)state;
+    const krt_obj_t *a = parse_ok("{\"metadata\":{\"name\":\"a\"},\"v\":1}");
+    const krt_obj_t *b = parse_ok("{\"metadata\":{\"name\":\"a\"},\"v\":2}");
+    /* Forge a hash collision: equality must still see the different content. */
+    ((krt_obj_t *)b)->hash = a->hash;
+    assert_false(krt_json_type.equals(a, b));
+    assert_false(krt_obj_equal(a, b));
+    krt_obj_release(a);
+    krt_obj_release(b);
+}
+
+static void test_json_type_is_complete_and_does_not_claim_hash_equality(void **state)
+{
+    (void)state;
+    assert_int_equal(krt_type_check(&krt_json_type), KRT_OK);
+    assert_string_equal(krt_json_type.name, "json");
+    assert_int_equal(krt_json_type.flags & KRT_TYPE_HASH_IS_EQUALITY, 0);
+    assert_non_null(krt_json_type.equals);
+    assert_non_null(krt_json_type.labels);
+    assert_non_null(krt_json_type.selector);
+    assert_non_null(krt_json_type.namespace_);
+}
+
+static void test_json_size_grows_with_the_document(void **state)
+{
+    (void)state;
+    const krt_obj_t *small = parse_ok("{\"metadata\":{\"name\":\"a\"}}");
+    char big[2048];
+    int n = snprintf(big, sizeof big, "{\"metadata\":{\"name\":\"a\"},\"data\":\"%0900d\"}", 0);
+    assert_true(n > 0 && (size_t)n < sizeof big);
+    const krt_obj_t *large = parse_ok(big);
+    size_t s = krt_json_type.size(small), l = krt_json_type.size(large);
+    assert_true(s >= strlen("{\"metadata\":{\"name\":\"a\"}}"));
+    assert_true(l >= s + 900);
+    krt_obj_release(small);
+    krt_obj_release(large);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Labels and selectors.
+ * ------------------------------------------------------------------------------------------- */
+static void test_json_labels_view_is_sorted_and_complete(void **state)
+{
+    (void)state;
+    const krt_obj_t *o =
+        parse_ok("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"labels\":{"
+                 "\"zone\":\"b\",\"app\":\"web\",\"app.kubernetes.io/name\":\"shop\",\"tier\":\"\","
+                 "\"count\":3,\"flag\":true,\"nested\":{\"a\":\"b\"},\"nothing\":null}}}");
+    krt_labels_t v = labels_of(o);
+    /* The four string labels, by key; non-string values are not labels. */
+    assert_int_equal(v.len, 4);
+    assert_label(&v, 0, "app", "web");
+    assert_label(&v, 1, "app.kubernetes.io/name", "shop");
+    assert_label(&v, 2, "tier", "");
+    assert_label(&v, 3, "zone", "b");
+    krt_obj_release(o);
+}
+
+static void test_json_labels_view_is_empty_when_labels_are_absent_or_not_a_map(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{\"metadata\":{\"name\":\"p\"}}",
+        "{\"metadata\":{\"name\":\"p\",\"labels\":null}}",
+        "{\"metadata\":{\"name\":\"p\",\"labels\":[\"a\",\"b\"]}}",
+        "{\"metadata\":{\"name\":\"p\",\"labels\":\"app=web\"}}",
+        "{\"metadata\":{\"name\":\"p\",\"labels\":{}}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        const krt_obj_t *o = parse_ok(docs[i]);
+        krt_labels_t v = labels_of(o);
+        assert_int_equal(v.len, 0);
+        krt_obj_release(o);
+    }
+}
+
+/* Asserts that |doc| has the selector {app: web, tier: front}. */
+static void assert_selects_app_web_tier_front(const char *doc)
+{
+    const krt_obj_t *o = parse_ok(doc);
+    krt_labels_t v = {NULL, 99};
+    assert_true(krt_json_type.selector(o, &v));
+    assert_int_equal(v.len, 2);
+    assert_label(&v, 0, "app", "web");
+    assert_label(&v, 1, "tier", "front");
+    krt_obj_release(o);
+}
+
+static void test_json_selector_from_service_style_spec_selector(void **state)
+{
+    (void)state;
+    assert_selects_app_web_tier_front(
+        "{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"},"
+        "\"spec\":{\"selector\":{\"tier\":\"front\",\"app\":\"web\"}}}");
+}
+
+static void test_json_selector_from_spec_selector_match_labels(void **state)
+{
+    (void)state;
+    assert_selects_app_web_tier_front(
+        "{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"selector\":{"
+        "\"matchLabels\":{\"tier\":\"front\",\"app\":\"web\",\"replicas\":2},"
+        "\"matchExpressions\":[]}}}");
+}
+
+static void test_json_selector_from_spec_pod_selector_match_labels(void **state)
+{
+    (void)state;
+    assert_selects_app_web_tier_front(
+        "{\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"np\"},\"spec\":{\"podSelector\":{"
+        "\"matchLabels\":{\"tier\":\"front\",\"app\":\"web\"}}}}");
+}
+
+static void test_json_selector_follows_the_documented_order(void **state)
+{
+    (void)state;
+    /* A Service-style map wins over podSelector. */
+    assert_selects_app_web_tier_front("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{"
+                                      "\"app\":\"web\",\"tier\":\"front\"},"
+                                      "\"podSelector\":{\"matchLabels\":{\"other\":\"1\"}}}}");
+    /* spec.selector that is not a map of strings and has no matchLabels falls through. */
+    assert_selects_app_web_tier_front(
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"matchExpressions\":[]},"
+        "\"podSelector\":{\"matchLabels\":{\"app\":\"web\",\"tier\":\"front\"}}}}");
+}
+
+static void test_json_selector_is_absent_when_no_place_holds_one(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{\"metadata\":{\"name\":\"x\"}}",
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":null}",
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":\"app=web\"}}",
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"matchLabels\":[1]}}}",
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"podSelector\":{}}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        const krt_obj_t *o = parse_ok(docs[i]);
+        krt_labels_t v = {NULL, 99};
+        assert_false(krt_json_type.selector(o, &v));
+        assert_int_equal(v.len, 0);
+        krt_obj_release(o);
+    }
+}
+
+static void test_json_empty_service_selector_is_present_and_empty(void **state)
+{
+    (void)state;
+    const krt_obj_t *o = parse_ok("{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{}}}");
+    krt_labels_t v = {NULL, 99};
+    assert_true(krt_json_type.selector(o, &v));
+    assert_int_equal(v.len, 0);
+    krt_obj_release(o);
+}
+
+static void test_json_label_and_selector_views_work_with_labels_contain(void **state)
+{
+    (void)state;
+    const krt_obj_t *pod = parse_ok("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"labels\":{"
+                                    "\"tier\":\"front\",\"app\":\"web\",\"version\":\"v2\"}}}");
+    const krt_obj_t *svc =
+        parse_ok("{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},"
+                 "\"spec\":{\"selector\":{\"app\":\"web\",\"tier\":\"front\"}}}");
+    const krt_obj_t *other =
+        parse_ok("{\"metadata\":{\"name\":\"o\",\"namespace\":\"n\"},"
+                 "\"spec\":{\"selector\":{\"app\":\"web\",\"tier\":\"back\"}}}");
+    krt_labels_t labels = labels_of(pod), sel = {NULL, 0}, osel = {NULL, 0};
+    assert_true(krt_json_type.selector(svc, &sel));
+    assert_true(krt_json_type.selector(other, &osel));
+    assert_true(krt_labels_contain(&labels, &sel));   /* the service selects the pod */
+    assert_false(krt_labels_contain(&labels, &osel)); /* tier differs */
+    assert_false(krt_labels_contain(&sel, &labels));  /* the pod has more labels than selected */
+    krt_labels_t none = {NULL, 0};
+    assert_true(krt_labels_contain(&labels, &none));
+    krt_obj_release(pod);
+    krt_obj_release(svc);
+    krt_obj_release(other);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Invalid input.
+ * ------------------------------------------------------------------------------------------- */
+static void test_json_new_rejects_invalid_values_with_einval_and_releases_them(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{}",                  /* no metadata */
+        "{\"metadata\":null}", /* metadata not an object */
+        "{\"metadata\":\"x\"}",
+        "{\"metadata\":[]}",
+        "{\"metadata\":{}}",              /* no name */
+        "{\"metadata\":{\"name\":\"\"}}", /* empty name */
+        "{\"metadata\":{\"name\":42}}",   /* name not a string */
+        "{\"metadata\":{\"name\":null}}",
+        "{\"metadata\":{\"name\":[\"a\"]}}",
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":7}}", /* namespace not a string */
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":{}}}",
+        "[{\"metadata\":{\"name\":\"a\"}}]", /* root an array */
+        "\"metadata\"",                      /* root a string */
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        json_t *keep = json_incref(v);
+        int err = 12345;
+        assert_null(krt_json_new(v, &err));
+        assert_int_equal(err, KRT_EINVAL);
+        assert_int_equal(keep->refcount, 1); /* taken also on error: our reference is the last */
+        json_decref(keep);
+    }
+    /* Values only code can build: a name or namespace holding a NUL byte. */
+    json_t *built[] = {
+        json_pack("{s:{s:s%}}", "metadata", "name", "a\0b", (size_t)3),
+        json_pack("{s:{s:s,s:s%}}", "metadata", "name", "a", "namespace", "\0n", (size_t)2),
+    };
+    for (size_t i = 0; i < sizeof built / sizeof built[0]; i++) {
+        assert_non_null(built[i]);
+        json_t *keep = json_incref(built[i]);
+        int err = 12345;
+        assert_null(krt_json_new(built[i], &err));
+        assert_int_equal(err, KRT_EINVAL);
+        assert_int_equal(keep->refcount, 1);
+        json_decref(keep);
+    }
+    int err = 12345;
+    assert_null(krt_json_new(NULL, &err));
+    assert_int_equal(err, KRT_EINVAL);
+    assert_null(krt_json_new(json_object(), NULL)); /* err may be NULL */
+}
+
+static void test_json_parse_rejects_bad_text_with_einval(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "",
+        " ",
+        "{",
+        "{\"metadata\":{\"name\":\"a\"}",
+        "{\"metadata\":{\"name\":\"a\"}} trailing",
+        "{\"metadata\":{\"name\":\"a\"}}{}",
+        "{metadata:{name:a}}",
+        "{\"metadata\":{\"name\":\"a\\u0000b\"}}", /* NUL inside a string */
+        "[]",
+        "[{\"metadata\":{\"name\":\"a\"}}]",
+        "42",
+        "null",
+        "{\"metadata\":{\"name\":7}}",
+        "{\"metadata\":{\"name\":\"b/c\",\"namespace\":\"a\"}}", /* '/' would make keys */
+        "{\"metadata\":{\"name\":\"c\",\"namespace\":\"a/b\"}}", /* ambiguous: a/b/c  */
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++)
+        assert_int_equal(parse_err(docs[i], strlen(docs[i])), KRT_EINVAL);
+    int err = 12345;
+    assert_null(krt_json_parse(NULL, 0, &err));
+    assert_int_equal(err, KRT_EINVAL);
+    assert_null(krt_json_parse("{", 1, NULL));
+}
+
+static void test_json_parse_reads_exactly_len_bytes(void **state)
+{
+    (void)state;
+    /* The text need not be NUL-terminated: only len bytes count. */
+    const char text[] = "{\"metadata\":{\"name\":\"a\"}}GARBAGE";
+    size_t len = strlen("{\"metadata\":{\"name\":\"a\"}}");
+    int err = 1;
+    const krt_obj_t *o = krt_json_parse(text, len, &err);
+    assert_non_null(o);
+    assert_int_equal(err, KRT_OK);
+    assert_string_equal(krt_obj_key(o), "a");
+    krt_obj_release(o);
+    assert_int_equal(parse_err(text, sizeof text - 1), KRT_EINVAL);
+}
+
+static void test_json_parse_rejects_every_proper_prefix(void **state)
+{
+    (void)state;
+    /* Byte at a time: a document cut anywhere is rejected cleanly; whole, it parses. */
+    const char *doc = "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"n\","
+                      "\"labels\":{\"app\":\"web\"}},\"spec\":{\"x\":[1,2.5,true,null]}}";
+    size_t len = strlen(doc);
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(parse_err(doc, n), KRT_EINVAL);
+    const krt_obj_t *o = krt_json_parse(doc, len, NULL);
+    assert_non_null(o);
+    krt_obj_release(o);
+}
+
+static void test_json_new_reports_enomem_for_each_failed_allocation_without_leaking(void **state)
+{
+    (void)state;
+    /* Fail the 1st, 2nd, ... krt allocation until creation succeeds; each failure must be a clean
+     * KRT_ENOMEM with every block freed and the value released. */
+    const char *doc = "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"labels\":{\"a\":\"1\"}},"
+                      "\"spec\":{\"selector\":{\"b\":\"2\"},\"data\":\"0123456789012345678901234"
+                      "56789012345678901234567890123456789012345678901234567890123456789012345678"
+                      "901234567890123456789012345678901234567890123456789012345678901234567890123"
+                      "4567890123456789012345678901234567890123456789\"}}";
+    long failures = 0;
+    for (long k = 1; k < 100; k++) {
+        json_t *v = json_loads(doc, 0, NULL);
+        assert_non_null(v);
+        json_t *keep = json_incref(v);
+        g_alloc.calls = 0;
+        g_alloc.fail_at = k;
+        int err = 12345;
+        const krt_obj_t *o = krt_json_new(v, &err);
+        g_alloc.fail_at = 0;
+        if (o) {
+            assert_int_equal(err, KRT_OK);
+            assert_string_equal(krt_obj_key(o), "n/p");
+            krt_obj_release(o);
+            assert_int_equal(keep->refcount, 1);
+            json_decref(keep);
+            break;
+        }
+        failures++;
+        assert_int_equal(err, KRT_ENOMEM);
+        assert_int_equal(g_alloc.live, 0);
+        assert_int_equal(keep->refcount, 1);
+        json_decref(keep);
+    }
+    /* The block and the canonical buffer (which grows past 256 bytes here) can each fail. */
+    assert_true(failures >= 3);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dump.
+ * ------------------------------------------------------------------------------------------- */
+static void test_json_dump_round_trips_and_is_a_copy(void **state)
+{
+    (void)state;
+    const char *doc = "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"n\","
+                      "\"labels\":{\"app\":\"web\"}},\"spec\":{\"x\":[1,2.5,true,null,\"s\"]}}";
+    const krt_obj_t *o = parse_ok(doc);
+    json_t *d = krt_obj_dump(o);
+    assert_non_null(d);
+    json_t *orig = json_loads(doc, 0, NULL);
+    assert_true(json_equal(d, orig));
+    /* Editing the dump must not reach the object. */
+    json_object_set_new(d, "kind", json_string("Changed"));
+    assert_string_equal(krt_json_kind(o), "Pod");
+    assert_string_equal(json_string_value(json_object_get(krt_json_value(o), "kind")), "Pod");
+    /* Feeding the dump back in (restored) gives an equal object. */
+    json_object_set_new(d, "kind", json_string("Pod"));
+    int err = 1;
+    const krt_obj_t *again = krt_json_new(d, &err);
+    assert_non_null(again);
+    assert_true(krt_obj_equal(o, again));
+    json_decref(orig);
+    krt_obj_release(again);
+    krt_obj_release(o);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * In a static collection (needs the engine).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct seen {
+    int batches;
+    int adds, updates, deletes;
+    char last_key[64];
+} seen_t;
+
+static void record(const krt_batch_t *batch, void *ud)
+{
+    seen_t *s = ud;
+    s->batches++;
+    for (size_t i = 0; i < batch->len; i++) {
+        const krt_event_t *ev = &batch->events[i];
+        s->adds += ev->op == KRT_ADD;
+        s->updates += ev->op == KRT_UPDATE;
+        s->deletes += ev->op == KRT_DELETE;
+        snprintf(s->last_key, sizeof s->last_key, "%s", krt_obj_key(krt_event_latest(ev)));
+    }
+}
+
+static void test_json_objects_live_in_a_static_collection(void **state)
+{
+    (void)state;
+    krt_engine_t *e = krt_engine_new();
+    assert_non_null(e);
+    krt_collection_t *pods = krt_static_new(e, &krt_json_type, "pods", true);
+    assert_non_null(pods);
+    seen_t seen = {0};
+    assert_non_null(krt_collection_subscribe(pods, record, &seen, true));
+
+    assert_int_equal(krt_static_put(pods, parse_ok("{\"metadata\":{\"name\":\"web-1\","
+                                                   "\"namespace\":\"shop\"},\"v\":1}")),
+                     KRT_OK);
+    assert_int_equal(krt_static_put(pods, parse_ok("{\"metadata\":{\"name\":\"node-a\"}}")),
+                     KRT_OK);
+    assert_int_equal(krt_collection_len(pods), 2);
+    const krt_obj_t *got = krt_collection_get(pods, "shop/web-1");
+    assert_non_null(got);
+    assert_string_equal(krt_json_name(got), "web-1");
+    assert_non_null(krt_collection_get(pods, "node-a"));
+    assert_null(krt_collection_get(pods, "web-1"));
+    assert_int_equal(krt_engine_check(e), KRT_OK);
+
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(krt_engine_check(e), KRT_OK);
+    assert_int_equal(seen.batches, 1);
+    assert_int_equal(seen.adds, 2);
+
+    /* The same content with keys reordered is equal: put_if_changed drops it, no event. */
+    assert_int_equal(krt_static_put_if_changed(pods, parse_ok("{\"v\":1,\"metadata\":{"
+                                                              "\"namespace\":\"shop\","
+                                                              "\"name\":\"web-1\"}}")),
+                     0);
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(krt_engine_check(e), KRT_OK);
+    assert_int_equal(seen.batches, 1);
+
+    /* Changed content is an update of that key. */
+    assert_int_equal(krt_static_put_if_changed(pods, parse_ok("{\"metadata\":{\"name\":\"web-1\","
+                                                              "\"namespace\":\"shop\"},\"v\":2}")),
+                     1);
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(krt_engine_check(e), KRT_OK);
+    assert_int_equal(seen.batches, 2);
+    assert_int_equal(seen.updates, 1);
+    assert_string_equal(seen.last_key, "shop/web-1");
+
+    assert_int_equal(krt_static_delete(pods, "node-a"), 1);
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(krt_engine_check(e), KRT_OK);
+    assert_int_equal(seen.deletes, 1);
+    assert_string_equal(seen.last_key, "node-a");
+    assert_int_equal(krt_collection_len(pods), 1);
+
+    krt_engine_free(e);
+}
+
+static void test_json_namespace_index_groups_objects_by_namespace(void **state)
+{
+    (void)state;
+    krt_engine_t *e = krt_engine_new();
+    assert_non_null(e);
+    krt_collection_t *c = krt_static_new(e, &krt_json_type, "objs", true);
+    assert_non_null(c);
+    krt_index_t *idx = krt_index_namespace(c);
+    assert_non_null(idx);
+    krt_static_put(c, parse_ok("{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}"));
+    krt_static_put(c, parse_ok("{\"metadata\":{\"name\":\"b\",\"namespace\":\"x\"}}"));
+    krt_static_put(c, parse_ok("{\"metadata\":{\"name\":\"c\",\"namespace\":\"y\"}}"));
+    krt_static_put(c, parse_ok("{\"metadata\":{\"name\":\"d\"}}"));
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(krt_engine_check(e), KRT_OK);
+    const krt_obj_t *out[4];
+    assert_int_equal(krt_index_lookup(idx, "x", out, 4), 2);
+    assert_string_equal(krt_obj_key(out[0]), "x/a");
+    assert_string_equal(krt_obj_key(out[1]), "x/b");
+    assert_int_equal(krt_index_lookup(idx, "y", out, 4), 1);
+    assert_string_equal(krt_obj_key(out[0]), "y/c");
+    /* Cluster-scoped objects have namespace "", as in Kubernetes and Istio's namespace index. */
+    assert_int_equal(krt_index_lookup(idx, "", out, 4), 1);
+    assert_string_equal(krt_obj_key(out[0]), "d");
+    assert_int_equal(krt_index_lookup(idx, "z", out, 4), 0);
+    krt_engine_free(e);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_json_key_is_namespace_slash_name_for_namespaced_objects),
+        T(test_json_key_is_name_for_cluster_scoped_objects),
+        T(test_json_get_string_follows_dotted_paths_and_returns_null_otherwise),
+        T(test_json_value_is_the_document_given),
+        T(test_json_hash_ignores_key_order_and_whitespace),
+        T(test_json_different_content_has_different_hash_and_is_not_equal),
+        T(test_json_separately_parsed_equal_documents_are_equal),
+        T(test_json_equality_compares_content_not_only_the_hash),
+        T(test_json_type_is_complete_and_does_not_claim_hash_equality),
+        T(test_json_size_grows_with_the_document),
+        T(test_json_labels_view_is_sorted_and_complete),
+        T(test_json_labels_view_is_empty_when_labels_are_absent_or_not_a_map),
+        T(test_json_selector_from_service_style_spec_selector),
+        T(test_json_selector_from_spec_selector_match_labels),
+        T(test_json_selector_from_spec_pod_selector_match_labels),
+        T(test_json_selector_follows_the_documented_order),
+        T(test_json_selector_is_absent_when_no_place_holds_one),
+        T(test_json_empty_service_selector_is_present_and_empty),
+        T(test_json_label_and_selector_views_work_with_labels_contain),
+        T(test_json_new_rejects_invalid_values_with_einval_and_releases_them),
+        T(test_json_parse_rejects_bad_text_with_einval),
+        T(test_json_parse_reads_exactly_len_bytes),
+        T(test_json_parse_rejects_every_proper_prefix),
+        T(test_json_new_reports_enomem_for_each_failed_allocation_without_leaking),
+        T(test_json_dump_round_trips_and_is_a_copy),
+        T(test_json_objects_live_in_a_static_collection),
+        T(test_json_namespace_index_groups_objects_by_namespace),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
