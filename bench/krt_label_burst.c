@@ -13,9 +13,9 @@
  * once in that flush (recomputes == affected == 500), and the subscriber sees exactly one UPDATE
  * per affected policy. Istio's krt instead reran every dependent policy for each pod event batch.
  *
- * Measured: ms per burst (puts + flush), over enough bursts to last >= 1 s (at least 5), plus the
- * first burst and the slowest one, and bytes allocated per burst (counting krt_allocator_t; the
- * bench's own objects are allocated with krt_malloc too).
+ * Measured: ms per burst (puts + flush; mean and median), over enough bursts to last >= 1 s (at
+ * least 5), plus the first burst and the slowest one, and bytes allocated per burst (counting
+ * krt_allocator_t; the bench's own objects are allocated with krt_malloc too).
  *
  * Usage: krt_label_burst [--smoke]   (--smoke: 1,000 pods, 50 policies, 3 bursts, invariant checks)
  */
@@ -350,6 +350,12 @@ static void bench_teardown(bench_t *b)
     krt_free(b->app_values);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 typedef struct burst {
     uint64_t ns;
     uint64_t recomputes;
@@ -412,10 +418,13 @@ int main(int argc, char **argv)
     bench_setup(&b);
     uint64_t setup_ns = bench_now_ns() - s0;
 
+    enum { MAX_BURSTS = 1000 };
+    uint64_t *times = xmalloc(MAX_BURSTS * sizeof *times); /* before the counters start */
     /* At least 5 bursts and 1 s of bursts (3 bursts for --smoke), at most 1,000. */
     uint64_t min_bursts = b.cfg.smoke ? 3 : 5, total_ns = 0, max_ns = 0, min_ns = UINT64_MAX;
     uint64_t first_ns = 0, bursts = 0, bytes0 = bench_alloc.bytes, recomputes = 0, affected = 0;
-    while (bursts < min_bursts || (!b.cfg.smoke && total_ns < 1000000000u && bursts < 1000)) {
+    uint64_t allocs0 = bench_alloc.allocs;
+    while (bursts < min_bursts || (!b.cfg.smoke && total_ns < 1000000000u && bursts < MAX_BURSTS)) {
         burst_t r = run_burst(&b, (uint32_t)bursts + 1);
         if (bursts == 0)
             first_ns = r.ns;
@@ -426,19 +435,23 @@ int main(int argc, char **argv)
             min_ns = r.ns;
         recomputes = r.recomputes;
         affected = r.affected;
-        bursts++;
+        times[bursts++] = r.ns;
     }
-    uint64_t bytes = bench_alloc.bytes - bytes0;
+    uint64_t bytes = bench_alloc.bytes - bytes0, allocs = bench_alloc.allocs - allocs0;
     verify_results(&b);
 
     double ms = (double)total_ns / (double)bursts / 1e6;
-    printf("krt_label_burst ms_per_burst=%.3f first_ms=%.3f min_ms=%.3f max_ms=%.3f "
-           "bytes_per_burst=%.0f recomputes=%llu affected=%llu bursts=%llu pods=%zu policies=%zu "
+    qsort(times, bursts, sizeof *times, cmp_u64);
+    double median_ms = (double)times[bursts / 2] / 1e6;
+    krt_free(times);
+    printf("krt_label_burst ms_per_burst=%.3f median_ms=%.3f first_ms=%.3f min_ms=%.3f max_ms=%.3f "
+           "bytes_per_burst=%.0f allocs_per_burst=%.1f recomputes=%llu affected=%llu bursts=%llu "
+           "pods=%zu policies=%zu "
            "setup_ms=%.3f smoke=%d\n",
-           ms, (double)first_ns / 1e6, (double)min_ns / 1e6, (double)max_ns / 1e6,
-           (double)bytes / (double)bursts, (unsigned long long)recomputes,
-           (unsigned long long)affected, (unsigned long long)bursts, b.cfg.pods, b.cfg.apps,
-           (double)setup_ns / 1e6, b.cfg.smoke);
+           ms, median_ms, (double)first_ns / 1e6, (double)min_ns / 1e6, (double)max_ns / 1e6,
+           (double)bytes / (double)bursts, (double)allocs / (double)bursts,
+           (unsigned long long)recomputes, (unsigned long long)affected, (unsigned long long)bursts,
+           b.cfg.pods, b.cfg.apps, (double)setup_ns / 1e6, b.cfg.smoke);
     printf("# label burst: %zu pod updates + 1 flush = %.3f ms (mean of %llu, worst %.3f ms), "
            "%llu policy recomputes for %llu affected (target <= 100 ms; Go krt: > 30 min)\n",
            b.cfg.pods, ms, (unsigned long long)bursts, (double)max_ns / 1e6,

@@ -156,7 +156,9 @@ typedef struct bench {
 typedef struct result {
     int done;
     double ns_per_change;
+    double p50_ns;
     double p99_ns;
+    double max_ns;
     double build_ms;
     double recomputes_per_change;
     double scans_per_change; /* dependants checked one by one (0 when every fetch is indexed) */
@@ -313,7 +315,9 @@ static void run_case(kind_t kind, size_t n, size_t changes, bool smoke, result_t
     res->recomputes_per_change = (double)(after.recomputes - before.recomputes) / (double)changes;
     res->scans_per_change = (double)(after.scans - before.scans) / (double)changes;
     qsort(lat, changes, sizeof *lat, cmp_u64);
+    res->p50_ns = (double)lat[changes / 2];
     res->p99_ns = (double)lat[(changes * 99) / 100];
+    res->max_ns = (double)lat[changes - 1];
     /* The sum of the per-change times, so the smoke run's invariant checks are not counted. */
     uint64_t total = 0;
     for (size_t k = 0; k < changes; k++)
@@ -394,24 +398,26 @@ int main(int argc, char **argv)
                 failed = 1;
                 continue;
             }
-            printf("krt_scaling kind=%s n=%zu ns_per_change=%.0f p99_ns=%.0f "
-                   "recomputes_per_change=%.2f scans_per_change=%.2f changes=%zu build_ms=%.1f "
-                   "heap_bytes=%llu heap_bytes_per_input=%.0f peak_rss_bytes=%llu smoke=%d\n",
-                   kind_names[kind], sizes[s], r->ns_per_change, r->p99_ns,
-                   r->recomputes_per_change, r->scans_per_change, changes, r->build_ms,
-                   (unsigned long long)r->heap_bytes, (double)r->heap_bytes / (double)sizes[s],
-                   (unsigned long long)r->peak_rss, smoke);
-            printf("# scaling %-7s n=%-8zu %8.0f ns/change (p99 %.0f ns), build %.0f ms, heap "
+            printf(
+                "krt_scaling kind=%s n=%zu ns_per_change=%.0f p50_ns=%.0f p99_ns=%.0f max_ns=%.0f "
+                "recomputes_per_change=%.2f scans_per_change=%.2f changes=%zu build_ms=%.1f "
+                "heap_bytes=%llu heap_bytes_per_input=%.0f peak_rss_bytes=%llu smoke=%d\n",
+                kind_names[kind], sizes[s], r->ns_per_change, r->p50_ns, r->p99_ns, r->max_ns,
+                r->recomputes_per_change, r->scans_per_change, changes, r->build_ms,
+                (unsigned long long)r->heap_bytes, (double)r->heap_bytes / (double)sizes[s],
+                (unsigned long long)r->peak_rss, smoke);
+            printf("# scaling %-7s n=%-8zu %8.0f ns/change (p50 %.0f, p99 %.0f ns), build %.0f ms, "
+                   "heap "
                    "%.1f MB, peak RSS %.1f MB\n",
-                   kind_names[kind], sizes[s], r->ns_per_change, r->p99_ns, r->build_ms,
+                   kind_names[kind], sizes[s], r->ns_per_change, r->p50_ns, r->p99_ns, r->build_ms,
                    (double)r->heap_bytes / 1e6, (double)r->peak_rss / 1e6);
         }
         const result_t *lo = &res[(size_t)kind * nsizes],
                        *hi = &res[(size_t)kind * nsizes + nsizes - 1];
         if (nsizes > 1 && lo->done && hi->done) {
-            printf("krt_scaling_ratio kind=%s n_small=%zu n_large=%zu ratio=%.2f\n",
+            printf("krt_scaling_ratio kind=%s n_small=%zu n_large=%zu ratio=%.2f ratio_p50=%.2f\n",
                    kind_names[kind], sizes[0], sizes[nsizes - 1],
-                   hi->ns_per_change / lo->ns_per_change);
+                   hi->ns_per_change / lo->ns_per_change, hi->p50_ns / lo->p50_ns);
             printf("# scaling %-7s cost at n=%zu / cost at n=%zu = %.2f (flat is ~1)\n",
                    kind_names[kind], sizes[nsizes - 1], sizes[0],
                    hi->ns_per_change / lo->ns_per_change);

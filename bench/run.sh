@@ -57,8 +57,8 @@ get() {
             }
         }' "$out"
 }
-# calc EXPR: floating point arithmetic with awk.
-calc() { awk "BEGIN { printf \"%s\", $1 }"; }
+# calc FORMAT EXPR: floating point arithmetic with awk, printed with printf FORMAT.
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 # met VALUE LIMIT: "yes" when VALUE <= LIMIT.
 met() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 <= l + 0) ? "yes" : "**no**" }'; }
 
@@ -67,14 +67,15 @@ c_bytes=$(get krt_controllers bytes_per_op)
 c_allocs=$(get krt_controllers allocs_per_op)
 c_ops=$(get krt_controllers ops)
 c_runs=$(get krt_controllers runs)
-c_min=$(calc "\"%.3f\", $(get krt_controllers min_ns_per_op) / 1e6")
-c_max=$(calc "\"%.3f\", $(get krt_controllers max_ns_per_op) / 1e6")
-c_ms=$(calc "\"%.3f\", $c_ns / 1e6")
-c_mb=$(calc "\"%.3f\", $c_bytes / 1e6")
-c_speed=$(calc "\"%.0f\", 13.4e6 / $c_ns")
-c_less=$(calc "\"%.0f\", 15.2e6 / $c_bytes")
+c_min=$(calc "%.3f" "$(get krt_controllers min_ns_per_op) / 1e6")
+c_max=$(calc "%.3f" "$(get krt_controllers max_ns_per_op) / 1e6")
+c_ms=$(calc "%.3f" "$c_ns / 1e6")
+c_mb=$(calc "%.3f" "$c_bytes / 1e6")
+c_speed=$(calc "%.0f" "13.4e6 / $c_ns")
+c_less=$(calc "%.0f" "15.2e6 / $c_bytes")
 
 l_ms=$(get krt_label_burst ms_per_burst)
+l_median=$(get krt_label_burst median_ms)
 l_first=$(get krt_label_burst first_ms)
 l_max=$(get krt_label_burst max_ms)
 l_bytes=$(get krt_label_burst bytes_per_burst)
@@ -82,7 +83,7 @@ l_rec=$(get krt_label_burst recomputes)
 l_aff=$(get krt_label_burst affected)
 l_bursts=$(get krt_label_burst bursts)
 l_setup=$(get krt_label_burst setup_ms)
-l_mb=$(calc "\"%.2f\", $l_bytes / 1e6")
+l_mb=$(calc "%.2f" "$l_bytes / 1e6")
 
 # Build metadata from the tree's cache.
 cache="$build/CMakeCache.txt"
@@ -120,7 +121,7 @@ fi
     echo "|---|---|---|---|---|---|"
     echo "| controllers | time per op (median of $c_runs runs) | $c_ms ms (range $c_min-$c_max) | <= 0.5 ms | $(met "$c_ns" 500000) | 13.4 ms |"
     echo "| controllers | bytes per op | $c_mb MB ($c_allocs allocs) | <= 0.2 MB | $(met "$c_bytes" 200000) | 15.2 MB |"
-    echo "| label burst | time per burst (mean of $l_bursts) | $l_ms ms (first $l_first, worst $l_max) | <= 100 ms | $(met "$l_ms" 100) | > 30 min (istio#60366) |"
+    echo "| label burst | time per burst (mean of $l_bursts) | $l_ms ms (median $l_median, first $l_first, worst $l_max) | <= 100 ms | $(met "$l_ms" 100) | > 30 min (istio#60366) |"
     echo "| label burst | policy recomputes per burst | $l_rec (affected: $l_aff) | = affected | $([[ "$l_rec" == "$l_aff" ]] && echo yes || echo '**no**') | one per pod event batch |"
     echo "| label burst | bytes per burst | $l_mb MB | | | |"
     echo
@@ -132,22 +133,22 @@ fi
     echo "Scaling, cost of one change followed by a flush (mean over the changes; ratio = cost at the"
     echo "largest n / cost at the smallest n, flat is about 1):"
     echo
-    echo "| fetch | n | ns/change | p99 ns | recomputes/change | scans/change | build ms | heap MB | peak RSS MB |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| fetch | n | ns/change (mean) | p50 ns | p99 ns | recomputes/change | scans/change | build ms | heap MB | peak RSS MB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     awk '$1 == "krt_scaling" {
             delete f
             for (i = 2; i <= NF; i++) { eq = index($i, "="); f[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
-            printf "| %s | %d | %.0f | %.0f | %s | %s | %.0f | %.1f | %.1f |\n", f["kind"], f["n"],
-                f["ns_per_change"], f["p99_ns"], f["recomputes_per_change"], f["scans_per_change"],
+            printf "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %.0f | %.1f | %.1f |\n", f["kind"], f["n"],
+                f["ns_per_change"], f["p50_ns"], f["p99_ns"], f["recomputes_per_change"], f["scans_per_change"],
                 f["build_ms"], f["heap_bytes"] / 1e6, f["peak_rss_bytes"] / 1e6
         }' "$out"
     echo
-    echo "| fetch | ratio n=1M / n=10k |"
-    echo "|---|---|"
+    echo "| fetch | ratio n=1M / n=10k (mean) | ratio (p50) |"
+    echo "|---|---|---|"
     awk '$1 == "krt_scaling_ratio" {
             delete f
             for (i = 2; i <= NF; i++) { eq = index($i, "="); f[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
-            printf "| %s | %s |\n", f["kind"], f["ratio"]
+            printf "| %s | %s | %s |\n", f["kind"], f["ratio"], f["ratio_p50"]
         }' "$out"
     echo
     echo "Raw output (the lines the table was parsed from):"

@@ -31,6 +31,8 @@ valgrind                  memcheck run of the engine tests in make test
 clang                     libFuzzer fuzz targets and a second compiler for warnings
 libclang-rt-14-dev        clang sanitizer and libFuzzer runtimes
 python3-protobuf          Python protobuf for test clients and golden-file tools
+nghttp2-client            nghttp and h2load: real HTTP/2 peers for net/ integration tests
+python3-grpcio            gRPC C-core peer (own HTTP/2 stack) for net/ and xds/ interop tests
 '
 
 packages=()

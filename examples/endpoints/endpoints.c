@@ -332,7 +332,9 @@ static int put_json(krt_collection_t *dst, json_t *value, const char *where)
     int err = KRT_OK;
     const krt_obj_t *obj = krt_json_new(value, &err); /* takes value */
     if (!obj) {
-        fprintf(stderr, "endpoints: %s: %s\n", where, krt_strerror(err));
+        fprintf(stderr, "endpoints: %s: rejected: %s\n", where,
+                err == KRT_EINVAL ? "needs metadata.name, and a string name and namespace"
+                                  : krt_strerror(err));
         return -1;
     }
     int rc = krt_static_put(dst, obj); /* takes obj */
@@ -608,8 +610,10 @@ int main(int argc, char **argv)
     int rc;
     if (argc == 2) {
         rc = load_dir(&ctl, argv[1]);
+        char what[512];
+        snprintf(what, sizeof what, "load %s", argv[1]);
         if (rc == 0)
-            rc = run_flush(&ctl, argv[1]);
+            rc = run_flush(&ctl, what);
     } else {
         rc = run_scenario(&ctl);
     }

@@ -83,7 +83,8 @@ typedef struct shadow {
  *  D1 owners and objs have the same keys; the owner of k is an input whose outs hold k and
  *     whose key sorts first among all inputs claiming k; the others are in shadows[k]
  *  D2 see struct src
- *  D3 dirty is empty outside a flush                                                            */
+ *  D3 outside a flush, dirty holds only inputs whose last recompute ran out of memory (they are
+ *     retried at the next flush)                                                              */
 typedef struct derived {
     krt_collection_t base;
     krt_collection_t *parent; /* NULL for singleton and many-from-nothing */
@@ -99,6 +100,8 @@ typedef struct derived {
     const krt_type_t *status_type;
     uint32_t nothing_key; /* input key of from-nothing collections */
     bool nothing;
+    bool oom;    /* an allocation failed while recomputing the current input: retry it */
+    bool rescan; /* a change could not be recorded: recompute every input at the next flush */
     size_t ndeps;
 } derived_t;
 
@@ -132,6 +135,14 @@ static const krt__ops_t derived_ops;
 static const krt__ops_t status_ops;
 
 /* ---- helpers ------------------------------------------------------------------------------- */
+
+/* Records an allocation failure while recomputing an input: the flush reports KRT_ENOMEM and the
+ * input is recomputed again at the next flush, so the collection converges once memory is back. */
+static void oom(derived_t *d)
+{
+    d->oom = true;
+    krt__flush_error(d->base.e, KRT_ENOMEM);
+}
 
 static void ctx_fail(krt_ctx_t *ctx, int rc, const char *why)
 {
@@ -176,31 +187,39 @@ static void arena_reset(krt_ctx_t *ctx)
     }
 }
 
-static void set_add(krt__map_t *m, uint64_t skey, uint32_t input)
+static bool set_add(krt__map_t *m, uint64_t skey, uint32_t input)
 {
     bool ins;
     uint64_t *slot = krt__map_upsert(m, skey, 0, &ins);
     if (!slot)
-        return; /* OOM: the check will report the divergence; see krt_engine_check */
+        return false;
     if (ins) {
         krt__map_t *set = krt_calloc(1, sizeof(*set));
         if (!set) {
             krt__map_del(m, skey, NULL);
-            return;
+            return false;
         }
         *slot = (uint64_t)(uintptr_t)set;
     }
     krt__map_t *set = (krt__map_t *)(uintptr_t)*slot;
     uint64_t *n = krt__map_upsert(set, input, 0, NULL);
-    if (n)
-        (*n)++;
+    if (!n) {
+        if (set->len == 0) {
+            krt__map_dispose(set);
+            krt_free(set);
+            krt__map_del(m, skey, NULL);
+        }
+        return false;
+    }
+    (*n)++;
+    return true;
 }
 
-static void set_remove(krt__map_t *m, uint64_t skey, uint32_t input)
+static bool set_remove(krt__map_t *m, uint64_t skey, uint32_t input)
 {
     uint64_t v;
     if (!krt__map_get(m, skey, &v))
-        return;
+        return true;
     krt__map_t *set = (krt__map_t *)(uintptr_t)v;
     uint64_t *n = krt__map_find(set, input);
     if (n && --(*n) == 0)
@@ -210,20 +229,24 @@ static void set_remove(krt__map_t *m, uint64_t skey, uint32_t input)
         krt_free(set);
         krt__map_del(m, skey, NULL);
     }
+    return true;
 }
 
-static void count_add(krt__map_t *m, uint32_t input)
+static bool count_add(krt__map_t *m, uint32_t input)
 {
     uint64_t *n = krt__map_upsert(m, input, 0, NULL);
-    if (n)
-        (*n)++;
+    if (!n)
+        return false;
+    (*n)++;
+    return true;
 }
 
-static void count_remove(krt__map_t *m, uint32_t input)
+static bool count_remove(krt__map_t *m, uint32_t input)
 {
     uint64_t *n = krt__map_find(m, input);
     if (n && --(*n) == 0)
         krt__map_del(m, input, NULL);
+    return true;
 }
 
 static void sets_dispose(krt__map_t *m)
@@ -294,7 +317,9 @@ static void dep_dispose(krt_engine_t *e, dep_t *dep)
     memset(dep, 0, sizeof(*dep));
 }
 
-static void src_index_use(src_t *s, krt_index_t *idx, int delta)
+/* Counts the index dependencies on |idx|, so a source change extracts only the index keys some
+ * dependency can match. Removal never fails. */
+static bool src_index_use(src_t *s, krt_index_t *idx, int delta)
 {
     for (uint32_t i = 0; i < s->indexes.len; i++) {
         src_index_t *x = &KRT__VEC_AT(&s->indexes, src_index_t, i);
@@ -303,43 +328,93 @@ static void src_index_use(src_t *s, krt_index_t *idx, int delta)
             if (x->n == 0)
                 KRT__VEC_AT(&s->indexes, src_index_t, i) =
                     KRT__VEC_AT(&s->indexes, src_index_t, --s->indexes.len);
-            return;
+            return true;
         }
     }
     src_index_t x = {idx, 1};
-    krt__vec_push(&s->indexes, sizeof(x), &x);
+    return krt__vec_push(&s->indexes, sizeof(x), &x) == KRT_OK;
 }
 
-static void dep_register(dep_t *dep, uint32_t input, int delta)
+static void dep_unregister(dep_t *dep, uint32_t input)
 {
     src_t *s = dep->src;
-    void (*set_op)(krt__map_t *, uint64_t, uint32_t) = delta > 0 ? set_add : set_remove;
-    void (*count_op)(krt__map_t *, uint32_t) = delta > 0 ? count_add : count_remove;
-    s->ndeps += (uint32_t)delta;
+    s->ndeps--;
     switch (dep->anchor) {
     case ANCHOR_KEYS:
         for (uint32_t i = 0; i < dep->nkeys; i++)
-            set_op(&s->by_key, dep->keys[i], input);
+            set_remove(&s->by_key, dep->keys[i], input);
         break;
     case ANCHOR_INDEX:
-        set_op(&s->by_index, ((uint64_t)dep->index->no << 32) | dep->ikey, input);
-        src_index_use(s, dep->index, delta);
+        set_remove(&s->by_index, ((uint64_t)dep->index->no << 32) | dep->ikey, input);
+        src_index_use(s, dep->index, -1);
         break;
     case ANCHOR_LABELS:
-        set_op(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value), input);
+        set_remove(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value), input);
         break;
     case ANCHOR_SELECTS:
-        for (uint32_t i = 0; i < dep->nselects; i++) {
-            /* A map with a repeated key cannot hold two values; pairs are distinct anyway. */
-            set_op(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value), input);
-        }
+        for (uint32_t i = 0; i < dep->nselects; i++)
+            set_remove(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+                       input);
         if (!dep->selects_nonempty)
-            count_op(&s->sel_empty, input);
+            count_remove(&s->sel_empty, input);
         break;
     default:
-        count_op(&s->scan, input);
+        count_remove(&s->scan, input);
         break;
     }
+}
+
+/* Adds this dependency's reverse-index entries for |input|, all or nothing: on an allocation
+ * failure the entries already made are removed again and false is returned. */
+static bool dep_register(dep_t *dep, uint32_t input)
+{
+    src_t *s = dep->src;
+    uint32_t i = 0;
+    switch (dep->anchor) {
+    case ANCHOR_KEYS:
+        for (; i < dep->nkeys; i++)
+            if (!set_add(&s->by_key, dep->keys[i], input))
+                goto undo_keys;
+        break;
+    case ANCHOR_INDEX: {
+        uint64_t skey = ((uint64_t)dep->index->no << 32) | dep->ikey;
+        if (!set_add(&s->by_index, skey, input))
+            return false;
+        if (!src_index_use(s, dep->index, +1)) {
+            set_remove(&s->by_index, skey, input);
+            return false;
+        }
+        break;
+    }
+    case ANCHOR_LABELS:
+        if (!set_add(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value),
+                     input))
+            return false;
+        break;
+    case ANCHOR_SELECTS:
+        for (; i < dep->nselects; i++)
+            if (!set_add(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+                         input))
+                goto undo_sel;
+        if (!dep->selects_nonempty && !count_add(&s->sel_empty, input))
+            goto undo_sel;
+        break;
+    default:
+        if (!count_add(&s->scan, input))
+            return false;
+        break;
+    }
+    s->ndeps++;
+    return true;
+undo_keys:
+    while (i-- > 0)
+        set_remove(&s->by_key, dep->keys[i], input);
+    return false;
+undo_sel:
+    while (i-- > 0)
+        set_remove(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+                   input);
+    return false;
 }
 
 /* Copies |l| sorted into one allocation holding the array and its strings. */
@@ -456,11 +531,16 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
     return KRT_OK;
 }
 
-static bool index_has_key(krt_engine_t *e, krt_index_t *idx, const krt_obj_t *o, uint32_t ikey)
+/* Whether |o| is filed under |ikey| in |idx|. When the extraction runs out of memory the answer
+ * is unknown: *oom is set and true is returned (callers either over-approximate or fail). */
+static bool index_has_key(krt_engine_t *e, krt_index_t *idx, const krt_obj_t *o, uint32_t ikey,
+                          bool *oom)
 {
     krt_keys_t keys = {.e = e};
     krt__index_extract(idx, o, &keys, false);
-    bool found = false;
+    bool found = keys.err != KRT_OK;
+    if (found)
+        *oom = true;
     for (uint32_t i = 0; i < keys.ids.len; i++) {
         uint32_t id = (uint32_t)KRT__VEC_AT(&keys.ids, uint64_t, i);
         found = found || id == ikey;
@@ -485,7 +565,7 @@ static bool selector_within(const krt_obj_t *o, const krt_label_t *map, uint32_t
 /* Whether |o| (published under key id |key|) is in the result of |dep|. |skip| names the anchor
  * already known to hold. */
 static bool dep_matches(krt_engine_t *e, const dep_t *dep, uint32_t key, const krt_obj_t *o,
-                        int skip)
+                        int skip, bool *oom)
 {
     if (!o)
         return false;
@@ -498,7 +578,7 @@ static bool dep_matches(krt_engine_t *e, const dep_t *dep, uint32_t key, const k
         if (!found)
             return false;
     }
-    if (dep->index && skip != ANCHOR_INDEX && !index_has_key(e, dep->index, o, dep->ikey))
+    if (dep->index && skip != ANCHOR_INDEX && !index_has_key(e, dep->index, o, dep->ikey, oom))
         return false;
     if (dep->has_labels) {
         krt_labels_t have = {0}, want = {dep->labels, dep->nlabels};
@@ -531,8 +611,13 @@ static int record_dep(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t 
     src_t *s = src_get(ctx->d, src);
     if (!s)
         return KRT_ENOMEM;
-    ctx->deps.len++; /* so the pending dep is disposed even if the build fails */
-    return dep_build(e, &p->dep, s, f);
+    int rc = dep_build(e, &p->dep, s, f);
+    if (rc != KRT_OK) {
+        dep_dispose(e, &p->dep); /* a half-built dependency is never recorded */
+        return rc;
+    }
+    ctx->deps.len++;
+    return KRT_OK;
 }
 
 size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
@@ -571,6 +656,8 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     krt__entry_t *owned = NULL; /* candidates assembled here need freeing */
     int path = dep->anchor;
     const krt__bucket_t *in_bucket = NULL;
+    if (path == ANCHOR_INDEX && !krt__index_ready(dep->index))
+        goto oom;
     if (path == ANCHOR_INDEX && dep->has_selects) {
         const krt__bucket_t *ib = krt__index_bucket(dep->index, dep->ikey);
         krt_index_t *si = ib && ib->len > 8 ? krt__selector_index(src) : NULL;
@@ -722,8 +809,13 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     for (uint32_t i = 0; i < ncand; i++) {
         if (in_bucket && !krt__bucket_has(e, in_bucket, cand[i].key))
             continue;
-        if (dep_matches(e, dep, cand[i].key, cand[i].obj, skip))
+        bool short_of_memory = false;
+        if (dep_matches(e, dep, cand[i].key, cand[i].obj, skip, &short_of_memory))
             res[n++] = cand[i].obj;
+        if (short_of_memory) {
+            krt_free(owned);
+            goto oom;
+        }
     }
     krt_free(owned);
     *out = res;
@@ -987,12 +1079,12 @@ static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *o
     uint64_t *owner = krt__map_upsert(&d->owners, key, input, &inserted);
     if (!owner) {
         krt_obj_release(obj);
-        krt__flush_error(c->e, KRT_ENOMEM);
+        oom(d);
         return;
     }
     if (inserted || *owner == input) {
         if (krt__coll_set(c, key, obj, false) != KRT_OK)
-            krt__flush_error(c->e, KRT_ENOMEM);
+            oom(d);
         return;
     }
     uint32_t prev = (uint32_t)*owner;
@@ -1001,11 +1093,11 @@ static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *o
         *owner = input;
         if (shadow_put(d, key, prev, krt_obj_retain(krt__coll_get_id(c, key))) != KRT_OK ||
             krt__coll_set(c, key, obj, false) != KRT_OK)
-            krt__flush_error(c->e, KRT_ENOMEM);
+            oom(d);
     } else {
         report_dup(d, key, prev, input);
         if (shadow_put(d, key, input, obj) != KRT_OK)
-            krt__flush_error(c->e, KRT_ENOMEM);
+            oom(d);
     }
 }
 
@@ -1023,10 +1115,11 @@ static void unclaim(derived_t *d, uint32_t key, uint32_t input)
     const krt_obj_t *obj = shadow_take(d, key, UINT32_MAX, &next);
     if (obj) {
         *owner = next;
-        krt__coll_set(c, key, obj, false);
+        if (krt__coll_set(c, key, obj, false) != KRT_OK)
+            oom(d);
     } else {
         krt__map_del(&d->owners, key, NULL);
-        krt__coll_set(c, key, NULL, false);
+        krt__coll_set(c, key, NULL, false); /* removal allocates only for touched: see C2 */
     }
 }
 
@@ -1035,7 +1128,7 @@ static void unclaim(derived_t *d, uint32_t key, uint32_t input)
 static void input_clear_deps(derived_t *d, input_t *in)
 {
     for (uint32_t i = 0; i < in->ndeps; i++) {
-        dep_register(&in->deps[i], in->key, -1);
+        dep_unregister(&in->deps[i], in->key);
         dep_dispose(d->base.e, &in->deps[i]);
     }
     d->ndeps -= in->ndeps;
@@ -1093,7 +1186,7 @@ static int commit_deps(derived_t *d, input_t *in, krt_ctx_t *ctx)
     if (n && !next)
         return KRT_ENOMEM;
     for (uint32_t i = 0; i < in->ndeps; i++)
-        dep_register(&in->deps[i], in->key, -1);
+        dep_unregister(&in->deps[i], in->key);
     for (uint32_t i = 0; i < n; i++) {
         pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, i);
         if (p->reused) {
@@ -1112,8 +1205,21 @@ static int commit_deps(derived_t *d, input_t *in, krt_ctx_t *ctx)
     d->ndeps = d->ndeps - in->ndeps + n;
     in->deps = next;
     in->ndeps = n;
-    for (uint32_t i = 0; i < n; i++)
-        dep_register(&in->deps[i], in->key, +1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!dep_register(&in->deps[i], in->key)) {
+            /* Leave the input with no dependencies (so nothing half-registered stays behind);
+             * the caller retries it at the next flush. */
+            while (i-- > 0)
+                dep_unregister(&in->deps[i], in->key);
+            for (uint32_t j = 0; j < n; j++)
+                dep_dispose(d->base.e, &in->deps[j]);
+            krt_free(in->deps);
+            in->deps = NULL;
+            in->ndeps = 0;
+            d->ndeps -= n;
+            return KRT_ENOMEM;
+        }
+    }
     return KRT_OK;
 }
 
@@ -1142,7 +1248,7 @@ static void commit_outputs(derived_t *d, input_t *in, krt_ctx_t *ctx)
                 krt__intern_unref(&e->in, keys[i]);
             }
             n = in->nouts;
-            krt__flush_error(e, KRT_ENOMEM);
+            oom(d);
         } else {
             in->outs = p;
         }
@@ -1160,19 +1266,21 @@ static void commit_status(derived_t *d, input_t *in, const krt_obj_t *obj, krt_c
     const krt_obj_t *st = ctx->status;
     ctx->status = NULL;
     if (!st) {
-        krt__coll_set(d->status, in->key, NULL, false);
+        if (krt__coll_set(d->status, in->key, NULL, false) != KRT_OK)
+            oom(d);
         return;
     }
     status_obj_t *s = krt_malloc(sizeof(*s));
     if (!s) {
         krt_obj_release(st);
-        krt__flush_error(d->base.e, KRT_ENOMEM);
+        oom(d);
         return;
     }
     s->input = krt_obj_retain(obj);
     s->status = st;
     krt_obj_seal(&s->base, &krt_status_type);
-    krt__coll_set(d->status, in->key, &s->base, false);
+    if (krt__coll_set(d->status, in->key, &s->base, false) != KRT_OK)
+        oom(d);
 }
 
 static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
@@ -1204,6 +1312,8 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
             krt__log(e, KRT_LOG_ERROR, "%s: input %s: transformation returned %s", c->name,
                      krt__intern_str(&e->in, key), krt_err_name(rc));
         krt__flush_error(e, ctx->err != KRT_OK ? ctx->err : rc);
+        if (ctx->err == KRT_ENOMEM || rc == KRT_ENOMEM)
+            d->oom = true;
         /* The previous outputs stay, but what this run read becomes the dependencies: a failure
          * caused by missing data is retried when that data arrives. */
         for (uint32_t i = 0; i < ctx->outs.len; i++) {
@@ -1219,7 +1329,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
         in = krt_calloc(1, sizeof(*in));
         if (!in || krt__map_put(&d->inputs, key, (uint64_t)(uintptr_t)in) != KRT_OK) {
             krt_free(in);
-            krt__flush_error(e, KRT_ENOMEM);
+            oom(d);
             ctx_dispose_results(ctx);
             return;
         }
@@ -1227,7 +1337,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
         krt__intern_retain(&e->in, key);
     }
     if (commit_deps(d, in, ctx) != KRT_OK) {
-        krt__flush_error(e, KRT_ENOMEM);
+        oom(d);
         ctx_dispose_results(ctx);
         return;
     }
@@ -1244,11 +1354,17 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     ctx_dispose_results(ctx);
 }
 
-static void mark_dirty(derived_t *d, uint32_t key)
+static bool mark_dirty(derived_t *d, uint32_t key)
 {
     bool inserted;
-    if (krt__map_upsert(&d->dirty, key, 1, &inserted) && inserted)
+    if (!krt__map_upsert(&d->dirty, key, 1, &inserted)) {
+        oom(d);
+        d->rescan = true;
+        return false;
+    }
+    if (inserted)
         krt__intern_retain(&d->base.e->in, key);
+    return true;
 }
 
 static bool is_dirty(const derived_t *d, uint32_t key)
@@ -1272,8 +1388,12 @@ static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t ke
             const dep_t *dep = &in->deps[i];
             if (dep->src != s || (anchor && dep->anchor != anchor))
                 continue;
-            bool mo = dep_matches(e, dep, key, old, 0);
-            bool mc = dep_matches(e, dep, key, cur, 0);
+            /* On an allocation failure dep_matches answers true: recomputing too much is safe. */
+            bool short_of_memory = false;
+            bool mo = dep_matches(e, dep, key, old, 0, &short_of_memory);
+            bool mc = dep_matches(e, dep, key, cur, 0, &short_of_memory);
+            if (short_of_memory)
+                krt__flush_error(e, KRT_ENOMEM);
             if (!mo && !mc)
                 continue;
             if (mo && mc && dep->same && dep->same(old, cur, dep->same_ud))
@@ -1309,6 +1429,10 @@ static void src_changes(derived_t *d, src_t *s)
             for (uint32_t x = 0; x < s->indexes.len; x++) {
                 krt_index_t *idx = KRT__VEC_AT(&s->indexes, src_index_t, x).idx;
                 krt__index_extract(idx, o, &keys, false);
+                if (keys.err != KRT_OK) { /* the change cannot be traced: recompute everything */
+                    oom(d);
+                    d->rescan = true;
+                }
                 for (uint32_t k = 0; k < keys.ids.len; k++) {
                     uint32_t ikey = (uint32_t)KRT__VEC_AT(&keys.ids, uint64_t, k);
                     if ((set = set_at(&s->by_index, ((uint64_t)idx->no << 32) | ikey)))
@@ -1343,18 +1467,23 @@ static void src_changes(derived_t *d, src_t *s)
 
 static krt_ctx_t *derived_ctx(derived_t *d);
 
-static void derived_process(krt_collection_t *c)
+static bool derived_process(krt_collection_t *c)
 {
     derived_t *d = (derived_t *)c;
     krt_engine_t *e = c->e;
     uint64_t key;
-    if (!c->processed) {
+    bool complete = true, first = !c->processed;
+    if (first || d->rescan) {
+        d->rescan = false;
         if (d->nothing) {
-            mark_dirty(d, d->nothing_key);
+            complete = mark_dirty(d, d->nothing_key);
         } else {
             for (uint32_t it = 0; krt__map_next(&d->parent->objs, &it, &key, NULL);)
-                mark_dirty(d, (uint32_t)key);
+                complete &= mark_dirty(d, (uint32_t)key);
         }
+        /* Inputs whose parent object is gone are removed by their recompute. */
+        for (uint32_t it = 0; krt__map_next(&d->inputs, &it, &key, NULL);)
+            complete &= mark_dirty(d, (uint32_t)key);
     } else {
         if (d->parent)
             for (uint32_t i = 0; i < d->parent->batch.len; i++)
@@ -1363,13 +1492,15 @@ static void derived_process(krt_collection_t *c)
             if (s->c->batch.len)
                 src_changes(d, s);
     }
+    if (!first)
+        complete = true; /* a failed rescan is redone through d->rescan */
     if (d->dirty.len == 0)
-        return;
+        return complete;
     uint32_t n = 0;
     uint32_t *ids = krt_malloc(d->dirty.len * sizeof(uint32_t));
     if (!ids) {
         krt__flush_error(e, KRT_ENOMEM);
-        return; /* stays dirty for the next flush */
+        return complete; /* stays dirty for the next flush */
     }
     for (uint32_t it = 0; krt__map_next(&d->dirty, &it, &key, NULL);)
         ids[n++] = (uint32_t)key;
@@ -1379,14 +1510,15 @@ static void derived_process(krt_collection_t *c)
     krt__intern_sort(NULL, ids, n);
     krt_ctx_t *ctx = derived_ctx(d);
     for (uint32_t i = 0; i < n; i++) {
-        if (ctx)
-            recompute(d, ctx, ids[i]);
-        else
-            krt__flush_error(e, KRT_ENOMEM);
+        d->oom = false;
+        recompute(d, ctx, ids[i]);
+        if (d->oom)
+            mark_dirty(d, ids[i]);
         krt__intern_unref(&e->in, ids[i]);
     }
     krt_free(ids);
     srcs_prune(d);
+    return complete;
 }
 
 /* The transformation context lives right after the collection in the same allocation: each
@@ -1396,6 +1528,12 @@ static krt_ctx_t *derived_ctx(derived_t *d)
     krt_ctx_t *ctx = (krt_ctx_t *)((char *)d + sizeof(derived_t));
     ctx->d = d;
     return ctx;
+}
+
+static bool derived_pending(const krt_collection_t *c)
+{
+    const derived_t *d = (const derived_t *)c;
+    return d->dirty.len > 0 || d->rescan;
 }
 
 static bool derived_synced(const krt_collection_t *c)
@@ -1612,6 +1750,7 @@ static int derived_check(const krt_collection_t *c)
     if (ndeps != d->ndeps)
         rc = KRT_EINVARIANT;
     /* D2 */
+    bool ok_alloc = true;
     for (const src_t *s = d->srcs; s; s = s->next) {
         src_t x = {.c = s->c};
         for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
@@ -1621,14 +1760,15 @@ static int derived_check(const krt_collection_t *c)
                     continue;
                 dep_t copy = in->deps[i];
                 copy.src = &x;
-                dep_register(&copy, in->key, +1);
+                if (!dep_register(&copy, in->key))
+                    ok_alloc = false;
             }
         }
         bool ok = x.ndeps == s->ndeps && sets_equal(&x.by_key, &s->by_key) &&
                   sets_equal(&x.by_index, &s->by_index) &&
                   sets_equal(&x.by_label, &s->by_label) && sets_equal(&x.by_sel, &s->by_sel) &&
                   counts_equal(&x.sel_empty, &s->sel_empty) && counts_equal(&x.scan, &s->scan);
-        if (!ok)
+        if (!ok && ok_alloc)
             rc = KRT_EINVARIANT;
         sets_dispose(&x.by_key);
         sets_dispose(&x.by_index);
@@ -1638,9 +1778,6 @@ static int derived_check(const krt_collection_t *c)
         krt__map_dispose(&x.scan);
         krt__vec_dispose(&x.indexes);
     }
-    /* D3 */
-    if (e->phase == KRT__PHASE_IDLE && d->dirty.len)
-        rc = KRT_EINVARIANT;
     return rc;
 }
 
@@ -1686,6 +1823,7 @@ static const krt__ops_t derived_ops = {
     .kind = "derived",
     .process = derived_process,
     .synced = derived_synced,
+    .pending = derived_pending,
     .dispose = derived_dispose,
     .dump = derived_dump,
     .check = derived_check,
@@ -1700,9 +1838,10 @@ typedef struct status_coll {
     derived_t *d;
 } status_coll_t;
 
-static void status_process(krt_collection_t *c)
+static bool status_process(krt_collection_t *c)
 {
     KRT__UNUSED(c);
+    return true;
 }
 static bool status_synced(const krt_collection_t *c)
 {

@@ -99,7 +99,7 @@ bool krt_engine_pending(const krt_engine_t *e)
         krt_collection_t *c = KRT__VEC_AT(&e->colls, krt_collection_t *, i);
         if (!c)
             continue;
-        if (!c->processed || c->touched.len)
+        if (!c->processed || c->touched.len || (c->ops->pending && c->ops->pending(c)))
             return true;
         if (c->ops->synced(c) != c->synced)
             return true;
@@ -147,8 +147,8 @@ int krt_engine_flush(krt_engine_t *e)
         krt_collection_t *c = KRT__VEC_AT(&e->colls, krt_collection_t *, i);
         if (!c)
             continue;
-        c->ops->process(c);
-        c->processed = true;
+        if (c->ops->process(c))
+            c->processed = true;
         if (krt__coll_publish(c) != KRT_OK)
             krt__flush_error(e, KRT_ENOMEM);
         if (!c->synced && c->ops->synced(c)) {
@@ -239,6 +239,15 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
     if (!t)
         goto oom;
     if (inserted) {
+        /* Room for this key's event is made now, so publishing can never fail: a batch lost to
+         * an allocation failure would leave readers with state no event explains. */
+        if (krt__vec_reserve(&c->batch, sizeof(krt_event_t), c->touched.len - c->batch.len) !=
+                KRT_OK ||
+            krt__vec_reserve(&c->batch_keys, sizeof(uint32_t),
+                             c->touched.len - c->batch_keys.len) != KRT_OK) {
+            krt__map_del(&c->touched, key, NULL);
+            goto oom;
+        }
         *t = (uint64_t)(uintptr_t)krt_obj_retain(cur);
         krt__intern_retain(&e->in, key);
     }
@@ -254,18 +263,12 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
         krt__intern_retain(&e->in, key);
         c->sorted_valid = false;
     }
+    /* Index maintenance cannot fail half-way: an index that runs out of memory is marked stale
+     * and rebuilt before its next use. */
     if (cur)
         krt__index_remove(c, key, cur);
-    if (obj && krt__index_add(c, key, obj) != KRT_OK) {
-        krt__log(e, KRT_LOG_ERROR, "%s: out of memory updating an index", c->name);
-        krt__index_remove(c, key, obj);
-        if (cur)
-            krt__index_add(c, key, cur);
-        else
-            goto oom_objs;
-        krt_obj_release(obj);
-        return KRT_ENOMEM;
-    }
+    if (obj)
+        krt__index_add(c, key, obj);
     if (obj) {
         *slot = (uint64_t)(uintptr_t)obj;
     } else {
@@ -275,9 +278,6 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
     }
     krt_obj_release(cur);
     return KRT_OK;
-oom_objs:
-    krt__map_del(&c->objs, key, NULL);
-    krt__intern_unref(&e->in, key);
 oom:
     krt_obj_release(obj);
     return KRT_ENOMEM;
@@ -311,9 +311,9 @@ int krt__coll_publish(krt_collection_t *c)
     uint32_t n = c->touched.len;
     if (n == 0)
         return KRT_OK;
-    if (krt__vec_reserve(&c->batch, sizeof(krt_event_t), n) != KRT_OK ||
-        krt__vec_reserve(&c->batch_keys, sizeof(uint32_t), n) != KRT_OK)
-        return KRT_ENOMEM;
+    /* krt__coll_set reserved room for every touched key (C6). */
+    if (c->batch.cap < n || c->batch_keys.cap < n)
+        return KRT_EINVARIANT;
     /* batch_keys doubles as the scratch array for sorting the touched keys. */
     uint32_t *ids = (uint32_t *)c->batch_keys.data;
     uint32_t k = 0;
@@ -787,6 +787,8 @@ int krt_engine_check(const krt_engine_t *e)
             CHECK(c->batch.len == 0, "%s: C4 batch not empty outside a flush", c->name);
         }
         CHECK(krt__index_check(c) == KRT_OK, "%s: C3 index out of step", c->name);
+        CHECK(c->batch.cap >= c->touched.len && c->batch_keys.cap >= c->touched.len,
+              "%s: C6 no room reserved for %u touched keys", c->name, c->touched.len);
         if (c->ops->check)
             CHECK(c->ops->check(c) == KRT_OK, "%s: %s invariant violated", c->name,
                   c->ops->kind);

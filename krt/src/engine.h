@@ -18,10 +18,14 @@
 
 typedef struct krt__ops {
     const char *kind;
-    /* Flush step: bring the published state up to date from upstream batches. */
-    void (*process)(krt_collection_t *c);
+    /* Flush step: bring the published state up to date from upstream batches. Returns false
+     * when the collection's first computation could not be completed (out of memory): it is
+     * then redone from scratch at the next flush. */
+    bool (*process)(krt_collection_t *c);
     /* Whether the collection is synced, evaluated after process (upstream already settled). */
     bool (*synced)(const krt_collection_t *c);
+    /* Optional: work left for the next flush (retries after an allocation failure). */
+    bool (*pending)(const krt_collection_t *c);
     /* Releases kind-specific state and registrations on other collections. */
     void (*dispose)(krt_collection_t *c);
     /* Adds kind-specific fields to the dump object. */
@@ -61,6 +65,7 @@ struct krt_index {
     void *ud;
     uint32_t no;        /* position among the collection's indexes, for reverse-index keys */
     int builtin;        /* KRT__INDEX_*: built-in indexes key buckets by label-pair hashes */
+    bool stale;         /* an update ran out of memory: rebuilt from the objects before use */
     krt__map_t buckets; /* bucket key -> krt__bucket_t* (interned id holds a ref for named) */
     krt_collection_t *coll; /* index-as-collection, or NULL */
     krt_index_t *next;
@@ -90,9 +95,12 @@ typedef struct krt__synced_cb {
  *     reference on the object and one on the key id
  *  C2 touched maps key id -> (object published before the first change since the last batch, or
  *     NULL), holding one reference on each; outside a flush only static collections have entries
- *  C3 every index bucket holds exactly the objects whose extracted keys include the bucket key
+ *  C3 every index not marked stale has buckets holding exactly the objects whose extracted keys
+ *     include the bucket key
  *  C4 batch is empty outside a flush; inside it, its keys are distinct and sorted
- *  C5 users counts the live collections that read this one                                  */
+ *  C5 users counts the live collections that read this one
+ *  C6 batch and batch_keys have room for one event per touched key, so publishing never
+ *     allocates (and never fails)                                                           */
 struct krt_collection {
     krt_engine_t *e;
     const krt__ops_t *ops;
@@ -148,7 +156,7 @@ static inline const krt_obj_t *krt__coll_get_id(const krt_collection_t *c, uint3
 }
 /* Returns: the collection's key ids sorted by key (cached; borrowed until it changes). */
 const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n);
-/* Turns touched into this flush's batch. */
+/* Turns touched into this flush's batch. Cannot run out of memory (C6). */
 int krt__coll_publish(krt_collection_t *c);
 /* Marks that |reader| reads |c|: c cannot be freed before reader. */
 void krt__coll_use(krt_collection_t *c);
@@ -164,14 +172,17 @@ static inline bool krt__engine_busy(const krt_engine_t *e)
 }
 
 /* Indexes (index.c). */
-/* Adds/removes |obj| (published under |key|) to/from every index of |c|. Returns KRT_OK or
- * KRT_ENOMEM. */
-int krt__index_add(krt_collection_t *c, uint32_t key, const krt_obj_t *obj);
+/* Adds/removes |obj| (published under |key|) to/from every index of |c|. Never fails: an index
+ * that cannot be updated is marked stale (see krt__index_ready). */
+void krt__index_add(krt_collection_t *c, uint32_t key, const krt_obj_t *obj);
 void krt__index_remove(krt_collection_t *c, uint32_t key, const krt_obj_t *obj);
 void krt__index_free_all(krt_collection_t *c);
 /* Extracts the bucket keys of |obj| for |idx| into |keys| (cleared first). Interned ids hold no
  * reference: they are looked up, not created, so an absent key yields nothing. */
 void krt__index_extract(krt_index_t *idx, const krt_obj_t *obj, krt_keys_t *keys, bool create);
+/* Rebuilds a stale index; returns false (index still stale) when memory is short. Call before
+ * reading buckets. */
+bool krt__index_ready(krt_index_t *idx);
 const krt__bucket_t *krt__index_bucket(const krt_index_t *idx, uint64_t bkey);
 krt_index_t *krt__label_index(krt_collection_t *c);
 krt_index_t *krt__selector_index(krt_collection_t *c);

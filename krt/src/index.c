@@ -183,6 +183,8 @@ static void index_remove_one(krt_index_t *idx, krt_keys_t *keys, uint32_t key,
                              const krt_obj_t *obj)
 {
     krt__index_extract(idx, obj, keys, false);
+    if (keys->err != KRT_OK) /* cannot tell which buckets hold it: rebuild before next use */
+        idx->stale = true;
     for (uint32_t i = 0; i < keys->ids.len; i++) {
         uint64_t bkey = KRT__VEC_AT(&keys->ids, uint64_t, i);
         krt__bucket_t *b = (krt__bucket_t *)krt__index_bucket(idx, bkey);
@@ -195,22 +197,20 @@ static void index_remove_one(krt_index_t *idx, krt_keys_t *keys, uint32_t key,
     keys_release(idx, keys);
 }
 
-/* One scratch key list per engine would do, but indexes are rare enough per collection that a
- * stack-local list that keeps its capacity across the loop is simpler. */
-int krt__index_add(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
+void krt__index_add(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
 {
     if (!c->indexes && !c->label_index && !c->selector_index)
-        return KRT_OK;
+        return;
     krt_keys_t keys = {.e = c->e};
-    int rc = KRT_OK;
-    for (krt_index_t *x = c->indexes; x && rc == KRT_OK; x = x->next)
-        rc = index_add_one(x, &keys, key, obj);
-    if (rc == KRT_OK && c->label_index)
-        rc = index_add_one(c->label_index, &keys, key, obj);
-    if (rc == KRT_OK && c->selector_index)
-        rc = index_add_one(c->selector_index, &keys, key, obj);
+    krt_index_t *builtins[2] = {c->label_index, c->selector_index};
+    for (krt_index_t *x = c->indexes; x; x = x->next)
+        if (!x->stale && index_add_one(x, &keys, key, obj) != KRT_OK)
+            x->stale = true;
+    for (int i = 0; i < 2; i++)
+        if (builtins[i] && !builtins[i]->stale &&
+            index_add_one(builtins[i], &keys, key, obj) != KRT_OK)
+            builtins[i]->stale = true;
     krt__vec_dispose(&keys.ids);
-    return rc;
 }
 
 void krt__index_remove(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
@@ -218,16 +218,17 @@ void krt__index_remove(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
     if (!c->indexes && !c->label_index && !c->selector_index)
         return;
     krt_keys_t keys = {.e = c->e};
+    krt_index_t *builtins[2] = {c->label_index, c->selector_index};
     for (krt_index_t *x = c->indexes; x; x = x->next)
-        index_remove_one(x, &keys, key, obj);
-    if (c->label_index)
-        index_remove_one(c->label_index, &keys, key, obj);
-    if (c->selector_index)
-        index_remove_one(c->selector_index, &keys, key, obj);
+        if (!x->stale)
+            index_remove_one(x, &keys, key, obj);
+    for (int i = 0; i < 2; i++)
+        if (builtins[i] && !builtins[i]->stale)
+            index_remove_one(builtins[i], &keys, key, obj);
     krt__vec_dispose(&keys.ids);
 }
 
-static void index_free(krt_index_t *idx)
+static void buckets_free(krt_index_t *idx)
 {
     uint64_t bkey, v;
     for (uint32_t it = 0; krt__map_next(&idx->buckets, &it, &bkey, &v);) {
@@ -238,8 +239,40 @@ static void index_free(krt_index_t *idx)
         krt_free(b);
     }
     krt__map_dispose(&idx->buckets);
+}
+
+static void index_free(krt_index_t *idx)
+{
+    buckets_free(idx);
     krt_free(idx->name);
     krt_free(idx);
+}
+
+/* (Re)fills the buckets from the collection's objects. Returns KRT_OK or KRT_ENOMEM (then the
+ * buckets are empty and the index stale). */
+static int index_fill(krt_index_t *idx)
+{
+    krt_keys_t keys = {.e = idx->c->e};
+    uint64_t key, v;
+    int rc = KRT_OK;
+    for (uint32_t it = 0; rc == KRT_OK && krt__map_next(&idx->c->objs, &it, &key, &v);)
+        rc = index_add_one(idx, &keys, (uint32_t)key, (const krt_obj_t *)(uintptr_t)v);
+    krt__vec_dispose(&keys.ids);
+    if (rc != KRT_OK) {
+        buckets_free(idx);
+        idx->stale = true;
+        return rc;
+    }
+    idx->stale = false;
+    return KRT_OK;
+}
+
+bool krt__index_ready(krt_index_t *idx)
+{
+    if (!idx->stale)
+        return true;
+    buckets_free(idx);
+    return index_fill(idx) == KRT_OK;
 }
 
 void krt__index_free_all(krt_collection_t *c)
@@ -273,13 +306,7 @@ static krt_index_t *index_build(krt_collection_t *c, const char *name, krt_index
         krt_free(idx);
         return NULL;
     }
-    krt_keys_t keys = {.e = c->e};
-    uint64_t key, v;
-    int rc = KRT_OK;
-    for (uint32_t it = 0; rc == KRT_OK && krt__map_next(&c->objs, &it, &key, &v);)
-        rc = index_add_one(idx, &keys, (uint32_t)key, (const krt_obj_t *)(uintptr_t)v);
-    krt__vec_dispose(&keys.ids);
-    if (rc != KRT_OK) {
+    if (index_fill(idx) != KRT_OK) {
         index_free(idx);
         return NULL;
     }
@@ -322,14 +349,14 @@ krt_index_t *krt__label_index(krt_collection_t *c)
 {
     if (!c->label_index)
         c->label_index = index_build(c, "labels", NULL, NULL, KRT__INDEX_LABELS);
-    return c->label_index;
+    return c->label_index && krt__index_ready(c->label_index) ? c->label_index : NULL;
 }
 
 krt_index_t *krt__selector_index(krt_collection_t *c)
 {
     if (!c->selector_index)
         c->selector_index = index_build(c, "selector", NULL, NULL, KRT__INDEX_SELECTOR);
-    return c->selector_index;
+    return c->selector_index && krt__index_ready(c->selector_index) ? c->selector_index : NULL;
 }
 
 uint64_t krt__selector_anchor(const krt_labels_t *sel)
@@ -353,6 +380,8 @@ krt_collection_t *krt_index_source(const krt_index_t *idx)
 size_t krt_index_lookup(const krt_index_t *idx, const char *key, const krt_obj_t **out,
                         size_t cap)
 {
+    if (!krt__index_ready((krt_index_t *)idx))
+        return 0;
     uint32_t id = key ? krt__intern_find(&idx->c->e->in, key) : UINT32_MAX;
     const krt__bucket_t *b = id == UINT32_MAX ? NULL : krt__index_bucket(idx, id);
     if (!b)
@@ -369,6 +398,8 @@ int krt__index_check(const krt_collection_t *c)
     krt_index_t *all[3] = {c->indexes, c->label_index, c->selector_index};
     for (int pass = 0; pass < 3; pass++) {
         for (krt_index_t *x = all[pass]; x; x = pass ? NULL : x->next) {
+            if (x->stale)
+                continue; /* C3 applies once it is rebuilt */
             size_t expected = 0, held = 0;
             uint64_t key, v;
             for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
@@ -492,6 +523,7 @@ typedef struct index_coll {
     krt_collection_t base;
     krt_index_t *idx;
     krt__map_t dirty; /* bucket key id -> 1 */
+    bool rescan;      /* a change could not be recorded: rebuild every bucket next flush */
 } index_coll_t;
 
 static void mark_event_keys(index_coll_t *ic, krt_keys_t *keys, const krt_obj_t *o)
@@ -499,23 +531,30 @@ static void mark_event_keys(index_coll_t *ic, krt_keys_t *keys, const krt_obj_t 
     if (!o)
         return;
     krt__index_extract(ic->idx, o, keys, false);
+    if (keys->err != KRT_OK) {
+        krt__flush_error(ic->base.e, KRT_ENOMEM);
+        ic->rescan = true;
+    }
     for (uint32_t i = 0; i < keys->ids.len; i++) {
         uint64_t id = KRT__VEC_AT(&keys->ids, uint64_t, i);
         bool inserted;
-        if (krt__map_upsert(&ic->dirty, id, 1, &inserted) && inserted)
+        if (!krt__map_upsert(&ic->dirty, id, 1, &inserted)) {
+            krt__flush_error(ic->base.e, KRT_ENOMEM);
+            ic->rescan = true;
+        } else if (inserted) {
             krt__intern_retain(&ic->base.e->in, (uint32_t)id);
+        }
     }
     keys_release(ic->idx, keys);
 }
 
-static void rebuild_bucket(index_coll_t *ic, uint32_t id)
+/* Returns false when the bucket could not be rebuilt for lack of memory. */
+static bool rebuild_bucket(index_coll_t *ic, uint32_t id)
 {
     krt_collection_t *c = &ic->base;
     const krt__bucket_t *b = krt__index_bucket(ic->idx, id);
-    if (!b) {
-        krt__coll_set(c, id, NULL, false);
-        return;
-    }
+    if (!b)
+        return krt__coll_set(c, id, NULL, false) == KRT_OK;
     index_obj_t *x = krt_calloc(1, sizeof(*x));
     if (x) {
         x->key = krt_strdup(krt__intern_str(&c->e->in, id));
@@ -528,40 +567,76 @@ static void rebuild_bucket(index_coll_t *ic, uint32_t id)
             krt_free(x);
         }
         krt__flush_error(c->e, KRT_ENOMEM);
-        return;
+        return false;
     }
     x->n = b->len;
     for (uint32_t i = 0; i < b->len; i++)
         x->items[i] = krt_obj_retain(b->items[i].obj);
     krt_obj_seal(&x->base, &krt_index_obj_type);
     c->stats.recomputes++;
-    if (krt__coll_set(c, id, &x->base, false) != KRT_OK)
+    if (krt__coll_set(c, id, &x->base, false) != KRT_OK) {
         krt__flush_error(c->e, KRT_ENOMEM);
+        return false;
+    }
+    return true;
 }
 
-static void index_coll_process(krt_collection_t *c)
+static bool index_coll_process(krt_collection_t *c)
 {
     index_coll_t *ic = (index_coll_t *)c;
     krt_collection_t *src = ic->idx->c;
     krt_keys_t keys = {.e = c->e};
-    if (!c->processed) {
-        uint64_t id;
+    bool complete = true;
+    uint64_t id;
+    if (!krt__index_ready(ic->idx)) {
+        krt__flush_error(c->e, KRT_ENOMEM);
+        ic->rescan = c->processed;
+        return c->processed;
+    }
+    if (!c->processed || ic->rescan) {
+        bool first = !c->processed;
+        ic->rescan = false;
+        /* Objects of buckets that no longer exist go first, then every live bucket. */
+        krt__vec_t gone = {0};
+        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &id, NULL);)
+            if (!krt__index_bucket(ic->idx, id) &&
+                krt__vec_push(&gone, sizeof(uint32_t), &(uint32_t){(uint32_t)id}) != KRT_OK)
+                complete = false;
+        for (uint32_t i = 0; i < gone.len; i++)
+            complete &= rebuild_bucket(ic, KRT__VEC_AT(&gone, uint32_t, i));
+        krt__vec_dispose(&gone);
         for (uint32_t it = 0; krt__map_next(&ic->idx->buckets, &it, &id, NULL);)
-            rebuild_bucket(ic, (uint32_t)id);
+            complete &= rebuild_bucket(ic, (uint32_t)id);
+        if (!complete && !first)
+            ic->rescan = true;
+        complete = complete || !first;
     } else {
         for (uint32_t i = 0; i < src->batch.len; i++) {
             const krt_event_t *ev = &KRT__VEC_AT(&src->batch, krt_event_t, i);
             mark_event_keys(ic, &keys, ev->old);
             mark_event_keys(ic, &keys, ev->cur);
         }
-        uint64_t id;
-        for (uint32_t it = 0; krt__map_next(&ic->dirty, &it, &id, NULL);) {
-            rebuild_bucket(ic, (uint32_t)id);
-            krt__intern_unref(&c->e->in, (uint32_t)id);
+        /* Buckets that could not be rebuilt stay dirty for the next flush. */
+        krt__vec_t done = {0};
+        for (uint32_t it = 0; krt__map_next(&ic->dirty, &it, &id, NULL);)
+            if (rebuild_bucket(ic, (uint32_t)id) &&
+                krt__vec_push(&done, sizeof(uint32_t), &(uint32_t){(uint32_t)id}) != KRT_OK)
+                break;
+        for (uint32_t i = 0; i < done.len; i++) {
+            uint32_t k = KRT__VEC_AT(&done, uint32_t, i);
+            krt__map_del(&ic->dirty, k, NULL);
+            krt__intern_unref(&c->e->in, k);
         }
-        krt__map_clear(&ic->dirty);
+        krt__vec_dispose(&done);
     }
     krt__vec_dispose(&keys.ids);
+    return complete;
+}
+
+static bool index_coll_pending(const krt_collection_t *c)
+{
+    const index_coll_t *ic = (const index_coll_t *)c;
+    return ic->dirty.len > 0 || ic->rescan;
 }
 
 static bool index_coll_synced(const krt_collection_t *c)
@@ -599,6 +674,7 @@ static const krt__ops_t index_coll_ops = {
     .kind = "index",
     .process = index_coll_process,
     .synced = index_coll_synced,
+    .pending = index_coll_pending,
     .dispose = index_coll_dispose,
     .dump = index_coll_dump,
     .upstream = index_coll_upstream,

@@ -16,16 +16,24 @@ typedef struct join {
     krt_merge_cb merge; /* NULL for a priority join */
     void *ud;
     krt__map_t dirty; /* key id -> 1, one interner reference each */
+    bool rescan;      /* a member change could not be recorded: resolve every key next flush */
 } join_t;
 
-static void mark(join_t *j, uint32_t key)
+static bool mark(join_t *j, uint32_t key)
 {
     bool inserted;
-    if (krt__map_upsert(&j->dirty, key, 1, &inserted) && inserted)
+    if (!krt__map_upsert(&j->dirty, key, 1, &inserted)) {
+        krt__flush_error(j->base.e, KRT_ENOMEM);
+        j->rescan = true;
+        return false;
+    }
+    if (inserted)
         krt__intern_retain(&j->base.e->in, key);
+    return true;
 }
 
-static void resolve(join_t *j, uint32_t key, const krt_obj_t **scratch)
+/* Returns false when the key could not be settled for lack of memory (retried next flush). */
+static bool resolve(join_t *j, uint32_t key, const krt_obj_t **scratch)
 {
     krt_collection_t *c = &j->base;
     size_t n = 0;
@@ -51,40 +59,65 @@ static void resolve(join_t *j, uint32_t key, const krt_obj_t **scratch)
             c->stats.errors++;
             krt__flush_error(c->e, KRT_ETRANSFORM);
             krt_obj_release(next);
-            return; /* keep what was there */
+            return true; /* keep what was there */
         }
     }
-    if (krt__coll_set(c, key, next, false) != KRT_OK)
+    if (krt__coll_set(c, key, next, false) != KRT_OK) {
         krt__flush_error(c->e, KRT_ENOMEM);
+        return false;
+    }
+    return true;
 }
 
-static void join_process(krt_collection_t *c)
+static bool join_process(krt_collection_t *c)
 {
     join_t *j = (join_t *)c;
     uint64_t key;
+    bool complete = true, full = !c->processed || j->rescan;
+    j->rescan = false;
+    if (full) /* keys the join holds but no member has any more are removed by resolve */
+        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);)
+            complete &= mark(j, (uint32_t)key);
     for (size_t i = 0; i < j->n; i++) {
         krt_collection_t *m = j->members[i];
-        if (!c->processed) {
+        if (full) {
             for (uint32_t it = 0; krt__map_next(&m->objs, &it, &key, NULL);)
-                mark(j, (uint32_t)key);
+                complete &= mark(j, (uint32_t)key);
         } else {
             for (uint32_t k = 0; k < m->batch.len; k++)
                 mark(j, KRT__VEC_AT(&m->batch_keys, uint32_t, k));
         }
     }
+    if (c->processed)
+        complete = true; /* a failed rescan is redone through j->rescan */
     if (j->dirty.len == 0)
-        return;
+        return complete;
     const krt_obj_t **scratch = krt_malloc(j->n * sizeof(*scratch));
     if (!scratch) {
         krt__flush_error(c->e, KRT_ENOMEM);
-        return; /* stays dirty for the next flush */
+        return complete; /* stays dirty for the next flush */
     }
+    /* Keys that could not be settled stay dirty for the next flush. */
+    krt__vec_t done = {0};
     for (uint32_t it = 0; krt__map_next(&j->dirty, &it, &key, NULL);) {
-        resolve(j, (uint32_t)key, scratch);
-        krt__intern_unref(&c->e->in, (uint32_t)key);
+        if (resolve(j, (uint32_t)key, scratch) &&
+            krt__vec_push(&done, sizeof(uint32_t), &(uint32_t){(uint32_t)key}) != KRT_OK)
+            break;
     }
-    krt__map_clear(&j->dirty);
+    for (uint32_t i = 0; i < done.len; i++) {
+        uint32_t k = KRT__VEC_AT(&done, uint32_t, i);
+        krt__map_del(&j->dirty, k, NULL);
+        krt__intern_unref(&c->e->in, k);
+    }
+    krt__vec_dispose(&done);
     krt_free(scratch);
+    return complete;
+}
+
+static bool join_pending(const krt_collection_t *c)
+{
+    const join_t *j = (const join_t *)c;
+    return j->dirty.len > 0 || j->rescan;
 }
 
 static bool join_synced(const krt_collection_t *c)
@@ -158,6 +191,7 @@ static const krt__ops_t join_ops = {
     .kind = "join",
     .process = join_process,
     .synced = join_synced,
+    .pending = join_pending,
     .dispose = join_dispose,
     .dump = join_dump,
     .check = join_check,
@@ -168,6 +202,7 @@ static const krt__ops_t merge_ops = {
     .kind = "merge",
     .process = join_process,
     .synced = join_synced,
+    .pending = join_pending,
     .dispose = join_dispose,
     .dump = join_dump,
     .check = join_check,

@@ -15,9 +15,10 @@ typedef struct static_coll {
     bool synced_wanted;
 } static_coll_t;
 
-static void static_process(krt_collection_t *c)
+static bool static_process(krt_collection_t *c)
 {
     KRT__UNUSED(c);
+    return true;
 }
 
 static bool static_synced(const krt_collection_t *c)

@@ -39,7 +39,7 @@
 #define NOTEBUF 256
 
 /* Defaults, sized to run in well under 30 s under ASan and 2 minutes under valgrind. */
-#define DEFAULT_STEPS 50
+#define DEFAULT_STEPS 60
 #define DEFAULT_NODES 20
 
 typedef struct run run_t;
@@ -2717,10 +2717,9 @@ static void check_node(run_t *r, node_t *n)
         if (n->parent >= 0) {
             size_t pl = krt_collection_len(N(r, n->parent)->c);
             CHECK(d <= pl, "%s: %llu recomputes for %zu inputs", n->name, (unsigned long long)d, pl);
-#ifndef ORACLE_SKIP_INPUTS_STAT
-            CHECK(st.inputs == pl, "%s: stats.inputs %zu, parent holds %zu", n->name, st.inputs,
-                  pl);
-#endif
+            /* an input whose first run failed has nothing to track */
+            CHECK(n->sticky ? st.inputs <= pl : st.inputs == pl,
+                  "%s: stats.inputs %zu, parent holds %zu", n->name, st.inputs, pl);
         } else if (n->kind == K_SINGLETON) {
             CHECK(d <= 1, "%s: singleton recomputed %llu times", n->name, (unsigned long long)d);
         } else {
@@ -2846,6 +2845,12 @@ static bool has_readers(run_t *r, int id, bool structural_only)
         node_t *x = r->nodes[i];
         if (!x->alive || i == id)
             continue;
+        /* an index collection goes with its source unless something reads it */
+        if (x->kind == K_IDXCOL && x->parent == id) {
+            if (has_readers(r, i, structural_only))
+                return true;
+            continue;
+        }
         if (x->parent == id)
             return true;
         for (int k = 0; k < x->nmem; k++)
@@ -2859,9 +2864,15 @@ static bool has_readers(run_t *r, int id, bool structural_only)
     return false;
 }
 
+/* |n| was freed: so were its handlers, its indexes and their unread index collections. */
 static void node_forget(run_t *r, node_t *n)
 {
     n->alive = false;
+    if (n->kind == K_IDXCOL)
+        r->idx[n->idx].colnode = -1;
+    for (int i = 0; i < r->nn; i++)
+        if (r->nodes[i]->alive && r->nodes[i]->kind == K_IDXCOL && r->nodes[i]->parent == n->id)
+            node_forget(r, r->nodes[i]);
     for (int i = 0; i < r->nm; i++)
         if (r->mirrors[i]->node == n->id) {
             r->mirrors[i]->active = false;
@@ -2905,11 +2916,8 @@ static void free_leaf(run_t *r)
     int rc = krt_collection_free(n->c);
     CHECK(rc == KRT_OK, "%s: free of an unread collection returned %s", n->name, krt_err_name(rc));
     g_cov.frees++;
-    if (rc == KRT_OK) {
+    if (rc == KRT_OK)
         node_forget(r, n);
-        if (n->kind == K_IDXCOL)
-            r->idx[n->idx].colnode = -1;
-    }
     CHECK(krt_engine_check(r->e) == KRT_OK, "krt_engine_check failed after free");
 }
 
@@ -2939,6 +2947,32 @@ static void late_unsubscribe(run_t *r)
     m->active = false;
     krt_handler_unsubscribe(m->h);
     m->h = NULL;
+}
+
+/* The debug views work on any graph: one dump per live collection, a DOT naming each. */
+static void check_dumps(run_t *r)
+{
+    size_t alive = 0;
+    for (int i = 0; i < r->nn; i++)
+        alive += r->nodes[i]->alive;
+    json_t *j = krt_engine_dump(r->e);
+    json_t *cols = j ? json_object_get(j, "collections") : NULL;
+    CHECK(cols && json_array_size(cols) == alive, "engine dump lists %zu collections, %zu live",
+          cols ? json_array_size(cols) : 0, alive);
+    json_decref(j);
+    char *dot = krt_engine_dot(r->e);
+    CHECK(dot != NULL, "krt_engine_dot returned NULL");
+    for (int i = 0; dot && i < r->nn; i++)
+        if (r->nodes[i]->alive && r->nodes[i]->kind != K_IDXCOL)
+            CHECK(strstr(dot, r->nodes[i]->name) != NULL, "DOT does not name %s",
+                  r->nodes[i]->name);
+    krt_free(dot);
+    for (int i = 0; i < r->nn; i++)
+        if (r->nodes[i]->alive) {
+            json_t *d = krt_collection_dump(r->nodes[i]->c);
+            CHECK(d != NULL, "%s: collection dump is NULL", r->nodes[i]->name);
+            json_decref(d);
+        }
 }
 
 static void do_step(run_t *r)
@@ -2983,6 +3017,8 @@ static void do_step(run_t *r)
             check_static_model(r, r->nodes[i]);
     flush_and_check(r);
     r->nested_budget = 0;
+    if (r->step % 10 == 9)
+        check_dumps(r);
 }
 
 static void run_free(run_t *r)
@@ -3088,7 +3124,8 @@ static bool run_case(uint64_t seed, unsigned flags)
     return ok;
 }
 
-static const uint64_t SEEDS[] = {1, 2, 3, 4, 42, 0xC0FFEE, 20240607, 7777, 31337, 65537, 99, 1234};
+static const uint64_t SEEDS[] = {1,     2,     3,    4,    5,  42,      0xC0FFEE, 20240607,
+                                 7777,  31337, 65537, 99, 1234, 2024, 0xBADC0DE};
 
 static void cov_print(void)
 {
@@ -3135,7 +3172,7 @@ static void run_seeds(unsigned flags, size_t first, size_t count)
 static void test_oracle_incremental_equals_recompute(void **state)
 {
     (void)state;
-    run_seeds(F_GROW | F_UNSYNCED, 0, 4);
+    run_seeds(F_GROW | F_UNSYNCED, 0, 5);
 }
 
 /* Subscribers added mid-run (also from inside handlers) with replay see each object exactly once;
@@ -3143,7 +3180,7 @@ static void test_oracle_incremental_equals_recompute(void **state)
 static void test_oracle_late_subscribers_see_each_object_once(void **state)
 {
     (void)state;
-    run_seeds(F_LATE_SUBS | F_NESTED | F_GROW, 4, 4);
+    run_seeds(F_LATE_SUBS | F_NESTED | F_GROW, 5, 5);
 }
 
 /* Collections freed mid-run (unread ones) and at the end in reverse order leave the engine
@@ -3151,7 +3188,7 @@ static void test_oracle_late_subscribers_see_each_object_once(void **state)
 static void test_oracle_free_in_reverse_order_is_clean(void **state)
 {
     (void)state;
-    run_seeds(F_FREE_LEAVES | F_FREE_REVERSE | F_LATE_SUBS | F_NESTED | F_GROW | F_UNSYNCED, 8, 4);
+    run_seeds(F_FREE_LEAVES | F_FREE_REVERSE | F_LATE_SUBS | F_NESTED | F_GROW | F_UNSYNCED, 10, 5);
 }
 
 int main(void)

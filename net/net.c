@@ -1,0 +1,60 @@
+/*
+ * net/ error table and log hook. One table so every code has exactly one name and one sentence;
+ * the log hook is process-wide because net/ objects are created deep inside adapters that have no
+ * natural place to carry a logger.
+ */
+#include "net/net.h"
+
+#include <stdio.h>
+
+const char *net_strerror(int rc)
+{
+    switch (rc) {
+#define NET__ERR_STR(name, code, msg)                                                              \
+    case code:                                                                                     \
+        return msg;
+        NET_ERRNO_MAP(NET__ERR_STR)
+#undef NET__ERR_STR
+    }
+    return "unknown error";
+}
+
+const char *net_err_name(int rc)
+{
+    switch (rc) {
+#define NET__ERR_NAME(name, code, msg)                                                             \
+    case code:                                                                                     \
+        return "NET_" #name;
+        NET_ERRNO_MAP(NET__ERR_NAME)
+#undef NET__ERR_NAME
+    }
+    return "NET_E?";
+}
+
+static net_log_cb log_cb;
+static void *log_ud;
+static int log_min = NET_LOG_WARN;
+
+void net_log_set(net_log_cb cb, void *ud, int min_level)
+{
+    log_cb = cb;
+    log_ud = ud;
+    log_min = min_level;
+}
+
+void net__log(int level, const char *fmt, ...)
+{
+    if (level < log_min)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (log_cb) {
+        log_cb(level, line, log_ud);
+        return;
+    }
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    fprintf(stderr, "net %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+}
