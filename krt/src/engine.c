@@ -101,7 +101,7 @@ bool krt_engine_pending(const krt_engine_t *e)
             continue;
         if (!c->processed || c->touched.len || (c->ops->pending && c->ops->pending(c)))
             return true;
-        if (c->ops->synced(c) != c->synced)
+        if (!c->synced && c->ops->synced(c)) /* sync is never taken back */
             return true;
     }
     return false;

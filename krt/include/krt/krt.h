@@ -219,14 +219,17 @@ size_t krt_collection_list(const krt_collection_t *c, const krt_obj_t **out, siz
 /* Calls |fn| for each object, in unspecified order, until it returns false. */
 void krt_collection_foreach(const krt_collection_t *c, bool (*fn)(const krt_obj_t *o, void *ud),
                             void *ud);
-/* A collection is synced when its sources are synced and its initial state is processed. */
+/* A collection is synced when its sources are synced and its initial state is processed. Sync is
+ * decided once: a synced collection that later starts fetching an unsynced one stays synced. */
 bool krt_collection_synced(const krt_collection_t *c);
 /* Calls |cb| once, at the end of the flush in which |c| becomes synced (or right away if it is).
  * Keeps ud. Returns KRT_OK or KRT_ENOMEM. */
 int krt_collection_on_synced(krt_collection_t *c, void (*cb)(krt_collection_t *c, void *ud),
                              void *ud);
-/* Frees |c|, its handlers, indexes and registrations on other collections.
- * Returns: KRT_OK; KRT_EBUSY (nothing freed) when another collection reads |c| or a flush runs. */
+/* Frees |c|, its handlers, indexes and registrations on other collections, and the collections it
+ * owns: its status collection and its indexes' index collections (with their handlers), whose
+ * pointers die with it. Returns: KRT_OK; KRT_EBUSY (nothing freed) when another collection reads
+ * |c| or one it owns, or a flush runs. */
 int krt_collection_free(krt_collection_t *c);
 
 typedef struct krt_stats {
@@ -435,12 +438,15 @@ typedef struct krt_filter {
     const krt_labels_t *labels;   /* objects whose labels contain all of these */
     const krt_labels_t *selects;  /* objects whose selector is contained in these labels */
     bool selects_nonempty;        /* with selects: objects with an empty selector do not match */
-    krt_pred_cb pred;             /* objects for which pred is true; keeps pred_ud */
+    krt_pred_cb pred;             /* objects for which pred is true */
     void *pred_ud;
     krt_same_cb same;             /* partial fetch: a change where same(old, cur) is true does not
-                                     recompute (keeps same_ud) */
+                                     recompute */
     void *same_ud;
 } krt_filter_t;
+/* pred, same and their ud pointers are KEPT with the dependency and called again when the source
+ * changes, until the input's next recompute: point them at long-lived data (the collection's ud,
+ * the input object), never at the transformation's stack. */
 
 /* Fetches the objects of |src| matching |f| (NULL = all) in key order, and records the dependency.
  * Borrows ctx, src, f. Returns: the count; *out is set to an array borrowed until the

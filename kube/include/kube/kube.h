@@ -12,15 +12,15 @@
 extern "C" {
 #endif
 
-#define KUBE_ERRNO_MAP(XX)                                                                         \
-    XX(OK, 0, "success")                                                                           \
-    XX(ENOMEM, -1, "out of memory")                                                                \
-    XX(EINVAL, -2, "invalid argument")                                                             \
-    XX(ENOENT, -3, "no such file or directory")                                                    \
-    XX(EIO, -4, "input/output error")                                                              \
-    XX(ELIMIT, -5, "a limit was exceeded")                                                         \
-    XX(EOBJECT, -6, "invalid Kubernetes object")                                                   \
-    XX(ESTATE, -7, "not allowed in the current state")                                             \
+#define KUBE_ERRNO_MAP(XX)                             \
+    XX(OK, 0, "success")                               \
+    XX(ENOMEM, -1, "out of memory")                    \
+    XX(EINVAL, -2, "invalid argument")                 \
+    XX(ENOENT, -3, "no such file or directory")        \
+    XX(EIO, -4, "input/output error")                  \
+    XX(ELIMIT, -5, "a limit was exceeded")             \
+    XX(EOBJECT, -6, "invalid Kubernetes object")       \
+    XX(ESTATE, -7, "not allowed in the current state") \
     XX(EUV, -8, "event loop error")
 
 enum {

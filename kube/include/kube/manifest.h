@@ -39,12 +39,12 @@
 extern "C" {
 #endif
 
-#define KUBE_MANIFEST_MAX_INPUT ((size_t)16 << 20)
-#define KUBE_MANIFEST_MAX_DOC ((size_t)3 << 20)
-#define KUBE_MANIFEST_MAX_DEPTH ((size_t)100)
-#define KUBE_MANIFEST_MAX_NODES ((size_t)262144)
+#define KUBE_MANIFEST_MAX_INPUT       ((size_t)16 << 20)
+#define KUBE_MANIFEST_MAX_DOC         ((size_t)3 << 20)
+#define KUBE_MANIFEST_MAX_DEPTH       ((size_t)100)
+#define KUBE_MANIFEST_MAX_NODES       ((size_t)262144)
 #define KUBE_MANIFEST_MAX_ALIAS_NODES ((size_t)262144)
-#define KUBE_MANIFEST_MAX_ERRORS ((size_t)100)
+#define KUBE_MANIFEST_MAX_ERRORS      ((size_t)100)
 
 typedef struct kube_manifest_limits {
     size_t max_input;       /* bytes per buffer */
@@ -78,8 +78,8 @@ typedef struct kube_manifest_error {
  * INVARIANTS
  *  M1 nitems <= cap_items, nerrors <= cap_errors, nerrors <= the max_errors of every parse
  *  M2 every items[i].object is a JSON object whose apiVersion and kind are non-empty strings and
- *     whose metadata.name is a non-empty string without '/' (metadata.namespace, when present, is
- *     a string without '/')
+ *     whose metadata.name is a non-empty string without '/' or NUL (metadata.namespace, when
+ *     present, is too: a null or empty namespace is removed)
  *  M3 no items[i].object is shared with another item (they are independent values)  */
 typedef struct kube_manifest {
     kube_manifest_item_t *items;
@@ -105,6 +105,9 @@ void kube_manifest_dispose(kube_manifest_t *m);
  * KUBE_ENOMEM, in which case |m| is as it was before the call. */
 int kube_manifest_parse(kube_manifest_t *m, const char *file, const void *buf, size_t len,
                         const kube_manifest_limits_t *limits);
+
+/* Debug check of M1-M3. Borrows m. Returns: KUBE_OK, or KUBE_EINVAL when an invariant fails. */
+int kube_manifest_check(const kube_manifest_t *m);
 
 /* Writes "Kind namespace/name", "Kind name" or "Kind" (whatever |obj| has: it may be any JSON
  * value) into |buf|, NUL-terminated and truncated to |cap|. Borrows obj.

@@ -8,9 +8,9 @@
  * point: a second way in would be a second set of rules to keep in step.
  *
  * Collections are keyed by kind name alone ("HTTPRoute", "Service"): an object of any version of
- * the kind's API group lands in the same collection (v1 and v1beta1 HTTPRoutes are one kind), and an
- * object whose group is not the kind's (an Istio networking.istio.io Gateway) is not that kind. The
- * kinds krtgate reads are the table kube_kinds; anything else is ignored with one log line per
+ * the kind's API group lands in the same collection (v1 and v1beta1 HTTPRoutes are one kind), and
+ * an object whose group is not the kind's (an Istio networking.istio.io Gateway) is not that kind.
+ * The kinds krtgate reads are the table kube_kinds; anything else is ignored with one log line per
  * group and kind, however many objects of it arrive.
  *
  * Objects are krt_json_type objects (krt/json.h), keyed "namespace/name" (or "name" when
