@@ -21,8 +21,8 @@ enum { ST_HEADER = 0, ST_BODY = 1, ST_READY = 2, ST_FAILED = 3 };
 const char *net_grpc_status_name(int code)
 {
     switch (code) {
-#define NET__GRPC_STATUS_STR(name, c)                                                              \
-    case c:                                                                                        \
+#define NET__GRPC_STATUS_STR(name, c) \
+    case c:                           \
         return #name;
         NET_GRPC_STATUS_MAP(NET__GRPC_STATUS_STR)
 #undef NET__GRPC_STATUS_STR
@@ -130,8 +130,7 @@ static int body_reserve(net_grpc_decoder_t *d, size_t want)
     return NET_OK;
 }
 
-int net_grpc_decoder_feed(net_grpc_decoder_t *d, const uint8_t *data, size_t len,
-                          size_t *consumed)
+int net_grpc_decoder_feed(net_grpc_decoder_t *d, const uint8_t *data, size_t len, size_t *consumed)
 {
     size_t used = 0;
     *consumed = 0;
@@ -254,6 +253,38 @@ int net_grpc_decoder_status(net_grpc_decoder_t *d, bool truncated, const char **
     }
     *msg = "";
     return NET_GRPC_OK;
+}
+
+int net_grpc_decoder_check(const net_grpc_decoder_t *d)
+{
+    const char *broken = NULL;
+    switch (d->state) {
+    case ST_HEADER:
+        if (d->hdr_have >= NET_GRPC_PREFIX_LEN || d->body_have != 0)
+            broken = "D1 header state";
+        break;
+    case ST_BODY:
+        if (d->body_have >= d->body_len || d->body_cap < d->body_have)
+            broken = "D2 body state";
+        break;
+    case ST_READY:
+        if (d->body_have != d->body_len)
+            broken = "D3 ready state";
+        break;
+    case ST_FAILED:
+        if (d->err >= 0)
+            broken = "D4 failed state without error";
+        break;
+    default:
+        broken = "unknown state";
+    }
+    if (!broken && d->state != ST_FAILED && d->body_len > d->max_message)
+        broken = "D5 message over the limit";
+    if (broken) {
+        net__log(NET_LOG_ERROR, "grpc decoder invariant %s broken", broken);
+        return NET_ESTATE;
+    }
+    return NET_OK;
 }
 
 void net_grpc_prefix_write(uint8_t out[NET_GRPC_PREFIX_LEN], uint32_t len)

@@ -10,8 +10,8 @@
 const char *net_strerror(int rc)
 {
     switch (rc) {
-#define NET__ERR_STR(name, code, msg)                                                              \
-    case code:                                                                                     \
+#define NET__ERR_STR(name, code, msg) \
+    case code:                        \
         return msg;
         NET_ERRNO_MAP(NET__ERR_STR)
 #undef NET__ERR_STR
@@ -22,8 +22,8 @@ const char *net_strerror(int rc)
 const char *net_err_name(int rc)
 {
     switch (rc) {
-#define NET__ERR_NAME(name, code, msg)                                                             \
-    case code:                                                                                     \
+#define NET__ERR_NAME(name, code, msg) \
+    case code:                         \
         return "NET_" #name;
         NET_ERRNO_MAP(NET__ERR_NAME)
 #undef NET__ERR_NAME

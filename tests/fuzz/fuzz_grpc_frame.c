@@ -47,6 +47,7 @@ static void decode(const uint8_t *data, size_t len, size_t chunk, size_t max, re
             size_t used = 0;
             int rc = net_grpc_decoder_feed(&d, data + off + pos, n - pos, &used);
             CHECK(used <= n - pos);
+            CHECK(net_grpc_decoder_check(&d) == NET_OK);
             pos += used;
             if (rc < 0) {
                 r->err = rc;

@@ -55,6 +55,7 @@ static size_t feed_all(net_grpc_decoder_t *d, const uint8_t *data, size_t len, s
             size_t used = 0;
             int rc = net_grpc_decoder_feed(d, data + off + pos, n - pos, &used);
             assert_true(rc >= 0);
+            assert_int_equal(net_grpc_decoder_check(d), NET_OK);
             pos += used;
             if (rc == 1) {
                 check_msg(d, got);
@@ -85,6 +86,7 @@ static void test_decoder_every_split_point_yields_the_same_messages(void **state
                 size_t used;
                 int rc = net_grpc_decoder_feed(&d, parts[p] + pos, plen[p] - pos, &used);
                 assert_true(rc >= 0);
+                assert_int_equal(net_grpc_decoder_check(&d), NET_OK);
                 pos += used;
                 if (rc == 1)
                     check_msg(&d, got++);
@@ -223,6 +225,7 @@ static void test_decoder_bad_prefixes(void **state)
         assert_int_equal(rc, flag == 1 ? NET_ECOMPRESSED : NET_EPROTO);
         assert_int_equal(net_grpc_decoder_status(&d, false, &msg), NET_GRPC_INTERNAL);
         assert_true(strlen(msg) > 0);
+        assert_int_equal(net_grpc_decoder_check(&d), NET_OK);
         /* Sticky whatever comes next, even a valid message. */
         uint8_t ok[5];
         net_grpc_prefix_write(ok, 0);
@@ -314,8 +317,8 @@ static void test_message_percent_encoding(void **state)
     /* Bad escapes are kept, never an error; lowercase hex is accepted. */
     struct {
         const char *in, *out;
-    } cases[] = {{"%", "%"},     {"%4", "%4"},   {"%zz", "%zz"},  {"a%4g", "a%4g"},
-                 {"%2a", "*"},   {"%%41", "%A"}, {"100%", "100%"}, {"", ""}};
+    } cases[] = {{"%", "%"},   {"%4", "%4"},   {"%zz", "%zz"},   {"a%4g", "a%4g"},
+                 {"%2a", "*"}, {"%%41", "%A"}, {"100%", "100%"}, {"", ""}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         d = net_grpc_message_decode(cases[i].in, strlen(cases[i].in), NULL);
         assert_string_equal(d, cases[i].out);
@@ -329,10 +332,16 @@ static void test_timeout_parse_and_format(void **state)
     struct {
         const char *s;
         uint64_t ns;
-    } ok[] = {{"1H", 3600000000000ull},   {"2M", 120000000000ull}, {"3S", 3000000000ull},
-              {"4m", 4000000ull},         {"5u", 5000ull},         {"6n", 6ull},
-              {"0n", 0},                  {"99999999n", 99999999ull},
-              {"00000010S", 10000000000ull}, {"99999999H", UINT64_MAX}};
+    } ok[] = {{"1H", 3600000000000ull},
+              {"2M", 120000000000ull},
+              {"3S", 3000000000ull},
+              {"4m", 4000000ull},
+              {"5u", 5000ull},
+              {"6n", 6ull},
+              {"0n", 0},
+              {"99999999n", 99999999ull},
+              {"00000010S", 10000000000ull},
+              {"99999999H", UINT64_MAX}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint64_t ns = 42;
         assert_int_equal(net_grpc_timeout_parse(ok[i].s, strlen(ok[i].s), &ns), NET_OK);

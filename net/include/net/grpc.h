@@ -1,7 +1,8 @@
 /*
  * gRPC over HTTP/2, the parts that are pure functions of bytes: length-prefixed message framing
- * (decoder and encoder), status codes, grpc-message percent-encoding, grpc-timeout and content-type.
- * Nothing here touches a socket, a clock or nghttp2; grpc_server.c and grpc_client.c put it on h2.
+ * (decoder and encoder), status codes, grpc-message percent-encoding, grpc-timeout and
+ * content-type. Nothing here touches a socket, a clock or nghttp2; grpc_server.c and grpc_client.c
+ * put it on h2.
  *
  * Wire rules (grpc/grpc doc/PROTOCOL-HTTP2.md): a message is
  *   Compressed-Flag (1 byte, 0 or 1) | Message-Length (4 bytes, big-endian) | Message
@@ -24,23 +25,23 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------------
  * Status codes (grpc/grpc doc/statuscodes.md). One table: code, name.
  * ------------------------------------------------------------------------------------------- */
-#define NET_GRPC_STATUS_MAP(XX)                                                                    \
-    XX(OK, 0)                                                                                      \
-    XX(CANCELLED, 1)                                                                               \
-    XX(UNKNOWN, 2)                                                                                 \
-    XX(INVALID_ARGUMENT, 3)                                                                        \
-    XX(DEADLINE_EXCEEDED, 4)                                                                       \
-    XX(NOT_FOUND, 5)                                                                               \
-    XX(ALREADY_EXISTS, 6)                                                                          \
-    XX(PERMISSION_DENIED, 7)                                                                       \
-    XX(RESOURCE_EXHAUSTED, 8)                                                                      \
-    XX(FAILED_PRECONDITION, 9)                                                                     \
-    XX(ABORTED, 10)                                                                                \
-    XX(OUT_OF_RANGE, 11)                                                                           \
-    XX(UNIMPLEMENTED, 12)                                                                          \
-    XX(INTERNAL, 13)                                                                               \
-    XX(UNAVAILABLE, 14)                                                                            \
-    XX(DATA_LOSS, 15)                                                                              \
+#define NET_GRPC_STATUS_MAP(XX) \
+    XX(OK, 0)                   \
+    XX(CANCELLED, 1)            \
+    XX(UNKNOWN, 2)              \
+    XX(INVALID_ARGUMENT, 3)     \
+    XX(DEADLINE_EXCEEDED, 4)    \
+    XX(NOT_FOUND, 5)            \
+    XX(ALREADY_EXISTS, 6)       \
+    XX(PERMISSION_DENIED, 7)    \
+    XX(RESOURCE_EXHAUSTED, 8)   \
+    XX(FAILED_PRECONDITION, 9)  \
+    XX(ABORTED, 10)             \
+    XX(OUT_OF_RANGE, 11)        \
+    XX(UNIMPLEMENTED, 12)       \
+    XX(INTERNAL, 13)            \
+    XX(UNAVAILABLE, 14)         \
+    XX(DATA_LOSS, 15)           \
     XX(UNAUTHENTICATED, 16)
 
 typedef enum net_grpc_status {
@@ -49,7 +50,8 @@ typedef enum net_grpc_status {
 #undef NET__GRPC_STATUS_ENUM
 } net_grpc_status_t;
 
-/* Returns: the canonical name ("OK", "DEADLINE_EXCEEDED", ...) or "UNKNOWN_STATUS" outside 0..16. */
+/* Returns: the canonical name ("OK", "DEADLINE_EXCEEDED", ...) or "UNKNOWN_STATUS" outside 0..16.
+ */
 const char *net_grpc_status_name(int code);
 
 /* Parses a grpc-status header value: decimal, no sign, no leading zeros, at most 10 digits, fitting
@@ -75,8 +77,8 @@ int net_grpc_status_from_h2_error(uint32_t code);
 #define NET_GRPC_DEFAULT_MAX_MESSAGE (4u * 1024u * 1024u)
 
 /* Incremental reassembler. Embedded (init/dispose). Memory held is at most the bytes of the current
- * message received so far (the buffer grows as bytes arrive, never to the declared length up front),
- * so a peer that announces 4 MiB and sends 5 bytes costs 5 bytes, not 4 MiB.
+ * message received so far (the buffer grows as bytes arrive, never to the declared length up
+ * front), so a peer that announces 4 MiB and sends 5 bytes costs 5 bytes, not 4 MiB.
  *
  * INVARIANTS
  *  D1 state HEADER: hdr_have < 5, body_have == 0
@@ -96,7 +98,8 @@ typedef struct net_grpc_decoder {
     char errmsg[96];
 } net_grpc_decoder_t;
 
-/* Initializes |d| to accept messages of at most |max_message| bytes (0 means the default, 4 MiB). */
+/* Initializes |d| to accept messages of at most |max_message| bytes (0 means the default, 4 MiB).
+ */
 void net_grpc_decoder_init(net_grpc_decoder_t *d, size_t max_message);
 /* Frees what |d| holds; |d| may be re-initialized. */
 void net_grpc_decoder_dispose(net_grpc_decoder_t *d);
@@ -109,8 +112,7 @@ void net_grpc_decoder_dispose(net_grpc_decoder_t *d);
  *          complete; or a sticky error: NET_ETOOBIG (declared length over the limit, checked before
  *          any body byte is buffered), NET_ECOMPRESSED (flag 1), NET_EPROTO (flag neither 0 nor 1),
  *          NET_ENOMEM. */
-int net_grpc_decoder_feed(net_grpc_decoder_t *d, const uint8_t *data, size_t len,
-                          size_t *consumed);
+int net_grpc_decoder_feed(net_grpc_decoder_t *d, const uint8_t *data, size_t len, size_t *consumed);
 
 /* Returns: the ready message (*len its length; a zero-length message is valid and returns a
  * non-NULL pointer), borrowed until the next feed, take or dispose; NULL if none is ready. */
@@ -127,6 +129,9 @@ bool net_grpc_decoder_idle(const net_grpc_decoder_t *d);
  * otherwise (also for a stream that ended mid-message: pass truncated=true). Sets *msg to a
  * sentence borrowed until the decoder is disposed. Returns NET_GRPC_OK if there is no error. */
 int net_grpc_decoder_status(net_grpc_decoder_t *d, bool truncated, const char **msg);
+
+/* Checks D1..D5; returns NET_OK or logs the broken invariant and returns NET_ESTATE. */
+int net_grpc_decoder_check(const net_grpc_decoder_t *d);
 
 /* Writes the 5-byte prefix for an uncompressed message of |len| bytes. */
 void net_grpc_prefix_write(uint8_t out[NET_GRPC_PREFIX_LEN], uint32_t len);
@@ -156,8 +161,8 @@ char *net_grpc_message_decode(const char *s, size_t len, size_t *out_len);
 /* Parses a grpc-timeout value into nanoseconds (saturating at UINT64_MAX: 99999999H does not fit).
  * Borrows s. Returns NET_OK or NET_EINVAL (empty, >8 digits, non-digit, unknown unit). */
 int net_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns);
-/* Formats |ns| with the finest unit whose value fits in 8 digits, rounding up so a deadline is never
- * shortened (beyond 99999999H it writes 99999999H). Returns the length written to |out|. */
+/* Formats |ns| with the finest unit whose value fits in 8 digits, rounding up so a deadline is
+ * never shortened (beyond 99999999H it writes 99999999H). Returns the length written to |out|. */
 size_t net_grpc_timeout_format(uint64_t ns, char out[NET_GRPC_TIMEOUT_BUFLEN]);
 
 /* ---------------------------------------------------------------------------------------------

@@ -17,21 +17,21 @@
 extern "C" {
 #endif
 
-#define NET_ERRNO_MAP(XX)                                                                          \
-    XX(OK, 0, "success")                                                                           \
-    XX(ENOMEM, -1, "out of memory")                                                                \
-    XX(EINVAL, -2, "invalid argument")                                                             \
-    XX(EAGAIN, -3, "would exceed a buffer limit: retry when told the peer made room")              \
-    XX(EPROTO, -4, "peer violated the protocol")                                                   \
-    XX(ETOOBIG, -5, "message larger than the configured limit")                                    \
-    XX(ECOMPRESSED, -6, "compressed gRPC message but no encoding was negotiated")                  \
-    XX(ECLOSED, -7, "stream or connection already closed")                                         \
-    XX(ESTATE, -8, "not allowed in the current state")                                             \
-    XX(ETLS, -9, "TLS failure")                                                                    \
-    XX(EIO, -10, "socket error")                                                                   \
-    XX(EADDR, -11, "bad address")                                                                  \
-    XX(ETIMEDOUT, -12, "timed out")                                                                \
-    XX(EALPN, -13, "no common application protocol (ALPN)")                                        \
+#define NET_ERRNO_MAP(XX)                                                             \
+    XX(OK, 0, "success")                                                              \
+    XX(ENOMEM, -1, "out of memory")                                                   \
+    XX(EINVAL, -2, "invalid argument")                                                \
+    XX(EAGAIN, -3, "would exceed a buffer limit: retry when told the peer made room") \
+    XX(EPROTO, -4, "peer violated the protocol")                                      \
+    XX(ETOOBIG, -5, "message larger than the configured limit")                       \
+    XX(ECOMPRESSED, -6, "compressed gRPC message but no encoding was negotiated")     \
+    XX(ECLOSED, -7, "stream or connection already closed")                            \
+    XX(ESTATE, -8, "not allowed in the current state")                                \
+    XX(ETLS, -9, "TLS failure")                                                       \
+    XX(EIO, -10, "socket error")                                                      \
+    XX(EADDR, -11, "bad address")                                                     \
+    XX(ETIMEDOUT, -12, "timed out")                                                   \
+    XX(EALPN, -13, "no common application protocol (ALPN)")                           \
     XX(ELIMIT, -14, "a configured limit was reached")
 
 enum {

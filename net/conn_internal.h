@@ -1,0 +1,98 @@
+/*
+ * Internals shared by tcp.c (listen, accept, connect) and conn.c (the byte pump). Not installed.
+ */
+#ifndef NET_CONN_INTERNAL_H
+#define NET_CONN_INTERNAL_H
+
+#include "net/conn.h"
+
+enum {
+    CONN_CONNECTING = 0, /* client: resolving or connecting */
+    CONN_HANDSHAKE = 1,  /* TCP up, TLS handshake running */
+    CONN_OPEN = 2,       /* h2 session exists */
+};
+
+/* INVARIANTS
+ *  C1 wq_bytes == sum of the sizes of write requests not yet completed; wq_max >= wq_bytes
+ *  C2 after flush returns: wq_bytes < write_queue_cap + 64 KiB (one pull of overshoot at most)
+ *  C3 reading is false while read_paused; read_paused is set only by flush over the cap and
+ *     cleared only when wq_bytes has fallen to half the cap
+ *  C4 the memory is freed only when closing, handles_open == 0 and reqs_pending == 0
+ *  C5 h2 != NULL only in state CONN_OPEN and before teardown                                     */
+struct net_conn {
+    uv_loop_t *loop;
+    uv_tcp_t tcp;
+    uv_timer_t timer;    /* handshake, then idle, then shutdown deadline */
+    uv_timer_t ka_timer; /* keepalive PING / PING ACK deadline */
+    uv_idle_t flush_idle;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect_req;
+    int handles_open; /* libuv handles not yet closed */
+    int reqs_pending; /* getaddrinfo / connect / write requests in flight */
+    bool gai_active;  /* |gai| is in flight (uv_cancel is only valid then) */
+
+    bool is_server;
+    net_server_t *server;
+    net_conn_t *prev, *next; /* in the server's list */
+
+    net_conn_config_t cfg;
+    net_tls_ctx_t *tls_ctx;
+    net_tls_t *tls;
+    char *server_name;
+    char *host;
+    uint16_t port;
+    net_h2_session_t *h2;
+    net_h2_callbacks_t ucb;
+    void *uud;
+    net_conn_cb on_open, on_close;
+    void *user;
+
+    int state;
+    size_t wq_bytes, wq_max;
+    bool reading;
+    bool read_paused;
+    bool flush_scheduled;
+    bool ka_waiting; /* a keepalive PING is out; ka_timer is its deadline */
+    bool draining;   /* graceful close under way */
+    bool close_requested;
+    bool closing; /* teardown started */
+    bool opened;  /* on_open / on_connect(NET_OK) was called */
+    bool close_after_flush;
+    bool notify_sent; /* TLS close_notify queued */
+    int close_reason;
+    int depth;
+    uint64_t last_active;
+    char peer[64];
+};
+
+struct net_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    bool listener_open;
+    net_server_config_t cfg;
+    char *listen;
+    net_conn_t *conns;
+    size_t nconns;
+    bool closing;
+    bool close_graceful;
+    void (*on_closed)(net_server_t *, void *);
+    void *closed_ud;
+};
+
+/* conn.c */
+net_conn_t *net__conn_new(uv_loop_t *loop, bool server, const net_conn_config_t *cfg,
+                          net_tls_ctx_t *tls, const char *server_name, const net_h2_callbacks_t *cb,
+                          void *ud, net_conn_cb on_open, net_conn_cb on_close, int *err);
+/* The TCP connection is established (accepted, or connect succeeded): start TLS or h2. */
+void net__conn_start(net_conn_t *c);
+/* Requests a close with |reason| (deferred while inside a callback of |c|). */
+void net__conn_abort(net_conn_t *c, int reason);
+void net__conn_enter(net_conn_t *c);
+void net__conn_leave(net_conn_t *c);
+/* Frees |c| once it is closing and libuv holds nothing of it (handles closed, requests done). */
+void net__conn_maybe_free(net_conn_t *c);
+
+/* tcp.c */
+void net__server_conn_gone(net_server_t *s, net_conn_t *c);
+
+#endif

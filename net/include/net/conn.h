@@ -1,0 +1,149 @@
+/*
+ * The libuv adapter: TCP listen/accept/connect, optional TLS, and one HTTP/2 session per
+ * connection. A connection pumps bytes socket → TLS → h2 and h2 → TLS → socket, and nothing else:
+ * every protocol decision lives in the sans-IO cores (h2.c, tls.c, grpc.c).
+ *
+ * Limits: reads stop while the bytes handed to uv_write and not yet written exceed
+ * write_queue_cap (a peer that does not read cannot make us read, hence cannot make us produce);
+ * output production stops at the same cap, and the h2 stream queues have their own caps
+ * (net/h2.h). A connection's memory is therefore bounded by the caps, whatever the peer does.
+ *
+ * Lifetime: a connection is freed after all its libuv handles have run their close callbacks; the
+ * owner hears about it through on_close (the last callback). net_conn_close may be called from any
+ * callback; the teardown then happens when that callback returns.
+ *
+ * Threading: everything runs on the loop's thread.
+ */
+#ifndef NET_CONN_H
+#define NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "net/h2.h"
+#include "net/net.h"
+#include "net/tls.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct net_conn net_conn_t;
+typedef struct net_server net_server_t;
+
+/* |status| is NET_OK or a NET_E* code; for on_close it is the reason: NET_OK (orderly: GOAWAY done,
+ * peer closed cleanly, or closed by us), NET_EIO (socket error, reset, EOF with streams open),
+ * NET_ETIMEDOUT (handshake, keepalive or shutdown timeout), NET_EPROTO, NET_ETLS, NET_EALPN. */
+typedef void (*net_conn_cb)(net_conn_t *c, int status, void *ud);
+
+typedef struct net_conn_config {
+    net_h2_config_t h2;
+    size_t write_queue_cap;        /* bytes in flight to the socket before pausing (256 KiB) */
+    uint64_t handshake_timeout_ms; /* TCP connect + TLS handshake (10 s) */
+    uint64_t idle_timeout_ms;      /* no stream open and no bytes read for this long → graceful
+                                      close (server 300 s, client 0 = never) */
+    uint64_t keepalive_ms;         /* PING every this long (0 = never; default 0) */
+    uint64_t keepalive_timeout_ms; /* no PING ACK within this → close with NET_ETIMEDOUT (20 s) */
+    uint64_t shutdown_timeout_ms;  /* a graceful close aborts after this long (30 s) */
+} net_conn_config_t;
+
+/* Fills |c| with the defaults above (server or client flavour). */
+void net_conn_config_default(net_conn_config_t *c, bool server);
+
+/* Parses "1.2.3.4:80", "[::1]:443" (numeric hosts only) into |out|. Borrows hostport.
+ * Returns NET_OK or NET_EADDR. */
+int net_addr_parse(const char *hostport, struct sockaddr_storage *out);
+/* Formats |sa| as "ip:port" or "[ip]:port" into buf (cap >= 64 is enough). */
+void net_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------------------------------------
+ * Server
+ * ------------------------------------------------------------------------------------------- */
+typedef struct net_server_config {
+    const char *listen; /* "127.0.0.1:0" (port 0 = any free port: see net_server_port) */
+    net_tls_ctx_t *tls; /* NULL: h2c with prior knowledge. Retained by the server. */
+    net_conn_config_t conn;
+    size_t max_connections;    /* more are accepted and closed at once (1024) */
+    int backlog;               /* listen(2) backlog (128) */
+    net_h2_callbacks_t cb;     /* stream callbacks for every connection (on_want_write unused); the
+                                  session's user data is the connection (net_conn_from_session) */
+    void *ud;                  /* passed to cb and to the callbacks below; kept */
+    net_conn_cb on_conn_open;  /* optional: a connection's HTTP/2 session is ready */
+    net_conn_cb on_conn_close; /* optional: a connection is gone (reason in status) */
+} net_server_config_t;
+
+/* Fills |c| with defaults (listen "127.0.0.1:0", server connection defaults). */
+void net_server_config_default(net_server_config_t *c);
+
+/* Binds and listens. Borrows cfg (copied; listen string copied). Returns: the server, owned by the
+ * caller (net_server_close), or NULL with *err (NET_EADDR bad address, NET_EIO bind/listen failed,
+ * e.g. the port is taken). */
+net_server_t *net_server_new(uv_loop_t *loop, const net_server_config_t *cfg, int *err);
+/* Returns: the bound port. */
+int net_server_port(const net_server_t *s);
+/* Returns: connections currently open. */
+size_t net_server_connections(const net_server_t *s);
+/* Stops listening and closes every connection: gracefully (GOAWAY, streams finish, bounded by
+ * shutdown_timeout_ms) or at once. |on_closed| runs when everything is closed; the server is freed
+ * right after it returns. Keeps ud. Call once. */
+void net_server_close(net_server_t *s, bool graceful, void (*on_closed)(net_server_t *, void *),
+                      void *ud);
+
+/* ---------------------------------------------------------------------------------------------
+ * Client
+ * ------------------------------------------------------------------------------------------- */
+typedef struct net_client_config {
+    const char *host; /* IP literal or name (resolved with uv_getaddrinfo) */
+    uint16_t port;
+    net_tls_ctx_t *tls;      /* NULL: h2c prior knowledge. Retained by the connection. */
+    const char *server_name; /* TLS SNI and verified name; NULL means |host| */
+    net_conn_config_t conn;
+    net_h2_callbacks_t cb; /* stream callbacks (on_want_write unused) */
+    void *ud;
+    net_conn_cb on_connect; /* first callback: NET_OK once requests may be made, or the error */
+    net_conn_cb on_close;   /* last callback, also after a failed connect */
+} net_client_config_t;
+
+void net_client_config_default(net_client_config_t *c);
+
+/* Starts connecting. Borrows cfg (copied, strings too). Returns the connection (freed by the
+ * library after on_close), or NULL with *err (then no callback runs). */
+net_conn_t *net_client_connect(uv_loop_t *loop, const net_client_config_t *cfg, int *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Connection
+ * ------------------------------------------------------------------------------------------- */
+
+/* Returns: the HTTP/2 session (NULL before the connection is ready or after it closed), borrowed
+ * until on_close. */
+net_h2_session_t *net_conn_session(const net_conn_t *c);
+/* Returns: the connection that owns |s| (sessions made by this adapter only). */
+net_conn_t *net_conn_from_session(const net_h2_session_t *s);
+/* Closes: gracefully (GOAWAY, then close when the streams are done, bounded by shutdown_timeout_ms)
+ * or at once (streams get on_close with CANCEL). Safe to call more than once and from callbacks. */
+void net_conn_close(net_conn_t *c, bool graceful);
+/* Makes pending h2 output go out soon (the session's on_want_write does this already). */
+void net_conn_flush(net_conn_t *c);
+void net_conn_set_user(net_conn_t *c, void *ud); /* keeps ud */
+void *net_conn_user(const net_conn_t *c);
+/* Returns: "ip:port" of the peer, borrowed until on_close. */
+const char *net_conn_peer(const net_conn_t *c);
+/* Returns: the ALPN protocol negotiated over TLS, or NULL (plaintext, or none). */
+const char *net_conn_alpn(const net_conn_t *c);
+/* Returns: bytes handed to the socket and not yet written. */
+size_t net_conn_write_queued(const net_conn_t *c);
+/* Returns: the largest value net_conn_write_queued has had (for memory-bound tests). */
+size_t net_conn_write_queued_max(const net_conn_t *c);
+/* Returns: true while reading is paused because the write queue is over its cap. */
+bool net_conn_read_paused(const net_conn_t *c);
+uv_loop_t *net_conn_loop(const net_conn_t *c);
+/* Returns: the server that accepted |c|, or NULL for a client connection. */
+net_server_t *net_conn_server(const net_conn_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,102 @@
+/*
+ * TLS as a sans-IO object over OpenSSL memory BIOs: ciphertext is fed in and pulled out by the
+ * adapter, plaintext is read and written by the protocol above. ALPN (h2, http/1.1) is negotiated
+ * here; the adapter picks the protocol from net_tls_alpn once the handshake is done.
+ *
+ * Also: a test-certificate generator (a CA and a leaf signed by it, EC P-256, OpenSSL API) used by
+ * tests across modules that need TLS without files.
+ */
+#ifndef NET_TLS_H
+#define NET_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct net_tls_ctx net_tls_ctx_t;
+typedef struct net_tls net_tls_t;
+
+typedef struct net_tls_config {
+    /* Our certificate chain and private key: PEM text (*_pem) or a file path (*_file). Required for
+     * a server; optional for a client (client-certificate authentication). */
+    const char *cert_pem, *key_pem, *cert_file, *key_file;
+    /* Trusted CA(s) to verify the peer, PEM text or file. A client verifies the server by default
+     * (against these, or the system store when none is given); a server with a CA requires and
+     * verifies client certificates. */
+    const char *ca_pem, *ca_file;
+    bool insecure_skip_verify; /* client: accept any server certificate (tests only) */
+    /* ALPN protocol names in preference order, NULL-terminated. NULL means {"h2", NULL}. A server
+     * picks its most preferred protocol that the client offers; a client that offers ALPN and gets
+     * none back is still connected (net_tls_alpn returns NULL). */
+    const char *const *alpn;
+} net_tls_config_t;
+
+/* Creates a context (SSL_CTX, TLS 1.2 minimum). Borrows cfg (copied).
+ * Returns: the context (refcount 1, owned by the caller: net_tls_ctx_release), or NULL with *err
+ * NET_ETLS (bad certificate/key/CA; the reason is logged) or NET_ENOMEM / NET_EINVAL. */
+net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *err);
+net_tls_ctx_t *net_tls_ctx_retain(net_tls_ctx_t *ctx);
+void net_tls_ctx_release(net_tls_ctx_t *ctx); /* NULL is a no-op */
+bool net_tls_ctx_is_server(const net_tls_ctx_t *ctx);
+
+/* Creates one TLS connection. Keeps ctx (retained until net_tls_free). |peer_name| (client only,
+ * may be NULL): the name sent as SNI and checked against the server certificate; an IP literal is
+ * checked against IP SANs and not sent as SNI. Returns: owned by caller, or NULL with *err. */
+net_tls_t *net_tls_new(net_tls_ctx_t *ctx, const char *peer_name, int *err);
+void net_tls_free(net_tls_t *t); /* NULL is a no-op */
+
+/* Gives ciphertext received from the network. Borrows data. Returns NET_OK or NET_ENOMEM. */
+int net_tls_feed(net_tls_t *t, const uint8_t *data, size_t len);
+/* Advances the handshake. Returns NET_OK once done, NET_EAGAIN while it needs more input (pull
+ * the output first), NET_ETLS on failure (net_tls_error says why; pull the alert, then close). */
+int net_tls_handshake(net_tls_t *t);
+bool net_tls_handshake_done(const net_tls_t *t);
+/* Reads decrypted bytes. Returns NET_OK with *n (0: needs more input), NET_ECLOSED when the peer
+ * sent close_notify, NET_ETLS. */
+int net_tls_read(net_tls_t *t, uint8_t *buf, size_t cap, size_t *n);
+/* Encrypts |len| bytes (all of them, after the handshake). Borrows data. Returns NET_OK, NET_ESTATE
+ * (handshake not done), NET_ETLS. The ciphertext is then pending for net_tls_pull. */
+int net_tls_write(net_tls_t *t, const uint8_t *data, size_t len);
+/* Returns: ciphertext bytes waiting to be sent. */
+size_t net_tls_pending(const net_tls_t *t);
+/* Moves up to |cap| bytes of pending ciphertext into |buf|; *n is how many. */
+void net_tls_pull(net_tls_t *t, uint8_t *buf, size_t cap, size_t *n);
+/* Queues a close_notify alert. */
+void net_tls_close_notify(net_tls_t *t);
+/* Returns: the negotiated ALPN protocol ("h2", "http/1.1"), borrowed until free; NULL if none. */
+const char *net_tls_alpn(const net_tls_t *t);
+/* Returns: the last error as a sentence (borrowed until the next call on |t|), "" if none. */
+const char *net_tls_error(const net_tls_t *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Test certificates
+ * ------------------------------------------------------------------------------------------- */
+typedef struct net_tls_testcert {
+    char *ca_pem;     /* self-signed CA certificate */
+    char *ca_key_pem; /* the CA's private key (to sign more leaves) */
+    char *cert_pem;   /* leaf certificate signed by the CA */
+    char *key_pem;    /* the leaf's private key (PKCS#8) */
+} net_tls_testcert_t;
+
+/* Makes a fresh CA and a leaf for |common_name| with subjectAltName |san| (OpenSSL syntax, e.g.
+ * "DNS:localhost,IP:127.0.0.1,IP:::1"; NULL means exactly that), valid from one hour ago for one
+ * day. With |client_auth| the leaf is usable as a client certificate too. Borrows the strings.
+ * Returns NET_OK (dispose |out| with net_tls_testcert_dispose), NET_ETLS or NET_ENOMEM. */
+int net_tls_testcert_make(net_tls_testcert_t *out, const char *common_name, const char *san,
+                          bool client_auth);
+/* Makes another leaf signed by the CA of |ca| (ca_pem, ca_key_pem): fills |leaf| with copies of
+ * the CA fields and a new cert_pem/key_pem. Same arguments and results as net_tls_testcert_make. */
+int net_tls_testcert_leaf(const net_tls_testcert_t *ca, net_tls_testcert_t *leaf,
+                          const char *common_name, const char *san, bool client_auth);
+void net_tls_testcert_dispose(net_tls_testcert_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

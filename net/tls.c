@@ -1,0 +1,425 @@
+/*
+ * TLS over OpenSSL memory BIOs (see net/tls.h). The SSL object reads ciphertext from |rbio|, which
+ * the adapter fills with net_tls_feed, and writes ciphertext to |wbio|, which the adapter drains
+ * with net_tls_pull. Nothing here blocks or touches a socket, so the same code runs under libuv, in
+ * a test that wires two objects back to back, and under a fuzzer.
+ *
+ * Rejected: SSL_set_fd / BIO_s_socket, which would make OpenSSL do the I/O and force the event loop
+ * to follow its want-read/want-write dance on the raw socket.
+ */
+#include "net/tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct net_tls_ctx {
+    SSL_CTX *ssl;
+    bool server;
+    int refs;
+    unsigned char alpn[256]; /* wire format: length-prefixed names */
+    size_t alpn_len;
+};
+
+struct net_tls {
+    net_tls_ctx_t *ctx;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    bool done;
+    char err[256];
+    char alpn[32];
+};
+
+/* Appends OpenSSL's error queue to |buf| (after |what|) and clears it. */
+static void collect_errors(char *buf, size_t cap, const char *what)
+{
+    size_t len = (size_t)snprintf(buf, cap, "%s", what);
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0 && len + 3 < cap) {
+        char one[160];
+        ERR_error_string_n(e, one, sizeof one);
+        len += (size_t)snprintf(buf + len, cap - len, ": %s", one);
+    }
+    ERR_clear_error();
+}
+
+static int ctx_fail(net_tls_ctx_t *c, int *err, const char *what)
+{
+    char msg[512];
+    collect_errors(msg, sizeof msg, what);
+    net__log(NET_LOG_ERROR, "tls: %s", msg);
+    net_tls_ctx_release(c);
+    *err = NET_ETLS;
+    return NET_ETLS;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    net_tls_ctx_t *c = arg;
+    /* Server preference order: for each of ours, is it offered? */
+    for (size_t i = 0; i < c->alpn_len; i += 1u + c->alpn[i]) {
+        const unsigned char *ours = &c->alpn[i];
+        for (unsigned int j = 0; j < inlen; j += 1u + in[j]) {
+            if (j + 1u + in[j] > inlen)
+                break;
+            if (in[j] == ours[0] && memcmp(in + j + 1, ours + 1, ours[0]) == 0) {
+                *out = in + j + 1;
+                *outlen = in[j];
+                return SSL_TLSEXT_ERR_OK;
+            }
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK; /* no common protocol: continue without ALPN */
+}
+
+static int load_chain_pem(SSL_CTX *ssl, const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    if (!b)
+        return 0;
+    X509 *leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    int ok = leaf && SSL_CTX_use_certificate(ssl, leaf) == 1;
+    X509_free(leaf);
+    X509 *extra;
+    while (ok && (extra = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (SSL_CTX_add0_chain_cert(ssl, extra) != 1) {
+            X509_free(extra);
+            ok = 0;
+        }
+    }
+    ERR_clear_error(); /* the loop ends on "no start line" */
+    BIO_free(b);
+    return ok;
+}
+
+static int load_key_pem(SSL_CTX *ssl, const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    int ok = k && SSL_CTX_use_PrivateKey(ssl, k) == 1;
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    return ok;
+}
+
+static int load_ca_pem(SSL_CTX *ssl, const char *pem)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ssl);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    if (!b)
+        return 0;
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (X509_STORE_add_cert(store, x) == 1)
+            n++;
+        X509_free(x);
+    }
+    ERR_clear_error();
+    BIO_free(b);
+    return n > 0;
+}
+
+net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    net_tls_config_t none = {0};
+    if (!cfg)
+        cfg = &none;
+    net_tls_ctx_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        *err = NET_ENOMEM;
+        return NULL;
+    }
+    c->refs = 1;
+    c->server = server;
+    static const char *const default_alpn[] = {"h2", NULL};
+    const char *const *alpn = cfg->alpn ? cfg->alpn : default_alpn;
+    for (size_t i = 0; alpn[i]; i++) {
+        size_t n = strlen(alpn[i]);
+        if (n == 0 || n > 255 || c->alpn_len + 1 + n > sizeof c->alpn) {
+            free(c);
+            *err = NET_EINVAL;
+            return NULL;
+        }
+        c->alpn[c->alpn_len] = (unsigned char)n;
+        memcpy(c->alpn + c->alpn_len + 1, alpn[i], n);
+        c->alpn_len += 1 + n;
+    }
+    c->ssl = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!c->ssl) {
+        ctx_fail(c, err, "SSL_CTX_new failed");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
+    SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    /* HTTP/2 forbids renegotiation and compression (RFC 9113 §9.2). */
+    SSL_CTX_set_options(c->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+
+    if (cfg->cert_pem || cfg->cert_file) {
+        int ok = cfg->cert_pem ? load_chain_pem(c->ssl, cfg->cert_pem)
+                               : SSL_CTX_use_certificate_chain_file(c->ssl, cfg->cert_file) == 1;
+        if (!ok) {
+            ctx_fail(c, err,
+                     cfg->cert_pem ? "bad certificate PEM" : "cannot load certificate file");
+            return NULL;
+        }
+        ok = cfg->key_pem ? load_key_pem(c->ssl, cfg->key_pem)
+             : cfg->key_file
+                 ? SSL_CTX_use_PrivateKey_file(c->ssl, cfg->key_file, SSL_FILETYPE_PEM) == 1
+                 : 0;
+        if (!ok || SSL_CTX_check_private_key(c->ssl) != 1) {
+            ctx_fail(c, err, "bad private key, or it does not match the certificate");
+            return NULL;
+        }
+    } else if (server) {
+        ctx_fail(c, err, "a TLS server needs a certificate and a key");
+        return NULL;
+    }
+
+    if (cfg->ca_pem || cfg->ca_file) {
+        int ok = cfg->ca_pem ? load_ca_pem(c->ssl, cfg->ca_pem)
+                             : SSL_CTX_load_verify_locations(c->ssl, cfg->ca_file, NULL) == 1;
+        if (!ok) {
+            ctx_fail(c, err, "cannot load CA certificates");
+            return NULL;
+        }
+    } else if (!server && !cfg->insecure_skip_verify) {
+        SSL_CTX_set_default_verify_paths(c->ssl);
+    }
+
+    if (server) {
+        SSL_CTX_set_alpn_select_cb(c->ssl, alpn_select, c);
+        if (cfg->ca_pem || cfg->ca_file)
+            SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    } else {
+        if (SSL_CTX_set_alpn_protos(c->ssl, c->alpn, (unsigned int)c->alpn_len) != 0) {
+            ctx_fail(c, err, "cannot set ALPN protocols");
+            return NULL;
+        }
+        SSL_CTX_set_verify(c->ssl, cfg->insecure_skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+                           NULL);
+    }
+    *err = NET_OK;
+    return c;
+}
+
+net_tls_ctx_t *net_tls_ctx_retain(net_tls_ctx_t *ctx)
+{
+    if (ctx)
+        ctx->refs++;
+    return ctx;
+}
+
+void net_tls_ctx_release(net_tls_ctx_t *ctx)
+{
+    if (!ctx || --ctx->refs > 0)
+        return;
+    SSL_CTX_free(ctx->ssl);
+    free(ctx);
+}
+
+bool net_tls_ctx_is_server(const net_tls_ctx_t *ctx)
+{
+    return ctx->server;
+}
+
+net_tls_t *net_tls_new(net_tls_ctx_t *ctx, const char *peer_name, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    net_tls_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        *err = NET_ENOMEM;
+        return NULL;
+    }
+    t->ssl = SSL_new(ctx->ssl);
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->rbio || !t->wbio) {
+        SSL_free(t->ssl);
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        free(t);
+        *err = NET_ENOMEM;
+        return NULL;
+    }
+    /* An empty read BIO means "try again", not end of file. */
+    BIO_set_mem_eof_return(t->rbio, -1);
+    SSL_set_bio(t->ssl, t->rbio, t->wbio); /* the SSL owns both BIOs now */
+    t->ctx = net_tls_ctx_retain(ctx);
+    if (ctx->server) {
+        SSL_set_accept_state(t->ssl);
+    } else {
+        SSL_set_connect_state(t->ssl);
+        if (peer_name && *peer_name) {
+            unsigned char ip[16];
+            bool is_ip =
+                inet_pton(AF_INET, peer_name, ip) == 1 || inet_pton(AF_INET6, peer_name, ip) == 1;
+            int ok = 1;
+            if (is_ip) {
+                ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), peer_name);
+            } else {
+                ok = SSL_set_tlsext_host_name(t->ssl, peer_name) == 1 &&
+                     SSL_set1_host(t->ssl, peer_name) == 1;
+            }
+            if (!ok) {
+                collect_errors(t->err, sizeof t->err, "bad peer name");
+                net__log(NET_LOG_ERROR, "tls: %s '%s'", t->err, peer_name);
+                net_tls_free(t);
+                *err = NET_EINVAL;
+                return NULL;
+            }
+        }
+    }
+    *err = NET_OK;
+    return t;
+}
+
+void net_tls_free(net_tls_t *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl);
+    net_tls_ctx_release(t->ctx);
+    free(t);
+}
+
+int net_tls_feed(net_tls_t *t, const uint8_t *data, size_t len)
+{
+    while (len) {
+        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+        int n = BIO_write(t->rbio, data, chunk);
+        if (n <= 0)
+            return NET_ENOMEM;
+        data += n;
+        len -= (size_t)n;
+    }
+    return NET_OK;
+}
+
+/* Classifies an SSL_* failure. Returns NET_EAGAIN (needs input), NET_ECLOSED or NET_ETLS. */
+static int ssl_status(net_tls_t *t, int rv, const char *what)
+{
+    int e = SSL_get_error(t->ssl, rv);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return NET_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return NET_ECLOSED;
+    default: {
+        char head[96];
+        long vr = SSL_get_verify_result(t->ssl);
+        if (vr != X509_V_OK)
+            snprintf(head, sizeof head, "%s: certificate verify failed (%s)", what,
+                     X509_verify_cert_error_string(vr));
+        else
+            snprintf(head, sizeof head, "%s failed", what);
+        collect_errors(t->err, sizeof t->err, head);
+        return NET_ETLS;
+    }
+    }
+}
+
+int net_tls_handshake(net_tls_t *t)
+{
+    if (t->done)
+        return NET_OK;
+    int rv = SSL_do_handshake(t->ssl);
+    if (rv == 1) {
+        t->done = true;
+        const unsigned char *p = NULL;
+        unsigned int n = 0;
+        SSL_get0_alpn_selected(t->ssl, &p, &n);
+        if (p && n && n < sizeof t->alpn) {
+            memcpy(t->alpn, p, n);
+            t->alpn[n] = '\0';
+        }
+        return NET_OK;
+    }
+    int st = ssl_status(t, rv, "handshake");
+    return st == NET_ECLOSED ? NET_ETLS : st;
+}
+
+bool net_tls_handshake_done(const net_tls_t *t)
+{
+    return t->done;
+}
+
+int net_tls_read(net_tls_t *t, uint8_t *buf, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (!t->done) {
+        int rc = net_tls_handshake(t);
+        if (rc != NET_OK)
+            return rc == NET_EAGAIN ? NET_OK : rc;
+    }
+    size_t got = 0;
+    int rv = SSL_read_ex(t->ssl, buf, cap, &got);
+    if (rv == 1) {
+        *n = got;
+        return NET_OK;
+    }
+    int st = ssl_status(t, rv, "read");
+    return st == NET_EAGAIN ? NET_OK : st;
+}
+
+int net_tls_write(net_tls_t *t, const uint8_t *data, size_t len)
+{
+    if (!t->done)
+        return NET_ESTATE;
+    while (len) {
+        size_t n = 0;
+        int rv = SSL_write_ex(t->ssl, data, len, &n);
+        if (rv != 1) {
+            int st = ssl_status(t, rv, "write");
+            /* Memory BIOs never push back, so "want" here would be a bug: report it. */
+            return st == NET_EAGAIN ? NET_ETLS : st;
+        }
+        data += n;
+        len -= n;
+    }
+    return NET_OK;
+}
+
+size_t net_tls_pending(const net_tls_t *t)
+{
+    return BIO_ctrl_pending(t->wbio);
+}
+
+void net_tls_pull(net_tls_t *t, uint8_t *buf, size_t cap, size_t *n)
+{
+    *n = 0;
+    int chunk = cap > (1u << 30) ? (1 << 30) : (int)cap;
+    int r = BIO_read(t->wbio, buf, chunk);
+    if (r > 0)
+        *n = (size_t)r;
+}
+
+void net_tls_close_notify(net_tls_t *t)
+{
+    if (t->done)
+        SSL_shutdown(t->ssl);
+    ERR_clear_error();
+}
+
+const char *net_tls_alpn(const net_tls_t *t)
+{
+    return t->alpn[0] ? t->alpn : NULL;
+}
+
+const char *net_tls_error(const net_tls_t *t)
+{
+    return t->err;
+}
