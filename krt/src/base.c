@@ -140,6 +140,13 @@ bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val)
 
 void krt__map_clear(krt__map_t *m)
 {
+    /* Scratch maps (touched keys, dirty inputs) are cleared every flush and walked by capacity:
+     * after one large flush, a table sized for it would make every small flush pay for it.
+     * Give the memory back when the table was mostly empty. */
+    if (m->cap > 64 && (uint64_t)m->len * 8 < m->cap) {
+        krt__map_dispose(m);
+        return;
+    }
     if (m->cap)
         memset(m->keys, 0xff, (size_t)m->cap * sizeof(uint64_t));
     m->len = 0;
