@@ -160,8 +160,9 @@ static const char *workload_key(const krt_obj_t *o)
 }
 static uint64_t workload_hash(const krt_obj_t *o)
 {
+    /* The pod's hash already covers its key and IP: combine it instead of rehashing the key. */
     const workload_t *w = (const workload_t *)o;
-    uint64_t h = krt_hash_combine(krt_hash_str(w->pod->key, 0), w->ip);
+    uint64_t h = krt_hash_combine(w->pod->base.hash, w->ip);
     for (uint32_t i = 0; i < w->nsvc; i++)
         h = krt_hash_combine(h, w->svc[i]->base.hash);
     return h;
@@ -169,10 +170,11 @@ static uint64_t workload_hash(const krt_obj_t *o)
 static bool workload_equals(const krt_obj_t *a, const krt_obj_t *b)
 {
     const workload_t *x = (const workload_t *)a, *y = (const workload_t *)b;
-    if (x->ip != y->ip || x->nsvc != y->nsvc || strcmp(x->pod->key, y->pod->key) != 0)
+    /* Compares what the hash covers: the pod and service objects themselves. */
+    if (x->ip != y->ip || x->nsvc != y->nsvc || !krt_obj_equal(&x->pod->base, &y->pod->base))
         return false;
     for (uint32_t i = 0; i < x->nsvc; i++)
-        if (strcmp(x->svc[i]->key, y->svc[i]->key) != 0)
+        if (!krt_obj_equal(&x->svc[i]->base, &y->svc[i]->base))
             return false;
     return true;
 }

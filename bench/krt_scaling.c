@@ -413,14 +413,21 @@ int main(int argc, char **argv)
                    (double)r->heap_bytes / 1e6, (double)r->peak_rss / 1e6);
         }
         const result_t *lo = &res[(size_t)kind * nsizes],
+                       *mid = &res[(size_t)kind * nsizes + nsizes - 2],
                        *hi = &res[(size_t)kind * nsizes + nsizes - 1];
-        if (nsizes > 1 && lo->done && hi->done) {
-            printf("krt_scaling_ratio kind=%s n_small=%zu n_large=%zu ratio=%.2f ratio_p50=%.2f\n",
+        if (nsizes > 1 && lo->done && mid->done && hi->done) {
+            /* Also the last step alone (100k -> 1M): both sizes are far beyond the CPU caches, so
+             * it separates the algorithm from the memory hierarchy. */
+            printf("krt_scaling_ratio kind=%s n_small=%zu n_large=%zu ratio=%.2f ratio_p50=%.2f "
+                   "n_mid=%zu ratio_p50_mid=%.2f\n",
                    kind_names[kind], sizes[0], sizes[nsizes - 1],
-                   hi->ns_per_change / lo->ns_per_change, hi->p50_ns / lo->p50_ns);
-            printf("# scaling %-7s cost at n=%zu / cost at n=%zu = %.2f (flat is ~1)\n",
+                   hi->ns_per_change / lo->ns_per_change, hi->p50_ns / lo->p50_ns,
+                   sizes[nsizes - 2], hi->p50_ns / mid->p50_ns);
+            printf("# scaling %-7s cost at n=%zu / cost at n=%zu = %.2f (median %.2f; from n=%zu: "
+                   "%.2f; flat is ~1)\n",
                    kind_names[kind], sizes[nsizes - 1], sizes[0],
-                   hi->ns_per_change / lo->ns_per_change);
+                   hi->ns_per_change / lo->ns_per_change, hi->p50_ns / lo->p50_ns,
+                   sizes[nsizes - 2], hi->p50_ns / mid->p50_ns);
         }
     }
     munmap(res, res_size);
