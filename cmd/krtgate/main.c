@@ -1,0 +1,45 @@
+/*
+ * krtgate: entry point and subcommand dispatch.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef KRTGATE_VERSION
+#define KRTGATE_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: krtgate <command> [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  translate [--watch] [--diff] [-o json|yaml] PATH...\n"
+                 "            translate Gateway API manifests into agentgateway resources and\n"
+                 "            status, one per line (docs/translate.md)\n"
+                 "  version   print the version\n"
+                 "  help      print this text\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "translate") == 0)
+        return cli_translate(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("krtgate %s\n", KRTGATE_VERSION);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    fprintf(stderr, "krtgate: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,329 @@
+/*
+ * Incremental tests: for each kind of edit, after one flush, exactly the resources and statuses
+ * that must change are announced, and each collection of the graph recomputed exactly the inputs
+ * the edit can affect (the minimal set, counted by krt's recompute counters), with no scans.
+ *
+ * The world: Gateway infra/gw with listeners web (:80, *.example.com, routes from namespaces
+ * labelled tier=frontend) and api (:8080, routes from infra); a second Gateway infra/gw2 that no
+ * edit touches; routes team-a/r1 (web, sectionName), infra/r2 (no sectionName) and team-b/r3 (no
+ * sectionName, backend in infra through a ReferenceGrant); Services with Pods behind them.
+ */
+#include "tr_test.h"
+
+static const char *const world =
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\n"
+    "metadata: {name: agw}\nspec: {controllerName: agentgateway.dev/agentgateway}\n"
+    "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: infra}\n"
+    "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {tier: frontend}}\n"
+    "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-b, labels: {tier: backend}}\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+    "metadata: {name: gw, namespace: infra}\n"
+    "spec:\n  gatewayClassName: agw\n  listeners:\n"
+    "  - name: web\n    port: 80\n    protocol: HTTP\n    hostname: '*.example.com'\n"
+    "    allowedRoutes:\n      namespaces:\n        from: Selector\n"
+    "        selector: {matchLabels: {tier: frontend}}\n"
+    "  - {name: api, port: 8080, protocol: HTTP}\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+    "metadata: {name: gw2, namespace: infra}\n"
+    "spec:\n  gatewayClassName: agw\n  listeners:\n  - {name: http, port: 80, protocol: HTTP}\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: team-a}\n"
+    "spec: {selector: {app: app}, ports: [{port: 8080, targetPort: 80}]}\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: infra}\n"
+    "spec: {selector: {app: api}, ports: [{port: 9000}]}\n"
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: app-1, namespace: team-a, labels: {app: "
+    "app}}\n"
+    "status: {phase: Running, podIP: 10.0.0.1, conditions: [{type: Ready, status: 'True'}]}\n"
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: app-2, namespace: team-a, labels: {app: "
+    "app}}\n"
+    "status: {phase: Running, podIP: 10.0.0.2, conditions: [{type: Ready, status: 'True'}]}\n"
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: api-1, namespace: infra, labels: {app: "
+    "api}}\n"
+    "status: {phase: Running, podIP: 10.0.1.1, conditions: [{type: Ready, status: 'True'}]}\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r1, namespace: team-a}\n"
+    "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
+    "  hostnames: [a.example.com]\n"
+    "  rules: [{backendRefs: [{name: app, port: 8080}]}]\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r2, namespace: infra}\n"
+    "spec:\n  parentRefs: [{name: gw}, {name: gw2}]\n"
+    "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r3, namespace: team-b}\n"
+    "spec:\n  parentRefs: [{name: gw, namespace: infra}]\n"
+    "  rules: [{backendRefs: [{name: api, namespace: infra, port: 9000}]}]\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\n"
+    "metadata: {name: allow-team-b, namespace: infra}\n"
+    "spec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team-b}]\n"
+    "  to: [{group: '', kind: Service}]\n";
+
+typedef struct fx {
+    trt_t t;
+    trt_rec_t rec;
+    trt_counts_t before;
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    trt_init(&f->t);
+    trt_put_yaml(&f->t, world);
+    trt_mark_synced(&f->t);
+    trt_flush(&f->t);
+    trt_rec_subscribe(&f->t, &f->rec);
+    trt_counts_take(&f->t, &f->before);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    trt_rec_dispose(&f->rec);
+    trt_dispose(&f->t);
+    free(f);
+    return 0;
+}
+
+/* Flushes and checks the announced changes and the recompute counts. */
+static void expect(fx_t *f, const char *what, const char *const *changes,
+                   const char *const *recomputes)
+{
+    trt_flush(&f->t);
+    trt_check_outputs(&f->t);
+    trt_rec_expect(&f->rec, changes, what);
+    trt_counts_t after;
+    trt_counts_take(&f->t, &after);
+    trt_counts_expect(&f->before, &after, recomputes, what);
+}
+
+static void test_world_translates_as_expected(void **state)
+{
+    fx_t *f = *state;
+    char *lines = tr_graph_dump_lines(f->t.g);
+    /* r1 on web; r2 on api and on gw2; r3 nowhere yet (team-b is not tier=frontend, api is
+     * Same-namespace) */
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/team-a/r1.00.web\""));
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/infra/r2.00.api\""));
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw2/route/infra/r2.00.http\""));
+    assert_null(strstr(lines, "route/team-b/r3"));
+    assert_non_null(strstr(lines, "\"reason\":\"NotAllowedByListeners\""));
+    free(lines);
+}
+
+static void test_unchanged_put_announces_and_recomputes_nothing(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, world);
+    const char *const changes[] = {NULL};
+    const char *const recomputes[] = {NULL};
+    expect(f, "same objects again", changes, recomputes);
+}
+
+static void test_route_hostname_edit_touches_that_route_only(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                        "metadata: {name: r1, namespace: team-a}\n"
+                        "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
+                        "  hostnames: [b.example.com]\n"
+                        "  rules: [{backendRefs: [{name: app, port: 8080}]}]\n");
+    const char *const changes[] = {"Route:~infra/gw/route/team-a/r1.00.web",
+                                   "http-routes/status:~team-a/r1", NULL};
+    const char *const recomputes[] = {"http-bindings=1", "http-routes=1", NULL};
+    expect(f, "route hostname", changes, recomputes);
+}
+
+static void test_route_hostname_out_of_listener_detaches(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                        "metadata: {name: r1, namespace: team-a}\n"
+                        "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
+                        "  hostnames: [a.example.org]\n"
+                        "  rules: [{backendRefs: [{name: app, port: 8080}]}]\n");
+    /* the binding changes, so the Gateway's attachedRoutes is recounted */
+    const char *const changes[] = {"Route:-infra/gw/route/team-a/r1.00.web",
+                                   "http-routes/status:~team-a/r1", "gateways/status:~infra/gw",
+                                   NULL};
+    const char *const recomputes[] = {"http-bindings=1", "http-routes=1", "gateways=1", NULL};
+    expect(f, "route hostname out of the listener", changes, recomputes);
+}
+
+static void test_backend_weight_edit_touches_that_route_only(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                        "metadata: {name: r1, namespace: team-a}\n"
+                        "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
+                        "  hostnames: [a.example.com]\n"
+                        "  rules: [{backendRefs: [{name: app, port: 8080, weight: 5}]}]\n");
+    const char *const changes[] = {"Route:~infra/gw/route/team-a/r1.00.web",
+                                   "http-routes/status:~team-a/r1", NULL};
+    const char *const recomputes[] = {"http-bindings=1", "http-routes=1", NULL};
+    expect(f, "backend weight", changes, recomputes);
+}
+
+static void test_listener_added_rebinds_that_gateways_routes(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t,
+                 "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+                 "metadata: {name: gw, namespace: infra}\n"
+                 "spec:\n  gatewayClassName: agw\n  listeners:\n"
+                 "  - name: web\n    port: 80\n    protocol: HTTP\n    hostname: '*.example.com'\n"
+                 "    allowedRoutes:\n      namespaces:\n        from: Selector\n"
+                 "        selector: {matchLabels: {tier: frontend}}\n"
+                 "  - {name: api, port: 8080, protocol: HTTP}\n"
+                 "  - {name: extra, port: 9090, protocol: HTTP, allowedRoutes: {namespaces: {from: "
+                 "All}}}\n");
+    /* r2 and r3 (no sectionName) attach to the new listener; r1 (sectionName web) rebinds to
+     * the same result; gw2 is untouched */
+    const char *const changes[] = {"Bind:+infra/gw/bind/9090/infra/gw",
+                                   "Listener:+infra/gw/listener/infra/gw.extra",
+                                   "Route:+infra/gw/route/infra/r2.00.extra",
+                                   "Route:+infra/gw/route/team-b/r3.00.extra",
+                                   "http-routes/status:~team-b/r3",
+                                   "gateways/status:~infra/gw",
+                                   NULL};
+    const char *const recomputes[] = {
+        "listener-records=1", "Bind=1",     "Listener=1", "http-bindings=3",
+        "http-routes=2",      "gateways=1", NULL};
+    expect(f, "listener added", changes, recomputes);
+}
+
+static void test_grant_deleted_takes_effect(void **state)
+{
+    fx_t *f = *state;
+    /* first let r3 attach (namespace relabel), then delete the grant */
+    trt_put_yaml(&f->t, "apiVersion: v1\nkind: Namespace\n"
+                        "metadata: {name: team-b, labels: {tier: frontend}}\n");
+    trt_flush(&f->t);
+    trt_rec_clear(&f->rec);
+    trt_counts_take(&f->t, &f->before);
+    char *lines = tr_graph_dump_lines(f->t.g);
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/team-b/r3.00.web\""));
+    assert_non_null(strstr(lines, "api.infra.svc.cluster.local"));
+    free(lines);
+
+    trt_delete(&f->t, "gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "infra",
+               "allow-team-b");
+    const char *const changes[] = {"Route:~infra/gw/route/team-b/r3.00.web",
+                                   "http-routes/status:~team-b/r3", NULL};
+    const char *const recomputes[] = {"http-routes=1", NULL};
+    expect(f, "grant deleted", changes, recomputes);
+    lines = tr_graph_dump_lines(f->t.g);
+    assert_non_null(strstr(lines, "\"reason\":\"RefNotPermitted\""));
+    free(lines);
+}
+
+static void test_namespace_relabel_rebinds_routes_of_that_namespace(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: v1\nkind: Namespace\n"
+                        "metadata: {name: team-b, labels: {tier: frontend}}\n");
+    /* only r3 read team-b's labels; it now attaches to web */
+    const char *const changes[] = {"Route:+infra/gw/route/team-b/r3.00.web",
+                                   "http-routes/status:~team-b/r3", "gateways/status:~infra/gw",
+                                   NULL};
+    const char *const recomputes[] = {"http-bindings=1", "http-routes=1", "gateways=1", NULL};
+    expect(f, "namespace relabelled", changes, recomputes);
+}
+
+static void test_namespace_annotation_recomputes_nothing(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: v1\nkind: Namespace\n"
+                        "metadata: {name: team-b, labels: {tier: backend}, annotations: {a: b}}\n");
+    const char *const changes[] = {NULL};
+    const char *const recomputes[] = {NULL};
+    expect(f, "namespace annotated", changes, recomputes);
+}
+
+static void test_pod_ip_change_touches_its_workload_only(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t,
+                 "apiVersion: v1\nkind: Pod\n"
+                 "metadata: {name: app-1, namespace: team-a, labels: {app: app}}\n"
+                 "status: {phase: Running, podIP: 10.0.0.9, conditions: [{type: Ready, status: "
+                 "'True'}]}\n");
+    const char *const changes[] = {"Address:~//Kubernetes//Pod/team-a/app-1", NULL};
+    const char *const recomputes[] = {"pod-workloads=1", NULL};
+    expect(f, "pod IP changed", changes, recomputes);
+}
+
+static void test_service_port_change_touches_service_and_its_pods(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: team-a}\n"
+                        "spec: {selector: {app: app}, ports: [{port: 8081, targetPort: 80}]}\n");
+    /* routes only need the Service to exist: not recomputed */
+    const char *const changes[] = {"Address:~//team-a/app.team-a.svc.cluster.local",
+                                   "Address:~//Kubernetes//Pod/team-a/app-1",
+                                   "Address:~//Kubernetes//Pod/team-a/app-2", NULL};
+    const char *const recomputes[] = {"service-addresses=1", "pod-workloads=2", NULL};
+    expect(f, "service port changed", changes, recomputes);
+}
+
+static void test_service_deleted_breaks_its_routes_backend(void **state)
+{
+    fx_t *f = *state;
+    trt_delete(&f->t, "v1", "Service", "team-a", "app");
+    const char *const changes[] = {
+        "Address:-//team-a/app.team-a.svc.cluster.local", "Address:~//Kubernetes//Pod/team-a/app-1",
+        "Address:~//Kubernetes//Pod/team-a/app-2", "http-routes/status:~team-a/r1", NULL};
+    /* r1's resource keeps its (now dangling) reference: the proxy answers 500. A deleted
+     * input is dropped, not recomputed. */
+    const char *const recomputes[] = {"pod-workloads=2", "http-routes=1", NULL};
+    expect(f, "service deleted", changes, recomputes);
+    char *lines = tr_graph_dump_lines(f->t.g);
+    assert_non_null(strstr(lines, "\"reason\":\"BackendNotFound\""));
+    free(lines);
+}
+
+static void test_gateway_class_handed_over_removes_everything_of_it(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\n"
+                        "metadata: {name: agw}\nspec: {controllerName: example.com/other}\n");
+    trt_flush(&f->t);
+    char *lines = tr_graph_dump_lines(f->t.g);
+    /* only Addresses remain */
+    for (const char *p = lines; *p;) {
+        assert_non_null(strstr(p, "\"kind\":\"address\""));
+        p = strchr(p, '\n') + 1;
+    }
+    free(lines);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_put_announces_and_recomputes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_route_hostname_edit_touches_that_route_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_route_hostname_out_of_listener_detaches, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backend_weight_edit_touches_that_route_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_listener_added_rebinds_that_gateways_routes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_grant_deleted_takes_effect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespace_relabel_rebinds_routes_of_that_namespace,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespace_annotation_recomputes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pod_ip_change_touches_its_workload_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_service_port_change_touches_service_and_its_pods,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_deleted_breaks_its_routes_backend, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_gateway_class_handed_over_removes_everything_of_it,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
