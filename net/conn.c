@@ -15,6 +15,12 @@
  * callback and every pending request's callback have run (libuv's rule).
  *  - Scratch buffers for reading and for pulling are per thread, not per connection: a thousand
  * idle connections cost no read buffers.
+ *  - Raw connections (HTTP/1.1, upgrades) skip the h2 session: decrypted bytes go to the owner's
+ *    on_read and net_conn_write queues bytes. A plaintext server with raw callbacks looks at the
+ *    first 24 bytes: the HTTP/2 client preface means h2c, anything else (a request line differs
+ *    at the first byte) means HTTP/1.1. Ending a raw connection is a lingering close (FIN after
+ *    the queued writes, then read and drop until the peer closes): closing at once would make
+ *    the kernel answer unread input with a reset that can destroy the last response in flight.
  */
 #include "conn_internal.h"
 
@@ -161,10 +167,12 @@ static void timer_cb(uv_timer_t *t)
         net__conn_abort(c, NET_ETIMEDOUT);
     } else if (c->state != CONN_OPEN) {
         net__log(NET_LOG_INFO, "conn %s: %s took over %llu ms: closing", c->peer,
-                 c->state == CONN_CONNECTING ? "connect" : "TLS handshake",
+                 c->state == CONN_CONNECTING ? "connect"
+                 : c->sniffing               ? "waiting for the first bytes"
+                                             : "TLS handshake",
                  (unsigned long long)c->cfg.handshake_timeout_ms);
         net__conn_abort(c, NET_ETIMEDOUT);
-    } else if (c->cfg.idle_timeout_ms) {
+    } else if (c->h2 && c->cfg.idle_timeout_ms) {
         uint64_t idle_for = now - c->last_active;
         if (net_h2_session_streams(c->h2) == 0 && idle_for >= c->cfg.idle_timeout_ms) {
             net__log(NET_LOG_DEBUG, "conn %s: idle: closing gracefully", c->peer);
@@ -235,6 +243,12 @@ static void write_cb(uv_write_t *req, int status)
     } else {
         flush(c);
         maybe_resume_reading(c);
+        if (c->raw && c->want_drain && c->wq_bytes <= c->cfg.write_queue_cap / 2 &&
+            !c->close_requested && !c->closing) {
+            c->want_drain = false;
+            if (c->rcb.on_drain)
+                c->rcb.on_drain(c, c->rud);
+        }
     }
     net__conn_leave(c);
 }
@@ -309,7 +323,7 @@ static void flush(net_conn_t *c)
             return;
         }
     }
-    if (c->wq_bytes >= c->cfg.write_queue_cap && c->reading) {
+    if (c->wq_bytes >= c->cfg.write_queue_cap && c->reading && !c->ending) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
         c->read_paused = true;
@@ -340,6 +354,9 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void session_ready(net_conn_t *c);
+static void raw_ready(net_conn_t *c);
+static void raw_eof(net_conn_t *c);
+static void app_input(net_conn_t *c, const uint8_t *data, size_t len);
 
 static void h2_input(net_conn_t *c, const uint8_t *data, size_t len)
 {
@@ -356,6 +373,52 @@ static void h2_input(net_conn_t *c, const uint8_t *data, size_t len)
     }
 }
 
+/* The HTTP/2 client connection preface (RFC 9113 section 3.4). */
+static const uint8_t h2_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* Server with raw callbacks: the first bytes decide between h2c and a byte stream. */
+static void sniff_input(net_conn_t *c, const uint8_t *data, size_t len)
+{
+    size_t take = sizeof c->sniff - c->sniff_len;
+    if (take > len)
+        take = len;
+    bool match = memcmp(data, h2_preface + c->sniff_len, take) == 0;
+    memcpy(c->sniff + c->sniff_len, data, take);
+    c->sniff_len += take;
+    if (match && c->sniff_len < sizeof c->sniff)
+        return;
+    c->sniffing = false;
+    if (match) {
+        session_ready(c);
+        if (c->close_requested || !c->h2)
+            return;
+        h2_input(c, c->sniff, c->sniff_len);
+        if (len > take && !c->close_requested && !c->close_after_flush)
+            h2_input(c, data + take, len - take);
+        return;
+    }
+    raw_ready(c);
+    if (c->close_requested || !c->raw || c->ending)
+        return;
+    if (c->rcb.on_read)
+        c->rcb.on_read(c, c->sniff, c->sniff_len, c->rud);
+    if (len > take && !c->close_requested && !c->ending && c->rcb.on_read)
+        c->rcb.on_read(c, data + take, len - take, c->rud);
+}
+
+/* Plaintext bytes (after TLS) to whatever the connection carries. */
+static void app_input(net_conn_t *c, const uint8_t *data, size_t len)
+{
+    if (c->ending || c->close_requested)
+        return; /* lingering close: read and drop */
+    if (c->sniffing)
+        sniff_input(c, data, len);
+    else if (c->raw)
+        c->rcb.on_read(c, data, len, c->rud);
+    else if (c->h2)
+        h2_input(c, data, len);
+}
+
 static void tls_input(net_conn_t *c)
 {
     if (!net_tls_handshake_done(c->tls)) {
@@ -370,7 +433,14 @@ static void tls_input(net_conn_t *c)
             return;
         }
         const char *alpn = net_tls_alpn(c->tls);
-        if (alpn ? strcmp(alpn, "h2") != 0 : !c->is_server) {
+        if (c->raw_enabled && !(alpn && strcmp(alpn, "h2") == 0)) {
+            /* HTTP/1.1 (or a client without ALPN): a byte stream. A server that got no ALPN
+             * looks at the first bytes like a plaintext one. */
+            if (!alpn && c->is_server)
+                c->sniffing = true;
+            else
+                raw_ready(c);
+        } else if (alpn ? strcmp(alpn, "h2") != 0 : !c->is_server) {
             net__log(NET_LOG_INFO, "conn %s: ALPN chose %s, not h2: closing", c->peer,
                      alpn ? alpn : "nothing");
             net_tls_close_notify(c->tls);
@@ -378,8 +448,9 @@ static void tls_input(net_conn_t *c)
             c->close_after_flush = true;
             c->close_reason = NET_EALPN;
             return;
+        } else {
+            session_ready(c);
         }
-        session_ready(c);
         if (c->close_requested)
             return;
     }
@@ -387,7 +458,10 @@ static void tls_input(net_conn_t *c)
         size_t n;
         int rc = net_tls_read(c->tls, plain_scratch, sizeof plain_scratch, &n);
         if (rc == NET_ECLOSED) {
-            net__conn_abort(c, net_h2_session_streams(c->h2) ? NET_EIO : NET_OK);
+            if (c->raw || c->ending)
+                raw_eof(c);
+            else
+                net__conn_abort(c, c->h2 && net_h2_session_streams(c->h2) ? NET_EIO : NET_OK);
             return;
         }
         if (rc != NET_OK) {
@@ -397,7 +471,7 @@ static void tls_input(net_conn_t *c)
         }
         if (n == 0)
             break;
-        h2_input(c, plain_scratch, n);
+        app_input(c, plain_scratch, n);
     }
 }
 
@@ -405,7 +479,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     net_conn_t *c = stream->data;
     net__conn_enter(c);
-    if (nread < 0) {
+    if (nread == UV_EOF && (c->raw || c->ending)) {
+        raw_eof(c);
+    } else if (nread < 0) {
         bool clean = nread == UV_EOF && (!c->h2 || net_h2_session_streams(c->h2) == 0);
         if (!clean)
             net__log(NET_LOG_DEBUG, "conn %s: read: %s", c->peer, uv_strerror((int)nread));
@@ -417,8 +493,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                 net__conn_abort(c, NET_ENOMEM);
             else
                 tls_input(c);
-        } else if (c->h2) {
-            h2_input(c, (const uint8_t *)buf->base, (size_t)nread);
+        } else {
+            app_input(c, (const uint8_t *)buf->base, (size_t)nread);
         }
         flush(c);
     }
@@ -427,7 +503,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void start_reading(net_conn_t *c)
 {
-    if (c->reading || c->closing || c->close_after_flush)
+    if (c->reading || c->closing || c->close_after_flush || c->peer_eof)
+        return;
+    if (c->user_paused && !c->ending)
         return;
     int rv = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     if (rv < 0) {
@@ -468,6 +546,38 @@ static void session_ready(net_conn_t *c)
         c->on_open(c, NET_OK, c->uud);
 }
 
+/* The connection carries a byte stream from now on. */
+static void raw_ready(net_conn_t *c)
+{
+    c->raw = true;
+    c->sniffing = false;
+    c->state = CONN_OPEN;
+    c->last_active = uv_now(c->loop);
+    uv_timer_stop(&c->timer); /* the owner keeps its own request/idle deadlines */
+    c->opened = true;
+    if (c->on_open)
+        c->on_open(c, NET_OK, c->uud);
+}
+
+/* The peer will send nothing more (FIN or close_notify). */
+static void raw_eof(net_conn_t *c)
+{
+    c->peer_eof = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    if (c->ending) {
+        if (c->fin_done)
+            net__conn_abort(c, NET_OK);
+        return; /* shutdown_cb closes once our writes are out */
+    }
+    if (c->rcb.on_eof)
+        c->rcb.on_eof(c, c->rud);
+    else
+        net_conn_end(c);
+}
+
 void net__conn_start(net_conn_t *c)
 {
     struct sockaddr_storage ss;
@@ -488,6 +598,12 @@ void net__conn_start(net_conn_t *c)
         if (!c->is_server) {
             net_tls_handshake(c->tls); /* ClientHello */
         }
+    } else if (c->raw_enabled && c->is_server) {
+        c->sniffing = true; /* under the handshake deadline until the first bytes decide */
+        c->state = CONN_HANDSHAKE;
+        uv_timer_start(&c->timer, timer_cb, c->cfg.handshake_timeout_ms, 0);
+    } else if (c->raw_enabled) {
+        raw_ready(c);
     } else {
         session_ready(c);
     }
@@ -507,6 +623,8 @@ void net__conn_maybe_free(net_conn_t *c)
     if (!c->closing || c->handles_open > 0 || c->reqs_pending > 0)
         return;
     /* Everything libuv knew about is gone. */
+    if (c->raw && c->rcb.on_close)
+        c->rcb.on_close(c, c->close_reason, c->rud);
     if (c->on_close)
         c->on_close(c, c->close_reason, c->uud);
     if (c->server)
@@ -604,6 +722,20 @@ void net_conn_close(net_conn_t *c, bool graceful)
 {
     if (c->closing || c->close_requested)
         return;
+    if (c->raw && graceful) {
+        if (c->ending)
+            return;
+        if (!c->rcb.on_shutdown || c->draining) { /* asked twice: the owner is done */
+            net_conn_end(c);
+            return;
+        }
+        c->draining = true;
+        uv_timer_start(&c->timer, timer_cb, c->cfg.shutdown_timeout_ms, 0);
+        net__conn_enter(c);
+        c->rcb.on_shutdown(c, c->rud);
+        net__conn_leave(c);
+        return;
+    }
     if (!graceful || !c->h2) {
         net__conn_abort(c, NET_OK);
         return;
@@ -664,4 +796,120 @@ uv_loop_t *net_conn_loop(const net_conn_t *c)
 net_server_t *net_conn_server(const net_conn_t *c)
 {
     return c->server;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Raw connections */
+
+bool net_conn_is_raw(const net_conn_t *c)
+{
+    return c->raw;
+}
+
+int net_conn_write(net_conn_t *c, const void *data, size_t len)
+{
+    if (!c->raw)
+        return NET_ESTATE;
+    if (c->closing || c->close_requested || c->ending || c->close_after_flush)
+        return NET_ECLOSED;
+    if (len == 0)
+        return NET_OK;
+    net__conn_enter(c);
+    int rc;
+    if (c->tls) {
+        rc = net_tls_write(c->tls, data, len);
+        if (rc != NET_OK) {
+            net__log(NET_LOG_INFO, "conn %s: %s", c->peer, net_tls_error(c->tls));
+            net__conn_abort(c, NET_ETLS);
+            rc = NET_ETLS;
+        } else {
+            rc = send_tls_pending(c);
+        }
+    } else {
+        rc = send_bytes(c, data, len);
+    }
+    if (rc == NET_OK && c->wq_bytes >= c->cfg.write_queue_cap) {
+        c->want_drain = true;
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+            c->read_paused = true;
+        }
+    }
+    net__conn_leave(c);
+    return rc;
+}
+
+void net_conn_set_read_paused(net_conn_t *c, bool paused)
+{
+    if (c->closing || c->ending)
+        return;
+    c->user_paused = paused;
+    if (paused) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+    } else if (!c->read_paused || c->wq_bytes <= c->cfg.write_queue_cap / 2) {
+        start_reading(c);
+    }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    net_conn_t *c = req->data;
+    c->reqs_pending--;
+    c->fin_done = true;
+    net__conn_enter(c);
+    if (!c->closing && (status < 0 || c->peer_eof))
+        net__conn_abort(c, NET_OK);
+    net__conn_leave(c);
+    net__conn_maybe_free(c);
+}
+
+void net_conn_end(net_conn_t *c)
+{
+    if (c->closing || c->close_requested)
+        return;
+    if (!c->raw) {
+        net_conn_close(c, true);
+        return;
+    }
+    if (c->ending)
+        return;
+    net__conn_enter(c);
+    c->ending = true;
+    c->want_drain = false;
+    if (!c->draining) {
+        c->draining = true;
+        uv_timer_start(&c->timer, timer_cb, c->cfg.shutdown_timeout_ms, 0);
+    }
+    if (c->tls && !c->notify_sent) {
+        c->notify_sent = true;
+        net_tls_close_notify(c->tls);
+        send_tls_pending(c);
+    }
+    if (!c->close_requested) {
+        /* uv_shutdown waits for the queued writes, then sends FIN. */
+        c->shutdown_req.data = c;
+        int rv = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb);
+        if (rv < 0) {
+            net__conn_abort(c, NET_OK);
+        } else {
+            c->reqs_pending++;
+            start_reading(c); /* drop what still comes, see the EOF */
+        }
+    }
+    net__conn_leave(c);
+}
+
+int net_conn_set_raw(net_conn_t *c, const net_conn_raw_callbacks_t *cb, void *ud)
+{
+    if (!cb || !cb->on_read)
+        return NET_EINVAL;
+    if (!c->raw)
+        return NET_ESTATE;
+    c->rcb = *cb;
+    c->rud = ud;
+    return NET_OK;
 }

@@ -15,10 +15,13 @@ enum {
 /* INVARIANTS
  *  C1 wq_bytes == sum of the sizes of write requests not yet completed; wq_max >= wq_bytes
  *  C2 after flush returns: wq_bytes < write_queue_cap + 64 KiB (one pull of overshoot at most)
- *  C3 reading is false while read_paused; read_paused is set only by flush over the cap and
- *     cleared only when wq_bytes has fallen to half the cap
+ *  C3 reading is false while read_paused; read_paused is set only by flush or net_conn_write
+ *     over the cap and cleared only when wq_bytes has fallen to half the cap
  *  C4 the memory is freed only when closing, handles_open == 0 and reqs_pending == 0
- *  C5 h2 != NULL only in state CONN_OPEN and before teardown                                     */
+ *  C5 h2 != NULL only in state CONN_OPEN and before teardown
+ *  C6 raw => h2 == NULL and state CONN_OPEN; sniffing => !raw, h2 == NULL, state CONN_HANDSHAKE
+ *  C7 reading is false while user_paused, unless ending (then input is read and dropped)
+ *  C8 a raw owner gets every byte read, in order and once: the sniffed bytes first            */
 struct net_conn {
     uv_loop_t *loop;
     uv_tcp_t tcp;
@@ -61,6 +64,21 @@ struct net_conn {
     bool notify_sent; /* TLS close_notify queued */
     int close_reason;
     int depth;
+
+    /* Raw (byte-stream) mode: HTTP/1.1 and upgraded connections. */
+    bool raw_enabled; /* raw callbacks configured: non-h2 connections become raw */
+    bool raw;         /* this connection is raw */
+    bool sniffing;    /* server: waiting for 24 bytes to tell the h2 preface from HTTP/1 */
+    bool user_paused; /* net_conn_set_read_paused(c, true) */
+    bool want_drain;  /* the write queue reached its cap: on_drain at half */
+    bool ending;      /* net_conn_end: input dropped, FIN after the queued writes */
+    bool fin_done;    /* the shutdown request completed (queued writes are out) */
+    bool peer_eof;    /* the peer sent FIN / close_notify */
+    uint8_t sniff[24];
+    size_t sniff_len;
+    net_conn_raw_callbacks_t rcb;
+    void *rud;
+    uv_shutdown_t shutdown_req;
     uint64_t last_active;
     char peer[64];
 };

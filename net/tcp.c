@@ -139,6 +139,11 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     c->server = s;
+    if (s->cfg.raw.on_read) {
+        c->raw_enabled = true;
+        c->rcb = s->cfg.raw;
+        c->rud = s->cfg.ud;
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -309,6 +314,11 @@ net_conn_t *net_client_connect(uv_loop_t *loop, const net_client_config_t *cfg, 
         return NULL;
     c->host = strdup(cfg->host);
     c->port = cfg->port;
+    if (cfg->raw.on_read) {
+        c->raw_enabled = true;
+        c->rcb = cfg->raw;
+        c->rud = cfg->ud;
+    }
     snprintf(c->peer, sizeof c->peer, "%s:%u", cfg->host, cfg->port);
     if (!c->host) {
         *err = NET_ENOMEM;

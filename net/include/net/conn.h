@@ -1,7 +1,9 @@
 /*
  * The libuv adapter: TCP listen/accept/connect, optional TLS, and one HTTP/2 session per
  * connection. A connection pumps bytes socket → TLS → h2 and h2 → TLS → socket, and nothing else:
- * every protocol decision lives in the sans-IO cores (h2.c, tls.c, grpc.c).
+ * every protocol decision lives in the sans-IO cores (h2.c, tls.c, grpc.c, h1.c). A connection
+ * may instead be "raw" (HTTP/1.1, upgraded protocols): then its owner reads and writes the
+ * plaintext bytes (net_conn_raw_callbacks_t, net_conn_write).
  *
  * Limits: reads stop while the bytes handed to uv_write and not yet written exceed
  * write_queue_cap (a peer that does not read cannot make us read, hence cannot make us produce);
@@ -39,6 +41,29 @@ typedef struct net_server net_server_t;
  * NET_ETIMEDOUT (handshake, keepalive or shutdown timeout), NET_EPROTO, NET_ETLS, NET_EALPN. */
 typedef void (*net_conn_cb)(net_conn_t *c, int status, void *ud);
 
+/* A "raw" connection carries a byte stream instead of an HTTP/2 session: HTTP/1.1 (net/h1.h does
+ * the protocol), or whatever follows an Upgrade. The adapter still owns the socket, TLS, the write
+ * queue and the close rules; the owner gets the plaintext bytes and writes plaintext bytes.
+ * Callbacks get the |ud| of the server or client config (or of net_conn_set_raw). */
+typedef struct net_conn_raw_callbacks {
+    /* Bytes received (decrypted), borrowed for the call. Every byte read is delivered, also
+     * shortly after net_conn_set_read_paused(c, true) (at most one socket read, 64 KiB): keep
+     * what you do not consume. Required to enable raw connections. */
+    void (*on_read)(net_conn_t *c, const uint8_t *data, size_t len, void *ud);
+    /* The peer finished sending (FIN, or TLS close_notify); reading has stopped. Write what is
+     * left, then net_conn_end. NULL: net_conn_end at once. */
+    void (*on_eof)(net_conn_t *c, void *ud);
+    /* The write queue, after reaching write_queue_cap, drained to half of it. */
+    void (*on_drain)(net_conn_t *c, void *ud);
+    /* A graceful close was asked for (net_conn_close(c, true), net_server_close(s, true)): finish
+     * what is in progress, then net_conn_end (or net_conn_close(c, true) again);
+     * shutdown_timeout_ms bounds it. NULL: net_conn_end at once. */
+    void (*on_shutdown)(net_conn_t *c, void *ud);
+    /* The connection is gone (|status| as for on_close): the last raw callback, right before the
+     * server's on_conn_close / the client's on_close. */
+    void (*on_close)(net_conn_t *c, int status, void *ud);
+} net_conn_raw_callbacks_t;
+
 typedef struct net_conn_config {
     net_h2_config_t h2;
     size_t write_queue_cap;        /* bytes in flight to the socket before pausing (256 KiB) */
@@ -71,8 +96,15 @@ typedef struct net_server_config {
     net_h2_callbacks_t cb;     /* stream callbacks for every connection (on_want_write unused); the
                                   session's user data is the connection (net_conn_from_session) */
     void *ud;                  /* passed to cb and to the callbacks below; kept */
-    net_conn_cb on_conn_open;  /* optional: a connection's HTTP/2 session is ready */
+    net_conn_cb on_conn_open;  /* optional: a connection's HTTP/2 session is ready, or (raw
+                                  connections) the connection is ready for bytes */
     net_conn_cb on_conn_close; /* optional: a connection is gone (reason in status) */
+    /* Optional: HTTP/1.1 next to HTTP/2. With raw.on_read set, a TLS connection whose ALPN is not
+     * h2 ("http/1.1", or none), and a plaintext connection whose first 24 bytes are not the
+     * HTTP/2 client preface, become raw connections (net_conn_is_raw) with these callbacks.
+     * Until the first bytes decide, a plaintext connection is under handshake_timeout_ms and the
+     * server's SETTINGS wait for the client's preface. Unset: every connection is HTTP/2. */
+    net_conn_raw_callbacks_t raw;
 } net_server_config_t;
 
 /* Fills |c| with defaults (listen "127.0.0.1:0", server connection defaults). */
@@ -105,6 +137,9 @@ typedef struct net_client_config {
     void *ud;
     net_conn_cb on_connect; /* first callback: NET_OK once requests may be made, or the error */
     net_conn_cb on_close;   /* last callback, also after a failed connect */
+    /* Optional: with raw.on_read set, the connection is raw (net_conn_write, HTTP/1.1): always
+     * in plaintext, and over TLS unless ALPN picks h2 (offer "http/1.1" in the context's alpn). */
+    net_conn_raw_callbacks_t raw;
 } net_client_config_t;
 
 void net_client_config_default(net_client_config_t *c);
@@ -142,6 +177,31 @@ bool net_conn_read_paused(const net_conn_t *c);
 uv_loop_t *net_conn_loop(const net_conn_t *c);
 /* Returns: the server that accepted |c|, or NULL for a client connection. */
 net_server_t *net_conn_server(const net_conn_t *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Raw (byte-stream) connections
+ * ------------------------------------------------------------------------------------------- */
+
+/* Returns: true when |c| carries a byte stream (net_conn_raw_callbacks_t), not HTTP/2. */
+bool net_conn_is_raw(const net_conn_t *c);
+/* Queues |len| bytes (copied: borrows data), encrypted first over TLS. Never refused for size:
+ * the caller stops producing while net_conn_write_queued(c) >= write_queue_cap and resumes on
+ * on_drain (reading pauses meanwhile, as for HTTP/2). Returns: NET_OK; NET_ESTATE (not raw);
+ * NET_ECLOSED (closing, or net_conn_end was called); NET_ENOMEM / NET_EIO / NET_ETLS (the
+ * connection is then closing). */
+int net_conn_write(net_conn_t *c, const void *data, size_t len);
+/* Stops or restarts reading (the owner's own pause, independent of the write-queue pause). */
+void net_conn_set_read_paused(net_conn_t *c, bool paused);
+/* Ends a raw connection politely: bytes already queued go out, then TLS close_notify and a TCP
+ * FIN; what the peer still sends is read and dropped until it closes (bounded by
+ * shutdown_timeout_ms), so a final response is not destroyed by a TCP reset. After this only
+ * on_close is called (no on_read, on_eof, on_drain). For an HTTP/2 connection:
+ * net_conn_close(c, true). Safe to call more than once. */
+void net_conn_end(net_conn_t *c);
+/* Hands a raw connection to a new owner (after an HTTP/1.1 Upgrade): the next callbacks go to
+ * |cb| with |ud| (cb copied, ud kept). Returns NET_OK, NET_EINVAL (no on_read), or NET_ESTATE
+ * when |c| is not raw. */
+int net_conn_set_raw(net_conn_t *c, const net_conn_raw_callbacks_t *cb, void *ud);
 
 #ifdef __cplusplus
 }
