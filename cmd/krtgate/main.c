@@ -18,6 +18,9 @@ static void usage(FILE *out)
                  "  translate [--watch] [--diff] [-o json|yaml] PATH...\n"
                  "            translate Gateway API manifests into agentgateway resources and\n"
                  "            status, one per line (docs/translate.md)\n"
+                 "  run [--xds-listen ADDR] [--admin-listen ADDR] PATH...\n"
+                 "            serve the manifests' resources as delta xDS, following edits;\n"
+                 "            admin endpoint with /healthz, /readyz, /debug/* (docs/cli.md)\n"
                  "  version   print the version\n"
                  "  help      print this text\n");
 }
@@ -31,6 +34,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "translate") == 0)
         return cli_translate(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cli_run(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("krtgate %s\n", KRTGATE_VERSION);
         return CLI_OK;

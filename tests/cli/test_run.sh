@@ -1,0 +1,86 @@
+#!/bin/sh
+# `krtgate run` end to end: the quickstart folder served as delta xDS to an independent client
+# (python3-grpcio) acting as the Gateway's proxy; an edit to the folder reaches it as a delta of
+# just the changed route; the admin endpoint answers /healthz, /readyz and /debug/*; SIGTERM stops
+# it cleanly. Usage: test_run.sh KRTGATE SRC_DIR GEN_PYTHON_DIR
+set -eu
+bin=$1
+src=$2
+gen=$3
+tmp=$(mktemp -d)
+pid=
+cpid=
+cleanup() {
+    [ -n "$cpid" ] && kill "$cpid" 2>/dev/null || true
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- krtgate stderr:" >&2
+    cat "$tmp/run.err" >&2 2>/dev/null || true
+    exit 1
+}
+wait_for() { # FILE PATTERN
+    i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le 200 ] || fail "timed out waiting for '$2' in $1: $(cat "$1" 2>/dev/null)"
+        sleep 0.1
+    done
+}
+
+mkdir "$tmp/live"
+cp "$src/examples/quickstart/"*.yaml "$tmp/live/"
+"$bin" run --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$tmp/live" 2>"$tmp/run.err" &
+pid=$!
+wait_for "$tmp/run.err" "initial load"
+xds=$(sed -n 's/.*serving xDS on 127.0.0.1:\([0-9]*\),.*/\1/p' "$tmp/run.err")
+admin=$(sed -n 's#.*admin on http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$tmp/run.err")
+[ -n "$xds" ] && [ -n "$admin" ] || fail "no ports in the startup line"
+
+# Admin endpoint.
+[ "$(curl -sf "http://127.0.0.1:$admin/healthz")" = ok ] || fail "/healthz"
+[ "$(curl -sf "http://127.0.0.1:$admin/readyz")" = ready ] || fail "/readyz"
+curl -sf "http://127.0.0.1:$admin/debug/krt" | grep -q '"collections"' || fail "/debug/krt"
+curl -sf "http://127.0.0.1:$admin/debug/krt.dot" | grep -q '^digraph' || fail "/debug/krt.dot"
+curl -sf "http://127.0.0.1:$admin/debug/resources" | grep -q 'route/default/echo.00.http' ||
+    fail "/debug/resources"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/nope")
+[ "$code" = 404 ] || fail "unknown admin path answered $code"
+
+# A proxy of the quickstart Gateway receives its resources and the Addresses.
+/usr/bin/python3 "$src/tests/cli/run_xds_client.py" "$gen" "$xds" 15 >"$tmp/client.out" 2>&1 &
+cpid=$!
+wait_for "$tmp/client.out" "route/default/echo.00.http\|^skip:"
+if grep -q "^skip:" "$tmp/client.out"; then
+    echo "cli/run: skipped ($(cat "$tmp/client.out"))"
+    exit 77
+fi
+wait_for "$tmp/client.out" "+ bind/8080/default/quickstart"
+wait_for "$tmp/client.out" "+ listener/default/quickstart.http"
+wait_for "$tmp/client.out" "+ default/echo.default.svc.cluster.local"
+curl -sf "http://127.0.0.1:$admin/debug/xds" | grep -q '"role": "default~quickstart"' ||
+    fail "/debug/xds does not show the proxy's connection"
+before=$(wc -l <"$tmp/client.out")
+
+# An edit reaches the proxy as a delta of the changed route only.
+sed 's#value: /echo#value: /echo2#' "$tmp/live/route.yaml" >"$tmp/route.new"
+mv "$tmp/route.new" "$tmp/live/route.yaml"
+wait_for "$tmp/run.err" "update:"
+i=0
+while [ "$(wc -l <"$tmp/client.out")" -le "$before" ]; do
+    i=$((i + 1))
+    [ "$i" -le 200 ] || fail "the edit never reached the proxy: $(cat "$tmp/client.out")"
+    sleep 0.1
+done
+sleep 0.5
+delta=$(tail -n +"$((before + 1))" "$tmp/client.out")
+[ "$(echo "$delta" | grep -c '^+ ')" -eq 1 ] || fail "delta is not one resource: $delta"
+echo "$delta" | grep -q '^+ route/default/echo.00.http' || fail "delta is not the route: $delta"
+
+kill -TERM "$pid"
+wait "$pid" || fail "krtgate run exited with $? on SIGTERM"
+pid=
+echo "cli/run: all checks passed"
