@@ -85,28 +85,6 @@ static void take_status(net_grpc_client_call_t *call, const net_h2_header_t *h, 
     call->message = m ? net_grpc_message_decode(m->value, m->value_len, NULL) : NULL;
 }
 
-static net_h2_header_t *copy_headers(const net_h2_header_t *h, size_t n)
-{
-    size_t bytes = n * sizeof *h;
-    for (size_t i = 0; i < n; i++)
-        bytes += h[i].name_len + h[i].value_len + 2;
-    net_h2_header_t *out = malloc(bytes ? bytes : 1);
-    if (!out)
-        return NULL;
-    char *w = (char *)(out + n);
-    for (size_t i = 0; i < n; i++) {
-        out[i].name = w;
-        out[i].name_len = h[i].name_len;
-        memcpy(w, h[i].name, h[i].name_len + 1);
-        w += h[i].name_len + 1;
-        out[i].value = w;
-        out[i].value_len = h[i].value_len;
-        memcpy(w, h[i].value, h[i].value_len + 1);
-        w += h[i].value_len + 1;
-    }
-    return out;
-}
-
 static void c_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind, const net_h2_header_t *h,
                       size_t n, void *ud)
 {
@@ -122,7 +100,7 @@ static void c_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind, const 
         if (net_h2_header_find(h, n, "grpc-status")) { /* Trailers-Only */
             take_status(call, h, n);
             free(call->trailers);
-            call->trailers = copy_headers(h, n);
+            call->trailers = net_h2_headers_copy(h, n);
             call->ntrailers = call->trailers ? n : 0;
             return;
         }
@@ -138,7 +116,7 @@ static void c_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind, const 
     } else if (kind == NET_H2_TRAILERS) {
         take_status(call, h, n);
         free(call->trailers);
-        call->trailers = copy_headers(h, n);
+        call->trailers = net_h2_headers_copy(h, n);
         call->ntrailers = call->trailers ? n : 0;
     }
 }

@@ -195,28 +195,6 @@ static const net_grpc_method_t *find_method(net_grpc_server_t *s, const char *pa
     return NULL;
 }
 
-static net_h2_header_t *copy_headers(const net_h2_header_t *h, size_t n)
-{
-    size_t bytes = n * sizeof *h;
-    for (size_t i = 0; i < n; i++)
-        bytes += h[i].name_len + h[i].value_len + 2;
-    net_h2_header_t *out = malloc(bytes ? bytes : 1);
-    if (!out)
-        return NULL;
-    char *w = (char *)(out + n);
-    for (size_t i = 0; i < n; i++) {
-        out[i].name = w;
-        out[i].name_len = h[i].name_len;
-        memcpy(w, h[i].name, h[i].name_len + 1);
-        w += h[i].name_len + 1;
-        out[i].value = w;
-        out[i].value_len = h[i].value_len;
-        memcpy(w, h[i].value, h[i].value_len + 1);
-        w += h[i].value_len + 1;
-    }
-    return out;
-}
-
 static void on_request(net_grpc_server_t *s, net_h2_stream_t *st, const net_h2_header_t *h,
                        size_t n)
 {
@@ -255,7 +233,7 @@ static void on_request(net_grpc_server_t *s, net_h2_stream_t *st, const net_h2_h
         return;
     }
     net_grpc_call_t *call = calloc(1, sizeof *call);
-    net_h2_header_t *copy = call ? copy_headers(h, n) : NULL;
+    net_h2_header_t *copy = call ? net_h2_headers_copy(h, n) : NULL;
     if (!copy) {
         free(call);
         refuse(st, "200", NET_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);

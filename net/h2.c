@@ -96,6 +96,28 @@ void net_h2_config_default(net_h2_config_t *c)
     c->session_output_cap = 4u << 20;
 }
 
+net_h2_header_t *net_h2_headers_copy(const net_h2_header_t *h, size_t n)
+{
+    size_t bytes = n * sizeof *h;
+    for (size_t i = 0; i < n; i++)
+        bytes += h[i].name_len + h[i].value_len + 2;
+    net_h2_header_t *out = malloc(bytes ? bytes : 1);
+    if (!out)
+        return NULL;
+    char *w = (char *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        out[i].name = w;
+        out[i].name_len = h[i].name_len;
+        memcpy(w, h[i].name, h[i].name_len + 1);
+        w += h[i].name_len + 1;
+        out[i].value = w;
+        out[i].value_len = h[i].value_len;
+        memcpy(w, h[i].value, h[i].value_len + 1);
+        w += h[i].value_len + 1;
+    }
+    return out;
+}
+
 const net_h2_header_t *net_h2_header_find(const net_h2_header_t *h, size_t n, const char *name)
 {
     size_t len = strlen(name);

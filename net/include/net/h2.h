@@ -48,6 +48,9 @@ typedef struct net_h2_header {
 
 /* Returns: the first field named |name| (lowercase, NUL-terminated) or NULL. Borrows everything. */
 const net_h2_header_t *net_h2_header_find(const net_h2_header_t *h, size_t n, const char *name);
+/* Returns: a copy of |h| in one allocation (array and strings; owned by caller, free()), or NULL
+ * on OOM. Borrows h. */
+net_h2_header_t *net_h2_headers_copy(const net_h2_header_t *h, size_t n);
 
 /* Kinds of header block delivered to on_headers. */
 enum { NET_H2_REQUEST = 0, NET_H2_RESPONSE = 1, NET_H2_TRAILERS = 2 };
