@@ -142,13 +142,13 @@ static void tls_fail(lis_t *l, const char *reason, const char *fmt, const char *
 }
 
 /* Reads one PEM member of a Secret: data (base64) first, then stringData. Owned by caller. */
-static uint8_t *secret_pem(json_t *secret, const char *field, size_t *len)
+static uint8_t *secret_pem(json_t *secret, const char *field, size_t *len, bool *oom)
 {
     json_t *data = json_object_get(secret, "data");
     /* field names contain dots: not tr__jstr's paths */
     const char *b64 = json_string_value(json_object_get(data, field));
     if (b64)
-        return tr__b64_decode(b64, len);
+        return tr__b64_decode(b64, len, oom);
     json_t *sd = json_object_get(secret, "stringData");
     const char *raw = json_string_value(json_object_get(sd, field));
     if (!raw)
@@ -157,6 +157,8 @@ static uint8_t *secret_pem(json_t *secret, const char *field, size_t *len)
     uint8_t *c = krt_malloc(*len + 1);
     if (c)
         memcpy(c, raw, *len + 1);
+    else
+        *oom = true;
     return c;
 }
 
@@ -196,8 +198,14 @@ static bool resolve_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, l
         } else {
             json_t *sv = krt_json_value(secret);
             size_t clen = 0, klen = 0;
-            uint8_t *cert = secret_pem(sv, "tls.crt", &clen);
-            uint8_t *pkey = secret_pem(sv, "tls.key", &klen);
+            bool oom = false;
+            uint8_t *cert = secret_pem(sv, "tls.crt", &clen, &oom);
+            uint8_t *pkey = secret_pem(sv, "tls.key", &klen, &oom);
+            if (oom) {
+                krt_free(cert);
+                krt_free(pkey);
+                return false;
+            }
             if (!cert || !pkey || !tr__pem_valid(cert, clen, false) ||
                 !tr__pem_valid(pkey, klen, true)) {
                 tls_fail(l, "InvalidCertificateRef",

@@ -139,7 +139,7 @@ bool tr__duration_parse(const char *s, int64_t *seconds, int32_t *nanos);
 /* Base64 (standard alphabet, padding optional, whitespace ignored). Returns: decoded bytes
  * (krt_malloc, owned by caller, NUL-terminated for convenience) and |*len|, or NULL when |s| is
  * not base64 or on OOM. */
-uint8_t *tr__b64_decode(const char *s, size_t *len);
+uint8_t *tr__b64_decode(const char *s, size_t *len, bool *oom);
 /* A structural PEM check: at least one "-----BEGIN <label>-----" block whose label is
  * CERTIFICATE (|key| false) or ends in "PRIVATE KEY" (|key| true), with a base64 body that decodes
  * to DER (a SEQUENCE). It does not verify signatures or that the key matches the certificate. */

@@ -404,6 +404,8 @@ static void route_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, js
             t = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE), status_500(b));
         }
         tr__pb_push(b, (void ***)&r->traffic_policies, &r->n_traffic_policies, t, true);
+        if (b->oom)
+            return; /* the push freed t, which req/resp/mir may name: the run fails and retries */
     }
     if (rk->which != TR_RK_HTTP)
         return;
@@ -512,6 +514,8 @@ static void backend_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, 
             continue;
         }
         tr__pb_push(b, (void ***)&rb->backend_policies, &rb->n_backend_policies, t, true);
+        if (b->oom)
+            return; /* as in route_filters: t may be named by req/resp/mir and is freed */
     }
 }
 

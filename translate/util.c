@@ -431,11 +431,15 @@ static int b64_val(int c)
     return -1;
 }
 
-static uint8_t *b64_decode_n(const char *s, size_t n, size_t *len)
+/* Sets *oom when the decode failed for lack of memory, not because the text is not base64: the
+ * caller must then fail its transformation (and be retried) rather than report bad input. */
+static uint8_t *b64_decode_n(const char *s, size_t n, size_t *len, bool *oom)
 {
     uint8_t *out = krt_malloc(n / 4 * 3 + 4);
-    if (!out)
+    if (!out) {
+        *oom = true;
         return NULL;
+    }
     size_t o = 0;
     uint32_t acc = 0;
     int bits = 0;
@@ -469,11 +473,45 @@ static uint8_t *b64_decode_n(const char *s, size_t n, size_t *len)
     return out;
 }
 
-uint8_t *tr__b64_decode(const char *s, size_t *len)
+uint8_t *tr__b64_decode(const char *s, size_t *len, bool *oom)
 {
     if (!s)
         return NULL;
-    return b64_decode_n(s, strlen(s), len);
+    return b64_decode_n(s, strlen(s), len, oom);
+}
+
+/* Validates base64 text without decoding it into memory: the decoded length and first byte are
+ * all tr__pem_valid needs (so a PEM check can never fail for lack of memory). */
+static bool b64_scan(const char *s, size_t n, size_t *len, int *first)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    bool pad = false;
+    *first = -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad = true;
+            continue;
+        }
+        int v = b64_val(c);
+        if (v < 0 || pad)
+            return false;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o++ == 0)
+                *first = (int)((acc >> bits) & 0xff);
+        }
+    }
+    if (bits >= 6)
+        return false;
+    *len = o;
+    return true;
 }
 
 bool tr__pem_valid(const uint8_t *p, size_t n, bool key)
@@ -513,10 +551,8 @@ bool tr__pem_valid(const uint8_t *p, size_t n, bool key)
                           : (llen == 11 && memcmp(label, "CERTIFICATE", 11) == 0);
         if (wanted) {
             size_t dlen = 0;
-            uint8_t *der = b64_decode_n(body, (size_t)(e - body), &dlen);
-            bool ok = der && dlen >= 2 && der[0] == 0x30;
-            krt_free(der);
-            if (ok)
+            int first = -1;
+            if (b64_scan(body, (size_t)(e - body), &dlen, &first) && dlen >= 2 && first == 0x30)
                 return true;
         }
         q = e + 9;

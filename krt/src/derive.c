@@ -654,6 +654,7 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     const krt__entry_t *cand = NULL;
     uint32_t ncand = 0;
     krt__entry_t *owned = NULL; /* candidates assembled here need freeing */
+    krt__entry_t one;           /* the single candidate of a one-key fetch */
     int path = dep->anchor;
     const krt__bucket_t *in_bucket = NULL;
     if (path == ANCHOR_INDEX && !krt__index_ready(dep->index))
@@ -680,6 +681,13 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     }
     switch (path) {
     case ANCHOR_KEYS: {
+        if (dep->nkeys == 1) { /* krt_fetch_key: the common case needs no allocation */
+            one.key = dep->keys[0];
+            one.obj = krt__coll_get_id(src, one.key);
+            cand = &one;
+            ncand = one.obj != NULL;
+            break;
+        }
         owned = krt_malloc((dep->nkeys ? dep->nkeys : 1) * sizeof(*owned));
         if (!owned)
             goto oom;

@@ -201,7 +201,8 @@ void krt__index_add(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
 {
     if (!c->indexes && !c->label_index && !c->selector_index)
         return;
-    krt_keys_t keys = {.e = c->e};
+    /* The engine's scratch list keeps its capacity: no allocation per update. */
+    krt_keys_t keys = {.e = c->e, .ids = c->e->index_keys};
     krt_index_t *builtins[2] = {c->label_index, c->selector_index};
     for (krt_index_t *x = c->indexes; x; x = x->next)
         if (!x->stale && index_add_one(x, &keys, key, obj) != KRT_OK)
@@ -210,14 +211,14 @@ void krt__index_add(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
         if (builtins[i] && !builtins[i]->stale &&
             index_add_one(builtins[i], &keys, key, obj) != KRT_OK)
             builtins[i]->stale = true;
-    krt__vec_dispose(&keys.ids);
+    c->e->index_keys = keys.ids;
 }
 
 void krt__index_remove(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
 {
     if (!c->indexes && !c->label_index && !c->selector_index)
         return;
-    krt_keys_t keys = {.e = c->e};
+    krt_keys_t keys = {.e = c->e, .ids = c->e->index_keys};
     krt_index_t *builtins[2] = {c->label_index, c->selector_index};
     for (krt_index_t *x = c->indexes; x; x = x->next)
         if (!x->stale)
@@ -225,7 +226,7 @@ void krt__index_remove(krt_collection_t *c, uint32_t key, const krt_obj_t *obj)
     for (int i = 0; i < 2; i++)
         if (builtins[i] && !builtins[i]->stale)
             index_remove_one(builtins[i], &keys, key, obj);
-    krt__vec_dispose(&keys.ids);
+    c->e->index_keys = keys.ids;
 }
 
 static void buckets_free(krt_index_t *idx)
