@@ -1,0 +1,288 @@
+/*
+ * Route filters (proxy/filters.h): header modifiers over an owned header list, redirect
+ * Location construction, URL rewrite, and picking the enforced filters out of the IR.
+ *
+ * Key decision: a small owned header list (copied strings, linear scans) instead of a hash map:
+ * requests carry tens of fields, and order matters when fields are written back out, so a vector
+ * beats any index. Name comparisons are ASCII case-insensitive.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+#include "proxy/filters.h"
+#include "proxy/router.h"
+
+void proxy_headers_dispose(proxy_headers_t *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->v[i].name);
+        free(h->v[i].value);
+    }
+    free(h->v);
+    memset(h, 0, sizeof *h);
+}
+
+int proxy_headers_add(proxy_headers_t *h, const char *name, const char *value, size_t value_len)
+{
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 16;
+        proxy_header_t *nv = realloc(h->v, nc * sizeof *nv);
+        if (!nv)
+            return PROXY_ENOMEM;
+        h->v = nv;
+        h->cap = nc;
+    }
+    char *n = strdup(name);
+    char *v = malloc(value_len + 1);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return PROXY_ENOMEM;
+    }
+    memcpy(v, value, value_len);
+    v[value_len] = '\0';
+    h->v[h->n++] = (proxy_header_t){n, v};
+    return PROXY_OK;
+}
+
+size_t proxy_headers_remove(proxy_headers_t *h, const char *name)
+{
+    size_t o = 0, removed = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcasecmp(h->v[i].name, name) == 0) {
+            free(h->v[i].name);
+            free(h->v[i].value);
+            removed++;
+        } else {
+            h->v[o++] = h->v[i];
+        }
+    }
+    h->n = o;
+    return removed;
+}
+
+int proxy_headers_set(proxy_headers_t *h, const char *name, const char *value)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcasecmp(h->v[i].name, name) != 0)
+            continue;
+        char *v = strdup(value);
+        if (!v)
+            return PROXY_ENOMEM;
+        free(h->v[i].value);
+        h->v[i].value = v;
+        /* drop the other fields of that name, keep this position */
+        size_t o = i + 1;
+        for (size_t j = i + 1; j < h->n; j++) {
+            if (strcasecmp(h->v[j].name, name) == 0) {
+                free(h->v[j].name);
+                free(h->v[j].value);
+            } else {
+                h->v[o++] = h->v[j];
+            }
+        }
+        h->n = o;
+        return PROXY_OK;
+    }
+    return proxy_headers_add(h, name, value, strlen(value));
+}
+
+const char *proxy_headers_get(const proxy_headers_t *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcasecmp(h->v[i].name, name) == 0)
+            return h->v[i].value;
+    return NULL;
+}
+
+int proxy_headers_modify(proxy_headers_t *h, const agw_header_modifier_t *m)
+{
+    if (!m)
+        return PROXY_OK;
+    for (size_t i = 0; i < m->n_add; i++)
+        if (proxy_headers_add(h, m->add[i]->name, m->add[i]->value, strlen(m->add[i]->value)))
+            return PROXY_ENOMEM;
+    for (size_t i = 0; i < m->n_set; i++)
+        if (proxy_headers_set(h, m->set[i]->name, m->set[i]->value))
+            return PROXY_ENOMEM;
+    for (size_t i = 0; i < m->n_remove; i++)
+        proxy_headers_remove(h, m->remove[i]);
+    return PROXY_OK;
+}
+
+void proxy_filters_collect(const agw_route_t *route, const agw_route_backend_t *rb,
+                           proxy_filters_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; route && i < route->n_traffic_policies; i++) {
+        const agw_tps_t *t = route->traffic_policies[i];
+        switch (t->kind_case) {
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER:
+            out->request_headers = t->request_header_modifier;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER:
+            out->response_headers = t->response_header_modifier;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_REDIRECT:
+            out->redirect = t->request_redirect;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_URL_REWRITE:
+            out->rewrite = t->url_rewrite;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE:
+            out->direct = t->direct_response;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_TIMEOUT:
+            out->timeout = t->timeout;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_MIRROR:
+            out->mirrors = t->request_mirror;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RETRY:
+            out->retry = t->retry;
+            break;
+        default:
+            break;
+        }
+    }
+    for (size_t i = 0; rb && i < rb->n_backend_policies; i++) {
+        const Agentgateway__Dev__Resource__BackendPolicySpec *b = rb->backend_policies[i];
+        switch (b->kind_case) {
+        case AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER:
+            out->backend_request_headers = b->request_header_modifier;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER:
+            out->backend_response_headers = b->response_header_modifier;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_REQUEST_REDIRECT:
+            out->backend_redirect = b->request_redirect;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_REQUEST_MIRROR:
+            out->backend_mirrors = b->request_mirror;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static uint64_t duration_ms(const Google__Protobuf__Duration *d)
+{
+    if (!d || d->seconds < 0 || d->nanos < 0 || (d->seconds == 0 && d->nanos == 0))
+        return 0;
+    uint64_t ms = (uint64_t)d->seconds * 1000u + (uint64_t)d->nanos / 1000000u;
+    return ms ? ms : 1;
+}
+
+uint64_t proxy_timeout_ms(const Agentgateway__Dev__Resource__Timeout *t)
+{
+    if (!t)
+        return 0;
+    uint64_t a = duration_ms(t->request), b = duration_ms(t->backend_request);
+    if (!a)
+        return b;
+    if (!b)
+        return a;
+    return a < b ? a : b;
+}
+
+long proxy_path_replace_prefix(const char *path, const char *prefix, size_t prefix_len,
+                               const char *replacement, char *out, size_t cap)
+{
+    while (prefix_len > 0 && prefix[prefix_len - 1] == '/')
+        prefix_len--;
+    size_t pl = strlen(path);
+    const char *rest = path;
+    if (pl >= prefix_len && memcmp(path, prefix, prefix_len) == 0)
+        rest = path + prefix_len;
+    size_t rl = strlen(replacement);
+    while (rl > 0 && replacement[rl - 1] == '/')
+        rl--;
+    if (rest[0] != '\0' && rest[0] != '/' && rl > 0 && replacement[rl] == '/')
+        rl++; /* keep the slash between replacement and an unsegmented rest */
+    int n = snprintf(out, cap, "%.*s%s", (int)rl, replacement, rest);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    if (n == 0) {
+        if (cap < 2)
+            return -1;
+        out[0] = '/';
+        out[1] = '\0';
+        n = 1;
+    }
+    return n;
+}
+
+static long new_path(const char *full, const char *prefix_repl, bool has_full, bool has_prefix,
+                     const proxy_url_t *u, char *out, size_t cap)
+{
+    const char *path = u->path && u->path[0] ? u->path : "/";
+    int n;
+    if (has_full)
+        n = snprintf(out, cap, "%s", full);
+    else if (has_prefix && u->prefix)
+        return proxy_path_replace_prefix(path, u->prefix, u->prefix_len, prefix_repl, out, cap);
+    else
+        n = snprintf(out, cap, "%s", path);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int proxy_redirect_location(const agw_redirect_t *r, const proxy_url_t *u, char *loc, size_t cap,
+                            int *status)
+{
+    const char *scheme = r->scheme[0] ? r->scheme : (u->scheme ? u->scheme : "http");
+    const char *host = u->host ? u->host : "";
+    size_t hl = strlen(host);
+    if (r->host[0]) {
+        host = r->host;
+        hl = strlen(host);
+    } else {
+        hl = proxy_host_strip_port(host);
+    }
+    uint32_t port;
+    if (r->port)
+        port = r->port;
+    else if (r->scheme[0])
+        port = !strcasecmp(scheme, "http")    ? 80
+               : !strcasecmp(scheme, "https") ? 443
+                                              : u->listener_port;
+    else
+        port = u->listener_port;
+    bool dflt = (port == 80 && !strcasecmp(scheme, "http")) ||
+                (port == 443 && !strcasecmp(scheme, "https")) || port == 0;
+    char path[4096];
+    if (new_path(r->full, r->prefix,
+                 r->path_case == AGENTGATEWAY__DEV__RESOURCE__REQUEST_REDIRECT__PATH_FULL,
+                 r->path_case == AGENTGATEWAY__DEV__RESOURCE__REQUEST_REDIRECT__PATH_PREFIX, u,
+                 path, sizeof path) < 0)
+        return PROXY_EINVAL;
+    char portbuf[16] = "";
+    if (!dflt)
+        snprintf(portbuf, sizeof portbuf, ":%u", port);
+    bool q = u->query && u->query[0];
+    int n = snprintf(loc, cap, "%s://%.*s%s%s%s%s", scheme, (int)hl, host, portbuf, path,
+                     q ? "?" : "", q ? u->query : "");
+    if (n < 0 || (size_t)n >= cap)
+        return PROXY_EINVAL;
+    *status = r->status ? (int)r->status : 302;
+    return PROXY_OK;
+}
+
+int proxy_rewrite_target(const agw_rewrite_t *r, const proxy_url_t *u, char *target, size_t cap,
+                         const char **host)
+{
+    *host = r && r->host[0] ? r->host : NULL;
+    char path[4096];
+    long n = new_path(r ? r->full : NULL, r ? r->prefix : NULL,
+                      r && r->path_case == AGENTGATEWAY__DEV__RESOURCE__URL_REWRITE__PATH_FULL,
+                      r && r->path_case == AGENTGATEWAY__DEV__RESOURCE__URL_REWRITE__PATH_PREFIX, u,
+                      path, sizeof path);
+    if (n < 0)
+        return PROXY_EINVAL;
+    bool q = u->query && u->query[0];
+    int m = snprintf(target, cap, "%s%s%s", path, q ? "?" : "", q ? u->query : "");
+    return m < 0 || (size_t)m >= cap ? PROXY_EINVAL : PROXY_OK;
+}

@@ -1,0 +1,1710 @@
+/*
+ * The HTTP data path (proxy/proxy.h): downstream HTTP/1.1 on net/'s raw connections with the h1
+ * codec and downstream HTTP/2 streams (h2c, or h2 over TLS by ALPN) on net/'s sessions, both
+ * forwarded to HTTP/1.1 upstream connections from a keep-alive pool, bodies streamed in both
+ * directions; route filters (modifiers, redirect, rewrite, direct response, mirror, timeout,
+ * retry) applied on the way.
+ *
+ * Key decision: one exchange at a time per downstream connection, driven by two pull loops
+ * (d_pump for the request, u_pump for the response) that stop whenever the other side's write
+ * queue is over its cap and resume from that side's on_drain. Nothing is buffered beyond the
+ * unparsed input of a connection (bounded by max_buffered_input plus one socket read: reading
+ * pauses at the bound) and net's write queues (bounded by write_queue_cap), so memory per
+ * exchange is bounded whatever the client or the upstream does. Pipelined requests simply wait
+ * in the input buffer until the previous response is complete. The alternative, reading whole
+ * bodies and then forwarding, was rejected: it makes memory proportional to bodies.
+ *
+ * Hop-by-hop fields (Connection and what it lists, Keep-Alive, Proxy-Connection, TE, Trailer,
+ * Transfer-Encoding, Upgrade) are never forwarded; the proxy frames each side itself (the
+ * upstream's Content-Length is kept, anything else is re-chunked for HTTP/1.1 clients).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+#include "net/conn.h"
+#include "net/h1.h"
+#include "proxy/filters.h"
+#include "proxy/proxy.h"
+#include "proxy/router.h"
+#include "proxy/upstream.h"
+
+#define WRITE_CAP (256u * 1024u)
+
+typedef struct listener listener_t;
+typedef struct dconn dconn_t;
+typedef struct uconn uconn_t;
+
+struct listener {
+    proxy_t *p;
+    char *bind_key;
+    net_server_t *srv;
+    bool auto_opened;
+    listener_t *next;
+};
+
+enum { PH_HEAD, PH_LOCAL, PH_FORWARD, PH_WAIT };
+
+struct dconn {
+    proxy_t *p;
+    net_conn_t *c;
+    net_h2_stream_t *st; /* HTTP/2: this exchange is one stream of |c|; NULL for HTTP/1.1 */
+    bool h2_ended;       /* HTTP/2: our side of the stream is ended */
+    bool h2_remote_end;  /* HTTP/2: the client ended its side (request body complete) */
+    char *bind_key;
+    net_h1_parser_t *parser;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    bool read_paused, ending, eof, pumping;
+    /* the exchange in progress */
+    int phase;
+    const proxy_snapshot_t *snap;
+    uconn_t *up;
+    net_h1_buf_t up_head;
+    int minor;
+    bool keep_alive, head_method, req_chunked, req_done;
+    bool resp_started, resp_chunked;
+    bool retryable; /* sent on a pooled connection, no body: may be resent once on a new one */
+    const Agentgateway__Dev__Resource__Retry *retry; /* the route's Retry (bodiless requests) */
+    int retries_left;
+    const agw_route_t *route_pb; /* borrowed from snap */
+    proxy_endpoint_t ep;
+    const agw_header_modifier_t *resp_mod[2];
+    uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
+    dconn_t *prev, *next;
+};
+
+struct uconn {
+    proxy_t *p;
+    net_conn_t *c;
+    char key[300];
+    net_h1_parser_t *parser;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    dconn_t *d; /* the exchange using it; NULL while idle or dying */
+    bool connected, idle, read_paused, pumping, dead, eof, got_bytes;
+    uconn_t *prev, *next;
+};
+
+/* A mirrored request: fire and forget (the response is read and dropped). */
+typedef struct mirror {
+    proxy_t *p;
+    net_conn_t *c;
+    net_h1_buf_t head;
+    struct mirror *prev, *next;
+} mirror_t;
+
+struct proxy {
+    uv_loop_t *loop;
+    mirror_t *mirrors;
+    proxy_options_t opt;
+    char *auto_host;
+    proxy_config_t *cfg;
+    proxy_lb_t lb;
+    listener_t *listeners;
+    size_t nlisteners, closing_servers;
+    dconn_t *dconns;
+    uconn_t *uconns;
+    size_t nidle;
+    proxy_stats_t st;
+    bool closing;
+    void (*on_closed)(proxy_t *, void *);
+    void *closed_ud;
+};
+
+void proxy_options_default(proxy_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->lb_seed = 1;
+    o->pool_max_idle_per_endpoint = 8;
+    o->pool_max_idle = 256;
+    o->max_buffered_input = 64 * 1024;
+    o->upstream_connect_timeout_ms = 5000;
+}
+
+static int buf_add(uint8_t **b, size_t *len, size_t *cap, const uint8_t *data, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < *len + n)
+            nc *= 2;
+        uint8_t *nb = realloc(*b, nc);
+        if (!nb)
+            return PROXY_ENOMEM;
+        *b = nb;
+        *cap = nc;
+    }
+    memcpy(*b + *len, data, n);
+    *len += n;
+    return PROXY_OK;
+}
+
+static void consume(uint8_t *b, size_t *len, size_t n)
+{
+    memmove(b, b + n, *len - n);
+    *len -= n;
+}
+
+static bool hop_by_hop(const char *name, const net_h2_header_t *h, size_t n)
+{
+    static const char *const hop[] = {
+        "connection",        "keep-alive", "proxy-connection", "te",   "trailer",
+        "transfer-encoding", "upgrade",    "content-length",   "host", "expect"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (strcasecmp(name, hop[i]) == 0)
+            return true;
+    /* fields the Connection header lists */
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(h[i].name, "connection") != 0)
+            continue;
+        const char *v = h[i].value;
+        while (*v) {
+            while (*v == ' ' || *v == ',' || *v == '\t')
+                v++;
+            const char *e = v;
+            while (*e && *e != ',' && *e != ' ' && *e != '\t')
+                e++;
+            if ((size_t)(e - v) == nl && strncasecmp(v, name, nl) == 0)
+                return true;
+            v = e;
+        }
+    }
+    return false;
+}
+
+static net_h2_header_t *headers_view(const proxy_headers_t *h)
+{
+    net_h2_header_t *v = calloc(h->n + 1, sizeof *v);
+    for (size_t i = 0; v && i < h->n; i++)
+        v[i] = (net_h2_header_t){h->v[i].name, strlen(h->v[i].name), h->v[i].value,
+                                 strlen(h->v[i].value)};
+    return v;
+}
+
+static void count_status(proxy_t *p, int status)
+{
+    int cls = status / 100;
+    if (cls >= 1 && cls <= 5)
+        p->st.responses[cls]++;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Upstream pool */
+
+static void proxy_maybe_finish(proxy_t *p);
+static void d_pump(dconn_t *d);
+static void u_pump(uconn_t *u);
+static void d_upstream_failed(dconn_t *d, int status, const char *why);
+static void d_timer_stop(dconn_t *d);
+static void d_exchange_done(dconn_t *d);
+static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *key);
+static bool d_retry_attempt(dconn_t *d);
+
+static void u_unlink(uconn_t *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        u->p->uconns = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+}
+
+static void u_kill(uconn_t *u)
+{
+    if (u->dead)
+        return;
+    u->dead = true;
+    if (u->idle) {
+        u->idle = false;
+        u->p->nidle--;
+    }
+    net_conn_close(u->c, false); /* u_on_close tells the exchange, if any */
+}
+
+/* The exchange gives |u| up (it is ending or failed by itself). */
+static void u_detach_kill(uconn_t *u)
+{
+    u->d = NULL;
+    u_kill(u);
+}
+
+static uconn_t *pool_get(proxy_t *p, const char *key)
+{
+    for (uconn_t *u = p->uconns; u; u = u->next) {
+        if (u->idle && !u->dead && strcmp(u->key, key) == 0) {
+            u->idle = false;
+            u->got_bytes = false; /* for this exchange */
+            p->nidle--;
+            return u;
+        }
+    }
+    return NULL;
+}
+
+/* The exchange on |u| is over; keep the connection if it can carry another one. */
+static void u_release(uconn_t *u, bool reusable)
+{
+    proxy_t *p = u->p;
+    u->d = NULL;
+    size_t same = 0;
+    for (uconn_t *x = p->uconns; x; x = x->next)
+        same += x->idle && strcmp(x->key, u->key) == 0;
+    if (!reusable || p->closing || u->in_len || u->eof || u->dead ||
+        p->nidle >= p->opt.pool_max_idle || same >= p->opt.pool_max_idle_per_endpoint) {
+        u_kill(u);
+        return;
+    }
+    u->idle = true;
+    p->nidle++;
+    if (u->read_paused) {
+        u->read_paused = false;
+        net_conn_set_read_paused(u->c, false);
+    }
+}
+
+static void u_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
+{
+    uconn_t *u = ud;
+    (void)c;
+    if (!u->d) { /* an idle connection must stay silent */
+        u_kill(u);
+        return;
+    }
+    u->got_bytes = true;
+    if (buf_add(&u->in, &u->in_len, &u->in_cap, data, len) != PROXY_OK) {
+        d_upstream_failed(u->d, 502, "out of memory");
+        return;
+    }
+    u_pump(u);
+}
+
+static void u_handle(uconn_t *u, const net_h1_event_t *ev);
+
+static void u_on_eof(net_conn_t *c, void *ud)
+{
+    uconn_t *u = ud;
+    (void)c;
+    u->eof = true;
+    if (u->d)
+        u_pump(u); /* finishes the response (or waits for the client to drain first) */
+    else
+        u_kill(u);
+}
+
+static void u_on_drain(net_conn_t *c, void *ud)
+{
+    uconn_t *u = ud;
+    (void)c;
+    if (u->d)
+        d_pump(u->d);
+}
+
+static void u_on_close(net_conn_t *c, int status, void *ud)
+{
+    uconn_t *u = ud;
+    (void)c;
+    proxy_t *p = u->p;
+    if (u->idle)
+        p->nidle--;
+    u->idle = false;
+    if (u->d) {
+        dconn_t *d = u->d;
+        d->up = NULL;
+        u->d = NULL;
+        uconn_t *nu = NULL;
+        if (d->retryable && !u->got_bytes && !d->resp_started && !d->ending && !p->closing &&
+            d->up_head.len) {
+            /* A pooled connection the upstream had closed before our request reached it: the
+             * request (no body) is sent once more on a fresh connection. */
+            d->retryable = false;
+            if ((nu = u_connect(p, &d->ep, u->key))) {
+                p->st.upstream_retries++;
+                nu->d = d;
+                d->up = nu;
+                net_h1_parser_set_method(nu->parser, d->head_method ? "HEAD" : "GET");
+            }
+        }
+        if (!nu && !d->resp_started && !d->ending && d_retry_attempt(d))
+            nu = d->up; /* the route's Retry: a connection error counts as a failed attempt */
+        if (!nu)
+            d_upstream_failed(d, u->connected ? 502 : 503,
+                              u->connected ? "upstream connection closed"
+                                           : "upstream connection failed");
+    }
+    (void)status;
+    u_unlink(u);
+    net_h1_parser_free(u->parser);
+    free(u->in);
+    free(u);
+    proxy_maybe_finish(p);
+}
+
+static void u_on_connect(net_conn_t *c, int status, void *ud)
+{
+    uconn_t *u = ud;
+    if (status != NET_OK || u->dead)
+        return; /* on_close follows */
+    u->connected = true;
+    dconn_t *d = u->d;
+    if (!d) {
+        u_release(u, true);
+        return;
+    }
+    net_conn_write(c, d->up_head.data, d->up_head.len); /* kept for retries */
+    d_pump(d);
+}
+
+static const net_conn_raw_callbacks_t u_callbacks = {
+    .on_read = u_on_read, .on_eof = u_on_eof, .on_drain = u_on_drain};
+
+static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *key)
+{
+    uconn_t *u = calloc(1, sizeof *u);
+    int err;
+    if (!u || !(u->parser = net_h1_parser_new(false, NULL, &err))) {
+        free(u);
+        return NULL;
+    }
+    u->p = p;
+    snprintf(u->key, sizeof u->key, "%s", key);
+    net_client_config_t cc;
+    net_client_config_default(&cc);
+    cc.host = ep->host;
+    cc.port = ep->port;
+    cc.conn.handshake_timeout_ms = p->opt.upstream_connect_timeout_ms;
+    cc.conn.write_queue_cap = WRITE_CAP;
+    cc.raw = u_callbacks;
+    cc.ud = u;
+    cc.on_connect = u_on_connect;
+    cc.on_close = u_on_close; /* also after a failed connect (raw.on_close would not be) */
+    u->c = net_client_connect(p->loop, &cc, &err);
+    if (!u->c) {
+        net_h1_parser_free(u->parser);
+        free(u);
+        return NULL;
+    }
+    u->next = p->uconns;
+    if (p->uconns)
+        p->uconns->prev = u;
+    p->uconns = u;
+    p->st.upstream_connects++;
+    return u;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Responses */
+
+static void d_write(dconn_t *d, const void *data, size_t len)
+{
+    if (d->ending || !len)
+        return;
+    if (!d->st) {
+        net_conn_write(d->c, data, len);
+    } else if (!d->h2_ended && net_h2_stream_write(d->st, data, len) != NET_OK) {
+        d->h2_ended = true; /* u_pump checked the room first: only a dead stream gets here */
+        net_h2_stream_reset(d->st, 0x2);
+    }
+}
+
+/* HTTP/2: the downstream stream cannot take |len| more bytes now (on_writable resumes). */
+static bool d_backlogged(dconn_t *d, size_t len)
+{
+    if (d->st) /* before the response head there is nothing to write yet */
+        return d->resp_started && !d->h2_ended && !net_h2_stream_can_write(d->st, len ? len : 1);
+    return net_conn_write_queued(d->c) >= WRITE_CAP;
+}
+
+/* HTTP/2: response headers; |h| without pseudo-headers, names lowercased here. */
+static void h2_respond(dconn_t *d, int status, const net_h2_header_t *h, size_t n, bool end)
+{
+    net_h2_header_t *v = calloc(n + 1, sizeof *v);
+    char st[8], *names = NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += h[i].name_len + 1;
+    names = malloc(total + 1);
+    if (!v || !names) {
+        free(v);
+        free(names);
+        net_h2_stream_reset(d->st, 0x2);
+        d->h2_ended = true;
+        return;
+    }
+    snprintf(st, sizeof st, "%d", status);
+    v[0] = (net_h2_header_t){":status", 7, st, strlen(st)};
+    size_t k = 1, off = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *nm = names + off;
+        for (size_t j = 0; j < h[i].name_len; j++)
+            nm[j] = (char)((h[i].name[j] >= 'A' && h[i].name[j] <= 'Z') ? h[i].name[j] + 32
+                                                                        : h[i].name[j]);
+        nm[h[i].name_len] = '\0';
+        off += h[i].name_len + 1;
+        if (!strcmp(nm, "connection") || !strcmp(nm, "keep-alive") ||
+            !strcmp(nm, "transfer-encoding") || !strcmp(nm, "upgrade") ||
+            !strcmp(nm, "proxy-connection"))
+            continue;
+        v[k++] = (net_h2_header_t){nm, h[i].name_len, h[i].value, h[i].value_len};
+    }
+    if (net_h2_stream_respond(d->st, v, k, end) != NET_OK) {
+        net_h2_stream_reset(d->st, 0x2);
+        end = true;
+    }
+    if (end)
+        d->h2_ended = true;
+    free(v);
+    free(names);
+}
+
+static void d_end(dconn_t *d)
+{
+    if (d->ending)
+        return;
+    d->ending = true;
+    d_timer_stop(d);
+    if (d->up) {
+        uconn_t *u = d->up;
+        d->up = NULL;
+        u_detach_kill(u);
+    }
+    proxy_snapshot_release(d->snap);
+    d->snap = NULL;
+    net_conn_end(d->c);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void d_timer_dispose(dconn_t *d)
+{
+    if (!d->timer)
+        return;
+    d->timer->data = NULL;
+    uv_close((uv_handle_t *)d->timer, timer_closed);
+    d->timer = NULL;
+}
+
+static void d_timer_stop(dconn_t *d)
+{
+    if (d->timer)
+        uv_timer_stop(d->timer);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending)
+        return;
+    if (d->st && d->h2_ended)
+        return;
+    d->keep_alive = false; /* the request's bytes may still be arriving */
+    d_upstream_failed(d, 504, "the route's timeout expired");
+}
+
+static void d_timer_start(dconn_t *d, uint64_t ms)
+{
+    if (!d->timer) {
+        if (!(d->timer = malloc(sizeof *d->timer)))
+            return;
+        uv_timer_init(d->p->loop, d->timer);
+    }
+    d->timer->data = d;
+    uv_timer_start(d->timer, on_timeout, ms, 0);
+}
+
+/* A response the proxy makes itself. */
+static void d_local(dconn_t *d, int status, const char *location, const uint8_t *body, size_t blen,
+                    bool close)
+{
+    net_h2_header_t h[4];
+    size_t n = 0;
+    char cl[32];
+    snprintf(cl, sizeof cl, "%zu", blen);
+    h[n++] = NET_H2_HDR("content-type", "text/plain; charset=utf-8");
+    h[n++] = NET_H2_HDR("content-length", cl);
+    if (location)
+        h[n++] = NET_H2_HDR("location", location);
+    if (d->st) {
+        if (d->h2_ended)
+            return;
+        bool nobody = d->head_method || blen == 0;
+        h2_respond(d, status, h, n, nobody);
+        if (!nobody) {
+            d_write(d, body, blen);
+            if (!d->h2_ended)
+                net_h2_stream_end(d->st, NULL, 0);
+            d->h2_ended = true;
+        }
+        count_status(d->p, status);
+        d->resp_started = true;
+        d->phase = PH_LOCAL; /* the rest of the request body is dropped */
+        proxy_snapshot_release(d->snap);
+        d->snap = NULL;
+        (void)close;
+        return;
+    }
+    if (close || !d->keep_alive)
+        h[n++] = NET_H2_HDR("connection", "close");
+    net_h1_buf_t b = {0};
+    if (net_h1_response_write(&b, status, NULL, h, n) == NET_OK) {
+        d_write(d, b.data, b.len);
+        if (!d->head_method)
+            d_write(d, body, blen);
+    }
+    net_h1_buf_dispose(&b);
+    count_status(d->p, status);
+    d->resp_started = true;
+    if (close || !d->keep_alive) {
+        d_end(d);
+        return;
+    }
+    d->phase = PH_LOCAL;
+}
+
+static void d_local_text(dconn_t *d, int status, const char *text, bool close)
+{
+    char body[600];
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", status, net_h1_status_reason(status), text);
+    d_local(d, status, NULL, (const uint8_t *)body, n > 0 ? (size_t)n : 0, close);
+}
+
+static void d_upstream_failed(dconn_t *d, int status, const char *why)
+{
+    if (d->up) {
+        uconn_t *u = d->up;
+        d->up = NULL;
+        u_detach_kill(u);
+    }
+    if (d->ending)
+        return;
+    if (!d->resp_started)
+        d_local_text(d, status, why, true);
+    else if (d->st) {
+        if (!d->h2_ended)
+            net_h2_stream_reset(d->st, 0x2); /* a response is half sent: abort the stream */
+        d->h2_ended = true;
+    } else
+        net_conn_close(d->c, false); /* a response is half sent: abort */
+}
+
+static void d_response_head(dconn_t *d, const net_h1_message_t *m)
+{
+    proxy_headers_t h = {0};
+    for (size_t i = 0; i < m->nheaders; i++) {
+        if (hop_by_hop(m->headers[i].name, m->headers, m->nheaders) &&
+            strcasecmp(m->headers[i].name, "host") != 0 &&
+            strcasecmp(m->headers[i].name, "expect") != 0)
+            continue;
+        proxy_headers_add(&h, m->headers[i].name, m->headers[i].value, m->headers[i].value_len);
+    }
+    proxy_headers_modify(&h, d->resp_mod[0]);
+    proxy_headers_modify(&h, d->resp_mod[1]);
+    char cl[32];
+    d->resp_chunked = false;
+    if (m->content_length >= 0 && !m->chunked) {
+        snprintf(cl, sizeof cl, "%lld", (long long)m->content_length);
+        proxy_headers_set(&h, "content-length", cl);
+    } else if (m->has_body) {
+        if (d->minor >= 1) {
+            proxy_headers_set(&h, "transfer-encoding", "chunked");
+            d->resp_chunked = true;
+        } else {
+            d->keep_alive = false; /* HTTP/1.0: the body ends with the connection */
+        }
+    }
+    if (!d->keep_alive && !d->st)
+        proxy_headers_set(&h, "connection", "close");
+    if (d->st) {
+        d->resp_chunked = false;
+        proxy_headers_remove(&h, "transfer-encoding");
+        net_h2_header_t *hv = headers_view(&h);
+        if (hv)
+            h2_respond(d, m->status, hv, h.n, !m->has_body);
+        free(hv);
+        proxy_headers_dispose(&h);
+        d->resp_started = true;
+        count_status(d->p, m->status);
+        return;
+    }
+    net_h2_header_t *v = headers_view(&h);
+    net_h1_buf_t b = {0};
+    if (v && net_h1_response_write(&b, m->status, m->reason, v, h.n) == NET_OK) {
+        d_write(d, b.data, b.len);
+        d->resp_started = true;
+        count_status(d->p, m->status);
+    } else {
+        free(v);
+        proxy_headers_dispose(&h);
+        net_h1_buf_dispose(&b);
+        d_upstream_failed(d, 502, "upstream response head cannot be forwarded");
+        return;
+    }
+    free(v);
+    proxy_headers_dispose(&h);
+    net_h1_buf_dispose(&b);
+}
+
+static void u_handle(uconn_t *u, const net_h1_event_t *ev)
+{
+    dconn_t *d = u->d;
+    const net_h1_message_t *m;
+    switch (ev->kind) {
+    case NET_H1_EV_HEAD:
+        m = net_h1_parser_message(u->parser);
+        if (m->status < 200 && m->status != 101)
+            return; /* interim: we answered Expect ourselves */
+        if (m->status == 101) {
+            d_upstream_failed(d, 502, "upstream switched protocols");
+            return;
+        }
+        if (d->retry && d->retries_left > 0 && d->req_done) {
+            bool listed = false;
+            for (size_t i = 0; i < d->retry->n_retry_status_codes; i++)
+                listed |= d->retry->retry_status_codes[i] == m->status;
+            if (listed) { /* drop this answer and its connection; try again */
+                d->up = NULL;
+                u_detach_kill(u);
+                if (!d_retry_attempt(d))
+                    d_upstream_failed(d, 502, "retry could not be sent");
+                return;
+            }
+        }
+        d_response_head(d, m);
+        return;
+    case NET_H1_EV_BODY:
+        if (d->resp_chunked) {
+            net_h1_buf_t b = {0};
+            if (net_h1_chunk_write(&b, ev->data, ev->len) == NET_OK)
+                d_write(d, b.data, b.len);
+            net_h1_buf_dispose(&b);
+        } else {
+            d_write(d, ev->data, ev->len);
+        }
+        return;
+    case NET_H1_EV_END: {
+        m = net_h1_parser_message(u->parser);
+        if (m->status < 200)
+            return;
+        if (d->resp_chunked) {
+            net_h1_buf_t b = {0};
+            if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
+                d_write(d, b.data, b.len);
+            net_h1_buf_dispose(&b);
+        }
+        bool reusable = m->keep_alive && d->req_done;
+        d->up = NULL;
+        u_release(u, reusable);
+        d_exchange_done(d);
+        return;
+    }
+    case NET_H1_EV_ERROR:
+        d_upstream_failed(d, 502, net_h1_parser_error(u->parser));
+        return;
+    default:
+        return;
+    }
+}
+
+static void u_pump(uconn_t *u)
+{
+    if (u->pumping)
+        return;
+    u->pumping = true;
+    while (u->d && !u->dead) {
+        dconn_t *d = u->d;
+        if (d_backlogged(d, u->in_len)) {
+            if (!u->read_paused) {
+                u->read_paused = true;
+                net_conn_set_read_paused(u->c, true);
+            }
+            break; /* d_on_drain resumes */
+        }
+        net_h1_event_t ev;
+        size_t used = net_h1_parser_feed(u->parser, u->in, u->in_len, &ev);
+        if (ev.kind == NET_H1_EV_NEED_MORE || ev.kind == NET_H1_EV_DONE) {
+            consume(u->in, &u->in_len, used);
+            if (u->eof && u->d) {
+                net_h1_parser_finish(u->parser, &ev);
+                u_handle(u, &ev); /* END of a close-delimited body, or ERROR */
+                if (u->d)
+                    u_kill(u); /* u_on_close answers the exchange */
+            }
+            break;
+        }
+        if (ev.kind == NET_H1_EV_BODY) {
+            u_handle(u, &ev); /* points into u->in: consume after */
+            consume(u->in, &u->in_len, used);
+        } else {
+            consume(u->in, &u->in_len, used);
+            u_handle(u, &ev);
+        }
+        if (ev.kind == NET_H1_EV_ERROR)
+            break;
+    }
+    if (u->eof && !u->d)
+        u_kill(u);
+    if (u->d && u->read_paused && !d_backlogged(u->d, u->in_len)) {
+        u->read_paused = false;
+        net_conn_set_read_paused(u->c, false);
+    }
+    u->pumping = false;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Requests */
+
+static void d_exchange_done(dconn_t *d)
+{
+    d_timer_stop(d);
+    proxy_snapshot_release(d->snap);
+    d->snap = NULL;
+    if (d->st) {
+        if (!d->h2_ended)
+            net_h2_stream_end(d->st, NULL, 0);
+        d->h2_ended = true;
+        d->phase = PH_LOCAL; /* done: whatever else arrives is dropped */
+        net_h1_buf_dispose(&d->up_head);
+        return;
+    }
+    d->resp_started = false;
+    d->resp_chunked = false;
+    net_h1_buf_dispose(&d->up_head);
+    if (!d->req_done || !d->keep_alive || d->eof || d->p->closing) {
+        d_end(d);
+        return;
+    }
+    d->phase = PH_HEAD;
+    d_pump(d);
+}
+
+/* A request head, from HTTP/1.1 (net_h1_message_t) or HTTP/2 (pseudo-headers). */
+typedef struct xreq {
+    const char *method, *target, *host;
+    const net_h2_header_t *headers; /* without pseudo-headers */
+    size_t nheaders;
+    int64_t content_length; /* -1: none */
+    bool chunked;           /* forward the body chunked */
+    bool has_body, expect_continue;
+} xreq_t;
+
+static void x_start(dconn_t *d, const xreq_t *m);
+
+static void d_on_head(dconn_t *d)
+{
+    const net_h1_message_t *hm = net_h1_parser_message(d->parser);
+    d->p->st.requests++;
+    d->minor = hm->minor_version;
+    d->keep_alive = hm->keep_alive;
+    d->head_method = strcmp(hm->method, "HEAD") == 0;
+    d->req_done = false;
+    d->resp_started = false;
+    if (hm->upgrade) {
+        d_local_text(d, 501, "protocol upgrades are not supported yet", true);
+        return;
+    }
+    const net_h2_header_t *hh = net_h2_header_find(hm->headers, hm->nheaders, "host");
+    xreq_t x = {hm->method,  hm->target,   hh ? hh->value : NULL,
+                hm->headers, hm->nheaders, hm->content_length,
+                hm->chunked, hm->has_body, hm->expect_continue};
+    x_start(d, &x);
+}
+
+static void mirror_connect(net_conn_t *c, int status, void *ud)
+{
+    mirror_t *m = ud;
+    if (status == NET_OK)
+        net_conn_write(c, m->head.data, m->head.len);
+}
+
+static void mirror_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
+{
+    (void)c;
+    (void)data;
+    (void)len;
+    (void)ud; /* the mirror's answer is dropped; it closes after it (Connection: close) */
+}
+
+static void mirror_close(net_conn_t *c, int status, void *ud)
+{
+    mirror_t *m = ud;
+    proxy_t *p = m->p;
+    (void)c;
+    (void)status;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        p->mirrors = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    net_h1_buf_dispose(&m->head);
+    free(m);
+    proxy_maybe_finish(p);
+}
+
+/* Sends a copy of a request without body to each mirror (percentage drawn per request). */
+static void mirrors_send(dconn_t *d, const Agentgateway__Dev__Resource__RequestMirrors *ms,
+                         const char *method, const char *target, const net_h2_header_t *v, size_t n)
+{
+    proxy_t *p = d->p;
+    for (size_t i = 0; ms && i < ms->n_mirrors; i++) {
+        const Agentgateway__Dev__Resource__RequestMirrors__Mirror *mr = ms->mirrors[i];
+        if (mr->percentage < 100.0 &&
+            (double)(proxy_lb_random(&p->lb) % 1000000u) >= mr->percentage * 10000.0)
+            continue;
+        Agentgateway__Dev__Resource__RouteBackend rb =
+            AGENTGATEWAY__DEV__RESOURCE__ROUTE_BACKEND__INIT;
+        rb.backend = mr->backend;
+        proxy_endpoint_t ep;
+        if (proxy_upstream_resolve(d->snap, &rb, &p->lb, &ep, NULL, 0) != PROXY_OK)
+            continue;
+        mirror_t *m = calloc(1, sizeof *m);
+        net_h2_header_t *hv = calloc(n + 1, sizeof *hv);
+        if (!m || !hv) {
+            free(m);
+            free(hv);
+            continue;
+        }
+        memcpy(hv, v, n * sizeof *hv);
+        hv[n] = NET_H2_HDR("connection", "close");
+        if (net_h1_request_write(&m->head, method, target, hv, n + 1) != NET_OK) {
+            free(hv);
+            free(m);
+            continue;
+        }
+        free(hv);
+        m->p = p;
+        net_client_config_t cc;
+        net_client_config_default(&cc);
+        cc.host = ep.host;
+        cc.port = ep.port;
+        cc.conn.handshake_timeout_ms = p->opt.upstream_connect_timeout_ms;
+        cc.raw = (net_conn_raw_callbacks_t){.on_read = mirror_read};
+        cc.ud = m;
+        cc.on_connect = mirror_connect;
+        cc.on_close = mirror_close;
+        int err;
+        if (!(m->c = net_client_connect(p->loop, &cc, &err))) {
+            net_h1_buf_dispose(&m->head);
+            free(m);
+            continue;
+        }
+        m->next = p->mirrors;
+        if (p->mirrors)
+            p->mirrors->prev = m;
+        p->mirrors = m;
+    }
+}
+
+/* Routes, filters and forwards one request (either protocol). */
+static void x_start(dconn_t *d, const xreq_t *m)
+{
+    proxy_t *p = d->p;
+    d->req_chunked = m->chunked;
+    bool body = m->has_body;
+    /* target → path, query, authority */
+    const char *t = m->target;
+    const char *host = m->host;
+    char authority[256] = "";
+    if (strncasecmp(t, "http://", 7) == 0) {
+        const char *s = t + 7, *e = s + strcspn(s, "/?");
+        snprintf(authority, sizeof authority, "%.*s", (int)(e - s), s);
+        host = authority;
+        t = *e ? e : "/";
+    }
+    if (t[0] != '/') {
+        d_local_text(d, 400, "request target must be a path", true);
+        return;
+    }
+    size_t tl = strlen(t);
+    char *path = malloc(tl + 2);
+    if (!path) {
+        d_local_text(d, 500, "out of memory", true);
+        return;
+    }
+    memcpy(path, t, tl + 1);
+    char *query = strchr(path, '?');
+    if (query)
+        *query++ = '\0';
+    proxy_request_t req = {m->method, path, query, host, m->headers, m->nheaders};
+    d->snap = proxy_config_snapshot(p->cfg);
+    proxy_route_match_t rm;
+    if (proxy_router_match(d->snap, d->bind_key, &req, &rm) != PROXY_OK) {
+        free(path);
+        d_local_text(d, 404, "no route", body);
+        return;
+    }
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    bool tls = ir_listener_protocol(rm.listener) == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
+    proxy_url_t url = {tls ? "https" : "http", host, ir_bind_port(rm.bind), path, query, rm.prefix,
+                       rm.prefix_len};
+    char loc[4096];
+    int status;
+    if (f.direct) {
+        free(path);
+        status = f.direct->status ? (int)f.direct->status : 200;
+        d_local(d, status, NULL, f.direct->body.data, f.direct->body.len, body);
+        return;
+    }
+    if (f.redirect) {
+        int rrc = proxy_redirect_location(f.redirect, &url, loc, sizeof loc, &status);
+        free(path);
+        if (rrc != PROXY_OK)
+            d_local_text(d, 500, "redirect location too long", body);
+        else
+            d_local(d, status, loc, NULL, 0, body);
+        return;
+    }
+    const agw_route_backend_t *rb;
+    proxy_endpoint_t ep;
+    char why[300];
+    if (proxy_upstream_pick(d->snap, rm.pb, &p->lb, &rb, &ep, why, sizeof why) != PROXY_OK) {
+        free(path);
+        d_local_text(d, 500, why, body);
+        return;
+    }
+    proxy_filters_collect(rm.pb, rb, &f);
+    if (f.backend_redirect) {
+        int rrc = proxy_redirect_location(f.backend_redirect, &url, loc, sizeof loc, &status);
+        free(path);
+        if (rrc != PROXY_OK)
+            d_local_text(d, 500, "redirect location too long", body);
+        else
+            d_local(d, status, loc, NULL, 0, body);
+        return;
+    }
+    /* the upstream request head */
+    proxy_headers_t h = {0};
+    int rc = PROXY_OK;
+    for (size_t i = 0; i < m->nheaders && rc == PROXY_OK; i++)
+        if (!hop_by_hop(m->headers[i].name, m->headers, m->nheaders))
+            rc = proxy_headers_add(&h, m->headers[i].name, m->headers[i].value,
+                                   m->headers[i].value_len);
+    char target[4096];
+    const char *new_host = NULL;
+    if (rc == PROXY_OK)
+        rc = proxy_headers_modify(&h, f.request_headers);
+    if (rc == PROXY_OK)
+        rc = proxy_headers_modify(&h, f.backend_request_headers);
+    if (rc == PROXY_OK)
+        rc = proxy_rewrite_target(f.rewrite, &url, target, sizeof target, &new_host);
+    free(path);
+    char cl[32];
+    if (rc == PROXY_OK && m->chunked)
+        rc = proxy_headers_set(&h, "transfer-encoding", "chunked");
+    else if (rc == PROXY_OK && m->content_length >= 0 && (m->has_body || !d->st)) {
+        snprintf(cl, sizeof cl, "%lld", (long long)m->content_length);
+        rc = proxy_headers_set(&h, "content-length", cl);
+    }
+    net_h2_header_t *v = rc == PROXY_OK ? calloc(h.n + 2, sizeof *v) : NULL;
+    const char *hv = new_host ? new_host : host ? host : "";
+    if (v) {
+        v[0] = (net_h2_header_t){"host", 4, hv, strlen(hv)};
+        for (size_t i = 0; i < h.n; i++)
+            v[i + 1] = (net_h2_header_t){h.v[i].name, strlen(h.v[i].name), h.v[i].value,
+                                         strlen(h.v[i].value)};
+    }
+    net_h1_buf_dispose(&d->up_head);
+    rc = v ? net_h1_request_write(&d->up_head, m->method, target, v, h.n + 1) : PROXY_ENOMEM;
+    if (rc == NET_OK && !m->has_body) { /* mirrors get bodiless requests only (docs/proxy.md) */
+        mirrors_send(d, f.mirrors, m->method, target, v, h.n + 1);
+        mirrors_send(d, f.backend_mirrors, m->method, target, v, h.n + 1);
+    }
+    free(v);
+    proxy_headers_dispose(&h);
+    if (rc != NET_OK) {
+        d_local_text(d, rc == NET_EINVAL ? 400 : 500, "request cannot be forwarded", true);
+        return;
+    }
+    d->resp_mod[0] = f.response_headers;
+    d->resp_mod[1] = f.backend_response_headers;
+    d->retry = m->has_body ? NULL : f.retry;
+    d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
+    d->route_pb = rm.pb;
+    uint64_t tmo = proxy_timeout_ms(f.timeout);
+    if (tmo)
+        d_timer_start(d, tmo);
+    if (m->expect_continue) {
+        net_h1_buf_t b = {0};
+        if (net_h1_continue_write(&b) == NET_OK)
+            d_write(d, b.data, b.len);
+        net_h1_buf_dispose(&b);
+    }
+    d->phase = PH_FORWARD;
+    char key[300];
+    snprintf(key, sizeof key, "%s:%u", ep.host, (unsigned)ep.port);
+    uconn_t *u = pool_get(p, key);
+    d->ep = ep;
+    if (u) {
+        p->st.upstream_reuses++;
+        u->d = d;
+        d->up = u;
+        d->retryable = !m->has_body;
+        net_h1_parser_set_method(u->parser, d->head_method ? "HEAD" : "GET");
+        net_conn_write(u->c, d->up_head.data, d->up_head.len); /* kept for a retry */
+        return;
+    }
+    d->retryable = false;
+    if (!(u = u_connect(p, &ep, key))) {
+        d_local_text(d, 503, "cannot connect upstream", true);
+        return;
+    }
+    u->d = d;
+    d->up = u;
+    net_h1_parser_set_method(u->parser, d->head_method ? "HEAD" : "GET");
+}
+
+/* Sends the request again (the route's Retry): a new backend pick, a pooled or new connection.
+ * Returns: false when no attempt is left or none can be made. */
+static bool d_retry_attempt(dconn_t *d)
+{
+    proxy_t *p = d->p;
+    if (d->retries_left <= 0 || d->ending || p->closing || !d->up_head.len || !d->snap)
+        return false;
+    d->retries_left--;
+    const agw_route_backend_t *rb;
+    proxy_endpoint_t ep;
+    if (proxy_upstream_pick(d->snap, d->route_pb, &p->lb, &rb, &ep, NULL, 0) != PROXY_OK)
+        return false;
+    char key[300];
+    snprintf(key, sizeof key, "%s:%u", ep.host, (unsigned)ep.port);
+    uconn_t *u = pool_get(p, key);
+    if (!u && !(u = u_connect(p, &ep, key)))
+        return false;
+    p->st.upstream_retries++;
+    d->ep = ep;
+    d->retryable = false;
+    u->d = d;
+    d->up = u;
+    net_h1_parser_set_method(u->parser, d->head_method ? "HEAD" : "GET");
+    if (u->connected)
+        net_conn_write(u->c, d->up_head.data, d->up_head.len);
+    return true;
+}
+
+static void d_handle(dconn_t *d, const net_h1_event_t *ev)
+{
+    switch (ev->kind) {
+    case NET_H1_EV_HEAD:
+        d_on_head(d);
+        return;
+    case NET_H1_EV_BODY:
+        if (d->phase != PH_FORWARD || !d->up)
+            return;
+        if (d->req_chunked) {
+            net_h1_buf_t b = {0};
+            if (net_h1_chunk_write(&b, ev->data, ev->len) == NET_OK)
+                net_conn_write(d->up->c, b.data, b.len);
+            net_h1_buf_dispose(&b);
+        } else {
+            net_conn_write(d->up->c, ev->data, ev->len);
+        }
+        return;
+    case NET_H1_EV_END:
+        d->req_done = true;
+        if (d->phase == PH_LOCAL) {
+            d_exchange_done(d);
+        } else if (d->phase == PH_FORWARD) {
+            if (d->req_chunked && d->up) {
+                net_h1_buf_t b = {0};
+                if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
+                    net_conn_write(d->up->c, b.data, b.len);
+                net_h1_buf_dispose(&b);
+            }
+            d->phase = PH_WAIT;
+        }
+        return;
+    case NET_H1_EV_ERROR:
+        if (d->phase == PH_HEAD) {
+            net_h1_buf_t b = {0};
+            int st = net_h1_parser_error_status(d->parser);
+            if (net_h1_error_write(&b, st, net_h1_parser_error(d->parser), NULL, 0) == NET_OK)
+                d_write(d, b.data, b.len);
+            net_h1_buf_dispose(&b);
+            count_status(d->p, st);
+            d_end(d);
+        } else {
+            d_upstream_failed(d, 400, "malformed request body");
+            d_end(d);
+        }
+        return;
+    case NET_H1_EV_DONE:
+        if (d->phase == PH_HEAD)
+            d_end(d);
+        return;
+    default:
+        return;
+    }
+}
+
+static void h2_push_body(dconn_t *d);
+
+static void d_pump(dconn_t *d)
+{
+    if (d->st) {
+        h2_push_body(d);
+        return;
+    }
+    if (d->pumping)
+        return;
+    d->pumping = true;
+    while (!d->ending) {
+        if (d->phase == PH_WAIT)
+            break;
+        if (d->phase == PH_FORWARD &&
+            (!d->up || !d->up->connected || net_conn_write_queued(d->up->c) >= WRITE_CAP))
+            break; /* u_on_connect / u_on_drain resume */
+        net_h1_event_t ev;
+        size_t used = net_h1_parser_feed(d->parser, d->in, d->in_len, &ev);
+        if (ev.kind == NET_H1_EV_NEED_MORE) {
+            consume(d->in, &d->in_len, used);
+            if (d->eof && d->phase == PH_HEAD && d->in_len == 0)
+                d_end(d);
+            break;
+        }
+        if (ev.kind == NET_H1_EV_BODY) {
+            d_handle(d, &ev); /* points into d->in: consume after */
+            consume(d->in, &d->in_len, used);
+        } else {
+            consume(d->in, &d->in_len, used);
+            d_handle(d, &ev);
+        }
+        if (ev.kind == NET_H1_EV_DONE || ev.kind == NET_H1_EV_ERROR)
+            break;
+    }
+    if (d->read_paused && !d->ending && d->in_len < d->p->opt.max_buffered_input) {
+        d->read_paused = false;
+        net_conn_set_read_paused(d->c, false);
+    }
+    d->pumping = false;
+}
+
+static void d_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
+{
+    dconn_t *d = ud;
+    if (d->ending)
+        return;
+    if (buf_add(&d->in, &d->in_len, &d->in_cap, data, len) != PROXY_OK) {
+        net_conn_close(c, false);
+        return;
+    }
+    if (d->in_len >= d->p->opt.max_buffered_input && !d->read_paused) {
+        d->read_paused = true;
+        net_conn_set_read_paused(c, true);
+    }
+    d_pump(d);
+}
+
+static void d_on_eof(net_conn_t *c, void *ud)
+{
+    dconn_t *d = ud;
+    (void)c;
+    d->eof = true;
+    if (d->phase == PH_HEAD || d->phase == PH_LOCAL)
+        d_pump(d);
+    if (d->phase == PH_HEAD || (d->phase == PH_FORWARD && !d->req_done))
+        d_end(d); /* nothing in flight, or the request was cut short */
+}
+
+static void d_on_drain(net_conn_t *c, void *ud)
+{
+    dconn_t *d = ud;
+    (void)c;
+    if (d->up)
+        u_pump(d->up);
+}
+
+static void d_on_shutdown(net_conn_t *c, void *ud)
+{
+    dconn_t *d = ud;
+    (void)c;
+    d->keep_alive = false;
+    if (d->phase == PH_HEAD && d->in_len == 0)
+        d_end(d);
+}
+
+static void d_on_close(net_conn_t *c, int status, void *ud)
+{
+    dconn_t *d = ud;
+    (void)c;
+    (void)status;
+    proxy_t *p = d->p;
+    if (d->up) {
+        uconn_t *u = d->up;
+        d->up = NULL;
+        u_detach_kill(u);
+    }
+    d_timer_dispose(d);
+    proxy_snapshot_release(d->snap);
+    net_h1_buf_dispose(&d->up_head);
+    net_h1_parser_free(d->parser);
+    free(d->in);
+    free(d->bind_key);
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        p->dconns = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    free(d);
+}
+
+static const net_conn_raw_callbacks_t d_callbacks = {.on_read = d_on_read,
+                                                     .on_eof = d_on_eof,
+                                                     .on_drain = d_on_drain,
+                                                     .on_shutdown = d_on_shutdown,
+                                                     .on_close = d_on_close};
+
+/* ------------------------------------------------------------------------------------------- */
+/* HTTP/2 front (h2c with prior knowledge): each stream is one exchange, forwarded to an
+ * HTTP/1.1 upstream. The request body is read in manual-consume mode: bytes are acknowledged to
+ * the client only once they were handed to the upstream, so the stream window (1 MiB) bounds
+ * what a stream can make us buffer. */
+
+static void dconn_link(proxy_t *p, dconn_t *d)
+{
+    d->next = p->dconns;
+    if (p->dconns)
+        p->dconns->prev = d;
+    p->dconns = d;
+}
+
+static void dconn_unlink(proxy_t *p, dconn_t *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        p->dconns = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+}
+
+static void h2_push_body(dconn_t *d)
+{
+    if (d->phase != PH_FORWARD || !d->up || !d->up->connected)
+        return;
+    uconn_t *u = d->up;
+    while (d->in_len && net_conn_write_queued(u->c) < WRITE_CAP) {
+        size_t n = d->in_len < 65536 ? d->in_len : 65536;
+        if (d->req_chunked) {
+            net_h1_buf_t b = {0};
+            if (net_h1_chunk_write(&b, d->in, n) == NET_OK)
+                net_conn_write(u->c, b.data, b.len);
+            net_h1_buf_dispose(&b);
+        } else {
+            net_conn_write(u->c, d->in, n);
+        }
+        net_h2_stream_consume(d->st, n);
+        consume(d->in, &d->in_len, n);
+    }
+    if (d->in_len == 0 && d->h2_remote_end && !d->req_done) {
+        if (d->req_chunked) {
+            net_h1_buf_t b = {0};
+            if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
+                net_conn_write(u->c, b.data, b.len);
+            net_h1_buf_dispose(&b);
+        }
+        d->req_done = true;
+        d->phase = PH_WAIT;
+    }
+}
+
+static void h2_on_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
+                          const net_h2_header_t *h, size_t n, void *ud)
+{
+    listener_t *l = ud;
+    if (kind != NET_H2_REQUEST)
+        return; /* request trailers are not forwarded */
+    dconn_t *d = calloc(1, sizeof *d);
+    if (!d || !(d->bind_key = strdup(l->bind_key))) {
+        free(d);
+        net_h2_stream_reset(st, 0x2);
+        return;
+    }
+    proxy_t *p = l->p;
+    d->p = p;
+    d->c = net_conn_from_session(s);
+    d->st = st;
+    d->phase = PH_HEAD;
+    d->keep_alive = true;
+    d->minor = 1;
+    dconn_link(p, d);
+    net_h2_stream_set_user(st, d);
+    net_h2_stream_set_manual_consume(st, true);
+    p->st.requests++;
+    const char *method = NULL, *path = NULL, *authority = NULL;
+    net_h2_header_t *hs = calloc(n + 1, sizeof *hs);
+    size_t nh = 0;
+    int64_t cl = -1;
+    for (size_t i = 0; hs && i < n; i++) {
+        if (h[i].name[0] == ':') {
+            if (!strcmp(h[i].name, ":method"))
+                method = h[i].value;
+            else if (!strcmp(h[i].name, ":path"))
+                path = h[i].value;
+            else if (!strcmp(h[i].name, ":authority"))
+                authority = h[i].value;
+            continue;
+        }
+        if (!strcmp(h[i].name, "host") && !authority)
+            authority = h[i].value;
+        if (!strcmp(h[i].name, "content-length")) {
+            char *end;
+            long long v = strtoll(h[i].value, &end, 10);
+            if (*end == '\0' && v >= 0)
+                cl = v;
+        }
+        hs[nh++] = h[i];
+    }
+    bool has_body = !net_h2_stream_remote_ended(st);
+    d->h2_remote_end = !has_body;
+    d->head_method = method && !strcmp(method, "HEAD");
+    if (!hs || !method || !path || !strcmp(method, "CONNECT")) {
+        free(hs);
+        d_local_text(d, 400, "missing :method or :path, or CONNECT", true);
+        return;
+    }
+    xreq_t x = {method, path, authority, hs, nh, cl, has_body && cl < 0, has_body, false};
+    x_start(d, &x);
+    free(hs);
+    h2_push_body(d);
+}
+
+static void h2_on_data(net_h2_session_t *s, net_h2_stream_t *st, const uint8_t *data, size_t len,
+                       void *ud)
+{
+    (void)s;
+    (void)ud;
+    dconn_t *d = net_h2_stream_user(st);
+    if (!d || d->phase != PH_FORWARD) {
+        net_h2_stream_consume(st, len); /* dropped */
+        return;
+    }
+    if (buf_add(&d->in, &d->in_len, &d->in_cap, data, len) != PROXY_OK) {
+        net_h2_stream_reset(st, 0x2);
+        return;
+    }
+    h2_push_body(d);
+}
+
+static void h2_on_end(net_h2_session_t *s, net_h2_stream_t *st, void *ud)
+{
+    (void)s;
+    (void)ud;
+    dconn_t *d = net_h2_stream_user(st);
+    if (!d)
+        return;
+    d->h2_remote_end = true;
+    h2_push_body(d);
+}
+
+static void h2_on_writable(net_h2_session_t *s, net_h2_stream_t *st, void *ud)
+{
+    (void)s;
+    (void)ud;
+    dconn_t *d = net_h2_stream_user(st);
+    if (d && d->up)
+        u_pump(d->up);
+}
+
+static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error_code, void *ud)
+{
+    (void)s;
+    (void)ud;
+    (void)error_code;
+    dconn_t *d = net_h2_stream_user(st);
+    if (!d)
+        return;
+    net_h2_stream_set_user(st, NULL);
+    if (d->up) {
+        uconn_t *u = d->up;
+        d->up = NULL;
+        u_detach_kill(u);
+    }
+    d_timer_dispose(d);
+    proxy_snapshot_release(d->snap);
+    net_h1_buf_dispose(&d->up_head);
+    free(d->in);
+    free(d->bind_key);
+    dconn_unlink(d->p, d);
+    free(d);
+}
+
+static const net_h2_callbacks_t h2_callbacks = {.on_headers = h2_on_headers,
+                                                .on_data = h2_on_data,
+                                                .on_end = h2_on_end,
+                                                .on_close = h2_on_close,
+                                                .on_writable = h2_on_writable};
+
+static void inert_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    (void)ud;
+    net_conn_close(c, false);
+}
+
+static const net_conn_raw_callbacks_t inert_callbacks = {.on_read = inert_read};
+
+static void conn_open(net_conn_t *c, int status, void *ud)
+{
+    listener_t *l = ud;
+    if (status != NET_OK)
+        return;
+    if (!net_conn_is_raw(c))
+        return; /* HTTP/2: h2_callbacks serve its streams */
+    dconn_t *d = calloc(1, sizeof *d);
+    int err;
+    if (d) {
+        d->parser = net_h1_parser_new(true, NULL, &err);
+        d->bind_key = strdup(l->bind_key);
+    }
+    if (!d || !d->parser || !d->bind_key) {
+        if (d) {
+            net_h1_parser_free(d->parser);
+            free(d->bind_key);
+        }
+        free(d);
+        net_conn_close(c, false);
+        return;
+    }
+    d->p = l->p;
+    d->c = c;
+    d->phase = PH_HEAD;
+    d->next = l->p->dconns;
+    if (l->p->dconns)
+        l->p->dconns->prev = d;
+    l->p->dconns = d;
+    net_conn_set_raw(c, &d_callbacks, d);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Proxy */
+
+proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
+{
+    proxy_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->cfg = proxy_config_new())) {
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
+    p->loop = loop;
+    if (opt)
+        p->opt = *opt;
+    else
+        proxy_options_default(&p->opt);
+    if (p->opt.auto_listen_host && !(p->auto_host = strdup(p->opt.auto_listen_host))) {
+        proxy_config_free(p->cfg);
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
+    p->opt.auto_listen_host = p->auto_host;
+    if (!p->opt.max_buffered_input)
+        p->opt.max_buffered_input = 64 * 1024;
+    proxy_lb_init(&p->lb, p->opt.lb_seed);
+    return p;
+}
+
+proxy_config_t *proxy_config(proxy_t *p)
+{
+    return p->cfg;
+}
+
+static listener_t *listener_find(proxy_t *p, const char *bind_key)
+{
+    for (listener_t *l = p->listeners; l; l = l->next)
+        if (strcmp(l->bind_key, bind_key) == 0)
+            return l;
+    return NULL;
+}
+
+/* The TLS context for a Bind: the certificate of its first HTTPS Listener (key order) that has
+ * one. No SNI-based choice among several certificates yet (net/tls.h takes one per context).
+ * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (unusable certificate). */
+static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out)
+{
+    *out = NULL;
+    const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
+    int rc = PROXY_OK;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const ir_listener_t *l = s->listeners[i].obj;
+        const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
+        if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
+            ir_listener_protocol(l) != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS)
+            continue;
+        char *cert = malloc(t->cert.len + 1), *key = malloc(t->private_key.len + 1);
+        if (cert && key) {
+            memcpy(cert, t->cert.data, t->cert.len);
+            cert[t->cert.len] = '\0';
+            memcpy(key, t->private_key.data, t->private_key.len);
+            key[t->private_key.len] = '\0';
+            static const char *const alpn[] = {"h2", "http/1.1", NULL};
+            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key, .alpn = alpn};
+            int err;
+            *out = net_tls_ctx_new(true, &tc, &err);
+            if (!*out)
+                rc = PROXY_ECONFIG;
+        } else {
+            rc = PROXY_ENOMEM;
+        }
+        free(cert);
+        free(key);
+        break;
+    }
+    proxy_snapshot_release(s);
+    return rc;
+}
+
+int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port)
+{
+    if (p->closing || listener_find(p, bind_key))
+        return PROXY_EINVAL;
+    net_tls_ctx_t *tls;
+    int trc = bind_tls(p, bind_key, &tls);
+    if (trc != PROXY_OK)
+        return trc;
+    listener_t *l = calloc(1, sizeof *l);
+    if (!l || !(l->bind_key = strdup(bind_key))) {
+        free(l);
+        net_tls_ctx_release(tls);
+        return PROXY_ENOMEM;
+    }
+    l->p = p;
+    net_server_config_t sc;
+    net_server_config_default(&sc);
+    sc.listen = listen;
+    sc.conn.write_queue_cap = WRITE_CAP;
+    sc.ud = l;
+    sc.on_conn_open = conn_open;
+    sc.raw = inert_callbacks;
+    sc.cb = h2_callbacks;
+    sc.tls = tls;
+    int err;
+    l->srv = net_server_new(p->loop, &sc, &err);
+    net_tls_ctx_release(tls); /* retained by the server */
+    if (!l->srv) {
+        free(l->bind_key);
+        free(l);
+        return PROXY_EIO;
+    }
+    if (port)
+        *port = net_server_port(l->srv);
+    l->next = p->listeners;
+    p->listeners = l;
+    p->nlisteners++;
+    return PROXY_OK;
+}
+
+static void server_closed(net_server_t *s, void *ud)
+{
+    listener_t *l = ud;
+    proxy_t *p = l->p;
+    (void)s;
+    free(l->bind_key);
+    free(l);
+    p->closing_servers--;
+    proxy_maybe_finish(p);
+}
+
+static void listener_close(proxy_t *p, listener_t *l)
+{
+    listener_t **pp = &p->listeners;
+    while (*pp != l)
+        pp = &(*pp)->next;
+    *pp = l->next;
+    p->nlisteners--;
+    p->closing_servers++;
+    net_server_close(l->srv, true, server_closed, l);
+}
+
+int proxy_unlisten(proxy_t *p, const char *bind_key)
+{
+    listener_t *l = listener_find(p, bind_key);
+    if (!l)
+        return PROXY_EINVAL;
+    listener_close(p, l);
+    return PROXY_OK;
+}
+
+static void auto_listen(proxy_t *p)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
+    for (listener_t *l = p->listeners, *next; l; l = next) {
+        next = l->next;
+        if (l->auto_opened && !proxy_snapshot_bind(s, l->bind_key))
+            listener_close(p, l);
+    }
+    for (size_t i = 0; i < proxy_snapshot_count(s, IR_KIND_BIND); i++) {
+        const ir_bind_t *b = proxy_snapshot_bind_at(s, i);
+        if (listener_find(p, ir_bind_key(b)))
+            continue;
+        char addr[300];
+        bool v6 = strchr(p->auto_host, ':') != NULL;
+        snprintf(addr, sizeof addr, v6 ? "[%s]:%u" : "%s:%u", p->auto_host, ir_bind_port(b));
+        if (proxy_listen(p, ir_bind_key(b), addr, NULL) != PROXY_OK) {
+            p->st.listen_failures++;
+            fprintf(stderr, "proxy: cannot listen on %s for bind %s\n", addr, ir_bind_key(b));
+            continue;
+        }
+        p->listeners->auto_opened = true;
+    }
+    proxy_snapshot_release(s);
+}
+
+int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replace, char *reason,
+                size_t cap)
+{
+    int rc = proxy_config_apply(p->cfg, changes, n, replace, reason, cap);
+    if (rc == PROXY_OK && p->auto_host && !p->closing)
+        auto_listen(p);
+    return rc;
+}
+
+void proxy_stats(const proxy_t *p, proxy_stats_t *out)
+{
+    *out = p->st;
+    out->listeners = p->nlisteners;
+    out->idle_upstreams = p->nidle;
+}
+
+static void proxy_maybe_finish(proxy_t *p)
+{
+    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors)
+        return;
+    void (*cb)(proxy_t *, void *) = p->on_closed;
+    void *ud = p->closed_ud;
+    p->on_closed = NULL;
+    if (cb)
+        cb(p, ud);
+    proxy_config_free(p->cfg);
+    free(p->auto_host);
+    free(p);
+}
+
+void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
+{
+    p->closing = true;
+    p->on_closed = on_closed;
+    p->closed_ud = ud;
+    while (p->listeners)
+        listener_close(p, p->listeners);
+    for (uconn_t *u = p->uconns; u; u = u->next)
+        if (u->idle)
+            u_kill(u);
+    for (mirror_t *m = p->mirrors; m; m = m->next)
+        net_conn_close(m->c, false);
+    p->closing_servers++; /* hold the finish until this function returns */
+    p->closing_servers--;
+    proxy_maybe_finish(p);
+}

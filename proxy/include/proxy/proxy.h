@@ -1,0 +1,99 @@
+/*
+ * The proxy: a config store (proxy/config.h) plus listeners, one per Bind, on a libuv loop, each
+ * serving HTTP/1.1 and HTTP/2 (h2c with prior knowledge; h2 or http/1.1 by ALPN when the Bind has
+ * an HTTPS Listener with a certificate). Each request is routed (proxy/router.h) on the snapshot
+ * current when its head arrived, filtered (proxy/filters.h), and forwarded to an endpoint
+ * (proxy/upstream.h) over HTTP/1.1 with keep-alive pooling; bodies stream both ways with
+ * backpressure (never buffered whole).
+ *
+ *   proxy_t *p = proxy_new(loop, NULL, &err);
+ *   proxy_apply(p, changes, n, initial, reason, sizeof reason);     // from xds inproc / client
+ *   proxy_listen(p, "80/default/gw", "127.0.0.2:80", &port);        // serve a Bind
+ *   ...
+ *   proxy_close(p, on_closed, ud);
+ *
+ * Or let the proxy follow the Binds itself: options.auto_listen_host = "127.0.0.2" makes every
+ * accepted change set open a listener on <host>:<Bind port> for each new Bind and close the
+ * listeners of removed Binds.
+ *
+ * Answers the proxy makes itself: 404 (no route), 500 (no usable backend), 502 (bad upstream
+ * response), 503 (upstream connection failed), 504 (route timeout), redirects and direct
+ * responses, and net/h1.c's 4xx/5xx for malformed requests (with Connection: close).
+ */
+#ifndef PROXY_PROXY_H
+#define PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "proxy/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct proxy proxy_t;
+
+typedef struct proxy_options {
+    uint64_t lb_seed;                     /* weighted-choice seed (default 1): deterministic */
+    size_t pool_max_idle_per_endpoint;    /* idle upstream connections kept per host:port (8) */
+    size_t pool_max_idle;                 /* idle upstream connections kept in all (256) */
+    size_t max_buffered_input;            /* unparsed bytes per connection before reading pauses
+                                             (64 KiB) */
+    uint64_t upstream_connect_timeout_ms; /* (5000) */
+    const char *auto_listen_host;         /* NULL: listeners only through proxy_listen */
+} proxy_options_t;
+
+void proxy_options_default(proxy_options_t *o);
+
+/* Creates a proxy on |loop| with an empty config. Borrows opt (copied, strings too).
+ * Returns: owned by caller (proxy_close), or NULL with *err (PROXY_ENOMEM). */
+proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err);
+
+/* The store (borrowed until proxy_close), e.g. for proxy_config_snapshot / dumps. */
+proxy_config_t *proxy_config(proxy_t *p);
+
+/* Applies a change set (proxy_config_apply); with auto_listen_host, then opens/closes listeners
+ * for added/removed Binds (a listener that cannot open is logged and counted, not an error of
+ * the change set). Returns as proxy_config_apply. */
+int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replace, char *reason,
+                size_t cap);
+
+/* Serves the Bind whose key is |bind_key| on |listen| ("127.0.0.1:0" picks a port). The Bind need
+ * not exist yet (requests then get 404). TLS: when the current snapshot has an HTTPS Listener on
+ * that Bind with a certificate, the first one (by key) terminates TLS for the whole listener
+ * (taken now: a later certificate change needs proxy_unlisten + proxy_listen). Borrows both.
+ * Returns: PROXY_OK with *port (may be NULL) set to the bound port, PROXY_EINVAL (already
+ * listening for that Bind), PROXY_ECONFIG (the certificate or key does not load), or PROXY_EIO
+ * (bind failed, e.g. address in use). */
+int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port);
+/* Stops serving a Bind: the listener closes, requests in progress finish (graceful).
+ * Returns PROXY_OK or PROXY_EINVAL (not listening). */
+int proxy_unlisten(proxy_t *p, const char *bind_key);
+
+typedef struct proxy_stats {
+    uint64_t requests;          /* request heads accepted */
+    uint64_t responses[6];      /* by class: [1]=1xx ... [5]=5xx */
+    uint64_t upstream_connects; /* new upstream connections */
+    uint64_t upstream_reuses;   /* requests sent on a pooled connection */
+    uint64_t upstream_retries;  /* resent after a pooled connection closed under them */
+    uint64_t listen_failures;   /* auto_listen listeners that could not open */
+    size_t listeners;           /* open */
+    size_t idle_upstreams;      /* pooled */
+} proxy_stats_t;
+
+void proxy_stats(const proxy_t *p, proxy_stats_t *out);
+
+/* Closes every listener and connection (gracefully: requests in progress finish, bounded by
+ * net's shutdown timeout), then frees the proxy and its store; |on_closed| (may be NULL) runs
+ * last, from inside this call when nothing was open. Keeps ud. Snapshots still held elsewhere
+ * stay valid. Call once, from the loop's thread. */
+void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PROXY_PROXY_H */

@@ -1,0 +1,272 @@
+/*
+ * Tests of proxy/filters.c: header modifiers, prefix replacement, redirect Location rules (the
+ * Gateway API conformance cases for path, host, status, port and scheme) and URL rewrites.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "proxy/filters.h"
+#include "proxy_test_util.h"
+
+typedef Agentgateway__Dev__Resource__RequestRedirect redirect_t;
+typedef Agentgateway__Dev__Resource__Header header_t;
+
+static void test_header_modifier_add_set_remove_case_insensitively(void **state)
+{
+    (void)state;
+    proxy_headers_t h = {0};
+    assert_int_equal(proxy_headers_add(&h, "Host", "a", 1), PROXY_OK);
+    assert_int_equal(proxy_headers_add(&h, "X-Set", "old1", 4), PROXY_OK);
+    assert_int_equal(proxy_headers_add(&h, "x-set", "old2", 4), PROXY_OK);
+    assert_int_equal(proxy_headers_add(&h, "X-Remove", "r", 1), PROXY_OK);
+    assert_int_equal(proxy_headers_add(&h, "X-Add", "existing", 8), PROXY_OK);
+    header_t add = AGENTGATEWAY__DEV__RESOURCE__HEADER__INIT, set = add;
+    add.name = "x-ADD";
+    add.value = "appended";
+    set.name = "X-SET";
+    set.value = "new";
+    header_t *adds[] = {&add}, *sets[] = {&set};
+    char *removes[] = {"x-remove", "absent"};
+    Agentgateway__Dev__Resource__HeaderModifier m =
+        AGENTGATEWAY__DEV__RESOURCE__HEADER_MODIFIER__INIT;
+    m.n_add = 1;
+    m.add = adds;
+    m.n_set = 1;
+    m.set = sets;
+    m.n_remove = 2;
+    m.remove = removes;
+    assert_int_equal(proxy_headers_modify(&h, &m), PROXY_OK);
+    assert_int_equal(h.n, 4);
+    assert_string_equal(h.v[0].name, "Host");
+    assert_string_equal(h.v[1].value, "new"); /* first X-Set keeps its place, others gone */
+    assert_string_equal(h.v[2].value, "existing");
+    assert_string_equal(h.v[3].value, "appended");
+    assert_null(proxy_headers_get(&h, "x-remove"));
+    assert_string_equal(proxy_headers_get(&h, "X-ADD"), "existing");
+    assert_int_equal(proxy_headers_set(&h, "New", "v"), PROXY_OK);
+    assert_string_equal(proxy_headers_get(&h, "new"), "v");
+    assert_int_equal(proxy_headers_remove(&h, "x-add"), 2);
+    assert_int_equal(proxy_headers_modify(&h, NULL), PROXY_OK);
+    proxy_headers_dispose(&h);
+    assert_int_equal(h.n, 0);
+}
+
+static void test_prefix_replacement(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *prefix, *repl, *want;
+    } cs[] = {
+        {"/prefix/one/two", "/prefix/one", "/one", "/one/two"},
+        {"/prefix/one", "/prefix/one", "/one", "/one"},
+        {"/prefix/three/four", "/prefix/three", "/", "/four"},
+        {"/prefix/three", "/prefix/three", "/", "/"},
+        {"/prefix/five/", "/prefix/five", "/", "/"},
+        {"/original-prefix/lemon", "/original-prefix", "/replacement-prefix",
+         "/replacement-prefix/lemon"},
+        {"/foo", "/", "/bar", "/bar/foo"},
+        {"/", "/", "/bar/", "/bar/"},
+        {"/a/b", "/a/", "/x/", "/x/b"},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        size_t pl = strlen(cs[i].prefix);
+        while (pl > 1 && cs[i].prefix[pl - 1] == '/')
+            pl--;
+        long n =
+            proxy_path_replace_prefix(cs[i].path, cs[i].prefix, pl, cs[i].repl, out, sizeof out);
+        if (n < 0 || strcmp(out, cs[i].want) != 0)
+            fail_msg("case %zu: %s - %s + %s: want %s, got %s", i, cs[i].path, cs[i].prefix,
+                     cs[i].repl, cs[i].want, out);
+    }
+    assert_int_equal(proxy_path_replace_prefix("/aaaa", "/", 0, "/bbbbbbbb", out, 8), -1);
+}
+
+typedef struct rdcase {
+    const char *scheme, *host; /* request */
+    uint32_t listener_port;
+    const char *path, *query, *prefix;
+    const char *r_scheme, *r_host; /* redirect */
+    uint32_t r_port, r_status;
+    int path_kind; /* 0 none, 1 full, 2 prefix */
+    const char *r_path;
+    const char *want;
+    int want_status;
+} rdcase_t;
+
+static void test_redirect_location_rules(void **state)
+{
+    (void)state;
+    static const rdcase_t cs[] = {
+        /* HTTPRouteRedirectHostAndStatus */
+        {"http", "gw.test", 80, "/hostname-redirect", NULL, NULL, "", "example.org", 0, 0, 0, NULL,
+         "http://example.org/hostname-redirect", 302},
+        {"http", "gw.test:80", 80, "/host-and-status", NULL, NULL, "", "example.org", 0, 301, 0,
+         NULL, "http://example.org/host-and-status", 301},
+        /* HTTPRouteRedirectPath */
+        {"http", "gw.test", 80, "/original-prefix/lemon", NULL, "/original-prefix", "", "", 0, 0, 2,
+         "/replacement-prefix", "http://gw.test/replacement-prefix/lemon", 302},
+        {"http", "gw.test", 80, "/full-path-original", NULL, NULL, "", "", 0, 0, 1,
+         "/full-path-replacement", "http://gw.test/full-path-replacement", 302},
+        {"http", "gw.test", 80, "/path-and-host", NULL, "/path-and-host", "", "example.org", 0, 0,
+         2, "/replacement-prefix", "http://example.org/replacement-prefix", 302},
+        {"http", "gw.test", 80, "/path-and-status", NULL, NULL, "", "", 0, 301, 1,
+         "/replacement-full", "http://gw.test/replacement-full", 301},
+        {"http", "gw.test", 80, "/full/path?x", "a=1", NULL, "", "", 0, 0, 0, NULL,
+         "http://gw.test/full/path?x?a=1", 302},
+        /* HTTPRouteRedirectPort / Scheme / PortAndScheme */
+        {"http", "gw.test", 80, "/port", NULL, NULL, "", "", 8083, 0, 0, NULL,
+         "http://gw.test:8083/port", 302},
+        {"http", "gw.test", 80, "/scheme", NULL, NULL, "https", "", 0, 0, 0, NULL,
+         "https://gw.test/scheme", 302},
+        {"http", "gw.test", 8080, "/scheme-nil-and-port-nil", NULL, NULL, "", "example.org", 0, 0,
+         0, NULL, "http://example.org:8080/scheme-nil-and-port-nil", 302},
+        {"http", "gw.test", 8080, "/scheme-https-port-nil", NULL, NULL, "https", "example.org", 0,
+         0, 0, NULL, "https://example.org/scheme-https-port-nil", 302},
+        {"http", "gw.test", 80, "/scheme-https-port-8443", NULL, NULL, "https", "example.org", 8443,
+         0, 0, NULL, "https://example.org:8443/scheme-https-port-8443", 302},
+        {"https", "gw.test", 443, "/scheme-nil-and-port-nil", NULL, NULL, "", "example.org", 0, 0,
+         0, NULL, "https://example.org/scheme-nil-and-port-nil", 302},
+        {"https", "gw.test", 443, "/scheme-http-port-nil", NULL, NULL, "http", "example.org", 0, 0,
+         0, NULL, "http://example.org/scheme-http-port-nil", 302},
+        {"https", "gw.test", 443, "/scheme-http-port-443", NULL, NULL, "http", "example.org", 443,
+         0, 0, NULL, "http://example.org:443/scheme-http-port-443", 302},
+        {"http", "gw.test", 80, "/scheme-nil-and-port-80", NULL, NULL, "", "example.org", 80, 0, 0,
+         NULL, "http://example.org/scheme-nil-and-port-80", 302},
+        {"http", "gw.test", 80, "/status", NULL, NULL, "", "", 0, 308, 0, NULL,
+         "http://gw.test/status", 308},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        const rdcase_t *c = &cs[i];
+        redirect_t r = AGENTGATEWAY__DEV__RESOURCE__REQUEST_REDIRECT__INIT;
+        r.scheme = (char *)c->r_scheme;
+        r.host = (char *)c->r_host;
+        r.port = c->r_port;
+        r.status = c->r_status;
+        if (c->path_kind == 1) {
+            r.path_case = AGENTGATEWAY__DEV__RESOURCE__REQUEST_REDIRECT__PATH_FULL;
+            r.full = (char *)c->r_path;
+        } else if (c->path_kind == 2) {
+            r.path_case = AGENTGATEWAY__DEV__RESOURCE__REQUEST_REDIRECT__PATH_PREFIX;
+            r.prefix = (char *)c->r_path;
+        }
+        proxy_url_t u = {c->scheme,
+                         c->host,
+                         c->listener_port,
+                         c->path,
+                         c->query,
+                         c->prefix,
+                         c->prefix ? strlen(c->prefix) : 0};
+        char loc[512];
+        int status = 0;
+        assert_int_equal(proxy_redirect_location(&r, &u, loc, sizeof loc, &status), PROXY_OK);
+        if (strcmp(loc, c->want) != 0 || status != c->want_status)
+            fail_msg("case %zu: want %d %s, got %d %s", i, c->want_status, c->want, status, loc);
+    }
+    redirect_t r = AGENTGATEWAY__DEV__RESOURCE__REQUEST_REDIRECT__INIT;
+    proxy_url_t u = {"http", "h", 80, "/a", NULL, NULL, 0};
+    char small[8];
+    int st;
+    assert_int_equal(proxy_redirect_location(&r, &u, small, sizeof small, &st), PROXY_EINVAL);
+}
+
+static void test_url_rewrite_path_and_host(void **state)
+{
+    (void)state;
+    Agentgateway__Dev__Resource__UrlRewrite rw = AGENTGATEWAY__DEV__RESOURCE__URL_REWRITE__INIT;
+    char t[256];
+    const char *host;
+    proxy_url_t u = {"http", "gw", 80, "/prefix/one/two", "q=1", "/prefix/one", 11};
+    rw.path_case = AGENTGATEWAY__DEV__RESOURCE__URL_REWRITE__PATH_PREFIX;
+    rw.prefix = "/one";
+    assert_int_equal(proxy_rewrite_target(&rw, &u, t, sizeof t, &host), PROXY_OK);
+    assert_string_equal(t, "/one/two?q=1");
+    assert_null(host);
+    rw.path_case = AGENTGATEWAY__DEV__RESOURCE__URL_REWRITE__PATH_FULL;
+    rw.full = "/one";
+    rw.host = "one.example.org";
+    u.query = NULL;
+    assert_int_equal(proxy_rewrite_target(&rw, &u, t, sizeof t, &host), PROXY_OK);
+    assert_string_equal(t, "/one");
+    assert_string_equal(host, "one.example.org");
+    assert_int_equal(proxy_rewrite_target(NULL, &u, t, sizeof t, &host), PROXY_OK);
+    assert_string_equal(t, "/prefix/one/two");
+    assert_null(host);
+    assert_int_equal(proxy_rewrite_target(NULL, &u, t, 4, &host), PROXY_EINVAL);
+}
+
+static void test_collect_picks_route_and_backend_filters(void **state)
+{
+    (void)state;
+    tu_route_pb_t *r = tu_route_pb("ns", "r", 0, "l", "", "", "be:x");
+    Agentgateway__Dev__Resource__HeaderModifier hm =
+        AGENTGATEWAY__DEV__RESOURCE__HEADER_MODIFIER__INIT;
+    Agentgateway__Dev__Resource__UrlRewrite rw = AGENTGATEWAY__DEV__RESOURCE__URL_REWRITE__INIT;
+    Agentgateway__Dev__Resource__TrafficPolicySpec
+        t1 = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__INIT,
+        t2 = t1;
+    t1.kind_case = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER;
+    t1.response_header_modifier = &hm;
+    t2.kind_case = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_URL_REWRITE;
+    t2.url_rewrite = &rw;
+    Agentgateway__Dev__Resource__TrafficPolicySpec *tps[] = {&t1, &t2};
+    Agentgateway__Dev__Resource__BackendPolicySpec b1 =
+        AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__INIT;
+    b1.kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER;
+    b1.request_header_modifier = &hm;
+    Agentgateway__Dev__Resource__BackendPolicySpec *bps[] = {&b1};
+    r->n_traffic_policies = 2;
+    r->traffic_policies = tps;
+    r->backends[0]->n_backend_policies = 1;
+    r->backends[0]->backend_policies = bps;
+    proxy_filters_t f;
+    proxy_filters_collect(r, r->backends[0], &f);
+    assert_ptr_equal(f.response_headers, &hm);
+    assert_ptr_equal(f.rewrite, &rw);
+    assert_ptr_equal(f.backend_request_headers, &hm);
+    assert_null(f.request_headers);
+    assert_null(f.redirect);
+    assert_null(f.direct);
+    r->n_traffic_policies = 0;
+    r->traffic_policies = NULL;
+    r->backends[0]->n_backend_policies = 0;
+    r->backends[0]->backend_policies = NULL;
+    ir_pb_free(&r->base);
+}
+
+static void test_timeout_takes_the_smaller_nonzero_duration(void **state)
+{
+    (void)state;
+    Agentgateway__Dev__Resource__Timeout t = AGENTGATEWAY__DEV__RESOURCE__TIMEOUT__INIT;
+    Google__Protobuf__Duration a = GOOGLE__PROTOBUF__DURATION__INIT, b = a;
+    assert_int_equal(proxy_timeout_ms(NULL), 0);
+    assert_int_equal(proxy_timeout_ms(&t), 0);
+    a.seconds = 1;
+    a.nanos = 500000000;
+    t.request = &a;
+    assert_int_equal(proxy_timeout_ms(&t), 1500);
+    b.nanos = 200000000;
+    t.backend_request = &b;
+    assert_int_equal(proxy_timeout_ms(&t), 200);
+    a.seconds = 0;
+    a.nanos = 0; /* "0s" disables the request timeout */
+    assert_int_equal(proxy_timeout_ms(&t), 200);
+    b.nanos = 1; /* rounds up to 1 ms, never to "none" */
+    assert_int_equal(proxy_timeout_ms(&t), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_modifier_add_set_remove_case_insensitively),
+        cmocka_unit_test(test_prefix_replacement),
+        cmocka_unit_test(test_redirect_location_rules),
+        cmocka_unit_test(test_url_rewrite_path_and_host),
+        cmocka_unit_test(test_collect_picks_route_and_backend_filters),
+        cmocka_unit_test(test_timeout_takes_the_smaller_nonzero_duration),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
