@@ -15,7 +15,7 @@ RELEASE_DIR  := build/release
 ASAN_DIR     := build/asan
 VALGRIND_DIR := build/valgrind
 
-.PHONY: help deps build run test test-asan test-valgrind fuzz bench install clean
+.PHONY: help deps build run quickstart test test-asan test-valgrind fuzz bench install clean
 
 FUZZ_DIR     := build/fuzz
 FUZZ_SECONDS ?= 60
@@ -36,6 +36,9 @@ build: deps ## Configure and build build/release (Release)
 
 run: build ## Build, then run the libkrt example (pods + services -> endpoints)
 	./$(RELEASE_DIR)/krt-example-endpoints
+
+quickstart: build ## Build, then serve examples/quickstart: echo backends + krtgate run (Ctrl-C stops)
+	bash examples/quickstart/run.sh $(CURDIR)/$(RELEASE_DIR)/krtgate
 
 test: deps ## Every test under ASan+UBSan, again under valgrind, then a short fuzz run
 	$(MAKE) --no-print-directory test-asan

@@ -2,8 +2,10 @@
  * `krtgate run [options] PATH...` — the whole control plane on a laptop: a folder of manifests
  * stands in for the API server, the translation graph turns it into agentgateway resources, and
  * the delta xDS server hands them to proxies; edits to the folder take effect live. An admin
- * endpoint shows health and the internals. (The in-process proxy joins this command with the
- * proxy issue.)
+ * endpoint shows health and the internals. Each Gateway also gets an in-process proxy (proxy/)
+ * fed by the same store without serialization, listening on its own loopback address: the
+ * Gateway's spec.addresses when it names a 127.0.0.0/8 address, else one allocated from
+ * 127.0.1.0/24.
  *
  * The event loop is the only clock: every settled change set from the folder is one engine flush
  * followed by one xDS store commit, so every proxy sees each edit as one consistent delta.
@@ -15,22 +17,36 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "krt/json.h"
 #include "krt/krt.h"
 #include "kube/manifest_dir.h"
 #include "kube/source.h"
 #include "net/http_server.h"
 #include "net/tls.h"
+#include "proxy/proxy.h"
+#include "proxy/xds_glue.h"
 #include "translate/translate.h"
 #include "xds/auth.h"
+#include "xds/inproc.h"
 #include "xds/server.h"
 #include "xds/store.h"
 
 typedef struct run_opts {
     const char *xds_listen, *admin_listen, *token_file, *tls_cert, *tls_key, *controller;
-    bool watch;
+    bool watch, proxy;
     const char **paths;
     size_t npaths;
 } run_opts_t;
+
+/* The in-process proxy of one Gateway. */
+typedef struct gw_proxy {
+    char key[256];  /* "ns/name" */
+    char host[64];  /* its loopback address */
+    proxy_t *p;
+    xds_inproc_t *sub;
+    bool seen;      /* still a Gateway at the last reconcile */
+    struct gw_proxy *next;
+} gw_proxy_t;
 
 typedef struct run_app {
     run_opts_t o;
@@ -43,6 +59,8 @@ typedef struct run_app {
     kube_manifest_dir_t *dir;
     uv_signal_t sigint, sigterm;
     bool stopping;
+    gw_proxy_t *proxies;
+    unsigned next_host; /* 127.0.1.<next_host> */
     uint64_t rounds, problems;
     int status;
 } run_app_t;
@@ -134,6 +152,102 @@ static void h_index(const net_http_request_t *req, net_http_response_t *resp, vo
                                    "  /debug/resources    every resource and status (JSON lines)\n");
 }
 
+/* ---- in-process proxies, one per Gateway ------------------------------------------------- */
+
+/* The Gateway's own loopback address from spec.addresses, if it names one. */
+static bool gateway_loopback(run_app_t *a, const char *key, char *out, size_t cap)
+{
+    const krt_obj_t *gw = krt_collection_get(kube_source_collection(a->src, "Gateway"), key);
+    json_t *addrs = gw ? json_object_get(json_object_get(krt_json_value(gw), "spec"), "addresses")
+                       : NULL;
+    size_t i;
+    json_t *ad;
+    json_array_foreach(addrs, i, ad)
+    {
+        const char *v = json_string_value(json_object_get(ad, "value"));
+        if (v && strncmp(v, "127.", 4) == 0 && strlen(v) < cap) {
+            strcpy(out, v);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void proxy_closed(proxy_t *p, void *ud)
+{
+    (void)p;
+    free(ud);
+}
+
+static void drop_proxy(gw_proxy_t *g)
+{
+    fprintf(stderr, "krtgate: gateway %s: proxy on %s stopped\n", g->key, g->host);
+    xds_inproc_unsubscribe(g->sub);
+    proxy_close(g->p, proxy_closed, g);
+}
+
+/* Gives every Gateway of ours a proxy and stops the proxies of Gateways that went away. Runs
+ * after each commit, so a new proxy's subscription starts from the committed state. */
+static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
+{
+    krt_collection_t *gws = tr_graph_status(a->graph, TR_STATUS_GATEWAY);
+    for (gw_proxy_t *g = a->proxies; g; g = g->next)
+        g->seen = krt_collection_get(gws, g->key) != NULL;
+    size_t n = krt_collection_len(gws);
+    const krt_obj_t **objs = n ? malloc(n * sizeof(*objs)) : NULL;
+    if (n && !objs)
+        return;
+    krt_collection_list(gws, objs, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = krt_obj_key(objs[i]);
+        bool have = false;
+        for (gw_proxy_t *g = a->proxies; g && !have; g = g->next)
+            have = strcmp(g->key, key) == 0;
+        if (have || strlen(key) >= sizeof(((gw_proxy_t *)0)->key))
+            continue;
+        gw_proxy_t *g = calloc(1, sizeof(*g));
+        if (!g)
+            break;
+        strcpy(g->key, key);
+        if (!gateway_loopback(a, key, g->host, sizeof(g->host)))
+            snprintf(g->host, sizeof(g->host), "127.0.1.%u", ++a->next_host);
+        proxy_options_t po;
+        proxy_options_default(&po);
+        po.auto_listen_host = g->host;
+        int err = 0;
+        g->p = proxy_new(loop, &po, &err);
+        char role[256];
+        snprintf(role, sizeof(role), "%s", key);
+        char *slash = strchr(role, '/');
+        if (slash)
+            *slash = '~';
+        g->sub = g->p ? xds_inproc_subscribe(a->store, role, proxy_xds_inproc_cb, g->p, &err) : NULL;
+        if (!g->sub) {
+            fprintf(stderr, "krtgate: gateway %s: cannot start its proxy (error %d)\n", key, err);
+            if (g->p)
+                proxy_close(g->p, proxy_closed, g);
+            else
+                free(g);
+            continue;
+        }
+        g->seen = true;
+        g->next = a->proxies;
+        a->proxies = g;
+        fprintf(stderr, "krtgate: gateway %s: proxy serving on %s (at its listeners' ports)\n",
+                key, g->host);
+    }
+    free(objs);
+    for (gw_proxy_t **pp = &a->proxies; *pp;) {
+        gw_proxy_t *g = *pp;
+        if (g->seen) {
+            pp = &g->next;
+            continue;
+        }
+        *pp = g->next;
+        drop_proxy(g);
+    }
+}
+
 /* ---- manifests → flush → xDS ---------------------------------------------------------------- */
 
 static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *u, void *ud)
@@ -154,6 +268,8 @@ static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *
     fprintf(stderr, "krtgate: %s: %zu change(s) applied, xDS version %016llx\n",
             u->initial ? "initial load" : "update", u->nchanges,
             (unsigned long long)xds_store_version(a->store));
+    if (a->o.proxy && !a->stopping)
+        reconcile_proxies(a, uv_default_loop());
 }
 
 static void closed_cb(void *ud)
@@ -176,6 +292,11 @@ static void stop(run_app_t *a)
     if (a->admin)
         net_http_server_close(a->admin, true, NULL, NULL);
     a->admin = NULL;
+    while (a->proxies) {
+        gw_proxy_t *g = a->proxies;
+        a->proxies = g->next;
+        drop_proxy(g);
+    }
     if (uv_is_active((uv_handle_t *)&a->sigint)) {
         uv_close((uv_handle_t *)&a->sigint, NULL);
         uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -197,6 +318,7 @@ static int parse(int argc, char **argv, run_opts_t *o)
     o->xds_listen = "127.0.0.1:9978";
     o->admin_listen = "127.0.0.1:15000";
     o->watch = true;
+    o->proxy = true;
     o->paths = calloc((size_t)argc, sizeof(char *));
     if (!o->paths)
         return CLI_PROBLEMS;
@@ -217,10 +339,12 @@ static int parse(int argc, char **argv, run_opts_t *o)
             *value = argv[++i];
         } else if (!strcmp(a, "--no-watch")) {
             o->watch = false;
+        } else if (!strcmp(a, "--no-proxy")) {
+            o->proxy = false;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: krtgate run [--xds-listen ADDR] [--admin-listen ADDR] "
                    "[--xds-token-file F] [--xds-tls-cert F --xds-tls-key F] "
-                   "[--controller-name NAME] [--no-watch] PATH...\n");
+                   "[--controller-name NAME] [--no-watch] [--no-proxy] PATH...\n");
             exit(CLI_OK);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "krtgate run: unknown option '%s'\n", a);

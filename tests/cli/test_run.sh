@@ -1,8 +1,10 @@
 #!/bin/sh
 # `krtgate run` end to end: the quickstart folder served as delta xDS to an independent client
-# (python3-grpcio) acting as the Gateway's proxy; an edit to the folder reaches it as a delta of
-# just the changed route; the admin endpoint answers /healthz, /readyz and /debug/*; SIGTERM stops
-# it cleanly. Usage: test_run.sh KRTGATE SRC_DIR GEN_PYTHON_DIR
+# (python3-grpcio) acting as the Gateway's proxy; traffic through the in-process proxy to the
+# quickstart's echo backends (127.0.10.1-2:8081, where its Pods say they are); an edit to the
+# folder reaches the remote client as a delta of just the changed route and re-routes traffic;
+# the admin endpoint answers /healthz, /readyz and /debug/*; SIGTERM stops it cleanly.
+# Usage: test_run.sh KRTGATE SRC_DIR GEN_PYTHON_DIR
 set -eu
 bin=$1
 src=$2
@@ -10,7 +12,11 @@ gen=$3
 tmp=$(mktemp -d)
 pid=
 cpid=
+e1=
+e2=
 cleanup() {
+    [ -n "$e1" ] && kill "$e1" 2>/dev/null || true
+    [ -n "$e2" ] && kill "$e2" 2>/dev/null || true
     [ -n "$cpid" ] && kill "$cpid" 2>/dev/null || true
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
     rm -rf "$tmp"
@@ -33,6 +39,10 @@ wait_for() { # FILE PATTERN
 
 mkdir "$tmp/live"
 cp "$src/examples/quickstart/"*.yaml "$tmp/live/"
+/usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.10.1 8081 echo-1 &
+e1=$!
+/usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.10.2 8081 echo-2 &
+e2=$!
 "$bin" run --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$tmp/live" 2>"$tmp/run.err" &
 pid=$!
 wait_for "$tmp/run.err" "initial load"
@@ -49,6 +59,21 @@ curl -sf "http://127.0.0.1:$admin/debug/resources" | grep -q 'route/default/echo
     fail "/debug/resources"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/nope")
 [ "$code" = 404 ] || fail "unknown admin path answered $code"
+
+# Traffic through the in-process proxy of the quickstart Gateway, to both echo Pods.
+wait_for "$tmp/run.err" "gateway default/quickstart: proxy serving on 127.0.1.1"
+get() { curl -s --max-time 5 -H "Host: example.local" "http://127.0.1.1:8080$1"; }
+code() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H "Host: example.local" "http://127.0.1.1:8080$1"; }
+i=0
+until get /echo/a | grep -q '"pod"'; do
+    i=$((i + 1))
+    [ "$i" -le 100 ] || fail "no answer through the proxy: $(get /echo/a)"
+    sleep 0.1
+done
+pods=$( (get /echo/1; get /echo/2; get /echo/3; get /echo/4) | grep -o '"pod": "echo-[12]"' | sort -u | wc -l)
+[ "$pods" -eq 2 ] || fail "requests did not reach both echo pods"
+get /echo/x | grep -q '"path": "/echo/x"' || fail "the echo did not see the request path"
+[ "$(code /other)" = 404 ] || fail "an unrouted path answered $(code /other)"
 
 # A proxy of the quickstart Gateway receives its resources and the Addresses.
 /usr/bin/python3 "$src/tests/cli/run_xds_client.py" "$gen" "$xds" 15 >"$tmp/client.out" 2>&1 &
@@ -79,6 +104,9 @@ sleep 0.5
 delta=$(tail -n +"$((before + 1))" "$tmp/client.out")
 [ "$(echo "$delta" | grep -c '^+ ')" -eq 1 ] || fail "delta is not one resource: $delta"
 echo "$delta" | grep -q '^+ route/default/echo.00.http' || fail "delta is not the route: $delta"
+# ... and the in-process proxy routes by the new path.
+[ "$(code /echo2/x)" = 200 ] || fail "/echo2 answered $(code /echo2/x) after the edit"
+[ "$(code /echo/x)" = 404 ] || fail "/echo answered $(code /echo/x) after the edit"
 
 kill -TERM "$pid"
 wait "$pid" || fail "krtgate run exited with $? on SIGTERM"
