@@ -251,7 +251,7 @@ static int match_build(proxy__match_t *m, const agw_match_t *pb, const char *obj
     m->path_len = 1;
     if (!pb)
         return PROXY_OK;
-    char what[64];
+    char what[96];
     const Agentgateway__Dev__Resource__PathMatch *p = pb->path;
     if (p && p->kind_case == AGENTGATEWAY__DEV__RESOURCE__PATH_MATCH__KIND_EXACT) {
         m->path_kind = PROXY__PATH_EXACT;
