@@ -33,6 +33,7 @@ libclang-rt-14-dev        clang sanitizer and libFuzzer runtimes
 python3-protobuf          Python protobuf for test clients and golden-file tools
 nghttp2-client            nghttp and h2load: real HTTP/2 peers for net/ integration tests
 python3-grpcio            gRPC C-core peer (own HTTP/2 stack) for net/ and xds/ interop tests
+gnuplot-nox               SVG plots of krtgate bench (bench/scale/plot.sh: cost per change against cluster size)
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
 '
 

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#ifdef KRTGATE_HAVE_BENCH
+#include "scale.h"
+#endif
 
 #ifndef KRTGATE_VERSION
 #define KRTGATE_VERSION "0.1.0"
@@ -21,6 +24,9 @@ static void usage(FILE *out)
                  "  run [--xds-listen ADDR] [--admin-listen ADDR] PATH...\n"
                  "            serve the manifests' resources as delta xDS, following edits;\n"
                  "            admin endpoint with /healthz, /readyz, /debug/* (docs/cli.md)\n"
+                 "  bench [--scale small|agw-5k|large] [--scenario NAME] [--json] [--smoke]\n"
+                 "            incremental recompute at cluster scale, beside full recompute\n"
+                 "            (docs/bench.md)\n"
                  "  version   print the version\n"
                  "  help      print this text\n");
 }
@@ -36,6 +42,11 @@ int main(int argc, char **argv)
         return cli_translate(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cli_run(argc - 1, argv + 1);
+#ifdef KRTGATE_HAVE_BENCH
+    /* Before anything creates an engine: the bench installs its counting allocators. */
+    if (strcmp(cmd, "bench") == 0)
+        return bs_cli_main(argc - 1, argv + 1);
+#endif
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("krtgate %s\n", KRTGATE_VERSION);
         return CLI_OK;
