@@ -1,7 +1,7 @@
 #!/bin/sh
 # `krtgate run` end to end: the quickstart folder served as delta xDS to an independent client
 # (python3-grpcio) acting as the Gateway's proxy; traffic through the in-process proxy to the
-# quickstart's echo backends (127.0.10.1-2:8081, where its Pods say they are); an edit to the
+# quickstart's echo backends (where its Pods say they are); an edit to the
 # folder reaches the remote client as a delta of just the changed route and re-routes traffic;
 # the admin endpoint answers /healthz, /readyz and /debug/*; SIGTERM stops it cleanly.
 # Usage: test_run.sh KRTGATE SRC_DIR GEN_PYTHON_DIR
@@ -37,11 +37,17 @@ wait_for() { # FILE PATTERN
     done
 }
 
+# The quickstart on addresses of its own (127.0.77.0/24), so a `make quickstart` running on the
+# same machine does not collide with it: the Pods move, the Gateway names its address.
 mkdir "$tmp/live"
 cp "$src/examples/quickstart/"*.yaml "$tmp/live/"
-/usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.10.1 8081 echo-1 &
+sed -i 's/127\.0\.10\./127.0.77./' "$tmp/live/backend.yaml"
+sed -i 's/^  gatewayClassName: agentgateway$/  gatewayClassName: agentgateway\n  addresses:\n  - type: IPAddress\n    value: 127.0.77.10/' \
+    "$tmp/live/gateway.yaml"
+grep -q 127.0.77.10 "$tmp/live/gateway.yaml" || fail "could not give the Gateway its address"
+/usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.77.1 8081 echo-1 &
 e1=$!
-/usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.10.2 8081 echo-2 &
+/usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.77.2 8081 echo-2 &
 e2=$!
 "$bin" run --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$tmp/live" 2>"$tmp/run.err" &
 pid=$!
@@ -61,9 +67,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/nope")
 [ "$code" = 404 ] || fail "unknown admin path answered $code"
 
 # Traffic through the in-process proxy of the quickstart Gateway, to both echo Pods.
-wait_for "$tmp/run.err" "gateway default/quickstart: proxy serving on 127.0.1.1"
-get() { curl -s --max-time 5 -H "Host: example.local" "http://127.0.1.1:8080$1"; }
-code() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H "Host: example.local" "http://127.0.1.1:8080$1"; }
+wait_for "$tmp/run.err" "gateway default/quickstart: proxy serving on 127.0.77.10"
+get() { curl -s --max-time 5 -H "Host: example.local" "http://127.0.77.10:8080$1"; }
+code() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H "Host: example.local" "http://127.0.77.10:8080$1"; }
 i=0
 until get /echo/a | grep -q '"pod"'; do
     i=$((i + 1))
