@@ -31,9 +31,11 @@ valgrind                  memcheck run of the engine tests in make test
 clang                     libFuzzer fuzz targets and a second compiler for warnings
 libclang-rt-14-dev        clang sanitizer and libFuzzer runtimes
 python3-protobuf          Python protobuf for test clients and golden-file tools
-nghttp2-client            nghttp and h2load: real HTTP/2 peers for net/ integration tests
+nghttp2-client            nghttp and h2load: real HTTP/2 peers for net/ integration tests, h2 load in bench/proxy_vs_nginx.sh
 python3-grpcio            gRPC C-core peer (own HTTP/2 stack) for net/ and xds/ interop tests
 gnuplot-nox               SVG plots of krtgate bench (bench/scale/plot.sh: cost per change against cluster size)
+nginx-light               bench/proxy_vs_nginx.sh: the reference reverse proxy and the fixed-answer backend (has http_v2 and stub_status)
+wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with latency percentiles
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
 '
 

@@ -1,6 +1,7 @@
 /*
  * krtgate: entry point and subcommand dispatch.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* A peer closing while we write must cost that connection, not the process (the proxy and the
+     * control plane share it): writes then fail with EPIPE, which net/ handles per connection. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;
