@@ -103,6 +103,9 @@ net_conn_t *net__conn_new(uv_loop_t *loop, bool server, const net_conn_config_t 
                           void *ud, net_conn_cb on_open, net_conn_cb on_close, int *err);
 /* The TCP connection is established (accepted, or connect succeeded): start TLS or h2. */
 void net__conn_start(net_conn_t *c);
+/* Stops a heap-allocated timer, clears its data (so a pending callback sees no owner) and frees it
+ * once libuv has closed it. NULL is a no-op. */
+void net__timer_discard(uv_timer_t *t);
 /* Requests a close with |reason| (deferred while inside a callback of |c|). */
 void net__conn_abort(net_conn_t *c, int reason);
 void net__conn_enter(net_conn_t *c);

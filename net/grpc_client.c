@@ -6,6 +6,7 @@
  * UNKNOWN. Deciding at close rather than at trailers means a server that sends trailers and then
  * resets still yields the trailers' status, and nothing is reported twice.
  */
+#include "conn_internal.h"
 #include "net/grpc_client.h"
 
 #include <stdio.h>
@@ -40,18 +41,9 @@ struct net_grpc_client_call {
     size_t pend_len, pend_cap;
 };
 
-static void timer_freed(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void call_free(net_grpc_client_call_t *call)
 {
-    if (call->timer) {
-        uv_timer_stop(call->timer);
-        call->timer->data = NULL;
-        uv_close((uv_handle_t *)call->timer, timer_freed);
-    }
+    net__timer_discard(call->timer);
     net_grpc_decoder_dispose(&call->dec);
     free(call->pend);
     free(call->message);

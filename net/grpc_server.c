@@ -11,6 +11,7 @@
  * Deadlines: one uv_timer per call with a grpc-timeout, allocated apart from the call because a
  * libuv handle must outlive its close callback while the call is freed at once.
  */
+#include "conn_internal.h"
 #include "net/grpc_server.h"
 
 #include <stdio.h>
@@ -60,18 +61,9 @@ void net_grpc_server_config_default(net_grpc_server_config_t *c)
 
 /* ------------------------------------------------------------------------------------------- */
 
-static void timer_freed(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void call_free(net_grpc_call_t *call)
 {
-    if (call->timer) {
-        uv_timer_stop(call->timer);
-        call->timer->data = NULL;
-        uv_close((uv_handle_t *)call->timer, timer_freed);
-    }
+    net__timer_discard(call->timer);
     net_grpc_decoder_dispose(&call->dec);
     free(call->hdrs);
     free(call->pend);

@@ -3,9 +3,11 @@
  * the log hook is process-wide because net/ objects are created deep inside adapters that have no
  * natural place to carry a logger.
  */
+#include "conn_internal.h"
 #include "net/net.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 const char *net_strerror(int rc)
 {
@@ -57,4 +59,18 @@ void net__log(int level, const char *fmt, ...)
     }
     static const char *names[] = {"debug", "info", "warn", "error"};
     fprintf(stderr, "net %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+}
+
+static void timer_freed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void net__timer_discard(uv_timer_t *t)
+{
+    if (!t)
+        return;
+    uv_timer_stop(t);
+    t->data = NULL;
+    uv_close((uv_handle_t *)t, timer_freed);
 }
