@@ -20,11 +20,13 @@
 /* ---------------------------------------------------------------------------------------------
  * Records.
  * ------------------------------------------------------------------------------------------- */
+/* The value is a lazy JSON value (krt/json.h): canonical bytes always, the tree while it is in the
+ * budgeted cache. Records are read by downstream transformations and status writers; a controller
+ * holds one per route and Gateway, and jansson trees cost eight times their text. */
 typedef struct tr_rec {
     krt_obj_t base;
     char *key;
-    json_t *v;
-    char *canon;
+    krt_json_lazy_t lz;
 } tr_rec_t;
 
 static const char *rec_key(const krt_obj_t *o)
@@ -35,34 +37,34 @@ static const char *rec_key(const krt_obj_t *o)
 static uint64_t rec_hash(const krt_obj_t *o)
 {
     const tr_rec_t *r = (const tr_rec_t *)o;
-    return krt_hash_combine(krt_hash_str(r->key, 0), krt_hash_str(r->canon, 1));
+    return krt_hash_combine(krt_hash_str(r->key, 0), krt_hash_bytes(r->lz.canonical, r->lz.len, 1));
 }
 
 static bool rec_equals(const krt_obj_t *a, const krt_obj_t *b)
 {
     const tr_rec_t *x = (const tr_rec_t *)a, *y = (const tr_rec_t *)b;
-    return strcmp(x->key, y->key) == 0 && strcmp(x->canon, y->canon) == 0;
+    return strcmp(x->key, y->key) == 0 && krt_json_lazy_equal(&x->lz, &y->lz);
 }
 
 static void rec_free(krt_obj_t *o)
 {
     tr_rec_t *r = (tr_rec_t *)o;
     krt_free(r->key);
-    json_decref(r->v);
-    free(r->canon); /* from json_dumps */
+    krt_json_lazy_dispose(&r->lz);
     krt_free(r);
 }
 
 static json_t *rec_dump(const krt_obj_t *o)
 {
-    const tr_rec_t *r = (const tr_rec_t *)o;
-    return json_pack("{s:s, s:O}", "key", r->key, "value", r->v);
+    tr_rec_t *r = (tr_rec_t *)o;
+    json_t *v = krt_json_lazy_get(&r->lz);
+    return v ? json_pack("{s:s, s:O}", "key", r->key, "value", v) : NULL;
 }
 
 static size_t rec_size(const krt_obj_t *o)
 {
     const tr_rec_t *r = (const tr_rec_t *)o;
-    return sizeof *r + strlen(r->key) + 2 * strlen(r->canon);
+    return sizeof *r + strlen(r->key) + 1 + krt_json_lazy_size(&r->lz);
 }
 
 const krt_type_t tr__rec_type = {
@@ -83,14 +85,15 @@ const krt_obj_t *tr__rec_new(const char *key, json_t *v)
     if (!r)
         goto fail;
     r->key = krt_strdup(key);
-    r->canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!r->key || !r->canon) {
-        krt_free(r->key);
-        free(r->canon);
+    if (!r->key) {
         krt_free(r);
         goto fail;
     }
-    r->v = v;
+    if (krt_json_lazy_init(&r->lz, v) != KRT_OK) { /* takes v */
+        krt_free(r->key);
+        krt_free(r);
+        return NULL;
+    }
     krt_obj_seal(&r->base, &tr__rec_type);
     return &r->base;
 fail:
@@ -102,7 +105,7 @@ json_t *tr__rec_json(const krt_obj_t *o)
 {
     if (!o || o->type != &tr__rec_type)
         return NULL;
-    return ((const tr_rec_t *)o)->v;
+    return krt_json_lazy_get(&((tr_rec_t *)o)->lz);
 }
 
 bool tr__same_always(const krt_obj_t *old, const krt_obj_t *cur, void *ud)

@@ -28,8 +28,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: krtgate-bench [--scale NAME] [--scenario NAME] [--seed N] [--iterations N]\n"
-            "                     [--burst N] [--proxies N] [--no-xds] [--json] [--markdown] [--smoke]\n"
-            "                     [--dump] [--list]\n"
+            "                     [--burst N] [--proxies N] [--no-xds] [--json-trees-mib N] [--json]\n"
+            "                     [--markdown] [--smoke] [--dump] [--list]\n"
             "  scales:");
     for (size_t i = 0; i < bs_scales_len; i++)
         fprintf(f, " %s", bs_scales[i].name);
@@ -71,6 +71,9 @@ int bs_cli_main(int argc, char **argv)
         } else if (strcmp(a, "--burst") == 0 && parse_size(v, &opt.burst) == 0) {
             i++;
         } else if (strcmp(a, "--proxies") == 0 && parse_size(v, &opt.proxies) == 0) {
+            i++;
+        } else if (strcmp(a, "--json-trees-mib") == 0 && parse_size(v, &opt.json_trees_mib) == 0) {
+            opt.json_trees_set = true;
             i++;
         } else if (strcmp(a, "--no-xds") == 0) {
             opt.no_xds = true;

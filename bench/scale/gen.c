@@ -266,10 +266,25 @@ static json_t *gen_class(const bs_cluster_t *c)
                   meta(c, BS_GATEWAY_CLASS, 0, NULL, "krtgate", NULL), spec);
 }
 
-void bs_cluster_set(bs_cluster_t *c, bs_kind_t k, size_t i, json_t *obj)
+int bs_cluster_set(bs_cluster_t *c, bs_kind_t k, size_t i, json_t *obj)
 {
-    json_decref(c->objs[k][i]);
-    c->objs[k][i] = obj;
+    char *text = NULL;
+    if (obj) {
+        /* Sorted keys: the text is what --dump writes, the same bytes for the same object. */
+        text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(obj);
+        if (!text)
+            return -1;
+    }
+    free(c->objs[k][i]);
+    c->objs[k][i] = text;
+    return 0;
+}
+
+json_t *bs_cluster_get(const bs_cluster_t *c, bs_kind_t k, size_t i)
+{
+    const char *t = c->objs[k][i];
+    return t ? json_loads(t, 0, NULL) : NULL;
 }
 
 size_t bs_cluster_count(const bs_cluster_t *c)
@@ -287,9 +302,11 @@ int bs_cluster_write(const bs_cluster_t *c, FILE *f)
         for (size_t i = 0; i < c->len[k]; i++) {
             if (!c->objs[k][i])
                 continue;
-            if (fputs("---\n", f) < 0 ||
-                json_dumpf(c->objs[k][i], f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||
-                fputc('\n', f) == EOF)
+            json_t *o = bs_cluster_get(c, (bs_kind_t)k, i);
+            int bad = !o || fputs("---\n", f) < 0 ||
+                      json_dumpf(o, f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || fputc('\n', f) == EOF;
+            json_decref(o);
+            if (bad)
                 return -1;
         }
     return 0;
@@ -301,7 +318,7 @@ void bs_cluster_free(bs_cluster_t *c)
         return;
     for (int k = 0; k < BS_KIND_COUNT; k++) {
         for (size_t i = 0; c->objs[k] && i < c->len[k]; i++)
-            json_decref(c->objs[k][i]);
+            free(c->objs[k][i]);
         free(c->objs[k]);
     }
     free(c->route_grant);
@@ -340,7 +357,7 @@ bs_cluster_t *bs_cluster_new(const bs_scale_t *scale, uint64_t seed)
         c->route_grant[r] = !cross ? -2 : ns < c->scale.grants ? (long)ns : -1;
     }
     for (int k = 0; k < BS_KIND_COUNT; k++) {
-        c->objs[k] = calloc(c->len[k] ? c->len[k] : 1, sizeof(json_t *));
+        c->objs[k] = calloc(c->len[k] ? c->len[k] : 1, sizeof(char *));
         if (!c->objs[k])
             goto oom;
         for (size_t i = 0; i < c->len[k]; i++) {
@@ -355,9 +372,8 @@ bs_cluster_t *bs_cluster_new(const bs_scale_t *scale, uint64_t seed)
             case BS_REFERENCE_GRANT: o = bs_gen_grant(c, i); break;
             case BS_KIND_COUNT: break;
             }
-            if (!o)
+            if (!o || bs_cluster_set(c, (bs_kind_t)k, i, o) != 0)
                 goto oom;
-            c->objs[k][i] = o;
         }
     }
     return c;

@@ -366,32 +366,88 @@ static uint64_t engine_necessary(const bs_engine_t *be, const uint64_t *rec0, co
     return sum;
 }
 
-/* Feeds the whole object set and a synced mark, then flushes. */
+/* Feeds the whole object set and a synced mark, then flushes. Objects go in as an informer's
+ * LIST delivers them: pages of 500 parsed from the cluster's text (parsing is not timed:
+ * *copy_ns says how long it took), each applied and released. The trees stay until the flush
+ * has read them (krt/json.h); the caller trims after the flush. The time from the first apply on,
+ * minus the parsing, is the controller's. */
 static double rss_mib(void);
 
-static int engine_feed_all(bs_engine_t *be, const bs_cluster_t *c, uint64_t *apply_ns,
-                           double *rss_after_apply)
+#define FEED_PAGE 500
+
+static int engine_feed_all(bs_engine_t *be, const bs_cluster_t *c, uint64_t *copy_ns,
+                           uint64_t *apply_ns, double *rss_after_apply)
 {
-    uint64_t t0 = wall_ns();
-    size_t n = bs_cluster_count(c) + 1, j = 0;
-    kube_change_t *ch = calloc(n, sizeof(*ch));
-    if (!ch)
-        return -1;
-    for (int k = 0; k < BS_KIND_COUNT; k++)
-        for (size_t i = 0; i < c->len[k]; i++)
-            if (c->objs[k][i])
-                ch[j++] = (kube_change_t){.op = KUBE_CHANGE_PUT, .object = c->objs[k][i],
-                                          .origin = "bench"};
-    ch[j++] = (kube_change_t){.op = KUBE_CHANGE_SYNCED};
-    int rc = kube_source_apply(be->src, ch, j);
-    free(ch);
+    kube_change_t ch[FEED_PAGE];
+    uint64_t parse = 0, apply = 0;
+    int rc = KUBE_OK;
+    size_t j = 0;
+    for (int k = 0; k <= BS_KIND_COUNT && rc == KUBE_OK; k++) {
+        size_t len = k < BS_KIND_COUNT ? c->len[k] : 0;
+        for (size_t i = 0; i <= len && rc == KUBE_OK; i++) {
+            bool last = k == BS_KIND_COUNT;
+            if (!last && i < len && c->objs[k][i]) {
+                uint64_t p0 = wall_ns();
+                json_t *o = bs_cluster_get(c, (bs_kind_t)k, i);
+                parse += wall_ns() - p0;
+                if (!o)
+                    rc = -1;
+                else
+                    ch[j++] = (kube_change_t){.op = KUBE_CHANGE_PUT, .object = o, .origin = "bench"};
+            }
+            if (last)
+                ch[j++] = (kube_change_t){.op = KUBE_CHANGE_SYNCED};
+            if (j == FEED_PAGE || (last && j > 0)) {
+                uint64_t t0 = wall_ns();
+                if (rc == KUBE_OK)
+                    rc = kube_source_apply(be->src, ch, j);
+                for (size_t x = 0; x < j; x++)
+                    json_decref(ch[x].object);
+                j = 0;
+                apply += wall_ns() - t0;
+            }
+            if (last)
+                break;
+        }
+    }
+    for (size_t x = 0; x < j; x++)
+        json_decref(ch[x].object);
+    if (copy_ns)
+        *copy_ns = parse;
     if (apply_ns)
-        *apply_ns = wall_ns() - t0;
+        *apply_ns = apply;
     if (rss_after_apply)
         *rss_after_apply = rss_mib();
     if (rc != KUBE_OK)
         return -1;
     return krt_engine_flush(be->e) == KRT_OK ? 0 : -1;
+}
+
+/* KRT_BENCH_MEMDBG=1: heap figures and per-collection object bytes after the cold start (a
+ * debugging aid for memory work; docs/bench.md, Memory). */
+static bool memdbg_one(const krt_obj_t *o, void *ud)
+{
+    size_t *s = ud;
+    s[0]++;
+    s[1] += o->type->size ? o->type->size(o) : 0;
+    return true;
+}
+static void memdbg(bs_engine_t *be)
+{
+    if (!getenv("KRT_BENCH_MEMDBG"))
+        return;
+    struct mallinfo2 mi = mallinfo2();
+    fprintf(stderr, "memdbg heap arena=%.1fMiB inuse=%.1fMiB free=%.1fMiB mmap=%.1fMiB\n",
+            mi.arena / 1048576.0, mi.uordblks / 1048576.0, mi.fordblks / 1048576.0,
+            mi.hblkhd / 1048576.0);
+    for (size_t i = 0; i < be->ncolls; i++) {
+        size_t s[2] = {0, 0};
+        krt_stats_t kst;
+        krt_collection_stats(be->colls[i], &kst);
+        krt_collection_foreach(be->colls[i], memdbg_one, s);
+        fprintf(stderr, "memdbg %-40s n=%zu objbytes=%.1fMiB coll=%.1fMiB deps=%zu\n",
+                krt_collection_name(be->colls[i]), s[0], s[1] / 1048576.0, kst.bytes / 1048576.0, kst.deps);
+    }
 }
 
 typedef struct cmp_ctx {
@@ -487,8 +543,7 @@ static int put(bs_cluster_t *c, changes_t *cs, bs_kind_t k, size_t i, json_t *ob
     if (!obj)
         return -1;
     int rc = changes_push(cs, KUBE_CHANGE_PUT, obj);
-    bs_cluster_set(c, k, i, obj);
-    return rc;
+    return bs_cluster_set(c, k, i, obj) ? -1 : rc;
 }
 
 typedef struct run_state {
@@ -547,8 +602,10 @@ static int scenario_step(run_state_t *st, size_t it, changes_t *cs)
         size_t j = (it / 2) % c->len[BS_REFERENCE_GRANT];
         if (it % 2 == 1)
             return put(c, cs, BS_REFERENCE_GRANT, j, bs_gen_grant(c, j)) ? -1 : 0;
-        json_t *old = c->objs[BS_REFERENCE_GRANT][j];
-        if (changes_push(cs, KUBE_CHANGE_DELETE, old))
+        json_t *old = bs_cluster_get(c, BS_REFERENCE_GRANT, j);
+        int rc = old ? changes_push(cs, KUBE_CHANGE_DELETE, old) : -1;
+        json_decref(old);
+        if (rc)
             return -1;
         bs_cluster_set(c, BS_REFERENCE_GRANT, j, NULL);
         return 1;
@@ -702,12 +759,14 @@ static void print_result(FILE *out, const bs_options_t *opt, const bs_result_t *
             fprintf(out, "  xDS per proxy  %.0f B sent per change; state of the world would send "
                          "%.0f B (ratio %.3g); %.1f resources sent per change in all\n",
                     r->bytes_per_proxy, r->sotw_bytes_per_proxy, sotw_ratio, r->resources_sent);
-        fprintf(out, "  memory         controller rss %.1f MiB: objects as jansson trees %.1f, "
-                     "+ ingested into krt %.1f, + translated %.1f (krt structures %.1f of all)\n"
-                     "                 with xDS server and clients %.1f MiB   peak %.1f MiB\n",
-                r->rss_mib, r->cluster_rss_mib, r->ingested_rss_mib - r->cluster_rss_mib,
-                r->rss_mib - r->ingested_rss_mib, r->engine_mib, r->rss_wire_mib,
-                r->peak_rss_mib);
+        fprintf(out, "  memory         controller rss %.1f MiB after the cold start (%zu JSON trees "
+                     "kept, %.1f MiB est., %llu parsed again during it; krt structures %.1f); "
+                     "%.1f right after ingest\n"
+                     "                 with xDS server and clients %.1f MiB   process peak %.1f "
+                     "MiB   (generated cluster, the API server's side, %.1f MiB: not counted)\n",
+                r->rss_mib, r->json_trees, (double)r->json_tree_bytes / 1048576.0,
+                (unsigned long long)r->json_parses_cold, r->engine_mib,
+                r->ingested_rss_mib, r->rss_wire_mib, r->peak_rss_mib, r->cluster_rss_mib);
         fprintf(out, "  allocated      per change: krt %.0f B, jansson %.0f B\n", r->krt_bytes,
                 r->json_bytes);
         fprintf(out, "  per collection (recomputed/minimal per change):");
@@ -748,13 +807,13 @@ static void print_result(FILE *out, const bs_options_t *opt, const bs_result_t *
 /* A full recompute of |c|: build, feed, flush. Returns the engine (owned by caller) or NULL. */
 static bs_engine_t *full_recompute(const bs_cluster_t *c, double *ms, double *recomputed)
 {
-    uint64_t t0 = wall_ns();
+    uint64_t t0 = wall_ns(), parse = 0;
     bs_engine_t *be = engine_new();
-    if (!be || engine_feed_all(be, c, NULL, NULL) != 0) {
+    if (!be || engine_feed_all(be, c, &parse, NULL, NULL) != 0) {
         engine_free(be);
         return NULL;
     }
-    *ms = (double)(wall_ns() - t0) / 1e6;
+    *ms = (double)(wall_ns() - t0 - parse) / 1e6; /* the engine's work, not the parse */
     *recomputed = (double)engine_recomputes(be, NULL);
     return be;
 }
@@ -765,6 +824,7 @@ int bs_run_scenario(const bs_scale_t *scale, uint64_t seed, bs_scenario_t sc,
     FILE *out = opt->out ? opt->out : stdout;
     int rc = -1;
     bs_result_t r = {.scale = scale->name, .scenario = bs_scenario_name(sc)};
+    krt_json_tree_limit(opt->json_trees_set ? opt->json_trees_mib << 20 : KUBE_SOURCE_TREE_BUDGET);
     bs_cluster_t *c = NULL;
     bs_engine_t *be = NULL, *full = NULL;
     uint64_t *lat = NULL, *flat = NULL, *before = NULL, *after = NULL, *per = NULL, *nec_per = NULL;
@@ -775,24 +835,31 @@ int bs_run_scenario(const bs_scale_t *scale, uint64_t seed, bs_scenario_t sc,
     if ((unsigned)sc >= BS_SC_COUNT)
         return -1;
     progress(scale->name, r.scenario, "generating the cluster");
+    malloc_trim(0);
+    double base_rss = rss_mib();
     c = bs_cluster_new(scale, seed);
     if (!c)
         FAIL("out of memory generating the cluster");
     r.objects = bs_cluster_count(c);
     st.c = c;
     malloc_trim(0);
-    r.cluster_rss_mib = rss_mib();
+    r.cluster_rss_mib = rss_mib() - base_rss; /* the API server's side: not the controller's */
 
     /* Cold start: build, ingest, flush. It is the setup of every other scenario. */
     progress(scale->name, r.scenario, "cold start");
-    uint64_t kb0 = krt_bytes, jb0 = json_bytes, w0 = wall_ns(), cpu0 = cpu_ns();
+    uint64_t kb0 = krt_bytes, jb0 = json_bytes, w0 = wall_ns(), cpu0 = cpu_ns(), parses0 = 0;
+    krt_json_tree_stats(NULL, NULL, &parses0);
     be = engine_new();
     if (!be)
         FAIL("cannot build the engine");
-    uint64_t cold_apply = 0;
-    if (engine_feed_all(be, c, &cold_apply, &r.ingested_rss_mib) != 0)
+    uint64_t cold_apply = 0, cold_copy = 0;
+    if (engine_feed_all(be, c, &cold_copy, &cold_apply, &r.ingested_rss_mib) != 0)
         FAIL("cold start: feeding or flushing failed");
-    uint64_t cold_ns = wall_ns() - w0, cold_cpu = cpu_ns() - cpu0;
+    uint64_t cold_ns = wall_ns() - w0 - cold_copy, cold_cpu = cpu_ns() - cpu0;
+    cold_cpu = cold_cpu > cold_copy ? cold_cpu - cold_copy : 0; /* the copy is all CPU */
+    /* What the controller keeps between changes: canonical bytes, plus the trees the budget
+     * allows (the most recently read). */
+    krt_json_trim();
     if (opt->smoke && krt_engine_check(be->e) != KRT_OK)
         FAIL("engine invariants after the cold start");
     per = calloc(be->ncolls + 1, sizeof(uint64_t));
@@ -804,7 +871,14 @@ int bs_run_scenario(const bs_scale_t *scale, uint64_t seed, bs_scenario_t sc,
     if (!per || !nec_per || !before || !after || !ev_before || !ev_after)
         FAIL("out of memory");
 
-    r.rss_mib = rss_mib(); /* the controller: objects, engine, graph (before any proxy) */
+    /* The controller: objects, engine, graph (before any proxy), without the generated cluster
+     * (the API server's memory) measured before the cold start. */
+    malloc_trim(0);
+    r.ingested_rss_mib -= r.cluster_rss_mib;
+    r.rss_mib = rss_mib() - r.cluster_rss_mib;
+    krt_json_tree_stats(&r.json_trees, &r.json_tree_bytes, &r.json_parses_cold);
+    r.json_parses_cold -= parses0;
+    memdbg(be);
 
     /* The wire: an xDS server and one client per Gateway on loopback. */
     uint64_t initial_ns = 0;
@@ -868,9 +942,10 @@ int bs_run_scenario(const bs_scale_t *scale, uint64_t seed, bs_scenario_t sc,
         if (!st.ns_exposed || !lat || !flat)
             FAIL("out of memory");
         for (size_t i = 0; i < c->len[BS_NAMESPACE]; i++) {
-            json_t *lv = json_object_get(json_object_get(c->objs[BS_NAMESPACE][i], "metadata"),
-                                         "labels");
+            json_t *ns = bs_cluster_get(c, BS_NAMESPACE, i);
+            json_t *lv = json_object_get(json_object_get(ns, "metadata"), "labels");
             st.ns_exposed[i] = json_object_get(lv, "expose") != NULL;
+            json_decref(ns);
         }
         uint64_t sum_rec = 0, sum_min = 0, sum_out = 0, sum_kb = 0, sum_jb = 0, wall = 0, cpu = 0;
         uint64_t ingest = 0;
@@ -907,6 +982,7 @@ int bs_run_scenario(const bs_scale_t *scale, uint64_t seed, bs_scenario_t sc,
             }
             engine_recomputes(be, after);
             memcpy(ev_after, be->events, be->ncolls * sizeof(uint64_t));
+            krt_json_trim(); /* between changes, as a feeder does after each flush */
             if (opt->smoke && krt_engine_check(be->e) != KRT_OK)
                 FAIL("engine invariants after step %zu", it);
             if (!measured)
@@ -974,7 +1050,7 @@ int bs_run_scenario(const bs_scale_t *scale, uint64_t seed, bs_scenario_t sc,
     }
     changes_clear(&cs);
     malloc_trim(0);
-    r.rss_wire_mib = rss_mib();
+    r.rss_wire_mib = rss_mib() - r.cluster_rss_mib;
     for (size_t i = 0; i < be->ncolls; i++) {
         krt_stats_t kst;
         krt_collection_stats(be->colls[i], &kst);

@@ -62,12 +62,14 @@ typedef enum bs_kind {
     BS_KIND_COUNT
 } bs_kind_t;
 
-/* The current object set. Slot i of kind k holds one reference to a JSON object (NULL once the
- * object is deleted); edits replace slots. Every object is a complete Kubernetes object. */
+/* The current object set, held as an API server holds it: slot i of kind k is the object's
+ * compact JSON text (NULL once the object is deleted); edits replace slots. Every object is a
+ * complete Kubernetes object. Text, not trees: a jansson tree costs eight times its text, and the
+ * bench process also holds the controller it measures. */
 typedef struct bs_cluster {
     bs_scale_t scale;
     uint64_t seed;
-    json_t **objs[BS_KIND_COUNT];
+    char **objs[BS_KIND_COUNT];
     size_t len[BS_KIND_COUNT];
     /* Per HTTPRoute: the index of the ReferenceGrant its cross-namespace backend needs, or -1. */
     long *route_grant;
@@ -77,8 +79,11 @@ typedef struct bs_cluster {
  * Borrows scale (copied). Returns: the cluster (owned by caller, bs_cluster_free), NULL on OOM. */
 bs_cluster_t *bs_cluster_new(const bs_scale_t *scale, uint64_t seed);
 void bs_cluster_free(bs_cluster_t *c);
-/* Replaces slot |i| of |k| with |obj| (NULL deletes). Takes obj; releases the previous object. */
-void bs_cluster_set(bs_cluster_t *c, bs_kind_t k, size_t i, json_t *obj);
+/* Returns: slot |i| of |k| parsed into a new tree (owned by caller), or NULL when deleted or on OOM. */
+json_t *bs_cluster_get(const bs_cluster_t *c, bs_kind_t k, size_t i);
+/* Replaces slot |i| of |k| with |obj| (NULL deletes). Takes obj (keeps its text, releases the tree);
+ * frees the previous text. Returns 0, or -1 on OOM (the slot is then unchanged). */
+int bs_cluster_set(bs_cluster_t *c, bs_kind_t k, size_t i, json_t *obj);
 /* Writes every object as a YAML stream of JSON documents ("---" between them), feeding order.
  * Borrows both. Returns: 0, or -1 on a write error. */
 int bs_cluster_write(const bs_cluster_t *c, FILE *f);
@@ -122,6 +127,8 @@ typedef struct bs_options {
     size_t burst;         /* edits in the burst scenario; 0: 10,000 */
     size_t proxies;       /* xDS clients on loopback; 0: one per Gateway (when xds/ is built) */
     bool no_xds;          /* measure up to the translate outputs only */
+    size_t json_trees_mib; /* with json_trees_set: the JSON tree budget (KUBE_SOURCE_TREE_BUDGET) */
+    bool json_trees_set;
     FILE *out;            /* where results go; NULL: stdout */
 } bs_options_t;
 
@@ -147,10 +154,14 @@ typedef struct bs_result {
     double full_ms;         /* a full recompute of the same object set */
     double full_recomputed; /* its recomputes */
     double full_recompute_ratio; /* flush_p50 / full (engine against engine, no xDS) */
-    double rss_mib;         /* resident set after the incremental part */
-    double peak_rss_mib;    /* getrusage high-water mark so far */
-    double cluster_rss_mib; /* resident set with the generated objects alone, before any engine */
-    double ingested_rss_mib; /* resident set once the objects are in krt, before the first flush */
+    double rss_mib;         /* the controller after the cold start: resident set minus the
+                               generated cluster (the API server's side), JSON trees trimmed */
+    double peak_rss_mib;    /* getrusage high-water mark so far (the whole process) */
+    double cluster_rss_mib; /* what generating the cluster added to the resident set */
+    double ingested_rss_mib; /* the controller once the objects are in krt, before the flush */
+    size_t json_trees;       /* JSON trees kept after the cold start (krt_json_tree_stats) */
+    size_t json_tree_bytes;  /* their estimated bytes */
+    uint64_t json_parses_cold; /* trimmed trees parsed again during the cold start */
     double engine_mib;      /* Σ krt_collection_stats().bytes: the engine's own structures */
     double krt_bytes;       /* per change: bytes requested from krt_allocator */
     double json_bytes;      /* per change: bytes requested by jansson */

@@ -270,6 +270,7 @@ static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *
             (unsigned long long)xds_store_version(a->store));
     if (a->o.proxy && !a->stopping)
         reconcile_proxies(a, uv_default_loop());
+    krt_json_trim(); /* between rounds no JSON tree is borrowed (krt/json.h) */
 }
 
 static void closed_cb(void *ud)
@@ -440,6 +441,7 @@ int cli_run(int argc, char **argv)
         return CLI_USAGE;
     }
     a.status = CLI_OK;
+    krt_json_tree_limit(KUBE_SOURCE_TREE_BUDGET);
     a.e = krt_engine_new();
     a.src = a.e ? kube_source_new(a.e, NULL) : NULL;
     a.store = xds_store_new();

@@ -9,12 +9,12 @@ IR__DEFINE_RESOURCE_KIND(backend, IR_KIND_BACKEND, Agentgateway__Dev__Resource__
 
 const char *ir_backend_key(const ir_backend_t *b)
 {
-    return ir_backend_pb(b)->key;
+    return ir_backend_pb(b) ? ir_backend_pb(b)->key : 0;
 }
 
 Agentgateway__Dev__Resource__Backend__KindCase ir_backend_kind(const ir_backend_t *b)
 {
-    return ir_backend_pb(b)->kind_case;
+    return ir_backend_pb(b) ? ir_backend_pb(b)->kind_case : 0;
 }
 
 const char *ir_backend_kind_name(const ir_backend_t *b)

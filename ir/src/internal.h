@@ -26,7 +26,7 @@ struct ir_obj {
     size_t wire_len;
     uint64_t wire_hash;
     size_t tree_bytes; /* bytes the decoded tree holds, for krt's size accounting */
-    ProtobufCMessage *msg;
+    ProtobufCMessage *msg; /* NULL until first read when built from a message (ir.h: Memory) */
     char version[17];
 };
 

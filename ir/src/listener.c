@@ -9,25 +9,25 @@ IR__DEFINE_RESOURCE_KIND(listener, IR_KIND_LISTENER, Agentgateway__Dev__Resource
 
 const char *ir_listener_key(const ir_listener_t *l)
 {
-    return ir_listener_pb(l)->key;
+    return ir_listener_pb(l) ? ir_listener_pb(l)->key : 0;
 }
 
 const char *ir_listener_bind_key(const ir_listener_t *l)
 {
-    return ir_listener_pb(l)->bind_key;
+    return ir_listener_pb(l) ? ir_listener_pb(l)->bind_key : 0;
 }
 
 const char *ir_listener_hostname(const ir_listener_t *l)
 {
-    return ir_listener_pb(l)->hostname;
+    return ir_listener_pb(l) ? ir_listener_pb(l)->hostname : 0;
 }
 
 Agentgateway__Dev__Resource__Protocol ir_listener_protocol(const ir_listener_t *l)
 {
-    return ir_listener_pb(l)->protocol;
+    return ir_listener_pb(l) ? ir_listener_pb(l)->protocol : 0;
 }
 
 const Agentgateway__Dev__Resource__TLSConfig *ir_listener_tls(const ir_listener_t *l)
 {
-    return ir_listener_pb(l)->tls;
+    return ir_listener_pb(l) ? ir_listener_pb(l)->tls : 0;
 }

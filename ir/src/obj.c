@@ -224,7 +224,8 @@ static void hex64(uint64_t v, char out[17])
 }
 
 /* Takes |tree| (canonical, from ir__pb_decode_counted). */
-static int make_obj(bool address, ProtobufCMessage *tree, size_t tree_bytes, const char *gateway,
+static int make_obj(bool address, bool keep, ProtobufCMessage *tree, size_t tree_bytes,
+                    const char *gateway,
                     const ir_obj_t **out, ir_err_t *err)
 {
     ir_kind_t kind = IR_KIND_ADDRESS;
@@ -270,8 +271,12 @@ static int make_obj(bool address, ProtobufCMessage *tree, size_t tree_bytes, con
     o->wire_len = wire_len;
     o->wire_hash = krt_hash_bytes(wire, wire_len, 0);
     hex64(o->wire_hash, o->version);
-    o->tree_bytes = tree_bytes;
-    o->msg = tree;
+    if (keep) {
+        o->tree_bytes = tree_bytes;
+        o->msg = tree;
+    } else {
+        ir_pb_free(tree); /* the wire bytes are the message; ir_obj_message() decodes on demand */
+    }
     krt_free(name);
     krt_free(addr_name);
     krt_obj_seal(&o->base, kinds[kind].type);
@@ -279,8 +284,12 @@ static int make_obj(bool address, ProtobufCMessage *tree, size_t tree_bytes, con
     return IR_OK;
 }
 
-int ir_obj_decode(const char *type_url, const uint8_t *bytes, size_t len, const char *gateway,
-                  const ir_obj_t **out, ir_err_t *err)
+/* |keep|: the object holds the decoded tree from the start (a peer's resource, read at once by
+ * the proxy); otherwise it holds only the wire bytes and ir_obj_message() decodes them when first
+ * asked (a translator's output, which a controller never reads back: a message tree costs about
+ * four times its encoding in small allocations). */
+static int decode_obj(const char *type_url, const uint8_t *bytes, size_t len, const char *gateway,
+                      bool keep, const ir_obj_t **out, ir_err_t *err)
 {
     if (!out)
         return ir__err(err, IR_EINVAL, "decode: NULL out");
@@ -296,8 +305,14 @@ int ir_obj_decode(const char *type_url, const uint8_t *bytes, size_t len, const 
     int rc = ir__pb_decode_counted(desc, bytes, len, &tree, &tree_bytes, err);
     if (rc != IR_OK)
         return rc;
-    return make_obj(desc == &istio__workload__address__descriptor, tree, tree_bytes, gateway, out,
-                    err);
+    return make_obj(desc == &istio__workload__address__descriptor, keep, tree, tree_bytes, gateway,
+                    out, err);
+}
+
+int ir_obj_decode(const char *type_url, const uint8_t *bytes, size_t len, const char *gateway,
+                  const ir_obj_t **out, ir_err_t *err)
+{
+    return decode_obj(type_url, bytes, len, gateway, true, out, err);
 }
 
 int ir_obj_from_message(const char *type_url, const ProtobufCMessage *msg, const char *gateway,
@@ -317,7 +332,7 @@ int ir_obj_from_message(const char *type_url, const ProtobufCMessage *msg, const
     size_t len;
     if (ir_pb_encode(msg, &buf, &len) != IR_OK)
         return ir__err(err, IR_ENOMEM, "%s: out of memory while encoding", desc->short_name);
-    int rc = ir_obj_decode(type_url, buf, len, gateway, out, err);
+    int rc = decode_obj(type_url, buf, len, gateway, false, out, err);
     krt_free(buf);
     return rc;
 }
@@ -436,16 +451,44 @@ const char *ir_obj_type_url(const ir_obj_t *o)
     return ir_kind_type_url(o->kind);
 }
 
+/* Decodes the wire bytes into a new tree (owned by caller, ir_pb_free); NULL on OOM. */
+static ProtobufCMessage *decode_tree(const ir_obj_t *o, size_t *tree_bytes)
+{
+    ProtobufCMessage *tree = NULL;
+    const ProtobufCMessageDescriptor *desc = ir__wrapper_desc(ir_kind_type_url(o->kind));
+    if (!desc || ir__pb_decode_counted(desc, o->wire, o->wire_len, &tree, tree_bytes, NULL) != IR_OK)
+        return NULL;
+    return tree;
+}
+
+/* The tree for a one-off reader: the object's own, or a temporary in |*tmp| (free it). */
+static const ProtobufCMessage *tree_of(const ir_obj_t *o, ProtobufCMessage **tmp)
+{
+    size_t n = 0;
+    *tmp = NULL;
+    if (o->msg)
+        return o->msg;
+    *tmp = decode_tree(o, &n);
+    return *tmp;
+}
+
 const ProtobufCMessage *ir_obj_message(const ir_obj_t *o)
 {
+    if (!o->msg) {
+        /* The tree is a cache of the wire bytes; once decoded it stays for the object's life,
+         * so every pointer a reader takes into it lives as long as its reference. */
+        ir_obj_t *w = (ir_obj_t *)o;
+        w->msg = decode_tree(o, &w->tree_bytes);
+    }
     return o->msg;
 }
 
 const ProtobufCMessage *ir__obj_inner(const ir_obj_t *o)
 {
-    if (o->kind == IR_KIND_ADDRESS)
-        return o->msg;
-    const Agentgateway__Dev__Resource__Resource *r = (const void *)o->msg;
+    const ProtobufCMessage *m = ir_obj_message(o);
+    if (!m || o->kind == IR_KIND_ADDRESS)
+        return m;
+    const Agentgateway__Dev__Resource__Resource *r = (const void *)m;
     switch (o->kind) {
     case IR_KIND_BIND:
         return &r->bind->base;
@@ -478,7 +521,10 @@ void ir_obj_release(const ir_obj_t *o)
 
 json_t *ir_obj_dump(const ir_obj_t *o)
 {
-    json_t *res = ir_pb_to_json(o->msg, IR_PB_JSON_REDACT);
+    ProtobufCMessage *tmp; /* a dump does not keep a decoded tree behind */
+    const ProtobufCMessage *m = tree_of(o, &tmp);
+    json_t *res = m ? ir_pb_to_json(m, IR_PB_JSON_REDACT) : NULL;
+    ir_pb_free(tmp);
     if (!res)
         return NULL;
     return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "kind", ir_kind_name(o->kind), "key",
@@ -493,38 +539,49 @@ int ir_obj_check(const ir_obj_t *o, ir_err_t *err)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (ir_pb_encode(o->msg, &buf, &len) != IR_OK)
+    ProtobufCMessage *tmp;
+    const ProtobufCMessage *tree = tree_of(o, &tmp);
+    if (!tree || ir_pb_encode(tree, &buf, &len) != IR_OK) {
+        ir_pb_free(tmp);
         return ir__err(err, IR_ENOMEM, "check: out of memory");
+    }
     bool same = len == o->wire_len && (len == 0 || memcmp(buf, o->wire, len) == 0);
     krt_free(buf);
-    if (!same)
+    if (!same) {
+        ir_pb_free(tmp);
         return ir__err(err, IR_EINVAL, "I1 %s: tree and wire bytes disagree", o->key);
+    }
     char v[17];
     hex64(krt_hash_bytes(o->wire, o->wire_len, 0), v);
-    if (o->wire_hash != krt_hash_bytes(o->wire, o->wire_len, 0) || strcmp(v, o->version) != 0)
+    if (o->wire_hash != krt_hash_bytes(o->wire, o->wire_len, 0) || strcmp(v, o->version) != 0) {
+        ir_pb_free(tmp);
         return ir__err(err, IR_EINVAL, "I2 %s: hash or version stale", o->key);
+    }
     char *k = ir_key_scoped(o->gateway, o->name);
     bool key_ok = k && strcmp(k, o->key) == 0 && o->name >= o->key &&
                   o->name < o->key + strlen(o->key) && o->inner >= o->name;
     krt_free(k);
-    if (!key_ok)
+    if (!key_ok) {
+        ir_pb_free(tmp);
         return ir__err(err, IR_EINVAL, "I3 %s: key does not match gateway and name", o->key);
+    }
     char *n = ir_name_resource(o->kind, o->inner);
     bool name_ok = n && strcmp(n, o->name) == 0;
     krt_free(n);
     const char *own = NULL;
     if (o->kind == IR_KIND_ADDRESS) {
         char *an = NULL;
-        if (classify_address((const void *)o->msg, &an, NULL) == IR_OK)
+        if (classify_address((const void *)tree, &an, NULL) == IR_OK)
             name_ok = name_ok && strcmp(an, o->inner) == 0;
         else
             name_ok = false;
         krt_free(an);
     } else {
         ir_kind_t kk;
-        name_ok = name_ok && classify_resource((const void *)o->msg, &kk, &own, NULL) == IR_OK &&
+        name_ok = name_ok && classify_resource((const void *)tree, &kk, &own, NULL) == IR_OK &&
                   kk == o->kind && strcmp(own, o->inner) == 0;
     }
+    ir_pb_free(tmp);
     if (!name_ok)
         return ir__err(err, IR_EINVAL, "I4/I5 %s: name, inner key or kind disagree with message",
                        o->key);

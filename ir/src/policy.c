@@ -8,12 +8,12 @@ IR__DEFINE_RESOURCE_KIND(policy, IR_KIND_POLICY, Agentgateway__Dev__Resource__Po
 
 const char *ir_policy_key(const ir_policy_t *p)
 {
-    return ir_policy_pb(p)->key;
+    return ir_policy_pb(p) ? ir_policy_pb(p)->key : 0;
 }
 
 const Agentgateway__Dev__Resource__PolicyTarget *ir_policy_target(const ir_policy_t *p)
 {
-    return ir_policy_pb(p)->target;
+    return ir_policy_pb(p) ? ir_policy_pb(p)->target : 0;
 }
 
 Agentgateway__Dev__Resource__PolicyTarget__KindCase ir_policy_target_kind(const ir_policy_t *p)
@@ -24,5 +24,5 @@ Agentgateway__Dev__Resource__PolicyTarget__KindCase ir_policy_target_kind(const 
 
 Agentgateway__Dev__Resource__Policy__KindCase ir_policy_kind(const ir_policy_t *p)
 {
-    return ir_policy_pb(p)->kind_case;
+    return ir_policy_pb(p) ? ir_policy_pb(p)->kind_case : 0;
 }

@@ -10,12 +10,12 @@ IR__DEFINE_RESOURCE_KIND(route, IR_KIND_ROUTE, Agentgateway__Dev__Resource__Rout
 
 const char *ir_route_key(const ir_route_t *r)
 {
-    return ir_route_pb(r)->key;
+    return ir_route_pb(r) ? ir_route_pb(r)->key : 0;
 }
 
 const char *ir_route_listener_key(const ir_route_t *r)
 {
-    return ir_route_pb(r)->listener_key;
+    return ir_route_pb(r) ? ir_route_pb(r)->listener_key : 0;
 }
 
 const char *ir_route_group_key(const ir_route_t *r)

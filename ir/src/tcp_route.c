@@ -8,10 +8,10 @@ IR__DEFINE_RESOURCE_KIND(tcp_route, IR_KIND_TCP_ROUTE, Agentgateway__Dev__Resour
 
 const char *ir_tcp_route_key(const ir_tcp_route_t *r)
 {
-    return ir_tcp_route_pb(r)->key;
+    return ir_tcp_route_pb(r) ? ir_tcp_route_pb(r)->key : 0;
 }
 
 const char *ir_tcp_route_listener_key(const ir_tcp_route_t *r)
 {
-    return ir_tcp_route_pb(r)->listener_key;
+    return ir_tcp_route_pb(r) ? ir_tcp_route_pb(r)->listener_key : 0;
 }

@@ -1309,6 +1309,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     ctx->err = KRT_OK;
     ctx->discard = false;
     e->ctx = ctx;
+    krt__json_epoch_next(); /* trees read before this transformation may be trimmed now */
     int rc = d->fn(ctx, obj, d->ud);
     e->ctx = NULL;
     arena_reset(ctx);

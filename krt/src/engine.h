@@ -16,6 +16,9 @@
 
 #include "base.h"
 
+/* json.c: a transformation starts; trees read before it may be dropped (krt/json.h). */
+void krt__json_epoch_next(void);
+
 typedef struct krt__ops {
     const char *kind;
     /* Flush step: bring the published state up to date from upstream batches. Returns false

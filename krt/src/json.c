@@ -10,32 +10,117 @@
  * hash tables per comparison and has no matching hash; keeping the bytes costs about one copy of
  * the document per object.
  *
- * Labels and the selector are views (krt_label_t arrays) whose strings point into the jansson
- * value, sorted once at creation. The object owns the value, so the views stay valid for its
- * lifetime; the value must therefore never be mutated once the object exists.
+ * The second decision: the canonical bytes are the value, the jansson tree is a cache. A tree
+ * costs about eight times its compact text, and a controller holds every object of the cluster,
+ * so an application may set a budget (krt_json_tree_limit) and call krt_json_trim() where no
+ * tree is borrowed (after a flush): the least recently read trees are dropped and parsed again
+ * when read. Without a budget nothing is ever dropped. Labels, the selector, key, name,
+ * namespace and kind are copied into the object, so they never depend on the tree.
  *
- * Memory: the struct, both label arrays and the key are one krt_malloc block; the canonical bytes
- * are a second krt_malloc block. jansson's own allocator is left alone (it is process-global and
- * belongs to the application), so the tree itself is allocated by jansson.
+ * Memory: the struct, both label arrays and every string above are one krt_malloc block; the
+ * canonical bytes are a second krt_malloc block. jansson's own allocator is left alone (it is
+ * process-global and belongs to the application), so the tree itself is allocated by jansson.
  */
 #include "krt/json.h"
+
+#include "engine.h"
 
 #include <string.h>
 
 typedef struct krt_json {
-    krt_obj_t base;         /* first: the engine sees a krt_obj_t */
-    json_t *value;          /* owned; never mutated after creation */
-    const char *name;       /* borrowed from value */
-    const char *namespace_; /* borrowed from value; "" when cluster-scoped */
-    char *canonical;        /* owned (krt_malloc), canon_len bytes plus a NUL */
-    size_t canon_len;
-    krt_label_t *labels; /* points into this block; nlabels items */
+    krt_obj_t base; /* first: the engine sees a krt_obj_t */
+    /* The canonical bytes and the trimmable tree. Mutable behind the const object pointer: the
+     * tree is a cache, not part of the value. */
+    krt_json_lazy_t lz;
+    const char *key, *name, *namespace_, *kind; /* point into this block */
+    krt_label_t *labels; /* point into this block, strings too; nlabels items */
     size_t nlabels;
-    krt_label_t *selector; /* points into this block; nselector items */
+    krt_label_t *selector; /* point into this block; nselector items */
     size_t nselector;
     bool has_selector;
-    char key[]; /* "ns/name" or "name" */
 } krt_json_t;
+
+/* The tree cache: every lazy value whose tree is parsed, on one of two lists, most recent first:
+ *  FRESH  trees not read since their value was made (an object just ingested, a record just
+ *         emitted): the flush that follows will read most of them, so the flush never drops them
+ *         (that would parse them twice); krt_json_trim() does;
+ *  READ   trees read at least once, in least-recently-read order: what the budget drops first.
+ * Process-wide like jansson's allocator, and single-threaded like krt objects (their refcounts are
+ * not atomic). */
+enum { FRESH = 0, READ = 1 };
+
+static struct {
+    struct {
+        krt_json_lazy_t *head, *tail;
+    } list[2];
+    size_t n, bytes, limit;
+    /* Bumped before every transformation (krt__json_epoch_next). A tree read in the current
+     * epoch may be borrowed by the code running now; older ones are borrowed by nobody, because
+     * a transformation's borrowed pointers die with it. */
+    uint64_t epoch;
+    uint64_t parses; /* trees parsed again after a trim */
+} cache = {{{NULL, NULL}, {NULL, NULL}}, 0, 0, SIZE_MAX, 1, 0};
+
+void krt__json_epoch_next(void)
+{
+    cache.epoch++;
+}
+
+/* What a parsed tree costs, estimated from the canonical bytes: jansson allocates every node,
+ * member and string separately, about eight times the compact text (measured on Pods and
+ * HTTPRoutes with massif). */
+static size_t tree_cost(const krt_json_lazy_t *l)
+{
+    return 8 * (l->len + 1);
+}
+
+static void lru_unlink(krt_json_lazy_t *l)
+{
+    int w = l->list;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        cache.list[w].head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        cache.list[w].tail = l->prev;
+    l->prev = l->next = NULL;
+    cache.n--;
+    cache.bytes -= tree_cost(l);
+}
+
+static void lru_push(krt_json_lazy_t *l, int w)
+{
+    l->list = (uint8_t)w;
+    l->epoch = cache.epoch;
+    l->prev = NULL;
+    l->next = cache.list[w].head;
+    if (cache.list[w].head)
+        cache.list[w].head->prev = l;
+    else
+        cache.list[w].tail = l;
+    cache.list[w].head = l;
+    cache.n++;
+    cache.bytes += tree_cost(l);
+}
+
+static void drop_tree(krt_json_lazy_t *l)
+{
+    lru_unlink(l);
+    json_decref(l->tree);
+    l->tree = NULL;
+}
+
+/* Keeps the cache within its budget while a flush runs: only trees read before, and last read
+ * before the current epoch, can go, so nothing the running transformation holds is freed and
+ * nothing waiting for its first reader is parsed twice. */
+static void trim_unborrowed(void)
+{
+    krt_json_lazy_t *t;
+    while (cache.bytes > cache.limit && (t = cache.list[READ].tail) && t->epoch < cache.epoch)
+        drop_tree(t);
+}
 
 static const krt_json_t *as_json(const krt_obj_t *o)
 {
@@ -71,9 +156,35 @@ static size_t count_strings(const json_t *obj)
     return n;
 }
 
-/* Writes the string-valued members of |obj| into |out| (room for count_strings(obj)), sorted.
- * Non-string values are skipped: a label can only be a string. Returns the number written. */
-static size_t fill_strings(const json_t *obj, krt_label_t *out)
+/* Returns: the bytes the string-valued members of |obj| take as "key\0value\0" copies. */
+static size_t strings_bytes(const json_t *obj)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    if (!json_is_object(obj))
+        return 0;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        if (json_is_string(v))
+            n += strlen(k) + 1 + strlen(json_string_value(v)) + 1;
+    }
+    return n;
+}
+
+/* Copies |s| to |*cursor| and advances it. Returns: the copy. */
+static const char *copy_str(char **cursor, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = memcpy(*cursor, s, n);
+    *cursor += n;
+    return d;
+}
+
+/* Writes the string-valued members of |obj| into |out| (room for count_strings(obj)), sorted,
+ * with copies of their strings at |*cursor|: views must outlive a trimmed tree. Non-string values
+ * are skipped: a label can only be a string. Returns the number written. */
+static size_t fill_strings(const json_t *obj, krt_label_t *out, char **cursor)
 {
     size_t n = 0;
     const char *k;
@@ -84,8 +195,8 @@ static size_t fill_strings(const json_t *obj, krt_label_t *out)
     {
         if (!json_is_string(v))
             continue;
-        out[n].key = k;
-        out[n].value = json_string_value(v);
+        out[n].key = copy_str(cursor, k);
+        out[n].value = copy_str(cursor, json_string_value(v));
         n++;
     }
     krt_labels_sort(out, n);
@@ -156,36 +267,35 @@ static const char *json_key(const krt_obj_t *o)
 static uint64_t json_hash(const krt_obj_t *o)
 {
     const krt_json_t *j = as_json(o);
-    return krt_hash_bytes(j->canonical, j->canon_len, 0);
+    return krt_hash_bytes(j->lz.canonical, j->lz.len, 0);
 }
 
 static bool json_equals(const krt_obj_t *a, const krt_obj_t *b)
 {
     const krt_json_t *x = as_json(a), *y = as_json(b);
-    return x->canon_len == y->canon_len && memcmp(x->canonical, y->canonical, x->canon_len) == 0;
+    return krt_json_lazy_equal(&x->lz, &y->lz);
 }
 
 static void json_obj_free(krt_obj_t *o)
 {
     krt_json_t *j = (krt_json_t *)o;
-    json_decref(j->value);
-    krt_free(j->canonical);
+    krt_json_lazy_dispose(&j->lz);
     krt_free(j);
 }
 
 /* A deep copy, so a caller that edits its dump cannot reach into the object's value. */
 static json_t *json_dump_obj(const krt_obj_t *o)
 {
-    return json_deep_copy(as_json(o)->value);
+    return json_deep_copy(krt_json_value(o));
 }
 
-/* The block and the canonical bytes, plus the canonical length again as a floor for jansson's tree
- * (which is larger: every node is a separate allocation). */
+/* The block and the canonical bytes, plus the estimated tree while it is parsed. */
 static size_t json_size(const krt_obj_t *o)
 {
     const krt_json_t *j = as_json(o);
-    return sizeof *j + (j->nlabels + j->nselector) * sizeof(krt_label_t) + strlen(j->key) + 1 +
-           2 * (j->canon_len + 1);
+    size_t n = sizeof *j + (j->nlabels + j->nselector) * (sizeof(krt_label_t) + 16) +
+               2 * strlen(j->key) + 8;
+    return n + krt_json_lazy_size(&j->lz);
 }
 
 static bool json_labels(const krt_obj_t *o, krt_labels_t *out)
@@ -264,24 +374,33 @@ const krt_obj_t *krt_json_new(json_t *value, int *err)
 
     json_t *labels = get_object(meta, "labels");
     json_t *selector = find_selector(value);
+    const char *kind = json_string_value(json_object_get(value, "kind"));
+    if (!kind)
+        kind = "";
     size_t nlabels = count_strings(labels), nselector = count_strings(selector);
     /* An empty namespace is cluster-scoped too: its key is "name", never "/name". */
-    size_t ns_len = strlen(ns_str), name_len = strlen(name_str);
+    size_t ns_len = strlen(ns_str), name_len = strlen(name_str), kind_len = strlen(kind);
     size_t key_len = ns_len ? ns_len + 1 + name_len : name_len;
+    size_t lstr = strings_bytes(labels), sstr = strings_bytes(selector);
 
     /* Sizes come from the document; guard the sum before allocating. */
     size_t arrays = nlabels + nselector;
     if (arrays > (SIZE_MAX - sizeof(krt_json_t)) / sizeof(krt_label_t) / 2 ||
-        key_len > SIZE_MAX / 4)
+        key_len > SIZE_MAX / 8 || kind_len > SIZE_MAX / 8 || lstr > SIZE_MAX / 8 ||
+        sstr > SIZE_MAX / 8)
         return fail(value, err, KRT_ENOMEM);
     size_t arrays_bytes = arrays * sizeof(krt_label_t);
-    krt_json_t *j = krt_malloc(sizeof *j + key_len + 1 + arrays_bytes + _Alignof(krt_label_t));
+    size_t strings = key_len + 1 + ns_len + 1 + name_len + 1 + kind_len + 1 + lstr + sstr;
+    /* Layout: the struct, the label and selector items (pointer-aligned after the struct), then
+     * every string the views and accessors hand out, so none depends on the tree. */
+    krt_json_t *j = krt_malloc(sizeof *j + arrays_bytes + strings);
     if (!j)
         return fail(value, err, KRT_ENOMEM);
     memset(j, 0, sizeof *j);
-
-    /* Layout after the struct: key bytes, padding, then labels and selector items. */
-    char *keyp = j->key;
+    j->labels = (krt_label_t *)(j + 1);
+    j->selector = j->labels + nlabels;
+    char *cur = (char *)(j->labels + arrays);
+    char *keyp = cur;
     if (ns_len) {
         memcpy(keyp, ns_str, ns_len);
         keyp[ns_len] = '/';
@@ -290,38 +409,22 @@ const krt_obj_t *krt_json_new(json_t *value, int *err)
         memcpy(keyp, name_str, name_len);
     }
     keyp[key_len] = '\0';
-    uintptr_t items = (uintptr_t)(keyp + key_len + 1);
-    items = (items + _Alignof(krt_label_t) - 1) & ~(uintptr_t)(_Alignof(krt_label_t) - 1);
-    j->labels = (krt_label_t *)items;
-    j->selector = j->labels + nlabels;
-    j->nlabels = fill_strings(labels, j->labels);
-    j->nselector = fill_strings(selector, j->selector);
+    cur += key_len + 1;
+    j->key = keyp;
+    j->namespace_ = copy_str(&cur, ns_str);
+    j->name = copy_str(&cur, name_str);
+    j->kind = copy_str(&cur, kind);
+    j->nlabels = fill_strings(labels, j->labels, &cur);
+    j->nselector = fill_strings(selector, j->selector, &cur);
     j->has_selector = selector != NULL;
 
-    canon_buf_t b = {0};
-    if (json_dump_callback(value, canon_append, &b, JSON_COMPACT | JSON_SORT_KEYS) != 0) {
-        /* Not out of memory: the tree cannot be serialized (a cycle built by hand, say). */
-        int rc = b.oom ? KRT_ENOMEM : KRT_EINVAL;
-        krt_free(b.p);
+    int rc = krt_json_lazy_init(&j->lz, value);
+    if (rc != KRT_OK) {
         krt_free(j);
-        return fail(value, err, rc);
+        if (err)
+            *err = rc;
+        return NULL;
     }
-    if (!b.p) { /* unreachable for an object ("{}" at least), but keep canonical non-NULL */
-        krt_free(j);
-        return fail(value, err, KRT_EINVAL);
-    }
-    /* Doubling leaves up to half the buffer unused; objects live long, so give it back. A failed
-     * shrink keeps the larger buffer, which is still correct. */
-    if (b.cap - b.len > 64) {
-        char *p = krt_realloc(b.p, b.len + 1);
-        if (p)
-            b.p = p;
-    }
-    j->canonical = b.p;
-    j->canon_len = b.len;
-    j->value = value;
-    j->name = name_str;
-    j->namespace_ = ns_str;
     krt_obj_seal(&j->base, &krt_json_type);
     if (err)
         *err = KRT_OK;
@@ -358,8 +461,8 @@ static const krt_json_t *checked(const krt_obj_t *o)
 
 json_t *krt_json_value(const krt_obj_t *o)
 {
-    const krt_json_t *j = checked(o);
-    return j ? j->value : NULL;
+    krt_json_t *j = (krt_json_t *)checked(o);
+    return j ? krt_json_lazy_get(&j->lz) : NULL;
 }
 
 const char *krt_json_name(const krt_obj_t *o)
@@ -377,16 +480,14 @@ const char *krt_json_namespace(const krt_obj_t *o)
 const char *krt_json_kind(const krt_obj_t *o)
 {
     const krt_json_t *j = checked(o);
-    const char *s = j ? json_string_value(json_object_get(j->value, "kind")) : NULL;
-    return s ? s : "";
+    return j ? j->kind : "";
 }
 
 const char *krt_json_get_string(const krt_obj_t *o, const char *path)
 {
-    const krt_json_t *j = checked(o);
-    if (!j || !path || !*path)
+    if (!checked(o) || !path || !*path)
         return NULL;
-    const json_t *cur = j->value;
+    const json_t *cur = krt_json_value(o);
     const char *seg = path;
     for (;;) {
         const char *dot = strchr(seg, '.');
@@ -401,4 +502,106 @@ const char *krt_json_get_string(const krt_obj_t *o, const char *path)
         seg = dot + 1;
     }
     return json_string_value(cur); /* NULL when not a string */
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The tree cache.
+ * ------------------------------------------------------------------------------------------- */
+void krt_json_tree_limit(size_t bytes)
+{
+    cache.limit = bytes;
+}
+
+size_t krt_json_trim(void)
+{
+    size_t dropped = 0;
+    for (int w = READ; w >= FRESH; w--)
+        while (cache.bytes > cache.limit && cache.list[w].tail) {
+            drop_tree(cache.list[w].tail);
+            dropped++;
+        }
+    return dropped;
+}
+
+int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
+{
+    memset(l, 0, sizeof *l);
+    canon_buf_t b = {0};
+    if (!value || json_dump_callback(value, canon_append, &b,
+                                     JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) != 0) {
+        /* Not out of memory: the tree cannot be serialized (a cycle built by hand, say). */
+        int rc = b.oom ? KRT_ENOMEM : KRT_EINVAL;
+        krt_free(b.p);
+        json_decref(value);
+        return rc;
+    }
+    if (!b.p) { /* unreachable ("null" at least), but keep canonical non-NULL */
+        json_decref(value);
+        return KRT_EINVAL;
+    }
+    /* Doubling leaves up to half the buffer unused; values live long, so give it back. A failed
+     * shrink keeps the larger buffer, which is still correct. */
+    if (b.cap - b.len > 64) {
+        char *p = krt_realloc(b.p, b.len + 1);
+        if (p)
+            b.p = p;
+    }
+    l->canonical = b.p;
+    l->len = b.len;
+    l->tree = value;
+    lru_push(l, FRESH);
+    trim_unborrowed();
+    return KRT_OK;
+}
+
+json_t *krt_json_lazy_get(krt_json_lazy_t *l)
+{
+    if (l->tree) {
+        if (l->list != READ || cache.list[READ].head != l) { /* most recently read first */
+            lru_unlink(l);
+            lru_push(l, READ);
+        }
+        l->epoch = cache.epoch;
+        return l->tree;
+    }
+    /* Trimmed: the canonical bytes are the value. NULL only when jansson runs out of memory,
+     * which readers already treat as an absent field. NUL is allowed: json_stringn can hold
+     * one and the canonical form escapes it. */
+    l->tree = json_loadb(l->canonical, l->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (l->tree) {
+        cache.parses++;
+        lru_push(l, READ);
+        trim_unborrowed();
+    }
+    return l->tree;
+}
+
+bool krt_json_lazy_equal(const krt_json_lazy_t *a, const krt_json_lazy_t *b)
+{
+    return a->len == b->len && memcmp(a->canonical, b->canonical, a->len) == 0;
+}
+
+size_t krt_json_lazy_size(const krt_json_lazy_t *l)
+{
+    return l->len + 1 + (l->tree ? tree_cost(l) : 0);
+}
+
+void krt_json_lazy_dispose(krt_json_lazy_t *l)
+{
+    if (l->tree) {
+        lru_unlink(l);
+        json_decref(l->tree);
+    }
+    krt_free(l->canonical);
+    memset(l, 0, sizeof *l);
+}
+
+void krt_json_tree_stats(size_t *trees, size_t *bytes, uint64_t *parses)
+{
+    if (parses)
+        *parses = cache.parses;
+    if (trees)
+        *trees = cache.n;
+    if (bytes)
+        *bytes = cache.bytes;
 }

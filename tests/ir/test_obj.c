@@ -356,8 +356,19 @@ static void test_obj_size_accounts_for_tree_and_bytes(void **state)
     size_t wire;
     ir_obj_wire(ir_route_obj(big), &wire);
     assert_true(s1 > 0);
-    assert_true(s2 > 2 * wire); /* bytes plus a decoded tree larger than them */
     assert_true(s2 > s1);
+    /* Built from a message: only the bytes until someone reads the tree, then both. */
+    assert_true(s2 < 2 * wire + 256);
+    assert_non_null(ir_obj_message(ir_route_obj(big)));
+    size_t s3 = ir_obj_krt(ir_route_obj(big))->type->size(ir_route_krt(big));
+    assert_true(s3 > 2 * wire);
+    /* Decoded from a peer's bytes: the tree from the start. */
+    const uint8_t *bytes = ir_obj_wire(ir_route_obj(big), &wire);
+    const ir_obj_t *peer = NULL;
+    assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, bytes, wire, NULL, &peer, NULL), IR_OK);
+    assert_true(ir_obj_krt(peer)->type->size(ir_obj_krt(peer)) > 2 * wire);
+    assert_true(krt_obj_equal(ir_obj_krt(peer), ir_obj_krt(ir_route_obj(big))));
+    ir_obj_release(peer);
     ir_obj_release(small);
     ir_obj_release(ir_route_obj(big));
 }

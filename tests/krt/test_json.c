@@ -708,12 +708,136 @@ static void test_json_namespace_index_groups_objects_by_namespace(void **state)
     krt_engine_free(e);
 }
 
+
+/* ---------------------------------------------------------------------------------------------
+ * The tree cache (krt_json_tree_limit / krt_json_trim / epochs).
+ * ------------------------------------------------------------------------------------------- */
+static size_t trees_held(void)
+{
+    size_t n = 0;
+    krt_json_tree_stats(&n, NULL, NULL);
+    return n;
+}
+
+static uint64_t parses_so_far(void)
+{
+    uint64_t n = 0;
+    krt_json_tree_stats(NULL, NULL, &n);
+    return n;
+}
+
+static void test_json_trim_drops_trees_and_reads_parse_them_again(void **state)
+{
+    (void)state;
+    json_t *doc = json_loads("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"n\","
+                             "\"labels\":{\"app\":\"web\",\"tier\":\"front\"}},"
+                             "\"spec\":{\"selector\":{\"app\":\"web\"}},\"x\":1.5}",
+                             0, NULL);
+    assert_non_null(doc);
+    json_object_set_new(doc, "s", json_stringn("a\0b", 3)); /* a NUL survives the round trip */
+    const krt_obj_t *o = krt_json_new(doc, NULL);
+    assert_non_null(o);
+    json_t *want = json_deep_copy(krt_json_value(o));
+    size_t before = trees_held();
+    assert_true(before >= 1);
+    /* Without a budget nothing goes. */
+    assert_int_equal(krt_json_trim(), 0);
+    krt_json_tree_limit(0);
+    assert_true(krt_json_trim() >= 1);
+    assert_int_equal(trees_held(), 0);
+    /* Everything but the tree is the object's own. */
+    assert_string_equal(krt_obj_key(o), "n/p");
+    assert_string_equal(krt_json_name(o), "p");
+    assert_string_equal(krt_json_namespace(o), "n");
+    assert_string_equal(krt_json_kind(o), "Pod");
+    krt_labels_t v = labels_of(o);
+    assert_int_equal(v.len, 2);
+    assert_label(&v, 0, "app", "web");
+    assert_label(&v, 1, "tier", "front");
+    krt_labels_t sel = {NULL, 0};
+    assert_true(krt_json_type.selector(o, &sel));
+    assert_int_equal(sel.len, 1);
+    assert_label(&sel, 0, "app", "web");
+    /* Reading parses the canonical bytes again: the same document, NUL and real included. */
+    uint64_t p0 = parses_so_far();
+    json_t *got = krt_json_value(o);
+    assert_non_null(got);
+    assert_true(json_equal(got, want));
+    assert_int_equal(parses_so_far(), p0 + 1);
+    assert_int_equal(trees_held(), 1);
+    assert_string_equal(krt_json_get_string(o, "metadata.labels.tier"), "front");
+    krt_json_tree_limit(SIZE_MAX);
+    json_decref(want);
+    krt_obj_release(o);
+    assert_int_equal(trees_held(), before - 1);
+}
+
+/* Reads every input with the tree budget at zero, emitting after each read (a new output tree
+ * trims every tree of earlier epochs), and keeps the pointers until the end of the
+ * transformation: the epochs must keep them alive (AddressSanitizer would see a freed tree). */
+static krt_collection_t *g_epoch_src;
+
+static int read_all_keep_pointers(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)in;
+    (void)ud;
+    const krt_obj_t *const *objs;
+    size_t n = krt_fetch(ctx, g_epoch_src, NULL, &objs);
+    const char *seen[16];
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        seen[i] = krt_json_get_string(objs[i], "spec.v"); /* into the tree */
+        char name[32];
+        snprintf(name, sizeof name, "%s-%02zu", krt_json_name(in), i);
+        json_t *one = json_pack("{s:{s:s}}", "metadata", "name", name);
+        if (krt_emit(ctx, krt_json_new(one, NULL)) != KRT_OK)
+            return -1;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(seen[i]);
+    json_t *v = json_pack("{s:{s:s}, s:I}", "metadata", "name", krt_json_name(in), "total",
+                          (json_int_t)total);
+    return krt_emit(ctx, krt_json_new(v, NULL));
+}
+
+static void test_json_epochs_keep_borrowed_trees_alive_during_a_flush(void **state)
+{
+    (void)state;
+    krt_engine_t *e = krt_engine_new();
+    g_epoch_src = krt_static_new(e, &krt_json_type, "src", true);
+    krt_collection_t *out =
+        krt_derive_new(e, g_epoch_src, &krt_json_type, "out", 0, read_all_keep_pointers, NULL);
+    assert_non_null(out);
+    for (int i = 0; i < 12; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "{\"metadata\":{\"name\":\"o%02d\"},\"spec\":{\"v\":\"%0*d\"}}",
+                 i, i + 1, 0);
+        assert_int_equal(krt_static_put(g_epoch_src, parse_ok(text)), KRT_OK);
+    }
+    krt_json_tree_limit(0);
+    assert_true(krt_json_trim() > 0);
+    uint64_t p0 = parses_so_far();
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    /* 12 inputs, each read by 12 transformations: trees from earlier transformations went. */
+    assert_true(parses_so_far() - p0 > 12);
+    assert_int_equal(krt_collection_len(out), 12 * 12 + 12);
+    /* 1 + 2 + ... + 12 characters */
+    assert_int_equal(json_integer_value(json_object_get(
+                         krt_json_value(krt_collection_get(out, "o05")), "total")),
+                     78);
+    krt_json_tree_limit(SIZE_MAX);
+    krt_engine_free(e);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_json_key_is_namespace_slash_name_for_namespaced_objects),
+        T(test_json_trim_drops_trees_and_reads_parse_them_again),
+        T(test_json_epochs_keep_borrowed_trees_alive_during_a_flush),
         T(test_json_key_is_name_for_cluster_scoped_objects),
         T(test_json_get_string_follows_dotted_paths_and_returns_null_otherwise),
         T(test_json_value_is_the_document_given),

@@ -103,8 +103,10 @@ static void test_every_object_enters_the_kube_source(void **state)
     logged_errors = 0;
     for (int k = 0; k < BS_KIND_COUNT; k++)
         for (size_t i = 0; i < c->len[k]; i++) {
-            kube_change_t ch = {.op = KUBE_CHANGE_PUT, .object = c->objs[k][i]};
+            kube_change_t ch = {.op = KUBE_CHANGE_PUT, .object = bs_cluster_get(c, k, i)};
+            assert_non_null(ch.object);
             assert_int_equal(kube_source_apply(src, &ch, 1), KUBE_OK);
+            json_decref(ch.object);
         }
     assert_int_equal(logged_errors, 0);
     assert_int_equal(kube_source_unknown_kinds(src), 0);
@@ -127,9 +129,11 @@ static const char *str_at(json_t *o, const char *a, const char *b)
 static bool service_exists(const bs_cluster_t *c, const char *ns, const char *name)
 {
     for (size_t i = 0; i < c->len[BS_SERVICE]; i++) {
-        json_t *o = c->objs[BS_SERVICE][i];
-        if (strcmp(str_at(o, "metadata", "namespace"), ns) == 0 &&
-            strcmp(str_at(o, "metadata", "name"), name) == 0)
+        json_t *o = bs_cluster_get(c, BS_SERVICE, i);
+        bool same = strcmp(str_at(o, "metadata", "namespace"), ns) == 0 &&
+                    strcmp(str_at(o, "metadata", "name"), name) == 0;
+        json_decref(o);
+        if (same)
             return true;
     }
     return false;
@@ -142,7 +146,7 @@ static void test_references_resolve(void **state)
     assert_non_null(c);
     size_t per_gw[8] = {0};
     for (size_t r = 0; r < c->len[BS_HTTP_ROUTE]; r++) {
-        json_t *o = c->objs[BS_HTTP_ROUTE][r];
+        json_t *o = bs_cluster_get(c, BS_HTTP_ROUTE, r);
         const char *ns = str_at(o, "metadata", "namespace");
         json_t *parent = json_array_get(json_object_get(json_object_get(o, "spec"), "parentRefs"), 0);
         unsigned g = 99;
@@ -159,18 +163,20 @@ static void test_references_resolve(void **state)
                                            json_string_value(json_object_get(ref, "name"))));
             }
         }
+        json_decref(o);
     }
     /* routes are spread evenly over the Gateways */
     for (size_t g = 0; g < c->len[BS_GATEWAY]; g++)
         assert_int_equal(per_gw[g], c->len[BS_HTTP_ROUTE] / c->len[BS_GATEWAY]);
     /* every Pod's app label names a Service of its namespace */
     for (size_t p = 0; p < c->len[BS_POD]; p++) {
-        json_t *o = c->objs[BS_POD][p];
+        json_t *o = bs_cluster_get(c, BS_POD, p);
         const char *app =
             json_string_value(json_object_get(json_object_get(json_object_get(o, "metadata"), "labels"), "app"));
         assert_non_null(app);
         assert_true(service_exists(c, str_at(o, "metadata", "namespace"), app));
         assert_string_equal(str_at(o, "status", "phase"), "Running");
+        json_decref(o);
     }
     bs_cluster_free(c);
 }
@@ -181,7 +187,9 @@ static void test_edits_change_one_field_only(void **state)
     bs_cluster_t *c = bs_cluster_new(bs_scale_find("tiny"), 1);
     assert_non_null(c);
     json_t *a = bs_gen_route(c, 3, 1), *b = bs_gen_route(c, 3, 2);
-    assert_true(json_equal(a, c->objs[BS_HTTP_ROUTE][3]));
+    json_t *stored = bs_cluster_get(c, BS_HTTP_ROUTE, 3);
+    assert_true(json_equal(a, stored));
+    json_decref(stored);
     assert_false(json_equal(a, b));
     json_t *ra = json_object_get(json_object_get(a, "spec"), "rules");
     json_t *rb = json_object_get(json_object_get(b, "spec"), "rules");
@@ -190,7 +198,9 @@ static void test_edits_change_one_field_only(void **state)
     json_decref(a);
     json_decref(b);
     json_t *p0 = bs_gen_pod(c, 5, 0), *p1 = bs_gen_pod(c, 5, 1);
-    assert_true(json_equal(p0, c->objs[BS_POD][5]));
+    stored = bs_cluster_get(c, BS_POD, 5);
+    assert_true(json_equal(p0, stored));
+    json_decref(stored);
     assert_string_not_equal(str_at(p0, "status", "podIP"), str_at(p1, "status", "podIP"));
     json_decref(p0);
     json_decref(p1);

@@ -33,14 +33,65 @@ const krt_obj_t *krt_json_new(json_t *value, int *err);
  * parse error sets KRT_EINVAL. */
 const krt_obj_t *krt_json_parse(const char *text, size_t len, int *err);
 
-/* Accessors; every result is borrowed from |o| and never NULL for a string (empty if absent).
- * The value must not be modified: the object's hash, key and label views are computed from it. */
+/* The value as a jansson tree: borrowed from |o| until the next krt_json_trim() (or the object's
+ * release). It must not be modified: the object's hash, key and label views are computed from
+ * it. Parses the canonical bytes again when the tree was trimmed; NULL when that runs out of
+ * memory (or |o| is not a JSON object). */
 json_t *krt_json_value(const krt_obj_t *o);
+/* Accessors; every result is borrowed from |o| for its lifetime (copies held by the object, not
+ * the tree) and never NULL (empty if absent). */
 const char *krt_json_name(const krt_obj_t *o);
 const char *krt_json_namespace(const krt_obj_t *o);
 const char *krt_json_kind(const krt_obj_t *o);
-/* Returns: the string at a dotted path such as "status.podIP", or NULL. */
+/* Returns: the string at a dotted path such as "status.podIP", or NULL; borrowed like
+ * krt_json_value(). */
 const char *krt_json_get_string(const krt_obj_t *o, const char *path);
+
+/* The tree cache. Every object keeps its canonical bytes; its jansson tree (about eight times
+ * larger) is a cache kept within a budget. Process-wide; single-threaded like krt objects.
+ *  - During a flush the engine starts a new epoch before every transformation, and creating or
+ *    reading a tree drops the least recently read trees of earlier epochs while over budget: a
+ *    transformation's borrowed trees are never freed under it, and it must not keep pointers
+ *    into its inputs' trees in its outputs (copy or json_incref what it keeps). Trees nobody has
+ *    read yet (objects just fed, records just emitted) are not dropped then: the flush is about
+ *    to read them, and dropping them would parse them twice.
+ *  - krt_json_trim() drops trees regardless of epoch: call it only where nothing is borrowed
+ *    (between flushes, e.g. after each flush and after feeding a page of objects).
+ * So application code must not hold a tree pointer across a flush or a trim.
+ *
+ * Sets the budget for parsed trees in estimated bytes; SIZE_MAX (the default) keeps every tree
+ * and never drops one. */
+void krt_json_tree_limit(size_t bytes);
+/* Drops the least recently read trees until the estimate is within the budget. Returns: how many
+ * trees were dropped. */
+size_t krt_json_trim(void);
+/* The number of parsed trees, their estimated bytes, and how many times a trimmed tree was parsed
+ * again since the process started (any pointer may be NULL). */
+void krt_json_tree_stats(size_t *trees, size_t *bytes, uint64_t *parses);
+
+/* A JSON value held the same way, for other object types (translate's records): canonical bytes
+ * (compact, keys sorted) always, the parsed tree in the cache above. Embed it in the object; the
+ * object must not move while the value is initialized. */
+typedef struct krt_json_lazy {
+    char *canonical; /* owned; len bytes plus a NUL */
+    size_t len;
+    json_t *tree; /* owned, or NULL while trimmed */
+    struct krt_json_lazy *prev, *next;
+    uint64_t epoch; /* the transformation that read it last */
+    uint8_t list;   /* json.c: not read yet, or read */
+} krt_json_lazy_t;
+
+/* Serializes |value| into |l| and keeps the tree in the cache. Takes value (also on error).
+ * Returns: KRT_OK, KRT_ENOMEM, or KRT_EINVAL (NULL or unserializable value). */
+int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value);
+/* The tree, parsed again if it was trimmed: borrowed until the next krt_json_trim(); NULL on OOM. */
+json_t *krt_json_lazy_get(krt_json_lazy_t *l);
+/* Returns: whether both canonical forms are the same bytes. */
+bool krt_json_lazy_equal(const krt_json_lazy_t *a, const krt_json_lazy_t *b);
+/* Returns: the bytes held: canonical form, plus the estimated tree while parsed. */
+size_t krt_json_lazy_size(const krt_json_lazy_t *l);
+/* Frees what |l| holds. */
+void krt_json_lazy_dispose(krt_json_lazy_t *l);
 
 #ifdef __cplusplus
 }

@@ -124,4 +124,11 @@ size_t kube_source_unknown_kinds(const kube_source_t *s);
 #ifdef __cplusplus
 }
 #endif
+/* The budget for parsed JSON trees (krt_json_tree_limit) that krtgate's feeders set: every object
+ * keeps its canonical bytes, and the trees of the most recently read ones (about 8 MiB estimated,
+ * a thousand typical objects) stay parsed. Feeders call krt_json_trim() after each flush. A tree
+ * costs about eight times its text, so at agw-5k scale keeping every tree triples the controller's
+ * memory (docs/bench.md). */
+#define KUBE_SOURCE_TREE_BUDGET ((size_t)8 << 20)
+
 #endif /* KUBE_SOURCE_H */
