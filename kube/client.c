@@ -391,6 +391,9 @@ int kube_client_new(uv_loop_t *loop, const kube_client_config_t *cfg,
     hc.port = cfg->port;
     hc.tls = tls;
     hc.server_name = cfg->tls_server_name ? cfg->tls_server_name : cfg->host;
+    /* Over HTTP/1.1 every WATCH holds a connection for its whole life, so the pool must hold one
+     * per watched kind plus room for requests (client-go does not cap connections either). */
+    hc.max_connections = 128;
     /* Liveness of long watches over HTTP/2: PING every 30 s, 15 s to answer (client-go's
      * ReadIdleTimeout / PingTimeout). */
     hc.conn.keepalive_ms = 30000;

@@ -401,7 +401,7 @@ static void el_notify(kube_elector_t *el)
         if (el->cbs.on_started_leading)
             el->cbs.on_started_leading(el->cbs.ud);
     } else {
-        fprintf(stderr, "krtgate: leader election: lost the lease (holder now \"%s\")\n",
+        fprintf(stderr, "krtgate: leader election: not leading (lease holder last seen: \"%s\")\n",
                 kube_lease_holder(el->l));
         if (el->cbs.on_stopped_leading)
             el->cbs.on_stopped_leading(el->cbs.ud);

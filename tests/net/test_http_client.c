@@ -263,7 +263,10 @@ static void test_tls_h2_multiplexes_on_one_connection(void **state)
     result_t r[8] = {0};
     int done = 0;
     for (int i = 0; i < 8; i++) {
-        net_http_client_request_t req = {.method = "GET", .path = i == 7 ? "/teapot" : "/echo"};
+        net_http_client_request_t req = {.method = i == 1 ? "PUT" : "GET",
+                                         .path = i == 7 ? "/teapot" : "/echo",
+                                         .body = i == 1 ? "hello" : NULL,
+                                         .body_len = i == 1 ? 5 : 0};
         assert_int_equal(net_http_client_request(c, &req, &cbs, &r[i], NULL), NET_OK);
     }
     for (long k = 0; k < 1000000 && done < 8; k++) {
@@ -275,6 +278,7 @@ static void test_tls_h2_multiplexes_on_one_connection(void **state)
     }
     assert_int_equal(done, 8);
     assert_string_equal(r[0].body, "GET /echo v20 len=0");
+    assert_string_equal(r[1].body, "PUT /echo v20 len=5");
     assert_int_equal(r[7].status, 418);
     assert_int_equal(r[7].err, NET_OK);
     net_http_client_stats_t st;
@@ -282,6 +286,40 @@ static void test_tls_h2_multiplexes_on_one_connection(void **state)
     assert_int_equal(st.connects, 1);
     assert_true(st.h2);
     close_client(e, c);
+}
+
+typedef struct chain {
+    net_http_client_t *c;
+    result_t first, second;
+} chain_t;
+
+static void chain_done(void *ud, int err)
+{
+    chain_t *ch = ud;
+    r_done(&ch->first, err);
+    net_http_client_request_t req = {.method = "POST", .path = "/echo", .body = "abc",
+                                     .body_len = 3};
+    assert_int_equal(net_http_client_request(ch->c, &req, &cbs, &ch->second, NULL), NET_OK);
+}
+
+static void chain_head(void *ud, int status, const net_h2_header_t *h, size_t n)
+{
+    r_head(&((chain_t *)ud)->first, status, h, n);
+}
+
+static void test_request_from_inside_on_done_goes_out(void **state)
+{
+    env_t *e = *state;
+    static const char *const alpn[] = {"h2", "http/1.1", NULL};
+    chain_t ch = {0};
+    ch.c = client(e, e->port, alpn);
+    net_http_call_cbs_t ccbs = {chain_head, NULL, chain_done};
+    net_http_client_request_t req = {.method = "GET", .path = "/echo"};
+    assert_int_equal(net_http_client_request(ch.c, &req, &ccbs, &ch, NULL), NET_OK);
+    run_until_done(e, &ch.second.done, 1);
+    assert_int_equal(ch.second.err, NET_OK);
+    assert_string_equal(ch.second.body, "POST /echo v20 len=3");
+    close_client(e, ch.c);
 }
 
 static void test_tls_http1_only_pool_streams_large_body(void **state)
@@ -357,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_h1_plaintext_reuses_keepalive_connection, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tls_h2_multiplexes_on_one_connection, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_request_from_inside_on_done_goes_out, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tls_http1_only_pool_streams_large_body, setup,
                                         teardown),
