@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""`krtgate controller` against the test API server (tests/kube/apiserver/), end to end:
+
+  - kubectl applies the Gateway API CRDs and the quickstart manifests;
+  - the controller syncs every informer (/readyz 200) and serves the quickstart's resources
+    (/debug/resources, /debug/xds), and /metrics is Prometheus text;
+  - a new HTTPRoute reaches the resources; after the server drops every watch, and after a
+    history compaction (410 → relist), further changes still converge, deletes included;
+  - two controllers started together race for one Lease: exactly one leads; SIGTERM of the
+    leader releases the Lease (empty holder) and the other takes over; both exit 0.
+
+Usage: test_controller.py KRTGATE SRC_DIR. Exit 77 (skip) when the test API server or kubectl
+is absent. Every wait is bounded; the servers are started here on 127.0.0.1 with port 0.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+KRTGATE, SRC = sys.argv[1], sys.argv[2]
+APISERVER = os.path.join(SRC, 'tests/kube/apiserver/apiserver.py')
+CRDS = os.path.join(SRC, 'tests/kube/apiserver/crds/gateway-api.yaml')
+KUBECTL = shutil.which('kubectl')
+
+if not os.path.exists(APISERVER):
+    print('SKIP: the test API server %s is not in this tree' % APISERVER)
+    sys.exit(77)
+if not KUBECTL:
+    print('SKIP: kubectl is not installed (scripts/install-deps.sh)')
+    sys.exit(77)
+
+tmp = tempfile.mkdtemp(prefix='krtgate-ctl-')
+procs = []
+
+
+def cleanup():
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fail(msg):
+    sys.stderr.write('FAIL: %s\n' % msg)
+    for p in procs:
+        name = getattr(p, 'logname', None)
+        if name and os.path.exists(name):
+            sys.stderr.write('--- %s (last lines):\n' % name)
+            with open(name) as f:
+                sys.stderr.write(''.join(f.readlines()[-40:]))
+    cleanup()
+    sys.exit(1)
+
+
+def wait_for(what, pred, timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception:  # the server may not be up yet
+            pass
+        time.sleep(0.1)
+    fail('timed out waiting for %s' % what)
+
+
+# ---- the API server ----------------------------------------------------------------------------
+apidir = os.path.join(tmp, 'api')
+os.makedirs(apidir)
+api_log = os.path.join(tmp, 'apiserver.log')
+api = subprocess.Popen(['/usr/bin/python3', APISERVER, '--port', '0', '--dir', apidir,
+                        '--bookmark-interval', '60'],
+                       stdout=subprocess.PIPE, stderr=open(api_log, 'w'), text=True)
+api.logname = api_log
+procs.append(api)
+line = api.stdout.readline()
+m = re.match(r'READY (https://127\.0\.0\.1:\d+) kubeconfig=(\S+)', line)
+if not m:
+    fail('the API server did not say READY: %r' % line)
+server, kubeconfig = m.group(1), m.group(2)
+env = dict(os.environ, KUBECONFIG=kubeconfig)
+with open(os.path.join(apidir, 'token')) as f:
+    token = f.read().strip()
+sslctx = ssl.create_default_context(cafile=os.path.join(apidir, 'ca.crt'))
+sslctx.check_hostname = False
+
+
+def api_call(method, path, body=None):
+    req = urllib.request.Request(server + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={'Authorization': 'Bearer ' + token,
+                                          'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, context=sslctx, timeout=10) as r:
+        return json.loads(r.read() or b'{}')
+
+
+def kubectl(*args, stdin=None):
+    r = subprocess.run([KUBECTL] + list(args), env=env, input=stdin, text=True,
+                       capture_output=True, timeout=60)
+    if r.returncode != 0:
+        fail('kubectl %s: %s' % (' '.join(args), r.stderr))
+    return r.stdout
+
+
+kubectl('apply', '-f', CRDS)
+kubectl('apply', '-f', os.path.join(SRC, 'examples/quickstart'))
+
+
+# ---- controllers -------------------------------------------------------------------------------
+def start_controller(name, *extra):
+    log = os.path.join(tmp, name + '.log')
+    p = subprocess.Popen([KRTGATE, 'controller', '--kubeconfig', kubeconfig,
+                          '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'] +
+                         list(extra), stdout=subprocess.DEVNULL, stderr=open(log, 'w'))
+    p.logname = log
+    procs.append(p)
+
+    def admin():
+        with open(log) as f:
+            mm = re.search(r'admin on (http://127\.0\.0\.1:\d+)/', f.read())
+        return mm.group(1) if mm else None
+    p.admin = wait_for(name + "'s admin address", admin)
+    return p
+
+
+def get(p, path):
+    with urllib.request.urlopen(p.admin + path, timeout=5) as r:
+        return r.status, r.read().decode()
+
+
+def status(p, path):
+    try:
+        return get(p, path)[0]
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def resources(p):
+    return [json.loads(x) for x in get(p, path='/debug/resources')[1].splitlines() if x.strip()]
+
+
+def has_route(p, name):
+    return any('default/%s' % name in json.dumps(r) and r.get('kind') == 'route'
+               for r in resources(p))
+
+
+def metric(p, name, kind=None):
+    total = 0.0
+    for ln in get(p, '/metrics')[1].splitlines():
+        if ln.startswith('#'):
+            continue
+        key, _, val = ln.rpartition(' ')
+        if key == name or (kind is None and key.startswith(name + '{')) or \
+                key == '%s{kind="%s"}' % (name, kind):
+            total += float(val)
+    return total
+
+
+def route(name, prefix):
+    return json.dumps({'apiVersion': 'gateway.networking.k8s.io/v1', 'kind': 'HTTPRoute',
+                       'metadata': {'name': name, 'namespace': 'default'},
+                       'spec': {'parentRefs': [{'name': 'quickstart'}],
+                                'rules': [{'matches': [{'path': {'type': 'PathPrefix',
+                                                                 'value': prefix}}],
+                                           'backendRefs': [{'name': 'echo', 'port': 80}]}]}})
+
+
+a = start_controller('a')
+wait_for('/readyz of a', lambda: status(a, '/readyz') == 200)
+if status(a, '/healthz') != 200:
+    fail('/healthz')
+wait_for('the quickstart route in /debug/resources', lambda: has_route(a, 'echo'))
+kinds = {r.get('kind') for r in resources(a)}
+for k in ('bind', 'listener', 'route'):
+    if k not in kinds:
+        fail('no %s resource among %s' % (k, sorted(kinds)))
+dbg = json.loads(get(a, '/debug/xds')[1])
+if 'stats' not in dbg:
+    fail('/debug/xds has no stats: %s' % dbg)
+if metric(a, 'krtgate_informer_synced') != metric(a, 'krtgate_informer_lists_total') or \
+        metric(a, 'krtgate_informer_synced', 'HTTPRoute') != 1:
+    fail('informers not all synced in /metrics')
+if metric(a, 'krtgate_leader') != 1:
+    fail('without --leader-elect the controller leads')
+for path in ('/debug/krt', '/debug/krt.dot'):
+    if status(a, path) != 200:
+        fail(path)
+
+# a change arrives through the watch
+kubectl('apply', '-f', '-', stdin=route('two', '/two'))
+wait_for('route two', lambda: has_route(a, 'two'))
+
+# every watch dropped by the server: watches resume and changes still arrive
+restarts0 = metric(a, 'krtgate_informer_watch_restarts_total')
+api_call('POST', '/_test/drop-watches')
+kubectl('apply', '-f', '-', stdin=route('three', '/three'))
+wait_for('route three after the watches were dropped', lambda: has_route(a, 'three'))
+wait_for('watch restarts counted',
+         lambda: metric(a, 'krtgate_informer_watch_restarts_total') > restarts0)
+
+# history compaction: watches from older versions get 410 and relist; a delete converges
+kubectl('apply', '-f', '-', stdin=route('four', '/four'))
+api_call('POST', '/_test/compact')
+api_call('POST', '/_test/drop-watches')
+kubectl('delete', 'httproute', 'two')
+wait_for('route four and no route two after the compaction',
+         lambda: has_route(a, 'four') and not has_route(a, 'two'))
+wait_for('relists after the compaction', lambda: metric(a, 'krtgate_informer_relists_total') > 0)
+
+a.send_signal(signal.SIGTERM)
+if a.wait(timeout=20) != 0:
+    fail('controller a exited %s on SIGTERM' % a.returncode)
+
+# ---- two controllers race for the lease --------------------------------------------------------
+b = start_controller('b', '--leader-elect', '--id', 'b', '--lease-name', 'race')
+c = start_controller('c', '--leader-elect', '--id', 'c', '--lease-name', 'race')
+wait_for('a leader among b and c',
+         lambda: metric(b, 'krtgate_leader') + metric(c, 'krtgate_leader') == 1)
+for _ in range(10):  # and it stays exactly one
+    if metric(b, 'krtgate_leader') + metric(c, 'krtgate_leader') != 1:
+        fail('not exactly one leader')
+    time.sleep(0.2)
+leader, standby = (b, c) if metric(b, 'krtgate_leader') == 1 else (c, b)
+lease = api_call('GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases/race')
+if lease['spec']['holderIdentity'] != ('b' if leader is b else 'c'):
+    fail('lease holder %s' % lease['spec'])
+leader.send_signal(signal.SIGTERM)
+if leader.wait(timeout=20) != 0:
+    fail('the leader exited %s on SIGTERM' % leader.returncode)
+# released: the standby takes over well before the 15 s lease duration would expire
+wait_for('the standby to take over', lambda: metric(standby, 'krtgate_leader') == 1, timeout=10)
+standby.send_signal(signal.SIGTERM)
+if standby.wait(timeout=20) != 0:
+    fail('the standby exited %s on SIGTERM' % standby.returncode)
+lease = api_call('GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases/race')
+if lease['spec'].get('holderIdentity'):
+    fail('the lease was not released: %s' % lease['spec'])
+
+print('ok: sync, watch drop, compaction, leader election and release')
+cleanup()
+sys.exit(0)
