@@ -9,7 +9,10 @@
   - two controllers started together race for one Lease: exactly one leads; SIGTERM of the
     leader releases the Lease (empty holder) and the other takes over; both exit 0.
 
-Usage: test_controller.py KRTGATE SRC_DIR. Exit 77 (skip) when the test API server or kubectl
+With GEN_PYTHON_DIR, an independent python3-grpcio client (tests/cli/run_xds_client.py) also
+subscribes as the quickstart Gateway's proxy and must receive its route over delta xDS.
+
+Usage: test_controller.py KRTGATE SRC_DIR [GEN_PYTHON_DIR]. Exit 77 (skip) when the test API server or kubectl
 is absent. Every wait is bounded; the servers are started here on 127.0.0.1 with port 0.
 """
 
@@ -26,6 +29,7 @@ import time
 import urllib.request
 
 KRTGATE, SRC = sys.argv[1], sys.argv[2]
+GEN = sys.argv[3] if len(sys.argv) > 3 else None  # xds/gen-python of the build: the xDS client
 APISERVER = os.path.join(SRC, 'tests/kube/apiserver/apiserver.py')
 CRDS = os.path.join(SRC, 'tests/kube/apiserver/crds/gateway-api.yaml')
 KUBECTL = shutil.which('kubectl')
@@ -125,11 +129,12 @@ def start_controller(name, *extra):
     p.logname = log
     procs.append(p)
 
-    def admin():
+    def ports():
         with open(log) as f:
-            mm = re.search(r'admin on (http://127\.0\.0\.1:\d+)/', f.read())
-        return mm.group(1) if mm else None
-    p.admin = wait_for(name + "'s admin address", admin)
+            mm = re.search(r'serving xDS on 127\.0\.0\.1:(\d+), admin on (http://127\.0\.0\.1:\d+)/',
+                           f.read())
+        return (int(mm.group(1)), mm.group(2)) if mm else None
+    p.xds, p.admin = wait_for(name + "'s ports", ports)
     return p
 
 
@@ -184,6 +189,17 @@ kinds = {r.get('kind') for r in resources(a)}
 for k in ('bind', 'listener', 'route'):
     if k not in kinds:
         fail('no %s resource among %s' % (k, sorted(kinds)))
+if GEN:
+    client = subprocess.run(['/usr/bin/python3', os.path.join(SRC, 'tests/cli/run_xds_client.py'),
+                             GEN, str(a.xds), '3'], capture_output=True, text=True, timeout=60)
+    if client.returncode == 77:
+        print('note: no xDS client check (%s)' % client.stdout.strip())
+    elif client.returncode != 0 or not re.search(r'^\+ \S*echo', client.stdout, re.M):
+        fail('the xDS client did not receive the echo route:\n%s%s' % (client.stdout,
+                                                                     client.stderr))
+    else:
+        got = len(re.findall(r'^\+ ', client.stdout, re.M))
+        print('xDS client received %d resource(s)' % got)
 dbg = json.loads(get(a, '/debug/xds')[1])
 if 'stats' not in dbg:
     fail('/debug/xds has no stats: %s' % dbg)
