@@ -12,8 +12,8 @@
 With GEN_PYTHON_DIR, an independent python3-grpcio client (tests/cli/run_xds_client.py) also
 subscribes as the quickstart Gateway's proxy and must receive its route over delta xDS.
 
-Usage: test_controller.py KRTGATE SRC_DIR [GEN_PYTHON_DIR]. Exit 77 (skip) when the test API server or kubectl
-is absent. Every wait is bounded; the servers are started here on 127.0.0.1 with port 0.
+Usage: test_controller.py KRTGATE SRC_DIR [GEN_PYTHON_DIR]. Exit 77 (skip) when the test API
+server or kubectl is absent. Every wait is bounded; the servers are started here on 127.0.0.1 with port 0.
 """
 
 import json
@@ -131,8 +131,8 @@ def start_controller(name, *extra):
 
     def ports():
         with open(log) as f:
-            mm = re.search(r'serving xDS on 127\.0\.0\.1:(\d+), admin on (http://127\.0\.0\.1:\d+)/',
-                           f.read())
+            mm = re.search(r'serving xDS on 127\.0\.0\.1:(\d+), '
+                           r'admin on (http://127\.0\.0\.1:\d+)/', f.read())
         return (int(mm.group(1)), mm.group(2)) if mm else None
     p.xds, p.admin = wait_for(name + "'s ports", ports)
     return p
