@@ -13,7 +13,8 @@ With GEN_PYTHON_DIR, an independent python3-grpcio client (tests/cli/run_xds_cli
 subscribes as the quickstart Gateway's proxy and must receive its route over delta xDS.
 
 Usage: test_controller.py KRTGATE SRC_DIR [GEN_PYTHON_DIR]. Exit 77 (skip) when the test API
-server or kubectl is absent. Every wait is bounded; the servers are started here on 127.0.0.1 with port 0.
+server or kubectl is absent. Every wait is bounded; the servers are started here on 127.0.0.1
+with port 0.
 """
 
 import json
