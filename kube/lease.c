@@ -12,7 +12,7 @@
  *  L1 leader ⇒ !released
  *  L2 pending ∈ {CREATE, UPDATE} ⇒ body != NULL
  *  L3 record is NULL or a JSON object
- *  L4 released ⇒ pending ∈ {UPDATE (the release write), DONE}
+ *  L4 released ⇒ pending ∈ {GET, UPDATE (re-read and write of the release), DONE}
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@ struct kube_lease {
     void *wall_ud;
     kube_lease_action_kind_t pending;
     bool leader, released, need_get;
+    unsigned release_tries; /* re-reads after a failed release write */
     uint64_t wait_ms;
     uint64_t last_renew;
     json_t *record;
@@ -188,7 +189,10 @@ static void failure(kube_lease_t *l, uint64_t now)
 {
     l->st.failures++;
     if (l->released) {
-        l->pending = KUBE_LEASE_DONE;
+        /* The release write failed, typically 409: a renewal we cancelled went through and moved
+         * the resourceVersion. Read, and release again if the Lease is still ours; twice at most,
+         * since shutdown must not wait on an API server that keeps failing. */
+        l->pending = l->release_tries++ < 2 ? KUBE_LEASE_GET : KUBE_LEASE_DONE;
         return;
     }
     if (l->leader && now - l->last_renew >= l->deadline_ms)
@@ -240,6 +244,24 @@ int kube_lease_next(kube_lease_t *l, uint64_t now_ms, kube_lease_action_t *out)
 
 int kube_lease_on_response(kube_lease_t *l, uint64_t now, int status, const json_t *body)
 {
+    if (l->pending == KUBE_LEASE_GET && l->released) {
+        if (status == 200 && json_is_object(body)) {
+            observe(l, now, body);
+            if (strcmp(l->holder, l->id) == 0) {
+                set_body(l, lease_object(l, true));
+                l->pending = KUBE_LEASE_UPDATE;
+                return KUBE_OK;
+            }
+            l->pending = KUBE_LEASE_DONE; /* someone else's already */
+            return KUBE_OK;
+        }
+        if (status == 404) {
+            l->pending = KUBE_LEASE_DONE; /* nothing left to release */
+            return KUBE_OK;
+        }
+        failure(l, now);
+        return KUBE_OK;
+    }
     if (l->pending == KUBE_LEASE_GET) {
         if (status == 404) {
             json_decref(l->record);
@@ -361,12 +383,15 @@ int kube_lease_check(const kube_lease_t *l)
         return KUBE_EINVAL; /* L2 */
     if (l->record && !json_is_object(l->record))
         return KUBE_EINVAL; /* L3 */
-    if (l->released && l->pending != KUBE_LEASE_UPDATE && l->pending != KUBE_LEASE_DONE)
+    if (l->released && l->pending == KUBE_LEASE_CREATE)
+        return KUBE_EINVAL; /* L4 */
+    if (l->released && l->pending == KUBE_LEASE_WAIT)
         return KUBE_EINVAL; /* L4 */
     return KUBE_OK;
 }
 
-/* ---- the adapter ------------------------------------------------------------------------------ */
+/* ---- the adapter ------------------------------------------------------------------------------
+ */
 
 struct kube_elector {
     uv_loop_t *loop;
@@ -396,8 +421,7 @@ static void el_notify(kube_elector_t *el)
         return;
     el->was_leader = now;
     if (now) {
-        fprintf(stderr, "krtgate: leader election: acquired lease %s\n",
-                kube_lease_holder(el->l));
+        fprintf(stderr, "krtgate: leader election: acquired lease %s\n", kube_lease_holder(el->l));
         if (el->cbs.on_started_leading)
             el->cbs.on_started_leading(el->cbs.ud);
     } else {
