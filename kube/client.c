@@ -28,7 +28,8 @@
 #ifndef KUBE_CLIENT_VERSION
 #define KUBE_CLIENT_VERSION "0.1.0"
 #endif
-#define KUBE_CLIENT_MAX_BODY ((size_t)256 << 20) /* one LIST page or object: far above real ones */
+#define KUBE_CLIENT_MAX_BODY ((size_t)256 << 20) /* one LIST page or object: far above real ones \
+                                                  */
 
 struct kube_call {
     kube_client_t *c;
@@ -105,9 +106,10 @@ static void call_free(kube_call_t *k)
 
 static int map_err(int net_err)
 {
-    return net_err == NET_OK ? KUBE_OK : net_err == NET_ECLOSED ? KUBE_ESTATE
-                                       : net_err == NET_ENOMEM  ? KUBE_ENOMEM
-                                                                : KUBE_EIO;
+    return net_err == NET_OK        ? KUBE_OK
+           : net_err == NET_ECLOSED ? KUBE_ESTATE
+           : net_err == NET_ENOMEM  ? KUBE_ENOMEM
+                                    : KUBE_EIO;
 }
 
 /* Delivers the end of |k| (not on any list any more) and frees it. */
@@ -135,7 +137,8 @@ static void call_end(kube_call_t *k, int err)
     call_free(k);
 }
 
-/* ---- token ------------------------------------------------------------------------------------ */
+/* ---- token ------------------------------------------------------------------------------------
+ */
 
 static void token_reread(kube_client_t *c)
 {
@@ -155,7 +158,8 @@ static void token_reread(kube_client_t *c)
     c->token = t;
 }
 
-/* ---- rate limit ------------------------------------------------------------------------------- */
+/* ---- rate limit -------------------------------------------------------------------------------
+ */
 
 static void refill(kube_client_t *c)
 {
@@ -193,7 +197,8 @@ static void pump(kube_client_t *c)
     }
 }
 
-/* ---- HTTP callbacks --------------------------------------------------------------------------- */
+/* ---- HTTP callbacks ---------------------------------------------------------------------------
+ */
 
 static bool append(kube_call_t *k, const uint8_t *d, size_t len)
 {
@@ -305,12 +310,14 @@ static void send_call(kube_call_t *k)
     if (rc != NET_OK) {
         k->hc = NULL;
         logf_(c, KRT_LOG_WARN, "%s %s: cannot start: %s", k->method, k->path, net_strerror(rc));
-        call_end(k, map_err(rc == NET_ECLOSED ? NET_ECLOSED : rc == NET_ENOMEM ? NET_ENOMEM
-                                                                                : NET_EIO));
+        call_end(k, map_err(rc == NET_ECLOSED  ? NET_ECLOSED
+                            : rc == NET_ENOMEM ? NET_ENOMEM
+                                               : NET_EIO));
     }
 }
 
-/* ---- public ------------------------------------------------------------------------------------ */
+/* ---- public ------------------------------------------------------------------------------------
+ */
 
 int kube_client_new(uv_loop_t *loop, const kube_client_config_t *cfg,
                     const kube_client_options_t *opts, kube_client_t **out, char *err, size_t cap)
@@ -355,10 +362,10 @@ int kube_client_new(uv_loop_t *loop, const kube_client_config_t *cfg,
         static const char *const alpn_h2[] = {"h2", "http/1.1", NULL};
         static const char *const alpn_h1[] = {"http/1.1", NULL};
         char *ca = cfg->ca_pem ? strndup(cfg->ca_pem, cfg->ca_pem_len) : NULL;
-        char *crt = cfg->client_cert_pem ? strndup(cfg->client_cert_pem, cfg->client_cert_pem_len)
-                                         : NULL;
-        char *key = cfg->client_key_pem ? strndup(cfg->client_key_pem, cfg->client_key_pem_len)
-                                        : NULL;
+        char *crt =
+            cfg->client_cert_pem ? strndup(cfg->client_cert_pem, cfg->client_cert_pem_len) : NULL;
+        char *key =
+            cfg->client_key_pem ? strndup(cfg->client_key_pem, cfg->client_key_pem_len) : NULL;
         net_tls_config_t tc = {.ca_pem = ca,
                                .cert_pem = crt,
                                .key_pem = key,
@@ -374,8 +381,9 @@ int kube_client_new(uv_loop_t *loop, const kube_client_config_t *cfg,
         free(key);
         if (!tls) {
             rc = nerr == NET_ENOMEM ? KUBE_ENOMEM : KUBE_EINVAL;
-            snprintf(err, cap, "%s: TLS material (certificate-authority, client certificate or "
-                               "key) is not usable: %s",
+            snprintf(err, cap,
+                     "%s: TLS material (certificate-authority, client certificate or "
+                     "key) is not usable: %s",
                      cfg->origin ? cfg->origin : "kubeconfig", net_strerror(nerr));
             goto fail;
         }
@@ -453,8 +461,8 @@ static int call_new(kube_client_t *c, bool stream, const char *method, const cha
 }
 
 int kube_client_request(kube_client_t *c, const char *method, const char *path,
-                        const char *content_type, const char *body, size_t len,
-                        kube_response_cb cb, void *ud, kube_call_t **call)
+                        const char *content_type, const char *body, size_t len, kube_response_cb cb,
+                        void *ud, kube_call_t **call)
 {
     kube_call_t *k = NULL;
     if (!cb)

@@ -101,7 +101,8 @@ static void timer_discard(uv_timer_t *t)
     uv_close((uv_handle_t *)t, timer_freed);
 }
 
-/* ---- batches ----------------------------------------------------------------------------------- */
+/* ---- batches -----------------------------------------------------------------------------------
+ */
 
 static void batch_fire(uv_timer_t *t)
 {
@@ -135,7 +136,8 @@ static void apply(ikind_t *ik)
     }
 }
 
-/* ---- requests ---------------------------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------------------
+ */
 
 static void on_waited(uv_timer_t *t)
 {
@@ -307,7 +309,8 @@ static void step(ikind_t *ik)
     }
 }
 
-/* ---- public ------------------------------------------------------------------------------------ */
+/* ---- public ------------------------------------------------------------------------------------
+ */
 
 int kube_informers_new(uv_loop_t *loop, kube_client_t *client, kube_source_t *source,
                        const kube_informers_options_t *opts, kube_informers_t **out)

@@ -36,7 +36,7 @@ struct net_http_call {
     int state;
     bool cancelled;
     bool got_head, ended;
-    int err;          /* sticky failure to report (timeout) */
+    int err; /* sticky failure to report (timeout) */
     char *method, *path;
     net_h2_header_t *headers;
     size_t nheaders;
@@ -220,8 +220,8 @@ static void s_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t code, voi
     call->st = NULL;
     call->hc = NULL;
     call_finish(call, call->ended && call->got_head && code == 0 ? NET_OK
-                      : call->c->closing                           ? NET_ECLOSED
-                                                                   : NET_EIO);
+                      : call->c->closing                         ? NET_ECLOSED
+                                                                 : NET_EIO);
     if (hc && !hc->closing)
         dispatch(hc->c);
 }
@@ -259,8 +259,8 @@ static int start_h2(hconn_t *hc, net_http_call_t *call)
     for (size_t i = 0; i < call->nheaders; i++)
         h[k++] = call->headers[i];
     net_h2_stream_t *st = NULL;
-    int rc = net_h2_session_request(net_conn_session(hc->conn), h, k, call->body_len == 0, call,
-                                    &st);
+    int rc =
+        net_h2_session_request(net_conn_session(hc->conn), h, k, call->body_len == 0, call, &st);
     free(h);
     if (rc != NET_OK)
         return rc;
@@ -464,8 +464,9 @@ static void on_conn_close(net_conn_t *conn, int status, void *ud)
     free(hc);
     if (call) {
         call->hc = NULL;
-        call_finish(call, c->closing ? NET_ECLOSED : status == NET_ETIMEDOUT ? NET_ETIMEDOUT
-                                                                             : NET_EIO);
+        call_finish(call, c->closing                ? NET_ECLOSED
+                          : status == NET_ETIMEDOUT ? NET_ETIMEDOUT
+                                                    : NET_EIO);
     }
     if (c->closing)
         maybe_closed(c);

@@ -116,7 +116,8 @@ static bool informers_ready(void *ud, char *why, size_t cap)
     return true;
 }
 
-/* ---- /metrics --------------------------------------------------------------------------------- */
+/* ---- /metrics ---------------------------------------------------------------------------------
+ */
 
 static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, void *ud)
 {
@@ -143,8 +144,8 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
             const char *kind;
             kube_reflector_stats_t st;
             kube_informers_kind_stats(a->inf, i, &kind, &st);
-            uint64_t v[] = {st.lists,  st.relists, st.watches ? st.watches - 1 : 0,
-                            st.events, st.errors,  st.missing,
+            uint64_t v[] = {st.lists,   st.relists, st.watches ? st.watches - 1 : 0,
+                            st.events,  st.errors,  st.missing,
                             st.objects, st.synced};
             net_http_response_printf(resp, "%s{kind=\"%s\"} %llu\n", fam[f].name, kind,
                                      (unsigned long long)v[f]);
@@ -181,7 +182,8 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
         {"krtgate_xds_streams_total", "counter", "delta xDS streams accepted",
          (double)xs.streams_total},
         {"krtgate_xds_pushes_total", "counter", "delta xDS responses sent", (double)xs.responses},
-        {"krtgate_xds_resources_sent_total", "counter", "resources sent", (double)xs.resources_sent},
+        {"krtgate_xds_resources_sent_total", "counter", "resources sent",
+         (double)xs.resources_sent},
         {"krtgate_xds_nacks_total", "counter", "responses the proxies rejected", (double)xs.nacks},
         {"krtgate_kube_requests_total", "counter", "API requests", (double)cs.requests},
         {"krtgate_kube_request_errors_total", "counter", "API requests that failed in transport",
@@ -195,7 +197,8 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
                                  one[i].help, one[i].name, one[i].type, one[i].name, one[i].v);
 }
 
-/* ---- shutdown --------------------------------------------------------------------------------- */
+/* ---- shutdown ---------------------------------------------------------------------------------
+ */
 
 static void finish(ctl_app_t *a)
 {
@@ -251,7 +254,8 @@ static void on_signal(uv_signal_t *s, int signum)
     stop(s->data);
 }
 
-/* ---- options and configuration ---------------------------------------------------------------- */
+/* ---- options and configuration ----------------------------------------------------------------
+ */
 
 static void usage(FILE *out)
 {
@@ -322,8 +326,7 @@ static int load_config(ctl_app_t *a)
         char *colon = strchr(path, ':');
         if (colon) {
             *colon = '\0';
-            fprintf(stderr, "krtgate controller: KUBECONFIG names several files; using %s\n",
-                    path);
+            fprintf(stderr, "krtgate controller: KUBECONFIG names several files; using %s\n", path);
         }
     } else if (home) {
         snprintf(path, sizeof(path), "%s/.kube/config", home);
@@ -401,8 +404,8 @@ static int start(ctl_app_t *a, uv_loop_t *loop)
         return CLI_OK;
     }
     kube_lease_options_t lo = {.identity = a->id,
-                               .namespace_name = a->o.lease_ns ? a->o.lease_ns
-                                                               : a->cfg.namespace_name,
+                               .namespace_name =
+                                   a->o.lease_ns ? a->o.lease_ns : a->cfg.namespace_name,
                                .name = a->o.lease_name};
     kube_elector_callbacks_t cb = {on_started_leading, on_stopped_leading, a};
     if (kube_elector_new(loop, a->client, &lo, &cb, &a->el) != KUBE_OK) {

@@ -172,8 +172,8 @@ int cli_plane_serve(cli_plane_t *p, uv_loop_t *loop, const cli_plane_serve_optio
     hc.server.listen = o->admin_listen;
     p->admin = net_http_server_new(loop, &hc, &err);
     if (!p->admin) {
-        fprintf(stderr, "%s: cannot serve the admin endpoint on %s: %s\n", p->cmd,
-                o->admin_listen, net_strerror(err));
+        fprintf(stderr, "%s: cannot serve the admin endpoint on %s: %s\n", p->cmd, o->admin_listen,
+                net_strerror(err));
         return CLI_PROBLEMS;
     }
     index_text = o->index;

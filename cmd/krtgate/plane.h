@@ -39,11 +39,11 @@ typedef struct cli_plane {
 
 typedef struct cli_plane_serve_options {
     const char *xds_listen, *admin_listen;
-    const char *token_file;       /* static bearer tokens for xDS (xds_auth_static_load) */
-    const xds_auth_t *auth;       /* or a prepared authenticator (TokenReview): taken on success,
-                                     disposed on failure; wins over token_file */
+    const char *token_file;         /* static bearer tokens for xDS (xds_auth_static_load) */
+    const xds_auth_t *auth;         /* or a prepared authenticator (TokenReview): taken on success,
+                                       disposed on failure; wins over token_file */
     const char *tls_cert, *tls_key; /* xDS over TLS, both or neither */
-    const char *index;            /* the text of "/" */
+    const char *index;              /* the text of "/" */
 } cli_plane_serve_options_t;
 
 /* Builds engine, source, graph and store; |controller| is the GatewayClass controllerName (NULL:

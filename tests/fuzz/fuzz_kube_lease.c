@@ -31,8 +31,8 @@ static int64_t wall(void *ud)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t now = 0;
-    kube_lease_options_t o = {.identity = "me", .namespace_name = "ns", .name = "l",
-                              .wall_us = wall, .wall_ud = &now};
+    kube_lease_options_t o = {
+        .identity = "me", .namespace_name = "ns", .name = "l", .wall_us = wall, .wall_ud = &now};
     kube_lease_t *l = kube_lease_new(&o);
     if (!l)
         return 0;

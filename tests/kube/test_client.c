@@ -93,8 +93,8 @@ static int setup(void **state)
     uv_timer_start(&e->watchdog, watchdog_cb, 20000, 0);
     assert_int_equal(net_tls_testcert_make(&e->certs, "localhost", NULL, false), NET_OK);
     static const char *const alpn[] = {"h2", "http/1.1", NULL};
-    net_tls_config_t sc = {.cert_pem = e->certs.cert_pem, .key_pem = e->certs.key_pem,
-                           .alpn = alpn};
+    net_tls_config_t sc = {
+        .cert_pem = e->certs.cert_pem, .key_pem = e->certs.key_pem, .alpn = alpn};
     int err = 0;
     e->tls = net_tls_ctx_new(true, &sc, &err);
     assert_non_null(e->tls);

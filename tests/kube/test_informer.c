@@ -126,8 +126,8 @@ static void test_informers_list_watch_and_skip_missing_kinds(void **state)
     kube_source_options_t so = {.log = quiet};
     e->src = kube_source_new(e->e, &so);
     assert_non_null(e->src);
-    kube_informers_options_t io = {.kinds = kinds, .nkinds = 3, .on_batch = on_batch, .ud = e,
-                                   .log = quiet};
+    kube_informers_options_t io = {
+        .kinds = kinds, .nkinds = 3, .on_batch = on_batch, .ud = e, .log = quiet};
     io.reflector.backoff_initial_ms = 20;
     io.reflector.backoff_max_ms = 50;
     io.reflector.missing_retry_ms = 60000;

@@ -96,8 +96,8 @@ static int setup(void **state)
     uv_timer_start(&e->watchdog, watchdog_cb, 20000, 0);
     assert_int_equal(net_tls_testcert_make(&e->certs, "localhost", NULL, false), NET_OK);
     static const char *const alpn[] = {"h2", "http/1.1", NULL};
-    net_tls_config_t sc = {.cert_pem = e->certs.cert_pem, .key_pem = e->certs.key_pem,
-                           .alpn = alpn};
+    net_tls_config_t sc = {
+        .cert_pem = e->certs.cert_pem, .key_pem = e->certs.key_pem, .alpn = alpn};
     int err = 0;
     e->srv_tls = net_tls_ctx_new(true, &sc, &err);
     assert_non_null(e->srv_tls);
@@ -215,12 +215,17 @@ static void test_h1_head_builder_adds_host_and_length(void **state)
     (void)state;
     net_h1_buf_t b = {0};
     net_h2_header_t h[] = {NET_H2_HDR("authorization", "Bearer t")};
-    net_http_client_request_t req = {.method = "PATCH", .path = "/a?b=1", .headers = h,
-                                     .nheaders = 1, .body = "{}", .body_len = 2};
+    net_http_client_request_t req = {.method = "PATCH",
+                                     .path = "/a?b=1",
+                                     .headers = h,
+                                     .nheaders = 1,
+                                     .body = "{}",
+                                     .body_len = 2};
     assert_int_equal(net_http_client_h1_head(&b, &req, "h:1"), NET_OK);
     assert_int_equal(net_h1_buf_append(&b, "", 1), NET_OK);
-    assert_string_equal((char *)b.data, "PATCH /a?b=1 HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\n"
-                                        "authorization: Bearer t\r\n\r\n");
+    assert_string_equal((char *)b.data,
+                        "PATCH /a?b=1 HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\n"
+                        "authorization: Bearer t\r\n\r\n");
     net_h1_buf_dispose(&b);
     net_http_client_request_t bad = {.method = "GET", .path = "/a b"};
     assert_int_equal(net_http_client_h1_head(&b, &bad, "h"), NET_EINVAL);
@@ -236,8 +241,10 @@ static void test_h1_plaintext_reuses_keepalive_connection(void **state)
     net_http_client_t *c = client(e, port, NULL);
     result_t r[3] = {0};
     for (int i = 0; i < 3; i++) {
-        net_http_client_request_t req = {.method = i == 1 ? "POST" : "GET", .path = "/echo?x=1",
-                                         .body = i == 1 ? "abc" : NULL, .body_len = i == 1 ? 3 : 0,
+        net_http_client_request_t req = {.method = i == 1 ? "POST" : "GET",
+                                         .path = "/echo?x=1",
+                                         .body = i == 1 ? "abc" : NULL,
+                                         .body_len = i == 1 ? 3 : 0,
                                          .timeout_ms = 5000};
         assert_int_equal(net_http_client_request(c, &req, &cbs, &r[i], NULL), NET_OK);
         run_until_done(e, &r[i].done, 1);
@@ -297,8 +304,8 @@ static void chain_done(void *ud, int err)
 {
     chain_t *ch = ud;
     r_done(&ch->first, err);
-    net_http_client_request_t req = {.method = "POST", .path = "/echo", .body = "abc",
-                                     .body_len = 3};
+    net_http_client_request_t req = {
+        .method = "POST", .path = "/echo", .body = "abc", .body_len = 3};
     assert_int_equal(net_http_client_request(ch->c, &req, &cbs, &ch->second, NULL), NET_OK);
 }
 
@@ -394,10 +401,8 @@ int main(void)
         cmocka_unit_test(test_h1_head_builder_adds_host_and_length),
         cmocka_unit_test_setup_teardown(test_h1_plaintext_reuses_keepalive_connection, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_tls_h2_multiplexes_on_one_connection, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_request_from_inside_on_done_goes_out, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tls_h2_multiplexes_on_one_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_from_inside_on_done_goes_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_http1_only_pool_streams_large_body, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancel_and_refused, setup, teardown),

@@ -43,10 +43,10 @@ typedef struct kube_informers kube_informers_t;
 typedef struct kube_informers_options {
     const kube_informer_kind_t *kinds; /* NULL: kube_informer_kinds. Kept */
     size_t nkinds;
-    const char *namespace_name;        /* NULL: all namespaces. Copied */
+    const char *namespace_name;         /* NULL: all namespaces. Copied */
     kube_reflector_options_t reflector; /* page size, backoff, missing_retry_ms, watch timeout,
                                            rand; kind / api_version / origin are set per kind */
-    uint64_t batch_ms;                 /* delay before on_batch (0: the next loop turn) */
+    uint64_t batch_ms;                  /* delay before on_batch (0: the next loop turn) */
     /* Changes were applied to the source: flush the engine and commit. |n| changes in the
      * batch. Required. */
     void (*on_batch)(void *ud, size_t n);

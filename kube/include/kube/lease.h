@@ -52,11 +52,11 @@ typedef struct kube_lease_options {
 } kube_lease_options_t;
 
 typedef enum kube_lease_action_kind {
-    KUBE_LEASE_GET = 1,  /* GET path */
-    KUBE_LEASE_CREATE,   /* POST path body */
-    KUBE_LEASE_UPDATE,   /* PUT path body */
-    KUBE_LEASE_WAIT,     /* wait wait_ms, then kube_lease_on_waited */
-    KUBE_LEASE_DONE,     /* released: nothing more */
+    KUBE_LEASE_GET = 1, /* GET path */
+    KUBE_LEASE_CREATE,  /* POST path body */
+    KUBE_LEASE_UPDATE,  /* PUT path body */
+    KUBE_LEASE_WAIT,    /* wait wait_ms, then kube_lease_on_waited */
+    KUBE_LEASE_DONE,    /* released: nothing more */
 } kube_lease_action_kind_t;
 
 typedef struct kube_lease_action {

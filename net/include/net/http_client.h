@@ -37,7 +37,7 @@ typedef struct net_http_client net_http_client_t;
 typedef struct net_http_call net_http_call_t;
 
 typedef struct net_http_client_config {
-    const char *host;        /* IP literal or name; copied */
+    const char *host; /* IP literal or name; copied */
     uint16_t port;
     net_tls_ctx_t *tls;      /* NULL: plaintext HTTP/1.1. Retained. Its ALPN list decides h2 */
     const char *server_name; /* TLS SNI / verified name; NULL means |host|. Copied */
@@ -50,11 +50,11 @@ typedef struct net_http_client_config {
 void net_http_client_config_default(net_http_client_config_t *c);
 
 typedef struct net_http_client_request {
-    const char *method; /* "GET" */
-    const char *path;   /* "/api/v1/pods?limit=5" */
+    const char *method;             /* "GET" */
+    const char *path;               /* "/api/v1/pods?limit=5" */
     const net_h2_header_t *headers; /* extra fields, lowercase names; no Host / framing fields */
     size_t nheaders;
-    const void *body;   /* may be NULL */
+    const void *body; /* may be NULL */
     size_t body_len;
     uint64_t timeout_ms; /* whole request, from the call; 0: none (watches) */
 } net_http_client_request_t;
