@@ -278,8 +278,11 @@ static void step(ikind_t *ik)
         return;
     }
     char path[2048];
-    int n = kube_request_path(&q, NULL, ik->k->api_version, ik->k->resource, inf->ns, path,
-                              sizeof(path));
+    /* A namespace restricts namespaced kinds only: cluster-scoped ones have no namespace path. */
+    const kube_kind_t *kk = kube_kind_find(ik->k->kind);
+    const char *ns = kk && !kk->namespaced ? NULL : inf->ns;
+    int n =
+        kube_request_path(&q, NULL, ik->k->api_version, ik->k->resource, ns, path, sizeof(path));
     int rc;
     if (n < 0) {
         rc = n;

@@ -21,7 +21,7 @@ typedef struct env {
     uv_timer_t watchdog;
     bool expired;
     net_http_server_t *srv;
-    int gw_watches, lists, missing;
+    int gw_watches, lists, missing, ns_scoped;
     krt_engine_t *e;
     kube_source_t *src;
     kube_client_t *client;
@@ -49,7 +49,9 @@ static void h_api(const net_http_request_t *req, net_http_response_t *resp, void
         }
         return; /* an empty watch: it ends at once */
     }
-    if (strcmp(req->path, "/apis/gateway.networking.k8s.io/v1/gateways") == 0) {
+    if (strcmp(req->path, "/apis/gateway.networking.k8s.io/v1/gateways") == 0 ||
+        strcmp(req->path, "/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways") == 0) {
+        e->ns_scoped += strstr(req->path, "/namespaces/default/") != NULL;
         if (!watch) {
             e->lists++;
             net_http_response_printf(
@@ -97,9 +99,8 @@ static void closed(void *ud)
     (*(int *)ud)++;
 }
 
-static void test_informers_list_watch_and_skip_missing_kinds(void **state)
+static void run_informers(const char *ns)
 {
-    (void)state;
     env_t *e = calloc(1, sizeof(*e));
     assert_non_null(e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
@@ -126,8 +127,12 @@ static void test_informers_list_watch_and_skip_missing_kinds(void **state)
     kube_source_options_t so = {.log = quiet};
     e->src = kube_source_new(e->e, &so);
     assert_non_null(e->src);
-    kube_informers_options_t io = {
-        .kinds = kinds, .nkinds = 3, .on_batch = on_batch, .ud = e, .log = quiet};
+    kube_informers_options_t io = {.namespace_name = ns,
+                                   .kinds = kinds,
+                                   .nkinds = 3,
+                                   .on_batch = on_batch,
+                                   .ud = e,
+                                   .log = quiet};
     io.reflector.backoff_initial_ms = 20;
     io.reflector.backoff_max_ms = 50;
     io.reflector.missing_retry_ms = 60000;
@@ -157,6 +162,11 @@ static void test_informers_list_watch_and_skip_missing_kinds(void **state)
     uint64_t batches, changes;
     kube_informers_counters(e->inf, &batches, &changes);
     assert_true(changes >= 3);
+    /* with a namespace, namespaced kinds are read in it; Namespace stays cluster-wide */
+    if (ns)
+        assert_true(e->ns_scoped >= 2);
+    else
+        assert_int_equal(e->ns_scoped, 0);
 
     kube_informers_free(e->inf);
     int done = 0;
@@ -172,10 +182,23 @@ static void test_informers_list_watch_and_skip_missing_kinds(void **state)
     free(e);
 }
 
+static void test_informers_list_watch_and_skip_missing_kinds(void **state)
+{
+    (void)state;
+    run_informers(NULL);
+}
+
+static void test_informers_in_one_namespace(void **state)
+{
+    (void)state;
+    run_informers("default");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_informers_list_watch_and_skip_missing_kinds),
+        cmocka_unit_test(test_informers_in_one_namespace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
