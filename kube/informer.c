@@ -68,6 +68,8 @@ struct kube_informers {
     bool batch_armed;
     size_t batch_changes;
     uint64_t batches, changes;
+    uint64_t batch_first; /* when the first change of the pending batch arrived */
+    uint64_t queue_last, queue_max;
 };
 
 static void step(ikind_t *ik);
@@ -110,6 +112,9 @@ static void batch_fire(uv_timer_t *t)
     if (!inf)
         return;
     inf->batch_armed = false;
+    inf->queue_last = uv_now(inf->loop) - inf->batch_first;
+    if (inf->queue_last > inf->queue_max)
+        inf->queue_max = inf->queue_last;
     size_t n = inf->batch_changes;
     inf->batch_changes = 0;
     inf->batches++;
@@ -132,6 +137,7 @@ static void apply(ikind_t *ik)
     inf->batch_changes += n;
     if (!inf->batch_armed) {
         inf->batch_armed = true;
+        inf->batch_first = uv_now(inf->loop);
         uv_timer_start(inf->batch, batch_fire, inf->o.batch_ms, 0);
     }
 }
@@ -408,6 +414,12 @@ void kube_informers_counters(const kube_informers_t *inf, uint64_t *batches, uin
 {
     *batches = inf->batches;
     *changes = inf->changes;
+}
+
+void kube_informers_queue_ms(const kube_informers_t *inf, uint64_t *last, uint64_t *max)
+{
+    *last = inf->queue_last;
+    *max = inf->queue_max;
 }
 
 void kube_informers_free(kube_informers_t *inf)

@@ -151,9 +151,11 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
                                      (unsigned long long)v[f]);
         }
     }
-    uint64_t batches = 0, changes = 0;
-    if (a->inf)
+    uint64_t batches = 0, changes = 0, queue_last = 0, queue_max = 0;
+    if (a->inf) {
         kube_informers_counters(a->inf, &batches, &changes);
+        kube_informers_queue_ms(a->inf, &queue_last, &queue_max);
+    }
     xds_server_stats_t xs = {0};
     if (a->pl.xds)
         xds_server_stats(a->pl.xds, &xs);
@@ -168,6 +170,10 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
          (double)batches},
         {"krtgate_informer_changes_total", "counter", "changes applied to the source",
          (double)changes},
+        {"krtgate_informer_queue_seconds_last", "gauge",
+         "how long the last batch of changes waited for its flush", (double)queue_last / 1e3},
+        {"krtgate_informer_queue_seconds_max", "gauge", "the longest such wait",
+         (double)queue_max / 1e3},
         {"krtgate_flushes_total", "counter", "engine flush + xDS commit rounds",
          (double)a->pl.commits},
         {"krtgate_flush_seconds_last", "gauge", "duration of the last flush + commit",

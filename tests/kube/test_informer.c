@@ -162,6 +162,9 @@ static void run_informers(const char *ns)
     uint64_t batches, changes;
     kube_informers_counters(e->inf, &batches, &changes);
     assert_true(changes >= 3);
+    uint64_t qlast, qmax;
+    kube_informers_queue_ms(e->inf, &qlast, &qmax);
+    assert_true(qlast <= qmax);
     /* with a namespace, namespaced kinds are read in it; Namespace stays cluster-wide */
     if (ns)
         assert_true(e->ns_scoped >= 2);

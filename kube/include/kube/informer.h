@@ -71,6 +71,9 @@ void kube_informers_kind_stats(const kube_informers_t *inf, size_t i, const char
                                kube_reflector_stats_t *out);
 /* Counters over all kinds: batches delivered and changes applied. */
 void kube_informers_counters(const kube_informers_t *inf, uint64_t *batches, uint64_t *changes);
+/* How long changes waited between reaching the source and their on_batch (the queue of the
+ * batch timer), in milliseconds of the loop's clock: the last batch's and the longest. */
+void kube_informers_queue_ms(const kube_informers_t *inf, uint64_t *last, uint64_t *max);
 /* Cancels every request and timer; no callback runs afterwards. NULL is a no-op. The client is
  * not closed (it belongs to the caller). */
 void kube_informers_free(kube_informers_t *inf);
