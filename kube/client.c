@@ -12,7 +12,8 @@
  * account tokens rotate, and the first request after a rotation must not fail because of it.
  *
  * INVARIANTS
- *  K1 a call is on the throttle queue (throttled) xor has an HTTP call in flight (hc != NULL)
+ *  K1 a call is on exactly one of: the throttle queue (throttled), the Retry-After list
+ *     (sleeping), an HTTP call in flight (hc != NULL)
  *  K2 body_len <= max body; resp_body holds body_len bytes plus a NUL
  *  K3 tokens <= burst
  */
@@ -28,8 +29,9 @@
 #ifndef KUBE_CLIENT_VERSION
 #define KUBE_CLIENT_VERSION "0.1.0"
 #endif
-#define KUBE_CLIENT_MAX_BODY ((size_t)256 << 20) /* one LIST page or object: far above real ones \
-                                                  */
+#define KUBE_CLIENT_MAX_BODY                                            \
+    ((size_t)256 << 20) /* one LIST page or object: far above real ones \
+                         */
 
 struct kube_call {
     kube_client_t *c;
@@ -41,7 +43,12 @@ struct kube_call {
     void *ud;
     net_http_call_t *hc;
     int status;
-    bool hold; /* a 401 that will be retried: its body is not delivered */
+    bool hold;              /* a 401 that will be retried: its body is not delivered */
+    bool hold_ra, sleeping; /* a 429 / 5xx with Retry-After: retried after that long */
+    unsigned ra_retries;
+    uint64_t ra_ms;
+    uv_timer_t *ra_timer;
+    kube_call_t *sleep_next;
     bool too_big;
     char *resp;
     size_t resp_len, resp_cap;
@@ -59,6 +66,7 @@ struct kube_client {
     uint64_t tokens_at;
     uv_timer_t *rl_timer;
     kube_call_t *queue, **queue_tail;
+    kube_call_t *sleeping; /* waiting out a Retry-After */
     bool closing;
     int closes_pending;
     void (*on_closed)(void *);
@@ -93,8 +101,18 @@ void kube_client_options_default(kube_client_options_t *o)
 
 static void send_call(kube_call_t *k);
 
+static void ra_timer_freed(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void call_free(kube_call_t *k)
 {
+    if (k->ra_timer) {
+        uv_timer_stop(k->ra_timer);
+        k->ra_timer->data = NULL;
+        uv_close((uv_handle_t *)k->ra_timer, ra_timer_freed);
+    }
     free(k->method);
     free(k->path);
     free(k->content_type);
@@ -225,6 +243,19 @@ static void h_head(void *ud, int status, const net_h2_header_t *h, size_t n)
     kube_call_t *k = ud;
     k->status = status;
     k->hold = status == 401 && !k->retried && k->c->token_file && !k->c->closing;
+    /* 429 and 5xx with Retry-After: the server says when to come back (client-go retries such
+     * answers up to 10 times; we do 3, each wait capped at 30 s). Streams are the reflector's. */
+    const net_h2_header_t *ra = net_h2_header_find(h, n, "retry-after");
+    k->hold_ra = false;
+    if (ra && !k->stream && !k->c->closing && k->ra_retries < 3 &&
+        (status == 429 || status >= 500)) {
+        char *end = NULL;
+        unsigned long secs = strtoul(ra->value, &end, 10);
+        if (end && end != ra->value && *end == '\0') {
+            k->hold_ra = true;
+            k->ra_ms = (secs > 30 ? 30 : secs) * 1000;
+        }
+    }
     const net_h2_header_t *ct = net_h2_header_find(h, n, "content-type");
     free(k->resp_ct);
     k->resp_ct = ct ? strdup(ct->value) : NULL;
@@ -235,7 +266,7 @@ static void h_head(void *ud, int status, const net_h2_header_t *h, size_t n)
 static void h_data(void *ud, const uint8_t *d, size_t len)
 {
     kube_call_t *k = ud;
-    if (k->hold)
+    if (k->hold || k->hold_ra)
         return;
     if (k->stream) {
         if (k->scbs.on_data)
@@ -253,6 +284,27 @@ static void h_data(void *ud, const uint8_t *d, size_t len)
     }
 }
 
+static void sleep_remove(kube_call_t *k)
+{
+    for (kube_call_t **pp = &k->c->sleeping; *pp; pp = &(*pp)->sleep_next) {
+        if (*pp == k) {
+            *pp = k->sleep_next;
+            break;
+        }
+    }
+    k->sleeping = false;
+    k->sleep_next = NULL;
+}
+
+static void ra_fire(uv_timer_t *t)
+{
+    kube_call_t *k = t->data;
+    if (!k)
+        return;
+    sleep_remove(k);
+    send_call(k);
+}
+
 static void h_done(void *ud, int err)
 {
     kube_call_t *k = ud;
@@ -268,6 +320,27 @@ static void h_done(void *ud, int err)
         logf_(c, KRT_LOG_INFO, "%s %s: 401 Unauthorized; retrying once with the token re-read",
               k->method, k->path);
         send_call(k);
+        return;
+    }
+    if (err == NET_OK && k->hold_ra) {
+        k->hold_ra = false;
+        k->ra_retries++;
+        k->resp_len = 0;
+        if (!k->ra_timer) {
+            k->ra_timer = malloc(sizeof(*k->ra_timer));
+            if (!k->ra_timer) {
+                call_end(k, KUBE_ENOMEM);
+                return;
+            }
+            uv_timer_init(c->loop, k->ra_timer);
+        }
+        logf_(c, KRT_LOG_INFO, "%s %s: %d with Retry-After: retrying in %llu ms", k->method,
+              k->path, k->status, (unsigned long long)k->ra_ms);
+        k->ra_timer->data = k;
+        k->sleeping = true;
+        k->sleep_next = c->sleeping;
+        c->sleeping = k;
+        uv_timer_start(k->ra_timer, ra_fire, k->ra_ms, 0);
         return;
     }
     if (err != NET_OK && err != NET_ECLOSED)
@@ -516,6 +589,8 @@ void kube_call_cancel(kube_call_t *k)
                 break;
             }
         }
+    } else if (k->sleeping) {
+        sleep_remove(k);
     } else if (k->hc) {
         net_http_call_cancel(k->hc);
     }
@@ -569,6 +644,11 @@ void kube_client_close(kube_client_t *c, void (*on_closed)(void *ud), void *ud)
         call_end(k, KUBE_ESTATE);
     }
     c->queue_tail = &c->queue;
+    while (c->sleeping) {
+        kube_call_t *k = c->sleeping;
+        sleep_remove(k);
+        call_end(k, KUBE_ESTATE);
+    }
     net_http_client_close(c->http, http_closed, c); /* in-flight calls end with ESTATE */
     closed_part(c);
 }

@@ -27,7 +27,7 @@ typedef struct env {
     net_http_server_t *srv;
     char dir[64], token_file[128];
     char accept_token[64]; /* the token the server accepts now */
-    int unauthorized, served;
+    int unauthorized, served, throttled;
     char last_ua[64], last_path[128];
     kube_client_config_t cfg;
 } env_t;
@@ -67,6 +67,15 @@ static void h_any(const net_http_request_t *req, net_http_response_t *resp, void
         net_http_response_set_status(resp, 401);
         net_http_response_header(resp, "content-type", "application/json");
         net_http_response_printf(resp, "{\"kind\":\"Status\",\"code\":401}");
+        return;
+    }
+    if (strncmp(req->path, "/base/busy", 10) == 0 && (e->throttled++ < 2 || req->path[10] == 'L')) {
+        /* /busy: 429 twice with Retry-After 0, then 200; /busyL: always, Retry-After 30;
+         * /busy5: 503 without Retry-After is just an answer */
+        net_http_response_set_status(resp, req->path[10] == '5' ? 503 : 429);
+        if (req->path[10] != '5')
+            net_http_response_header(resp, "retry-after", req->path[10] == 'L' ? "30" : "0");
+        net_http_response_printf(resp, "{\"kind\":\"Status\",\"code\":429}");
         return;
     }
     e->served++;
@@ -223,6 +232,42 @@ static void test_401_rereads_rotated_token_and_retries_once(void **state)
     close_client(e, c);
 }
 
+static void test_retry_after_is_honoured_then_gives_up_or_closes(void **state)
+{
+    env_t *e = *state;
+    kube_client_t *c = client(e, NULL);
+    result_t r = {0};
+    assert_int_equal(kube_client_request(c, "GET", "/busy", NULL, NULL, 0, on_resp, &r, NULL),
+                     KUBE_OK);
+    run_until(e, &r.done, 1);
+    assert_int_equal(r.err, KUBE_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(e->throttled, 3); /* two 429s, then the answer */
+    e->throttled = 0;
+    result_t r5 = {0};
+    assert_int_equal(kube_client_request(c, "GET", "/busy5", NULL, NULL, 0, on_resp, &r5, NULL),
+                     KUBE_OK);
+    run_until(e, &r5.done, 1);
+    assert_int_equal(r5.status, 503);
+    assert_int_equal(e->throttled, 1);
+    /* a long Retry-After: the call sleeps; close ends it with KUBE_ESTATE, cancel silently */
+    result_t slept = {0}, cancelled = {0};
+    kube_call_t *call = NULL;
+    assert_int_equal(
+        kube_client_request(c, "GET", "/busyL", NULL, NULL, 0, on_resp, &cancelled, &call),
+        KUBE_OK);
+    assert_int_equal(kube_client_request(c, "GET", "/busyL", NULL, NULL, 0, on_resp, &slept, NULL),
+                     KUBE_OK);
+    for (int i = 0; i < 200 && e->throttled < 3; i++)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(e->throttled, 3);
+    kube_call_cancel(call);
+    close_client(e, c);
+    assert_int_equal(slept.done, 1);
+    assert_int_equal(slept.err, KUBE_ESTATE);
+    assert_int_equal(cancelled.done, 0);
+}
+
 static void test_rate_limit_spaces_requests(void **state)
 {
     env_t *e = *state;
@@ -322,6 +367,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_carries_token_agent_and_base_path, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_401_rereads_rotated_token_and_retries_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after_is_honoured_then_gives_up_or_closes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit_spaces_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_close_and_cancel, setup, teardown),
