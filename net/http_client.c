@@ -410,9 +410,9 @@ static void on_connect(net_conn_t *conn, int status, void *ud)
         hc->closing = true;
         /* Nothing else is going to carry the queue soon: report the failure now, as a request
          * that cannot connect should fail rather than hang. */
-        bool other = false;
+        bool other = false; /* another connection that could take a queued request */
         for (hconn_t *o = c->conns; o; o = o->next)
-            other |= o != hc && !o->closing;
+            other |= o != hc && !o->closing && (!o->ready || o->h2 || !o->cur);
         if (!other)
             fail_queue(c, status == NET_ETIMEDOUT ? NET_ETIMEDOUT : NET_EIO);
         return;
