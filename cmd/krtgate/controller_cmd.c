@@ -196,6 +196,10 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
          (double)cs.errors},
         {"krtgate_kube_retries_401_total", "counter", "requests retried after a 401",
          (double)cs.retries_401},
+        {"krtgate_kube_connections", "gauge", "connections to the API server",
+         (double)cs.connections},
+        {"krtgate_kube_http2", "gauge", "1 when the API server connection speaks HTTP/2",
+         cs.h2 ? 1.0 : 0.0},
         {"krtgate_leader", "gauge", "1 while this replica leads", a->leading ? 1.0 : 0.0},
     };
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)

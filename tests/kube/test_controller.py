@@ -7,7 +7,8 @@
   - a new HTTPRoute reaches the resources; after the server drops every watch, and after a
     history compaction (410 → relist), further changes still converge, deletes included;
   - two controllers started together race for one Lease: exactly one leads; SIGTERM of the
-    leader releases the Lease (empty holder) and the other takes over; both exit 0.
+    leader releases the Lease (empty holder) and the other takes over; both exit 0;
+  - when the server offers HTTP/2 (--http2), a controller syncs over one multiplexed connection.
 
 With GEN_PYTHON_DIR, an independent python3-grpcio client (tests/cli/run_xds_client.py) also
 subscribes as the quickstart Gateway's proxy and must receive its route over delta xDS.
@@ -80,24 +81,29 @@ def wait_for(what, pred, timeout=30.0):
 
 
 # ---- the API server ----------------------------------------------------------------------------
-apidir = os.path.join(tmp, 'api')
-os.makedirs(apidir)
-api_log = os.path.join(tmp, 'apiserver.log')
-api = subprocess.Popen(['/usr/bin/python3', APISERVER, '--port', '0', '--dir', apidir,
-                        '--bookmark-interval', '60'],
-                       stdout=subprocess.PIPE, stderr=open(api_log, 'w'), text=True)
-api.logname = api_log
-procs.append(api)
-line = api.stdout.readline()
-m = re.match(r'READY (https://127\.0\.0\.1:\d+) kubeconfig=(\S+)', line)
-if not m:
-    fail('the API server did not say READY: %r' % line)
-server, kubeconfig = m.group(1), m.group(2)
-env = dict(os.environ, KUBECONFIG=kubeconfig)
-with open(os.path.join(apidir, 'token')) as f:
-    token = f.read().strip()
-sslctx = ssl.create_default_context(cafile=os.path.join(apidir, 'ca.crt'))
-sslctx.check_hostname = False
+def start_apiserver(name, *extra):
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    log = os.path.join(tmp, name + '.log')
+    p = subprocess.Popen(['/usr/bin/python3', APISERVER, '--port', '0', '--dir', d,
+                          '--bookmark-interval', '60'] + list(extra),
+                         stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True)
+    p.logname = log
+    procs.append(p)
+    line = p.stdout.readline()
+    mm = re.match(r'READY (https://127\.0\.0\.1:\d+) kubeconfig=(\S+)', line)
+    if not mm:
+        fail('the API server did not say READY: %r' % line)
+    with open(os.path.join(d, 'token')) as f:
+        p.token = f.read().strip()
+    p.server, p.kubeconfig = mm.group(1), mm.group(2)
+    p.ssl = ssl.create_default_context(cafile=os.path.join(d, 'ca.crt'))
+    p.ssl.check_hostname = False
+    return p
+
+
+api = start_apiserver('api')
+server, kubeconfig, token, sslctx = api.server, api.kubeconfig, api.token, api.ssl
 
 
 def api_call(method, path, body=None):
@@ -109,9 +115,9 @@ def api_call(method, path, body=None):
         return json.loads(r.read() or b'{}')
 
 
-def kubectl(*args, stdin=None):
-    r = subprocess.run([KUBECTL] + list(args), env=env, input=stdin, text=True,
-                       capture_output=True, timeout=60)
+def kubectl(*args, stdin=None, config=None):
+    r = subprocess.run([KUBECTL] + list(args), input=stdin, text=True, capture_output=True,
+                       env=dict(os.environ, KUBECONFIG=config or kubeconfig), timeout=60)
     if r.returncode != 0:
         fail('kubectl %s: %s' % (' '.join(args), r.stderr))
     return r.stdout
@@ -122,9 +128,9 @@ kubectl('apply', '-f', os.path.join(SRC, 'examples/quickstart'))
 
 
 # ---- controllers -------------------------------------------------------------------------------
-def start_controller(name, *extra):
+def start_controller(name, *extra, config=None):
     log = os.path.join(tmp, name + '.log')
-    p = subprocess.Popen([KRTGATE, 'controller', '--kubeconfig', kubeconfig,
+    p = subprocess.Popen([KRTGATE, 'controller', '--kubeconfig', config or kubeconfig,
                           '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'] +
                          list(extra), stdout=subprocess.DEVNULL, stderr=open(log, 'w'))
     p.logname = log
@@ -262,6 +268,25 @@ if standby.wait(timeout=20) != 0:
 lease = api_call('GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases/race')
 if lease['spec'].get('holderIdentity'):
     fail('the lease was not released: %s' % lease['spec'])
+
+# ---- HTTP/2: when the test API server offers it, the controller multiplexes on one connection --
+with open(APISERVER) as f:
+    offers_h2 = "'--http2'" in f.read()
+if offers_h2:
+    api.terminate()
+    h2 = start_apiserver('api-h2', '--http2')
+    kubectl('apply', '-f', CRDS, config=h2.kubeconfig)
+    kubectl('apply', '-f', os.path.join(SRC, 'examples/quickstart'), config=h2.kubeconfig)
+    d = start_controller('d', config=h2.kubeconfig)
+    wait_for('/readyz of d over HTTP/2', lambda: status(d, '/readyz') == 200)
+    wait_for('the quickstart route from d', lambda: has_route(d, 'echo'))
+    if metric(d, 'krtgate_kube_http2') != 1 or metric(d, 'krtgate_kube_connections') != 1:
+        fail('not one HTTP/2 connection to the API server')
+    d.send_signal(signal.SIGTERM)
+    if d.wait(timeout=20) != 0:
+        fail('controller d exited %s on SIGTERM' % d.returncode)
+else:
+    print('note: the test API server has no --http2; HTTP/1.1 only')
 
 print('ok: sync, watch drop, compaction, leader election and release')
 cleanup()
