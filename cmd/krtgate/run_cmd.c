@@ -17,8 +17,9 @@
 #include <uv.h>
 
 #include "cli.h"
-#include "krt/json.h"
+#include "plane.h"
 #include "krt/krt.h"
+#include "krt/json.h"
 #include "kube/manifest_dir.h"
 #include "kube/source.h"
 #include "net/http_server.h"
@@ -50,12 +51,7 @@ typedef struct gw_proxy {
 
 typedef struct run_app {
     run_opts_t o;
-    krt_engine_t *e;
-    kube_source_t *src;
-    tr_graph_t *graph;
-    xds_store_t *store;
-    xds_server_t *xds;
-    net_http_server_t *admin;
+    cli_plane_t pl; /* engine, source, graph, store, xDS and admin servers (plane.h) */
     kube_manifest_dir_t *dir;
     uv_signal_t sigint, sigterm;
     bool stopping;
@@ -65,99 +61,22 @@ typedef struct run_app {
     int status;
 } run_app_t;
 
-/* ---- admin endpoint ---------------------------------------------------------------------- */
+/* ---- admin endpoint: the shared routes of plane.c ------------------------------------------ */
 
-static void send_json(net_http_response_t *resp, json_t *j)
-{
-    char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-    json_decref(j);
-    if (!text) {
-        net_http_response_set_status(resp, 500);
-        net_http_response_printf(resp, "out of memory\n");
-        return;
-    }
-    net_http_response_header(resp, "content-type", "application/json");
-    net_http_response_write(resp, text, strlen(text));
-    net_http_response_write(resp, "\n", 1);
-    free(text);
-}
-
-static void h_healthz(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    (void)ud;
-    net_http_response_printf(resp, "ok\n");
-}
-
-static void h_readyz(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    run_app_t *a = ud;
-    if (xds_store_ready(a->store)) {
-        net_http_response_printf(resp, "ready\n");
-    } else {
-        net_http_response_set_status(resp, 503);
-        net_http_response_printf(resp, "not ready: the initial load is not translated yet\n");
-    }
-}
-
-static void h_debug_xds(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    send_json(resp, xds_server_debug(((run_app_t *)ud)->xds));
-}
-
-static void h_debug_krt(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    send_json(resp, krt_engine_dump(((run_app_t *)ud)->e));
-}
-
-static void h_debug_dot(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    char *dot = krt_engine_dot(((run_app_t *)ud)->e);
-    if (!dot) {
-        net_http_response_set_status(resp, 500);
-        return;
-    }
-    net_http_response_header(resp, "content-type", "text/vnd.graphviz");
-    net_http_response_write(resp, dot, strlen(dot));
-    krt_free(dot);
-}
-
-static void h_debug_resources(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    char *lines = tr_graph_dump_lines(((run_app_t *)ud)->graph);
-    if (!lines) {
-        net_http_response_set_status(resp, 500);
-        return;
-    }
-    net_http_response_header(resp, "content-type", "application/jsonl");
-    net_http_response_write(resp, lines, strlen(lines));
-    free(lines);
-}
-
-static void h_index(const net_http_request_t *req, net_http_response_t *resp, void *ud)
-{
-    (void)req;
-    (void)ud;
-    net_http_response_printf(resp, "krtgate run admin endpoint\n"
-                                   "  /healthz            liveness\n"
-                                   "  /readyz             200 once the initial load is served\n"
-                                   "  /debug/xds          xDS connections, subscriptions, last NACK\n"
-                                   "  /debug/krt          the engine's collections (JSON)\n"
-                                   "  /debug/krt.dot      the collection graph (Graphviz)\n"
-                                   "  /debug/resources    every resource and status (JSON lines)\n");
-}
+static const char run_index[] = "krtgate run admin endpoint\n"
+                                "  /healthz            liveness\n"
+                                "  /readyz             200 once the initial load is served\n"
+                                "  /debug/xds          xDS connections, subscriptions, last NACK\n"
+                                "  /debug/krt          the engine's collections (JSON)\n"
+                                "  /debug/krt.dot      the collection graph (Graphviz)\n"
+                                "  /debug/resources    every resource and status (JSON lines)\n";
 
 /* ---- in-process proxies, one per Gateway ------------------------------------------------- */
 
 /* The Gateway's own loopback address from spec.addresses, if it names one. */
 static bool gateway_loopback(run_app_t *a, const char *key, char *out, size_t cap)
 {
-    const krt_obj_t *gw = krt_collection_get(kube_source_collection(a->src, "Gateway"), key);
+    const krt_obj_t *gw = krt_collection_get(kube_source_collection(a->pl.src, "Gateway"), key);
     json_t *addrs = gw ? json_object_get(json_object_get(krt_json_value(gw), "spec"), "addresses")
                        : NULL;
     size_t i;
@@ -190,7 +109,7 @@ static void drop_proxy(gw_proxy_t *g)
  * after each commit, so a new proxy's subscription starts from the committed state. */
 static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
 {
-    krt_collection_t *gws = tr_graph_status(a->graph, TR_STATUS_GATEWAY);
+    krt_collection_t *gws = tr_graph_status(a->pl.graph, TR_STATUS_GATEWAY);
     for (gw_proxy_t *g = a->proxies; g; g = g->next)
         g->seen = krt_collection_get(gws, g->key) != NULL;
     size_t n = krt_collection_len(gws);
@@ -221,7 +140,7 @@ static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
         char *slash = strchr(role, '/');
         if (slash)
             *slash = '~';
-        g->sub = g->p ? xds_inproc_subscribe(a->store, role, proxy_xds_inproc_cb, g->p, &err) : NULL;
+        g->sub = g->p ? xds_inproc_subscribe(a->pl.store, role, proxy_xds_inproc_cb, g->p, &err) : NULL;
         if (!g->sub) {
             fprintf(stderr, "krtgate: gateway %s: cannot start its proxy (error %d)\n", key, err);
             if (g->p)
@@ -258,24 +177,9 @@ static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *
     for (size_t i = 0; i < u->nerrors; i++)
         fprintf(stderr, "krtgate: %s\n", u->errors[i]);
     a->problems += u->nerrors;
-    int rc = krt_engine_flush(a->e);
-    if (rc != KRT_OK)
-        fprintf(stderr, "krtgate: translation reported %s (see the messages above)\n",
-                krt_strerror(rc));
-    rc = xds_store_commit(a->store);
-    if (rc != 0)
-        fprintf(stderr, "krtgate: xDS store: %s\n", xds_strerror(rc));
-    fprintf(stderr, "krtgate: %s: %zu change(s) applied, xDS version %016llx\n",
-            u->initial ? "initial load" : "update", u->nchanges,
-            (unsigned long long)xds_store_version(a->store));
+    cli_plane_commit(&a->pl, u->initial ? "initial load" : "update", u->nchanges);
     if (a->o.proxy && !a->stopping)
         reconcile_proxies(a, uv_default_loop());
-    krt_json_trim(); /* between rounds no JSON tree is borrowed (krt/json.h) */
-}
-
-static void closed_cb(void *ud)
-{
-    (void)ud;
 }
 
 static void stop(run_app_t *a)
@@ -287,12 +191,7 @@ static void stop(run_app_t *a)
         kube_manifest_dir_close(a->dir);
         a->dir = NULL;
     }
-    if (a->xds)
-        xds_server_close(a->xds, closed_cb, a); /* streams end UNAVAILABLE: proxies reconnect */
-    a->xds = NULL;
-    if (a->admin)
-        net_http_server_close(a->admin, true, NULL, NULL);
-    a->admin = NULL;
+    cli_plane_stop(&a->pl);
     while (a->proxies) {
         gw_proxy_t *g = a->proxies;
         a->proxies = g->next;
@@ -367,64 +266,13 @@ static int parse(int argc, char **argv, run_opts_t *o)
 
 static int start_servers(run_app_t *a, uv_loop_t *loop)
 {
-    xds_server_config_t xc;
-    xds_server_config_default(&xc);
-    xc.listen = a->o.xds_listen;
-    xds_auth_t auth;
-    xds_err_t xerr = {0};
-    bool have_auth = false;
-    if (a->o.token_file) {
-        if (xds_auth_static_load(a->o.token_file, &auth, &xerr) != 0) {
-            fprintf(stderr, "krtgate run: --xds-token-file: %s\n", xerr.msg);
-            return CLI_PROBLEMS;
-        }
-        have_auth = true;
-        xc.auth = &auth;
-    }
-    net_tls_ctx_t *tls = NULL;
-    int err = 0;
-    if (a->o.tls_cert) {
-        net_tls_config_t tc = {.cert_file = a->o.tls_cert, .key_file = a->o.tls_key};
-        tls = net_tls_ctx_new(true, &tc, &err);
-        if (!tls) {
-            fprintf(stderr, "krtgate run: xDS TLS: %s\n", net_strerror(err));
-            if (have_auth)
-                xds_auth_dispose(&auth);
-            return CLI_PROBLEMS;
-        }
-        xc.tls = tls;
-    }
-    a->xds = xds_server_new(loop, a->store, &xc, &err);
-    net_tls_ctx_release(tls); /* the server retains what it needs */
-    if (!a->xds) {
-        fprintf(stderr, "krtgate run: cannot serve xDS on %s: %s\n", a->o.xds_listen,
-                xds_strerror(err));
-        if (have_auth)
-            xds_auth_dispose(&auth);
-        return CLI_PROBLEMS;
-    }
-    net_http_server_config_t hc;
-    net_http_server_config_default(&hc);
-    hc.server.listen = a->o.admin_listen;
-    a->admin = net_http_server_new(loop, &hc, &err);
-    if (!a->admin) {
-        fprintf(stderr, "krtgate run: cannot serve the admin endpoint on %s: %s\n",
-                a->o.admin_listen, net_strerror(err));
-        return CLI_PROBLEMS;
-    }
-    net_http_server_route(a->admin, "GET", "/", h_index, a);
-    net_http_server_route(a->admin, "GET", "/healthz", h_healthz, a);
-    net_http_server_route(a->admin, "GET", "/readyz", h_readyz, a);
-    net_http_server_route(a->admin, "GET", "/debug/xds", h_debug_xds, a);
-    net_http_server_route(a->admin, "GET", "/debug/krt", h_debug_krt, a);
-    net_http_server_route(a->admin, "GET", "/debug/krt.dot", h_debug_dot, a);
-    net_http_server_route(a->admin, "GET", "/debug/resources", h_debug_resources, a);
-    /* Tests and scripts pass port 0 and read the ports from this line. */
-    fprintf(stderr, "krtgate: serving xDS on %.*s:%d, admin on http://%.*s:%d/\n",
-            (int)(strrchr(a->o.xds_listen, ':') - a->o.xds_listen), a->o.xds_listen,
-            xds_server_port(a->xds), (int)(strrchr(a->o.admin_listen, ':') - a->o.admin_listen),
-            a->o.admin_listen, net_http_server_port(a->admin));
-    return CLI_OK;
+    cli_plane_serve_options_t so = {.xds_listen = a->o.xds_listen,
+                                    .admin_listen = a->o.admin_listen,
+                                    .token_file = a->o.token_file,
+                                    .tls_cert = a->o.tls_cert,
+                                    .tls_key = a->o.tls_key,
+                                    .index = run_index};
+    return cli_plane_serve(&a->pl, loop, &so);
 }
 
 int cli_run(int argc, char **argv)
@@ -440,27 +288,11 @@ int cli_run(int argc, char **argv)
         free(a.o.paths);
         return CLI_USAGE;
     }
-    a.status = CLI_OK;
-    krt_json_tree_limit(KUBE_SOURCE_TREE_BUDGET);
-    a.e = krt_engine_new();
-    a.src = a.e ? kube_source_new(a.e, NULL) : NULL;
-    a.store = xds_store_new();
-    tr_sources_t in = {0};
-    for (size_t i = 0; a.src && i < tr_source_kinds_len; i++)
-        tr_sources_set(&in, tr_source_kinds[i], kube_source_collection(a.src, tr_source_kinds[i]));
-    tr_options_t topt = {.controller_name = a.o.controller};
-    int err = 0;
-    a.graph = a.src ? tr_graph_new(a.e, &in, &topt, &err) : NULL;
-    for (int k = 1; a.graph && a.store && k <= IR_KIND_COUNT; k++)
-        if (xds_store_watch(a.store, tr_graph_output(a.graph, (ir_kind_t)k)) != 0)
-            err = -1;
     uv_loop_t *loop = uv_default_loop();
-    if (!a.graph || !a.store || err != 0) {
-        fprintf(stderr, "krtgate run: cannot build the control plane (out of memory?)\n");
-        a.status = CLI_PROBLEMS;
-    } else if ((a.status = start_servers(&a, loop)) == CLI_OK) {
+    a.status = cli_plane_init(&a.pl, "krtgate run", a.o.controller);
+    if (a.status == CLI_OK && (a.status = start_servers(&a, loop)) == CLI_OK) {
         kube_manifest_dir_options_t dopt = {.watch = a.o.watch, .on_update = on_update, .ud = &a};
-        rc = kube_manifest_dir_new(loop, a.src, a.o.paths, a.o.npaths, &dopt, &a.dir);
+        rc = kube_manifest_dir_new(loop, a.pl.src, a.o.paths, a.o.npaths, &dopt, &a.dir);
         if (rc == KUBE_OK)
             rc = kube_manifest_dir_start(a.dir);
         if (rc != KUBE_OK) {
@@ -477,10 +309,7 @@ int cli_run(int argc, char **argv)
         stop(&a);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
-    xds_store_free(a.store); /* after the server, before the engine (docs/xds.md) */
-    tr_graph_free(a.graph);
-    kube_source_free(a.src);
-    krt_engine_free(a.e);
+    cli_plane_free(&a.pl);
     free(a.o.paths);
     return a.status;
 }
