@@ -60,8 +60,8 @@ int kube_api_path(char *buf, size_t cap, const char *api_version, const char *pl
         bad_segment(name) || bad_segment(sub) || strchr(api_version, '?'))
         return -1;
     const char *root = strchr(api_version, '/') ? "/apis/" : "/api/";
-    int n = snprintf(buf, cap, "%s%s%s%s%s/%s%s%s%s%s", root, api_version,
-                     ns && *ns ? "/namespaces/" : "", ns && *ns ? ns : "", "", plural,
+    int n = snprintf(buf, cap, "%s%s%s%s/%s%s%s%s%s", root, api_version,
+                     ns && *ns ? "/namespaces/" : "", ns && *ns ? ns : "", plural,
                      name && *name ? "/" : "", name && *name ? name : "",
                      sub && *sub && name && *name ? "/" : "",
                      sub && *sub && name && *name ? sub : "");
