@@ -136,7 +136,7 @@ json_t *kube_merge_patch(const json_t *cur, const json_t *want, bool prune, bool
                 goto nomem;
             if (!sub)
                 continue;
-        } else if (!json_equal(cv, wv)) {
+        } else if (!json_equal(cv, wv) && (prune || !kube_json_covers(cv, wv))) {
             /* an explicit null in want is a removal in a merge patch, as it should be */
             sub = json_deep_copy(wv);
             if (!sub)
@@ -170,6 +170,15 @@ nomem:
 
 bool kube_json_covers(const json_t *cur, const json_t *want)
 {
+    if (json_is_array(want) && json_is_array(cur)) {
+        /* element by element: the API server adds defaults inside list items (containers, ports) */
+        if (json_array_size(want) != json_array_size(cur))
+            return false;
+        for (size_t i = 0; i < json_array_size(want); i++)
+            if (!kube_json_covers(json_array_get(cur, i), json_array_get(want, i)))
+                return false;
+        return true;
+    }
     if (!json_is_object(want) || !json_is_object(cur))
         return cur && json_equal((json_t *)cur, (json_t *)want);
     const char *k;

@@ -67,12 +67,14 @@ const char *kube_api_plural(const char *kind);
 /* The RFC 7386 patch that turns |cur| into |want| (both borrowed), or NULL when they are equal.
  * Objects recurse; any other value that differs is replaced whole (arrays included). With |prune|,
  * members of |cur| absent from |want| become null (removed); without it they are left alone, so
- * the patch touches only the fields |want| has (how an applier owns "its" fields).
+ * the patch touches only the fields |want| has (how an applier owns "its" fields), and an array
+ * that kube_json_covers() the wanted one (defaults added inside items) is left alone too.
  * Returns: a new object (owned by caller) or NULL (equal; or OOM, *oom set when oom is given). */
 json_t *kube_merge_patch(const json_t *cur, const json_t *want, bool prune, bool *oom);
 
-/* Returns: true when every member that |want| has is equal in |cur| (objects recurse, other values
- * compare whole): kube_merge_patch(cur, want, false) would be NULL. */
+/* Returns: true when every member that |want| has is equal in |cur|: objects recurse, arrays of the
+ * same length compare element by element (so defaults the API server adds inside list items do
+ * not count), other values compare whole. */
 bool kube_json_covers(const json_t *cur, const json_t *want);
 
 /* Reads a Kubernetes Status body ({"kind":"Status","message":...,"reason":...}) into |buf|:
