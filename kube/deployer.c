@@ -374,6 +374,8 @@ json_t *kube_deployer_render(const json_t *gw, const json_t *gclass, const json_
         env_merge(extra_env, json_object_get(ps, "env"));
     }
     char *img = image_of(image, o.proxy_image ? o.proxy_image : DEFAULT_IMAGE);
+    char pull[32];
+    snprintf(pull, sizeof pull, "%s", jstr(image, "pullPolicy"));
     json_decref(image);
     char gwref[512], admin[32];
     snprintf(gwref, sizeof gwref, "%s/%s", ns, name);
@@ -405,6 +407,8 @@ json_t *kube_deployer_render(const json_t *gw, const json_t *gclass, const json_
     free(img);
     if (resources)
         json_object_set_new(container, "resources", json_deep_copy(resources));
+    if (*pull)
+        json_object_set_new(container, "imagePullPolicy", json_string(pull));
     json_t *pod_labels = labels_for(gw, class_name);
     json_t *pspec = json_pack(
         "{s:s,s:[o],s:[{s:s,s:{s:[{s:{s:s,s:I,s:s}}]}}],s:{s:[{s:s,s:s}]}}",

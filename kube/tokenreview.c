@@ -132,6 +132,8 @@ int kube_tokenreview_parse(int http_status, const char *body, size_t len,
 int kube_tokenreview_decide(const kube_tokenreview_result_t *r, const char *gateway, char *reason,
                             size_t cap)
 {
+    if (cap)
+        reason[0] = '\0';
     if (!r->authenticated) {
         snprintf(reason, cap, "token not authenticated by the Kubernetes API server%s%s",
                  r->error[0] ? ": " : "", r->error);
@@ -243,7 +245,7 @@ static void on_review(void *ud, int err, const kube_response_t *resp)
     review_t *rv = ud;
     kube_tokenreview_t *t = rv->t;
     rv->call = NULL;
-    char reason[512];
+    char reason[512] = "";
     if (err != KUBE_OK || !resp) {
         snprintf(reason, sizeof reason, "TokenReview failed: %s", kube_strerror(err));
         review_finish(rv, GRPC_UNAVAILABLE, reason);
