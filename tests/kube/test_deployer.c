@@ -285,6 +285,63 @@ static void test_applier_deletes_retries_and_restarts(void **state)
     kube_applier_free(a);
 }
 
+/* The applier's libuv adapter against an answering fake: create, then nothing more. */
+typedef struct afake {
+    int sent;
+    char methods[8][16];
+    kube_response_cb cb;
+    void *cb_ud;
+} afake_t;
+
+static int afake_request(void *ud, const char *method, const char *path, const char *ct,
+                         const char *body, size_t len, kube_response_cb cb, void *cb_ud,
+                         kube_call_t **call)
+{
+    (void)path, (void)ct, (void)body, (void)len;
+    afake_t *f = ud;
+    if (f->sent < 8)
+        snprintf(f->methods[f->sent], sizeof f->methods[0], "%s", method);
+    f->sent++;
+    f->cb = cb;
+    f->cb_ud = cb_ud;
+    *call = (kube_call_t *)f;
+    return KUBE_OK;
+}
+
+static void test_applier_adapter(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    afake_t f = {0};
+    kube_api_t api = {afake_request, NULL, &f};
+    kube_applier_t *a = kube_applier_new(api, NULL);
+    json_t *want = json_loads(SA, 0, NULL);
+    kube_applier_offer(a, "ServiceAccount/n/g", want);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 0); /* not leading */
+    assert_int_equal(kube_applier_start(a, &loop), KUBE_OK);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 1);
+    assert_string_equal(f.methods[0], "GET");
+    kube_response_t nf = {404, "{}", 2, NULL};
+    f.cb(f.cb_ud, KUBE_OK, &nf);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 2);
+    assert_string_equal(f.methods[1], "POST");
+    kube_response_t created = {201, SA, strlen(SA), NULL};
+    f.cb(f.cb_ud, KUBE_OK, &created);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 2);
+    kube_applier_stats_t st;
+    kube_applier_stats(a, &st);
+    assert_int_equal(st.queued, 0);
+    kube_applier_free(a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    json_decref(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_applier_creates_then_leaves_alone),
         cmocka_unit_test(test_applier_patches_only_our_fields),
         cmocka_unit_test(test_applier_deletes_retries_and_restarts),
+        cmocka_unit_test(test_applier_adapter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -394,6 +394,78 @@ static void test_krt_events_drive_the_writer(void **state)
     krt_engine_free(e);
 }
 
+/* The libuv adapter: requests go out from the loop (never from inside the krt handler), answers
+ * arrive later, stop cancels what is in flight and a restart re-reads before writing. */
+typedef struct afake {
+    int sent, cancelled;
+    char method[16];
+    kube_response_cb cb;
+    void *cb_ud;
+} afake_t;
+
+static int afake_request(void *ud, const char *method, const char *path, const char *ct,
+                         const char *body, size_t len, kube_response_cb cb, void *cb_ud,
+                         kube_call_t **call)
+{
+    (void)path, (void)ct, (void)body, (void)len;
+    afake_t *f = ud;
+    f->sent++;
+    snprintf(f->method, sizeof f->method, "%s", method);
+    f->cb = cb;
+    f->cb_ud = cb_ud;
+    *call = (kube_call_t *)f;
+    return KUBE_OK;
+}
+
+static void afake_cancel(void *ud, kube_call_t *call)
+{
+    afake_t *f = ud;
+    assert_ptr_equal(call, f);
+    f->cancelled++;
+    f->cb = NULL;
+}
+
+static void test_adapter_sends_from_the_loop_and_stops(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    afake_t f = {0};
+    kube_api_t api = {afake_request, afake_cancel, &f};
+    kube_status_writer_options_t o = {.wall_s = fixed_wall};
+    kube_status_writer_t *w = kube_status_writer_new(api, &o);
+    assert_int_equal(kube_status_writer_start(w, &loop), KUBE_OK);
+    json_t *obj = route("1", NULL);
+    json_t *ours = J("{\"parents\":[" OUR_PARENT("gw", "True") "]}");
+    kube_status_writer_offer(w, ROUTE, obj, ours);
+    assert_int_equal(f.sent, 0); /* not from inside the offer */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 1);
+    assert_string_equal(f.method, "PATCH");
+    /* a server error: retried from the loop after the backoff */
+    kube_response_t r500 = {500, "{}", 2, NULL};
+    f.cb(f.cb_ud, KUBE_OK, &r500);
+    assert_int_equal(f.sent, 1);
+    for (int i = 0; i < 100 && f.sent < 2; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(f.sent, 2);
+    /* losing the lease cancels the write in flight; leading again re-reads first */
+    kube_status_writer_stop(w);
+    assert_int_equal(f.cancelled, 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 2);
+    assert_int_equal(kube_status_writer_start(w, &loop), KUBE_OK);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.sent, 3);
+    assert_string_equal(f.method, "GET");
+    kube_status_writer_free(w); /* cancels the GET, closes the timer */
+    assert_int_equal(f.cancelled, 2);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    json_decref(obj);
+    json_decref(ours);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_route_no_longer_ours_loses_our_parents),
         cmocka_unit_test(test_gateway_stanza_replaces_stale_fields_and_errors),
         cmocka_unit_test(test_krt_events_drive_the_writer),
+        cmocka_unit_test(test_adapter_sends_from_the_loop_and_stops),
     };
     return cmocka_run_group_tests(tests, setup_kinds, NULL);
 }
