@@ -101,7 +101,7 @@ char *kube_tokenreview_body(const char *token, const char *audience)
     return s;
 }
 
-int kube_tokenreview_parse(int http_status, const char *body, size_t len,
+int kube_tokenreview_parse(int http_status, const char *body, size_t len, const char *audience,
                            kube_tokenreview_result_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -125,6 +125,17 @@ int kube_tokenreview_parse(int http_status, const char *body, size_t len,
     const char *err = json_string_value(json_object_get(status, "error"));
     snprintf(out->username, sizeof out->username, "%s", user ? user : "");
     snprintf(out->error, sizeof out->error, "%s", err ? err : "");
+    if (out->authenticated && audience && *audience) {
+        bool found = false;
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(status, "audiences"), i, a)
+            found |= json_is_string(a) && strcmp(json_string_value(a), audience) == 0;
+        if (!found) {
+            out->authenticated = false;
+            snprintf(out->error, sizeof out->error, "token audiences do not include %s", audience);
+        }
+    }
     json_decref(j);
     return KUBE_OK;
 }
@@ -252,7 +263,7 @@ static void on_review(void *ud, int err, const kube_response_t *resp)
         return;
     }
     kube_tokenreview_result_t r;
-    if (kube_tokenreview_parse(resp->status, resp->body, resp->len, &r) != KUBE_OK) {
+    if (kube_tokenreview_parse(resp->status, resp->body, resp->len, t->audience, &r) != KUBE_OK) {
         char msg[256];
         snprintf(reason, sizeof reason, "TokenReview failed: %s",
                  kube_api_status_message(resp, msg, sizeof msg));

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data;
 
     kube_tokenreview_result_t r;
-    if (kube_tokenreview_parse(201, text, n1, &r) == KUBE_OK && r.authenticated) {
+    if (kube_tokenreview_parse(201, text, n1, "agentgateway", &r) == KUBE_OK && r.authenticated) {
         char reason[256];
         int st = kube_tokenreview_decide(&r, "ns/gw", reason, sizeof reason);
         CHECK(st == 0 || st == 7);

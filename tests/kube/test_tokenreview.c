@@ -291,17 +291,25 @@ static void test_audience_option_and_parse_errors(void **state)
     json_decref(j);
     free(b);
     kube_tokenreview_result_t r;
-    assert_int_equal(kube_tokenreview_parse(201, "{}", 2, &r), KUBE_EIO);
-    assert_int_equal(kube_tokenreview_parse(500, "", 0, &r), KUBE_EIO);
+    assert_int_equal(kube_tokenreview_parse(201, "{}", 2, NULL, &r), KUBE_EIO);
+    assert_int_equal(kube_tokenreview_parse(500, "", 0, NULL, &r), KUBE_EIO);
     assert_string_equal(r.error, "TokenReview answered HTTP 500");
     const char *ok = "{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,"
                      "\"user\":{\"username\":\"system:serviceaccount:a:b:c\"}}}";
-    assert_int_equal(kube_tokenreview_parse(201, ok, strlen(ok), &r), KUBE_OK);
+    assert_int_equal(kube_tokenreview_parse(201, ok, strlen(ok), NULL, &r), KUBE_OK);
     char reason[256];
     /* a name with a colon never matches a Gateway name */
     assert_int_equal(kube_tokenreview_decide(&r, "a/b", reason, sizeof reason), 7);
     assert_int_equal(kube_tokenreview_decide(&r, "a/b:c", reason, sizeof reason), 0);
     assert_int_equal(kube_tokenreview_decide(&r, "ab", reason, sizeof reason), 7);
+    /* asked for an audience: an answer without it is not an authentication */
+    assert_int_equal(kube_tokenreview_parse(201, ok, strlen(ok), "agentgateway", &r), KUBE_OK);
+    assert_false(r.authenticated);
+    assert_string_equal(r.error, "token audiences do not include agentgateway");
+    const char *other = "{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,"
+                        "\"user\":{\"username\":\"u\"},\"audiences\":[\"x\",\"agentgateway\"]}}";
+    assert_int_equal(kube_tokenreview_parse(201, other, strlen(other), "agentgateway", &r), KUBE_OK);
+    assert_true(r.authenticated);
 }
 
 int main(void)

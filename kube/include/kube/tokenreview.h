@@ -78,10 +78,13 @@ typedef struct kube_tokenreview_result {
     char error[256]; /* status.error, or why the response could not be read */
 } kube_tokenreview_result_t;
 
-/* Reads a TokenReview response (HTTP |http_status|, body |body|/|len|). Returns: KUBE_OK (result
- * filled: authenticated or not), or KUBE_EIO (not an answer about the token: a non-2xx status or
- * a body that is not a TokenReview; result->error says which). */
-int kube_tokenreview_parse(int http_status, const char *body, size_t len,
+/* Reads a TokenReview response (HTTP |http_status|, body |body|/|len|) to a review that asked for
+ * |audience| (NULL or "": none). An authenticated answer whose status.audiences lacks |audience|
+ * counts as not authenticated (the API docs ask clients to check this: a server that ignores
+ * audiences would otherwise accept any token). Returns: KUBE_OK (result filled: authenticated or
+ * not), or KUBE_EIO (not an answer about the token: a non-2xx status or a body that is not a
+ * TokenReview; result->error says which). */
+int kube_tokenreview_parse(int http_status, const char *body, size_t len, const char *audience,
                            kube_tokenreview_result_t *out);
 
 /* Applies agentgateway's rule to a result and the stream's role Gateway "ns/name" (or NULL).
