@@ -873,6 +873,8 @@ static void on_desired(const krt_batch_t *batch, void *ud)
 
 int kube_applier_watch(kube_applier_t *a, krt_collection_t *desired)
 {
+    if (!desired)
+        return KUBE_EINVAL;
     if (a->h)
         return KUBE_ESTATE;
     a->h = krt_collection_subscribe(desired, on_desired, a, true);

@@ -558,6 +558,8 @@ static void on_batch(const krt_batch_t *batch, void *ud)
 int kube_status_writer_watch(kube_status_writer_t *w, krt_collection_t *status,
                              const kube_status_kind_t *kind)
 {
+    if (!status || !kind)
+        return KUBE_EINVAL;
     watch_t *wt = calloc(1, sizeof *wt);
     if (!wt)
         return KUBE_ENOMEM;

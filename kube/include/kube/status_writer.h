@@ -100,7 +100,7 @@ kube_status_writer_t *kube_status_writer_new(kube_api_t api,
 void kube_status_writer_free(kube_status_writer_t *w);
 
 /* Subscribes to |status| (krt_status_type objects of |kind|, kept), replaying what it holds.
- * Returns KUBE_OK, KUBE_ENOMEM. Watching while a follower is fine and cheap: the queue then holds
+ * Returns KUBE_OK, KUBE_EINVAL (NULL status or kind), KUBE_ENOMEM. Watching while a follower is fine and cheap: the queue then holds
  * what the leader would write, and is re-checked against every later change of the objects. */
 int kube_status_writer_watch(kube_status_writer_t *w, krt_collection_t *status,
                              const kube_status_kind_t *kind);
