@@ -58,6 +58,8 @@ typedef struct entry {
     json_t *object; /* as last seen (S3) */
     json_t *ours;   /* NULL: remove ours */
     bool work, in_flight, need_get;
+    bool dirty;    /* offered while a request was in flight */
+    bool sent_get; /* the request in flight is a GET */
     unsigned attempt;
     uint64_t not_before;
     uint64_t id;
@@ -279,6 +281,22 @@ static void now_text(kube_status_writer_t *w, char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The object's status says what we want: every field of ours is there with our value (the API
+ * server may add defaults inside list items: those do not count, or a defaulted field would make
+ * every write trigger the next), and it holds no top-level field we do not want. */
+static bool in_place(const json_t *cur, const json_t *want)
+{
+    if (!kube_json_covers(cur, want))
+        return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)cur, k, v) {
+        if (!json_is_null(v) && !json_object_get(want, k))
+            return false;
+    }
+    return true;
+}
+
 /* The status patch for |e|, or NULL when the object already says what we want. */
 static json_t *entry_patch(kube_status_writer_t *w, entry_t *e, bool *oom)
 {
@@ -292,7 +310,13 @@ static json_t *entry_patch(kube_status_writer_t *w, entry_t *e, bool *oom)
     }
     json_t *cur = json_object_get(e->object, "status");
     json_t *empty = json_object();
-    json_t *p = kube_merge_patch(json_is_object(cur) ? cur : empty, d, true, oom);
+    if (!empty) {
+        json_decref(d);
+        *oom = true;
+        return NULL;
+    }
+    const json_t *base = json_is_object(cur) ? cur : empty;
+    json_t *p = in_place(base, d) ? NULL : kube_merge_patch(base, d, true, oom);
     json_decref(empty);
     json_decref(d);
     return p;
@@ -357,6 +381,8 @@ int kube_status_writer_offer(kube_status_writer_t *w, const kube_status_kind_t *
         }
         json_decref(p);
     }
+    if (e->in_flight)
+        e->dirty = true;
     if (!e->work) {
         e->work = true;
         if (!e->in_flight)
@@ -449,6 +475,7 @@ kube_status_next_t kube_status_writer_next(kube_status_writer_t *w, uint64_t now
         }
         DL_DELETE(w->ready, e);
         e->in_flight = true;
+        e->sent_get = e->need_get;
         e->id = ++w->next_id;
         DL_APPEND(w->flight, e);
         w->nflight++;
@@ -481,7 +508,9 @@ void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
     e->call = NULL;
     free(e->ctx);
     e->ctx = NULL;
-    bool was_get = e->need_get;
+    bool was_get = e->sent_get;
+    bool dirty = e->dirty;
+    e->dirty = false;
     int status = (err == KUBE_OK && resp) ? resp->status : 0;
     char msg[300];
     if (status >= 200 && status < 300) {
@@ -493,13 +522,15 @@ void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
         } else {
             json_decref(obj);
         }
-        e->need_get = false;
         e->attempt = 0;
         e->not_before = 0;
-        /* re-evaluated against the object as written: usually nothing left to do */
+        if (!was_get && !dirty)
+            e->work = false; /* written; the watch's echo re-checks it */
+        e->need_get = false;
+        /* after a GET, or with a newer stanza: re-evaluated against the object read back */
     } else if (status == 404) {
         w->st.not_found++;
-        e->work = false;
+        e->work = dirty; /* gone; unless a newer object was offered meanwhile */
     } else if (status == 409) {
         w->st.conflicts++;
         e->need_get = true;
@@ -509,7 +540,7 @@ void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
         w->st.dropped++;
         logf_(w, 2, "status %s: %s refused: %s", e->key, was_get ? "GET" : "PATCH",
               kube_api_status_message(resp, msg, sizeof msg));
-        e->work = false;
+        e->work = dirty; /* dropped until the next change */
     } else {
         w->st.errors++;
         logf_(w, 1, "status %s: %s failed (%s); retrying", e->key, was_get ? "GET" : "PATCH",

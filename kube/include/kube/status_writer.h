@@ -6,7 +6,10 @@
  * whose input is the Kubernetes object). For every announced status object the writer compares
  * the stanza we want with what the object has and queues a write only when they differ — the
  * engine re-announces an unchanged stanza whenever its input object changes (our own writes
- * included), so this comparison is what stops a write loop.
+ * included), so this comparison is what stops a write loop. "Differs" means: a field of ours is
+ * missing or has another value, or the status holds a top-level field we do not want; fields the
+ * API server adds inside list items (defaults) are not a difference, or every write would cause
+ * the next. After a successful write the entry is done; the watch's echo re-checks it.
  *
  * What is ours:
  *   - KUBE_STATUS_REPLACE (GatewayClass, Gateway, AgentgatewayBackend): the whole stanza.
