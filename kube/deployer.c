@@ -971,10 +971,19 @@ static void apump(kube_applier_t *a)
         c->a = a;
         c->id = req.id;
         e->ctx = c;
+        kube_call_t *call = NULL;
         int rc = a->api.request(a->api.ud, req.method, req.path, req.content_type, req.body,
-                                req.len, aon_response, c, &e->call);
-        if (rc != KUBE_OK)
+                                req.len, aon_response, c, &call);
+        if (rc != KUBE_OK) {
             kube_applier_done(a, req.id, rc, NULL, uv_now(a->loop));
+            continue;
+        }
+        /* the answer may have come already (and freed c, even e): look the entry up again */
+        aentry_t *f;
+        DL_FOREACH(a->flight, f) if (f->id == req.id) {
+            f->call = call;
+            break;
+        }
     }
 }
 

@@ -719,10 +719,19 @@ static void pump(kube_status_writer_t *w)
         c->w = w;
         c->id = req.id;
         e->ctx = c;
+        kube_call_t *call = NULL;
         int rc = w->api.request(w->api.ud, req.method, req.path, req.content_type, req.body,
-                                req.len, on_response, c, &e->call);
-        if (rc != KUBE_OK)
+                                req.len, on_response, c, &call);
+        if (rc != KUBE_OK) {
             kube_status_writer_done(w, req.id, rc, NULL, uv_now(w->loop));
+            continue;
+        }
+        /* the answer may have come already (and freed c, even e): look the entry up again */
+        entry_t *f;
+        DL_FOREACH(w->flight, f) if (f->id == req.id) {
+            f->call = call;
+            break;
+        }
     }
 }
 

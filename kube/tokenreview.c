@@ -45,6 +45,11 @@ typedef struct review {
     char *token;
     char *gateway; /* NULL: the stream has no role */
     kube_call_t *call;
+    /* the transport may answer before kube_client_request returns (a connection that cannot
+     * start): then the decision is kept here and returned synchronously */
+    bool in_request, answered;
+    int status;
+    char reason[512];
     struct review *prev, *next;
 } review_t;
 
@@ -247,6 +252,13 @@ static void review_finish(review_t *rv, int status, const char *reason)
     if (status != 0)
         logf_(t, 1, "xds auth: refused stream for %s: %s", rv->gateway ? rv->gateway : "(no role)",
               reason);
+    if (rv->in_request) {
+        /* auth_cb returns it; the server drops the pending decision itself */
+        rv->answered = true;
+        rv->status = status;
+        snprintf(rv->reason, sizeof rv->reason, "%s", reason);
+        return;
+    }
     xds_auth_complete(rv->pending, status, reason);
     review_free(rv);
 }
@@ -308,9 +320,19 @@ static int auth_cb(const xds_auth_request_t *req, xds_auth_pending_t *pending, c
     DL_APPEND(t->reviews, rv);
     t->st.in_flight++;
     t->st.reviews++;
+    rv->in_request = true;
+    kube_call_t *call = NULL;
     int rc = t->api.request(t->api.ud, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
-                            "application/json", body, strlen(body), on_review, rv, &rv->call);
+                            "application/json", body, strlen(body), on_review, rv, &call);
+    rv->in_request = false;
     free(body);
+    if (rc == KUBE_OK && rv->answered) {
+        int status = rv->status;
+        snprintf(reason, cap, "%s", rv->reason);
+        review_free(rv);
+        return status;
+    }
+    rv->call = call;
     if (rc != KUBE_OK) {
         /* the callback never runs: answer synchronously, the pending is the server's to drop */
         DL_DELETE(t->reviews, rv);

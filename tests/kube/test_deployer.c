@@ -342,6 +342,44 @@ static void test_applier_adapter(void **state)
     json_decref(want);
 }
 
+/* A transport that answers inside the request function: 404, then 201. */
+static int sync_request(void *ud, const char *method, const char *path, const char *ct,
+                        const char *body, size_t len, kube_response_cb cb, void *cb_ud,
+                        kube_call_t **call)
+{
+    (void)method, (void)path, (void)ct, (void)body, (void)len;
+    int *n = ud;
+    (*n)++;
+    *call = (kube_call_t *)n;
+    kube_response_t r = {*n == 1 ? 404 : 201, SA, strlen(SA), NULL};
+    cb(cb_ud, KUBE_OK, &r);
+    return KUBE_OK;
+}
+
+static void test_applier_adapter_with_answers_inside_the_request(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int n = 0;
+    kube_api_t api = {sync_request, NULL, &n};
+    kube_applier_t *a = kube_applier_new(api, NULL);
+    json_t *want = json_loads(SA, 0, NULL);
+    kube_applier_start(a, &loop);
+    kube_applier_offer(a, "ServiceAccount/n/g", want);
+    for (int i = 0; i < 10 && n < 2; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(n, 2); /* GET 404, POST 201 */
+    kube_applier_stats_t st;
+    kube_applier_stats(a, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.creates, 1);
+    kube_applier_free(a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    json_decref(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_applier_patches_only_our_fields),
         cmocka_unit_test(test_applier_deletes_retries_and_restarts),
         cmocka_unit_test(test_applier_adapter),
+        cmocka_unit_test(test_applier_adapter_with_answers_inside_the_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -490,6 +490,51 @@ static void test_adapter_sends_from_the_loop_and_stops(void **state)
     json_decref(ours);
 }
 
+/* A transport that answers inside the request function (a request that cannot start). */
+static int sync_request(void *ud, const char *method, const char *path, const char *ct,
+                        const char *body, size_t len, kube_response_cb cb, void *cb_ud,
+                        kube_call_t **call)
+{
+    (void)method, (void)path, (void)ct, (void)body, (void)len;
+    int *n = ud;
+    (*n)++;
+    *call = (kube_call_t *)n;
+    if (*n == 1) {
+        cb(cb_ud, KUBE_EIO, NULL);
+    } else {
+        kube_response_t r = {200, "{}", 2, NULL};
+        cb(cb_ud, KUBE_OK, &r);
+    }
+    return KUBE_OK;
+}
+
+static void test_adapter_survives_answers_inside_the_request(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int n = 0;
+    kube_api_t api = {sync_request, NULL, &n};
+    kube_status_writer_options_t o = {.wall_s = fixed_wall, .backoff_base_ms = 1};
+    kube_status_writer_t *w = kube_status_writer_new(api, &o);
+    kube_status_writer_start(w, &loop);
+    json_t *obj = route("1", NULL);
+    json_t *ours = J("{\"parents\":[" OUR_PARENT("gw", "True") "]}");
+    kube_status_writer_offer(w, ROUTE, obj, ours);
+    for (int i = 0; i < 100 && n < 2; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(n, 2); /* failed at once, retried after the backoff, written */
+    kube_status_writer_stats_t st;
+    kube_status_writer_stats(w, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.in_flight, 0);
+    kube_status_writer_free(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    json_decref(obj);
+    json_decref(ours);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_gateway_stanza_replaces_stale_fields_and_errors),
         cmocka_unit_test(test_krt_events_drive_the_writer),
         cmocka_unit_test(test_adapter_sends_from_the_loop_and_stops),
+        cmocka_unit_test(test_adapter_survives_answers_inside_the_request),
     };
     return cmocka_run_group_tests(tests, setup_kinds, NULL);
 }

@@ -27,6 +27,8 @@ typedef struct fake {
     int cancelled;
     uint64_t now;
     int refuse; /* the request function fails */
+    int sync_status; /* answer inside the request function with this HTTP status (0: later) */
+    const char *sync_body;
 } fake_t;
 
 static int fake_request(void *ud, const char *method, const char *path, const char *ct,
@@ -45,6 +47,14 @@ static int fake_request(void *ud, const char *method, const char *path, const ch
     f->cb_ud = cb_ud;
     if (call)
         *call = (kube_call_t *)f;
+    if (f->sync_status < 0) { /* the transport could not even start */
+        f->cb = NULL;
+        cb(cb_ud, KUBE_EIO, NULL);
+    } else if (f->sync_status) {
+        f->cb = NULL;
+        kube_response_t r = {f->sync_status, f->sync_body, strlen(f->sync_body), NULL};
+        cb(cb_ud, KUBE_OK, &r);
+    }
     return KUBE_OK;
 }
 
@@ -279,6 +289,26 @@ static void test_free_completes_reviews_in_flight(void **state)
     assert_int_equal(o.status, 14);
 }
 
+static void test_answer_before_the_request_returns(void **state)
+{
+    fx_t *x = *state;
+    outcome_t o;
+    char reason[512];
+    x->f.sync_status = -1;
+    assert_int_equal(ask(x, "tok", "ns/gw", &o, reason), 14);
+    assert_non_null(strstr(reason, "TokenReview failed"));
+    assert_int_equal(o.done, 0); /* answered by the return value, not by a completion */
+    x->f.sync_status = 201;
+    x->f.sync_body = review_ok("system:serviceaccount:ns:gw");
+    assert_int_equal(ask(x, "tok", "ns/gw", &o, reason), 0);
+    assert_int_equal(o.done, 0);
+    kube_tokenreview_stats_t st;
+    kube_tokenreview_stats(x->t, &st);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.allowed, 1);
+    assert_int_equal(st.unavailable, 1);
+}
+
 static void test_audience_option_and_parse_errors(void **state)
 {
     (void)state;
@@ -325,6 +355,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cache_expires_and_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_completes_reviews_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_before_the_request_returns, setup, teardown),
         cmocka_unit_test(test_audience_option_and_parse_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,9 +23,10 @@ extern "C" {
 #endif
 
 /* The shape of kube_client_request: one non-streaming request; |cb| runs exactly once unless the
- * call is cancelled first, and never before the function has returned (kube_client_request calls
- * back from its loop; a fake must queue the answer too). Borrows the strings. Returns KUBE_OK or
- * an error (then |cb| never runs). */
+ * call is cancelled first — possibly before the function returns (a request that cannot start
+ * ends at once), so users must not touch state the callback may free after the call, and must
+ * take *call only after checking the request is still in flight. Borrows the strings. Returns
+ * KUBE_OK or an error (then |cb| never runs). */
 typedef int (*kube_api_request_fn)(void *ud, const char *method, const char *path,
                                    const char *content_type, const char *body, size_t len,
                                    kube_response_cb cb, void *cb_ud, kube_call_t **call);
