@@ -176,6 +176,8 @@ def manifests(src):
     c = pod["containers"][0]
     if c["args"][0] != "controller" or "--leader-elect" not in c["args"]:
         fail("controller args: %s" % c["args"])
+    if any(a.startswith("--") and "=" in a for a in c["args"]):
+        fail("krtgate takes a flag's value as the next argument, not --flag=value: %s" % c["args"])
     if c["livenessProbe"]["httpGet"]["path"] != "/healthz" or \
             c["readinessProbe"]["httpGet"]["path"] != "/readyz":
         fail("probes")
