@@ -35,6 +35,10 @@ const kube_informer_kind_t kube_informer_kinds[] = {
     {"TCPRoute", GW "/v1alpha2", "tcproutes"},
     {"TLSRoute", GW "/v1alpha2", "tlsroutes"},
     {"ReferenceGrant", GW "/v1beta1", "referencegrants"},
+    {"ConfigMap", "v1", "configmaps"},
+    {"AgentgatewayParameters", "agentgateway.dev/v1alpha1", "agentgatewayparameters"},
+    {"AgentgatewayPolicy", "agentgateway.dev/v1alpha1", "agentgatewaypolicies"},
+    {"AgentgatewayBackend", "agentgateway.dev/v1alpha1", "agentgatewaybackends"},
 };
 const size_t kube_informer_kinds_len = sizeof kube_informer_kinds / sizeof kube_informer_kinds[0];
 

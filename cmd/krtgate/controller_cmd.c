@@ -21,7 +21,12 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "kube/api.h"
 #include "kube/client.h"
+#include "kube/deployer.h"
+#include "kube/duties.h"
+#include "kube/status_writer.h"
+#include "kube/tokenreview.h"
 #include "kube/informer.h"
 #include "kube/kubeconfig.h"
 #include "kube/lease.h"
@@ -30,6 +35,7 @@
 typedef struct ctl_opts {
     const char *kubeconfig, *context, *controller, *xds_listen, *admin_listen, *token_file;
     const char *tls_cert, *tls_key, *lease_ns, *lease_name, *id, *ns;
+    const char *xds_audience, *xds_address, *proxy_image;
     bool leader_elect;
 } ctl_opts_t;
 
@@ -45,6 +51,10 @@ typedef struct ctl_app {
     bool stopping, finished, leading, synced_once;
     char id[256];
     uint64_t leader_starts;
+    kube_tokenreview_t *tr;
+    kube_status_writer_t *sw;
+    kube_deployer_t *dep;
+    kube_applier_t *ap;
     int status;
 } ctl_app_t;
 
@@ -67,6 +77,10 @@ static void leader_start(ctl_app_t *a)
 {
     a->leading = true;
     a->leader_starts++;
+    if (a->sw)
+        kube_status_writer_start(a->sw, a->client ? uv_default_loop() : NULL);
+    if (a->ap)
+        kube_applier_start(a->ap, uv_default_loop());
     fprintf(stderr, "krtgate: leading: leader-only work may run (id %s)\n", a->id);
 }
 
@@ -75,6 +89,10 @@ static void leader_stop(ctl_app_t *a)
     if (!a->leading)
         return;
     a->leading = false;
+    if (a->sw)
+        kube_status_writer_stop(a->sw);
+    if (a->ap)
+        kube_applier_stop(a->ap);
     fprintf(stderr, "krtgate: not leading any more: leader-only work stopped (id %s)\n", a->id);
 }
 
@@ -205,6 +223,10 @@ static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, 
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
         net_http_response_printf(resp, "# HELP %s %s\n# TYPE %s %s\n%s %.9g\n", one[i].name,
                                  one[i].help, one[i].name, one[i].type, one[i].name, one[i].v);
+    char *duties = kube_duties_metrics(a->sw, a->ap, a->tr);
+    if (duties)
+        net_http_response_printf(resp, "%s", duties);
+    free(duties);
 }
 
 /* ---- shutdown ---------------------------------------------------------------------------------
@@ -218,6 +240,10 @@ static void finish(ctl_app_t *a)
     uv_timer_stop(&a->shutdown_timer);
     uv_close((uv_handle_t *)&a->shutdown_timer, NULL);
     leader_stop(a);
+    kube_status_writer_free(a->sw);
+    a->sw = NULL;
+    kube_applier_free(a->ap);
+    a->ap = NULL;
     kube_informers_free(a->inf);
     a->inf = NULL;
     kube_elector_free(a->el);
@@ -273,7 +299,8 @@ static void usage(FILE *out)
             "usage: krtgate controller [--kubeconfig F] [--context NAME] [--namespace NS]\n"
             "           [--controller-name NAME] [--xds-listen ADDR] [--admin-listen ADDR]\n"
             "           [--xds-token-file F] [--xds-tls-cert F --xds-tls-key F]\n"
-            "           [--leader-elect [--lease-namespace NS] [--lease-name NAME] [--id ID]]\n");
+            "           [--leader-elect [--lease-namespace NS] [--lease-name NAME] [--id ID]]\n"
+            "           [--xds-audience AUD] [--xds-address HOST:PORT] [--proxy-image IMAGE]\n");
 }
 
 static int parse(int argc, char **argv, ctl_opts_t *o)
@@ -296,6 +323,9 @@ static int parse(int argc, char **argv, ctl_opts_t *o)
                              : !strcmp(a, "--lease-namespace") ? &o->lease_ns
                              : !strcmp(a, "--lease-name")      ? &o->lease_name
                              : !strcmp(a, "--id")              ? &o->id
+                             : !strcmp(a, "--xds-audience")    ? &o->xds_audience
+                             : !strcmp(a, "--xds-address")     ? &o->xds_address
+                             : !strcmp(a, "--proxy-image")     ? &o->proxy_image
                                                                : NULL;
         if (value) {
             if (i + 1 >= argc) {
@@ -362,9 +392,40 @@ static int load_config(ctl_app_t *a)
  * true; it then wins over --xds-token-file. */
 static bool xds_auth_from_cluster(ctl_app_t *a, xds_auth_t *out)
 {
-    (void)a;
-    (void)out;
-    return false;
+    if (a->o.token_file || !a->o.xds_audience)
+        return false;
+    kube_tokenreview_options_t to = {.audience = a->o.xds_audience};
+    a->tr = kube_tokenreview_new(kube_api_client(a->client), &to);
+    if (!a->tr)
+        return false;
+    kube_tokenreview_auth(a->tr, out);
+    return true;
+}
+
+static int duties_new(ctl_app_t *a)
+{
+    kube_api_t api = kube_api_client(a->client);
+    kube_status_writer_options_t so = {.controller_name = a->o.controller};
+    a->sw = kube_status_writer_new(api, &so);
+    if (!a->sw)
+        return KUBE_ENOMEM;
+    for (int k = 0; k < TR_STATUS_KIND_COUNT; k++) {
+        int rc = kube_status_writer_watch(a->sw, tr_graph_status(a->pl.graph, (tr_status_kind_t)k),
+                                          kube_status_kind_find(tr_status_kind_name((tr_status_kind_t)k)));
+        if (rc != KUBE_OK)
+            return rc;
+    }
+    kube_deployer_options_t dopt = {.controller_name = a->o.controller,
+                                    .xds_address = a->o.xds_address,
+                                    .proxy_image = a->o.proxy_image,
+                                    .xds_audience = a->o.xds_audience};
+    a->dep = kube_deployer_new(a->pl.e, kube_source_collection(a->pl.src, "Gateway"),
+                               kube_source_collection(a->pl.src, "GatewayClass"),
+                               kube_source_collection(a->pl.src, "AgentgatewayParameters"), &dopt);
+    a->ap = kube_applier_new(api, NULL);
+    if (!a->dep || !a->ap)
+        return KUBE_ENOMEM;
+    return kube_applier_watch(a->ap, kube_deployer_desired(a->dep));
 }
 
 static int start(ctl_app_t *a, uv_loop_t *loop)
@@ -392,6 +453,10 @@ static int start(ctl_app_t *a, uv_loop_t *loop)
     if ((rc = cli_plane_serve(&a->pl, loop, &so)) != CLI_OK)
         return rc;
     net_http_server_route(a->pl.admin, "GET", "/metrics", h_metrics, a);
+    if ((rc = duties_new(a)) != KUBE_OK) {
+        fprintf(stderr, "krtgate controller: status writer / deployer: %s\n", kube_strerror(rc));
+        return CLI_PROBLEMS;
+    }
     /* 10 ms: the LIST answers of the first sync and bursts of watch events become one flush. */
     kube_informers_options_t io = {
         .namespace_name = a->o.ns, .batch_ms = 10, .on_batch = on_batch, .ud = a};
@@ -451,6 +516,8 @@ int cli_controller(int argc, char **argv)
         stop(&a);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    kube_tokenreview_free(a.tr);
+    kube_deployer_free(a.dep);
     cli_plane_free(&a.pl);
     kube_client_config_dispose(&a.cfg);
     return a.status;
