@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "l4_internal.h"
 #include "net/conn.h"
 #include "net/h1.h"
 #include "proxy/filters.h"
@@ -42,6 +43,9 @@ struct listener {
     char *bind_key;
     net_server_t *srv;
     bool auto_opened;
+    net_tls_ctx_t *tls;         /* HTTPS: the port's context (its SNI table follows the config) */
+    uint64_t tls_hash;          /* of the certificates in that table, to rebuild only on change */
+    proxy__l4_listener_t *l4l;  /* TCP / TLS passthrough Bind: served by l4.c */
     listener_t *next;
 };
 
@@ -109,6 +113,7 @@ struct proxy {
     uconn_t *uconns;
     size_t nidle;
     proxy_stats_t st;
+    proxy__l4_t *l4; /* TCP and TLS passthrough connections (l4.c) */
     bool closing;
     void (*on_closed)(proxy_t *, void *);
     void *closed_ud;
@@ -903,6 +908,20 @@ static void mirrors_send(dconn_t *d, const Agentgateway__Dev__Resource__RequestM
 }
 
 /* Routes, filters and forwards one request (either protocol). */
+/* HTTPS: the listener the TLS server name chose must be the one the Host chose; otherwise the
+ * request came over a connection made for another listener (another certificate) and is
+ * answered 421 (RFC 9110 section 15.5.20; Gateway API GatewayHTTPSListenerDetectMisdirected-
+ * Requests). A client without SNI is not checked. */
+static bool d_misdirected(const dconn_t *d, const proxy_route_match_t *rm)
+{
+    const char *sni = net_conn_server_name(d->c);
+    if (!sni || !*sni)
+        return false;
+    const ir_listener_t *by_sni = proxy_l4_listener_for_name(
+        d->snap, d->bind_key, sni, AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS);
+    return by_sni != rm->listener;
+}
+
 static void x_start(dconn_t *d, const xreq_t *m)
 {
     proxy_t *p = d->p;
@@ -935,7 +954,14 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_request_t req = {m->method, path, query, host, m->headers, m->nheaders};
     d->snap = proxy_config_snapshot(p->cfg);
     proxy_route_match_t rm;
-    if (proxy_router_match(d->snap, d->bind_key, &req, &rm) != PROXY_OK) {
+    int mrc = proxy_router_match(d->snap, d->bind_key, &req, &rm);
+    if (d_misdirected(d, &rm)) {
+        free(path);
+        d_local_text(d, 421, "misdirected request: the TLS server name belongs to another listener",
+                     body);
+        return;
+    }
+    if (mrc != PROXY_OK) {
         free(path);
         d_local_text(d, 404, "no route", body);
         return;
@@ -1488,6 +1514,11 @@ static void conn_open(net_conn_t *c, int status, void *ud)
 /* ------------------------------------------------------------------------------------------- */
 /* Proxy */
 
+static void l4_idle(void *ud)
+{
+    proxy_maybe_finish(ud);
+}
+
 proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
 {
     proxy_t *p = calloc(1, sizeof *p);
@@ -1513,6 +1544,15 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     if (!p->opt.max_buffered_input)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
+    p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, l4_idle, p);
+    if (!p->l4) {
+        proxy_config_free(p->cfg);
+        free(p->auto_host);
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
     return p;
 }
 
@@ -1529,20 +1569,103 @@ static listener_t *listener_find(proxy_t *p, const char *bind_key)
     return NULL;
 }
 
-/* The TLS context for a Bind: the certificate of its first HTTPS Listener (key order) that has
- * one. No SNI-based choice among several certificates yet (net/tls.h takes one per context).
- * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (unusable certificate). */
-static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out)
+/* FNV-1a over |n| bytes, continuing from |h|. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static const Agentgateway__Dev__Resource__TLSConfig *https_tls(const ir_listener_t *l,
+                                                               const char *bind_key)
+{
+    const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
+    if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
+        ir_listener_protocol(l) != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS)
+        return NULL;
+    return t;
+}
+
+/* Adds |t|'s certificate under |name| to |ctx| (NULL: only hash). Returns: loaded or not. */
+static bool cert_add(net_tls_ctx_t *ctx, const char *lkey, const char *name,
+                     const Agentgateway__Dev__Resource__TLSConfig *t, uint64_t *hash)
+{
+    *hash = fnv(*hash, name, strlen(name) + 1);
+    *hash = fnv(*hash, t->cert.data, t->cert.len);
+    *hash = fnv(*hash, t->private_key.data, t->private_key.len);
+    if (!ctx)
+        return true;
+    char *cert = malloc(t->cert.len + 1), *key = malloc(t->private_key.len + 1);
+    int rc = NET_ENOMEM;
+    char why[256] = "out of memory";
+    if (cert && key) {
+        memcpy(cert, t->cert.data, t->cert.len);
+        cert[t->cert.len] = '\0';
+        memcpy(key, t->private_key.data, t->private_key.len);
+        key[t->private_key.len] = '\0';
+        rc = net_tls_ctx_add_cert(ctx, name, cert, key, why, sizeof why);
+    }
+    free(cert);
+    free(key);
+    if (rc != NET_OK)
+        fprintf(stderr, "proxy: listener %s: certificate not used: %s\n", lkey, why);
+    return rc == NET_OK;
+}
+
+/* The certificates of a Bind: every HTTPS Listener's under its hostname, and one of them as the
+ * default for clients whose SNI names no Listener (or who send none): the Listener without
+ * hostname, else the first by key. Fills |ctx|'s SNI table when |ctx| is set (a certificate that
+ * does not load is logged and skipped: its clients get the default); *hash covers them all.
+ * Returns: the number of certificates loaded. */
+static size_t bind_certs(const proxy_snapshot_t *s, const char *bind_key, net_tls_ctx_t *ctx,
+                         uint64_t *hash)
+{
+    *hash = 0xcbf29ce484222325ull;
+    long def = -1;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const ir_listener_t *l = s->listeners[i].obj;
+        if (!https_tls(l, bind_key))
+            continue;
+        if (def < 0)
+            def = (long)i;
+        if (!*ir_listener_hostname(l)) {
+            def = (long)i;
+            break;
+        }
+    }
+    size_t loaded = 0;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const ir_listener_t *l = s->listeners[i].obj;
+        const Agentgateway__Dev__Resource__TLSConfig *t = https_tls(l, bind_key);
+        if (!t)
+            continue;
+        const char *host = ir_listener_hostname(l);
+        if ((long)i == def)
+            loaded += cert_add(ctx, ir_listener_key(l), "", t, hash);
+        if (*host)
+            loaded += cert_add(ctx, ir_listener_key(l), host, t, hash);
+    }
+    return loaded;
+}
+
+/* The TLS context for a Bind with HTTPS Listeners: made on the first certificate that loads,
+ * then given every Listener's certificate for SNI (bind_certs).
+ * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (no certificate loads). */
+static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out, uint64_t *hash)
 {
     *out = NULL;
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
     int rc = PROXY_OK;
-    for (size_t i = 0; i < s->nlisteners; i++) {
+    bool any = false;
+    for (size_t i = 0; i < s->nlisteners && !*out; i++) {
         const ir_listener_t *l = s->listeners[i].obj;
         const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
         if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
             ir_listener_protocol(l) != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS)
             continue;
+        any = true;
         char *cert = malloc(t->cert.len + 1), *key = malloc(t->private_key.len + 1);
         if (cert && key) {
             memcpy(cert, t->cert.data, t->cert.len);
@@ -1553,27 +1676,54 @@ static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out)
             net_tls_config_t tc = {.cert_pem = cert, .key_pem = key, .alpn = alpn};
             int err;
             *out = net_tls_ctx_new(true, &tc, &err);
-            if (!*out)
-                rc = PROXY_ECONFIG;
         } else {
             rc = PROXY_ENOMEM;
         }
         free(cert);
         free(key);
-        break;
+        if (rc != PROXY_OK)
+            break;
     }
+    if (*out)
+        bind_certs(s, bind_key, *out, hash);
+    else if (any && rc == PROXY_OK)
+        rc = PROXY_ECONFIG;
     proxy_snapshot_release(s);
     return rc;
+}
+
+/* After a config change: a TLS listener whose Bind's certificates changed gets a new SNI table
+ * (handshakes from now on use it; connections made before keep theirs). */
+static void listeners_refresh_tls(proxy_t *p)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
+    for (listener_t *l = p->listeners; l; l = l->next) {
+        if (!l->tls)
+            continue;
+        uint64_t h;
+        bind_certs(s, l->bind_key, NULL, &h);
+        if (h == l->tls_hash)
+            continue;
+        net_tls_ctx_clear_certs(l->tls);
+        bind_certs(s, l->bind_key, l->tls, &l->tls_hash);
+    }
+    proxy_snapshot_release(s);
 }
 
 int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port)
 {
     if (p->closing || listener_find(p, bind_key))
         return PROXY_EINVAL;
-    net_tls_ctx_t *tls;
-    int trc = bind_tls(p, bind_key, &tls);
-    if (trc != PROXY_OK)
-        return trc;
+    const proxy_snapshot_t *snap = proxy_config_snapshot(p->cfg);
+    proxy_bind_mode_t mode = proxy_l4_bind_mode(snap, bind_key);
+    proxy_snapshot_release(snap);
+    net_tls_ctx_t *tls = NULL;
+    uint64_t tls_hash = 0;
+    if (mode == PROXY_BIND_HTTP) {
+        int trc = bind_tls(p, bind_key, &tls, &tls_hash);
+        if (trc != PROXY_OK)
+            return trc;
+    }
     listener_t *l = calloc(1, sizeof *l);
     if (!l || !(l->bind_key = strdup(bind_key))) {
         free(l);
@@ -1581,6 +1731,8 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
         return PROXY_ENOMEM;
     }
     l->p = p;
+    l->tls = tls; /* the listener's reference */
+    l->tls_hash = tls_hash;
     net_server_config_t sc;
     net_server_config_default(&sc);
     sc.listen = listen;
@@ -1590,10 +1742,16 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
     sc.raw = inert_callbacks;
     sc.cb = h2_callbacks;
     sc.tls = tls;
+    if (mode != PROXY_BIND_HTTP && !(l->l4l = proxy__l4_listener_new(p->l4, bind_key, mode, &sc))) {
+        free(l->bind_key);
+        free(l);
+        return PROXY_ENOMEM;
+    }
     int err;
     l->srv = net_server_new(p->loop, &sc, &err);
-    net_tls_ctx_release(tls); /* retained by the server */
     if (!l->srv) {
+        proxy__l4_listener_free(l->l4l);
+        net_tls_ctx_release(tls);
         free(l->bind_key);
         free(l);
         return PROXY_EIO;
@@ -1611,6 +1769,8 @@ static void server_closed(net_server_t *s, void *ud)
     listener_t *l = ud;
     proxy_t *p = l->p;
     (void)s;
+    proxy__l4_listener_free(l->l4l);
+    net_tls_ctx_release(l->tls);
     free(l->bind_key);
     free(l);
     p->closing_servers--;
@@ -1668,6 +1828,8 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
     int rc = proxy_config_apply(p->cfg, changes, n, replace, reason, cap);
     if (rc == PROXY_OK && p->auto_host && !p->closing)
         auto_listen(p);
+    if (rc == PROXY_OK && !p->closing)
+        listeners_refresh_tls(p);
     return rc;
 }
 
@@ -1680,13 +1842,15 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
 
 static void proxy_maybe_finish(proxy_t *p)
 {
-    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors)
+    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors ||
+        proxy__l4_open_count(p->l4))
         return;
     void (*cb)(proxy_t *, void *) = p->on_closed;
     void *ud = p->closed_ud;
     p->on_closed = NULL;
     if (cb)
         cb(p, ud);
+    proxy__l4_free(p->l4);
     proxy_config_free(p->cfg);
     free(p->auto_host);
     free(p);
@@ -1704,6 +1868,7 @@ void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
             u_kill(u);
     for (mirror_t *m = p->mirrors; m; m = m->next)
         net_conn_close(m->c, false);
+    proxy__l4_close_all(p->l4);
     p->closing_servers++; /* hold the finish until this function returns */
     p->closing_servers--;
     proxy_maybe_finish(p);

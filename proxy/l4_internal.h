@@ -1,0 +1,49 @@
+/*
+ * Between http.c (which owns listeners and the proxy's lifetime) and l4.c (which serves TCP and
+ * TLS passthrough connections). Not a public header.
+ */
+#ifndef PROXY_L4_INTERNAL_H
+#define PROXY_L4_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "net/conn.h"
+#include "proxy/config.h"
+#include "proxy/l4.h"
+#include "proxy/lb.h"
+
+typedef struct proxy__l4 proxy__l4_t;
+typedef struct proxy__l4_listener proxy__l4_listener_t;
+
+typedef struct proxy__l4_stats {
+    uint64_t connections; /* accepted */
+    uint64_t spliced;     /* connected to a backend */
+    uint64_t no_route;    /* closed: no route (or no SNI match) */
+    uint64_t no_backend;  /* closed: the route's backend did not resolve or refused */
+    uint64_t bad_hello;   /* closed: not a TLS ClientHello, or over its bounds */
+    size_t open;          /* client connections open now */
+} proxy__l4_stats_t;
+
+/* Creates the L4 server state. Keeps loop, cfg and lb (they outlive it). |on_idle| runs (with
+ * |ud|) whenever the last L4 connection is gone, so the proxy can finish closing.
+ * Returns: owned by caller (proxy__l4_free), or NULL on OOM. */
+proxy__l4_t *proxy__l4_new(uv_loop_t *loop, proxy_config_t *cfg, proxy_lb_t *lb,
+                           uint64_t connect_timeout_ms, void (*on_idle)(void *ud), void *ud);
+/* Frees; call only when proxy__l4_open_count is 0. NULL is a no-op. */
+void proxy__l4_free(proxy__l4_t *l4);
+/* Fills |sc|'s callbacks, ud and raw_only for a listener of Bind |bind_key| in |mode|.
+ * Returns: the per-listener state (owned by caller, proxy__l4_listener_free after the server
+ * closed), or NULL on OOM. */
+proxy__l4_listener_t *proxy__l4_listener_new(proxy__l4_t *l4, const char *bind_key,
+                                             proxy_bind_mode_t mode, net_server_config_t *sc);
+void proxy__l4_listener_free(proxy__l4_listener_t *ll);
+/* Closes every L4 connection at once (the proxy is closing). */
+void proxy__l4_close_all(proxy__l4_t *l4);
+/* Returns: client connections open (upstream halves included until they are gone). */
+size_t proxy__l4_open_count(const proxy__l4_t *l4);
+void proxy__l4_stats(const proxy__l4_t *l4, proxy__l4_stats_t *out);
+
+#endif
