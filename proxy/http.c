@@ -1545,6 +1545,8 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
     p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, l4_idle, p);
+    if (p->l4 && p->opt.tls_hello_timeout_ms)
+        proxy__l4_set_hello_timeout(p->l4, p->opt.tls_hello_timeout_ms);
     if (!p->l4) {
         proxy_config_free(p->cfg);
         free(p->auto_host);

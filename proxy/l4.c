@@ -27,6 +27,7 @@
 
 #define WRITE_CAP (256u * 1024u)
 #define PENDING_CAP (64u * 1024u) /* client bytes kept while connecting */
+#define HELLO_TIMEOUT_MS 10000    /* a passthrough client must send its ClientHello within this */
 
 typedef Agentgateway__Dev__Resource__TCPRoute agw_tcp_route_t;
 
@@ -146,6 +147,7 @@ struct proxy__l4 {
     proxy_config_t *cfg;
     proxy_lb_t *lb;
     uint64_t connect_timeout_ms;
+    uint64_t hello_timeout_ms;
     void (*on_idle)(void *);
     void *idle_ud;
     l4conn_t *conns;
@@ -173,13 +175,29 @@ struct l4conn {
     size_t pending_len;
     bool d_eof, u_eof;
     bool d_paused, u_paused; /* our own pauses (the other side's write queue is full) */
+    uv_timer_t *hello_timer; /* ST_HELLO deadline; freed by its close callback */
     l4conn_t *prev, *next;
 };
+
+static void timer_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void hello_timer_stop(l4conn_t *x)
+{
+    if (!x->hello_timer)
+        return;
+    x->hello_timer->data = NULL;
+    uv_close((uv_handle_t *)x->hello_timer, timer_free);
+    x->hello_timer = NULL;
+}
 
 static void l4conn_maybe_free(l4conn_t *x)
 {
     if (x->d || x->u)
         return;
+    hello_timer_stop(x);
     proxy__l4_t *l4 = x->l4;
     if (x->prev)
         x->prev->next = x->next;
@@ -237,6 +255,7 @@ static void u_on_close(net_conn_t *c, int status, void *ud);
 static void l4conn_connect(l4conn_t *x, const char *sni)
 {
     proxy__l4_t *l4 = x->l4;
+    hello_timer_stop(x);
     const proxy_snapshot_t *s = proxy_config_snapshot(l4->cfg);
     proxy_l4_match_t m;
     proxy_endpoint_t ep;
@@ -450,6 +469,8 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
     l4conn_maybe_free(x);
 }
 
+static void hello_timeout(uv_timer_t *t);
+
 /* A client connection is ready (raw from its first byte). */
 static void l4_conn_open(net_conn_t *c, int status, void *ud)
 {
@@ -472,10 +493,30 @@ static void l4_conn_open(net_conn_t *c, int status, void *ud)
     l4->st.connections++;
     l4->st.open++;
     net_conn_set_raw(c, &d_callbacks, x);
-    if (ll->mode == PROXY_BIND_PASSTHROUGH)
+    if (ll->mode == PROXY_BIND_PASSTHROUGH) {
         x->state = ST_HELLO;
-    else
+        x->hello_timer = malloc(sizeof *x->hello_timer);
+        if (!x->hello_timer) {
+            l4conn_abort(x);
+            return;
+        }
+        uv_timer_init(l4->loop, x->hello_timer);
+        x->hello_timer->data = x;
+        uv_timer_start(x->hello_timer, hello_timeout, l4->hello_timeout_ms, 0);
+    } else
         l4conn_connect(x, NULL);
+}
+
+static void hello_timeout(uv_timer_t *t)
+{
+    l4conn_t *x = t->data;
+    if (!x || x->state != ST_HELLO)
+        return;
+    x->l4->st.bad_hello++;
+    fprintf(stderr, "proxy: %s connection from %s: no ClientHello within %llu ms\n",
+            x->ll->bind_key, x->d ? net_conn_peer(x->d) : "?",
+            (unsigned long long)x->l4->hello_timeout_ms);
+    l4conn_abort(x);
 }
 
 static void inert_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
@@ -496,6 +537,7 @@ proxy__l4_t *proxy__l4_new(uv_loop_t *loop, proxy_config_t *cfg, proxy_lb_t *lb,
     l4->cfg = cfg;
     l4->lb = lb;
     l4->connect_timeout_ms = connect_timeout_ms;
+    l4->hello_timeout_ms = HELLO_TIMEOUT_MS;
     l4->on_idle = on_idle;
     l4->idle_ud = ud;
     return l4;
@@ -541,6 +583,11 @@ void proxy__l4_close_all(proxy__l4_t *l4)
 size_t proxy__l4_open_count(const proxy__l4_t *l4)
 {
     return l4 ? l4->st.open : 0;
+}
+
+void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms)
+{
+    l4->hello_timeout_ms = ms;
 }
 
 void proxy__l4_stats(const proxy__l4_t *l4, proxy__l4_stats_t *out)

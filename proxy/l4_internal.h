@@ -44,6 +44,8 @@ void proxy__l4_listener_free(proxy__l4_listener_t *ll);
 void proxy__l4_close_all(proxy__l4_t *l4);
 /* Returns: client connections open (upstream halves included until they are gone). */
 size_t proxy__l4_open_count(const proxy__l4_t *l4);
+/* The time a passthrough client has to send its ClientHello (10 s). */
+void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms);
 void proxy__l4_stats(const proxy__l4_t *l4, proxy__l4_stats_t *out);
 
 #endif

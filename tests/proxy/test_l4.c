@@ -204,7 +204,10 @@ static void job_setup(world_t *w, void *arg)
 {
     (void)arg;
     int err;
-    w->proxy = proxy_new(&w->loop, NULL, &err);
+    proxy_options_t o;
+    proxy_options_default(&o);
+    o.tls_hello_timeout_ms = 300; /* short, for the silent-client test */
+    w->proxy = proxy_new(&w->loop, &o, &err);
     assert_non_null(w->proxy);
 }
 
@@ -520,6 +523,17 @@ static void test_passthrough_closes_clients_that_do_not_speak_tls(void **state)
     close(s);
 }
 
+static void test_passthrough_closes_a_client_that_sends_no_client_hello(void **state)
+{
+    (void)state;
+    uint8_t out[16];
+    int s = tcp_connect(W.pass_port);
+    /* Half a record header, then silence: closed after tls_hello_timeout_ms (300 ms here). */
+    size_t n = tcp_exchange(s, (const uint8_t *)"\x16\x03", 2, false, out, sizeof out);
+    assert_int_equal(n, 0);
+    close(s);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* TCP */
 
@@ -648,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_https_listener_added_later_brings_its_certificate),
         cmocka_unit_test(test_passthrough_routes_by_sni_to_the_backend_that_terminates),
         cmocka_unit_test(test_passthrough_closes_clients_that_do_not_speak_tls),
+        cmocka_unit_test(test_passthrough_closes_a_client_that_sends_no_client_hello),
         cmocka_unit_test(test_tcp_splices_to_the_service_and_passes_half_close),
         cmocka_unit_test(test_tcp_four_mebibytes_echo_with_bounded_buffers),
         cmocka_unit_test(test_tcp_backend_that_refuses_closes_the_client),
