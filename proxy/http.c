@@ -1584,8 +1584,10 @@ static const Agentgateway__Dev__Resource__TLSConfig *https_tls(const ir_listener
                                                                const char *bind_key)
 {
     const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
+    int proto = ir_listener_protocol(l);
     if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
-        ir_listener_protocol(l) != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS)
+        (proto != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS &&
+         proto != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TLS))
         return NULL;
     return t;
 }
@@ -1652,10 +1654,12 @@ static size_t bind_certs(const proxy_snapshot_t *s, const char *bind_key, net_tl
     return loaded;
 }
 
-/* The TLS context for a Bind with HTTPS Listeners: made on the first certificate that loads,
- * then given every Listener's certificate for SNI (bind_certs).
+/* The TLS context for a Bind with HTTPS (or terminating TLS) Listeners: made on the first
+ * certificate that loads, then given every Listener's certificate for SNI (bind_certs). ALPN
+ * offers h2 and http/1.1 on an HTTP Bind, nothing on a terminating TLS Bind (opaque bytes).
  * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (no certificate loads). */
-static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out, uint64_t *hash)
+static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, net_tls_ctx_t **out,
+                    uint64_t *hash)
 {
     *out = NULL;
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
@@ -1663,9 +1667,8 @@ static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out, uint6
     bool any = false;
     for (size_t i = 0; i < s->nlisteners && !*out; i++) {
         const ir_listener_t *l = s->listeners[i].obj;
-        const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
-        if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
-            ir_listener_protocol(l) != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS)
+        const Agentgateway__Dev__Resource__TLSConfig *t = https_tls(l, bind_key);
+        if (!t)
             continue;
         any = true;
         char *cert = malloc(t->cert.len + 1), *key = malloc(t->private_key.len + 1);
@@ -1674,8 +1677,10 @@ static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out, uint6
             cert[t->cert.len] = '\0';
             memcpy(key, t->private_key.data, t->private_key.len);
             key[t->private_key.len] = '\0';
-            static const char *const alpn[] = {"h2", "http/1.1", NULL};
-            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key, .alpn = alpn};
+            static const char *const http_alpn[] = {"h2", "http/1.1", NULL};
+            static const char *const no_alpn[] = {NULL};
+            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key,
+                                   .alpn = mode == PROXY_BIND_HTTP ? http_alpn : no_alpn};
             int err;
             *out = net_tls_ctx_new(true, &tc, &err);
         } else {
@@ -1721,8 +1726,8 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
     proxy_snapshot_release(snap);
     net_tls_ctx_t *tls = NULL;
     uint64_t tls_hash = 0;
-    if (mode == PROXY_BIND_HTTP) {
-        int trc = bind_tls(p, bind_key, &tls, &tls_hash);
+    if (mode == PROXY_BIND_HTTP || mode == PROXY_BIND_TLS_TERMINATE) {
+        int trc = bind_tls(p, bind_key, mode, &tls, &tls_hash);
         if (trc != PROXY_OK)
             return trc;
     }

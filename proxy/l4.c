@@ -47,8 +47,8 @@ proxy_bind_mode_t proxy_l4_bind_mode(const proxy_snapshot_t *s, const char *bind
         int proto = ir_listener_protocol(l->obj);
         if (proto == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TCP)
             return PROXY_BIND_TCP;
-        if (proto == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TLS && !ir_listener_tls(l->obj))
-            return PROXY_BIND_PASSTHROUGH;
+        if (proto == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TLS)
+            return ir_listener_tls(l->obj) ? PROXY_BIND_TLS_TERMINATE : PROXY_BIND_PASSTHROUGH;
     }
     return PROXY_BIND_HTTP;
 }
@@ -503,6 +503,9 @@ static void l4_conn_open(net_conn_t *c, int status, void *ud)
         uv_timer_init(l4->loop, x->hello_timer);
         x->hello_timer->data = x;
         uv_timer_start(x->hello_timer, hello_timeout, l4->hello_timeout_ms, 0);
+    } else if (ll->mode == PROXY_BIND_TLS_TERMINATE) {
+        /* Opened after the handshake: the SNI is known. */
+        l4conn_connect(x, net_conn_server_name(c));
     } else
         l4conn_connect(x, NULL);
 }
@@ -562,7 +565,8 @@ proxy__l4_listener_t *proxy__l4_listener_new(proxy__l4_t *l4, const char *bind_k
     sc->on_conn_open = l4_conn_open;
     sc->raw = (net_conn_raw_callbacks_t){.on_read = inert_read};
     sc->raw_only = true;
-    sc->tls = NULL;
+    if (mode != PROXY_BIND_TLS_TERMINATE)
+        sc->tls = NULL; /* passthrough and TCP never terminate TLS */
     return ll;
 }
 

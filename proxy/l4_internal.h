@@ -34,7 +34,8 @@ proxy__l4_t *proxy__l4_new(uv_loop_t *loop, proxy_config_t *cfg, proxy_lb_t *lb,
                            uint64_t connect_timeout_ms, void (*on_idle)(void *ud), void *ud);
 /* Frees; call only when proxy__l4_open_count is 0. NULL is a no-op. */
 void proxy__l4_free(proxy__l4_t *l4);
-/* Fills |sc|'s callbacks, ud and raw_only for a listener of Bind |bind_key| in |mode|.
+/* Fills |sc|'s callbacks, ud and raw_only for a listener of Bind |bind_key| in |mode| (and
+ * clears sc->tls unless |mode| is PROXY_BIND_TLS_TERMINATE).
  * Returns: the per-listener state (owned by caller, proxy__l4_listener_free after the server
  * closed), or NULL on OOM. */
 proxy__l4_listener_t *proxy__l4_listener_new(proxy__l4_t *l4, const char *bind_key,

@@ -7,6 +7,11 @@
 #   TLS_A  TLS server with certificate A: answers one HTTP request with "backend-a sni=<name>".
 #   TLS_B  the same with certificate B ("backend-b").
 # Serves until its stdin closes (the test ends), then exits.
+#   l4_peer.py client CA_FILE PORT NAME
+# A TLS client of 127.0.0.1:PORT verifying NAME against CA_FILE (the name is the SNI; any
+# certificate is accepted for names under x.example.com, which no certificate has): sends
+# "hello", reads until 5 bytes came back or the connection ends, prints
+# "alpn=<ALPN> got=<what came back>". (No half-close: python's SSLSocket.shutdown drops TLS.)
 import socket
 import ssl
 import sys
@@ -69,7 +74,31 @@ def serve(sock, handler):
         threading.Thread(target=handler, args=(c,), daemon=True).start()
 
 
+def client(ca, port, name):
+    ctx = ssl.create_default_context(cafile=ca)
+    if name.startswith("x."):
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=10),
+                        server_hostname=name)
+    got = b""
+    try:
+        s.sendall(b"hello")
+        while len(got) < 5:
+            d = s.recv(100)
+            if not d:
+                break
+            got += d
+    except (ssl.SSLError, OSError):
+        pass
+    print("alpn=%s got=%s" % (s.selected_alpn_protocol(), got.decode(errors="backslashreplace")))
+
+
 def main():
+    if sys.argv[1] == "client":
+        client(*sys.argv[2:5])
+        return
     _ca, cert_a, key_a, cert_b, key_b = sys.argv[1:6]
     socks = [listen(), listen(), listen()]
     handlers = [echo, tls_server(cert_a, key_a, "a"), tls_server(cert_b, key_b, "b")]

@@ -47,7 +47,7 @@ typedef struct world {
     void (*job)(struct world *, void *);
     void *job_arg;
     proxy_t *proxy;
-    int https_port, pass_port, tcp_port, tcp_dead_port;
+    int https_port, pass_port, tcp_port, tcp_dead_port, term_port;
     int echo_port, tls_a_port, tls_b_port, dead_port;
     pid_t peer;
     int peer_stdin;
@@ -187,6 +187,10 @@ static void job_config(world_t *w, void *arg)
         tu_service("default", "echo.default.svc.cluster.local", 7, (uint32_t)w->echo_port),
         tu_workload("Kubernetes//Pod/default/echo", "127.0.0.1",
                     "default/echo.default.svc.cluster.local", 7, 0),
+        /* TLS terminated, then TCP */
+        tu_bind("9444/default/gw", 9444),
+        listener("default/gw.term", "9444/default/gw", "", P_TLS, &w->c),
+        tcp_route("term", "default/gw.term", "c.example.com", be),
         tu_bind("9001/default/gw", 9001),
         listener("default/gw.dead", "9001/default/gw", "", P_TCP, NULL),
         tcp_route("dead", "default/gw.dead", "", dead),
@@ -198,6 +202,7 @@ static void job_config(world_t *w, void *arg)
     w->rc |= proxy_listen(w->proxy, "9443/default/gw", "127.0.0.1:0", &w->pass_port);
     w->rc |= proxy_listen(w->proxy, "9000/default/gw", "127.0.0.1:0", &w->tcp_port);
     w->rc |= proxy_listen(w->proxy, "9001/default/gw", "127.0.0.1:0", &w->tcp_dead_port);
+    w->rc |= proxy_listen(w->proxy, "9444/default/gw", "127.0.0.1:0", &w->term_port);
 }
 
 static void job_setup(world_t *w, void *arg)
@@ -581,6 +586,24 @@ static void test_tcp_backend_that_refuses_closes_the_client(void **state)
     close(s);
 }
 
+static void test_tls_terminated_then_spliced_to_the_tcp_backend(void **state)
+{
+    (void)state;
+    NEED_PEER();
+    /* Python's ssl client verifies the name, sends "hello" and reads it back through the
+     * echo; no ALPN is chosen for an opaque stream. */
+    char cmd[512], out[512];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s client %s %d c.example.com 2>&1", PEER_PY,
+             W.ca_file, W.term_port);
+    run(cmd, out, sizeof out);
+    assert_string_equal(out, "alpn=None got=hello\n");
+    /* A name no route takes: closed after the handshake. */
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s client %s %d x.example.com 2>&1", PEER_PY,
+             W.ca_file, W.term_port);
+    run(cmd, out, sizeof out);
+    assert_string_equal(out, "alpn=None got=\n");
+}
+
 /* Runs last: a connection left open must not keep the proxy from closing (teardown checks). */
 static int open_at_close = -1;
 
@@ -666,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_tcp_splices_to_the_service_and_passes_half_close),
         cmocka_unit_test(test_tcp_four_mebibytes_echo_with_bounded_buffers),
         cmocka_unit_test(test_tcp_backend_that_refuses_closes_the_client),
+        cmocka_unit_test(test_tls_terminated_then_spliced_to_the_tcp_backend),
         cmocka_unit_test(test_tcp_connection_open_when_the_proxy_closes),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

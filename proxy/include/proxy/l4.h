@@ -5,8 +5,8 @@
  * is driven by http.c's listeners through proxy/l4_internal.h.
  *
  * What a Bind serves is decided by its Listeners (proxy_l4_bind_mode): a TCP Listener makes it a
- * TCP Bind, a TLS Listener without a certificate (passthrough) a passthrough Bind; anything else
- * (HTTP, HTTPS, TLS with a certificate) stays on the HTTP path. The Gateway API forbids mixing
+ * TCP Bind, a TLS Listener without a certificate (passthrough) a passthrough Bind, a TLS Listener
+ * with one a terminating Bind; anything else (HTTP, HTTPS) stays on the HTTP path. The Gateway API forbids mixing
  * these on one port (translate/ marks such listeners ProtocolConflict), so the first Listener of
  * an L4 kind decides.
  */
@@ -27,6 +27,8 @@ typedef enum proxy_bind_mode {
     PROXY_BIND_HTTP = 0,        /* HTTP/1.1 and HTTP/2, TLS terminated when HTTPS (http.c) */
     PROXY_BIND_TCP = 1,         /* TCPRoute: splice to the route's backend */
     PROXY_BIND_PASSTHROUGH = 2, /* TLSRoute: read the SNI, splice to the route's backend */
+    PROXY_BIND_TLS_TERMINATE = 3, /* TLSRoute, mode Terminate: TLS ends here (certificates by
+                                     SNI, as HTTPS), the plaintext goes to the route's backend */
 } proxy_bind_mode_t;
 
 /* Returns: what the Bind with key |bind_key| serves in snapshot |s| (PROXY_BIND_HTTP when the
