@@ -439,6 +439,10 @@ TESTS = [
       C("/", host="bar.com", gw=LPM, port=8090)]),
     ("TLSRouteSimpleSameNamespace", "TLSRoute (core)", "tlsroute-simple-same-namespace",
      [C("/", "tcp-backend", host="abc.example.com", sni="abc.example.com", gw=TLSGW)]),
+    ("TLSRouteTerminateSimpleSameNamespace", "TLSRoute, TLSRouteModeTerminate",
+     "tlsroute-terminate-simple-same-namespace",
+     [C("/", "tcp-backend", host="tls.example.com", sni="tls.example.com",
+        gw="gateway-tlsroute-terminate")]),
     ("TLSRouteInvalidBackendRefNonexistent", "TLSRoute (core)",
      "tlsroute-invalid-backendref-nonexistent",
      [C("/", status="reject", host="example.com", sni="example.com",
@@ -594,6 +598,77 @@ def pods():
             n += 1
             out.append((ns, svc, f"{svc}-pod-{i}", f"127.0.3.{n}"))
     return out
+
+
+def self_signed(name):
+    """(certificate PEM, key PEM) for |name|, made with the openssl CLI; (None, None) if it fails."""
+    d = tempfile.mkdtemp(prefix="krtgate-conf-tls-")
+    crt, key = os.path.join(d, "crt"), os.path.join(d, "key")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                       check=True, capture_output=True, timeout=30)
+        return open(crt).read(), open(key).read()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def add_missing_secrets(text):
+    """The suite creates the Secrets its Gateways' certificateRefs name at run time; the derived
+    goldens carry them, the verbatim upstream copies do not. Adds a kubernetes.io/tls Secret (a
+    self-signed certificate; clients here do not verify) for each one the text lacks."""
+    import base64
+    have = set()
+    refs = []  # (namespace, name)
+    for doc in re.split(r"(?m)^---[ \t]*\n", text):
+        kind = re.search(r"(?m)^kind:\s*(\S+)", doc)
+        meta_ns = re.search(r"(?m)^  namespace:\s*\"?([^\s\"]+)", doc)
+        ns = meta_ns.group(1) if meta_ns else "default"
+        if kind and kind.group(1) == "Secret":
+            m = re.search(r"(?m)^  name:\s*\"?([^\s\"]+)", doc)
+            have.add((ns, m.group(1) if m else ""))
+        if not kind or kind.group(1) != "Gateway":
+            continue
+        lines = doc.split("\n")
+        for i, line in enumerate(lines):
+            m = re.match(r"^(\s*)certificateRefs:\s*$", line)
+            if not m:
+                continue
+            ind = len(m.group(1))
+            ref_ns = None
+            items = []  # [{field: value}] of the certificateRefs list
+            for nxt in lines[i + 1:]:
+                if not nxt.strip():
+                    continue
+                nind = len(nxt) - len(nxt.lstrip())
+                item = nxt.lstrip().startswith("-")
+                if nind < ind or (nind == ind and not item):
+                    break
+                if item:
+                    items.append({})
+                r = re.match(r"^[\s-]*(\w+):\s*\"?([^\s\"]*)", nxt)
+                if r and items:
+                    items[-1][r.group(1)] = r.group(2)
+            for it in items:
+                if it.get("name") and it.get("kind", "Secret") == "Secret":
+                    refs.append((it.get("namespace") or ns, it["name"]))
+    out = []
+    for ns, name in refs:
+        if (ns, name) in have:
+            continue
+        crt, key = self_signed("conformance.example.com")
+        if crt is None:
+            break
+        have.add((ns, name))
+        b64 = base64.b64encode
+        out.append(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n"
+                   f"  namespace: {ns}\ntype: kubernetes.io/tls\ndata:\n"
+                   f"  tls.crt: {b64(crt.encode()).decode()}\n"
+                   f"  tls.key: {b64(key.encode()).decode()}\n")
+    return "---\n".join([text.rstrip("\n") + "\n"] + out) if out else text
 
 
 def tls_echo_context():
@@ -989,6 +1064,10 @@ def fixture_text(args, fixture):
         conf = args.conformance_dir
     if not conf or not os.path.exists(os.path.join(conf, fixture + ".yaml")):
         return None
+    return add_missing_secrets(_upstream_text(conf, fixtures))
+
+
+def _upstream_text(conf, fixtures):
     docs = []
     for name in ["manifests.yaml"] + [f + ".yaml" for f in fixtures]:
         text = open(os.path.join(conf, name)).read()
