@@ -46,6 +46,8 @@ struct listener {
     net_tls_ctx_t *tls;         /* HTTPS: the port's context (its SNI table follows the config) */
     uint64_t tls_hash;          /* of the certificates in that table, to rebuild only on change */
     proxy__l4_listener_t *l4l;  /* TCP / TLS passthrough Bind: served by l4.c */
+    proxy_bind_mode_t mode;     /* what the port serves (fixed while it is open) */
+    bool reopen;                /* auto_listen closed it to reopen it as another kind */
     listener_t *next;
 };
 
@@ -108,6 +110,7 @@ struct proxy {
     proxy_config_t *cfg;
     proxy_lb_t lb;
     listener_t *listeners;
+    listener_t *reopening; /* closed by auto_listen, reopened once their port is free */
     size_t nlisteners, closing_servers;
     dconn_t *dconns;
     uconn_t *uconns;
@@ -1738,6 +1741,7 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
         return PROXY_ENOMEM;
     }
     l->p = p;
+    l->mode = mode;
     l->tls = tls; /* the listener's reference */
     l->tls_hash = tls_hash;
     net_server_config_t sc;
@@ -1771,16 +1775,27 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
     return PROXY_OK;
 }
 
+static void auto_listen(proxy_t *p);
+
 static void server_closed(net_server_t *s, void *ud)
 {
     listener_t *l = ud;
     proxy_t *p = l->p;
     (void)s;
+    if (l->reopen) {
+        listener_t **pp = &p->reopening;
+        while (*pp != l)
+            pp = &(*pp)->next;
+        *pp = l->next;
+    }
+    bool reopen = l->reopen && !p->closing;
     proxy__l4_listener_free(l->l4l);
     net_tls_ctx_release(l->tls);
     free(l->bind_key);
     free(l);
     p->closing_servers--;
+    if (reopen)
+        auto_listen(p); /* the port is free now: open it as what the config says */
     proxy_maybe_finish(p);
 }
 
@@ -1792,7 +1807,27 @@ static void listener_close(proxy_t *p, listener_t *l)
     *pp = l->next;
     p->nlisteners--;
     p->closing_servers++;
+    if (l->reopen) { /* keep it findable: its Bind must not be reopened before the port is free */
+        l->next = p->reopening;
+        p->reopening = l;
+    }
     net_server_close(l->srv, true, server_closed, l);
+}
+
+/* Whether the port of |l| serves another kind than its Bind now needs: another mode (HTTP,
+ * TCP, passthrough, terminating TLS), or an HTTP port that gained or lost TLS. Certificates alone
+ * do not count: listeners_refresh_tls follows them on the open port. */
+static bool listener_kind_changed(const proxy_snapshot_t *s, const listener_t *l)
+{
+    proxy_bind_mode_t mode = proxy_l4_bind_mode(s, l->bind_key);
+    if (mode != l->mode)
+        return true;
+    if (mode != PROXY_BIND_HTTP)
+        return false;
+    bool tls = false;
+    for (size_t i = 0; i < s->nlisteners && !tls; i++)
+        tls = https_tls(s->listeners[i].obj, l->bind_key) != NULL;
+    return tls != (l->tls != NULL);
 }
 
 int proxy_unlisten(proxy_t *p, const char *bind_key)
@@ -1809,12 +1844,24 @@ static void auto_listen(proxy_t *p)
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
     for (listener_t *l = p->listeners, *next; l; l = next) {
         next = l->next;
-        if (l->auto_opened && !proxy_snapshot_bind(s, l->bind_key))
+        if (!l->auto_opened)
+            continue;
+        if (!proxy_snapshot_bind(s, l->bind_key)) {
             listener_close(p, l);
+        } else if (listener_kind_changed(s, l)) {
+            /* Close gracefully; server_closed reopens the Bind once the port is free. */
+            l->reopen = true;
+            listener_close(p, l);
+        }
     }
     for (size_t i = 0; i < proxy_snapshot_count(s, IR_KIND_BIND); i++) {
         const ir_bind_t *b = proxy_snapshot_bind_at(s, i);
         if (listener_find(p, ir_bind_key(b)))
+            continue;
+        bool waiting = false;
+        for (listener_t *r = p->reopening; r && !waiting; r = r->next)
+            waiting = strcmp(r->bind_key, ir_bind_key(b)) == 0;
+        if (waiting)
             continue;
         char addr[300];
         bool v6 = strchr(p->auto_host, ':') != NULL;

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -604,6 +605,112 @@ static void test_tls_terminated_then_spliced_to_the_tcp_backend(void **state)
     assert_string_equal(out, "alpn=None got=\n");
 }
 
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A second proxy that opens its ports itself (auto_listen_host, as krtgate run does). */
+static proxy_t *auto_proxy;
+static int auto_port;
+static bool auto_gone;
+
+static void apply_all(proxy_t *p, const ir_obj_t **objs, bool replace)
+{
+    size_t n = 0;
+    while (objs[n])
+        n++;
+    proxy_change_t ch[16];
+    for (size_t i = 0; i < n; i++)
+        proxy_change_of_obj(&ch[i], objs[i]);
+    W.rc = proxy_apply(p, ch, n, replace, W.reason, sizeof W.reason);
+    for (size_t i = 0; i < n; i++)
+        ir_obj_release(objs[i]);
+}
+
+static void job_auto_http(world_t *w, void *arg)
+{
+    (void)arg;
+    proxy_options_t o;
+    proxy_options_default(&o);
+    o.auto_listen_host = "127.0.0.1";
+    int err;
+    auto_proxy = proxy_new(&w->loop, &o, &err);
+    char key[64];
+    snprintf(key, sizeof key, "%d/default/gw2", auto_port);
+    const ir_obj_t *objs[] = {tu_bind(key, (uint32_t)auto_port),
+                              listener("default/gw2.http", key, "", 1 /* HTTP */, NULL),
+                              direct("r2", "default/gw2.http", "listener-http\n"), NULL};
+    apply_all(auto_proxy, objs, true);
+}
+
+static void job_auto_tcp(world_t *w, void *arg)
+{
+    (void)arg;
+    char key[64];
+    snprintf(key, sizeof key, "%d/default/gw2", auto_port);
+    const ir_obj_t *objs[] = {
+        tu_bind(key, (uint32_t)auto_port),
+        listener("default/gw2.tcp", key, "", P_TCP, NULL),
+        tcp_route("t2", "default/gw2.tcp", "", "svc:default/echo.default.svc.cluster.local:7=1"),
+        tu_service("default", "echo.default.svc.cluster.local", 7, (uint32_t)w->echo_port),
+        tu_workload("Kubernetes//Pod/default/echo", "127.0.0.1",
+                    "default/echo.default.svc.cluster.local", 7, 0),
+        NULL};
+    apply_all(auto_proxy, objs, true);
+}
+
+static void job_auto_close(world_t *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    proxy_close(auto_proxy, proxy_closed, &auto_gone);
+}
+
+static void test_auto_listener_reopens_when_its_kind_changes(void **state)
+{
+    (void)state;
+    NEED_PEER();
+    if (!have("/usr/bin/curl"))
+        skip();
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    bind(s, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(s, (struct sockaddr *)&sa, &sl);
+    auto_port = ntohs(sa.sin_port);
+    close(s);
+    run_on_loop(&W, job_auto_http, NULL);
+    assert_int_equal(W.rc, PROXY_OK);
+    char cmd[256], out[256];
+    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 http://127.0.0.1:%d/", auto_port);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "listener-http\n");
+    /* The same Bind becomes a TCP port: the listener closes and opens again as TCP. */
+    run_on_loop(&W, job_auto_tcp, NULL);
+    assert_int_equal(W.rc, PROXY_OK);
+    bool ok = false;
+    for (int i = 0; i < 100 && !ok; i++) { /* the reopen happens once the old port closed */
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)auto_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (connect(c, (struct sockaddr *)&to, sizeof to) == 0) {
+            uint8_t got[64] = {0};
+            size_t n = tcp_exchange(c, (const uint8_t *)"hi", 2, true, got, sizeof got - 1);
+            ok = n == 8 && memcmp(got, "hiEOF 2\n", 8) == 0;
+        }
+        close(c);
+        if (!ok)
+            nap_ms(50);
+    }
+    assert_true(ok);
+    run_on_loop(&W, job_auto_close, NULL);
+    for (int i = 0; i < 200 && !auto_gone; i++)
+        nap_ms(10);
+    assert_true(auto_gone);
+}
+
 /* Runs last: a connection left open must not keep the proxy from closing (teardown checks). */
 static int open_at_close = -1;
 
@@ -690,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_tcp_four_mebibytes_echo_with_bounded_buffers),
         cmocka_unit_test(test_tcp_backend_that_refuses_closes_the_client),
         cmocka_unit_test(test_tls_terminated_then_spliced_to_the_tcp_backend),
+        cmocka_unit_test(test_auto_listener_reopens_when_its_kind_changes),
         cmocka_unit_test(test_tcp_connection_open_when_the_proxy_closes),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
