@@ -1887,6 +1887,11 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
     return rc;
 }
 
+void proxy_l4_stats(const proxy_t *p, proxy_l4_stats_t *out)
+{
+    proxy__l4_stats(p->l4, out);
+}
+
 void proxy_stats(const proxy_t *p, proxy_stats_t *out)
 {
     *out = p->st;

@@ -151,7 +151,7 @@ struct proxy__l4 {
     void (*on_idle)(void *);
     void *idle_ud;
     l4conn_t *conns;
-    proxy__l4_stats_t st;
+    proxy_l4_stats_t st;
 };
 
 struct proxy__l4_listener {
@@ -594,7 +594,7 @@ void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms)
     l4->hello_timeout_ms = ms;
 }
 
-void proxy__l4_stats(const proxy__l4_t *l4, proxy__l4_stats_t *out)
+void proxy__l4_stats(const proxy__l4_t *l4, proxy_l4_stats_t *out)
 {
     *out = l4->st;
 }

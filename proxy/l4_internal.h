@@ -18,15 +18,6 @@
 typedef struct proxy__l4 proxy__l4_t;
 typedef struct proxy__l4_listener proxy__l4_listener_t;
 
-typedef struct proxy__l4_stats {
-    uint64_t connections; /* accepted */
-    uint64_t spliced;     /* connected to a backend */
-    uint64_t no_route;    /* closed: no route (or no SNI match) */
-    uint64_t no_backend;  /* closed: the route's backend did not resolve or refused */
-    uint64_t bad_hello;   /* closed: not a TLS ClientHello, or over its bounds */
-    size_t open;          /* client connections open now */
-} proxy__l4_stats_t;
-
 /* Creates the L4 server state. Keeps loop, cfg and lb (they outlive it). |on_idle| runs (with
  * |ud|) whenever the last L4 connection is gone, so the proxy can finish closing.
  * Returns: owned by caller (proxy__l4_free), or NULL on OOM. */
@@ -47,6 +38,6 @@ void proxy__l4_close_all(proxy__l4_t *l4);
 size_t proxy__l4_open_count(const proxy__l4_t *l4);
 /* The time a passthrough client has to send its ClientHello (10 s). */
 void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms);
-void proxy__l4_stats(const proxy__l4_t *l4, proxy__l4_stats_t *out);
+void proxy__l4_stats(const proxy__l4_t *l4, proxy_l4_stats_t *out);
 
 #endif

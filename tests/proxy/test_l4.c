@@ -330,6 +330,12 @@ static int teardown(void **state)
 /* ------------------------------------------------------------------------------------------- */
 /* Clients */
 
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 static bool have(const char *path)
 {
     return access(path, X_OK) == 0;
@@ -402,6 +408,18 @@ static size_t tcp_exchange(int s, const uint8_t *data, size_t len, bool fin, uin
         }
     }
     return got;
+}
+
+static void job_stats(world_t *w, void *arg)
+{
+    proxy_l4_stats(w->proxy, arg);
+}
+
+static proxy_l4_stats_t l4_stats(void)
+{
+    proxy_l4_stats_t st;
+    run_on_loop(&W, job_stats, &st);
+    return st;
 }
 
 #define NEED_PEER()                        \
@@ -504,7 +522,10 @@ static void test_passthrough_routes_by_sni_to_the_backend_that_terminates(void *
     assert_int_equal(curl_https("x.example.com", W.pass_port, "--http1.1", out, sizeof out), 0);
     assert_string_equal(out, "backend-b sni=x.example.com\ncode=200");
     /* No route for this SNI: the connection is closed before any TLS answer. */
+    proxy_l4_stats_t before = l4_stats();
     assert_int_not_equal(curl_https("other.org", W.pass_port, NULL, out, sizeof out), 0);
+    proxy_l4_stats_t after = l4_stats();
+    assert_int_equal(after.no_route - before.no_route, 1);
     if (have("/usr/bin/openssl")) {
         char cmd[512];
         snprintf(cmd, sizeof cmd,
@@ -523,10 +544,15 @@ static void test_passthrough_closes_clients_that_do_not_speak_tls(void **state)
     (void)state;
     uint8_t out[256];
     const char *http = "GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n";
+    proxy_l4_stats_t before = l4_stats();
     int s = tcp_connect(W.pass_port);
     size_t n = tcp_exchange(s, (const uint8_t *)http, strlen(http), false, out, sizeof out);
     assert_int_equal(n, 0);
     close(s);
+    proxy_l4_stats_t after = l4_stats();
+    assert_int_equal(after.bad_hello - before.bad_hello, 1);
+    assert_int_equal(after.connections - before.connections, 1);
+    assert_int_equal(after.spliced, before.spliced);
 }
 
 static void test_passthrough_closes_a_client_that_sends_no_client_hello(void **state)
@@ -555,6 +581,15 @@ static void test_tcp_splices_to_the_service_and_passes_half_close(void **state)
         out[n] = '\0';
         assert_string_equal((char *)out, "helloEOF 5\n");
     }
+    /* Every spliced connection is gone once both sides ended (both closes are in flight
+     * right after the client saw the EOF: wait for them). */
+    proxy_l4_stats_t st = l4_stats();
+    for (int i = 0; i < 200 && st.open; i++) {
+        nap_ms(10);
+        st = l4_stats();
+    }
+    assert_int_equal(st.open, 0);
+    assert_true(st.spliced >= 5);
 }
 
 static void test_tcp_four_mebibytes_echo_with_bounded_buffers(void **state)
@@ -581,10 +616,13 @@ static void test_tcp_backend_that_refuses_closes_the_client(void **state)
 {
     (void)state;
     uint8_t out[16];
+    proxy_l4_stats_t before = l4_stats();
     int s = tcp_connect(W.tcp_dead_port);
     size_t n = tcp_exchange(s, (const uint8_t *)"x", 1, false, out, sizeof out);
     assert_int_equal(n, 0);
     close(s);
+    proxy_l4_stats_t after = l4_stats();
+    assert_int_equal(after.no_backend - before.no_backend, 1);
 }
 
 static void test_tls_terminated_then_spliced_to_the_tcp_backend(void **state)
@@ -603,12 +641,6 @@ static void test_tls_terminated_then_spliced_to_the_tcp_backend(void **state)
              W.ca_file, W.term_port);
     run(cmd, out, sizeof out);
     assert_string_equal(out, "alpn=None got=\n");
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* A second proxy that opens its ports itself (auto_listen_host, as krtgate run does). */

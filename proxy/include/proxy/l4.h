@@ -59,6 +59,20 @@ int proxy_l4_route(const proxy_snapshot_t *s, const char *bind_key, const char *
 int proxy_l4_pick(const proxy_snapshot_t *s, const ir_tcp_route_t *route, proxy_lb_t *lb,
                   proxy_endpoint_t *ep, char *why, size_t cap);
 
+/* Counters of a proxy's TCP, passthrough and terminated-TLS connections (proxy_l4_stats). */
+typedef struct proxy_l4_stats {
+    uint64_t connections; /* accepted */
+    uint64_t spliced;     /* connected to a backend */
+    uint64_t no_route;    /* closed: no route takes the connection (or its SNI) */
+    uint64_t no_backend;  /* closed: the backend did not resolve, refused or failed */
+    uint64_t bad_hello;   /* closed: not a TLS ClientHello, over its bounds, or too slow */
+    size_t open;          /* connections open now */
+} proxy_l4_stats_t;
+
+struct proxy;
+/* Fills |out| with the L4 counters of proxy |p| (proxy/proxy.h). */
+void proxy_l4_stats(const struct proxy *p, proxy_l4_stats_t *out);
+
 #ifdef __cplusplus
 }
 #endif
