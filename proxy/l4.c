@@ -164,7 +164,9 @@ enum { ST_HELLO, ST_CONNECTING, ST_SPLICE, ST_DONE };
 
 /* INVARIANTS
  *  L1 d != NULL until the client connection's on_close; u != NULL from connect until its on_close
- *  L2 pending holds client bytes only in ST_HELLO / ST_CONNECTING, at most PENDING_CAP + one read
+ *  L2 pending holds client bytes only in ST_HELLO / ST_CONNECTING: in ST_HELLO no more than the
+ *     ClientHello needs (PROXY_TLS_HELLO_MAX_INPUT) plus one read, since the reader asks for
+ *     more only while its input is short; in ST_CONNECTING up to PENDING_CAP plus one read
  *  L3 the l4conn is freed once d and u are both NULL (and it is unlinked then)              */
 struct l4conn {
     proxy__l4_t *l4;
