@@ -433,7 +433,9 @@ static void tls_input(net_conn_t *c)
             return;
         }
         const char *alpn = net_tls_alpn(c->tls);
-        if (c->raw_enabled && !(alpn && strcmp(alpn, "h2") == 0)) {
+        if (c->raw_only) {
+            raw_ready(c);
+        } else if (c->raw_enabled && !(alpn && strcmp(alpn, "h2") == 0)) {
             /* HTTP/1.1 (or a client without ALPN): a byte stream. A server that got no ALPN
              * looks at the first bytes like a plaintext one. */
             if (!alpn && c->is_server)
@@ -598,7 +600,7 @@ void net__conn_start(net_conn_t *c)
         if (!c->is_server) {
             net_tls_handshake(c->tls); /* ClientHello */
         }
-    } else if (c->raw_enabled && c->is_server) {
+    } else if (c->raw_enabled && c->is_server && !c->raw_only) {
         c->sniffing = true; /* under the handshake deadline until the first bytes decide */
         c->state = CONN_HANDSHAKE;
         uv_timer_start(&c->timer, timer_cb, c->cfg.handshake_timeout_ms, 0);
@@ -768,6 +770,11 @@ const char *net_conn_peer(const net_conn_t *c)
     return c->peer;
 }
 
+const char *net_conn_server_name(const net_conn_t *c)
+{
+    return c->tls ? net_tls_server_name(c->tls) : NULL;
+}
+
 const char *net_conn_alpn(const net_conn_t *c)
 {
     return c->tls ? net_tls_alpn(c->tls) : NULL;
@@ -810,7 +817,7 @@ int net_conn_write(net_conn_t *c, const void *data, size_t len)
 {
     if (!c->raw)
         return NET_ESTATE;
-    if (c->closing || c->close_requested || c->ending || c->close_after_flush)
+    if (c->closing || c->close_requested || c->ending || c->close_after_flush || c->fin_requested)
         return NET_ECLOSED;
     if (len == 0)
         return NET_OK;
@@ -889,8 +896,15 @@ void net_conn_end(net_conn_t *c)
         net_tls_close_notify(c->tls);
         send_tls_pending(c);
     }
-    if (!c->close_requested) {
+    if (c->fin_requested) {
+        /* net_conn_shutdown sent (or is sending) our FIN already. */
+        if (c->fin_done && c->peer_eof)
+            net__conn_abort(c, NET_OK);
+        else if (!c->peer_eof)
+            start_reading(c);
+    } else if (!c->close_requested) {
         /* uv_shutdown waits for the queued writes, then sends FIN. */
+        c->fin_requested = true;
         c->shutdown_req.data = c;
         int rv = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb);
         if (rv < 0) {
@@ -901,6 +915,49 @@ void net_conn_end(net_conn_t *c)
         }
     }
     net__conn_leave(c);
+}
+
+/* Our FIN of a half-close went out (net_conn_shutdown). */
+static void half_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    net_conn_t *c = req->data;
+    c->reqs_pending--;
+    c->fin_done = true;
+    net__conn_enter(c);
+    if (!c->closing && (status < 0 || (c->ending && c->peer_eof)))
+        net__conn_abort(c, status < 0 ? NET_EIO : NET_OK);
+    net__conn_leave(c);
+    net__conn_maybe_free(c);
+}
+
+int net_conn_shutdown(net_conn_t *c)
+{
+    if (!c->raw)
+        return NET_ESTATE;
+    if (c->closing || c->close_requested || c->ending || c->close_after_flush)
+        return NET_ECLOSED;
+    if (c->fin_requested)
+        return NET_OK;
+    net__conn_enter(c);
+    int rc = NET_OK;
+    if (c->tls && !c->notify_sent) {
+        c->notify_sent = true;
+        net_tls_close_notify(c->tls);
+        rc = send_tls_pending(c);
+    }
+    if (rc == NET_OK) {
+        c->fin_requested = true;
+        c->shutdown_req.data = c;
+        int rv = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, half_shutdown_cb);
+        if (rv < 0) {
+            net__conn_abort(c, NET_EIO);
+            rc = NET_EIO;
+        } else {
+            c->reqs_pending++;
+        }
+    }
+    net__conn_leave(c);
+    return rc;
 }
 
 int net_conn_set_raw(net_conn_t *c, const net_conn_raw_callbacks_t *cb, void *ud)

@@ -74,6 +74,8 @@ struct net_conn {
     bool ending;      /* net_conn_end: input dropped, FIN after the queued writes */
     bool fin_done;    /* the shutdown request completed (queued writes are out) */
     bool peer_eof;    /* the peer sent FIN / close_notify */
+    bool raw_only;    /* server: raw from the first byte, no sniff (net_server_config_t) */
+    bool fin_requested; /* net_conn_shutdown or net_conn_end asked for our FIN */
     uint8_t sniff[24];
     size_t sniff_len;
     net_conn_raw_callbacks_t rcb;

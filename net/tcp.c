@@ -143,6 +143,7 @@ static void on_connection(uv_stream_t *listener, int status)
         c->raw_enabled = true;
         c->rcb = s->cfg.raw;
         c->rud = s->cfg.ud;
+        c->raw_only = s->cfg.raw_only;
     }
     c->next = s->conns;
     if (s->conns)

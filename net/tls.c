@@ -6,17 +6,32 @@
  *
  * Rejected: SSL_set_fd / BIO_s_socket, which would make OpenSSL do the I/O and force the event loop
  * to follow its want-read/want-write dance on the raw socket.
+ *
+ * Several certificates on one server context (net_tls_ctx_add_cert): the servername callback
+ * looks the SNI up in the context's table and installs the chosen certificate and key on that
+ * connection's SSL (SSL_use_cert_and_key). Rejected: one SSL_CTX per name switched with
+ * SSL_set_SSL_CTX, which would have to copy every option, the ALPN callback and the verify
+ * settings into each of them; here there is one SSL_CTX and only the certificate differs.
  */
 #include "net/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+/* One certificate of a server context's SNI table. */
+typedef struct sni_cert {
+    char *name; /* "foo.com", "*.foo.com", or "" for the default */
+    X509 *leaf;
+    EVP_PKEY *key;
+    STACK_OF(X509) * chain; /* intermediates, may be empty */
+} sni_cert_t;
 
 struct net_tls_ctx {
     SSL_CTX *ssl;
@@ -24,6 +39,8 @@ struct net_tls_ctx {
     int refs;
     unsigned char alpn[256]; /* wire format: length-prefixed names */
     size_t alpn_len;
+    sni_cert_t *certs; /* SNI table (server), in insertion order */
+    size_t ncerts;
 };
 
 struct net_tls {
@@ -127,6 +144,164 @@ static int load_ca_pem(SSL_CTX *ssl, const char *pem)
     return n > 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * SNI: several certificates on one server context
+ * ------------------------------------------------------------------------------------------- */
+
+/* How well |pattern| names |host| (|len| bytes, compared without case): -1 not at all, 0 the
+ * default (""), 1000 + length for a wildcard ("*.foo.com" takes "a.foo.com" and "a.b.foo.com",
+ * not "foo.com"), 2000 + length for the exact name. */
+static int sni_score(const char *pattern, const char *host, size_t len)
+{
+    size_t pl = strlen(pattern);
+    if (pl == 0)
+        return 0;
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        size_t sl = pl - 1; /* ".foo.com" */
+        if (len > sl && strncasecmp(host + len - sl, pattern + 1, sl) == 0)
+            return 1000 + (int)pl;
+        return -1;
+    }
+    return pl == len && strncasecmp(pattern, host, len) == 0 ? 2000 + (int)pl : -1;
+}
+
+static const sni_cert_t *sni_pick(const net_tls_ctx_t *c, const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len && name[len - 1] == '.')
+        len--; /* a fully qualified name's trailing dot */
+    const sni_cert_t *best = NULL;
+    int best_score = -1;
+    for (size_t i = 0; i < c->ncerts; i++) {
+        int sc = len ? sni_score(c->certs[i].name, name, len) : (c->certs[i].name[0] ? -1 : 0);
+        if (sc > best_score) {
+            best = &c->certs[i];
+            best_score = sc;
+        }
+    }
+    return best;
+}
+
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    const net_tls_ctx_t *c = arg;
+    const sni_cert_t *e = sni_pick(c, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    /* No entry fits: the context's own certificate stays (the port's default). */
+    if (e && SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) != 1) {
+        ERR_clear_error();
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void sni_cert_dispose(sni_cert_t *e)
+{
+    free(e->name);
+    X509_free(e->leaf);
+    EVP_PKEY_free(e->key);
+    sk_X509_pop_free(e->chain, X509_free);
+}
+
+int net_tls_ctx_add_cert(net_tls_ctx_t *ctx, const char *hostname, const char *cert_pem,
+                         const char *key_pem, char *why, size_t cap)
+{
+    char dummy[8];
+    if (!why) {
+        why = dummy;
+        cap = sizeof dummy;
+    }
+    if (cap)
+        why[0] = '\0';
+    if (!ctx->server || !cert_pem || !key_pem) {
+        snprintf(why, cap, "%s", ctx->server ? "no certificate or key" : "not a server context");
+        return NET_EINVAL;
+    }
+    if (!hostname)
+        hostname = "";
+    sni_cert_t e = {.name = strdup(hostname), .chain = sk_X509_new_null()};
+    if (!e.name || !e.chain) {
+        sni_cert_dispose(&e);
+        snprintf(why, cap, "out of memory");
+        return NET_ENOMEM;
+    }
+    BIO *b = BIO_new_mem_buf(cert_pem, -1);
+    e.leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    X509 *extra;
+    while (e.leaf && (extra = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(e.chain, extra)) {
+            X509_free(extra);
+            break;
+        }
+    }
+    ERR_clear_error(); /* the loop ends on "no start line" */
+    BIO_free(b);
+    b = BIO_new_mem_buf(key_pem, -1);
+    e.key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    int rc = NET_OK;
+    if (!e.leaf) {
+        collect_errors(why, cap, "bad certificate PEM");
+        rc = NET_ETLS;
+    } else if (!e.key) {
+        collect_errors(why, cap, "bad private key PEM");
+        rc = NET_ETLS;
+    } else if (X509_check_private_key(e.leaf, e.key) != 1) {
+        collect_errors(why, cap, "the private key does not match the certificate");
+        rc = NET_ETLS;
+    }
+    sni_cert_t *grown = rc == NET_OK ? realloc(ctx->certs, (ctx->ncerts + 1) * sizeof *grown)
+                                     : NULL;
+    if (rc == NET_OK && !grown) {
+        snprintf(why, cap, "out of memory");
+        rc = NET_ENOMEM;
+    }
+    if (rc != NET_OK) {
+        sni_cert_dispose(&e);
+        return rc;
+    }
+    ctx->certs = grown;
+    /* A later certificate for the same name replaces the earlier one. */
+    for (size_t i = 0; i < ctx->ncerts; i++) {
+        if (strcasecmp(ctx->certs[i].name, e.name) == 0) {
+            sni_cert_dispose(&ctx->certs[i]);
+            ctx->certs[i] = e;
+            return NET_OK;
+        }
+    }
+    ctx->certs[ctx->ncerts++] = e;
+    return NET_OK;
+}
+
+void net_tls_ctx_clear_certs(net_tls_ctx_t *ctx)
+{
+    for (size_t i = 0; i < ctx->ncerts; i++)
+        sni_cert_dispose(&ctx->certs[i]);
+    free(ctx->certs);
+    ctx->certs = NULL;
+    ctx->ncerts = 0;
+}
+
+size_t net_tls_ctx_cert_count(const net_tls_ctx_t *ctx)
+{
+    return ctx->ncerts;
+}
+
+bool net_tls_peer_common_name(const net_tls_t *t, char *buf, size_t cap)
+{
+    X509 *peer = SSL_get1_peer_certificate(t->ssl);
+    int n = peer ? X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, buf,
+                                             (int)cap)
+                 : -1;
+    X509_free(peer);
+    return n >= 0;
+}
+
+const char *net_tls_server_name(const net_tls_t *t)
+{
+    return SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
 net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *err)
 {
     int dummy;
@@ -199,6 +374,8 @@ net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *er
 
     if (server) {
         SSL_CTX_set_alpn_select_cb(c->ssl, alpn_select, c);
+        SSL_CTX_set_tlsext_servername_callback(c->ssl, servername_cb);
+        SSL_CTX_set_tlsext_servername_arg(c->ssl, c);
         if (cfg->ca_pem || cfg->ca_file)
             SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     } else {
@@ -224,6 +401,7 @@ void net_tls_ctx_release(net_tls_ctx_t *ctx)
 {
     if (!ctx || --ctx->refs > 0)
         return;
+    net_tls_ctx_clear_certs(ctx);
     SSL_CTX_free(ctx->ssl);
     free(ctx);
 }

@@ -72,8 +72,10 @@ static void snapshot_free(proxy_snapshot_t *s)
         free(s->routes[i].matches);
         free(s->routes[i].order_name);
     }
-    for (size_t i = 0; i < s->nlisteners; i++)
+    for (size_t i = 0; i < s->nlisteners; i++) {
         free(s->listeners[i].routes);
+        free(s->listeners[i].tcp_routes);
+    }
     for (size_t i = 0; i < s->nservices; i++)
         free(s->services[i].workloads);
     for (size_t i = 0; i < s->nobjs; i++)
@@ -413,11 +415,19 @@ static int snapshot_index(proxy_snapshot_t *s, char *reason, size_t cap)
     }
     for (size_t i = 0; i < s->ntcp_routes; i++) { /* V3 */
         const ir_tcp_route_t *t = s->tcp_routes[i];
-        if (listener_index(s, ir_tcp_route_listener_key(t)) == (size_t)-1) {
+        size_t li = listener_index(s, ir_tcp_route_listener_key(t));
+        if (li == (size_t)-1) {
             snprintf(reason, cap, "%s: listener_key \"%s\" names no Listener",
                      ir_obj_name(ir_tcp_route_obj(t)), ir_tcp_route_listener_key(t));
             return PROXY_ECONFIG;
         }
+        /* The TCPRoutes of a listener, for the L4 path (proxy/l4.h); few per listener. */
+        proxy__listener_t *l = &s->listeners[li];
+        size_t *grown = realloc(l->tcp_routes, (l->ntcp_routes + 1) * sizeof *grown);
+        if (!grown)
+            return PROXY_ENOMEM;
+        l->tcp_routes = grown;
+        l->tcp_routes[l->ntcp_routes++] = i;
     }
     for (size_t i = 0; i < s->nobjs; i++) { /* V2, V4 */
         const ir_route_t *r = ir_route_from_obj(s->objs[i].obj);

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "l4_internal.h"
 #include "net/conn.h"
 #include "net/h1.h"
 #include "proxy/filters.h"
@@ -42,6 +43,11 @@ struct listener {
     char *bind_key;
     net_server_t *srv;
     bool auto_opened;
+    net_tls_ctx_t *tls;         /* HTTPS: the port's context (its SNI table follows the config) */
+    uint64_t tls_hash;          /* of the certificates in that table, to rebuild only on change */
+    proxy__l4_listener_t *l4l;  /* TCP / TLS passthrough Bind: served by l4.c */
+    proxy_bind_mode_t mode;     /* what the port serves (fixed while it is open) */
+    bool reopen;                /* auto_listen closed it to reopen it as another kind */
     listener_t *next;
 };
 
@@ -104,11 +110,13 @@ struct proxy {
     proxy_config_t *cfg;
     proxy_lb_t lb;
     listener_t *listeners;
+    listener_t *reopening; /* closed by auto_listen, reopened once their port is free */
     size_t nlisteners, closing_servers;
     dconn_t *dconns;
     uconn_t *uconns;
     size_t nidle;
     proxy_stats_t st;
+    proxy__l4_t *l4; /* TCP and TLS passthrough connections (l4.c) */
     bool closing;
     void (*on_closed)(proxy_t *, void *);
     void *closed_ud;
@@ -903,6 +911,20 @@ static void mirrors_send(dconn_t *d, const Agentgateway__Dev__Resource__RequestM
 }
 
 /* Routes, filters and forwards one request (either protocol). */
+/* HTTPS: the listener the TLS server name chose must be the one the Host chose; otherwise the
+ * request came over a connection made for another listener (another certificate) and is
+ * answered 421 (RFC 9110 section 15.5.20; Gateway API GatewayHTTPSListenerDetectMisdirected-
+ * Requests). A client without SNI is not checked. */
+static bool d_misdirected(const dconn_t *d, const proxy_route_match_t *rm)
+{
+    const char *sni = net_conn_server_name(d->c);
+    if (!sni || !*sni)
+        return false;
+    const ir_listener_t *by_sni = proxy_l4_listener_for_name(
+        d->snap, d->bind_key, sni, AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS);
+    return by_sni != rm->listener;
+}
+
 static void x_start(dconn_t *d, const xreq_t *m)
 {
     proxy_t *p = d->p;
@@ -935,7 +957,14 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_request_t req = {m->method, path, query, host, m->headers, m->nheaders};
     d->snap = proxy_config_snapshot(p->cfg);
     proxy_route_match_t rm;
-    if (proxy_router_match(d->snap, d->bind_key, &req, &rm) != PROXY_OK) {
+    int mrc = proxy_router_match(d->snap, d->bind_key, &req, &rm);
+    if (d_misdirected(d, &rm)) {
+        free(path);
+        d_local_text(d, 421, "misdirected request: the TLS server name belongs to another listener",
+                     body);
+        return;
+    }
+    if (mrc != PROXY_OK) {
         free(path);
         d_local_text(d, 404, "no route", body);
         return;
@@ -1488,6 +1517,11 @@ static void conn_open(net_conn_t *c, int status, void *ud)
 /* ------------------------------------------------------------------------------------------- */
 /* Proxy */
 
+static void l4_idle(void *ud)
+{
+    proxy_maybe_finish(ud);
+}
+
 proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
 {
     proxy_t *p = calloc(1, sizeof *p);
@@ -1513,6 +1547,17 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     if (!p->opt.max_buffered_input)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
+    p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, l4_idle, p);
+    if (p->l4 && p->opt.tls_hello_timeout_ms)
+        proxy__l4_set_hello_timeout(p->l4, p->opt.tls_hello_timeout_ms);
+    if (!p->l4) {
+        proxy_config_free(p->cfg);
+        free(p->auto_host);
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
     return p;
 }
 
@@ -1529,51 +1574,166 @@ static listener_t *listener_find(proxy_t *p, const char *bind_key)
     return NULL;
 }
 
-/* The TLS context for a Bind: the certificate of its first HTTPS Listener (key order) that has
- * one. No SNI-based choice among several certificates yet (net/tls.h takes one per context).
- * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (unusable certificate). */
-static int bind_tls(proxy_t *p, const char *bind_key, net_tls_ctx_t **out)
+/* FNV-1a over |n| bytes, continuing from |h|. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static const Agentgateway__Dev__Resource__TLSConfig *https_tls(const ir_listener_t *l,
+                                                               const char *bind_key)
+{
+    const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
+    int proto = ir_listener_protocol(l);
+    if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
+        (proto != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS &&
+         proto != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TLS))
+        return NULL;
+    return t;
+}
+
+/* Adds |t|'s certificate under |name| to |ctx| (NULL: only hash). Returns: loaded or not. */
+static bool cert_add(net_tls_ctx_t *ctx, const char *lkey, const char *name,
+                     const Agentgateway__Dev__Resource__TLSConfig *t, uint64_t *hash)
+{
+    *hash = fnv(*hash, name, strlen(name) + 1);
+    *hash = fnv(*hash, t->cert.data, t->cert.len);
+    *hash = fnv(*hash, t->private_key.data, t->private_key.len);
+    if (!ctx)
+        return true;
+    char *cert = malloc(t->cert.len + 1), *key = malloc(t->private_key.len + 1);
+    int rc = NET_ENOMEM;
+    char why[256] = "out of memory";
+    if (cert && key) {
+        memcpy(cert, t->cert.data, t->cert.len);
+        cert[t->cert.len] = '\0';
+        memcpy(key, t->private_key.data, t->private_key.len);
+        key[t->private_key.len] = '\0';
+        rc = net_tls_ctx_add_cert(ctx, name, cert, key, why, sizeof why);
+    }
+    free(cert);
+    free(key);
+    if (rc != NET_OK)
+        fprintf(stderr, "proxy: listener %s: certificate not used: %s\n", lkey, why);
+    return rc == NET_OK;
+}
+
+/* The certificates of a Bind: every HTTPS Listener's under its hostname, and one of them as the
+ * default for clients whose SNI names no Listener (or who send none): the Listener without
+ * hostname, else the first by key. Fills |ctx|'s SNI table when |ctx| is set (a certificate that
+ * does not load is logged and skipped: its clients get the default); *hash covers them all.
+ * Returns: the number of certificates loaded. */
+static size_t bind_certs(const proxy_snapshot_t *s, const char *bind_key, net_tls_ctx_t *ctx,
+                         uint64_t *hash)
+{
+    *hash = 0xcbf29ce484222325ull;
+    long def = -1;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const ir_listener_t *l = s->listeners[i].obj;
+        if (!https_tls(l, bind_key))
+            continue;
+        if (def < 0)
+            def = (long)i;
+        if (!*ir_listener_hostname(l)) {
+            def = (long)i;
+            break;
+        }
+    }
+    size_t loaded = 0;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const ir_listener_t *l = s->listeners[i].obj;
+        const Agentgateway__Dev__Resource__TLSConfig *t = https_tls(l, bind_key);
+        if (!t)
+            continue;
+        const char *host = ir_listener_hostname(l);
+        if ((long)i == def)
+            loaded += cert_add(ctx, ir_listener_key(l), "", t, hash);
+        if (*host)
+            loaded += cert_add(ctx, ir_listener_key(l), host, t, hash);
+    }
+    return loaded;
+}
+
+/* The TLS context for a Bind with HTTPS (or terminating TLS) Listeners: made on the first
+ * certificate that loads, then given every Listener's certificate for SNI (bind_certs). ALPN
+ * offers h2 and http/1.1 on an HTTP Bind, nothing on a terminating TLS Bind (opaque bytes).
+ * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (no certificate loads). */
+static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, net_tls_ctx_t **out,
+                    uint64_t *hash)
 {
     *out = NULL;
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
     int rc = PROXY_OK;
-    for (size_t i = 0; i < s->nlisteners; i++) {
+    bool any = false;
+    for (size_t i = 0; i < s->nlisteners && !*out; i++) {
         const ir_listener_t *l = s->listeners[i].obj;
-        const Agentgateway__Dev__Resource__TLSConfig *t = ir_listener_tls(l);
-        if (strcmp(ir_listener_bind_key(l), bind_key) != 0 || !t || !t->cert.len ||
-            ir_listener_protocol(l) != AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS)
+        const Agentgateway__Dev__Resource__TLSConfig *t = https_tls(l, bind_key);
+        if (!t)
             continue;
+        any = true;
         char *cert = malloc(t->cert.len + 1), *key = malloc(t->private_key.len + 1);
         if (cert && key) {
             memcpy(cert, t->cert.data, t->cert.len);
             cert[t->cert.len] = '\0';
             memcpy(key, t->private_key.data, t->private_key.len);
             key[t->private_key.len] = '\0';
-            static const char *const alpn[] = {"h2", "http/1.1", NULL};
-            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key, .alpn = alpn};
+            static const char *const http_alpn[] = {"h2", "http/1.1", NULL};
+            static const char *const no_alpn[] = {NULL};
+            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key,
+                                   .alpn = mode == PROXY_BIND_HTTP ? http_alpn : no_alpn};
             int err;
             *out = net_tls_ctx_new(true, &tc, &err);
-            if (!*out)
-                rc = PROXY_ECONFIG;
         } else {
             rc = PROXY_ENOMEM;
         }
         free(cert);
         free(key);
-        break;
+        if (rc != PROXY_OK)
+            break;
     }
+    if (*out)
+        bind_certs(s, bind_key, *out, hash);
+    else if (any && rc == PROXY_OK)
+        rc = PROXY_ECONFIG;
     proxy_snapshot_release(s);
     return rc;
+}
+
+/* After a config change: a TLS listener whose Bind's certificates changed gets a new SNI table
+ * (handshakes from now on use it; connections made before keep theirs). */
+static void listeners_refresh_tls(proxy_t *p)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
+    for (listener_t *l = p->listeners; l; l = l->next) {
+        if (!l->tls)
+            continue;
+        uint64_t h;
+        bind_certs(s, l->bind_key, NULL, &h);
+        if (h == l->tls_hash)
+            continue;
+        net_tls_ctx_clear_certs(l->tls);
+        bind_certs(s, l->bind_key, l->tls, &l->tls_hash);
+    }
+    proxy_snapshot_release(s);
 }
 
 int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port)
 {
     if (p->closing || listener_find(p, bind_key))
         return PROXY_EINVAL;
-    net_tls_ctx_t *tls;
-    int trc = bind_tls(p, bind_key, &tls);
-    if (trc != PROXY_OK)
-        return trc;
+    const proxy_snapshot_t *snap = proxy_config_snapshot(p->cfg);
+    proxy_bind_mode_t mode = proxy_l4_bind_mode(snap, bind_key);
+    proxy_snapshot_release(snap);
+    net_tls_ctx_t *tls = NULL;
+    uint64_t tls_hash = 0;
+    if (mode == PROXY_BIND_HTTP || mode == PROXY_BIND_TLS_TERMINATE) {
+        int trc = bind_tls(p, bind_key, mode, &tls, &tls_hash);
+        if (trc != PROXY_OK)
+            return trc;
+    }
     listener_t *l = calloc(1, sizeof *l);
     if (!l || !(l->bind_key = strdup(bind_key))) {
         free(l);
@@ -1581,6 +1741,9 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
         return PROXY_ENOMEM;
     }
     l->p = p;
+    l->mode = mode;
+    l->tls = tls; /* the listener's reference */
+    l->tls_hash = tls_hash;
     net_server_config_t sc;
     net_server_config_default(&sc);
     sc.listen = listen;
@@ -1590,10 +1753,16 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
     sc.raw = inert_callbacks;
     sc.cb = h2_callbacks;
     sc.tls = tls;
+    if (mode != PROXY_BIND_HTTP && !(l->l4l = proxy__l4_listener_new(p->l4, bind_key, mode, &sc))) {
+        free(l->bind_key);
+        free(l);
+        return PROXY_ENOMEM;
+    }
     int err;
     l->srv = net_server_new(p->loop, &sc, &err);
-    net_tls_ctx_release(tls); /* retained by the server */
     if (!l->srv) {
+        proxy__l4_listener_free(l->l4l);
+        net_tls_ctx_release(tls);
         free(l->bind_key);
         free(l);
         return PROXY_EIO;
@@ -1606,14 +1775,27 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
     return PROXY_OK;
 }
 
+static void auto_listen(proxy_t *p);
+
 static void server_closed(net_server_t *s, void *ud)
 {
     listener_t *l = ud;
     proxy_t *p = l->p;
     (void)s;
+    if (l->reopen) {
+        listener_t **pp = &p->reopening;
+        while (*pp != l)
+            pp = &(*pp)->next;
+        *pp = l->next;
+    }
+    bool reopen = l->reopen && !p->closing;
+    proxy__l4_listener_free(l->l4l);
+    net_tls_ctx_release(l->tls);
     free(l->bind_key);
     free(l);
     p->closing_servers--;
+    if (reopen)
+        auto_listen(p); /* the port is free now: open it as what the config says */
     proxy_maybe_finish(p);
 }
 
@@ -1625,7 +1807,27 @@ static void listener_close(proxy_t *p, listener_t *l)
     *pp = l->next;
     p->nlisteners--;
     p->closing_servers++;
+    if (l->reopen) { /* keep it findable: its Bind must not be reopened before the port is free */
+        l->next = p->reopening;
+        p->reopening = l;
+    }
     net_server_close(l->srv, true, server_closed, l);
+}
+
+/* Whether the port of |l| serves another kind than its Bind now needs: another mode (HTTP,
+ * TCP, passthrough, terminating TLS), or an HTTP port that gained or lost TLS. Certificates alone
+ * do not count: listeners_refresh_tls follows them on the open port. */
+static bool listener_kind_changed(const proxy_snapshot_t *s, const listener_t *l)
+{
+    proxy_bind_mode_t mode = proxy_l4_bind_mode(s, l->bind_key);
+    if (mode != l->mode)
+        return true;
+    if (mode != PROXY_BIND_HTTP)
+        return false;
+    bool tls = false;
+    for (size_t i = 0; i < s->nlisteners && !tls; i++)
+        tls = https_tls(s->listeners[i].obj, l->bind_key) != NULL;
+    return tls != (l->tls != NULL);
 }
 
 int proxy_unlisten(proxy_t *p, const char *bind_key)
@@ -1642,12 +1844,24 @@ static void auto_listen(proxy_t *p)
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
     for (listener_t *l = p->listeners, *next; l; l = next) {
         next = l->next;
-        if (l->auto_opened && !proxy_snapshot_bind(s, l->bind_key))
+        if (!l->auto_opened)
+            continue;
+        if (!proxy_snapshot_bind(s, l->bind_key)) {
             listener_close(p, l);
+        } else if (listener_kind_changed(s, l)) {
+            /* Close gracefully; server_closed reopens the Bind once the port is free. */
+            l->reopen = true;
+            listener_close(p, l);
+        }
     }
     for (size_t i = 0; i < proxy_snapshot_count(s, IR_KIND_BIND); i++) {
         const ir_bind_t *b = proxy_snapshot_bind_at(s, i);
         if (listener_find(p, ir_bind_key(b)))
+            continue;
+        bool waiting = false;
+        for (listener_t *r = p->reopening; r && !waiting; r = r->next)
+            waiting = strcmp(r->bind_key, ir_bind_key(b)) == 0;
+        if (waiting)
             continue;
         char addr[300];
         bool v6 = strchr(p->auto_host, ':') != NULL;
@@ -1668,7 +1882,14 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
     int rc = proxy_config_apply(p->cfg, changes, n, replace, reason, cap);
     if (rc == PROXY_OK && p->auto_host && !p->closing)
         auto_listen(p);
+    if (rc == PROXY_OK && !p->closing)
+        listeners_refresh_tls(p);
     return rc;
+}
+
+void proxy_l4_stats(const proxy_t *p, proxy_l4_stats_t *out)
+{
+    proxy__l4_stats(p->l4, out);
 }
 
 void proxy_stats(const proxy_t *p, proxy_stats_t *out)
@@ -1680,13 +1901,15 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
 
 static void proxy_maybe_finish(proxy_t *p)
 {
-    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors)
+    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors ||
+        proxy__l4_open_count(p->l4))
         return;
     void (*cb)(proxy_t *, void *) = p->on_closed;
     void *ud = p->closed_ud;
     p->on_closed = NULL;
     if (cb)
         cb(p, ud);
+    proxy__l4_free(p->l4);
     proxy_config_free(p->cfg);
     free(p->auto_host);
     free(p);
@@ -1704,6 +1927,7 @@ void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
             u_kill(u);
     for (mirror_t *m = p->mirrors; m; m = m->next)
         net_conn_close(m->c, false);
+    proxy__l4_close_all(p->l4);
     p->closing_servers++; /* hold the finish until this function returns */
     p->closing_servers--;
     proxy_maybe_finish(p);

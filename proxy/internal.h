@@ -49,6 +49,8 @@ typedef struct proxy__listener {
     size_t bind;    /* index into snapshot binds */
     size_t *routes; /* indexes into snapshot routes */
     size_t nroutes;
+    size_t *tcp_routes; /* indexes into snapshot tcp_routes, in key order */
+    size_t ntcp_routes;
 } proxy__listener_t;
 
 typedef struct proxy__service {

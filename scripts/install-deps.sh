@@ -37,6 +37,7 @@ gnuplot-nox               SVG plots of krtgate bench (bench/scale/plot.sh: cost 
 nginx-light               bench/proxy_vs_nginx.sh: the reference reverse proxy and the fixed-answer backend (has http_v2 and stub_status)
 wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with latency percentiles
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
+openssl                   openssl CLI: s_client in tests/proxy/test_l4.c, the TLS backends' certificates of tests/conformance/runner.py
 '
 
 packages=()

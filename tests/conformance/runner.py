@@ -61,8 +61,12 @@ BACKENDS = [
     (APP, "app-backend-v1", 2),
     (APP, "app-backend-v2", 2),
     (WEB, "web-backend", 2),
+    (INFRA, "tcp-backend", 2),
 ]
 ECHO_PORT = 3000
+# Services whose Pods also answer over TLS on this port (echo-basic with TLS_SERVER_CERT), with a
+# certificate for abc.example.com made at start: what TLS passthrough routes reach.
+TLS_ECHO_PORTS = {"tcp-backend": 8443}
 REQUIRED_SUCCESSES = 3
 POLL = 0.1
 RUN_BUDGET = 140.0  # seconds for the whole runner; later tests are reported NOT RUN
@@ -98,6 +102,7 @@ def C(path, backend=None, ns=INFRA, status=None, host=None, method="GET", header
     retry: (responseCode or None, succeedAfter[, delayRetry]): each attempt adds echo-basic's retry
     simulation query (?uuid=<fresh>&succeedAfter=N[&responseCode=C][&delayRetry=D]) to the path.
     sni: send over TLS with this SNI (certificate not verified: the suite's are self-signed).
+    status="reject": the connection must fail (refused, closed, TLS error) instead of answering.
     resp_any: response headers that must hold one of the listed values (whitespace ignored);
     resp_any and resp_absent are checked whatever the status, resp_headers only on a 200."""
     if status is None:
@@ -213,6 +218,7 @@ HI = "httproute-hostname-intersection"
 HIA = "httproute-hostname-intersection-all"
 LHM = "httproute-listener-hostname-matching"
 LPM = "httproute-listener-port-matching"
+TLSGW = "gateway-tlsroute"
 
 # name -> (feature, fixture under tests/translate/golden (conf-<x>), cases or special runner, note)
 TESTS = [
@@ -431,6 +437,20 @@ TESTS = [
      [C("/", V1, host="foo.com", gw=LPM, port=80), C("/", V2, host="foo.com", gw=LPM, port=8080),
       C("/", V2, host="bar.com", gw=LPM, port=8080), C("/", V3, host="foo.com", gw=LPM, port=8090),
       C("/", host="bar.com", gw=LPM, port=8090)]),
+    ("TLSRouteSimpleSameNamespace", "TLSRoute (core)", "tlsroute-simple-same-namespace",
+     [C("/", "tcp-backend", host="abc.example.com", sni="abc.example.com", gw=TLSGW)]),
+    ("TLSRouteTerminateSimpleSameNamespace", "TLSRoute, TLSRouteModeTerminate",
+     "tlsroute-terminate-simple-same-namespace",
+     [C("/", "tcp-backend", host="tls.example.com", sni="tls.example.com",
+        gw="gateway-tlsroute-terminate")]),
+    ("TLSRouteInvalidBackendRefNonexistent", "TLSRoute (core)",
+     "tlsroute-invalid-backendref-nonexistent",
+     [C("/", status="reject", host="example.com", sni="example.com",
+        gw="gateway-tlsroute-invalid-backend-ref-nonexistent")]),
+    ("TLSRouteInvalidBackendRefUnknownKind", "TLSRoute (core)",
+     "tlsroute-invalid-backendref-unknown-kind",
+     [C("/", status="reject", host="example.com", sni="example.com",
+        gw="gateway-tlsroute-invalid-backend-ref-unknown-kind")]),
     # Not replayed (yet): cases None, the reason in NOTES.
     ("HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolH2C", "", None),
     ("HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendProtocolWebSocket", "", None),
@@ -580,13 +600,119 @@ def pods():
     return out
 
 
+def self_signed(name):
+    """(certificate PEM, key PEM) for |name|, made with the openssl CLI; (None, None) if it fails."""
+    d = tempfile.mkdtemp(prefix="krtgate-conf-tls-")
+    crt, key = os.path.join(d, "crt"), os.path.join(d, "key")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                       check=True, capture_output=True, timeout=30)
+        return open(crt).read(), open(key).read()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def add_missing_secrets(text):
+    """The suite creates the Secrets its Gateways' certificateRefs name at run time; the derived
+    goldens carry them, the verbatim upstream copies do not. Adds a kubernetes.io/tls Secret (a
+    self-signed certificate; clients here do not verify) for each one the text lacks."""
+    import base64
+    have = set()
+    refs = []  # (namespace, name)
+    for doc in re.split(r"(?m)^---[ \t]*\n", text):
+        kind = re.search(r"(?m)^kind:\s*(\S+)", doc)
+        meta_ns = re.search(r"(?m)^  namespace:\s*\"?([^\s\"]+)", doc)
+        ns = meta_ns.group(1) if meta_ns else "default"
+        if kind and kind.group(1) == "Secret":
+            m = re.search(r"(?m)^  name:\s*\"?([^\s\"]+)", doc)
+            have.add((ns, m.group(1) if m else ""))
+        if not kind or kind.group(1) != "Gateway":
+            continue
+        lines = doc.split("\n")
+        for i, line in enumerate(lines):
+            m = re.match(r"^(\s*)certificateRefs:\s*$", line)
+            if not m:
+                continue
+            ind = len(m.group(1))
+            ref_ns = None
+            items = []  # [{field: value}] of the certificateRefs list
+            for nxt in lines[i + 1:]:
+                if not nxt.strip():
+                    continue
+                nind = len(nxt) - len(nxt.lstrip())
+                item = nxt.lstrip().startswith("-")
+                if nind < ind or (nind == ind and not item):
+                    break
+                if item:
+                    items.append({})
+                r = re.match(r"^[\s-]*(\w+):\s*\"?([^\s\"]*)", nxt)
+                if r and items:
+                    items[-1][r.group(1)] = r.group(2)
+            for it in items:
+                if it.get("name") and it.get("kind", "Secret") == "Secret":
+                    refs.append((it.get("namespace") or ns, it["name"]))
+    out = []
+    for ns, name in refs:
+        if (ns, name) in have:
+            continue
+        crt, key = self_signed("conformance.example.com")
+        if crt is None:
+            break
+        have.add((ns, name))
+        b64 = base64.b64encode
+        out.append(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n"
+                   f"  namespace: {ns}\ntype: kubernetes.io/tls\ndata:\n"
+                   f"  tls.crt: {b64(crt.encode()).decode()}\n"
+                   f"  tls.key: {b64(key.encode()).decode()}\n")
+    return "---\n".join([text.rstrip("\n") + "\n"] + out) if out else text
+
+
+def tls_echo_context():
+    """A server context with a fresh self-signed certificate for abc.example.com (openssl CLI),
+    or None when it cannot be made (the TLS cases then fail, saying so)."""
+    d = tempfile.mkdtemp(prefix="krtgate-conf-tls-")
+    crt, key = os.path.join(d, "crt"), os.path.join(d, "key")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", "/CN=abc.example.com",
+                        "-addext", "subjectAltName=DNS:abc.example.com"],
+                       check=True, capture_output=True, timeout=30)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        return ctx
+    except (OSError, subprocess.SubprocessError, ssl.SSLError):
+        return None
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class _TLSEchoServer(_EchoServer):
+    def get_request(self):  # the handshake runs in the request's thread, not the accept loop
+        sock, addr = self.socket.accept()
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+
 def start_echoes():
     servers = []
-    for ns, _svc, pod, ip in pods():
+    tls = None
+    for ns, svc, pod, ip in pods():
         srv = _EchoServer((ip, ECHO_PORT), _Echo)
         srv.pod, srv.namespace = pod, ns
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         servers.append(srv)
+        if svc in TLS_ECHO_PORTS:
+            tls = tls or tls_echo_context()
+            if tls is None:
+                continue
+            srv = _TLSEchoServer((ip, TLS_ECHO_PORTS[svc]), _Echo)
+            srv.pod, srv.namespace, srv.tls = pod, ns, tls
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            servers.append(srv)
     return servers
 
 
@@ -799,7 +925,7 @@ def run_case(case, ip, port, timeout):
             status, rh, body = send(ip, port, case)
             last = check(case, ip, port, status, rh, body)
         except (OSError, http.client.HTTPException) as e:
-            last = f"{type(e).__name__}: {e}"
+            last = None if case["status"] == "reject" else f"{type(e).__name__}: {e}"
         if last is None:
             streak += 1
             if streak >= REQUIRED_SUCCESSES:
@@ -938,6 +1064,10 @@ def fixture_text(args, fixture):
         conf = args.conformance_dir
     if not conf or not os.path.exists(os.path.join(conf, fixture + ".yaml")):
         return None
+    return add_missing_secrets(_upstream_text(conf, fixtures))
+
+
+def _upstream_text(conf, fixtures):
     docs = []
     for name in ["manifests.yaml"] + [f + ".yaml" for f in fixtures]:
         text = open(os.path.join(conf, name)).read()

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -305,6 +306,151 @@ static void test_bad_key_material_is_refused(void **state)
     assert_int_equal(err, NET_EINVAL);
 }
 
+/* Handshakes a client sending SNI |name| (verification off) with a server on |sctx|; returns
+ * the common name of the certificate the server chose, in |cn|. */
+static void served_cn(net_tls_ctx_t *sctx, const char *name, char *cn, size_t cap)
+{
+    static const char *const alpn[] = {"h2", NULL};
+    net_tls_config_t cc = {.insecure_skip_verify = true, .alpn = alpn};
+    int err;
+    net_tls_ctx_t *cctx = net_tls_ctx_new(false, &cc, &err);
+    net_tls_t *c = net_tls_new(cctx, name, &err), *s = net_tls_new(sctx, NULL, &err);
+    assert_non_null(c);
+    assert_non_null(s);
+    assert_int_equal(handshake(c, s, SIZE_MAX), NET_OK);
+    assert_true(net_tls_peer_common_name(c, cn, cap));
+    /* ALPN works whatever certificate was chosen. */
+    assert_string_equal(net_tls_alpn(s), "h2");
+    if (name && strcmp(name, "127.0.0.1") != 0)
+        assert_string_equal(net_tls_server_name(s), name);
+    else
+        assert_null(net_tls_server_name(s));
+    transfer(c, s, 100, SIZE_MAX);
+    net_tls_free(c);
+    net_tls_free(s);
+    net_tls_ctx_release(cctx);
+}
+
+static void test_sni_chooses_exact_then_longest_wildcard_then_default(void **state)
+{
+    (void)state;
+    net_tls_config_t sc = server_cfg();
+    int err;
+    net_tls_ctx_t *ctx = net_tls_ctx_new(true, &sc, &err);
+    assert_non_null(ctx);
+    const char *names[] = {"a.example.com", "*.example.com", "*.b.example.com", ""};
+    net_tls_testcert_t leaf[4];
+    for (size_t i = 0; i < 4; i++) {
+        char cn[64], san[80];
+        snprintf(cn, sizeof cn, "cert-%zu", i);
+        snprintf(san, sizeof san, "DNS:%s", *names[i] ? names[i] : "fallback.test");
+        assert_int_equal(net_tls_testcert_leaf(&certs, &leaf[i], cn, san, false), NET_OK);
+    }
+    char cn[64];
+    /* Only the context's own certificate so far. */
+    served_cn(ctx, "a.example.com", cn, sizeof cn);
+    assert_string_equal(cn, "localhost");
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(net_tls_ctx_add_cert(ctx, names[i], leaf[i].cert_pem, leaf[i].key_pem,
+                                              NULL, 0),
+                         NET_OK);
+    assert_int_equal(net_tls_ctx_cert_count(ctx), 3);
+    struct {
+        const char *sni, *cn;
+    } cases[] = {
+        {"a.example.com", "cert-0"},   {"A.Example.COM.", "cert-0"},
+        {"x.example.com", "cert-1"},   {"x.y.example.com", "cert-1"},
+        {"b.example.com", "cert-1"},   {"x.b.example.com", "cert-2"},
+        {"example.com", "localhost"},  {"other.org", "localhost"},
+        {NULL, "localhost"},           {"127.0.0.1", "localhost"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        served_cn(ctx, cases[i].sni, cn, sizeof cn);
+        assert_string_equal(cn, cases[i].cn);
+    }
+    /* An entry with the empty name is the default before the context's own certificate. */
+    assert_int_equal(net_tls_ctx_add_cert(ctx, "", leaf[3].cert_pem, leaf[3].key_pem, NULL, 0),
+                     NET_OK);
+    served_cn(ctx, "other.org", cn, sizeof cn);
+    assert_string_equal(cn, "cert-3");
+    served_cn(ctx, NULL, cn, sizeof cn);
+    assert_string_equal(cn, "cert-3");
+    /* The same name again replaces; clearing goes back to the context's own. */
+    assert_int_equal(net_tls_ctx_add_cert(ctx, "A.example.com", leaf[2].cert_pem,
+                                          leaf[2].key_pem, NULL, 0),
+                     NET_OK);
+    assert_int_equal(net_tls_ctx_cert_count(ctx), 4);
+    served_cn(ctx, "a.example.com", cn, sizeof cn);
+    assert_string_equal(cn, "cert-2");
+    net_tls_ctx_clear_certs(ctx);
+    assert_int_equal(net_tls_ctx_cert_count(ctx), 0);
+    served_cn(ctx, "a.example.com", cn, sizeof cn);
+    assert_string_equal(cn, "localhost");
+    for (size_t i = 0; i < 4; i++)
+        net_tls_testcert_dispose(&leaf[i]);
+    net_tls_ctx_release(ctx);
+}
+
+static void test_sni_certificate_verifies_for_its_name(void **state)
+{
+    (void)state;
+    net_tls_config_t sc = server_cfg(), cc = client_cfg();
+    net_tls_testcert_t leaf;
+    assert_int_equal(net_tls_testcert_leaf(&certs, &leaf, "two", "DNS:two.test", false), NET_OK);
+    tpair_t p;
+    tpair_new(&p, &cc, &sc, "two.test"); /* the context's certificate is for localhost only */
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_ETLS);
+    tpair_free(&p);
+    int err;
+    net_tls_ctx_t *sctx = net_tls_ctx_new(true, &sc, &err);
+    net_tls_ctx_t *cctx = net_tls_ctx_new(false, &cc, &err);
+    assert_int_equal(net_tls_ctx_add_cert(sctx, "two.test", leaf.cert_pem, leaf.key_pem, NULL, 0),
+                     NET_OK);
+    const char *names[] = {"two.test", "localhost"};
+    for (size_t i = 0; i < 2; i++) {
+        net_tls_t *c = net_tls_new(cctx, names[i], &err), *s = net_tls_new(sctx, NULL, &err);
+        assert_int_equal(handshake(c, s, SIZE_MAX), NET_OK);
+        net_tls_free(c);
+        net_tls_free(s);
+    }
+    net_tls_ctx_release(sctx);
+    net_tls_ctx_release(cctx);
+    net_tls_testcert_dispose(&leaf);
+}
+
+static void test_sni_bad_certificates_are_refused_and_change_nothing(void **state)
+{
+    (void)state;
+    net_tls_config_t sc = server_cfg();
+    int err;
+    net_tls_ctx_t *ctx = net_tls_ctx_new(true, &sc, &err);
+    net_tls_testcert_t other;
+    assert_int_equal(net_tls_testcert_make(&other, "x", NULL, false), NET_OK);
+    char why[256];
+    assert_int_equal(net_tls_ctx_add_cert(ctx, "a.test", "invalid", certs.key_pem, why,
+                                          sizeof why),
+                     NET_ETLS);
+    assert_non_null(strstr(why, "bad certificate PEM"));
+    assert_int_equal(net_tls_ctx_add_cert(ctx, "a.test", certs.cert_pem, "invalid", why,
+                                          sizeof why),
+                     NET_ETLS);
+    assert_non_null(strstr(why, "bad private key"));
+    assert_int_equal(net_tls_ctx_add_cert(ctx, "a.test", certs.cert_pem, other.key_pem, why,
+                                          sizeof why),
+                     NET_ETLS);
+    assert_non_null(strstr(why, "does not match"));
+    assert_int_equal(net_tls_ctx_add_cert(ctx, "a.test", NULL, other.key_pem, why, sizeof why),
+                     NET_EINVAL);
+    assert_int_equal(net_tls_ctx_cert_count(ctx), 0);
+    net_tls_config_t cc = client_cfg();
+    net_tls_ctx_t *cctx = net_tls_ctx_new(false, &cc, &err);
+    assert_int_equal(net_tls_ctx_add_cert(cctx, "a.test", certs.cert_pem, certs.key_pem, NULL, 0),
+                     NET_EINVAL);
+    net_tls_ctx_release(cctx);
+    net_tls_testcert_dispose(&other);
+    net_tls_ctx_release(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +462,9 @@ int main(void)
         cmocka_unit_test(test_close_notify_ends_the_peer_read),
         cmocka_unit_test(test_write_before_handshake_and_garbage_input),
         cmocka_unit_test(test_bad_key_material_is_refused),
+        cmocka_unit_test(test_sni_chooses_exact_then_longest_wildcard_then_default),
+        cmocka_unit_test(test_sni_certificate_verifies_for_its_name),
+        cmocka_unit_test(test_sni_bad_certificates_are_refused_and_change_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -105,6 +105,10 @@ typedef struct net_server_config {
      * Until the first bytes decide, a plaintext connection is under handshake_timeout_ms and the
      * server's SETTINGS wait for the client's preface. Unset: every connection is HTTP/2. */
     net_conn_raw_callbacks_t raw;
+    /* With raw callbacks: every connection is raw from its first byte (TCP and TLS passthrough
+     * proxying): no preface sniff, so a protocol where the server speaks first works; over TLS,
+     * raw whatever ALPN picked. */
+    bool raw_only;
 } net_server_config_t;
 
 /* Fills |c| with defaults (listen "127.0.0.1:0", server connection defaults). */
@@ -166,6 +170,9 @@ void net_conn_set_user(net_conn_t *c, void *ud); /* keeps ud */
 void *net_conn_user(const net_conn_t *c);
 /* Returns: "ip:port" of the peer, borrowed until on_close. */
 const char *net_conn_peer(const net_conn_t *c);
+/* Returns: the TLS server name (SNI) of the connection (what a client sent, for a server), or
+ * NULL (plaintext, none sent, or closed). Borrowed until on_close. */
+const char *net_conn_server_name(const net_conn_t *c);
 /* Returns: the ALPN protocol negotiated over TLS, or NULL (plaintext, or none). */
 const char *net_conn_alpn(const net_conn_t *c);
 /* Returns: bytes handed to the socket and not yet written. */
@@ -198,6 +205,12 @@ void net_conn_set_read_paused(net_conn_t *c, bool paused);
  * on_close is called (no on_read, on_eof, on_drain). For an HTTP/2 connection:
  * net_conn_close(c, true). Safe to call more than once. */
 void net_conn_end(net_conn_t *c);
+/* Half-close: our FIN (after TLS close_notify) goes out once the queued bytes are written, and
+ * reading goes on: on_read and on_eof keep coming (for proxying a TCP stream whose one side
+ * finished). net_conn_write then fails with NET_ECLOSED. Call net_conn_end
+ * (or net_conn_close) when the peer's EOF came too. Returns NET_OK (also when already asked),
+ * NET_ESTATE (not raw), NET_ECLOSED (closing or ending), NET_EIO / NET_ETLS. */
+int net_conn_shutdown(net_conn_t *c);
 /* Hands a raw connection to a new owner (after an HTTP/1.1 Upgrade): the next callbacks go to
  * |cb| with |ud| (cb copied, ud kept). Returns NET_OK, NET_EINVAL (no on_read), or NET_ESTATE
  * when |c| is not raw. */

@@ -45,6 +45,25 @@ net_tls_ctx_t *net_tls_ctx_retain(net_tls_ctx_t *ctx);
 void net_tls_ctx_release(net_tls_ctx_t *ctx); /* NULL is a no-op */
 bool net_tls_ctx_is_server(const net_tls_ctx_t *ctx);
 
+/* Server contexts serve several certificates, chosen per connection by the client's SNI: the
+ * exact name, else the longest wildcard ("*.foo.com" takes "a.foo.com" and "a.b.foo.com", not
+ * "foo.com"), else the entry with the empty name, else the context's own certificate (the one
+ * given to net_tls_ctx_new). Names compare without case; a trailing dot in the SNI is ignored.
+ * ALPN and every other setting are the context's, whatever certificate is chosen.
+ *
+ * Adds (or replaces, for a name already present) the certificate chain |cert_pem| (leaf first)
+ * and private key |key_pem| for |hostname| ("foo.com", "*.foo.com"; NULL or "" for the default).
+ * Affects handshakes that start afterwards. Borrows all strings (copied).
+ * Returns: NET_OK; NET_EINVAL (a client context, or a NULL PEM); NET_ETLS (the PEM does not load
+ * or the key does not match: |why|, cap bytes, says which; may be NULL); NET_ENOMEM. On failure
+ * the table is unchanged. */
+int net_tls_ctx_add_cert(net_tls_ctx_t *ctx, const char *hostname, const char *cert_pem,
+                         const char *key_pem, char *why, size_t cap);
+/* Empties the SNI table (the context's own certificate stays). */
+void net_tls_ctx_clear_certs(net_tls_ctx_t *ctx);
+/* Returns: the number of certificates in the SNI table. */
+size_t net_tls_ctx_cert_count(const net_tls_ctx_t *ctx);
+
 /* Creates one TLS connection. Keeps ctx (retained until net_tls_free). |peer_name| (client only,
  * may be NULL): the name sent as SNI and checked against the server certificate; an IP literal is
  * checked against IP SANs and not sent as SNI. Returns: owned by caller, or NULL with *err. */
@@ -71,6 +90,12 @@ void net_tls_pull(net_tls_t *t, uint8_t *buf, size_t cap, size_t *n);
 void net_tls_close_notify(net_tls_t *t);
 /* Returns: the negotiated ALPN protocol ("h2", "http/1.1"), borrowed until free; NULL if none. */
 const char *net_tls_alpn(const net_tls_t *t);
+/* Returns: the server name (SNI) the client sent (server side, once the ClientHello was read) or
+ * the one we sent (client side); NULL if none. Borrowed until net_tls_free. */
+const char *net_tls_server_name(const net_tls_t *t);
+/* Copies the common name of the peer's certificate into |buf| (cap bytes, NUL-terminated).
+ * Returns: false when the peer sent no certificate or it has no common name. */
+bool net_tls_peer_common_name(const net_tls_t *t, char *buf, size_t cap);
 /* Returns: the last error as a sentence (borrowed until the next call on |t|), "" if none. */
 const char *net_tls_error(const net_tls_t *t);
 

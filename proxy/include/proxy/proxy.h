@@ -45,6 +45,7 @@ typedef struct proxy_options {
                                              (64 KiB) */
     uint64_t upstream_connect_timeout_ms; /* (5000) */
     const char *auto_listen_host;         /* NULL: listeners only through proxy_listen */
+    uint64_t tls_hello_timeout_ms; /* TLS passthrough: time to send the ClientHello (10000) */
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *o);
