@@ -27,6 +27,7 @@
 #include "net/conn.h"
 #include "net/h1.h"
 #include "proxy/filters.h"
+#include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
@@ -70,6 +71,8 @@ struct dconn {
     const Agentgateway__Dev__Resource__Retry *retry; /* the route's Retry (bodiless requests) */
     int retries_left;
     const agw_route_t *route_pb; /* borrowed from snap */
+    const char *route_key;       /* for metrics: the matched Route's key, borrowed from snap */
+    uint64_t t_routed;           /* uv_hrtime() when forwarding began (0: answered locally) */
     proxy_endpoint_t ep;
     const agw_header_modifier_t *resp_mod[2];
     uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
@@ -109,6 +112,7 @@ struct proxy {
     uconn_t *uconns;
     size_t nidle;
     proxy_stats_t st;
+    proxy_metrics_t *metrics;
     bool closing;
     void (*on_closed)(proxy_t *, void *);
     void *closed_ud;
@@ -184,11 +188,15 @@ static net_h2_header_t *headers_view(const proxy_headers_t *h)
     return v;
 }
 
-static void count_status(proxy_t *p, int status)
+/* Every response the client gets passes here once: the metrics hook of the data path. */
+static void count_status(dconn_t *d, int status)
 {
     int cls = status / 100;
     if (cls >= 1 && cls <= 5)
-        p->st.responses[cls]++;
+        d->p->st.responses[cls]++;
+    int64_t up = d->t_routed && d->up ? (int64_t)(uv_hrtime() - d->t_routed) : -1;
+    /* route_key borrows from snap: without it (released, or a parse error) there is no route */
+    proxy_metrics_response(d->p->metrics, d->snap ? d->route_key : NULL, status, up);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -542,7 +550,7 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
                 net_h2_stream_end(d->st, NULL, 0);
             d->h2_ended = true;
         }
-        count_status(d->p, status);
+        count_status(d, status);
         d->resp_started = true;
         d->phase = PH_LOCAL; /* the rest of the request body is dropped */
         proxy_snapshot_release(d->snap);
@@ -559,7 +567,7 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
             d_write(d, body, blen);
     }
     net_h1_buf_dispose(&b);
-    count_status(d->p, status);
+    count_status(d, status);
     d->resp_started = true;
     if (close || !d->keep_alive) {
         d_end(d);
@@ -630,7 +638,7 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
         free(hv);
         proxy_headers_dispose(&h);
         d->resp_started = true;
-        count_status(d->p, m->status);
+        count_status(d, m->status);
         return;
     }
     net_h2_header_t *v = headers_view(&h);
@@ -638,7 +646,7 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
     if (v && net_h1_response_write(&b, m->status, m->reason, v, h.n) == NET_OK) {
         d_write(d, b.data, b.len);
         d->resp_started = true;
-        count_status(d->p, m->status);
+        count_status(d, m->status);
     } else {
         free(v);
         proxy_headers_dispose(&h);
@@ -763,6 +771,8 @@ static void u_pump(uconn_t *u)
 static void d_exchange_done(dconn_t *d)
 {
     d_timer_stop(d);
+    d->route_key = NULL;
+    d->t_routed = 0;
     proxy_snapshot_release(d->snap);
     d->snap = NULL;
     if (d->st) {
@@ -935,11 +945,14 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_request_t req = {m->method, path, query, host, m->headers, m->nheaders};
     d->snap = proxy_config_snapshot(p->cfg);
     proxy_route_match_t rm;
+    d->route_key = NULL;
+    d->t_routed = 0;
     if (proxy_router_match(d->snap, d->bind_key, &req, &rm) != PROXY_OK) {
         free(path);
         d_local_text(d, 404, "no route", body);
         return;
     }
+    d->route_key = ir_route_key(rm.route);
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
     bool tls = ir_listener_protocol(rm.listener) == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
@@ -1028,6 +1041,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->retry = m->has_body ? NULL : f.retry;
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
+    d->t_routed = uv_hrtime();
     uint64_t tmo = proxy_timeout_ms(f.timeout);
     if (tmo)
         d_timer_start(d, tmo);
@@ -1128,7 +1142,7 @@ static void d_handle(dconn_t *d, const net_h1_event_t *ev)
             if (net_h1_error_write(&b, st, net_h1_parser_error(d->parser), NULL, 0) == NET_OK)
                 d_write(d, b.data, b.len);
             net_h1_buf_dispose(&b);
-            count_status(d->p, st);
+            count_status(d, st);
             d_end(d);
         } else {
             d_upstream_failed(d, 400, "malformed request body");
@@ -1510,6 +1524,14 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
         return NULL;
     }
     p->opt.auto_listen_host = p->auto_host;
+    if (!(p->metrics = proxy_metrics_new())) {
+        proxy_config_free(p->cfg);
+        free(p->auto_host);
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
     if (!p->opt.max_buffered_input)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
@@ -1676,6 +1698,9 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
     *out = p->st;
     out->listeners = p->nlisteners;
     out->idle_upstreams = p->nidle;
+    out->downstream_http1 = out->downstream_http2 = 0;
+    for (const dconn_t *d = p->dconns; d; d = d->next)
+        *(d->st ? &out->downstream_http2 : &out->downstream_http1) += 1;
 }
 
 static void proxy_maybe_finish(proxy_t *p)
@@ -1688,8 +1713,14 @@ static void proxy_maybe_finish(proxy_t *p)
     if (cb)
         cb(p, ud);
     proxy_config_free(p->cfg);
+    proxy_metrics_free(p->metrics);
     free(p->auto_host);
     free(p);
+}
+
+proxy_metrics_t *proxy_metrics_get(proxy_t *p)
+{
+    return p->metrics;
 }
 
 void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
