@@ -46,6 +46,7 @@ struct proxy_metrics {
     route_series_t **routes;
     size_t nroutes, cap;
     char *gateway;
+    uint64_t rejected; /* change sets refused before reaching the store (a bad config file) */
     bool (*xds)(proxy_metrics_xds_t *out, void *ud);
     void *xds_ud;
 };
@@ -65,6 +66,12 @@ void proxy_metrics_set_xds(proxy_metrics_t *m, bool (*fn)(proxy_metrics_xds_t *o
 {
     m->xds = fn;
     m->xds_ud = ud;
+}
+
+void proxy_metrics_config_rejected(proxy_metrics_t *m)
+{
+    if (m)
+        m->rejected++;
 }
 
 const char *proxy_metrics_gateway(const proxy_metrics_t *m)
@@ -363,7 +370,8 @@ int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *s
            "Change sets rejected whole (the previous config kept serving).");
     for (size_t i = 0; i < n; i++)
         simple(o, "krtgate_proxy_config_rejected_total", srcs[i].gateway,
-               proxy_config_rejected(proxy_config(srcs[i].p)));
+               proxy_config_rejected(proxy_config(srcs[i].p)) +
+                   proxy_metrics_get(srcs[i].p)->rejected);
     free(st);
 
     if (xds) {

@@ -25,6 +25,9 @@ static void usage(FILE *out)
                  "  run [--xds-listen ADDR] [--admin-listen ADDR] PATH...\n"
                  "            serve the manifests' resources as delta xDS, following edits;\n"
                  "            admin endpoint with /healthz, /readyz, /debug/* (docs/cli.md)\n"
+                 "  proxy --xds HOST:PORT --gateway NS/NAME [--token-file F] | --config FILE\n"
+                 "            the data plane: fed by a control plane over xDS, or by a local\n"
+                 "            config file (agentgateway's format), admin with /metrics (docs/cli.md)\n"
                  "  bench [--scale small|agw-5k|large] [--scenario NAME] [--json] [--smoke]\n"
                  "            incremental recompute at cluster scale, beside full recompute\n"
                  "            (docs/bench.md)\n"
@@ -46,6 +49,8 @@ int main(int argc, char **argv)
         return cli_translate(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cli_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "proxy") == 0)
+        return cli_proxy(argc - 1, argv + 1);
 #ifdef KRTGATE_HAVE_BENCH
     /* Before anything creates an engine: the bench installs its counting allocators. */
     if (strcmp(cmd, "bench") == 0)

@@ -48,6 +48,10 @@ void proxy_metrics_free(proxy_metrics_t *m); /* NULL is a no-op */
 void proxy_metrics_response(proxy_metrics_t *m, const char *route, int status,
                             int64_t upstream_ns);
 
+/* Counts a change set refused before it reached the store (a local config file that does not
+ * parse): it shows in krtgate_proxy_config_rejected_total with the store's own rejections. */
+void proxy_metrics_config_rejected(proxy_metrics_t *m);
+
 /* The xDS client's view, filled by whoever runs one (krtgate proxy). */
 typedef struct proxy_metrics_xds {
     int state; /* XDS_CLIENT_* (0 connecting, 1 streaming, 2 backoff, 3 closed) */
