@@ -1324,6 +1324,8 @@ bad:
 static bool emit(lc_t *c, const ir_obj_t *o, ir_err_t *ie, const char *what)
 {
     if (!o) {
+        if (ie->code == IR_ENOMEM)
+            need(c, NULL);
         if (!c->failed) {
             c->failed = true;
             snprintf(c->err, c->cap, "%s: %s: %s", c->file, what, ie->msg);
@@ -1420,12 +1422,13 @@ static bool route(lc_t *c, const json_t *r, const char *path, const char *const 
             if (!mx)
                 goto bad;
             mx->path = NEW(c, Agentgateway__Dev__Resource__PathMatch, agentgateway__dev__resource__path_match__init);
+            if (mx->path) /* the case first: a set string under it is freed with the tree */
+                mx->path->kind_case = AGENTGATEWAY__DEV__RESOURCE__PATH_MATCH__KIND_PATH_PREFIX;
             if (!mx->path || !(mx->path->path_prefix = pstr(c, "/")) ||
                 !PUSH(c, x->matches, x->n_matches, mx)) {
                 pb_free(mx);
                 goto bad;
             }
-            mx->path->kind_case = AGENTGATEWAY__DEV__RESOURCE__PATH_MATCH__KIND_PATH_PREFIX;
         }
         json_t *pol = member(c, r, "policies", path, JSON_OBJECT);
         pathf(p, "%s.policies", path);
