@@ -75,6 +75,7 @@ struct dconn {
     uint64_t t_routed;           /* uv_hrtime() when forwarding began (0: answered locally) */
     proxy_endpoint_t ep;
     const agw_header_modifier_t *resp_mod[2];
+    proxy_headers_t cors; /* CORS fields for this exchange's response (proxy_cors_eval) */
     uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
     dconn_t *prev, *next;
 };
@@ -531,7 +532,7 @@ static void d_timer_start(dconn_t *d, uint64_t ms)
 static void d_local(dconn_t *d, int status, const char *location, const uint8_t *body, size_t blen,
                     bool close)
 {
-    net_h2_header_t h[4];
+    net_h2_header_t h[4 + 8];
     size_t n = 0;
     char cl[32];
     snprintf(cl, sizeof cl, "%zu", blen);
@@ -539,6 +540,9 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
     h[n++] = NET_H2_HDR("content-length", cl);
     if (location)
         h[n++] = NET_H2_HDR("location", location);
+    for (size_t i = 0; i < d->cors.n && i < 8; i++) /* proxy_cors_eval sets at most 7 */
+        h[n++] = (net_h2_header_t){d->cors.v[i].name, strlen(d->cors.v[i].name),
+                                   d->cors.v[i].value, strlen(d->cors.v[i].value)};
     if (d->st) {
         if (d->h2_ended)
             return;
@@ -614,6 +618,8 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
     }
     proxy_headers_modify(&h, d->resp_mod[0]);
     proxy_headers_modify(&h, d->resp_mod[1]);
+    for (size_t i = 0; i < d->cors.n; i++)
+        proxy_headers_set(&h, d->cors.v[i].name, d->cors.v[i].value);
     char cl[32];
     d->resp_chunked = false;
     if (m->content_length >= 0 && !m->chunked) {
@@ -773,6 +779,7 @@ static void d_exchange_done(dconn_t *d)
     d_timer_stop(d);
     d->route_key = NULL;
     d->t_routed = 0;
+    proxy_headers_dispose(&d->cors);
     proxy_snapshot_release(d->snap);
     d->snap = NULL;
     if (d->st) {
@@ -913,9 +920,33 @@ static void mirrors_send(dconn_t *d, const Agentgateway__Dev__Resource__RequestM
 }
 
 /* Routes, filters and forwards one request (either protocol). */
+/* A request field as a C string (owned by caller), or NULL. */
+static char *x_header(const xreq_t *m, const char *name)
+{
+    const net_h2_header_t *h = net_h2_header_find(m->headers, m->nheaders, name);
+    return h ? strndup(h->value, h->value_len) : NULL;
+}
+
+/* The route's CORS policy (proxy_cors_eval): a preflight is answered here (returns true); for
+ * other requests d->cors holds the fields the response gets. */
+static bool x_cors(dconn_t *d, const xreq_t *m, const Agentgateway__Dev__Resource__CORS *c)
+{
+    char *origin = x_header(m, "origin"), *rm = x_header(m, "access-control-request-method"),
+         *rh = x_header(m, "access-control-request-headers");
+    int rc = proxy_cors_eval(c, m->method, origin, rm, rh, &d->cors);
+    free(origin);
+    free(rm);
+    free(rh);
+    if (rc != PROXY_CORS_PREFLIGHT)
+        return false;
+    d_local(d, 200, NULL, NULL, 0, m->has_body);
+    return true;
+}
+
 static void x_start(dconn_t *d, const xreq_t *m)
 {
     proxy_t *p = d->p;
+    proxy_headers_dispose(&d->cors);
     d->req_chunked = m->chunked;
     bool body = m->has_body;
     /* target → path, query, authority */
@@ -955,6 +986,10 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->route_key = ir_route_key(rm.route);
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
+    if (f.cors && x_cors(d, m, f.cors)) {
+        free(path);
+        return; /* a preflight, answered */
+    }
     bool tls = ir_listener_protocol(rm.listener) == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
     proxy_url_t url = {tls ? "https" : "http", host, ir_bind_port(rm.bind), path, query, rm.prefix,
                        rm.prefix_len};
@@ -1261,6 +1296,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     net_h1_parser_free(d->parser);
     free(d->in);
     free(d->bind_key);
+    proxy_headers_dispose(&d->cors);
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -1447,6 +1483,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
     net_h1_buf_dispose(&d->up_head);
     free(d->in);
     free(d->bind_key);
+    proxy_headers_dispose(&d->cors);
     dconn_unlink(d->p, d);
     free(d);
 }

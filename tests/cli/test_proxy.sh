@@ -6,7 +6,8 @@
 #  token is refused with a clear log line; the control plane killed and restarted on the same
 #  port is reconnected to, and an edit made meanwhile reaches the proxy.
 #  --config: a local config file (agentgateway's format) serves traffic, an edit reloads it, a
-#  broken edit is rejected with FILE:LINE and the last good config keeps serving.
+#  broken edit is rejected with FILE:LINE and the last good config keeps serving; CORS preflights
+#  are answered by the proxy and actual requests get Access-Control-Allow-Origin.
 # Usage: test_proxy.sh KRTGATE SRC_DIR
 set -eu
 bin=$1
@@ -212,6 +213,7 @@ binds:
       policies:
         responseHeaderModifier:
           set: {x-served-by: krtgate-local}
+        cors: {allowOrigins: ["https://app.example.com"], allowMethods: [GET, PUT], maxAge: 60}
       backends:
       - host: 127.0.78.1:8081
 EOF
@@ -228,6 +230,21 @@ until lget /echo/a | grep -q '"pod": "echo-1"'; do
     sleep 0.1
 done
 lget /echo/a | grep -qi '^x-served-by: krtgate-local' || fail "response modifier not applied"
+# CORS: a preflight is answered by the proxy (allowed origin: Access-Control-* fields; other
+# origins: none), an actual request gets Access-Control-Allow-Origin on the backend's answer.
+pre() { curl -s --max-time 5 -D - -o /dev/null -X OPTIONS -H "Host: example.local" -H "Origin: $1" \
+    -H 'Access-Control-Request-Method: PUT' "http://127.0.78.12:8080/echo/pre"; }
+pre https://app.example.com >"$tmp/pre.txt"
+grep -q '^HTTP/1.1 200' "$tmp/pre.txt" || fail "preflight status: $(cat "$tmp/pre.txt")"
+grep -qi '^access-control-allow-origin: https://app.example.com' "$tmp/pre.txt" || fail "preflight origin"
+grep -qi '^access-control-allow-methods: GET, PUT' "$tmp/pre.txt" || fail "preflight methods"
+grep -qi '^access-control-max-age: 60' "$tmp/pre.txt" || fail "preflight max age"
+grep -qi '^x-served-by' "$tmp/pre.txt" && fail "the preflight reached the backend"
+pre https://evil.example.com | grep -qi '^access-control-' && fail "a foreign origin got CORS fields"
+curl -s --max-time 5 -D "$tmp/act.txt" -H "Host: example.local" -H "Origin: https://app.example.com" \
+    "http://127.0.78.12:8080/echo/actual" | grep -q '"path": "/echo/actual"' || fail "actual CORS request"
+grep -qi '^access-control-allow-origin: https://app.example.com' "$tmp/act.txt" ||
+    fail "no Access-Control-Allow-Origin on the actual response: $(cat "$tmp/act.txt")"
 # An edit is picked up (rename over the file, as editors do).
 sed 's#pathPrefix: /echo#pathPrefix: /v2#' "$tmp/local.yaml" >"$tmp/local.new"
 mv "$tmp/local.new" "$tmp/local.yaml"
