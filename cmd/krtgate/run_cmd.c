@@ -23,6 +23,7 @@
 #include "kube/source.h"
 #include "net/http_server.h"
 #include "net/tls.h"
+#include "proxy/admin.h"
 #include "proxy/proxy.h"
 #include "proxy/xds_glue.h"
 #include "translate/translate.h"
@@ -139,6 +140,26 @@ static void h_debug_resources(const net_http_request_t *req, net_http_response_t
     free(lines);
 }
 
+/* Every in-process proxy's metrics, one family at a time, told apart by a gateway label. */
+static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, void *ud)
+{
+    (void)req;
+    run_app_t *a = ud;
+    size_t n = 0;
+    for (gw_proxy_t *g = a->proxies; g; g = g->next)
+        n++;
+    proxy_metrics_source_t *srcs = calloc(n + 1, sizeof *srcs);
+    if (!srcs) {
+        net_http_response_set_status(resp, 500);
+        return;
+    }
+    n = 0;
+    for (gw_proxy_t *g = a->proxies; g; g = g->next)
+        srcs[n++] = (proxy_metrics_source_t){g->key, g->p};
+    proxy_admin_write_metrics(resp, srcs, n, NULL);
+    free(srcs);
+}
+
 static void h_index(const net_http_request_t *req, net_http_response_t *resp, void *ud)
 {
     (void)req;
@@ -146,6 +167,7 @@ static void h_index(const net_http_request_t *req, net_http_response_t *resp, vo
     net_http_response_printf(resp, "krtgate run admin endpoint\n"
                                    "  /healthz            liveness\n"
                                    "  /readyz             200 once the initial load is served\n"
+                                   "  /metrics            every in-process proxy (Prometheus)\n"
                                    "  /debug/xds          xDS connections, subscriptions, last NACK\n"
                                    "  /debug/krt          the engine's collections (JSON)\n"
                                    "  /debug/krt.dot      the collection graph (Graphviz)\n"
@@ -414,6 +436,7 @@ static int start_servers(run_app_t *a, uv_loop_t *loop)
     net_http_server_route(a->admin, "GET", "/", h_index, a);
     net_http_server_route(a->admin, "GET", "/healthz", h_healthz, a);
     net_http_server_route(a->admin, "GET", "/readyz", h_readyz, a);
+    net_http_server_route(a->admin, "GET", "/metrics", h_metrics, a);
     net_http_server_route(a->admin, "GET", "/debug/xds", h_debug_xds, a);
     net_http_server_route(a->admin, "GET", "/debug/krt", h_debug_krt, a);
     net_http_server_route(a->admin, "GET", "/debug/krt.dot", h_debug_dot, a);

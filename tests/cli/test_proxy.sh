@@ -178,7 +178,10 @@ curl -sf "http://127.0.0.1:$admin/metrics" | grep -q '^krtgate_xds_client_connec
     fail "xDS still shown connected"
 sed 's#value: /echo#value: /echo2#' "$tmp/live/route.yaml" >"$tmp/route.new"
 mv "$tmp/route.new" "$tmp/live/route.yaml"
-"$bin" run --no-proxy --xds-listen "127.0.0.1:$xds" --admin-listen 127.0.0.1:0 \
+# This time with its in-process proxy too, on an address of its own, for krtgate run's /metrics.
+sed -i 's/^  gatewayClassName: agentgateway$/  gatewayClassName: agentgateway\n  addresses:\n  - type: IPAddress\n    value: 127.0.78.20/' \
+    "$tmp/live/gateway.yaml"
+"$bin" run --xds-listen "127.0.0.1:$xds" --admin-listen 127.0.0.1:0 \
     --xds-token-file "$tmp/tokens" "$tmp/live" 2>"$tmp/cp2.err" &
 cp_pid=$!
 wait_for "$tmp/cp2.err" "initial load"
@@ -190,6 +193,20 @@ until [ "$(code /echo2/x)" = 200 ]; do
 done
 [ "$(grep -c "xDS stream to 127.0.0.1:$xds open" "$tmp/px.err")" -ge 2 ] || fail "no second stream"
 [ "$(code /echo/x)" = 404 ] || fail "/echo answered $(code /echo/x) after the edit"
+
+# krtgate run's admin /metrics covers its in-process proxies, labelled by gateway.
+wait_for "$tmp/cp2.err" "proxy serving on 127.0.78.20"
+cp_admin=$(sed -n 's#.*admin on http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$tmp/cp2.err")
+i=0
+until curl -s --max-time 5 -H "Host: example.local" http://127.0.78.20:8080/echo2/in | grep -q '"pod"'; do
+    i=$((i + 1))
+    [ "$i" -le 100 ] || fail "no answer through krtgate run's in-process proxy"
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$cp_admin/metrics" >"$tmp/run-metrics" || fail "krtgate run /metrics"
+check_metrics "$tmp/run-metrics" || fail "malformed exposition from krtgate run"
+grep -q '^krtgate_proxy_http_requests_total{gateway="default/quickstart",route="default/echo.00.http",code="200"} [1-9]' \
+    "$tmp/run-metrics" || fail "krtgate run /metrics has no per-route count: $(cat "$tmp/run-metrics")"
 
 kill -TERM "$px_pid"
 wait "$px_pid" || fail "krtgate proxy exited with $? on SIGTERM"
