@@ -249,8 +249,8 @@ int proxy_cors_eval(const agw_cors_t *c, const char *method, const char *origin,
         rc = proxy_headers_set(out, "access-control-allow-credentials", "true");
     /* on preflights too: the Gateway API's conformance test expects it there */
     if (rc == PROXY_OK)
-        rc = set_list(out, "access-control-expose-headers", c->expose_headers,
-                      c->n_expose_headers, cred ? "" : NULL);
+        rc = set_list(out, "access-control-expose-headers", c->expose_headers, c->n_expose_headers,
+                      cred ? "" : NULL);
     if (!preflight)
         return rc == PROXY_OK ? PROXY_CORS_PASS : rc;
     if (rc == PROXY_OK)

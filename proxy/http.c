@@ -541,8 +541,8 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
     if (location)
         h[n++] = NET_H2_HDR("location", location);
     for (size_t i = 0; i < d->cors.n && i < 8; i++) /* proxy_cors_eval sets at most 7 */
-        h[n++] = (net_h2_header_t){d->cors.v[i].name, strlen(d->cors.v[i].name),
-                                   d->cors.v[i].value, strlen(d->cors.v[i].value)};
+        h[n++] = (net_h2_header_t){d->cors.v[i].name, strlen(d->cors.v[i].name), d->cors.v[i].value,
+                                   strlen(d->cors.v[i].value)};
     if (d->st) {
         if (d->h2_ended)
             return;

@@ -37,7 +37,7 @@
 
 #define MAX_DEPTH 64
 #define MAX_NODES 1000000
-#define PATH_CAP 512
+#define PATH_CAP  512
 
 typedef Agentgateway__Dev__Resource__Route route_pb_t;
 typedef Agentgateway__Dev__Resource__RouteMatch match_pb_t;
@@ -245,7 +245,8 @@ static json_t *load_node(lc_t *c, yaml_parser_t *p, yaml_event_t *ev, int depth)
                 return obj;
             }
             int kl = (int)k.start_mark.line + 1;
-            if (k.type != YAML_SCALAR_EVENT || memchr(k.data.scalar.value, 0, k.data.scalar.length)) {
+            if (k.type != YAML_SCALAR_EVENT ||
+                memchr(k.data.scalar.value, 0, k.data.scalar.length)) {
                 yaml_event_delete(&k);
                 fail(c, NULL, NULL, 0, "", "line %d: mapping keys must be plain strings", kl);
                 break;
@@ -332,7 +333,8 @@ static json_t *load(lc_t *c, const char *text, size_t len)
         return need(c, json_object()); /* an empty file is an empty config */
     }
     if (!json_is_object(root)) {
-        fail(c, NULL, NULL, 0, "", "the top level must be a mapping (binds, gateways, routes, ...)");
+        fail(c, NULL, NULL, 0, "",
+             "the top level must be a mapping (binds, gateways, routes, ...)");
         json_decref(root);
         return NULL;
     }
@@ -396,8 +398,8 @@ static json_t *member(lc_t *c, const json_t *obj, const char *key, const char *p
         return NULL;
     bool ok = json_typeof(v) == t || (t == JSON_REAL && json_is_integer(v));
     if (!ok) {
-        const char *want = t == JSON_OBJECT  ? "a mapping"
-                           : t == JSON_ARRAY ? "a list"
+        const char *want = t == JSON_OBJECT   ? "a mapping"
+                           : t == JSON_ARRAY  ? "a list"
                            : t == JSON_STRING ? "a string"
                            : t == JSON_TRUE   ? "a boolean"
                                               : "a number";
@@ -452,33 +454,40 @@ static long long integer(lc_t *c, const json_t *obj, const char *key, const char
 
 /* One constructor per message type: zeroed memory from ir/pb.h's allocator, then the generated
  * init (defaults, descriptor). NEW(c, T, init) calls the one for T. */
-#define DEF_NEW(T, init)                              \
-    static T *new_##init(lc_t *c)                     \
-    {                                                 \
-        T *x = need(c, ir_pb_alloc(sizeof(T)));       \
-        if (x)                                        \
-            init(x);                                  \
-        return x;                                     \
+#define DEF_NEW(T, init)                        \
+    static T *new_##init(lc_t *c)               \
+    {                                           \
+        T *x = need(c, ir_pb_alloc(sizeof(T))); \
+        if (x)                                  \
+            init(x);                            \
+        return x;                               \
     }
 #define NEW(c, T, init) new_##init(c)
 DEF_NEW(Agentgateway__Dev__Resource__Backend, agentgateway__dev__resource__backend__init)
-DEF_NEW(Agentgateway__Dev__Resource__BackendReference__Inline, agentgateway__dev__resource__backend_reference__inline__init)
-DEF_NEW(Agentgateway__Dev__Resource__BackendReference__Service, agentgateway__dev__resource__backend_reference__service__init)
+DEF_NEW(Agentgateway__Dev__Resource__BackendReference__Inline,
+        agentgateway__dev__resource__backend_reference__inline__init)
+DEF_NEW(Agentgateway__Dev__Resource__BackendReference__Service,
+        agentgateway__dev__resource__backend_reference__service__init)
 DEF_NEW(Agentgateway__Dev__Resource__Bind, agentgateway__dev__resource__bind__init)
 DEF_NEW(Agentgateway__Dev__Resource__CORS, agentgateway__dev__resource__cors__init)
-DEF_NEW(Agentgateway__Dev__Resource__DirectResponse, agentgateway__dev__resource__direct_response__init)
+DEF_NEW(Agentgateway__Dev__Resource__DirectResponse,
+        agentgateway__dev__resource__direct_response__init)
 DEF_NEW(Agentgateway__Dev__Resource__Header, agentgateway__dev__resource__header__init)
 DEF_NEW(Agentgateway__Dev__Resource__Listener, agentgateway__dev__resource__listener__init)
 DEF_NEW(Agentgateway__Dev__Resource__ListenerName, agentgateway__dev__resource__listener_name__init)
 DEF_NEW(Agentgateway__Dev__Resource__MethodMatch, agentgateway__dev__resource__method_match__init)
 DEF_NEW(Agentgateway__Dev__Resource__PathMatch, agentgateway__dev__resource__path_match__init)
-DEF_NEW(Agentgateway__Dev__Resource__RequestMirrors, agentgateway__dev__resource__request_mirrors__init)
-DEF_NEW(Agentgateway__Dev__Resource__RequestMirrors__Mirror, agentgateway__dev__resource__request_mirrors__mirror__init)
-DEF_NEW(Agentgateway__Dev__Resource__RequestRedirect, agentgateway__dev__resource__request_redirect__init)
+DEF_NEW(Agentgateway__Dev__Resource__RequestMirrors,
+        agentgateway__dev__resource__request_mirrors__init)
+DEF_NEW(Agentgateway__Dev__Resource__RequestMirrors__Mirror,
+        agentgateway__dev__resource__request_mirrors__mirror__init)
+DEF_NEW(Agentgateway__Dev__Resource__RequestRedirect,
+        agentgateway__dev__resource__request_redirect__init)
 DEF_NEW(Agentgateway__Dev__Resource__ResourceName, agentgateway__dev__resource__resource_name__init)
 DEF_NEW(Agentgateway__Dev__Resource__Retry, agentgateway__dev__resource__retry__init)
 DEF_NEW(Agentgateway__Dev__Resource__RouteName, agentgateway__dev__resource__route_name__init)
-DEF_NEW(Agentgateway__Dev__Resource__StaticBackend, agentgateway__dev__resource__static_backend__init)
+DEF_NEW(Agentgateway__Dev__Resource__StaticBackend,
+        agentgateway__dev__resource__static_backend__init)
 DEF_NEW(Agentgateway__Dev__Resource__Timeout, agentgateway__dev__resource__timeout__init)
 DEF_NEW(bps_pb_t, agentgateway__dev__resource__backend_policy_spec__init)
 DEF_NEW(dur_pb_t, google__protobuf__duration__init)
@@ -574,7 +583,8 @@ static bool host_port(lc_t *c, const json_t *obj, const char *key, const char *p
         hl -= 2;
     }
     if (!colon || hl == 0 || hl >= cap || !colon[1] || *end || p <= 0 || p > 65535) {
-        fail(c, obj, key, 0, path, "must be HOST:PORT, not \"%s\"", json_string_value(json_object_get(obj, key)));
+        fail(c, obj, key, 0, path, "must be HOST:PORT, not \"%s\"",
+             json_string_value(json_object_get(obj, key)));
         return false;
     }
     memcpy(host, s, hl);
@@ -600,9 +610,10 @@ static bool headers_into(lc_t *c, const json_t *obj, const char *key, const char
             const char *s = str(c, v, name, p);
             if (!s)
                 return c->failed ? false : (fail(c, v, name, 0, p, "must be a string"), false);
-            Agentgateway__Dev__Resource__Header *h =
-                NEW(c, Agentgateway__Dev__Resource__Header, agentgateway__dev__resource__header__init);
-            if (!h || !(h->name = pstr(c, name)) || !(h->value = pstr(c, s)) || !PUSH(c, *arr, *n, h)) {
+            Agentgateway__Dev__Resource__Header *h = NEW(c, Agentgateway__Dev__Resource__Header,
+                                                         agentgateway__dev__resource__header__init);
+            if (!h || !(h->name = pstr(c, name)) || !(h->value = pstr(c, s)) ||
+                !PUSH(c, *arr, *n, h)) {
                 pb_free(h);
                 return false;
             }
@@ -610,8 +621,9 @@ static bool headers_into(lc_t *c, const json_t *obj, const char *key, const char
         return true;
     }
     if (!json_is_array(v)) {
-        fail(c, obj, key, 0, path, "must be a mapping of header names to values, or a list of "
-                                   "{name, value}");
+        fail(c, obj, key, 0, path,
+             "must be a mapping of header names to values, or a list of "
+             "{name, value}");
         return false;
     }
     size_t i;
@@ -634,7 +646,8 @@ static bool headers_into(lc_t *c, const json_t *obj, const char *key, const char
         }
         Agentgateway__Dev__Resource__Header *h =
             NEW(c, Agentgateway__Dev__Resource__Header, agentgateway__dev__resource__header__init);
-        if (!h || !(h->name = pstr(c, name)) || !(h->value = pstr(c, val)) || !PUSH(c, *arr, *n, h)) {
+        if (!h || !(h->name = pstr(c, name)) || !(h->value = pstr(c, val)) ||
+            !PUSH(c, *arr, *n, h)) {
             pb_free(h);
             return false;
         }
@@ -677,8 +690,8 @@ static hm_pb_t *header_modifier(lc_t *c, const json_t *obj, const char *path)
     return m;
 }
 
-static bool strings_into(lc_t *c, const json_t *obj, const char *key, const char *path,
-                         char ***arr, size_t *n)
+static bool strings_into(lc_t *c, const json_t *obj, const char *key, const char *path, char ***arr,
+                         size_t *n)
 {
     json_t *a = member(c, obj, key, path, JSON_ARRAY);
     size_t i;
@@ -702,8 +715,7 @@ static bool strings_into(lc_t *c, const json_t *obj, const char *key, const char
 
 /* A backend reference: {host: "h:p"} | {service: {name: "ns/host" | {namespace, hostname},
  * port}} | {backend: NAME}. |extra| are further keys the caller handles (weight, policies). */
-static ref_pb_t *backend_ref(lc_t *c, const json_t *obj, const char *path,
-                             const char *const *extra)
+static ref_pb_t *backend_ref(lc_t *c, const json_t *obj, const char *path, const char *const *extra)
 {
     static const char *const later[] = {"mcp", "ai", "dynamic", "internal", "aws", NULL};
     const char *allowed[8] = {"host", "service", "backend"};
@@ -728,7 +740,8 @@ static ref_pb_t *backend_ref(lc_t *c, const json_t *obj, const char *path,
     if (json_object_get(obj, "host")) {
         if (!host_port(c, obj, "host", path, host, sizeof host, &port))
             goto bad;
-        r->inline_ = NEW(c, Agentgateway__Dev__Resource__BackendReference__Inline, agentgateway__dev__resource__backend_reference__inline__init);
+        r->inline_ = NEW(c, Agentgateway__Dev__Resource__BackendReference__Inline,
+                         agentgateway__dev__resource__backend_reference__inline__init);
         if (!r->inline_)
             goto bad;
         r->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_INLINE;
@@ -785,7 +798,8 @@ static ref_pb_t *backend_ref(lc_t *c, const json_t *obj, const char *path,
             fail(c, obj, "service", 0, path, "needs a port");
             goto bad;
         }
-        r->service = NEW(c, Agentgateway__Dev__Resource__BackendReference__Service, agentgateway__dev__resource__backend_reference__service__init);
+        r->service = NEW(c, Agentgateway__Dev__Resource__BackendReference__Service,
+                         agentgateway__dev__resource__backend_reference__service__init);
         if (!r->service)
             goto bad;
         r->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_SERVICE;
@@ -811,7 +825,8 @@ static bool authority_path(lc_t *c, const json_t *obj, const char *path, char **
         pathf(ap, "%s.authority", path);
         static const char *const k1[] = {"full", "host", "port", NULL};
         static const char *const k2[] = {"full", "host", NULL};
-        if (!keys_ok(c, a, ap, allow_port ? k1 : k2, allow_port ? NULL : (const char *const[]){"port", NULL}))
+        if (!keys_ok(c, a, ap, allow_port ? k1 : k2,
+                     allow_port ? NULL : (const char *const[]){"port", NULL}))
             return false;
         if (json_object_size(a) != 1) {
             fail(c, obj, "authority", 0, path, "needs exactly one of full, host%s",
@@ -870,12 +885,28 @@ static bool authority_path(lc_t *c, const json_t *obj, const char *path, char **
     return !c->failed;
 }
 
-static const char *const unsupported_policies[] = {
-    "authorization",   "jwtAuth",       "oidc",          "basicAuth",     "apiKey",
-    "extAuthz",        "extProc",       "transformations", "csrf",        "buffer",
-    "delay",           "localRateLimit", "remoteRateLimit", "backendTLS", "backendAuth",
-    "backendTunnel",   "ai",            "a2a",           "mcpAuthorization", "mcpAuthentication",
-    "mcpGuardrails",   NULL};
+static const char *const unsupported_policies[] = {"authorization",
+                                                   "jwtAuth",
+                                                   "oidc",
+                                                   "basicAuth",
+                                                   "apiKey",
+                                                   "extAuthz",
+                                                   "extProc",
+                                                   "transformations",
+                                                   "csrf",
+                                                   "buffer",
+                                                   "delay",
+                                                   "localRateLimit",
+                                                   "remoteRateLimit",
+                                                   "backendTLS",
+                                                   "backendAuth",
+                                                   "backendTunnel",
+                                                   "ai",
+                                                   "a2a",
+                                                   "mcpAuthorization",
+                                                   "mcpAuthentication",
+                                                   "mcpGuardrails",
+                                                   NULL};
 
 static bool add_tps(lc_t *c, route_pb_t *r, int kind, void *val)
 {
@@ -897,28 +928,36 @@ static bool add_tps(lc_t *c, route_pb_t *r, int kind, void *val)
 
 static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char *path)
 {
-    static const char *const k[] = {"requestHeaderModifier", "responseHeaderModifier",
-                                    "requestRedirect",       "urlRewrite",
-                                    "requestMirror",         "directResponse",
-                                    "cors",                  "timeout",
-                                    "retry",                 NULL};
+    static const char *const k[] = {"requestHeaderModifier",
+                                    "responseHeaderModifier",
+                                    "requestRedirect",
+                                    "urlRewrite",
+                                    "requestMirror",
+                                    "directResponse",
+                                    "cors",
+                                    "timeout",
+                                    "retry",
+                                    NULL};
     if (!keys_ok(c, pol, path, k, unsupported_policies))
         return false;
     char p[PATH_CAP];
     json_t *v;
 #define SUB(name) (pathf(p, "%s.%s", path, name), member(c, pol, name, path, JSON_OBJECT))
     if ((v = SUB("requestHeaderModifier")) &&
-        !add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER,
+        !add_tps(c, r,
+                 AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER,
                  header_modifier(c, v, p)))
         return false;
     if ((v = SUB("responseHeaderModifier")) &&
-        !add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER,
+        !add_tps(c, r,
+                 AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER,
                  header_modifier(c, v, p)))
         return false;
     if ((v = SUB("requestRedirect"))) {
         static const char *const rk[] = {"scheme", "authority", "path", "status", NULL};
         Agentgateway__Dev__Resource__RequestRedirect *x =
-            NEW(c, Agentgateway__Dev__Resource__RequestRedirect, agentgateway__dev__resource__request_redirect__init);
+            NEW(c, Agentgateway__Dev__Resource__RequestRedirect,
+                agentgateway__dev__resource__request_redirect__init);
         int kind = 0;
         char *full = NULL, *prefix = NULL, *host = NULL;
         const char *scheme = x && keys_ok(c, v, p, rk, NULL) ? str(c, v, "scheme", p) : NULL;
@@ -945,13 +984,15 @@ static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char
             pb_free(x);
             return false;
         }
-        if (!add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_REDIRECT, x))
+        if (!add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_REDIRECT,
+                     x))
             return false;
     }
     if ((v = SUB("urlRewrite"))) {
         static const char *const rk[] = {"authority", "path", NULL};
-        Agentgateway__Dev__Resource__UrlRewrite *x = NEW(
-            c, Agentgateway__Dev__Resource__UrlRewrite, agentgateway__dev__resource__url_rewrite__init);
+        Agentgateway__Dev__Resource__UrlRewrite *x =
+            NEW(c, Agentgateway__Dev__Resource__UrlRewrite,
+                agentgateway__dev__resource__url_rewrite__init);
         int kind = 0;
         char *full = NULL, *prefix = NULL, *host = NULL;
         uint32_t port = 0;
@@ -994,9 +1035,11 @@ static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char
             return false;
         }
         Agentgateway__Dev__Resource__RequestMirrors *ms =
-            NEW(c, Agentgateway__Dev__Resource__RequestMirrors, agentgateway__dev__resource__request_mirrors__init);
+            NEW(c, Agentgateway__Dev__Resource__RequestMirrors,
+                agentgateway__dev__resource__request_mirrors__init);
         Agentgateway__Dev__Resource__RequestMirrors__Mirror *m =
-            NEW(c, Agentgateway__Dev__Resource__RequestMirrors__Mirror, agentgateway__dev__resource__request_mirrors__mirror__init);
+            NEW(c, Agentgateway__Dev__Resource__RequestMirrors__Mirror,
+                agentgateway__dev__resource__request_mirrors__mirror__init);
         if (m) {
             m->percentage = pc;
             m->backend = backend_ref(c, b, bp, NULL);
@@ -1006,7 +1049,8 @@ static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char
             pb_free(ms);
             return false;
         }
-        if (!add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_MIRROR, ms))
+        if (!add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_REQUEST_MIRROR,
+                     ms))
             return false;
     }
     if ((v = SUB("directResponse"))) {
@@ -1018,7 +1062,8 @@ static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char
         if (c->failed)
             return false;
         Agentgateway__Dev__Resource__DirectResponse *d =
-            NEW(c, Agentgateway__Dev__Resource__DirectResponse, agentgateway__dev__resource__direct_response__init);
+            NEW(c, Agentgateway__Dev__Resource__DirectResponse,
+                agentgateway__dev__resource__direct_response__init);
         if (!d)
             return false;
         d->status = (uint32_t)st;
@@ -1030,12 +1075,18 @@ static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char
                 return false;
             }
         }
-        if (!add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE, d))
+        if (!add_tps(c, r, AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE,
+                     d))
             return false;
     }
     if ((v = SUB("cors"))) {
-        static const char *const ck[] = {"allowCredentials", "allowHeaders", "allowMethods",
-                                         "allowOrigins",     "exposeHeaders", "maxAge", NULL};
+        static const char *const ck[] = {"allowCredentials",
+                                         "allowHeaders",
+                                         "allowMethods",
+                                         "allowOrigins",
+                                         "exposeHeaders",
+                                         "maxAge",
+                                         NULL};
         if (!keys_ok(c, v, p, ck, NULL))
             return false;
         Agentgateway__Dev__Resource__CORS *x =
@@ -1062,8 +1113,8 @@ static bool route_policies(lc_t *c, route_pb_t *r, const json_t *pol, const char
         static const char *const tk[] = {"requestTimeout", "backendRequestTimeout", NULL};
         if (!keys_ok(c, v, p, tk, NULL))
             return false;
-        Agentgateway__Dev__Resource__Timeout *x =
-            NEW(c, Agentgateway__Dev__Resource__Timeout, agentgateway__dev__resource__timeout__init);
+        Agentgateway__Dev__Resource__Timeout *x = NEW(c, Agentgateway__Dev__Resource__Timeout,
+                                                      agentgateway__dev__resource__timeout__init);
         if (!x)
             return false;
         x->request = duration(c, v, "requestTimeout", p);
@@ -1136,10 +1187,10 @@ static bool route_backends(lc_t *c, route_pb_t *r, const json_t *arr, const char
             pathf(pp, "%s.policies", bp);
             static const char *const pk[] = {"requestHeaderModifier", "responseHeaderModifier",
                                              NULL};
-            static const char *const later[] = {"backendTLS", "backendAuth", "backendTunnel",
-                                                "requestMirror", "requestRedirect", "ai",
-                                                "a2a", "mcpAuthorization", "mcpAuthentication",
-                                                NULL};
+            static const char *const later[] = {
+                "backendTLS",        "backendAuth", "backendTunnel", "requestMirror",
+                "requestRedirect",   "ai",          "a2a",           "mcpAuthorization",
+                "mcpAuthentication", NULL};
             if (keys_ok(c, pol, pp, pk, later)) {
                 for (int which = 0; which < 2 && !c->failed; which++) {
                     const char *name = which ? "responseHeaderModifier" : "requestHeaderModifier";
@@ -1148,15 +1199,17 @@ static bool route_backends(lc_t *c, route_pb_t *r, const json_t *arr, const char
                     json_t *hm = member(c, pol, name, pp, JSON_OBJECT);
                     if (!hm)
                         continue;
-                    bps_pb_t *s = NEW(c, bps_pb_t, agentgateway__dev__resource__backend_policy_spec__init);
+                    bps_pb_t *s =
+                        NEW(c, bps_pb_t, agentgateway__dev__resource__backend_policy_spec__init);
                     hm_pb_t *m = s ? header_modifier(c, hm, hp) : NULL;
                     if (!s || !m) {
                         pb_free(s);
                         break;
                     }
                     s->kind_case =
-                        which ? AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER
-                              : AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER;
+                        which
+                            ? AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER
+                            : AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER;
                     s->request_header_modifier = m; /* same union slot for both */
                     if (!PUSH(c, rb->backend_policies, rb->n_backend_policies, s)) {
                         pb_free(s);
@@ -1189,7 +1242,8 @@ static bool name_value(lc_t *c, const json_t *e, const char *path, char **name, 
     if (c->failed)
         return false;
     if (!n || !v) {
-        fail(c, NULL, NULL, 0, path, "needs a name and a value (line %d)", line_of(c, e, "name", 0));
+        fail(c, NULL, NULL, 0, path, "needs a name and a value (line %d)",
+             line_of(c, e, "name", 0));
         return false;
     }
     char vp[PATH_CAP];
@@ -1240,7 +1294,8 @@ static match_pb_t *route_match(lc_t *c, const json_t *m, const char *path)
             fail(c, pm, which, 0, p, "must start with '/'");
             goto bad;
         }
-        x->path = NEW(c, Agentgateway__Dev__Resource__PathMatch, agentgateway__dev__resource__path_match__init);
+        x->path = NEW(c, Agentgateway__Dev__Resource__PathMatch,
+                      agentgateway__dev__resource__path_match__init);
         if (!x->path)
             goto bad;
         char *v = pstr(c, s);
@@ -1267,8 +1322,9 @@ static match_pb_t *route_match(lc_t *c, const json_t *m, const char *path)
     json_array_foreach(hs, i, e)
     {
         pathf(p, "%s.headers[%zu]", path, i);
-        Agentgateway__Dev__Resource__HeaderMatch *h = NEW(
-            c, Agentgateway__Dev__Resource__HeaderMatch, agentgateway__dev__resource__header_match__init);
+        Agentgateway__Dev__Resource__HeaderMatch *h =
+            NEW(c, Agentgateway__Dev__Resource__HeaderMatch,
+                agentgateway__dev__resource__header_match__init);
         int kind = 0;
         char *ex = NULL, *re = NULL;
         bool ok = h && name_value(c, e, p, &h->name, &kind, &ex, &re);
@@ -1288,8 +1344,9 @@ static match_pb_t *route_match(lc_t *c, const json_t *m, const char *path)
     json_array_foreach(qs, i, e)
     {
         pathf(p, "%s.query[%zu]", path, i);
-        Agentgateway__Dev__Resource__QueryMatch *q = NEW(
-            c, Agentgateway__Dev__Resource__QueryMatch, agentgateway__dev__resource__query_match__init);
+        Agentgateway__Dev__Resource__QueryMatch *q =
+            NEW(c, Agentgateway__Dev__Resource__QueryMatch,
+                agentgateway__dev__resource__query_match__init);
         int kind = 0;
         char *ex = NULL, *re = NULL;
         bool ok = q && name_value(c, e, p, &q->name, &kind, &ex, &re);
@@ -1307,7 +1364,8 @@ static match_pb_t *route_match(lc_t *c, const json_t *m, const char *path)
     }
     const char *method = str(c, m, "method", path);
     if (method) {
-        x->method = NEW(c, Agentgateway__Dev__Resource__MethodMatch, agentgateway__dev__resource__method_match__init);
+        x->method = NEW(c, Agentgateway__Dev__Resource__MethodMatch,
+                        agentgateway__dev__resource__method_match__init);
         if (!x->method || !(x->method->exact = pstr(c, method)))
             goto bad;
     }
@@ -1355,11 +1413,11 @@ static bool key_taken(const lc_t *c, ir_kind_t kind, const char *name)
 }
 
 /* Builds one Route per listener in |lkeys| from the route mapping |r|. */
-static bool route(lc_t *c, const json_t *r, const char *path, const char *const *lkeys,
-                  size_t nl, const char *const *extra)
+static bool route(lc_t *c, const json_t *r, const char *path, const char *const *lkeys, size_t nl,
+                  const char *const *extra)
 {
-    const char *allowed[12] = {"name", "namespace", "ruleName", "hostnames",
-                               "matches", "policies", "backends"};
+    const char *allowed[12] = {"name",    "namespace", "ruleName", "hostnames",
+                               "matches", "policies",  "backends"};
     size_t na = 7;
     for (; extra && *extra && na < 11; extra++)
         allowed[na++] = *extra;
@@ -1388,12 +1446,14 @@ static bool route(lc_t *c, const json_t *r, const char *path, const char *const 
                  nl > 1 ? "@" : "", nl > 1 ? lkeys[li] : "");
         x->key = pstr(c, key);
         x->listener_key = pstr(c, lkeys[li]);
-        x->name = NEW(c, Agentgateway__Dev__Resource__RouteName, agentgateway__dev__resource__route_name__init);
+        x->name = NEW(c, Agentgateway__Dev__Resource__RouteName,
+                      agentgateway__dev__resource__route_name__init);
         if (!x->key || !x->listener_key || !x->name || !(x->name->name = pstr(c, name)) ||
             !(x->name->namespace_ = pstr(c, ns)) || !(x->name->kind = pstr(c, "HTTPRoute")))
             goto bad;
         if (rule) {
-            x->name->_rule_name_case = AGENTGATEWAY__DEV__RESOURCE__ROUTE_NAME___RULE_NAME_RULE_NAME;
+            x->name->_rule_name_case =
+                AGENTGATEWAY__DEV__RESOURCE__ROUTE_NAME___RULE_NAME_RULE_NAME;
             if (!(x->name->rule_name = pstr(c, rule)))
                 goto bad;
         }
@@ -1421,7 +1481,8 @@ static bool route(lc_t *c, const json_t *r, const char *path, const char *const 
             match_pb_t *mx = NEW(c, match_pb_t, agentgateway__dev__resource__route_match__init);
             if (!mx)
                 goto bad;
-            mx->path = NEW(c, Agentgateway__Dev__Resource__PathMatch, agentgateway__dev__resource__path_match__init);
+            mx->path = NEW(c, Agentgateway__Dev__Resource__PathMatch,
+                           agentgateway__dev__resource__path_match__init);
             if (mx->path) /* the case first: a set string under it is freed with the tree */
                 mx->path->kind_case = AGENTGATEWAY__DEV__RESOURCE__PATH_MATCH__KIND_PATH_PREFIX;
             if (!mx->path || !(mx->path->path_prefix = pstr(c, "/")) ||
@@ -1443,8 +1504,10 @@ static bool route(lc_t *c, const json_t *r, const char *path, const char *const 
         char xname[700];
         snprintf(xname, sizeof xname, "route/%s", key);
         if (key_taken(c, IR_KIND_ROUTE, xname)) {
-            fail(c, NULL, NULL, 0, path, "a second route named %s (give routes distinct "
-                 "name/namespace/ruleName; line %d)", key, line_of(c, r, "name", 0));
+            fail(c, NULL, NULL, 0, path,
+                 "a second route named %s (give routes distinct "
+                 "name/namespace/ruleName; line %d)",
+                 key, line_of(c, r, "name", 0));
             pb_free(x);
             return false;
         }
@@ -1498,8 +1561,10 @@ static bool listener(lc_t *c, const json_t *l, const char *path, uint32_t port, 
     if (c->failed)
         return false;
     if (proto && strcmp(proto, "HTTP") != 0) {
-        fail(c, l, "protocol", 0, path, "%s listeners are not supported by krtgate's local "
-             "config yet (HTTP only)", proto);
+        fail(c, l, "protocol", 0, path,
+             "%s listeners are not supported by krtgate's local "
+             "config yet (HTTP only)",
+             proto);
         return false;
     }
     char gen[32];
@@ -1514,12 +1579,14 @@ static bool listener(lc_t *c, const json_t *l, const char *path, uint32_t port, 
         fail(c, l, "name", 0, path, "a second listener named %s on port %u", name, port);
         return false;
     }
-    Agentgateway__Dev__Resource__Listener *x = NEW(c, Agentgateway__Dev__Resource__Listener, agentgateway__dev__resource__listener__init);
+    Agentgateway__Dev__Resource__Listener *x =
+        NEW(c, Agentgateway__Dev__Resource__Listener, agentgateway__dev__resource__listener__init);
     char bk[16];
     snprintf(bk, sizeof bk, "%u", port);
     if (!x || !(x->key = pstr(c, lkey)) || !(x->bind_key = pstr(c, bk)) ||
         !(x->hostname = pstr(c, host)) ||
-        !(x->name = NEW(c, Agentgateway__Dev__Resource__ListenerName, agentgateway__dev__resource__listener_name__init)) ||
+        !(x->name = NEW(c, Agentgateway__Dev__Resource__ListenerName,
+                        agentgateway__dev__resource__listener_name__init)) ||
         !(x->name->listener_name = pstr(c, name)) ||
         !(x->name->gateway_name = pstr(c, gw ? gw : "local")) ||
         !(x->name->gateway_namespace = pstr(c, ns ? ns : "default"))) {
@@ -1601,8 +1668,8 @@ static bool binds(lc_t *c, const json_t *arr)
 /* gateways: name → {port, protocol, listeners[]}; each gateway's listener keys go to |gl|. */
 typedef struct gw_listeners {
     const char *gw;
-    char **keys;     /* "<port>.<listener>" */
-    char **names;    /* listener names */
+    char **keys;  /* "<port>.<listener>" */
+    char **names; /* listener names */
     size_t n;
 } gw_listeners_t;
 
@@ -1639,8 +1706,10 @@ static bool gateways(lc_t *c, const json_t *obj, gw_listeners_t **out, size_t *n
             return false;
         }
         if (proto && strcmp(proto, "HTTP") != 0) {
-            fail(c, g, "protocol", 0, gp, "%s gateways are not supported by krtgate's local "
-                 "config yet (HTTP only)", proto);
+            fail(c, g, "protocol", 0, gp,
+                 "%s gateways are not supported by krtgate's local "
+                 "config yet (HTTP only)",
+                 proto);
             return false;
         }
         if (!bind(c, (uint32_t)port, g, gp))
@@ -1800,12 +1869,14 @@ static bool backends(lc_t *c, const json_t *arr)
             fail(c, b, "name", 0, bp, "a second backend named %s", name);
             return false;
         }
-        Agentgateway__Dev__Resource__Backend *x =
-            NEW(c, Agentgateway__Dev__Resource__Backend, agentgateway__dev__resource__backend__init);
+        Agentgateway__Dev__Resource__Backend *x = NEW(c, Agentgateway__Dev__Resource__Backend,
+                                                      agentgateway__dev__resource__backend__init);
         if (!x || !(x->key = pstr(c, name)) ||
-            !(x->name = NEW(c, Agentgateway__Dev__Resource__ResourceName, agentgateway__dev__resource__resource_name__init)) ||
+            !(x->name = NEW(c, Agentgateway__Dev__Resource__ResourceName,
+                            agentgateway__dev__resource__resource_name__init)) ||
             !(x->name->name = pstr(c, name)) || !(x->name->namespace_ = pstr(c, "default")) ||
-            !(x->static_ = NEW(c, Agentgateway__Dev__Resource__StaticBackend, agentgateway__dev__resource__static_backend__init))) {
+            !(x->static_ = NEW(c, Agentgateway__Dev__Resource__StaticBackend,
+                               agentgateway__dev__resource__static_backend__init))) {
             pb_free(x);
             return false;
         }
@@ -1850,18 +1921,21 @@ int proxy_localconfig_parse(const char *text, size_t len, const char *filename,
                             proxy_localconfig_t **out, char *err, size_t cap)
 {
     char scratch[8];
-    lc_t c = {.file = filename ? filename : "config", .err = err ? err : scratch,
+    lc_t c = {.file = filename ? filename : "config",
+              .err = err ? err : scratch,
               .cap = err ? cap : sizeof scratch};
     if (c.cap)
         c.err[0] = '\0';
     *out = NULL;
     json_t *root = load(&c, text ? text : "", text ? len : 0);
     if (root) {
-        static const char *const top[] = {"config", "binds", "gateways", "routes", "backends",
-                                          NULL};
-        static const char *const later[] = {"tcpRoutes", "frontendPolicies", "policies",
-                                            "services", "workloads", "routeGroups", "llm",
-                                            "mcp", "ui", NULL};
+        static const char *const top[] = {"config", "binds",    "gateways",
+                                          "routes", "backends", NULL};
+        static const char *const later[] = {"tcpRoutes", "frontendPolicies",
+                                            "policies",  "services",
+                                            "workloads", "routeGroups",
+                                            "llm",       "mcp",
+                                            "ui",        NULL};
         gw_listeners_t *gl = NULL;
         size_t ngw = 0;
         json_t *v;

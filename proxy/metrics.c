@@ -25,7 +25,7 @@
 /* Upper bounds in seconds: 0.5 ms to 10 s, roughly ×2.5 per step. */
 static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-#define NBOUNDS (sizeof bounds / sizeof bounds[0])
+#define NBOUNDS   (sizeof bounds / sizeof bounds[0])
 #define MAX_CODES 32 /* distinct status codes per route; more fold into code "other" */
 
 typedef struct code_count {
@@ -137,8 +137,7 @@ static route_series_t *series_get(proxy_metrics_t *m, const char *key)
     return r;
 }
 
-void proxy_metrics_response(proxy_metrics_t *m, const char *route, int status,
-                            int64_t upstream_ns)
+void proxy_metrics_response(proxy_metrics_t *m, const char *route, int status, int64_t upstream_ns)
 {
     if (!m)
         return;
@@ -348,8 +347,7 @@ int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *s
     family(o, "krtgate_proxy_upstream_retries_total", "counter",
            "Requests resent after a pooled connection closed under them.");
     for (size_t i = 0; i < n; i++)
-        simple(o, "krtgate_proxy_upstream_retries_total", srcs[i].gateway,
-               st[i].upstream_retries);
+        simple(o, "krtgate_proxy_upstream_retries_total", srcs[i].gateway, st[i].upstream_retries);
     family(o, "krtgate_proxy_upstream_idle", "gauge", "Idle pooled upstream connections.");
     for (size_t i = 0; i < n; i++)
         simple(o, "krtgate_proxy_upstream_idle", srcs[i].gateway, st[i].idle_upstreams);
@@ -358,8 +356,7 @@ int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *s
            "Generation of the config serving (1 = empty, +1 per accepted change set).");
     for (size_t i = 0; i < n; i++) {
         const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(srcs[i].p));
-        simple(o, "krtgate_proxy_config_generation", srcs[i].gateway,
-               proxy_snapshot_generation(s));
+        simple(o, "krtgate_proxy_config_generation", srcs[i].gateway, proxy_snapshot_generation(s));
         proxy_snapshot_release(s);
     }
     family(o, "krtgate_proxy_config_accepted_total", "counter", "Change sets applied.");

@@ -27,7 +27,7 @@ static void usage(FILE *out)
                  "            admin endpoint with /healthz, /readyz, /debug/* (docs/cli.md)\n"
                  "  proxy --xds HOST:PORT --gateway NS/NAME [--token-file F] | --config FILE\n"
                  "            the data plane: fed by a control plane over xDS, or by a local\n"
-                 "            config file (agentgateway's format), admin with /metrics (docs/cli.md)\n"
+                 "            config file in agentgateway's format (docs/cli.md)\n"
                  "  bench [--scale small|agw-5k|large] [--scenario NAME] [--json] [--smoke]\n"
                  "            incremental recompute at cluster scale, beside full recompute\n"
                  "            (docs/bench.md)\n"

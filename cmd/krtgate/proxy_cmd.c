@@ -36,8 +36,8 @@
 #include "xds/client.h"
 
 #define MAX_CONFIG_BYTES (16u << 20)
-#define DEBOUNCE_MS 100
-#define POLL_MS 1000
+#define DEBOUNCE_MS      100
+#define POLL_MS          1000
 
 typedef struct pc_opts {
     const char *xds, *gateway, *token_file, *xds_ca, *server_name, *config, *listen_host,
@@ -63,7 +63,8 @@ typedef struct pc_app {
     int status;
 } pc_app_t;
 
-/* ---- xDS -------------------------------------------------------------------------------------- */
+/* ---- xDS --------------------------------------------------------------------------------------
+ */
 
 static void on_xds_state(xds_client_t *c, int state, int status, const char *message, void *ud)
 {
@@ -81,15 +82,15 @@ static void on_xds_state(xds_client_t *c, int state, int status, const char *mes
                     a->o.xds, net_grpc_status_name(status), message, a->o.gateway,
                     (unsigned long long)st.last_delay_ms);
         else
-            fprintf(stderr, "krtgate proxy: xDS connection to %s lost (%s%s%s); retrying in %llu ms\n",
+            fprintf(stderr,
+                    "krtgate proxy: xDS connection to %s lost (%s%s%s); retrying in %llu ms\n",
                     a->o.xds, status >= 0 ? net_grpc_status_name(status) : "connection failed",
                     message[0] ? ": " : "", message, (unsigned long long)st.last_delay_ms);
     }
 }
 
 /* Counts the outcome, then hands the response to the proxy (proxy_xds_client_update). */
-static int on_xds_update(xds_client_t *c, const xds_update_t *u, char *reason, size_t cap,
-                         void *ud)
+static int on_xds_update(xds_client_t *c, const xds_update_t *u, char *reason, size_t cap, void *ud)
 {
     pc_app_t *a = ud;
     int rc = proxy_xds_client_update(c, u, reason, cap, a->p);
@@ -171,8 +172,8 @@ static int start_xds(pc_app_t *a)
         return CLI_PROBLEMS;
     }
     proxy_metrics_set_xds(proxy_metrics_get(a->p), xds_metrics, a);
-    fprintf(stderr, "krtgate proxy: xDS from %s as gateway %s (node %s)\n", a->o.xds,
-            a->o.gateway, xc.node_id);
+    fprintf(stderr, "krtgate proxy: xDS from %s as gateway %s (node %s)\n", a->o.xds, a->o.gateway,
+            xc.node_id);
     return CLI_OK;
 }
 
@@ -320,8 +321,8 @@ static int start_config(pc_app_t *a)
     a->debounce.data = a->fsev.data = a->poll.data = a;
     a->watching = true;
     if (uv_fs_event_start(&a->fsev, on_fs_event, a->dir, 0) != 0)
-        fprintf(stderr, "krtgate proxy: cannot watch %s for changes; polling every %d ms\n",
-                a->dir, POLL_MS);
+        fprintf(stderr, "krtgate proxy: cannot watch %s for changes; polling every %d ms\n", a->dir,
+                POLL_MS);
     uv_fs_poll_start(&a->poll, on_fs_poll, a->o.config, POLL_MS);
     return CLI_OK;
 }

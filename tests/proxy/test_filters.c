@@ -304,7 +304,7 @@ static void test_cors_preflight_with_exact_and_wildcard_origins(void **state)
         proxy_headers_dispose(&h);
     }
     /* not allowed: still answered (a preflight is never forwarded), without CORS fields */
-    const char *bad[] = {"https://foobar.com", "http://www.bar.com", "https://bar.com",
+    const char *bad[] = {"https://foobar.com",       "http://www.bar.com",        "https://bar.com",
                          "https://www.bar.com:8443", "https://evil.com/.bar.com", ""};
     for (size_t i = 0; i < 6; i++) {
         proxy_headers_t h = {0};

@@ -228,7 +228,8 @@ static void test_errors_name_file_line_and_field(void **state)
     static const struct {
         const char *text, *want;
     } cases[] = {
-        {"binds:\n- port: 80\n  listeners:\n  - routes:\n    - matches:\n      - path: {pathPrefx: /a}\n",
+        {"binds:\n- port: 80\n  listeners:\n  - routes:\n    - matches:\n      - path: {pathPrefx: "
+         "/a}\n",
          "f.yaml:6: binds[0].listeners[0].routes[0].matches[0].path.pathPrefx: unknown field"},
         {"binds:\n- port: 80\n  listeners:\n  - routes:\n    - policies:\n        jwtAuth: {}\n",
          "f.yaml:6: binds[0].listeners[0].routes[0].policies.jwtAuth: not supported by krtgate"},

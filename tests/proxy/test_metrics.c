@@ -128,8 +128,8 @@ static void test_several_proxies_share_families_under_gateway_labels(void **stat
 static bool xds_fill(proxy_metrics_xds_t *out, void *ud)
 {
     (void)ud;
-    *out = (proxy_metrics_xds_t){.state = 1, .connects = 3, .streams = 2, .responses = 5,
-                                 .nacks = 1};
+    *out =
+        (proxy_metrics_xds_t){.state = 1, .connects = 3, .streams = 2, .responses = 5, .nacks = 1};
     return true;
 }
 

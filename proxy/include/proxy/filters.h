@@ -110,8 +110,8 @@ int proxy_rewrite_target(const Agentgateway__Dev__Resource__UrlRewrite *r, const
  * A preflight is an OPTIONS request with Origin and Access-Control-Request-Method: the proxy
  * answers it itself (200, no body) and never forwards it. When the Origin is allowed, the answer
  * carries Access-Control-Allow-Origin, -Allow-Methods, -Allow-Headers, -Max-Age, -Expose-Headers
- * and, with allowCredentials, -Allow-Credentials; otherwise it carries no CORS field (the browser then
- * refuses). Any other request with an allowed Origin goes on, and its response gets
+ * and, with allowCredentials, -Allow-Credentials; otherwise it carries no CORS field (the browser
+ * then refuses). Any other request with an allowed Origin goes on, and its response gets
  * Access-Control-Allow-Origin, -Allow-Credentials and -Expose-Headers.
  *
  * Origins: "*" allows any; a pattern with a '*' in the host (scheme https, host *.bar.com) allows

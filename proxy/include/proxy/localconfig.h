@@ -8,10 +8,11 @@
  *   gateways{}:  name → {port, protocol, listeners[]: {name, hostname, protocol}}
  *   routes[]:    {gateways[] ("gw" or "gw/listener"), name, namespace, ruleName, hostnames,
  *                 matches, policies, backends}          (the recommended form, with gateways)
- *   route:       {name, namespace, ruleName, hostnames[], matches[]: {path: {exact|pathPrefix|regex},
- *                 headers[]: {name, value: {exact|regex}}, query[]: same, method}, policies,
- *                 backends[]: {host: "h:p" | service: {name: "ns/hostname", port} | backend: name,
- *                 weight, policies}}
+ *   route:       {name, namespace, ruleName, hostnames[], policies,
+ *                 matches[]: {path: {exact|pathPrefix|regex}, method,
+ *                             headers[]: {name, value: {exact|regex}}, query[]: the same},
+ *                 backends[]: {host: "h:p" | service: {name: "ns/hostname", port} |
+ *                              backend: name, weight, policies}}
  *   policies:    requestHeaderModifier, responseHeaderModifier ({add, set: map or list, remove}),
  *                requestRedirect, urlRewrite, directResponse {status, body}, cors, timeout
  *                {requestTimeout, backendRequestTimeout}, retry {codes, attempts}

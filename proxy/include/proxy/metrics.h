@@ -45,8 +45,7 @@ void proxy_metrics_free(proxy_metrics_t *m); /* NULL is a no-op */
 /* One response sent: |route| the Route's key (borrowed; NULL or "" when none), |status| its code,
  * |upstream_ns| the time from the routed request to the upstream's response head, or a negative
  * value when the proxy answered itself. Out of memory only loses the observation. */
-void proxy_metrics_response(proxy_metrics_t *m, const char *route, int status,
-                            int64_t upstream_ns);
+void proxy_metrics_response(proxy_metrics_t *m, const char *route, int status, int64_t upstream_ns);
 
 /* Counts a change set refused before it reached the store (a local config file that does not
  * parse): it shows in krtgate_proxy_config_rejected_total with the store's own rejections. */
