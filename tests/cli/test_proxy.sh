@@ -215,6 +215,33 @@ kill -TERM "$cp_pid"
 wait "$cp_pid" || true
 cp_pid=
 
+# xDS over TLS: the control plane with a self-signed certificate for 127.0.0.1, the proxy
+# verifying it with --xds-ca.
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=krtgate-test -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$tmp/xds.key" -out "$tmp/xds.crt" >/dev/null 2>&1; then
+    "$bin" run --no-proxy --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --xds-tls-cert "$tmp/xds.crt" --xds-tls-key "$tmp/xds.key" "$tmp/live" 2>"$tmp/cp.err" &
+    cp_pid=$!
+    wait_for "$tmp/cp.err" "initial load"
+    xds=$(sed -n 's/.*serving xDS on 127.0.0.1:\([0-9]*\),.*/\1/p' "$tmp/cp.err")
+    "$bin" proxy --xds "127.0.0.1:$xds" --gateway default/quickstart --xds-ca "$tmp/xds.crt" \
+        --listen-host 127.0.78.13 --admin-listen 127.0.0.1:0 2>"$tmp/px.err" &
+    px_pid=$!
+    i=0
+    until curl -s --max-time 5 -H "Host: example.local" http://127.0.78.13:8080/echo2/tls | grep -q '"pod"'; do
+        i=$((i + 1))
+        [ "$i" -le 100 ] || fail "no answer through the proxy fed over TLS"
+        sleep 0.1
+    done
+    kill -TERM "$px_pid"
+    wait "$px_pid" || fail "krtgate proxy (TLS) exited with $? on SIGTERM"
+    px_pid=
+    kill -TERM "$cp_pid"
+    wait "$cp_pid" || true
+    cp_pid=
+fi
+
 # --config: the same backends from a local config file.
 cat >"$tmp/local.yaml" <<'EOF'
 # agentgateway local config (binds form)
