@@ -60,6 +60,7 @@ typedef struct pc_app {
     size_t last_len;
     char dir[PATH_MAX], base[PATH_MAX];
     bool stopping;
+    bool applied_since_open; /* an xDS response was applied since the stream last opened */
     int status;
 } pc_app_t;
 
@@ -70,7 +71,8 @@ static void on_xds_state(xds_client_t *c, int state, int status, const char *mes
 {
     pc_app_t *a = ud;
     if (state == XDS_CLIENT_STREAMING) {
-        fprintf(stderr, "krtgate proxy: xDS stream to %s open (gateway %s)\n", a->o.xds,
+        a->applied_since_open = false;
+        fprintf(stderr, "krtgate proxy: xDS stream to %s opened (gateway %s)\n", a->o.xds,
                 a->o.gateway);
     } else if (state == XDS_CLIENT_BACKOFF) {
         xds_client_stats_t st;
@@ -94,8 +96,15 @@ static int on_xds_update(xds_client_t *c, const xds_update_t *u, char *reason, s
 {
     pc_app_t *a = ud;
     int rc = proxy_xds_client_update(c, u, reason, cap, a->p);
-    if (rc != 0)
+    if (rc != 0) {
         fprintf(stderr, "krtgate proxy: xDS response %s rejected (NACK): %s\n", u->nonce, reason);
+    } else if (!a->applied_since_open) { /* the stream is really serving us: say so once */
+        a->applied_since_open = true;
+        const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(a->p));
+        fprintf(stderr, "krtgate proxy: config from %s applied (generation %llu)\n", a->o.xds,
+                (unsigned long long)proxy_snapshot_generation(s));
+        proxy_snapshot_release(s);
+    }
     return rc;
 }
 

@@ -163,6 +163,7 @@ grep -q '^krtgate_proxy_config_accepted_total{gateway="default/quickstart"} [1-9
 bad_pid=$!
 wait_for "$tmp/bad.err" "refused us: UNAUTHENTICATED"
 grep -q "check --token-file" "$tmp/bad.err" || fail "the refusal does not point at the token"
+grep -q "applied" "$tmp/bad.err" && fail "a refused proxy says it applied a config"
 kill "$bad_pid"
 wait "$bad_pid" || true
 bad_pid=
@@ -192,6 +193,7 @@ until [ "$(code /echo2/x)" = 200 ]; do
     sleep 0.1
 done
 [ "$(grep -c "xDS stream to 127.0.0.1:$xds open" "$tmp/px.err")" -ge 2 ] || fail "no second stream"
+[ "$(grep -c "config from 127.0.0.1:$xds applied" "$tmp/px.err")" -ge 2 ] || fail "no config after reconnecting"
 [ "$(code /echo/x)" = 404 ] || fail "/echo answered $(code /echo/x) after the edit"
 
 # krtgate run's admin /metrics covers its in-process proxies, labelled by gateway.
