@@ -206,8 +206,12 @@ static json_t *load_node(lc_t *c, yaml_parser_t *p, yaml_event_t *ev, int depth)
         return NULL;
     }
     switch (ev->type) {
-    case YAML_SCALAR_EVENT:
-        return need(c, scalar(ev));
+    case YAML_SCALAR_EVENT: {
+        json_t *v = scalar(ev);
+        if (!v) /* jansson refuses strings that are not UTF-8 (a "\uD800" escape, say) */
+            fail(c, NULL, NULL, 0, "", "line %d: a value that is not valid UTF-8", line);
+        return v;
+    }
     case YAML_ALIAS_EVENT:
         fail(c, NULL, NULL, 0, "", "line %d: YAML aliases (*name) are not supported", line);
         return NULL;
@@ -1820,9 +1824,16 @@ static bool routes(lc_t *c, const json_t *arr, const gw_listeners_t *gl, size_t 
                 return false;
             }
             size_t before = nl;
-            for (size_t k = 0; k < e->n && nl < 64; k++)
-                if (!slash || !strcmp(e->names[k], slash + 1))
-                    lk[nl++] = e->keys[k];
+            for (size_t k = 0; k < e->n; k++) {
+                if (slash && strcmp(e->names[k], slash + 1) != 0)
+                    continue;
+                if (nl == sizeof lk / sizeof lk[0]) {
+                    fail(c, gws, NULL, j, gp, "more than %zu listeners for one route",
+                         sizeof lk / sizeof lk[0]);
+                    return false;
+                }
+                lk[nl++] = e->keys[k];
+            }
             if (nl == before) {
                 fail(c, gws, NULL, j, gp, "gateway %.*s has no listener %s", (int)gl_len, s,
                      slash + 1);

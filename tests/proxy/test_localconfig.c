@@ -250,6 +250,7 @@ static void test_errors_name_file_line_and_field(void **state)
         {"binds: []\n---\nbinds: []\n", "one YAML document expected"},
         {"binds: [\n", "f.yaml:2: not valid YAML or JSON"},
         {"- 1\n", "the top level must be a mapping"},
+        {"config: \"\\uD800\"\n", "f.yaml:1: not valid YAML or JSON"},
         {"routes:\n- gateways: [nope]\n", "f.yaml:2: routes[0].gateways[0]: no gateway named nope"},
         {"gateways:\n  g: {port: 80}\nroutes:\n- gateways: [g/x]\n",
          "f.yaml:4: routes[0].gateways[0]: gateway g has no listener x"},
