@@ -42,6 +42,8 @@
 typedef struct pc_opts {
     const char *xds, *gateway, *token_file, *xds_ca, *server_name, *config, *listen_host,
         *admin_listen, *node_id;
+    char host[256], role[300]; /* from --xds and --gateway */
+    uint16_t port;
 } pc_opts_t;
 
 typedef struct pc_app {
@@ -120,40 +122,47 @@ static bool xds_metrics(proxy_metrics_xds_t *out, void *ud)
     return true;
 }
 
+/* Checks --xds and --gateway and derives the client's host, port and role into |o|. */
+static int xds_args(pc_opts_t *o)
+{
+    const char *colon = strrchr(o->xds, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == o->xds || (size_t)(colon - o->xds) >= sizeof o->host || *end ||
+        port <= 0 || port > 65535) {
+        fprintf(stderr, "krtgate proxy: --xds wants HOST:PORT, not '%s'\n", o->xds);
+        return CLI_USAGE;
+    }
+    snprintf(o->host, sizeof o->host, "%.*s", (int)(colon - o->xds), o->xds);
+    size_t hl = strlen(o->host);
+    if (hl >= 2 && o->host[0] == '[' && o->host[hl - 1] == ']') { /* [::1]:9978 */
+        memmove(o->host, o->host + 1, hl - 2);
+        o->host[hl - 2] = '\0';
+    }
+    o->port = (uint16_t)port;
+    const char *slash = strchr(o->gateway, '/');
+    if (!slash || slash == o->gateway || !slash[1] || strchr(slash + 1, '/') ||
+        strlen(o->gateway) >= 256) {
+        fprintf(stderr, "krtgate proxy: --gateway wants NAMESPACE/NAME, not '%s'\n", o->gateway);
+        return CLI_USAGE;
+    }
+    snprintf(o->role, sizeof o->role, "%.*s~%s", (int)(slash - o->gateway), o->gateway, slash + 1);
+    return CLI_OK;
+}
+
 static int start_xds(pc_app_t *a)
 {
-    const char *colon = strrchr(a->o.xds, ':');
-    char host[256];
-    char *end;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || colon == a->o.xds || (size_t)(colon - a->o.xds) >= sizeof host || *end ||
-        port <= 0 || port > 65535) {
-        fprintf(stderr, "krtgate proxy: --xds wants HOST:PORT, not '%s'\n", a->o.xds);
-        return CLI_USAGE;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - a->o.xds), a->o.xds);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1]:9978 */
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    char role[300], node[300];
-    const char *slash = strchr(a->o.gateway, '/');
-    if (!slash || slash == a->o.gateway || !slash[1] || strchr(slash + 1, '/') ||
-        strlen(a->o.gateway) >= 256) {
-        fprintf(stderr, "krtgate proxy: --gateway wants NAMESPACE/NAME, not '%s'\n", a->o.gateway);
-        return CLI_USAGE;
-    }
-    snprintf(role, sizeof role, "%.*s~%s", (int)(slash - a->o.gateway), a->o.gateway, slash + 1);
+    char node[300];
     char hn[128] = "localhost";
     gethostname(hn, sizeof hn - 1);
     snprintf(node, sizeof node, "krtgate-proxy~%s~%ld", hn, (long)getpid());
 
     xds_client_config_t xc;
     xds_client_config_default(&xc);
-    xc.host = host;
-    xc.port = (uint16_t)port;
+    xc.host = a->o.host;
+    xc.port = a->o.port;
     xc.node_id = a->o.node_id ? a->o.node_id : node;
-    xc.role = role;
+    xc.role = a->o.role;
     xc.token_file = a->o.token_file;
     xc.server_name = a->o.server_name;
     xc.on_update = on_xds_update;
@@ -424,6 +433,8 @@ static int parse(int argc, char **argv, pc_opts_t *o)
         fprintf(stderr, "krtgate proxy: --xds needs --gateway NAMESPACE/NAME\n");
         return CLI_USAGE;
     }
+    if (o->xds && xds_args(o) != CLI_OK)
+        return CLI_USAGE;
     if (o->config && (o->gateway || o->token_file || o->xds_ca || o->server_name)) {
         fprintf(stderr, "krtgate proxy: --gateway, --token-file, --xds-ca and --xds-server-name "
                         "go with --xds\n");
