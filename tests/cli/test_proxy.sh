@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() {
     echo "FAIL: $*" >&2
-    for f in cp.err cp2.err px.err bad.err lc.err; do
+    for f in cp.err cp2.err cp3.err px.err px3.err bad.err lc.err; do
         [ -f "$tmp/$f" ] && { echo "--- $f:" >&2; cat "$tmp/$f" >&2; }
     done
     exit 1
@@ -223,12 +223,12 @@ if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 
     -subj /CN=krtgate-test -addext subjectAltName=IP:127.0.0.1 \
     -keyout "$tmp/xds.key" -out "$tmp/xds.crt" >/dev/null 2>&1; then
     "$bin" run --no-proxy --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --xds-tls-cert "$tmp/xds.crt" --xds-tls-key "$tmp/xds.key" "$tmp/live" 2>"$tmp/cp.err" &
+        --xds-tls-cert "$tmp/xds.crt" --xds-tls-key "$tmp/xds.key" "$tmp/live" 2>"$tmp/cp3.err" &
     cp_pid=$!
-    wait_for "$tmp/cp.err" "initial load"
-    xds=$(sed -n 's/.*serving xDS on 127.0.0.1:\([0-9]*\),.*/\1/p' "$tmp/cp.err")
+    wait_for "$tmp/cp3.err" "initial load"
+    xds=$(sed -n 's/.*serving xDS on 127.0.0.1:\([0-9]*\),.*/\1/p' "$tmp/cp3.err")
     "$bin" proxy --xds "127.0.0.1:$xds" --gateway default/quickstart --xds-ca "$tmp/xds.crt" \
-        --listen-host 127.0.78.13 --admin-listen 127.0.0.1:0 2>"$tmp/px.err" &
+        --listen-host 127.0.78.13 --admin-listen 127.0.0.1:0 2>"$tmp/px3.err" &
     px_pid=$!
     i=0
     until curl -s --max-time 5 -H "Host: example.local" http://127.0.78.13:8080/echo2/tls | grep -q '"pod"'; do
