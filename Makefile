@@ -34,11 +34,10 @@ build: deps ## Configure and build build/release (Release)
 	    -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	$(CMAKE) --build $(RELEASE_DIR) -j$(NPROC)
 
-run: build ## Build, then run the libkrt example (pods + services -> endpoints)
-	./$(RELEASE_DIR)/krt-example-endpoints
-
-quickstart: build ## Build, then serve examples/quickstart: echo backends + krtgate run (Ctrl-C stops)
+run: build ## Build, then serve examples/quickstart: echo backends + krtgate run, curl lines to try (Ctrl-C stops)
 	bash examples/quickstart/run.sh $(CURDIR)/$(RELEASE_DIR)/krtgate
+
+quickstart: run ## Same as run
 
 test: deps ## Every test under ASan+UBSan, again under valgrind, then a short fuzz run
 	$(MAKE) --no-print-directory test-asan

@@ -48,47 +48,33 @@ static void config_dump(const net_http_request_t *req, net_http_response_t *resp
     free(text);
 }
 
+void proxy_admin_write_metrics(net_http_response_t *resp, const proxy_metrics_source_t *srcs,
+                               size_t n, const proxy_metrics_xds_t *xds)
+{
+    proxy_metrics_buf_t b = {0};
+    if (proxy_metrics_render(&b, srcs, n, xds) != 0) {
+        free(b.data);
+        net_http_response_set_status(resp, 500);
+        net_http_response_write(resp, "out of memory\n", 14);
+        return;
+    }
+    net_http_response_header(resp, "content-type", "text/plain; version=0.0.4; charset=utf-8");
+    if (net_http_response_write(resp, b.data, b.len) != 0) {
+        net_http_response_set_status(resp, 500);
+        net_http_response_write(resp, "metrics too large\n", 18);
+    }
+    free(b.data);
+}
+
 static void metrics(const net_http_request_t *req, net_http_response_t *resp, void *ud)
 {
     (void)req;
     proxy_t *p = ud;
-    proxy_stats_t st;
-    proxy_stats(p, &st);
-    const proxy_config_t *cfg = proxy_config(p);
-    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
-    unsigned long long gen = (unsigned long long)proxy_snapshot_generation(s);
-    proxy_snapshot_release(s);
-    net_http_response_header(resp, "content-type", "text/plain; version=0.0.4");
-    net_http_response_printf(resp,
-                             "# TYPE krtgate_proxy_requests_total counter\n"
-                             "krtgate_proxy_requests_total %llu\n"
-                             "# TYPE krtgate_proxy_responses_total counter\n",
-                             (unsigned long long)st.requests);
-    for (int c = 1; c <= 5; c++)
-        net_http_response_printf(resp, "krtgate_proxy_responses_total{class=\"%dxx\"} %llu\n", c,
-                                 (unsigned long long)st.responses[c]);
-    net_http_response_printf(resp,
-                             "# TYPE krtgate_proxy_upstream_connects_total counter\n"
-                             "krtgate_proxy_upstream_connects_total %llu\n"
-                             "# TYPE krtgate_proxy_upstream_reuses_total counter\n"
-                             "krtgate_proxy_upstream_reuses_total %llu\n"
-                             "# TYPE krtgate_proxy_upstream_retries_total counter\n"
-                             "krtgate_proxy_upstream_retries_total %llu\n"
-                             "# TYPE krtgate_proxy_upstream_idle gauge\n"
-                             "krtgate_proxy_upstream_idle %zu\n"
-                             "# TYPE krtgate_proxy_listeners gauge\n"
-                             "krtgate_proxy_listeners %zu\n"
-                             "# TYPE krtgate_proxy_config_generation gauge\n"
-                             "krtgate_proxy_config_generation %llu\n"
-                             "# TYPE krtgate_proxy_config_accepted_total counter\n"
-                             "krtgate_proxy_config_accepted_total %llu\n"
-                             "# TYPE krtgate_proxy_config_rejected_total counter\n"
-                             "krtgate_proxy_config_rejected_total %llu\n",
-                             (unsigned long long)st.upstream_connects,
-                             (unsigned long long)st.upstream_reuses,
-                             (unsigned long long)st.upstream_retries, st.idle_upstreams,
-                             st.listeners, gen, (unsigned long long)proxy_config_accepted(cfg),
-                             (unsigned long long)proxy_config_rejected(cfg));
+    proxy_metrics_t *m = proxy_metrics_get(p);
+    proxy_metrics_source_t src = {proxy_metrics_gateway(m), p};
+    proxy_metrics_xds_t x;
+    bool have_xds = proxy_metrics_xds_read(m, &x);
+    proxy_admin_write_metrics(resp, &src, 1, have_xds ? &x : NULL);
 }
 
 int proxy_admin_register(proxy_t *p, net_http_server_t *srv)

@@ -144,6 +144,9 @@ void proxy_filters_collect(const agw_route_t *route, const agw_route_backend_t *
         case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RETRY:
             out->retry = t->retry;
             break;
+        case AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_CORS:
+            out->cors = t->cors;
+            break;
         default:
             break;
         }
@@ -167,6 +170,102 @@ void proxy_filters_collect(const agw_route_t *route, const agw_route_backend_t *
             break;
         }
     }
+}
+
+/* ---- CORS ---------------------------------------------------------------------------------- */
+
+static bool has_star(char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i], "*"))
+            return true;
+    return false;
+}
+
+/* A pattern with one '*' (scheme https, host *.bar.com) against an origin (https, a.b.bar.com):
+ * the same text around the '*', and what the '*' stands for is one or more labels (not empty,
+ * no '/' or ':'). */
+static bool origin_matches(const char *pattern, const char *origin)
+{
+    const char *star = strchr(pattern, '*');
+    if (!strcmp(pattern, "*"))
+        return true;
+    if (!star)
+        return strcasecmp(pattern, origin) == 0;
+    size_t pre = (size_t)(star - pattern), post = strlen(star + 1), ol = strlen(origin);
+    if (ol <= pre + post || strncasecmp(origin, pattern, pre) != 0 ||
+        strcasecmp(origin + ol - post, star + 1) != 0)
+        return false;
+    for (const char *m = origin + pre; m < origin + ol - post; m++)
+        if (*m == '/' || *m == ':' || *m == '*')
+            return false;
+    return true;
+}
+
+bool proxy_cors_origin_allowed(const agw_cors_t *c, const char *origin)
+{
+    if (!c || !origin || !origin[0])
+        return false;
+    for (size_t i = 0; i < c->n_allow_origins; i++)
+        if (origin_matches(c->allow_origins[i], origin))
+            return true;
+    return false;
+}
+
+/* Sets |name| to the list joined with ", " (or |echo| when the list is "*" and |echo| given). */
+static int set_list(proxy_headers_t *out, const char *name, char *const *v, size_t n,
+                    const char *echo)
+{
+    if (!n)
+        return PROXY_OK;
+    if (has_star(v, n) && echo)
+        return echo[0] ? proxy_headers_set(out, name, echo) : PROXY_OK;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 2;
+    char *j = malloc(len), *w = j;
+    if (!j)
+        return PROXY_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%s", i ? ", " : "", v[i]);
+    int rc = proxy_headers_set(out, name, j);
+    free(j);
+    return rc;
+}
+
+int proxy_cors_eval(const agw_cors_t *c, const char *method, const char *origin,
+                    const char *req_method, const char *req_headers, proxy_headers_t *out)
+{
+    bool preflight = method && !strcmp(method, "OPTIONS") && origin && req_method;
+    if (!c || !proxy_cors_origin_allowed(c, origin))
+        return preflight && c ? PROXY_CORS_PREFLIGHT : PROXY_CORS_PASS;
+    bool cred = c->allow_credentials;
+    /* the origin itself even for "*": valid in every case, and the conformance test wants it on
+     * simple requests; so the answer depends on Origin, which caches must know */
+    int rc = proxy_headers_set(out, "access-control-allow-origin", origin);
+    if (rc == PROXY_OK)
+        rc = proxy_headers_set(out, "vary", "Origin");
+    if (rc == PROXY_OK && cred)
+        rc = proxy_headers_set(out, "access-control-allow-credentials", "true");
+    /* on preflights too: the Gateway API's conformance test expects it there */
+    if (rc == PROXY_OK)
+        rc = set_list(out, "access-control-expose-headers", c->expose_headers, c->n_expose_headers,
+                      cred ? "" : NULL);
+    if (!preflight)
+        return rc == PROXY_OK ? PROXY_CORS_PASS : rc;
+    if (rc == PROXY_OK)
+        rc = set_list(out, "access-control-allow-methods", c->allow_methods, c->n_allow_methods,
+                      cred ? req_method : NULL);
+    if (rc == PROXY_OK)
+        rc = set_list(out, "access-control-allow-headers", c->allow_headers, c->n_allow_headers,
+                      cred ? (req_headers ? req_headers : "") : NULL);
+    uint64_t age = c->max_age && c->max_age->seconds > 0 ? (uint64_t)c->max_age->seconds : 0;
+    if (rc == PROXY_OK && age) {
+        char a[24];
+        snprintf(a, sizeof a, "%llu", (unsigned long long)age);
+        rc = proxy_headers_set(out, "access-control-max-age", a);
+    }
+    return rc == PROXY_OK ? PROXY_CORS_PREFLIGHT : rc;
 }
 
 static uint64_t duration_ms(const Google__Protobuf__Duration *d)

@@ -28,6 +28,7 @@
 #include "net/conn.h"
 #include "net/h1.h"
 #include "proxy/filters.h"
+#include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
@@ -76,8 +77,11 @@ struct dconn {
     const Agentgateway__Dev__Resource__Retry *retry; /* the route's Retry (bodiless requests) */
     int retries_left;
     const agw_route_t *route_pb; /* borrowed from snap */
+    const char *route_key;       /* for metrics: the matched Route's key, borrowed from snap */
+    uint64_t t_routed;           /* uv_hrtime() when forwarding began (0: answered locally) */
     proxy_endpoint_t ep;
     const agw_header_modifier_t *resp_mod[2];
+    proxy_headers_t cors; /* CORS fields for this exchange's response (proxy_cors_eval) */
     uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
     dconn_t *prev, *next;
 };
@@ -117,6 +121,7 @@ struct proxy {
     size_t nidle;
     proxy_stats_t st;
     proxy__l4_t *l4; /* TCP and TLS passthrough connections (l4.c) */
+    proxy_metrics_t *metrics;
     bool closing;
     void (*on_closed)(proxy_t *, void *);
     void *closed_ud;
@@ -192,11 +197,15 @@ static net_h2_header_t *headers_view(const proxy_headers_t *h)
     return v;
 }
 
-static void count_status(proxy_t *p, int status)
+/* Every response the client gets passes here once: the metrics hook of the data path. */
+static void count_status(dconn_t *d, int status)
 {
     int cls = status / 100;
     if (cls >= 1 && cls <= 5)
-        p->st.responses[cls]++;
+        d->p->st.responses[cls]++;
+    int64_t up = d->t_routed && d->up ? (int64_t)(uv_hrtime() - d->t_routed) : -1;
+    /* route_key borrows from snap: without it (released, or a parse error) there is no route */
+    proxy_metrics_response(d->p->metrics, d->snap ? d->route_key : NULL, status, up);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -531,7 +540,7 @@ static void d_timer_start(dconn_t *d, uint64_t ms)
 static void d_local(dconn_t *d, int status, const char *location, const uint8_t *body, size_t blen,
                     bool close)
 {
-    net_h2_header_t h[4];
+    net_h2_header_t h[4 + 8];
     size_t n = 0;
     char cl[32];
     snprintf(cl, sizeof cl, "%zu", blen);
@@ -539,6 +548,9 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
     h[n++] = NET_H2_HDR("content-length", cl);
     if (location)
         h[n++] = NET_H2_HDR("location", location);
+    for (size_t i = 0; i < d->cors.n && i < 8; i++) /* proxy_cors_eval sets at most 7 */
+        h[n++] = (net_h2_header_t){d->cors.v[i].name, strlen(d->cors.v[i].name), d->cors.v[i].value,
+                                   strlen(d->cors.v[i].value)};
     if (d->st) {
         if (d->h2_ended)
             return;
@@ -550,7 +562,7 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
                 net_h2_stream_end(d->st, NULL, 0);
             d->h2_ended = true;
         }
-        count_status(d->p, status);
+        count_status(d, status);
         d->resp_started = true;
         d->phase = PH_LOCAL; /* the rest of the request body is dropped */
         proxy_snapshot_release(d->snap);
@@ -567,7 +579,7 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
             d_write(d, body, blen);
     }
     net_h1_buf_dispose(&b);
-    count_status(d->p, status);
+    count_status(d, status);
     d->resp_started = true;
     if (close || !d->keep_alive) {
         d_end(d);
@@ -614,6 +626,8 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
     }
     proxy_headers_modify(&h, d->resp_mod[0]);
     proxy_headers_modify(&h, d->resp_mod[1]);
+    for (size_t i = 0; i < d->cors.n; i++)
+        proxy_headers_set(&h, d->cors.v[i].name, d->cors.v[i].value);
     char cl[32];
     d->resp_chunked = false;
     if (m->content_length >= 0 && !m->chunked) {
@@ -638,7 +652,7 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
         free(hv);
         proxy_headers_dispose(&h);
         d->resp_started = true;
-        count_status(d->p, m->status);
+        count_status(d, m->status);
         return;
     }
     net_h2_header_t *v = headers_view(&h);
@@ -646,7 +660,7 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
     if (v && net_h1_response_write(&b, m->status, m->reason, v, h.n) == NET_OK) {
         d_write(d, b.data, b.len);
         d->resp_started = true;
-        count_status(d->p, m->status);
+        count_status(d, m->status);
     } else {
         free(v);
         proxy_headers_dispose(&h);
@@ -771,6 +785,9 @@ static void u_pump(uconn_t *u)
 static void d_exchange_done(dconn_t *d)
 {
     d_timer_stop(d);
+    d->route_key = NULL;
+    d->t_routed = 0;
+    proxy_headers_dispose(&d->cors);
     proxy_snapshot_release(d->snap);
     d->snap = NULL;
     if (d->st) {
@@ -925,9 +942,33 @@ static bool d_misdirected(const dconn_t *d, const proxy_route_match_t *rm)
     return by_sni != rm->listener;
 }
 
+/* A request field as a C string (owned by caller), or NULL. */
+static char *x_header(const xreq_t *m, const char *name)
+{
+    const net_h2_header_t *h = net_h2_header_find(m->headers, m->nheaders, name);
+    return h ? strndup(h->value, h->value_len) : NULL;
+}
+
+/* The route's CORS policy (proxy_cors_eval): a preflight is answered here (returns true); for
+ * other requests d->cors holds the fields the response gets. */
+static bool x_cors(dconn_t *d, const xreq_t *m, const Agentgateway__Dev__Resource__CORS *c)
+{
+    char *origin = x_header(m, "origin"), *rm = x_header(m, "access-control-request-method"),
+         *rh = x_header(m, "access-control-request-headers");
+    int rc = proxy_cors_eval(c, m->method, origin, rm, rh, &d->cors);
+    free(origin);
+    free(rm);
+    free(rh);
+    if (rc != PROXY_CORS_PREFLIGHT)
+        return false;
+    d_local(d, 200, NULL, NULL, 0, m->has_body);
+    return true;
+}
+
 static void x_start(dconn_t *d, const xreq_t *m)
 {
     proxy_t *p = d->p;
+    proxy_headers_dispose(&d->cors);
     d->req_chunked = m->chunked;
     bool body = m->has_body;
     /* target → path, query, authority */
@@ -957,6 +998,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_request_t req = {m->method, path, query, host, m->headers, m->nheaders};
     d->snap = proxy_config_snapshot(p->cfg);
     proxy_route_match_t rm;
+    d->route_key = NULL;
+    d->t_routed = 0;
     int mrc = proxy_router_match(d->snap, d->bind_key, &req, &rm);
     if (d_misdirected(d, &rm)) {
         free(path);
@@ -969,8 +1012,13 @@ static void x_start(dconn_t *d, const xreq_t *m)
         d_local_text(d, 404, "no route", body);
         return;
     }
+    d->route_key = ir_route_key(rm.route);
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
+    if (f.cors && x_cors(d, m, f.cors)) {
+        free(path);
+        return; /* a preflight, answered */
+    }
     bool tls = ir_listener_protocol(rm.listener) == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
     proxy_url_t url = {tls ? "https" : "http", host, ir_bind_port(rm.bind), path, query, rm.prefix,
                        rm.prefix_len};
@@ -1057,6 +1105,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->retry = m->has_body ? NULL : f.retry;
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
+    d->t_routed = uv_hrtime();
     uint64_t tmo = proxy_timeout_ms(f.timeout);
     if (tmo)
         d_timer_start(d, tmo);
@@ -1157,7 +1206,7 @@ static void d_handle(dconn_t *d, const net_h1_event_t *ev)
             if (net_h1_error_write(&b, st, net_h1_parser_error(d->parser), NULL, 0) == NET_OK)
                 d_write(d, b.data, b.len);
             net_h1_buf_dispose(&b);
-            count_status(d->p, st);
+            count_status(d, st);
             d_end(d);
         } else {
             d_upstream_failed(d, 400, "malformed request body");
@@ -1276,6 +1325,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     net_h1_parser_free(d->parser);
     free(d->in);
     free(d->bind_key);
+    proxy_headers_dispose(&d->cors);
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -1462,6 +1512,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
     net_h1_buf_dispose(&d->up_head);
     free(d->in);
     free(d->bind_key);
+    proxy_headers_dispose(&d->cors);
     dconn_unlink(d->p, d);
     free(d);
 }
@@ -1544,6 +1595,14 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
         return NULL;
     }
     p->opt.auto_listen_host = p->auto_host;
+    if (!(p->metrics = proxy_metrics_new())) {
+        proxy_config_free(p->cfg);
+        free(p->auto_host);
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
     if (!p->opt.max_buffered_input)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
@@ -1897,6 +1956,9 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
     *out = p->st;
     out->listeners = p->nlisteners;
     out->idle_upstreams = p->nidle;
+    out->downstream_http1 = out->downstream_http2 = 0;
+    for (const dconn_t *d = p->dconns; d; d = d->next)
+        *(d->st ? &out->downstream_http2 : &out->downstream_http1) += 1;
 }
 
 static void proxy_maybe_finish(proxy_t *p)
@@ -1911,8 +1973,14 @@ static void proxy_maybe_finish(proxy_t *p)
         cb(p, ud);
     proxy__l4_free(p->l4);
     proxy_config_free(p->cfg);
+    proxy_metrics_free(p->metrics);
     free(p->auto_host);
     free(p);
+}
+
+proxy_metrics_t *proxy_metrics_get(proxy_t *p)
+{
+    return p->metrics;
 }
 
 void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)

@@ -20,6 +20,7 @@ typedef Agentgateway__Dev__Resource__HeaderModifier agw_header_modifier_t;
 typedef Agentgateway__Dev__Resource__RequestRedirect agw_redirect_t;
 typedef Agentgateway__Dev__Resource__UrlRewrite agw_rewrite_t;
 typedef Agentgateway__Dev__Resource__DirectResponse agw_direct_t;
+typedef Agentgateway__Dev__Resource__CORS agw_cors_t;
 
 enum { PROXY__PATH_EXACT = 3, PROXY__PATH_PREFIX = 2, PROXY__PATH_REGEX = 1 };
 

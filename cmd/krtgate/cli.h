@@ -15,6 +15,7 @@ enum { CLI_OK = 0, CLI_PROBLEMS = 1, CLI_USAGE = 2 };
 int cli_translate(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_controller(int argc, char **argv);
+int cli_proxy(int argc, char **argv);
 
 /* Writes |doc| to |out| as one YAML document (starting with "---"). Borrows doc.
  * Returns: 0, or -1 when the emitter failed. */

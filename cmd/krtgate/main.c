@@ -28,6 +28,9 @@ static void usage(FILE *out)
                  "  controller [--kubeconfig F] [--leader-elect] [--xds-listen ADDR] ...\n"
                  "            watch the Kubernetes API server and serve its Gateway API objects\n"
                  "            as delta xDS; /healthz, /readyz, /metrics, /debug/* (docs/cli.md)\n"
+                 "  proxy --xds HOST:PORT --gateway NS/NAME [--token-file F] | --config FILE\n"
+                 "            the data plane: fed by a control plane over xDS, or by a local\n"
+                 "            config file in agentgateway's format (docs/cli.md)\n"
                  "  bench [--scale small|agw-5k|large] [--scenario NAME] [--json] [--smoke]\n"
                  "            incremental recompute at cluster scale, beside full recompute\n"
                  "            (docs/bench.md)\n"
@@ -51,6 +54,8 @@ int main(int argc, char **argv)
         return cli_run(argc - 1, argv + 1);
     if (strcmp(cmd, "controller") == 0)
         return cli_controller(argc - 1, argv + 1);
+    if (strcmp(cmd, "proxy") == 0)
+        return cli_proxy(argc - 1, argv + 1);
 #ifdef KRTGATE_HAVE_BENCH
     /* Before anything creates an engine: the bench installs its counting allocators. */
     if (strcmp(cmd, "bench") == 0)

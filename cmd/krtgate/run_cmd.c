@@ -24,6 +24,7 @@
 #include "kube/source.h"
 #include "net/http_server.h"
 #include "net/tls.h"
+#include "proxy/admin.h"
 #include "proxy/proxy.h"
 #include "proxy/xds_glue.h"
 #include "translate/translate.h"
@@ -66,10 +67,31 @@ typedef struct run_app {
 static const char run_index[] = "krtgate run admin endpoint\n"
                                 "  /healthz            liveness\n"
                                 "  /readyz             200 once the initial load is served\n"
+                                "  /metrics            every in-process proxy (Prometheus)\n"
                                 "  /debug/xds          xDS connections, subscriptions, last NACK\n"
                                 "  /debug/krt          the engine's collections (JSON)\n"
                                 "  /debug/krt.dot      the collection graph (Graphviz)\n"
                                 "  /debug/resources    every resource and status (JSON lines)\n";
+
+/* Every in-process proxy's metrics, one family at a time, told apart by a gateway label. */
+static void h_metrics(const net_http_request_t *req, net_http_response_t *resp, void *ud)
+{
+    (void)req;
+    run_app_t *a = ud;
+    size_t n = 0;
+    for (gw_proxy_t *g = a->proxies; g; g = g->next)
+        n++;
+    proxy_metrics_source_t *srcs = calloc(n + 1, sizeof *srcs);
+    if (!srcs) {
+        net_http_response_set_status(resp, 500);
+        return;
+    }
+    n = 0;
+    for (gw_proxy_t *g = a->proxies; g; g = g->next)
+        srcs[n++] = (proxy_metrics_source_t){g->key, g->p};
+    proxy_admin_write_metrics(resp, srcs, n, NULL);
+    free(srcs);
+}
 
 /* ---- in-process proxies, one per Gateway ------------------------------------------------- */
 
@@ -272,7 +294,10 @@ static int start_servers(run_app_t *a, uv_loop_t *loop)
                                     .tls_cert = a->o.tls_cert,
                                     .tls_key = a->o.tls_key,
                                     .index = run_index};
-    return cli_plane_serve(&a->pl, loop, &so);
+    int rc = cli_plane_serve(&a->pl, loop, &so);
+    if (rc == CLI_OK)
+        net_http_server_route(a->pl.admin, "GET", "/metrics", h_metrics, a);
+    return rc;
 }
 
 int cli_run(int argc, char **argv)

@@ -160,8 +160,9 @@ def cases_header_modifier(response):
 
 
 def cases_cors():
-    """HTTPRouteCORS (first part): preflights answered by the gateway, simple requests passed on
-    with Access-Control-Allow-Origin added; origins exact, wildcard, not allowed."""
+    """HTTPRouteCORS: preflights answered by the gateway, simple requests passed on with
+    Access-Control-Allow-Origin added; origins exact, wildcard, not allowed; wildcard methods and
+    headers with and without credentials."""
     pre = {"access-control-request-method": "GET",
            "access-control-request-headers": "x-header-1, x-header-2"}
     full = {"access-control-allow-methods": ["GET, OPTIONS", "OPTIONS, GET"],
@@ -198,6 +199,28 @@ def cases_cors():
     out.append(C("/cors-wildcard-origin", method="PUT", status=(200, 204),
                  headers={"Origin": "https://foobar.com"},
                  resp_any={"access-control-allow-origin": ["https://foobar.com", "*"]},
+                 resp_absent=["access-control-allow-credentials"]))
+    # wildcard methods and headers, with and without credentials
+    ask = {"Origin": "https://other.foo.com", "access-control-request-method": "PUT",
+           "access-control-request-headers": "x-header-1, x-header-2"}
+    both = ["x-header-1, x-header-2", "x-header-2, x-header-1"]
+    out.append(C("/cors-wildcard-methods-headers", method="OPTIONS", status=200, headers=ask,
+                 resp_any={"access-control-allow-origin": ["https://other.foo.com"],
+                           "access-control-allow-methods": ["PUT"],
+                           "access-control-allow-headers": both,
+                           "access-control-allow-credentials": ["true"]}))
+    out.append(C("/cors-wildcard-methods-headers-unauth", method="OPTIONS", status=200,
+                 headers=ask,
+                 resp_any={"access-control-allow-origin": ["https://other.foo.com", "*"],
+                           "access-control-allow-methods": ["PUT", "*"],
+                           "access-control-allow-headers": both + ["*"]},
+                 resp_absent=["access-control-allow-credentials"]))
+    auth = {"Origin": "https://other.foo.com", "Authorization": "Bearer test"}
+    out.append(C("/cors-wildcard-methods-headers", status=200, headers=auth,
+                 resp_any={"access-control-allow-origin": ["https://other.foo.com"],
+                           "access-control-allow-credentials": ["true"]}))
+    out.append(C("/cors-wildcard-methods-headers-unauth", status=200, headers=auth,
+                 resp_any={"access-control-allow-origin": ["https://other.foo.com"]},
                  resp_absent=["access-control-allow-credentials"]))
     return out
 
@@ -481,8 +504,6 @@ NOTES = {
                                          "the proxy answers Upgrade requests 501 for now",
     "HTTPRouteBackendRequestRedirect": "the upstream case list stored for reference does not match "
                                        "the manifest's paths (/full, /prefix); not transcribed",
-    "HTTPRouteCORS": "the first 12 upstream cases (preflight and simple requests on /cors-1, "
-                     "/cors-2, /cors-wildcard-origin); the rest not transcribed yet",
     "HTTPRouteRetryWithTimeouts": "the proxy has no per-try backend timeout distinct from the "
                                   "request timeout (docs/proxy.md): backendRequest 200ms with "
                                   "retries gives 504 instead of retrying",

@@ -258,6 +258,131 @@ static void test_timeout_takes_the_smaller_nonzero_duration(void **state)
     assert_int_equal(proxy_timeout_ms(&t), 1);
 }
 
+/* ---- CORS (cases from the Gateway API's HTTPRouteCORS conformance test) -------------------- */
+
+typedef Agentgateway__Dev__Resource__CORS cors_t;
+
+static const char *hget(const proxy_headers_t *h, const char *name)
+{
+    return proxy_headers_get(h, name);
+}
+
+/* cors-multiple-origins-methods-headers: two origins (one wildcard), methods, headers, expose,
+ * credentials, max age 3600. */
+static void test_cors_preflight_with_exact_and_wildcard_origins(void **state)
+{
+    (void)state;
+    char *origins[] = {"https://www.foo.com", "https://*.bar.com"};
+    char *methods[] = {"GET", "OPTIONS"}, *headers[] = {"x-header-1", "x-header-2"};
+    char *expose[] = {"x-header-3", "x-header-4"};
+    Google__Protobuf__Duration age = GOOGLE__PROTOBUF__DURATION__INIT;
+    age.seconds = 3600;
+    cors_t c = AGENTGATEWAY__DEV__RESOURCE__CORS__INIT;
+    c.allow_origins = origins;
+    c.n_allow_origins = 2;
+    c.allow_methods = methods;
+    c.n_allow_methods = 2;
+    c.allow_headers = headers;
+    c.n_allow_headers = 2;
+    c.expose_headers = expose;
+    c.n_expose_headers = 2;
+    c.allow_credentials = true;
+    c.max_age = &age;
+    const char *ok[] = {"https://www.foo.com", "https://www.bar.com", "https://xpto.www.bar.com",
+                        "HTTPS://WWW.FOO.COM"};
+    for (size_t i = 0; i < 4; i++) {
+        proxy_headers_t h = {0};
+        assert_int_equal(proxy_cors_eval(&c, "OPTIONS", ok[i], "GET", "x-header-1, x-header-2", &h),
+                         PROXY_CORS_PREFLIGHT);
+        assert_string_equal(hget(&h, "access-control-allow-origin"), ok[i]);
+        assert_string_equal(hget(&h, "access-control-allow-methods"), "GET, OPTIONS");
+        assert_string_equal(hget(&h, "access-control-allow-headers"), "x-header-1, x-header-2");
+        assert_string_equal(hget(&h, "access-control-max-age"), "3600");
+        assert_string_equal(hget(&h, "access-control-allow-credentials"), "true");
+        assert_string_equal(hget(&h, "vary"), "Origin");
+        assert_string_equal(hget(&h, "access-control-expose-headers"), "x-header-3, x-header-4");
+        proxy_headers_dispose(&h);
+    }
+    /* not allowed: still answered (a preflight is never forwarded), without CORS fields */
+    const char *bad[] = {"https://foobar.com",       "http://www.bar.com",        "https://bar.com",
+                         "https://www.bar.com:8443", "https://evil.com/.bar.com", ""};
+    for (size_t i = 0; i < 6; i++) {
+        proxy_headers_t h = {0};
+        assert_int_equal(proxy_cors_eval(&c, "OPTIONS", bad[i], "GET", NULL, &h),
+                         PROXY_CORS_PREFLIGHT);
+        assert_int_equal(h.n, 0);
+    }
+    /* actual requests: allow-origin, credentials, expose; nothing for other origins */
+    proxy_headers_t h = {0};
+    assert_int_equal(proxy_cors_eval(&c, "GET", "https://www.bar.com", NULL, NULL, &h),
+                     PROXY_CORS_PASS);
+    assert_string_equal(hget(&h, "access-control-allow-origin"), "https://www.bar.com");
+    assert_string_equal(hget(&h, "access-control-expose-headers"), "x-header-3, x-header-4");
+    assert_string_equal(hget(&h, "access-control-allow-credentials"), "true");
+    assert_null(hget(&h, "access-control-allow-methods"));
+    proxy_headers_dispose(&h);
+    assert_int_equal(proxy_cors_eval(&c, "GET", "https://foobar.com", "GET", NULL, &h),
+                     PROXY_CORS_PASS);
+    assert_int_equal(h.n, 0);
+    /* no Origin, or OPTIONS without Access-Control-Request-Method: not CORS, forwarded */
+    assert_int_equal(proxy_cors_eval(&c, "OPTIONS", NULL, "GET", NULL, &h), PROXY_CORS_PASS);
+    assert_int_equal(proxy_cors_eval(&c, "OPTIONS", "https://www.foo.com", NULL, NULL, &h),
+                     PROXY_CORS_PASS);
+    assert_string_equal(hget(&h, "access-control-allow-origin"), "https://www.foo.com");
+    proxy_headers_dispose(&h);
+}
+
+/* cors-wildcard-origin / cors-wildcard-methods(-headers): the origin is echoed; methods and
+ * headers "*" stay "*" without credentials and become the request's own values with them. */
+static void test_cors_wildcards_follow_credentials(void **state)
+{
+    (void)state;
+    char *star[] = {"*"}, *put[] = {"PUT"};
+    cors_t c = AGENTGATEWAY__DEV__RESOURCE__CORS__INIT;
+    c.allow_origins = star;
+    c.n_allow_origins = 1;
+    c.allow_methods = put;
+    c.n_allow_methods = 1;
+    proxy_headers_t h = {0};
+    assert_int_equal(proxy_cors_eval(&c, "OPTIONS", "https://foobar.com:12345", "PUT", NULL, &h),
+                     PROXY_CORS_PREFLIGHT);
+    assert_string_equal(hget(&h, "access-control-allow-origin"), "https://foobar.com:12345");
+    assert_string_equal(hget(&h, "access-control-allow-methods"), "PUT");
+    assert_null(hget(&h, "access-control-allow-credentials"));
+    assert_null(hget(&h, "access-control-max-age")); /* no maxAge: none sent */
+    assert_string_equal(hget(&h, "vary"), "Origin");
+    proxy_headers_dispose(&h);
+
+    c.allow_methods = star;
+    c.allow_headers = star;
+    c.n_allow_headers = 1;
+    c.expose_headers = star;
+    c.n_expose_headers = 1;
+    assert_int_equal(proxy_cors_eval(&c, "OPTIONS", "https://a.com", "POST", "x-a, x-b", &h),
+                     PROXY_CORS_PREFLIGHT);
+    assert_string_equal(hget(&h, "access-control-allow-methods"), "*");
+    assert_string_equal(hget(&h, "access-control-allow-headers"), "*");
+    proxy_headers_dispose(&h);
+    c.allow_credentials = true;
+    assert_int_equal(proxy_cors_eval(&c, "OPTIONS", "https://a.com", "POST", "x-a, x-b", &h),
+                     PROXY_CORS_PREFLIGHT);
+    assert_string_equal(hget(&h, "access-control-allow-origin"), "https://a.com");
+    assert_string_equal(hget(&h, "access-control-allow-methods"), "POST");
+    assert_string_equal(hget(&h, "access-control-allow-headers"), "x-a, x-b");
+    assert_string_equal(hget(&h, "access-control-allow-credentials"), "true");
+    proxy_headers_dispose(&h);
+    /* with credentials, expose "*" cannot be said literally: left out */
+    assert_int_equal(proxy_cors_eval(&c, "GET", "https://a.com", NULL, NULL, &h), PROXY_CORS_PASS);
+    assert_null(hget(&h, "access-control-expose-headers"));
+    assert_string_equal(hget(&h, "access-control-allow-origin"), "https://a.com");
+    proxy_headers_dispose(&h);
+    /* no policy: nothing */
+    assert_int_equal(proxy_cors_eval(NULL, "OPTIONS", "https://a.com", "GET", NULL, &h),
+                     PROXY_CORS_PASS);
+    assert_int_equal(h.n, 0);
+    assert_false(proxy_cors_origin_allowed(&c, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +392,8 @@ int main(void)
         cmocka_unit_test(test_url_rewrite_path_and_host),
         cmocka_unit_test(test_collect_picks_route_and_backend_filters),
         cmocka_unit_test(test_timeout_takes_the_smaller_nonzero_duration),
+        cmocka_unit_test(test_cors_preflight_with_exact_and_wildcard_origins),
+        cmocka_unit_test(test_cors_wildcards_follow_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

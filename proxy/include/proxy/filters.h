@@ -58,6 +58,7 @@ typedef struct proxy_filters {
     const Agentgateway__Dev__Resource__Timeout *timeout;
     const Agentgateway__Dev__Resource__RequestMirrors *mirrors;
     const Agentgateway__Dev__Resource__Retry *retry;
+    const Agentgateway__Dev__Resource__CORS *cors;
     /* backendRef filters (applied after the route's) */
     const Agentgateway__Dev__Resource__HeaderModifier *backend_request_headers;
     const Agentgateway__Dev__Resource__HeaderModifier *backend_response_headers;
@@ -103,6 +104,36 @@ int proxy_redirect_location(const Agentgateway__Dev__Resource__RequestRedirect *
  * Returns: PROXY_OK, or PROXY_EINVAL when |target| is too small. */
 int proxy_rewrite_target(const Agentgateway__Dev__Resource__UrlRewrite *r, const proxy_url_t *u,
                          char *target, size_t cap, const char **host);
+
+/* CORS (the Fetch standard's protocol, with the Gateway API's HTTPCORSFilter rules).
+ *
+ * A preflight is an OPTIONS request with Origin and Access-Control-Request-Method: the proxy
+ * answers it itself (200, no body) and never forwards it. When the Origin is allowed, the answer
+ * carries Access-Control-Allow-Origin, -Allow-Methods, -Allow-Headers, -Max-Age, -Expose-Headers
+ * and, with allowCredentials, -Allow-Credentials; otherwise it carries no CORS field (the browser
+ * then refuses). Any other request with an allowed Origin goes on, and its response gets
+ * Access-Control-Allow-Origin, -Allow-Credentials and -Expose-Headers.
+ *
+ * Origins: "*" allows any; a pattern with a '*' in the host (scheme https, host *.bar.com) allows
+ * origins of that scheme whose host ends in ".bar.com" (one or more labels before it, no port
+ * unless the pattern names one); anything else is compared whole, case-insensitively.
+ * Answers: Access-Control-Allow-Origin is always the request's own origin (allowed by any rule,
+ * "*" included), with "Vary: Origin" so caches keep answers apart; methods and headers "*" are
+ * sent as "*" without credentials and, with allowCredentials (where browsers refuse a literal
+ * "*"), as the request's own method and headers. */
+enum { PROXY_CORS_PASS = 0, PROXY_CORS_PREFLIGHT = 1 };
+
+/* Decides CORS for one request. |origin|, |req_method| (Access-Control-Request-Method) and
+ * |req_headers| (Access-Control-Request-Headers) may be NULL. Appends the fields to send to |out|:
+ * the whole answer for a preflight, or those to add to the response otherwise (none when CORS
+ * does not apply). Borrows all.
+ * Returns: PROXY_CORS_PREFLIGHT (answer 200 with |out| now), PROXY_CORS_PASS (forward; add |out|
+ * to the response), or PROXY_ENOMEM. */
+int proxy_cors_eval(const Agentgateway__Dev__Resource__CORS *c, const char *method,
+                    const char *origin, const char *req_method, const char *req_headers,
+                    proxy_headers_t *out);
+/* Returns: whether |origin| is allowed by |c|. */
+bool proxy_cors_origin_allowed(const Agentgateway__Dev__Resource__CORS *c, const char *origin);
 
 /* Returns: the deadline the Timeout policy gives a request, in milliseconds: the smaller of
  * `request` and `backend_request` that are set and nonzero (a zero duration disables that

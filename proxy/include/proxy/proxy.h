@@ -84,6 +84,8 @@ typedef struct proxy_stats {
     uint64_t listen_failures;   /* auto_listen listeners that could not open */
     size_t listeners;           /* open */
     size_t idle_upstreams;      /* pooled */
+    size_t downstream_http1;    /* HTTP/1.1 client connections open */
+    size_t downstream_http2;    /* HTTP/2 client streams in progress */
 } proxy_stats_t;
 
 void proxy_stats(const proxy_t *p, proxy_stats_t *out);
