@@ -94,34 +94,40 @@ json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *k
 }
 
 uint8_t *tr__object_value(krt_ctx_t *ctx, krt_collection_t *c, const char *ns, const char *name,
-                          const char *key, size_t *len, bool *found)
+                          const char *key, size_t *len, bool *found, bool *oom)
 {
     *len = 0;
     *found = false;
     char *k = tr__fmt("%s/%s", ns, name);
-    if (!k)
+    if (!k) {
+        *oom = true;
         return NULL;
+    }
     const krt_obj_t *o = krt_fetch_key(ctx, c, k);
     krt_free(k);
     if (!o)
         return NULL;
     *found = true;
     json_t *v = krt_json_value(o);
-    bool oom = false;
     const char *s = json_string_value(json_object_get(json_object_get(v, "data"), key));
     const char *kind = tr__jstr_or(v, "kind", "Secret");
-    if (s && strcmp(kind, "ConfigMap") != 0)
-        return tr__b64_decode(s, len, &oom);
+    if (s && strcmp(kind, "ConfigMap") != 0) {
+        bool o2 = false;
+        uint8_t *out = tr__b64_decode(s, len, &o2);
+        if (o2)
+            *oom = true;
+        return out;
+    }
     if (!s)
         s = json_string_value(json_object_get(json_object_get(v, "stringData"), key));
-    if (!s)
-        s = json_string_value(json_object_get(json_object_get(v, "binaryData"), key));
     if (!s)
         return NULL;
     size_t n = strlen(s);
     uint8_t *out = krt_malloc(n + 1);
-    if (!out)
+    if (!out) {
+        *oom = true;
         return NULL;
+    }
     memcpy(out, s, n + 1);
     *len = n;
     return out;
@@ -317,7 +323,7 @@ static T_(AIBackend__Provider) *
                     if (strcmp(t, fmts[k]) == 0)
                         fc->format = (T_(AIBackend__ProviderFormat))k;
                 if (!fc->format)
-                    tr__note(notes->invalid, "%s.custom.formats[%zu].type: unknown format \"%s\"",
+                    tr__note(notes, true, "%s.custom.formats[%zu].type: unknown format \"%s\"",
                              path, i, t);
                 OPT_STR(fc, path, AIBACKEND__PROVIDER_FORMAT_CONFIG___PATH_PATH,
                         tr__jstr(f, "path"));
@@ -331,7 +337,7 @@ static T_(AIBackend__Provider) *
         x->custom = o;
     }
     if (kinds != 1)
-        tr__note(notes->invalid,
+        tr__note(notes, true,
                  "%s: exactly one of openai, azureopenai, azure, anthropic, gemini, vertexai, "
                  "bedrock, custom must be set (found %d)",
                  path, kinds);
@@ -351,7 +357,7 @@ static T_(AIBackend) * ai_backend(krt_ctx_t *ctx, const tr_graph_t *g, const cha
     json_t *one = json_object_get(ai, "provider");
     json_t *groups = tr__jarr(ai, "groups");
     if ((one != NULL) == (groups != NULL))
-        tr__note(notes->invalid, "spec.ai: exactly one of provider and groups must be set");
+        tr__note(notes, true, "spec.ai: exactly one of provider and groups must be set");
     if (one) {
         /* a single provider is one group of one, named "backend" as agentgateway names it */
         T_(AIBackend__ProviderGroup) *pg = tr__pb_new(b, &D_(aibackend__provider_group));
@@ -438,7 +444,7 @@ static T_(MCPBackend) * mcp_backend(krt_ctx_t *ctx, const tr_graph_t *g, const c
         json_t *st = json_object_get(t, "static");
         json_t *sel = json_object_get(t, "selector");
         if ((st != NULL) == (sel != NULL)) {
-            tr__note(notes->invalid,
+            tr__note(notes, true,
                      "spec.mcp.targets[%zu]: exactly one of selector and static must be set", i);
             continue;
         }
@@ -453,7 +459,7 @@ static T_(MCPBackend) * mcp_backend(krt_ctx_t *ctx, const tr_graph_t *g, const c
             const char *host = tr__jstr(st, "host");
             const char *svc = tr__jstr(st, "backendRef.name");
             if ((host != NULL) == (svc != NULL))
-                tr__note(notes->invalid,
+                tr__note(notes, true,
                          "spec.mcp.targets[%zu].static: exactly one of host and backendRef must "
                          "be set",
                          i);
@@ -485,7 +491,7 @@ static T_(MCPBackend) * mcp_backend(krt_ctx_t *ctx, const tr_graph_t *g, const c
         /* selector: Services of the backend's namespace whose labels match; one target per
          * Service (its first port), named after the Service */
         if (json_object_get(sel, "namespaces"))
-            tr__note(notes->unsupported,
+            tr__note(notes, false,
                      "spec.mcp.targets[%zu].selector.namespaces is not supported (only the "
                      "AgentgatewayBackend's namespace is searched)",
                      i);
@@ -550,7 +556,7 @@ int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     const char *ns = krt_json_namespace(in), *name = krt_json_name(in);
     if (!ns || !*ns)
         ns = "default";
-    tr__notes_t notes = {json_array(), json_array()};
+    tr__notes_t notes = {json_array(), json_array(), false};
     tr__pb_t b = {0};
     T_(Backend) *m = backend_msg(&b, ns, name, NULL);
     T_(Backend) **subs = NULL;
@@ -565,7 +571,7 @@ int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         nk += json_object_get(spec, kinds[i]) != NULL;
     if (nk != 1)
-        tr__note(notes.invalid,
+        tr__note(&notes, true,
                  "spec: exactly one of static, a2a, ai, mcp, dynamicForwardProxy, aws must be set "
                  "(found %d)",
                  nk);
@@ -579,7 +585,7 @@ int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                 m->static_->unix_path = tr__pb_str(&b, unix_path);
         } else {
             if (!tr__jstr(k, "host") || tr__jint(k, "port", 0) <= 0)
-                tr__note(notes.invalid, "spec.static: must set either unixPath or host and port");
+                tr__note(&notes, true, "spec.static: must set either unixPath or host and port");
             m->static_ = static_backend(&b, tr__jstr_or(k, "host", ""), tr__jint(k, "port", 0));
         }
     } else if ((k = json_object_get(spec, "a2a"))) {
@@ -606,7 +612,7 @@ int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         m->aws = tr__pb_new(&b, &D_(aws_backend));
         json_t *ac = json_object_get(k, "agentCore");
         if (!ac)
-            tr__note(notes.invalid, "spec.aws: agentCore must be set");
+            tr__note(&notes, true, "spec.aws: agentCore must be set");
         if (m->aws && ac) {
             T_(AwsAgentCoreBackend) *a = tr__pb_new(&b, &D_(aws_agent_core_backend));
             if (a) {
@@ -622,12 +628,12 @@ int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     }
     json_t *pol = json_object_get(spec, "policies");
     if (json_object_get(pol, "ai") && !json_object_get(spec, "ai"))
-        tr__note(notes.invalid, "spec.policies.ai: AI policies require an AI backend");
+        tr__note(&notes, true, "spec.policies.ai: AI policies require an AI backend");
     if (json_object_get(pol, "mcp") && !json_object_get(spec, "mcp"))
-        tr__note(notes.invalid, "spec.policies.mcp: MCP policies require an MCP backend");
+        tr__note(&notes, true, "spec.policies.mcp: MCP policies require an MCP backend");
     inline_policies(ctx, g, ns, "spec.policies", pol, &b, &m->inline_policies,
                     &m->n_inline_policies, &notes);
-    if (b.oom) {
+    if (b.oom || notes.oom) {
         rc = KRT_ENOMEM;
         goto done;
     }

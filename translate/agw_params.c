@@ -16,6 +16,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Merges |src| into |dst| (both objects): objects recursively, other values replaced. */
@@ -36,6 +37,15 @@ static int merge(json_t *dst, json_t *src)
     return 0;
 }
 
+static void note(json_t *errors, bool *oom, const char *fmt, const char *a, const char *b2,
+                 const char *c)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, fmt, a, b2, c);
+    if (json_array_append_new(errors, tr__jstring(buf)))
+        *oom = true;
+}
+
 /* Resolves one parametersRef into |spec|; notes problems in |errors|. */
 static int apply_ref(krt_ctx_t *ctx, const tr_graph_t *g, json_t *ref, const char *ns,
                      const char *where, json_t *spec, json_t *sources, json_t *errors)
@@ -46,19 +56,20 @@ static int apply_ref(krt_ctx_t *ctx, const tr_graph_t *g, json_t *ref, const cha
     const char *kind = tr__jstr_or(ref, "kind", "");
     const char *name = tr__jstr_or(ref, "name", "");
     const char *rns = tr__jstr_or(ref, "namespace", ns);
+    bool oom = false;
     if (strcmp(group, TR_AGW_GROUP) != 0 || strcmp(kind, "AgentgatewayParameters") != 0) {
-        tr__note(errors, "%s: %s/%s is not agentgateway.dev/AgentgatewayParameters", where,
-                 *group ? group : "core", kind);
-        return 0;
+        note(errors, &oom, "%s: %s/%s is not agentgateway.dev/AgentgatewayParameters", where,
+             *group ? group : "core", kind);
+        return oom ? -1 : 0;
     }
     char *key = tr__fmt("%s/%s", rns, name);
     if (!key)
         return -1;
     const krt_obj_t *p = krt_fetch_key(ctx, g->in.agw_parameters, key);
     if (!p) {
-        tr__note(errors, "%s: AgentgatewayParameters %s not found", where, key);
+        note(errors, &oom, "%s: AgentgatewayParameters %s not found%s", where, key, "");
         krt_free(key);
-        return 0;
+        return oom ? -1 : 0;
     }
     int rc = merge(spec, json_object_get(krt_json_value(p), "spec"));
     char *src = rc ? NULL : tr__fmt("AgentgatewayParameters %s", key);
@@ -89,11 +100,13 @@ static json_t *effective(json_t *spec)
                               tag ? ":" : "", tag ? tag : "", dig ? "@" : "", dig ? dig : "");
             image = s ? tr__jstring(s) : NULL;
             krt_free(s);
+            if (!image)
+                return NULL;
         }
     }
     json_t *replicas = tr__jpath(spec, "deployment.spec.replicas");
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "image",
-                     image ? image : json_null(), "imagePullPolicy",
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "image", image,
+                     "imagePullPolicy",
                      or_null(tr__jpath(spec, "image.pullPolicy")), "replicas",
                      or_null(json_is_integer(replicas) ? replicas : NULL), "resources",
                      or_null(json_object_get(spec, "resources")), "env",

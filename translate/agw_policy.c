@@ -71,15 +71,16 @@ static void feat_add(tr__pb_t *b, tr__feats_t *f, int section, const char *featu
     f->v[f->n++] = (tr__feat_t){.feature = name, .section = section, .spec = spec};
 }
 
-void tr__note(json_t *arr, const char *fmt, ...)
+void tr__note(tr__notes_t *n, bool invalid, const char *fmt, ...)
 {
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (arr)
-        json_array_append_new(arr, tr__jstring(buf));
+    json_t *arr = invalid ? n->invalid : n->unsupported;
+    if (!arr || json_array_append_new(arr, tr__jstring(buf)))
+        n->oom = true;
 }
 
 /* Wraps |val| (a message; NULL skips) in a spec oneof. Every member of the unions is a message
@@ -137,7 +138,7 @@ static Google__Protobuf__Duration *dur(tr__pb_t *b, json_t *obj, const char *key
     int64_t s;
     int32_t ns;
     if (!json_is_string(v) || !tr__duration_parse(json_string_value(v), &s, &ns)) {
-        tr__note(notes->invalid, "%s.%s: not a duration", path, key);
+        tr__note(notes, true, "%s.%s: not a duration", path, key);
         return NULL;
     }
     return tr__pb_duration(b, s, ns);
@@ -295,7 +296,7 @@ static void authz_lists(tr__pb_t *b, json_t *a, const char *path, tr__notes_t *n
     else if (strcmp(action, "Require") == 0)
         strs(b, exprs, req, nr);
     else
-        tr__note(notes->invalid, "%s.action: unknown action \"%s\"", path, action);
+        tr__note(notes, true, "%s.action: unknown action \"%s\"", path, action);
 }
 
 T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
@@ -308,7 +309,7 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
     const char *name = tr__jstr_or(ref, "name", "");
     const char *rns = tr__jstr_or(ref, "namespace", ns);
     if (strcmp(rns, ns) != 0) {
-        tr__note(notes->unsupported,
+        tr__note(notes, false,
                  "%s.backendRef: a reference to another namespace (%s) is not supported", path,
                  rns);
         return NULL;
@@ -339,7 +340,7 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
         return r;
     }
     ir_pb_free((ProtobufCMessage *)r);
-    tr__note(notes->invalid, "%s.backendRef: kind %s/%s is not supported (Service or "
+    tr__note(notes, true, "%s.backendRef: kind %s/%s is not supported (Service or "
                              "AgentgatewayBackend)",
              path, *group ? group : "core", kind);
     return NULL;
@@ -407,7 +408,7 @@ static T_(TrafficPolicySpec__ExternalAuth) *
         return NULL;
     json_t *ref = json_object_get(e, "backendRef");
     if (!ref)
-        tr__note(notes->invalid, "%s.backendRef: required", path);
+        tr__note(notes, true, "%s.backendRef: required", path);
     else
         x->target = tr__agw_backend_ref(ctx, g, ns, path, ref, b, notes);
     x->failure_mode = strcmp(tr__jstr_or(e, "failureMode", "FailClosed"), "FailOpen") == 0
@@ -415,7 +416,7 @@ static T_(TrafficPolicySpec__ExternalAuth) *
                           : R_(TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY);
     json_t *grpc = json_object_get(e, "grpc"), *http = json_object_get(e, "http");
     if ((grpc != NULL) == (http != NULL))
-        tr__note(notes->invalid, "%s: exactly one of grpc and http must be set", path);
+        tr__note(notes, true, "%s: exactly one of grpc and http must be set", path);
     if (grpc) {
         T_(TrafficPolicySpec__ExternalAuth__GRPCProtocol) *p =
             tr__pb_new(b, &D_(traffic_policy_spec__external_auth__grpcprotocol));
@@ -461,7 +462,7 @@ static T_(TrafficPolicySpec__ExternalAuth) *
     if (fb) {
         uint64_t max = 0;
         if (!quantity(json_object_get(fb, "maxSize"), &max))
-            tr__note(notes->invalid, "%s.forwardBody.maxSize: not a byte quantity", path);
+            tr__note(notes, true, "%s.forwardBody.maxSize: not a byte quantity", path);
         x->include_request_body =
             tr__pb_new(b, &D_(traffic_policy_spec__external_auth__body_options));
         if (x->include_request_body)
@@ -501,7 +502,7 @@ static bool rl_values(json_t *l, const char *path, tr__notes_t *notes, uint64_t 
             : strcmp(unit, "Hours") == 0   ? 3600
                                            : 0;
     if (n <= 0 || burst < 0 || *secs == 0) {
-        tr__note(notes->invalid,
+        tr__note(notes, true,
                  "%s: needs requests or tokens >= 1 and unit Seconds, Minutes or Hours", path);
         return false;
     }
@@ -605,9 +606,9 @@ static void *jwt(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j,
                                                 : R_(TRAFFIC_POLICY_SPEC__JWT__MODE__STRICT);
     x->authorization_location = auth_location(b, json_object_get(j, "location"));
     if (json_object_get(j, "mcp"))
-        tr__note(notes->unsupported, "spec.traffic.jwtAuthentication.mcp is not supported");
+        tr__note(notes, false, "spec.traffic.jwtAuthentication.mcp is not supported");
     if (json_array_size(tr__jarr(j, "providers")) == 0)
-        tr__note(notes->invalid, "spec.traffic.jwtAuthentication.providers: at least one needed");
+        tr__note(notes, true, "spec.traffic.jwtAuthentication.providers: at least one needed");
     size_t i;
     json_t *p;
     json_array_foreach(tr__jarr(j, "providers"), i, p)
@@ -624,29 +625,33 @@ static void *jwt(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j,
         char *text = NULL; /* krt_malloc'd */
         if (tr__jstr(jwks, "inline")) {
             text = krt_strdup(tr__jstr(jwks, "inline"));
+            if (!text)
+                b->oom = true;
         } else if (json_object_get(jwks, "secretRef")) {
             /* krtgate extension: the JWKS read from a Secret of the policy's namespace */
             const char *sn = tr__jstr_or(jwks, "secretRef.name", "");
             const char *key = tr__jstr_or(jwks, "secretRef.key", "jwks");
             size_t len;
             bool found;
-            text = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, key, &len, &found);
+            text = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, key, &len, &found, &b->oom);
             if (!text)
-                tr__note(notes->invalid, "%s.secretRef: %s %s/%s%s%s", path,
+                tr__note(notes, true, "%s.secretRef: %s %s/%s%s%s", path,
                          found ? "no key in Secret" : "Secret not found:", ns, sn,
                          found ? " named " : "", found ? key : "");
         } else if (json_object_get(jwks, "remote")) {
-            tr__note(notes->unsupported,
+            tr__note(notes, false,
                      "%s.remote is not supported (use inline); the provider rejects every token",
                      path);
         } else {
-            tr__note(notes->invalid, "%s: one of inline or remote is required", path);
+            tr__note(notes, true, "%s: one of inline or remote is required", path);
         }
         if (text) {
             json_error_t jerr;
             json_t *parsed = json_loads(text, 0, &jerr);
+            if (!parsed && json_error_code(&jerr) == json_error_out_of_memory)
+                b->oom = true;
             if (!json_is_array(json_object_get(parsed, "keys"))) {
-                tr__note(notes->invalid, "%s: not a JSON Web Key Set (an object with \"keys\")",
+                tr__note(notes, true, "%s: not a JSON Web Key Set (an object with \"keys\")",
                          path);
                 krt_free(text);
                 text = NULL;
@@ -679,7 +684,7 @@ static void *basic_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, jso
     json_t *users = tr__jarr(j, "users");
     const char *sn = tr__jstr(j, "secretRef.name");
     if ((users != NULL) == (sn != NULL))
-        tr__note(notes->invalid,
+        tr__note(notes, true,
                  "spec.traffic.basicAuthentication: exactly one of users and secretRef");
     char *content = NULL;
     if (users) {
@@ -699,9 +704,9 @@ static void *basic_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, jso
     } else if (sn) {
         size_t len;
         bool found;
-        content = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, ".htaccess", &len, &found);
+        content = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, ".htaccess", &len, &found, &b->oom);
         if (!content)
-            tr__note(notes->invalid,
+            tr__note(notes, true,
                      "spec.traffic.basicAuthentication.secretRef: %s %s/%s%s (no user can log in)",
                      found ? "no key .htaccess in Secret" : "Secret not found:", ns, sn, "");
     }
@@ -727,17 +732,20 @@ static void api_keys_from(tr__pb_t *b, const krt_obj_t *secret, T_(TrafficPolicy
             char *raw = f == 0 ? (char *)tr__b64_decode(json_string_value(val), &len, &oom)
                                : krt_strdup(json_string_value(val));
             if (!raw) {
-                if (oom)
+                if (oom || f == 1)
                     b->oom = true;
                 continue;
             }
             /* a value is the key itself or {"key": ..., "metadata": {...}} */
             const char *keyval = raw;
-            json_t *obj = raw[0] == '{' ? json_loads(raw, 0, NULL) : NULL;
+            json_error_t jerr;
+            json_t *obj = raw[0] == '{' ? json_loads(raw, 0, &jerr) : NULL;
+            if (raw[0] == '{' && !obj && json_error_code(&jerr) == json_error_out_of_memory)
+                b->oom = true;
             if (tr__jstr(obj, "key")) {
                 keyval = tr__jstr(obj, "key");
                 if (json_object_get(obj, "metadata"))
-                    tr__note(notes->unsupported,
+                    tr__note(notes, false,
                              "%s: metadata of key %s in Secret %s is not carried", path, k,
                              krt_obj_key(secret));
             }
@@ -769,13 +777,13 @@ static void *api_key_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, j
     const char *sn = tr__jstr(j, "secretRef.name");
     json_t *sel = json_object_get(j, "secretSelector");
     if ((sn != NULL) == (sel != NULL))
-        tr__note(notes->invalid, "%s: exactly one of secretRef and secretSelector", path);
+        tr__note(notes, true, "%s: exactly one of secretRef and secretSelector", path);
     if (sn) {
         char *key = tr__fmt("%s/%s", ns, sn);
         const krt_obj_t *s = key ? krt_fetch_key(ctx, g->in.secrets, key) : NULL;
         krt_free(key);
         if (!s)
-            tr__note(notes->invalid, "%s.secretRef: Secret not found: %s/%s (no key is valid)",
+            tr__note(notes, true, "%s.secretRef: Secret not found: %s/%s (no key is valid)",
                      path, ns, sn);
         else
             api_keys_from(b, s, x, path, notes);
@@ -908,7 +916,7 @@ static bool conditional(json_t *v, const char *path, tr__notes_t *notes)
 {
     if (!json_object_get(v, "conditional"))
         return false;
-    tr__note(notes->unsupported, "%s.conditional is not supported", path);
+    tr__note(notes, false, "%s.conditional is not supported", path);
     return true;
 }
 
@@ -923,7 +931,7 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
     json_object_foreach(t, k, v)
     {
         if (!known(traffic_keys, k))
-            tr__note(notes->unsupported, "spec.traffic.%s is not supported", k);
+            tr__note(notes, false, "spec.traffic.%s is not supported", k);
     }
 #define TF(kc, feature, val) feat_add(b, out, 0, feature, tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_##kc), val, ph))
     if ((v = json_object_get(t, "timeouts"))) {
@@ -997,7 +1005,7 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
                                   ? R_(TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN)
                                   : R_(TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_CLOSED);
             if (json_object_get(v, "processingOptions"))
-                tr__note(notes->unsupported,
+                tr__note(notes, false,
                          "spec.traffic.extProc.processingOptions is not supported (defaults)");
         }
         TF(EXT_PROC, "extproc", x);
@@ -1050,7 +1058,7 @@ static void kx_groups(tr__pb_t *b, json_t *arr, const char *path, tr__notes_t *n
     {
         T_(TLSConfig__KeyExchangeGroup) gk = kx_group(json_string_value(s));
         if (!gk) {
-            tr__note(notes->invalid, "%s.keyExchangeGroups[%zu]: unknown group", path, i);
+            tr__note(notes, true, "%s.keyExchangeGroups[%zu]: unknown group", path, i);
             continue;
         }
         T_(TLSConfig__KeyExchangeGroup) *arr2 = krt_realloc(*out, (*n + 1) * sizeof *arr2);
@@ -1086,11 +1094,11 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
     bool found;
     const char *mtls = tr__jstr(json_array_get(tr__jarr(t, "mtlsCertificateRef"), 0), "name");
     if (mtls) {
-        uint8_t *crt = tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.crt", &len, &found);
+        uint8_t *crt = tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.crt", &len, &found, &b->oom);
         size_t klen;
-        uint8_t *key = tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.key", &klen, &found);
+        uint8_t *key = tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.key", &klen, &found, &b->oom);
         if (!crt || !key || !tr__pem_valid(crt, len, false) || !tr__pem_valid(key, klen, true)) {
-            tr__note(notes->invalid,
+            tr__note(notes, true,
                      "%s.mtlsCertificateRef: Secret %s/%s %s", path, ns, mtls,
                      found ? "does not hold a PEM tls.crt and tls.key" : "not found");
         } else {
@@ -1101,7 +1109,7 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
         }
         krt_free(crt);
         krt_free(key);
-        uint8_t *ca = tr__object_value(ctx, g->in.secrets, ns, mtls, "ca.cert", &len, &found);
+        uint8_t *ca = tr__object_value(ctx, g->in.secrets, ns, mtls, "ca.cert", &len, &found, &b->oom);
         if (ca) {
             x->_root_case = R_(BACKEND_POLICY_SPEC__BACKEND_TLS___ROOT_ROOT);
             set_bytes(b, &x->root, ca, len);
@@ -1111,9 +1119,9 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
     const char *cm = tr__jstr(json_array_get(tr__jarr(t, "caCertificateRefs"), 0), "name");
     if (cm) {
         /* takes priority over ca.cert; an unresolved CA is sent empty: it trusts nothing */
-        uint8_t *ca = tr__object_value(ctx, g->in.config_maps, ns, cm, "ca.crt", &len, &found);
+        uint8_t *ca = tr__object_value(ctx, g->in.config_maps, ns, cm, "ca.crt", &len, &found, &b->oom);
         if (!ca || !tr__pem_valid(ca, len, false)) {
-            tr__note(notes->invalid, "%s.caCertificateRefs: ConfigMap %s/%s %s", path, ns, cm,
+            tr__note(notes, true, "%s.caCertificateRefs: ConfigMap %s/%s %s", path, ns, cm,
                      found ? "does not hold a PEM ca.crt" : "not found");
             len = 0;
         }
@@ -1129,7 +1137,7 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
     else if (insecure && strcmp(insecure, "Hostname") == 0)
         x->verification = R_(BACKEND_POLICY_SPEC__BACKEND_TLS__VERIFICATION_MODE__INSECURE_HOST);
     else if (insecure)
-        tr__note(notes->invalid, "%s.insecureSkipVerify: unknown mode \"%s\"", path, insecure);
+        tr__note(notes, true, "%s.insecureSkipVerify: unknown mode \"%s\"", path, insecure);
     if (tr__jstr(t, "sni")) {
         x->_hostname_case = R_(BACKEND_POLICY_SPEC__BACKEND_TLS___HOSTNAME_HOSTNAME);
         x->hostname = tr__pb_str(b, tr__jstr(t, "sni"));
@@ -1155,7 +1163,7 @@ static void *backend_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, c
     const char *unsup[] = {"aws", "azure", "gcp"};
     for (int i = 0; i < 3; i++) {
         if (json_object_get(a, unsup[i])) {
-            tr__note(notes->unsupported, "%s.%s is not supported", path, unsup[i]);
+            tr__note(notes, false, "%s.%s is not supported", path, unsup[i]);
             ir_pb_free((ProtobufCMessage *)x);
             return NULL;
         }
@@ -1186,9 +1194,9 @@ static void *backend_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, c
         size_t len;
         bool found;
         char *v = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, "Authorization", &len,
-                                           &found);
+                                           &found, &b->oom);
         if (!v)
-            tr__note(notes->invalid, "%s.secretRef: %s %s/%s", path,
+            tr__note(notes, true, "%s.secretRef: %s %s/%s", path,
                      found ? "no key Authorization in Secret" : "Secret not found:", ns, sn);
         /* trailing newlines from `kubectl create secret --from-file` are not part of the key */
         while (v && len && (v[len - 1] == '\n' || v[len - 1] == '\r'))
@@ -1196,7 +1204,7 @@ static void *backend_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, c
         k->secret = tr__pb_str(b, v ? v : "");
         krt_free(v);
     } else {
-        tr__note(notes->invalid,
+        tr__note(notes, true,
                  "%s: exactly one of key, secretRef, passthrough, aws, azure, gcp must be set",
                  path);
     }
@@ -1216,7 +1224,7 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
     json_object_foreach(sec, k, v)
     {
         if (!known(backend_keys, k))
-            tr__note(notes->unsupported, "%s.%s is not supported", path, k);
+            tr__note(notes, false, "%s.%s is not supported", path, k);
     }
 #define BF(kc, feature, val) feat_add(b, out, 1, feature, bps(b, R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(sec, "tcp"))) {
@@ -1262,14 +1270,14 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         BF(AUTH, "auth", backend_auth(ctx, g, ns, p, v, b, notes));
     }
     if (json_object_get(sec, "ai"))
-        tr__note(notes->unsupported, "%s.ai is not supported", path);
+        tr__note(notes, false, "%s.ai is not supported", path);
     if ((v = json_object_get(sec, "mcp"))) {
         const char *mk;
         json_t *mv;
         json_object_foreach(v, mk, mv)
         {
             if (strcmp(mk, "authorization") != 0)
-                tr__note(notes->unsupported, "%s.mcp.%s is not supported", path, mk);
+                tr__note(notes, false, "%s.mcp.%s is not supported", path, mk);
         }
         if ((mv = json_object_get(v, "authorization"))) {
             snprintf(p, sizeof p, "%s.mcp.authorization", path);
@@ -1351,7 +1359,7 @@ static const char *const cipher_names[] = {
             (x)->_##field##_case = R_(CASE);                                                \
             (x)->field = (uint32_t)n_;                                                      \
         } else if (q_) {                                                                    \
-            tr__note(notes->invalid, "spec.frontend.http.%s: not a byte quantity", key);    \
+            tr__note(notes, true, "spec.frontend.http.%s: not a byte quantity", key);    \
         }                                                                                   \
     } while (0)
 
@@ -1416,7 +1424,7 @@ static void *frontend_tls(tr__pb_t *b, json_t *t, tr__notes_t *notes)
             if (json_string_value(c) && strcmp(json_string_value(c), cipher_names[k]) == 0)
                 found = k;
         if (!found) {
-            tr__note(notes->invalid, "%s.cipherSuites[%zu]: unknown cipher suite", p, i);
+            tr__note(notes, true, "%s.cipherSuites[%zu]: unknown cipher suite", p, i);
             continue;
         }
         T_(TLSConfig__CipherSuite) *arr =
@@ -1445,7 +1453,7 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
     json_object_foreach(f, k, v)
     {
         if (!known(keys, k))
-            tr__note(notes->unsupported, "spec.frontend.%s is not supported", k);
+            tr__note(notes, false, "spec.frontend.%s is not supported", k);
     }
 #define FF(kc, feature, val) feat_add(b, out, 2, feature, fps(b, R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(f, "tcp"))) {
@@ -1518,7 +1526,7 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
                 }
             }
             if (json_object_get(v, "otlp"))
-                tr__note(notes->unsupported, "spec.frontend.accessLog.otlp is not supported");
+                tr__note(notes, false, "spec.frontend.accessLog.otlp is not supported");
         }
         FF(LOGGING, "frontend-access-log", x);
     }
@@ -1633,14 +1641,18 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
     bool pre = strcmp(tr__jstr_or(spec, "traffic.phase", ""), "PreRouting") == 0;
     t->gateways = json_array();
     t->pt = tr__pb_new(b, &D_(policy_target));
-    if (!t->gateways || !t->pt)
+    if (!t->gateways || !t->pt) {
+        b->oom = true;
         return;
+    }
     const char *group = strcmp(kind, "Service") == 0               ? ""
                         : strcmp(kind, "AgentgatewayBackend") == 0 ? TR_AGW_GROUP
                         : strcmp(kind, "InferencePool") == 0 ? "inference.networking.k8s.io"
                                                              : TR_GW_GROUP;
     t->ancestor = json_pack("{s:s, s:s, s:s, s:s}", "group", group, "kind", kind, "name", t->name,
                             "namespace", ns);
+    if (!t->ancestor)
+        b->oom = true;
     if (has_frontend && (strcmp(kind, "Gateway") != 0 || t->section)) {
         target_problem(t, true, "the 'frontend' field can only target a Gateway (without "
                                 "sectionName)%s", "");
@@ -1691,10 +1703,12 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
             }
             t->attachment = ir_key_attachment(ns, t->name, t->section);
         }
+        if (!t->attachment)
+            b->oom = true;
         if (n == 0)
             target_problem(t, false, "Gateway %s not found or not of our GatewayClass", gw);
-        else
-            json_array_append_new(t->gateways, tr__jstring(gw));
+        else if (json_array_append_new(t->gateways, tr__jstring(gw)))
+            b->oom = true;
         krt_free(gw);
         return;
     }
@@ -1727,9 +1741,11 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
             size_t j;
             json_t *s;
             json_array_foreach(t->gateways, j, s) seen |= strcmp(json_string_value(s), gw) == 0;
-            if (!seen)
-                json_array_append_new(t->gateways, tr__jstring(gw));
+            if (!seen && json_array_append_new(t->gateways, tr__jstring(gw)))
+                b->oom = true;
         }
+        if (!t->attachment)
+            b->oom = true;
         if (json_array_size(t->gateways) == 0)
             target_problem(t, false, "%s is not attached to any Gateway of ours", kind);
         return;
@@ -1763,7 +1779,11 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         if (gws) {
             json_decref(t->gateways);
             t->gateways = gws;
+        } else {
+            b->oom = true;
         }
+        if (!t->attachment)
+            b->oom = true;
         if (json_array_size(t->gateways) == 0 && !t->invalid)
             target_problem(t, false, "no Route of ours sends to Service %s", t->name);
         return;
@@ -1787,7 +1807,11 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         if (gws) {
             json_decref(t->gateways);
             t->gateways = gws;
+        } else {
+            b->oom = true;
         }
+        if (!t->attachment)
+            b->oom = true;
         if (json_array_size(t->gateways) == 0)
             target_problem(t, false, "no Route of ours sends to AgentgatewayBackend %s", t->name);
         return;
@@ -1797,6 +1821,18 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         return;
     }
     target_problem(t, true, "unknown target kind %s", kind);
+}
+
+/* Two targetRefs naming the same thing would emit the same keys twice: the first one counts. */
+static bool target_seen(const target_t *ts, size_t n, const char *kind, const char *name,
+                        const char *section)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ts[i].kind, kind) == 0 && strcmp(ts[i].name, name) == 0 &&
+            (ts[i].section == section ||
+             (ts[i].section && section && strcmp(ts[i].section, section) == 0)))
+            return true;
+    return false;
 }
 
 static void target_dispose(target_t *t)
@@ -1864,7 +1900,7 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     if (!ns || !*ns)
         ns = "default";
     json_int_t gen = tr__generation(in);
-    tr__notes_t notes = {json_array(), json_array()};
+    tr__notes_t notes = {json_array(), json_array(), false};
     tr__pb_t b = {0};
     tr__feats_t feats = {0};
     target_t *targets = krt_calloc(MAX_TARGETS, sizeof *targets);
@@ -1879,14 +1915,14 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     /* the spec's own rules */
     json_t *refs = tr__jarr(spec, "targetRefs"), *sels = tr__jarr(spec, "targetSelectors");
     if ((refs != NULL) == (sels != NULL))
-        tr__note(notes.invalid, "spec: exactly one of targetRefs and targetSelectors must be set");
+        tr__note(&notes, true, "spec: exactly one of targetRefs and targetSelectors must be set");
     if (!json_object_get(spec, "traffic") && !json_object_get(spec, "frontend") &&
         !json_object_get(spec, "backend"))
-        tr__note(notes.invalid, "spec: at least one of traffic, frontend, or backend is required");
+        tr__note(&notes, true, "spec: at least one of traffic, frontend, or backend is required");
     const char *inh = tr__jstr_or(spec, "strategy.inheritance", "Default");
     if (json_object_get(spec, "strategy") && strcmp(inh, "Default") != 0 &&
         strcmp(inh, "Override") != 0)
-        tr__note(notes.invalid, "spec.strategy.inheritance: unknown value \"%s\"", inh);
+        tr__note(&notes, true, "spec.strategy.inheritance: unknown value \"%s\"", inh);
 
     /* Problems so far are structural: they stop the policy as a whole. Problems found in a
      * feature stop nothing: the feature is still sent, failing closed (see the top). */
@@ -1913,11 +1949,13 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             first_kind = kind;
         else if (strcmp(first_kind, kind) != 0 && !mixed) {
             mixed = true;
-            tr__note(notes.invalid, "spec.targetRefs: only one kind of target may be set");
+            tr__note(&notes, true, "spec.targetRefs: only one kind of target may be set");
         }
         if (refs) {
             if (nt == MAX_TARGETS)
                 break;
+            if (target_seen(targets, nt, kind, tr__jstr_or(r, "name", ""), tr__jstr(r, "sectionName")))
+                continue;
             target_t *t = &targets[nt++];
             t->kind = kind;
             snprintf(t->name, sizeof t->name, "%s", tr__jstr_or(r, "name", ""));
@@ -1933,7 +1971,7 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                                 : strcmp(kind, "AgentgatewayBackend") == 0 ? g->in.agw_backends
                                                                            : NULL;
         if (!src) {
-            tr__note(notes.unsupported, "spec.targetSelectors[%zu]: kind %s is not supported", i,
+            tr__note(&notes, false, "spec.targetSelectors[%zu]: kind %s is not supported", i,
                      kind);
             continue;
         }
@@ -1956,7 +1994,8 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         size_t nf = krt_fetch_labels(ctx, src, &want, &found);
         for (size_t f = 0; f < nf && nt < MAX_TARGETS; f++) {
             const char *fns = krt_json_namespace(found[f]);
-            if (!fns || strcmp(fns, ns) != 0)
+            if (!fns || strcmp(fns, ns) != 0 ||
+                target_seen(targets, nt, kind, krt_json_name(found[f]), tr__jstr(r, "sectionName")))
                 continue;
             target_t *t = &targets[nt++];
             t->kind = kind;
@@ -1966,7 +2005,7 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         }
         krt_free(items);
     }
-    if (b.oom) {
+    if (b.oom || notes.oom) {
         rc = KRT_ENOMEM;
         goto done;
     }
@@ -2050,7 +2089,10 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             snprintf(key, sizeof key, "%s/%s", t->kind, t->name);
             if (json_object_get(seen, key))
                 continue;
-            json_object_set_new(seen, key, json_true());
+            if (json_object_set_new(seen, key, json_true())) {
+                rc = KRT_ENOMEM;
+                break;
+            }
             json_t *e = t->invalid ? ancestor_entry(g, t->ancestor, gen, false, "Invalid", t->msg,
                                                     false, "Pending", t->msg)
                                    : ancestor_entry(g, t->ancestor, gen, accepted, areason, amsg,
@@ -2067,7 +2109,10 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         {
             if (json_object_get(seen, json_string_value(gw)))
                 continue;
-            json_object_set_new(seen, json_string_value(gw), json_true());
+            if (json_object_set_new(seen, json_string_value(gw), json_true())) {
+                rc = KRT_ENOMEM;
+                break;
+            }
             json_t *ref = gateway_ref(json_string_value(gw));
             bool att = emit && !t->msg[0];
             const char *tmsg = !att          ? (t->msg[0] ? t->msg : "Policy is invalid")

@@ -275,8 +275,10 @@ void tr__feats_dispose(tr__feats_t *f);
 typedef struct tr__notes {
     json_t *invalid;
     json_t *unsupported;
+    bool oom; /* a note could not be recorded */
 } tr__notes_t;
-void tr__note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tr__note(tr__notes_t *n, bool invalid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Translates an AgentgatewayPolicy-style `backend` section (BackendFull, BackendSimple or
  * BackendWithAI: the same field names) of an object in |ns| into BackendPolicySpecs appended to
@@ -291,9 +293,10 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
                                            tr__notes_t *notes);
 /* The bytes of |key| of a Secret or ConfigMap (data base64-decoded, then stringData or, for a
  * ConfigMap, data as is). Owned by caller (krt_free), NUL-terminated; NULL when the object or
- * the key is missing (|*found| false when the object is). Records the dependency. */
+ * the key is missing (|*found| false when the object is) or on OOM (|*oom| set). Records the
+ * dependency. */
 uint8_t *tr__object_value(krt_ctx_t *ctx, krt_collection_t *c, const char *ns, const char *name,
-                          const char *key, size_t *len, bool *found);
+                          const char *key, size_t *len, bool *found, bool *oom);
 
 int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
