@@ -1653,6 +1653,10 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
                             "namespace", ns);
     if (!t->ancestor)
         b->oom = true;
+    if (!t->name[0]) {
+        target_problem(t, true, "a target of kind %s has no name", *kind ? kind : "\"\"");
+        return;
+    }
     if (has_frontend && (strcmp(kind, "Gateway") != 0 || t->section)) {
         target_problem(t, true, "the 'frontend' field can only target a Gateway (without "
                                 "sectionName)%s", "");
