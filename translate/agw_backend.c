@@ -136,13 +136,13 @@ uint8_t *tr__object_value(krt_ctx_t *ctx, krt_collection_t *c, const char *ns, c
 /* ---------------------------------------------------------------------------------------------
  * The Backend message.
  * ------------------------------------------------------------------------------------------- */
-#define OPT_STR(msg, field, CASE, val)          \
-    do {                                        \
-        const char *v_ = (val);                 \
-        if (v_) {                               \
-            (msg)->_##field##_case = R_(CASE);  \
-            (msg)->field = tr__pb_str(b, v_);   \
-        }                                       \
+#define OPT_STR(msg, field, CASE, val)         \
+    do {                                       \
+        const char *v_ = (val);                \
+        if (v_) {                              \
+            (msg)->_##field##_case = R_(CASE); \
+            (msg)->field = tr__pb_str(b, v_);  \
+        }                                      \
     } while (0)
 
 static T_(ResourceName) * resource_name(tr__pb_t *b, const char *ns, const char *name)
@@ -189,9 +189,9 @@ static void feats_into(tr__pb_t *b, tr__feats_t *f, T_(BackendPolicySpec) * **ar
     }
 }
 
-static void inline_policies(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
-                            const char *path, json_t *sec, tr__pb_t *b,
-                            T_(BackendPolicySpec) * **arr, size_t *n, tr__notes_t *notes)
+static void inline_policies(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *path,
+                            json_t *sec, tr__pb_t *b, T_(BackendPolicySpec) * **arr, size_t *n,
+                            tr__notes_t *notes)
 {
     if (!json_is_object(sec))
         return;
@@ -204,9 +204,9 @@ static void inline_policies(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
 /* ---------------------------------------------------------------------------------------------
  * AI.
  * ------------------------------------------------------------------------------------------- */
-static T_(AIBackend__Provider) *
-    ai_provider(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *path, json_t *p,
-                const char *pname, tr__pb_t *b, tr__notes_t *notes)
+static T_(AIBackend__Provider) * ai_provider(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
+                                             const char *path, json_t *p, const char *pname,
+                                             tr__pb_t *b, tr__notes_t *notes)
 {
     T_(AIBackend__Provider) *x = tr__pb_new(b, &D_(aibackend__provider));
     if (!x)
@@ -304,8 +304,8 @@ static T_(AIBackend__Provider) *
         x->azure = o;
     }
     if ((c = json_object_get(p, "custom")) && !kinds++) {
-        static const char *const fmts[] = {"",           "Completions",         "Messages",
-                                           "Responses",  "Embeddings",          "AnthropicTokenCount",
+        static const char *const fmts[] = {"",          "Completions", "Messages",
+                                           "Responses", "Embeddings",  "AnthropicTokenCount",
                                            "Realtime"};
         T_(AIBackend__Custom) *o = tr__pb_new(b, &D_(aibackend__custom));
         if (o) {
@@ -400,8 +400,8 @@ static T_(MCPTarget__Protocol) mcp_protocol(const char *s)
     return R_(MCPTARGET__PROTOCOL__STREAMABLE_HTTP);
 }
 
-static T_(BackendReference) * service_ref(tr__pb_t *b, const tr_graph_t *g, const char *ns,
-                                          const char *svc, json_int_t port)
+static T_(BackendReference) *
+    service_ref(tr__pb_t *b, const tr_graph_t *g, const char *ns, const char *svc, json_int_t port)
 {
     T_(BackendReference) *r = tr__pb_new(b, &D_(backend_reference));
     T_(BackendReference__Service) *s = tr__pb_new(b, &D_(backend_reference__service));
@@ -529,7 +529,8 @@ static json_t *backend_status(const krt_obj_t *in, tr__notes_t *notes)
     bool ok = json_array_size(notes->invalid) == 0;
     json_t *list = ok ? notes->unsupported : notes->invalid;
     if (json_array_size(list)) {
-        size_t off = (size_t)snprintf(msg, sizeof msg, "%s", ok ? "Backend accepted; unsupported: " : "");
+        size_t off =
+            (size_t)snprintf(msg, sizeof msg, "%s", ok ? "Backend accepted; unsupported: " : "");
         size_t i;
         json_t *m;
         json_array_foreach(list, i, m)

@@ -7,8 +7,8 @@
  * first and the Gateway's over it; so do we, merging the two specs key by key (objects merge
  * recursively, anything else — arrays included — is replaced), and derive from the result the
  * few values a deployer needs most (image, replicas, resources, env, Service type). The
- * overlays (`deployment`, `service`, ...) are kept in `spec` as they are: applying them as strategic
- * merge patches is the deployer's business.
+ * overlays (`deployment`, `service`, ...) are kept in `spec` as they are: applying them as
+ * strategic merge patches is the deployer's business.
  *
  * One record per Gateway of ours, keyed "ns/name"; a Gateway of another controller has none.
  * A ref that does not resolve (wrong group/kind, missing object) is listed in `errors` and
@@ -106,8 +106,7 @@ static json_t *effective(json_t *spec)
     }
     json_t *replicas = tr__jpath(spec, "deployment.spec.replicas");
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "image", image,
-                     "imagePullPolicy",
-                     or_null(tr__jpath(spec, "image.pullPolicy")), "replicas",
+                     "imagePullPolicy", or_null(tr__jpath(spec, "image.pullPolicy")), "replicas",
                      or_null(json_is_integer(replicas) ? replicas : NULL), "resources",
                      or_null(json_object_get(spec, "resources")), "env",
                      or_null(json_object_get(spec, "env")), "serviceType",
@@ -137,10 +136,10 @@ int tr__agw_params_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                   "Gateway spec.infrastructure.parametersRef", spec, sources, errors))
         goto done;
     json_t *eff = effective(spec);
-    json_t *rec = eff ? json_pack("{s:s, s:s, s:O, s:O, s:o, s:O}", "gateway", krt_obj_key(in),
-                                  "class", cls, "sources", sources, "spec", spec, "effective", eff,
-                                  "errors", errors)
-                      : NULL;
+    json_t *rec =
+        eff ? json_pack("{s:s, s:s, s:O, s:O, s:o, s:O}", "gateway", krt_obj_key(in), "class", cls,
+                        "sources", sources, "spec", spec, "effective", eff, "errors", errors)
+            : NULL;
     const krt_obj_t *o = rec ? tr__rec_new(krt_obj_key(in), rec) : NULL;
     rc = o ? krt_emit(ctx, o) : KRT_ENOMEM;
 done:

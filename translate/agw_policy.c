@@ -46,8 +46,7 @@ void tr__feats_dispose(tr__feats_t *f)
     memset(f, 0, sizeof *f);
 }
 
-static void feat_add(tr__pb_t *b, tr__feats_t *f, int section, const char *feature,
-                     void *spec)
+static void feat_add(tr__pb_t *b, tr__feats_t *f, int section, const char *feature, void *spec)
 {
     if (!spec)
         return;
@@ -129,8 +128,8 @@ static void *fps(tr__pb_t *b, T_(FrontendPolicySpec__KindCase) kc, void *val)
 }
 
 /* A duration at |key| of |obj|: NULL when absent; when malformed NULL with an invalid note. */
-static Google__Protobuf__Duration *dur(tr__pb_t *b, json_t *obj, const char *key,
-                                       const char *path, tr__notes_t *notes)
+static Google__Protobuf__Duration *dur(tr__pb_t *b, json_t *obj, const char *key, const char *path,
+                                       tr__notes_t *notes)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -200,9 +199,8 @@ static bool quantity(json_t *v, uint64_t *out)
     static const struct {
         const char *suf;
         double mul;
-    } sufs[] = {{"", 1},         {"k", 1e3},           {"M", 1e6},
-                {"G", 1e9},      {"Ki", 1024.0},       {"Mi", 1048576.0},
-                {"Gi", 1073741824.0}};
+    } sufs[] = {{"", 1},        {"k", 1e3},        {"M", 1e6},          {"G", 1e9},
+                {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}};
     for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
         if (strcmp(end, sufs[i].suf) == 0) {
             x *= sufs[i].mul;
@@ -283,9 +281,8 @@ static T_(AuthorizationLocation) * auth_location(tr__pb_t *b, json_t *loc)
 
 /* shared.Authorization {action: Allow|Deny|Require, policy.matchExpressions[]} into the three
  * lists of an RBAC-shaped message (RBAC, McpAuthorization, NetworkAuthorization share them). */
-static void authz_lists(tr__pb_t *b, json_t *a, const char *path, tr__notes_t *notes,
-                        char ***allow, size_t *na, char ***deny, size_t *nd, char ***req,
-                        size_t *nr)
+static void authz_lists(tr__pb_t *b, json_t *a, const char *path, tr__notes_t *notes, char ***allow,
+                        size_t *na, char ***deny, size_t *nd, char ***req, size_t *nr)
 {
     const char *action = tr__jstr_or(a, "action", "Allow");
     json_t *exprs = tr__jarr(a, "policy.matchExpressions");
@@ -340,8 +337,9 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
         return r;
     }
     ir_pb_free((ProtobufCMessage *)r);
-    tr__note(notes, true, "%s.backendRef: kind %s/%s is not supported (Service or "
-                             "AgentgatewayBackend)",
+    tr__note(notes, true,
+             "%s.backendRef: kind %s/%s is not supported (Service or "
+             "AgentgatewayBackend)",
              path, *group ? group : "core", kind);
     return NULL;
 }
@@ -349,8 +347,7 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
 /* ---------------------------------------------------------------------------------------------
  * Shared pieces of traffic and backend sections.
  * ------------------------------------------------------------------------------------------- */
-static T_(TrafficPolicySpec__TransformationPolicy__Transform) *
-    transform(tr__pb_t *b, json_t *t)
+static T_(TrafficPolicySpec__TransformationPolicy__Transform) * transform(tr__pb_t *b, json_t *t)
 {
     if (!json_is_object(t))
         return NULL;
@@ -398,12 +395,11 @@ static T_(TrafficPolicySpec__TransformationPolicy) * transformation(tr__pb_t *b,
     return x;
 }
 
-static T_(TrafficPolicySpec__ExternalAuth) *
-    ext_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *path, json_t *e,
-             tr__pb_t *b, tr__notes_t *notes)
+static T_(TrafficPolicySpec__ExternalAuth) * ext_auth(krt_ctx_t *ctx, const tr_graph_t *g,
+                                                      const char *ns, const char *path, json_t *e,
+                                                      tr__pb_t *b, tr__notes_t *notes)
 {
-    T_(TrafficPolicySpec__ExternalAuth) *x =
-        tr__pb_new(b, &D_(traffic_policy_spec__external_auth));
+    T_(TrafficPolicySpec__ExternalAuth) *x = tr__pb_new(b, &D_(traffic_policy_spec__external_auth));
     if (!x)
         return NULL;
     json_t *ref = json_object_get(e, "backendRef");
@@ -445,10 +441,10 @@ static T_(TrafficPolicySpec__ExternalAuth) *
             }
             strs(b, tr__jarr(http, "allowedResponseHeaders"), &p->include_response_headers,
                  &p->n_include_response_headers);
-            map_into(b,
-                     &D_(traffic_policy_spec__external_auth__httpprotocol__add_request_headers_entry),
-                     json_object_get(http, "addRequestHeaders"), (void ***)&p->add_request_headers,
-                     &p->n_add_request_headers);
+            map_into(
+                b, &D_(traffic_policy_spec__external_auth__httpprotocol__add_request_headers_entry),
+                json_object_get(http, "addRequestHeaders"), (void ***)&p->add_request_headers,
+                &p->n_add_request_headers);
             map_into(b, &D_(traffic_policy_spec__external_auth__httpprotocol__metadata_entry),
                      json_object_get(http, "responseMetadata"), (void ***)&p->metadata,
                      &p->n_metadata);
@@ -651,8 +647,7 @@ static void *jwt(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j,
             if (!parsed && json_error_code(&jerr) == json_error_out_of_memory)
                 b->oom = true;
             if (!json_is_array(json_object_get(parsed, "keys"))) {
-                tr__note(notes, true, "%s: not a JSON Web Key Set (an object with \"keys\")",
-                         path);
+                tr__note(notes, true, "%s: not a JSON Web Key Set (an object with \"keys\")", path);
                 krt_free(text);
                 text = NULL;
             }
@@ -666,8 +661,8 @@ static void *jwt(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j,
     return x;
 }
 
-static void *basic_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j,
-                        tr__pb_t *b, tr__notes_t *notes)
+static void *basic_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j, tr__pb_t *b,
+                        tr__notes_t *notes)
 {
     T_(TrafficPolicySpec__BasicAuthentication) *x =
         tr__pb_new(b, &D_(traffic_policy_spec__basic_authentication));
@@ -690,7 +685,8 @@ static void *basic_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, jso
     if (users) {
         size_t total = 1, i;
         json_t *u;
-        json_array_foreach(users, i, u) total += strlen(json_string_value(u) ? json_string_value(u) : "") + 1;
+        json_array_foreach(users, i, u) total +=
+            strlen(json_string_value(u) ? json_string_value(u) : "") + 1;
         content = krt_malloc(total);
         if (content) {
             size_t off = 0;
@@ -704,7 +700,8 @@ static void *basic_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, jso
     } else if (sn) {
         size_t len;
         bool found;
-        content = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, ".htaccess", &len, &found, &b->oom);
+        content = (char *)tr__object_value(ctx, g->in.secrets, ns, sn, ".htaccess", &len, &found,
+                                           &b->oom);
         if (!content)
             tr__note(notes, true,
                      "spec.traffic.basicAuthentication.secretRef: %s %s/%s%s (no user can log in)",
@@ -745,9 +742,8 @@ static void api_keys_from(tr__pb_t *b, const krt_obj_t *secret, T_(TrafficPolicy
             if (tr__jstr(obj, "key")) {
                 keyval = tr__jstr(obj, "key");
                 if (json_object_get(obj, "metadata"))
-                    tr__note(notes, false,
-                             "%s: metadata of key %s in Secret %s is not carried", path, k,
-                             krt_obj_key(secret));
+                    tr__note(notes, false, "%s: metadata of key %s in Secret %s is not carried",
+                             path, k, krt_obj_key(secret));
             }
             T_(TrafficPolicySpec__APIKey__User) *u =
                 tr__pb_new(b, &D_(traffic_policy_spec__apikey__user));
@@ -769,10 +765,9 @@ static void *api_key_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, j
     if (!x)
         return NULL;
     const char *mode = tr__jstr_or(j, "mode", "Strict");
-    x->mode = strcmp(mode, "Optional") == 0 ? R_(TRAFFIC_POLICY_SPEC__APIKEY__MODE__OPTIONAL)
-              : strcmp(mode, "Permissive") == 0
-                  ? R_(TRAFFIC_POLICY_SPEC__APIKEY__MODE__PERMISSIVE)
-                  : R_(TRAFFIC_POLICY_SPEC__APIKEY__MODE__STRICT);
+    x->mode = strcmp(mode, "Optional") == 0     ? R_(TRAFFIC_POLICY_SPEC__APIKEY__MODE__OPTIONAL)
+              : strcmp(mode, "Permissive") == 0 ? R_(TRAFFIC_POLICY_SPEC__APIKEY__MODE__PERMISSIVE)
+                                                : R_(TRAFFIC_POLICY_SPEC__APIKEY__MODE__STRICT);
     x->authorization_location = auth_location(b, json_object_get(j, "location"));
     const char *sn = tr__jstr(j, "secretRef.name");
     json_t *sel = json_object_get(j, "secretSelector");
@@ -783,8 +778,8 @@ static void *api_key_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, j
         const krt_obj_t *s = key ? krt_fetch_key(ctx, g->in.secrets, key) : NULL;
         krt_free(key);
         if (!s)
-            tr__note(notes, true, "%s.secretRef: Secret not found: %s/%s (no key is valid)",
-                     path, ns, sn);
+            tr__note(notes, true, "%s.secretRef: Secret not found: %s/%s (no key is valid)", path,
+                     ns, sn);
         else
             api_keys_from(b, s, x, path, notes);
     } else if (sel) {
@@ -866,8 +861,8 @@ static void *retry(tr__pb_t *b, json_t *r, tr__notes_t *notes)
             break;
         }
         krt_free(v);
-        int32_t *arr = krt_realloc(x->retry_status_codes,
-                                   (x->n_retry_status_codes + 1) * sizeof *arr);
+        int32_t *arr =
+            krt_realloc(x->retry_status_codes, (x->n_retry_status_codes + 1) * sizeof *arr);
         if (!arr) {
             b->oom = true;
             break;
@@ -891,17 +886,30 @@ static void *cors(tr__pb_t *b, json_t *f, tr__notes_t *notes)
     strs(b, tr__jarr(f, "exposeHeaders"), &x->expose_headers, &x->n_expose_headers);
     json_t *age = json_object_get(f, "maxAge");
     if (json_is_integer(age))
-        x->max_age = tr__pb_duration(b, json_integer_value(age) < 0 ? 0 : json_integer_value(age), 0);
+        x->max_age =
+            tr__pb_duration(b, json_integer_value(age) < 0 ? 0 : json_integer_value(age), 0);
     else if (age)
         x->max_age = dur(b, f, "maxAge", "spec.traffic.cors", notes);
     return x;
 }
 
-static const char *const traffic_keys[] = {
-    "phase",          "transformation",  "extProc",   "extAuth",           "rateLimit",
-    "cors",           "csrf",            "headerModifiers", "hostRewrite", "timeouts",
-    "retry",          "authorization",   "jwtAuthentication", "basicAuthentication",
-    "apiKeyAuthentication", "directResponse", NULL};
+static const char *const traffic_keys[] = {"phase",
+                                           "transformation",
+                                           "extProc",
+                                           "extAuth",
+                                           "rateLimit",
+                                           "cors",
+                                           "csrf",
+                                           "headerModifiers",
+                                           "hostRewrite",
+                                           "timeouts",
+                                           "retry",
+                                           "authorization",
+                                           "jwtAuthentication",
+                                           "basicAuthentication",
+                                           "apiKeyAuthentication",
+                                           "directResponse",
+                                           NULL};
 
 static bool known(const char *const *keys, const char *k)
 {
@@ -933,7 +941,8 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
         if (!known(traffic_keys, k))
             tr__note(notes, false, "spec.traffic.%s is not supported", k);
     }
-#define TF(kc, feature, val) feat_add(b, out, 0, feature, tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_##kc), val, ph))
+#define TF(kc, feature, val) \
+    feat_add(b, out, 0, feature, tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_##kc), val, ph))
     if ((v = json_object_get(t, "timeouts"))) {
         T_(Timeout) *x = tr__pb_new(b, &D_(timeout));
         if (x)
@@ -978,8 +987,8 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
     if ((v = json_object_get(t, "authorization"))) {
         T_(TrafficPolicySpec__RBAC) *x = tr__pb_new(b, &D_(traffic_policy_spec__rbac));
         if (x)
-            authz_lists(b, v, "spec.traffic.authorization", notes, &x->allow, &x->n_allow,
-                        &x->deny, &x->n_deny, &x->require, &x->n_require);
+            authz_lists(b, v, "spec.traffic.authorization", notes, &x->allow, &x->n_allow, &x->deny,
+                        &x->n_deny, &x->require, &x->n_require);
         TF(AUTHORIZATION, "rbac", x);
     }
     if ((v = json_object_get(t, "jwtAuthentication")))
@@ -1016,8 +1025,7 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
 /* ---------------------------------------------------------------------------------------------
  * Backend.
  * ------------------------------------------------------------------------------------------- */
-static T_(KeepaliveConfig) * keepalive(tr__pb_t *b, json_t *k, const char *path,
-                                       tr__notes_t *notes)
+static T_(KeepaliveConfig) * keepalive(tr__pb_t *b, json_t *k, const char *path, tr__notes_t *notes)
 {
     if (!json_is_object(k))
         return NULL;
@@ -1094,12 +1102,13 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
     bool found;
     const char *mtls = tr__jstr(json_array_get(tr__jarr(t, "mtlsCertificateRef"), 0), "name");
     if (mtls) {
-        uint8_t *crt = tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.crt", &len, &found, &b->oom);
+        uint8_t *crt =
+            tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.crt", &len, &found, &b->oom);
         size_t klen;
-        uint8_t *key = tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.key", &klen, &found, &b->oom);
+        uint8_t *key =
+            tr__object_value(ctx, g->in.secrets, ns, mtls, "tls.key", &klen, &found, &b->oom);
         if (!crt || !key || !tr__pem_valid(crt, len, false) || !tr__pem_valid(key, klen, true)) {
-            tr__note(notes, true,
-                     "%s.mtlsCertificateRef: Secret %s/%s %s", path, ns, mtls,
+            tr__note(notes, true, "%s.mtlsCertificateRef: Secret %s/%s %s", path, ns, mtls,
                      found ? "does not hold a PEM tls.crt and tls.key" : "not found");
         } else {
             x->_cert_case = R_(BACKEND_POLICY_SPEC__BACKEND_TLS___CERT_CERT);
@@ -1109,7 +1118,8 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
         }
         krt_free(crt);
         krt_free(key);
-        uint8_t *ca = tr__object_value(ctx, g->in.secrets, ns, mtls, "ca.cert", &len, &found, &b->oom);
+        uint8_t *ca =
+            tr__object_value(ctx, g->in.secrets, ns, mtls, "ca.cert", &len, &found, &b->oom);
         if (ca) {
             x->_root_case = R_(BACKEND_POLICY_SPEC__BACKEND_TLS___ROOT_ROOT);
             set_bytes(b, &x->root, ca, len);
@@ -1119,7 +1129,8 @@ static void *backend_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, co
     const char *cm = tr__jstr(json_array_get(tr__jarr(t, "caCertificateRefs"), 0), "name");
     if (cm) {
         /* takes priority over ca.cert; an unresolved CA is sent empty: it trusts nothing */
-        uint8_t *ca = tr__object_value(ctx, g->in.config_maps, ns, cm, "ca.crt", &len, &found, &b->oom);
+        uint8_t *ca =
+            tr__object_value(ctx, g->in.config_maps, ns, cm, "ca.crt", &len, &found, &b->oom);
         if (!ca || !tr__pem_valid(ca, len, false)) {
             tr__note(notes, true, "%s.caCertificateRefs: ConfigMap %s/%s %s", path, ns, cm,
                      found ? "does not hold a PEM ca.crt" : "not found");
@@ -1211,12 +1222,12 @@ static void *backend_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, c
     return x;
 }
 
-static const char *const backend_keys[] = {"tcp", "tls",       "http",   "tunnel", "auth", "ai",
-                                           "mcp", "transformation", "health", "extAuth", NULL};
+static const char *const backend_keys[] = {"tcp",    "tls",     "http", "tunnel",
+                                           "auth",   "ai",      "mcp",  "transformation",
+                                           "health", "extAuth", NULL};
 
-void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
-                             const char *path, json_t *sec, tr__pb_t *b, tr__feats_t *out,
-                             tr__notes_t *notes)
+void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *path,
+                             json_t *sec, tr__pb_t *b, tr__feats_t *out, tr__notes_t *notes)
 {
     const char *k;
     json_t *v;
@@ -1226,11 +1237,11 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         if (!known(backend_keys, k))
             tr__note(notes, false, "%s.%s is not supported", path, k);
     }
-#define BF(kc, feature, val) feat_add(b, out, 1, feature, bps(b, R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
+#define BF(kc, feature, val) \
+    feat_add(b, out, 1, feature, bps(b, R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(sec, "tcp"))) {
         snprintf(p, sizeof p, "%s.tcp", path);
-        T_(BackendPolicySpec__BackendTCP) *x =
-            tr__pb_new(b, &D_(backend_policy_spec__backend_tcp));
+        T_(BackendPolicySpec__BackendTCP) *x = tr__pb_new(b, &D_(backend_policy_spec__backend_tcp));
         if (x) {
             x->keepalive = keepalive(b, json_object_get(v, "keepalive"), p, notes);
             x->connect_timeout = dur(b, v, "connectTimeout", p, notes);
@@ -1261,8 +1272,8 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         T_(BackendPolicySpec__BackendTunnel) *x =
             tr__pb_new(b, &D_(backend_policy_spec__backend_tunnel));
         if (x)
-            x->proxy = tr__agw_backend_ref(ctx, g, ns, p, json_object_get(v, "backendRef"), b,
-                                           notes);
+            x->proxy =
+                tr__agw_backend_ref(ctx, g, ns, p, json_object_get(v, "backendRef"), b, notes);
         BF(BACKEND_TUNNEL, "tunnel", x);
     }
     if ((v = json_object_get(sec, "auth"))) {
@@ -1306,8 +1317,8 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
                     e->restore_health = (double)tr__jint(ev, "restoreHealth", 0) / 100.0;
                 }
                 if (json_object_get(ev, "consecutiveFailures")) {
-                    e->_consecutive_failures_case =
-                        R_(BACKEND_POLICY_SPEC__EVICTION___CONSECUTIVE_FAILURES_CONSECUTIVE_FAILURES);
+                    e->_consecutive_failures_case = R_(
+                        BACKEND_POLICY_SPEC__EVICTION___CONSECUTIVE_FAILURES_CONSECUTIVE_FAILURES);
                     e->consecutive_failures = (int32_t)tr__jint(ev, "consecutiveFailures", 0);
                 }
                 if (json_object_get(ev, "healthThreshold")) {
@@ -1338,29 +1349,28 @@ static T_(TLSConfig__TLSVersion) tls_version(const char *s)
     return R_(TLSCONFIG__TLSVERSION__TLS_VERSION_UNSPECIFIED);
 }
 
-static const char *const cipher_names[] = {
-    NULL,
-    "TLS13_AES_256_GCM_SHA384",
-    "TLS13_AES_128_GCM_SHA256",
-    "TLS13_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"};
+static const char *const cipher_names[] = {NULL,
+                                           "TLS13_AES_256_GCM_SHA384",
+                                           "TLS13_AES_128_GCM_SHA256",
+                                           "TLS13_CHACHA20_POLY1305_SHA256",
+                                           "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                                           "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                                           "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                                           "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                                           "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                                           "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"};
 
 /* An optional uint32 from a byte quantity. */
-#define OPT_BYTES(x, field, CASE, obj, key)                                                 \
-    do {                                                                                    \
-        json_t *q_ = json_object_get(obj, key);                                             \
-        uint64_t n_;                                                                        \
-        if (q_ && quantity(q_, &n_)) {                                                      \
-            (x)->_##field##_case = R_(CASE);                                                \
-            (x)->field = (uint32_t)n_;                                                      \
-        } else if (q_) {                                                                    \
-            tr__note(notes, true, "spec.frontend.http.%s: not a byte quantity", key);    \
-        }                                                                                   \
+#define OPT_BYTES(x, field, CASE, obj, key)                                           \
+    do {                                                                              \
+        json_t *q_ = json_object_get(obj, key);                                       \
+        uint64_t n_;                                                                  \
+        if (q_ && quantity(q_, &n_)) {                                                \
+            (x)->_##field##_case = R_(CASE);                                          \
+            (x)->field = (uint32_t)n_;                                                \
+        } else if (q_) {                                                              \
+            tr__note(notes, true, "spec.frontend.http.%s: not a byte quantity", key); \
+        }                                                                             \
     } while (0)
 
 static void *frontend_http(tr__pb_t *b, json_t *h, tr__notes_t *notes)
@@ -1372,18 +1382,21 @@ static void *frontend_http(tr__pb_t *b, json_t *h, tr__notes_t *notes)
     OPT_BYTES(x, max_buffer_size, FRONTEND_POLICY_SPEC__HTTP___MAX_BUFFER_SIZE_MAX_BUFFER_SIZE, h,
               "maxBufferSize");
     if (json_object_get(h, "http1MaxHeaders")) {
-        x->_http1_max_headers_case = R_(FRONTEND_POLICY_SPEC__HTTP___HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS);
+        x->_http1_max_headers_case =
+            R_(FRONTEND_POLICY_SPEC__HTTP___HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS);
         json_int_t n = tr__jint(h, "http1MaxHeaders", 100);
         x->http1_max_headers = n < 0 ? 0 : (uint32_t)n;
     }
     x->http1_idle_timeout = dur(b, h, "http1IdleTimeout", p, notes);
-    OPT_BYTES(x, http2_window_size, FRONTEND_POLICY_SPEC__HTTP___HTTP2_WINDOW_SIZE_HTTP2_WINDOW_SIZE,
-              h, "http2WindowSize");
-    OPT_BYTES(x, http2_connection_window_size,
-              FRONTEND_POLICY_SPEC__HTTP___HTTP2_CONNECTION_WINDOW_SIZE_HTTP2_CONNECTION_WINDOW_SIZE,
-              h, "http2ConnectionWindowSize");
-    OPT_BYTES(x, http2_frame_size, FRONTEND_POLICY_SPEC__HTTP___HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE, h,
-              "http2FrameSize");
+    OPT_BYTES(x, http2_window_size,
+              FRONTEND_POLICY_SPEC__HTTP___HTTP2_WINDOW_SIZE_HTTP2_WINDOW_SIZE, h,
+              "http2WindowSize");
+    OPT_BYTES(
+        x, http2_connection_window_size,
+        FRONTEND_POLICY_SPEC__HTTP___HTTP2_CONNECTION_WINDOW_SIZE_HTTP2_CONNECTION_WINDOW_SIZE, h,
+        "http2ConnectionWindowSize");
+    OPT_BYTES(x, http2_frame_size, FRONTEND_POLICY_SPEC__HTTP___HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE,
+              h, "http2FrameSize");
     OPT_BYTES(x, http2_max_header_size,
               FRONTEND_POLICY_SPEC__HTTP___HTTP2_MAX_HEADER_SIZE_HTTP2_MAX_HEADER_SIZE, h,
               "http2MaxHeaderSize");
@@ -1444,10 +1457,11 @@ static void *frontend_tls(tr__pb_t *b, json_t *t, tr__notes_t *notes)
 static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *f,
                              tr__pb_t *b, tr__feats_t *out, tr__notes_t *notes)
 {
-    static const char *const keys[] = {"tcp",           "networkAuthorization", "tls",
-                                       "http",          "proxyProtocol",        "connect",
-                                       "accessLog",     "tracing",              "metrics",
-                                       NULL};
+    static const char *const keys[] = {"tcp",           "networkAuthorization",
+                                       "tls",           "http",
+                                       "proxyProtocol", "connect",
+                                       "accessLog",     "tracing",
+                                       "metrics",       NULL};
     const char *k;
     json_t *v;
     json_object_foreach(f, k, v)
@@ -1455,7 +1469,8 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         if (!known(keys, k))
             tr__note(notes, false, "spec.frontend.%s is not supported", k);
     }
-#define FF(kc, feature, val) feat_add(b, out, 2, feature, fps(b, R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
+#define FF(kc, feature, val) \
+    feat_add(b, out, 2, feature, fps(b, R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(f, "tcp"))) {
         T_(FrontendPolicySpec__TCP) *x = tr__pb_new(b, &D_(frontend_policy_spec__tcp));
         if (x)
@@ -1480,11 +1495,10 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
             tr__pb_new(b, &D_(frontend_policy_spec__proxy_protocol));
         if (x) {
             const char *ver = tr__jstr_or(v, "version", "V2");
-            x->version = strcmp(ver, "V1") == 0
-                             ? R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__VERSION__V1)
-                         : strcmp(ver, "All") == 0
-                             ? R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__VERSION__ALL)
-                             : R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__VERSION__V2);
+            x->version =
+                strcmp(ver, "V1") == 0    ? R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__VERSION__V1)
+                : strcmp(ver, "All") == 0 ? R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__VERSION__ALL)
+                                          : R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__VERSION__V2);
             x->mode = strcmp(tr__jstr_or(v, "mode", "Strict"), "Optional") == 0
                           ? R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__MODE__OPTIONAL)
                           : R_(FRONTEND_POLICY_SPEC__PROXY_PROTOCOL__MODE__STRICT);
@@ -1495,10 +1509,9 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         T_(FrontendPolicySpec__Connect) *x = tr__pb_new(b, &D_(frontend_policy_spec__connect));
         if (x) {
             const char *m = tr__jstr_or(v, "mode", "Deny");
-            x->mode = strcmp(m, "Route") == 0 ? R_(FRONTEND_POLICY_SPEC__CONNECT__MODE__ROUTE)
-                      : strcmp(m, "Tunnel") == 0
-                          ? R_(FRONTEND_POLICY_SPEC__CONNECT__MODE__TUNNEL)
-                          : R_(FRONTEND_POLICY_SPEC__CONNECT__MODE__DENY);
+            x->mode = strcmp(m, "Route") == 0    ? R_(FRONTEND_POLICY_SPEC__CONNECT__MODE__ROUTE)
+                      : strcmp(m, "Tunnel") == 0 ? R_(FRONTEND_POLICY_SPEC__CONNECT__MODE__TUNNEL)
+                                                 : R_(FRONTEND_POLICY_SPEC__CONNECT__MODE__DENY);
         }
         FF(CONNECT, "frontend-connect", x);
     }
@@ -1601,7 +1614,7 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
 typedef struct target {
     const char *kind; /* borrowed from the policy */
     char name[256];
-    const char *section; /* NULL when none */
+    const char *section;   /* NULL when none */
     T_(PolicyTarget) * pt; /* owned */
     char *attachment;      /* owned */
     json_t *gateways;      /* owned: "ns/gw" strings */
@@ -1647,8 +1660,8 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
     }
     const char *group = strcmp(kind, "Service") == 0               ? ""
                         : strcmp(kind, "AgentgatewayBackend") == 0 ? TR_AGW_GROUP
-                        : strcmp(kind, "InferencePool") == 0 ? "inference.networking.k8s.io"
-                                                             : TR_GW_GROUP;
+                        : strcmp(kind, "InferencePool") == 0       ? "inference.networking.k8s.io"
+                                                                   : TR_GW_GROUP;
     t->ancestor = json_pack("{s:s, s:s, s:s, s:s}", "group", group, "kind", kind, "name", t->name,
                             "namespace", ns);
     if (!t->ancestor)
@@ -1658,8 +1671,10 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         return;
     }
     if (has_frontend && (strcmp(kind, "Gateway") != 0 || t->section)) {
-        target_problem(t, true, "the 'frontend' field can only target a Gateway (without "
-                                "sectionName)%s", "");
+        target_problem(t, true,
+                       "the 'frontend' field can only target a Gateway (without "
+                       "sectionName)%s",
+                       "");
         return;
     }
     if (has_traffic && (strcmp(kind, "Service") == 0 || strcmp(kind, "AgentgatewayBackend") == 0)) {
@@ -1958,7 +1973,8 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         if (refs) {
             if (nt == MAX_TARGETS)
                 break;
-            if (target_seen(targets, nt, kind, tr__jstr_or(r, "name", ""), tr__jstr(r, "sectionName")))
+            if (target_seen(targets, nt, kind, tr__jstr_or(r, "name", ""),
+                            tr__jstr(r, "sectionName")))
                 continue;
             target_t *t = &targets[nt++];
             t->kind = kind;
@@ -1975,8 +1991,7 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                                 : strcmp(kind, "AgentgatewayBackend") == 0 ? g->in.agw_backends
                                                                            : NULL;
         if (!src) {
-            tr__note(&notes, false, "spec.targetSelectors[%zu]: kind %s is not supported", i,
-                     kind);
+            tr__note(&notes, false, "spec.targetSelectors[%zu]: kind %s is not supported", i, kind);
             continue;
         }
         json_t *ml = json_object_get(r, "matchLabels");
@@ -2023,8 +2038,8 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             continue;
         for (size_t fi = 0; fi < feats.n && rc == KRT_OK; fi++) {
             tr__feat_t *f = &feats.v[fi];
-            char *key = ir_key_policy(section_names[f->section], ns, name, f->feature,
-                                      t->attachment);
+            char *key =
+                ir_key_policy(section_names[f->section], ns, name, f->feature, t->attachment);
             if (!key) {
                 rc = KRT_ENOMEM;
                 break;
@@ -2119,9 +2134,9 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             }
             json_t *ref = gateway_ref(json_string_value(gw));
             bool att = emit && !t->msg[0];
-            const char *tmsg = !att          ? (t->msg[0] ? t->msg : "Policy is invalid")
-                               : valid       ? "Attached to all targets"
-                                             : "Attached; the invalid parts are sent failing closed";
+            const char *tmsg = !att    ? (t->msg[0] ? t->msg : "Policy is invalid")
+                               : valid ? "Attached to all targets"
+                                       : "Attached; the invalid parts are sent failing closed";
             json_t *e = ref ? ancestor_entry(g, ref, gen, accepted, areason, amsg, att,
                                              att ? "Attached" : "Pending", tmsg)
                             : NULL;

@@ -102,7 +102,8 @@ static void test_world_translates_as_expected(void **state)
     assert_non_null(strstr(lines, "\"key\":\"infra/gw/backend/infra/be\""));
     assert_null(strstr(lines, "infra/gw2/backend/"));
     assert_non_null(strstr(lines, "\"key\":\"infra/gw/policy/traffic/infra/p1:timeout:infra/gw\""));
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/policy/traffic/infra/p2:basicauth:infra/gw\""));
+    assert_non_null(
+        strstr(lines, "\"key\":\"infra/gw/policy/traffic/infra/p2:basicauth:infra/gw\""));
     assert_non_null(
         strstr(lines, "\"key\":\"infra/gw/policy/backend/infra/p3:backend-tls:infra/be\""));
     /* the route's backendRef names the Backend by key */
@@ -113,12 +114,11 @@ static void test_world_translates_as_expected(void **state)
 static void test_policy_edit_recomputes_only_that_policy(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t,
-                 "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\n"
-                 "metadata: {name: p1, namespace: infra}\n"
-                 "spec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, "
-                 "name: gw}]\n"
-                 "  traffic: {timeouts: {request: 20s}}\n");
+    trt_put_yaml(&f->t, "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\n"
+                        "metadata: {name: p1, namespace: infra}\n"
+                        "spec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, "
+                        "name: gw}]\n"
+                        "  traffic: {timeouts: {request: 20s}}\n");
     const char *const changes[] = {"Policy:~infra/gw/policy/traffic/infra/p1:timeout:infra/gw",
                                    "Policy/status:~infra/p1", NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
@@ -128,12 +128,11 @@ static void test_policy_edit_recomputes_only_that_policy(void **state)
 static void test_policy_retarget_moves_it(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t,
-                 "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\n"
-                 "metadata: {name: p1, namespace: infra}\n"
-                 "spec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, "
-                 "name: gw2}]\n"
-                 "  traffic: {timeouts: {request: 10s}}\n");
+    trt_put_yaml(&f->t, "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\n"
+                        "metadata: {name: p1, namespace: infra}\n"
+                        "spec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, "
+                        "name: gw2}]\n"
+                        "  traffic: {timeouts: {request: 10s}}\n");
     const char *const changes[] = {"Policy:-infra/gw/policy/traffic/infra/p1:timeout:infra/gw",
                                    "Policy:+infra/gw2/policy/traffic/infra/p1:timeout:infra/gw2",
                                    "Policy/status:~infra/p1", NULL};
@@ -203,8 +202,8 @@ static void test_backend_edit_recomputes_only_that_backend(void **state)
                         "metadata: {name: be, namespace: infra}\n"
                         "spec: {static: {host: be2.example.com, port: 443}}\n");
     /* the route reads the backend's existence only */
-    const char *const changes[] = {"Backend:~infra/gw/backend/infra/be",
-                                   "Backend/status:~infra/be", NULL};
+    const char *const changes[] = {"Backend:~infra/gw/backend/infra/be", "Backend/status:~infra/be",
+                                   NULL};
     const char *const recomputes[] = {"Backend=1", NULL};
     expect(f, "backend host edited", changes, recomputes);
 }
@@ -313,8 +312,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_edit_recomputes_only_that_backend, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_parameters_merge_class_then_gateway, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_parameters_merge_class_then_gateway, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parameters_missing_is_an_error_not_a_crash, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_malformed_objects_get_status, setup, teardown),
