@@ -39,20 +39,23 @@ const char *tr_strerror(int rc)
     }
 }
 
-const char *const tr_source_kinds[] = {"GatewayClass",  "Gateway",  "HTTPRoute",      "GRPCRoute",
-                                       "TCPRoute",      "TLSRoute", "ReferenceGrant", "Service",
-                                       "EndpointSlice", "Pod",      "Namespace",      "Secret",
-                                       "ConfigMap",     "AgentgatewayBackend",
-                                       "AgentgatewayPolicy",        "AgentgatewayParameters"};
+const char *const tr_source_kinds[] = {"GatewayClass",       "Gateway",
+                                       "HTTPRoute",          "GRPCRoute",
+                                       "TCPRoute",           "TLSRoute",
+                                       "ReferenceGrant",     "Service",
+                                       "EndpointSlice",      "Pod",
+                                       "Namespace",          "Secret",
+                                       "ConfigMap",          "AgentgatewayBackend",
+                                       "AgentgatewayPolicy", "AgentgatewayParameters"};
 const size_t tr_source_kinds_len = sizeof tr_source_kinds / sizeof tr_source_kinds[0];
 
 static krt_collection_t **source_slot(tr_sources_t *s, size_t i)
 {
     krt_collection_t **slots[] = {
-        &s->gateway_classes, &s->gateways,   &s->http_routes,      &s->grpc_routes,
-        &s->tcp_routes,      &s->tls_routes, &s->reference_grants, &s->services,
-        &s->endpoint_slices, &s->pods,       &s->namespaces,       &s->secrets,
-        &s->config_maps,     &s->agw_backends, &s->agw_policies,   &s->agw_parameters};
+        &s->gateway_classes, &s->gateways,     &s->http_routes,      &s->grpc_routes,
+        &s->tcp_routes,      &s->tls_routes,   &s->reference_grants, &s->services,
+        &s->endpoint_slices, &s->pods,         &s->namespaces,       &s->secrets,
+        &s->config_maps,     &s->agw_backends, &s->agw_policies,     &s->agw_parameters};
     return slots[i];
 }
 
@@ -228,9 +231,9 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
                                         tr__agw_policy_transform, g, &g->policy_status);
     if (!g->policies)
         goto oom;
-    g->params = krt_derive_new(e, g->in.gateways, &tr__rec_type,
-                               name_of(g, "parameters", nb, sizeof nb), KRT_DERIVE_ONE,
-                               tr__agw_params_transform, g);
+    g->params =
+        krt_derive_new(e, g->in.gateways, &tr__rec_type, name_of(g, "parameters", nb, sizeof nb),
+                       KRT_DERIVE_ONE, tr__agw_params_transform, g);
     if (!g->params)
         goto oom;
     *err = TR_OK;

@@ -283,9 +283,8 @@ void tr__note(tr__notes_t *n, bool invalid, const char *fmt, ...)
 /* Translates an AgentgatewayPolicy-style `backend` section (BackendFull, BackendSimple or
  * BackendWithAI: the same field names) of an object in |ns| into BackendPolicySpecs appended to
  * |out|; |path| names the section in notes ("spec.backend"). Reads Secrets and ConfigMaps. */
-void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
-                             const char *path, json_t *sec, tr__pb_t *b, tr__feats_t *out,
-                             tr__notes_t *notes);
+void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *path,
+                             json_t *sec, tr__pb_t *b, tr__feats_t *out, tr__notes_t *notes);
 /* A Gateway API BackendObjectReference to a Service or an AgentgatewayBackend as a
  * BackendReference, or NULL (with a note) for another kind. */
 T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,

@@ -16,12 +16,13 @@
  *     Address. Gateway-scoped objects carry their Gateway (ir_obj_gateway); Addresses are unscoped.
  *     Backend comes from AgentgatewayBackend, Policy from AgentgatewayPolicy.
  *   - one status collection per kind that gets status: GatewayClass, Gateway, HTTPRoute,
- *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy. Each holds krt_status_type objects keyed like the input
- *     object ("ns/name", or "name" for a GatewayClass); tr_status_json() reads the stanza, i.e.
- *     what Kubernetes would hold under `status`. Conditions carry observedGeneration (the object's
- *     metadata.generation, 0 when absent) and no lastTransitionTime: the status writer sets it when
- *     a condition's status changes. An object we do not own (another controller's class, a route
- *     none of whose parents is one of our Gateways) has no status object.
+ *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy. Each holds
+ * krt_status_type objects keyed like the input object ("ns/name", or "name" for a GatewayClass);
+ * tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`. Conditions
+ * carry observedGeneration (the object's metadata.generation, 0 when absent) and no
+ * lastTransitionTime: the status writer sets it when a condition's status changes. An object we do
+ * not own (another controller's class, a route none of whose parents is one of our Gateways) has no
+ * status object.
  *
  * Ownership words: borrows, keeps, takes (see krt/krt.h).
  */
@@ -81,10 +82,10 @@ typedef struct tr_sources {
     krt_collection_t *pods;
     krt_collection_t *namespaces;
     krt_collection_t *secrets;
-    krt_collection_t *config_maps;            /* backend TLS CA certificates */
-    krt_collection_t *agw_backends;           /* agentgateway.dev AgentgatewayBackend */
-    krt_collection_t *agw_policies;           /* agentgateway.dev AgentgatewayPolicy */
-    krt_collection_t *agw_parameters;         /* agentgateway.dev AgentgatewayParameters */
+    krt_collection_t *config_maps;    /* backend TLS CA certificates */
+    krt_collection_t *agw_backends;   /* agentgateway.dev AgentgatewayBackend */
+    krt_collection_t *agw_policies;   /* agentgateway.dev AgentgatewayPolicy */
+    krt_collection_t *agw_parameters; /* agentgateway.dev AgentgatewayParameters */
 } tr_sources_t;
 
 /* The kind names tr_sources_set understands ("GatewayClass", ..., "Secret"), in member order;
