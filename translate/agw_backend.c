@@ -6,12 +6,14 @@
  * target's own policies ride on it). spec.policies become the Backend's inline policies, translated
  * by the same code as an AgentgatewayPolicy's `backend` section (agw_policy.c).
  *
- * Backends are not global: the object is emitted once per Gateway whose Routes send to it, found
- * through the "route-refs" index on the Route join (agentgateway ties backends to the Gateways
- * that reach them, agentgateway/agentgateway#1147). A backend no Route reaches emits nothing but
- * still gets status. Reaching a backend only through a policy (an extAuth server, a tunnel) does
- * not count yet: that needs policy → backend edges in the other direction of the graph and is
- * listed in docs/policies.md.
+ * Backends are not global: the object is emitted once per Gateway that reaches it (agentgateway
+ * ties backends to the Gateways that reach them, agentgateway/agentgateway#1147): Gateways whose
+ * Routes send to it (the "route-refs" index on the Route join) and Gateways that carry a Policy
+ * sending to it (an extAuth, extProc or rate-limit server, a tunnel, a tracing collector: the
+ * "policy-refs" index on the Policy output). Policies never read Backends, so the Policy
+ * collection comes first and there is no cycle; the price is one level only: a backend reached
+ * through another backend's inline policies is not followed (agentgateway recurses). A backend
+ * no one reaches emits nothing but still gets status.
  *
  * Status is one condition, as agentgateway writes it: Accepted=True/Accepted, or
  * Accepted=False/TranslationError naming what is wrong; an invalid object emits nothing.
@@ -25,44 +27,69 @@
 /* ---------------------------------------------------------------------------------------------
  * Which Gateways reach what.
  * ------------------------------------------------------------------------------------------- */
+/* Adds the index key of |br| to |keys|: "backend/<ns>/<name>" (a sub-backend "<ns>/<name>/<t>"
+ * counts as its object) or, when |services|, "service/<ns>/<hostname>". No allocation here: a
+ * key dropped under OOM would leave the index inconsistent. */
+static void ref_key(const T_(BackendReference) * br, bool services, krt_keys_t *keys)
+{
+    char k[768];
+    int n = -1;
+    if (!br)
+        return;
+    if (br->kind_case == R_(BACKEND_REFERENCE__KIND_BACKEND) && br->backend) {
+        const char *s1 = strchr(br->backend, '/');
+        const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+        int len = s2 ? (int)(s2 - br->backend) : (int)strlen(br->backend);
+        n = snprintf(k, sizeof k, "backend/%.*s", len, br->backend);
+    } else if (services && br->kind_case == R_(BACKEND_REFERENCE__KIND_SERVICE) && br->service) {
+        n = snprintf(k, sizeof k, "service/%s/%s", br->service->namespace_, br->service->hostname);
+    }
+    if (n > 0 && (size_t)n < sizeof k)
+        krt_keys_add(keys, k);
+}
+
 void tr__route_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 {
     (void)ud;
     const ir_route_t *r = ir_route_from_krt(o);
     const T_(Route) *m = r ? ir_route_pb(r) : NULL;
-    if (!m)
+    for (size_t i = 0; m && i < m->n_backends; i++)
+        ref_key(m->backends[i]->backend, true, keys);
+}
+
+void tr__policy_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
+{
+    (void)ud;
+    const ir_policy_t *x = ir_policy_from_krt(o);
+    const T_(Policy) *p = x ? ir_policy_pb(x) : NULL;
+    if (!p)
         return;
-    /* no allocation here: a key dropped under OOM would leave the index inconsistent */
-    char k[768];
-    for (size_t i = 0; i < m->n_backends; i++) {
-        const T_(BackendReference) *br = m->backends[i]->backend;
-        if (!br)
-            continue;
-        int n = -1;
-        if (br->kind_case == R_(BACKEND_REFERENCE__KIND_BACKEND) && br->backend) {
-            /* "ns/name" or "ns/name/target": index the object, not the sub-backend */
-            const char *s1 = strchr(br->backend, '/');
-            const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-            int len = s2 ? (int)(s2 - br->backend) : (int)strlen(br->backend);
-            n = snprintf(k, sizeof k, "backend/%.*s", len, br->backend);
-        } else if (br->kind_case == R_(BACKEND_REFERENCE__KIND_SERVICE) && br->service) {
-            n = snprintf(k, sizeof k, "service/%s/%s", br->service->namespace_,
-                         br->service->hostname);
-        }
-        if (n > 0 && (size_t)n < sizeof k)
-            krt_keys_add(keys, k);
+    if (p->kind_case == R_(POLICY__KIND_TRAFFIC) && p->traffic) {
+        const T_(TrafficPolicySpec) *t = p->traffic;
+        if (t->kind_case == R_(TRAFFIC_POLICY_SPEC__KIND_EXT_AUTHZ) && t->ext_authz)
+            ref_key(t->ext_authz->target, false, keys);
+        if (t->kind_case == R_(TRAFFIC_POLICY_SPEC__KIND_EXT_PROC) && t->ext_proc)
+            ref_key(t->ext_proc->target, false, keys);
+        if (t->kind_case == R_(TRAFFIC_POLICY_SPEC__KIND_REMOTE_RATE_LIMIT) && t->remote_rate_limit)
+            ref_key(t->remote_rate_limit->target, false, keys);
+    } else if (p->kind_case == R_(POLICY__KIND_BACKEND) && p->backend) {
+        const T_(BackendPolicySpec) *b = p->backend;
+        if (b->kind_case == R_(BACKEND_POLICY_SPEC__KIND_EXT_AUTHZ) && b->ext_authz)
+            ref_key(b->ext_authz->target, false, keys);
+        if (b->kind_case == R_(BACKEND_POLICY_SPEC__KIND_BACKEND_TUNNEL) && b->backend_tunnel)
+            ref_key(b->backend_tunnel->proxy, false, keys);
+    } else if (p->kind_case == R_(POLICY__KIND_FRONTEND) && p->frontend) {
+        const T_(FrontendPolicySpec) *f = p->frontend;
+        if (f->kind_case == R_(FRONTEND_POLICY_SPEC__KIND_TRACING) && f->tracing)
+            ref_key(f->tracing->provider_backend, false, keys);
     }
 }
 
-json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *key)
+/* Appends the Gateways of |objs| not yet in |out|. Returns: false on OOM. */
+static bool add_gateways(json_t *out, const krt_obj_t *const *objs, size_t n)
 {
-    const krt_obj_t *const *routes;
-    size_t n = krt_fetch_index(ctx, g->route_refs, key, &routes);
-    json_t *out = json_array();
-    if (!out)
-        return NULL;
     for (size_t i = 0; i < n; i++) {
-        const char *gw = ir_obj_gateway(ir_obj_from_krt(routes[i]));
+        const char *gw = ir_obj_gateway(ir_obj_from_krt(objs[i]));
         if (!gw)
             continue;
         bool seen = false;
@@ -73,12 +100,29 @@ json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *k
             if (strcmp(json_string_value(x), gw) == 0)
                 seen = true;
         }
-        if (!seen && json_array_append_new(out, tr__jstring(gw))) {
-            json_decref(out);
-            return NULL;
-        }
+        if (!seen && json_array_append_new(out, tr__jstring(gw)))
+            return false;
     }
-    /* bucket order is route key order, which starts with the Gateway, but sort to be sure */
+    return true;
+}
+
+json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *key, bool policies)
+{
+    const krt_obj_t *const *objs;
+    json_t *out = json_array();
+    if (!out)
+        return NULL;
+    size_t n = krt_fetch_index(ctx, g->route_refs, key, &objs);
+    bool ok = add_gateways(out, objs, n);
+    if (ok && policies) {
+        n = krt_fetch_index(ctx, g->policy_refs, key, &objs);
+        ok = add_gateways(out, objs, n);
+    }
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    /* sorted, so the emission order does not depend on which index found a Gateway first */
     size_t len = json_array_size(out);
     for (size_t i = 1; i < len; i++) {
         for (size_t j = i; j > 0; j--) {
@@ -641,7 +685,7 @@ int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 
     if (json_array_size(notes.invalid) == 0) {
         char *rkey = tr__fmt("backend/%s/%s", ns, name);
-        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey) : NULL;
+        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey, true) : NULL;
         krt_free(rkey);
         if (!gws) {
             rc = KRT_ENOMEM;

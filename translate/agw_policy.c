@@ -1793,7 +1793,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         t->attachment = ir_key_attachment(ns, host, t->section);
         char *rkey = tr__fmt("service/%s/%s", ns, host);
         krt_free(host);
-        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey) : NULL;
+        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey, false) : NULL;
         krt_free(rkey);
         if (gws) {
             json_decref(t->gateways);
@@ -1821,7 +1821,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         t->pt->backend = x;
         t->attachment = ir_key_attachment(ns, t->name, t->section);
         char *rkey = tr__fmt("backend/%s/%s", ns, t->name);
-        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey) : NULL;
+        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey, false) : NULL;
         krt_free(rkey);
         if (gws) {
             json_decref(t->gateways);

@@ -14,8 +14,9 @@
  *   Service / Pod / EndpointSlice ─► addresses
  *   joins: Route = HTTP + GRPC, TCPRoute = TCP + TLS, Address = Service + Pod + EndpointSlice
  *   Route ─► index "route-refs" (by AgentgatewayBackend / Service reached)
- *   AgentgatewayBackend ─► Backend (+status; fetch route-refs, Services, Secrets, ConfigMaps)
  *   AgentgatewayPolicy ─► Policy (+status; fetch targets, bindings, route-refs, Secrets, ...)
+ *   Policy ─► index "policy-refs" (by AgentgatewayBackend a policy sends to)
+ *   AgentgatewayBackend ─► Backend (+status; fetch route-refs, policy-refs, Services, Secrets)
  *   Gateway ─► parameters (fetch classes, GatewayClass, AgentgatewayParameters)
  *
  * docs/translate.md explains each collection and its fetches.
@@ -221,15 +222,20 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
     g->services_by_ns = krt_index_namespace(g->in.services);
     if (!g->route_refs || !g->services_by_ns)
         goto oom;
-    g->backends = krt_derive_status_new(e, g->in.agw_backends, &ir_backend_type, &tr__rec_type,
-                                        name_of(g, "Backend", nb, sizeof nb), KRT_DERIVE_MANY,
-                                        tr__agw_backend_transform, g, &g->backend_status);
-    if (!g->backends)
-        goto oom;
+    /* Policies before Backends: a Backend reads which Policies send to it, Policies never read
+     * Backends */
     g->policies = krt_derive_status_new(e, g->in.agw_policies, &ir_policy_type, &tr__rec_type,
                                         name_of(g, "Policy", nb, sizeof nb), KRT_DERIVE_MANY,
                                         tr__agw_policy_transform, g, &g->policy_status);
     if (!g->policies)
+        goto oom;
+    g->policy_refs = krt_index_new(g->policies, "tr.policy-refs", tr__policy_refs_index, g);
+    if (!g->policy_refs)
+        goto oom;
+    g->backends = krt_derive_status_new(e, g->in.agw_backends, &ir_backend_type, &tr__rec_type,
+                                        name_of(g, "Backend", nb, sizeof nb), KRT_DERIVE_MANY,
+                                        tr__agw_backend_transform, g, &g->backend_status);
+    if (!g->backends)
         goto oom;
     g->params =
         krt_derive_new(e, g->in.gateways, &tr__rec_type, name_of(g, "parameters", nb, sizeof nb),

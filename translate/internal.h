@@ -82,6 +82,7 @@ struct tr_graph {
     /* agentgateway's own kinds (agw_backend.c, agw_policy.c, agw_params.c) */
     krt_index_t *route_refs;          /* Routes by what they send to (tr__route_refs_index) */
     krt_index_t *services_by_ns;      /* Services by namespace (MCP Service selectors) */
+    krt_index_t *policy_refs;         /* Policies by the AgentgatewayBackend they send to */
     krt_collection_t *backend_status; /* AgentgatewayBackend status */
     krt_collection_t *policy_status;  /* AgentgatewayPolicy status */
     krt_collection_t *params;         /* effective AgentgatewayParameters per Gateway */
@@ -254,9 +255,13 @@ int tr__slice_address_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
  * AgentgatewayBackend (sub-backend suffix dropped) and "service/<ns>/<hostname>" for every one to
  * a Service, so a backend or a policy target finds the Gateways whose routes reach it. */
 void tr__route_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
-/* The distinct Gateways ("ns/name", sorted) of the Routes in bucket |key| of g->route_refs, as a
- * JSON array (owned by caller; NULL on OOM). Records the dependency. */
-json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *key);
+/* The index extractor on the Policy output: "backend/<ns>/<name>" for every AgentgatewayBackend a
+ * Policy sends to (extAuth, extProc, remote rate limit, tunnel, tracing). */
+void tr__policy_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+/* The distinct Gateways ("ns/name", sorted) of the Routes in bucket |key| of g->route_refs and,
+ * when |policies|, of the Policies in that bucket of g->policy_refs, as a JSON array (owned by
+ * caller; NULL on OOM). Records the dependencies. */
+json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *key, bool policies);
 
 /* One translated policy feature: a spec message and the name agentgateway gives it in keys. */
 typedef struct tr__feat {

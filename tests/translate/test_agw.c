@@ -195,6 +195,22 @@ static void test_route_to_backend_from_second_gateway_emits_it_there(void **stat
     expect(f, "route from gw2", changes, recomputes);
 }
 
+static void test_policy_sending_to_backend_emits_it_on_that_gateway(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\n"
+                        "metadata: {name: authz, namespace: infra}\n"
+                        "spec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, "
+                        "name: gw2}]\n"
+                        "  traffic:\n    extAuth:\n      backendRef: {group: agentgateway.dev, "
+                        "kind: AgentgatewayBackend, name: be}\n      grpc: {}\n");
+    const char *const changes[] = {"Policy:+infra/gw2/policy/traffic/infra/authz:extauth:infra/gw2",
+                                   "Policy/status:+infra/authz",
+                                   "Backend:+infra/gw2/backend/infra/be", NULL};
+    const char *const recomputes[] = {"Policy=1", "Backend=1", NULL};
+    expect(f, "extAuth policy on gw2", changes, recomputes);
+}
+
 static void test_backend_edit_recomputes_only_that_backend(void **state)
 {
     fx_t *f = *state;
@@ -309,6 +325,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_deleted_fails_closed_with_status, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_route_to_backend_from_second_gateway_emits_it_there,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_sending_to_backend_emits_it_on_that_gateway,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_edit_recomputes_only_that_backend, setup,
                                         teardown),
