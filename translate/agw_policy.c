@@ -304,11 +304,11 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
     const char *group = tr__jstr_or(ref, "group", "");
     const char *kind = tr__jstr_or(ref, "kind", "Service");
     const char *name = tr__jstr_or(ref, "name", "");
+    /* Another namespace needs no ReferenceGrant: agentgateway checks grants for policy
+     * backendRefs only in its non-default AGW_BACKEND_REF_GRANT_MODE=route-and-policy. */
     const char *rns = tr__jstr_or(ref, "namespace", ns);
-    if (strcmp(rns, ns) != 0) {
-        tr__note(notes, false,
-                 "%s.backendRef: a reference to another namespace (%s) is not supported", path,
-                 rns);
+    if (!*name) {
+        tr__note(notes, true, "%s.backendRef: no name", path);
         return NULL;
     }
     T_(BackendReference) *r = tr__pb_new(b, &D_(backend_reference));
@@ -316,9 +316,11 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
         return NULL;
     if (strcmp(group, "") == 0 && strcmp(kind, "Service") == 0) {
         T_(BackendReference__Service) *s = tr__pb_new(b, &D_(backend_reference__service));
-        char *host = *name ? ir_hostname_service(name, ns, g->domain) : NULL;
+        char *host = ir_hostname_service(name, rns, g->domain);
+        if (!host)
+            b->oom = true;
         if (s) {
-            s->namespace_ = tr__pb_str(b, ns);
+            s->namespace_ = tr__pb_str(b, rns);
             s->hostname = tr__pb_str(b, host ? host : "");
         }
         krt_free(host);
@@ -330,7 +332,9 @@ T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, 
     }
     if (strcmp(group, TR_AGW_GROUP) == 0 &&
         (strcmp(kind, "AgentgatewayBackend") == 0 || strcmp(kind, "Backend") == 0)) {
-        char *key = ir_key_backend(ns, name, NULL);
+        char *key = ir_key_backend(rns, name, NULL);
+        if (!key)
+            b->oom = true;
         r->kind_case = R_(BACKEND_REFERENCE__KIND_BACKEND);
         r->backend = tr__pb_str(b, key ? key : "");
         krt_free(key);
