@@ -779,6 +779,8 @@ static void *api_key_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, j
         tr__note(notes, true, "%s: exactly one of secretRef and secretSelector", path);
     if (sn) {
         char *key = tr__fmt("%s/%s", ns, sn);
+        if (!key)
+            b->oom = true;
         const krt_obj_t *s = key ? krt_fetch_key(ctx, g->in.secrets, key) : NULL;
         krt_free(key);
         if (!s)
@@ -923,13 +925,93 @@ static bool known(const char *const *keys, const char *k)
     return false;
 }
 
-/* The `conditional` form of a field is not translated: say so and skip the field. */
-static bool conditional(json_t *v, const char *path, tr__notes_t *notes)
+static void *ext_proc(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *v, tr__pb_t *b,
+                      tr__notes_t *notes)
 {
-    if (!json_object_get(v, "conditional"))
-        return false;
-    tr__note(notes, false, "%s.conditional is not supported", path);
-    return true;
+    T_(TrafficPolicySpec__ExtProc) *x = tr__pb_new(b, &D_(traffic_policy_spec__ext_proc));
+    if (!x)
+        return NULL;
+    x->target = tr__agw_backend_ref(ctx, g, ns, "spec.traffic.extProc",
+                                    json_object_get(v, "backendRef"), b, notes);
+    x->failure_mode = strcmp(tr__jstr_or(v, "failureMode", "FailClosed"), "FailOpen") == 0
+                          ? R_(TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN)
+                          : R_(TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_CLOSED);
+    if (json_object_get(v, "processingOptions"))
+        tr__note(notes, false,
+                 "spec.traffic.extProc.processingOptions is not supported (defaults)");
+    return x;
+}
+
+/* One TrafficPolicySpec of a field that has a `conditional` form (|sub| picks rateLimit's local
+ * or global part), from |v| (the top level or one entry's `policy`). */
+static void *traffic_one(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *field,
+                         const char *sub, json_t *v, tr__pb_t *b, tr__notes_t *notes, int ph)
+{
+    if (strcmp(field, "directResponse") == 0)
+        return tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE), direct_response(b, v), ph);
+    if (strcmp(field, "transformation") == 0)
+        return tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_TRANSFORMATION), transformation(b, v), ph);
+    if (strcmp(field, "extAuth") == 0)
+        return tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_EXT_AUTHZ),
+                   ext_auth(ctx, g, ns, "spec.traffic.extAuth", v, b, notes), ph);
+    if (strcmp(field, "extProc") == 0)
+        return tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_EXT_PROC), ext_proc(ctx, g, ns, v, b, notes),
+                   ph);
+    if (strcmp(sub, "local") == 0)
+        return tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_LOCAL_RATE_LIMIT),
+                   local_rate_limit(b, tr__jarr(v, "local"), notes), ph);
+    return tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_REMOTE_RATE_LIMIT),
+               remote_rate_limit(ctx, g, ns, json_object_get(v, "global"), b, notes), ph);
+}
+
+/* A field's `conditional` list becomes one Policy of kind `conditional`: the entries in order,
+ * each with its CEL condition (the last may have none: the fallback). */
+static void conditional_feature(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
+                                const char *field, const char *sub, const char *feature,
+                                json_t *arr, tr__pb_t *b, tr__feats_t *out, tr__notes_t *notes,
+                                int ph)
+{
+    T_(ConditionalPolicies) *cp = tr__pb_new(b, &D_(conditional_policies));
+    if (!cp)
+        return;
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        json_t *pol = json_object_get(e, "policy");
+        if (sub && !json_object_get(pol, sub))
+            continue;
+        T_(ConditionalPolicy) *c = tr__pb_new(b, &D_(conditional_policy));
+        if (!c)
+            break;
+        if (tr__jstr(e, "condition")) {
+            c->_condition_case = R_(CONDITIONAL_POLICY___CONDITION_CONDITION);
+            c->condition = tr__pb_str(b, tr__jstr(e, "condition"));
+        }
+        c->kind_case = R_(CONDITIONAL_POLICY__KIND_TRAFFIC);
+        c->traffic = traffic_one(ctx, g, ns, field, sub, pol, b, notes, ph);
+        tr__pb_push(b, (void ***)&cp->policies, &cp->n_policies, c, true);
+    }
+    if (cp->n_policies == 0) {
+        ir_pb_free((ProtobufCMessage *)cp);
+        return;
+    }
+    feat_add(b, out, 3, feature, cp);
+}
+
+/* A field with a `conditional` form: the conditional policy, or the plain one. */
+static void maybe_conditional(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
+                              const char *field, const char *sub, const char *feature, json_t *v,
+                              tr__pb_t *b, tr__feats_t *out, tr__notes_t *notes, int ph)
+{
+    json_t *arr = tr__jarr(v, "conditional");
+    if (arr) {
+        conditional_feature(ctx, g, ns, field, sub, feature, arr, b, out, notes, ph);
+        return;
+    }
+    if (sub && !json_object_get(v, sub))
+        return;
+    feat_add(b, out, 0, feature, traffic_one(ctx, g, ns, field, sub, v, b, notes, ph));
 }
 
 static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *t,
@@ -955,12 +1037,9 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
     }
     if ((v = json_object_get(t, "retry")))
         TF(RETRY, "retry", retry(b, v, notes));
-    if ((v = json_object_get(t, "rateLimit")) && !conditional(v, "spec.traffic.rateLimit", notes)) {
-        if (tr__jarr(v, "local"))
-            TF(LOCAL_RATE_LIMIT, "rl-local", local_rate_limit(b, tr__jarr(v, "local"), notes));
-        if (json_object_get(v, "global"))
-            TF(REMOTE_RATE_LIMIT, "rl-global",
-               remote_rate_limit(ctx, g, ns, json_object_get(v, "global"), b, notes));
+    if ((v = json_object_get(t, "rateLimit"))) {
+        maybe_conditional(ctx, g, ns, "rateLimit", "local", "rl-local", v, b, out, notes, ph);
+        maybe_conditional(ctx, g, ns, "rateLimit", "global", "rl-global", v, b, out, notes, ph);
     }
     if ((v = json_object_get(t, "cors")))
         TF(CORS, "cors", cors(b, v, notes));
@@ -1001,28 +1080,14 @@ static void traffic_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
         TF(BASIC_AUTH, "basicauth", basic_auth(ctx, g, ns, v, b, notes));
     if ((v = json_object_get(t, "apiKeyAuthentication")))
         TF(API_KEY_AUTH, "apikeyauth", api_key_auth(ctx, g, ns, v, b, notes));
-    if ((v = json_object_get(t, "directResponse")) &&
-        !conditional(v, "spec.traffic.directResponse", notes))
-        TF(DIRECT_RESPONSE, "direct-response", direct_response(b, v));
-    if ((v = json_object_get(t, "transformation")) &&
-        !conditional(v, "spec.traffic.transformation", notes))
-        TF(TRANSFORMATION, "transformation", transformation(b, v));
-    if ((v = json_object_get(t, "extAuth")) && !conditional(v, "spec.traffic.extAuth", notes))
-        TF(EXT_AUTHZ, "extauth", ext_auth(ctx, g, ns, "spec.traffic.extAuth", v, b, notes));
-    if ((v = json_object_get(t, "extProc")) && !conditional(v, "spec.traffic.extProc", notes)) {
-        T_(TrafficPolicySpec__ExtProc) *x = tr__pb_new(b, &D_(traffic_policy_spec__ext_proc));
-        if (x) {
-            x->target = tr__agw_backend_ref(ctx, g, ns, "spec.traffic.extProc",
-                                            json_object_get(v, "backendRef"), b, notes);
-            x->failure_mode = strcmp(tr__jstr_or(v, "failureMode", "FailClosed"), "FailOpen") == 0
-                                  ? R_(TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN)
-                                  : R_(TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_CLOSED);
-            if (json_object_get(v, "processingOptions"))
-                tr__note(notes, false,
-                         "spec.traffic.extProc.processingOptions is not supported (defaults)");
-        }
-        TF(EXT_PROC, "extproc", x);
-    }
+    static const char *const cond_fields[][2] = {{"directResponse", "direct-response"},
+                                                 {"transformation", "transformation"},
+                                                 {"extAuth", "extauth"},
+                                                 {"extProc", "extproc"}};
+    for (size_t i = 0; i < sizeof cond_fields / sizeof cond_fields[0]; i++)
+        if ((v = json_object_get(t, cond_fields[i][0])))
+            maybe_conditional(ctx, g, ns, cond_fields[i][0], NULL, cond_fields[i][1], v, b, out,
+                              notes, ph);
 #undef TF
 }
 
@@ -1704,8 +1769,10 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         t->pt->kind_case = R_(POLICY_TARGET__KIND_GATEWAY);
         t->pt->gateway = x;
         char *gw = tr__fmt("%s/%s", ns, t->name);
-        if (!gw)
+        if (!gw) {
+            b->oom = true;
             return;
+        }
         const krt_obj_t *const *recs;
         size_t n = krt_fetch_index(ctx, g->records_by_gw, gw, &recs);
         uint32_t port;
@@ -1751,6 +1818,8 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         t->pt->route = x;
         t->attachment = ir_key_attachment(ns, t->name, t->section);
         char *key = tr__fmt("%s/%s", ns, t->name);
+        if (!key)
+            b->oom = true;
         const krt_obj_t *bo = key ? krt_fetch_key(ctx, rk->bindings, key) : NULL;
         krt_free(key);
         size_t i;
@@ -1912,7 +1981,8 @@ static json_t *gateway_ref(const char *gw)
  * ------------------------------------------------------------------------------------------- */
 #define MAX_TARGETS 64
 
-static const char *const section_names[3] = {"traffic", "backend", "frontend"};
+/* section 3 is a traffic field's conditional form: keyed like traffic */
+static const char *const section_names[4] = {"traffic", "backend", "frontend", "traffic"};
 
 int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
@@ -2058,12 +2128,13 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             p.key = key;
             p.name = &tn;
             p.target = t->pt;
-            p.inheritance = strcmp(inh, "Override") == 0 && f->section == 0
+            p.inheritance = strcmp(inh, "Override") == 0 && (f->section == 0 || f->section == 3)
                                 ? R_(POLICY__INHERITANCE__OVERRIDE)
                                 : R_(POLICY__INHERITANCE__DEFAULT);
             p.kind_case = f->section == 0   ? R_(POLICY__KIND_TRAFFIC)
                           : f->section == 1 ? R_(POLICY__KIND_BACKEND)
-                                            : R_(POLICY__KIND_FRONTEND);
+                          : f->section == 2 ? R_(POLICY__KIND_FRONTEND)
+                                            : R_(POLICY__KIND_CONDITIONAL);
             p.traffic = (T_(TrafficPolicySpec) *)f->spec;
             size_t gi;
             json_t *gw;

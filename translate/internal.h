@@ -266,8 +266,8 @@ json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *k
 /* One translated policy feature: a spec message and the name agentgateway gives it in keys. */
 typedef struct tr__feat {
     char *feature;          /* krt_malloc'd */
-    int section;            /* 0 traffic, 1 backend, 2 frontend */
-    ProtobufCMessage *spec; /* TrafficPolicySpec / BackendPolicySpec / FrontendPolicySpec, owned */
+    int section;            /* 0 traffic, 1 backend, 2 frontend, 3 conditional traffic */
+    ProtobufCMessage *spec; /* Traffic/Backend/FrontendPolicySpec or ConditionalPolicies, owned */
 } tr__feat_t;
 typedef struct tr__feats {
     tr__feat_t *v;
