@@ -1291,6 +1291,126 @@ static void *backend_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, c
     return x;
 }
 
+/* `fields` ([{field, value: any JSON}]) into a string map: the value as compact JSON text. */
+static void field_values(tr__pb_t *b, const ProtobufCMessageDescriptor *d, json_t *arr, void ***out,
+                         size_t *n)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        map_entry_t *x = tr__pb_new(b, d);
+        if (!x)
+            return;
+        char *text = json_dumps(json_object_get(e, "value"), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text && json_object_get(e, "value"))
+            b->oom = true;
+        x->key = tr__pb_str(b, tr__jstr_or(e, "field", ""));
+        x->value = tr__pb_str(b, text ? text : "null");
+        free(text);
+        tr__pb_push(b, out, n, x, true);
+    }
+}
+
+static void messages(tr__pb_t *b, json_t *arr, T_(BackendPolicySpec__Ai__Message) * **out,
+                     size_t *n)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(arr, i, m)
+    {
+        T_(BackendPolicySpec__Ai__Message) *x =
+            tr__pb_new(b, &D_(backend_policy_spec__ai__message));
+        if (!x)
+            return;
+        x->role = tr__pb_str(b, tr__jstr_or(m, "role", ""));
+        x->content = tr__pb_str(b, tr__jstr_or(m, "content", ""));
+        tr__pb_push(b, (void ***)out, n, x, true);
+    }
+}
+
+/* BackendAI: prompt enrichment, defaults/overrides, transformations, model aliases, prompt
+ * caching and route types. Prompt guards are not translated. */
+static void *ai_policy(tr__pb_t *b, const char *path, json_t *a, tr__notes_t *notes)
+{
+    static const char *const route_types[] = {
+        "",          "Completions",         "Messages",   "Models",   "Passthrough",
+        "Responses", "AnthropicTokenCount", "Embeddings", "Realtime", "Detect"};
+    T_(BackendPolicySpec__Ai) *x = tr__pb_new(b, &D_(backend_policy_spec__ai));
+    if (!x)
+        return NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(a, k, v)
+    {
+        if (strcmp(k, "promptGuard") == 0 ||
+            !known((const char *const[]){"prompt", "defaults", "overrides", "transformations",
+                                         "modelAliases", "promptCaching", "routes", NULL},
+                   k))
+            tr__note(notes, false, "%s.%s is not supported", path, k);
+    }
+    json_t *pr = json_object_get(a, "prompt");
+    if (pr && (x->prompts = tr__pb_new(b, &D_(backend_policy_spec__ai__prompt_enrichment)))) {
+        messages(b, tr__jarr(pr, "append"), &x->prompts->append, &x->prompts->n_append);
+        messages(b, tr__jarr(pr, "prepend"), &x->prompts->prepend, &x->prompts->n_prepend);
+    }
+    field_values(b, &D_(backend_policy_spec__ai__defaults_entry), tr__jarr(a, "defaults"),
+                 (void ***)&x->defaults, &x->n_defaults);
+    field_values(b, &D_(backend_policy_spec__ai__overrides_entry), tr__jarr(a, "overrides"),
+                 (void ***)&x->overrides, &x->n_overrides);
+    size_t i;
+    json_t *e;
+    json_array_foreach(tr__jarr(a, "transformations"), i, e)
+    {
+        map_entry_t *t = tr__pb_new(b, &D_(backend_policy_spec__ai__transformations_entry));
+        if (!t)
+            break;
+        t->key = tr__pb_str(b, tr__jstr_or(e, "field", ""));
+        t->value = tr__pb_str(b, tr__jstr_or(e, "expression", ""));
+        tr__pb_push(b, (void ***)&x->transformations, &x->n_transformations, t, true);
+    }
+    map_into(b, &D_(backend_policy_spec__ai__model_aliases_entry),
+             json_object_get(a, "modelAliases"), (void ***)&x->model_aliases, &x->n_model_aliases);
+    json_t *pc = json_object_get(a, "promptCaching");
+    if (pc && (x->prompt_caching = tr__pb_new(b, &D_(backend_policy_spec__ai__prompt_caching)))) {
+        T_(BackendPolicySpec__Ai__PromptCaching) *c = x->prompt_caching;
+        c->cache_system = tr__jbool(pc, "cacheSystem", true);
+        c->cache_messages = tr__jbool(pc, "cacheMessages", true);
+        c->cache_tools = tr__jbool(pc, "cacheTools", false);
+        if (json_object_get(pc, "minTokens")) {
+            json_int_t m = tr__jint(pc, "minTokens", 1024);
+            c->_min_tokens_case =
+                R_(BACKEND_POLICY_SPEC__AI__PROMPT_CACHING___MIN_TOKENS_MIN_TOKENS);
+            c->min_tokens = m < 0 ? 0 : m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
+        }
+        if (json_object_get(pc, "cacheMessageOffset")) {
+            json_int_t m = tr__jint(pc, "cacheMessageOffset", 0);
+            c->_cache_message_offset_case = R_(
+                BACKEND_POLICY_SPEC__AI__PROMPT_CACHING___CACHE_MESSAGE_OFFSET_CACHE_MESSAGE_OFFSET);
+            c->cache_message_offset = m < 0 ? 0 : m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
+        }
+    }
+    json_object_foreach(json_object_get(a, "routes"), k, v)
+    {
+        int rt = 0;
+        for (int r = 1; r < 10; r++)
+            if (json_string_value(v) && strcmp(json_string_value(v), route_types[r]) == 0)
+                rt = r;
+        if (!rt) {
+            tr__note(notes, true, "%s.routes[%s]: unknown route type", path, k);
+            continue;
+        }
+        T_(BackendPolicySpec__Ai__RoutesEntry) *re =
+            tr__pb_new(b, &D_(backend_policy_spec__ai__routes_entry));
+        if (!re)
+            break;
+        re->key = tr__pb_str(b, k);
+        re->value = (T_(BackendPolicySpec__Ai__RouteType))rt;
+        tr__pb_push(b, (void ***)&x->routes, &x->n_routes, re, true);
+    }
+    return x;
+}
+
 static const char *const backend_keys[] = {"tcp",    "tls",     "http", "tunnel",
                                            "auth",   "ai",      "mcp",  "transformation",
                                            "health", "extAuth", NULL};
@@ -1349,8 +1469,10 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         snprintf(p, sizeof p, "%s.auth", path);
         BF(AUTH, "auth", backend_auth(ctx, g, ns, p, v, b, notes));
     }
-    if (json_object_get(sec, "ai"))
-        tr__note(notes, false, "%s.ai is not supported", path);
+    if ((v = json_object_get(sec, "ai"))) {
+        snprintf(p, sizeof p, "%s.ai", path);
+        BF(AI, "ai", ai_policy(b, p, v, notes));
+    }
     if ((v = json_object_get(sec, "mcp"))) {
         const char *mk;
         json_t *mv;
