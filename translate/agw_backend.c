@@ -532,32 +532,63 @@ static T_(MCPBackend) * mcp_backend(krt_ctx_t *ctx, const tr_graph_t *g, const c
             tr__pb_push(b, (void ***)&x->targets, &x->n_targets, mt, true);
             continue;
         }
-        /* selector: Services of the backend's namespace whose labels match; one target per
-         * Service (its first port), named after the Service */
-        if (json_object_get(sel, "namespaces"))
-            tr__note(notes, false,
-                     "spec.mcp.targets[%zu].selector.namespaces is not supported (only the "
-                     "AgentgatewayBackend's namespace is searched)",
-                     i);
+        /* selector: Services whose labels match, in the backend's namespace or, with
+         * `namespaces`, in every Namespace that selector picks; one target per Service (its
+         * first port), named after the Service ("<ns>/<svc>" outside the backend's namespace) */
         json_t *ssel = json_object_get(sel, "services");
-        const krt_obj_t *const *svcs;
-        size_t n = krt_fetch_index(ctx, g->services_by_ns, ns, &svcs);
-        for (size_t k = 0; k < n; k++) {
-            json_t *sv = krt_json_value(svcs[k]);
-            if (!tr__selector_matches(ssel, tr__jpath(sv, "metadata.labels"), NULL, NULL))
-                continue;
-            json_t *port0 = json_array_get(tr__jarr(sv, "spec.ports"), 0);
-            T_(MCPTarget) *mt = tr__pb_new(b, &D_(mcptarget));
-            if (!mt)
-                break;
-            const char *sname = krt_json_name(svcs[k]);
-            mt->name = tr__pb_str(b, sname);
-            mt->path = tr__pb_str(b, "");
-            const char *ap = tr__jstr_or(port0, "appProtocol", "");
-            mt->protocol = strstr(ap, "sse") ? R_(MCPTARGET__PROTOCOL__SSE)
-                                             : R_(MCPTARGET__PROTOCOL__STREAMABLE_HTTP);
-            mt->backend = service_ref(b, g, ns, sname, tr__jint(port0, "port", 0));
-            tr__pb_push(b, (void ***)&x->targets, &x->n_targets, mt, true);
+        json_t *nssel = json_object_get(sel, "namespaces");
+        const krt_obj_t *const *nsobjs = NULL;
+        size_t nns = 1;
+        krt_label_t want[16];
+        size_t nwant = 0;
+        if (nssel) {
+            /* the Namespaces carrying matchLabels (an indexed fetch), then the whole selector */
+            const char *lk;
+            json_t *lv;
+            json_object_foreach(json_object_get(nssel, "matchLabels"), lk, lv)
+            {
+                if (nwant < 16 && json_is_string(lv))
+                    want[nwant++] = (krt_label_t){lk, json_string_value(lv)};
+            }
+            krt_labels_t wl = {want, nwant};
+            nns = krt_fetch_labels(ctx, g->in.namespaces, &wl, &nsobjs);
+        }
+        for (size_t q = 0; q < nns; q++) {
+            const char *sns = ns;
+            if (nssel) {
+                sns = krt_json_name(nsobjs[q]);
+                if (!tr__selector_matches(nssel,
+                                          tr__jpath(krt_json_value(nsobjs[q]), "metadata.labels"),
+                                          "kubernetes.io/metadata.name", sns))
+                    continue;
+            }
+            const krt_obj_t *const *svcs;
+            size_t n = krt_fetch_index(ctx, g->services_by_ns, sns, &svcs);
+            for (size_t k = 0; k < n; k++) {
+                json_t *sv = krt_json_value(svcs[k]);
+                if (!tr__selector_matches(ssel, tr__jpath(sv, "metadata.labels"), NULL, NULL))
+                    continue;
+                json_t *port0 = json_array_get(tr__jarr(sv, "spec.ports"), 0);
+                T_(MCPTarget) *mt = tr__pb_new(b, &D_(mcptarget));
+                if (!mt)
+                    break;
+                const char *sname = krt_json_name(svcs[k]);
+                if (strcmp(sns, ns) == 0) {
+                    mt->name = tr__pb_str(b, sname);
+                } else {
+                    char *tn = tr__fmt("%s/%s", sns, sname);
+                    if (!tn)
+                        b->oom = true;
+                    mt->name = tr__pb_str(b, tn ? tn : "");
+                    krt_free(tn);
+                }
+                mt->path = tr__pb_str(b, "");
+                const char *ap = tr__jstr_or(port0, "appProtocol", "");
+                mt->protocol = strstr(ap, "sse") ? R_(MCPTARGET__PROTOCOL__SSE)
+                                                 : R_(MCPTARGET__PROTOCOL__STREAMABLE_HTTP);
+                mt->backend = service_ref(b, g, sns, sname, tr__jint(port0, "port", 0));
+                tr__pb_push(b, (void ***)&x->targets, &x->n_targets, mt, true);
+            }
         }
     }
     return x;
