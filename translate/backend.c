@@ -13,7 +13,8 @@
  * yields a RouteBackend (weight defaulting to 1) even when it does not resolve, so the proxy
  * answers 500 for the share of traffic it would have taken. A missing Service keeps its
  * reference (BackendNotFound); a ref refused by the grants (RefNotPermitted) or of an unsupported
- * kind (InvalidKind) keeps only its weight.
+ * kind (InvalidKind) keeps only its weight. An AgentgatewayBackend (agentgateway.dev) becomes
+ * BackendReference{backend "<ns>/<name>"}, the key of the Backend agw_backend.c emits.
  */
 #include "internal.h"
 
@@ -75,6 +76,43 @@ static void fail(tr__backend_t *out, const char *reason, const char *fmt, const 
     snprintf(out->message, sizeof out->message, fmt, a, b2);
 }
 
+/* A backendRef to an AgentgatewayBackend: BackendReference{backend "<ns>/<name>"} (the Backend's
+ * key), kept when the object is missing so the proxy answers 500 for its share. */
+static void agw_backend(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, const char *bns,
+                        const char *name, tr__pb_t *b, tr__backend_t *out)
+{
+    const tr_graph_t *g = rk->g;
+    if (strcmp(bns, ns) != 0 &&
+        !tr__grant_allows(ctx, g, rk->kind, ns, TR_AGW_GROUP, "AgentgatewayBackend", bns, name)) {
+        fail(out, "RefNotPermitted",
+             "backendRef %s/%s is not allowed by any ReferenceGrant (missing a ReferenceGrant?)",
+             bns, name);
+        return;
+    }
+    if (!*name) {
+        fail(out, "BackendNotFound", "backendRef has no name%s%s", "", "");
+        return;
+    }
+    T_(BackendReference) *r = tr__pb_new(b, &D_(backend_reference));
+    char *key = ir_key_backend(bns, name, NULL);
+    if (!r || !key) {
+        b->oom = true;
+        ir_pb_free((ProtobufCMessage *)r);
+        krt_free(key);
+        return;
+    }
+    r->kind_case = R_(BACKEND_REFERENCE__KIND_BACKEND);
+    r->backend = tr__pb_str(b, key);
+    out->rb->backend = r;
+    const char *keys[1] = {key};
+    krt_filter_t f = {.keys = keys, .nkeys = 1, .same = tr__same_always};
+    const krt_obj_t *const *found;
+    size_t n = krt_fetch(ctx, g->in.agw_backends, &f, &found);
+    krt_free(key);
+    if (n == 0)
+        fail(out, "BackendNotFound", "AgentgatewayBackend %s/%s not found", bns, name);
+}
+
 void tr__backend_resolve(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t *ref,
                          tr__pb_t *b, tr__backend_t *out)
 {
@@ -92,8 +130,14 @@ void tr__backend_resolve(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, jso
     const char *kind = tr__jstr_or(ref, "kind", "Service");
     const char *name = tr__jstr_or(ref, "name", "");
     const char *bns = tr__jstr_or(ref, "namespace", ns);
+    if (strcmp(group, TR_AGW_GROUP) == 0 && strcmp(kind, "AgentgatewayBackend") == 0) {
+        agw_backend(ctx, rk, ns, bns, name, b, out);
+        return;
+    }
     if (strcmp(group, "") != 0 || strcmp(kind, "Service") != 0) {
-        fail(out, "InvalidKind", "backendRef group %s kind %s is not supported (only core Service)",
+        fail(out, "InvalidKind",
+             "backendRef group %s kind %s is not supported (only core Service and "
+             "agentgateway.dev AgentgatewayBackend)",
              *group ? group : "\"\"", kind);
         return;
     }

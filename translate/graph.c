@@ -13,6 +13,11 @@
  *   Gateway ─► gateways (status only; fetch classes, records, bindings' index, Service)
  *   Service / Pod / EndpointSlice ─► addresses
  *   joins: Route = HTTP + GRPC, TCPRoute = TCP + TLS, Address = Service + Pod + EndpointSlice
+ *   Route ─► index "route-refs" (by AgentgatewayBackend / Service reached)
+ *   AgentgatewayPolicy ─► Policy (+status; fetch targets, bindings, route-refs, Secrets, ...)
+ *   Policy ─► index "policy-refs" (by AgentgatewayBackend a policy sends to)
+ *   AgentgatewayBackend ─► Backend (+status; fetch route-refs, policy-refs, Services, Secrets)
+ *   Gateway ─► parameters (fetch classes, GatewayClass, AgentgatewayParameters)
  *
  * docs/translate.md explains each collection and its fetches.
  */
@@ -35,17 +40,23 @@ const char *tr_strerror(int rc)
     }
 }
 
-const char *const tr_source_kinds[] = {"GatewayClass",  "Gateway",  "HTTPRoute",      "GRPCRoute",
-                                       "TCPRoute",      "TLSRoute", "ReferenceGrant", "Service",
-                                       "EndpointSlice", "Pod",      "Namespace",      "Secret"};
+const char *const tr_source_kinds[] = {"GatewayClass",       "Gateway",
+                                       "HTTPRoute",          "GRPCRoute",
+                                       "TCPRoute",           "TLSRoute",
+                                       "ReferenceGrant",     "Service",
+                                       "EndpointSlice",      "Pod",
+                                       "Namespace",          "Secret",
+                                       "ConfigMap",          "AgentgatewayBackend",
+                                       "AgentgatewayPolicy", "AgentgatewayParameters"};
 const size_t tr_source_kinds_len = sizeof tr_source_kinds / sizeof tr_source_kinds[0];
 
 static krt_collection_t **source_slot(tr_sources_t *s, size_t i)
 {
     krt_collection_t **slots[] = {
-        &s->gateway_classes, &s->gateways,   &s->http_routes,      &s->grpc_routes,
-        &s->tcp_routes,      &s->tls_routes, &s->reference_grants, &s->services,
-        &s->endpoint_slices, &s->pods,       &s->namespaces,       &s->secrets};
+        &s->gateway_classes, &s->gateways,     &s->http_routes,      &s->grpc_routes,
+        &s->tcp_routes,      &s->tls_routes,   &s->reference_grants, &s->services,
+        &s->endpoint_slices, &s->pods,         &s->namespaces,       &s->secrets,
+        &s->config_maps,     &s->agw_backends, &s->agw_policies,     &s->agw_parameters};
     return slots[i];
 }
 
@@ -205,9 +216,31 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
     g->routes = krt_join_new(e, rj, 2, name_of(g, "Route", nb, sizeof nb));
     g->tcp_routes = krt_join_new(e, tj, 2, name_of(g, "TCPRoute", nb, sizeof nb));
     g->addresses = krt_join_new(e, aj, 3, name_of(g, "Address", nb, sizeof nb));
-    g->backends = krt_static_new(e, &ir_backend_type, name_of(g, "Backend", nb, sizeof nb), true);
-    g->policies = krt_static_new(e, &ir_policy_type, name_of(g, "Policy", nb, sizeof nb), true);
-    if (!g->routes || !g->tcp_routes || !g->addresses || !g->backends || !g->policies)
+    if (!g->routes || !g->tcp_routes || !g->addresses)
+        goto oom;
+    g->route_refs = krt_index_new(g->routes, "tr.route-refs", tr__route_refs_index, g);
+    g->services_by_ns = krt_index_namespace(g->in.services);
+    if (!g->route_refs || !g->services_by_ns)
+        goto oom;
+    /* Policies before Backends: a Backend reads which Policies send to it, Policies never read
+     * Backends */
+    g->policies = krt_derive_status_new(e, g->in.agw_policies, &ir_policy_type, &tr__rec_type,
+                                        name_of(g, "Policy", nb, sizeof nb), KRT_DERIVE_MANY,
+                                        tr__agw_policy_transform, g, &g->policy_status);
+    if (!g->policies)
+        goto oom;
+    g->policy_refs = krt_index_new(g->policies, "tr.policy-refs", tr__policy_refs_index, g);
+    if (!g->policy_refs)
+        goto oom;
+    g->backends = krt_derive_status_new(e, g->in.agw_backends, &ir_backend_type, &tr__rec_type,
+                                        name_of(g, "Backend", nb, sizeof nb), KRT_DERIVE_MANY,
+                                        tr__agw_backend_transform, g, &g->backend_status);
+    if (!g->backends)
+        goto oom;
+    g->params =
+        krt_derive_new(e, g->in.gateways, &tr__rec_type, name_of(g, "parameters", nb, sizeof nb),
+                       KRT_DERIVE_ONE, tr__agw_params_transform, g);
+    if (!g->params)
         goto oom;
     *err = TR_OK;
     return g;
@@ -244,7 +277,8 @@ krt_collection_t *tr_graph_output(const tr_graph_t *g, ir_kind_t kind)
 }
 
 static const char *const status_names[TR_STATUS_KIND_COUNT] = {
-    "GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute"};
+    "GatewayClass", "Gateway",  "HTTPRoute",           "GRPCRoute",
+    "TCPRoute",     "TLSRoute", "AgentgatewayBackend", "AgentgatewayPolicy"};
 
 const char *tr_status_kind_name(tr_status_kind_t k)
 {
@@ -266,8 +300,24 @@ krt_collection_t *tr_graph_status(const tr_graph_t *g, tr_status_kind_t k)
         return g->rk[TR_RK_TCP].status;
     case TR_STATUS_TLS_ROUTE:
         return g->rk[TR_RK_TLS].status;
+    case TR_STATUS_AGW_BACKEND:
+        return g->backend_status;
+    case TR_STATUS_AGW_POLICY:
+        return g->policy_status;
     }
     return NULL;
+}
+
+krt_collection_t *tr_graph_parameters(const tr_graph_t *g)
+{
+    return g->params;
+}
+
+json_t *tr_parameters_json(const krt_obj_t *o)
+{
+    if (!o || o->type != &tr__rec_type)
+        return NULL;
+    return tr__rec_json(o);
 }
 
 json_t *tr_status_json(const krt_obj_t *status_obj)

@@ -79,6 +79,13 @@ struct tr_graph {
     krt_collection_t *gateways, *gateway_status; /* gateways emits nothing: status only */
     krt_collection_t *svc_addr, *pod_addr, *slice_addr;
     krt_collection_t *routes, *tcp_routes, *addresses, *backends, *policies;
+    /* agentgateway's own kinds (agw_backend.c, agw_policy.c, agw_params.c) */
+    krt_index_t *route_refs;          /* Routes by what they send to (tr__route_refs_index) */
+    krt_index_t *services_by_ns;      /* Services by namespace (MCP Service selectors) */
+    krt_index_t *policy_refs;         /* Policies by the AgentgatewayBackend they send to */
+    krt_collection_t *backend_status; /* AgentgatewayBackend status */
+    krt_collection_t *policy_status;  /* AgentgatewayPolicy status */
+    krt_collection_t *params;         /* effective AgentgatewayParameters per Gateway */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -238,6 +245,66 @@ int tr__route_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 int tr__service_address_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 int tr__pod_address_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 int tr__slice_address_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
+
+/* ---------------------------------------------------------------------------------------------
+ * agentgateway kinds.
+ * ------------------------------------------------------------------------------------------- */
+#define TR_AGW_GROUP "agentgateway.dev"
+
+/* The index extractor on the Route join: "backend/<ns>/<name>" for every BackendReference to an
+ * AgentgatewayBackend (sub-backend suffix dropped) and "service/<ns>/<hostname>" for every one to
+ * a Service, so a backend or a policy target finds the Gateways whose routes reach it. */
+void tr__route_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+/* The index extractor on the Policy output: "backend/<ns>/<name>" for every AgentgatewayBackend a
+ * Policy sends to (extAuth, extProc, remote rate limit, tunnel, tracing). */
+void tr__policy_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+/* The distinct Gateways ("ns/name", sorted) of the Routes in bucket |key| of g->route_refs and,
+ * when |policies|, of the Policies in that bucket of g->policy_refs, as a JSON array (owned by
+ * caller; NULL on OOM). Records the dependencies. */
+json_t *tr__gateways_reaching(krt_ctx_t *ctx, const tr_graph_t *g, const char *key, bool policies);
+
+/* One translated policy feature: a spec message and the name agentgateway gives it in keys. */
+typedef struct tr__feat {
+    char *feature;          /* krt_malloc'd */
+    int section;            /* 0 traffic, 1 backend, 2 frontend, 3 conditional traffic */
+    ProtobufCMessage *spec; /* Traffic/Backend/FrontendPolicySpec or ConditionalPolicies, owned */
+} tr__feat_t;
+typedef struct tr__feats {
+    tr__feat_t *v;
+    size_t n, cap;
+} tr__feats_t;
+void tr__feats_dispose(tr__feats_t *f);
+
+/* What translation of one object found wrong: |invalid| (Accepted=False) and |unsupported|
+ * (kept, reported) are arrays of messages naming the field. */
+typedef struct tr__notes {
+    json_t *invalid;
+    json_t *unsupported;
+    bool oom; /* a note could not be recorded */
+} tr__notes_t;
+void tr__note(tr__notes_t *n, bool invalid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Translates an AgentgatewayPolicy-style `backend` section (BackendFull, BackendSimple or
+ * BackendWithAI: the same field names) of an object in |ns| into BackendPolicySpecs appended to
+ * |out|; |path| names the section in notes ("spec.backend"). Reads Secrets and ConfigMaps. */
+void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, const char *path,
+                             json_t *sec, tr__pb_t *b, tr__feats_t *out, tr__notes_t *notes);
+/* A Gateway API BackendObjectReference to a Service or an AgentgatewayBackend as a
+ * BackendReference, or NULL (with a note) for another kind. */
+T_(BackendReference) * tr__agw_backend_ref(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns,
+                                           const char *path, json_t *ref, tr__pb_t *b,
+                                           tr__notes_t *notes);
+/* The bytes of |key| of a Secret or ConfigMap (data base64-decoded, then stringData or, for a
+ * ConfigMap, data as is). Owned by caller (krt_free), NUL-terminated; NULL when the object or
+ * the key is missing (|*found| false when the object is) or on OOM (|*oom| set). Records the
+ * dependency. */
+uint8_t *tr__object_value(krt_ctx_t *ctx, krt_collection_t *c, const char *ns, const char *name,
+                          const char *key, size_t *len, bool *found, bool *oom);
+
+int tr__agw_backend_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
+int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
+int tr__agw_params_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 
 /* Partial-fetch callbacks (util.c). */
 bool tr__same_always(const krt_obj_t *old, const krt_obj_t *cur, void *ud);

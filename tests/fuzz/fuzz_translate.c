@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     krt_engine_set_log(e, quiet, NULL);
     tr_sources_t in = {0};
-    krt_collection_t *cols[16] = {0};
-    for (size_t i = 0; i < tr_source_kinds_len && i < 16; i++) {
+    krt_collection_t *cols[32] = {0};
+    for (size_t i = 0; i < tr_source_kinds_len && i < 32; i++) {
         cols[i] = krt_static_new(e, &krt_json_type, tr_source_kinds[i], true);
         tr_sources_set(&in, tr_source_kinds[i], cols[i]);
     }

@@ -187,8 +187,8 @@ static void test_listener_added_rebinds_that_gateways_routes(void **state)
                                    "gateways/status:~infra/gw",
                                    NULL};
     const char *const recomputes[] = {
-        "listener-records=1", "Bind=1",     "Listener=1", "http-bindings=3",
-        "http-routes=2",      "gateways=1", NULL};
+        "listener-records=1", "Bind=1",     "Listener=1",   "http-bindings=3",
+        "http-routes=2",      "gateways=1", "parameters=1", NULL};
     expect(f, "listener added", changes, recomputes);
 }
 

@@ -23,6 +23,8 @@ static const char *const fixtures[] = {
     "conf-gateway-secret-reference-grant-specific",
     "conf-httproute-listener-port-matching",
     "conf-tlsroute-invalid-reference-grant",
+    "own-agw-backends",
+    "own-agw-policies",
 };
 
 #define STEPS 100

@@ -14,15 +14,15 @@
  * Outputs (docs/translate.md has the graph):
  *   - one collection per IR kind (ir/ir.h): Bind, Listener, Route, TCPRoute, Backend, Policy,
  *     Address. Gateway-scoped objects carry their Gateway (ir_obj_gateway); Addresses are unscoped.
- *     Backend and Policy are empty today (AgentgatewayBackend / AgentgatewayPolicy are not
- *     translated yet).
+ *     Backend comes from AgentgatewayBackend, Policy from AgentgatewayPolicy.
  *   - one status collection per kind that gets status: GatewayClass, Gateway, HTTPRoute,
- *     GRPCRoute, TCPRoute, TLSRoute. Each holds krt_status_type objects keyed like the input
- *     object ("ns/name", or "name" for a GatewayClass); tr_status_json() reads the stanza, i.e.
- *     what Kubernetes would hold under `status`. Conditions carry observedGeneration (the object's
- *     metadata.generation, 0 when absent) and no lastTransitionTime: the status writer sets it when
- *     a condition's status changes. An object we do not own (another controller's class, a route
- *     none of whose parents is one of our Gateways) has no status object.
+ *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy. Each holds
+ * krt_status_type objects keyed like the input object ("ns/name", or "name" for a GatewayClass);
+ * tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`. Conditions
+ * carry observedGeneration (the object's metadata.generation, 0 when absent) and no
+ * lastTransitionTime: the status writer sets it when a condition's status changes. An object we do
+ * not own (another controller's class, a route none of whose parents is one of our Gateways) has no
+ * status object.
  *
  * Ownership words: borrows, keeps, takes (see krt/krt.h).
  */
@@ -82,6 +82,10 @@ typedef struct tr_sources {
     krt_collection_t *pods;
     krt_collection_t *namespaces;
     krt_collection_t *secrets;
+    krt_collection_t *config_maps;    /* backend TLS CA certificates */
+    krt_collection_t *agw_backends;   /* agentgateway.dev AgentgatewayBackend */
+    krt_collection_t *agw_policies;   /* agentgateway.dev AgentgatewayPolicy */
+    krt_collection_t *agw_parameters; /* agentgateway.dev AgentgatewayParameters */
 } tr_sources_t;
 
 /* The kind names tr_sources_set understands ("GatewayClass", ..., "Secret"), in member order;
@@ -136,14 +140,37 @@ typedef enum tr_status_kind {
     TR_STATUS_GRPC_ROUTE = 3,
     TR_STATUS_TCP_ROUTE = 4,
     TR_STATUS_TLS_ROUTE = 5,
+    TR_STATUS_AGW_BACKEND = 6, /* AgentgatewayBackend: {"conditions":[Accepted]} */
+    TR_STATUS_AGW_POLICY = 7,  /* AgentgatewayPolicy: {"ancestors":[...]} (PolicyStatus) */
 } tr_status_kind_t;
-#define TR_STATUS_KIND_COUNT 6
+#define TR_STATUS_KIND_COUNT 8
 
 /* Returns: the Kubernetes kind of |k| ("GatewayClass", "Gateway", "HTTPRoute", ...), or NULL. */
 const char *tr_status_kind_name(tr_status_kind_t k);
 /* Returns: the status collection of |k| (krt_status_type objects), borrowed until the engine is
  * freed, or NULL for a value outside the enum. */
 krt_collection_t *tr_graph_status(const tr_graph_t *g, tr_status_kind_t k);
+
+/* ---------------------------------------------------------------------------------------------
+ * Effective deployment parameters (for the deployer).
+ *
+ * One object per Gateway of ours, keyed "ns/name": the GatewayClass's spec.parametersRef and the
+ * Gateway's spec.infrastructure.parametersRef (both AgentgatewayParameters, agentgateway.dev)
+ * merged class first, then Gateway (objects merge key by key, anything else is replaced).
+ * tr_parameters_json(obj) is
+ *   {"gateway":"ns/name", "class":"<class>",
+ *    "sources":["AgentgatewayParameters ns/name", ...],       (in merge order)
+ *    "spec":{...},                                               (the merged spec)
+ *    "effective":{"image":"<registry>/<repository>:<tag>[@digest]" or null,
+ *                 "imagePullPolicy", "replicas", "resources", "env", "serviceType",
+ *                 "workloadKind", "logLevel", "logFormat"},      (null when unset)
+ *    "errors":["..."]}                                           (refs that did not resolve)
+ * docs/translate.md §9 documents each member.
+ * ------------------------------------------------------------------------------------------- */
+/* Returns: the collection (borrowed until the engine is freed). */
+krt_collection_t *tr_graph_parameters(const tr_graph_t *g);
+/* Returns: the JSON of one of its objects (borrowed from it, never to be modified), or NULL. */
+json_t *tr_parameters_json(const krt_obj_t *o);
 
 /* Returns: the status stanza held by |status_obj| (an object of a tr_graph_status collection),
  * borrowed from it and never to be modified; NULL if |status_obj| is not one. */
