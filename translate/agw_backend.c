@@ -51,19 +51,31 @@ static void ref_key(const T_(BackendReference) * br, bool services, krt_keys_t *
 void tr__route_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 {
     (void)ud;
-    const ir_route_t *r = ir_route_from_krt(o);
-    const T_(Route) *m = r ? ir_route_pb(r) : NULL;
+    /* Peek: an index reads every Route, and a decoded tree left behind on each would undo the
+     * controller's memory budget (ir.h: Memory). */
+    const ir_obj_t *x = ir_obj_from_krt(o);
+    ProtobufCMessage *tmp = NULL;
+    const T_(Route) *m = x ? (const void *)ir_obj_inner_peek(x, &tmp) : NULL;
+    if (x && !m) {
+        krt_keys_fail(keys);
+        return;
+    }
     for (size_t i = 0; m && i < m->n_backends; i++)
         ref_key(m->backends[i]->backend, true, keys);
+    ir_pb_free(tmp);
 }
 
 void tr__policy_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 {
     (void)ud;
-    const ir_policy_t *x = ir_policy_from_krt(o);
-    const T_(Policy) *p = x ? ir_policy_pb(x) : NULL;
-    if (!p)
+    const ir_obj_t *x = ir_obj_from_krt(o);
+    ProtobufCMessage *tmp = NULL;
+    const T_(Policy) *p = x ? (const void *)ir_obj_inner_peek(x, &tmp) : NULL;
+    if (!p) {
+        if (x)
+            krt_keys_fail(keys);
         return;
+    }
     if (p->kind_case == R_(POLICY__KIND_TRAFFIC) && p->traffic) {
         const T_(TrafficPolicySpec) *t = p->traffic;
         if (t->kind_case == R_(TRAFFIC_POLICY_SPEC__KIND_EXT_AUTHZ) && t->ext_authz)
@@ -83,6 +95,7 @@ void tr__policy_refs_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
         if (f->kind_case == R_(FRONTEND_POLICY_SPEC__KIND_TRACING) && f->tracing)
             ref_key(f->tracing->provider_backend, false, keys);
     }
+    ir_pb_free(tmp);
 }
 
 /* Appends the Gateways of |objs| not yet in |out|. Returns: false on OOM. */

@@ -483,6 +483,35 @@ const ProtobufCMessage *ir_obj_message(const ir_obj_t *o)
     return o->msg;
 }
 
+/* The inner message of the wrapper |m| of kind |kind|. */
+static const ProtobufCMessage *inner_of(ir_kind_t kind, const ProtobufCMessage *m)
+{
+    if (!m || kind == IR_KIND_ADDRESS)
+        return m;
+    const Agentgateway__Dev__Resource__Resource *r = (const void *)m;
+    switch (kind) {
+    case IR_KIND_BIND:
+        return r->bind ? &r->bind->base : NULL;
+    case IR_KIND_LISTENER:
+        return r->listener ? &r->listener->base : NULL;
+    case IR_KIND_ROUTE:
+        return r->route ? &r->route->base : NULL;
+    case IR_KIND_TCP_ROUTE:
+        return r->tcp_route ? &r->tcp_route->base : NULL;
+    case IR_KIND_BACKEND:
+        return r->backend ? &r->backend->base : NULL;
+    case IR_KIND_POLICY:
+        return r->policy ? &r->policy->base : NULL;
+    default:
+        return NULL;
+    }
+}
+
+const ProtobufCMessage *ir_obj_inner_peek(const ir_obj_t *o, ProtobufCMessage **tmp)
+{
+    return inner_of(o->kind, tree_of(o, tmp));
+}
+
 const ProtobufCMessage *ir__obj_inner(const ir_obj_t *o)
 {
     const ProtobufCMessage *m = ir_obj_message(o);

@@ -36,6 +36,11 @@ int krt_keys_add(krt_keys_t *keys, const char *key)
     return KRT_OK;
 }
 
+void krt_keys_fail(krt_keys_t *keys)
+{
+    keys->err = KRT_ENOMEM;
+}
+
 /* Drops the temporary interner references krt_keys_add took (named indexes only). */
 static void keys_release(krt_index_t *idx, krt_keys_t *keys)
 {

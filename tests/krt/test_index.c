@@ -85,6 +85,41 @@ static void test_index_moves_objects_between_buckets_and_shares_buckets(void **s
     test_env_dispose(&env);
 }
 
+
+/* An extractor that cannot read its object says so: the index is rebuilt before its next use
+ * instead of silently missing the object. */
+static int g_fail_reads;
+
+static void extract_ip_or_fail(const krt_obj_t *o, krt_keys_t *keys, void *ud)
+{
+    (void)ud;
+    if (g_fail_reads > 0) {
+        g_fail_reads--;
+        krt_keys_fail(keys);
+        return;
+    }
+    extract_ip(o, keys, NULL);
+}
+
+static void test_index_extractor_failure_rebuilds_the_index(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_index_t *idx = krt_index_new(pods, "ip", extract_ip_or_fail, NULL);
+    assert_non_null(idx);
+    PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
+    FLUSH(env.e);
+    g_fail_reads = 1;
+    PUT(pods, pod_new("ns", "b", "1.1.1.1", NULL));
+    FLUSH(env.e);
+    CHECK(env.e); /* a stale index is exempt from C3 until it is rebuilt */
+    EXPECT_BUCKET(idx, "1.1.1.1", "a b");
+    CHECK(env.e);
+    test_env_dispose(&env);
+}
+
 static void test_index_of_the_same_name_is_shared(void **state)
 {
     (void)state;
@@ -483,6 +518,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_moves_objects_between_buckets_and_shares_buckets),
+        cmocka_unit_test(test_index_extractor_failure_rebuilds_the_index),
         cmocka_unit_test(test_index_of_the_same_name_is_shared),
         cmocka_unit_test(test_index_namespace_uses_the_type_accessor),
         cmocka_unit_test(test_index_collection_reports_bucket_changes),

@@ -147,6 +147,11 @@ const char *ir_obj_type_url(const ir_obj_t *o);
  * wire bytes on first use (not thread-safe, like every krt object); NULL only when that decoding
  * runs out of memory. Must not be modified. */
 const ProtobufCMessage *ir_obj_message(const ir_obj_t *o);
+/* The inner message (Bind, Route, ...; the Address itself for addresses) for a one-off reader
+ * that should not leave a decoded tree behind (an index extractor runs on every object): the
+ * object's own tree when it has one, else a temporary decoding put in |*tmp| (free it with
+ * ir_pb_free after use; NULL when nothing was decoded). NULL on OOM. */
+const ProtobufCMessage *ir_obj_inner_peek(const ir_obj_t *o, ProtobufCMessage **tmp);
 /* Returns: |o| with one more reference. */
 const ir_obj_t *ir_obj_retain(const ir_obj_t *o);
 /* Drops one reference. NULL is a no-op. */

@@ -396,7 +396,10 @@ krt_collection_t *krt_merge_join_new(krt_engine_t *e, krt_collection_t *const *c
 typedef struct krt_keys krt_keys_t;
 /* Adds one index key for the object being indexed (copied). Duplicates are ignored. */
 int krt_keys_add(krt_keys_t *keys, const char *key);
-/* Borrows o. Adds the object's index keys with krt_keys_add. */
+/* The extractor could not compute the object's keys (out of memory reading it): the index is
+ * rebuilt before its next use rather than left out of step. */
+void krt_keys_fail(krt_keys_t *keys);
+/* Borrows o. Adds the object's index keys with krt_keys_add (or calls krt_keys_fail). */
 typedef void (*krt_index_extract_cb)(const krt_obj_t *o, krt_keys_t *keys, void *ud);
 
 /* Returns: the index named |name| on |c| (owned by the collection), creating it with |fn| if it
