@@ -70,17 +70,9 @@ fuzz: deps ## Build the libFuzzer targets with clang and run each for FUZZ_SECON
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
-bench: build ## Build, then run the benchmarks (bench/run.sh if present, else each bench binary)
-	@if [ -f bench/run.sh ]; then \
-	    KRT_BUILD_DIR="$(CURDIR)/$(RELEASE_DIR)" bash bench/run.sh; \
-	else \
-	    found=0; \
-	    for b in $(RELEASE_DIR)/bench/*; do \
-	        [ -f "$$b" ] && [ -x "$$b" ] || continue; \
-	        found=1; echo "== $$b"; "$$b" || exit $$?; \
-	    done; \
-	    [ $$found = 1 ] || echo "bench: no benchmarks built (bench/*.c)"; \
-	fi
+bench: build ## Build, then run the benchmarks and refresh docs/bench.md (about 10 minutes)
+	KRT_BUILD_DIR="$(CURDIR)/$(RELEASE_DIR)" bash bench/run.sh
+	bash bench/scale/report.sh "$(CURDIR)/$(RELEASE_DIR)"
 
 install: build ## Build, then install headers, libkrt, krt.pc and the CMake package into PREFIX
 	$(CMAKE) --install $(RELEASE_DIR) --prefix $(PREFIX)

@@ -513,9 +513,27 @@ int kube_reflector_on_watch_closed(kube_reflector_t *r, uint64_t lasted_ms)
     return KUBE_OK;
 }
 
+/* Whether |status| says our resourceVersion is ahead of the server's (a server restarted with
+ * older storage, or a lagging cache): details.causes[].reason "ResourceVersionTooLarge", sent
+ * with 504 after the server waited for the version. Only a consistent list gets past it. */
+static bool rv_too_large(const json_t *status)
+{
+    const json_t *causes = json_object_get(json_object_get(status, "details"), "causes");
+    size_t i;
+    const json_t *c;
+    json_array_foreach(causes, i, c)
+    {
+        const char *why = json_string_value(json_object_get(c, "reason"));
+        if (why && strcmp(why, "ResourceVersionTooLarge") == 0)
+            return true;
+    }
+    return false;
+}
+
 int kube_reflector_on_error(kube_reflector_t *r, int http_status, const json_t *status)
 {
-    bool expired = http_status == 410 || kube_status_is_expired(status);
+    /* Too large is handled as expired, as client-go does: relist from the latest state. */
+    bool expired = http_status == 410 || kube_status_is_expired(status) || rv_too_large(status);
     const char *msg = json_string_value(json_object_get(status, "message"));
     if (r->state == ST_LIST) {
         if (http_status == 404) {

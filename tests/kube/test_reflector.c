@@ -334,6 +334,30 @@ static void test_expired_relist_falls_back_to_a_consistent_paged_list(void **sta
     json_decref(gone);
 }
 
+
+/* A server restarted with older storage answers 504 "Too large resource version": a consistent
+ * list gets past it (a retried watch from our version would wait forever). */
+static void test_too_large_resource_version_relists_consistently(void **state)
+{
+    fx_t *f = *state;
+    kube_reflector_t *r = f->r;
+    initial_list(r);
+    json_t *ahead = json_pack("{s:s, s:s, s:i, s:{s:[{s:s}]}}", "kind", "Status", "reason",
+                              "Timeout", "code", 504, "details", "causes", "reason",
+                              "ResourceVersionTooLarge");
+    assert_int_equal(kube_reflector_on_error(r, 504, ahead), KUBE_OK); /* the watch */
+    assert_string_equal(next_str(r), "LIST rv=100 cont=- limit=0");
+    assert_int_equal(kube_reflector_on_error(r, 504, ahead), KUBE_OK); /* that list too */
+    check(r);
+    assert_string_equal(next_str(r), "LIST rv= cont=- limit=2");
+    /* a plain 504 is an ordinary failure: back off */
+    json_t *plain = json_pack("{s:s, s:i}", "reason", "Timeout", "code", 504);
+    assert_int_equal(kube_reflector_on_error(r, 504, plain), KUBE_OK);
+    assert_string_equal(next_str(r), "WAIT 1200");
+    json_decref(plain);
+    json_decref(ahead);
+}
+
 static void test_backoff_doubles_to_the_cap_with_jitter_and_resets(void **state)
 {
     fx_t *f = *state;
@@ -718,6 +742,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_watch_relists_and_yields_only_the_difference,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_relist_falls_back_to_a_consistent_paged_list,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_large_resource_version_relists_consistently,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_doubles_to_the_cap_with_jitter_and_resets,
                                         setup, teardown),

@@ -22,8 +22,10 @@
  *  - WATCH from the list's resourceVersion with allowWatchBookmarks; every event and bookmark moves
  *    the resourceVersion; a watch that ends normally is resumed from it at once; one that ended in
  *    under a second with no events, or failed, is resumed after a backoff;
- *  - 410 Gone / Expired (HTTP status or ERROR event) → relist from the last resourceVersion without
- *    paging; if that list is 410 too, relist from "" (a consistent read) with paging;
+ *  - 410 Gone / Expired (HTTP status or ERROR event), or a Status whose cause is
+ *    ResourceVersionTooLarge (504: the server is behind our version) → relist from the last
+ *    resourceVersion without paging; if that list fails the same way, relist from "" (a
+ *    consistent read) with paging;
  *  - errors → WAIT with exponential backoff and jitter (800 ms doubling to 30 s, each wait d
  *    stretched to d × (1 + jitter × rand)), reset by a complete list or a watch event;
  *  - 404 on the LIST (the kind's CRD is missing) → one log line, deletes for anything cached, the
