@@ -54,7 +54,7 @@ test-valgrind: ## Build build/valgrind (Debug, no sanitizer) and run the unit te
 	$(CMAKE) -S . -B $(VALGRIND_DIR) -DCMAKE_BUILD_TYPE=Debug -DKRT_VALGRIND=ON \
 	    -DKRT_BUILD_BENCH=OFF -DKRT_WERROR=$(WERROR)
 	$(CMAKE) --build $(VALGRIND_DIR) -j$(NPROC)
-	cd $(VALGRIND_DIR) && $(CTEST) --output-on-failure -j2 -LE 'install|conformance'
+	cd $(VALGRIND_DIR) && $(CTEST) --output-on-failure -j2 -LE 'install|conformance|integration'
 
 fuzz: deps ## Build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
 	@# -Werror stays off here: the gcc builds gate warnings, clang's differ.

@@ -37,6 +37,7 @@ gnuplot-nox               SVG plots of krtgate bench (bench/scale/plot.sh: cost 
 nginx-light               bench/proxy_vs_nginx.sh: the reference reverse proxy and the fixed-answer backend (has http_v2 and stub_status)
 wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with latency percentiles
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
+python3-kubernetes        real Kubernetes client (list, watch, status, leases, TokenReview) driving tests/kube/apiserver
 '
 
 packages=()

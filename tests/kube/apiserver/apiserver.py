@@ -24,6 +24,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.dont_write_bytecode = True     # the source tree stays clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import auth as authlib          # noqa: E402
@@ -141,6 +142,7 @@ class App:
         self.args = args
         self.store = Store(history_max=args.history, max_objects=args.max_objects,
                            lb_pool=args.lb_pool, rv0_ignores_limit=args.rv0_ignores_limit,
+                           ns_delay=args.namespace_delay,
                            log=log if args.verbose else None)
         self.auth = None
         self.faults = Faults()
@@ -179,6 +181,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header('Cache-Control', 'no-cache, private')
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for w in getattr(self, 'warnings', None) or []:
+            self.send_header('Warning', '299 - %s' % json.dumps(w))
         self.end_headers()
         if self.command != 'HEAD':
             self.wfile.write(data)
@@ -228,7 +232,12 @@ class Handler(BaseHTTPRequestHandler):
                 return yaml.safe_load(raw.decode())
             except Exception as e:
                 raise bad_request('error decoding YAML: %s' % e)
-        if 'protobuf' in ctype or 'cbor' in ctype:
+        if 'protobuf' in ctype:
+            try:
+                return k8spb.decode_object(raw)
+            except k8spb.PbError as e:
+                raise ApiError(415, 'UnsupportedMediaType', str(e))
+        if 'cbor' in ctype:
             raise ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown '
                            'format - accepted media types include: application/json, '
                            'application/yaml')
@@ -285,6 +294,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         app = self.app
+        self.warnings = []
         u = urllib.parse.urlsplit(self.path)
         self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query,
                                                                 keep_blank_values=True).items()}
@@ -438,6 +448,12 @@ class Handler(BaseHTTPRequestHandler):
         q = self.query
         dry = q.get('dryRun') == 'All'
         cmd = self.command
+        fv = q.get('fieldValidation')
+        if fv not in (None, '', 'Strict', 'Warn', 'Ignore'):
+            raise bad_request('fieldValidation must be one of "Ignore", "Warn" or "Strict", got %s'
+                              % fv)
+        self.warnings = []
+        kw = {'field_validation': fv, 'warnings': self.warnings}
         if res.virtual:
             if cmd != 'POST' or name is not None:
                 raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on '
@@ -458,7 +474,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, store.out(res, version, obj))
         if cmd == 'POST' and name is None:
             body = self.parse_body(raw, self.ctype())
-            obj = store.create(res, version, ns or '', body, dry_run=dry)
+            obj = store.create(res, version, ns or '', body, dry_run=dry, **kw)
             return self.send_json(201, store.out(res, version, obj))
         if cmd == 'POST' and sub == 'token':
             if 'protobuf' in self.ctype():
@@ -475,7 +491,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.put_scale(res, version, ns, name, body, dry)
             if sub == 'finalize':
                 sub = None
-            obj = store.update(res, version, ns or '', name, body, subresource=sub, dry_run=dry)
+            obj = store.update(res, version, ns or '', name, body, subresource=sub, dry_run=dry,
+                               **kw)
             return self.send_json(200, store.out(res, version, obj))
         if cmd == 'PATCH' and name is not None:
             ctype = self.ctype()
@@ -489,7 +506,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.patch_scale(res, version, ns, name, PATCH_TYPES[ctype], body, dry)
             obj = store.patch(res, version, ns or '', name, PATCH_TYPES[ctype], body,
                               subresource=sub, dry_run=dry, field_manager=q.get('fieldManager'),
-                              force=q.get('force') in ('true', '1'))
+                              force=q.get('force') in ('true', '1'), **kw)
             return self.send_json(200 if PATCH_TYPES[ctype] != 'apply' or
                                   obj['metadata'].get('generation', 2) != 1 else 201,
                                   store.out(res, version, obj))
@@ -873,8 +890,11 @@ def background(app):
     store = app.store
     while not app.stop_event.is_set():
         with store.cond:
-            if not store.gc_queue and not store.ns_queue:
-                store.cond.wait(0.5)
+            if not store.gc_queue:
+                wait = 0.5
+                if store.ns_queue:
+                    wait = min(wait, max(0.0, store.ns_queue[0][0] - time.monotonic()))
+                store.cond.wait(wait)
         try:
             while store.background_step():
                 pass
@@ -906,6 +926,9 @@ def main(argv=None):
     p.add_argument('--rv0-ignores-limit', action='store_true',
                    help='LIST with resourceVersion=0 returns everything in one page (as the watch '
                         'cache does); default: limit is honoured')
+    p.add_argument('--namespace-delay', type=float, default=0.5,
+                   help='seconds a deleted namespace stays Terminating before its content and '
+                        'itself are removed')
     p.add_argument('--verbose', action='store_true', help='log every request on stderr')
     args = p.parse_args(argv)
 

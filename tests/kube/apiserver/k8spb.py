@@ -7,6 +7,8 @@ is the object's own message. Answers go back as JSON (kubectl also accepts appli
 Field numbers below are those of k8s.io/api's generated.proto.
 """
 
+import base64
+
 MAGIC = b'k8s\x00'
 
 
@@ -31,6 +33,8 @@ def _varint(buf, i):
 
 def fields(buf):
     """{field number: [values]}: ints for varint/fixed, bytes for length-delimited."""
+    if not isinstance(buf, bytes):
+        raise PbError('expected a length-delimited (message) field, got a number')
     out = {}
     i = 0
     while i < len(buf):
@@ -66,6 +70,20 @@ def unwrap(body):
     return s(tm, 1), s(tm, 2), unk.get(2, [b''])[0]
 
 
+def _guard(fn):
+    """Any malformed input comes out as PbError (wrong wire types, bad UTF-8, missing fields)."""
+    def wrapped(body):
+        try:
+            return fn(body)
+        except PbError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+            raise PbError('malformed protobuf body: %s' % e)
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+@_guard
 def token_request(body):
     """TokenRequest {spec = 2 {audiences = 1, boundObjectRef = 3, expirationSeconds = 4}} as JSON."""
     _, _, raw = unwrap(body)
@@ -80,3 +98,95 @@ def token_request(body):
         names = {1: 'kind', 2: 'apiVersion', 3: 'name', 4: 'uid'}
         out['boundObjectRef'] = {names[k]: v[0].decode() for k, v in ref.items() if k in names}
     return {'spec': out}
+
+
+def _s(f, n):
+    return f[n][0].decode() if n in f else None
+
+
+def _map(entries, binary=False):
+    out = {}
+    for e in entries:
+        kv = fields(e)
+        k = kv.get(1, [b''])[0].decode()
+        v = kv.get(2, [b''])[0]
+        out[k] = base64.b64encode(v).decode() if binary else v.decode()
+    return out
+
+
+def object_meta(buf):
+    """ObjectMeta {name 1, generateName 2, namespace 3, labels 11, annotations 12, finalizers 14}."""
+    f = fields(buf)
+    md = {}
+    for n, key in ((1, 'name'), (2, 'generateName'), (3, 'namespace')):
+        if _s(f, n):
+            md[key] = _s(f, n)
+    if 11 in f:
+        md['labels'] = _map(f[11])
+    if 12 in f:
+        md['annotations'] = _map(f[12])
+    if 14 in f:
+        md['finalizers'] = [x.decode() for x in f[14]]
+    return md
+
+
+def _namespace(f):
+    out = {}
+    if 2 in f:
+        spec = fields(f[2][0])
+        if 1 in spec:
+            out['spec'] = {'finalizers': [x.decode() for x in spec[1]]}
+    return out
+
+
+def _configmap(f):
+    out = {}
+    if 2 in f:
+        out['data'] = _map(f[2])
+    if 3 in f:
+        out['binaryData'] = _map(f[3], binary=True)
+    if 4 in f:
+        out['immutable'] = bool(f[4][0])
+    return out
+
+
+def _secret(f):
+    out = {}
+    if 2 in f:
+        out['data'] = _map(f[2], binary=True)
+    if 3 in f:
+        out['type'] = _s(f, 3)
+    if 4 in f:
+        out['stringData'] = _map(f[4])
+    if 5 in f:
+        out['immutable'] = bool(f[5][0])
+    return out
+
+
+def _serviceaccount(f):
+    out = {}
+    if 3 in f:
+        out['imagePullSecrets'] = [{'name': _s(fields(x), 1)} for x in f[3]]
+    if 4 in f:
+        out['automountServiceAccountToken'] = bool(f[4][0])
+    return out
+
+
+# kind -> decoder of the fields after metadata (field 1): the kinds `kubectl create <kind>` sends
+OBJECTS = {'Namespace': _namespace, 'ConfigMap': _configmap, 'Secret': _secret,
+           'ServiceAccount': _serviceaccount}
+
+
+@_guard
+def decode_object(body):
+    """A protobuf-enveloped object of a kind in OBJECTS as a JSON-shaped dict; PbError otherwise."""
+    api_version, kind, raw = unwrap(body)
+    dec = OBJECTS.get(kind)
+    if dec is None:
+        raise PbError('protobuf bodies of kind %r are not supported by the test API server; send '
+                      'JSON' % kind)
+    f = fields(raw)
+    out = {'apiVersion': api_version, 'kind': kind,
+           'metadata': object_meta(f[1][0]) if 1 in f else {}}
+    out.update(dec(f))
+    return out

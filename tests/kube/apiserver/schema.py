@@ -105,8 +105,9 @@ def _join(path, key):
 ROOT_KEEP = ('apiVersion', 'kind', 'metadata')
 
 
-def prune(obj, schema, root=True):
-    """Drops fields the schema does not know (in place); returns obj."""
+def prune(obj, schema, root=True, path='', dropped=None):
+    """Drops fields the schema does not know (in place); returns obj. The paths of dropped
+    fields are appended to dropped (a list) when given."""
     if not isinstance(schema, dict):
         return obj
     if isinstance(obj, dict):
@@ -127,16 +128,18 @@ def prune(obj, schema, root=True):
             if sub is None:
                 if not keep_unknown:
                     del obj[key]
+                    if dropped is not None:
+                        dropped.append(_join(path, key))
                 continue
             if value is None and not sub.get('nullable'):
                 del obj[key]
                 continue
-            prune(value, sub, False)
+            prune(value, sub, False, _join(path, key), dropped)
     elif isinstance(obj, list):
         items = schema.get('items')
         if isinstance(items, dict):
-            for v in obj:
-                prune(v, items, False)
+            for i, v in enumerate(obj):
+                prune(v, items, False, '%s[%d]' % (path, i), dropped)
     return obj
 
 

@@ -155,7 +155,7 @@ def spec_part(obj):
 
 class Store:
     def __init__(self, history_max=5000, max_objects=100000, service_cidr_base='10.96.',
-                 lb_pool=None, rv0_ignores_limit=False, log=None):
+                 lb_pool=None, rv0_ignores_limit=False, ns_delay=0.5, log=None):
         self.cond = threading.Condition(threading.RLock())
         self.rv = 1
         self.objects = {}               # (group, plural) -> {(ns, name): obj}
@@ -168,7 +168,8 @@ class Store:
         self.watch_gen = 0              # bumped by drop_watches(): open watches end
         self.shutting_down = False
         self.gc_queue = []              # uids whose dependents must be collected
-        self.ns_queue = []              # namespaces being terminated
+        self.ns_queue = []              # (due monotonic time, namespace) being terminated
+        self.ns_delay = ns_delay        # seconds a namespace stays Terminating with its content
         self.next_ip = 1
         self.service_cidr_base = service_cidr_base
         self.lb_pool = lb_pool          # e.g. "172.18.255." : LoadBalancer services get an IP
@@ -549,11 +550,20 @@ class Store:
                                                  'already served by a built-in kind',
                                                  names['plural']))
 
-    def _prepare_cr(self, res, version, obj):
-        """Prune and default a custom resource against its version's schema (in place)."""
+    def _prepare_cr(self, res, version, obj, field_validation=None, warnings=None):
+        """Prune and default a custom resource against its version's schema (in place).
+        fieldValidation Strict refuses unknown fields (400); Warn (the default) reports them."""
         sch = res.schemas.get(version)
         if sch is not None:
-            schemalib.prune(obj, sch)
+            dropped = []
+            schemalib.prune(obj, sch, dropped=dropped)
+            if dropped and field_validation == 'Strict':
+                raise bad_request('%s in version "%s" cannot be handled as a %s: strict decoding '
+                                  'error: %s' % (res.kind, version, res.kind,
+                                                 ', '.join('unknown field "%s"' % d
+                                                           for d in dropped)))
+            if dropped and field_validation != 'Ignore' and warnings is not None:
+                warnings.extend('unknown field "%s"' % d for d in dropped)
             schemalib.apply_defaults(obj, sch)
 
     def _check_kind(self, res, version, body):
@@ -581,7 +591,7 @@ class Store:
                                         'message': 'namespace %s is being terminated' % ns,
                                         'field': 'metadata.namespace'}]})
 
-    def create(self, res, version, ns, body, dry_run=False, user=None):
+    def create(self, res, version, ns, body, dry_run=False, field_validation=None, warnings=None):
         with self.cond:
             if not isinstance(body, dict):
                 raise bad_request('the body of the request must be a JSON object')
@@ -630,7 +640,7 @@ class Store:
             if res.crd is not None:
                 if res.status:
                     obj.pop('status', None)
-                self._prepare_cr(res, version, obj)
+                self._prepare_cr(res, version, obj, field_validation, warnings)
             elif res.key in STATUS_ON_CREATE:
                 obj['status'] = STATUS_ON_CREATE[res.key](obj)
             elif res.status:
@@ -705,7 +715,7 @@ class Store:
                 return ip
 
     def update(self, res, version, ns, name, body, subresource=None, dry_run=False,
-               precondition_rv=None):
+               precondition_rv=None, field_validation=None, warnings=None):
         """PUT (and the last step of PATCH). subresource None or 'status'."""
         with self.cond:
             if not isinstance(body, dict):
@@ -761,7 +771,7 @@ class Store:
             new['kind'] = res.kind
             nmd['resourceVersion'] = omd['resourceVersion']
             if res.crd is not None:
-                self._prepare_cr(res, version, new)
+                self._prepare_cr(res, version, new, field_validation, warnings)
             if subresource != 'status':
                 self._defaults_update(res, old, new)
             if res.generation and spec_part(old) != spec_part(new):
@@ -792,7 +802,7 @@ class Store:
             self._defaults(res, new)
 
     def patch(self, res, version, ns, name, ptype, body, subresource=None, dry_run=False,
-              field_manager=None, force=False):
+              field_manager=None, force=False, field_validation=None, warnings=None):
         with self.cond:
             key = (ns if res.namespaced else '', name)
             old = self._bucket(res).get(key)
@@ -807,7 +817,8 @@ class Store:
                         raise not_found(res, name)
                     b = copy.deepcopy(body)
                     b.setdefault('metadata', {})['name'] = name
-                    return self.create(res, version, ns, b, dry_run=dry_run)
+                    return self.create(res, version, ns, b, dry_run=dry_run,
+                                       field_validation=field_validation, warnings=warnings)
             if old is None:
                 raise not_found(res, name)
             cur = self.out(res, version, old)
@@ -848,7 +859,8 @@ class Store:
                     raise conflict(res, name)
             new.setdefault('metadata', {})['resourceVersion'] = old['metadata']['resourceVersion']
             return self.update(res, version, ns, name, new, subresource=subresource,
-                               dry_run=dry_run, precondition_rv=old['metadata']['resourceVersion'])
+                               dry_run=dry_run, precondition_rv=old['metadata']['resourceVersion'],
+                               field_validation=field_validation, warnings=warnings)
 
     def delete(self, res, ns, name, propagation=None, precondition_rv=None,
                precondition_uid=None, dry_run=False):
@@ -877,7 +889,7 @@ class Store:
                 new['metadata']['deletionGracePeriodSeconds'] = 0
                 new['status'] = {'phase': 'Terminating'}
                 new = self._commit(res, 'MODIFIED', old, new)
-                self.ns_queue.append(name)
+                self.ns_queue.append((time.monotonic() + self.ns_delay, name))
                 self.cond.notify_all()
                 return copy.deepcopy(new)
             if omd.get('finalizers'):
@@ -1006,8 +1018,8 @@ class Store:
                     except ApiError:
                         pass
                 return True
-            if self.ns_queue:
-                ns = self.ns_queue.pop(0)
+            if self.ns_queue and self.ns_queue[0][0] <= time.monotonic():
+                ns = self.ns_queue.pop(0)[1]
                 for key in list(self.objects):
                     res = self.registry.get(key)
                     if res is None or not res.namespaced:

@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Restart with --state-dir: objects, CRDs, tokens and the watch history survive a SIGTERM and a
+new start on the same port; resourceVersions keep increasing; open watches end cleanly; dropped
+watch connections (/_test/drop-watches) look like a network failure to the client."""
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import ApiServer, HERE  # noqa: E402
+
+GW = 'gateway.networking.k8s.io'
+
+
+def raw_watch(srv, path, timeout=10):
+    """Opens a watch with a plain TLS socket; returns (socket, file) after the headers."""
+    ctx = ssl.create_default_context(cafile=srv.ca)
+    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', srv.port), timeout=timeout),
+                        server_hostname='127.0.0.1')
+    s.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n'
+               'Accept: application/json\r\n\r\n' % (path, srv.token)).encode())
+    f = s.makefile('rb')
+    status = f.readline()
+    assert b' 200 ' in status, status
+    while f.readline() not in (b'\r\n', b''):
+        pass
+    return s, f
+
+
+def read_chunks(f):
+    """Yields the chunk payloads of a chunked body until the last chunk or EOF/error."""
+    while True:
+        try:
+            line = f.readline()
+        except (OSError, ssl.SSLError):
+            yield None
+            return
+        if not line:
+            yield None          # connection closed without the last chunk
+            return
+        n = int(line.strip(), 16)
+        if n == 0:
+            f.readline()
+            yield b''
+            return
+        data = f.read(n)
+        f.readline()
+        yield data
+
+
+class RestartTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='krt-apiserver-restart-')
+        self.state = os.path.join(self.tmp, 'state')
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_restart_keeps_state(self):
+        srv = ApiServer(['--bookmark-interval', '0.2'], state_dir=self.state,
+                        workdir=os.path.join(self.tmp, 'run')).start()
+        try:
+            srv.kubectl('apply', '-f', os.path.join(HERE, 'crds', 'gateway-api.yaml'))
+            st, _ = srv.json('POST', '/api/v1/namespaces/default/serviceaccounts',
+                             {'metadata': {'name': 'proxy'}})
+            self.assertEqual(st, 201)
+            st, tr = srv.json('POST', '/api/v1/namespaces/default/serviceaccounts/proxy/token',
+                              {'spec': {'audiences': ['krtgate']}})
+            self.assertEqual(st, 201)
+            token = tr['status']['token']
+            st, gc = srv.json('POST', '/apis/%s/v1/gatewayclasses' % GW,
+                              {'metadata': {'name': 'krtgate'},
+                               'spec': {'controllerName': 'krtgate.dev/c'}})
+            self.assertEqual(st, 201)
+            rv1 = int(gc['metadata']['resourceVersion'])
+            st, _ = srv.json('POST', '/api/v1/namespaces/default/configmaps',
+                             {'metadata': {'name': 'after'}, 'data': {'a': '1'}})
+            # a watch open at SIGTERM ends with its last chunk (a clean end, not a reset)
+            s, f = raw_watch(srv, '/apis/%s/v1/gatewayclasses?watch=1&resourceVersion=%d'
+                             % (GW, rv1))
+            port = srv.port
+            self.assertEqual(srv.stop(), 0)
+            chunks = list(read_chunks(f))
+            s.close()
+            self.assertEqual(chunks[-1], b'')
+            self.assertTrue(os.path.exists(os.path.join(self.state, 'state.json')))
+        finally:
+            srv.stop()
+
+        srv2 = ApiServer(['--bookmark-interval', '0.2'], port=port, state_dir=self.state,
+                         workdir=os.path.join(self.tmp, 'run')).start()
+        try:
+            self.assertEqual(srv2.url, 'https://127.0.0.1:%d' % port)
+            self.assertEqual(srv2.token, srv.token)       # the same kubeconfig keeps working
+            got = srv2.kubectl('get', 'gatewayclass', 'krtgate', '-o', 'json').stdout
+            self.assertEqual(json.loads(got)['metadata']['uid'], gc['metadata']['uid'])
+            st, rev = srv2.json('POST', '/apis/authentication.k8s.io/v1/tokenreviews',
+                                {'spec': {'token': token, 'audiences': ['krtgate']}})
+            self.assertTrue(rev['status']['authenticated'])
+            # the history survived: a watch from before the restart replays what followed
+            s, f = raw_watch(srv2, '/api/v1/namespaces/default/configmaps?watch=1&'
+                             'resourceVersion=%d&timeoutSeconds=1' % rv1)
+            events = [json.loads(c) for c in read_chunks(f) if c]
+            s.close()
+            self.assertEqual([(e['type'], e['object']['metadata']['name']) for e in events],
+                             [('ADDED', 'after')])
+            st, cm = srv2.json('POST', '/api/v1/namespaces/default/configmaps',
+                               {'metadata': {'name': 'later'}})
+            self.assertGreater(int(cm['metadata']['resourceVersion']), rv1)
+            self.assertEqual(srv2.control('stats?check=1', method='GET')['invariants'], [])
+        finally:
+            self.assertEqual(srv2.stop(), 0)
+
+    def test_drop_watches(self):
+        with ApiServer(['--bookmark-interval', '0.2'], workdir=os.path.join(self.tmp, 'd')) as srv:
+            s, f = raw_watch(srv, '/api/v1/namespaces?watch=1&allowWatchBookmarks=true')
+            chunks = read_chunks(f)
+            first = [json.loads(next(chunks)) for _ in range(4)]     # the 4 default namespaces
+            self.assertEqual({e['type'] for e in first}, {'ADDED'})
+            bm = json.loads(next(chunks))
+            self.assertEqual(bm['type'], 'BOOKMARK')
+            self.assertEqual(bm['object']['kind'], 'Namespace')
+            srv.control('drop-watches')
+            rest = list(chunks)
+            self.assertIsNone(rest[-1])         # cut: no last chunk
+            s.close()
+            # graceful drop: the stream ends normally
+            s, f = raw_watch(srv, '/api/v1/namespaces?watch=1&resourceVersion=%s'
+                             % bm['object']['metadata']['resourceVersion'])
+            srv.wait_watches(1)
+            srv.control('drop-watches?graceful=1')
+            self.assertEqual(list(read_chunks(f))[-1], b'')
+            s.close()
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
