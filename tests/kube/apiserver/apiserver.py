@@ -504,12 +504,13 @@ class Handler(BaseHTTPRequestHandler):
             body = self.parse_body(raw, ctype)
             if sub == 'scale':
                 return self.patch_scale(res, version, ns, name, PATCH_TYPES[ctype], body, dry)
-            obj = store.patch(res, version, ns or '', name, PATCH_TYPES[ctype], body,
-                              subresource=sub, dry_run=dry, field_manager=q.get('fieldManager'),
-                              force=q.get('force') in ('true', '1'), **kw)
-            return self.send_json(200 if PATCH_TYPES[ctype] != 'apply' or
-                                  obj['metadata'].get('generation', 2) != 1 else 201,
-                                  store.out(res, version, obj))
+            with store.cond:        # apply creates when absent: that answers 201
+                existed = (ns if res.namespaced else '', name) in store.objects.get(res.key, {})
+                obj = store.patch(res, version, ns or '', name, PATCH_TYPES[ctype], body,
+                                  subresource=sub, dry_run=dry,
+                                  field_manager=q.get('fieldManager'),
+                                  force=q.get('force') in ('true', '1'), **kw)
+            return self.send_json(200 if existed else 201, store.out(res, version, obj))
         if cmd == 'DELETE' and name is not None and sub is None:
             opts = {}
             if raw.strip():
@@ -811,7 +812,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != 'POST':
             raise ApiError(405, 'MethodNotAllowed', 'control endpoints take POST')
         if path == '/_test/compact':
-            return self.send_json(200, {'rv': store.compact()})
+            return self.send_json(200, {'rv': store.compact(
+                expire_watches=self.query.get('watches') != 'keep')})
         if path == '/_test/drop-watches':
             app.drop_graceful = self.query.get('graceful') in ('1', 'true')
             return self.send_json(200, {'generation': store.drop_watches()})
@@ -874,7 +876,10 @@ def write_kubeconfig(app, pki, out_dir, url):
     path = os.path.join(out_dir, 'kubeconfig')
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
-        json.dump(kc, f, indent=2)      # JSON is YAML: every kubeconfig reader accepts it
+        if yaml is not None:
+            yaml.safe_dump(kc, f, sort_keys=False)
+        else:
+            json.dump(kc, f, indent=2)  # JSON is YAML: kubectl and client-go accept it
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     for name, text in (('token', app.auth.admin_token), ('server', url)):

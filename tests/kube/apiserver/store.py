@@ -166,6 +166,7 @@ class Store:
         self.max_objects = max_objects
         self.registry = {}              # (group, plural) -> Resource
         self.watch_gen = 0              # bumped by drop_watches(): open watches end
+        self.expire_gen = 0             # bumped by compact(): open watches get ERROR 410
         self.shutting_down = False
         self.gc_queue = []              # uids whose dependents must be collected
         self.ns_queue = []              # (due monotonic time, namespace) being terminated
@@ -241,13 +242,17 @@ class Store:
         self.cond.notify_all()
         return new
 
-    def compact(self):
-        """Forgets the whole history: every watch or list from an older version gets 410."""
+    def compact(self, expire_watches=True):
+        """Forgets the whole history: every watch or list from an older version gets 410. With
+        expire_watches, the open watches also end with an ERROR 410 event (as if they had fallen
+        behind), so that their clients must relist."""
         with self.cond:
             self.history = []
             self.history_rvs = []
             self.history_start = self.rv
             self.stats['compactions'] += 1
+            if expire_watches:
+                self.expire_gen += 1
             self.cond.notify_all()
             return self.rv
 
@@ -395,7 +400,7 @@ class Store:
     def watch_start(self, res, ns, matches, rv, send_initial):
         """Returns (position, initial [(type, obj)], gen). Raises ApiError 410 for an old rv."""
         with self.cond:
-            gen = self.watch_gen
+            gen = (self.watch_gen, self.expire_gen)
             initial = []
             if rv in (None, '', '0') or send_initial:
                 if send_initial and rv not in (None, '', '0'):
@@ -426,9 +431,9 @@ class Store:
             while True:
                 if self.shutting_down:
                     return [], pos, 'shutdown'
-                if self.watch_gen != gen:
+                if self.watch_gen != gen[0]:
                     return [], pos, 'dropped'
-                if pos < self.history_start:
+                if pos < self.history_start or self.expire_gen != gen[1]:
                     self.stats['gone'] += 1
                     return [], pos, 'gone'
                 if self.rv > pos:

@@ -131,6 +131,16 @@ class KubectlTest(unittest.TestCase):
                 '[{"op":"test","path":"/spec/replicas","value":1}]', check=False)
         self.assertNotEqual(bad.returncode, 0)
 
+        # server-side apply: creates, then merges the applied configuration
+        ssa = {'apiVersion': 'v1', 'kind': 'ConfigMap',
+               'metadata': {'name': 'ssa', 'namespace': 'demo'}, 'data': {'a': '1'}}
+        self.assertIn('serverside-applied',
+                      k('apply', '--server-side', '-f', self.write('ssa.json', json.dumps(ssa))).stdout)
+        ssa['data'] = {'a': '2', 'b': '3'}
+        k('apply', '--server-side', '--force-conflicts', '-f',
+          self.write('ssa.json', json.dumps(ssa)))
+        self.assertEqual(self.get('configmap', '-n', 'demo', 'ssa')['data'], {'a': '2', 'b': '3'})
+
         # A ConfigMap owned by the Deployment is garbage-collected with it.
         cm = {'apiVersion': 'v1', 'kind': 'ConfigMap',
               'metadata': {'name': 'owned', 'namespace': 'demo',

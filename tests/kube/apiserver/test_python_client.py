@@ -152,6 +152,19 @@ class PythonClientTest(unittest.TestCase):
                                                          ns, resource_version=rv2,
                                                          timeout_seconds=1)]
         self.assertEqual(got, [])
+        # a compaction ends the open watches with ERROR 410, so their clients relist
+
+        def compactor():
+            self.srv.wait_watches(1)
+            self.srv.control('compact')
+        t = threading.Thread(target=compactor)
+        t.start()
+        with self.assertRaises(ApiException) as e:
+            for _ in watch.Watch().stream(self.core.list_namespaced_config_map, ns,
+                                          resource_version=rv2, timeout_seconds=8):
+                pass
+        t.join()
+        self.assertEqual(e.exception.status, 410)
 
     def test_status_subresource(self):
         ns = self.ns('status')
