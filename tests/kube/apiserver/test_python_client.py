@@ -323,6 +323,43 @@ class PythonClientTest(unittest.TestCase):
         status, _, _ = self.srv.request('GET', '/api/v1/namespaces/default/configmaps')
         self.assertEqual(status, 200)
 
+    def test_random_requests_never_fail_inside(self):
+        """Seeded random bodies, content types and paths: answers are 2xx/4xx, never 5xx."""
+        import json
+        import random
+        rnd = random.Random(66)
+        self.srv.kubectl('apply', '-f', os.path.join(HERE, 'crds', 'gateway-api.yaml'))
+        paths = ['/api/v1/namespaces/default/configmaps', '/api/v1/namespaces/default/configmaps/r',
+                 '/apis/%s/v1/namespaces/default/httproutes' % GW,
+                 '/apis/%s/v1/namespaces/default/httproutes/r' % GW,
+                 '/apis/%s/v1/namespaces/default/httproutes/r/status' % GW,
+                 '/apis/apps/v1/namespaces/default/deployments/r/scale',
+                 '/api/v1/namespaces/default/serviceaccounts/default/token',
+                 '/apis/authentication.k8s.io/v1/tokenreviews', '/api/v1/namespaces',
+                 '/apis/apiextensions.k8s.io/v1/customresourcedefinitions']
+        values = [None, 1, 'x', [], {}, [1, {'a': None}], {'metadata': {'name': 'r'}},
+                  {'metadata': {'name': 'r', 'labels': {'a': 1}}, 'spec': {'rules': 'x'}},
+                  {'metadata': {'name': 'r'}, 'spec': {'parentRefs': [{'name': 5}]}},
+                  {'metadata': {'name': 'r'}, 'spec': {'rules': [{'matches': [1]}]}},
+                  [{'op': 'add', 'path': '/metadata/labels', 'value': {'x': 'y'}}],
+                  {'spec': {'token': 'a.b.c'}}, {'spec': {'replicas': 'many'}},
+                  {'spec': {'group': 'g', 'names': {'plural': 'p'}, 'versions': [{}]}}]
+        ctypes = ['application/json', 'application/merge-patch+json',
+                  'application/json-patch+json', 'application/strategic-merge-patch+json',
+                  'application/apply-patch+yaml', 'application/vnd.kubernetes.protobuf',
+                  'text/plain']
+        for i in range(300):
+            method = rnd.choice(['POST', 'PUT', 'PATCH', 'DELETE', 'GET'])
+            path = rnd.choice(paths) + rnd.choice(['', '?fieldManager=t', '?dryRun=All',
+                                                   '?labelSelector=a%20in%20(', '?limit=x',
+                                                   '?watch=1&resourceVersion=zz'])
+            body = rnd.choice(values)
+            raw = json.dumps(body) if rnd.random() < 0.9 else '{"trunc'
+            status, _, data = self.srv.request(method, path, raw,
+                                               headers={'Content-Type': rnd.choice(ctypes)})
+            self.assertLess(status, 500, '%s %s %s -> %d %s' % (method, path, raw, status,
+                                                                 data[:300]))
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)

@@ -90,6 +90,7 @@ class RestartTest(unittest.TestCase):
             port = srv.port
             self.assertEqual(srv.stop(), 0)
             chunks = list(read_chunks(f))
+            f.close()
             s.close()
             self.assertEqual(chunks[-1], b'')
             self.assertTrue(os.path.exists(os.path.join(self.state, 'state.json')))
@@ -110,6 +111,7 @@ class RestartTest(unittest.TestCase):
             s, f = raw_watch(srv2, '/api/v1/namespaces/default/configmaps?watch=1&'
                              'resourceVersion=%d&timeoutSeconds=1' % rv1)
             events = [json.loads(c) for c in read_chunks(f) if c]
+            f.close()
             s.close()
             self.assertEqual([(e['type'], e['object']['metadata']['name']) for e in events],
                              [('ADDED', 'after')])
@@ -132,6 +134,7 @@ class RestartTest(unittest.TestCase):
             srv.control('drop-watches')
             rest = list(chunks)
             self.assertIsNone(rest[-1])         # cut: no last chunk
+            f.close()
             s.close()
             # graceful drop: the stream ends normally
             s, f = raw_watch(srv, '/api/v1/namespaces?watch=1&resourceVersion=%s'
@@ -139,7 +142,20 @@ class RestartTest(unittest.TestCase):
             srv.wait_watches(1)
             srv.control('drop-watches?graceful=1')
             self.assertEqual(list(read_chunks(f))[-1], b'')
+            f.close()
             s.close()
+
+    def test_client_close_ends_watch(self):
+        with ApiServer(workdir=os.path.join(self.tmp, 'c')) as srv:
+            s, f = raw_watch(srv, '/api/v1/namespaces?watch=1')
+            srv.wait_watches(1)
+            f.close()
+            s.close()
+            deadline = time.monotonic() + 10
+            while srv.control('stats', method='GET')['watches_open'] and \
+                    time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(srv.control('stats', method='GET')['watches_open'], 0)
 
 
 if __name__ == '__main__':
