@@ -146,7 +146,7 @@ class App:
         self.args = args
         self.store = Store(history_max=args.history, max_objects=args.max_objects,
                            lb_pool=args.lb_pool, rv0_ignores_limit=args.rv0_ignores_limit,
-                           ns_delay=args.namespace_delay,
+                           ns_delay=args.namespace_delay, ready_workloads=args.ready_workloads,
                            log=log if args.verbose else None)
         self.auth = None
         self.faults = Faults()
@@ -706,6 +706,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if state == 'shutdown':
                 break
+            if state == 'stalled':      # /_test/stall-watches: no events, no bookmarks
+                next_bm = time.monotonic() + interval
+                continue
             for etype, obj in events:
                 self.write_event(etype, store.out(res, version, obj))
             if bookmarks and time.monotonic() >= next_bm:
@@ -859,6 +862,20 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad_request('fail: count, code and retryAfter are integers')
             app.faults.add(rule)
             return self.send_json(200, rule)
+        if path == '/_test/stall-watches':
+            try:
+                secs = float(self.query.get('seconds', body.get('seconds', 5)))
+            except (TypeError, ValueError):
+                raise bad_request('stall-watches: seconds is a number')
+            with store.cond:
+                store.stall_until = time.monotonic() + max(0.0, min(secs, 3600.0))
+                store.cond.notify_all()
+            return self.send_json(200, {'seconds': secs})
+        if path == '/_test/rotate-admin-token':
+            old = app.auth.admin_token
+            app.auth.admin_token = body.get('token') or authlib.secrets.token_hex(24)
+            write_kubeconfig(app, app.pki, app.args.dir, app.url)
+            return self.send_json(200, {'rotated': old != app.auth.admin_token})
         if path == '/_test/save':
             save_state(app)
             return self.send_json(200, {'saved': bool(app.args.state_dir)})
@@ -888,7 +905,9 @@ def write_kubeconfig(app, pki, out_dir, url):
         'apiVersion': 'v1', 'kind': 'Config', 'preferences': {},
         'clusters': [{'name': 'krtgate-test',
                       'cluster': {'server': url, 'certificate-authority-data': b64file('ca.crt')}}],
-        'users': [{'name': 'admin', 'user': {'token': app.auth.admin_token}},
+        'users': [{'name': 'admin',
+                   'user': {'tokenFile': os.path.join(os.path.abspath(out_dir), 'token')}
+                   if app.args.kubeconfig_token_file else {'token': app.auth.admin_token}},
                   {'name': 'admin-cert', 'user': {'client-certificate-data': b64file('admin.crt'),
                                                   'client-key-data': b64file('admin.key')}}],
         'contexts': [{'name': 'krtgate-test',
@@ -909,8 +928,9 @@ def write_kubeconfig(app, pki, out_dir, url):
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     for name, text in (('token', app.auth.admin_token), ('server', url)):
-        with open(os.path.join(out_dir, name), 'w') as f:
+        with open(os.path.join(out_dir, name + '.tmp'), 'w') as f:
             f.write(text + '\n')
+        os.replace(os.path.join(out_dir, name + '.tmp'), os.path.join(out_dir, name))
     with open(os.path.join(pki, 'ca.crt'), 'rb') as src, \
             open(os.path.join(out_dir, 'ca.crt'), 'wb') as dst:
         dst.write(src.read())
@@ -921,7 +941,7 @@ def background(app):
     store = app.store
     while not app.stop_event.is_set():
         with store.cond:
-            if not store.gc_queue:
+            if not store.gc_queue and not store.workload_queue:
                 wait = 0.5
                 if store.ns_queue:
                     wait = min(wait, max(0.0, store.ns_queue[0][0] - time.monotonic()))
@@ -960,6 +980,12 @@ def main(argv=None):
     p.add_argument('--namespace-delay', type=float, default=0.5,
                    help='seconds a deleted namespace stays Terminating before its content and '
                         'itself are removed')
+    p.add_argument('--ready-workloads', action='store_true',
+                   help='Deployments, StatefulSets and ReplicaSets get a status with all replicas '
+                        'ready after each spec change (no pods exist)')
+    p.add_argument('--kubeconfig-token-file', action='store_true',
+                   help='the kubeconfig names DIR/token (tokenFile) instead of embedding the admin '
+                        'token, so /_test/rotate-admin-token is seen by clients that re-read it')
     p.add_argument('--verbose', action='store_true', help='log every request on stderr')
     args = p.parse_args(argv)
 
@@ -992,6 +1018,7 @@ def main(argv=None):
     server = Server((args.host, args.port), Handler, ctx, app)
     port = server.server_address[1]
     app.url = 'https://%s:%d' % (args.host, port)
+    app.pki = pki
     kc = write_kubeconfig(app, pki, args.dir, app.url)
 
     bg = threading.Thread(target=background, args=(app,), daemon=True)

@@ -113,6 +113,7 @@ STATUS_ON_CREATE = {
     ('', 'pods'): lambda o: {'phase': 'Pending', 'qosClass': 'BestEffort'},
     ('', 'services'): lambda o: {'loadBalancer': {}},
 }
+READY_KINDS = {('apps', 'deployments'), ('apps', 'statefulsets'), ('apps', 'replicasets')}
 DEFAULT_NAMESPACES = ('default', 'kube-system', 'kube-public', 'kube-node-lease')
 CONTINUE_EXPIRED = ('The provided continue parameter is too old to display a consistent list '
                     'result. You can start a new list without the continue parameter, or use the '
@@ -155,7 +156,8 @@ def spec_part(obj):
 
 class Store:
     def __init__(self, history_max=5000, max_objects=100000, service_cidr_base='10.96.',
-                 lb_pool=None, rv0_ignores_limit=False, ns_delay=0.5, log=None):
+                 lb_pool=None, rv0_ignores_limit=False, ns_delay=0.5, ready_workloads=False,
+                 log=None):
         self.cond = threading.Condition(threading.RLock())
         self.rv = 1
         self.objects = {}               # (group, plural) -> {(ns, name): obj}
@@ -171,6 +173,9 @@ class Store:
         self.gc_queue = []              # uids whose dependents must be collected
         self.ns_queue = []              # (due monotonic time, namespace) being terminated
         self.ns_delay = ns_delay        # seconds a namespace stays Terminating with its content
+        self.ready_workloads = ready_workloads
+        self.workload_queue = []        # (key, ns, name) whose status must show ready replicas
+        self.stall_until = 0.0          # monotonic time until which watches send nothing
         self.next_ip = 1
         self.service_cidr_base = service_cidr_base
         self.lb_pool = lb_pool          # e.g. "172.18.255." : LoadBalancer services get an IP
@@ -436,6 +441,12 @@ class Store:
                 if pos < self.history_start or self.expire_gen != gen[1]:
                     self.stats['gone'] += 1
                     return [], pos, 'gone'
+                stalled = self.stall_until - time.monotonic()
+                if stalled > 0:
+                    self.cond.wait(min(stalled, max(0.0, deadline - time.monotonic())))
+                    if time.monotonic() >= deadline:
+                        return [], pos, 'stalled'
+                    continue
                 if self.rv > pos:
                     events = []
                     idx = bisect.bisect_right(self.history_rvs, pos)
@@ -912,6 +923,12 @@ class Store:
     # --- side effects of writes ------------------------------------------------------------------
 
     def _after_write(self, res, old, new):
+        if self.ready_workloads and res.key in READY_KINDS and \
+                (new.get('status') or {}).get('observedGeneration') != \
+                new['metadata'].get('generation'):
+            md = new['metadata']
+            self.workload_queue.append((res.key, md.get('namespace', ''), md['name']))
+            self.cond.notify_all()
         if res.key == ('apiextensions.k8s.io', 'customresourcedefinitions'):
             self._register_crd(old, new)
         elif res.key == ('', 'namespaces') and old is None:
@@ -1004,9 +1021,38 @@ class Store:
                     return True
         return False
 
+    def _workload_ready(self, key, ns, name):
+        """What the deployment / statefulset / replicaset controllers and the kubelets would end
+        up writing when every pod starts at once (--ready-workloads)."""
+        res = self.registry.get(key)
+        obj = self._bucket(res).get((ns, name)) if res else None
+        if obj is None or obj['metadata'].get('deletionTimestamp'):
+            return
+        n = (obj.get('spec') or {}).get('replicas', 1)
+        ts = now_rfc3339()
+        status = {'observedGeneration': obj['metadata'].get('generation', 1), 'replicas': n,
+                  'updatedReplicas': n, 'readyReplicas': n, 'availableReplicas': n}
+        if key == ('apps', 'deployments'):
+            status['conditions'] = [
+                {'type': 'Available', 'status': 'True', 'reason': 'MinimumReplicasAvailable',
+                 'message': 'Deployment has minimum availability.', 'lastUpdateTime': ts,
+                 'lastTransitionTime': ts},
+                {'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetAvailable',
+                 'message': 'ReplicaSet "%s" has successfully progressed.' % name,
+                 'lastUpdateTime': ts, 'lastTransitionTime': ts}]
+        elif key == ('apps', 'statefulsets'):
+            status['currentReplicas'] = n
+        new = copy.deepcopy(obj)
+        new['status'] = status
+        self._commit(res, 'MODIFIED', obj, new)
+
     def background_step(self):
-        """One step of the garbage collector and namespace controller; True if it did work."""
+        """One step of the garbage collector, the namespace controller and (--ready-workloads)
+        the workload controllers; True if it did work."""
         with self.cond:
+            if self.workload_queue:
+                self._workload_ready(*self.workload_queue.pop(0))
+                return True
             if self.gc_queue:
                 uid = self.gc_queue.pop(0)
                 for dres, obj in self._dependents(uid):

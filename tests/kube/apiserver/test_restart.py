@@ -157,6 +157,51 @@ class RestartTest(unittest.TestCase):
                 time.sleep(0.1)
             self.assertEqual(srv.control('stats', method='GET')['watches_open'], 0)
 
+    def test_fault_controls(self):
+        """--ready-workloads, /_test/stall-watches, /_test/rotate-admin-token with a tokenFile
+        kubeconfig."""
+        with ApiServer(['--ready-workloads', '--kubeconfig-token-file', '--bookmark-interval',
+                        '0.2'], workdir=os.path.join(self.tmp, 'f')) as srv:
+            st, _ = srv.json('POST', '/apis/apps/v1/namespaces/default/deployments', {
+                'metadata': {'name': 'web'},
+                'spec': {'replicas': 3, 'selector': {'matchLabels': {'a': 'b'}},
+                         'template': {'metadata': {'labels': {'a': 'b'}},
+                                      'spec': {'containers': [{'name': 'c', 'image': 'i'}]}}}})
+            self.assertEqual(st, 201)
+            self.assertIn('successfully rolled out',
+                          srv.kubectl('rollout', 'status', 'deployment/web', '--timeout=10s').stdout)
+            srv.kubectl('scale', 'deployment/web', '--replicas=5')
+            srv.kubectl('rollout', 'status', 'deployment/web', '--timeout=10s')
+            st, d = srv.json('GET', '/apis/apps/v1/namespaces/default/deployments/web')
+            self.assertEqual((d['status']['readyReplicas'], d['status']['observedGeneration']),
+                             (5, d['metadata']['generation']))
+
+            s, f = raw_watch(srv, '/api/v1/namespaces/default/configmaps?watch=1&'
+                             'allowWatchBookmarks=true&resourceVersion=%s'
+                             % d['metadata']['resourceVersion'])
+            chunks = read_chunks(f)
+            self.assertEqual(json.loads(next(chunks))['type'], 'BOOKMARK')
+            srv.control('stall-watches?seconds=1')
+            srv.json('POST', '/api/v1/namespaces/default/configmaps', {'metadata': {'name': 'x'}})
+            t = time.monotonic()
+            while True:
+                e = json.loads(next(chunks))
+                if e['type'] != 'BOOKMARK':
+                    break
+            self.assertGreaterEqual(time.monotonic() - t, 0.5)   # held back, then delivered
+            self.assertEqual((e['type'], e['object']['metadata']['name']), ('ADDED', 'x'))
+            f.close()
+            s.close()
+
+            old = srv.token
+            srv.control('rotate-admin-token')
+            self.assertEqual(srv.json('GET', '/api/v1/namespaces', token=old)[0], 401)
+            with open(os.path.join(srv.dir, 'token')) as tf:
+                self.assertNotEqual(tf.read().strip(), old)
+            # kubectl reads the tokenFile the kubeconfig names: it follows the rotation
+            self.assertEqual(srv.kubectl('get', 'ns', 'default', '-o', 'name').stdout.strip(),
+                             'namespace/default')
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
