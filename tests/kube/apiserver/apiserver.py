@@ -17,7 +17,6 @@ import random
 import select
 import signal
 import socket
-import socketserver
 import ssl
 import sys
 import threading
@@ -33,7 +32,8 @@ import k8spb                    # noqa: E402
 import openapi                  # noqa: E402
 import resources                # noqa: E402
 import labelsel as sel          # noqa: E402
-from store import ApiError, Store, bad_request, invalid, not_found, now_rfc3339  # noqa: E402
+from store import ApiError, Store, bad_request, conflict, invalid  # noqa: E402
+import patch as patchlib          # noqa: E402
 import schema as schemalib      # noqa: E402
 
 try:
@@ -536,7 +536,8 @@ class Handler(BaseHTTPRequestHandler):
                        'requested resource')
 
     def ctype(self):
-        return (self.headers.get('Content-Type') or 'application/json').split(';')[0].strip().lower()
+        ctype = self.headers.get('Content-Type') or 'application/json'
+        return ctype.split(';')[0].strip().lower()
 
     def matcher(self, res):
         try:
@@ -731,28 +732,44 @@ class Handler(BaseHTTPRequestHandler):
                            'selector': ','.join('%s=%s' % kv for kv in sorted(sel_labels.items()))}}
 
     def put_scale(self, res, version, ns, name, body, dry):
+        self.send_json(200, self.write_scale(res, version, ns, name, body, dry))
+
+    def write_scale(self, res, version, ns, name, body, dry):
+        """Applies a Scale to its workload; returns the new Scale (sent by the caller, outside
+        the store lock)."""
         store = self.app.store
+        if not isinstance(body, dict):
+            raise bad_request('a Scale must be a JSON object')
         with store.cond:
             obj = store.get(res, ns, name)
             rv = (body.get('metadata') or {}).get('resourceVersion')
             if rv and rv != obj['metadata']['resourceVersion']:
-                from store import conflict
                 raise conflict(res, name)
-            obj.setdefault('spec', {})['replicas'] = (body.get('spec') or {}).get('replicas', 0)
+            replicas = (body.get('spec') or {}).get('replicas', 0)
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise invalid(resources.Resource('autoscaling', ['v1'], 'scales', 'Scale', True),
+                              name, [schemalib.FieldError('FieldValueInvalid', 'spec.replicas',
+                                                          'must be greater than or equal to 0',
+                                                          replicas)])
+            obj.setdefault('spec', {})['replicas'] = replicas
             obj = store.update(res, version, ns, name, obj, dry_run=dry)
-            return self.send_json(200, self.scale_of(res, obj))
+            return self.scale_of(res, obj)
 
     def patch_scale(self, res, version, ns, name, ptype, body, dry):
-        import patch as patchlib
         store = self.app.store
         with store.cond:
-            obj = store.get(res, ns, name)
-            scale = self.scale_of(res, obj)
-            if ptype == 'json':
-                new = patchlib.json_patch(scale, body)
-            else:
-                new = patchlib.merge_patch(scale, body)
-            return self.put_scale(res, version, ns, name, new, dry)
+            scale = self.scale_of(res, store.get(res, ns, name))
+            try:
+                if ptype == 'json':
+                    new = patchlib.json_patch(scale, body)
+                elif isinstance(body, dict):
+                    new = patchlib.merge_patch(scale, body)
+                else:
+                    raise patchlib.PatchError('a merge patch must be a JSON object', 400)
+            except patchlib.PatchError as e:
+                raise ApiError(e.code, 'BadRequest' if e.code == 400 else 'Invalid', str(e))
+            out = self.write_scale(res, version, ns, name, new, dry)
+        self.send_json(200, out)
 
     def token_request(self, ns, name, body):
         app = self.app
@@ -833,7 +850,8 @@ class Handler(BaseHTTPRequestHandler):
                 st.update({'rv': store.rv, 'history_start': store.history_start,
                            'history_len': len(store.history), 'objects': store.count(),
                            'watch_generation': store.watch_gen,
-                           'tokens_issued': app.auth.issued, 'tokens_revoked': len(app.auth.revoked),
+                           'tokens_issued': app.auth.issued,
+                           'tokens_revoked': len(app.auth.revoked),
                            'connections': self.server.active})
                 if self.query.get('check'):
                     st['invariants'] = store.check_invariants()
@@ -882,7 +900,7 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, 'NotFound', 'unknown control endpoint %s' % path)
 
 
-# --- process ---------------------------------------------------------------------------------------
+# --- process -------------------------------------------------------------------------------------
 
 def save_state(app):
     d = app.args.state_dir

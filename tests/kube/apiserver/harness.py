@@ -173,7 +173,7 @@ class ApiServer:
         return ''.join(lines), err
 
     def client(self):
-        from kubernetes import client, config
+        from kubernetes import config
         return config.new_client_from_config(config_file=self.kubeconfig)
 
     def ssl_context(self):

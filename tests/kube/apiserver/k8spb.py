@@ -85,7 +85,8 @@ def _guard(fn):
 
 @_guard
 def token_request(body):
-    """TokenRequest {spec = 2 {audiences = 1, boundObjectRef = 3, expirationSeconds = 4}} as JSON."""
+    """TokenRequest {spec = 2 {audiences = 1, boundObjectRef = 3, expirationSeconds = 4}} as
+    JSON."""
     _, _, raw = unwrap(body)
     spec = fields(fields(raw).get(2, [b''])[0])
     out = {}
@@ -115,7 +116,8 @@ def _map(entries, binary=False):
 
 
 def object_meta(buf):
-    """ObjectMeta {name 1, generateName 2, namespace 3, labels 11, annotations 12, finalizers 14}."""
+    """ObjectMeta {name 1, generateName 2, namespace 3, labels 11, annotations 12,
+    finalizers 14}."""
     f = fields(buf)
     md = {}
     for n, key in ((1, 'name'), (2, 'generateName'), (3, 'namespace')):

@@ -1,7 +1,8 @@
 """The four PATCH flavours the API server accepts, applied to plain JSON values.
 
 - merge_patch: RFC 7386 (application/merge-patch+json), exact.
-- json_patch: RFC 6902 (application/json-patch+json), exact (add, remove, replace, move, copy, test).
+- json_patch: RFC 6902 (application/json-patch+json), exact (add, remove, replace, move, copy,
+  test).
 - strategic_merge: application/strategic-merge-patch+json. Merge-patch semantics, except that the
   well-known lists of built-in kinds are merged by key (MERGE_KEYS) and the directives `$patch:
   replace|delete|merge`, `$deleteFromPrimitiveList/<f>`, `$setElementOrder/<f>` and `$retainKeys`
@@ -237,8 +238,8 @@ def _merge_list(field, cur, patch):
     for item in patch:
         if key not in item:
             raise PatchError('map: %s does not contain declared merge key: %s' % (item, key))
-        idx = next((i for i, x in enumerate(out) if isinstance(x, dict) and x.get(key) == item[key]),
-                   None)
+        idx = next((i for i, x in enumerate(out)
+                    if isinstance(x, dict) and x.get(key) == item[key]), None)
         if item.get('$patch') == 'delete':
             if idx is not None:
                 out.pop(idx)

@@ -58,7 +58,8 @@ READ_CREATE = ['create']
 
 def builtin_resources():
     pod_fields = ('spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName',
-                  'spec.serviceAccountName', 'status.phase', 'status.podIP', 'status.nominatedNodeName')
+                  'spec.serviceAccountName', 'status.phase', 'status.podIP',
+                  'status.nominatedNodeName')
     return [
         _r('', 'v1', 'namespaces', 'Namespace', False, short=['ns'], status=True,
            field_paths=('status.phase',)),
@@ -175,8 +176,9 @@ def resource_list(group, version, resources):
             entry['categories'] = r.categories
         out.append(entry)
         if r.status:
-            out.append({'name': r.plural + '/status', 'singularName': '', 'namespaced': r.namespaced,
-                        'kind': r.kind, 'verbs': ['get', 'patch', 'update']})
+            out.append({'name': r.plural + '/status', 'singularName': '',
+                        'namespaced': r.namespaced, 'kind': r.kind,
+                        'verbs': ['get', 'patch', 'update']})
         if r.scale:
             out.append({'name': r.plural + '/scale', 'singularName': '', 'namespaced': r.namespaced,
                         'group': 'autoscaling', 'version': 'v1', 'kind': 'Scale',

@@ -212,7 +212,8 @@ def validate(obj, schema, path='', errs=None, root=True):
 
     if 'enum' in schema and isinstance(schema['enum'], list) and obj not in schema['enum']:
         errs.append(FieldError('FieldValueNotSupported', path,
-                               'supported values: ' + ', '.join(fmt_value(e) for e in schema['enum']),
+                               'supported values: ' +
+                               ', '.join(fmt_value(e) for e in schema['enum']),
                                obj))
 
     if isinstance(obj, (int, float)) and not isinstance(obj, bool):
@@ -245,7 +246,8 @@ def validate(obj, schema, path='', errs=None, root=True):
                                    'may not be more than %d bytes' % mxl, obj))
         if isinstance(mnl, int) and len(obj) < mnl:
             errs.append(FieldError('FieldValueInvalid', path,
-                                   '%s in body should be at least %d chars long' % (path, mnl), obj))
+                                   '%s in body should be at least %d chars long' % (path, mnl),
+                                   obj))
         pat = schema.get('pattern')
         if isinstance(pat, str) and not _regex(pat).search(obj):
             errs.append(FieldError('FieldValueInvalid', path,
@@ -309,14 +311,17 @@ def validate(obj, schema, path='', errs=None, root=True):
     for sub in schema.get('allOf') or []:
         validate(obj, sub, path, errs, False)
     if isinstance(schema.get('oneOf'), list):
-        ok = sum(1 for sub in schema['oneOf'] if not validate(obj, _constraints(sub), path, [], False))
+        ok = sum(1 for sub in schema['oneOf']
+                 if not validate(obj, _constraints(sub), path, [], False))
         if ok != 1:
             errs.append(FieldError('FieldValueInvalid', path,
                                    '%s in body must validate one and only one schema (oneOf). '
-                                   'Found %s valid alternatives' % (path, 'none' if ok == 0 else ok),
+                                   'Found %s valid alternatives'
+                                   % (path, 'none' if ok == 0 else ok),
                                    obj))
     if isinstance(schema.get('anyOf'), list):
-        if not any(not validate(obj, _constraints(sub), path, [], False) for sub in schema['anyOf']):
+        if not any(not validate(obj, _constraints(sub), path, [], False)
+                   for sub in schema['anyOf']):
             errs.append(FieldError('FieldValueInvalid', path,
                                    '%s in body must validate at least one schema (anyOf)' % path,
                                    obj))

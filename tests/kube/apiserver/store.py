@@ -566,6 +566,24 @@ class Store:
                                                  'already served by a built-in kind',
                                                  names['plural']))
 
+    def _crd_immutable(self, old, new):
+        """group, names.plural, names.kind and scope of a CRD cannot change (real: immutable or
+        refused while objects exist; here always)."""
+        o, n = old.get('spec') or {}, new.get('spec') or {}
+        errs = []
+        for path, a, b in (('spec.group', o.get('group'), n.get('group')),
+                           ('spec.scope', o.get('scope'), n.get('scope')),
+                           ('spec.names.plural', (o.get('names') or {}).get('plural'),
+                            (n.get('names') or {}).get('plural')),
+                           ('spec.names.kind', (o.get('names') or {}).get('kind'),
+                            (n.get('names') or {}).get('kind'))):
+            if a != b:
+                errs.append(schemalib.FieldError('FieldValueInvalid', path, 'field is immutable',
+                                                 b))
+        if errs:
+            res = self.registry[('apiextensions.k8s.io', 'customresourcedefinitions')]
+            raise invalid(res, old['metadata']['name'], errs)
+
     def _prepare_cr(self, res, version, obj, field_validation=None, warnings=None):
         """Prune and default a custom resource against its version's schema (in place).
         fieldValidation Strict refuses unknown fields (400); Warn (the default) reports them."""
@@ -790,6 +808,8 @@ class Store:
                 self._prepare_cr(res, version, new, field_validation, warnings)
             if subresource != 'status':
                 self._defaults_update(res, old, new)
+            if res.key == ('apiextensions.k8s.io', 'customresourcedefinitions'):
+                self._crd_immutable(old, new)
             if res.generation and spec_part(old) != spec_part(new):
                 nmd['generation'] = omd.get('generation', 1) + 1
             self._validate(res, version, new, name)

@@ -135,7 +135,8 @@ class KubectlTest(unittest.TestCase):
         ssa = {'apiVersion': 'v1', 'kind': 'ConfigMap',
                'metadata': {'name': 'ssa', 'namespace': 'demo'}, 'data': {'a': '1'}}
         self.assertIn('serverside-applied',
-                      k('apply', '--server-side', '-f', self.write('ssa.json', json.dumps(ssa))).stdout)
+                      k('apply', '--server-side', '-f',
+                        self.write('ssa.json', json.dumps(ssa))).stdout)
         ssa['data'] = {'a': '2', 'b': '3'}
         k('apply', '--server-side', '--force-conflicts', '-f',
           self.write('ssa.json', json.dumps(ssa)))
@@ -233,6 +234,11 @@ spec:
         self.assertIn('unknown field "spec.bogus"', p.stderr)
         p = k('apply', '--validate=false', '-f', unk)
         self.assertNotIn('bogus', self.get('httproute', '-n', 'demo', 'r2')['spec'])
+
+        # a CRD's group, names and scope are immutable
+        p = k('patch', 'crd', 'httproutes.gateway.networking.k8s.io', '--type=merge', '-p',
+              '{"spec":{"scope":"Cluster"}}', check=False)
+        self.assertIn('spec.scope: Invalid value: "Cluster": field is immutable', p.stderr)
 
         # CRs go away with their CRD
         k('delete', 'crd', 'httproutes.gateway.networking.k8s.io')

@@ -81,8 +81,8 @@ class PythonClientTest(unittest.TestCase):
             self.core.list_namespaced_config_map(ns, field_selector='data.k=v')
         self.assertEqual(e.exception.status, 400)
         # an exact list at an old resourceVersion sees the old state
-        old = self.core.list_namespaced_config_map(ns, resource_version=page.metadata.resource_version,
-                                                   resource_version_match='Exact')
+        old = self.core.list_namespaced_config_map(
+            ns, resource_version=page.metadata.resource_version, resource_version_match='Exact')
         self.assertEqual(len(old.items), 25)
         # a continue token older than the history is 410 Expired
         page = self.core.list_namespaced_config_map(ns, limit=5)

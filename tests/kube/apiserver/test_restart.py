@@ -169,7 +169,8 @@ class RestartTest(unittest.TestCase):
                                       'spec': {'containers': [{'name': 'c', 'image': 'i'}]}}}})
             self.assertEqual(st, 201)
             self.assertIn('successfully rolled out',
-                          srv.kubectl('rollout', 'status', 'deployment/web', '--timeout=10s').stdout)
+                          srv.kubectl('rollout', 'status', 'deployment/web',
+                                      '--timeout=10s').stdout)
             srv.kubectl('scale', 'deployment/web', '--replicas=5')
             srv.kubectl('rollout', 'status', 'deployment/web', '--timeout=10s')
             st, d = srv.json('GET', '/apis/apps/v1/namespaces/default/deployments/web')

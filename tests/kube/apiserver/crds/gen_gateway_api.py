@@ -45,7 +45,8 @@ def string(**kw):
 NAME = string(minLength=1, maxLength=253)
 PORT = {'type': 'integer', 'format': 'int32', 'minimum': 1, 'maximum': 65535}
 HOSTNAME = string(minLength=1, maxLength=253,
-                  pattern=r'^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
+                  pattern=r'^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?'
+                          r'(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 
 PARENT_REF = obj({
     'group': string(default=GW, maxLength=253),
@@ -153,7 +154,8 @@ GATEWAY_STATUS = obj({
         'conditions': arr(CONDITION, maxItems=8),
     }, required=['name', 'supportedKinds', 'attachedRoutes', 'conditions']), maxItems=64),
 }, default={'conditions': [
-    {'type': 'Accepted', 'status': 'Unknown', 'reason': 'Pending', 'message': 'Waiting for controller',
+    {'type': 'Accepted', 'status': 'Unknown', 'reason': 'Pending',
+     'message': 'Waiting for controller',
      'lastTransitionTime': '1970-01-01T00:00:00Z'},
     {'type': 'Programmed', 'status': 'Unknown', 'reason': 'Pending',
      'message': 'Waiting for controller', 'lastTransitionTime': '1970-01-01T00:00:00Z'}]})
@@ -173,7 +175,8 @@ GATEWAYCLASS_STATUS = obj({
     'conditions': arr(CONDITION, maxItems=8),
     'supportedFeatures': arr(ANY, maxItems=64),
 }, default={'conditions': [
-    {'type': 'Accepted', 'status': 'Unknown', 'reason': 'Pending', 'message': 'Waiting for controller',
+    {'type': 'Accepted', 'status': 'Unknown', 'reason': 'Pending',
+     'message': 'Waiting for controller',
      'lastTransitionTime': '1970-01-01T00:00:00Z'}]})
 
 REFERENCEGRANT_SPEC = obj({
