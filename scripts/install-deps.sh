@@ -38,6 +38,7 @@ nginx-light               bench/proxy_vs_nginx.sh: the reference reverse proxy a
 wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with latency percentiles
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
 python3-kubernetes        real Kubernetes client (list, watch, status, leases, TokenReview) driving tests/kube/apiserver
+python3-h2                HTTP/2 (sans-IO) for tests/kube/apiserver --http2, as real API servers negotiate h2
 '
 
 packages=()

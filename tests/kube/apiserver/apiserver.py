@@ -90,6 +90,12 @@ class Server(ThreadingHTTPServer):
         self.active = 0
         self.active_lock = threading.Lock()
         self.conns = set()
+        self.h2 = None                  # the h2server module with --http2
+        self.h2_handler = None
+        if app.args.http2:
+            import h2server
+            self.h2 = h2server
+            self.h2_handler = h2server.make_handler_class(handler)
         super().__init__(addr, handler)
 
     def process_request(self, request, client_address):
@@ -115,7 +121,11 @@ class Server(ThreadingHTTPServer):
                 self.conns.add(tls)
             try:
                 tls.settimeout(self.app.idle_timeout)
-                self.finish_request(tls, client_address)
+                if self.h2 is not None and tls.selected_alpn_protocol() == 'h2':
+                    self.h2.serve(self, tls, client_address, self.h2_handler, MAX_BODY,
+                                  self.app.idle_timeout)
+                else:
+                    self.finish_request(tls, client_address)
             except Exception:
                 pass
             finally:
@@ -329,8 +339,7 @@ class Handler(BaseHTTPRequestHandler):
                 if fault['code'] == 429:
                     hdr['Retry-After'] = str(fault.get('retry_after', 1))
                 if fault['code'] == 0:          # drop the connection without an answer
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.abort_connection()
                     return
                 reason = {429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable',
                           504: 'Timeout', 403: 'Forbidden', 401: 'Unauthorized'}.get(
@@ -646,6 +655,14 @@ class Handler(BaseHTTPRequestHandler):
             with store.cond:
                 store.stats['watches_open'] -= 1
 
+    def abort_connection(self):
+        """Cuts the connection (TCP shutdown): what a network failure looks like to the client."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def peer_closed(self):
         """True when the client closed its side of a watch connection (EOF or reset)."""
         try:
@@ -699,11 +716,7 @@ class Handler(BaseHTTPRequestHandler):
             if state == 'dropped':
                 if self.app.drop_graceful:
                     break
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                self.abort_connection()
                 return
             if state == 'shutdown':
                 break
@@ -1004,6 +1017,9 @@ def main(argv=None):
     p.add_argument('--kubeconfig-token-file', action='store_true',
                    help='the kubeconfig names DIR/token (tokenFile) instead of embedding the admin '
                         'token, so /_test/rotate-admin-token is seen by clients that re-read it')
+    p.add_argument('--http2', action='store_true',
+                   help='offer HTTP/2 through ALPN (h2, then http/1.1) as a real API server does; '
+                        'needs python3-h2')
     p.add_argument('--verbose', action='store_true', help='log every request on stderr')
     args = p.parse_args(argv)
 
@@ -1031,7 +1047,7 @@ def main(argv=None):
     ctx.load_cert_chain(os.path.join(pki, 'server.crt'), os.path.join(pki, 'server.key'))
     ctx.load_verify_locations(os.path.join(pki, 'ca.crt'))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.set_alpn_protocols(['http/1.1'])
+    ctx.set_alpn_protocols(['h2', 'http/1.1'] if args.http2 else ['http/1.1'])
 
     server = Server((args.host, args.port), Handler, ctx, app)
     port = server.server_address[1]

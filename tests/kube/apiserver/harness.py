@@ -30,7 +30,9 @@ PYTHON = '/usr/bin/python3'
 
 class ApiServer:
     def __init__(self, args=(), port=0, state_dir=None, workdir=None):
-        self.args = list(args)
+        # KRT_APISERVER_ARGS (space-separated) adds flags to every server, e.g. "--http2" to run
+        # a whole client test over HTTP/2
+        self.args = list(args) + os.environ.get('KRT_APISERVER_ARGS', '').split()
         self.port = port
         self.state_dir = state_dir
         self.own_dir = workdir is None
