@@ -31,6 +31,7 @@ import auth as authlib          # noqa: E402
 import k8spb                    # noqa: E402
 import openapi                  # noqa: E402
 import resources                # noqa: E402
+import tables                   # noqa: E402
 import labelsel as sel          # noqa: E402
 from store import ApiError, Store, bad_request, conflict, invalid  # noqa: E402
 import patch as patchlib          # noqa: E402
@@ -484,6 +485,10 @@ class Handler(BaseHTTPRequestHandler):
             obj = store.get(res, ns, name)
             if sub == 'scale':
                 return self.send_json(200, self.scale_of(res, obj))
+            if self.as_table() and sub is None:
+                return self.send_json(200, self.table(res, version, [store.out(res, version, obj)],
+                                                      {'resourceVersion':
+                                                       obj['metadata']['resourceVersion']}))
             return self.send_json(200, store.out(res, version, obj))
         if cmd == 'POST' and name is None:
             body = self.parse_body(raw, self.ctype())
@@ -548,6 +553,17 @@ class Handler(BaseHTTPRequestHandler):
         ctype = self.headers.get('Content-Type') or 'application/json'
         return ctype.split(';')[0].strip().lower()
 
+    def as_table(self):
+        return tables.wants_table(self.headers.get('Accept'))
+
+    def table(self, res, version, objs, list_meta):
+        crd = None
+        if res.crd is not None:
+            with self.app.store.cond:
+                crd = self.app.store.objects.get(
+                    ('apiextensions.k8s.io', 'customresourcedefinitions'), {}).get(('', res.crd))
+        return tables.table(res, version, crd, objs, self.query.get('includeObject'), list_meta)
+
     def matcher(self, res):
         try:
             lreqs = sel.parse_labels(self.query.get('labelSelector'))
@@ -581,6 +597,9 @@ class Handler(BaseHTTPRequestHandler):
             md['continue'] = token
             if not filtered:
                 md['remainingItemCount'] = remaining
+        if self.as_table():
+            return self.send_json(200, self.table(res, version, [store.out(res, version, o)
+                                                                 for o in items], md))
         self.send_json(200, {'kind': res.list_kind, 'apiVersion': res.api_version(version),
                              'metadata': md, 'items': out_items})
 
@@ -692,8 +711,10 @@ class Handler(BaseHTTPRequestHandler):
                    timeout):
         store = self.app.store
         interval = self.app.args.bookmark_interval
+        render = (lambda o: self.table(res, version, [store.out(res, version, o)], {})) \
+            if self.as_table() else (lambda o: store.out(res, version, o))
         for etype, obj in initial:
-            self.write_event(etype, store.out(res, version, obj))
+            self.write_event(etype, render(obj))
         if send_initial and bookmarks:
             self.bookmark(res, version, pos, initial_end=True)
         start = time.monotonic()
@@ -724,7 +745,7 @@ class Handler(BaseHTTPRequestHandler):
                 next_bm = time.monotonic() + interval
                 continue
             for etype, obj in events:
-                self.write_event(etype, store.out(res, version, obj))
+                self.write_event(etype, render(obj))
             if bookmarks and time.monotonic() >= next_bm:
                 self.bookmark(res, version, pos)
                 next_bm = time.monotonic() + interval

@@ -183,6 +183,17 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(got, [['ADDED', 'c1', 'one'], ['MODIFIED', 'c1', 'two'],
                                ['DELETED', 'c1', 'two']], lines)
 
+        # the human output watches Tables
+        w = self.srv.kubectl_bg('get', 'configmaps', '-n', 'watched', '-w',
+                                '--request-timeout=15s')
+        self.srv.wait_watches(1)
+        k('apply', '-f', path)
+        lines = [self.srv.read_line(w, 10), self.srv.read_line(w, 10)]
+        w.kill()
+        self.srv.finish_bg(w)
+        self.assertEqual(lines[0].split(), ['NAME', 'DATA', 'AGE'])
+        self.assertEqual(lines[1].split()[:2], ['c1', '1'])
+
     def test_3_crds_and_custom_resources(self):
         k = self.srv.kubectl
         k('create', 'namespace', 'demo', check=False)
@@ -203,6 +214,11 @@ class KubectlTest(unittest.TestCase):
         # older served version reads the same object
         old = self.get('httproutes.v1beta1.gateway.networking.k8s.io', '-n', 'demo', 'route')
         self.assertEqual(old['apiVersion'], 'gateway.networking.k8s.io/v1beta1')
+
+        # server-side tables: the CRD's printer columns
+        out = k('get', 'gateways', '-n', 'demo').stdout.split('\n')
+        self.assertEqual(out[0].split(), ['NAME', 'CLASS', 'ADDRESS', 'PROGRAMMED', 'AGE'])
+        self.assertEqual(out[1].split()[:3], ['gw', 'krtgate', 'Unknown'])
 
         # status can only be written through /status
         k('patch', 'gateway', '-n', 'demo', 'gw', '--type=merge', '--subresource=status', '-p',

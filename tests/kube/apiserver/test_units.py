@@ -17,6 +17,7 @@ import patch                         # noqa: E402
 import schema                        # noqa: E402
 import resources                     # noqa: E402
 import openapi                       # noqa: E402
+import tables                        # noqa: E402
 
 
 class PatchTest(unittest.TestCase):
@@ -196,6 +197,27 @@ class ProtobufTest(unittest.TestCase):
                     self.envelope('v1', 'Pod', b'')):
             with self.assertRaises(k8spb.PbError):
                 k8spb.decode_object(bad)
+
+
+class TableTest(unittest.TestCase):
+    def test_jsonpath_subset(self):
+        o = {'spec': {'h': ['a', 'b']}, 'status': {
+            'conditions': [{'type': 'Accepted', 'status': 'True'},
+                           {'type': 'Programmed', 'status': 'False'}],
+            'addresses': [{'value': '1.2.3.4'}, {'value': '5.6.7.8'}]}}
+        self.assertEqual(tables.jsonpath(o, '.status.conditions[?(@.type=="Programmed")].status'),
+                         ['False'])
+        self.assertEqual(tables.jsonpath(o, '.status.addresses[*].value'), ['1.2.3.4', '5.6.7.8'])
+        self.assertEqual(tables.jsonpath(o, '.status.addresses[1].value'), ['5.6.7.8'])
+        self.assertEqual(tables.jsonpath(o, '.spec.h'), [['a', 'b']])
+        self.assertEqual(tables.jsonpath(o, '.spec.missing'), [])
+        self.assertEqual(tables.jsonpath(o, 'garbage'), [])
+        self.assertEqual(tables._cell(tables.jsonpath(o, '.spec.h'), 'string'), '["a","b"]')
+
+    def test_human_duration(self):
+        self.assertEqual([tables.human_duration(s) for s in
+                          (5, 119, 150, 600, 3600, 4000, 30000, 100000, 800000)],
+                         ['5s', '119s', '2m30s', '10m', '60m', '66m', '8h', '27h', '9d'])
 
 
 class RandomInputTest(unittest.TestCase):

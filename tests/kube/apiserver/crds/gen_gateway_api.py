@@ -238,6 +238,22 @@ KINDS = [
 ]
 
 
+def _cond(t):
+    return '.status.conditions[?(@.type=="%s")].status' % t
+
+
+# the columns `kubectl get` shows (the same ones as Gateway API's own CRDs)
+PRINTER_COLUMNS = {
+    'GatewayClass': [{'name': 'Controller', 'type': 'string', 'jsonPath': '.spec.controllerName'},
+                     {'name': 'Accepted', 'type': 'string', 'jsonPath': _cond('Accepted')}],
+    'Gateway': [{'name': 'Class', 'type': 'string', 'jsonPath': '.spec.gatewayClassName'},
+                {'name': 'Address', 'type': 'string', 'jsonPath': '.status.addresses[*].value'},
+                {'name': 'Programmed', 'type': 'string', 'jsonPath': _cond('Programmed')}],
+    'HTTPRoute': [{'name': 'Hostnames', 'type': 'string', 'jsonPath': '.spec.hostnames'}],
+    'GRPCRoute': [{'name': 'Hostnames', 'type': 'string', 'jsonPath': '.spec.hostnames'}],
+}
+
+
 def crd(kind, plural, scope, group, versions, short, cats, spec, status):
     vs = []
     for name, storage in versions:
@@ -248,8 +264,8 @@ def crd(kind, plural, scope, group, versions, short, cats, spec, status):
         v = {'name': name, 'served': True, 'storage': storage, 'schema': {'openAPIV3Schema': sch}}
         if status is not None:
             v['subresources'] = {'status': {}}
-        v['additionalPrinterColumns'] = [{'name': 'Age', 'type': 'date',
-                                          'jsonPath': '.metadata.creationTimestamp'}]
+        v['additionalPrinterColumns'] = PRINTER_COLUMNS.get(kind, []) + [
+            {'name': 'Age', 'type': 'date', 'jsonPath': '.metadata.creationTimestamp'}]
         vs.append(v)
     names = {'kind': kind, 'listKind': kind + 'List', 'plural': plural,
              'singular': kind.lower(), 'categories': cats}
