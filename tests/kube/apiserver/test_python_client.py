@@ -287,6 +287,9 @@ class PythonClientTest(unittest.TestCase):
         status, body = self.srv.json('GET', '/api/v1/namespaces/%s/serviceaccounts' % ns,
                                      token=tok3)
         self.assertEqual(status, 200)
+        # ... but it is not an admin: the test control endpoints answer 403
+        status, body = self.srv.json('GET', '/_test/stats', token=tok3)
+        self.assertEqual((status, body['reason']), (403, 'Forbidden'))
         with self.assertRaises(ApiException) as e:
             self.core.create_namespaced_service_account_token(
                 'proxy', ns, client.AuthenticationV1TokenRequest(
