@@ -735,6 +735,8 @@ class Handler(BaseHTTPRequestHandler):
                                                    '(%d)' % (pos, store.history_start)).status())
                 break
             if state == 'dropped':
+                with store.cond:
+                    store.stats['watches_dropped'] += 1
                 if self.app.drop_graceful:
                     break
                 self.abort_connection()

@@ -10,6 +10,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -202,6 +203,44 @@ class RestartTest(unittest.TestCase):
             # kubectl reads the tokenFile the kubeconfig names: it follows the rotation
             self.assertEqual(srv.kubectl('get', 'ns', 'default', '-o', 'name').stdout.strip(),
                              'namespace/default')
+
+    def test_concurrent_watchers_see_every_event_in_order(self):
+        with ApiServer(['--bookmark-interval', '0.1'], workdir=os.path.join(self.tmp, 'w')) as srv:
+            rv = srv.json('GET', '/api/v1/namespaces/default/configmaps')[1]['metadata'][
+                'resourceVersion']
+            results = {}
+
+            def watcher(i):
+                s, f = raw_watch(srv, '/api/v1/namespaces/default/configmaps?watch=1&'
+                                 'allowWatchBookmarks=true&timeoutSeconds=5&resourceVersion=' + rv)
+                results[i] = [json.loads(c) for c in read_chunks(f) if c]
+                f.close()
+                s.close()
+
+            def writer(j):
+                for k in range(25):
+                    name = 'w%d-%d' % (j, k)
+                    srv.json('POST', '/api/v1/namespaces/default/configmaps',
+                             {'metadata': {'name': name}})
+                    srv.request('DELETE', '/api/v1/namespaces/default/configmaps/' + name)
+            watchers = [threading.Thread(target=watcher, args=(i,)) for i in range(5)]
+            for t in watchers:
+                t.start()
+            srv.wait_watches(5)
+            writers = [threading.Thread(target=writer, args=(j,)) for j in range(4)]
+            for t in writers:
+                t.start()
+            for t in writers + watchers:
+                t.join(30)
+            for i, evs in results.items():
+                rvs = [int(e['object']['metadata']['resourceVersion']) for e in evs]
+                self.assertEqual(rvs, sorted(rvs))
+                changes = [e for e in evs if e['type'] != 'BOOKMARK']
+                self.assertEqual(len(changes), 200)
+                self.assertEqual(len(set(int(e['object']['metadata']['resourceVersion'])
+                                         for e in changes)), 200)
+            self.assertEqual(len(results), 5)
+            self.assertEqual(srv.control('stats?check=1', method='GET')['invariants'], [])
 
 
 if __name__ == '__main__':
