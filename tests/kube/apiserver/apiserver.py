@@ -18,6 +18,7 @@ import select
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -1048,16 +1049,25 @@ def main(argv=None):
 
     os.makedirs(args.dir, exist_ok=True)
     pki = os.path.join(args.state_dir or args.dir, 'pki')
-    authlib.make_pki(pki)
+    try:
+        authlib.make_pki(pki)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        log('%s: cannot make the certificates: %s' % (pki, e))
+        return 1
 
     app = App(args)
     app.drop_graceful = False
     state_file = os.path.join(args.state_dir, 'state.json') if args.state_dir else None
     if state_file and os.path.exists(state_file):
-        with open(state_file) as f:
-            st = json.load(f)
-        app.store.load(st)
-        app.auth = authlib.Authenticator.from_state(st['auth'])
+        try:
+            with open(state_file) as f:
+                st = json.load(f)
+            app.store.load(st)
+            app.auth = authlib.Authenticator.from_state(st['auth'])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            log('%s: cannot load the saved state (%s: %s); remove it to start empty'
+                % (state_file, type(e).__name__, e))
+            return 2
         if args.admin_token:
             app.auth.admin_token = args.admin_token
         log('loaded %d objects at resourceVersion %d from %s' % (app.store.count(), app.store.rv,
@@ -1072,7 +1082,11 @@ def main(argv=None):
     ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(['h2', 'http/1.1'] if args.http2 else ['http/1.1'])
 
-    server = Server((args.host, args.port), Handler, ctx, app)
+    try:
+        server = Server((args.host, args.port), Handler, ctx, app)
+    except OSError as e:
+        log('cannot listen on %s:%d: %s' % (args.host, args.port, e.strerror or e))
+        return 1
     port = server.server_address[1]
     app.url = 'https://%s:%d' % (args.host, port)
     app.pki = pki

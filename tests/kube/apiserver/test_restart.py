@@ -123,6 +123,34 @@ class RestartTest(unittest.TestCase):
         finally:
             self.assertEqual(srv2.stop(), 0)
 
+    def test_bad_state_and_busy_port(self):
+        os.makedirs(self.state)
+        with open(os.path.join(self.state, 'state.json'), 'w') as f:
+            f.write('{"version": 1, "objects": [')
+        srv = ApiServer(state_dir=self.state, workdir=os.path.join(self.tmp, 'b'))
+        with self.assertRaises(RuntimeError) as e:
+            srv.start()
+        self.assertIn('cannot load the saved state', str(e.exception))
+        with ApiServer(workdir=os.path.join(self.tmp, 'p')) as first:
+            busy = ApiServer(port=first.port, workdir=os.path.join(self.tmp, 'q'))
+            with self.assertRaises(RuntimeError) as e:
+                busy.start()
+            self.assertIn('cannot listen on 127.0.0.1:%d' % first.port, str(e.exception))
+
+    def test_send_initial_events(self):
+        with ApiServer(workdir=os.path.join(self.tmp, 'i')) as srv:
+            s, f = raw_watch(srv, '/api/v1/namespaces?watch=1&sendInitialEvents=true&'
+                             'resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&'
+                             'timeoutSeconds=1')
+            evs = [json.loads(c) for c in read_chunks(f) if c]
+            f.close()
+            s.close()
+            self.assertEqual([e['type'] for e in evs[:5]], ['ADDED'] * 4 + ['BOOKMARK'])
+            self.assertEqual(evs[4]['object']['metadata']['annotations'],
+                             {'k8s.io/initial-events-end': 'true'})
+            st, body = srv.json('GET', '/api/v1/namespaces?watch=1&sendInitialEvents=true')
+            self.assertEqual(st, 422)
+
     def test_drop_watches(self):
         with ApiServer(['--bookmark-interval', '0.2'], workdir=os.path.join(self.tmp, 'd')) as srv:
             s, f = raw_watch(srv, '/api/v1/namespaces?watch=1&allowWatchBookmarks=true')
