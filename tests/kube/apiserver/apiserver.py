@@ -413,7 +413,7 @@ class Handler(BaseHTTPRequestHandler):
                 data = openapi.v2_protobuf()
                 self.send_response(200)
                 self.send_header('Content-Type',
-                                 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf')
+                                 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf')
                 self.send_header('Content-Length', str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
