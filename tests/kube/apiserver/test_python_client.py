@@ -326,6 +326,29 @@ class PythonClientTest(unittest.TestCase):
         status, _, _ = self.srv.request('GET', '/api/v1/namespaces/default/configmaps')
         self.assertEqual(status, 200)
 
+    def test_openapi(self):
+        """What kubectl needs: /openapi/v2 as protobuf with a media type Go's mime parser accepts
+        (no '@'), and /openapi/v3 documents whose PATCH takes fieldValidation."""
+        import re
+        st, headers, data = self.srv.request(
+            'GET', '/openapi/v2',
+            headers={'Accept': 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf'})
+        self.assertEqual(st, 200)
+        ctype = headers['Content-Type']
+        self.assertRegex(ctype, r"^[a-z]+/[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+        self.assertIn('protobuf', ctype)
+        self.assertEqual(data[:5], b'\x0a\x032.0')      # swagger = "2.0"
+        st, idx = self.srv.json('GET', '/openapi/v3')
+        url = idx['paths']['apis/coordination.k8s.io/v1']['serverRelativeURL']
+        self.assertTrue(re.match(r'^/openapi/v3/apis/coordination.k8s.io/v1\?hash=[0-9A-F]+$',
+                                 url))
+        st, doc = self.srv.json('GET', url)
+        patch = doc['paths']['/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}'][
+            'patch']
+        self.assertEqual(patch['x-kubernetes-group-version-kind'],
+                         {'group': 'coordination.k8s.io', 'version': 'v1', 'kind': 'Lease'})
+        self.assertIn('fieldValidation', [p['name'] for p in patch['parameters']])
+
     def test_random_requests_never_fail_inside(self):
         """Seeded random bodies, content types and paths: answers are 2xx/4xx, never 5xx."""
         import json
