@@ -6,7 +6,8 @@ Invariants (checked by check_invariants(), which the tests call through /_test/s
   S1 every stored object has metadata.resourceVersion == str(rv) with rv <= self.rv, and a uid;
   S2 history is sorted by rv, every rv in it is > history_start and <= self.rv, len <= history_max;
   S3 an object of a namespaced kind has a namespace, one of a cluster kind has none;
-  S4 every registered CRD resource has its CRD object stored.
+  S4 every registered CRD resource has its CRD object stored;
+  S5 uid_index and owner_index describe exactly the stored objects (rebuilt and compared).
 All state is guarded by self.cond (one lock for everything: simple, and fast enough for tests).
 """
 
@@ -171,6 +172,8 @@ class Store:
         self.expire_gen = 0             # bumped by compact(): open watches get ERROR 410
         self.shutting_down = False
         self.gc_queue = []              # uids whose dependents must be collected
+        self.uid_index = {}             # uid -> ((group, plural), (ns, name))
+        self.owner_index = {}           # owner uid -> {((group, plural), (ns, name))}
         self.ns_queue = []              # (due monotonic time, namespace) being terminated
         self.ns_delay = ns_delay        # seconds a namespace stays Terminating with its content
         self.ready_workloads = ready_workloads
@@ -231,6 +234,7 @@ class Store:
         md = new['metadata']
         key = (md.get('namespace', ''), md['name'])
         bucket = self._bucket(res)
+        self._index(res.key, bucket.get(key), None if etype == 'DELETED' else new)
         if etype == 'DELETED':
             bucket.pop(key, None)
         else:
@@ -289,6 +293,10 @@ class Store:
                 prev = ev.rv
             if len(self.history) > self.history_max:
                 problems.append('S2 history length')
+            saved = (self.uid_index, self.owner_index)
+            self._reindex()
+            if (self.uid_index, self.owner_index) != saved:
+                problems.append('S5 uid/owner indexes differ from the objects')
             crds = self.objects.get(('apiextensions.k8s.io', 'customresourcedefinitions'), {})
             for r in self.registry.values():
                 if r.crd is not None and ('', r.crd) not in crds:
@@ -1022,24 +1030,48 @@ class Store:
             self.cond.notify_all()
 
     def _dependents(self, uid):
+        """[(Resource, obj)] of the stored objects with an ownerReference to uid (index)."""
         out = []
-        for key, bucket in self.objects.items():
+        for key, okey in sorted(self.owner_index.get(uid, ())):
             res = self.registry.get(key)
-            if res is None:
-                continue
-            for obj in bucket.values():
-                for o in (obj.get('metadata') or {}).get('ownerReferences') or []:
-                    if isinstance(o, dict) and o.get('uid') == uid:
-                        out.append((res, obj))
-                        break
+            obj = self.objects.get(key, {}).get(okey)
+            if res is not None and obj is not None:
+                out.append((res, obj))
         return out
 
     def _uid_exists(self, uid):
-        for bucket in self.objects.values():
+        return uid in self.uid_index
+
+    def _index(self, key, old, new):
+        """Keeps uid_index (uid -> where) and owner_index (owner uid -> dependents) in step with
+        a change from old to new (either may be None)."""
+        for obj, add in ((old, False), (new, True)):
+            if obj is None:
+                continue
+            md = obj.get('metadata') or {}
+            okey = (md.get('namespace', ''), md.get('name'))
+            uid = md.get('uid')
+            if uid:
+                if add:
+                    self.uid_index[uid] = (key, okey)
+                elif self.uid_index.get(uid) == (key, okey):
+                    del self.uid_index[uid]
+            for ref in md.get('ownerReferences') or []:
+                if not isinstance(ref, dict) or not isinstance(ref.get('uid'), str):
+                    continue
+                deps = self.owner_index.setdefault(ref['uid'], set())
+                if add:
+                    deps.add((key, okey))
+                else:
+                    deps.discard((key, okey))
+                    if not deps:
+                        del self.owner_index[ref['uid']]
+
+    def _reindex(self):
+        self.uid_index, self.owner_index = {}, {}
+        for key, bucket in self.objects.items():
             for obj in bucket.values():
-                if (obj.get('metadata') or {}).get('uid') == uid:
-                    return True
-        return False
+                self._index(key, None, obj)
 
     def _workload_ready(self, key, ns, name):
         """What the deployment / statefulset / replicaset controllers and the kubelets would end
@@ -1151,3 +1183,4 @@ class Store:
             self.history_start = int(state.get('history_start', self.rv))
             self.next_ip = int(state.get('next_ip', 1))
             self.next_lb = int(state.get('next_lb', 1))
+            self._reindex()
