@@ -92,6 +92,7 @@ class Server(ThreadingHTTPServer):
         self.active = 0
         self.active_lock = threading.Lock()
         self.conns = set()
+        self.h2_conns = set()           # h2server.H2Conn of the open HTTP/2 connections
         self.h2 = None                  # the h2server module with --http2
         self.h2_handler = None
         if app.args.http2:
@@ -141,7 +142,17 @@ class Server(ThreadingHTTPServer):
             with self.active_lock:
                 self.active -= 1
 
+    def goaway_all(self):
+        """HTTP/2 connections get GOAWAY and close; returns how many."""
+        with self.active_lock:
+            h2c = list(self.h2_conns)
+        for c in h2c:
+            c.goaway()
+        return len(h2c)
+
     def abort_all(self):
+        self.goaway_all()
+        time.sleep(0.1 if self.h2_conns else 0)
         with self.active_lock:
             conns = list(self.conns)
         for c in conns:
@@ -917,6 +928,12 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad_request('fail: count, code and retryAfter are integers')
             app.faults.add(rule)
             return self.send_json(200, rule)
+        if path == '/_test/goaway':
+            # answered first: this request's own connection may be one of them
+            n = len(self.server.h2_conns)
+            self.send_json(200, {'connections': n})
+            threading.Timer(0.05, self.server.goaway_all).start()
+            return
         if path == '/_test/stall-watches':
             try:
                 secs = float(self.query.get('seconds', body.get('seconds', 5)))

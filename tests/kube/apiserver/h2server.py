@@ -50,6 +50,7 @@ class H2Conn:
         self.cond = threading.Condition()
         self.streams = {}
         self.closed = False
+        self.goaway_requested = False
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_w.setblocking(False)
 
@@ -104,6 +105,13 @@ class H2Conn:
             st.ended = True
         self.wake()
 
+    def goaway(self):
+        """Asks the I/O thread to send GOAWAY (NO_ERROR) and close: how a server going away tells
+        its clients to reconnect elsewhere. Streams still open are cut."""
+        with self.cond:
+            self.goaway_requested = True
+        self.wake()
+
     def abort(self):
         """Closes the socket without GOAWAY: a network failure."""
         with self.cond:
@@ -127,8 +135,16 @@ class H2Conn:
         try:
             while True:
                 with self.cond:
+                    if self.goaway_requested and not self.closed:
+                        self.conn.close_connection(h2.errors.ErrorCodes.NO_ERROR)
+                        self.closed = True
+                        for st in self.streams.values():
+                            st.closed = True
+                        self.cond.notify_all()
                     out = self.conn.data_to_send()
                     if self.closed:
+                        if out:
+                            self.tls.sendall(out)
                         break
                 if out:
                     self.tls.sendall(out)
@@ -291,7 +307,13 @@ def serve(server, tls, client_address, h2_handler_cls, max_body, idle_timeout):
     """Serves one HTTP/2 connection until it closes (called in the connection's thread)."""
     tls.settimeout(idle_timeout)
     c = H2Conn(server, tls, client_address, h2_handler_cls, max_body)
-    c.run()
+    with server.active_lock:
+        server.h2_conns.add(c)
+    try:
+        c.run()
+    finally:
+        with server.active_lock:
+            server.h2_conns.discard(c)
     # let workers see the closed state and finish
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:

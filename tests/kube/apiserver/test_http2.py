@@ -95,6 +95,23 @@ class Http2Test(unittest.TestCase):
         self.assertNotEqual(w.returncode, 0, err)      # cut, not a clean end of stream
         self.assertEqual(out.count('"ADDED"'), 4)       # the default namespaces came first
 
+    def test_goaway(self):
+        if shutil.which('nghttp') is None:
+            self.skipTest('nghttp (nghttp2-client) not installed')
+        p = subprocess.Popen(['nghttp', '-v', '-H', 'authorization: Bearer ' + self.srv.token,
+                              self.srv.url + '/api/v1/namespaces?watch=1&timeoutSeconds=20'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.srv.wait_watches(1)
+            self.assertGreaterEqual(self.srv.control('goaway')['connections'], 1)
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertIn('recv GOAWAY frame', out)
+        self.assertIn('error_code=NO_ERROR', out)
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
