@@ -326,6 +326,31 @@ class PythonClientTest(unittest.TestCase):
         status, _, _ = self.srv.request('GET', '/api/v1/namespaces/default/configmaps')
         self.assertEqual(status, 200)
 
+    def test_finalizers_and_orphans(self):
+        ns = self.ns('gc')
+
+        def owned(name, owner):
+            return client.V1ConfigMap(metadata=client.V1ObjectMeta(
+                name=name, owner_references=[client.V1OwnerReference(
+                    api_version='v1', kind='ConfigMap', name=owner.metadata.name,
+                    uid=owner.metadata.uid)]))
+        owner = self.core.create_namespaced_config_map(ns, cm('owner'))
+        self.core.create_namespaced_config_map(ns, owned('kept', owner))
+        self.core.delete_namespaced_config_map('owner', ns, propagation_policy='Orphan')
+        kept = self.core.read_namespaced_config_map('kept', ns)
+        self.assertIsNone(kept.metadata.owner_references)
+        # a finalizer holds the deletion until an update removes it
+        f = self.core.create_namespaced_config_map(ns, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name='held', finalizers=['example.com/hold'])))
+        self.core.delete_namespaced_config_map('held', ns)
+        held = self.core.read_namespaced_config_map('held', ns)
+        self.assertIsNotNone(held.metadata.deletion_timestamp)
+        self.assertNotEqual(held.metadata.resource_version, f.metadata.resource_version)
+        self.core.patch_namespaced_config_map('held', ns, {'metadata': {'finalizers': None}})
+        with self.assertRaises(ApiException) as e:
+            self.core.read_namespaced_config_map('held', ns)
+        self.assertEqual(e.exception.status, 404)
+
     def test_openapi(self):
         """What kubectl needs: /openapi/v2 as protobuf with a media type Go's mime parser accepts
         (no '@'), and /openapi/v3 documents whose PATCH takes fieldValidation."""
