@@ -179,10 +179,17 @@ class App:
         self.url = None
         self.stop_event = threading.Event()
 
-    def sa_uid(self, ns, name):
+    def sa_uid(self, ns, name, kind='ServiceAccount'):
+        """The uid of a ServiceAccount (or of a token's bound Pod, Secret or Node), or None."""
+        key = {'ServiceAccount': ('', 'serviceaccounts'), 'Pod': ('', 'pods'),
+               'Secret': ('', 'secrets'), 'Node': ('', 'nodes')}.get(kind)
+        if key is None:
+            return None
+        if kind == 'Node':
+            ns = ''
         with self.store.cond:
-            sa = self.store.objects[('', 'serviceaccounts')].get((ns or '', name or ''))
-            return None if sa is None else sa['metadata'].get('uid')
+            obj = self.store.objects[key].get((ns or '', name or ''))
+            return None if obj is None else obj['metadata'].get('uid')
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -355,7 +362,8 @@ class Handler(BaseHTTPRequestHandler):
                     self.abort_connection()
                     return
                 reason = {429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable',
-                          504: 'Timeout', 403: 'Forbidden', 401: 'Unauthorized'}.get(
+                          504: 'Timeout', 403: 'Forbidden', 401: 'Unauthorized', 410: 'Expired',
+                          409: 'Conflict', 404: 'NotFound', 422: 'Invalid'}.get(
                               fault['code'], 'InternalError')
                 raise ApiError(fault['code'], reason, 'injected failure (/_test/fail)',
                                headers=hdr)
@@ -839,6 +847,22 @@ class Handler(BaseHTTPRequestHandler):
                 'may not specify a duration larger than 2^32 seconds', exp)])
         auds = spec.get('audiences') or [authlib.ISSUER]
         bound = spec.get('boundObjectRef')
+        if bound is not None:
+            # a bound token names a Pod, Secret or Node that must exist (and still exist, with the
+            # same uid, whenever the token is used)
+            if not isinstance(bound, dict) or bound.get('kind') not in ('Pod', 'Secret', 'Node'):
+                raise invalid(tr, name, [schemalib.FieldError(
+                    'FieldValueNotSupported', 'spec.boundObjectRef.kind',
+                    'supported values: "Pod", "Secret", "Node"', (bound or {}).get('kind'))])
+            buid = app.sa_uid(ns, bound.get('name'), bound['kind'])
+            if buid is None:
+                raise ApiError(404, 'NotFound', '%ss "%s" not found' % (
+                    bound['kind'].lower(), bound.get('name')),
+                    {'name': bound.get('name'), 'kind': bound['kind'].lower() + 's'})
+            if bound.get('uid') and bound['uid'] != buid:
+                raise ApiError(409, 'Conflict', 'the UID in the bound object reference (%s) does '
+                               'not match the UID in record (%s)' % (bound['uid'], buid))
+            bound = dict(bound, uid=buid)
         with app.store.cond:
             token, when = app.auth.issue(ns, name, uid, auds, exp, bound)
         out = {'kind': 'TokenRequest', 'apiVersion': 'authentication.k8s.io/v1',

@@ -120,7 +120,8 @@ class Authenticator:
     def authenticate(self, token, sa_lookup, audiences=None):
         """Returns (user dict, audiences) or (None, error text).
 
-        user: {username, uid, groups, extra}. sa_lookup(ns, name) -> uid or None. audiences: the
+        user: {username, uid, groups, extra}. sa_lookup(ns, name, kind='ServiceAccount') -> uid
+        or None (also for the bound Pod, Secret, Node). audiences: the
         audiences the caller accepts (None: the API server's own)."""
         if hmac.compare_digest(token.encode(), self.admin_token.encode()):
             return {'username': ADMIN_USER, 'groups': list(ADMIN_GROUPS)}, audiences or [ISSUER]
@@ -147,6 +148,11 @@ class Authenticator:
         extra = {'authentication.kubernetes.io/credential-id': ['JTI=' + c.get('jti', '')]}
         for kind in ('pod', 'secret', 'node'):
             if kind in k:
+                got_uid = sa_lookup(ns, k[kind].get('name'), kind.capitalize())
+                if got_uid != k[kind].get('uid'):
+                    return None, '%s %s/%s bound to the token %s' % (
+                        kind, ns, k[kind].get('name'),
+                        'has been deleted' if got_uid is None else 'was re-created')
                 extra['authentication.kubernetes.io/%s-name' % kind] = [k[kind]['name']]
                 extra['authentication.kubernetes.io/%s-uid' % kind] = [k[kind]['uid']]
         user = {'username': c['sub'], 'uid': sa.get('uid'),

@@ -282,6 +282,26 @@ class PythonClientTest(unittest.TestCase):
         self.core.create_namespaced_service_account(
             ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name='proxy')))
         self.assertFalse(review(tok2, ['krtgate']).authenticated)
+        # a token bound to a Pod dies with the Pod
+        pod = self.core.create_namespaced_pod(ns, client.V1Pod(
+            metadata=client.V1ObjectMeta(name='p'),
+            spec=client.V1PodSpec(containers=[client.V1Container(name='c', image='i')])))
+        ptok = self.core.create_namespaced_service_account_token(
+            'proxy', ns, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
+                audiences=['krtgate'], expiration_seconds=600,
+                bound_object_ref=client.V1BoundObjectReference(kind='Pod', api_version='v1',
+                                                               name='p')))).status.token
+        st = review(ptok, ['krtgate'])
+        self.assertTrue(st.authenticated)
+        self.assertEqual(st.user.extra['authentication.kubernetes.io/pod-uid'], [pod.metadata.uid])
+        self.core.delete_namespaced_pod('p', ns)
+        self.assertFalse(review(ptok, ['krtgate']).authenticated)
+        with self.assertRaises(ApiException) as e:
+            self.core.create_namespaced_service_account_token(
+                'proxy', ns, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
+                    audiences=['krtgate'], bound_object_ref=client.V1BoundObjectReference(
+                        kind='Pod', api_version='v1', name='p'))))
+        self.assertEqual(e.exception.status, 404)
         # an API-audience token authenticates requests as the service account
         tok3 = token([])
         status, body = self.srv.json('GET', '/api/v1/namespaces/%s/serviceaccounts' % ns,
