@@ -5,8 +5,9 @@ nulls of non-nullable fields), apply `default`s, then validate. Validation cover
 enum, properties / additionalProperties, items, minimum / maximum (with exclusive*), minLength /
 maxLength, minItems / maxItems, minProperties / maxProperties, pattern, oneOf / anyOf / allOf / not,
 nullable, x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields,
-x-kubernetes-embedded-resource, and x-kubernetes-list-type set / map uniqueness. Not done:
-x-kubernetes-validations (CEL rules are skipped), `format` (only checked for int32/int64 range).
+x-kubernetes-embedded-resource, x-kubernetes-list-type set / map uniqueness, and
+x-kubernetes-validations with the CEL subset of cel.py (rules it cannot judge are skipped). Not
+done: `format` (only checked for int32 range), messageExpression, transition rules (oldSelf).
 
 Errors are FieldError tuples shaped like the API server's field errors; invalid_status() in
 store.py turns them into the 422 Status.
@@ -15,6 +16,8 @@ store.py turns them into the 422 Status.
 import copy
 import json
 import re
+
+import cel
 
 
 class FieldError:
@@ -185,10 +188,21 @@ def _regex(p):
     return r
 
 
-def validate(obj, schema, path='', errs=None, root=True):
-    """Appends FieldErrors for obj against schema to errs (a list); returns errs."""
+def validate(obj, schema, path='', errs=None, root=True, cel_errs=None):
+    """Appends FieldErrors for obj against schema to errs (a list); returns errs. CEL rule
+    errors come after the schema errors, as from the API server."""
+    top = cel_errs is None
     if errs is None:
         errs = []
+    if top:
+        cel_errs = []
+    _validate(obj, schema, path, errs, root, cel_errs)
+    if top:
+        errs.extend(cel_errs)
+    return errs
+
+
+def _validate(obj, schema, path, errs, root, cel_errs):
     if not isinstance(schema, dict):
         return errs
     if obj is None:
@@ -209,6 +223,25 @@ def validate(obj, schema, path='', errs=None, root=True):
                                '%s in body must be of type %s: "%s"' % (path, t, _type_of(obj)),
                                _type_of(obj)))
         return errs
+
+    # CEL rules: pre-order, reported after every schema error (as the API server does)
+    for rule in schema.get('x-kubernetes-validations') or []:
+        if not isinstance(rule, dict) or not isinstance(rule.get('rule'), str):
+            continue
+        try:
+            ok, detail = cel.check(rule['rule'], obj), None
+        except cel.Unsupported:
+            continue                    # not judged here: accepted
+        except cel.EvalError as e:
+            ok, detail = False, '%s evaluating rule: %s' % (e, rule['rule'])
+        if not ok:
+            field = path
+            fp = rule.get('fieldPath')
+            if isinstance(fp, str) and fp:
+                field = path + fp if fp.startswith('[') else _join(path, fp.lstrip('.'))
+            cel_errs.append(FieldError(rule.get('reason') or 'FieldValueInvalid', field,
+                                       detail or rule.get('message') or
+                                       'failed rule: %s' % rule['rule'], obj))
 
     if 'enum' in schema and isinstance(schema['enum'], list) and obj not in schema['enum']:
         errs.append(FieldError('FieldValueNotSupported', path,
@@ -265,7 +298,7 @@ def validate(obj, schema, path='', errs=None, root=True):
         items = schema.get('items')
         if isinstance(items, dict):
             for i, v in enumerate(obj):
-                validate(v, items, '%s[%d]' % (path, i), errs, False)
+                _validate(v, items, '%s[%d]' % (path, i), errs, False, cel_errs)
         lt = schema.get('x-kubernetes-list-type')
         if lt == 'set':
             seen = []
@@ -297,7 +330,7 @@ def validate(obj, schema, path='', errs=None, root=True):
             if sub is None and isinstance(addl, dict):
                 sub = addl
             if sub is not None:
-                validate(value, sub, _join(path, key), errs, False)
+                _validate(value, sub, _join(path, key), errs, False, cel_errs)
         mxp, mnp = schema.get('maxProperties'), schema.get('minProperties')
         if isinstance(mxp, int) and len(obj) > mxp:
             errs.append(FieldError('FieldValueTooMany', path,
@@ -309,7 +342,7 @@ def validate(obj, schema, path='', errs=None, root=True):
 
     # Combinators: in structural schemas they only add constraints (value validation).
     for sub in schema.get('allOf') or []:
-        validate(obj, sub, path, errs, False)
+        _validate(obj, sub, path, errs, False, cel_errs)
     if isinstance(schema.get('oneOf'), list):
         ok = sum(1 for sub in schema['oneOf']
                  if not validate(obj, _constraints(sub), path, [], False))

@@ -371,6 +371,43 @@ class PythonClientTest(unittest.TestCase):
             self.core.read_namespaced_config_map('held', ns)
         self.assertEqual(e.exception.status, 404)
 
+    def test_crd_cel_rules(self):
+        crd = {'apiVersion': 'apiextensions.k8s.io/v1', 'kind': 'CustomResourceDefinition',
+               'metadata': {'name': 'widgets.example.com'},
+               'spec': {'group': 'example.com', 'scope': 'Namespaced',
+                        'names': {'plural': 'widgets', 'kind': 'Widget'},
+                        'versions': [{'name': 'v1', 'served': True, 'storage': True, 'schema': {
+                            'openAPIV3Schema': {'type': 'object', 'properties': {'spec': {
+                                'type': 'object',
+                                'properties': {'host': {'type': 'string'},
+                                               'port': {'type': 'integer'},
+                                               'timeout': {'type': 'string', 'x-kubernetes-'
+                                                           'validations': [{
+                                                               'rule': "duration(self) >= "
+                                                                       "duration('1s')",
+                                                               'message': 'at least 1s'}]}},
+                                'x-kubernetes-validations': [{
+                                    'rule': 'has(self.host) == has(self.port)',
+                                    'message': 'host and port go together'}]}}}}}]}}
+        st, _ = self.srv.json('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+                              crd)
+        self.assertEqual(st, 201)
+        co = client.CustomObjectsApi(self.api)
+
+        def widget(name, spec):
+            return {'apiVersion': 'example.com/v1', 'kind': 'Widget', 'metadata': {'name': name},
+                    'spec': spec}
+        co.create_namespaced_custom_object('example.com', 'v1', 'default', 'widgets',
+                                           widget('ok', {'host': 'h', 'port': 1,
+                                                         'timeout': '2s'}))
+        with self.assertRaises(ApiException) as e:
+            co.create_namespaced_custom_object('example.com', 'v1', 'default', 'widgets',
+                                               widget('bad', {'host': 'h', 'timeout': '10ms'}))
+        self.assertEqual(e.exception.status, 422)
+        self.assertIn('Widget.example.com \\"bad\\" is invalid: [spec: Invalid value: '
+                      '\\"object\\": host and port go together, spec.timeout: Invalid value: '
+                      '\\"10ms\\": at least 1s]', e.exception.body)
+
     def test_openapi(self):
         """What kubectl needs: /openapi/v2 as protobuf with a media type Go's mime parser accepts
         (no '@'), and /openapi/v3 documents whose PATCH takes fieldValidation."""

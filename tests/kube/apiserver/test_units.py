@@ -16,6 +16,7 @@ import labelsel                      # noqa: E402
 import patch                         # noqa: E402
 import schema                        # noqa: E402
 import resources                     # noqa: E402
+import cel                           # noqa: E402
 import openapi                       # noqa: E402
 import tables                        # noqa: E402
 
@@ -197,6 +198,52 @@ class ProtobufTest(unittest.TestCase):
                     self.envelope('v1', 'Pod', b'')):
             with self.assertRaises(k8spb.PbError):
                 k8spb.decode_object(bad)
+
+
+class CelTest(unittest.TestCase):
+    def test_rules(self):
+        one_of = '[has(self.a),has(self.b)].filter(x, x == true).size() == 1'
+        last = ('self.filter(e, !has(e.condition)).size() <= 1 && (!self.exists(e, '
+                '!has(e.condition)) || !has(self[size(self) - 1].condition))')
+        cases = [
+            (one_of, {'a': 1}, True), (one_of, {'a': 1, 'b': 2}, False), (one_of, {}, False),
+            ("duration(self) >= duration('100ms')", '50ms', False),
+            ("duration(self) >= duration('100ms')", '1m30s', True),
+            ("matches(self, '^([0-9]{1,5}(h|m|s|ms)){1,4}$')", '10s', True),
+            ("self.matches('^[a-z]+$')", 'A', False),
+            ('self.all(p1, self.exists_one(p2, p1.name == p2.name))',
+             [{'name': 'a'}, {'name': 'a'}], False),
+            (last, [{'condition': 'x'}, {}], True), (last, [{}, {'condition': 'x'}], False),
+            ("self.t.all(t, t.kind in ['Gateway', 'ListenerSet'])", {'t': [{'kind': 'Gateway'}]},
+             True),
+            ("!has(self.v) || self.v == 'v1' ? true : has(self.d)", {'v': 'v2'}, False),
+            ('self.min <= self.max', {'min': 1, 'max': 2}, True),
+            ("!has(self.p) || self.p.startsWith('/')", {'p': 'x'}, False),
+            ("(size(self.g) == 0 && self.k == 'Service') ? has(self.port) : true",
+             {'g': '', 'k': 'Service'}, False),
+            ('-self.x + 2 * 3 % 4 == 1', {'x': 1}, True),
+        ]
+        for rule, value, want in cases:
+            self.assertEqual(cel.check(rule, value), want, rule)
+        with self.assertRaises(cel.EvalError):
+            cel.check('self.min <= self.max', {'min': 1})
+        for rule in ('self == oldSelf', 'self.foo(1)', 'self.x ~ 1', "timestamp('x') > 1"):
+            with self.assertRaises(cel.Unsupported, msg=rule):
+                cel.check(rule, {'x': 1})
+
+    def test_schema_reports_rules_like_the_api_server(self):
+        sch = {'type': 'object', 'properties': {'spec': {
+            'type': 'object', 'properties': {'a': {'type': 'string'}, 'b': {'type': 'string'}},
+            'x-kubernetes-validations': [
+                {'rule': '[has(self.a),has(self.b)].filter(x, x == true).size() == 1',
+                 'message': 'exactly one of a or b'},
+                {'rule': "!has(self.a) || self.a != 'bad'", 'fieldPath': '.a',
+                 'reason': 'FieldValueForbidden', 'message': 'a may not be bad'},
+                {'rule': 'self.a == oldSelf.a'}]}}}
+        errs = [e.full() for e in schema.validate({'spec': {}}, sch)]
+        self.assertEqual(errs, ['spec: Invalid value: "object": exactly one of a or b'])
+        errs = [e.full() for e in schema.validate({'spec': {'a': 'bad'}}, sch)]
+        self.assertEqual(errs, ['spec.a: Forbidden: a may not be bad'])
 
 
 class TableTest(unittest.TestCase):
