@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""The Gateway API CRD fixture against real objects: every object of the translate golden inputs
-(derived from the Gateway API conformance manifests) and the quickstart must be accepted by the
-test API server with strict field validation (dry run), in the version it is written in; and
-deploy/'s agentgateway.dev CRDs, when present, must be servable."""
+"""The Gateway API CRD fixture against real objects: every Gateway API object of the translate
+golden inputs (derived from the Gateway API conformance manifests) and of the quickstart must be
+accepted by the test API server with strict field validation (dry run), in the version it is
+written in; and deploy/'s agentgateway.dev CRDs, when present, must be accepted as CRDs."""
 
 import glob
 import os
@@ -16,6 +16,9 @@ import yaml                        # noqa: E402
 from harness import ApiServer, HERE  # noqa: E402
 
 SRC = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+# the groups of crds/gateway-api.yaml: what this test checks (agentgateway.dev goldens include
+# objects their CRDs refuse on purpose, to test translate)
+GROUPS = {'gateway.networking.k8s.io', 'gateway.networking.x-k8s.io'}
 # golden inputs that a real API server refuses too (they test translate, not admission)
 REFUSED = {'own-listeners': 'an upper-case listener hostname, outside the Gateway API pattern'}
 
@@ -76,8 +79,8 @@ class FixtureTest(unittest.TestCase):
                     self.srv.json('POST', '/api/v1/namespaces', {'metadata': {'name': ns}})
             failures = []
             for d in docs:
-                if d.get('kind') == 'Namespace' or '/' not in d.get('apiVersion', '/'):
-                    continue        # core kinds are not what this checks
+                if d.get('apiVersion', '').split('/')[0] not in GROUPS:
+                    continue        # core, apps and agentgateway.dev kinds: not this fixture's
                 st, body = self.create(d)
                 checked += 1
                 if st not in (201, 409):
@@ -87,7 +90,7 @@ class FixtureTest(unittest.TestCase):
                 self.assertTrue(failures, '%s: expected a refusal (%s)' % (case, REFUSED[case]))
             else:
                 self.assertEqual(failures, [], f)
-        self.assertGreater(checked, 100)
+        self.assertGreater(checked, 80)
 
 
 if __name__ == '__main__':
