@@ -124,6 +124,68 @@ CONTINUE_EXPIRED = ('The provided continue parameter is too old to display a con
                     'returned and now may show up in the list.')
 
 
+def container_defaults(c):
+    """The defaults the API server gives every container (SetDefaults_Container & co.)."""
+    if not isinstance(c, dict):
+        return
+    image = c.get('image') or ''
+    tag = image.rsplit('/', 1)[-1]
+    latest = '@' not in image and (':' not in tag or tag.endswith(':latest'))
+    c.setdefault('imagePullPolicy', 'Always' if latest else 'IfNotPresent')
+    c.setdefault('terminationMessagePath', '/dev/termination-log')
+    c.setdefault('terminationMessagePolicy', 'File')
+    c.setdefault('resources', {})
+    for p in c.get('ports') or []:
+        if isinstance(p, dict):
+            p.setdefault('protocol', 'TCP')
+    for e in c.get('env') or []:
+        ref = ((e or {}).get('valueFrom') or {}).get('fieldRef') if isinstance(e, dict) else None
+        if isinstance(ref, dict):
+            ref.setdefault('apiVersion', 'v1')
+    for probe in ('livenessProbe', 'readinessProbe', 'startupProbe'):
+        pr = c.get(probe)
+        if isinstance(pr, dict):
+            for f, v in (('timeoutSeconds', 1), ('periodSeconds', 10), ('successThreshold', 1),
+                         ('failureThreshold', 3)):
+                pr.setdefault(f, v)
+            if isinstance(pr.get('httpGet'), dict):
+                pr['httpGet'].setdefault('scheme', 'HTTP')
+                pr['httpGet'].setdefault('path', '/')
+
+
+def pod_spec_defaults(spec):
+    """SetDefaults_PodSpec: what a Deployment's template or a Pod reads back after a write."""
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault('restartPolicy', 'Always')
+    spec.setdefault('terminationGracePeriodSeconds', 30)
+    spec.setdefault('dnsPolicy', 'ClusterFirst')
+    spec.setdefault('securityContext', {})
+    spec.setdefault('schedulerName', 'default-scheduler')
+    if 'serviceAccountName' in spec and 'serviceAccount' not in spec:
+        spec['serviceAccount'] = spec['serviceAccountName']   # the deprecated mirror field
+    for field in ('containers', 'initContainers'):
+        for c in spec.get(field) or []:
+            container_defaults(c)
+    for v in spec.get('volumes') or []:
+        if not isinstance(v, dict):
+            continue
+        for src in ('secret', 'configMap'):
+            if isinstance(v.get(src), dict):
+                v[src].setdefault('defaultMode', 420)
+        if isinstance(v.get('projected'), dict):
+            v['projected'].setdefault('defaultMode', 420)
+
+
+def template_defaults(spec):
+    tpl = spec.get('template')
+    if isinstance(tpl, dict):
+        md = tpl.setdefault('metadata', {})
+        if isinstance(md, dict):
+            md.setdefault('creationTimestamp', None)    # a real server writes this null
+        pod_spec_defaults(tpl.get('spec'))
+
+
 class Event:
     __slots__ = ('rv', 'key', 'type', 'old', 'new')
 
@@ -732,6 +794,21 @@ class Store:
             spec.setdefault('strategy', {'type': 'RollingUpdate',
                                          'rollingUpdate': {'maxSurge': '25%',
                                                            'maxUnavailable': '25%'}})
+            template_defaults(spec)
+        elif res.key in (('apps', 'replicasets'), ('apps', 'statefulsets'),
+                         ('apps', 'daemonsets')) and isinstance(spec, dict):
+            if res.key != ('apps', 'daemonsets'):
+                spec.setdefault('replicas', 1)
+            template_defaults(spec)
+        elif res.key == ('', 'pods') and isinstance(spec, dict):
+            pod_spec_defaults(spec)
+            spec.setdefault('priority', 0)
+            spec.setdefault('preemptionPolicy', 'PreemptLowerPriority')
+            spec.setdefault('tolerations', [
+                {'key': 'node.kubernetes.io/not-ready', 'operator': 'Exists',
+                 'effect': 'NoExecute', 'tolerationSeconds': 300},
+                {'key': 'node.kubernetes.io/unreachable', 'operator': 'Exists',
+                 'effect': 'NoExecute', 'tolerationSeconds': 300}])
         elif res.key == ('', 'secrets'):
             obj.setdefault('type', 'Opaque')
         elif res.key == ('', 'namespaces'):
@@ -841,7 +918,9 @@ class Store:
                 if f not in spec and f in ospec:
                     spec[f] = copy.deepcopy(ospec[f])
             self._defaults(res, new)
-        elif res.key in (('apps', 'deployments'), ('', 'secrets'), ('', 'namespaces'),
+        elif res.key in (('apps', 'deployments'), ('apps', 'replicasets'),
+                         ('apps', 'statefulsets'), ('apps', 'daemonsets'), ('', 'pods'),
+                         ('', 'secrets'), ('', 'namespaces'),
                          ('apiextensions.k8s.io', 'customresourcedefinitions')):
             self._defaults(res, new)
 

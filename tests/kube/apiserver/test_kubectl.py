@@ -96,6 +96,16 @@ class KubectlTest(unittest.TestCase):
 
         dep = self.get('deployment', '-n', 'demo', 'web')
         self.assertEqual(dep['metadata']['generation'], 1)
+        # the defaults a real server writes into a pod template (writers must tolerate them)
+        tpl = dep['spec']['template']
+        self.assertIsNone(tpl['metadata']['creationTimestamp'])
+        self.assertEqual((tpl['spec']['dnsPolicy'], tpl['spec']['restartPolicy'],
+                          tpl['spec']['terminationGracePeriodSeconds']),
+                         ('ClusterFirst', 'Always', 30))
+        c = tpl['spec']['containers'][0]
+        self.assertEqual((c['imagePullPolicy'], c['terminationMessagePath'],
+                          c['ports'][0]['protocol']),
+                         ('IfNotPresent', '/dev/termination-log', 'TCP'))
         self.assertEqual(dep['spec']['replicas'], 2)
         self.assertIn('kubectl.kubernetes.io/last-applied-configuration',
                       dep['metadata']['annotations'])
