@@ -170,6 +170,7 @@ class App:
         self.store = Store(history_max=args.history, max_objects=args.max_objects,
                            lb_pool=args.lb_pool, rv0_ignores_limit=args.rv0_ignores_limit,
                            ns_delay=args.namespace_delay, ready_workloads=args.ready_workloads,
+                           stale_reads=args.stale_reads,
                            log=log if args.verbose else None)
         self.auth = None
         self.faults = Faults()
@@ -1073,6 +1074,9 @@ def main(argv=None):
     p.add_argument('--rv0-ignores-limit', action='store_true',
                    help='LIST with resourceVersion=0 returns everything in one page (as the watch '
                         'cache does); default: limit is honoured')
+    p.add_argument('--stale-reads', type=int, default=0, metavar='N',
+                   help='LIST and WATCH with resourceVersion=0 ("any version") are served the '
+                        'state N versions ago, as from a lagging watch cache')
     p.add_argument('--namespace-delay', type=float, default=0.5,
                    help='seconds a deleted namespace stays Terminating before its content and '
                         'itself are removed')

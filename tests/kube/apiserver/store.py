@@ -220,7 +220,7 @@ def spec_part(obj):
 class Store:
     def __init__(self, history_max=5000, max_objects=100000, service_cidr_base='10.96.',
                  lb_pool=None, rv0_ignores_limit=False, ns_delay=0.5, ready_workloads=False,
-                 log=None):
+                 stale_reads=0, log=None):
         self.cond = threading.Condition(threading.RLock())
         self.rv = 1
         self.objects = {}               # (group, plural) -> {(ns, name): obj}
@@ -246,6 +246,7 @@ class Store:
         self.lb_pool = lb_pool          # e.g. "172.18.255." : LoadBalancer services get an IP
         self.next_lb = 1
         self.rv0_ignores_limit = rv0_ignores_limit
+        self.stale_reads = stale_reads  # LIST/WATCH at rv=0 see the state this many versions ago
         self.stats = {'requests': 0, 'watches_open': 0, 'watches_total': 0, 'events': 0,
                       'compactions': 0, 'watches_dropped': 0, 'gone': 0}
         self.log = log or (lambda msg: None)
@@ -420,13 +421,11 @@ class Store:
                                    cont=self._token(0, start))
             elif rv not in (None, '', '0'):
                 want = self._parse_rv(rv)
-                if rv_match == 'Exact':
-                    if want > self.rv:
-                        raise self._too_large(want)
-                    snap_rv = want
-                else:
-                    if want > self.rv:
-                        raise self._too_large(want)
+                self._wait_for(want)
+                snap_rv = want if rv_match == 'Exact' else self.rv
+            elif rv == '0' and self.stale_reads:
+                # "any" version: the watch cache may lag behind (--stale-reads)
+                snap_rv = max(self.history_start, self.rv - self.stale_reads)
             if rv == '0' and self.rv0_ignores_limit:
                 limit = 0
             snap = self._snapshot(res, snap_rv)
@@ -463,6 +462,16 @@ class Store:
         except (TypeError, ValueError):
             raise bad_request('invalid resource version: %s' % rv)
 
+    def _wait_for(self, want, seconds=3.0):
+        """Like the watch cache: a version from the future is waited for (3 s), then 504 with
+        cause ResourceVersionTooLarge (e.g. a client that outlived a server restarted empty)."""
+        deadline = time.monotonic() + seconds
+        while want > self.rv:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.shutting_down:
+                raise self._too_large(want)
+            self.cond.wait(left)
+
     def _too_large(self, want):
         return ApiError(504, 'Timeout', 'Too large resource version: %d, current: %d'
                         % (want, self.rv),
@@ -484,14 +493,19 @@ class Store:
                         self.stats['gone'] += 1
                         raise ApiError(410, 'Expired', 'too old resource version: %d (%d)'
                                        % (pos, self.history_start))
-                for k in sorted(self._bucket(res)):
+                    self._wait_for(pos)
+                at = self.rv
+                if rv == '0' and self.stale_reads:
+                    at = max(self.history_start, self.rv - self.stale_reads)
+                snap = self._snapshot(res, at)
+                for k in sorted(snap):
                     if ns and k[0] != ns:
                         continue
-                    obj = self._bucket(res)[k]
-                    if matches(obj):
-                        initial.append(('ADDED', copy.deepcopy(obj)))
-                return self.rv, initial, gen
+                    if matches(snap[k]):
+                        initial.append(('ADDED', copy.deepcopy(snap[k])))
+                return at, initial, gen
             pos = self._parse_rv(rv)
+            self._wait_for(pos)
             if pos < self.history_start:
                 self.stats['gone'] += 1
                 raise ApiError(410, 'Expired', 'too old resource version: %d (%d)'

@@ -151,6 +151,37 @@ class RestartTest(unittest.TestCase):
             st, body = srv.json('GET', '/api/v1/namespaces?watch=1&sendInitialEvents=true')
             self.assertEqual(st, 422)
 
+    def test_stale_reads_and_future_versions(self):
+        with ApiServer(['--stale-reads', '2'], workdir=os.path.join(self.tmp, 's')) as srv:
+            for name in ('a', 'b', 'c'):
+                st, obj = srv.json('POST', '/api/v1/namespaces/default/configmaps',
+                                   {'metadata': {'name': name}})
+            rv = int(obj['metadata']['resourceVersion'])
+            st, lst = srv.json('GET', '/api/v1/namespaces/default/configmaps?resourceVersion=0')
+            self.assertEqual([o['metadata']['name'] for o in lst['items']], ['a'])
+            self.assertEqual(lst['metadata']['resourceVersion'], str(rv - 2))
+            st, lst = srv.json('GET', '/api/v1/namespaces/default/configmaps')
+            self.assertEqual(len(lst['items']), 3)          # a consistent read is current
+            # a watch from the stale version catches up
+            s, f = raw_watch(srv, '/api/v1/namespaces/default/configmaps?watch=1&'
+                             'timeoutSeconds=1&resourceVersion=%d' % (rv - 2))
+            evs = [json.loads(c) for c in read_chunks(f) if c]
+            f.close()
+            s.close()
+            self.assertEqual([e['object']['metadata']['name'] for e in evs], ['b', 'c'])
+            # a version from the future is waited for...
+            threading.Timer(0.5, lambda: srv.json(
+                'POST', '/api/v1/namespaces/default/configmaps', {'metadata': {'name': 'd'}})
+            ).start()
+            st, lst = srv.json('GET', '/api/v1/namespaces/default/configmaps?resourceVersion=%d'
+                               % (rv + 1))
+            self.assertEqual((st, len(lst['items'])), (200, 4))
+            # ... then refused as a real server does (client-go relists on it)
+            st, body = srv.json('GET', '/api/v1/namespaces/default/configmaps?watch=1&'
+                                'resourceVersion=%d' % (rv + 100))
+            self.assertEqual((st, body['reason']), (504, 'Timeout'))
+            self.assertEqual(body['details']['causes'][0]['reason'], 'ResourceVersionTooLarge')
+
     def test_drop_watches(self):
         with ApiServer(['--bookmark-interval', '0.2'], workdir=os.path.join(self.tmp, 'd')) as srv:
             s, f = raw_watch(srv, '/api/v1/namespaces?watch=1&allowWatchBookmarks=true')
