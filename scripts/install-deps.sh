@@ -37,7 +37,9 @@ gnuplot-nox               SVG plots of krtgate bench (bench/scale/plot.sh: cost 
 nginx-light               bench/proxy_vs_nginx.sh: the reference reverse proxy and the fixed-answer backend (has http_v2 and stub_status)
 wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with latency percentiles
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
-openssl                   openssl CLI: s_client in tests/proxy/test_l4.c, the TLS backends' certificates of tests/conformance/runner.py
+openssl                   openssl CLI: s_client in tests/proxy/test_l4.c, certificates of the TLS backends in tests/conformance/runner.py
+python3-kubernetes        real Kubernetes client (list, watch, status, leases, TokenReview) driving tests/kube/apiserver
+python3-h2                HTTP/2 (sans-IO) for tests/kube/apiserver --http2, as real API servers negotiate h2
 '
 
 packages=()
