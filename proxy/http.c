@@ -72,6 +72,10 @@ struct dconn {
     const agw_route_t *route_pb; /* borrowed from snap */
     proxy_endpoint_t ep;
     const agw_header_modifier_t *resp_mod[2];
+    /* HTTP/1.1: response bytes collected while the upstream input at hand is parsed, written
+     * with one net_conn_write (head and body in one system call); kept between exchanges. */
+    net_h1_buf_t out;
+    bool corked;
     uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
     dconn_t *prev, *next;
 };
@@ -403,7 +407,10 @@ static void d_write(dconn_t *d, const void *data, size_t len)
 {
     if (d->ending || !len)
         return;
-    if (!d->st) {
+    if (!d->st && d->corked) {
+        if (net_h1_buf_append(&d->out, data, len) != NET_OK)
+            net_conn_close(d->c, false); /* a response cut short: the client sees it aborted */
+    } else if (!d->st) {
         net_conn_write(d->c, data, len);
     } else if (!d->h2_ended && net_h2_stream_write(d->st, data, len) != NET_OK) {
         d->h2_ended = true; /* u_pump checked the room first: only a dead stream gets here */
@@ -411,12 +418,21 @@ static void d_write(dconn_t *d, const void *data, size_t len)
     }
 }
 
-/* HTTP/2: the downstream stream cannot take |len| more bytes now (on_writable resumes). */
+/* HTTP/1.1: writes what d_write collected while corked, and uncorks. */
+static void d_flush(dconn_t *d)
+{
+    d->corked = false;
+    if (d->out.len && !d->ending)
+        net_conn_write(d->c, d->out.data, d->out.len);
+    d->out.len = 0; /* the capacity stays for the next response */
+}
+
+/* The downstream side cannot take |len| more bytes now (on_drain / on_writable resume). */
 static bool d_backlogged(dconn_t *d, size_t len)
 {
     if (d->st) /* before the response head there is nothing to write yet */
         return d->resp_started && !d->h2_ended && !net_h2_stream_can_write(d->st, len ? len : 1);
-    return net_conn_write_queued(d->c) >= WRITE_CAP;
+    return net_conn_write_queued(d->c) + d->out.len >= WRITE_CAP;
 }
 
 /* HTTP/2: response headers; |h| without pseudo-headers, names lowercased here. */
@@ -465,6 +481,8 @@ static void d_end(dconn_t *d)
 {
     if (d->ending)
         return;
+    if (!d->st)
+        d_flush(d);
     d->ending = true;
     d_timer_stop(d);
     if (d->up) {
@@ -590,8 +608,11 @@ static void d_upstream_failed(dconn_t *d, int status, const char *why)
         if (!d->h2_ended)
             net_h2_stream_reset(d->st, 0x2); /* a response is half sent: abort the stream */
         d->h2_ended = true;
-    } else
+    } else {
+        d->out.len = 0;
+        d->corked = false;
         net_conn_close(d->c, false); /* a response is half sent: abort */
+    }
 }
 
 static void d_response_head(dconn_t *d, const net_h1_message_t *m)
@@ -634,21 +655,20 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
         return;
     }
     net_h2_header_t *v = headers_view(&h);
-    net_h1_buf_t b = {0};
-    if (v && net_h1_response_write(&b, m->status, m->reason, v, h.n) == NET_OK) {
-        d_write(d, b.data, b.len);
+    /* corked: the head goes out with the body bytes at hand (u_pump flushes) */
+    d->corked = true;
+    if (v && net_h1_response_write(&d->out, m->status, m->reason, v, h.n) == NET_OK) {
         d->resp_started = true;
         count_status(d->p, m->status);
     } else {
         free(v);
         proxy_headers_dispose(&h);
-        net_h1_buf_dispose(&b);
+        d->corked = false;
         d_upstream_failed(d, 502, "upstream response head cannot be forwarded");
         return;
     }
     free(v);
     proxy_headers_dispose(&h);
-    net_h1_buf_dispose(&b);
 }
 
 static void u_handle(uconn_t *u, const net_h1_event_t *ev)
@@ -679,7 +699,10 @@ static void u_handle(uconn_t *u, const net_h1_event_t *ev)
         d_response_head(d, m);
         return;
     case NET_H1_EV_BODY:
-        if (d->resp_chunked) {
+        if (d->resp_chunked && d->corked) {
+            if (net_h1_chunk_write(&d->out, ev->data, ev->len) != NET_OK)
+                d_upstream_failed(d, 502, "out of memory");
+        } else if (d->resp_chunked) {
             net_h1_buf_t b = {0};
             if (net_h1_chunk_write(&b, ev->data, ev->len) == NET_OK)
                 d_write(d, b.data, b.len);
@@ -693,10 +716,11 @@ static void u_handle(uconn_t *u, const net_h1_event_t *ev)
         if (m->status < 200)
             return;
         if (d->resp_chunked) {
-            net_h1_buf_t b = {0};
-            if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
-                d_write(d, b.data, b.len);
-            net_h1_buf_dispose(&b);
+            d->corked = true;
+            if (net_h1_chunk_write_last(&d->out, NULL, 0) != NET_OK) {
+                d_upstream_failed(d, 502, "out of memory");
+                return;
+            }
         }
         bool reusable = m->keep_alive && d->req_done;
         d->up = NULL;
@@ -748,6 +772,8 @@ static void u_pump(uconn_t *u)
         if (ev.kind == NET_H1_EV_ERROR)
             break;
     }
+    if (u->d && !u->d->st)
+        d_flush(u->d); /* what this input produced, in one write */
     if (u->eof && !u->d)
         u_kill(u);
     if (u->d && u->read_paused && !d_backlogged(u->d, u->in_len)) {
@@ -762,6 +788,8 @@ static void u_pump(uconn_t *u)
 
 static void d_exchange_done(dconn_t *d)
 {
+    if (!d->st)
+        d_flush(d);
     d_timer_stop(d);
     proxy_snapshot_release(d->snap);
     d->snap = NULL;
@@ -1244,6 +1272,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     d_timer_dispose(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
+    net_h1_buf_dispose(&d->out);
     net_h1_parser_free(d->parser);
     free(d->in);
     free(d->bind_key);
