@@ -803,7 +803,7 @@ static void d_exchange_done(dconn_t *d)
     }
     d->resp_started = false;
     d->resp_chunked = false;
-    net_h1_buf_dispose(&d->up_head);
+    d->up_head.len = 0; /* the capacity stays for the next request */
     if (!d->req_done || !d->keep_alive || d->eof || d->p->closing) {
         d_end(d);
         return;
@@ -1039,7 +1039,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
             v[i + 1] = (net_h2_header_t){h.v[i].name, strlen(h.v[i].name), h.v[i].value,
                                          strlen(h.v[i].value)};
     }
-    net_h1_buf_dispose(&d->up_head);
+    d->up_head.len = 0;
     rc = v ? net_h1_request_write(&d->up_head, m->method, target, v, h.n + 1) : PROXY_ENOMEM;
     if (rc == NET_OK && !m->has_body) { /* mirrors get bodiless requests only (docs/proxy.md) */
         mirrors_send(d, f.mirrors, m->method, target, v, h.n + 1);
