@@ -77,6 +77,11 @@ struct dconn {
     net_h1_buf_t out;
     bool corked;
     uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
+    /* Per try: timeouts.backendRequest while a try is in flight, or the retry backoff between
+     * tries (retry_wait); allocated on first use, closed with the exchange. */
+    uv_timer_t *try_timer;
+    uint64_t try_ms, backoff_ms;
+    bool retry_wait;
     dconn_t *prev, *next;
 };
 
@@ -321,10 +326,13 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
         d->up = NULL;
         u->d = NULL;
         uconn_t *nu = NULL;
-        if (d->retryable && !u->got_bytes && !d->resp_started && !d->ending && !p->closing &&
-            d->up_head.len) {
+        bool retried = false;
+        if (d->retryable && !d->retry && !u->got_bytes && !d->resp_started && !d->ending &&
+            !p->closing && d->up_head.len) {
             /* A pooled connection the upstream had closed before our request reached it: the
-             * request (no body) is sent once more on a fresh connection. */
+             * request (no body) is sent once more on a fresh connection. With a route Retry this
+             * counts as an attempt instead (below), so that a backend resetting every connection
+             * gets exactly 1 + attempts tries. */
             d->retryable = false;
             if ((nu = u_connect(p, &d->ep, u->key))) {
                 p->st.upstream_retries++;
@@ -333,9 +341,9 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
                 net_h1_parser_set_method(nu->parser, d->head_method ? "HEAD" : "GET");
             }
         }
-        if (!nu && !d->resp_started && !d->ending && d_retry_attempt(d))
-            nu = d->up; /* the route's Retry: a connection error counts as a failed attempt */
-        if (!nu)
+        if (!nu && !d->resp_started && !d->ending)
+            retried = d_retry_attempt(d); /* the route's Retry: a connection error counts */
+        if (!nu && !retried)
             d_upstream_failed(d, u->connected ? 502 : 503,
                               u->connected ? "upstream connection closed"
                                            : "upstream connection failed");
@@ -500,19 +508,28 @@ static void timer_closed(uv_handle_t *h)
     free(h);
 }
 
+static void timer_dispose(uv_timer_t **t)
+{
+    if (!*t)
+        return;
+    (*t)->data = NULL;
+    uv_close((uv_handle_t *)*t, timer_closed);
+    *t = NULL;
+}
+
 static void d_timer_dispose(dconn_t *d)
 {
-    if (!d->timer)
-        return;
-    d->timer->data = NULL;
-    uv_close((uv_handle_t *)d->timer, timer_closed);
-    d->timer = NULL;
+    timer_dispose(&d->timer);
+    timer_dispose(&d->try_timer);
 }
 
 static void d_timer_stop(dconn_t *d)
 {
     if (d->timer)
         uv_timer_stop(d->timer);
+    if (d->try_timer)
+        uv_timer_stop(d->try_timer);
+    d->retry_wait = false;
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -524,6 +541,19 @@ static void on_timeout(uv_timer_t *t)
         return;
     d->keep_alive = false; /* the request's bytes may still be arriving */
     d_upstream_failed(d, 504, "the route's timeout expired");
+}
+
+/* Starts the per-try timer: |cb| after |ms|. Returns false when it cannot be allocated. */
+static bool d_try_timer_start(dconn_t *d, uint64_t ms, uv_timer_cb cb)
+{
+    if (!d->try_timer) {
+        if (!(d->try_timer = malloc(sizeof *d->try_timer)))
+            return false;
+        uv_timer_init(d->p->loop, d->try_timer);
+    }
+    d->try_timer->data = d;
+    uv_timer_start(d->try_timer, cb, ms, 0);
+    return true;
 }
 
 static void d_timer_start(dconn_t *d, uint64_t ms)
@@ -595,6 +625,9 @@ static void d_local_text(dconn_t *d, int status, const char *text, bool close)
 
 static void d_upstream_failed(dconn_t *d, int status, const char *why)
 {
+    if (d->try_timer) /* no further try */
+        uv_timer_stop(d->try_timer);
+    d->retry_wait = false;
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -930,6 +963,32 @@ static void mirrors_send(dconn_t *d, const Agentgateway__Dev__Resource__RequestM
     }
 }
 
+static uint64_t duration_ms(const Google__Protobuf__Duration *d)
+{
+    if (!d || d->seconds < 0 || d->nanos < 0 || (d->seconds == 0 && d->nanos == 0))
+        return 0;
+    uint64_t ms = (uint64_t)d->seconds * 1000u + (uint64_t)d->nanos / 1000000u;
+    return ms ? ms : 1;
+}
+
+/* timeouts.backendRequest expired for the try in flight: another try while the route's Retry
+ * allows one and no response has started, else 504. */
+static void on_try_timeout(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending || d->retry_wait || (d->st && d->h2_ended))
+        return;
+    if (!d->resp_started && d->req_done && d->up) {
+        uconn_t *u = d->up;
+        d->up = NULL;
+        u_detach_kill(u);
+        if (d_retry_attempt(d))
+            return;
+    }
+    d->keep_alive = false;
+    d_upstream_failed(d, 504, "the route's backend request timeout expired");
+}
+
 /* Routes, filters and forwards one request (either protocol). */
 static void x_start(dconn_t *d, const xreq_t *m)
 {
@@ -1056,9 +1115,15 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->retry = m->has_body ? NULL : f.retry;
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
-    uint64_t tmo = proxy_timeout_ms(f.timeout);
+    /* timeouts.request bounds the whole exchange, retries included; backendRequest each try */
+    uint64_t tmo = f.timeout ? duration_ms(f.timeout->request) : 0;
+    d->try_ms = f.timeout ? duration_ms(f.timeout->backend_request) : 0;
+    d->backoff_ms = d->retry ? duration_ms(d->retry->backoff) : 0;
+    d->retry_wait = false;
     if (tmo)
         d_timer_start(d, tmo);
+    if (d->try_ms)
+        d_try_timer_start(d, d->try_ms, on_try_timeout);
     if (m->expect_continue) {
         net_h1_buf_t b = {0};
         if (net_h1_continue_write(&b) == NET_OK)
@@ -1091,12 +1156,43 @@ static void x_start(dconn_t *d, const xreq_t *m)
 
 /* Sends the request again (the route's Retry): a new backend pick, a pooled or new connection.
  * Returns: false when no attempt is left or none can be made. */
+static bool d_retry_send(dconn_t *d);
+
+static void on_backoff(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending || !d->retry_wait)
+        return;
+    d->retry_wait = false;
+    if (!d_retry_send(d))
+        d_upstream_failed(d, 503, "retry could not be sent");
+}
+
 static bool d_retry_attempt(dconn_t *d)
 {
     proxy_t *p = d->p;
     if (d->retries_left <= 0 || d->ending || p->closing || !d->up_head.len || !d->snap)
         return false;
     d->retries_left--;
+    if (d->try_timer)
+        uv_timer_stop(d->try_timer);
+    if (d->backoff_ms) { /* the next try after the route's backoff */
+        if (!d_try_timer_start(d, d->backoff_ms, on_backoff))
+            return false;
+        d->retry_wait = true;
+        return true;
+    }
+    return d_retry_send(d);
+}
+
+/* Sends the retry now: a new backend pick, a pooled or new connection. */
+static bool d_retry_send(dconn_t *d)
+{
+    proxy_t *p = d->p;
+    if (d->ending || p->closing || !d->snap)
+        return false;
+    if (d->try_ms)
+        d_try_timer_start(d, d->try_ms, on_try_timeout);
     const agw_route_backend_t *rb;
     proxy_endpoint_t ep;
     if (proxy_upstream_pick(d->snap, d->route_pb, &p->lb, &rb, &ep, NULL, 0) != PROXY_OK)

@@ -463,9 +463,6 @@ NOTES = {
                                        "the manifest's paths (/full, /prefix); not transcribed",
     "HTTPRouteCORS": "the first 12 upstream cases (preflight and simple requests on /cors-1, "
                      "/cors-2, /cors-wildcard-origin); the rest not transcribed yet",
-    "HTTPRouteRetryWithTimeouts": "the proxy has no per-try backend timeout distinct from the "
-                                  "request timeout (docs/proxy.md): backendRequest 200ms with "
-                                  "retries gives 504 instead of retrying",
     "HTTPRouteHTTPSListenerDetectMisdirectedRequests": "needs HTTP/2 over TLS (421 is an HTTP/2 "
                                                        "connection-reuse answer)",
     "HTTPRouteRequestPercentageMirror": "150 requests per rule (upstream: 500); mirrored count "
@@ -476,17 +473,12 @@ NOTES = {
     "ListenerSetDualParentRefIndependence": "ListenerSet is not translated by krtgate yet",
     "ListenerSetGatewayParentSectionNameNotFound": "ListenerSet is not translated by krtgate yet",
     "ListenerSetHTTPRouting": "ListenerSet is not translated by krtgate yet",
-    "HTTPRouteBackendURLRewrite": "translate (translate/rules.c) drops URLRewrite on "
-                                  "backendRefs[].filters by design for now (reported, rest of the "
-                                  "rule kept): the backend sees the original path",
     "HTTPRouteReferenceGrant": "the ReferenceGrant sits in its own file, deleted after the first "
                                "phase; krtgate follows the folder",
     "HTTPRouteWeight": "500 requests, each share within 5 points of 70/30/0, up to 10 attempts",
     "HTTPRouteTimeoutRequest": "the echo backend honours ?delay=1s",
     "HTTPRouteRetryConnectionError": "2 resets -> 200; 4 resets -> 500, 502 or 503 (the reference "
-                                     "names 500 or 503; 502 also accepted here). Intermittent: "
-                                     "the proxy sometimes makes a 5th try (a reset on a reused "
-                                     "pooled connection is retried without counting)",
+                                     "names 500 or 503; 502 also accepted here)",
     "HTTPRouteRequestHeaderModifierBackendWeights": "100 requests; each answering pod must have "
                                                     "received Backend: <its Service>",
     "HTTPRouteHostnameIntersection": "traffic cases only; the listener attachedRoutes and route status "
