@@ -30,6 +30,7 @@
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
+#include "upstream_h2.h"
 
 #define WRITE_CAP (256u * 1024u)
 
@@ -62,6 +63,7 @@ struct dconn {
     int phase;
     const proxy_snapshot_t *snap;
     uconn_t *up;
+    proxy_h2x_t *x2; /* the exchange's HTTP/2 upstream stream (upstream_h2.c), instead of |up| */
     net_h1_buf_t up_head;
     int minor;
     bool keep_alive, head_method, req_chunked, req_done;
@@ -116,6 +118,7 @@ struct proxy {
     size_t nlisteners, closing_servers;
     dconn_t *dconns;
     uconn_t *uconns;
+    proxy_h2pool_t *h2pool; /* HTTP/2 (h2c) upstreams */
     size_t nidle;
     proxy_stats_t st;
     bool closing;
@@ -485,6 +488,15 @@ static void h2_respond(dconn_t *d, int status, const net_h2_header_t *h, size_t 
     free(names);
 }
 
+/* The exchange gives its HTTP/2 upstream stream up (no callback follows). */
+static void d_x2_cancel(dconn_t *d)
+{
+    if (d->x2) {
+        proxy_h2x_cancel(d->x2);
+        d->x2 = NULL;
+    }
+}
+
 static void d_end(dconn_t *d)
 {
     if (d->ending)
@@ -493,6 +505,7 @@ static void d_end(dconn_t *d)
         d_flush(d);
     d->ending = true;
     d_timer_stop(d);
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -628,6 +641,7 @@ static void d_upstream_failed(dconn_t *d, int status, const char *why)
     if (d->try_timer) /* no further try */
         uv_timer_stop(d->try_timer);
     d->retry_wait = false;
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -648,7 +662,26 @@ static void d_upstream_failed(dconn_t *d, int status, const char *why)
     }
 }
 
-static void d_response_head(dconn_t *d, const net_h1_message_t *m)
+/* A response head from either upstream kind: HTTP/1.1 (net_h1_message_t) or HTTP/2. */
+typedef struct xresp {
+    int status;
+    const char *reason; /* NULL: the standard phrase */
+    const net_h2_header_t *headers;
+    size_t nheaders;
+    int64_t content_length; /* -1: none */
+    bool chunked, has_body;
+} xresp_t;
+
+static void d_response_head_x(dconn_t *d, const xresp_t *m);
+
+static void d_response_head(dconn_t *d, const net_h1_message_t *hm)
+{
+    xresp_t x = {hm->status,         hm->reason,  hm->headers,  hm->nheaders,
+                 hm->content_length, hm->chunked, hm->has_body};
+    d_response_head_x(d, &x);
+}
+
+static void d_response_head_x(dconn_t *d, const xresp_t *m)
 {
     proxy_headers_t h = {0};
     for (size_t i = 0; i < m->nheaders; i++) {
@@ -989,6 +1022,126 @@ static void on_try_timeout(uv_timer_t *t)
     d_upstream_failed(d, 504, "the route's backend request timeout expired");
 }
 
+/* ------------------------------------------------------------------------------------------- */
+/* HTTP/2 upstreams (upstream_h2.c): the exchange's side of the callbacks */
+
+static void x2_on_head(void *ud, int status, const net_h2_header_t *h, size_t n, bool end)
+{
+    dconn_t *d = ud;
+    const net_h2_header_t *clh = net_h2_header_find(h, n, "content-length");
+    int64_t cl = -1;
+    if (clh) {
+        char *e;
+        long long v = strtoll(clh->value, &e, 10);
+        cl = (*e == '\0' && v >= 0) ? v : -1;
+    }
+    bool body = !end && !d->head_method && status != 204 && status != 304;
+    if (!body && cl < 0 && !d->head_method && status != 204 && status != 304)
+        cl = 0; /* an HTTP/1.1 client needs framing for the empty body */
+    xresp_t x = {status, NULL, h, n, cl, false, body};
+    d_response_head_x(d, &x);
+}
+
+static size_t x2_on_data(void *ud, const uint8_t *data, size_t len)
+{
+    dconn_t *d = ud;
+    if (d->ending || (d->st && d->h2_ended))
+        return len; /* nobody to give them to: dropped */
+    if (d->st) {
+        int rc = net_h2_stream_write(d->st, data, len);
+        if (rc == NET_EAGAIN)
+            return 0; /* refused: h2_on_writable resumes */
+        if (rc != NET_OK) {
+            d->h2_ended = true;
+            net_h2_stream_reset(d->st, 0x2);
+        }
+        return len;
+    }
+    if (net_conn_write_queued(d->c) >= WRITE_CAP)
+        return 0; /* d_on_drain resumes */
+    if (d->resp_chunked) {
+        d->corked = true;
+        if (net_h1_chunk_write(&d->out, data, len) != NET_OK) {
+            d_upstream_failed(d, 502, "out of memory");
+            return len;
+        }
+    } else {
+        d_write(d, data, len);
+    }
+    d_flush(d); /* the head (corked) and these bytes in one write */
+    return len;
+}
+
+static void x2_on_end(void *ud, const net_h2_header_t *trailers, size_t n)
+{
+    dconn_t *d = ud;
+    d->x2 = NULL;
+    if (d->ending)
+        return;
+    if (d->st) {
+        if (!d->h2_ended && net_h2_stream_end(d->st, trailers, n) != NET_OK)
+            net_h2_stream_reset(d->st, 0x2);
+        d->h2_ended = true;
+    } else if (d->resp_chunked) {
+        d->corked = true;
+        if (net_h1_chunk_write_last(&d->out, trailers, n) != NET_OK) {
+            d_upstream_failed(d, 502, "out of memory");
+            return;
+        }
+    }
+    d_exchange_done(d);
+}
+
+static void x2_on_error(void *ud, int status, const char *why)
+{
+    dconn_t *d = ud;
+    d->x2 = NULL;
+    d_upstream_failed(d, status, why);
+}
+
+static void x2_on_writable(void *ud)
+{
+    d_pump(ud);
+}
+
+static const proxy_h2x_callbacks_t x2_callbacks = {.on_head = x2_on_head,
+                                                   .on_data = x2_on_data,
+                                                   .on_end = x2_on_end,
+                                                   .on_error = x2_on_error,
+                                                   .on_writable = x2_on_writable};
+
+/* Starts the request on an HTTP/2 upstream: pseudo-headers, then the (modified) fields with
+ * lowercase names; the body framing is HTTP/2's own (no Transfer-Encoding); `te: trailers` is
+ * kept when the client sent it (gRPC servers require it). Returns the exchange or NULL. */
+static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
+                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep)
+{
+    net_h2_header_t *v = calloc(h->n + 6, sizeof *v);
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    v[n++] = (net_h2_header_t){":method", 7, m->method, strlen(m->method)};
+    v[n++] = NET_H2_HDR(":scheme", "http");
+    v[n++] = (net_h2_header_t){":authority", 10, authority, strlen(authority)};
+    v[n++] = (net_h2_header_t){":path", 5, target, strlen(target)};
+    for (size_t i = 0; i < h->n; i++) {
+        for (char *c = h->v[i].name; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        if (strcmp(h->v[i].name, "transfer-encoding") == 0)
+            continue;
+        v[n++] = (net_h2_header_t){h->v[i].name, strlen(h->v[i].name), h->v[i].value,
+                                   strlen(h->v[i].value)};
+    }
+    const net_h2_header_t *te = net_h2_header_find(m->headers, m->nheaders, "te");
+    if (te && strstr(te->value, "trailers"))
+        v[n++] = NET_H2_HDR("te", "trailers");
+    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body,
+                                     &x2_callbacks, d);
+    free(v);
+    return x;
+}
+
 /* Routes, filters and forwards one request (either protocol). */
 static void x_start(dconn_t *d, const xreq_t *m)
 {
@@ -1104,15 +1257,21 @@ static void x_start(dconn_t *d, const xreq_t *m)
         mirrors_send(d, f.mirrors, m->method, target, v, h.n + 1);
         mirrors_send(d, f.backend_mirrors, m->method, target, v, h.n + 1);
     }
+    proxy_h2x_t *x2 = NULL;
+    if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep)))
+        rc = PROXY_EIO;
     free(v);
     proxy_headers_dispose(&h);
     if (rc != NET_OK) {
-        d_local_text(d, rc == NET_EINVAL ? 400 : 500, "request cannot be forwarded", true);
+        if (rc == PROXY_EIO)
+            d_local_text(d, 503, "cannot start an HTTP/2 upstream request", true);
+        else
+            d_local_text(d, rc == NET_EINVAL ? 400 : 500, "request cannot be forwarded", true);
         return;
     }
     d->resp_mod[0] = f.response_headers;
     d->resp_mod[1] = f.backend_response_headers;
-    d->retry = m->has_body ? NULL : f.retry;
+    d->retry = m->has_body || x2 ? NULL : f.retry; /* no retries over HTTP/2 upstreams yet */
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
     /* timeouts.request bounds the whole exchange, retries included; backendRequest each try */
@@ -1131,10 +1290,16 @@ static void x_start(dconn_t *d, const xreq_t *m)
         net_h1_buf_dispose(&b);
     }
     d->phase = PH_FORWARD;
+    d->ep = ep;
+    if (x2) {
+        d->x2 = x2;
+        d->req_chunked = false; /* HTTP/2 frames the body itself */
+        d->retryable = false;
+        return;
+    }
     char key[300];
     snprintf(key, sizeof key, "%s:%u", ep.host, (unsigned)ep.port);
     uconn_t *u = pool_get(p, key);
-    d->ep = ep;
     if (u) {
         p->st.upstream_reuses++;
         u->d = d;
@@ -1220,6 +1385,11 @@ static void d_handle(dconn_t *d, const net_h1_event_t *ev)
         d_on_head(d);
         return;
     case NET_H1_EV_BODY:
+        if (d->phase == PH_FORWARD && d->x2) {
+            if (proxy_h2x_write(d->x2, ev->data, ev->len) != NET_OK)
+                d_upstream_failed(d, 502, "request body cannot be sent upstream");
+            return;
+        }
         if (d->phase != PH_FORWARD || !d->up)
             return;
         if (d->req_chunked) {
@@ -1236,7 +1406,11 @@ static void d_handle(dconn_t *d, const net_h1_event_t *ev)
         if (d->phase == PH_LOCAL) {
             d_exchange_done(d);
         } else if (d->phase == PH_FORWARD) {
-            if (d->req_chunked && d->up) {
+            if (d->x2) {
+                size_t nt = 0;
+                const net_h2_header_t *t = net_h1_parser_trailers(d->parser, &nt);
+                proxy_h2x_end(d->x2, t, nt);
+            } else if (d->req_chunked && d->up) {
                 net_h1_buf_t b = {0};
                 if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
                     net_conn_write(d->up->c, b.data, b.len);
@@ -1282,7 +1456,9 @@ static void d_pump(dconn_t *d)
     while (!d->ending) {
         if (d->phase == PH_WAIT)
             break;
-        if (d->phase == PH_FORWARD &&
+        if (d->phase == PH_FORWARD && d->x2 && !proxy_h2x_can_write(d->x2, d->in_len))
+            break; /* x2_on_writable resumes */
+        if (d->phase == PH_FORWARD && !d->x2 &&
             (!d->up || !d->up->connected || net_conn_write_queued(d->up->c) >= WRITE_CAP))
             break; /* u_on_connect / u_on_drain resume */
         net_h1_event_t ev;
@@ -1343,6 +1519,8 @@ static void d_on_drain(net_conn_t *c, void *ud)
     (void)c;
     if (d->up)
         u_pump(d->up);
+    else if (d->x2)
+        proxy_h2x_resume(d->x2);
 }
 
 static void d_on_shutdown(net_conn_t *c, void *ud)
@@ -1360,6 +1538,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     (void)c;
     (void)status;
     proxy_t *p = d->p;
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -1413,6 +1592,25 @@ static void dconn_unlink(proxy_t *p, dconn_t *d)
 
 static void h2_push_body(dconn_t *d)
 {
+    if (d->phase == PH_FORWARD && d->x2) {
+        while (d->in_len && d->x2) {
+            size_t n = d->in_len < 65536 ? d->in_len : 65536;
+            if (!proxy_h2x_can_write(d->x2, n))
+                return; /* x2_on_writable resumes */
+            if (proxy_h2x_write(d->x2, d->in, n) != NET_OK) {
+                d_upstream_failed(d, 502, "request body cannot be sent upstream");
+                return;
+            }
+            net_h2_stream_consume(d->st, n);
+            consume(d->in, &d->in_len, n);
+        }
+        if (d->x2 && d->in_len == 0 && d->h2_remote_end && !d->req_done) {
+            proxy_h2x_end(d->x2, NULL, 0);
+            d->req_done = true;
+            d->phase = PH_WAIT;
+        }
+        return;
+    }
     if (d->phase != PH_FORWARD || !d->up || !d->up->connected)
         return;
     uconn_t *u = d->up;
@@ -1537,6 +1735,8 @@ static void h2_on_writable(net_h2_session_t *s, net_h2_stream_t *st, void *ud)
     dconn_t *d = net_h2_stream_user(st);
     if (d && d->up)
         u_pump(d->up);
+    else if (d && d->x2)
+        proxy_h2x_resume(d->x2);
 }
 
 static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error_code, void *ud)
@@ -1548,6 +1748,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
     if (!d)
         return;
     net_h2_stream_set_user(st, NULL);
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -1613,6 +1814,11 @@ static void conn_open(net_conn_t *c, int status, void *ud)
 /* ------------------------------------------------------------------------------------------- */
 /* Proxy */
 
+static void h2pool_conn_gone(void *ud)
+{
+    proxy_maybe_finish(ud);
+}
+
 proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
 {
     proxy_t *p = calloc(1, sizeof *p);
@@ -1638,6 +1844,15 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     if (!p->opt.max_buffered_input)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
+    if (!(p->h2pool = proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, h2pool_conn_gone,
+                                       p))) {
+        proxy_config_free(p->cfg);
+        free(p->auto_host);
+        free(p);
+        if (err)
+            *err = PROXY_ENOMEM;
+        return NULL;
+    }
     return p;
 }
 
@@ -1805,7 +2020,8 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
 
 static void proxy_maybe_finish(proxy_t *p)
 {
-    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors)
+    if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors ||
+        proxy_h2pool_conns(p->h2pool))
         return;
     void (*cb)(proxy_t *, void *) = p->on_closed;
     void *ud = p->closed_ud;
@@ -1813,6 +2029,7 @@ static void proxy_maybe_finish(proxy_t *p)
     if (cb)
         cb(p, ud);
     proxy_config_free(p->cfg);
+    proxy_h2pool_free(p->h2pool);
     free(p->auto_host);
     free(p);
 }
@@ -1829,6 +2046,7 @@ void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
             u_kill(u);
     for (mirror_t *m = p->mirrors; m; m = m->next)
         net_conn_close(m->c, false);
+    proxy_h2pool_close(p->h2pool); /* graceful: streams in flight finish */
     p->closing_servers++; /* hold the finish until this function returns */
     p->closing_servers--;
     proxy_maybe_finish(p);
