@@ -594,6 +594,8 @@ static void raw_eof(net_conn_t *c)
         c->rcb.on_eof(c, c->rud);
     else
         net_conn_end(c);
+    if (c->fin_sent && c->fin_done && !c->closing)
+        net__conn_abort(c, NET_OK); /* half-closed both ways: done */
 }
 
 void net__conn_start(net_conn_t *c)
@@ -828,7 +830,7 @@ int net_conn_write(net_conn_t *c, const void *data, size_t len)
 {
     if (!c->raw)
         return NET_ESTATE;
-    if (c->closing || c->close_requested || c->ending || c->close_after_flush)
+    if (c->closing || c->close_requested || c->ending || c->close_after_flush || c->fin_sent)
         return NET_ECLOSED;
     if (len == 0)
         return NET_OK;
@@ -907,7 +909,9 @@ void net_conn_end(net_conn_t *c)
         net_tls_close_notify(c->tls);
         send_tls_pending(c);
     }
-    if (!c->close_requested) {
+    if (c->fin_sent) {
+        start_reading(c); /* FIN already asked for: drop what still comes, see the EOF */
+    } else if (!c->close_requested) {
         /* uv_shutdown waits for the queued writes, then sends FIN. */
         c->shutdown_req.data = c;
         int rv = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb);
@@ -919,6 +923,27 @@ void net_conn_end(net_conn_t *c)
         }
     }
     net__conn_leave(c);
+}
+
+int net_conn_shutdown_write(net_conn_t *c)
+{
+    if (c->closing || c->close_requested || c->ending)
+        return NET_ECLOSED;
+    if (!c->raw || c->tls)
+        return NET_ESTATE;
+    if (c->fin_sent)
+        return NET_OK;
+    net__conn_enter(c);
+    c->fin_sent = true;
+    c->want_drain = false;
+    c->shutdown_req.data = c;
+    int rv = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb);
+    if (rv < 0)
+        net__conn_abort(c, NET_OK);
+    else
+        c->reqs_pending++;
+    net__conn_leave(c);
+    return NET_OK;
 }
 
 int net_conn_set_raw(net_conn_t *c, const net_conn_raw_callbacks_t *cb, void *ud)

@@ -72,6 +72,7 @@ struct net_conn {
     bool user_paused; /* net_conn_set_read_paused(c, true) */
     bool want_drain;  /* the write queue reached its cap: on_drain at half */
     bool ending;      /* net_conn_end: input dropped, FIN after the queued writes */
+    bool fin_sent;    /* net_conn_shutdown_write: FIN requested, reading goes on */
     bool fin_done;    /* the shutdown request completed (queued writes are out) */
     bool peer_eof;    /* the peer sent FIN / close_notify */
     uint8_t sniff[24];

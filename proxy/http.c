@@ -46,7 +46,8 @@ struct listener {
     listener_t *next;
 };
 
-enum { PH_HEAD, PH_LOCAL, PH_FORWARD, PH_WAIT };
+/* PH_TUNNEL: after a 101 to an Upgrade request, bytes flow both ways unparsed (tunnel below). */
+enum { PH_HEAD, PH_LOCAL, PH_FORWARD, PH_WAIT, PH_TUNNEL };
 
 struct dconn {
     proxy_t *p;
@@ -69,6 +70,8 @@ struct dconn {
     bool keep_alive, head_method, req_chunked, req_done;
     bool resp_started, resp_chunked;
     bool retryable; /* sent on a pooled connection, no body: may be resent once on a new one */
+    bool upgrade;   /* the request asks for a protocol Upgrade (WebSocket) */
+    bool fin_up, fin_down; /* tunnel: the client's / the upstream's FIN was passed on */
     const Agentgateway__Dev__Resource__Retry *retry; /* the route's Retry (bodiless requests) */
     int retries_left;
     const agw_route_t *route_pb; /* borrowed from snap */
@@ -214,6 +217,9 @@ static void d_timer_stop(dconn_t *d);
 static void d_exchange_done(dconn_t *d);
 static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *key);
 static bool d_retry_attempt(dconn_t *d);
+static void t_down(uconn_t *u);
+static void t_up(dconn_t *d);
+static void d_tunnel_start(dconn_t *d, const net_h1_message_t *m);
 
 static void u_unlink(uconn_t *u)
 {
@@ -324,7 +330,13 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
     if (u->idle)
         p->nidle--;
     u->idle = false;
-    if (u->d) {
+    if (u->d && u->d->phase == PH_TUNNEL) {
+        dconn_t *d = u->d;
+        d->up = NULL;
+        u->d = NULL;
+        if (!(d->fin_up && d->fin_down)) /* not a clean end of both directions: abort */
+            net_conn_close(d->c, false);
+    } else if (u->d) {
         dconn_t *d = u->d;
         d->up = NULL;
         u->d = NULL;
@@ -747,7 +759,10 @@ static void u_handle(uconn_t *u, const net_h1_event_t *ev)
         if (m->status < 200 && m->status != 101)
             return; /* interim: we answered Expect ourselves */
         if (m->status == 101) {
-            d_upstream_failed(d, 502, "upstream switched protocols");
+            if (!d->upgrade || d->st)
+                d_upstream_failed(d, 502, "upstream switched protocols unasked");
+            else
+                d_tunnel_start(d, m);
             return;
         }
         if (d->retry && d->retries_left > 0 && d->req_done) {
@@ -809,6 +824,10 @@ static void u_pump(uconn_t *u)
     u->pumping = true;
     while (u->d && !u->dead) {
         dconn_t *d = u->d;
+        if (d->phase == PH_TUNNEL) {
+            t_down(u);
+            break;
+        }
         if (d_backlogged(d, u->in_len)) {
             if (!u->read_paused) {
                 u->read_paused = true;
@@ -840,6 +859,10 @@ static void u_pump(uconn_t *u)
     }
     if (u->d && !u->d->st)
         d_flush(u->d); /* what this input produced, in one write */
+    if (u->d && u->d->phase == PH_TUNNEL) {
+        u->pumping = false;
+        return;
+    }
     if (u->eof && !u->d)
         u_kill(u);
     if (u->d && u->read_paused && !d_backlogged(u->d, u->in_len)) {
@@ -847,6 +870,98 @@ static void u_pump(uconn_t *u)
         net_conn_set_read_paused(u->c, false);
     }
     u->pumping = false;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Tunnel: after a 101 to an Upgrade request (WebSocket), the client and upstream connections
+ * carry bytes both ways, unparsed. Each direction writes what it read to the other side and
+ * stops reading while the other side's write queue is over WRITE_CAP (on_drain resumes), so a
+ * tunnel holds at most a read plus a write queue per direction. A FIN is passed on as a
+ * half-close (net_conn_shutdown_write) once the bytes before it are out, and the other
+ * direction keeps flowing; a connection closes by itself when both directions are done, and a
+ * reset or close of either side before that aborts the other. */
+
+static void d_tunnel_start(dconn_t *d, const net_h1_message_t *m)
+{
+    d_timer_stop(d);
+    proxy_headers_t h = {0};
+    int rc = PROXY_OK;
+    for (size_t i = 0; i < m->nheaders && rc == PROXY_OK; i++)
+        if (!hop_by_hop(m->headers[i].name, m->headers, m->nheaders) &&
+            strcasecmp(m->headers[i].name, "content-length") != 0)
+            rc = proxy_headers_add(&h, m->headers[i].name, m->headers[i].value,
+                                   m->headers[i].value_len);
+    const net_h2_header_t *uh = net_h2_header_find(m->headers, m->nheaders, "upgrade");
+    if (rc == PROXY_OK)
+        rc = proxy_headers_modify(&h, d->resp_mod[0]);
+    if (rc == PROXY_OK)
+        rc = proxy_headers_modify(&h, d->resp_mod[1]);
+    if (rc == PROXY_OK)
+        rc = proxy_headers_set(&h, "connection", "upgrade");
+    if (rc == PROXY_OK && uh)
+        rc = proxy_headers_set(&h, "upgrade", uh->value);
+    net_h2_header_t *v = rc == PROXY_OK ? headers_view(&h) : NULL;
+    d->corked = true;
+    if (!v || net_h1_response_write(&d->out, 101, m->reason, v, h.n) != NET_OK) {
+        free(v);
+        proxy_headers_dispose(&h);
+        d->corked = false;
+        d->out.len = 0;
+        d_upstream_failed(d, 502, "upstream 101 response cannot be forwarded");
+        return;
+    }
+    free(v);
+    proxy_headers_dispose(&h);
+    d_flush(d);
+    count_status(d->p, 101);
+    d->resp_started = true;
+    d->phase = PH_TUNNEL;
+    proxy_snapshot_release(d->snap);
+    d->snap = NULL;
+    /* client bytes that came after the request are tunnel bytes already */
+    t_up(d);
+}
+
+static void t_set_paused(net_conn_t *c, bool *paused, bool want)
+{
+    if (*paused != want) {
+        *paused = want;
+        net_conn_set_read_paused(c, want);
+    }
+}
+
+/* Upstream → client. */
+static void t_down(uconn_t *u)
+{
+    dconn_t *d = u->d;
+    if (u->in_len && !d->ending && !d->fin_down)
+        net_conn_write(d->c, u->in, u->in_len);
+    u->in_len = 0;
+    t_set_paused(u->c, &u->read_paused, net_conn_write_queued(d->c) >= WRITE_CAP);
+    if (u->eof && !d->fin_down) {
+        d->fin_down = true;
+        if (net_conn_shutdown_write(d->c) != NET_OK)
+            d_end(d); /* TLS: no half-close, end it whole */
+    }
+}
+
+/* Client → upstream. */
+static void t_up(dconn_t *d)
+{
+    uconn_t *u = d->up;
+    if (!u || u->dead)
+        return;
+    if (d->in_len && !d->fin_up)
+        net_conn_write(u->c, d->in, d->in_len);
+    d->in_len = 0;
+    t_set_paused(d->c, &d->read_paused, net_conn_write_queued(u->c) >= WRITE_CAP);
+    if (d->eof && !d->fin_up) {
+        d->fin_up = true;
+        if (net_conn_shutdown_write(u->c) != NET_OK) {
+            d->up = NULL;
+            u_detach_kill(u);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -886,6 +1001,7 @@ typedef struct xreq {
     int64_t content_length; /* -1: none */
     bool chunked;           /* forward the body chunked */
     bool has_body, expect_continue;
+    const char *upgrade; /* HTTP/1.1 Upgrade request: the Upgrade value (forwarded with it) */
 } xreq_t;
 
 static void x_start(dconn_t *d, const xreq_t *m);
@@ -899,14 +1015,19 @@ static void d_on_head(dconn_t *d)
     d->head_method = strcmp(hm->method, "HEAD") == 0;
     d->req_done = false;
     d->resp_started = false;
-    if (hm->upgrade) {
-        d_local_text(d, 501, "protocol upgrades are not supported yet", true);
+    const net_h2_header_t *uh = net_h2_header_find(hm->headers, hm->nheaders, "upgrade");
+    if (hm->upgrade && (!uh || strcmp(hm->method, "CONNECT") == 0)) {
+        d_local_text(d, 501, "CONNECT is not supported", true);
         return;
     }
+    d->upgrade = hm->upgrade;
+    if (d->upgrade) /* declined (no 101): the parser cannot go on, the connection ends */
+        d->keep_alive = false;
     const net_h2_header_t *hh = net_h2_header_find(hm->headers, hm->nheaders, "host");
-    xreq_t x = {hm->method,  hm->target,   hh ? hh->value : NULL,
-                hm->headers, hm->nheaders, hm->content_length,
-                hm->chunked, hm->has_body, hm->expect_continue};
+    xreq_t x = {hm->method,      hm->target,   hh ? hh->value : NULL,
+                hm->headers,     hm->nheaders, hm->content_length,
+                hm->chunked,     hm->has_body, hm->expect_continue,
+                hm->upgrade ? uh->value : NULL};
     x_start(d, &x);
 }
 
@@ -1236,6 +1357,16 @@ static void x_start(dconn_t *d, const xreq_t *m)
     if (rc == PROXY_OK)
         rc = proxy_rewrite_target(f.rewrite, &url, target, sizeof target, &new_host);
     free(path);
+    if (rc == PROXY_OK && m->upgrade && ep.h2c) {
+        proxy_headers_dispose(&h);
+        d_local_text(d, 502, "protocol upgrade to an HTTP/2 upstream is not supported", true);
+        return;
+    }
+    if (rc == PROXY_OK && m->upgrade) { /* hop-by-hop, but the point of the request */
+        rc = proxy_headers_set(&h, "connection", "upgrade");
+        if (rc == PROXY_OK)
+            rc = proxy_headers_set(&h, "upgrade", m->upgrade);
+    }
     char cl[32];
     if (rc == PROXY_OK && m->chunked)
         rc = proxy_headers_set(&h, "transfer-encoding", "chunked");
@@ -1271,7 +1402,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
     }
     d->resp_mod[0] = f.response_headers;
     d->resp_mod[1] = f.backend_response_headers;
-    d->retry = m->has_body || x2 ? NULL : f.retry; /* no retries over HTTP/2 upstreams yet */
+    d->retry = m->has_body || x2 || m->upgrade ? NULL : f.retry; /* none over HTTP/2 yet */
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
     /* timeouts.request bounds the whole exchange, retries included; backendRequest each try */
@@ -1450,11 +1581,15 @@ static void d_pump(dconn_t *d)
         h2_push_body(d);
         return;
     }
+    if (d->phase == PH_TUNNEL) {
+        t_up(d);
+        return;
+    }
     if (d->pumping)
         return;
     d->pumping = true;
     while (!d->ending) {
-        if (d->phase == PH_WAIT)
+        if (d->phase == PH_WAIT || d->phase == PH_TUNNEL)
             break;
         if (d->phase == PH_FORWARD && d->x2 && !proxy_h2x_can_write(d->x2, d->in_len))
             break; /* x2_on_writable resumes */
@@ -1507,6 +1642,10 @@ static void d_on_eof(net_conn_t *c, void *ud)
     dconn_t *d = ud;
     (void)c;
     d->eof = true;
+    if (d->phase == PH_TUNNEL) {
+        t_up(d); /* passes the FIN on once the bytes before it are out */
+        return;
+    }
     if (d->phase == PH_HEAD || d->phase == PH_LOCAL)
         d_pump(d);
     if (d->phase == PH_HEAD || (d->phase == PH_FORWARD && !d->req_done))
@@ -1539,6 +1678,10 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     (void)status;
     proxy_t *p = d->p;
     d_x2_cancel(d);
+    if (d->up && d->phase == PH_TUNNEL && d->fin_up && d->up->eof) {
+        d->up->d = NULL; /* both directions done: it closes by itself once its FIN is out */
+        d->up = NULL;
+    }
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -1694,7 +1837,7 @@ static void h2_on_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
         d_local_text(d, 400, "missing :method or :path, or CONNECT", true);
         return;
     }
-    xreq_t x = {method, path, authority, hs, nh, cl, has_body && cl < 0, has_body, false};
+    xreq_t x = {method, path, authority, hs, nh, cl, has_body && cl < 0, has_body, false, NULL};
     x_start(d, &x);
     free(hs);
     h2_push_body(d);

@@ -198,6 +198,12 @@ void net_conn_set_read_paused(net_conn_t *c, bool paused);
  * on_close is called (no on_read, on_eof, on_drain). For an HTTP/2 connection:
  * net_conn_close(c, true). Safe to call more than once. */
 void net_conn_end(net_conn_t *c);
+/* Half-closes a raw plaintext connection (a tunnel passing on its peer's FIN): bytes already
+ * queued go out, then a TCP FIN; reading and on_read / on_eof go on. The connection closes by
+ * itself once the FIN is out and the peer's EOF came (on_eof is still delivered). Later writes
+ * are refused (NET_ECLOSED). Returns NET_OK (also when already done), NET_ESTATE (TLS, or not
+ * raw: use net_conn_end), NET_ECLOSED (closing or ending). */
+int net_conn_shutdown_write(net_conn_t *c);
 /* Hands a raw connection to a new owner (after an HTTP/1.1 Upgrade): the next callbacks go to
  * |cb| with |ud| (cb copied, ud kept). Returns NET_OK, NET_EINVAL (no on_read), or NET_ESTATE
  * when |c| is not raw. */
