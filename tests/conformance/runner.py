@@ -49,6 +49,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc_echo  # noqa: E402  (the GRPC tests' backend and client; python3-grpcio)
+
 INFRA = "gateway-conformance-infra"
 APP = "gateway-conformance-app-backend"
 WEB = "gateway-conformance-web-backend"
@@ -61,6 +64,10 @@ BACKENDS = [
     (APP, "app-backend-v1", 2),
     (APP, "app-backend-v2", 2),
     (WEB, "web-backend", 2),
+    # gRPC echoes (h2c, grpc_echo.py), after the HTTP ones so that their addresses stay put
+    (INFRA, "grpc-infra-backend-v1", 1),
+    (INFRA, "grpc-infra-backend-v2", 1),
+    (INFRA, "grpc-infra-backend-v3", 1),
 ]
 ECHO_PORT = 3000
 REQUIRED_SUCCESSES = 3
@@ -113,6 +120,17 @@ def C(path, backend=None, ns=INFRA, status=None, host=None, method="GET", header
 
 
 V1, V2, V3 = "infra-backend-v1", "infra-backend-v2", "infra-backend-v3"
+
+
+GV1, GV2, GV3 = "grpc-infra-backend-v1", "grpc-infra-backend-v2", "grpc-infra-backend-v3"
+
+
+def G(method, backend=None, **kw):
+    """A GRPC case: a unary call to the suite's GrpcEcho service (grpc_echo.py); headers are
+    metadata, host the authority; status 404 stands for UNIMPLEMENTED."""
+    c = C("/%s/%s" % (grpc_echo.SERVICE, method), backend, method="POST", **kw)
+    c["grpc"] = True
+    return c
 
 
 def DELETE(kind):
@@ -212,6 +230,7 @@ GW8080 = "same-namespace-with-http-listener-on-8080"
 HI = "httproute-hostname-intersection"
 HIA = "httproute-hostname-intersection-all"
 LHM = "httproute-listener-hostname-matching"
+GLHM = "grpcroute-listener-hostname-matching"
 LPM = "httproute-listener-port-matching"
 
 # name -> (feature, fixture under tests/translate/golden (conf-<x>), cases or special runner, note)
@@ -448,6 +467,25 @@ TESTS = [
       C("/retry/request-timeout-200ms", status=504, retry=(500, 4, "100ms"))]),
     ("HTTPRouteServiceTypes", "HTTPRoute (core)", "httproute-service-types",
      [C("/manual-endpointslices", V1), C("/headless", V1), C("/headless-manual-endpointslices", V1)]),
+    ("GRPCExactMethodMatching", "GRPCRoute (core)", "grpcroute-exact-method-matching",
+     [G("Echo", GV1), G("EchoTwo", GV2), G("EchoThree")] if grpc_echo.available() else None),
+    ("GRPCRouteHeaderMatching", "GRPCRoute (core)", "grpcroute-header-matching",
+     [G("Echo", GV1, headers={"version": "one"}), G("Echo", GV2, headers={"version": "two"}),
+      G("Echo", GV1, headers={"version": "two", "color": "orange"}),
+      G("Echo", GV2, headers={"version": "two", "color": "blue"}),
+      G("Echo", headers={"color": "orange"}), G("Echo", headers={"some-other-header": "one"}),
+      G("Echo", GV1, headers={"color": "blue"}), G("Echo", GV1, headers={"color": "green"}),
+      G("Echo", GV2, headers={"color": "red"}), G("Echo", GV2, headers={"color": "yellow"}),
+      G("Echo", headers={"color": "purple"})] if grpc_echo.available() else None),
+    ("GRPCRouteListenerHostnameMatching", "GRPCRoute (core)", "grpcroute-listener-hostname-matching",
+     [G("Echo", GV1, host="bar.com", gw=GLHM), G("Echo", GV2, host="foo.bar.com", gw=GLHM),
+      G("Echo", GV3, host="baz.bar.com", gw=GLHM), G("Echo", GV3, host="boo.bar.com", gw=GLHM),
+      G("Echo", GV3, host="multiple.prefixes.bar.com", gw=GLHM),
+      G("Echo", GV3, host="multiple.prefixes.foo.com", gw=GLHM),
+      G("Echo", host="foo.com", gw=GLHM), G("Echo", host="no.matching.host", gw=GLHM)]
+     if grpc_echo.available() else None),
+    ("GRPCRouteNamedRule", "GRPCRouteNamedRouteRule", "grpcroute-named-rule",
+     [G("Echo", GV1), G("EchoTwo", GV2)] if grpc_echo.available() else None),
     ("ListenerSetAllowedRoutesNamespaces", "ListenerSet", "", None),
     ("ListenerSetDualParentRefIndependence", "ListenerSet", "", None),
     ("ListenerSetGatewayParentSectionNameNotFound", "ListenerSet", "", None),
@@ -455,10 +493,15 @@ TESTS = [
 ]
 
 NOTES = {
+    "GRPCExactMethodMatching": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteHeaderMatching": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteListenerHostnameMatching": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteNamedRule": "" if grpc_echo.available() else "needs python3-grpcio",
     "HTTPRouteBackendProtocolH2C": "needs an HTTP/2 prior-knowledge client and an h2c echo "
                                    "(python's standard library has neither)",
-    "HTTPRouteBackendProtocolWebSocket": "needs a WebSocket client and echo (not written yet); "
-                                         "the proxy answers Upgrade requests 501 for now",
+    "HTTPRouteBackendProtocolWebSocket": "needs a WebSocket client and echo in the runner (not "
+                                         "written yet; the proxy tunnels WebSocket, see "
+                                         "tests/proxy/websocket_tunnel.py)",
     "HTTPRouteBackendRequestRedirect": "the upstream case list stored for reference does not match "
                                        "the manifest's paths (/full, /prefix); not transcribed",
     "HTTPRouteCORS": "the first 12 upstream cases (preflight and simple requests on /cors-1, "
@@ -574,7 +617,11 @@ def pods():
 
 def start_echoes():
     servers = []
-    for ns, _svc, pod, ip in pods():
+    for ns, svc, pod, ip in pods():
+        if svc.startswith("grpc-"):
+            if grpc_echo.available():
+                servers.append(grpc_echo.start_server(ip, ECHO_PORT, pod, ns))
+            continue
         srv = _EchoServer((ip, ECHO_PORT), _Echo)
         srv.pod, srv.namespace = pod, ns
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -640,6 +687,8 @@ def listener_ports(text):
 
 def send(ip, port, case, timeout=3.0):
     """Sends one request; returns (status, {lower name: [values]}, body bytes)."""
+    if case.get("grpc"):
+        return grpc_echo.send(ip, port, case, timeout)
     conn = http.client.HTTPConnection(ip, port, timeout=timeout)
     try:
         if case["sni"]:
