@@ -51,6 +51,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc_echo  # noqa: E402  (the GRPC tests' backend and client; python3-grpcio)
+import ws_echo  # noqa: E402  (the echo's /ws WebSocket endpoint and its client)
 
 INFRA = "gateway-conformance-infra"
 APP = "gateway-conformance-app-backend"
@@ -130,6 +131,13 @@ def G(method, backend=None, **kw):
     metadata, host the authority; status 404 stands for UNIMPLEMENTED."""
     c = C("/%s/%s" % (grpc_echo.SERVICE, method), backend, method="POST", **kw)
     c["grpc"] = True
+    return c
+
+
+def WS(path, backend, **kw):
+    """A WebSocket case: handshake through the Gateway, one message echoed (ws_echo.py)."""
+    c = C(path, backend, **kw)
+    c["ws"] = True
     return c
 
 
@@ -452,7 +460,8 @@ TESTS = [
       C("/", host="bar.com", gw=LPM, port=8090)]),
     # Not replayed (yet): cases None, the reason in NOTES.
     ("HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolH2C", "", None),
-    ("HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendProtocolWebSocket", "", None),
+    ("HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendProtocolWebSocket",
+     "httproute-backend-protocol-websocket", [WS("/ws", V1)]),
     ("HTTPRouteBackendRequestRedirect", "HTTPRouteBackendRequestRedirect", "", None),
     ("HTTPRouteCORS", "HTTPRouteCORS", "httproute-cors", cases_cors()),
     ("HTTPRouteHTTPSListenerDetectMisdirectedRequests", "GatewayHTTPSListenerDetectMisdirectedRequests",
@@ -499,9 +508,7 @@ NOTES = {
     "GRPCRouteNamedRule": "" if grpc_echo.available() else "needs python3-grpcio",
     "HTTPRouteBackendProtocolH2C": "needs an HTTP/2 prior-knowledge client and an h2c echo "
                                    "(python's standard library has neither)",
-    "HTTPRouteBackendProtocolWebSocket": "needs a WebSocket client and echo in the runner (not "
-                                         "written yet; the proxy tunnels WebSocket, see "
-                                         "tests/proxy/websocket_tunnel.py)",
+    "HTTPRouteBackendProtocolWebSocket": "a handshake and one text message echoed (ws_echo.py)",
     "HTTPRouteBackendRequestRedirect": "the upstream case list stored for reference does not match "
                                        "the manifest's paths (/full, /prefix); not transcribed",
     "HTTPRouteCORS": "the first 12 upstream cases (preflight and simple requests on /cors-1, "
@@ -541,6 +548,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _answer(self):
+        if (self.headers.get("upgrade") or "").lower() == "websocket":
+            return ws_echo.serve(self, self.server.pod, self.server.namespace)
         length = int(self.headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
@@ -689,6 +698,8 @@ def send(ip, port, case, timeout=3.0):
     """Sends one request; returns (status, {lower name: [values]}, body bytes)."""
     if case.get("grpc"):
         return grpc_echo.send(ip, port, case, timeout)
+    if case.get("ws"):
+        return ws_echo.send(ip, port, case, timeout)
     conn = http.client.HTTPConnection(ip, port, timeout=timeout)
     try:
         if case["sni"]:
