@@ -37,6 +37,7 @@ gnuplot-nox               SVG plots of krtgate bench (bench/scale/plot.sh: cost 
 nginx-light               bench/proxy_vs_nginx.sh: the reference reverse proxy and the fixed-answer backend (has http_v2 and stub_status)
 wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with latency percentiles
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
+python3-h2                sans-IO HTTP/2 for the conformance runner's h2c echo backend (tests/conformance/h2c_echo.py)
 '
 
 packages=()

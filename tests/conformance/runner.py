@@ -52,6 +52,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc_echo  # noqa: E402  (the GRPC tests' backend and client; python3-grpcio)
 import ws_echo  # noqa: E402  (the echo's /ws WebSocket endpoint and its client)
+import h2c_echo  # noqa: E402  (the echo's h2c port 3001 and its client; python3-h2, curl)
 
 INFRA = "gateway-conformance-infra"
 APP = "gateway-conformance-app-backend"
@@ -459,7 +460,8 @@ TESTS = [
       C("/", V2, host="bar.com", gw=LPM, port=8080), C("/", V3, host="foo.com", gw=LPM, port=8090),
       C("/", host="bar.com", gw=LPM, port=8090)]),
     # Not replayed (yet): cases None, the reason in NOTES.
-    ("HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolH2C", "", None),
+    ("HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolH2C", "httproute-backend-protocol-h2c",
+     [dict(C("/", V1), h2c=True)] if h2c_echo.available() else None),
     ("HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendProtocolWebSocket",
      "httproute-backend-protocol-websocket", [WS("/ws", V1)]),
     ("HTTPRouteBackendRequestRedirect", "HTTPRouteBackendRequestRedirect", "", None),
@@ -506,8 +508,9 @@ NOTES = {
     "GRPCRouteHeaderMatching": "" if grpc_echo.available() else "needs python3-grpcio",
     "GRPCRouteListenerHostnameMatching": "" if grpc_echo.available() else "needs python3-grpcio",
     "GRPCRouteNamedRule": "" if grpc_echo.available() else "needs python3-grpcio",
-    "HTTPRouteBackendProtocolH2C": "needs an HTTP/2 prior-knowledge client and an h2c echo "
-                                   "(python's standard library has neither)",
+    "HTTPRouteBackendProtocolH2C": ("curl with h2c prior knowledge to an h2c echo (h2c_echo.py)"
+                                    if h2c_echo.available() else
+                                    "needs python3-h2 (h2c echo) and curl"),
     "HTTPRouteBackendProtocolWebSocket": "a handshake and one text message echoed (ws_echo.py)",
     "HTTPRouteBackendRequestRedirect": "the upstream case list stored for reference does not match "
                                        "the manifest's paths (/full, /prefix); not transcribed",
@@ -631,6 +634,8 @@ def start_echoes():
             if grpc_echo.available():
                 servers.append(grpc_echo.start_server(ip, ECHO_PORT, pod, ns))
             continue
+        if svc == V1 and h2c_echo.available():
+            servers.append(h2c_echo.start_server(ip, pod, ns))
         srv = _EchoServer((ip, ECHO_PORT), _Echo)
         srv.pod, srv.namespace = pod, ns
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -700,6 +705,8 @@ def send(ip, port, case, timeout=3.0):
         return grpc_echo.send(ip, port, case, timeout)
     if case.get("ws"):
         return ws_echo.send(ip, port, case, timeout)
+    if case.get("h2c"):
+        return h2c_echo.send(ip, port, case, timeout)
     conn = http.client.HTTPConnection(ip, port, timeout=timeout)
     try:
         if case["sni"]:
