@@ -94,6 +94,7 @@ struct uconn {
     proxy_t *p;
     net_conn_t *c;
     char key[300];
+    uint64_t khash; /* key_hash(key): pool scans compare it before the string */
     net_h1_parser_t *parser;
     uint8_t *in;
     size_t in_len, in_cap;
@@ -251,10 +252,20 @@ static void u_detach_kill(uconn_t *u)
     u_kill(u);
 }
 
+/* FNV-1a: pool scans run per request over every upstream connection. */
+static uint64_t key_hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ull;
+    return h;
+}
+
 static uconn_t *pool_get(proxy_t *p, const char *key)
 {
+    uint64_t h = key_hash(key);
     for (uconn_t *u = p->uconns; u; u = u->next) {
-        if (u->idle && !u->dead && strcmp(u->key, key) == 0) {
+        if (u->idle && !u->dead && u->khash == h && strcmp(u->key, key) == 0) {
             u->idle = false;
             u->got_bytes = false; /* for this exchange */
             p->nidle--;
@@ -271,7 +282,7 @@ static void u_release(uconn_t *u, bool reusable)
     u->d = NULL;
     size_t same = 0;
     for (uconn_t *x = p->uconns; x; x = x->next)
-        same += x->idle && strcmp(x->key, u->key) == 0;
+        same += x->idle && x->khash == u->khash && strcmp(x->key, u->key) == 0;
     if (!reusable || p->closing || u->in_len || u->eof || u->dead ||
         p->nidle >= p->opt.pool_max_idle || same >= p->opt.pool_max_idle_per_endpoint) {
         u_kill(u);
@@ -399,6 +410,7 @@ static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *ke
     }
     u->p = p;
     snprintf(u->key, sizeof u->key, "%s", key);
+    u->khash = key_hash(u->key);
     net_client_config_t cc;
     net_client_config_default(&cc);
     cc.host = ep->host;
