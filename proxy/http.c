@@ -65,6 +65,8 @@ struct dconn {
     const proxy_snapshot_t *snap;
     uconn_t *up;
     proxy_h2x_t *x2; /* the exchange's HTTP/2 upstream stream (upstream_h2.c), instead of |up| */
+    net_h2_header_t *req_trl; /* HTTP/2 client's request trailers, for an HTTP/2 upstream */
+    size_t nreq_trl;
     net_h1_buf_t up_head;
     int minor;
     bool keep_alive, head_method, req_chunked, req_done;
@@ -1760,7 +1762,7 @@ static void h2_push_body(dconn_t *d)
             consume(d->in, &d->in_len, n);
         }
         if (d->x2 && d->in_len == 0 && d->h2_remote_end && !d->req_done) {
-            proxy_h2x_end(d->x2, NULL, 0);
+            proxy_h2x_end(d->x2, d->req_trl, d->nreq_trl);
             d->req_done = true;
             d->phase = PH_WAIT;
         }
@@ -1798,8 +1800,14 @@ static void h2_on_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
                           const net_h2_header_t *h, size_t n, void *ud)
 {
     listener_t *l = ud;
+    if (kind == NET_H2_TRAILERS) { /* kept for an HTTP/2 upstream; HTTP/1.1 ones drop them */
+        dconn_t *t = net_h2_stream_user(st);
+        if (t && t->x2 && !t->req_trl && (t->req_trl = net_h2_headers_copy(h, n)))
+            t->nreq_trl = n;
+        return;
+    }
     if (kind != NET_H2_REQUEST)
-        return; /* request trailers are not forwarded */
+        return;
     dconn_t *d = calloc(1, sizeof *d);
     if (!d || !(d->bind_key = strdup(l->bind_key))) {
         free(d);
@@ -1912,6 +1920,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
     d_timer_dispose(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
+    free(d->req_trl);
     free(d->in);
     free(d->bind_key);
     dconn_unlink(d->p, d);

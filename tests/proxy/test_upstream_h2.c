@@ -1,7 +1,7 @@
 /*
  * Tests of proxy/upstream_h2.c against an h2c server written on net/ in the same loop: a request
  * with a streamed body and its echo, response trailers, two exchanges multiplexed on one
- * connection, a Trailers-Only answer (head with end), a stream reset by the server (502), a
+ * connection, request trailers, a Trailers-Only answer (head with end), a stream reset by the server (502), a
  * refused connection (503), a caller that takes response bytes later (on_data returning 0, then
  * proxy_h2x_resume), a cancelled exchange (no callback after), and a graceful pool close.
  */
@@ -22,12 +22,18 @@
  * a head with END_STREAM (grpc-status 5); /reset resets the stream. */
 
 static size_t srv_streams;
+static char srv_req_trailer[16]; /* the x-rt request trailer last seen */
 
 static void srv_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
                         const net_h2_header_t *h, size_t n, void *ud)
 {
     (void)s;
     (void)ud;
+    if (kind == NET_H2_TRAILERS) {
+        const net_h2_header_t *rt = net_h2_header_find(h, n, "x-rt");
+        snprintf(srv_req_trailer, sizeof srv_req_trailer, "%s", rt ? rt->value : "");
+        return;
+    }
     if (kind != NET_H2_REQUEST)
         return;
     srv_streams++;
@@ -227,7 +233,8 @@ static void test_body_echo_with_trailers_and_multiplexing(void **state)
     assert_int_equal(proxy_h2x_write(a.x, "lo", 2), NET_OK);
     proxy_h2x_end(a.x, NULL, 0);
     assert_int_equal(proxy_h2x_write(b.x, "second", 6), NET_OK);
-    proxy_h2x_end(b.x, NULL, 0);
+    net_h2_header_t rt[] = {NET_H2_HDR("x-rt", "req-trailer")};
+    proxy_h2x_end(b.x, rt, 1); /* request trailers go upstream */
     run_until(call_ended, &a);
     run_until(call_ended, &b);
     assert_int_equal(a.status, 200);
@@ -235,6 +242,7 @@ static void test_body_echo_with_trailers_and_multiplexing(void **state)
     assert_string_equal(a.body, "hello");
     assert_string_equal(a.trailer, "1");
     assert_string_equal(b.body, "second");
+    assert_string_equal(srv_req_trailer, "req-trailer");
     proxy_h2pool_counts(pool, &c1, &s1);
     assert_int_equal(c1 - c0, 1); /* one connection, */
     assert_int_equal(s1 - s0, 2); /* two streams */
