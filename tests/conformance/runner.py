@@ -495,6 +495,8 @@ TESTS = [
       G("Echo", GV3, host="multiple.prefixes.foo.com", gw=GLHM),
       G("Echo", host="foo.com", gw=GLHM), G("Echo", host="no.matching.host", gw=GLHM)]
      if grpc_echo.available() else None),
+    ("GRPCRouteWeight", "GRPCRoute (core)", "grpcroute-weight",
+     "grpc-weight" if grpc_echo.available() else None),
     ("GRPCRouteNamedRule", "GRPCRouteNamedRouteRule", "grpcroute-named-rule",
      [G("Echo", GV1), G("EchoTwo", GV2)] if grpc_echo.available() else None),
     ("ListenerSetAllowedRoutesNamespaces", "ListenerSet", "", None),
@@ -508,6 +510,8 @@ NOTES = {
     "GRPCRouteHeaderMatching": "" if grpc_echo.available() else "needs python3-grpcio",
     "GRPCRouteListenerHostnameMatching": "" if grpc_echo.available() else "needs python3-grpcio",
     "GRPCRouteNamedRule": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteWeight": ("500 unary calls, each share within 5 points of 70/30/0, up to 10 attempts"
+                        if grpc_echo.available() else "needs python3-grpcio"),
     "HTTPRouteBackendProtocolH2C": ("curl with h2c prior knowledge to an h2c echo (h2c_echo.py)"
                                     if h2c_echo.available() else
                                     "needs python3-h2 (h2c echo) and curl"),
@@ -870,16 +874,17 @@ def run_case(case, ip, port, timeout):
         time.sleep(POLL)
 
 
-def run_weight(ip, port):
-    """HTTPRouteWeight: 70/30/0 over 500 requests, each share within 5 points; 10 attempts."""
-    want = {V1: 0.7, V2: 0.3, V3: 0.0}
+def run_weight(ip, port, grpc=False):
+    """HTTPRouteWeight (GRPCRouteWeight with grpc): 70/30/0 over 500 requests (unary calls), each
+    share within 5 points; 10 attempts."""
+    want = {GV1: 0.7, GV2: 0.3, GV3: 0.0} if grpc else {V1: 0.7, V2: 0.3, V3: 0.0}
     last = "no attempt"
     for _attempt in range(10):
         counts = {k: 0 for k in want}
         errors = 0
         for _ in range(500):
             try:
-                status, _rh, body = send(ip, port, C("/", V1))
+                status, _rh, body = send(ip, port, G("Echo", GV1) if grpc else C("/", V1))
                 pod = json.loads(body).get("pod", "") if status == 200 else ""
             except (OSError, http.client.HTTPException, ValueError):
                 pod = ""
@@ -946,7 +951,8 @@ def run_percentage_mirror(ip, port):
     return None
 
 
-SPECIAL = {"weight": run_weight, "backend-weights": run_backend_weights,
+SPECIAL = {"weight": run_weight, "grpc-weight": lambda ip, port: run_weight(ip, port, grpc=True),
+           "backend-weights": run_backend_weights,
            "percentage-mirror": run_percentage_mirror}
 
 
