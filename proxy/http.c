@@ -1,9 +1,10 @@
 /*
  * The HTTP data path (proxy/proxy.h): downstream HTTP/1.1 on net/'s raw connections with the h1
  * codec and downstream HTTP/2 streams (h2c, or h2 over TLS by ALPN) on net/'s sessions, both
- * forwarded to HTTP/1.1 upstream connections from a keep-alive pool, bodies streamed in both
+ * forwarded to HTTP/1.1 upstream connections from a keep-alive pool, or to HTTP/2 (h2c) upstream
+ * streams (upstream_h2.c) for Service ports that say so, bodies and trailers streamed in both
  * directions; route filters (modifiers, redirect, rewrite, direct response, mirror, timeout,
- * retry) applied on the way.
+ * retry) applied on the way; an HTTP/1.1 Upgrade answered 101 becomes a byte tunnel.
  *
  * Key decision: one exchange at a time per downstream connection, driven by two pull loops
  * (d_pump for the request, u_pump for the response) that stop whenever the other side's write
