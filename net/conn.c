@@ -256,6 +256,24 @@ static void write_cb(uv_write_t *req, int status)
 /* Hands |len| bytes to the socket (copied). Returns NET_OK or closes the connection. */
 static int send_bytes(net_conn_t *c, const uint8_t *data, size_t len)
 {
+    /* Nothing queued: write straight away. uv_try_write neither copies nor allocates, and
+     * unlike uv_write it leaves the poll watcher alone (a completed uv_write costs an
+     * epoll_ctl MOD when libuv stops watching for POLLOUT). What the socket does not take
+     * goes through the queue below. */
+    if (c->wq_bytes == 0) {
+        uv_buf_t direct = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &direct, 1);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+            if (len == 0)
+                return NET_OK;
+        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            net__log(NET_LOG_DEBUG, "conn %s: write: %s", c->peer, uv_strerror(n));
+            net__conn_abort(c, NET_EIO);
+            return NET_EIO;
+        }
+    }
     wreq_t *w = malloc(sizeof *w + len);
     if (!w) {
         net__conn_abort(c, NET_ENOMEM);
@@ -578,6 +596,8 @@ static void raw_eof(net_conn_t *c)
         c->rcb.on_eof(c, c->rud);
     else
         net_conn_end(c);
+    if (c->fin_requested && c->fin_done && !c->ending && !c->closing)
+        net__conn_abort(c, NET_OK); /* half-closed both ways: done */
 }
 
 void net__conn_start(net_conn_t *c)
@@ -924,7 +944,8 @@ static void half_shutdown_cb(uv_shutdown_t *req, int status)
     c->reqs_pending--;
     c->fin_done = true;
     net__conn_enter(c);
-    if (!c->closing && (status < 0 || (c->ending && c->peer_eof)))
+    /* Both directions done (the peer's EOF was delivered before): the connection is over. */
+    if (!c->closing && (status < 0 || c->peer_eof))
         net__conn_abort(c, status < 0 ? NET_EIO : NET_OK);
     net__conn_leave(c);
     net__conn_maybe_free(c);

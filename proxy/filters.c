@@ -268,24 +268,12 @@ int proxy_cors_eval(const agw_cors_t *c, const char *method, const char *origin,
     return rc == PROXY_OK ? PROXY_CORS_PREFLIGHT : rc;
 }
 
-static uint64_t duration_ms(const Google__Protobuf__Duration *d)
+uint64_t proxy_duration_ms(const Google__Protobuf__Duration *d)
 {
     if (!d || d->seconds < 0 || d->nanos < 0 || (d->seconds == 0 && d->nanos == 0))
         return 0;
     uint64_t ms = (uint64_t)d->seconds * 1000u + (uint64_t)d->nanos / 1000000u;
     return ms ? ms : 1;
-}
-
-uint64_t proxy_timeout_ms(const Agentgateway__Dev__Resource__Timeout *t)
-{
-    if (!t)
-        return 0;
-    uint64_t a = duration_ms(t->request), b = duration_ms(t->backend_request);
-    if (!a)
-        return b;
-    if (!b)
-        return a;
-    return a < b ? a : b;
 }
 
 long proxy_path_replace_prefix(const char *path, const char *prefix, size_t prefix_len,

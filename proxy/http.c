@@ -1,9 +1,10 @@
 /*
  * The HTTP data path (proxy/proxy.h): downstream HTTP/1.1 on net/'s raw connections with the h1
  * codec and downstream HTTP/2 streams (h2c, or h2 over TLS by ALPN) on net/'s sessions, both
- * forwarded to HTTP/1.1 upstream connections from a keep-alive pool, bodies streamed in both
+ * forwarded to HTTP/1.1 upstream connections from a keep-alive pool, or to HTTP/2 (h2c) upstream
+ * streams (upstream_h2.c) for Service ports that say so, bodies and trailers streamed in both
  * directions; route filters (modifiers, redirect, rewrite, direct response, mirror, timeout,
- * retry) applied on the way.
+ * retry) applied on the way; an HTTP/1.1 Upgrade answered 101 becomes a byte tunnel.
  *
  * Key decision: one exchange at a time per downstream connection, driven by two pull loops
  * (d_pump for the request, u_pump for the response) that stop whenever the other side's write
@@ -32,6 +33,7 @@
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
+#include "upstream_h2.h"
 
 #define WRITE_CAP (256u * 1024u)
 
@@ -52,7 +54,8 @@ struct listener {
     listener_t *next;
 };
 
-enum { PH_HEAD, PH_LOCAL, PH_FORWARD, PH_WAIT };
+/* PH_TUNNEL: after a 101 to an Upgrade request, bytes flow both ways unparsed (tunnel below). */
+enum { PH_HEAD, PH_LOCAL, PH_FORWARD, PH_WAIT, PH_TUNNEL };
 
 struct dconn {
     proxy_t *p;
@@ -69,11 +72,16 @@ struct dconn {
     int phase;
     const proxy_snapshot_t *snap;
     uconn_t *up;
+    proxy_h2x_t *x2; /* the exchange's HTTP/2 upstream stream (upstream_h2.c), instead of |up| */
+    net_h2_header_t *req_trl; /* HTTP/2 client's request trailers, for an HTTP/2 upstream */
+    size_t nreq_trl;
     net_h1_buf_t up_head;
     int minor;
     bool keep_alive, head_method, req_chunked, req_done;
     bool resp_started, resp_chunked;
     bool retryable; /* sent on a pooled connection, no body: may be resent once on a new one */
+    bool upgrade;   /* the request asks for a protocol Upgrade (WebSocket) */
+    bool fin_up, fin_down; /* tunnel: the client's / the upstream's FIN was passed on */
     const Agentgateway__Dev__Resource__Retry *retry; /* the route's Retry (bodiless requests) */
     int retries_left;
     const agw_route_t *route_pb; /* borrowed from snap */
@@ -82,7 +90,16 @@ struct dconn {
     proxy_endpoint_t ep;
     const agw_header_modifier_t *resp_mod[2];
     proxy_headers_t cors; /* CORS fields for this exchange's response (proxy_cors_eval) */
+    /* HTTP/1.1: response bytes collected while the upstream input at hand is parsed, written
+     * with one net_conn_write (head and body in one system call); kept between exchanges. */
+    net_h1_buf_t out;
+    bool corked;
     uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
+    /* Per try: timeouts.backendRequest while a try is in flight, or the retry backoff between
+     * tries (retry_wait); allocated on first use, closed with the exchange. */
+    uv_timer_t *try_timer;
+    uint64_t try_ms, backoff_ms;
+    bool retry_wait;
     dconn_t *prev, *next;
 };
 
@@ -90,6 +107,7 @@ struct uconn {
     proxy_t *p;
     net_conn_t *c;
     char key[300];
+    uint64_t khash; /* key_hash(key): pool scans compare it before the string */
     net_h1_parser_t *parser;
     uint8_t *in;
     size_t in_len, in_cap;
@@ -118,6 +136,7 @@ struct proxy {
     size_t nlisteners, closing_servers;
     dconn_t *dconns;
     uconn_t *uconns;
+    proxy_h2pool_t *h2pool; /* HTTP/2 (h2c) upstreams */
     size_t nidle;
     proxy_stats_t st;
     proxy__l4_t *l4; /* TCP and TLS passthrough connections (l4.c) */
@@ -219,6 +238,9 @@ static void d_timer_stop(dconn_t *d);
 static void d_exchange_done(dconn_t *d);
 static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *key);
 static bool d_retry_attempt(dconn_t *d);
+static void t_down(uconn_t *u);
+static void t_up(dconn_t *d);
+static void d_tunnel_start(dconn_t *d, const net_h1_message_t *m);
 
 static void u_unlink(uconn_t *u)
 {
@@ -250,10 +272,20 @@ static void u_detach_kill(uconn_t *u)
     u_kill(u);
 }
 
+/* FNV-1a: pool scans run per request over every upstream connection. */
+static uint64_t key_hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ull;
+    return h;
+}
+
 static uconn_t *pool_get(proxy_t *p, const char *key)
 {
+    uint64_t h = key_hash(key);
     for (uconn_t *u = p->uconns; u; u = u->next) {
-        if (u->idle && !u->dead && strcmp(u->key, key) == 0) {
+        if (u->idle && !u->dead && u->khash == h && strcmp(u->key, key) == 0) {
             u->idle = false;
             u->got_bytes = false; /* for this exchange */
             p->nidle--;
@@ -270,7 +302,7 @@ static void u_release(uconn_t *u, bool reusable)
     u->d = NULL;
     size_t same = 0;
     for (uconn_t *x = p->uconns; x; x = x->next)
-        same += x->idle && strcmp(x->key, u->key) == 0;
+        same += x->idle && x->khash == u->khash && strcmp(x->key, u->key) == 0;
     if (!reusable || p->closing || u->in_len || u->eof || u->dead ||
         p->nidle >= p->opt.pool_max_idle || same >= p->opt.pool_max_idle_per_endpoint) {
         u_kill(u);
@@ -329,15 +361,24 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
     if (u->idle)
         p->nidle--;
     u->idle = false;
-    if (u->d) {
+    if (u->d && u->d->phase == PH_TUNNEL) {
+        dconn_t *d = u->d;
+        d->up = NULL;
+        u->d = NULL;
+        if (!(d->fin_up && d->fin_down)) /* not a clean end of both directions: abort */
+            net_conn_close(d->c, false);
+    } else if (u->d) {
         dconn_t *d = u->d;
         d->up = NULL;
         u->d = NULL;
         uconn_t *nu = NULL;
-        if (d->retryable && !u->got_bytes && !d->resp_started && !d->ending && !p->closing &&
-            d->up_head.len) {
+        bool retried = false;
+        if (d->retryable && !d->retry && !u->got_bytes && !d->resp_started && !d->ending &&
+            !p->closing && d->up_head.len) {
             /* A pooled connection the upstream had closed before our request reached it: the
-             * request (no body) is sent once more on a fresh connection. */
+             * request (no body) is sent once more on a fresh connection. With a route Retry this
+             * counts as an attempt instead (below), so that a backend resetting every connection
+             * gets exactly 1 + attempts tries. */
             d->retryable = false;
             if ((nu = u_connect(p, &d->ep, u->key))) {
                 p->st.upstream_retries++;
@@ -346,9 +387,9 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
                 net_h1_parser_set_method(nu->parser, d->head_method ? "HEAD" : "GET");
             }
         }
-        if (!nu && !d->resp_started && !d->ending && d_retry_attempt(d))
-            nu = d->up; /* the route's Retry: a connection error counts as a failed attempt */
-        if (!nu)
+        if (!nu && !d->resp_started && !d->ending)
+            retried = d_retry_attempt(d); /* the route's Retry: a connection error counts */
+        if (!nu && !retried)
             d_upstream_failed(d, u->connected ? 502 : 503,
                               u->connected ? "upstream connection closed"
                                            : "upstream connection failed");
@@ -389,6 +430,7 @@ static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *ke
     }
     u->p = p;
     snprintf(u->key, sizeof u->key, "%s", key);
+    u->khash = key_hash(u->key);
     net_client_config_t cc;
     net_client_config_default(&cc);
     cc.host = ep->host;
@@ -420,7 +462,10 @@ static void d_write(dconn_t *d, const void *data, size_t len)
 {
     if (d->ending || !len)
         return;
-    if (!d->st) {
+    if (!d->st && d->corked) {
+        if (net_h1_buf_append(&d->out, data, len) != NET_OK)
+            net_conn_close(d->c, false); /* a response cut short: the client sees it aborted */
+    } else if (!d->st) {
         net_conn_write(d->c, data, len);
     } else if (!d->h2_ended && net_h2_stream_write(d->st, data, len) != NET_OK) {
         d->h2_ended = true; /* u_pump checked the room first: only a dead stream gets here */
@@ -428,12 +473,21 @@ static void d_write(dconn_t *d, const void *data, size_t len)
     }
 }
 
-/* HTTP/2: the downstream stream cannot take |len| more bytes now (on_writable resumes). */
+/* HTTP/1.1: writes what d_write collected while corked, and uncorks. */
+static void d_flush(dconn_t *d)
+{
+    d->corked = false;
+    if (d->out.len && !d->ending)
+        net_conn_write(d->c, d->out.data, d->out.len);
+    d->out.len = 0; /* the capacity stays for the next response */
+}
+
+/* The downstream side cannot take |len| more bytes now (on_drain / on_writable resume). */
 static bool d_backlogged(dconn_t *d, size_t len)
 {
     if (d->st) /* before the response head there is nothing to write yet */
         return d->resp_started && !d->h2_ended && !net_h2_stream_can_write(d->st, len ? len : 1);
-    return net_conn_write_queued(d->c) >= WRITE_CAP;
+    return net_conn_write_queued(d->c) + d->out.len >= WRITE_CAP;
 }
 
 /* HTTP/2: response headers; |h| without pseudo-headers, names lowercased here. */
@@ -478,12 +532,24 @@ static void h2_respond(dconn_t *d, int status, const net_h2_header_t *h, size_t 
     free(names);
 }
 
+/* The exchange gives its HTTP/2 upstream stream up (no callback follows). */
+static void d_x2_cancel(dconn_t *d)
+{
+    if (d->x2) {
+        proxy_h2x_cancel(d->x2);
+        d->x2 = NULL;
+    }
+}
+
 static void d_end(dconn_t *d)
 {
     if (d->ending)
         return;
+    if (!d->st)
+        d_flush(d);
     d->ending = true;
     d_timer_stop(d);
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -499,19 +565,28 @@ static void timer_closed(uv_handle_t *h)
     free(h);
 }
 
+static void timer_dispose(uv_timer_t **t)
+{
+    if (!*t)
+        return;
+    (*t)->data = NULL;
+    uv_close((uv_handle_t *)*t, timer_closed);
+    *t = NULL;
+}
+
 static void d_timer_dispose(dconn_t *d)
 {
-    if (!d->timer)
-        return;
-    d->timer->data = NULL;
-    uv_close((uv_handle_t *)d->timer, timer_closed);
-    d->timer = NULL;
+    timer_dispose(&d->timer);
+    timer_dispose(&d->try_timer);
 }
 
 static void d_timer_stop(dconn_t *d)
 {
     if (d->timer)
         uv_timer_stop(d->timer);
+    if (d->try_timer)
+        uv_timer_stop(d->try_timer);
+    d->retry_wait = false;
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -523,6 +598,19 @@ static void on_timeout(uv_timer_t *t)
         return;
     d->keep_alive = false; /* the request's bytes may still be arriving */
     d_upstream_failed(d, 504, "the route's timeout expired");
+}
+
+/* Starts the per-try timer: |cb| after |ms|. Returns false when it cannot be allocated. */
+static bool d_try_timer_start(dconn_t *d, uint64_t ms, uv_timer_cb cb)
+{
+    if (!d->try_timer) {
+        if (!(d->try_timer = malloc(sizeof *d->try_timer)))
+            return false;
+        uv_timer_init(d->p->loop, d->try_timer);
+    }
+    d->try_timer->data = d;
+    uv_timer_start(d->try_timer, cb, ms, 0);
+    return true;
 }
 
 static void d_timer_start(dconn_t *d, uint64_t ms)
@@ -597,6 +685,10 @@ static void d_local_text(dconn_t *d, int status, const char *text, bool close)
 
 static void d_upstream_failed(dconn_t *d, int status, const char *why)
 {
+    if (d->try_timer) /* no further try */
+        uv_timer_stop(d->try_timer);
+    d->retry_wait = false;
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -610,11 +702,33 @@ static void d_upstream_failed(dconn_t *d, int status, const char *why)
         if (!d->h2_ended)
             net_h2_stream_reset(d->st, 0x2); /* a response is half sent: abort the stream */
         d->h2_ended = true;
-    } else
+    } else {
+        d->out.len = 0;
+        d->corked = false;
         net_conn_close(d->c, false); /* a response is half sent: abort */
+    }
 }
 
-static void d_response_head(dconn_t *d, const net_h1_message_t *m)
+/* A response head from either upstream kind: HTTP/1.1 (net_h1_message_t) or HTTP/2. */
+typedef struct xresp {
+    int status;
+    const char *reason; /* NULL: the standard phrase */
+    const net_h2_header_t *headers;
+    size_t nheaders;
+    int64_t content_length; /* -1: none */
+    bool chunked, has_body;
+} xresp_t;
+
+static void d_response_head_x(dconn_t *d, const xresp_t *m);
+
+static void d_response_head(dconn_t *d, const net_h1_message_t *hm)
+{
+    xresp_t x = {hm->status,         hm->reason,  hm->headers,  hm->nheaders,
+                 hm->content_length, hm->chunked, hm->has_body};
+    d_response_head_x(d, &x);
+}
+
+static void d_response_head_x(dconn_t *d, const xresp_t *m)
 {
     proxy_headers_t h = {0};
     for (size_t i = 0; i < m->nheaders; i++) {
@@ -656,21 +770,20 @@ static void d_response_head(dconn_t *d, const net_h1_message_t *m)
         return;
     }
     net_h2_header_t *v = headers_view(&h);
-    net_h1_buf_t b = {0};
-    if (v && net_h1_response_write(&b, m->status, m->reason, v, h.n) == NET_OK) {
-        d_write(d, b.data, b.len);
+    /* corked: the head goes out with the body bytes at hand (u_pump flushes) */
+    d->corked = true;
+    if (v && net_h1_response_write(&d->out, m->status, m->reason, v, h.n) == NET_OK) {
         d->resp_started = true;
         count_status(d, m->status);
     } else {
         free(v);
         proxy_headers_dispose(&h);
-        net_h1_buf_dispose(&b);
+        d->corked = false;
         d_upstream_failed(d, 502, "upstream response head cannot be forwarded");
         return;
     }
     free(v);
     proxy_headers_dispose(&h);
-    net_h1_buf_dispose(&b);
 }
 
 static void u_handle(uconn_t *u, const net_h1_event_t *ev)
@@ -683,7 +796,10 @@ static void u_handle(uconn_t *u, const net_h1_event_t *ev)
         if (m->status < 200 && m->status != 101)
             return; /* interim: we answered Expect ourselves */
         if (m->status == 101) {
-            d_upstream_failed(d, 502, "upstream switched protocols");
+            if (!d->upgrade || d->st)
+                d_upstream_failed(d, 502, "upstream switched protocols unasked");
+            else
+                d_tunnel_start(d, m);
             return;
         }
         if (d->retry && d->retries_left > 0 && d->req_done) {
@@ -701,7 +817,10 @@ static void u_handle(uconn_t *u, const net_h1_event_t *ev)
         d_response_head(d, m);
         return;
     case NET_H1_EV_BODY:
-        if (d->resp_chunked) {
+        if (d->resp_chunked && d->corked) {
+            if (net_h1_chunk_write(&d->out, ev->data, ev->len) != NET_OK)
+                d_upstream_failed(d, 502, "out of memory");
+        } else if (d->resp_chunked) {
             net_h1_buf_t b = {0};
             if (net_h1_chunk_write(&b, ev->data, ev->len) == NET_OK)
                 d_write(d, b.data, b.len);
@@ -715,10 +834,11 @@ static void u_handle(uconn_t *u, const net_h1_event_t *ev)
         if (m->status < 200)
             return;
         if (d->resp_chunked) {
-            net_h1_buf_t b = {0};
-            if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
-                d_write(d, b.data, b.len);
-            net_h1_buf_dispose(&b);
+            d->corked = true;
+            if (net_h1_chunk_write_last(&d->out, NULL, 0) != NET_OK) {
+                d_upstream_failed(d, 502, "out of memory");
+                return;
+            }
         }
         bool reusable = m->keep_alive && d->req_done;
         d->up = NULL;
@@ -741,6 +861,10 @@ static void u_pump(uconn_t *u)
     u->pumping = true;
     while (u->d && !u->dead) {
         dconn_t *d = u->d;
+        if (d->phase == PH_TUNNEL) {
+            t_down(u);
+            break;
+        }
         if (d_backlogged(d, u->in_len)) {
             if (!u->read_paused) {
                 u->read_paused = true;
@@ -770,6 +894,12 @@ static void u_pump(uconn_t *u)
         if (ev.kind == NET_H1_EV_ERROR)
             break;
     }
+    if (u->d && !u->d->st)
+        d_flush(u->d); /* what this input produced, in one write */
+    if (u->d && u->d->phase == PH_TUNNEL) {
+        u->pumping = false;
+        return;
+    }
     if (u->eof && !u->d)
         u_kill(u);
     if (u->d && u->read_paused && !d_backlogged(u->d, u->in_len)) {
@@ -780,10 +910,104 @@ static void u_pump(uconn_t *u)
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* Tunnel: after a 101 to an Upgrade request (WebSocket), the client and upstream connections
+ * carry bytes both ways, unparsed. Each direction writes what it read to the other side and
+ * stops reading while the other side's write queue is over WRITE_CAP (on_drain resumes), so a
+ * tunnel holds at most a read plus a write queue per direction. A FIN is passed on as a
+ * half-close (net_conn_shutdown) once the bytes before it are out, and the other
+ * direction keeps flowing; a connection closes by itself when both directions are done, and a
+ * reset or close of either side before that aborts the other. */
+
+static void d_tunnel_start(dconn_t *d, const net_h1_message_t *m)
+{
+    d_timer_stop(d);
+    proxy_headers_t h = {0};
+    int rc = PROXY_OK;
+    for (size_t i = 0; i < m->nheaders && rc == PROXY_OK; i++)
+        if (!hop_by_hop(m->headers[i].name, m->headers, m->nheaders) &&
+            strcasecmp(m->headers[i].name, "content-length") != 0)
+            rc = proxy_headers_add(&h, m->headers[i].name, m->headers[i].value,
+                                   m->headers[i].value_len);
+    const net_h2_header_t *uh = net_h2_header_find(m->headers, m->nheaders, "upgrade");
+    if (rc == PROXY_OK)
+        rc = proxy_headers_modify(&h, d->resp_mod[0]);
+    if (rc == PROXY_OK)
+        rc = proxy_headers_modify(&h, d->resp_mod[1]);
+    if (rc == PROXY_OK)
+        rc = proxy_headers_set(&h, "connection", "upgrade");
+    if (rc == PROXY_OK && uh)
+        rc = proxy_headers_set(&h, "upgrade", uh->value);
+    net_h2_header_t *v = rc == PROXY_OK ? headers_view(&h) : NULL;
+    d->corked = true;
+    if (!v || net_h1_response_write(&d->out, 101, m->reason, v, h.n) != NET_OK) {
+        free(v);
+        proxy_headers_dispose(&h);
+        d->corked = false;
+        d->out.len = 0;
+        d_upstream_failed(d, 502, "upstream 101 response cannot be forwarded");
+        return;
+    }
+    free(v);
+    proxy_headers_dispose(&h);
+    d_flush(d);
+    count_status(d, 101);
+    d->resp_started = true;
+    d->phase = PH_TUNNEL;
+    proxy_snapshot_release(d->snap);
+    d->snap = NULL;
+    /* client bytes that came after the request are tunnel bytes already */
+    t_up(d);
+}
+
+static void t_set_paused(net_conn_t *c, bool *paused, bool want)
+{
+    if (*paused != want) {
+        *paused = want;
+        net_conn_set_read_paused(c, want);
+    }
+}
+
+/* Upstream → client. */
+static void t_down(uconn_t *u)
+{
+    dconn_t *d = u->d;
+    if (u->in_len && !d->ending && !d->fin_down)
+        net_conn_write(d->c, u->in, u->in_len);
+    u->in_len = 0;
+    t_set_paused(u->c, &u->read_paused, net_conn_write_queued(d->c) >= WRITE_CAP);
+    if (u->eof && !d->fin_down) {
+        d->fin_down = true;
+        if (net_conn_shutdown(d->c) != NET_OK)
+            d_end(d); /* cannot half-close: end it whole */
+    }
+}
+
+/* Client → upstream. */
+static void t_up(dconn_t *d)
+{
+    uconn_t *u = d->up;
+    if (!u || u->dead)
+        return;
+    if (d->in_len && !d->fin_up)
+        net_conn_write(u->c, d->in, d->in_len);
+    d->in_len = 0;
+    t_set_paused(d->c, &d->read_paused, net_conn_write_queued(u->c) >= WRITE_CAP);
+    if (d->eof && !d->fin_up) {
+        d->fin_up = true;
+        if (net_conn_shutdown(u->c) != NET_OK) {
+            d->up = NULL;
+            u_detach_kill(u);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* Requests */
 
 static void d_exchange_done(dconn_t *d)
 {
+    if (!d->st)
+        d_flush(d);
     d_timer_stop(d);
     d->route_key = NULL;
     d->t_routed = 0;
@@ -800,7 +1024,7 @@ static void d_exchange_done(dconn_t *d)
     }
     d->resp_started = false;
     d->resp_chunked = false;
-    net_h1_buf_dispose(&d->up_head);
+    d->up_head.len = 0; /* the capacity stays for the next request */
     if (!d->req_done || !d->keep_alive || d->eof || d->p->closing) {
         d_end(d);
         return;
@@ -817,6 +1041,7 @@ typedef struct xreq {
     int64_t content_length; /* -1: none */
     bool chunked;           /* forward the body chunked */
     bool has_body, expect_continue;
+    const char *upgrade; /* HTTP/1.1 Upgrade request: the Upgrade value (forwarded with it) */
 } xreq_t;
 
 static void x_start(dconn_t *d, const xreq_t *m);
@@ -830,14 +1055,19 @@ static void d_on_head(dconn_t *d)
     d->head_method = strcmp(hm->method, "HEAD") == 0;
     d->req_done = false;
     d->resp_started = false;
-    if (hm->upgrade) {
-        d_local_text(d, 501, "protocol upgrades are not supported yet", true);
+    const net_h2_header_t *uh = net_h2_header_find(hm->headers, hm->nheaders, "upgrade");
+    if (hm->upgrade && (!uh || strcmp(hm->method, "CONNECT") == 0)) {
+        d_local_text(d, 501, "CONNECT is not supported", true);
         return;
     }
+    d->upgrade = hm->upgrade;
+    if (d->upgrade) /* declined (no 101): the parser cannot go on, the connection ends */
+        d->keep_alive = false;
     const net_h2_header_t *hh = net_h2_header_find(hm->headers, hm->nheaders, "host");
-    xreq_t x = {hm->method,  hm->target,   hh ? hh->value : NULL,
-                hm->headers, hm->nheaders, hm->content_length,
-                hm->chunked, hm->has_body, hm->expect_continue};
+    xreq_t x = {hm->method,      hm->target,   hh ? hh->value : NULL,
+                hm->headers,     hm->nheaders, hm->content_length,
+                hm->chunked,     hm->has_body, hm->expect_continue,
+                hm->upgrade ? uh->value : NULL};
     x_start(d, &x);
 }
 
@@ -925,6 +1155,144 @@ static void mirrors_send(dconn_t *d, const Agentgateway__Dev__Resource__RequestM
             p->mirrors->prev = m;
         p->mirrors = m;
     }
+}
+
+/* timeouts.backendRequest expired for the try in flight: another try while the route's Retry
+ * allows one and no response has started, else 504. */
+static void on_try_timeout(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending || d->retry_wait || (d->st && d->h2_ended))
+        return;
+    if (!d->resp_started && d->req_done && d->up) {
+        uconn_t *u = d->up;
+        d->up = NULL;
+        u_detach_kill(u);
+        if (d_retry_attempt(d))
+            return;
+    }
+    d->keep_alive = false;
+    d_upstream_failed(d, 504, "the route's backend request timeout expired");
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* HTTP/2 upstreams (upstream_h2.c): the exchange's side of the callbacks */
+
+static void x2_on_head(void *ud, int status, const net_h2_header_t *h, size_t n, bool end)
+{
+    dconn_t *d = ud;
+    const net_h2_header_t *clh = net_h2_header_find(h, n, "content-length");
+    int64_t cl = -1;
+    if (clh) {
+        char *e;
+        long long v = strtoll(clh->value, &e, 10);
+        cl = (*e == '\0' && v >= 0) ? v : -1;
+    }
+    bool body = !end && !d->head_method && status != 204 && status != 304;
+    if (!body && cl < 0 && !d->head_method && status != 204 && status != 304)
+        cl = 0; /* an HTTP/1.1 client needs framing for the empty body */
+    xresp_t x = {status, NULL, h, n, cl, false, body};
+    d_response_head_x(d, &x);
+}
+
+static size_t x2_on_data(void *ud, const uint8_t *data, size_t len)
+{
+    dconn_t *d = ud;
+    if (d->ending || (d->st && d->h2_ended))
+        return len; /* nobody to give them to: dropped */
+    if (d->st) {
+        int rc = net_h2_stream_write(d->st, data, len);
+        if (rc == NET_EAGAIN)
+            return 0; /* refused: h2_on_writable resumes */
+        if (rc != NET_OK) {
+            d->h2_ended = true;
+            net_h2_stream_reset(d->st, 0x2);
+        }
+        return len;
+    }
+    if (net_conn_write_queued(d->c) >= WRITE_CAP)
+        return 0; /* d_on_drain resumes */
+    if (d->resp_chunked) {
+        d->corked = true;
+        if (net_h1_chunk_write(&d->out, data, len) != NET_OK) {
+            d_upstream_failed(d, 502, "out of memory");
+            return len;
+        }
+    } else {
+        d_write(d, data, len);
+    }
+    d_flush(d); /* the head (corked) and these bytes in one write */
+    return len;
+}
+
+static void x2_on_end(void *ud, const net_h2_header_t *trailers, size_t n)
+{
+    dconn_t *d = ud;
+    d->x2 = NULL;
+    if (d->ending)
+        return;
+    if (d->st) {
+        if (!d->h2_ended && net_h2_stream_end(d->st, trailers, n) != NET_OK)
+            net_h2_stream_reset(d->st, 0x2);
+        d->h2_ended = true;
+    } else if (d->resp_chunked) {
+        d->corked = true;
+        if (net_h1_chunk_write_last(&d->out, trailers, n) != NET_OK) {
+            d_upstream_failed(d, 502, "out of memory");
+            return;
+        }
+    }
+    d_exchange_done(d);
+}
+
+static void x2_on_error(void *ud, int status, const char *why)
+{
+    dconn_t *d = ud;
+    d->x2 = NULL;
+    d_upstream_failed(d, status, why);
+}
+
+static void x2_on_writable(void *ud)
+{
+    d_pump(ud);
+}
+
+static const proxy_h2x_callbacks_t x2_callbacks = {.on_head = x2_on_head,
+                                                   .on_data = x2_on_data,
+                                                   .on_end = x2_on_end,
+                                                   .on_error = x2_on_error,
+                                                   .on_writable = x2_on_writable};
+
+/* Starts the request on an HTTP/2 upstream: pseudo-headers, then the (modified) fields with
+ * lowercase names; the body framing is HTTP/2's own (no Transfer-Encoding); `te: trailers` is
+ * kept when the client sent it (gRPC servers require it). Returns the exchange or NULL. */
+static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
+                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep)
+{
+    net_h2_header_t *v = calloc(h->n + 6, sizeof *v);
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    v[n++] = (net_h2_header_t){":method", 7, m->method, strlen(m->method)};
+    v[n++] = NET_H2_HDR(":scheme", "http");
+    v[n++] = (net_h2_header_t){":authority", 10, authority, strlen(authority)};
+    v[n++] = (net_h2_header_t){":path", 5, target, strlen(target)};
+    for (size_t i = 0; i < h->n; i++) {
+        for (char *c = h->v[i].name; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        if (strcmp(h->v[i].name, "transfer-encoding") == 0)
+            continue;
+        v[n++] = (net_h2_header_t){h->v[i].name, strlen(h->v[i].name), h->v[i].value,
+                                   strlen(h->v[i].value)};
+    }
+    const net_h2_header_t *te = net_h2_header_find(m->headers, m->nheaders, "te");
+    if (te && strstr(te->value, "trailers"))
+        v[n++] = NET_H2_HDR("te", "trailers");
+    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body,
+                                     &x2_callbacks, d);
+    free(v);
+    return x;
 }
 
 /* Routes, filters and forwards one request (either protocol). */
@@ -1073,6 +1441,16 @@ static void x_start(dconn_t *d, const xreq_t *m)
     if (rc == PROXY_OK)
         rc = proxy_rewrite_target(f.rewrite, &url, target, sizeof target, &new_host);
     free(path);
+    if (rc == PROXY_OK && m->upgrade && ep.h2c) {
+        proxy_headers_dispose(&h);
+        d_local_text(d, 502, "protocol upgrade to an HTTP/2 upstream is not supported", true);
+        return;
+    }
+    if (rc == PROXY_OK && m->upgrade) { /* hop-by-hop, but the point of the request */
+        rc = proxy_headers_set(&h, "connection", "upgrade");
+        if (rc == PROXY_OK)
+            rc = proxy_headers_set(&h, "upgrade", m->upgrade);
+    }
     char cl[32];
     if (rc == PROXY_OK && m->chunked)
         rc = proxy_headers_set(&h, "transfer-encoding", "chunked");
@@ -1088,27 +1466,39 @@ static void x_start(dconn_t *d, const xreq_t *m)
             v[i + 1] = (net_h2_header_t){h.v[i].name, strlen(h.v[i].name), h.v[i].value,
                                          strlen(h.v[i].value)};
     }
-    net_h1_buf_dispose(&d->up_head);
+    d->up_head.len = 0;
     rc = v ? net_h1_request_write(&d->up_head, m->method, target, v, h.n + 1) : PROXY_ENOMEM;
     if (rc == NET_OK && !m->has_body) { /* mirrors get bodiless requests only (docs/proxy.md) */
         mirrors_send(d, f.mirrors, m->method, target, v, h.n + 1);
         mirrors_send(d, f.backend_mirrors, m->method, target, v, h.n + 1);
     }
+    proxy_h2x_t *x2 = NULL;
+    if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep)))
+        rc = PROXY_EIO;
     free(v);
     proxy_headers_dispose(&h);
     if (rc != NET_OK) {
-        d_local_text(d, rc == NET_EINVAL ? 400 : 500, "request cannot be forwarded", true);
+        if (rc == PROXY_EIO)
+            d_local_text(d, 503, "cannot start an HTTP/2 upstream request", true);
+        else
+            d_local_text(d, rc == NET_EINVAL ? 400 : 500, "request cannot be forwarded", true);
         return;
     }
     d->resp_mod[0] = f.response_headers;
     d->resp_mod[1] = f.backend_response_headers;
-    d->retry = m->has_body ? NULL : f.retry;
+    d->retry = m->has_body || x2 || m->upgrade ? NULL : f.retry; /* none over HTTP/2 yet */
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
     d->t_routed = uv_hrtime();
-    uint64_t tmo = proxy_timeout_ms(f.timeout);
+    /* timeouts.request bounds the whole exchange, retries included; backendRequest each try */
+    uint64_t tmo = f.timeout ? proxy_duration_ms(f.timeout->request) : 0;
+    d->try_ms = f.timeout ? proxy_duration_ms(f.timeout->backend_request) : 0;
+    d->backoff_ms = d->retry ? proxy_duration_ms(d->retry->backoff) : 0;
+    d->retry_wait = false;
     if (tmo)
         d_timer_start(d, tmo);
+    if (d->try_ms)
+        d_try_timer_start(d, d->try_ms, on_try_timeout);
     if (m->expect_continue) {
         net_h1_buf_t b = {0};
         if (net_h1_continue_write(&b) == NET_OK)
@@ -1116,10 +1506,16 @@ static void x_start(dconn_t *d, const xreq_t *m)
         net_h1_buf_dispose(&b);
     }
     d->phase = PH_FORWARD;
+    d->ep = ep;
+    if (x2) {
+        d->x2 = x2;
+        d->req_chunked = false; /* HTTP/2 frames the body itself */
+        d->retryable = false;
+        return;
+    }
     char key[300];
     snprintf(key, sizeof key, "%s:%u", ep.host, (unsigned)ep.port);
     uconn_t *u = pool_get(p, key);
-    d->ep = ep;
     if (u) {
         p->st.upstream_reuses++;
         u->d = d;
@@ -1141,12 +1537,43 @@ static void x_start(dconn_t *d, const xreq_t *m)
 
 /* Sends the request again (the route's Retry): a new backend pick, a pooled or new connection.
  * Returns: false when no attempt is left or none can be made. */
+static bool d_retry_send(dconn_t *d);
+
+static void on_backoff(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending || !d->retry_wait)
+        return;
+    d->retry_wait = false;
+    if (!d_retry_send(d))
+        d_upstream_failed(d, 503, "retry could not be sent");
+}
+
 static bool d_retry_attempt(dconn_t *d)
 {
     proxy_t *p = d->p;
     if (d->retries_left <= 0 || d->ending || p->closing || !d->up_head.len || !d->snap)
         return false;
     d->retries_left--;
+    if (d->try_timer)
+        uv_timer_stop(d->try_timer);
+    if (d->backoff_ms) { /* the next try after the route's backoff */
+        if (!d_try_timer_start(d, d->backoff_ms, on_backoff))
+            return false;
+        d->retry_wait = true;
+        return true;
+    }
+    return d_retry_send(d);
+}
+
+/* Sends the retry now: a new backend pick, a pooled or new connection. */
+static bool d_retry_send(dconn_t *d)
+{
+    proxy_t *p = d->p;
+    if (d->ending || p->closing || !d->snap)
+        return false;
+    if (d->try_ms)
+        d_try_timer_start(d, d->try_ms, on_try_timeout);
     const agw_route_backend_t *rb;
     proxy_endpoint_t ep;
     if (proxy_upstream_pick(d->snap, d->route_pb, &p->lb, &rb, &ep, NULL, 0) != PROXY_OK)
@@ -1174,6 +1601,11 @@ static void d_handle(dconn_t *d, const net_h1_event_t *ev)
         d_on_head(d);
         return;
     case NET_H1_EV_BODY:
+        if (d->phase == PH_FORWARD && d->x2) {
+            if (proxy_h2x_write(d->x2, ev->data, ev->len) != NET_OK)
+                d_upstream_failed(d, 502, "request body cannot be sent upstream");
+            return;
+        }
         if (d->phase != PH_FORWARD || !d->up)
             return;
         if (d->req_chunked) {
@@ -1190,7 +1622,11 @@ static void d_handle(dconn_t *d, const net_h1_event_t *ev)
         if (d->phase == PH_LOCAL) {
             d_exchange_done(d);
         } else if (d->phase == PH_FORWARD) {
-            if (d->req_chunked && d->up) {
+            if (d->x2) {
+                size_t nt = 0;
+                const net_h2_header_t *t = net_h1_parser_trailers(d->parser, &nt);
+                proxy_h2x_end(d->x2, t, nt);
+            } else if (d->req_chunked && d->up) {
                 net_h1_buf_t b = {0};
                 if (net_h1_chunk_write_last(&b, NULL, 0) == NET_OK)
                     net_conn_write(d->up->c, b.data, b.len);
@@ -1230,13 +1666,19 @@ static void d_pump(dconn_t *d)
         h2_push_body(d);
         return;
     }
+    if (d->phase == PH_TUNNEL) {
+        t_up(d);
+        return;
+    }
     if (d->pumping)
         return;
     d->pumping = true;
     while (!d->ending) {
-        if (d->phase == PH_WAIT)
+        if (d->phase == PH_WAIT || d->phase == PH_TUNNEL)
             break;
-        if (d->phase == PH_FORWARD &&
+        if (d->phase == PH_FORWARD && d->x2 && !proxy_h2x_can_write(d->x2, d->in_len))
+            break; /* x2_on_writable resumes */
+        if (d->phase == PH_FORWARD && !d->x2 &&
             (!d->up || !d->up->connected || net_conn_write_queued(d->up->c) >= WRITE_CAP))
             break; /* u_on_connect / u_on_drain resume */
         net_h1_event_t ev;
@@ -1285,6 +1727,10 @@ static void d_on_eof(net_conn_t *c, void *ud)
     dconn_t *d = ud;
     (void)c;
     d->eof = true;
+    if (d->phase == PH_TUNNEL) {
+        t_up(d); /* passes the FIN on once the bytes before it are out */
+        return;
+    }
     if (d->phase == PH_HEAD || d->phase == PH_LOCAL)
         d_pump(d);
     if (d->phase == PH_HEAD || (d->phase == PH_FORWARD && !d->req_done))
@@ -1297,6 +1743,8 @@ static void d_on_drain(net_conn_t *c, void *ud)
     (void)c;
     if (d->up)
         u_pump(d->up);
+    else if (d->x2)
+        proxy_h2x_resume(d->x2);
 }
 
 static void d_on_shutdown(net_conn_t *c, void *ud)
@@ -1314,6 +1762,11 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     (void)c;
     (void)status;
     proxy_t *p = d->p;
+    d_x2_cancel(d);
+    if (d->up && d->phase == PH_TUNNEL && d->fin_up && d->up->eof) {
+        d->up->d = NULL; /* both directions done: it closes by itself once its FIN is out */
+        d->up = NULL;
+    }
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -1322,6 +1775,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
     d_timer_dispose(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
+    net_h1_buf_dispose(&d->out);
     net_h1_parser_free(d->parser);
     free(d->in);
     free(d->bind_key);
@@ -1367,6 +1821,25 @@ static void dconn_unlink(proxy_t *p, dconn_t *d)
 
 static void h2_push_body(dconn_t *d)
 {
+    if (d->phase == PH_FORWARD && d->x2) {
+        while (d->in_len && d->x2) {
+            size_t n = d->in_len < 65536 ? d->in_len : 65536;
+            if (!proxy_h2x_can_write(d->x2, n))
+                return; /* x2_on_writable resumes */
+            if (proxy_h2x_write(d->x2, d->in, n) != NET_OK) {
+                d_upstream_failed(d, 502, "request body cannot be sent upstream");
+                return;
+            }
+            net_h2_stream_consume(d->st, n);
+            consume(d->in, &d->in_len, n);
+        }
+        if (d->x2 && d->in_len == 0 && d->h2_remote_end && !d->req_done) {
+            proxy_h2x_end(d->x2, d->req_trl, d->nreq_trl);
+            d->req_done = true;
+            d->phase = PH_WAIT;
+        }
+        return;
+    }
     if (d->phase != PH_FORWARD || !d->up || !d->up->connected)
         return;
     uconn_t *u = d->up;
@@ -1399,8 +1872,14 @@ static void h2_on_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
                           const net_h2_header_t *h, size_t n, void *ud)
 {
     listener_t *l = ud;
+    if (kind == NET_H2_TRAILERS) { /* kept for an HTTP/2 upstream; HTTP/1.1 ones drop them */
+        dconn_t *t = net_h2_stream_user(st);
+        if (t && t->x2 && !t->req_trl && (t->req_trl = net_h2_headers_copy(h, n)))
+            t->nreq_trl = n;
+        return;
+    }
     if (kind != NET_H2_REQUEST)
-        return; /* request trailers are not forwarded */
+        return;
     dconn_t *d = calloc(1, sizeof *d);
     if (!d || !(d->bind_key = strdup(l->bind_key))) {
         free(d);
@@ -1450,7 +1929,7 @@ static void h2_on_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
         d_local_text(d, 400, "missing :method or :path, or CONNECT", true);
         return;
     }
-    xreq_t x = {method, path, authority, hs, nh, cl, has_body && cl < 0, has_body, false};
+    xreq_t x = {method, path, authority, hs, nh, cl, has_body && cl < 0, has_body, false, NULL};
     x_start(d, &x);
     free(hs);
     h2_push_body(d);
@@ -1491,6 +1970,8 @@ static void h2_on_writable(net_h2_session_t *s, net_h2_stream_t *st, void *ud)
     dconn_t *d = net_h2_stream_user(st);
     if (d && d->up)
         u_pump(d->up);
+    else if (d && d->x2)
+        proxy_h2x_resume(d->x2);
 }
 
 static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error_code, void *ud)
@@ -1502,6 +1983,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
     if (!d)
         return;
     net_h2_stream_set_user(st, NULL);
+    d_x2_cancel(d);
     if (d->up) {
         uconn_t *u = d->up;
         d->up = NULL;
@@ -1510,6 +1992,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
     d_timer_dispose(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
+    free(d->req_trl);
     free(d->in);
     free(d->bind_key);
     proxy_headers_dispose(&d->cors);
@@ -1568,7 +2051,8 @@ static void conn_open(net_conn_t *c, int status, void *ud)
 /* ------------------------------------------------------------------------------------------- */
 /* Proxy */
 
-static void l4_idle(void *ud)
+/* An L4 connection or a pooled h2 upstream connection went away: a closing proxy may be done. */
+static void conn_gone(void *ud)
 {
     proxy_maybe_finish(ud);
 }
@@ -1606,10 +2090,14 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     if (!p->opt.max_buffered_input)
         p->opt.max_buffered_input = 64 * 1024;
     proxy_lb_init(&p->lb, p->opt.lb_seed);
-    p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, l4_idle, p);
+    p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, conn_gone, p);
     if (p->l4 && p->opt.tls_hello_timeout_ms)
         proxy__l4_set_hello_timeout(p->l4, p->opt.tls_hello_timeout_ms);
-    if (!p->l4) {
+    p->h2pool = p->l4 ? proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, conn_gone, p)
+                      : NULL;
+    if (!p->h2pool) {
+        proxy__l4_free(p->l4);
+        proxy_metrics_free(p->metrics);
         proxy_config_free(p->cfg);
         free(p->auto_host);
         free(p);
@@ -1964,7 +2452,7 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
 static void proxy_maybe_finish(proxy_t *p)
 {
     if (!p->closing || p->closing_servers || p->listeners || p->uconns || p->dconns || p->mirrors ||
-        proxy__l4_open_count(p->l4))
+        proxy__l4_open_count(p->l4) || proxy_h2pool_conns(p->h2pool))
         return;
     void (*cb)(proxy_t *, void *) = p->on_closed;
     void *ud = p->closed_ud;
@@ -1974,6 +2462,7 @@ static void proxy_maybe_finish(proxy_t *p)
     proxy__l4_free(p->l4);
     proxy_config_free(p->cfg);
     proxy_metrics_free(p->metrics);
+    proxy_h2pool_free(p->h2pool);
     free(p->auto_host);
     free(p);
 }
@@ -1996,6 +2485,7 @@ void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
     for (mirror_t *m = p->mirrors; m; m = m->next)
         net_conn_close(m->c, false);
     proxy__l4_close_all(p->l4);
+    proxy_h2pool_close(p->h2pool); /* graceful: streams in flight finish */
     p->closing_servers++; /* hold the finish until this function returns */
     p->closing_servers--;
     proxy_maybe_finish(p);

@@ -39,7 +39,7 @@ wrk                       bench/proxy_vs_nginx.sh: HTTP/1.1 keep-alive load with
 python3-yaml              PyYAML for tests/translate/golden/derive_conformance.py (regenerates conf-* fixtures)
 openssl                   openssl CLI: s_client in tests/proxy/test_l4.c, certificates of the TLS backends in tests/conformance/runner.py
 python3-kubernetes        real Kubernetes client (list, watch, status, leases, TokenReview) driving tests/kube/apiserver
-python3-h2                HTTP/2 (sans-IO) for tests/kube/apiserver --http2, as real API servers negotiate h2
+python3-h2                sans-IO HTTP/2: tests/kube/apiserver --http2 and the conformance runner h2c echo backend
 '
 
 packages=()

@@ -14,10 +14,14 @@
  *     the rest keep the filters' order; timeouts then retry come last;
  *   - RequestRedirect gets the Gateway API default status 302 when none is given; a mirror
  *     without percent/fraction mirrors 100%;
- *   - a filter we cannot apply (ExtensionRef, an unknown type, URLRewrite on a backendRef: the
- *     wire schema has no backend rewrite) must not be skipped silently (Gateway API): the rule
- *     answers 500 (DirectResponse) and the route reports ResolvedRefs=False/InvalidKind (the
- *     backend URLRewrite is ignored and reported instead, since the rest of the rule works).
+ *   - a filter we cannot apply (ExtensionRef, an unknown type) must not be skipped silently
+ *     (Gateway API): the rule answers 500 (DirectResponse) and the route reports
+ *     ResolvedRefs=False/InvalidKind;
+ *   - URLRewrite on a backendRef: the wire schema has no backend-level rewrite, so when every
+ *     backendRef of the rule carries the same one (always the case with a single backendRef)
+ *     it becomes a rule-level URL_REWRITE after the rule's own filters (it wins over a
+ *     rule-level rewrite, as the more specific one); when they differ it is ignored and
+ *     reported (InvalidKind), since the rest of the rule works.
  */
 #include "internal.h"
 
@@ -355,6 +359,8 @@ static T_(DirectResponse) * status_500(tr__pb_t *b)
     return d;
 }
 
+static void backend_rewrite(json_t *rule, T_(Route) * r, tr__pb_t *b, tr__problem_t *p);
+
 /* Route-level filters of an HTTPRoute or GRPCRoute rule into r->traffic_policies. */
 static void route_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t *rule,
                           T_(Route) * r, tr__pb_t *b, tr__problem_t *p)
@@ -409,6 +415,7 @@ static void route_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, js
     }
     if (rk->which != TR_RK_HTTP)
         return;
+    backend_rewrite(rule, r, b, p);
     /* timeouts, then retry */
     json_t *to = json_object_get(rule, "timeouts");
     if (to) {
@@ -508,6 +515,8 @@ static void backend_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, 
         } else if (strcmp(type, "RequestRedirect") == 0 && rk->which == TR_RK_HTTP) {
             t = bps(b, R_(BACKEND_POLICY_SPEC__KIND_REQUEST_REDIRECT),
                     redirect(b, json_object_get(f, "requestRedirect")));
+        } else if (strcmp(type, "URLRewrite") == 0 && rk->which == TR_RK_HTTP) {
+            continue; /* backend_rewrite: a rule-level rewrite, or reported */
         } else {
             tr__problem_set(p, false, "InvalidKind", "backendRef filter type %s is not supported",
                             type);
@@ -517,6 +526,45 @@ static void backend_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, 
         if (b->oom)
             return; /* as in route_filters: t may be named by req/resp/mir and is freed */
     }
+}
+
+/* The urlRewrite of |ref|'s first URLRewrite filter, or NULL. Borrowed from |ref|. */
+static json_t *ref_rewrite(json_t *ref)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(tr__jarr(ref, "filters"), i, f)
+    {
+        if (strcmp(tr__jstr_or(f, "type", ""), "URLRewrite") == 0)
+            return json_object_get(f, "urlRewrite");
+    }
+    return NULL;
+}
+
+/* backendRef URLRewrite filters: the one every backendRef carries becomes a rule-level rewrite
+ * (see the top of this file); differing ones are reported. */
+static void backend_rewrite(json_t *rule, T_(Route) * r, tr__pb_t *b, tr__problem_t *p)
+{
+    size_t i, with = 0;
+    json_t *ref, *first = NULL;
+    bool same = true;
+    json_array_foreach(tr__jarr(rule, "backendRefs"), i, ref)
+    {
+        json_t *rw = ref_rewrite(ref);
+        if (rw && !first)
+            first = rw;
+        with += rw != NULL;
+        same = same && (!rw || json_equal(rw, first));
+    }
+    if (!first)
+        return;
+    if (!same || with != json_array_size(tr__jarr(rule, "backendRefs"))) {
+        tr__problem_set(p, false, "InvalidKind",
+                        "backendRef URLRewrite differs across the rule's backendRefs: not supported");
+        return;
+    }
+    tr__pb_push(b, (void ***)&r->traffic_policies, &r->n_traffic_policies,
+                tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_URL_REWRITE), rewrite(b, first)), true);
 }
 
 static void backends(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t *rule,

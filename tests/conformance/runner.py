@@ -49,6 +49,11 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc_echo  # noqa: E402  (the GRPC tests' backend and client; python3-grpcio)
+import ws_echo  # noqa: E402  (the echo's /ws WebSocket endpoint and its client)
+import h2c_echo  # noqa: E402  (the echo's h2c port 3001 and its client; python3-h2, curl)
+
 INFRA = "gateway-conformance-infra"
 APP = "gateway-conformance-app-backend"
 WEB = "gateway-conformance-web-backend"
@@ -62,6 +67,10 @@ BACKENDS = [
     (APP, "app-backend-v2", 2),
     (WEB, "web-backend", 2),
     (INFRA, "tcp-backend", 2),
+    # gRPC echoes (h2c, grpc_echo.py), after the HTTP ones so that their addresses stay put
+    (INFRA, "grpc-infra-backend-v1", 1),
+    (INFRA, "grpc-infra-backend-v2", 1),
+    (INFRA, "grpc-infra-backend-v3", 1),
 ]
 ECHO_PORT = 3000
 # Services whose Pods also answer over TLS on this port (echo-basic with TLS_SERVER_CERT), with a
@@ -118,6 +127,24 @@ def C(path, backend=None, ns=INFRA, status=None, host=None, method="GET", header
 
 
 V1, V2, V3 = "infra-backend-v1", "infra-backend-v2", "infra-backend-v3"
+
+
+GV1, GV2, GV3 = "grpc-infra-backend-v1", "grpc-infra-backend-v2", "grpc-infra-backend-v3"
+
+
+def G(method, backend=None, **kw):
+    """A GRPC case: a unary call to the suite's GrpcEcho service (grpc_echo.py); headers are
+    metadata, host the authority; status 404 stands for UNIMPLEMENTED."""
+    c = C("/%s/%s" % (grpc_echo.SERVICE, method), backend, method="POST", **kw)
+    c["grpc"] = True
+    return c
+
+
+def WS(path, backend, **kw):
+    """A WebSocket case: handshake through the Gateway, one message echoed (ws_echo.py)."""
+    c = C(path, backend, **kw)
+    c["ws"] = True
+    return c
 
 
 def DELETE(kind):
@@ -240,6 +267,7 @@ GW8080 = "same-namespace-with-http-listener-on-8080"
 HI = "httproute-hostname-intersection"
 HIA = "httproute-hostname-intersection-all"
 LHM = "httproute-listener-hostname-matching"
+GLHM = "grpcroute-listener-hostname-matching"
 LPM = "httproute-listener-port-matching"
 TLSGW = "gateway-tlsroute"
 
@@ -475,8 +503,10 @@ TESTS = [
      [C("/", status="reject", host="example.com", sni="example.com",
         gw="gateway-tlsroute-invalid-backend-ref-unknown-kind")]),
     # Not replayed (yet): cases None, the reason in NOTES.
-    ("HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolH2C", "", None),
-    ("HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendProtocolWebSocket", "", None),
+    ("HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolH2C", "httproute-backend-protocol-h2c",
+     [dict(C("/", V1), h2c=True)] if h2c_echo.available() else None),
+    ("HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendProtocolWebSocket",
+     "httproute-backend-protocol-websocket", [WS("/ws", V1)]),
     ("HTTPRouteBackendRequestRedirect", "HTTPRouteBackendRequestRedirect", "", None),
     ("HTTPRouteCORS", "HTTPRouteCORS", "httproute-cors", cases_cors()),
     ("HTTPRouteHTTPSListenerDetectMisdirectedRequests", "GatewayHTTPSListenerDetectMisdirectedRequests",
@@ -491,6 +521,27 @@ TESTS = [
       C("/retry/request-timeout-200ms", status=504, retry=(500, 4, "100ms"))]),
     ("HTTPRouteServiceTypes", "HTTPRoute (core)", "httproute-service-types",
      [C("/manual-endpointslices", V1), C("/headless", V1), C("/headless-manual-endpointslices", V1)]),
+    ("GRPCExactMethodMatching", "GRPCRoute (core)", "grpcroute-exact-method-matching",
+     [G("Echo", GV1), G("EchoTwo", GV2), G("EchoThree")] if grpc_echo.available() else None),
+    ("GRPCRouteHeaderMatching", "GRPCRoute (core)", "grpcroute-header-matching",
+     [G("Echo", GV1, headers={"version": "one"}), G("Echo", GV2, headers={"version": "two"}),
+      G("Echo", GV1, headers={"version": "two", "color": "orange"}),
+      G("Echo", GV2, headers={"version": "two", "color": "blue"}),
+      G("Echo", headers={"color": "orange"}), G("Echo", headers={"some-other-header": "one"}),
+      G("Echo", GV1, headers={"color": "blue"}), G("Echo", GV1, headers={"color": "green"}),
+      G("Echo", GV2, headers={"color": "red"}), G("Echo", GV2, headers={"color": "yellow"}),
+      G("Echo", headers={"color": "purple"})] if grpc_echo.available() else None),
+    ("GRPCRouteListenerHostnameMatching", "GRPCRoute (core)", "grpcroute-listener-hostname-matching",
+     [G("Echo", GV1, host="bar.com", gw=GLHM), G("Echo", GV2, host="foo.bar.com", gw=GLHM),
+      G("Echo", GV3, host="baz.bar.com", gw=GLHM), G("Echo", GV3, host="boo.bar.com", gw=GLHM),
+      G("Echo", GV3, host="multiple.prefixes.bar.com", gw=GLHM),
+      G("Echo", GV3, host="multiple.prefixes.foo.com", gw=GLHM),
+      G("Echo", host="foo.com", gw=GLHM), G("Echo", host="no.matching.host", gw=GLHM)]
+     if grpc_echo.available() else None),
+    ("GRPCRouteWeight", "GRPCRoute (core)", "grpcroute-weight",
+     "grpc-weight" if grpc_echo.available() else None),
+    ("GRPCRouteNamedRule", "GRPCRouteNamedRouteRule", "grpcroute-named-rule",
+     [G("Echo", GV1), G("EchoTwo", GV2)] if grpc_echo.available() else None),
     ("ListenerSetAllowedRoutesNamespaces", "ListenerSet", "", None),
     ("ListenerSetDualParentRefIndependence", "ListenerSet", "", None),
     ("ListenerSetGatewayParentSectionNameNotFound", "ListenerSet", "", None),
@@ -498,15 +549,18 @@ TESTS = [
 ]
 
 NOTES = {
-    "HTTPRouteBackendProtocolH2C": "needs an HTTP/2 prior-knowledge client and an h2c echo "
-                                   "(python's standard library has neither)",
-    "HTTPRouteBackendProtocolWebSocket": "needs a WebSocket client and echo (not written yet); "
-                                         "the proxy answers Upgrade requests 501 for now",
+    "GRPCExactMethodMatching": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteHeaderMatching": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteListenerHostnameMatching": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteNamedRule": "" if grpc_echo.available() else "needs python3-grpcio",
+    "GRPCRouteWeight": ("500 unary calls, each share within 5 points of 70/30/0, up to 10 attempts"
+                        if grpc_echo.available() else "needs python3-grpcio"),
+    "HTTPRouteBackendProtocolH2C": ("curl with h2c prior knowledge to an h2c echo (h2c_echo.py)"
+                                    if h2c_echo.available() else
+                                    "needs python3-h2 (h2c echo) and curl"),
+    "HTTPRouteBackendProtocolWebSocket": "a handshake and one text message echoed (ws_echo.py)",
     "HTTPRouteBackendRequestRedirect": "the upstream case list stored for reference does not match "
                                        "the manifest's paths (/full, /prefix); not transcribed",
-    "HTTPRouteRetryWithTimeouts": "the proxy has no per-try backend timeout distinct from the "
-                                  "request timeout (docs/proxy.md): backendRequest 200ms with "
-                                  "retries gives 504 instead of retrying",
     "HTTPRouteHTTPSListenerDetectMisdirectedRequests": "needs HTTP/2 over TLS (421 is an HTTP/2 "
                                                        "connection-reuse answer)",
     "HTTPRouteRequestPercentageMirror": "150 requests per rule (upstream: 500); mirrored count "
@@ -517,17 +571,12 @@ NOTES = {
     "ListenerSetDualParentRefIndependence": "ListenerSet is not translated by krtgate yet",
     "ListenerSetGatewayParentSectionNameNotFound": "ListenerSet is not translated by krtgate yet",
     "ListenerSetHTTPRouting": "ListenerSet is not translated by krtgate yet",
-    "HTTPRouteBackendURLRewrite": "translate (translate/rules.c) drops URLRewrite on "
-                                  "backendRefs[].filters by design for now (reported, rest of the "
-                                  "rule kept): the backend sees the original path",
     "HTTPRouteReferenceGrant": "the ReferenceGrant sits in its own file, deleted after the first "
                                "phase; krtgate follows the folder",
     "HTTPRouteWeight": "500 requests, each share within 5 points of 70/30/0, up to 10 attempts",
     "HTTPRouteTimeoutRequest": "the echo backend honours ?delay=1s",
     "HTTPRouteRetryConnectionError": "2 resets -> 200; 4 resets -> 500, 502 or 503 (the reference "
-                                     "names 500 or 503; 502 also accepted here). Intermittent: "
-                                     "the proxy sometimes makes a 5th try (a reset on a reused "
-                                     "pooled connection is retried without counting)",
+                                     "names 500 or 503; 502 also accepted here)",
     "HTTPRouteRequestHeaderModifierBackendWeights": "100 requests; each answering pod must have "
                                                     "received Backend: <its Service>",
     "HTTPRouteHostnameIntersection": "traffic cases only; the listener attachedRoutes and route status "
@@ -547,6 +596,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _answer(self):
+        if (self.headers.get("upgrade") or "").lower() == "websocket":
+            return ws_echo.serve(self, self.server.pod, self.server.namespace)
         length = int(self.headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
@@ -722,6 +773,12 @@ def start_echoes():
     servers = []
     tls = None
     for ns, svc, pod, ip in pods():
+        if svc.startswith("grpc-"):
+            if grpc_echo.available():
+                servers.append(grpc_echo.start_server(ip, ECHO_PORT, pod, ns))
+            continue
+        if svc == V1 and h2c_echo.available():
+            servers.append(h2c_echo.start_server(ip, pod, ns))
         srv = _EchoServer((ip, ECHO_PORT), _Echo)
         srv.pod, srv.namespace = pod, ns
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -795,6 +852,12 @@ def listener_ports(text):
 
 def send(ip, port, case, timeout=3.0):
     """Sends one request; returns (status, {lower name: [values]}, body bytes)."""
+    if case.get("grpc"):
+        return grpc_echo.send(ip, port, case, timeout)
+    if case.get("ws"):
+        return ws_echo.send(ip, port, case, timeout)
+    if case.get("h2c"):
+        return h2c_echo.send(ip, port, case, timeout)
     conn = http.client.HTTPConnection(ip, port, timeout=timeout)
     try:
         if case["sni"]:
@@ -958,16 +1021,17 @@ def run_case(case, ip, port, timeout):
         time.sleep(POLL)
 
 
-def run_weight(ip, port):
-    """HTTPRouteWeight: 70/30/0 over 500 requests, each share within 5 points; 10 attempts."""
-    want = {V1: 0.7, V2: 0.3, V3: 0.0}
+def run_weight(ip, port, grpc=False):
+    """HTTPRouteWeight (GRPCRouteWeight with grpc): 70/30/0 over 500 requests (unary calls), each
+    share within 5 points; 10 attempts."""
+    want = {GV1: 0.7, GV2: 0.3, GV3: 0.0} if grpc else {V1: 0.7, V2: 0.3, V3: 0.0}
     last = "no attempt"
     for _attempt in range(10):
         counts = {k: 0 for k in want}
         errors = 0
         for _ in range(500):
             try:
-                status, _rh, body = send(ip, port, C("/", V1))
+                status, _rh, body = send(ip, port, G("Echo", GV1) if grpc else C("/", V1))
                 pod = json.loads(body).get("pod", "") if status == 200 else ""
             except (OSError, http.client.HTTPException, ValueError):
                 pod = ""
@@ -1034,7 +1098,8 @@ def run_percentage_mirror(ip, port):
     return None
 
 
-SPECIAL = {"weight": run_weight, "backend-weights": run_backend_weights,
+SPECIAL = {"weight": run_weight, "grpc-weight": lambda ip, port: run_weight(ip, port, grpc=True),
+           "backend-weights": run_backend_weights,
            "percentage-mirror": run_percentage_mirror}
 
 

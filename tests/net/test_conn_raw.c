@@ -5,8 +5,9 @@
  * that sends the HTTP/2 preface to h2 and anything else, byte for byte, to the raw owner (also
  * when the bytes arrive one by one and start like the preface); the sniff deadline; the write
  * queue cap with read pause and on_drain; the lingering close of net_conn_end, which must deliver
- * a final answer to a peer that is still sending instead of resetting it; the hand-over of a
- * connection to new callbacks; and the graceful server close through on_shutdown.
+ * a final answer to a peer that is still sending instead of resetting it; the half-close of
+ * net_conn_shutdown; the hand-over of a connection to new callbacks; and the graceful
+ * server close through on_shutdown.
  *
  * Every wait is "run the loop until a condition holds", bounded by a watchdog; no timing asserts.
  */
@@ -391,6 +392,27 @@ static void test_raw_echo_plaintext_and_orderly_end(void **state)
     env_dispose(&e);
 }
 
+/* net_conn_shutdown: the client's FIN goes out while its reading goes on; the server still
+ * answers after the EOF, and both sides then close by themselves. */
+static void test_shutdown_write_half_closes_and_keeps_reading(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e, false, MODE_ECHO, 0);
+    net_conn_t *c = connect_client(&e, true, NULL);
+    assert_int_equal(net_conn_write(c, "ping", 4), NET_OK);
+    assert_int_equal(net_conn_shutdown(c), NET_OK);
+    assert_int_equal(net_conn_shutdown(c), NET_OK); /* twice: fine */
+    assert_int_equal(net_conn_write(c, "late", 4), NET_ECLOSED);
+    run_until(&e, both_closed); /* server: echo, EOF, end; client: echo, EOF, closed */
+    assert_string_equal(e.s.buf, "ping");
+    assert_string_equal(e.c.buf, "ping"); /* read after our FIN */
+    assert_int_equal(e.s.eofs, 1);
+    assert_int_equal(e.c.eofs, 1);
+    assert_int_equal(e.c.close_reason, NET_OK);
+    env_dispose(&e);
+}
+
 static void test_tls_alpn_http11_is_raw_and_h2_stays_h2(void **state)
 {
     (void)state;
@@ -582,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_end_lingers_so_the_answer_reaches_a_peer_still_sending),
         cmocka_unit_test(test_set_raw_hands_the_connection_over),
         cmocka_unit_test(test_graceful_server_close_asks_raw_owners_to_finish),
+        cmocka_unit_test(test_shutdown_write_half_closes_and_keeps_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

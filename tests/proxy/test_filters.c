@@ -237,25 +237,20 @@ static void test_collect_picks_route_and_backend_filters(void **state)
     ir_pb_free(&r->base);
 }
 
-static void test_timeout_takes_the_smaller_nonzero_duration(void **state)
+static void test_duration_ms_rounds_up_and_reads_zero_as_none(void **state)
 {
     (void)state;
-    Agentgateway__Dev__Resource__Timeout t = AGENTGATEWAY__DEV__RESOURCE__TIMEOUT__INIT;
-    Google__Protobuf__Duration a = GOOGLE__PROTOBUF__DURATION__INIT, b = a;
-    assert_int_equal(proxy_timeout_ms(NULL), 0);
-    assert_int_equal(proxy_timeout_ms(&t), 0);
+    Google__Protobuf__Duration a = GOOGLE__PROTOBUF__DURATION__INIT;
+    assert_int_equal(proxy_duration_ms(NULL), 0);
+    assert_int_equal(proxy_duration_ms(&a), 0); /* "0s" disables a timeout */
     a.seconds = 1;
     a.nanos = 500000000;
-    t.request = &a;
-    assert_int_equal(proxy_timeout_ms(&t), 1500);
-    b.nanos = 200000000;
-    t.backend_request = &b;
-    assert_int_equal(proxy_timeout_ms(&t), 200);
+    assert_int_equal(proxy_duration_ms(&a), 1500);
     a.seconds = 0;
-    a.nanos = 0; /* "0s" disables the request timeout */
-    assert_int_equal(proxy_timeout_ms(&t), 200);
-    b.nanos = 1; /* rounds up to 1 ms, never to "none" */
-    assert_int_equal(proxy_timeout_ms(&t), 1);
+    a.nanos = 1; /* rounds up to 1 ms, never to "none" */
+    assert_int_equal(proxy_duration_ms(&a), 1);
+    a.seconds = -1;
+    assert_int_equal(proxy_duration_ms(&a), 0);
 }
 
 /* ---- CORS (cases from the Gateway API's HTTPRouteCORS conformance test) -------------------- */
@@ -391,7 +386,7 @@ int main(void)
         cmocka_unit_test(test_redirect_location_rules),
         cmocka_unit_test(test_url_rewrite_path_and_host),
         cmocka_unit_test(test_collect_picks_route_and_backend_filters),
-        cmocka_unit_test(test_timeout_takes_the_smaller_nonzero_duration),
+        cmocka_unit_test(test_duration_ms_rounds_up_and_reads_zero_as_none),
         cmocka_unit_test(test_cors_preflight_with_exact_and_wildcard_origins),
         cmocka_unit_test(test_cors_wildcards_follow_credentials),
     };

@@ -1106,6 +1106,52 @@ static void test_retry_on_listed_status_and_connection_error(void **state)
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 4);
 }
 
+/* /pertry: the hole never answers; backendRequest 100 ms per try, 2 retries 20 ms apart. */
+static void job_per_try_config(world_t *w, void *arg)
+{
+    (void)arg;
+    if (!w->hole) {
+        net_server_config_t sc;
+        net_server_config_default(&sc);
+        sc.listen = "127.0.0.1:0";
+        sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
+        int err;
+        w->hole = net_server_new(&w->loop, &sc, &err);
+        assert_non_null(w->hole);
+    }
+    tu_route_pb_t *a = tu_route_pb("default", "pertry", 0, L, "", "exact:/pertry", "be:default/hole");
+    Agentgateway__Dev__Resource__TrafficPolicySpec *rt = retry_tps(2, 0);
+    rt->retry->backoff = ir_pb_alloc(sizeof *rt->retry->backoff);
+    google__protobuf__duration__init(rt->retry->backoff);
+    rt->retry->backoff->nanos = 20 * 1000000;
+    Agentgateway__Dev__Resource__TrafficPolicySpec *to = timeout_tps(0);
+    to->timeout->backend_request = to->timeout->request; /* 0 s request: no overall bound */
+    to->timeout->request = NULL;
+    to->timeout->backend_request->nanos = 100 * 1000000;
+    TU_PUSH(a->traffic_policies, a->n_traffic_policies, rt);
+    TU_PUSH(a->traffic_policies, a->n_traffic_policies, to);
+    const ir_obj_t *objs[] = {
+        tu_static_backend("default/hole", "127.0.0.1", net_server_port(w->hole)),
+        tu_route_seal(a), NULL};
+    w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
+}
+
+static void test_per_try_timeout_retries_then_504(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    run_on_loop(&W, job_per_try_config, NULL);
+    assert_int_equal(W.rc, PROXY_OK);
+    proxy_stats_t s0, s1;
+    run_on_loop(&W, job_stats, &s0);
+    resp_t r;
+    curl(&r, W.port, "/pertry", NULL);
+    assert_int_equal(r.status, 504); /* three tries of 100 ms, none answered */
+    resp_free(&r);
+    run_on_loop(&W, job_stats, &s1);
+    assert_int_equal(s1.upstream_retries - s0.upstream_retries, 2);
+}
+
 static void test_malformed_request_gets_400_and_close(void **state)
 {
     (void)state;
@@ -1146,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_auto_listen_follows_binds),
         cmocka_unit_test(test_request_mirror_copies_bodiless_requests),
         cmocka_unit_test(test_retry_on_listed_status_and_connection_error),
+        cmocka_unit_test(test_per_try_timeout_retries_then_504),
         cmocka_unit_test(test_malformed_request_gets_400_and_close),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -205,11 +205,12 @@ void net_conn_set_read_paused(net_conn_t *c, bool paused);
  * on_close is called (no on_read, on_eof, on_drain). For an HTTP/2 connection:
  * net_conn_close(c, true). Safe to call more than once. */
 void net_conn_end(net_conn_t *c);
-/* Half-close: our FIN (after TLS close_notify) goes out once the queued bytes are written, and
- * reading goes on: on_read and on_eof keep coming (for proxying a TCP stream whose one side
- * finished). net_conn_write then fails with NET_ECLOSED. Call net_conn_end
- * (or net_conn_close) when the peer's EOF came too. Returns NET_OK (also when already asked),
- * NET_ESTATE (not raw), NET_ECLOSED (closing or ending), NET_EIO / NET_ETLS. */
+/* Half-close (a TCP stream or tunnel whose one side finished): our FIN (after a TLS
+ * close_notify) goes out once the queued bytes are written, and reading goes on: on_read and
+ * on_eof keep coming. net_conn_write then fails with NET_ECLOSED. The connection closes by itself
+ * once our FIN is out and the peer's EOF was delivered (or call net_conn_end / net_conn_close
+ * earlier). Returns NET_OK (also when already asked), NET_ESTATE (not raw), NET_ECLOSED (closing
+ * or ending), NET_EIO / NET_ETLS. */
 int net_conn_shutdown(net_conn_t *c);
 /* Hands a raw connection to a new owner (after an HTTP/1.1 Upgrade): the next callbacks go to
  * |cb| with |ud| (cb copied, ud kept). Returns NET_OK, NET_EINVAL (no on_read), or NET_ESTATE

@@ -135,10 +135,11 @@ int proxy_cors_eval(const Agentgateway__Dev__Resource__CORS *c, const char *meth
 /* Returns: whether |origin| is allowed by |c|. */
 bool proxy_cors_origin_allowed(const Agentgateway__Dev__Resource__CORS *c, const char *origin);
 
-/* Returns: the deadline the Timeout policy gives a request, in milliseconds: the smaller of
- * `request` and `backend_request` that are set and nonzero (a zero duration disables that
- * timeout, as the Gateway API says); 0 when there is none. Borrows t (may be NULL). */
-uint64_t proxy_timeout_ms(const Agentgateway__Dev__Resource__Timeout *t);
+/* Returns: |d| in milliseconds, rounded up to 1 for a positive duration under a millisecond; 0
+ * for NULL, zero or negative (a zero duration disables a Gateway API timeout). The proxy applies
+ * a Timeout policy's `request` to the whole exchange, retries included, and `backend_request` to
+ * each try. Borrows d (may be NULL). */
+uint64_t proxy_duration_ms(const Google__Protobuf__Duration *d);
 
 #ifdef __cplusplus
 }

@@ -23,8 +23,8 @@ extern "C" {
 typedef struct proxy_endpoint {
     char host[256]; /* IP literal (from a Workload) or a name (static / inline backends) */
     uint16_t port;
-    /* The Service's port said kubernetes.io/h2c (HTTP2) or grpc: the upstream speaks h2c.
-     * (Informational today: the HTTP/1.1 upstream is used for every endpoint.) */
+    /* The Service's port said kubernetes.io/h2c (HTTP2) or grpc: the upstream speaks h2c
+     * (http.c then forwards over upstream_h2.c). */
     int h2c;
 } proxy_endpoint_t;
 

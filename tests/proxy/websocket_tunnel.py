@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""WebSocket through krtgate: an HTTP/1.1 Upgrade request is forwarded, the 101 comes back, and
+the connection becomes a byte tunnel both ways. The echo backend and the client are written on
+the standard library (handshake and frames by hand, RFC 6455). Checks the handshake
+(Sec-WebSocket-Accept computed by the backend reaches the client), a text echo, a 1 MiB binary
+echo (backpressure through the tunnel), a half-close (the client's FIN reaches the backend, which
+then still sends a last frame the client reads before the EOF), and an upgrade the backend
+refuses (its 403 comes back as a plain response).
+
+Usage: websocket_tunnel.py KRTGATE
+Exit: 0 pass, 1 fail. Everything listens on 127.0.42.0/24 and is stopped on exit; every socket
+has a timeout.
+"""
+import base64
+import hashlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+GW = ("127.0.42.1", 8080)
+BACKEND = ("127.0.42.2", 18152)
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+MANIFESTS = f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: agentgateway}}
+spec: {{controllerName: agentgateway.dev/agentgateway}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: agentgateway
+  addresses: [{{type: IPAddress, value: {GW[0]}}}]
+  listeners: [{{name: http, protocol: HTTP, port: {GW[1]}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: ws, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - backendRefs: [{{name: ws-echo, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: ws-echo, namespace: default}}
+spec:
+  selector: {{app: ws-echo}}
+  clusterIP: 10.96.42.2
+  ports: [{{name: ws, port: 80, targetPort: {BACKEND[1]}, appProtocol: kubernetes.io/ws}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: ws-echo-1, namespace: default, labels: {{app: ws-echo}}}}
+spec:
+  containers: [{{name: echo, image: echo, ports: [{{containerPort: {BACKEND[1]}}}]}}]
+status:
+  phase: Running
+  podIP: {BACKEND[0]}
+  conditions: [{{type: Ready, status: "True"}}]
+"""
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def read_head(sock):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(1)
+        if not chunk:
+            raise EOFError("connection closed in the head: %r" % buf)
+        buf += chunk
+    lines = buf.decode("latin-1").split("\r\n")
+    fields = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            fields[k.strip().lower()] = v.strip()
+    return lines[0], fields
+
+
+def send_frame(sock, opcode, payload, mask):
+    head = bytes([0x80 | opcode])
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([mbit | 127]) + struct.pack(">Q", n)
+    if mask:
+        key = os.urandom(4)
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if n < 4096 else \
+            (int.from_bytes(payload, "big") ^ int.from_bytes((key * (n // 4 + 1))[:n], "big")
+             ).to_bytes(n, "big")
+        head += key
+    sock.sendall(head + payload)
+
+
+def read_frame(sock):
+    """Returns (opcode, payload), or None at EOF before a frame."""
+    first = sock.recv(1)
+    if not first:
+        return None
+    b1 = recv_exact(sock, 1)[0]
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", recv_exact(sock, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", recv_exact(sock, 8))[0]
+    key = recv_exact(sock, 4) if b1 & 0x80 else None
+    payload = recv_exact(sock, n)
+    if key:
+        payload = (int.from_bytes(payload, "big") ^
+                   int.from_bytes((key * (n // 4 + 1))[:n], "big")).to_bytes(n, "big") if n else b""
+    return first[0] & 0x0F, payload
+
+
+# --- the backend ----------------------------------------------------------------------------
+def serve_one(conn):
+    conn.settimeout(20)
+    try:
+        line, fields = read_head(conn)
+        path = line.split(" ")[1]
+        if path == "/refuse":
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 7\r\nconnection: close\r\n"
+                         b"\r\nrefused")
+            return
+        if fields.get("upgrade", "").lower() != "websocket" or \
+                "upgrade" not in fields.get("connection", "").lower():
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            return
+        accept = base64.b64encode(hashlib.sha1(fields["sec-websocket-key"].encode() + GUID)
+                                  .digest())
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        while True:
+            f = read_frame(conn)
+            if f is None:  # the client half-closed: a last word, then close
+                send_frame(conn, 1, b"bye", False)
+                return
+            opcode, payload = f
+            if opcode == 8:
+                send_frame(conn, 8, payload, False)
+                return
+            send_frame(conn, opcode, payload, False)
+    except (OSError, EOFError):
+        pass
+    finally:
+        conn.close()
+
+
+def backend_loop(lsock, stop):
+    while not stop.is_set():
+        try:
+            conn, _ = lsock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+
+def wait_port(addr, proc, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(addr, timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def handshake(path):
+    s = socket.create_connection(GW, timeout=10)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
+              b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    line, fields = read_head(s)
+    return s, key, line, fields
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: websocket_tunnel.py KRTGATE", file=sys.stderr)
+        return 2
+    krtgate = sys.argv[1]
+    work = tempfile.mkdtemp(prefix="websocket_tunnel.")
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(BACKEND)
+    lsock.listen(16)
+    lsock.settimeout(0.2)
+    stop = threading.Event()
+    threading.Thread(target=backend_loop, args=(lsock, stop), daemon=True).start()
+    proc = None
+    failures = []
+
+    def check(what, cond, detail=""):
+        print(("ok   " if cond else "FAIL ") + what + (": " + detail if detail and not cond else ""))
+        if not cond:
+            failures.append(what)
+
+    try:
+        with open(os.path.join(work, "ws.yaml"), "w") as f:
+            f.write(MANIFESTS)
+        log = open(os.path.join(work, "krtgate.log"), "w")
+        proc = subprocess.Popen([krtgate, "run", "--no-watch", "--xds-listen", "127.0.0.1:0",
+                                 "--admin-listen", "127.0.0.1:0", work],
+                                stdout=log, stderr=subprocess.STDOUT)
+        if not wait_port(GW, proc, 15):
+            print(open(os.path.join(work, "krtgate.log")).read()[-2000:], file=sys.stderr)
+            print("websocket_tunnel: the Gateway never listened", file=sys.stderr)
+            return 1
+        line = ""
+        for _ in range(50):  # the route may arrive a moment after the port opened
+            s, key, line, fields = handshake("/chat")
+            if " 404 " not in line and " 500 " not in line:  # route / endpoints not there yet
+                break
+            s.close()
+            time.sleep(0.1)
+        want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
+        check("101 Switching Protocols", line.startswith("HTTP/1.1 101"), line)
+        check("Upgrade and Connection come back",
+              fields.get("upgrade", "").lower() == "websocket" and
+              "upgrade" in fields.get("connection", "").lower(), repr(fields))
+        check("Sec-WebSocket-Accept from the backend", fields.get("sec-websocket-accept") == want,
+              repr(fields))
+        send_frame(s, 1, b"hello", True)
+        check("text echo", read_frame(s) == (1, b"hello"))
+        big = os.urandom(1 << 20)
+        t = threading.Thread(target=send_frame, args=(s, 2, big, True), daemon=True)
+        t.start()  # sent while the echo comes back: both directions at once
+        f = read_frame(s)
+        t.join(10)
+        check("1 MiB binary echo", f == (2, big), "%r" % ((f[0], len(f[1])) if f else None,))
+        s.shutdown(socket.SHUT_WR)  # half-close: the backend answers "bye", then closes
+        check("half-close passes the FIN, the other way keeps flowing", read_frame(s) == (1, b"bye"))
+        check("then EOF", s.recv(1) == b"")
+        s.close()
+
+        s, key, line, fields = handshake("/refuse")
+        rest = s.recv(100)
+        check("a refused upgrade is a plain response", line.startswith("HTTP/1.1 403") and
+              rest.endswith(b"refused"), "%s %r" % (line, rest))
+        s.close()
+    except Exception as e:
+        failures.append("exception: %r" % (e,))
+        print("FAIL exception: %r" % (e,))
+    finally:
+        stop.set()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.returncode not in (0, -15):
+                failures.append("krtgate exited with %s" % proc.returncode)
+                print(open(os.path.join(work, "krtgate.log")).read()[-3000:], file=sys.stderr)
+        lsock.close()
+        shutil.rmtree(work, ignore_errors=True)
+    print("websocket_tunnel: %s" % ("PASS" if not failures else "FAIL: " + ", ".join(failures)))
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
