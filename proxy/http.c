@@ -972,8 +972,9 @@ static void x_start(dconn_t *d, const xreq_t *m)
     }
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
-    proxy_policy_req_t preq = {d->snap,      &rm,          m->method,      path, query,
-                               m->headers,   m->nheaders,  uv_now(p->loop), (int64_t)time(NULL)};
+    proxy_policy_req_t preq = {d->snap,    &rm,         m->method,       path,
+                               query,      host,        m->headers,      m->nheaders,
+                               uv_now(p->loop), (int64_t)time(NULL)};
     proxy_policy_result_t pr;
     if (proxy_policy_on_request(&preq, &f, &pr) != PROXY_OK || pr.status) {
         free(path);
@@ -1006,13 +1007,16 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_endpoint_t ep;
     char why[300];
     if (proxy_upstream_pick(d->snap, rm.pb, &p->lb, &rb, &ep, why, sizeof why) != PROXY_OK) {
-        free(path);
-        proxy_policy_on_backend(&preq, rb, &f, &pr); /* 501 for a kind not served */
-        if (pr.status)
-            d_policy_answer(d, &pr, body);
-        else
-            d_local_text(d, 500, why, body);
-        return;
+        proxy_policy_on_backend(&preq, rb, &f, &pr); /* 501 for a kind not served, or dynamic */
+        if (!pr.dynamic || pr.status) {
+            free(path);
+            if (pr.status)
+                d_policy_answer(d, &pr, body);
+            else
+                d_local_text(d, 500, why, body);
+            return;
+        }
+        ep = pr.endpoint; /* dynamic forward proxy: the request's Host */
     }
     proxy_filters_collect(rm.pb, rb, &f);
     proxy_policy_on_backend(&preq, rb, &f, &pr);

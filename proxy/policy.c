@@ -34,10 +34,14 @@ typedef Agentgateway__Dev__Resource__AuthorizationLocation agw_authloc_t;
 #define TK(x) AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_##x
 #define BK(x) AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_##x
 
-/* One compiled Policy. */
+/* One compiled Policy, or one inline policy of a Backend (Backend.inline_policies, the
+ * AgentgatewayBackend's spec.policies) wrapped in a Policy message of our own (|own|). */
 typedef struct pol {
-    const ir_policy_t *obj;
+    const ir_policy_t *obj; /* NULL for an inline policy */
     const agw_policy_t *pb;
+    agw_policy_t *own;      /* the wrapper of an inline policy, owned */
+    const char *backend;    /* inline: the Backend key it belongs to */
+    char who[192];          /* for errors: "policy/<key>" or "backend/<key>: inline_policies[i]" */
     const char *key;
     uint64_t hash;
     bool override;
@@ -63,6 +67,8 @@ typedef struct set {
 struct proxy__policies {
     pol_t *v;
     size_t n;
+    pol_t *inl; /* Backend inline policies, in Backend key order */
+    size_t ninl;
     set_t *route;
     set_t **backend;
     size_t nroutes;
@@ -82,6 +88,7 @@ static void pol_dispose(pol_t *p)
         proxy_ratelimit_release(p->buckets[i]);
     free(p->buckets);
     net_tls_ctx_release(p->tls);
+    free(p->own);
 }
 
 void proxy__policies_free(proxy__policies_t *t)
@@ -90,6 +97,11 @@ void proxy__policies_free(proxy__policies_t *t)
         return;
     for (size_t i = 0; i < t->n; i++)
         pol_dispose(&t->v[i]);
+    for (size_t i = 0; i < t->ninl; i++) {
+        free((char *)t->inl[i].key);
+        pol_dispose(&t->inl[i]);
+    }
+    free(t->inl);
     for (size_t i = 0; t->backend && i < t->nroutes; i++)
         free(t->backend[i]);
     free(t->backend);
@@ -100,6 +112,9 @@ void proxy__policies_free(proxy__policies_t *t)
 
 static const pol_t *pol_find(const proxy__policies_t *t, const char *key)
 {
+    for (size_t i = 0; t && key[0] == '@' && i < t->ninl; i++) /* inline: "@<backend>#<i>" */
+        if (!strcmp(t->inl[i].key, key))
+            return &t->inl[i];
     size_t lo = 0, hi = t ? t->n : 0;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -128,7 +143,7 @@ static int add_bucket(pol_t *p, const pol_t *old, uint64_t max, uint64_t per, ui
                       const char *where, char *reason, size_t cap)
 {
     if (!max || !ms) {
-        snprintf(reason, cap, "policy/%s: %s: max_tokens and fill_interval must be > 0", p->key,
+        snprintf(reason, cap, "%s: %s: max_tokens and fill_interval must be > 0", p->who,
                  where);
         return PROXY_ECONFIG;
     }
@@ -181,8 +196,8 @@ static int compile_tls(pol_t *p, const pol_t *old, char *reason, size_t cap)
     free(root);
     if (!p->tls) {
         snprintf(reason, cap,
-                 "policy/%s: backend.backend_tls: certificate, key or root CA does not load",
-                 p->key);
+                 "%s: backend.backend_tls: certificate, key or root CA does not load",
+                 p->who);
         return PROXY_ECONFIG;
     }
     return PROXY_OK;
@@ -191,6 +206,8 @@ static int compile_tls(pol_t *p, const pol_t *old, char *reason, size_t cap)
 static int pol_compile(pol_t *p, const proxy__policies_t *oldt, char *reason, size_t cap)
 {
     const agw_policy_t *pb = p->pb;
+    if (!p->who[0])
+        snprintf(p->who, sizeof p->who, "policy/%s", p->key);
     const pol_t *old = pol_find(oldt, p->key);
     if (old && old->hash != p->hash)
         old = NULL;
@@ -212,14 +229,14 @@ static int pol_compile(pol_t *p, const proxy__policies_t *oldt, char *reason, si
             if (pr->jwks_source_case !=
                 AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__JWTPROVIDER__JWKS_SOURCE_INLINE) {
                 snprintf(reason, cap,
-                         "policy/%s: traffic.jwt.providers[%zu]: no inline JWKS (remote JWKS "
+                         "%s: traffic.jwt.providers[%zu]: no inline JWKS (remote JWKS "
                          "is not supported)",
-                         p->key, i);
+                         p->who, i);
                 return PROXY_ECONFIG;
             }
             if (!(p->jwks[i] = proxy_jwks_parse(pr->inline_, strlen(pr->inline_), why,
                                                 sizeof why))) {
-                snprintf(reason, cap, "policy/%s: traffic.jwt.providers[%zu].inline: %s", p->key,
+                snprintf(reason, cap, "%s: traffic.jwt.providers[%zu].inline: %s", p->who,
                          i, why);
                 return PROXY_ECONFIG;
             }
@@ -227,7 +244,7 @@ static int pol_compile(pol_t *p, const proxy__policies_t *oldt, char *reason, si
     } else if (p->tkind == TK(BASIC_AUTH)) { /* P2 */
         const char *c = pb->traffic->basic_auth->htpasswd_content;
         if (!(p->htpasswd = proxy_htpasswd_parse(c, strlen(c), why, sizeof why))) {
-            snprintf(reason, cap, "policy/%s: traffic.basic_auth.htpasswd_content: %s", p->key,
+            snprintf(reason, cap, "%s: traffic.basic_auth.htpasswd_content: %s", p->who,
                      why);
             return PROXY_ECONFIG;
         }
@@ -316,6 +333,12 @@ static int backend_level(const pol_t *p, const agw_route_backend_t *rb)
 {
     const agw_target_t *t = p->pb->target;
     const agw_backend_ref_t *br = rb ? rb->backend : NULL;
+    if (p->backend) /* inline: the Backend it belongs to, or its sub-backends */
+        return br && br->kind_case == AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_BACKEND &&
+                       !strncmp(br->backend, p->backend, strlen(p->backend)) &&
+                       (!br->backend[strlen(p->backend)] || br->backend[strlen(p->backend)] == '/')
+                   ? PROXY_POLICY_BACKEND
+                   : -1;
     if (!t || !br)
         return -1;
     if (t->kind_case == AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_SERVICE &&
@@ -390,6 +413,32 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
         if (rc != PROXY_OK)
             return rc;
     }
+    size_t ninl = 0;
+    for (size_t i = 0; i < s->nbackends; i++)
+        ninl += ir_backend_pb(s->backends[i])->n_inline_policies;
+    if (!(t->inl = calloc(ninl + 1, sizeof *t->inl)))
+        return PROXY_ENOMEM;
+    for (size_t i = 0; i < s->nbackends; i++) {
+        const Agentgateway__Dev__Resource__Backend *b = ir_backend_pb(s->backends[i]);
+        for (size_t j = 0; j < b->n_inline_policies; j++) {
+            pol_t *p = &t->inl[t->ninl++];
+            char key[600];
+            snprintf(key, sizeof key, "@%s#%zu", b->key, j);
+            if (!(p->own = malloc(sizeof *p->own)) || !(p->key = strdup(key)))
+                return PROXY_ENOMEM;
+            agentgateway__dev__resource__policy__init(p->own);
+            p->own->key = (char *)p->key;
+            p->own->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_BACKEND;
+            p->own->backend = b->inline_policies[j];
+            p->pb = p->own;
+            p->backend = b->key;
+            snprintf(p->who, sizeof p->who, "backend/%s: inline_policies[%zu]", b->key, j);
+            p->hash = ir_obj_wire_hash(ir_backend_obj(s->backends[i]));
+            int rc = pol_compile(p, old ? old->pol : NULL, reason, cap);
+            if (rc != PROXY_OK)
+                return rc;
+        }
+    }
     t->nroutes = s->nroutes;
     if (!(t->route = calloc(s->nroutes + 1, sizeof *t->route)) ||
         !(t->backend = calloc(s->nroutes + 1, sizeof *t->backend)))
@@ -413,6 +462,12 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
                 int lvl = backend_level(&t->v[i], pr->pb->backends[b]);
                 if (lvl >= 0)
                     consider(bs, &t->v[i], lvl, false);
+            }
+            /* inline policies last: an attached policy at the same level keeps precedence */
+            for (size_t i = 0; i < t->ninl; i++) {
+                int lvl = backend_level(&t->inl[i], pr->pb->backends[b]);
+                if (lvl >= 0)
+                    consider(bs, &t->inl[i], lvl, false);
             }
         }
     }
@@ -474,7 +529,7 @@ const char *proxy_policy_backend_unserved(const proxy_snapshot_t *s, const agw_r
     case AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_MCP:
         return "mcp";
     case AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_DYNAMIC:
-        return "dynamic";
+        return "dynamic"; /* served, by proxy_policy_on_backend (not by proxy/upstream.c) */
     case AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_AWS:
         return "aws";
     case AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_GUARDRAIL:
@@ -498,7 +553,7 @@ json_t *proxy_policy_dump_unserved(const proxy_snapshot_t *s)
         br.backend = (char *)ir_backend_key(s->backends[i]);
         rb.backend = &br;
         const char *k = proxy_policy_backend_unserved(s, &rb);
-        if (k)
+        if (k && strcmp(k, "dynamic") != 0)
             json_array_append_new(a, json_pack("{s:s, s:s}", "backend", br.backend, "kind", k));
     }
     return a;
@@ -739,6 +794,8 @@ int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
     out->status = 0;
     out->body[0] = '\0';
     out->backend_set = NULL;
+    out->cors = NULL;
+    out->dynamic = false;
     out->credential_len = 0;
     out->credential[0] = '\0';
     out->route = q->rm && q->rm->route ? route_index(q->snap, ir_route_key(q->rm->route)) : -1;
@@ -756,7 +813,41 @@ int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
     if (rc == PROXY_OK && !out->status && st->t[TK(LOCAL_RATE_LIMIT)])
         rc = do_ratelimit(q, st->t[TK(LOCAL_RATE_LIMIT)], out);
     fill_traffic(st, f);
+    if (st->t[TK(CORS)])
+        out->cors = st->t[TK(CORS)]->pb->traffic->cors;
     return rc;
+}
+
+/* The endpoint of a dynamic forward proxy: the request's host[:port]. */
+static int dynamic_endpoint(const proxy_policy_req_t *q, proxy_policy_result_t *out)
+{
+    const char *h = q->host ? q->host : "";
+    size_t hl = proxy_host_strip_port(h);
+    const char *port = h + hl;
+    if (*port == '.')
+        port++; /* a trailing dot before the port */
+    unsigned long pn = 80;
+    if (*port == ':') {
+        char *end;
+        pn = strtoul(port + 1, &end, 10);
+        if (*end || pn == 0 || pn > 65535)
+            hl = 0;
+    }
+    if (hl && h[0] == '[' && hl >= 2) { /* IPv6 literal: connect without the brackets */
+        h++;
+        hl -= 2;
+    }
+    if (!hl || hl >= sizeof out->endpoint.host) {
+        out->status = 400;
+        snprintf(out->body, sizeof out->body,
+                 "400 Bad Request: a dynamic forward proxy needs a Host to connect to\n");
+        return PROXY_OK;
+    }
+    memset(&out->endpoint, 0, sizeof out->endpoint);
+    memcpy(out->endpoint.host, h, hl);
+    out->endpoint.port = (uint16_t)pn;
+    out->dynamic = true;
+    return PROXY_OK;
 }
 
 int proxy_policy_on_backend(const proxy_policy_req_t *q, const agw_route_backend_t *rb,
@@ -782,6 +873,8 @@ int proxy_policy_on_backend(const proxy_policy_req_t *q, const agw_route_backend
     BFILL(f->backend_mirrors, REQUEST_MIRROR, request_mirror);
 #undef BFILL
     const char *kind = proxy_policy_backend_unserved(q->snap, rb);
+    if (kind && !strcmp(kind, "dynamic"))
+        return dynamic_endpoint(q, out);
     if (!kind && st->b[BK(A2A)])
         kind = "a2a";
     if (kind) {

@@ -278,13 +278,54 @@ static void test_invalid_policies_reject_the_change_set(void **state)
                 "policy/bad-tls: backend.backend_tls");
 }
 
+static const ir_obj_t *inline_backend(const char *key, bps_t *inl, bool dynamic)
+{
+    Agentgateway__Dev__Resource__Backend *b = ir_pb_alloc(sizeof *b);
+    agentgateway__dev__resource__backend__init(b);
+    b->key = tu_strdup(key);
+    if (dynamic) {
+        b->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_DYNAMIC;
+        b->dynamic = ir_pb_alloc(sizeof *b->dynamic);
+        agentgateway__dev__resource__dynamic_forward_proxy__init(b->dynamic);
+    } else {
+        b->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_STATIC;
+        b->static_ = ir_pb_alloc(sizeof *b->static_);
+        agentgateway__dev__resource__static_backend__init(b->static_);
+        b->static_->host = tu_strdup("127.0.0.1");
+        b->static_->port = 9;
+    }
+    if (inl)
+        TU_PUSH(b->inline_policies, b->n_inline_policies, inl);
+    const ir_backend_t *x = ir_backend_new(b, "default/gw", NULL);
+    return x ? ir_backend_obj(x) : NULL;
+}
+
+static void test_backend_inline_policies(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o1[] = {inline_backend("default/b", bps_header("x", "inline"), false), NULL};
+    assert_int_equal(tu_apply(cfg, o1, why, sizeof why), PROXY_OK);
+    int k = BK(REQUEST_HEADER_MODIFIER);
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "@default/b#0");
+    assert_string_equal(effb(cfg, "default/c.00.l", 2, k), "@default/b#0"); /* sub-backend */
+    assert_string_equal(effb(cfg, "default/c.00.l", 3, k), "-");
+    const ir_obj_t *o2[] = {backend("attached", "backend:default/b", bps_header("x", "a")), NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "attached"); /* attached wins a tie */
+    proxy_config_free(cfg);
+    reject_with(inline_backend("default/b", bps_tls("garbage", NULL), false),
+                "backend/default/b: inline_policies[0]: backend.backend_tls");
+}
+
 static int on_request(const proxy_snapshot_t *s, const char *path, uint64_t now,
                       proxy_policy_result_t *pr)
 {
     proxy_request_t req = {"GET", path, NULL, strcmp(path, "/c") ? "x" : "other.example", NULL, 0};
     proxy_route_match_t rm;
     assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
-    proxy_policy_req_t q = {s, &rm, "GET", path, NULL, NULL, 0, now, 1700000000};
+    proxy_policy_req_t q = {s, &rm, "GET", path, NULL, "x", NULL, 0, now, 1700000000};
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
     assert_int_equal(proxy_policy_on_request(&q, &f, pr), PROXY_OK);
@@ -322,6 +363,32 @@ static void test_token_bucket_survives_unrelated_changes(void **state)
         assert_int_equal(on_request(s, "/a0", 60000, &pr), 0);
     assert_int_equal(on_request(s, "/a0", 60000, &pr), 429);
     assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void test_cors_policy_is_handed_to_the_filter(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    tp_tps_t *t = tp_tps(TK(CORS));
+    t->cors = ir_pb_alloc(sizeof *t->cors);
+    agentgateway__dev__resource__cors__init(t->cors);
+    TU_PUSH(t->cors->allow_origins, t->cors->n_allow_origins, tu_strdup("https://a.example"));
+    const ir_obj_t *o[] = {traffic("cors", "route:default/a", t, false), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    static proxy_policy_result_t pr;
+    proxy_request_t req = {"GET", "/a0", NULL, "x", NULL, 0};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {s, &rm, "GET", "/a0", NULL, "x", NULL, 0, 0, 0};
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+    assert_non_null(pr.cors);
+    assert_string_equal(pr.cors->allow_origins[0], "https://a.example");
     proxy_snapshot_release(s);
     proxy_config_free(cfg);
 }
@@ -528,6 +595,8 @@ static void job_setup(world_t *w, void *arg)
         tu_static_backend("default/badca", "127.0.0.1", w->tls.port),
         ai_backend("default/llm", false),
         ai_backend("default/tools", true),
+        inline_backend("default/dyn", NULL, true),
+        rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"),
         rule("jwt", 0, L1, "prefix:/jwt", B),
         rule("jwtpass", 0, L1, "prefix:/jwtpass", B),
         rule("basic", 0, L1, "prefix:/basic", B),
@@ -824,6 +893,22 @@ static void test_backend_auth_and_backend_tls(void **state)
     resp_free(&r);
 }
 
+static void test_dynamic_forward_proxy_connects_to_the_host(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    char args[128];
+    snprintf(args, sizeof args, "-H 'host: 127.0.0.1:%d'", W.plain.port);
+    curl(&r, "/dyn/x", args);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/dyn/x");
+    resp_free(&r);
+    curl(&r, "/dyn/x", "-H 'host: 127.0.0.1:99999'");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+}
+
 static void job_dump(world_t *w, void *arg)
 {
     const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(w->proxy));
@@ -862,6 +947,8 @@ int main(void)
         cmocka_unit_test(test_backend_precedence),
         cmocka_unit_test(test_invalid_policies_reject_the_change_set),
         cmocka_unit_test(test_token_bucket_survives_unrelated_changes),
+        cmocka_unit_test(test_backend_inline_policies),
+        cmocka_unit_test(test_cors_policy_is_handed_to_the_filter),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_jwt_authentication),
@@ -870,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_traffic_policies_feed_the_route_filters),
         cmocka_unit_test(test_backend_auth_and_backend_tls),
         cmocka_unit_test(test_unserved_backends_get_501),
+        cmocka_unit_test(test_dynamic_forward_proxy_connects_to_the_host),
     };
     int rc = cmocka_run_group_tests(units, NULL, NULL);
     return rc | cmocka_run_group_tests(http, setup, teardown);

@@ -31,6 +31,7 @@
  *                             retry, direct response, redirect, URL rewrite, mirrors)
  *   proxy_policy_on_backend   after the backendRef is chosen: 501 for backends the proxy does
  *                             not serve (AI, MCP, AWS, guardrail, model router; A2A services),
+ *                             the endpoint of a dynamic forward proxy Backend (the Host),
  *                             backend-level filters
  *   proxy_policy_on_upstream  on the upstream request head: backend auth (passthrough, static
  *                             key), host rewrite, the credentials the proxy consumed removed,
@@ -69,6 +70,7 @@ typedef struct proxy_policy_req {
     const proxy_snapshot_t *snap;
     const proxy_route_match_t *rm; /* a successful match */
     const char *method, *path, *query;
+    const char *host;               /* Host or :authority as received (may carry a port) */
     const net_h2_header_t *headers; /* the client's fields */
     size_t nheaders;
     uint64_t now_ms;  /* monotonic milliseconds (rate limits) */
@@ -84,6 +86,12 @@ typedef struct proxy_policy_result {
     long route;              /* route index in the snapshot, -1 when unknown */
     const void *backend_set; /* the effective backend set (internal) */
     const char *strip[3];    /* request fields the proxy consumed (credentials) */
+    /* The effective CORS policy (borrowed from the snapshot), NULL if none: for the CORS filter,
+     * which answers preflights and decorates responses (route CORS filters win). */
+    const Agentgateway__Dev__Resource__CORS *cors;
+    /* A dynamic forward proxy Backend: the endpoint is the request's Host (port 80 if none). */
+    bool dynamic;
+    proxy_endpoint_t endpoint;
     size_t credential_len;   /* > 0: the client's validated JWT (for backend auth passthrough) */
     char credential[16385];
 } proxy_policy_result_t;
@@ -97,7 +105,9 @@ int proxy_policy_on_request(const proxy_policy_req_t *req, proxy_filters_t *f,
 
 /* After the backendRef |rb| (borrowed from the route) was chosen, and |f| recollected with it:
  * fills |f|'s absent backend fields from backend policies, and sets |out->status| to 501 when
- * the backend is of a kind the proxy does not serve. Call it also when resolving |rb| failed. */
+ * the backend is of a kind the proxy does not serve. Call it also when resolving |rb| failed:
+ * for a dynamic forward proxy Backend it then sets |out->dynamic| and |out->endpoint| (or 400
+ * when the request has no usable Host). */
 int proxy_policy_on_backend(const proxy_policy_req_t *req,
                             const Agentgateway__Dev__Resource__RouteBackend *rb,
                             proxy_filters_t *f, proxy_policy_result_t *out);
