@@ -631,5 +631,5 @@ int proxy_snapshot_check(const proxy_snapshot_t *s)
             if (s->routes[i].matches[j].path_kind == PROXY__PATH_REGEX &&
                 !s->routes[i].matches[j].path_re)
                 return PROXY_EINVAL;
-    return PROXY_OK;
+    return proxy__policies_check(s);
 }

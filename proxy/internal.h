@@ -106,5 +106,7 @@ typedef struct proxy__policies proxy__policies_t;
 int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char *reason,
                           size_t cap);
 void proxy__policies_free(proxy__policies_t *t);
+/* Debug check of the policy tables' invariants (Q1-Q3 in policy.c). */
+int proxy__policies_check(const proxy_snapshot_t *s);
 
 #endif

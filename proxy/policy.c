@@ -474,6 +474,41 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
     return PROXY_OK;
 }
 
+static bool set_check(const proxy__policies_t *t, const set_t *st)
+{
+    for (int k = 0; k < NKINDS; k++) {
+        const pol_t *ps[2] = {st->t[k], st->b[k]};
+        for (int j = 0; j < 2; j++) {
+            const pol_t *p = ps[j];
+            bool in = !p || (p >= t->v && p < t->v + t->n) || (p >= t->inl && p < t->inl + t->ninl);
+            if (!in || (p && (j ? p->bkind : p->tkind) != k))
+                return false;
+        }
+    }
+    return true;
+}
+
+int proxy__policies_check(const proxy_snapshot_t *s)
+{
+    const proxy__policies_t *t = s->pol;
+    if (!t)
+        return PROXY_OK;
+    for (size_t i = 0; i + 1 < t->n; i++) /* Q1 */
+        if (strcmp(t->v[i].key, t->v[i + 1].key) >= 0)
+            return PROXY_EINVAL;
+    if (t->nroutes != s->nroutes) /* Q2 */
+        return PROXY_EINVAL;
+    for (size_t r = 0; r < t->nroutes; r++) { /* Q3 */
+        if (!set_check(t, &t->route[r]))
+            return PROXY_EINVAL;
+        for (size_t b = 0; b < s->routes[r].pb->n_backends; b++)
+            if (!set_check(t, &t->backend[r][b]) ||
+                memcmp(t->backend[r][b].t, t->route[r].t, sizeof t->route[r].t) != 0)
+                return PROXY_EINVAL;
+    }
+    return PROXY_OK;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Lookups */
 

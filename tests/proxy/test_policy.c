@@ -146,6 +146,7 @@ static proxy_config_t *base_config(void)
 static const char *eff(proxy_config_t *cfg, const char *route, int kind)
 {
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
     const char *k = proxy_policy_effective(s, route, kind);
     proxy_snapshot_release(s); /* the key stays valid: the store holds the snapshot */
     return k ? k : "-";
@@ -154,6 +155,7 @@ static const char *eff(proxy_config_t *cfg, const char *route, int kind)
 static const char *effb(proxy_config_t *cfg, const char *route, size_t b, int kind)
 {
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
     const char *k = proxy_policy_effective_backend(s, route, b, kind);
     proxy_snapshot_release(s);
     return k ? k : "-";
