@@ -18,8 +18,12 @@
 #include "proxy/authn.h"
 #include "proxy/jwt.h"
 
+/* |ok| caches the SHA-256 of the last password that verified, so that a client repeating good
+ * credentials pays one SHA-256 instead of a bcrypt run on the proxy loop each time. */
 typedef struct entry {
     char *user, *hash;
+    bool has_ok;
+    unsigned char ok[32];
 } entry_t;
 
 struct proxy_htpasswd {
@@ -43,6 +47,24 @@ void proxy_htpasswd_free(proxy_htpasswd_t *h)
 size_t proxy_htpasswd_count(const proxy_htpasswd_t *h)
 {
     return h->n;
+}
+
+/* bcrypt costs and SHA-crypt rounds above these are refused: verification runs on the proxy's
+ * event loop, and one check at bcrypt cost 12 already takes a few hundred milliseconds. */
+#define MAX_BCRYPT_COST 12
+#define MAX_SHACRYPT_ROUNDS 100000
+
+static const char *hash_too_slow(const char *h)
+{
+    if (h[0] == '$' && h[1] == '2' && h[2] && h[3] == '$') {
+        int cost = atoi(h + 4);
+        if (cost > MAX_BCRYPT_COST)
+            return "bcrypt cost above 12";
+    }
+    if ((!strncmp(h, "$5$rounds=", 10) || !strncmp(h, "$6$rounds=", 10)) &&
+        strtoul(h + 10, NULL, 10) > MAX_SHACRYPT_ROUNDS)
+        return "SHA-crypt rounds above 100000";
+    return NULL;
 }
 
 static bool hash_known(const char *h)
@@ -94,12 +116,17 @@ proxy_htpasswd_t *proxy_htpasswd_parse(const char *content, size_t len, char *er
             goto fail;
         }
         h->v = nv;
-        h->v[h->n++] = (entry_t){user, hash};
+        h->v[h->n++] = (entry_t){.user = user, .hash = hash};
         if (!hash_known(hash)) {
             snprintf(err, cap,
                      "htpasswd line %zu (user \"%.64s\"): unsupported hash format (bcrypt, $apr1$, "
                      "{SHA}, $1$, $5$ or $6$ expected)",
                      line, user);
+            goto fail;
+        }
+        const char *slow = hash_too_slow(hash);
+        if (slow) {
+            snprintf(err, cap, "htpasswd line %zu (user \"%.64s\"): %s", line, user, slow);
             goto fail;
         }
     }
@@ -222,11 +249,24 @@ static bool hash_check(const char *hash, const char *pw)
     return ok;
 }
 
-bool proxy_htpasswd_check(const proxy_htpasswd_t *h, const char *user, const char *password)
+bool proxy_htpasswd_check(proxy_htpasswd_t *h, const char *user, const char *password)
 {
-    for (size_t i = 0; i < h->n; i++)
-        if (strcmp(h->v[i].user, user) == 0)
-            return hash_check(h->v[i].hash, password);
+    for (size_t i = 0; i < h->n; i++) {
+        entry_t *e = &h->v[i];
+        if (strcmp(e->user, user) != 0)
+            continue;
+        unsigned char dg[32];
+        unsigned int dl = 32;
+        bool have = EVP_Digest(password, strlen(password), dg, &dl, EVP_sha256(), NULL) == 1;
+        if (have && e->has_ok && CRYPTO_memcmp(dg, e->ok, 32) == 0)
+            return true;
+        bool ok = hash_check(e->hash, password);
+        if (ok && have) {
+            memcpy(e->ok, dg, 32);
+            e->has_ok = true;
+        }
+        return ok;
+    }
     return false;
 }
 

@@ -53,6 +53,7 @@ static void test_htpasswd_formats_verify(void **state)
     const char *users[] = {"apr", "sha", "sha512", "bc"};
     for (int i = 0; i < 4; i++) {
         assert_true(proxy_htpasswd_check(h, users[i], "open sesame"));
+        assert_true(proxy_htpasswd_check(h, users[i], "open sesame")); /* from the cache */
         assert_false(proxy_htpasswd_check(h, users[i], "open sesame!"));
         assert_false(proxy_htpasswd_check(h, users[i], ""));
     }
@@ -73,6 +74,12 @@ static void test_htpasswd_errors_name_the_line(void **state)
     assert_non_null(strstr(err, "line 3"));
     const char *c3 = ":" APR1 "\n";
     assert_null(proxy_htpasswd_parse(c3, strlen(c3), err, sizeof err));
+    const char *c4 = "slow:$2b$13$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
+    assert_null(proxy_htpasswd_parse(c4, strlen(c4), err, sizeof err));
+    assert_non_null(strstr(err, "bcrypt cost above 12"));
+    const char *c5 = "slow:$6$rounds=999999$salt$hash\n";
+    assert_null(proxy_htpasswd_parse(c5, strlen(c5), err, sizeof err));
+    assert_non_null(strstr(err, "rounds above"));
     proxy_htpasswd_t *h = proxy_htpasswd_parse("", 0, err, sizeof err);
     assert_non_null(h);
     assert_int_equal(proxy_htpasswd_count(h), 0);

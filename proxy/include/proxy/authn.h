@@ -9,7 +9,10 @@
  *   $1$ $5$ $6$     MD5-crypt, SHA-256-crypt, SHA-512-crypt (crypt(3))
  * Anything else (plain text, DES crypt) is refused when the policy is validated, with the line
  * number: accepting it silently would make every login fail. These are the formats agentgateway's
- * htpasswd verifier accepts, minus plain text and DES.
+ * htpasswd verifier accepts, minus plain text and DES. Verification runs on the proxy's event
+ * loop, so bcrypt costs above 12 and SHA-crypt rounds above 100000 are refused too, and the
+ * last password that verified for each user is remembered as a SHA-256 digest (a repeated good
+ * login costs one SHA-256; a wrong password always pays the full hash).
  */
 #ifndef PROXY_AUTHN_H
 #define PROXY_AUTHN_H
@@ -29,8 +32,9 @@ proxy_htpasswd_t *proxy_htpasswd_parse(const char *content, size_t len, char *er
 void proxy_htpasswd_free(proxy_htpasswd_t *h); /* NULL is a no-op */
 size_t proxy_htpasswd_count(const proxy_htpasswd_t *h);
 
-/* Returns: true when |user| is listed and |password| matches its hash. Borrows all. */
-bool proxy_htpasswd_check(const proxy_htpasswd_t *h, const char *user, const char *password);
+/* Returns: true when |user| is listed and |password| matches its hash. Borrows user and password;
+ * updates |h|'s cache of verified passwords (single-threaded, like the proxy loop). */
+bool proxy_htpasswd_check(proxy_htpasswd_t *h, const char *user, const char *password);
 
 /* Decodes an Authorization value "Basic base64(user:password)" (scheme case-insensitive) into
  * |user| and |pass| (NUL-terminated). Returns: true on success, false when malformed or too long
