@@ -51,7 +51,7 @@ size_t proxy_htpasswd_count(const proxy_htpasswd_t *h)
 
 /* bcrypt costs and SHA-crypt rounds above these are refused: verification runs on the proxy's
  * event loop, and one check at bcrypt cost 12 already takes a few hundred milliseconds. */
-#define MAX_BCRYPT_COST 12
+#define MAX_BCRYPT_COST     12
 #define MAX_SHACRYPT_ROUNDS 100000
 
 static const char *hash_too_slow(const char *h)
@@ -69,8 +69,8 @@ static const char *hash_too_slow(const char *h)
 
 static bool hash_known(const char *h)
 {
-    static const char *const pre[] = {"$2a$", "$2b$", "$2y$", "$apr1$", "{SHA}",
-                                      "$1$",  "$5$",  "$6$"};
+    static const char *const pre[] = {"$2a$",  "$2b$", "$2y$", "$apr1$",
+                                      "{SHA}", "$1$",  "$5$",  "$6$"};
     for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++)
         if (strncmp(h, pre[i], strlen(pre[i])) == 0)
             return true;

@@ -198,8 +198,7 @@ static EVP_PKEY *ec_key(json_t *o, const char **why)
     memcpy(pub + 33, y, 32);
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     EVP_PKEY *pkey = NULL;
-    if (bld &&
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub))
         pkey = pkey_fromdata("EC", bld);
     if (!pkey)
@@ -257,8 +256,8 @@ proxy_jwks_t *proxy_jwks_parse(const char *json, size_t len, char *err, size_t c
             why = "unsupported \"kty\" (RSA or EC expected)";
         }
         if (!j->pkey) {
-            snprintf(err, cap, "JWKS keys[%zu]%s%s%s: %s", i, kid ? " (kid \"" : "",
-                     kid ? kid : "", kid ? "\")" : "", why);
+            snprintf(err, cap, "JWKS keys[%zu]%s%s%s: %s", i, kid ? " (kid \"" : "", kid ? kid : "",
+                     kid ? "\")" : "", why);
             goto fail;
         }
         k->n++;
@@ -292,8 +291,8 @@ static json_t *segment_json(const char *s, size_t len)
     if (!buf)
         return NULL;
     long n = proxy_b64_decode(s, len, true, buf, len);
-    json_t *j = n > 0 ? json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL)
-                      : NULL;
+    json_t *j =
+        n > 0 ? json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
     free(buf);
     if (j && !json_is_object(j)) {
         json_decref(j);

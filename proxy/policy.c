@@ -31,21 +31,21 @@ typedef Agentgateway__Dev__Resource__AuthorizationLocation agw_authloc_t;
 
 #define NKINDS 32 /* > every TrafficPolicySpec / BackendPolicySpec kind_case */
 
-#define TK(x) AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_##x
-#define BK(x) AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_##x
+#define TK(x)  AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_##x
+#define BK(x)  AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_##x
 
 /* One compiled Policy, or one inline policy of a Backend (Backend.inline_policies, the
  * AgentgatewayBackend's spec.policies) wrapped in a Policy message of our own (|own|). */
 typedef struct pol {
     const ir_policy_t *obj; /* NULL for an inline policy */
     const agw_policy_t *pb;
-    agw_policy_t *own;      /* the wrapper of an inline policy, owned */
-    const char *backend;    /* inline: the Backend key it belongs to */
-    char who[192];          /* for errors: "policy/<key>" or "backend/<key>: inline_policies[i]" */
+    agw_policy_t *own;   /* the wrapper of an inline policy, owned */
+    const char *backend; /* inline: the Backend key it belongs to */
+    char who[192];       /* for errors: "policy/<key>" or "backend/<key>: inline_policies[i]" */
     const char *key;
     uint64_t hash;
     bool override;
-    int tkind, bkind; /* kind_case of the traffic / backend spec, 0 if another kind */
+    int tkind, bkind;    /* kind_case of the traffic / backend spec, 0 if another kind */
     proxy_jwks_t **jwks; /* [n_providers] (jwt) */
     proxy_htpasswd_t *htpasswd;
     proxy_ratelimit_t **buckets;
@@ -143,8 +143,7 @@ static int add_bucket(pol_t *p, const pol_t *old, uint64_t max, uint64_t per, ui
                       const char *where, char *reason, size_t cap)
 {
     if (!max || !ms) {
-        snprintf(reason, cap, "%s: %s: max_tokens and fill_interval must be > 0", p->who,
-                 where);
+        snprintf(reason, cap, "%s: %s: max_tokens and fill_interval must be > 0", p->who, where);
         return PROXY_ECONFIG;
     }
     proxy_ratelimit_t *rl = NULL;
@@ -188,15 +187,15 @@ static int compile_tls(pol_t *p, const pol_t *old, char *reason, size_t cap)
     /* INSECURE_HOST (skip the name check only) has no separate switch in net/tls.h: it is
      * treated as INSECURE_ALL (docs/proxy.md). */
     tc.insecure_skip_verify =
-        t->verification != AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS__VERIFICATION_MODE__STRICT;
+        t->verification !=
+        AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS__VERIFICATION_MODE__STRICT;
     int err = 0;
     p->tls = net_tls_ctx_new(false, &tc, &err);
     free(cert);
     free(key);
     free(root);
     if (!p->tls) {
-        snprintf(reason, cap,
-                 "%s: backend.backend_tls: certificate, key or root CA does not load",
+        snprintf(reason, cap, "%s: backend.backend_tls: certificate, key or root CA does not load",
                  p->who);
         return PROXY_ECONFIG;
     }
@@ -224,8 +223,7 @@ static int pol_compile(pol_t *p, const proxy__policies_t *oldt, char *reason, si
         if (!(p->jwks = calloc(j->n_providers + 1, sizeof *p->jwks)))
             return PROXY_ENOMEM;
         for (size_t i = 0; i < j->n_providers; i++) {
-            const Agentgateway__Dev__Resource__TrafficPolicySpec__JWTProvider *pr =
-                j->providers[i];
+            const Agentgateway__Dev__Resource__TrafficPolicySpec__JWTProvider *pr = j->providers[i];
             if (pr->jwks_source_case !=
                 AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__JWTPROVIDER__JWKS_SOURCE_INLINE) {
                 snprintf(reason, cap,
@@ -234,24 +232,24 @@ static int pol_compile(pol_t *p, const proxy__policies_t *oldt, char *reason, si
                          p->who, i);
                 return PROXY_ECONFIG;
             }
-            if (!(p->jwks[i] = proxy_jwks_parse(pr->inline_, strlen(pr->inline_), why,
-                                                sizeof why))) {
-                snprintf(reason, cap, "%s: traffic.jwt.providers[%zu].inline: %s", p->who,
-                         i, why);
+            if (!(p->jwks[i] =
+                      proxy_jwks_parse(pr->inline_, strlen(pr->inline_), why, sizeof why))) {
+                snprintf(reason, cap, "%s: traffic.jwt.providers[%zu].inline: %s", p->who, i, why);
                 return PROXY_ECONFIG;
             }
         }
     } else if (p->tkind == TK(BASIC_AUTH)) { /* P2 */
         const char *c = pb->traffic->basic_auth->htpasswd_content;
         if (!(p->htpasswd = proxy_htpasswd_parse(c, strlen(c), why, sizeof why))) {
-            snprintf(reason, cap, "%s: traffic.basic_auth.htpasswd_content: %s", p->who,
-                     why);
+            snprintf(reason, cap, "%s: traffic.basic_auth.htpasswd_content: %s", p->who, why);
             return PROXY_ECONFIG;
         }
     } else if (p->tkind == TK(LOCAL_RATE_LIMIT)) { /* P3 */
         const Agentgateway__Dev__Resource__TrafficPolicySpec__LocalRateLimit *l =
             pb->traffic->local_rate_limit;
-        enum { REQ = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__LOCAL_RATE_LIMIT__TYPE__REQUEST };
+        enum {
+            REQ = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__LOCAL_RATE_LIMIT__TYPE__REQUEST
+        };
         int rc = PROXY_OK;
         if ((l->max_tokens || !l->n_rules) && (int)l->type == REQ)
             rc = add_bucket(p, old, l->max_tokens, l->tokens_per_fill, dur_ms(l->fill_interval),
@@ -334,7 +332,9 @@ static int backend_level(const pol_t *p, const agw_route_backend_t *rb)
     const agw_target_t *t = p->pb->target;
     const agw_backend_ref_t *br = rb ? rb->backend : NULL;
     if (p->backend) /* inline: the Backend it belongs to, or its sub-backends */
-        return br && br->kind_case == AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_BACKEND &&
+        return br &&
+                       br->kind_case ==
+                           AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_BACKEND &&
                        !strncmp(br->backend, p->backend, strlen(p->backend)) &&
                        (!br->backend[strlen(p->backend)] || br->backend[strlen(p->backend)] == '/')
                    ? PROXY_POLICY_BACKEND
@@ -540,8 +540,7 @@ const char *proxy_policy_effective_backend(const proxy_snapshot_t *s, const char
                                            size_t backend, int kind)
 {
     long r = route_index(s, route_key);
-    if (r < 0 || !s->pol || kind <= 0 || kind >= NKINDS ||
-        backend >= s->routes[r].pb->n_backends)
+    if (r < 0 || !s->pol || kind <= 0 || kind >= NKINDS || backend >= s->routes[r].pb->n_backends)
         return NULL;
     const pol_t *p = s->pol->backend[r][backend].b[kind];
     return p ? p->key : NULL;
@@ -621,8 +620,9 @@ static long credential(const proxy_policy_req_t *q, const agw_authloc_t *loc, co
     if (loc && loc->kind_case == AGENTGATEWAY__DEV__RESOURCE__AUTHORIZATION_LOCATION__KIND_HEADER) {
         name = loc->header->name;
         prefix = loc->header->_prefix_case ? loc->header->prefix : "";
-    } else if (loc && loc->kind_case ==
-                          AGENTGATEWAY__DEV__RESOURCE__AUTHORIZATION_LOCATION__KIND_QUERY_PARAMETER) {
+    } else if (loc &&
+               loc->kind_case ==
+                   AGENTGATEWAY__DEV__RESOURCE__AUTHORIZATION_LOCATION__KIND_QUERY_PARAMETER) {
         return proxy_query_get(q->query, loc->query_parameter->name, buf, cap);
     } else if (loc &&
                loc->kind_case == AGENTGATEWAY__DEV__RESOURCE__AUTHORIZATION_LOCATION__KIND_COOKIE) {
@@ -703,16 +703,15 @@ static int do_jwt(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_resu
     int rc = PROXY_JWT_ENOKEY;
     for (size_t i = 0; i < j->n_providers; i++) {
         const Agentgateway__Dev__Resource__TrafficPolicySpec__JWTProvider *pr = j->providers[i];
-        proxy_jwt_rules_t r = {pr->issuer,
-                               (const char *const *)pr->audiences,
-                               pr->n_audiences,
-                               pr->jwt_validation_options
-                                   ? (const char *const *)pr->jwt_validation_options->required_claims
-                                   : NULL,
-                               pr->jwt_validation_options
-                                   ? pr->jwt_validation_options->n_required_claims
-                                   : 0,
-                               q->now_unix};
+        proxy_jwt_rules_t r = {
+            pr->issuer,
+            (const char *const *)pr->audiences,
+            pr->n_audiences,
+            pr->jwt_validation_options
+                ? (const char *const *)pr->jwt_validation_options->required_claims
+                : NULL,
+            pr->jwt_validation_options ? pr->jwt_validation_options->n_required_claims : 0,
+            q->now_unix};
         int prc = proxy_jwt_verify(p->jwks[i], tok, (size_t)tl, &r, NULL);
         if (prc == PROXY_JWT_OK) {
             rc = prc;
@@ -742,17 +741,17 @@ static int do_apikey(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_r
     };
     char key[1024];
     const char *hdr;
-    long kl = credential(q, a->authorization_location, "authorization", "bearer ", key,
-                         sizeof key, &hdr);
+    long kl =
+        credential(q, a->authorization_location, "authorization", "bearer ", key, sizeof key, &hdr);
     if (kl < 0) {
         if ((int)a->mode == STRICT)
-            return deny(out, 401, NULL, NULL, "401 Unauthorized: %s\n", "no API key in the request");
+            return deny(out, 401, NULL, NULL, "401 Unauthorized: %s\n",
+                        "no API key in the request");
         return PROXY_OK;
     }
     bool ok = false;
     for (size_t i = 0; i < a->n_api_keys; i++) /* constant time per key, every key compared */
-        ok |= proxy_apikey_find((const char *const *)&a->api_keys[i]->key, 1, key, (size_t)kl) ==
-              0;
+        ok |= proxy_apikey_find((const char *const *)&a->api_keys[i]->key, 1, key, (size_t)kl) == 0;
     if (!ok && (int)a->mode != PERMISSIVE)
         return deny(out, 401, NULL, NULL, "401 Unauthorized: %s\n", "API key not accepted");
     return PROXY_OK;
@@ -766,10 +765,11 @@ static int do_basic(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_re
     snprintf(chal, sizeof chal, "Basic realm=\"%s\"", b->_realm_case ? b->realm : "krtgate");
     char cred[1024], user[512], pass[512];
     const char *hdr;
-    long cl = credential(q, b->authorization_location, "authorization", "", cred, sizeof cred,
-                         &hdr);
+    long cl =
+        credential(q, b->authorization_location, "authorization", "", cred, sizeof cred, &hdr);
     if (cl < 0 || strncasecmp(cred, "basic ", 6) != 0) {
-        if (b->mode == AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__BASIC_AUTHENTICATION__MODE__STRICT)
+        if (b->mode ==
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__BASIC_AUTHENTICATION__MODE__STRICT)
             return deny(out, 401, "www-authenticate", chal, "401 Unauthorized: %s\n",
                         "basic credentials required");
         return PROXY_OK;
@@ -789,7 +789,8 @@ static int do_ratelimit(const proxy_policy_req_t *q, const pol_t *p, proxy_polic
         uint64_t wait = 0;
         proxy_ratelimit_take(p->buckets[i], 1, q->now_ms, &wait);
         char ra[32], lim[32];
-        snprintf(ra, sizeof ra, "%llu", (unsigned long long)((wait + 999) / 1000 ? (wait + 999) / 1000 : 1));
+        snprintf(ra, sizeof ra, "%llu",
+                 (unsigned long long)((wait + 999) / 1000 ? (wait + 999) / 1000 : 1));
         snprintf(lim, sizeof lim, "%llu", (unsigned long long)proxy_ratelimit_max(p->buckets[i]));
         if (deny(out, 429, "retry-after", ra, "429 Too Many Requests: %s\n",
                  "rate limit exceeded") != PROXY_OK ||
@@ -803,9 +804,9 @@ static int do_ratelimit(const proxy_policy_req_t *q, const pol_t *p, proxy_polic
     return PROXY_OK;
 }
 
-#define FILL(dst, kind, field)                          \
-    do {                                                \
-        if (!(dst) && st->t[TK(kind)])                  \
+#define FILL(dst, kind, field)                           \
+    do {                                                 \
+        if (!(dst) && st->t[TK(kind)])                   \
             (dst) = st->t[TK(kind)]->pb->traffic->field; \
     } while (0)
 
@@ -897,9 +898,9 @@ int proxy_policy_on_backend(const proxy_policy_req_t *q, const agw_route_backend
             st = &q->snap->pol->backend[out->route][i];
     out->backend_set = st;
     fill_traffic(st, f);
-#define BFILL(dst, kind, field)                         \
-    do {                                                \
-        if (!(dst) && st->b[BK(kind)])                  \
+#define BFILL(dst, kind, field)                          \
+    do {                                                 \
+        if (!(dst) && st->b[BK(kind)])                   \
             (dst) = st->b[BK(kind)]->pb->backend->field; \
     } while (0)
     BFILL(f->backend_request_headers, REQUEST_HEADER_MODIFIER, request_header_modifier);

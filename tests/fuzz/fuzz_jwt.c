@@ -26,7 +26,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort(); \
     } while (0)
 
-static const char JWKS[] = "{\"keys\":[{\"kid\":\"r1\",\"kty\":\"RSA\",\"n\":\"zcIFkVedeQhSZKAk6e979QkTP1FCw3a4QMFQa3U2BO23FrfDNd-u8sM1gXaWe0mFIFD4zM5JsZrYhE1OELTiVPMlp1fnc-7yEpyfisNQ6HmJw5yEEkSUNjvEh50RCfjWWHBKrEaKYb5ePbHyalhACxMh3ayxae9aQFFcRcWoXAUuvLaGkRNgrnL_Jh5bIewETTP0YaZW4SWrlv3_WukThHnMCNizsb1l1xo8tAretfzEn577QzxJnXcUaH43sK5quT-VPcEdHRRqXQYfoi-o2YNRAnn3KV5XLE0WWbwk2HTne-ABWDsGwJhbB057fuzpp0W8x0ytGYXvzDgp2Fs36w\",\"e\":\"AQAB\"},{\"kid\":\"e1\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"-800aZDaWalz-k7jgBFG9obeCWmM-L4YofxU7rMmyms\",\"y\":\"Q_1YKPIKCxbCmVFJQ3fykXQOY_AtqXQ_6b2cKxj3ASI\"}]}";
+static const char JWKS[] =
+    "{\"keys\":[{\"kid\":\"r1\",\"kty\":\"RSA\",\"n\":"
+    "\"zcIFkVedeQhSZKAk6e979QkTP1FCw3a4QMFQa3U2BO23FrfDNd-"
+    "u8sM1gXaWe0mFIFD4zM5JsZrYhE1OELTiVPMlp1fnc-"
+    "7yEpyfisNQ6HmJw5yEEkSUNjvEh50RCfjWWHBKrEaKYb5ePbHyalhACxMh3ayxae9aQFFcRcWoXAUuvLaGkRNgrnL_"
+    "Jh5bIewETTP0YaZW4SWrlv3_WukThHnMCNizsb1l1xo8tAretfzEn577QzxJnXcUaH43sK5quT-VPcEdHRRqXQYfoi-"
+    "o2YNRAnn3KV5XLE0WWbwk2HTne-ABWDsGwJhbB057fuzpp0W8x0ytGYXvzDgp2Fs36w\",\"e\":\"AQAB\"},{"
+    "\"kid\":\"e1\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"-800aZDaWalz-k7jgBFG9obeCWmM-"
+    "L4YofxU7rMmyms\",\"y\":\"Q_1YKPIKCxbCmVFJQ3fykXQOY_AtqXQ_6b2cKxj3ASI\"}]}";
 
 static proxy_jwks_t *keys;
 

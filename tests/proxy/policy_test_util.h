@@ -17,72 +17,69 @@
 #include "proxy/jwt.h"
 #include "proxy_test_util.h"
 
-static const char TK_RSA1[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDNwgWRV515CFJk\n"
-    "oCTp73v1CRM/UULDdrhAwVBrdTYE7bcWt8M1367ywzWBdpZ7SYUgUPjMzkmxmtiE\n"
-    "TU4QtOJU8yWnV+dz7vISnJ+Kw1DoeYnDnIQSRJQ2O8SHnREJ+NZYcEqsRophvl49\n"
-    "sfJqWEALEyHdrLFp71pAUVxFxahcBS68toaRE2Cucv8mHlsh7ARNM/RhplbhJauW\n"
-    "/f9a6ROEecwI2LOxvWXXGjy0Ct61/MSfnvtDPEmddxRofjewrmq5P5U9wR0dFGpd\n"
-    "Bh+iL6jZg1ECefcpXlcsTRZZvCTYdOd74AFYOwbAmFsHTnt+7OmnRbzHTK0Zhe/M\n"
-    "OCnYWzfrAgMBAAECggEAT8ONYQC0HT1qo3Opm76pMR6phXw9A4U8fG30fRPdMx/s\n"
-    "QDRQysvCCH5AecW9JGIl55c8PDkkPGOo1/EX+EYHD6OKz0q2gSz6TtjEyIhbDyQ+\n"
-    "kcRVNre7NSMKVwA+oL0Eaxhs+kgGUUn5QrV/Ila/zQtHr6XIySZuuExSFwI++Byf\n"
-    "wdUTvSgZ6ic7v4K6IcTdCjn6iG/pcRrp23x4qQxwO+xkXtuqG7YlmIGNax8F0TPW\n"
-    "p8LSVEaLSIOoo4W+iYza5SjMA+vl60itb1Ay4NoMBQLsdFPoLUblzPs+mof+vtZ/\n"
-    "ufWwJr1VGoWnNgKcSkXy3ZRw+WISQrmkxWYF0NRDoQKBgQD3qTovbIlMXiQWKZSf\n"
-    "wIvQUFzTqB5QC6DENQpenk31w+0Kl8sc5Gk+q0VJxlepTNN841GNnSar1a9nn1+O\n"
-    "cnuqdca+8EpUqhL5nKSw/bOVoovjxRVv6HH4RWwbNxy0cxZHo7/baE47tNkpgwxz\n"
-    "rFe/k5vxbI9U8fco9oaCX7/jIwKBgQDUr5m1DVM2fXqketm4wWnjbR78GmF+9ETE\n"
-    "p8w1KpahH8Pez8ppCqF3QGVsrzjfRppReS3T8/xuDE9U2O+QR+XYANmouuTmKZ+h\n"
-    "zaUQE0uPBblSSHPwqRogbf4Gdp0CAtnAd4Tzc0kdRTwkmiVFBHp4fuxK8W5ek0E7\n"
-    "7oOc9oUomQKBgQD1mvSiDVAH1SCSff/vgcLl/pxgJsyQ80cm7bbv6KxFu1y7cZez\n"
-    "em1JAg7/v9w1gIQHyWOaPiwYoxyFdg8MtEoh3RURTDlaxyN0Ob017ROIpJ94bX35\n"
-    "8hn8bdRtFPW5mpyQxTrCOynCmnH2cgkKOfL3gUpYXSGzyxYioID6kDw64wKBgCZ3\n"
-    "X/hj4ZHwXdcTtP76VDliygDUkJ+SdEGRC5juC/I2OYm50STwXEWiKvXeNw4CyfRE\n"
-    "U2qLLTOGHG7/EUzqBALuHG+s5atPCeUMuXbP1pGWem8MVZPIMcZ9vjzTBRCRDWsG\n"
-    "8s/JIQcfN4JzMpxp8/CJHBlt0wVd4qWBPOKNn4W5AoGANlcR8ZWctgkdMR2uCdSq\n"
-    "jyVZ8/wcRw5IzPVKlYrEr+yof5K9a9Ms8Hpr01u3zbjV7RSAYonM4GRFBE1v5/yg\n"
-    "ucwKHUTth3LgszHDn9wjdyDbRM9ctSNb+hhAWBnX5eIVf5MKXcLedeDqIVRAdyfz\n"
-    "024zIY2u+OO+n32V6X5LQoE=\n"
-    "-----END PRIVATE KEY-----\n";
+static const char TK_RSA1[] = "-----BEGIN PRIVATE KEY-----\n"
+                              "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDNwgWRV515CFJk\n"
+                              "oCTp73v1CRM/UULDdrhAwVBrdTYE7bcWt8M1367ywzWBdpZ7SYUgUPjMzkmxmtiE\n"
+                              "TU4QtOJU8yWnV+dz7vISnJ+Kw1DoeYnDnIQSRJQ2O8SHnREJ+NZYcEqsRophvl49\n"
+                              "sfJqWEALEyHdrLFp71pAUVxFxahcBS68toaRE2Cucv8mHlsh7ARNM/RhplbhJauW\n"
+                              "/f9a6ROEecwI2LOxvWXXGjy0Ct61/MSfnvtDPEmddxRofjewrmq5P5U9wR0dFGpd\n"
+                              "Bh+iL6jZg1ECefcpXlcsTRZZvCTYdOd74AFYOwbAmFsHTnt+7OmnRbzHTK0Zhe/M\n"
+                              "OCnYWzfrAgMBAAECggEAT8ONYQC0HT1qo3Opm76pMR6phXw9A4U8fG30fRPdMx/s\n"
+                              "QDRQysvCCH5AecW9JGIl55c8PDkkPGOo1/EX+EYHD6OKz0q2gSz6TtjEyIhbDyQ+\n"
+                              "kcRVNre7NSMKVwA+oL0Eaxhs+kgGUUn5QrV/Ila/zQtHr6XIySZuuExSFwI++Byf\n"
+                              "wdUTvSgZ6ic7v4K6IcTdCjn6iG/pcRrp23x4qQxwO+xkXtuqG7YlmIGNax8F0TPW\n"
+                              "p8LSVEaLSIOoo4W+iYza5SjMA+vl60itb1Ay4NoMBQLsdFPoLUblzPs+mof+vtZ/\n"
+                              "ufWwJr1VGoWnNgKcSkXy3ZRw+WISQrmkxWYF0NRDoQKBgQD3qTovbIlMXiQWKZSf\n"
+                              "wIvQUFzTqB5QC6DENQpenk31w+0Kl8sc5Gk+q0VJxlepTNN841GNnSar1a9nn1+O\n"
+                              "cnuqdca+8EpUqhL5nKSw/bOVoovjxRVv6HH4RWwbNxy0cxZHo7/baE47tNkpgwxz\n"
+                              "rFe/k5vxbI9U8fco9oaCX7/jIwKBgQDUr5m1DVM2fXqketm4wWnjbR78GmF+9ETE\n"
+                              "p8w1KpahH8Pez8ppCqF3QGVsrzjfRppReS3T8/xuDE9U2O+QR+XYANmouuTmKZ+h\n"
+                              "zaUQE0uPBblSSHPwqRogbf4Gdp0CAtnAd4Tzc0kdRTwkmiVFBHp4fuxK8W5ek0E7\n"
+                              "7oOc9oUomQKBgQD1mvSiDVAH1SCSff/vgcLl/pxgJsyQ80cm7bbv6KxFu1y7cZez\n"
+                              "em1JAg7/v9w1gIQHyWOaPiwYoxyFdg8MtEoh3RURTDlaxyN0Ob017ROIpJ94bX35\n"
+                              "8hn8bdRtFPW5mpyQxTrCOynCmnH2cgkKOfL3gUpYXSGzyxYioID6kDw64wKBgCZ3\n"
+                              "X/hj4ZHwXdcTtP76VDliygDUkJ+SdEGRC5juC/I2OYm50STwXEWiKvXeNw4CyfRE\n"
+                              "U2qLLTOGHG7/EUzqBALuHG+s5atPCeUMuXbP1pGWem8MVZPIMcZ9vjzTBRCRDWsG\n"
+                              "8s/JIQcfN4JzMpxp8/CJHBlt0wVd4qWBPOKNn4W5AoGANlcR8ZWctgkdMR2uCdSq\n"
+                              "jyVZ8/wcRw5IzPVKlYrEr+yof5K9a9Ms8Hpr01u3zbjV7RSAYonM4GRFBE1v5/yg\n"
+                              "ucwKHUTth3LgszHDn9wjdyDbRM9ctSNb+hhAWBnX5eIVf5MKXcLedeDqIVRAdyfz\n"
+                              "024zIY2u+OO+n32V6X5LQoE=\n"
+                              "-----END PRIVATE KEY-----\n";
 
-static const char TK_RSA2[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDG4eB/Pjxx3b3o\n"
-    "oW/xbu1pSwYxSEsvRs6j6P0EYTwLsUvSeJLA5AURj62c1V0lv4lwDinwkNNU1P8D\n"
-    "LHOxSspFaMinys1ck6nhdBPCW3p8bOw5w9SF3dFHgARMursAd3N1oCj10ESMrOOq\n"
-    "KQrZ6/dYbFZH9x4vBYo4p4fGl6AcBT7WO1ptP8YVahaIKKRVNNSoPOuXp2W/LuGK\n"
-    "iY6UoO2OSUfcf3qloCwrEdWZYCGPsfMkDZFiDjBR7MdIy2c0D74cix2deETpT5i9\n"
-    "oebWDXNwnBBZ8bVUGWaF10OAfqWG9yVdTfnV+H5Jg6QmUeCep3+JVQDF4wBl+IQn\n"
-    "YeDYuvrLAgMBAAECggEAMdC/GjAdFMpdeKkDMJ6/4clUfkCk8G0UclL4GUI/t5AL\n"
-    "tWbVH3Kd4GW0L130LHHa+5HYqHSmMo/9Zi6atfRNUPBrnje6k6869IlOL7cZKZRg\n"
-    "4SEvmO5ULsweh5eYIohJB9P7noKxwOjHR8Zq/OXReTj9rZ301gNVuVYhOLme9ZVb\n"
-    "UCcjcw5MqJIvhU02aIT4H1CRlgeYD6VSwMtvBsyARuSoxDTWI+Dr2metyi28K9qU\n"
-    "pvqnQ1qAZzojxO+EchPRkrK6Xhdd5+oQSFan8XhetLtUdr5irx3VfA6HBTVV7+Je\n"
-    "IegjEI2Cv+I/gBS875osbrf2WCHOgGjKlKJtV/AqWQKBgQD191+uBHRHOslO88pI\n"
-    "qMK5DBSK3qKic1HIiAjAfNeXJ0zWWbHhSsXN3/SSyfPDhpHLAe7kxgsQRb2ufnmQ\n"
-    "NeP5cXe3fy96xaN51yWg7FxD7NzR46GPu5TwPYQy6PoS6P2QeyIcRalgwvBArEv7\n"
-    "IQ8R7qgQbKUCo216GbCBh6bAaQKBgQDO/s4kqNT7U+G5P3k1nj+V6NPgtaG1r5p4\n"
-    "NS0d/4cqqu9BXQnGWdieOldja/E7PeUtI2rQKnvxjib0z7oIL5Rkkk5i0qEWsN6/\n"
-    "MftcPDNSwf52kGfoMLt4zYV1eus5gvOputAo0IM2rJ6sYtJcyYSfNrCSTyZa29to\n"
-    "iXxpeJ67EwKBgC4uiS9yNKbfGccSLQvha9Y0t3KvhJe90UA2knYZupztyxZ/9s8X\n"
-    "K/aQsyoQcw1mKd+U+FbJ/G/MuGWX55k1FR3TuSeh4LdLfns08yK43kX+piNeewoy\n"
-    "rS9CTZ0Fc1azmlBTXj8ysS+yyktKTmXTejHivnl+/Kh3KOoBAsv/PUbpAoGBAIgy\n"
-    "DY7/a0uGsKGDywvleK75R9e1ipYR2dA4JNx1EgmX+N6ICfNxkF7jwjYPguTY397o\n"
-    "S9J18aFJSAaSWzQhokDeJydMsWNNsvIYP+w7TAWq0PRQJZ4X2nIswCBBZV4s9If7\n"
-    "/BSuxXcG80w3pXQZv+JGSL2ryG/F80KAG9UF4WLzAoGAH/nv56PWcSOfPpIqKLU+\n"
-    "pE8856i/hOopwWapiBBC0H0Z/UkwjC6ofKkoVbKfwWNKffKHKh0UnvVza8lhTJp5\n"
-    "IQELLvvkAH9iRTSjSSXcI/GqGhrTm2cpjxRwb8L6hoTAYU6U5YWjHL/aL+rGnnei\n"
-    "bUXDsPL1Ra/bRNKGOar/cVc=\n"
-    "-----END PRIVATE KEY-----\n";
+static const char TK_RSA2[] = "-----BEGIN PRIVATE KEY-----\n"
+                              "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDG4eB/Pjxx3b3o\n"
+                              "oW/xbu1pSwYxSEsvRs6j6P0EYTwLsUvSeJLA5AURj62c1V0lv4lwDinwkNNU1P8D\n"
+                              "LHOxSspFaMinys1ck6nhdBPCW3p8bOw5w9SF3dFHgARMursAd3N1oCj10ESMrOOq\n"
+                              "KQrZ6/dYbFZH9x4vBYo4p4fGl6AcBT7WO1ptP8YVahaIKKRVNNSoPOuXp2W/LuGK\n"
+                              "iY6UoO2OSUfcf3qloCwrEdWZYCGPsfMkDZFiDjBR7MdIy2c0D74cix2deETpT5i9\n"
+                              "oebWDXNwnBBZ8bVUGWaF10OAfqWG9yVdTfnV+H5Jg6QmUeCep3+JVQDF4wBl+IQn\n"
+                              "YeDYuvrLAgMBAAECggEAMdC/GjAdFMpdeKkDMJ6/4clUfkCk8G0UclL4GUI/t5AL\n"
+                              "tWbVH3Kd4GW0L130LHHa+5HYqHSmMo/9Zi6atfRNUPBrnje6k6869IlOL7cZKZRg\n"
+                              "4SEvmO5ULsweh5eYIohJB9P7noKxwOjHR8Zq/OXReTj9rZ301gNVuVYhOLme9ZVb\n"
+                              "UCcjcw5MqJIvhU02aIT4H1CRlgeYD6VSwMtvBsyARuSoxDTWI+Dr2metyi28K9qU\n"
+                              "pvqnQ1qAZzojxO+EchPRkrK6Xhdd5+oQSFan8XhetLtUdr5irx3VfA6HBTVV7+Je\n"
+                              "IegjEI2Cv+I/gBS875osbrf2WCHOgGjKlKJtV/AqWQKBgQD191+uBHRHOslO88pI\n"
+                              "qMK5DBSK3qKic1HIiAjAfNeXJ0zWWbHhSsXN3/SSyfPDhpHLAe7kxgsQRb2ufnmQ\n"
+                              "NeP5cXe3fy96xaN51yWg7FxD7NzR46GPu5TwPYQy6PoS6P2QeyIcRalgwvBArEv7\n"
+                              "IQ8R7qgQbKUCo216GbCBh6bAaQKBgQDO/s4kqNT7U+G5P3k1nj+V6NPgtaG1r5p4\n"
+                              "NS0d/4cqqu9BXQnGWdieOldja/E7PeUtI2rQKnvxjib0z7oIL5Rkkk5i0qEWsN6/\n"
+                              "MftcPDNSwf52kGfoMLt4zYV1eus5gvOputAo0IM2rJ6sYtJcyYSfNrCSTyZa29to\n"
+                              "iXxpeJ67EwKBgC4uiS9yNKbfGccSLQvha9Y0t3KvhJe90UA2knYZupztyxZ/9s8X\n"
+                              "K/aQsyoQcw1mKd+U+FbJ/G/MuGWX55k1FR3TuSeh4LdLfns08yK43kX+piNeewoy\n"
+                              "rS9CTZ0Fc1azmlBTXj8ysS+yyktKTmXTejHivnl+/Kh3KOoBAsv/PUbpAoGBAIgy\n"
+                              "DY7/a0uGsKGDywvleK75R9e1ipYR2dA4JNx1EgmX+N6ICfNxkF7jwjYPguTY397o\n"
+                              "S9J18aFJSAaSWzQhokDeJydMsWNNsvIYP+w7TAWq0PRQJZ4X2nIswCBBZV4s9If7\n"
+                              "/BSuxXcG80w3pXQZv+JGSL2ryG/F80KAG9UF4WLzAoGAH/nv56PWcSOfPpIqKLU+\n"
+                              "pE8856i/hOopwWapiBBC0H0Z/UkwjC6ofKkoVbKfwWNKffKHKh0UnvVza8lhTJp5\n"
+                              "IQELLvvkAH9iRTSjSSXcI/GqGhrTm2cpjxRwb8L6hoTAYU6U5YWjHL/aL+rGnnei\n"
+                              "bUXDsPL1Ra/bRNKGOar/cVc=\n"
+                              "-----END PRIVATE KEY-----\n";
 
-static const char TK_EC1[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgrE31fyGDs8R1VNu0\n"
-    "C6yhbtcXk02WbI7ihStkABhVtUGhRANCAAT7zTRpkNpZqXP6TuOAEUb2ht4JaYz4\n"
-    "vhih/FTusybKa0P9WCjyCgsWwplRSUN38pF0DmPwLal0P+m9nCsY9wEi\n"
-    "-----END PRIVATE KEY-----\n";
+static const char TK_EC1[] = "-----BEGIN PRIVATE KEY-----\n"
+                             "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgrE31fyGDs8R1VNu0\n"
+                             "C6yhbtcXk02WbI7ihStkABhVtUGhRANCAAT7zTRpkNpZqXP6TuOAEUb2ht4JaYz4\n"
+                             "vhih/FTusybKa0P9WCjyCgsWwplRSUN38pF0DmPwLal0P+m9nCsY9wEi\n"
+                             "-----END PRIVATE KEY-----\n";
 
 static inline EVP_PKEY *tk_load(const char *pem)
 {
@@ -148,7 +145,9 @@ static inline void tk_sign(const char *pem, const char *alg, const char *kid, co
     char signing[5000];
     snprintf(signing, sizeof signing, "%s.%s", h64, c64);
     EVP_PKEY *k = tk_load(pem);
-    const char *md = !strcmp(alg + 2, "384") ? "SHA384" : !strcmp(alg + 2, "512") ? "SHA512" : "SHA256";
+    const char *md = !strcmp(alg + 2, "384")   ? "SHA384"
+                     : !strcmp(alg + 2, "512") ? "SHA512"
+                                               : "SHA256";
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char sig[1024];
     size_t sl = sizeof sig;
@@ -253,7 +252,8 @@ static inline tp_policy_t *tp_traffic(tp_policy_t *p, tp_tps_t *t)
     return p;
 }
 
-static inline tp_policy_t *tp_backend(tp_policy_t *p, Agentgateway__Dev__Resource__BackendPolicySpec *b)
+static inline tp_policy_t *tp_backend(tp_policy_t *p,
+                                      Agentgateway__Dev__Resource__BackendPolicySpec *b)
 {
     p->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_BACKEND;
     p->backend = b;

@@ -19,7 +19,7 @@
  * `openssl passwd -6 -salt saltsalt 'open sesame'` */
 #define APR1 "$apr1$abcdefgh$T64oOxnD8c28.dQa.2Lty1"
 #define SHA1 "{SHA}W8r/fyL/UzygmbNAjq2HbA67qac="
-#define SHA512                                                                                 \
+#define SHA512                                                                                    \
     "$6$saltsalt$e/5XKibXPLqVcfjpD.ouauaJrAOL5V0uo80Lt7n7EbRdRiCx3HbQ90yjOHr.G0T.mx79PEMRy8nmtr0" \
     "qSYhQp1"
 
@@ -44,8 +44,8 @@ static void test_htpasswd_formats_verify(void **state)
     memset(&cd, 0, sizeof cd);
     snprintf(bcrypt, sizeof bcrypt, "%s", crypt_r("open sesame", setting, &cd));
     char content[1024], err[256];
-    snprintf(content, sizeof content,
-             "# users\n\napr:%s\r\nsha:%s\n  sha512:%s  \nbc:%s\n", APR1, SHA1, SHA512, bcrypt);
+    snprintf(content, sizeof content, "# users\n\napr:%s\r\nsha:%s\n  sha512:%s  \nbc:%s\n", APR1,
+             SHA1, SHA512, bcrypt);
     proxy_htpasswd_t *h = proxy_htpasswd_parse(content, strlen(content), err, sizeof err);
     if (!h)
         fail_msg("%s", err);

@@ -136,8 +136,15 @@ static void test_malformed_tokens(void **state)
 {
     (void)state;
     proxy_jwks_t *k = jwks(TK_RSA1, NULL, NULL, NULL);
-    const char *bad[] = {"", ".", "..", "a.b.c", "abc", "e30.e30", "e30.e30.e30.e30",
-                         "e30.!!!.sig", "W10.e30.", /* header is an array */
+    const char *bad[] = {"",
+                         ".",
+                         "..",
+                         "a.b.c",
+                         "abc",
+                         "e30.e30",
+                         "e30.e30.e30.e30",
+                         "e30.!!!.sig",
+                         "W10.e30.", /* header is an array */
                          "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln" /* claims not JSON */};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(verify(k, bad[i], "krt", NULL), PROXY_JWT_EMALFORMED);
@@ -161,7 +168,8 @@ static void test_jwks_errors_name_the_key(void **state)
         {"{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\"}]}", "unsupported \"kty\""},
         {"{\"keys\":[{\"kid\":\"x\",\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", "kid \"x\""},
         {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}", "P-256"},
-        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
          "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}",
          "rejected by OpenSSL"},
     };

@@ -100,7 +100,8 @@ static bps_t *bps_tls(const char *root, const char *hostname)
     bps_t *b = bps(BK(BACKEND_TLS));
     b->backend_tls = ir_pb_alloc(sizeof *b->backend_tls);
     agentgateway__dev__resource__backend_policy_spec__backend_tls__init(b->backend_tls);
-    b->backend_tls->_root_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS___ROOT_ROOT;
+    b->backend_tls->_root_case =
+        AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS___ROOT_ROOT;
     b->backend_tls->root = (ProtobufCBinaryData){strlen(root), ir_pb_memdup(root, strlen(root))};
     if (hostname) {
         b->backend_tls->_hostname_case =
@@ -182,8 +183,7 @@ static void test_traffic_precedence_rule_route_listener_gateway(void **state)
                 tp_set_header(TK(RESPONSE_HEADER_MODIFIER), "y", "rule"), false),
         /* a target that matches nothing */
         traffic("n-none", "route:default/nosuch", tp_timeout_ms(5), false),
-        traffic("n-other-gw", "gw:default/other", tp_ratelimit(1, 1, 1), false),
-        NULL};
+        traffic("n-other-gw", "gw:default/other", tp_ratelimit(1, 1, 1), false), NULL};
     assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
     assert_string_equal(eff(cfg, "default/a.00.l", TK(TIMEOUT)), "t-route-a");
     assert_string_equal(eff(cfg, "default/a.01.l", TK(TIMEOUT)), "t-route-a");
@@ -242,7 +242,7 @@ static void test_backend_precedence(void **state)
     assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "b-be");
     assert_string_equal(effb(cfg, "default/c.00.l", 2, k), "b-sub");
     assert_string_equal(effb(cfg, "default/c.00.l", 3, k), "b-gw");
-    assert_string_equal(effb(cfg, "default/a.00.l", 0, k), "b-route-a"); /* route > backend */
+    assert_string_equal(effb(cfg, "default/a.00.l", 0, k), "b-route-a");   /* route > backend */
     assert_string_equal(effb(cfg, "default/c.00.l", 2, BK(AUTH)), "k-be"); /* sub inherits */
     assert_string_equal(effb(cfg, "default/c.00.l", 0, BK(AUTH)), "-");
     assert_string_equal(effb(cfg, "default/c.00.l", 9, k), "-");
@@ -574,8 +574,7 @@ static void job_setup(world_t *w, void *arg)
     assert_int_equal(net_tls_testcert_make(&w->other, "backend.test", "DNS:backend.test", false),
                      NET_OK);
     static const char *const alpn[] = {"http/1.1", NULL};
-    net_tls_config_t tc = {.cert_pem = w->cert.cert_pem, .key_pem = w->cert.key_pem,
-                           .alpn = alpn};
+    net_tls_config_t tc = {.cert_pem = w->cert.cert_pem, .key_pem = w->cert.key_pem, .alpn = alpn};
     int err;
     net_tls_ctx_t *sctx = net_tls_ctx_new(true, &tc, &err);
     assert_non_null(sctx);
@@ -621,9 +620,8 @@ static void job_setup(world_t *w, void *arg)
         traffic("qkey", "route:default/qkey", tp_apikey(0, "k-123", NULL, "api_key"), false),
         traffic("rl", "route:default/rl", tp_ratelimit(2, 1, 3600), false),
         backend("bauth", "route:default/bauth", bps_auth_key("s3cret")),
-        traffic("hdr-gw", "gw:default/gw", tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x-policy",
-                                                         "gateway"),
-                false),
+        traffic("hdr-gw", "gw:default/gw",
+                tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x-policy", "gateway"), false),
         traffic("hdr-route", "route:default/hdr",
                 tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x-policy", "route"), false),
         traffic("hdr-resp", "route:default/hdr",
@@ -645,7 +643,8 @@ static void job_setup(world_t *w, void *arg)
     tp_tps_t *hr = tp_tps(TK(HOST_REWRITE));
     hr->host_rewrite = ir_pb_alloc(sizeof *hr->host_rewrite);
     agentgateway__dev__resource__traffic_policy_spec__host_rewrite__init(hr->host_rewrite);
-    hr->host_rewrite->mode = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__HOST_REWRITE__MODE__AUTO;
+    hr->host_rewrite->mode =
+        AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__HOST_REWRITE__MODE__AUTO;
     objs[n++] = traffic("hostrw", "route:default/hostrw", hr, false);
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
 
@@ -713,8 +712,8 @@ static void curl(resp_t *r, const char *path, const char *args)
     int fd = mkstemp(hfile);
     close(fd);
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s 'http://127.0.0.1:%d%s' -o -",
-             hfile, args ? args : "", W.port, path);
+    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s 'http://127.0.0.1:%d%s' -o -", hfile,
+             args ? args : "", W.port, path);
     memset(r, 0, sizeof *r);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
@@ -779,8 +778,7 @@ static void test_jwt_authentication(void **state)
     resp_free(&r);
     /* HTTP/2 (h2c) goes through the same path */
     char args[6000];
-    snprintf(args, sizeof args, "--http2-prior-knowledge -H 'authorization: Bearer %s'",
-             W.tok_ok);
+    snprintf(args, sizeof args, "--http2-prior-knowledge -H 'authorization: Bearer %s'", W.tok_ok);
     curl(&r, "/jwt", args);
     assert_int_equal(r.status, 200);
     resp_free(&r);

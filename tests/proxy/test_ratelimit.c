@@ -33,7 +33,7 @@ static void test_refill_is_per_whole_interval_and_capped(void **state)
     assert_true(proxy_ratelimit_take(rl, 10, 0, NULL));
     assert_int_equal(proxy_ratelimit_available(rl, 99), 0);
     assert_int_equal(proxy_ratelimit_available(rl, 150), 4);
-    assert_int_equal(proxy_ratelimit_available(rl, 250), 8); /* fills at 100 and 200 */
+    assert_int_equal(proxy_ratelimit_available(rl, 250), 8);     /* fills at 100 and 200 */
     assert_int_equal(proxy_ratelimit_available(rl, 100000), 10); /* capped */
     assert_int_equal(proxy_ratelimit_available(rl, 50), 10);     /* the clock going back: no-op */
     uint64_t wait = 99;

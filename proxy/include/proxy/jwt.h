@@ -21,17 +21,17 @@ extern "C" {
 #endif
 
 /* Outcomes of proxy_jwt_verify, from one table. */
-#define PROXY_JWT_ERRNO_MAP(XX)                                               \
-    XX(OK, 0, "valid")                                                        \
-    XX(EMALFORMED, -1, "malformed token")                                     \
-    XX(EALG, -2, "algorithm not allowed")                                     \
-    XX(ENOKEY, -3, "no key of the JWKS matches the token")                    \
-    XX(ESIG, -4, "signature does not verify")                                 \
-    XX(EEXPIRED, -5, "token expired")                                         \
-    XX(ENBF, -6, "token not yet valid")                                       \
-    XX(EISS, -7, "issuer not accepted")                                       \
-    XX(EAUD, -8, "audience not accepted")                                     \
-    XX(ECLAIM, -9, "required claim missing")                                  \
+#define PROXY_JWT_ERRNO_MAP(XX)                            \
+    XX(OK, 0, "valid")                                     \
+    XX(EMALFORMED, -1, "malformed token")                  \
+    XX(EALG, -2, "algorithm not allowed")                  \
+    XX(ENOKEY, -3, "no key of the JWKS matches the token") \
+    XX(ESIG, -4, "signature does not verify")              \
+    XX(EEXPIRED, -5, "token expired")                      \
+    XX(ENBF, -6, "token not yet valid")                    \
+    XX(EISS, -7, "issuer not accepted")                    \
+    XX(EAUD, -8, "audience not accepted")                  \
+    XX(ECLAIM, -9, "required claim missing")               \
     XX(ENOMEM, -10, "out of memory")
 
 enum {
@@ -65,12 +65,12 @@ size_t proxy_jwks_count(const proxy_jwks_t *k);
 
 /* What a provider accepts. Strings borrowed. */
 typedef struct proxy_jwt_rules {
-    const char *issuer;            /* "" or NULL: any */
-    const char *const *audiences;  /* none: any */
+    const char *issuer;           /* "" or NULL: any */
+    const char *const *audiences; /* none: any */
     size_t naudiences;
     const char *const *required_claims;
     size_t nrequired;
-    int64_t now;                   /* seconds since the epoch */
+    int64_t now; /* seconds since the epoch */
 } proxy_jwt_rules_t;
 
 /* Splits and decodes a compact JWS without verifying anything (the parser the fuzzer drives).

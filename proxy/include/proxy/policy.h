@@ -80,7 +80,7 @@ typedef struct proxy_policy_req {
 /* What the policies decided; proxy_policy_on_request initialises it. It holds heap memory
  * only when |status| is set (then proxy_policy_result_dispose it after answering). */
 typedef struct proxy_policy_result {
-    int status;              /* 0: go on; else answer with this status, |body| and |headers| */
+    int status; /* 0: go on; else answer with this status, |body| and |headers| */
     char body[256];
     proxy_headers_t headers; /* extra response fields: WWW-Authenticate, Retry-After, ... */
     long route;              /* route index in the snapshot, -1 when unknown */
@@ -92,7 +92,7 @@ typedef struct proxy_policy_result {
     /* A dynamic forward proxy Backend: the endpoint is the request's Host (port 80 if none). */
     bool dynamic;
     proxy_endpoint_t endpoint;
-    size_t credential_len;   /* > 0: the client's validated JWT (for backend auth passthrough) */
+    size_t credential_len; /* > 0: the client's validated JWT (for backend auth passthrough) */
     char credential[16385];
 } proxy_policy_result_t;
 
@@ -109,8 +109,8 @@ int proxy_policy_on_request(const proxy_policy_req_t *req, proxy_filters_t *f,
  * for a dynamic forward proxy Backend it then sets |out->dynamic| and |out->endpoint| (or 400
  * when the request has no usable Host). */
 int proxy_policy_on_backend(const proxy_policy_req_t *req,
-                            const Agentgateway__Dev__Resource__RouteBackend *rb,
-                            proxy_filters_t *f, proxy_policy_result_t *out);
+                            const Agentgateway__Dev__Resource__RouteBackend *rb, proxy_filters_t *f,
+                            proxy_policy_result_t *out);
 
 /* Edits the upstream request fields |h|: removes consumed credentials, applies backend auth,
  * and with a host rewrite (AUTO) sets |*host| to the endpoint's host. Sets |*tls| (borrowed from
