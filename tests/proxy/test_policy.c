@@ -162,6 +162,54 @@ static const char *effb(proxy_config_t *cfg, const char *route, size_t b, int ki
     return k ? k : "-";
 }
 
+static const ir_obj_t *set_listener(const char *key, const char *set, const char *lname)
+{
+    Agentgateway__Dev__Resource__Listener *l = ir_pb_alloc(sizeof *l);
+    agentgateway__dev__resource__listener__init(l);
+    l->key = tu_strdup(key);
+    l->bind_key = tu_strdup("80/default/gw");
+    l->hostname = tu_strdup("set.example");
+    l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTP;
+    l->name = ir_pb_alloc(sizeof *l->name);
+    agentgateway__dev__resource__listener_name__init(l->name);
+    l->name->gateway_name = tu_strdup("gw");
+    l->name->gateway_namespace = tu_strdup("default");
+    l->name->listener_name = tu_strdup(lname);
+    l->name->listener_set = ir_pb_alloc(sizeof *l->name->listener_set);
+    agentgateway__dev__resource__resource_name__init(l->name->listener_set);
+    l->name->listener_set->name = tu_strdup(set);
+    l->name->listener_set->namespace_ = tu_strdup("default");
+    const ir_listener_t *x = ir_listener_new(l, "default/gw", NULL);
+    return x ? ir_listener_obj(x) : NULL;
+}
+
+static void test_listener_set_target(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = proxy_config_new();
+    char why[512];
+    tp_policy_t *p = tp_traffic(tp_policy("ls", "gw:default/ignored"), tp_timeout_ms(7));
+    Agentgateway__Dev__Resource__PolicyTarget *t = p->target;
+    ir_pb_free(&t->gateway->base);
+    t->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_LISTENER_SET;
+    t->listener_set = ir_pb_alloc(sizeof *t->listener_set);
+    agentgateway__dev__resource__policy_target__listener_set_target__init(t->listener_set);
+    t->listener_set->name = tu_strdup("extra");
+    t->listener_set->namespace_ = tu_strdup("default");
+    const ir_obj_t *objs[] = {tu_bind("80/default/gw", 80),
+                              named_listener(L1, "http", ""),
+                              set_listener("default/extra.a", "extra", "a"),
+                              rule("in-set", 0, "default/extra.a", "exact:/s", "be:default/b"),
+                              rule("not-in-set", 0, L1, "exact:/n", "be:default/b"),
+                              tp_seal(p),
+                              traffic("gw", "gw:default/gw", tp_timeout_ms(9), false),
+                              NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    assert_string_equal(eff(cfg, "default/in-set.00.l", TK(TIMEOUT)), "ls");
+    assert_string_equal(eff(cfg, "default/not-in-set.00.l", TK(TIMEOUT)), "gw");
+    proxy_config_free(cfg);
+}
+
 static void test_traffic_precedence_rule_route_listener_gateway(void **state)
 {
     (void)state;
@@ -489,6 +537,27 @@ static void echo_open(net_conn_t *c, int status, void *ud)
     net_conn_set_raw(c, &echo_cb, ec);
 }
 
+static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
+{
+    (void)c;
+    (void)d;
+    (void)l;
+    (void)ud; /* swallowed: never answered */
+}
+
+/* A server that accepts and never answers. */
+static void hole_start(uv_loop_t *loop, echo_t *e)
+{
+    net_server_config_t sc;
+    net_server_config_default(&sc);
+    sc.listen = "127.0.0.1:0";
+    sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
+    int err;
+    e->srv = net_server_new(loop, &sc, &err);
+    assert_non_null(e->srv);
+    e->port = net_server_port(e->srv);
+}
+
 static void echo_start(uv_loop_t *loop, echo_t *e, net_tls_ctx_t *tls)
 {
     net_server_config_t sc;
@@ -511,7 +580,7 @@ typedef struct world {
     void (*job)(struct world *, void *);
     void *job_arg;
     proxy_t *proxy;
-    echo_t plain, tls;
+    echo_t plain, tls, hole;
     int port;
     net_tls_testcert_t cert, other;
     char tok_ok[4096], tok_expired[4096], tok_wrong_key[4096];
@@ -580,6 +649,7 @@ static void job_setup(world_t *w, void *arg)
     assert_non_null(sctx);
     echo_start(&w->loop, &w->plain, NULL);
     echo_start(&w->loop, &w->tls, sctx);
+    hole_start(&w->loop, &w->hole);
     net_tls_ctx_release(sctx);
     w->proxy = proxy_new(&w->loop, NULL, &err);
     assert_non_null(w->proxy);
@@ -597,6 +667,9 @@ static void job_setup(world_t *w, void *arg)
         ai_backend("default/llm", false),
         ai_backend("default/tools", true),
         inline_backend("default/dyn", NULL, true),
+        tu_static_backend("default/hole", "127.0.0.1", w->hole.port),
+        rule("slow", 0, L1, "prefix:/slow", "be:default/hole"),
+        traffic("slow", "route:default/slow", tp_timeout_ms(300), false),
         rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"),
         rule("jwt", 0, L1, "prefix:/jwt", B),
         rule("jwtpass", 0, L1, "prefix:/jwtpass", B),
@@ -664,6 +737,7 @@ static void job_teardown(world_t *w, void *arg)
     proxy_close(w->proxy, NULL, NULL);
     net_server_close(w->plain.srv, false, NULL, NULL);
     net_server_close(w->tls.srv, false, NULL, NULL);
+    net_server_close(w->hole.srv, false, NULL, NULL);
     uv_close((uv_handle_t *)&w->async, NULL);
     net_tls_testcert_dispose(&w->cert);
     net_tls_testcert_dispose(&w->other);
@@ -873,6 +947,17 @@ static void test_traffic_policies_feed_the_route_filters(void **state)
     resp_free(&r);
 }
 
+static void test_timeout_policy_answers_504(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/slow", NULL); /* the upstream never answers: the policy's timeout does */
+    assert_int_equal(r.status, 504);
+    assert_non_null(strstr(r.body, "timeout"));
+    resp_free(&r);
+}
+
 static void test_backend_auth_and_backend_tls(void **state)
 {
     (void)state;
@@ -948,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_invalid_policies_reject_the_change_set),
         cmocka_unit_test(test_token_bucket_survives_unrelated_changes),
         cmocka_unit_test(test_backend_inline_policies),
+        cmocka_unit_test(test_listener_set_target),
         cmocka_unit_test(test_cors_policy_is_handed_to_the_filter),
     };
     const struct CMUnitTest http[] = {
@@ -955,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_basic_and_api_key_authentication),
         cmocka_unit_test(test_local_rate_limit_answers_429),
         cmocka_unit_test(test_traffic_policies_feed_the_route_filters),
+        cmocka_unit_test(test_timeout_policy_answers_504),
         cmocka_unit_test(test_backend_auth_and_backend_tls),
         cmocka_unit_test(test_unserved_backends_get_501),
         cmocka_unit_test(test_dynamic_forward_proxy_connects_to_the_host),
