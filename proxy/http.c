@@ -972,11 +972,13 @@ static void x_start(dconn_t *d, const xreq_t *m)
     }
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
-    proxy_policy_req_t preq = {d->snap,    &rm,         m->method,       path,
-                               query,      host,        m->headers,      m->nheaders,
-                               uv_now(p->loop), (int64_t)time(NULL)};
+    proxy_policy_req_t preq = {.snap = d->snap, .rm = &rm, .method = m->method, .path = path,
+                               .query = query, .host = host, .headers = m->headers,
+                               .nheaders = m->nheaders, .now_ms = uv_now(p->loop),
+                               .now_unix = (int64_t)time(NULL)};
     proxy_policy_result_t pr;
-    if (proxy_policy_on_request(&preq, &f, &pr) != PROXY_OK || pr.status) {
+    proxy_policy_route(&preq, &f, &pr); /* filters from policies; CORS preflights go after it */
+    if (proxy_policy_authorize(&preq, &pr) != PROXY_OK || pr.status) {
         free(path);
         if (!pr.status)
             pr.status = 500;

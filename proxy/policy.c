@@ -822,8 +822,7 @@ static void fill_traffic(const set_t *st, proxy_filters_t *f)
     FILL(f->mirrors, REQUEST_MIRROR, request_mirror);
 }
 
-int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
-                            proxy_policy_result_t *out)
+int proxy_policy_route(const proxy_policy_req_t *q, proxy_filters_t *f, proxy_policy_result_t *out)
 {
     memset(&out->headers, 0, sizeof out->headers);
     memset(out->strip, 0, sizeof out->strip);
@@ -838,6 +837,17 @@ int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
     if (out->route < 0 || !q->snap->pol)
         return PROXY_OK;
     const set_t *st = &q->snap->pol->route[out->route];
+    fill_traffic(st, f);
+    if (st->t[TK(CORS)])
+        out->cors = st->t[TK(CORS)]->pb->traffic->cors;
+    return PROXY_OK;
+}
+
+int proxy_policy_authorize(const proxy_policy_req_t *q, proxy_policy_result_t *out)
+{
+    if (out->route < 0 || !q->snap->pol)
+        return PROXY_OK;
+    const set_t *st = &q->snap->pol->route[out->route];
     /* authentication first, then the rate limit (a rejected request spends no token) */
     int rc = PROXY_OK;
     if (st->t[TK(JWT)])
@@ -848,10 +858,14 @@ int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
         rc = do_basic(q, st->t[TK(BASIC_AUTH)], out);
     if (rc == PROXY_OK && !out->status && st->t[TK(LOCAL_RATE_LIMIT)])
         rc = do_ratelimit(q, st->t[TK(LOCAL_RATE_LIMIT)], out);
-    fill_traffic(st, f);
-    if (st->t[TK(CORS)])
-        out->cors = st->t[TK(CORS)]->pb->traffic->cors;
     return rc;
+}
+
+int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
+                            proxy_policy_result_t *out)
+{
+    int rc = proxy_policy_route(q, f, out);
+    return rc == PROXY_OK ? proxy_policy_authorize(q, out) : rc;
 }
 
 /* The endpoint of a dynamic forward proxy: the request's host[:port]. */

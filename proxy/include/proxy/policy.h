@@ -25,10 +25,11 @@
  *   P4 a backend TLS policy's certificate, key and root CA load (OpenSSL)
  *
  * Request time (proxy/http.c calls these, sans-IO):
- *   proxy_policy_on_request   after routing: authentication (API key, basic, JWT), local rate
- *                             limit, then fills the route filters (proxy/filters.h) the route
- *                             does not set itself from policies (header modifiers, timeout,
- *                             retry, direct response, redirect, URL rewrite, mirrors)
+ *   proxy_policy_route        after routing: fills the route filters (proxy/filters.h) the
+ *                             route does not set itself from policies (header modifiers,
+ *                             timeout, retry, direct response, redirect, URL rewrite, mirrors,
+ *                             CORS)
+ *   proxy_policy_authorize    then authentication (JWT, API key, basic) and the local rate limit
  *   proxy_policy_on_backend   after the backendRef is chosen: 501 for backends the proxy does
  *                             not serve (AI, MCP, AWS, guardrail, model router; A2A services),
  *                             the endpoint of a dynamic forward proxy Backend (the Host),
@@ -98,8 +99,16 @@ typedef struct proxy_policy_result {
 
 void proxy_policy_result_dispose(proxy_policy_result_t *r);
 
-/* Applies the route's effective traffic policies to |req|. Fills the absent fields of |f|
- * (proxy_filters_collect first). Returns: PROXY_OK (see |out->status|), or PROXY_ENOMEM. */
+/* Initialises |out| for the routed request and fills the absent fields of |f|
+ * (proxy_filters_collect first) from the route's effective traffic policies; |out->cors| gets the
+ * effective CORS policy. Returns: PROXY_OK. */
+int proxy_policy_route(const proxy_policy_req_t *req, proxy_filters_t *f,
+                       proxy_policy_result_t *out);
+/* Then authentication (JWT, API key, basic) and the local rate limit. A CORS preflight is
+ * answered between the two calls (it carries no credentials). Returns: PROXY_OK (see
+ * |out->status|), or PROXY_ENOMEM. */
+int proxy_policy_authorize(const proxy_policy_req_t *req, proxy_policy_result_t *out);
+/* Both of the above. */
 int proxy_policy_on_request(const proxy_policy_req_t *req, proxy_filters_t *f,
                             proxy_policy_result_t *out);
 
