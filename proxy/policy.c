@@ -3,10 +3,11 @@
  *
  * Key decision: the effective policy set of every route rule (and of each of its backendRefs) is
  * computed when a snapshot is built, as one pointer per policy kind, so a request pays an index
- * lookup and nothing else to know what applies. The build is O(routes x policies) on the control
- * path; an index of policies by target name would make it O(routes + policies) and is the next
- * step if a proxy ever holds tens of thousands of both. Resolving attachments per request was
- * rejected: it would put the precedence rules, and their cost, on the data path.
+ * lookup and nothing else to know what applies. The build visits, per route, only the policies
+ * that can attach to it: gateway-wide ones and those found by name in an index of targets
+ * (route, Backend, Service), so one policy per route costs O(n log n), not O(n^2). Resolving
+ * attachments per request was rejected: it would put the precedence rules, and their cost, on
+ * the data path.
  *
  * State that must outlive a snapshot (token buckets: a config push must not refill them; upstream
  * TLS contexts: pooled connections keep theirs) is carried over, by reference, from the previous
@@ -63,7 +64,8 @@ typedef struct set {
 /* INVARIANTS
  *  Q1 v is sorted by key (the snapshot's objects are sorted by xDS name "policy/<key>")
  *  Q2 route[i] belongs to snapshot route i; backend[i] has one set per RouteBackend of it
- *  Q3 every pol of a set is an element of v; a set's traffic entries equal its route's */
+ *  Q3 every pol of a set is an element of v; a set's traffic entries equal its route's
+ *  Q4 every set equals the one a scan of all policies gives (the index misses nothing) */
 struct proxy__policies {
     pol_t *v;
     size_t n;
@@ -331,14 +333,17 @@ static int backend_level(const pol_t *p, const agw_route_backend_t *rb)
 {
     const agw_target_t *t = p->pb->target;
     const agw_backend_ref_t *br = rb ? rb->backend : NULL;
-    if (p->backend) /* inline: the Backend it belongs to, or its sub-backends */
-        return br &&
-                       br->kind_case ==
-                           AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_BACKEND &&
-                       !strncmp(br->backend, p->backend, strlen(p->backend)) &&
-                       (!br->backend[strlen(p->backend)] || br->backend[strlen(p->backend)] == '/')
-                   ? PROXY_POLICY_BACKEND
-                   : -1;
+    if (p->backend) { /* inline: the Backend it belongs to, or its sub-backends */
+        if (!br || br->kind_case != AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_BACKEND)
+            return -1;
+        size_t pl = strlen(p->backend);
+        if (strncmp(br->backend, p->backend, pl) != 0 ||
+            (br->backend[pl] && br->backend[pl] != '/'))
+            return -1;
+        /* a sub-backend's own inline policies are more specific than its parent's */
+        const char *s1 = strchr(p->backend, '/');
+        return s1 && strchr(s1 + 1, '/') ? PROXY_POLICY_SUBBACKEND : PROXY_POLICY_BACKEND;
+    }
     if (!t || !br)
         return -1;
     if (t->kind_case == AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_SERVICE &&
@@ -388,6 +393,148 @@ static void consider(set_t *st, const pol_t *p, int lvl, bool traffic_too)
     if (p->bkind && beats(p, lvl, st->b[p->bkind], st->bl[p->bkind])) {
         st->b[p->bkind] = p;
         st->bl[p->bkind] = (int8_t)lvl;
+    }
+}
+
+/* The attachment index: policies by target name, so a route looks only at the policies that can
+ * attach to it (gateway-wide ones, and those naming it or its backends) instead of all of them. */
+typedef struct ixe {
+    const char *ns, *name;
+    size_t i; /* index into v: equal names stay in key order */
+} ixe_t;
+
+static int ixe_cmp(const void *a, const void *b)
+{
+    const ixe_t *x = a, *y = b;
+    int c = strcmp(x->ns, y->ns);
+    if (!c)
+        c = strcmp(x->name, y->name);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+typedef struct index {
+    size_t *gw; /* gateway and listener set targets, key order */
+    size_t ngw;
+    ixe_t *by[3]; /* route, backend, service targets by (namespace, name / hostname) */
+    size_t nby[3];
+} index_t;
+
+enum { IX_ROUTE = 0, IX_BACKEND = 1, IX_SERVICE = 2 };
+
+static void index_dispose(index_t *x)
+{
+    free(x->gw);
+    for (int k = 0; k < 3; k++)
+        free(x->by[k]);
+}
+
+static int index_build(index_t *x, const proxy__policies_t *t)
+{
+    memset(x, 0, sizeof *x);
+    x->gw = calloc(t->n + 1, sizeof *x->gw);
+    for (int k = 0; k < 3; k++)
+        x->by[k] = calloc(t->n + 1, sizeof *x->by[k]);
+    if (!x->gw || !x->by[0] || !x->by[1] || !x->by[2])
+        return PROXY_ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        const agw_target_t *tg = t->v[i].pb->target;
+        switch (tg ? tg->kind_case : 0) {
+        case AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_GATEWAY:
+        case AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_LISTENER_SET:
+            x->gw[x->ngw++] = i;
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_ROUTE:
+            x->by[IX_ROUTE][x->nby[IX_ROUTE]++] =
+                (ixe_t){tg->route->namespace_, tg->route->name, i};
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_BACKEND:
+            x->by[IX_BACKEND][x->nby[IX_BACKEND]++] =
+                (ixe_t){tg->backend->namespace_, tg->backend->name, i};
+            break;
+        case AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_SERVICE:
+            x->by[IX_SERVICE][x->nby[IX_SERVICE]++] =
+                (ixe_t){tg->service->namespace_, tg->service->hostname, i};
+            break;
+        default:
+            break;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        qsort(x->by[k], x->nby[k], sizeof *x->by[k], ixe_cmp);
+    return PROXY_OK;
+}
+
+/* The first entry of |x->by[k]| named (ns, name), or nby[k] when none. */
+static size_t index_first(const index_t *x, int k, const char *ns, const char *name)
+{
+    ixe_t key = {ns ? ns : "", name ? name : "", 0};
+    size_t lo = 0, hi = x->nby[k];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ixe_cmp(&x->by[k][mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool index_same(const index_t *x, int k, size_t j, const char *ns, const char *name)
+{
+    return j < x->nby[k] && str_eq(x->by[k][j].ns, ns) && str_eq(x->by[k][j].name, name);
+}
+
+/* Backend set |bs| of backendRef |rb|: backend- and service-level policies, then inline ones. */
+static void backend_candidates(const proxy__policies_t *t, const index_t *x, set_t *bs,
+                               const agw_route_backend_t *rb)
+{
+    const agw_backend_ref_t *br = rb->backend;
+    if (!br)
+        return;
+    if (br->kind_case == AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_SERVICE) {
+        const char *ns = br->service->namespace_, *h = br->service->hostname;
+        for (size_t j = index_first(x, IX_SERVICE, ns, h); index_same(x, IX_SERVICE, j, ns, h);
+             j++) {
+            const pol_t *p = &t->v[x->by[IX_SERVICE][j].i];
+            int lvl = backend_level(p, rb);
+            if (lvl >= 0)
+                consider(bs, p, lvl, false);
+        }
+        return;
+    }
+    if (br->kind_case != AGENTGATEWAY__DEV__RESOURCE__BACKEND_REFERENCE__KIND_BACKEND)
+        return;
+    char ns[256], name[256]; /* "<ns>/<name>[/<sub>]" */
+    const char *k = br->backend, *s1 = strchr(k, '/');
+    if (!s1 || (size_t)(s1 - k) >= sizeof ns)
+        return;
+    const char *s2 = strchr(s1 + 1, '/');
+    size_t nl = s2 ? (size_t)(s2 - s1 - 1) : strlen(s1 + 1);
+    if (nl >= sizeof name)
+        return;
+    snprintf(ns, sizeof ns, "%.*s", (int)(s1 - k), k);
+    snprintf(name, sizeof name, "%.*s", (int)nl, s1 + 1);
+    for (size_t j = index_first(x, IX_BACKEND, ns, name); index_same(x, IX_BACKEND, j, ns, name);
+         j++) {
+        const pol_t *p = &t->v[x->by[IX_BACKEND][j].i];
+        int lvl = backend_level(p, rb);
+        if (lvl >= 0)
+            consider(bs, p, lvl, false);
+    }
+    /* inline policies last: an attached policy at the same level keeps precedence. They are in
+     * Backend key order; the parent "<ns>/<name>" and its own key share a prefix. */
+    size_t pl = (size_t)(s1 - k) + 1 + nl, lo = 0, hi = t->ninl;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strncmp(t->inl[mid].backend, k, pl) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < t->ninl && !strncmp(t->inl[i].backend, k, pl); i++) {
+        int lvl = backend_level(&t->inl[i], rb);
+        if (lvl >= 0)
+            consider(bs, &t->inl[i], lvl, false);
     }
 }
 
@@ -443,35 +590,38 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
     if (!(t->route = calloc(s->nroutes + 1, sizeof *t->route)) ||
         !(t->backend = calloc(s->nroutes + 1, sizeof *t->backend)))
         return PROXY_ENOMEM;
-    for (size_t r = 0; r < s->nroutes; r++) { /* Q2, Q3 */
+    index_t x;
+    int rc = index_build(&x, t);
+    for (size_t r = 0; rc == PROXY_OK && r < s->nroutes; r++) { /* Q2, Q3 */
         const proxy__route_t *pr = &s->routes[r];
-        for (size_t i = 0; i < t->n; i++) {
-            int lvl = route_level(s, &t->v[i], pr);
+        for (size_t g = 0; g < x.ngw; g++) {
+            int lvl = route_level(s, &t->v[x.gw[g]], pr);
             if (lvl >= 0)
-                consider(&t->route[r], &t->v[i], lvl, true);
+                consider(&t->route[r], &t->v[x.gw[g]], lvl, true);
+        }
+        const Agentgateway__Dev__Resource__RouteName *rn = pr->pb->name;
+        const char *ns = rn ? rn->namespace_ : "", *nm = rn ? rn->name : "";
+        for (size_t j = index_first(&x, IX_ROUTE, ns, nm); index_same(&x, IX_ROUTE, j, ns, nm);
+             j++) {
+            const pol_t *p = &t->v[x.by[IX_ROUTE][j].i];
+            int lvl = route_level(s, p, pr);
+            if (lvl >= 0)
+                consider(&t->route[r], p, lvl, true);
         }
         size_t nb = pr->pb->n_backends;
         if (!nb)
             continue;
-        if (!(t->backend[r] = calloc(nb, sizeof *t->backend[r])))
-            return PROXY_ENOMEM;
+        if (!(t->backend[r] = calloc(nb, sizeof *t->backend[r]))) {
+            rc = PROXY_ENOMEM;
+            break;
+        }
         for (size_t b = 0; b < nb; b++) {
-            set_t *bs = &t->backend[r][b];
-            *bs = t->route[r];
-            for (size_t i = 0; i < t->n; i++) {
-                int lvl = backend_level(&t->v[i], pr->pb->backends[b]);
-                if (lvl >= 0)
-                    consider(bs, &t->v[i], lvl, false);
-            }
-            /* inline policies last: an attached policy at the same level keeps precedence */
-            for (size_t i = 0; i < t->ninl; i++) {
-                int lvl = backend_level(&t->inl[i], pr->pb->backends[b]);
-                if (lvl >= 0)
-                    consider(bs, &t->inl[i], lvl, false);
-            }
+            t->backend[r][b] = t->route[r];
+            backend_candidates(t, &x, &t->backend[r][b], pr->pb->backends[b]);
         }
     }
-    return PROXY_OK;
+    index_dispose(&x);
+    return rc;
 }
 
 static bool set_check(const proxy__policies_t *t, const set_t *st)
@@ -488,6 +638,38 @@ static bool set_check(const proxy__policies_t *t, const set_t *st)
     return true;
 }
 
+/* The oracle for Q4: the sets of route |r| computed by scanning every policy. */
+static bool sets_rescan_equal(const proxy_snapshot_t *s, size_t r)
+{
+    const proxy__policies_t *t = s->pol;
+    const proxy__route_t *pr = &s->routes[r];
+    set_t rs, bs;
+    memset(&rs, 0, sizeof rs);
+    for (size_t i = 0; i < t->n; i++) {
+        int lvl = route_level(s, &t->v[i], pr);
+        if (lvl >= 0)
+            consider(&rs, &t->v[i], lvl, true);
+    }
+    if (memcmp(&rs, &t->route[r], sizeof rs) != 0)
+        return false;
+    for (size_t b = 0; b < pr->pb->n_backends; b++) {
+        bs = rs;
+        for (size_t i = 0; i < t->n; i++) {
+            int lvl = backend_level(&t->v[i], pr->pb->backends[b]);
+            if (lvl >= 0)
+                consider(&bs, &t->v[i], lvl, false);
+        }
+        for (size_t i = 0; i < t->ninl; i++) {
+            int lvl = backend_level(&t->inl[i], pr->pb->backends[b]);
+            if (lvl >= 0)
+                consider(&bs, &t->inl[i], lvl, false);
+        }
+        if (memcmp(&bs, &t->backend[r][b], sizeof bs) != 0)
+            return false;
+    }
+    return true;
+}
+
 int proxy__policies_check(const proxy_snapshot_t *s)
 {
     const proxy__policies_t *t = s->pol;
@@ -498,8 +680,8 @@ int proxy__policies_check(const proxy_snapshot_t *s)
             return PROXY_EINVAL;
     if (t->nroutes != s->nroutes) /* Q2 */
         return PROXY_EINVAL;
-    for (size_t r = 0; r < t->nroutes; r++) { /* Q3 */
-        if (!set_check(t, &t->route[r]))
+    for (size_t r = 0; r < t->nroutes; r++) { /* Q3, Q4 */
+        if (!set_check(t, &t->route[r]) || !sets_rescan_equal(s, r))
             return PROXY_EINVAL;
         for (size_t b = 0; b < s->routes[r].pb->n_backends; b++)
             if (!set_check(t, &t->backend[r][b]) ||

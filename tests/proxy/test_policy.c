@@ -111,6 +111,8 @@ static bps_t *bps_tls(const char *root, const char *hostname)
     return b;
 }
 
+static const ir_obj_t *inline_backend(const char *key, bps_t *inl, bool dynamic);
+
 static const ir_obj_t *traffic(const char *key, const char *target, tp_tps_t *t, bool override)
 {
     tp_policy_t *p = tp_traffic(tp_policy(key, target), t);
@@ -297,6 +299,72 @@ static void test_backend_precedence(void **state)
     proxy_config_free(cfg);
 }
 
+/* Property: the indexed build equals a scan of every policy (Q4 in proxy_snapshot_check), for
+ * random routes, targets, kinds and OVERRIDEs, over several change sets that add and remove. */
+static void test_effective_sets_match_a_full_scan(void **state)
+{
+    (void)state;
+    static const char *const targets[] = {
+        "gw:default/gw",     "gw:default/gw/http",    "gw:default/gw/other", "gw:other/gw",
+        "route:default/r0",  "route:default/r1/r0",   "route:default/r2",    "route:other/r0",
+        "backend:default/b", "backend:default/b/sub", "backend:default/z",   "svc:default/s1",
+        "svc:default/s2",    "route:default/r3/r1"};
+    static const char *const backends[] = {"be:default/b", "be:default/b/sub", "be:default/z",
+                                           "svc:default/s1:80", "svc:default/s2:80"};
+    unsigned seed = 12345;
+    proxy_config_t *cfg = proxy_config_new();
+    char why[512];
+    const ir_obj_t *base[] = {tu_bind("80/default/gw", 80), named_listener(L1, "http", ""),
+                              named_listener(L2, "other", "other.example"),
+                              inline_backend("default/b", bps_header("x", "i"), false), NULL};
+    assert_int_equal(tu_apply(cfg, base, why, sizeof why), PROXY_OK);
+    for (int round = 0; round < 6; round++) {
+        const ir_obj_t *objs[40];
+        size_t n = 0;
+        for (int r = 0; r < 8; r++) {
+            char name[8], m[32], bes[128] = "";
+            snprintf(name, sizeof name, "r%d", rand_r(&seed) % 5);
+            snprintf(m, sizeof m, "exact:/%s%d", name, r);
+            for (int b = rand_r(&seed) % 4; b > 0; b--) {
+                strcat(bes, backends[rand_r(&seed) % 5]);
+                strcat(bes, " ");
+            }
+            objs[n++] =
+                rule(name, (unsigned)(rand_r(&seed) % 3), rand_r(&seed) % 2 ? L1 : L2, m, bes);
+        }
+        for (int i = 0; i < 24; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "p%02d", rand_r(&seed) % 30);
+            const char *tg = targets[rand_r(&seed) % (sizeof targets / sizeof targets[0])];
+            bool ov = rand_r(&seed) % 4 == 0;
+            switch (rand_r(&seed) % 4) {
+            case 0:
+                objs[n++] = traffic(key, tg, tp_timeout_ms(1 + rand_r(&seed) % 9), ov);
+                break;
+            case 1:
+                objs[n++] =
+                    traffic(key, tg, tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", key), ov);
+                break;
+            case 2:
+                objs[n++] = backend(key, tg, bps_header("x", key));
+                break;
+            default:
+                objs[n++] = backend(key, tg, bps_auth_key(key));
+                break;
+            }
+        }
+        objs[n] = NULL;
+        /* a change of the same name twice in one set: the later wins (fine for the property) */
+        int rc = tu_apply(cfg, objs, why, sizeof why);
+        if (rc != PROXY_OK)
+            fail_msg("round %d: %s", round, why);
+        const proxy_snapshot_t *snap = proxy_config_snapshot(cfg);
+        assert_int_equal(proxy_snapshot_check(snap), PROXY_OK);
+        proxy_snapshot_release(snap);
+    }
+    proxy_config_free(cfg);
+}
+
 static void reject_with(const ir_obj_t *bad, const char *want)
 {
     proxy_config_t *cfg = base_config();
@@ -364,6 +432,11 @@ static void test_backend_inline_policies(void **state)
     const ir_obj_t *o2[] = {backend("attached", "backend:default/b", bps_header("x", "a")), NULL};
     assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
     assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "attached"); /* attached wins a tie */
+    const ir_obj_t *o3[] = {inline_backend("default/b/sub", bps_header("x", "sub"), false),
+                            inline_backend("default/b-x", bps_header("x", "bx"), false), NULL};
+    assert_int_equal(tu_apply(cfg, o3, why, sizeof why), PROXY_OK);
+    assert_string_equal(effb(cfg, "default/c.00.l", 2, k), "@default/b/sub#0"); /* its own */
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "attached");
     proxy_config_free(cfg);
     reject_with(inline_backend("default/b", bps_tls("garbage", NULL), false),
                 "backend/default/b: inline_policies[0]: backend.backend_tls");
@@ -1030,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_traffic_precedence_rule_route_listener_gateway),
         cmocka_unit_test(test_override_and_ties),
         cmocka_unit_test(test_backend_precedence),
+        cmocka_unit_test(test_effective_sets_match_a_full_scan),
         cmocka_unit_test(test_invalid_policies_reject_the_change_set),
         cmocka_unit_test(test_token_bucket_survives_unrelated_changes),
         cmocka_unit_test(test_backend_inline_policies),
