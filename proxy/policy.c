@@ -144,8 +144,11 @@ static uint64_t dur_ms(const Google__Protobuf__Duration *d)
 static int add_bucket(pol_t *p, const pol_t *old, uint64_t max, uint64_t per, uint64_t ms,
                       const char *where, char *reason, size_t cap)
 {
-    if (!max || !ms) {
-        snprintf(reason, cap, "%s: %s: max_tokens and fill_interval must be > 0", p->who, where);
+    if (!max || !ms || per > max) {
+        snprintf(reason, cap,
+                 "%s: %s: max_tokens and fill_interval must be > 0, tokens_per_fill at most "
+                 "max_tokens",
+                 p->who, where);
         return PROXY_ECONFIG;
     }
     proxy_ratelimit_t *rl = NULL;
@@ -971,13 +974,14 @@ static int do_ratelimit(const proxy_policy_req_t *q, const pol_t *p, proxy_polic
         uint64_t wait = 0;
         proxy_ratelimit_take(p->buckets[i], 1, q->now_ms, &wait);
         char ra[32], lim[32];
-        snprintf(ra, sizeof ra, "%llu",
-                 (unsigned long long)((wait + 999) / 1000 ? (wait + 999) / 1000 : 1));
+        unsigned long long secs = (wait + 999) / 1000;
+        snprintf(ra, sizeof ra, "%llu", secs ? secs : 1);
         snprintf(lim, sizeof lim, "%llu", (unsigned long long)proxy_ratelimit_max(p->buckets[i]));
         if (deny(out, 429, "retry-after", ra, "429 Too Many Requests: %s\n",
                  "rate limit exceeded") != PROXY_OK ||
             proxy_headers_add(&out->headers, "x-ratelimit-limit", lim, strlen(lim)) ||
-            proxy_headers_add(&out->headers, "x-ratelimit-remaining", "0", 1))
+            proxy_headers_add(&out->headers, "x-ratelimit-remaining", "0", 1) ||
+            proxy_headers_add(&out->headers, "x-ratelimit-reset", ra, strlen(ra)))
             return PROXY_ENOMEM;
         return PROXY_OK;
     }

@@ -392,6 +392,8 @@ static void test_invalid_policies_reject_the_change_set(void **state)
                 "policy/bad-basic: traffic.basic_auth.htpasswd_content: htpasswd line 1");
     reject_with(traffic("bad-rl", "gw:default/gw", tp_ratelimit(5, 1, 0), false),
                 "policy/bad-rl: traffic.local_rate_limit: max_tokens and fill_interval");
+    reject_with(traffic("bad-rl2", "gw:default/gw", tp_ratelimit(5, 6, 1), false),
+                "tokens_per_fill at most max_tokens");
     reject_with(backend("bad-tls", "backend:default/b", bps_tls("not a pem", NULL)),
                 "policy/bad-tls: backend.backend_tls");
 }
@@ -988,6 +990,7 @@ static void test_local_rate_limit_answers_429(void **state)
     assert_int_equal(r.status, 429);
     assert_non_null(strstr(r.headers, "retry-after: "));
     assert_non_null(strstr(r.headers, "x-ratelimit-limit: 2"));
+    assert_non_null(strstr(r.headers, "x-ratelimit-reset: "));
     assert_non_null(strstr(r.body, "rate limit exceeded"));
     resp_free(&r);
     curl(&r, "/hdr", NULL); /* other routes are not limited */

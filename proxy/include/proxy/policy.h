@@ -21,7 +21,8 @@
  *   P1 a JWT provider's inline JWKS parses and holds a usable RSA or P-256 key; a provider
  *      without inline JWKS is refused (remote JWKS is not supported)
  *   P2 htpasswd content parses, with supported hash formats only (proxy/authn.h)
- *   P3 a local rate limit has max_tokens > 0 and a fill_interval > 0 (for each rule too)
+ *   P3 a local rate limit has max_tokens > 0, a fill_interval > 0 and tokens_per_fill <=
+ *      max_tokens (for each rule too)
  *   P4 a backend TLS policy's certificate, key and root CA load (OpenSSL)
  *
  * Request time (proxy/http.c calls these, sans-IO):
