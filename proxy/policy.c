@@ -939,6 +939,8 @@ static int do_apikey(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_r
         ok |= proxy_apikey_find((const char *const *)&a->api_keys[i]->key, 1, key, (size_t)kl) == 0;
     if (!ok && (int)a->mode != PERMISSIVE)
         return deny(out, 401, NULL, NULL, "401 Unauthorized: %s\n", "API key not accepted");
+    if (ok)
+        strip(out, hdr); /* consumed, as agentgateway does */
     return PROXY_OK;
 }
 
@@ -947,22 +949,24 @@ static int do_basic(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_re
     const Agentgateway__Dev__Resource__TrafficPolicySpec__BasicAuthentication *b =
         p->pb->traffic->basic_auth;
     char chal[300];
-    snprintf(chal, sizeof chal, "Basic realm=\"%s\"", b->_realm_case ? b->realm : "krtgate");
-    char cred[1024], user[512], pass[512];
+    snprintf(chal, sizeof chal, "Basic realm=\"%s\"", b->_realm_case ? b->realm : "Restricted");
+    char cred[1024], basic[1040], user[512], pass[512];
     const char *hdr;
-    long cl =
-        credential(q, b->authorization_location, "authorization", "", cred, sizeof cred, &hdr);
-    if (cl < 0 || strncasecmp(cred, "basic ", 6) != 0) {
+    long cl = credential(q, b->authorization_location, "authorization", "basic ", cred, sizeof cred,
+                         &hdr);
+    if (cl < 0) {
         if (b->mode ==
             AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__BASIC_AUTHENTICATION__MODE__STRICT)
             return deny(out, 401, "www-authenticate", chal, "401 Unauthorized: %s\n",
                         "basic credentials required");
         return PROXY_OK;
     }
-    if (!proxy_basic_decode(cred, user, sizeof user, pass, sizeof pass) ||
+    snprintf(basic, sizeof basic, "Basic %s", cred); /* the location gave the base64 part */
+    if (!proxy_basic_decode(basic, user, sizeof user, pass, sizeof pass) ||
         !proxy_htpasswd_check(p->htpasswd, user, pass))
         return deny(out, 401, "www-authenticate", chal, "401 Unauthorized: %s\n",
                     "invalid username or password");
+    strip(out, hdr); /* consumed, as agentgateway does */
     return PROXY_OK;
 }
 

@@ -953,6 +953,7 @@ static void test_basic_and_api_key_authentication(void **state)
     resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
     assert_int_equal(r.status, 200);
+    assert_null(jheader(&r, "authorization")); /* consumed */
     resp_free(&r);
     curl(&r, "/basic", "-u 'alice:wrong'");
     assert_int_equal(r.status, 401);
@@ -964,6 +965,7 @@ static void test_basic_and_api_key_authentication(void **state)
     assert_int_equal(r.status, 401);
     resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-456", &r), 200);
+    assert_null(jheader(&r, "authorization")); /* consumed */
     resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-45", &r), 401);
     assert_non_null(strstr(r.body, "API key not accepted"));
