@@ -166,8 +166,11 @@ static int add_bucket(pol_t *p, const pol_t *old, uint64_t max, uint64_t per, ui
     return PROXY_OK;
 }
 
+/* PEM bytes as a C string; NULL for an empty field (treated as absent). */
 static char *pem_dup(ProtobufCBinaryData b)
 {
+    if (!b.len)
+        return NULL;
     char *s = malloc(b.len + 1);
     if (s) {
         memcpy(s, b.data, b.len);

@@ -710,6 +710,58 @@ static const ir_obj_t *ai_backend(const char *key, bool mcp)
 
 #define HTPASSWD "alice:$apr1$abcdefgh$T64oOxnD8c28.dQa.2Lty1\n"
 
+/* Every seed policy encodes, decodes back to an equal object, and is accepted by the fixed config
+ * of tests/fuzz/fuzz_policy.c; with KRTGATE_POLICY_SEEDS_DIR set, the seeds (a request-shape byte,
+ * then the Resource bytes) are written there (tests/fuzz/corpus/policy). */
+static void test_fuzz_seeds_round_trip(void **state)
+{
+    (void)state;
+    char jwks[8192];
+    tk_jwks(TK_RSA1, "r1", TK_EC1, "e1", jwks, sizeof jwks);
+    struct {
+        const char *name;
+        int shape;
+        const ir_obj_t *o;
+    } seeds[] = {
+        {"jwt_strict", 1, traffic("j", "route:default/a", tp_jwt(1, "krt", "api", jwks), false)},
+        {"jwt_permissive", 1, traffic("j", "gw:default/gw", tp_jwt(2, "krt", NULL, jwks), true)},
+        {"basic", 3, traffic("b", "route:default/a/r0", tp_basic(0, HTPASSWD), false)},
+        {"apikey", 2, traffic("k", "gw:default/gw/http", tp_apikey(0, "k-123", "x", NULL), false)},
+        {"apikey_query", 5,
+         traffic("k", "route:default/a", tp_apikey(1, "k-123", NULL, "api_key"), false)},
+        {"ratelimit", 0, traffic("r", "route:default/a", tp_ratelimit(1, 1, 1), false)},
+        {"header", 0,
+         traffic("h", "gw:default/gw", tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", "y"),
+                 false)},
+        {"backend_key", 2, backend("bk", "backend:default/b", bps_auth_key("s3cret"))},
+        {"backend_passthrough", 1, backend("bp", "backend:default/b/sub", bps_auth_key(NULL))},
+        {"backend_header", 0,
+         backend("bh", "svc:default/s.default.svc.cluster.local", bps_header("x", "z"))},
+        {"timeout", 6, traffic("t", "route:default/a", tp_timeout_ms(1500), false)},
+    };
+    const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        assert_non_null(seeds[i].o);
+        size_t len;
+        const uint8_t *w = ir_obj_wire(seeds[i].o, &len);
+        const ir_obj_t *back = NULL;
+        assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
+                         IR_OK);
+        assert_true(krt_obj_equal(ir_obj_krt(seeds[i].o), ir_obj_krt(back)));
+        ir_obj_release(back);
+        if (dir) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
+            FILE *f = fopen(path, "wb");
+            assert_non_null(f);
+            fputc(seeds[i].shape, f);
+            fwrite(w, 1, len, f);
+            fclose(f);
+        }
+        ir_obj_release(seeds[i].o);
+    }
+}
+
 static void job_setup(world_t *w, void *arg)
 {
     (void)arg;
@@ -1114,6 +1166,7 @@ int main(void)
         cmocka_unit_test(test_backend_inline_policies),
         cmocka_unit_test(test_listener_set_target),
         cmocka_unit_test(test_cors_policy_is_handed_to_the_filter),
+        cmocka_unit_test(test_fuzz_seeds_round_trip),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_jwt_authentication),
