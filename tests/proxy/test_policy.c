@@ -710,6 +710,37 @@ static const ir_obj_t *ai_backend(const char *key, bool mcp)
 
 #define HTPASSWD "alice:$apr1$abcdefgh$T64oOxnD8c28.dQa.2Lty1\n"
 
+/* A Service with an A2A backend policy is an agent the proxy does not serve: 501 naming "a2a". */
+static void test_a2a_service_is_not_served(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    bps_t *a = bps(BK(A2A));
+    a->a2a = ir_pb_alloc(sizeof *a->a2a);
+    agentgateway__dev__resource__backend_policy_spec__a2a__init(a->a2a);
+    const ir_obj_t *o[] = {backend("a2a", "svc:default/echo.default.svc", a), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    static proxy_policy_result_t pr;
+    proxy_request_t req = {"GET", "/c", NULL, "other.example", NULL, 0};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {.snap = s, .rm = &rm, .method = "GET", .path = "/c"};
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 0);
+    assert_int_equal(proxy_policy_on_backend(&q, rm.pb->backends[1], &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 0); /* default/b: served */
+    assert_int_equal(proxy_policy_on_backend(&q, rm.pb->backends[0], &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 501);
+    assert_non_null(strstr(pr.body, "\"a2a\""));
+    proxy_policy_result_dispose(&pr);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
 /* Every seed policy encodes, decodes back to an equal object, and is accepted by the fixed config
  * of tests/fuzz/fuzz_policy.c; with KRTGATE_POLICY_SEEDS_DIR set, the seeds (a request-shape byte,
  * then the Resource bytes) are written there (tests/fuzz/corpus/policy). */
@@ -1167,6 +1198,7 @@ int main(void)
         cmocka_unit_test(test_listener_set_target),
         cmocka_unit_test(test_cors_policy_is_handed_to_the_filter),
         cmocka_unit_test(test_fuzz_seeds_round_trip),
+        cmocka_unit_test(test_a2a_service_is_not_served),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_jwt_authentication),
