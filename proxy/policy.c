@@ -112,11 +112,9 @@ void proxy__policies_free(proxy__policies_t *t)
     free(t);
 }
 
+/* The previous snapshot's policy of the same key (Q1: binary search), or NULL. */
 static const pol_t *pol_find(const proxy__policies_t *t, const char *key)
 {
-    for (size_t i = 0; t && key[0] == '@' && i < t->ninl; i++) /* inline: "@<backend>#<i>" */
-        if (!strcmp(t->inl[i].key, key))
-            return &t->inl[i];
     size_t lo = 0, hi = t ? t->n : 0;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -128,6 +126,23 @@ static const pol_t *pol_find(const proxy__policies_t *t, const char *key)
         else
             hi = mid;
     }
+    return NULL;
+}
+
+/* The previous snapshot's inline policy |j| of Backend |backend| (inl is in Backend key order). */
+static const pol_t *inl_find(const proxy__policies_t *t, const char *backend, size_t j)
+{
+    size_t lo = 0, hi = t ? t->ninl : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(t->inl[mid].backend, backend) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = 0; lo < (t ? t->ninl : 0) && !strcmp(t->inl[lo].backend, backend); lo++, k++)
+        if (k == j)
+            return &t->inl[lo];
     return NULL;
 }
 
@@ -210,12 +225,13 @@ static int compile_tls(pol_t *p, const pol_t *old, char *reason, size_t cap)
     return PROXY_OK;
 }
 
-static int pol_compile(pol_t *p, const proxy__policies_t *oldt, char *reason, size_t cap)
+/* |old| is the previous snapshot's policy of the same name (may be NULL): its state is carried
+ * over when the content is the same. */
+static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
 {
     const agw_policy_t *pb = p->pb;
     if (!p->who[0])
         snprintf(p->who, sizeof p->who, "policy/%s", p->key);
-    const pol_t *old = pol_find(oldt, p->key);
     if (old && old->hash != p->hash)
         old = NULL;
     p->override = pb->inheritance == AGENTGATEWAY__DEV__RESOURCE__POLICY__INHERITANCE__OVERRIDE;
@@ -562,7 +578,7 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
         p->pb = ir_policy_pb(po);
         p->key = ir_policy_key(po);
         p->hash = ir_obj_wire_hash(s->objs[i].obj);
-        int rc = pol_compile(p, old ? old->pol : NULL, reason, cap);
+        int rc = pol_compile(p, pol_find(old ? old->pol : NULL, p->key), reason, cap);
         if (rc != PROXY_OK)
             return rc;
     }
@@ -587,7 +603,7 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
             p->backend = b->key;
             snprintf(p->who, sizeof p->who, "backend/%s: inline_policies[%zu]", b->key, j);
             p->hash = ir_obj_wire_hash(ir_backend_obj(s->backends[i]));
-            int rc = pol_compile(p, old ? old->pol : NULL, reason, cap);
+            int rc = pol_compile(p, inl_find(old ? old->pol : NULL, b->key, j), reason, cap);
             if (rc != PROXY_OK)
                 return rc;
         }
