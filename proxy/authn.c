@@ -26,9 +26,12 @@ typedef struct entry {
     unsigned char ok[32];
 } entry_t;
 
+/* An entry whose hash cannot be used (unsupported format, too slow) keeps hash NULL: that user
+ * never logs in. */
 struct proxy_htpasswd {
     entry_t *v;
     size_t n;
+    char warning[200]; /* the first unusable entry, "" if none */
 };
 
 void proxy_htpasswd_free(proxy_htpasswd_t *h)
@@ -37,7 +40,8 @@ void proxy_htpasswd_free(proxy_htpasswd_t *h)
         return;
     for (size_t i = 0; i < h->n; i++) {
         free(h->v[i].user);
-        OPENSSL_cleanse(h->v[i].hash, strlen(h->v[i].hash));
+        if (h->v[i].hash)
+            OPENSSL_cleanse(h->v[i].hash, strlen(h->v[i].hash));
         free(h->v[i].hash);
     }
     free(h->v);
@@ -47,6 +51,11 @@ void proxy_htpasswd_free(proxy_htpasswd_t *h)
 size_t proxy_htpasswd_count(const proxy_htpasswd_t *h)
 {
     return h->n;
+}
+
+const char *proxy_htpasswd_warning(const proxy_htpasswd_t *h)
+{
+    return h->warning[0] ? h->warning : NULL;
 }
 
 /* bcrypt costs and SHA-crypt rounds above these are refused: verification runs on the proxy's
@@ -117,17 +126,17 @@ proxy_htpasswd_t *proxy_htpasswd_parse(const char *content, size_t len, char *er
         }
         h->v = nv;
         h->v[h->n++] = (entry_t){.user = user, .hash = hash};
-        if (!hash_known(hash)) {
-            snprintf(err, cap,
-                     "htpasswd line %zu (user \"%.64s\"): unsupported hash format (bcrypt, $apr1$, "
-                     "{SHA}, $1$, $5$ or $6$ expected)",
-                     line, user);
-            goto fail;
-        }
-        const char *slow = hash_too_slow(hash);
-        if (slow) {
-            snprintf(err, cap, "htpasswd line %zu (user \"%.64s\"): %s", line, user, slow);
-            goto fail;
+        const char *bad = !hash_known(hash) ? "unsupported hash format (bcrypt, $apr1$, {SHA}, "
+                                              "$1$, $5$ or $6$ expected)"
+                                            : hash_too_slow(hash);
+        if (bad) {
+            if (!h->warning[0])
+                snprintf(h->warning, sizeof h->warning,
+                         "htpasswd line %zu (user \"%.48s\"): %s; that user cannot log in", line,
+                         user, bad);
+            OPENSSL_cleanse(hash, strlen(hash));
+            free(hash);
+            h->v[h->n - 1].hash = NULL;
         }
     }
     return h;
@@ -255,6 +264,8 @@ bool proxy_htpasswd_check(proxy_htpasswd_t *h, const char *user, const char *pas
         entry_t *e = &h->v[i];
         if (strcmp(e->user, user) != 0)
             continue;
+        if (!e->hash)
+            return false;
         unsigned char dg[32];
         unsigned int dl = 32;
         bool have = EVP_Digest(password, strlen(password), dg, &dl, EVP_sha256(), NULL) == 1;

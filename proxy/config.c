@@ -223,6 +223,7 @@ json_t *proxy_snapshot_dump(const proxy_snapshot_t *s)
     json_object_set_new(o, "generation", json_integer((json_int_t)s->generation));
     json_object_set_new(o, "objects", arr);
     json_object_set_new(o, "not_served", proxy_policy_dump_unserved(s));
+    json_object_set_new(o, "policy_warnings", proxy_policy_dump_warnings(s));
     return o;
 }
 

@@ -114,6 +114,8 @@ typedef struct jwk {
 struct proxy_jwks {
     jwk_t *v;
     size_t n;
+    size_t skipped;    /* keys of a kind not supported */
+    char warning[200]; /* the first of them, "" if none */
 };
 
 void proxy_jwks_free(proxy_jwks_t *k)
@@ -132,6 +134,11 @@ void proxy_jwks_free(proxy_jwks_t *k)
 size_t proxy_jwks_count(const proxy_jwks_t *k)
 {
     return k->n;
+}
+
+const char *proxy_jwks_warning(const proxy_jwks_t *k)
+{
+    return k->warning[0] ? k->warning : NULL;
 }
 
 /* A base64url member of |o| decoded into |buf|. Returns the length, or -1. */
@@ -182,11 +189,6 @@ static EVP_PKEY *rsa_key(json_t *o, const char **why)
 
 static EVP_PKEY *ec_key(json_t *o, const char **why)
 {
-    const char *crv = json_string_value(json_object_get(o, "crv"));
-    if (!crv || strcmp(crv, "P-256") != 0) {
-        *why = "EC key: only \"crv\":\"P-256\" is supported";
-        return NULL;
-    }
     unsigned char x[40], y[40], pub[65];
     long xl = member_b64(o, "x", x, sizeof x), yl = member_b64(o, "y", y, sizeof y);
     if (xl != 32 || yl != 32) {
@@ -245,16 +247,20 @@ proxy_jwks_t *proxy_jwks_parse(const char *json, size_t len, char *err, size_t c
         }
         if (use && strcmp(use, "sig") != 0)
             continue;
-        jwk_t *j = &k->v[k->n];
-        if (!strcmp(kty, "RSA")) {
-            j->kty = KTY_RSA;
-            j->pkey = rsa_key(o, &why);
-        } else if (!strcmp(kty, "EC")) {
-            j->kty = KTY_EC;
-            j->pkey = ec_key(o, &why);
-        } else {
-            why = "unsupported \"kty\" (RSA or EC expected)";
+        const char *crv = json_string_value(json_object_get(o, "crv"));
+        bool rsa = !strcmp(kty, "RSA"), ec = !strcmp(kty, "EC") && crv && !strcmp(crv, "P-256");
+        if (!rsa && !ec) { /* another kind (OKP, oct, P-384, ...): skipped, never matches */
+            if (!k->skipped++)
+                snprintf(k->warning, sizeof k->warning,
+                         "JWKS keys[%zu]%s%s%s: kty \"%.16s\"%s%.16s not supported (RSA or EC "
+                         "P-256), skipped",
+                         i, kid ? " (kid \"" : "", kid ? kid : "", kid ? "\")" : "", kty,
+                         crv ? " crv " : "", crv ? crv : "");
+            continue;
         }
+        jwk_t *j = &k->v[k->n];
+        j->kty = rsa ? KTY_RSA : KTY_EC;
+        j->pkey = rsa ? rsa_key(o, &why) : ec_key(o, &why);
         if (!j->pkey) {
             snprintf(err, cap, "JWKS keys[%zu]%s%s%s: %s", i, kid ? " (kid \"" : "", kid ? kid : "",
                      kid ? "\")" : "", why);
@@ -265,10 +271,6 @@ proxy_jwks_t *proxy_jwks_parse(const char *json, size_t len, char *err, size_t c
             snprintf(err, cap, "out of memory");
             goto fail;
         }
-    }
-    if (!k->n) {
-        snprintf(err, cap, "JWKS has no signing key");
-        goto fail;
     }
     json_decref(single);
     json_decref(root);

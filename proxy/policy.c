@@ -43,6 +43,7 @@ typedef struct pol {
     agw_policy_t *own;   /* the wrapper of an inline policy, owned */
     const char *backend; /* inline: the Backend key it belongs to */
     char who[192];       /* for errors: "policy/<key>" or "backend/<key>: inline_policies[i]" */
+    char warn[320];      /* accepted, but part of it cannot work (reported in the dump), or "" */
     const char *key;
     uint64_t hash;
     bool override;
@@ -250,17 +251,22 @@ static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
             const Agentgateway__Dev__Resource__TrafficPolicySpec__JWTProvider *pr = j->providers[i];
             if (pr->jwks_source_case !=
                 AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__JWTPROVIDER__JWKS_SOURCE_INLINE) {
-                snprintf(reason, cap,
-                         "%s: traffic.jwt.providers[%zu]: no inline JWKS (remote JWKS "
-                         "is not supported)",
-                         p->who, i);
-                return PROXY_ECONFIG;
+                if (!p->warn[0]) /* fails closed: this provider accepts no token */
+                    snprintf(p->warn, sizeof p->warn,
+                             "%s: traffic.jwt.providers[%zu]: no inline JWKS (remote JWKS is not "
+                             "supported): every token is rejected",
+                             p->who, i);
+                continue;
             }
             if (!(p->jwks[i] =
                       proxy_jwks_parse(pr->inline_, strlen(pr->inline_), why, sizeof why))) {
                 snprintf(reason, cap, "%s: traffic.jwt.providers[%zu].inline: %s", p->who, i, why);
                 return PROXY_ECONFIG;
             }
+            const char *w = proxy_jwks_warning(p->jwks[i]);
+            if (!p->warn[0] && (w || !proxy_jwks_count(p->jwks[i])))
+                snprintf(p->warn, sizeof p->warn, "%s: traffic.jwt.providers[%zu].inline: %s",
+                         p->who, i, w ? w : "no key: every token is rejected");
         }
     } else if (p->tkind == TK(BASIC_AUTH)) { /* P2 */
         const char *c = pb->traffic->basic_auth->htpasswd_content;
@@ -268,6 +274,9 @@ static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
             snprintf(reason, cap, "%s: traffic.basic_auth.htpasswd_content: %s", p->who, why);
             return PROXY_ECONFIG;
         }
+        if (proxy_htpasswd_warning(p->htpasswd))
+            snprintf(p->warn, sizeof p->warn, "%s: traffic.basic_auth.htpasswd_content: %s", p->who,
+                     proxy_htpasswd_warning(p->htpasswd));
     } else if (p->tkind == TK(LOCAL_RATE_LIMIT)) { /* P3 */
         const Agentgateway__Dev__Resource__TrafficPolicySpec__LocalRateLimit *l =
             pb->traffic->local_rate_limit;
@@ -779,6 +788,16 @@ const char *proxy_policy_backend_unserved(const proxy_snapshot_t *s, const agw_r
     }
 }
 
+json_t *proxy_policy_dump_warnings(const proxy_snapshot_t *s)
+{
+    json_t *a = json_array();
+    const proxy__policies_t *t = s->pol;
+    for (size_t i = 0; a && t && i < t->n; i++)
+        if (t->v[i].warn[0])
+            json_array_append_new(a, json_string(t->v[i].warn));
+    return a;
+}
+
 json_t *proxy_policy_dump_unserved(const proxy_snapshot_t *s)
 {
     json_t *a = json_array();
@@ -916,7 +935,8 @@ static int do_jwt(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_resu
                 : NULL,
             pr->jwt_validation_options ? pr->jwt_validation_options->n_required_claims : 0,
             q->now_unix};
-        int prc = proxy_jwt_verify(p->jwks[i], tok, (size_t)tl, &r, NULL);
+        int prc = p->jwks[i] ? proxy_jwt_verify(p->jwks[i], tok, (size_t)tl, &r, NULL)
+                             : PROXY_JWT_ENOKEY; /* no inline JWKS */
         if (prc == PROXY_JWT_OK) {
             rc = prc;
             break;

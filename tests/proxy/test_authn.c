@@ -65,26 +65,43 @@ static void test_htpasswd_errors_name_the_line(void **state)
 {
     (void)state;
     char err[256];
-    const char *c1 = "ok:" APR1 "\nplain:secret\n";
-    assert_null(proxy_htpasswd_parse(c1, strlen(c1), err, sizeof err));
-    assert_non_null(strstr(err, "line 2"));
-    assert_non_null(strstr(err, "plain"));
     const char *c2 = "\n\nno-colon-here\n";
     assert_null(proxy_htpasswd_parse(c2, strlen(c2), err, sizeof err));
     assert_non_null(strstr(err, "line 3"));
     const char *c3 = ":" APR1 "\n";
     assert_null(proxy_htpasswd_parse(c3, strlen(c3), err, sizeof err));
-    const char *c4 = "slow:$2b$13$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
-    assert_null(proxy_htpasswd_parse(c4, strlen(c4), err, sizeof err));
-    assert_non_null(strstr(err, "bcrypt cost above 12"));
-    const char *c5 = "slow:$6$rounds=999999$salt$hash\n";
-    assert_null(proxy_htpasswd_parse(c5, strlen(c5), err, sizeof err));
-    assert_non_null(strstr(err, "rounds above"));
     proxy_htpasswd_t *h = proxy_htpasswd_parse("", 0, err, sizeof err);
     assert_non_null(h);
     assert_int_equal(proxy_htpasswd_count(h), 0);
     proxy_htpasswd_free(h);
     proxy_htpasswd_free(NULL);
+}
+
+/* Unusable hashes lock out their user only, and are reported. */
+static void test_htpasswd_unusable_entries_lock_out_their_user(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *c = "ok:" APR1 "\nplain:open sesame\n"
+                    "slow:$2b$13$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+                    "slow6:$6$rounds=999999$salt$hash\n";
+    proxy_htpasswd_t *h = proxy_htpasswd_parse(c, strlen(c), err, sizeof err);
+    assert_non_null(h);
+    assert_int_equal(proxy_htpasswd_count(h), 4);
+    assert_non_null(strstr(proxy_htpasswd_warning(h), "line 2 (user \"plain\")"));
+    assert_true(proxy_htpasswd_check(h, "ok", "open sesame"));
+    assert_false(proxy_htpasswd_check(h, "plain", "open sesame"));
+    assert_false(proxy_htpasswd_check(h, "slow", "open sesame"));
+    assert_false(proxy_htpasswd_check(h, "slow6", "open sesame"));
+    proxy_htpasswd_free(h);
+    const char *s = "slow:$2b$13$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
+    h = proxy_htpasswd_parse(s, strlen(s), err, sizeof err);
+    assert_non_null(strstr(proxy_htpasswd_warning(h), "bcrypt cost above 12"));
+    proxy_htpasswd_free(h);
+    const char *r = "slow:$6$rounds=999999$salt$hash\n";
+    h = proxy_htpasswd_parse(r, strlen(r), err, sizeof err);
+    assert_non_null(strstr(proxy_htpasswd_warning(h), "rounds above"));
+    proxy_htpasswd_free(h);
 }
 
 static void test_basic_credentials_decode(void **state)
@@ -121,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_apr1_matches_openssl),
         cmocka_unit_test(test_htpasswd_formats_verify),
         cmocka_unit_test(test_htpasswd_errors_name_the_line),
+        cmocka_unit_test(test_htpasswd_unusable_entries_lock_out_their_user),
         cmocka_unit_test(test_basic_credentials_decode),
         cmocka_unit_test(test_apikey_find),
     };

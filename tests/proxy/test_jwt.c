@@ -164,10 +164,9 @@ static void test_jwks_errors_name_the_key(void **state)
     } cases[] = {
         {"not json", "not JSON"},
         {"{\"keys\":5}", "no \"keys\""},
-        {"{\"keys\":[]}", "no signing key"},
-        {"{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\"}]}", "unsupported \"kty\""},
+        {"{\"keys\":[{}]}", "not an object with \"kty\""},
         {"{\"keys\":[{\"kid\":\"x\",\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", "kid \"x\""},
-        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}", "P-256"},
+        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}", "32-byte"},
         {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
          "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
          "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}",
@@ -179,11 +178,43 @@ static void test_jwks_errors_name_the_key(void **state)
         if (!strstr(err, cases[i].want))
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].want);
     }
-    /* a single JWK object is accepted; an "enc" key is skipped */
+    /* a single JWK object is accepted */
     char one[2048];
     tk_jwk(TK_EC1, NULL, one, sizeof one);
     proxy_jwks_t *k = proxy_jwks_parse(one, strlen(one), err, sizeof err);
     assert_non_null(k);
+    assert_int_equal(proxy_jwks_count(k), 1);
+    assert_null(proxy_jwks_warning(k));
+    proxy_jwks_free(k);
+}
+
+static void test_jwks_skips_unsupported_keys_and_may_be_empty(void **state)
+{
+    (void)state;
+    char err[256], j[4096], rsa[2048];
+    /* the translator's "no keys" set: valid, matches no token */
+    proxy_jwks_t *k = proxy_jwks_parse("{\"keys\":[]}", 11, err, sizeof err);
+    assert_non_null(k);
+    assert_int_equal(proxy_jwks_count(k), 0);
+    char tok[4096];
+    tk_sign(TK_RSA1, "RS256", NULL, CLAIMS, tok, sizeof tok);
+    assert_int_equal(verify(k, tok, "krt", NULL), PROXY_JWT_ENOKEY);
+    proxy_jwks_free(k);
+    /* OKP, oct, P-384 and "enc" keys are skipped; the RSA key next to them works */
+    tk_jwk(TK_RSA1, "r1", rsa, sizeof rsa);
+    snprintf(j, sizeof j,
+             "{\"keys\":[{\"kid\":\"ed\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AA\"},"
+             "{\"kty\":\"oct\",\"k\":\"AAAA\"},{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\","
+             "\"y\":\"AA\"},"
+             "{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"},%s]}",
+             rsa);
+    k = proxy_jwks_parse(j, strlen(j), err, sizeof err);
+    if (!k)
+        fail_msg("%s", err);
+    assert_int_equal(proxy_jwks_count(k), 1);
+    assert_non_null(strstr(proxy_jwks_warning(k), "keys[0] (kid \"ed\"): kty \"OKP\""));
+    tk_sign(TK_RSA1, "RS256", "r1", CLAIMS, tok, sizeof tok);
+    assert_int_equal(verify(k, tok, "krt", "api"), PROXY_JWT_OK);
     proxy_jwks_free(k);
 }
 
@@ -215,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_alg_none_hmac_and_mismatched_kty_refused),
         cmocka_unit_test(test_malformed_tokens),
         cmocka_unit_test(test_jwks_errors_name_the_key),
+        cmocka_unit_test(test_jwks_skips_unsupported_keys_and_may_be_empty),
         cmocka_unit_test(test_base64url_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

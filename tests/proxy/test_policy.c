@@ -384,12 +384,15 @@ static void reject_with(const ir_obj_t *bad, const char *want)
 static void test_invalid_policies_reject_the_change_set(void **state)
 {
     (void)state;
-    reject_with(traffic("bad-jwt", "gw:default/gw", tp_jwt(1, "krt", NULL, "{\"keys\":[]}"), false),
-                "policy/bad-jwt: traffic.jwt.providers[0].inline: JWKS has no signing key");
+    reject_with(traffic("bad-jwt", "gw:default/gw",
+                        tp_jwt(1, "krt", NULL,
+                               "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}"),
+                        false),
+                "policy/bad-jwt: traffic.jwt.providers[0].inline: JWKS keys[0]: RSA modulus");
     reject_with(traffic("bad-jwks", "gw:default/gw", tp_jwt(1, "krt", NULL, "nope"), false),
                 "is not JSON");
-    reject_with(traffic("bad-basic", "gw:default/gw", tp_basic(0, "u:plaintext\n"), false),
-                "policy/bad-basic: traffic.basic_auth.htpasswd_content: htpasswd line 1");
+    reject_with(traffic("bad-basic", "gw:default/gw", tp_basic(0, "\nno colon\n"), false),
+                "policy/bad-basic: traffic.basic_auth.htpasswd_content: htpasswd line 2");
     reject_with(traffic("bad-rl", "gw:default/gw", tp_ratelimit(5, 1, 0), false),
                 "policy/bad-rl: traffic.local_rate_limit: max_tokens and fill_interval");
     reject_with(traffic("bad-rl2", "gw:default/gw", tp_ratelimit(5, 6, 1), false),
@@ -442,6 +445,60 @@ static void test_backend_inline_policies(void **state)
     proxy_config_free(cfg);
     reject_with(inline_backend("default/b", bps_tls("garbage", NULL), false),
                 "backend/default/b: inline_policies[0]: backend.backend_tls");
+}
+
+/* What can be accepted but cannot work fails closed and is listed in the dump. */
+static void test_unusable_credentials_fail_closed_and_are_reported(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512], tok[4096];
+    tp_tps_t *nokeys = tp_jwt(1, "krt", NULL, "{\"keys\":[]}");
+    tp_tps_t *remote = tp_jwt(0, "krt", NULL, "{\"keys\":[]}");
+    krt_free(remote->jwt->providers[0]->inline_); /* no JWKS source at all */
+    remote->jwt->providers[0]->inline_ = NULL;
+    remote->jwt->providers[0]->jwks_source_case =
+        AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__JWTPROVIDER__JWKS_SOURCE__NOT_SET;
+    const ir_obj_t *o[] = {traffic("nokeys", "route:default/a/r0", nokeys, false),
+                           traffic("remote", "route:default/a/r1", remote, false),
+                           traffic("plain", "route:default/c", tp_basic(0, "u:secret\n"), false),
+                           NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    json_t *d = proxy_snapshot_dump(s);
+    json_t *w = json_object_get(d, "policy_warnings");
+    assert_int_equal(json_array_size(w), 3);
+    assert_non_null(strstr(json_string_value(json_array_get(w, 0)),
+                           "policy/nokeys: traffic.jwt.providers[0].inline: no key"));
+    assert_non_null(strstr(json_string_value(json_array_get(w, 1)), "user \"u\""));
+    assert_non_null(strstr(json_string_value(json_array_get(w, 2)), "no inline JWKS"));
+    json_decref(d);
+    /* a valid-looking token is refused by both providers */
+    tk_sign(TK_RSA1, "RS256", NULL, "{\"iss\":\"krt\",\"exp\":1700000600}", tok, sizeof tok);
+    char bearer[4200];
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    net_h2_header_t h[] = {NET_H2_HDR("authorization", bearer)};
+    static proxy_policy_result_t pr;
+    const char *paths[] = {"/a0", "/a1"};
+    for (int i = 0; i < 2; i++) {
+        proxy_request_t req = {"GET", paths[i], NULL, "x", h, 1};
+        proxy_route_match_t rm;
+        assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+        proxy_policy_req_t q = {.snap = s,
+                                .rm = &rm,
+                                .method = "GET",
+                                .path = paths[i],
+                                .headers = h,
+                                .nheaders = 1,
+                                .now_unix = 1700000000};
+        proxy_filters_t f;
+        proxy_filters_collect(rm.pb, NULL, &f);
+        assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+        assert_int_equal(pr.status, 401);
+        proxy_policy_result_dispose(&pr);
+    }
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
 }
 
 static int on_request(const proxy_snapshot_t *s, const char *path, uint64_t now,
@@ -1193,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_backend_precedence),
         cmocka_unit_test(test_effective_sets_match_a_full_scan),
         cmocka_unit_test(test_invalid_policies_reject_the_change_set),
+        cmocka_unit_test(test_unusable_credentials_fail_closed_and_are_reported),
         cmocka_unit_test(test_token_bucket_survives_unrelated_changes),
         cmocka_unit_test(test_backend_inline_policies),
         cmocka_unit_test(test_listener_set_target),

@@ -7,12 +7,11 @@
  *   $apr1$          Apache MD5 (computed here with OpenSSL's MD5)
  *   {SHA}           base64 of SHA-1 of the password
  *   $1$ $5$ $6$     MD5-crypt, SHA-256-crypt, SHA-512-crypt (crypt(3))
- * Anything else (plain text, DES crypt) is refused when the policy is validated, with the line
- * number: accepting it silently would make every login fail. These are the formats agentgateway's
- * htpasswd verifier accepts, minus plain text and DES. Verification runs on the proxy's event
- * loop, so bcrypt costs above 12 and SHA-crypt rounds above 100000 are refused too, and the
- * last password that verified for each user is remembered as a SHA-256 digest (a repeated good
- * login costs one SHA-256; a wrong password always pays the full hash).
+ * Any other format (plain text, DES crypt) makes that user unable to log in, and so do bcrypt
+ * costs above 12 and SHA-crypt rounds above 100000 (verification runs on the proxy's event loop);
+ * proxy_htpasswd_warning names the first such line, so that it can be reported. A line without
+ * "user:" is an error. The last password that verified for each user is remembered as a SHA-256
+ * digest (a repeated good login costs one SHA-256; a wrong password always pays the full hash).
  */
 #ifndef PROXY_AUTHN_H
 #define PROXY_AUTHN_H
@@ -31,6 +30,8 @@ typedef struct proxy_htpasswd proxy_htpasswd_t;
 proxy_htpasswd_t *proxy_htpasswd_parse(const char *content, size_t len, char *err, size_t cap);
 void proxy_htpasswd_free(proxy_htpasswd_t *h); /* NULL is a no-op */
 size_t proxy_htpasswd_count(const proxy_htpasswd_t *h);
+/* Returns: a note naming the first entry that cannot log in (borrowed from |h|), or NULL. */
+const char *proxy_htpasswd_warning(const proxy_htpasswd_t *h);
 
 /* Returns: true when |user| is listed and |password| matches its hash. Borrows user and password;
  * updates |h|'s cache of verified passwords (single-threaded, like the proxy loop). */

@@ -116,7 +116,8 @@ const ir_bind_t *proxy_snapshot_bind_at(const proxy_snapshot_t *s, size_t i);
 /* Returns: the Backend whose inner key is |key|, or NULL. */
 const ir_backend_t *proxy_snapshot_backend(const proxy_snapshot_t *s, const char *key);
 /* Returns: the JSON dump (owned by caller) {"generation", "objects": [ir_obj_dump...],
- * "not_served": [{"backend", "kind"}...]} (Backends the proxy answers 501 for), or NULL. */
+ * "not_served": [{"backend", "kind"}...] (Backends the proxy answers 501 for),
+ * "policy_warnings": ["..."] (proxy/policy.h)}, or NULL. */
 json_t *proxy_snapshot_dump(const proxy_snapshot_t *s);
 
 /* Debug check of the snapshot invariants (see config.c). Returns PROXY_OK or PROXY_EINVAL. */

@@ -56,12 +56,18 @@ long proxy_b64url_encode(const unsigned char *in, size_t len, char *out, size_t 
 
 typedef struct proxy_jwks proxy_jwks_t;
 
-/* Parses a JWKS ({"keys":[...]}, or a single JWK object). Keys of other kinds (oct, OKP, other
- * curves) are refused; a key with "use" other than "sig" is skipped. Returns: owned by caller
- * (proxy_jwks_free), or NULL with |err| naming the key and what is wrong. */
+/* Parses a JWKS ({"keys":[...]}, or a single JWK object). RSA and EC P-256 keys are loaded; keys
+ * of other kinds (oct, OKP, other curves) and keys whose "use" is not "sig" are skipped (they never
+ * match a token; proxy_jwks_warning names the first kind skipped); an empty set is valid (it
+ * matches no token: the translator sends one for a JWKS it cannot provide). A malformed key of a
+ * supported kind is an error. Returns: owned by caller (proxy_jwks_free), or NULL with |err|
+ * naming the key and what is wrong. */
 proxy_jwks_t *proxy_jwks_parse(const char *json, size_t len, char *err, size_t cap);
 void proxy_jwks_free(proxy_jwks_t *k); /* NULL is a no-op */
+/* Returns: the number of keys loaded (possibly 0). */
 size_t proxy_jwks_count(const proxy_jwks_t *k);
+/* Returns: a note about keys skipped (borrowed from |k|), or NULL when none was. */
+const char *proxy_jwks_warning(const proxy_jwks_t *k);
 
 /* What a provider accepts. Strings borrowed. */
 typedef struct proxy_jwt_rules {

@@ -17,10 +17,13 @@
  * the first policy by key. Route filters carried inside the Route itself (Route.traffic_policies,
  * RouteBackend.backend_policies) are more specific than any attached Policy.
  *
+ * What is accepted but cannot work (a provider with no usable key or without inline JWKS, users
+ * with unusable hashes) fails closed and is listed by proxy_policy_dump_warnings.
+ *
  * Validation (the change set is rejected whole, naming the policy and field):
- *   P1 a JWT provider's inline JWKS parses and holds a usable RSA or P-256 key; a provider
- *      without inline JWKS is refused (remote JWKS is not supported)
- *   P2 htpasswd content parses, with supported hash formats only (proxy/authn.h)
+ *   P1 a JWT provider's inline JWKS is JSON with a "keys" array, and each RSA or EC P-256 key in
+ *      it loads (keys of other kinds are skipped, an empty set accepts no token)
+ *   P2 htpasswd content is "user:hash" lines (an unusable hash only locks that user out)
  *   P3 a local rate limit has max_tokens > 0, a fill_interval > 0 and tokens_per_fill <=
  *      max_tokens (for each rule too)
  *   P4 a backend TLS policy's certificate, key and root CA load (OpenSSL)
@@ -137,6 +140,10 @@ const char *proxy_policy_backend_unserved(const proxy_snapshot_t *s,
 
 /* Returns: the JSON array (owned by caller) of Backends not served, [{"backend", "kind"}]. */
 json_t *proxy_policy_dump_unserved(const proxy_snapshot_t *s);
+/* Returns: the JSON array (owned by caller) of notes about accepted policies that cannot fully
+ * work: JWKS keys of unsupported kinds, a provider without keys or without inline JWKS (it rejects
+ * every token), htpasswd users whose hash cannot be used (they cannot log in). */
+json_t *proxy_policy_dump_warnings(const proxy_snapshot_t *s);
 
 /* Introspection for tests and dumps: the key of the policy of traffic kind |kind|
  * (TrafficPolicySpec kind_case) effective on route |route_key|, or NULL. */
