@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "ir/pb.h"
+#include "proxy/policy.h"
 
 const char *proxy_strerror(int rc)
 {
@@ -66,6 +67,7 @@ static void match_dispose(proxy__match_t *m)
 
 static void snapshot_free(proxy_snapshot_t *s)
 {
+    proxy__policies_free(s->pol);
     for (size_t i = 0; i < s->nroutes; i++) {
         for (size_t j = 0; j < s->routes[i].nmatches; j++)
             match_dispose(&s->routes[i].matches[j]);
@@ -222,6 +224,8 @@ json_t *proxy_snapshot_dump(const proxy_snapshot_t *s)
     }
     json_object_set_new(o, "generation", json_integer((json_int_t)s->generation));
     json_object_set_new(o, "objects", arr);
+    json_object_set_new(o, "not_served", proxy_policy_dump_unserved(s));
+    json_object_set_new(o, "policy_warnings", proxy_policy_dump_warnings(s));
     return o;
 }
 
@@ -603,6 +607,8 @@ int proxy_config_apply(proxy_config_t *cfg, const proxy_change_t *changes, size_
     }
     free(p);
     int rc = snapshot_index(s, why, sizeof why);
+    if (rc == PROXY_OK)
+        rc = proxy__policies_build(s, old, why, sizeof why);
     if (rc != PROXY_OK) {
         snapshot_free(s);
         return reject(cfg, rc, why, reason, cap);
@@ -636,5 +642,5 @@ int proxy_snapshot_check(const proxy_snapshot_t *s)
             if (s->routes[i].matches[j].path_kind == PROXY__PATH_REGEX &&
                 !s->routes[i].matches[j].path_re)
                 return PROXY_EINVAL;
-    return PROXY_OK;
+    return proxy__policies_check(s);
 }

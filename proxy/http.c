@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "internal.h"
 #include "l4_internal.h"
@@ -30,6 +31,7 @@
 #include "net/h1.h"
 #include "proxy/filters.h"
 #include "proxy/metrics.h"
+#include "proxy/policy.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
@@ -435,6 +437,8 @@ static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *ke
     net_client_config_default(&cc);
     cc.host = ep->host;
     cc.port = ep->port;
+    cc.tls = ep->tls; /* backend TLS policy */
+    cc.server_name = ep->sni;
     cc.conn.handshake_timeout_ms = p->opt.upstream_connect_timeout_ms;
     cc.conn.write_queue_cap = WRITE_CAP;
     cc.raw = u_callbacks;
@@ -624,11 +628,11 @@ static void d_timer_start(dconn_t *d, uint64_t ms)
     uv_timer_start(d->timer, on_timeout, ms, 0);
 }
 
-/* A response the proxy makes itself. */
-static void d_local(dconn_t *d, int status, const char *location, const uint8_t *body, size_t blen,
-                    bool close)
+/* A response the proxy makes itself, with |extra| fields (may be NULL; the first 8 are sent). */
+static void d_local_hdrs(dconn_t *d, int status, const char *location, const uint8_t *body,
+                         size_t blen, bool close, const proxy_headers_t *extra)
 {
-    net_h2_header_t h[4 + 8];
+    net_h2_header_t h[4 + 8 + 8];
     size_t n = 0;
     char cl[32];
     snprintf(cl, sizeof cl, "%zu", blen);
@@ -639,6 +643,9 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
     for (size_t i = 0; i < d->cors.n && i < 8; i++) /* proxy_cors_eval sets at most 7 */
         h[n++] = (net_h2_header_t){d->cors.v[i].name, strlen(d->cors.v[i].name), d->cors.v[i].value,
                                    strlen(d->cors.v[i].value)};
+    for (size_t i = 0; extra && i < extra->n && i < 8; i++)
+        h[n++] = (net_h2_header_t){extra->v[i].name, strlen(extra->v[i].name), extra->v[i].value,
+                                   strlen(extra->v[i].value)};
     if (d->st) {
         if (d->h2_ended)
             return;
@@ -674,6 +681,20 @@ static void d_local(dconn_t *d, int status, const char *location, const uint8_t 
         return;
     }
     d->phase = PH_LOCAL;
+}
+
+static void d_local(dconn_t *d, int status, const char *location, const uint8_t *body, size_t blen,
+                    bool close)
+{
+    d_local_hdrs(d, status, location, body, blen, close, NULL);
+}
+
+/* The answer a policy decided (authentication, rate limit, backend not served). */
+static void d_policy_answer(dconn_t *d, proxy_policy_result_t *pr, bool close)
+{
+    d_local_hdrs(d, pr->status, NULL, (const uint8_t *)pr->body, strlen(pr->body), close,
+                 &pr->headers);
+    proxy_policy_result_dispose(pr);
 }
 
 static void d_local_text(dconn_t *d, int status, const char *text, bool close)
@@ -1295,6 +1316,15 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
     return x;
 }
 
+/* The pool key: TLS connections (per backend TLS context) never mix with plaintext ones. */
+static void ep_key(const proxy_endpoint_t *ep, char *key, size_t cap)
+{
+    if (ep->tls)
+        snprintf(key, cap, "%s:%u/tls/%p", ep->host, (unsigned)ep->port, (void *)ep->tls);
+    else
+        snprintf(key, cap, "%s:%u", ep->host, (unsigned)ep->port);
+}
+
 /* Routes, filters and forwards one request (either protocol). */
 /* HTTPS: the listener the TLS server name chose must be the one the Host chose; otherwise the
  * request came over a connection made for another listener (another certificate) and is
@@ -1383,9 +1413,24 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->route_key = ir_route_key(rm.route);
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
+    proxy_policy_req_t preq = {.snap = d->snap, .rm = &rm, .method = m->method, .path = path,
+                               .query = query, .host = host, .headers = m->headers,
+                               .nheaders = m->nheaders, .now_ms = uv_now(p->loop),
+                               .now_unix = (int64_t)time(NULL)};
+    proxy_policy_result_t pr;
+    proxy_policy_route(&preq, &f, &pr); /* filters from policies */
+    if (!f.cors)
+        f.cors = pr.cors; /* a CORS Policy */
     if (f.cors && x_cors(d, m, f.cors)) {
         free(path);
-        return; /* a preflight, answered */
+        return; /* a preflight, answered before authentication (browsers send no credentials) */
+    }
+    if (proxy_policy_authorize(&preq, &pr) != PROXY_OK || pr.status) {
+        free(path);
+        if (!pr.status)
+            pr.status = 500;
+        d_policy_answer(d, &pr, body);
+        return;
     }
     bool tls = ir_listener_protocol(rm.listener) == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
     proxy_url_t url = {tls ? "https" : "http", host, ir_bind_port(rm.bind), path, query, rm.prefix,
@@ -1411,11 +1456,24 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_endpoint_t ep;
     char why[300];
     if (proxy_upstream_pick(d->snap, rm.pb, &p->lb, &rb, &ep, why, sizeof why) != PROXY_OK) {
-        free(path);
-        d_local_text(d, 500, why, body);
-        return;
+        proxy_policy_on_backend(&preq, rb, &f, &pr); /* 501 for a kind not served, or dynamic */
+        if (!pr.dynamic || pr.status) {
+            free(path);
+            if (pr.status)
+                d_policy_answer(d, &pr, body);
+            else
+                d_local_text(d, 500, why, body);
+            return;
+        }
+        ep = pr.endpoint; /* dynamic forward proxy: the request's Host */
     }
     proxy_filters_collect(rm.pb, rb, &f);
+    proxy_policy_on_backend(&preq, rb, &f, &pr);
+    if (pr.status) {
+        free(path);
+        d_policy_answer(d, &pr, body);
+        return;
+    }
     if (f.backend_redirect) {
         int rrc = proxy_redirect_location(f.backend_redirect, &url, loc, sizeof loc, &status);
         free(path);
@@ -1440,6 +1498,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
         rc = proxy_headers_modify(&h, f.backend_request_headers);
     if (rc == PROXY_OK)
         rc = proxy_rewrite_target(f.rewrite, &url, target, sizeof target, &new_host);
+    if (rc == PROXY_OK) /* backend auth, host rewrite, consumed credentials, backend TLS */
+        rc = proxy_policy_on_upstream(&preq, &pr, &ep, &h, &new_host, &ep.tls, &ep.sni);
     free(path);
     if (rc == PROXY_OK && m->upgrade && ep.h2c) {
         proxy_headers_dispose(&h);
@@ -1514,7 +1574,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
         return;
     }
     char key[300];
-    snprintf(key, sizeof key, "%s:%u", ep.host, (unsigned)ep.port);
+    ep_key(&ep, key, sizeof key);
     uconn_t *u = pool_get(p, key);
     if (u) {
         p->st.upstream_reuses++;
@@ -1578,8 +1638,10 @@ static bool d_retry_send(dconn_t *d)
     proxy_endpoint_t ep;
     if (proxy_upstream_pick(d->snap, d->route_pb, &p->lb, &rb, &ep, NULL, 0) != PROXY_OK)
         return false;
+    ep.tls = d->ep.tls;
+    ep.sni = d->ep.sni;
     char key[300];
-    snprintf(key, sizeof key, "%s:%u", ep.host, (unsigned)ep.port);
+    ep_key(&ep, key, sizeof key);
     uconn_t *u = pool_get(p, key);
     if (!u && !(u = u_connect(p, &ep, key)))
         return false;

@@ -94,10 +94,22 @@ struct proxy_snapshot {
     const ir_address_t **workloads;
     size_t nworkloads;
     size_t npolicies;
+    struct proxy__policies *pol; /* policy.c: compiled Policies and effective sets per route */
 };
 
 /* Index of the Bind / Listener with inner key |key|, or (size_t)-1. */
 size_t proxy__bind_index(const proxy_snapshot_t *s, const char *key);
 const proxy__service_t *proxy__service_find(const proxy_snapshot_t *s, const char *name);
+
+/* policy.c: builds s->pol once the other tables are indexed (validation P1-P4 in
+ * proxy/policy.h), carrying token buckets and TLS contexts over from |old| (may be NULL) for
+ * unchanged policies. Returns PROXY_OK, PROXY_ECONFIG with |reason|, or PROXY_ENOMEM; s->pol is
+ * set either way (freed with the snapshot). */
+typedef struct proxy__policies proxy__policies_t;
+int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char *reason,
+                          size_t cap);
+void proxy__policies_free(proxy__policies_t *t);
+/* Debug check of the policy tables' invariants (Q1-Q3 in policy.c). */
+int proxy__policies_check(const proxy_snapshot_t *s);
 
 #endif

@@ -27,6 +27,7 @@ protobuf-compiler         protoc, used with protoc-gen-c and by test tooling
 libprotobuf-dev           well-known .proto files (google/protobuf/*.proto) imported by xds/
 libyaml-dev               YAML manifests (krtgate run DIR, kubeconfig)
 libpcre2-dev              regular-expression route matches
+libcrypt-dev              crypt(3): bcrypt / SHA-crypt htpasswd entries for basic auth (proxy/authn.c)
 valgrind                  memcheck run of the engine tests in make test
 clang                     libFuzzer fuzz targets and a second compiler for warnings
 libclang-rt-14-dev        clang sanitizer and libFuzzer runtimes

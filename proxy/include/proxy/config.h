@@ -17,6 +17,7 @@
  *   V3 a TCPRoute's listener_key names a Listener
  *   V4 every path, header and query regex compiles (PCRE2)
  *   V5 an object's xDS name equals the change's name; no two Binds share a key
+ *   P1-P4 every Policy compiles (proxy/policy.h: JWKS, htpasswd, rate limit, backend TLS)
  *
  * Single-threaded: the store and snapshots are used on the proxy's loop (references may be
  * dropped from any thread: the count is atomic).
@@ -114,7 +115,9 @@ const ir_bind_t *proxy_snapshot_bind(const proxy_snapshot_t *s, const char *key)
 const ir_bind_t *proxy_snapshot_bind_at(const proxy_snapshot_t *s, size_t i);
 /* Returns: the Backend whose inner key is |key|, or NULL. */
 const ir_backend_t *proxy_snapshot_backend(const proxy_snapshot_t *s, const char *key);
-/* Returns: the JSON dump (owned by caller) {"generation", "objects": [ir_obj_dump...]}, or NULL. */
+/* Returns: the JSON dump (owned by caller) {"generation", "objects": [ir_obj_dump...],
+ * "not_served": [{"backend", "kind"}...] (Backends the proxy answers 501 for),
+ * "policy_warnings": ["..."] (proxy/policy.h)}, or NULL. */
 json_t *proxy_snapshot_dump(const proxy_snapshot_t *s);
 
 /* Debug check of the snapshot invariants (see config.c). Returns PROXY_OK or PROXY_EINVAL. */

@@ -17,8 +17,9 @@
  * listeners of removed Binds.
  *
  * Answers the proxy makes itself: 404 (no route), 500 (no usable backend), 502 (bad upstream
- * response), 503 (upstream connection failed), 504 (route timeout), redirects and direct
- * responses, and net/h1.c's 4xx/5xx for malformed requests (with Connection: close).
+ * response), 503 (upstream connection or backend TLS failed), 504 (route timeout), redirects and
+ * direct responses, policy answers (proxy/policy.h: 401 authentication, 429 rate limit, 501
+ * backend kind not served), and net/h1.c's 4xx/5xx for malformed requests (Connection: close).
  */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H

@@ -26,6 +26,10 @@ typedef struct proxy_endpoint {
     /* The Service's port said kubernetes.io/h2c (HTTP2) or grpc: the upstream speaks h2c
      * (http.c then forwards over upstream_h2.c). */
     int h2c;
+    /* Backend TLS (proxy/policy.h): the client context (borrowed from the snapshot) and the SNI
+     * (NULL: |host|). NULL context: plaintext. Set by the HTTP layer, never by resolve. */
+    struct net_tls_ctx *tls;
+    const char *sni;
 } proxy_endpoint_t;
 
 /* Resolves one RouteBackend to one endpoint (round-robin over a Service's endpoints, using |lb|).

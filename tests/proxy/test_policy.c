@@ -1,0 +1,1273 @@
+/*
+ * proxy/policy.c. First without I/O: the precedence tables (gateway < listener < route < rule
+ * for traffic policies; gateway < Service < Backend < sub-backend < route for backend policies;
+ * OVERRIDE; ties), validation (invalid JWKS, htpasswd, rate limit, TLS rejected whole with the
+ * policy named), token buckets surviving unrelated config changes. Then a real proxy on a libuv
+ * loop with curl as the client and echo upstreams (plain and TLS): JWT (valid, missing, expired,
+ * wrong key; passthrough to the backend), basic auth, API keys (header and query), local rate
+ * limit (429 with Retry-After), backend auth with a static key, header modifiers and direct
+ * responses from policies, host rewrite, backend TLS (good and wrong CA), and AI / MCP backends
+ * answered 501 and listed as not served in the config dump.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <unistd.h>
+
+#include "net/conn.h"
+#include "net/h1.h"
+#include "net/tls.h"
+#include "policy_test_util.h"
+#include "proxy/policy.h"
+#include "proxy/proxy.h"
+
+#define TK(x) AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_##x
+#define BK(x) AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_##x
+
+typedef Agentgateway__Dev__Resource__BackendPolicySpec bps_t;
+
+static const ir_obj_t *named_listener(const char *key, const char *lname, const char *hostname)
+{
+    Agentgateway__Dev__Resource__Listener *l = ir_pb_alloc(sizeof *l);
+    agentgateway__dev__resource__listener__init(l);
+    l->key = tu_strdup(key);
+    l->bind_key = tu_strdup("80/default/gw");
+    l->hostname = tu_strdup(hostname);
+    l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTP;
+    l->name = ir_pb_alloc(sizeof *l->name);
+    agentgateway__dev__resource__listener_name__init(l->name);
+    l->name->gateway_name = tu_strdup("gw");
+    l->name->gateway_namespace = tu_strdup("default");
+    l->name->listener_name = tu_strdup(lname);
+    const ir_listener_t *x = ir_listener_new(l, "default/gw", NULL);
+    return x ? ir_listener_obj(x) : NULL;
+}
+
+static const ir_obj_t *rule(const char *name, unsigned idx, const char *lkey, const char *match,
+                            const char *backends)
+{
+    tu_route_pb_t *r = tu_route_pb("default", name, idx, lkey, "", match, backends);
+    char rn[16];
+    snprintf(rn, sizeof rn, "r%u", idx);
+    r->name->_rule_name_case = AGENTGATEWAY__DEV__RESOURCE__ROUTE_NAME___RULE_NAME_RULE_NAME;
+    r->name->rule_name = tu_strdup(rn);
+    return tu_route_seal(r);
+}
+
+static bps_t *bps(int kind)
+{
+    bps_t *b = ir_pb_alloc(sizeof *b);
+    agentgateway__dev__resource__backend_policy_spec__init(b);
+    b->kind_case = kind;
+    return b;
+}
+
+static bps_t *bps_header(const char *name, const char *value)
+{
+    bps_t *b = bps(BK(REQUEST_HEADER_MODIFIER));
+    tp_tps_t *t = tp_set_header(TK(REQUEST_HEADER_MODIFIER), name, value);
+    b->request_header_modifier = t->request_header_modifier;
+    t->request_header_modifier = NULL;
+    ir_pb_free(&t->base);
+    return b;
+}
+
+static bps_t *bps_auth_key(const char *secret)
+{
+    bps_t *b = bps(BK(AUTH));
+    b->auth = ir_pb_alloc(sizeof *b->auth);
+    agentgateway__dev__resource__backend_auth_policy__init(b->auth);
+    if (secret) {
+        b->auth->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND_AUTH_POLICY__KIND_KEY;
+        b->auth->key = ir_pb_alloc(sizeof *b->auth->key);
+        agentgateway__dev__resource__key__init(b->auth->key);
+        b->auth->key->secret = tu_strdup(secret);
+    } else {
+        b->auth->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND_AUTH_POLICY__KIND_PASSTHROUGH;
+        b->auth->passthrough = ir_pb_alloc(sizeof *b->auth->passthrough);
+        agentgateway__dev__resource__passthrough__init(b->auth->passthrough);
+    }
+    return b;
+}
+
+static bps_t *bps_tls(const char *root, const char *hostname)
+{
+    bps_t *b = bps(BK(BACKEND_TLS));
+    b->backend_tls = ir_pb_alloc(sizeof *b->backend_tls);
+    agentgateway__dev__resource__backend_policy_spec__backend_tls__init(b->backend_tls);
+    b->backend_tls->_root_case =
+        AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS___ROOT_ROOT;
+    b->backend_tls->root = (ProtobufCBinaryData){strlen(root), ir_pb_memdup(root, strlen(root))};
+    if (hostname) {
+        b->backend_tls->_hostname_case =
+            AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS___HOSTNAME_HOSTNAME;
+        b->backend_tls->hostname = tu_strdup(hostname);
+    }
+    return b;
+}
+
+static const ir_obj_t *inline_backend(const char *key, bps_t *inl, bool dynamic);
+
+static const ir_obj_t *traffic(const char *key, const char *target, tp_tps_t *t, bool override)
+{
+    tp_policy_t *p = tp_traffic(tp_policy(key, target), t);
+    if (override)
+        p->inheritance = AGENTGATEWAY__DEV__RESOURCE__POLICY__INHERITANCE__OVERRIDE;
+    return tp_seal(p);
+}
+
+static const ir_obj_t *backend(const char *key, const char *target, bps_t *b)
+{
+    return tp_seal(tp_backend(tp_policy(key, target), b));
+}
+
+#define L1 "default/gw.http"
+#define L2 "default/gw.other"
+
+static proxy_config_t *base_config(void)
+{
+    proxy_config_t *cfg = proxy_config_new();
+    char why[512];
+    const ir_obj_t *objs[] = {tu_bind("80/default/gw", 80),
+                              named_listener(L1, "http", ""),
+                              named_listener(L2, "other", "other.example"),
+                              rule("a", 0, L1, "exact:/a0", "be:default/b"),
+                              rule("a", 1, L1, "exact:/a1", "be:default/b"),
+                              rule("c", 0, L2, "exact:/c",
+                                   "svc:default/echo.default.svc:80 be:default/b be:default/b/sub "
+                                   "be:default/z"),
+                              NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    return cfg;
+}
+
+static const char *eff(proxy_config_t *cfg, const char *route, int kind)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    const char *k = proxy_policy_effective(s, route, kind);
+    proxy_snapshot_release(s); /* the key stays valid: the store holds the snapshot */
+    return k ? k : "-";
+}
+
+static const char *effb(proxy_config_t *cfg, const char *route, size_t b, int kind)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    const char *k = proxy_policy_effective_backend(s, route, b, kind);
+    proxy_snapshot_release(s);
+    return k ? k : "-";
+}
+
+static const ir_obj_t *set_listener(const char *key, const char *set, const char *lname)
+{
+    Agentgateway__Dev__Resource__Listener *l = ir_pb_alloc(sizeof *l);
+    agentgateway__dev__resource__listener__init(l);
+    l->key = tu_strdup(key);
+    l->bind_key = tu_strdup("80/default/gw");
+    l->hostname = tu_strdup("set.example");
+    l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTP;
+    l->name = ir_pb_alloc(sizeof *l->name);
+    agentgateway__dev__resource__listener_name__init(l->name);
+    l->name->gateway_name = tu_strdup("gw");
+    l->name->gateway_namespace = tu_strdup("default");
+    l->name->listener_name = tu_strdup(lname);
+    l->name->listener_set = ir_pb_alloc(sizeof *l->name->listener_set);
+    agentgateway__dev__resource__resource_name__init(l->name->listener_set);
+    l->name->listener_set->name = tu_strdup(set);
+    l->name->listener_set->namespace_ = tu_strdup("default");
+    const ir_listener_t *x = ir_listener_new(l, "default/gw", NULL);
+    return x ? ir_listener_obj(x) : NULL;
+}
+
+static void test_listener_set_target(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = proxy_config_new();
+    char why[512];
+    tp_policy_t *p = tp_traffic(tp_policy("ls", "gw:default/ignored"), tp_timeout_ms(7));
+    Agentgateway__Dev__Resource__PolicyTarget *t = p->target;
+    ir_pb_free(&t->gateway->base);
+    t->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_LISTENER_SET;
+    t->listener_set = ir_pb_alloc(sizeof *t->listener_set);
+    agentgateway__dev__resource__policy_target__listener_set_target__init(t->listener_set);
+    t->listener_set->name = tu_strdup("extra");
+    t->listener_set->namespace_ = tu_strdup("default");
+    const ir_obj_t *objs[] = {tu_bind("80/default/gw", 80),
+                              named_listener(L1, "http", ""),
+                              set_listener("default/extra.a", "extra", "a"),
+                              rule("in-set", 0, "default/extra.a", "exact:/s", "be:default/b"),
+                              rule("not-in-set", 0, L1, "exact:/n", "be:default/b"),
+                              tp_seal(p),
+                              traffic("gw", "gw:default/gw", tp_timeout_ms(9), false),
+                              NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    assert_string_equal(eff(cfg, "default/in-set.00.l", TK(TIMEOUT)), "ls");
+    assert_string_equal(eff(cfg, "default/not-in-set.00.l", TK(TIMEOUT)), "gw");
+    proxy_config_free(cfg);
+}
+
+static void test_traffic_precedence_rule_route_listener_gateway(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *objs[] = {
+        /* timeout: gateway everywhere, route a overrides it */
+        traffic("t-gw", "gw:default/gw", tp_timeout_ms(1000), false),
+        traffic("t-route-a", "route:default/a", tp_timeout_ms(2000), false),
+        /* retry... as header modifier: listener http beats gateway; other listener keeps gw */
+        traffic("h-gw", "gw:default/gw", tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", "gw"),
+                false),
+        traffic("h-listener", "gw:default/gw/http",
+                tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", "l"), false),
+        /* response modifier: rule r1 of a beats route a */
+        traffic("r-route", "route:default/a",
+                tp_set_header(TK(RESPONSE_HEADER_MODIFIER), "y", "route"), false),
+        traffic("r-rule", "route:default/a/r1",
+                tp_set_header(TK(RESPONSE_HEADER_MODIFIER), "y", "rule"), false),
+        /* a target that matches nothing */
+        traffic("n-none", "route:default/nosuch", tp_timeout_ms(5), false),
+        traffic("n-other-gw", "gw:default/other", tp_ratelimit(1, 1, 1), false), NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    assert_string_equal(eff(cfg, "default/a.00.l", TK(TIMEOUT)), "t-route-a");
+    assert_string_equal(eff(cfg, "default/a.01.l", TK(TIMEOUT)), "t-route-a");
+    assert_string_equal(eff(cfg, "default/c.00.l", TK(TIMEOUT)), "t-gw");
+    assert_string_equal(eff(cfg, "default/a.00.l", TK(REQUEST_HEADER_MODIFIER)), "h-listener");
+    assert_string_equal(eff(cfg, "default/c.00.l", TK(REQUEST_HEADER_MODIFIER)), "h-gw");
+    assert_string_equal(eff(cfg, "default/a.00.l", TK(RESPONSE_HEADER_MODIFIER)), "r-route");
+    assert_string_equal(eff(cfg, "default/a.01.l", TK(RESPONSE_HEADER_MODIFIER)), "r-rule");
+    assert_string_equal(eff(cfg, "default/c.00.l", TK(RESPONSE_HEADER_MODIFIER)), "-");
+    assert_string_equal(eff(cfg, "default/a.00.l", TK(LOCAL_RATE_LIMIT)), "-");
+    proxy_config_free(cfg);
+}
+
+static void test_override_and_ties(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *objs[] = {
+        /* an OVERRIDE at the gateway beats a route-level default */
+        traffic("o-gw", "gw:default/gw", tp_timeout_ms(1), true),
+        traffic("o-route", "route:default/a", tp_timeout_ms(2), false),
+        /* two OVERRIDEs: the least specific wins */
+        traffic("p-route", "route:default/a", tp_ratelimit(5, 1, 1), true),
+        traffic("p-listener", "gw:default/gw/http", tp_ratelimit(5, 1, 1), true),
+        /* a tie at one level: the first key */
+        traffic("q-2", "gw:default/gw", tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", "2"),
+                false),
+        traffic("q-1", "gw:default/gw", tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", "1"),
+                false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    assert_string_equal(eff(cfg, "default/a.00.l", TK(TIMEOUT)), "o-gw");
+    assert_string_equal(eff(cfg, "default/a.00.l", TK(LOCAL_RATE_LIMIT)), "p-listener");
+    assert_string_equal(eff(cfg, "default/c.00.l", TK(LOCAL_RATE_LIMIT)), "-");
+    assert_string_equal(eff(cfg, "default/c.00.l", TK(REQUEST_HEADER_MODIFIER)), "q-1");
+    proxy_config_free(cfg);
+}
+
+static void test_backend_precedence(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *objs[] = {
+        backend("b-gw", "gw:default/gw", bps_header("x", "gw")),
+        backend("b-svc", "svc:default/echo.default.svc", bps_header("x", "svc")),
+        backend("b-be", "backend:default/b", bps_header("x", "be")),
+        backend("b-sub", "backend:default/b/sub", bps_header("x", "sub")),
+        backend("b-route-a", "route:default/a", bps_header("x", "route")),
+        backend("k-be", "backend:default/b", bps_auth_key("s")),
+        NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    int k = BK(REQUEST_HEADER_MODIFIER);
+    assert_string_equal(effb(cfg, "default/c.00.l", 0, k), "b-svc");
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "b-be");
+    assert_string_equal(effb(cfg, "default/c.00.l", 2, k), "b-sub");
+    assert_string_equal(effb(cfg, "default/c.00.l", 3, k), "b-gw");
+    assert_string_equal(effb(cfg, "default/a.00.l", 0, k), "b-route-a");   /* route > backend */
+    assert_string_equal(effb(cfg, "default/c.00.l", 2, BK(AUTH)), "k-be"); /* sub inherits */
+    assert_string_equal(effb(cfg, "default/c.00.l", 0, BK(AUTH)), "-");
+    assert_string_equal(effb(cfg, "default/c.00.l", 9, k), "-");
+    proxy_config_free(cfg);
+}
+
+/* Property: the indexed build equals a scan of every policy (Q4 in proxy_snapshot_check), for
+ * random routes, targets, kinds and OVERRIDEs, over several change sets that add and remove. */
+static void test_effective_sets_match_a_full_scan(void **state)
+{
+    (void)state;
+    static const char *const targets[] = {
+        "gw:default/gw",     "gw:default/gw/http",    "gw:default/gw/other", "gw:other/gw",
+        "route:default/r0",  "route:default/r1/r0",   "route:default/r2",    "route:other/r0",
+        "backend:default/b", "backend:default/b/sub", "backend:default/z",   "svc:default/s1",
+        "svc:default/s2",    "route:default/r3/r1"};
+    static const char *const backends[] = {"be:default/b", "be:default/b/sub", "be:default/z",
+                                           "svc:default/s1:80", "svc:default/s2:80"};
+    unsigned seed = 12345;
+    proxy_config_t *cfg = proxy_config_new();
+    char why[512];
+    const ir_obj_t *base[] = {tu_bind("80/default/gw", 80), named_listener(L1, "http", ""),
+                              named_listener(L2, "other", "other.example"),
+                              inline_backend("default/b", bps_header("x", "i"), false), NULL};
+    assert_int_equal(tu_apply(cfg, base, why, sizeof why), PROXY_OK);
+    for (int round = 0; round < 6; round++) {
+        const ir_obj_t *objs[40];
+        size_t n = 0;
+        for (int r = 0; r < 8; r++) {
+            char name[8], m[32], bes[128] = "";
+            snprintf(name, sizeof name, "r%d", rand_r(&seed) % 5);
+            snprintf(m, sizeof m, "exact:/%s%d", name, r);
+            for (int b = rand_r(&seed) % 4; b > 0; b--) {
+                strcat(bes, backends[rand_r(&seed) % 5]);
+                strcat(bes, " ");
+            }
+            objs[n++] =
+                rule(name, (unsigned)(rand_r(&seed) % 3), rand_r(&seed) % 2 ? L1 : L2, m, bes);
+        }
+        for (int i = 0; i < 24; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "p%02d", rand_r(&seed) % 30);
+            const char *tg = targets[rand_r(&seed) % (sizeof targets / sizeof targets[0])];
+            bool ov = rand_r(&seed) % 4 == 0;
+            switch (rand_r(&seed) % 4) {
+            case 0:
+                objs[n++] = traffic(key, tg, tp_timeout_ms(1 + rand_r(&seed) % 9), ov);
+                break;
+            case 1:
+                objs[n++] =
+                    traffic(key, tg, tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", key), ov);
+                break;
+            case 2:
+                objs[n++] = backend(key, tg, bps_header("x", key));
+                break;
+            default:
+                objs[n++] = backend(key, tg, bps_auth_key(key));
+                break;
+            }
+        }
+        objs[n] = NULL;
+        /* a change of the same name twice in one set: the later wins (fine for the property) */
+        int rc = tu_apply(cfg, objs, why, sizeof why);
+        if (rc != PROXY_OK)
+            fail_msg("round %d: %s", round, why);
+        const proxy_snapshot_t *snap = proxy_config_snapshot(cfg);
+        assert_int_equal(proxy_snapshot_check(snap), PROXY_OK);
+        proxy_snapshot_release(snap);
+    }
+    proxy_config_free(cfg);
+}
+
+static void reject_with(const ir_obj_t *bad, const char *want)
+{
+    proxy_config_t *cfg = base_config();
+    const proxy_snapshot_t *before = proxy_config_snapshot(cfg);
+    char why[512] = "";
+    const ir_obj_t *objs[] = {bad, NULL};
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_ECONFIG);
+    if (!strstr(why, want))
+        fail_msg("\"%s\" lacks \"%s\"", why, want);
+    const proxy_snapshot_t *after = proxy_config_snapshot(cfg);
+    assert_ptr_equal(before, after); /* nothing changed */
+    proxy_snapshot_release(before);
+    proxy_snapshot_release(after);
+    proxy_config_free(cfg);
+}
+
+static void test_invalid_policies_reject_the_change_set(void **state)
+{
+    (void)state;
+    reject_with(traffic("bad-jwt", "gw:default/gw",
+                        tp_jwt(1, "krt", NULL,
+                               "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}"),
+                        false),
+                "policy/bad-jwt: traffic.jwt.providers[0].inline: JWKS keys[0]: RSA modulus");
+    reject_with(traffic("bad-jwks", "gw:default/gw", tp_jwt(1, "krt", NULL, "nope"), false),
+                "is not JSON");
+    reject_with(traffic("bad-basic", "gw:default/gw", tp_basic(0, "\nno colon\n"), false),
+                "policy/bad-basic: traffic.basic_auth.htpasswd_content: htpasswd line 2");
+    reject_with(traffic("bad-rl", "gw:default/gw", tp_ratelimit(5, 1, 0), false),
+                "policy/bad-rl: traffic.local_rate_limit: max_tokens and fill_interval");
+    reject_with(traffic("bad-rl2", "gw:default/gw", tp_ratelimit(5, 6, 1), false),
+                "tokens_per_fill at most max_tokens");
+    reject_with(backend("bad-tls", "backend:default/b", bps_tls("not a pem", NULL)),
+                "policy/bad-tls: backend.backend_tls");
+}
+
+static const ir_obj_t *inline_backend(const char *key, bps_t *inl, bool dynamic)
+{
+    Agentgateway__Dev__Resource__Backend *b = ir_pb_alloc(sizeof *b);
+    agentgateway__dev__resource__backend__init(b);
+    b->key = tu_strdup(key);
+    if (dynamic) {
+        b->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_DYNAMIC;
+        b->dynamic = ir_pb_alloc(sizeof *b->dynamic);
+        agentgateway__dev__resource__dynamic_forward_proxy__init(b->dynamic);
+    } else {
+        b->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_STATIC;
+        b->static_ = ir_pb_alloc(sizeof *b->static_);
+        agentgateway__dev__resource__static_backend__init(b->static_);
+        b->static_->host = tu_strdup("127.0.0.1");
+        b->static_->port = 9;
+    }
+    if (inl)
+        TU_PUSH(b->inline_policies, b->n_inline_policies, inl);
+    const ir_backend_t *x = ir_backend_new(b, "default/gw", NULL);
+    return x ? ir_backend_obj(x) : NULL;
+}
+
+static void test_backend_inline_policies(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o1[] = {inline_backend("default/b", bps_header("x", "inline"), false), NULL};
+    assert_int_equal(tu_apply(cfg, o1, why, sizeof why), PROXY_OK);
+    int k = BK(REQUEST_HEADER_MODIFIER);
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "@default/b#0");
+    assert_string_equal(effb(cfg, "default/c.00.l", 2, k), "@default/b#0"); /* sub-backend */
+    assert_string_equal(effb(cfg, "default/c.00.l", 3, k), "-");
+    const ir_obj_t *o2[] = {backend("attached", "backend:default/b", bps_header("x", "a")), NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "attached"); /* attached wins a tie */
+    const ir_obj_t *o3[] = {inline_backend("default/b/sub", bps_header("x", "sub"), false),
+                            inline_backend("default/b-x", bps_header("x", "bx"), false), NULL};
+    assert_int_equal(tu_apply(cfg, o3, why, sizeof why), PROXY_OK);
+    assert_string_equal(effb(cfg, "default/c.00.l", 2, k), "@default/b/sub#0"); /* its own */
+    assert_string_equal(effb(cfg, "default/c.00.l", 1, k), "attached");
+    proxy_config_free(cfg);
+    reject_with(inline_backend("default/b", bps_tls("garbage", NULL), false),
+                "backend/default/b: inline_policies[0]: backend.backend_tls");
+}
+
+/* What can be accepted but cannot work fails closed and is listed in the dump. */
+static void test_unusable_credentials_fail_closed_and_are_reported(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512], tok[4096];
+    tp_tps_t *nokeys = tp_jwt(1, "krt", NULL, "{\"keys\":[]}");
+    tp_tps_t *remote = tp_jwt(0, "krt", NULL, "{\"keys\":[]}");
+    krt_free(remote->jwt->providers[0]->inline_); /* no JWKS source at all */
+    remote->jwt->providers[0]->inline_ = NULL;
+    remote->jwt->providers[0]->jwks_source_case =
+        AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__JWTPROVIDER__JWKS_SOURCE__NOT_SET;
+    const ir_obj_t *o[] = {traffic("nokeys", "route:default/a/r0", nokeys, false),
+                           traffic("remote", "route:default/a/r1", remote, false),
+                           traffic("plain", "route:default/c", tp_basic(0, "u:secret\n"), false),
+                           NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    json_t *d = proxy_snapshot_dump(s);
+    json_t *w = json_object_get(d, "policy_warnings");
+    assert_int_equal(json_array_size(w), 3);
+    assert_non_null(strstr(json_string_value(json_array_get(w, 0)),
+                           "policy/nokeys: traffic.jwt.providers[0].inline: no key"));
+    assert_non_null(strstr(json_string_value(json_array_get(w, 1)), "user \"u\""));
+    assert_non_null(strstr(json_string_value(json_array_get(w, 2)), "no inline JWKS"));
+    json_decref(d);
+    /* a valid-looking token is refused by both providers */
+    tk_sign(TK_RSA1, "RS256", NULL, "{\"iss\":\"krt\",\"exp\":1700000600}", tok, sizeof tok);
+    char bearer[4200];
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    net_h2_header_t h[] = {NET_H2_HDR("authorization", bearer)};
+    static proxy_policy_result_t pr;
+    const char *paths[] = {"/a0", "/a1"};
+    for (int i = 0; i < 2; i++) {
+        proxy_request_t req = {"GET", paths[i], NULL, "x", h, 1};
+        proxy_route_match_t rm;
+        assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+        proxy_policy_req_t q = {.snap = s,
+                                .rm = &rm,
+                                .method = "GET",
+                                .path = paths[i],
+                                .headers = h,
+                                .nheaders = 1,
+                                .now_unix = 1700000000};
+        proxy_filters_t f;
+        proxy_filters_collect(rm.pb, NULL, &f);
+        assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+        assert_int_equal(pr.status, 401);
+        proxy_policy_result_dispose(&pr);
+    }
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static int on_request(const proxy_snapshot_t *s, const char *path, uint64_t now,
+                      proxy_policy_result_t *pr)
+{
+    proxy_request_t req = {"GET", path, NULL, strcmp(path, "/c") ? "x" : "other.example", NULL, 0};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {s, &rm, "GET", path, NULL, "x", NULL, 0, now, 1700000000};
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, pr), PROXY_OK);
+    int st = pr->status;
+    proxy_policy_result_dispose(pr);
+    return st;
+}
+
+static void test_token_bucket_survives_unrelated_changes(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    static proxy_policy_result_t pr; /* 16 KiB: not on the stack */
+    const ir_obj_t *o1[] = {traffic("rl", "route:default/a", tp_ratelimit(2, 1, 60), false), NULL};
+    assert_int_equal(tu_apply(cfg, o1, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(on_request(s, "/a0", 0, &pr), 0);
+    assert_int_equal(on_request(s, "/a1", 0, &pr), 0);
+    assert_int_equal(on_request(s, "/a0", 0, &pr), 429); /* one bucket for both rules */
+    proxy_snapshot_release(s);
+    /* an unrelated change keeps the (drained) bucket */
+    const ir_obj_t *o2[] = {traffic("other", "gw:default/gw", tp_timeout_ms(5), false), NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    assert_int_equal(on_request(s, "/a0", 0, &pr), 429);
+    assert_int_equal(on_request(s, "/a0", 60000, &pr), 0); /* one fill later */
+    assert_int_equal(on_request(s, "/c", 60000, &pr), 0);  /* not covered */
+    proxy_snapshot_release(s);
+    /* changing the policy starts a new bucket */
+    const ir_obj_t *o3[] = {traffic("rl", "route:default/a", tp_ratelimit(3, 1, 60), false), NULL};
+    assert_int_equal(tu_apply(cfg, o3, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(on_request(s, "/a0", 60000, &pr), 0);
+    assert_int_equal(on_request(s, "/a0", 60000, &pr), 429);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void test_cors_policy_is_handed_to_the_filter(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    tp_tps_t *t = tp_tps(TK(CORS));
+    t->cors = ir_pb_alloc(sizeof *t->cors);
+    agentgateway__dev__resource__cors__init(t->cors);
+    TU_PUSH(t->cors->allow_origins, t->cors->n_allow_origins, tu_strdup("https://a.example"));
+    const ir_obj_t *o[] = {traffic("cors", "route:default/a", t, false), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    static proxy_policy_result_t pr;
+    proxy_request_t req = {"GET", "/a0", NULL, "x", NULL, 0};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {s, &rm, "GET", "/a0", NULL, "x", NULL, 0, 0, 0};
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+    assert_non_null(pr.cors);
+    assert_string_equal(pr.cors->allow_origins[0], "https://a.example");
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* A real proxy: echo upstreams (JSON of path, host, headers), the loop in a thread, curl. */
+
+typedef struct echo {
+    net_server_t *srv;
+    int port;
+} echo_t;
+
+typedef struct echo_conn {
+    net_conn_t *c;
+    net_h1_parser_t *p;
+    uint8_t *in;
+    size_t len, cap;
+    json_t *req;
+} echo_conn_t;
+
+static void echo_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
+{
+    echo_conn_t *ec = ud;
+    if (ec->len + len > ec->cap) {
+        ec->cap = (ec->len + len) * 2;
+        ec->in = realloc(ec->in, ec->cap);
+    }
+    memcpy(ec->in + ec->len, data, len);
+    ec->len += len;
+    for (;;) {
+        net_h1_event_t ev;
+        size_t used = net_h1_parser_feed(ec->p, ec->in, ec->len, &ev);
+        memmove(ec->in, ec->in + used, ec->len - used);
+        ec->len -= used;
+        if (ev.kind == NET_H1_EV_HEAD) {
+            const net_h1_message_t *m = net_h1_parser_message(ec->p);
+            ec->req = json_object();
+            json_object_set_new(ec->req, "path", json_string(m->target));
+            json_t *hs = json_object();
+            for (size_t i = 0; i < m->nheaders; i++)
+                json_object_set_new(hs, m->headers[i].name, json_string(m->headers[i].value));
+            json_object_set_new(ec->req, "headers", hs);
+        } else if (ev.kind == NET_H1_EV_END) {
+            char *body = json_dumps(ec->req, JSON_COMPACT);
+            char cl[32];
+            snprintf(cl, sizeof cl, "%zu", strlen(body));
+            net_h2_header_t h[] = {NET_H2_HDR("content-type", "application/json"),
+                                   NET_H2_HDR("content-length", cl)};
+            net_h1_buf_t b = {0};
+            net_h1_response_write(&b, 200, NULL, h, 2);
+            net_h1_buf_append(&b, body, strlen(body));
+            net_conn_write(ec->c, b.data, b.len);
+            net_h1_buf_dispose(&b);
+            free(body);
+            json_decref(ec->req);
+            ec->req = NULL;
+        } else if (ev.kind == NET_H1_EV_ERROR) {
+            net_conn_close(c, false);
+            return;
+        } else if (ev.kind != NET_H1_EV_BODY) {
+            return;
+        }
+    }
+}
+
+static void echo_close(net_conn_t *c, int status, void *ud)
+{
+    echo_conn_t *ec = ud;
+    (void)c;
+    (void)status;
+    net_h1_parser_free(ec->p);
+    json_decref(ec->req);
+    free(ec->in);
+    free(ec);
+}
+
+static const net_conn_raw_callbacks_t echo_cb = {.on_read = echo_read, .on_close = echo_close};
+
+static void echo_inert(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
+{
+    (void)d;
+    (void)l;
+    (void)ud;
+    net_conn_close(c, false);
+}
+
+static void echo_open(net_conn_t *c, int status, void *ud)
+{
+    (void)ud;
+    if (status != NET_OK || !net_conn_is_raw(c))
+        return;
+    echo_conn_t *ec = calloc(1, sizeof *ec);
+    int err;
+    ec->c = c;
+    ec->p = net_h1_parser_new(true, NULL, &err);
+    net_conn_set_raw(c, &echo_cb, ec);
+}
+
+static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
+{
+    (void)c;
+    (void)d;
+    (void)l;
+    (void)ud; /* swallowed: never answered */
+}
+
+/* A server that accepts and never answers. */
+static void hole_start(uv_loop_t *loop, echo_t *e)
+{
+    net_server_config_t sc;
+    net_server_config_default(&sc);
+    sc.listen = "127.0.0.1:0";
+    sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
+    int err;
+    e->srv = net_server_new(loop, &sc, &err);
+    assert_non_null(e->srv);
+    e->port = net_server_port(e->srv);
+}
+
+static void echo_start(uv_loop_t *loop, echo_t *e, net_tls_ctx_t *tls)
+{
+    net_server_config_t sc;
+    net_server_config_default(&sc);
+    sc.listen = "127.0.0.1:0";
+    sc.on_conn_open = echo_open;
+    sc.raw = (net_conn_raw_callbacks_t){.on_read = echo_inert};
+    sc.tls = tls;
+    int err;
+    e->srv = net_server_new(loop, &sc, &err);
+    assert_non_null(e->srv);
+    e->port = net_server_port(e->srv);
+}
+
+typedef struct world {
+    uv_loop_t loop;
+    uv_async_t async;
+    pthread_t thread;
+    sem_t done;
+    void (*job)(struct world *, void *);
+    void *job_arg;
+    proxy_t *proxy;
+    echo_t plain, tls, hole;
+    int port;
+    net_tls_testcert_t cert, other;
+    char tok_ok[4096], tok_expired[4096], tok_wrong_key[4096];
+    char reason[512];
+    int rc;
+} world_t;
+
+static world_t W;
+
+static void on_async(uv_async_t *a)
+{
+    world_t *w = a->data;
+    if (w->job) {
+        w->job(w, w->job_arg);
+        w->job = NULL;
+        sem_post(&w->done);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    world_t *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void run_on_loop(world_t *w, void (*fn)(world_t *, void *), void *arg)
+{
+    w->job = fn;
+    w->job_arg = arg;
+    uv_async_send(&w->async);
+    sem_wait(&w->done);
+}
+
+static const ir_obj_t *ai_backend(const char *key, bool mcp)
+{
+    Agentgateway__Dev__Resource__Backend *b = ir_pb_alloc(sizeof *b);
+    agentgateway__dev__resource__backend__init(b);
+    b->key = tu_strdup(key);
+    if (mcp) {
+        b->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_MCP;
+        b->mcp = ir_pb_alloc(sizeof *b->mcp);
+        agentgateway__dev__resource__mcpbackend__init(b->mcp);
+    } else {
+        b->kind_case = AGENTGATEWAY__DEV__RESOURCE__BACKEND__KIND_AI;
+        b->ai = ir_pb_alloc(sizeof *b->ai);
+        agentgateway__dev__resource__aibackend__init(b->ai);
+    }
+    const ir_backend_t *x = ir_backend_new(b, "default/gw", NULL);
+    return x ? ir_backend_obj(x) : NULL;
+}
+
+#define HTPASSWD "alice:$apr1$abcdefgh$T64oOxnD8c28.dQa.2Lty1\n"
+
+/* A Service with an A2A backend policy is an agent the proxy does not serve: 501 naming "a2a". */
+static void test_a2a_service_is_not_served(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    bps_t *a = bps(BK(A2A));
+    a->a2a = ir_pb_alloc(sizeof *a->a2a);
+    agentgateway__dev__resource__backend_policy_spec__a2a__init(a->a2a);
+    const ir_obj_t *o[] = {backend("a2a", "svc:default/echo.default.svc", a), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    static proxy_policy_result_t pr;
+    proxy_request_t req = {"GET", "/c", NULL, "other.example", NULL, 0};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {.snap = s, .rm = &rm, .method = "GET", .path = "/c"};
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 0);
+    assert_int_equal(proxy_policy_on_backend(&q, rm.pb->backends[1], &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 0); /* default/b: served */
+    assert_int_equal(proxy_policy_on_backend(&q, rm.pb->backends[0], &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 501);
+    assert_non_null(strstr(pr.body, "\"a2a\""));
+    proxy_policy_result_dispose(&pr);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+/* Every seed policy encodes, decodes back to an equal object, and is accepted by the fixed config
+ * of tests/fuzz/fuzz_policy.c; with KRTGATE_POLICY_SEEDS_DIR set, the seeds (a request-shape byte,
+ * then the Resource bytes) are written there (tests/fuzz/corpus/policy). */
+static void test_fuzz_seeds_round_trip(void **state)
+{
+    (void)state;
+    char jwks[8192];
+    tk_jwks(TK_RSA1, "r1", TK_EC1, "e1", jwks, sizeof jwks);
+    struct {
+        const char *name;
+        int shape;
+        const ir_obj_t *o;
+    } seeds[] = {
+        {"jwt_strict", 1, traffic("j", "route:default/a", tp_jwt(1, "krt", "api", jwks), false)},
+        {"jwt_permissive", 1, traffic("j", "gw:default/gw", tp_jwt(2, "krt", NULL, jwks), true)},
+        {"basic", 3, traffic("b", "route:default/a/r0", tp_basic(0, HTPASSWD), false)},
+        {"apikey", 2, traffic("k", "gw:default/gw/http", tp_apikey(0, "k-123", "x", NULL), false)},
+        {"apikey_query", 5,
+         traffic("k", "route:default/a", tp_apikey(1, "k-123", NULL, "api_key"), false)},
+        {"ratelimit", 0, traffic("r", "route:default/a", tp_ratelimit(1, 1, 1), false)},
+        {"header", 0,
+         traffic("h", "gw:default/gw", tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x", "y"),
+                 false)},
+        {"backend_key", 2, backend("bk", "backend:default/b", bps_auth_key("s3cret"))},
+        {"backend_passthrough", 1, backend("bp", "backend:default/b/sub", bps_auth_key(NULL))},
+        {"backend_header", 0,
+         backend("bh", "svc:default/s.default.svc.cluster.local", bps_header("x", "z"))},
+        {"timeout", 6, traffic("t", "route:default/a", tp_timeout_ms(1500), false)},
+    };
+    const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        assert_non_null(seeds[i].o);
+        size_t len;
+        const uint8_t *w = ir_obj_wire(seeds[i].o, &len);
+        const ir_obj_t *back = NULL;
+        assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
+                         IR_OK);
+        assert_true(krt_obj_equal(ir_obj_krt(seeds[i].o), ir_obj_krt(back)));
+        ir_obj_release(back);
+        if (dir) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
+            FILE *f = fopen(path, "wb");
+            assert_non_null(f);
+            fputc(seeds[i].shape, f);
+            fwrite(w, 1, len, f);
+            fclose(f);
+        }
+        ir_obj_release(seeds[i].o);
+    }
+}
+
+static void job_setup(world_t *w, void *arg)
+{
+    (void)arg;
+    assert_int_equal(net_tls_testcert_make(&w->cert, "backend.test", "DNS:backend.test", false),
+                     NET_OK);
+    assert_int_equal(net_tls_testcert_make(&w->other, "backend.test", "DNS:backend.test", false),
+                     NET_OK);
+    static const char *const alpn[] = {"http/1.1", NULL};
+    net_tls_config_t tc = {.cert_pem = w->cert.cert_pem, .key_pem = w->cert.key_pem, .alpn = alpn};
+    int err;
+    net_tls_ctx_t *sctx = net_tls_ctx_new(true, &tc, &err);
+    assert_non_null(sctx);
+    echo_start(&w->loop, &w->plain, NULL);
+    echo_start(&w->loop, &w->tls, sctx);
+    hole_start(&w->loop, &w->hole);
+    net_tls_ctx_release(sctx);
+    w->proxy = proxy_new(&w->loop, NULL, &err);
+    assert_non_null(w->proxy);
+    assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
+
+    char jwks[8192];
+    tk_jwks(TK_RSA1, "r1", TK_EC1, "e1", jwks, sizeof jwks);
+    const char *B = "be:default/plain";
+    const ir_obj_t *objs[] = {
+        tu_bind("80/default/gw", 80),
+        named_listener(L1, "http", ""),
+        tu_static_backend("default/plain", "127.0.0.1", w->plain.port),
+        tu_static_backend("default/secure", "127.0.0.1", w->tls.port),
+        tu_static_backend("default/badca", "127.0.0.1", w->tls.port),
+        ai_backend("default/llm", false),
+        ai_backend("default/tools", true),
+        inline_backend("default/dyn", NULL, true),
+        tu_static_backend("default/hole", "127.0.0.1", w->hole.port),
+        rule("slow", 0, L1, "prefix:/slow", "be:default/hole"),
+        traffic("slow", "route:default/slow", tp_timeout_ms(300), false),
+        rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"),
+        rule("jwt", 0, L1, "prefix:/jwt", B),
+        rule("jwtpass", 0, L1, "prefix:/jwtpass", B),
+        rule("basic", 0, L1, "prefix:/basic", B),
+        rule("key", 0, L1, "prefix:/key", B),
+        rule("qkey", 0, L1, "prefix:/qkey", B),
+        rule("rl", 0, L1, "prefix:/rl", B),
+        rule("bauth", 0, L1, "prefix:/bauth", B),
+        rule("hdr", 0, L1, "prefix:/hdr", B),
+        rule("direct", 0, L1, "prefix:/direct", B),
+        rule("hostrw", 0, L1, "prefix:/hostrw", B),
+        rule("tls", 0, L1, "prefix:/tls", "be:default/secure"),
+        rule("badca", 0, L1, "prefix:/badca", "be:default/badca"),
+        rule("llm", 0, L1, "prefix:/llm", "be:default/llm"),
+        rule("tools", 0, L1, "prefix:/tools", "be:default/tools"),
+        traffic("jwt", "route:default/jwt", tp_jwt(1, "krt", "api", jwks), false),
+        traffic("jwtpass", "route:default/jwtpass", tp_jwt(1, "krt", "api", jwks), false),
+        backend("jwtpass-auth", "route:default/jwtpass", bps_auth_key(NULL)),
+        traffic("basic", "route:default/basic", tp_basic(0, HTPASSWD), false),
+        traffic("key", "route:default/key", tp_apikey(0, "k-123", "k-456", NULL), false),
+        traffic("qkey", "route:default/qkey", tp_apikey(0, "k-123", NULL, "api_key"), false),
+        traffic("rl", "route:default/rl", tp_ratelimit(2, 1, 3600), false),
+        backend("bauth", "route:default/bauth", bps_auth_key("s3cret")),
+        traffic("hdr-gw", "gw:default/gw",
+                tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x-policy", "gateway"), false),
+        traffic("hdr-route", "route:default/hdr",
+                tp_set_header(TK(REQUEST_HEADER_MODIFIER), "x-policy", "route"), false),
+        traffic("hdr-resp", "route:default/hdr",
+                tp_set_header(TK(RESPONSE_HEADER_MODIFIER), "x-resp", "yes"), false),
+        NULL, /* direct */
+        NULL, /* hostrw */
+        backend("tls", "backend:default/secure", bps_tls(w->cert.ca_pem, "backend.test")),
+        backend("badca", "backend:default/badca", bps_tls(w->other.ca_pem, "backend.test")),
+        NULL};
+    size_t n = 0;
+    while (objs[n])
+        n++;
+    tp_tps_t *d = tp_tps(TK(DIRECT_RESPONSE));
+    d->direct_response = ir_pb_alloc(sizeof *d->direct_response);
+    agentgateway__dev__resource__direct_response__init(d->direct_response);
+    d->direct_response->status = 418;
+    d->direct_response->body = (ProtobufCBinaryData){6, ir_pb_memdup("teapot", 6)};
+    objs[n++] = traffic("direct", "route:default/direct", d, false);
+    tp_tps_t *hr = tp_tps(TK(HOST_REWRITE));
+    hr->host_rewrite = ir_pb_alloc(sizeof *hr->host_rewrite);
+    agentgateway__dev__resource__traffic_policy_spec__host_rewrite__init(hr->host_rewrite);
+    hr->host_rewrite->mode =
+        AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__HOST_REWRITE__MODE__AUTO;
+    objs[n++] = traffic("hostrw", "route:default/hostrw", hr, false);
+    w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
+
+    char c[256];
+    snprintf(c, sizeof c, "{\"iss\":\"krt\",\"aud\":\"api\",\"sub\":\"u\",\"exp\":%lld}",
+             (long long)time(NULL) + 3600);
+    tk_sign(TK_EC1, "ES256", "e1", c, w->tok_ok, sizeof w->tok_ok);
+    tk_sign(TK_RSA2, "RS256", "r1", c, w->tok_wrong_key, sizeof w->tok_wrong_key);
+    snprintf(c, sizeof c, "{\"iss\":\"krt\",\"aud\":\"api\",\"exp\":%lld}",
+             (long long)time(NULL) - 3600);
+    tk_sign(TK_RSA1, "RS256", "r1", c, w->tok_expired, sizeof w->tok_expired);
+}
+
+static void job_teardown(world_t *w, void *arg)
+{
+    (void)arg;
+    proxy_close(w->proxy, NULL, NULL);
+    net_server_close(w->plain.srv, false, NULL, NULL);
+    net_server_close(w->tls.srv, false, NULL, NULL);
+    net_server_close(w->hole.srv, false, NULL, NULL);
+    uv_close((uv_handle_t *)&w->async, NULL);
+    net_tls_testcert_dispose(&w->cert);
+    net_tls_testcert_dispose(&w->other);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&W, 0, sizeof W);
+    uv_loop_init(&W.loop);
+    uv_async_init(&W.loop, &W.async, on_async);
+    W.async.data = &W;
+    sem_init(&W.done, 0, 0);
+    pthread_create(&W.thread, NULL, loop_main, &W);
+    run_on_loop(&W, job_setup, NULL);
+    if (W.rc != PROXY_OK)
+        fail_msg("config: %s", W.reason);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    run_on_loop(&W, job_teardown, NULL);
+    pthread_join(W.thread, NULL);
+    assert_int_equal(uv_loop_close(&W.loop), 0);
+    sem_destroy(&W.done);
+    return 0;
+}
+
+typedef struct resp {
+    int status;
+    char headers[4096];
+    char body[16384];
+    json_t *json;
+} resp_t;
+
+static bool have_curl(void)
+{
+    return access("/usr/bin/curl", X_OK) == 0;
+}
+
+static void curl(resp_t *r, const char *path, const char *args)
+{
+    char hfile[] = "/tmp/policy_test_hXXXXXX";
+    int fd = mkstemp(hfile);
+    close(fd);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s 'http://127.0.0.1:%d%s' -o -", hfile,
+             args ? args : "", W.port, path);
+    memset(r, 0, sizeof *r);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(r->body, 1, sizeof r->body - 1, f);
+    r->body[n] = '\0';
+    pclose(f);
+    FILE *h = fopen(hfile, "r");
+    n = h ? fread(r->headers, 1, sizeof r->headers - 1, h) : 0;
+    r->headers[n] = '\0';
+    if (h)
+        fclose(h);
+    unlink(hfile);
+    sscanf(r->headers, "HTTP/%*s %d", &r->status);
+    r->json = json_loads(r->body, JSON_DISABLE_EOF_CHECK, NULL);
+}
+
+static const char *jheader(const resp_t *r, const char *name)
+{
+    return json_string_value(json_object_get(json_object_get(r->json, "headers"), name));
+}
+
+static void resp_free(resp_t *r)
+{
+    json_decref(r->json);
+}
+
+/* curl with "-H 'authorization: Bearer <tok>'" */
+static int get_bearer(const char *path, const char *tok, resp_t *r)
+{
+    char args[6000];
+    snprintf(args, sizeof args, "-H 'authorization: Bearer %s'", tok);
+    curl(r, path, args);
+    return r->status;
+}
+
+#define SKIP_WITHOUT_CURL() \
+    do {                    \
+        if (!have_curl())   \
+            skip();         \
+    } while (0)
+
+static void test_jwt_authentication(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/jwt", NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "no JWT"));
+    assert_non_null(strstr(r.headers, "www-authenticate: Bearer"));
+    resp_free(&r);
+    assert_int_equal(get_bearer("/jwt", W.tok_ok, &r), 200);
+    assert_null(jheader(&r, "authorization")); /* consumed by the proxy */
+    resp_free(&r);
+    assert_int_equal(get_bearer("/jwt", W.tok_expired, &r), 401);
+    assert_non_null(strstr(r.body, "token expired"));
+    resp_free(&r);
+    assert_int_equal(get_bearer("/jwt", W.tok_wrong_key, &r), 401);
+    assert_non_null(strstr(r.body, "signature does not verify"));
+    resp_free(&r);
+    assert_int_equal(get_bearer("/jwt", "not.a.jwt", &r), 401);
+    resp_free(&r);
+    /* HTTP/2 (h2c) goes through the same path */
+    char args[6000];
+    snprintf(args, sizeof args, "--http2-prior-knowledge -H 'authorization: Bearer %s'", W.tok_ok);
+    curl(&r, "/jwt", args);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    curl(&r, "/jwt", "--http2-prior-knowledge");
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    /* passthrough: the validated token is forwarded again */
+    assert_int_equal(get_bearer("/jwtpass", W.tok_ok, &r), 200);
+    char want[4200];
+    snprintf(want, sizeof want, "Bearer %s", W.tok_ok);
+    assert_string_equal(jheader(&r, "authorization"), want);
+    resp_free(&r);
+}
+
+static void test_basic_and_api_key_authentication(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/basic", NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.headers, "www-authenticate: Basic realm=\"test\""));
+    resp_free(&r);
+    curl(&r, "/basic", "-u 'alice:open sesame'");
+    assert_int_equal(r.status, 200);
+    assert_null(jheader(&r, "authorization")); /* consumed */
+    resp_free(&r);
+    curl(&r, "/basic", "-u 'alice:wrong'");
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    curl(&r, "/basic", "-u 'bob:open sesame'");
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    curl(&r, "/key", NULL);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    assert_int_equal(get_bearer("/key", "k-456", &r), 200);
+    assert_null(jheader(&r, "authorization")); /* consumed */
+    resp_free(&r);
+    assert_int_equal(get_bearer("/key", "k-45", &r), 401);
+    assert_non_null(strstr(r.body, "API key not accepted"));
+    resp_free(&r);
+    curl(&r, "/qkey?api_key=k-123", NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    curl(&r, "/qkey?api_key=k-999", NULL);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+}
+
+static void test_local_rate_limit_answers_429(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    for (int i = 0; i < 2; i++) {
+        curl(&r, "/rl", NULL);
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    curl(&r, "/rl", NULL);
+    assert_int_equal(r.status, 429);
+    assert_non_null(strstr(r.headers, "retry-after: "));
+    assert_non_null(strstr(r.headers, "x-ratelimit-limit: 2"));
+    assert_non_null(strstr(r.headers, "x-ratelimit-reset: "));
+    assert_non_null(strstr(r.body, "rate limit exceeded"));
+    resp_free(&r);
+    curl(&r, "/hdr", NULL); /* other routes are not limited */
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
+static void test_traffic_policies_feed_the_route_filters(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/hdr", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jheader(&r, "x-policy"), "route"); /* route beats gateway */
+    assert_non_null(strstr(r.headers, "x-resp: yes"));
+    resp_free(&r);
+    curl(&r, "/basic", "-u 'alice:open sesame'");
+    assert_string_equal(jheader(&r, "x-policy"), "gateway");
+    resp_free(&r);
+    curl(&r, "/direct", NULL);
+    assert_int_equal(r.status, 418);
+    assert_string_equal(r.body, "teapot");
+    resp_free(&r);
+    curl(&r, "/hostrw", "-H 'host: client.example'");
+    assert_string_equal(jheader(&r, "host"), "127.0.0.1");
+    resp_free(&r);
+    curl(&r, "/hdr", "-H 'host: client.example'");
+    assert_string_equal(jheader(&r, "host"), "client.example");
+    resp_free(&r);
+}
+
+static void test_timeout_policy_answers_504(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/slow", NULL); /* the upstream never answers: the policy's timeout does */
+    assert_int_equal(r.status, 504);
+    assert_non_null(strstr(r.body, "timeout"));
+    resp_free(&r);
+}
+
+static void test_backend_auth_and_backend_tls(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/bauth", "-H 'authorization: Bearer client'");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jheader(&r, "authorization"), "Bearer s3cret");
+    resp_free(&r);
+    for (int i = 0; i < 2; i++) { /* the second one may reuse the pooled TLS connection */
+        curl(&r, "/tls/x", NULL);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/tls/x");
+        resp_free(&r);
+    }
+    curl(&r, "/badca", NULL); /* the upstream's certificate is not signed by that CA */
+    assert_int_equal(r.status, 503);
+    resp_free(&r);
+}
+
+static void test_dynamic_forward_proxy_connects_to_the_host(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    char args[128];
+    snprintf(args, sizeof args, "-H 'host: 127.0.0.1:%d'", W.plain.port);
+    curl(&r, "/dyn/x", args);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/dyn/x");
+    resp_free(&r);
+    curl(&r, "/dyn/x", "-H 'host: 127.0.0.1:99999'");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+}
+
+static void job_dump(world_t *w, void *arg)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(w->proxy));
+    *(json_t **)arg = proxy_snapshot_dump(s);
+    proxy_snapshot_release(s);
+}
+
+static void test_unserved_backends_get_501(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/llm", NULL);
+    assert_int_equal(r.status, 501);
+    assert_non_null(strstr(r.body, "backend kind \"ai\" is not served"));
+    resp_free(&r);
+    curl(&r, "/tools", "--http2-prior-knowledge");
+    assert_int_equal(r.status, 501);
+    assert_non_null(strstr(r.body, "\"mcp\""));
+    resp_free(&r);
+    json_t *d = NULL;
+    run_on_loop(&W, job_dump, &d);
+    json_t *ns = json_object_get(d, "not_served");
+    assert_int_equal(json_array_size(ns), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ns, 0), "backend")),
+                        "default/llm");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ns, 1), "kind")), "mcp");
+    json_decref(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest units[] = {
+        cmocka_unit_test(test_traffic_precedence_rule_route_listener_gateway),
+        cmocka_unit_test(test_override_and_ties),
+        cmocka_unit_test(test_backend_precedence),
+        cmocka_unit_test(test_effective_sets_match_a_full_scan),
+        cmocka_unit_test(test_invalid_policies_reject_the_change_set),
+        cmocka_unit_test(test_unusable_credentials_fail_closed_and_are_reported),
+        cmocka_unit_test(test_token_bucket_survives_unrelated_changes),
+        cmocka_unit_test(test_backend_inline_policies),
+        cmocka_unit_test(test_listener_set_target),
+        cmocka_unit_test(test_cors_policy_is_handed_to_the_filter),
+        cmocka_unit_test(test_fuzz_seeds_round_trip),
+        cmocka_unit_test(test_a2a_service_is_not_served),
+    };
+    const struct CMUnitTest http[] = {
+        cmocka_unit_test(test_jwt_authentication),
+        cmocka_unit_test(test_basic_and_api_key_authentication),
+        cmocka_unit_test(test_local_rate_limit_answers_429),
+        cmocka_unit_test(test_traffic_policies_feed_the_route_filters),
+        cmocka_unit_test(test_timeout_policy_answers_504),
+        cmocka_unit_test(test_backend_auth_and_backend_tls),
+        cmocka_unit_test(test_unserved_backends_get_501),
+        cmocka_unit_test(test_dynamic_forward_proxy_connects_to_the_host),
+    };
+    int rc = cmocka_run_group_tests(units, NULL, NULL);
+    return rc | cmocka_run_group_tests(http, setup, teardown);
+}
