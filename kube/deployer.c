@@ -700,7 +700,11 @@ int kube_applier_offer(kube_applier_t *a, const char *key, json_t *obj)
 
 static char *with_manager(kube_applier_t *a, const char *path, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s?fieldManager=%s", path, a->field_manager);
+    int n = snprintf(buf, cap, "%s?fieldManager=%s", path, a->field_manager);
+    /* No room for the parameter (a path near the cap): the manager is optional for these verbs
+     * (the API server names one from the user agent), a cut path is not. */
+    if (n < 0 || (size_t)n >= cap)
+        snprintf(buf, cap, "%s", path);
     return buf;
 }
 

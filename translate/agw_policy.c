@@ -1832,7 +1832,9 @@ static bool numeric(const char *s, uint32_t *out)
 static void target_problem(target_t *t, bool invalid, const char *fmt, const char *a)
 {
     t->invalid = invalid;
-    snprintf(t->msg, sizeof t->msg, fmt, a);
+    int n = snprintf(t->msg, sizeof t->msg, fmt, a);
+    if (n >= (int)sizeof t->msg) /* a long name: say the message was cut */
+        memcpy(t->msg + sizeof t->msg - 4, "...", 4);
 }
 
 /* Resolves one target of kind |t->kind| named |t->name| in |ns|. */
