@@ -44,6 +44,7 @@ typedef struct run_opts {
 typedef struct gw_proxy {
     char key[256];  /* "ns/name" */
     char host[64];  /* its loopback address */
+    bool allocated; /* host is ours (127.0.1.N), not from spec.addresses */
     proxy_t *p;
     xds_inproc_t *sub;
     bool seen;      /* still a Gateway at the last reconcile */
@@ -150,8 +151,10 @@ static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
         if (!g)
             break;
         strcpy(g->key, key);
-        if (!gateway_loopback(a, key, g->host, sizeof(g->host)))
+        if (!gateway_loopback(a, key, g->host, sizeof(g->host))) {
             snprintf(g->host, sizeof(g->host), "127.0.1.%u", ++a->next_host);
+            g->allocated = true;
+        }
         proxy_options_t po;
         proxy_options_default(&po);
         po.auto_listen_host = g->host;
@@ -189,6 +192,82 @@ static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
     }
 }
 
+/* ---- the Gateways' load balancer ----------------------------------------------------------- */
+
+#define LB_ORIGIN "krtgate run (load balancer)"
+
+/* Whether |svc| is a Service lb_services() made. */
+static bool lb_service_ours(const krt_obj_t *svc)
+{
+    json_t *ann = svc ? json_object_get(json_object_get(krt_json_value(svc), "metadata"),
+                                        "annotations")
+                      : NULL;
+    const char *v = json_string_value(json_object_get(ann, "krtgate.dev/origin"));
+    return v && strcmp(v, LB_ORIGIN) == 0;
+}
+
+/* A Service |key| ("ns/name") of the load balancer, with |ip| as its address (NULL: a stub for
+ * a delete). Returns: the object (owned by caller) or NULL on OOM. */
+static json_t *lb_service(const char *key, const char *ip)
+{
+    char ns[256];
+    snprintf(ns, sizeof ns, "%s", key);
+    char *name = strchr(ns, '/');
+    if (!name)
+        return NULL;
+    *name++ = '\0';
+    json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s}}, s:{s:s}}", "apiVersion", "v1",
+                          "kind", "Service", "metadata", "name", name, "namespace", ns, "labels",
+                          "gateway.networking.k8s.io/gateway-name", name, "annotations",
+                          "krtgate.dev/origin", LB_ORIGIN, "spec", "type", "LoadBalancer");
+    if (o && ip &&
+        json_object_set_new(o, "status", json_pack("{s:{s:[{s:s}]}}", "loadBalancer", "ingress",
+                                                   "ip", ip)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* In a cluster the deployer gives each Gateway a Service of its name, whose load balancer address
+ * the translation reports in the Gateway's status. Here krtgate plays that load balancer as it
+ * plays kubelet for Pods: a Gateway whose address it allocated gets such a Service (no ports, no
+ * selector) unless the manifests define one, and loses it with its proxy. Returns: how many
+ * changes were applied. */
+static size_t lb_services(run_app_t *a)
+{
+    krt_collection_t *svcs = kube_source_collection(a->pl.src, "Service");
+    kube_change_t ch[64];
+    size_t n = 0;
+    for (gw_proxy_t *g = a->proxies; g && n < 64; g = g->next) {
+        if (!g->allocated || krt_collection_get(svcs, g->key))
+            continue; /* its address is its own, ours is in place, or the manifests have one */
+        json_t *o = lb_service(g->key, g->host);
+        if (o)
+            ch[n++] = (kube_change_t){.op = KUBE_CHANGE_PUT, .object = o, .origin = LB_ORIGIN};
+    }
+    size_t total = krt_collection_len(svcs);
+    const krt_obj_t **all = total ? malloc(total * sizeof(*all)) : NULL;
+    if (all)
+        krt_collection_list(svcs, all, total);
+    for (size_t i = 0; all && i < total && n < 64; i++) {
+        if (!lb_service_ours(all[i]))
+            continue;
+        bool live = false;
+        for (gw_proxy_t *g = a->proxies; g && !live; g = g->next)
+            live = g->allocated && strcmp(g->key, krt_obj_key(all[i])) == 0;
+        json_t *o = live ? NULL : lb_service(krt_obj_key(all[i]), NULL);
+        if (o)
+            ch[n++] = (kube_change_t){.op = KUBE_CHANGE_DELETE, .object = o, .origin = LB_ORIGIN};
+    }
+    free(all);
+    if (n && kube_source_apply(a->pl.src, ch, n) != KUBE_OK)
+        fprintf(stderr, "krtgate: the Gateways' load balancer Services were not all applied\n");
+    for (size_t i = 0; i < n; i++)
+        json_decref(ch[i].object);
+    return n;
+}
+
 /* ---- manifests → flush → xDS ---------------------------------------------------------------- */
 
 static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *u, void *ud)
@@ -200,8 +279,12 @@ static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *
         fprintf(stderr, "krtgate: %s\n", u->errors[i]);
     a->problems += u->nerrors;
     cli_plane_commit(&a->pl, u->initial ? "initial load" : "update", u->nchanges);
-    if (a->o.proxy && !a->stopping)
+    if (a->o.proxy && !a->stopping) {
         reconcile_proxies(a, uv_default_loop());
+        /* The allocated addresses into the Gateways' status: one more flush when they change. */
+        if (lb_services(a))
+            cli_plane_commit(&a->pl, "load balancer addresses", 0);
+    }
 }
 
 static void stop(run_app_t *a)

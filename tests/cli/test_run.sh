@@ -114,6 +114,33 @@ echo "$delta" | grep -q '^+ route/default/echo.00.http' || fail "delta is not th
 [ "$(code /echo2/x)" = 200 ] || fail "/echo2 answered $(code /echo2/x) after the edit"
 [ "$(code /echo/x)" = 404 ] || fail "/echo answered $(code /echo/x) after the edit"
 
+# A Gateway without spec.addresses gets a loopback address of krtgate's, shown in its status (the
+# load balancer krtgate plays: a Service of the Gateway's name), and loses both with its proxy.
+cat >"$tmp/second.yaml" <<'YAML'
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: second
+  namespace: default
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: 8080
+YAML
+mv "$tmp/second.yaml" "$tmp/live/second.yaml"
+wait_for "$tmp/run.err" "gateway default/second: proxy serving on 127.0.1."
+i=0
+until curl -sf "http://127.0.0.1:$admin/debug/resources" |
+    grep '"key":"default/second"' | grep '"object":"Gateway"' | grep -q '"value":"127.0.1.'; do
+    i=$((i + 1))
+    [ "$i" -le 100 ] || fail "the second Gateway's status has no address"
+    sleep 0.1
+done
+rm "$tmp/live/second.yaml"
+wait_for "$tmp/run.err" "gateway default/second: proxy on 127.0.1.[0-9]* stopped"
+
 kill -TERM "$pid"
 wait "$pid" || fail "krtgate run exited with $? on SIGTERM"
 pid=
