@@ -435,26 +435,6 @@ json_t *kube_deployer_render(const json_t *gw, const json_t *gclass, const json_
     return out;
 }
 
-json_t *kube_deployer_service_addresses(const json_t *service)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *ing;
-    json_array_foreach(json_object_get(json_object_get(json_object_get(service, "status"),
-                                                       "loadBalancer"), "ingress"), i, ing) {
-        if (*jstr(ing, "ip"))
-            json_array_append_new(out, json_pack("{s:s,s:s}", "type", "IPAddress", "value",
-                                                 jstr(ing, "ip")));
-        else if (*jstr(ing, "hostname"))
-            json_array_append_new(out, json_pack("{s:s,s:s}", "type", "Hostname", "value",
-                                                 jstr(ing, "hostname")));
-    }
-    const char *cip = jstr(json_object_get(service, "spec"), "clusterIP");
-    if (json_array_size(out) == 0 && *cip && strcmp(cip, "None") != 0)
-        json_array_append_new(out, json_pack("{s:s,s:s}", "type", "IPAddress", "value", cip));
-    return out;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * The krt collection.
  * ------------------------------------------------------------------------------------------- */

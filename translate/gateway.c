@@ -592,7 +592,8 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             goto out;
     }
 
-    /* Addresses: spec.addresses, else the Gateway's Service's load balancer. */
+    /* Addresses: spec.addresses, else those of the Gateway's Service (the deployer's): its load
+     * balancer's, else its cluster IP. */
     bool bad_type = false, unusable = false;
     json_t *a;
     json_array_foreach(tr__jarr(v, "spec.addresses"), i, a)
@@ -630,6 +631,10 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                 json_array_append_new(addrs,
                                       json_pack("{s:s, s:s}", "type", "Hostname", "value", host));
         }
+        /* No load balancer (a ClusterIP Service, or one still pending): its cluster IP. */
+        const char *cip = tr__jstr(svc ? krt_json_value(svc) : NULL, "spec.clusterIP");
+        if (json_array_size(addrs) == 0 && cip && *cip && strcmp(cip, "None") != 0)
+            json_array_append_new(addrs, json_pack("{s:s, s:s}", "type", "IPAddress", "value", cip));
     }
 
     json_t *pref = tr__jpath(v, "spec.infrastructure.parametersRef");

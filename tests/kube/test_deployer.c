@@ -96,27 +96,6 @@ static void test_other_class_is_not_rendered(void **state)
     json_decref(gc);
 }
 
-static void test_service_addresses(void **state)
-{
-    (void)state;
-    json_t *svc = json_loads(
-        "{\"spec\":{\"clusterIP\":\"10.0.0.9\"},\"status\":{\"loadBalancer\":{\"ingress\":"
-        "[{\"ip\":\"198.51.100.4\"},{\"hostname\":\"lb.example.com\"}]}}}", 0, NULL);
-    json_t *a = kube_deployer_service_addresses(svc);
-    json_t *want = json_loads("[{\"type\":\"IPAddress\",\"value\":\"198.51.100.4\"},"
-                              "{\"type\":\"Hostname\",\"value\":\"lb.example.com\"}]", 0, NULL);
-    assert_true(json_equal(a, want));
-    json_decref(a);
-    json_decref(want);
-    json_object_del(json_object_get(svc, "status"), "loadBalancer");
-    a = kube_deployer_service_addresses(svc);
-    assert_int_equal(json_array_size(a), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "value")),
-                        "10.0.0.9");
-    json_decref(a);
-    json_decref(svc);
-}
-
 static void put(krt_collection_t *c, const char *text)
 {
     const krt_obj_t *o = krt_json_parse(text, strlen(text), NULL);
@@ -386,7 +365,6 @@ int main(void)
         cmocka_unit_test(test_golden_basic),
         cmocka_unit_test(test_golden_params),
         cmocka_unit_test(test_other_class_is_not_rendered),
-        cmocka_unit_test(test_service_addresses),
         cmocka_unit_test(test_collection_follows_class_and_params),
         cmocka_unit_test(test_applier_creates_then_leaves_alone),
         cmocka_unit_test(test_applier_patches_only_our_fields),

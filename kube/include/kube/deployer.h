@@ -16,9 +16,8 @@
  *     server errors retry with backoff; writes share a token bucket.
  *
  * The Service's address (status.loadBalancer.ingress, else spec.clusterIP) is what the Gateway's
- * status.addresses should report: kube_deployer_service_addresses(). The translate graph already
- * reads the Service named like the Gateway for this (docs/translate.md §5), so the status writer
- * gets it through the Gateway's status stanza.
+ * status.addresses reports: the translate graph reads the Service named like the Gateway for this
+ * (translate/gateway.c), so the status writer gets it through the Gateway's status stanza.
  *
  * Parameters (AgentgatewayParameters spec) honoured: image.{registry,repository,tag,digest,
  * pullPolicy}, env (appended after ours; same name replaces), resources, logging.level (RUST_LOG-
@@ -83,10 +82,6 @@ krt_collection_t *kube_deployer_desired(const kube_deployer_t *k);
  * must not flush again. NULL is a no-op. */
 void kube_deployer_free(kube_deployer_t *k);
 
-/* Returns: what a Gateway's status.addresses should say for |service| (borrowed): one
- * {"type":"IPAddress"|"Hostname","value":...} per load-balancer ingress, else the clusterIP
- * (none for "None"); owned by caller. */
-json_t *kube_deployer_service_addresses(const json_t *service);
 
 /* ---- the applier ---- */
 typedef struct kube_applier kube_applier_t;
