@@ -177,7 +177,8 @@ static int buf_add(uint8_t **b, size_t *len, size_t *cap, const uint8_t *data, s
 
 static void consume(uint8_t *b, size_t *len, size_t n)
 {
-    memmove(b, b + n, *len - n);
+    if (n < *len) /* an empty buffer may have no storage at all */
+        memmove(b, b + n, *len - n);
     *len -= n;
 }
 

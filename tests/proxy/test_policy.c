@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <unistd.h>
@@ -896,6 +897,8 @@ static void job_setup(world_t *w, void *arg)
         rule("hdr", 0, L1, "prefix:/hdr", B),
         rule("direct", 0, L1, "prefix:/direct", B),
         rule("hostrw", 0, L1, "prefix:/hostrw", B),
+        rule("cors", 0, L1, "prefix:/cors", B),
+        traffic("cors-auth", "route:default/cors", tp_basic(0, HTPASSWD), false),
         rule("tls", 0, L1, "prefix:/tls", "be:default/secure"),
         rule("badca", 0, L1, "prefix:/badca", "be:default/badca"),
         rule("llm", 0, L1, "prefix:/llm", "be:default/llm"),
@@ -916,6 +919,7 @@ static void job_setup(world_t *w, void *arg)
                 tp_set_header(TK(RESPONSE_HEADER_MODIFIER), "x-resp", "yes"), false),
         NULL, /* direct */
         NULL, /* hostrw */
+        NULL, /* cors */
         backend("tls", "backend:default/secure", bps_tls(w->cert.ca_pem, "backend.test")),
         backend("badca", "backend:default/badca", bps_tls(w->other.ca_pem, "backend.test")),
         NULL};
@@ -934,6 +938,12 @@ static void job_setup(world_t *w, void *arg)
     hr->host_rewrite->mode =
         AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__HOST_REWRITE__MODE__AUTO;
     objs[n++] = traffic("hostrw", "route:default/hostrw", hr, false);
+    tp_tps_t *co = tp_tps(TK(CORS));
+    co->cors = ir_pb_alloc(sizeof *co->cors);
+    agentgateway__dev__resource__cors__init(co->cors);
+    TU_PUSH(co->cors->allow_origins, co->cors->n_allow_origins, tu_strdup("https://app.example"));
+    TU_PUSH(co->cors->allow_methods, co->cors->n_allow_methods, tu_strdup("GET"));
+    objs[n++] = traffic("cors", "route:default/cors", co, false);
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
 
     char c[256];
@@ -1165,6 +1175,44 @@ static void test_traffic_policies_feed_the_route_filters(void **state)
     resp_free(&r);
 }
 
+
+/* Whether the response head holds |line| (names compared without case, as HTTP says). */
+static bool head_has(const resp_t *r, const char *line)
+{
+    char low[sizeof r->headers];
+    size_t i = 0;
+    for (; r->headers[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)r->headers[i]);
+    low[i] = '\0';
+    return strstr(low, line) != NULL;
+}
+
+/* A CORS Policy: a preflight from an allowed origin is answered by the proxy before the route's
+ * authentication (browsers send preflights without credentials); one from another origin gets no
+ * CORS fields; an actual request still needs its credentials and gets Allow-Origin. */
+static void test_cors_policy_answers_preflights_before_authentication(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, "/cors", "-X OPTIONS -H 'origin: https://app.example' "
+                      "-H 'access-control-request-method: GET'");
+    assert_int_equal(r.status, 200);
+    assert_true(head_has(&r, "access-control-allow-origin: https://app.example"));
+    resp_free(&r);
+    curl(&r, "/cors", "-X OPTIONS -H 'origin: https://evil.example' "
+                      "-H 'access-control-request-method: GET'");
+    assert_false(head_has(&r, "access-control-allow-origin"));
+    resp_free(&r);
+    curl(&r, "/cors", "-H 'origin: https://app.example'");
+    assert_int_equal(r.status, 401); /* no credentials */
+    resp_free(&r);
+    curl(&r, "/cors", "-H 'origin: https://app.example' -u 'alice:open sesame'");
+    assert_int_equal(r.status, 200);
+    assert_true(head_has(&r, "access-control-allow-origin: https://app.example"));
+    resp_free(&r);
+}
+
 static void test_timeout_policy_answers_504(void **state)
 {
     (void)state;
@@ -1263,6 +1311,7 @@ int main(void)
         cmocka_unit_test(test_basic_and_api_key_authentication),
         cmocka_unit_test(test_local_rate_limit_answers_429),
         cmocka_unit_test(test_traffic_policies_feed_the_route_filters),
+        cmocka_unit_test(test_cors_policy_answers_preflights_before_authentication),
         cmocka_unit_test(test_timeout_policy_answers_504),
         cmocka_unit_test(test_backend_auth_and_backend_tls),
         cmocka_unit_test(test_unserved_backends_get_501),
