@@ -328,6 +328,15 @@ static void s_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t code, voi
     hc->nstreams--;
     if (x && !x->dead) {
         x->st = NULL; /* gone: nothing to reset */
+        if (x->remote_ended && code == 0) {
+            /* A complete response whose last bytes wait for a slow client: nghttp2 closes a
+             * stream once both sides ended, whatever the caller has not taken yet; x_pump
+             * finishes the exchange when it has. It needs the connection no more (which may now
+             * close), so it forgets it. */
+            x->hc = NULL;
+            conn_maybe_trim(hc);
+            return;
+        }
         char why[80];
         snprintf(why, sizeof why, "upstream HTTP/2 stream closed (error code %u)", (unsigned)code);
         x_fail(x, 502, why);

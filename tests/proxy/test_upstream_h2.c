@@ -70,7 +70,7 @@ static void srv_end(net_h2_session_t *s, net_h2_stream_t *st, void *ud)
 
 typedef struct call {
     int status, err_status;
-    bool head_end, ended, refuse_once;
+    bool head_end, ended, refuse_once, refuse_all;
     char body[64];
     size_t blen;
     char trailer[16];
@@ -90,7 +90,7 @@ static void c_head(void *ud, int status, const net_h2_header_t *h, size_t n, boo
 static size_t c_data(void *ud, const uint8_t *d, size_t len)
 {
     call_t *c = ud;
-    if (c->refuse_once) {
+    if (c->refuse_once || c->refuse_all) {
         c->refuse_once = false;
         return 0;
     }
@@ -284,6 +284,34 @@ static void test_refused_connection_is_503(void **state)
     assert_int_equal(a.err_status, 503);
 }
 
+
+/* The upstream finishes (END_STREAM, and nghttp2 closes the stream) while the caller still
+ * refuses the last bytes (a slow client): the exchange keeps them and ends normally once taken,
+ * not with an error for the closed stream. */
+static void test_response_held_past_the_upstream_stream_close(void **state)
+{
+    (void)state;
+    call_t a;
+    assert_non_null(start(&a, "/echo", false, port));
+    a.refuse_all = true;
+    assert_int_equal(proxy_h2x_write(a.x, "tail", 4), NET_OK);
+    proxy_h2x_end(a.x, NULL, 0);
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick_cb, 10, 10);
+    for (int i = 0; i < 30; i++) /* ~300 ms: the echo, its END_STREAM and the stream close */
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_false(a.ended); /* held, not failed */
+    a.refuse_all = false;
+    proxy_h2x_resume(a.x);
+    run_until(call_ended, &a);
+    assert_int_equal(a.err_status, 0);
+    assert_string_equal(a.body, "tail");
+    assert_string_equal(a.trailer, "1");
+}
+
 static void test_late_taker_and_cancel(void **state)
 {
     (void)state;
@@ -319,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_trailers_only_and_reset),
         cmocka_unit_test(test_refused_connection_is_503),
         cmocka_unit_test(test_late_taker_and_cancel),
+        cmocka_unit_test(test_response_held_past_the_upstream_stream_close),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
