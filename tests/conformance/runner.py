@@ -1294,6 +1294,30 @@ def _run_test(args, name, fixture, cases, result):
             print(f"  (kept {work})")
 
 
+def profile_of(name):
+    """The conformance profile a test belongs to, from its name (the suite's own grouping)."""
+    if name.startswith("GRPC"):
+        return "GATEWAY-GRPC"
+    if name.startswith("TLSRoute"):
+        return "GATEWAY-TLS"
+    return "GATEWAY-HTTP"
+
+
+def summarize(rows):
+    """Counts per profile, then per feature (a test counts for every feature it names), as
+    (kind, name, {result: count}) in a stable order."""
+    def bump(table, key, result):
+        c = table.setdefault(key, {"PASS": 0, "FAIL": 0, "NOT RUN": 0})
+        c[result if result in c else "NOT RUN"] += 1
+    profiles, features = {}, {}
+    for name, feature, result, *_ in rows:
+        bump(profiles, profile_of(name), result)
+        for f in feature.split(","):
+            bump(features, f.strip(), result)
+    return ([("profile", k, profiles[k]) for k in sorted(profiles)] +
+            [("feature", k, features[k]) for k in sorted(features)])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--krtgate", required=True)
@@ -1360,6 +1384,9 @@ def main():
     known = [r[0] for r in rows if r[0] not in expected and r[2] != "PASS"]
     print(f"summary: {npass} passed, {nfail} failed, {nskip} not run, of {len(rows)} "
           f"({time.monotonic() - t0:.0f}s)")
+    summary = summarize(rows)
+    for kind, key, c in summary:
+        print(f"{kind:8} {key}: {c['PASS']} passed, {c['FAIL']} failed, {c['NOT RUN']} not run")
     if known:
         print("known failures (not in EXPECTED_PASS): " + ", ".join(known))
     if regress:
@@ -1371,6 +1398,10 @@ def main():
                 cell = result + (f" ({ok}/{total})" if total else "")
                 text = "; ".join(x for x in (why, note) if x).replace("|", "\\|")
                 f.write(f"| `{name}` | {feature} | {cell} | {text} |\n")
+            f.write("\n| profile or feature | passed | failed | not run |\n|---|---|---|---|\n")
+            for kind, key, c in summary:
+                label = f"**{key}**" if kind == "profile" else key
+                f.write(f"| {label} | {c['PASS']} | {c['FAIL']} | {c['NOT RUN']} |\n")
     return 1 if regress else 0
 
 
