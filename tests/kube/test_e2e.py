@@ -21,7 +21,7 @@
          the leader hands the Lease over and an edit still gets its status from the new leader.
 
 Usage: test_e2e.py KRTGATE SRC_DIR. Exit 77 (skipped) when kubectl, the test API server or a
-controller with --xds-audience is absent. Every wait is bounded; everything listens on 127.0.0.0/8.
+controller with --xds-audience is absent. KRT_E2E_KEEP=1 keeps the processes' logs. Every wait is bounded; everything listens on 127.0.0.0/8.
 """
 import json
 import os
@@ -173,6 +173,7 @@ class Cluster:
 
 
 def controller(c, ident):
+    """Starts a replica; controller_ports() waits for its ports (so two start at once)."""
     p = start("controller-" + ident,
               [KRTGATE, "controller", "--kubeconfig", c.srv.kubeconfig,
                "--xds-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
@@ -181,9 +182,15 @@ def controller(c, ident):
                # no reuse of TokenReview answers, so a revoked token is refused at once
                "--xds-auth-cache-ttl", "0",
                "--xds-address", "127.0.0.1:9978"], env=c.srv.env())
+    p.ident = ident
+    return p
+
+
+def controller_ports(p):
+    ident = p.ident
     m = wait_for(ident + "'s ports", lambda: re.search(
         r"serving xDS on 127\.0\.0\.1:(\d+), admin on (http://127\.0\.0\.1:\d+)", read(p.log)))
-    p.xds, p.admin, p.ident = int(m.group(1)), m.group(2), ident
+    p.xds, p.admin = int(m.group(1)), m.group(2)
     return p
 
 
@@ -283,7 +290,7 @@ def run(c):
     note("cluster ready")
 
     # two replicas race for the Lease
-    ctls = [controller(c, "c1"), controller(c, "c2")]
+    ctls = [controller_ports(p) for p in (controller(c, "c1"), controller(c, "c2"))]
     for p in ctls:
         wait_for("/readyz of " + p.ident, lambda p=p: http_get(p.admin + "/readyz")[0] == 200)
     wait_for("exactly one leader", lambda: sum(metric(p.admin, "krtgate_leader")
@@ -318,8 +325,12 @@ def run(c):
     cur = edit_and_converge(c, "a first edit", "/echo")
 
     # a. every watch dropped
+    restarts = [metric(p.admin, "krtgate_informer_watch_restarts_total") for p in ctls]
     c.srv.control("drop-watches")
     cur = edit_and_converge(c, "dropped watches", cur)
+    wait_for("watch restarts counted after the drop",
+             lambda: all(metric(p.admin, "krtgate_informer_watch_restarts_total") > r0
+                         for p, r0 in zip(ctls, restarts)))
 
     # b. history compacted: resuming watches get 410 and relist
     relists = [metric(p.admin, "krtgate_informer_relists_total") for p in ctls]
@@ -351,7 +362,8 @@ def run(c):
         fail("a proxy with a revoked token is ready")
     if through_proxy(cur + "/hello")[0] == 200:
         fail("a proxy with a revoked token routes")
-    stop(px)
+    if stop(px) != 0:
+        fail("the refused proxy exited %s on SIGTERM" % px.returncode)
     px = proxy("proxy-3", standby.xds, c.token("quickstart"))
     wait_for("the proxy with a new token to serve", lambda: routes_by(cur))
     note("revoked token refused, a new token serves")
@@ -403,7 +415,10 @@ def main():
                 p.wait()
         if c:
             c.srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KRT_E2E_KEEP"):  # the logs, for a look after the fact
+            print("logs kept in " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
