@@ -14,7 +14,10 @@
     the new path and the HTTPRoute's status must be current (our parent Accepted and ResolvedRefs
     with observedGeneration = generation):
       a. the server drops every watch;  b. the server compacts its history (410 on resume);
+      b'. an edit is missed behind a compaction (watches held off by injected 503s): the relist
+          after the 410 finds it;
       c. the server restarts (SIGTERM, same --state-dir and port): the controllers reconnect;
+         a missing backend then turns ResolvedRefs False (BackendNotFound) and back;
       d. the proxy's token is revoked: a proxy restarted with it is refused (UNAUTHENTICATED in
          its log, /readyz 503); with a new token a restarted proxy serves again;
       e. only the leader writes status (the standby's status patch counter stays 0); SIGTERM of
@@ -231,8 +234,9 @@ def routes_by(prefix, old=None):
     return echo
 
 
-def route_status_current(c):
-    """The HTTPRoute's parent of ours: Accepted and ResolvedRefs, for the current generation."""
+def route_status_current(c, resolved="True", reason=None):
+    """The HTTPRoute's parent of ours, for the current generation: Accepted, and ResolvedRefs
+    |resolved| (with |reason| if given)."""
     r = c.get("httproute", "echo")
     if not r:
         return None
@@ -241,8 +245,10 @@ def route_status_current(c):
         if p.get("controllerName") != OURS or p["parentRef"].get("name") != "quickstart":
             continue
         conds = {x["type"]: x for x in p.get("conditions", [])}
-        if all(conds.get(t, {}).get("status") == "True" and
-               conds[t].get("observedGeneration") == gen for t in ("Accepted", "ResolvedRefs")):
+        want = {"Accepted": "True", "ResolvedRefs": resolved}
+        if all(conds.get(t, {}).get("status") == v and
+               conds[t].get("observedGeneration") == gen for t, v in want.items()) and \
+                (reason is None or conds["ResolvedRefs"].get("reason") == reason):
             return r
     return None
 
@@ -258,6 +264,11 @@ def gateway_programmed(c):
 
 
 EDITS = iter(range(1, 100))
+
+
+def set_backend(c, name):
+    c.kubectl("patch", "httproute", "echo", "--type=json", "-p", json.dumps(
+        [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/name", "value": name}]))
 
 
 def edit_and_converge(c, what, current):
@@ -341,8 +352,38 @@ def run(c):
              lambda: all(metric(p.admin, "krtgate_informer_relists_total") > r0
                          for p, r0 in zip(ctls, relists)))
 
-    # c. the API server restarts on the same port with the same state
+    # b'. an edit missed behind a compaction: while the HTTPRoute watches cannot resume (injected
+    # 503s), the route changes and the history is compacted; the resumes then get 410 and the
+    # relist must find the change
+    hr = "/apis/gateway.networking.k8s.io/v1/httproutes"
+    gone = c.srv.control("stats", method="GET")["gone"]
+    c.srv.control("fail", {"method": "GET", "path": hr, "code": 503, "count": 40})
+    c.srv.control("drop-watches")
+    new = "/e%d" % next(EDITS)
+    c.kubectl("patch", "httproute", "echo", "--type=json", "-p", json.dumps(
+        [{"op": "replace", "path": "/spec/rules/0/matches/0/path/value", "value": new}]))
+    c.srv.control("compact?watches=keep")
+    for _ in range(60):  # the failures the controllers did not meet yet
+        if c.srv.request("GET", hr)[0] == 200:
+            break
+    wait_for("the proxy to route %s after a missed edit" % new, lambda: routes_by(new, cur))
+    wait_for("the HTTPRoute's status after a missed edit", lambda: route_status_current(c))
+    if c.srv.control("stats", method="GET")["gone"] == gone:
+        fail("no watch or list got 410 after the compaction")
+    cur = new
+    note("an edit missed behind a compaction: converged (proxy routes %s, status current)" % cur)
+
+    # c. the API server restarts on the same port with the same state; a status that changes
+    # value (not just its observedGeneration) converges too: a backend that does not exist
     c.restart()
+    set_backend(c, "missing")
+    wait_for("ResolvedRefs False (BackendNotFound) after an API server restart",
+             lambda: route_status_current(c, "False", "BackendNotFound"))
+    wait_for("the proxy to stop reaching the echo pods",
+             lambda: through_proxy(cur + "/hello")[0] >= 500)
+    set_backend(c, "echo")
+    wait_for("ResolvedRefs True again", lambda: route_status_current(c))
+    wait_for("the proxy to route again", lambda: routes_by(cur))
     cur = edit_and_converge(c, "an API server restart", cur)
     if any(p.poll() is not None for p in ctls):
         fail("a controller exited across the API server restart")
