@@ -14,10 +14,11 @@
     the new path and the HTTPRoute's status must be current (our parent Accepted and ResolvedRefs
     with observedGeneration = generation):
       a. the server drops every watch;  b. the server compacts its history (410 on resume);
-      b'. an edit is missed behind a compaction (watches held off by injected 503s): the relist
-          after the 410 finds it;
+      b'. an edit and a delete are missed behind a compaction (watches held off by injected
+          503s): the relist after the 410 finds both (nothing stale: attachedRoutes drops);
       c. the server restarts (SIGTERM, same --state-dir and port): the controllers reconnect;
-         a missing backend then turns ResolvedRefs False (BackendNotFound) and back;
+         a missing backend then turns ResolvedRefs False (BackendNotFound) and back, and a new
+         route is served and gets its status (nothing lost);
       d. the proxy's token is revoked: a proxy restarted with it is refused (UNAUTHENTICATED in
          its log, /readyz 503); with a new token a restarted proxy serves again;
       e. only the leader writes status (the standby's status patch counter stays 0); SIGTERM of
@@ -266,6 +267,29 @@ def gateway_programmed(c):
 EDITS = iter(range(1, 100))
 
 
+def extra_route(name, prefix):
+    """A second HTTPRoute of the quickstart Gateway (kubectl apply input)."""
+    return json.dumps({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                       "metadata": {"name": name, "namespace": "default"},
+                       "spec": {"parentRefs": [{"name": "quickstart"}],
+                                "hostnames": ["example.local"],
+                                "rules": [{"matches": [{"path": {"type": "PathPrefix",
+                                                                 "value": prefix}}],
+                                           "backendRefs": [{"name": "echo", "port": 80}]}]}})
+
+
+def attached_routes(c):
+    """The quickstart Gateway's listener's status.attachedRoutes (None before it is written)."""
+    g = c.get("gateway", "quickstart") or {}
+    ls = g.get("status", {}).get("listeners", [])
+    return ls[0].get("attachedRoutes") if ls else None
+
+
+def route_parent_written(c, name):
+    r = c.get("httproute", name) or {}
+    return any(p.get("controllerName") == OURS for p in r.get("status", {}).get("parents", []))
+
+
 def set_backend(c, name):
     c.kubectl("patch", "httproute", "echo", "--type=json", "-p", json.dumps(
         [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/name", "value": name}]))
@@ -334,6 +358,9 @@ def run(c):
         fail("echo saw %s" % echo)
     note("proxy serves: %s answered %s" % (echo["pod"], echo["path"]))
     cur = edit_and_converge(c, "a first edit", "/echo")
+    c.kubectl("apply", "-f", "-", input=extra_route("extra", "/extra"))
+    wait_for("route extra through the proxy", lambda: through_proxy("/extra/x")[0] == 200)
+    wait_for("attachedRoutes 2", lambda: attached_routes(c) == 2)
 
     # a. every watch dropped
     restarts = [metric(p.admin, "krtgate_informer_watch_restarts_total") for p in ctls]
@@ -362,12 +389,15 @@ def run(c):
     new = "/e%d" % next(EDITS)
     c.kubectl("patch", "httproute", "echo", "--type=json", "-p", json.dumps(
         [{"op": "replace", "path": "/spec/rules/0/matches/0/path/value", "value": new}]))
+    c.kubectl("delete", "httproute", "extra")  # nothing stale: a delete the watch never saw
     c.srv.control("compact?watches=keep")
     for _ in range(60):  # the failures the controllers did not meet yet
         if c.srv.request("GET", hr)[0] == 200:
             break
     wait_for("the proxy to route %s after a missed edit" % new, lambda: routes_by(new, cur))
     wait_for("the HTTPRoute's status after a missed edit", lambda: route_status_current(c))
+    wait_for("route extra gone from the proxy", lambda: through_proxy("/extra/x")[0] == 404)
+    wait_for("attachedRoutes 1 after the missed delete", lambda: attached_routes(c) == 1)
     if c.srv.control("stats", method="GET")["gone"] == gone:
         fail("no watch or list got 410 after the compaction")
     cur = new
@@ -385,6 +415,11 @@ def run(c):
     wait_for("ResolvedRefs True again", lambda: route_status_current(c))
     wait_for("the proxy to route again", lambda: routes_by(cur))
     cur = edit_and_converge(c, "an API server restart", cur)
+    # nothing lost: a route created after the restart is served and gets its status
+    c.kubectl("apply", "-f", "-", input=extra_route("late", "/late"))
+    wait_for("route late through the proxy", lambda: through_proxy("/late/x")[0] == 200)
+    wait_for("route late's status", lambda: route_parent_written(c, "late"))
+    wait_for("attachedRoutes 2 after the restart", lambda: attached_routes(c) == 2)
     if any(p.poll() is not None for p in ctls):
         fail("a controller exited across the API server restart")
     if sum(metric(p.admin, "krtgate_leader") for p in ctls) != 1:
