@@ -25,7 +25,8 @@
          the leader hands the Lease over and an edit still gets its status from the new leader.
 
 Usage: test_e2e.py KRTGATE SRC_DIR. Exit 77 (skipped) when kubectl, the test API server or a
-controller with --xds-audience is absent. KRT_E2E_KEEP=1 keeps the processes' logs. Every wait is bounded; everything listens on 127.0.0.0/8.
+controller with --xds-audience is absent. KRT_E2E_KEEP=1 keeps the processes' logs. Every wait
+is bounded; everything listens on 127.0.0.0/8.
 """
 import json
 import os
@@ -65,11 +66,19 @@ if subprocess.run([KRTGATE, "controller", "--xds-audience", "x", "--xds-auth-cac
                   timeout=30).returncode:
     skip("krtgate controller has no --xds-audience --xds-auth-cache-ttl")
 
+bad = subprocess.run([KRTGATE, "controller", "--xds-auth-cache-ttl", "-1"], capture_output=True,
+                     text=True, timeout=30)
+if bad.returncode != 2 or "--xds-auth-cache-ttl '-1'" not in bad.stderr:
+    print("FAIL: a bad --xds-auth-cache-ttl: exit %d, %r" % (bad.returncode, bad.stderr))
+    sys.exit(1)
+
 sys.path.insert(0, APIDIR)
 from harness import ApiServer  # noqa: E402
 
 tmp = tempfile.mkdtemp(prefix="krtgate-e2e-")
-procs = []  # every process started here: (Popen, log path)
+procs = []  # every process started here (Popen with .name and .log)
+# no http_proxy from the environment: every request here goes to loopback directly
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 T0 = time.monotonic()
 
 
@@ -102,8 +111,9 @@ def wait_for(what, fn, timeout=20.0):
 
 def start(name, argv, env=None):
     log = os.path.join(tmp, name + ".log")
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
-                         stdin=subprocess.DEVNULL, env=env)
+    with open(log, "w") as f:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=f,
+                             stdin=subprocess.DEVNULL, env=env)
     p.name, p.log = name, log
     procs.append(p)
     return p
@@ -130,7 +140,7 @@ def http_get(url, host=None, timeout=5):
     """(status, body) of a GET; HTTP errors are answers too."""
     req = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with OPENER.open(req, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
