@@ -350,6 +350,12 @@ def run(c):
     # status and deployer objects
     g = wait_for("the Gateway Accepted and Programmed", lambda: gateway_programmed(c))
     wait_for("the HTTPRoute's parent status", lambda: route_status_current(c))
+    # as a user sees it (issue 6: "visible with kubectl get gateway -o yaml")
+    gy = c.kubectl("get", "gateway", "quickstart", "-o", "yaml").stdout
+    ry = c.kubectl("get", "httproute", "echo", "-o", "yaml").stdout
+    if not re.search(r"status: \"True\"\n\s+type: Programmed", gy) or \
+            "controllerName: " + OURS not in ry:
+        fail("kubectl get -o yaml does not show the status:\n%s\n%s" % (gy, ry))
     uid = g["metadata"]["uid"]
     for kind in ("deployment", "service", "serviceaccount"):
         o = wait_for("%s/quickstart" % kind, lambda kind=kind: c.get(kind, "quickstart"))
