@@ -327,8 +327,9 @@ static int parse(int argc, char **argv, ctl_opts_t *o)
                              : !strcmp(a, "--xds-audience")    ? &o->xds_audience
                              : !strcmp(a, "--xds-address")     ? &o->xds_address
                              : !strcmp(a, "--proxy-image")     ? &o->proxy_image
-                             : !strcmp(a, "--xds-auth-cache-ttl") ? &o->auth_cache_ttl
-                                                                  : NULL;
+                                                               : NULL;
+        if (!strcmp(a, "--xds-auth-cache-ttl")) /* apart: the table above keeps its alignment */
+            value = &o->auth_cache_ttl;
         if (value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "krtgate controller: %s needs a value\n", a);
@@ -350,8 +351,10 @@ static int parse(int argc, char **argv, ctl_opts_t *o)
         char *end = NULL;
         unsigned long long secs = strtoull(o->auth_cache_ttl, &end, 10);
         if (!*o->auth_cache_ttl || *end || o->auth_cache_ttl[0] == '-' || secs > 86400) {
-            fprintf(stderr, "krtgate controller: --xds-auth-cache-ttl '%s': want whole seconds "
-                            "from 0 to 86400\n", o->auth_cache_ttl);
+            fprintf(stderr,
+                    "krtgate controller: --xds-auth-cache-ttl '%s': want whole seconds "
+                    "from 0 to 86400\n",
+                    o->auth_cache_ttl);
             return CLI_USAGE;
         }
     }
