@@ -32,6 +32,7 @@ is bounded; everything listens on 127.0.0.0/8.
 """
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -47,9 +48,12 @@ KRTGATE, SRC = sys.argv[1], sys.argv[2]
 APIDIR = os.path.join(SRC, "tests", "kube", "apiserver")
 AUD = "krtgate-e2e"
 OURS = "agentgateway.dev/agentgateway"
-# unusual loopback addresses, so a quickstart running beside (127.0.10.x, 127.0.1.x) is not hit
-ECHO = [("127.0.93.1", "echo-1"), ("127.0.93.2", "echo-2")]
-PROXY_HOST = "127.0.93.10"
+# The proxy listens at the Gateway's port (8080) and the echo pods at the Service's target port
+# (8081), so the addresses make a run unique: a random 127.X.Y.0/24 per run, apart from the
+# quickstart's (127.0.10.x, 127.0.1.x) and from another run of this test (another build dir).
+NET = "127.%d.%d." % (random.randint(100, 250), random.randint(1, 250))
+ECHO = [(NET + "1", "echo-1"), (NET + "2", "echo-2")]
+PROXY_HOST = NET + "10"
 
 
 def skip(msg):
