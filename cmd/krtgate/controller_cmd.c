@@ -35,7 +35,7 @@
 typedef struct ctl_opts {
     const char *kubeconfig, *context, *controller, *xds_listen, *admin_listen, *token_file;
     const char *tls_cert, *tls_key, *lease_ns, *lease_name, *id, *ns;
-    const char *xds_audience, *xds_address, *proxy_image;
+    const char *xds_audience, *xds_address, *proxy_image, *auth_cache_ttl;
     bool leader_elect;
 } ctl_opts_t;
 
@@ -300,7 +300,8 @@ static void usage(FILE *out)
             "           [--controller-name NAME] [--xds-listen ADDR] [--admin-listen ADDR]\n"
             "           [--xds-token-file F] [--xds-tls-cert F --xds-tls-key F]\n"
             "           [--leader-elect [--lease-namespace NS] [--lease-name NAME] [--id ID]]\n"
-            "           [--xds-audience AUD] [--xds-address HOST:PORT] [--proxy-image IMAGE]\n");
+            "           [--xds-audience AUD [--xds-auth-cache-ttl SECONDS]]\n"
+            "           [--xds-address HOST:PORT] [--proxy-image IMAGE]\n");
 }
 
 static int parse(int argc, char **argv, ctl_opts_t *o)
@@ -327,6 +328,8 @@ static int parse(int argc, char **argv, ctl_opts_t *o)
                              : !strcmp(a, "--xds-address")     ? &o->xds_address
                              : !strcmp(a, "--proxy-image")     ? &o->proxy_image
                                                                : NULL;
+        if (!strcmp(a, "--xds-auth-cache-ttl")) /* apart: the table above keeps its alignment */
+            value = &o->auth_cache_ttl;
         if (value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "krtgate controller: %s needs a value\n", a);
@@ -341,6 +344,17 @@ static int parse(int argc, char **argv, ctl_opts_t *o)
         } else {
             fprintf(stderr, "krtgate controller: unknown argument '%s'\n", a);
             usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (o->auth_cache_ttl) {
+        char *end = NULL;
+        unsigned long long secs = strtoull(o->auth_cache_ttl, &end, 10);
+        if (!*o->auth_cache_ttl || *end || o->auth_cache_ttl[0] == '-' || secs > 86400) {
+            fprintf(stderr,
+                    "krtgate controller: --xds-auth-cache-ttl '%s': want whole seconds "
+                    "from 0 to 86400\n",
+                    o->auth_cache_ttl);
             return CLI_USAGE;
         }
     }
@@ -395,6 +409,11 @@ static bool xds_auth_from_cluster(ctl_app_t *a, xds_auth_t *out)
     if (a->o.token_file || !a->o.xds_audience)
         return false;
     kube_tokenreview_options_t to = {.audience = a->o.xds_audience};
+    if (a->o.auth_cache_ttl) {
+        /* validated in parse(); 0 s becomes 1 ms (a review is not reused) since 0 means default */
+        uint64_t secs = strtoull(a->o.auth_cache_ttl, NULL, 10);
+        to.ttl_allow_ms = secs ? secs * 1000 : 1;
+    }
     a->tr = kube_tokenreview_new(kube_api_client(a->client), &to);
     if (!a->tr)
         return false;
