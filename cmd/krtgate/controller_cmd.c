@@ -327,9 +327,8 @@ static int parse(int argc, char **argv, ctl_opts_t *o)
                              : !strcmp(a, "--xds-audience")    ? &o->xds_audience
                              : !strcmp(a, "--xds-address")     ? &o->xds_address
                              : !strcmp(a, "--proxy-image")     ? &o->proxy_image
+                             : !strcmp(a, "--xds-auth-cache-ttl") ? &o->auth_cache_ttl
                                                                : NULL;
-        if (!strcmp(a, "--xds-auth-cache-ttl")) /* apart: the table above keeps its alignment */
-            value = &o->auth_cache_ttl;
         if (value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "krtgate controller: %s needs a value\n", a);
