@@ -282,8 +282,9 @@ static void on_update(kube_manifest_dir_t *d, const kube_manifest_dir_update_t *
     if (a->o.proxy && !a->stopping) {
         reconcile_proxies(a, uv_default_loop());
         /* The allocated addresses into the Gateways' status: one more flush when they change. */
-        if (lb_services(a))
-            cli_plane_commit(&a->pl, "load balancer addresses", 0);
+        size_t nlb = lb_services(a);
+        if (nlb)
+            cli_plane_commit(&a->pl, "load balancer addresses", nlb);
     }
 }
 
