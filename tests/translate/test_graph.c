@@ -24,7 +24,7 @@ static void test_sources_set_knows_every_kind(void **state)
     (void)state;
     tr_sources_t s = {0};
     krt_collection_t *dummy = (krt_collection_t *)&s; /* only stored, never used */
-    assert_int_equal(tr_source_kinds_len, 16);
+    assert_int_equal(tr_source_kinds_len, 17);
     for (size_t i = 0; i < tr_source_kinds_len; i++)
         assert_int_equal(tr_sources_set(&s, tr_source_kinds[i], dummy), TR_OK);
     assert_ptr_equal(s.gateway_classes, dummy);

@@ -86,6 +86,7 @@ typedef struct tr_sources {
     krt_collection_t *agw_backends;   /* agentgateway.dev AgentgatewayBackend */
     krt_collection_t *agw_policies;   /* agentgateway.dev AgentgatewayPolicy */
     krt_collection_t *agw_parameters; /* agentgateway.dev AgentgatewayParameters */
+    krt_collection_t *listener_sets;  /* gateway.networking.k8s.io ListenerSet */
 } tr_sources_t;
 
 /* The kind names tr_sources_set understands ("GatewayClass", ..., "Secret"), in member order;
@@ -142,8 +143,9 @@ typedef enum tr_status_kind {
     TR_STATUS_TLS_ROUTE = 5,
     TR_STATUS_AGW_BACKEND = 6, /* AgentgatewayBackend: {"conditions":[Accepted]} */
     TR_STATUS_AGW_POLICY = 7,  /* AgentgatewayPolicy: {"ancestors":[...]} (PolicyStatus) */
+    TR_STATUS_LISTENER_SET = 8, /* ListenerSet: {"conditions":[...],"listeners":[...]} */
 } tr_status_kind_t;
-#define TR_STATUS_KIND_COUNT 8
+#define TR_STATUS_KIND_COUNT 9
 
 /* Returns: the Kubernetes kind of |k| ("GatewayClass", "Gateway", "HTTPRoute", ...), or NULL. */
 const char *tr_status_kind_name(tr_status_kind_t k);
