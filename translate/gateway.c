@@ -787,14 +787,14 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         json_object_set(st, "addresses", addrs))
         goto out;
     if (tr__jpath(v, "spec.allowedListeners")) {
-        /* ListenerSets attached: admitted, with at least one listener that can take routes */
+        /* ListenerSets attached: admitted and Accepted, i.e. with a programmed listener */
         json_t *seen = json_object();
         if (!seen)
             goto out;
         for (size_t j = 0; j < nrec; j++) {
             json_t *c = tr__rec_json(recs[j]);
             const char *set = tr__jstr(c, "listenerSet");
-            if (set && tr__jbool(c, "attachable", false))
+            if (set && tr__rec_programmed(c))
                 json_object_set_new(seen, set, json_true());
         }
         int e = json_object_set_new(st, "attachedListenerSets",

@@ -252,6 +252,8 @@ bool tr__ls_allowed(krt_ctx_t *ctx, const tr_graph_t *g, json_t *gw, const char 
 /* The parent Gateway key "ns/name" of ListenerSet |ls| into |buf|; false when its parentRef is
  * not a Gateway. */
 bool tr__ls_parent(json_t *ls, const char *lsns, char *buf, size_t cap);
+/* Whether the listener record |rec| (its JSON) says Programmed=True. */
+bool tr__rec_programmed(json_t *rec);
 /* The number of routes (all kinds) bound to listener record |rec_key|. */
 size_t tr__attached_routes(krt_ctx_t *ctx, const tr_graph_t *g, const char *rec_key);
 int tr__ls_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);

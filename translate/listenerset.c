@@ -42,6 +42,18 @@ void tr__ls_parent_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
         krt_keys_add(keys, key);
 }
 
+bool tr__rec_programmed(json_t *rec)
+{
+    size_t k;
+    json_t *c;
+    json_array_foreach(json_object_get(rec, "conditions"), k, c)
+    {
+        if (strcmp(tr__jstr_or(c, "type", ""), "Programmed") == 0)
+            return strcmp(tr__jstr_or(c, "status", ""), "True") == 0;
+    }
+    return false;
+}
+
 void tr__records_ls_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 {
     (void)ud;
@@ -122,15 +134,9 @@ int tr__ls_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             }
             if (!r)
                 continue; /* duplicate or unnamed listener */
-            size_t k;
-            json_t *c;
             json_t *rconds = json_object_get(r, "conditions");
-            json_array_foreach(rconds, k, c)
-            {
-                if (strcmp(tr__jstr_or(c, "type", ""), "Programmed") == 0 &&
-                    strcmp(tr__jstr_or(c, "status", ""), "True") == 0)
-                    nvalid++;
-            }
+            if (tr__rec_programmed(r))
+                nvalid++;
             json_t *entry = json_pack(
                 "{s:s, s:O, s:I, s:o}", "name", tr__jstr_or(spec, "name", ""), "supportedKinds",
                 json_object_get(json_object_get(r, "bind"), "kinds"), "attachedRoutes",
