@@ -222,7 +222,7 @@ static void test_allocation_failures_leak_nothing_and_converge(void **state)
 {
     (void)state;
     static const char *const cases[] = {"own-listeners", "own-filters", "own-addresses",
-                                        "own-agw-backends", "own-agw-policies"};
+                                        "own-agw-backends", "own-agw-policies", "own-listenersets"};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s/in.yaml", GOLDEN_DIR, cases[k]);
