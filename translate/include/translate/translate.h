@@ -16,7 +16,7 @@
  *     Address. Gateway-scoped objects carry their Gateway (ir_obj_gateway); Addresses are unscoped.
  *     Backend comes from AgentgatewayBackend, Policy from AgentgatewayPolicy.
  *   - one status collection per kind that gets status: GatewayClass, Gateway, HTTPRoute,
- *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy. Each holds
+ *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy, ListenerSet. Each holds
  * krt_status_type objects keyed like the input object ("ns/name", or "name" for a GatewayClass);
  * tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`. Conditions
  * carry observedGeneration (the object's metadata.generation, 0 when absent) and no
