@@ -638,6 +638,23 @@ int tr__listener_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 /* ---------------------------------------------------------------------------------------------
  * Gateway status.
  * ------------------------------------------------------------------------------------------- */
+const char *tr__gateway_refusal(json_t *gw)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(tr__jarr(gw, "spec.addresses"), i, a)
+    {
+        const char *type = tr__jstr_or(a, "type", "IPAddress");
+        if (strcmp(type, "IPAddress") != 0 && strcmp(type, "Hostname") != 0)
+            return "UnsupportedAddress";
+    }
+    json_t *pref = tr__jpath(gw, "spec.infrastructure.parametersRef");
+    if (pref && (strcmp(tr__jstr_or(pref, "group", ""), "agentgateway.dev") != 0 ||
+                 strcmp(tr__jstr_or(pref, "kind", ""), "AgentgatewayParameters") != 0))
+        return "InvalidParameters";
+    return NULL;
+}
+
 size_t tr__attached_routes(krt_ctx_t *ctx, const tr_graph_t *g, const char *rec_key)
 {
     size_t total = 0;

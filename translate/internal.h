@@ -252,6 +252,9 @@ bool tr__ls_allowed(krt_ctx_t *ctx, const tr_graph_t *g, json_t *gw, const char 
 /* The parent Gateway key "ns/name" of ListenerSet |ls| into |buf|; false when its parentRef is
  * not a Gateway. */
 bool tr__ls_parent(json_t *ls, const char *lsns, char *buf, size_t cap);
+/* Why Gateway |gw| (JSON) is not Accepted whatever its listeners ("UnsupportedAddress",
+ * "InvalidParameters"), or NULL. */
+const char *tr__gateway_refusal(json_t *gw);
 /* Whether the listener record |rec| (its JSON) says Programmed=True. */
 bool tr__rec_programmed(json_t *rec);
 /* The number of routes (all kinds) bound to listener record |rec_key|. */

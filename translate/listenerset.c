@@ -11,6 +11,7 @@
  * Listener keys and names carry the set, as agentgateway forms them. This file holds the pieces
  * both sides need (the parent index, the admission rule) and the set's status:
  *   Accepted/Programmed False/NotAllowed   the Gateway does not admit it
+ *   Accepted/Programmed False/ParentNotAccepted   the Gateway is refused (address type, params)
  *   Accepted/Programmed False/ListenersNotValid   none of its listeners is programmed
  *   Accepted/Programmed True                 otherwise
  * and per listener the same conditions, supportedKinds and attachedRoutes as a Gateway listener.
@@ -112,9 +113,14 @@ int tr__ls_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     if (!st || !listeners || !conds)
         goto out;
     bool ok = true;
+    const char *refused = tr__gateway_refusal(gv);
     if (!tr__ls_allowed(ctx, g, gv, krt_json_namespace(gw), lsns)) {
         ok &= set_conds(conds, false, "NotAllowed",
                         "the parent Gateway's allowedListeners does not admit this namespace");
+    } else if (refused) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the parent Gateway is not accepted (%s)", refused);
+        ok &= set_conds(conds, false, "ParentNotAccepted", msg);
     } else {
         const krt_obj_t *const *recs;
         size_t nrec = krt_fetch_index(ctx, g->records_by_ls, krt_obj_key(in), &recs);
