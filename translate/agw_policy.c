@@ -1898,7 +1898,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
             return;
         }
         const krt_obj_t *const *recs;
-        size_t n = krt_fetch_index(ctx, g->records_by_gw, gw, &recs);
+        size_t n = krt_fetch_index(ctx, g->records_own, gw, &recs);
         uint32_t port;
         if (t->section && numeric(t->section, &port)) {
             x->_port_case = R_(POLICY_TARGET__GATEWAY_TARGET___PORT_PORT);

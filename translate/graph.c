@@ -162,7 +162,8 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
     g->records_by_gw = krt_index_new(g->records, "gateway", tr__records_index, NULL);
     g->records_buckets = g->records_by_gw ? krt_index_collection(g->records_by_gw) : NULL;
     g->records_by_ls = krt_index_new(g->records, "listener-set", tr__records_ls_index, NULL);
-    if (!g->records_buckets || !g->records_by_ls)
+    g->records_own = krt_index_new(g->records, "gateway-own", tr__records_own_index, NULL);
+    if (!g->records_buckets || !g->records_by_ls || !g->records_own)
         goto oom;
     g->binds =
         krt_derive_new(e, g->records_buckets, &ir_bind_type, name_of(g, "Bind", nb, sizeof nb),

@@ -75,6 +75,7 @@ struct tr_graph {
     krt_index_t *records_by_gw;        /* by "gwns/gw" */
     krt_collection_t *records_buckets; /* that index as a collection */
     krt_index_t *records_by_ls;        /* records of ListenerSet listeners, by "lsns/ls" */
+    krt_index_t *records_own;          /* records of a Gateway's own listeners, by "gwns/gw" */
     krt_index_t *ls_by_parent;         /* on in.listener_sets: by parent Gateway "gwns/gw" */
     krt_collection_t *listener_sets, *ls_status; /* listener_sets emits nothing: status only */
     krt_collection_t *binds, *listeners;
@@ -244,6 +245,9 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 /* ListenerSets (listenerset.c). */
 void tr__ls_parent_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
 void tr__records_ls_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+/* Records of a Gateway's own listeners by Gateway: what Gateway parentRefs and policy targets
+ * read, so that a ListenerSet edit does not recompute them. */
+void tr__records_own_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
 /* Whether Gateway |gw| (JSON) lets ListenerSets of namespace |lsns| attach
  * (spec.allowedListeners.namespaces: None by default, Same, All, Selector). Fetches the
  * Namespace (labels only) for Selector. */

@@ -55,6 +55,15 @@ bool tr__rec_programmed(json_t *rec)
     return false;
 }
 
+void tr__records_own_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
+{
+    (void)ud;
+    json_t *r = tr__rec_json(o);
+    const char *gw = tr__jstr(r, "gateway");
+    if (gw && !tr__jstr(r, "listenerSet"))
+        krt_keys_add(keys, gw);
+}
+
 void tr__records_ls_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 {
     (void)ud;

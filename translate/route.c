@@ -143,12 +143,14 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             json_decref(echo);
             goto out;
         }
-        krt_filter_t f = {.index = to_set ? g->records_by_ls : g->records_by_gw,
+        krt_filter_t f = {.index = to_set ? g->records_by_ls : g->records_own,
                           .index_key = gwkey,
                           .same = tr__same_rec_bind};
         const krt_obj_t *const *recs;
         size_t nrec = krt_fetch(ctx, g->records, &f, &recs);
-        if (nrec == 0) { /* not one of our Gateways, or a ListenerSet none of them admits */
+        /* not one of our Gateways (or one with no listener of its own), or a ListenerSet none of
+         * them admits */
+        if (nrec == 0) {
             krt_free(gwkey);
             json_decref(echo);
             continue;
@@ -160,7 +162,7 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         char msg[300] = "";
         for (size_t r = 0; r < nrec && listeners; r++) {
             json_t *b = json_object_get(tr__rec_json(recs[r]), "bind");
-            if (!tr__jbool(b, "attachable", false) || (!to_set && tr__jstr(b, "listenerSet")))
+            if (!tr__jbool(b, "attachable", false))
                 continue;
             const char *lname = tr__jstr_or(b, "name", "");
             const char *lhost = tr__jstr_or(b, "hostname", "");

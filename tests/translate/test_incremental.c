@@ -282,8 +282,8 @@ static void test_service_deleted_breaks_its_routes_backend(void **state)
     free(lines);
 }
 
-/* A third Gateway admitting ListenerSets of its namespace, a set with one listener, and a route
- * bound to the set. */
+/* A third Gateway admitting ListenerSets of its namespace, a set with one listener, a route bound
+ * to the set (r4) and one bound to the Gateway itself (r5). */
 static const char *const ls_world =
     "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
     "metadata: {name: gw3, namespace: infra}\n"
@@ -296,6 +296,10 @@ static const char *const ls_world =
     "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
     "metadata: {name: r4, namespace: infra}\n"
     "spec:\n  parentRefs: [{kind: ListenerSet, name: ls}]\n"
+    "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r5, namespace: infra}\n"
+    "spec:\n  parentRefs: [{name: gw3}]\n"
     "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n";
 
 static int setup_ls(void **state)
@@ -318,6 +322,9 @@ static void test_listener_set_translates(void **state)
     char *lines = tr_graph_dump_lines(f->t.g);
     assert_non_null(strstr(lines, "\"key\":\"infra/gw3/listener/infra/ls.set-web\""));
     assert_non_null(strstr(lines, "\"key\":\"infra/gw3/route/infra/r4.00.infra.ls.set-web\""));
+    /* a Gateway parentRef does not reach the set's listeners */
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/route/infra/r5.00.http\""));
+    assert_null(strstr(lines, "r5.00.infra.ls"));
     free(lines);
 }
 
@@ -329,8 +336,8 @@ static void test_listener_set_edit_touches_its_gateway_and_routes_only(void **st
                         "spec:\n  parentRef: {name: gw3}\n  listeners:\n"
                         "  - {name: set-web, port: 80, protocol: HTTP, hostname: other.example.com}\n");
     /* the set's Listener and gw3's Bind bucket are recomputed (the Bind itself is the same); the
-     * route bound to the set rebinds to the same result; gw and gw2, their routes and gw3's own
-     * listener are untouched */
+     * route bound to the set rebinds to the same result; r5 (bound to gw3 itself), gw, gw2, their
+     * routes and gw3's own listener are not recomputed */
     const char *const changes[] = {"Listener:~infra/gw3/listener/infra/ls.set-web",
                                    "listener-sets/status:~infra/ls", NULL};
     const char *const recomputes[] = {"listener-records=1", "Bind=1",          "Listener=1",
