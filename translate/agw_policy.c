@@ -1919,7 +1919,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         }
         if (!t->attachment)
             b->oom = true;
-        if (n == 0)
+        if (n == 0 && !tr__gateway_ours(ctx, g, gw)) /* (n == 0: maybe only ListenerSets') */
             target_problem(t, false, "Gateway %s not found or not of our GatewayClass", gw);
         else if (json_array_append_new(t->gateways, tr__jstring(gw)))
             b->oom = true;

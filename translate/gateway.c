@@ -638,6 +638,13 @@ int tr__listener_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 /* ---------------------------------------------------------------------------------------------
  * Gateway status.
  * ------------------------------------------------------------------------------------------- */
+bool tr__gateway_ours(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwkey)
+{
+    const krt_obj_t *gw = krt_fetch_key(ctx, g->in.gateways, gwkey);
+    const char *cls = gw ? tr__jstr_or(krt_json_value(gw), "spec.gatewayClassName", "") : "";
+    return *cls && krt_fetch_key(ctx, g->classes, cls);
+}
+
 const char *tr__gateway_refusal(json_t *gw)
 {
     size_t i;
@@ -777,7 +784,8 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         ok &= tr__cond_add(conds, tr__cond("Accepted", false, "InvalidParameters",
                                            "spec.infrastructure.parametersRef must name an "
                                            "agentgateway.dev AgentgatewayParameters"));
-    } else if (nvalid == 0) {
+    } else if (nvalid == 0 && (ninvalid > 0 || !tr__jpath(v, "spec.allowedListeners"))) {
+        /* (a Gateway admitting ListenerSets may have no listener of its own) */
         accepted = false;
         ok &= tr__cond_add(conds,
                            tr__cond("Accepted", false, "ListenersNotValid", "no valid listener"));

@@ -259,6 +259,8 @@ bool tr__ls_parent(json_t *ls, const char *lsns, char *buf, size_t cap);
 /* Why Gateway |gw| (JSON) is not Accepted whatever its listeners ("UnsupportedAddress",
  * "InvalidParameters"), or NULL. */
 const char *tr__gateway_refusal(json_t *gw);
+/* Whether Gateway |gwkey| ("ns/name") exists and is of a class of ours. Records the fetches. */
+bool tr__gateway_ours(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwkey);
 /* Whether the listener record |rec| (its JSON) says Programmed=True. */
 bool tr__rec_programmed(json_t *rec);
 /* The number of routes (all kinds) bound to listener record |rec_key|. */

@@ -150,7 +150,7 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         size_t nrec = krt_fetch(ctx, g->records, &f, &recs);
         /* not one of our Gateways (or one with no listener of its own), or a ListenerSet none of
          * them admits */
-        if (nrec == 0) {
+        if (nrec == 0 && (to_set || !tr__gateway_ours(ctx, g, gwkey))) {
             krt_free(gwkey);
             json_decref(echo);
             continue;
