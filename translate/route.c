@@ -213,7 +213,7 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             }
             entry =
                 json_pack("{s:o, s:s, s:b, s:s, s:s, s:o}", "ref", echo, "gateway",
-                          tr__jstr_or(tr__rec_json(recs[0]), "gateway", gwkey),
+                          nrec ? tr__jstr_or(tr__rec_json(recs[0]), "gateway", gwkey) : gwkey,
                           "accepted", ok, "reason", reason, "message", m, "listeners", listeners);
             echo = NULL;
             listeners = NULL;
