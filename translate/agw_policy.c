@@ -14,9 +14,10 @@
  * sub-backend). The Gateways a target reaches: a Gateway of ours is itself; a route reaches the
  * Gateways its binding accepted it on; a Service or an AgentgatewayBackend the Gateways whose
  * Routes send to it (the route-refs index); a ListenerSet (sectionName = listener) the Gateway
- * that admits it. InferencePool targets are reported as unsupported in status. The CRD's target-kind rules (frontend only on a Gateway without
- * sectionName; traffic not on Service / AgentgatewayBackend; PreRouting only on a Gateway) are
- * checked again here, because manifests from files never met the API server's CEL rules.
+ * that admits it. InferencePool targets are reported as unsupported in status. The CRD's
+ * target-kind rules (frontend only on a Gateway without sectionName; traffic not on Service /
+ * AgentgatewayBackend; PreRouting only on a Gateway) are checked again here, because manifests from
+ * files never met the API server's CEL rules.
  *
  * Status (PolicyStatus): one ancestor per Gateway reached with Accepted (Valid, PartiallyValid
  * when a field is not supported — the message names it —, Invalid) and Attached (Attached, or
@@ -2057,15 +2058,16 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         size_t n = krt_fetch_index(ctx, g->records_by_ls, key, &recs);
         bool found = !t->section;
         for (size_t i = 0; i < n; i++)
-            if (t->section && strcmp(tr__jstr_or(tr__rec_json(recs[i]), "name", ""), t->section) == 0)
+            if (t->section &&
+                strcmp(tr__jstr_or(tr__rec_json(recs[i]), "name", ""), t->section) == 0)
                 found = true;
         if (n == 0)
-            target_problem(t, false, "ListenerSet %s not found or not admitted by a Gateway of ours",
-                           key);
+            target_problem(t, false,
+                           "ListenerSet %s not found or not admitted by a Gateway of ours", key);
         else if (!found)
             target_problem(t, false, "ListenerSet has no listener named %s", t->section);
-        else if (json_array_append_new(t->gateways,
-                                       tr__jstring(tr__jstr_or(tr__rec_json(recs[0]), "gateway", ""))))
+        else if (json_array_append_new(
+                     t->gateways, tr__jstring(tr__jstr_or(tr__rec_json(recs[0]), "gateway", ""))))
             b->oom = true;
         krt_free(key);
         return;

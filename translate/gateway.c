@@ -69,9 +69,9 @@ typedef struct lis {
     json_t *tls; /* record member, or NULL */
     const char *tls_reason;
     char tls_msg[256];
-    size_t owner;   /* 0: the Gateway; k: the k-th ListenerSet it admits (precedence order) */
-    size_t index;   /* position in its owner's spec.listeners */
-    bool lost;      /* lost a conflict to an older owner's listener: cannot win another */
+    size_t owner; /* 0: the Gateway; k: the k-th ListenerSet it admits (precedence order) */
+    size_t index; /* position in its owner's spec.listeners */
+    bool lost;    /* lost a conflict to an older owner's listener: cannot win another */
     const char *ls_ns, *ls_name; /* the ListenerSet, NULL for the Gateway's own listeners */
 } lis_t;
 
@@ -473,7 +473,8 @@ int tr__records_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     int rc = KRT_OK;
     size_t at = 0;
     for (size_t owner = 0; owner <= nsets; owner++) {
-        json_t *arr = owner == 0 ? specs : tr__jarr(krt_json_value(sets[owner - 1]), "spec.listeners");
+        json_t *arr =
+            owner == 0 ? specs : tr__jarr(krt_json_value(sets[owner - 1]), "spec.listeners");
         size_t i;
         json_t *spec;
         json_array_foreach(arr, i, spec)

@@ -150,8 +150,7 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
     if (!g->classes || !g->grants)
         goto oom;
 
-    g->ls_by_parent =
-        krt_index_new(g->in.listener_sets, "tr.ls-parent", tr__ls_parent_index, NULL);
+    g->ls_by_parent = krt_index_new(g->in.listener_sets, "tr.ls-parent", tr__ls_parent_index, NULL);
     if (!g->ls_by_parent)
         goto oom;
     g->records = krt_derive_new(e, g->in.gateways, &tr__rec_type,

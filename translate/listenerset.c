@@ -152,11 +152,11 @@ int tr__ls_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             json_t *rconds = json_object_get(r, "conditions");
             if (tr__rec_programmed(r))
                 nvalid++;
-            json_t *entry = json_pack(
-                "{s:s, s:O, s:I, s:o}", "name", tr__jstr_or(spec, "name", ""), "supportedKinds",
-                json_object_get(json_object_get(r, "bind"), "kinds"), "attachedRoutes",
-                (json_int_t)tr__attached_routes(ctx, g, rkey), "conditions",
-                tr__conds_final(rconds, gen));
+            json_t *entry =
+                json_pack("{s:s, s:O, s:I, s:o}", "name", tr__jstr_or(spec, "name", ""),
+                          "supportedKinds", json_object_get(json_object_get(r, "bind"), "kinds"),
+                          "attachedRoutes", (json_int_t)tr__attached_routes(ctx, g, rkey),
+                          "conditions", tr__conds_final(rconds, gen));
             if (!entry || json_array_append_new(listeners, entry))
                 goto out;
         }

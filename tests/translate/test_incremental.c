@@ -331,29 +331,31 @@ static void test_listener_set_translates(void **state)
 static void test_listener_set_edit_touches_its_gateway_and_routes_only(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\n"
-                        "metadata: {name: ls, namespace: infra}\n"
-                        "spec:\n  parentRef: {name: gw3}\n  listeners:\n"
-                        "  - {name: set-web, port: 80, protocol: HTTP, hostname: other.example.com}\n");
+    trt_put_yaml(&f->t,
+                 "apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\n"
+                 "metadata: {name: ls, namespace: infra}\n"
+                 "spec:\n  parentRef: {name: gw3}\n  listeners:\n"
+                 "  - {name: set-web, port: 80, protocol: HTTP, hostname: other.example.com}\n");
     /* the set's Listener and gw3's Bind bucket are recomputed (the Bind itself is the same); the
      * route bound to the set rebinds to the same result; r5 (bound to gw3 itself), gw, gw2, their
      * routes and gw3's own listener are not recomputed */
     const char *const changes[] = {"Listener:~infra/gw3/listener/infra/ls.set-web",
                                    "listener-sets/status:~infra/ls", NULL};
-    const char *const recomputes[] = {"listener-records=1", "Bind=1",          "Listener=1",
-                                      "http-bindings=1",    "listener-sets=1", "gateways=1",
-                                      NULL};
+    const char *const recomputes[] = {
+        "listener-records=1", "Bind=1",     "Listener=1", "http-bindings=1",
+        "listener-sets=1",    "gateways=1", NULL};
     expect(f, "ListenerSet listener hostname", changes, recomputes);
 }
 
 static void test_listener_set_disallowed_removes_its_listeners(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t,
-                 "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
-                 "metadata: {name: gw3, namespace: infra}\n"
-                 "spec:\n  gatewayClassName: agw\n"
-                 "  listeners:\n  - {name: http, port: 80, protocol: HTTP, hostname: gw3.example.com}\n");
+    trt_put_yaml(
+        &f->t,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        "metadata: {name: gw3, namespace: infra}\n"
+        "spec:\n  gatewayClassName: agw\n"
+        "  listeners:\n  - {name: http, port: 80, protocol: HTTP, hostname: gw3.example.com}\n");
     const char *const changes[] = {"Listener:-infra/gw3/listener/infra/ls.set-web",
                                    "Route:-infra/gw3/route/infra/r4.00.infra.ls.set-web",
                                    "http-routes/status:-infra/r4",
@@ -361,8 +363,8 @@ static void test_listener_set_disallowed_removes_its_listeners(void **state)
                                    "listener-sets/status:~infra/ls",
                                    NULL};
     /* (a deleted record deletes its Listener without a recompute) */
-    const char *const recomputes[] = {"listener-records=1", "Bind=1",          "http-bindings=1",
-                                      "http-routes=1",      "gateways=1",      "listener-sets=1",
+    const char *const recomputes[] = {"listener-records=1", "Bind=1",     "http-bindings=1",
+                                      "http-routes=1",      "gateways=1", "listener-sets=1",
                                       "parameters=1",       NULL};
     expect(f, "Gateway no longer admits the set", changes, recomputes);
 }
@@ -410,8 +412,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listener_set_translates, setup_ls, teardown),
         cmocka_unit_test_setup_teardown(test_listener_set_edit_touches_its_gateway_and_routes_only,
                                         setup_ls, teardown),
-        cmocka_unit_test_setup_teardown(test_listener_set_disallowed_removes_its_listeners, setup_ls,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_listener_set_disallowed_removes_its_listeners,
+                                        setup_ls, teardown),
         cmocka_unit_test_setup_teardown(test_gateway_class_handed_over_removes_everything_of_it,
                                         setup, teardown),
     };
