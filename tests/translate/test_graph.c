@@ -221,7 +221,7 @@ static char *run_with_failure(const kube_manifest_t *m, long at, long *count)
 static void test_allocation_failures_leak_nothing_and_converge(void **state)
 {
     (void)state;
-    static const char *const cases[] = {"own-listeners", "own-filters", "own-addresses",
+    static const char *const cases[] = {"own-listeners",    "own-filters",      "own-addresses",
                                         "own-agw-backends", "own-agw-policies", "own-listenersets"};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char path[1024];

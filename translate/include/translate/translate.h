@@ -16,10 +16,10 @@
  *     Address. Gateway-scoped objects carry their Gateway (ir_obj_gateway); Addresses are unscoped.
  *     Backend comes from AgentgatewayBackend, Policy from AgentgatewayPolicy.
  *   - one status collection per kind that gets status: GatewayClass, Gateway, HTTPRoute,
- *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy, ListenerSet. Each holds
- * krt_status_type objects keyed like the input object ("ns/name", or "name" for a GatewayClass);
- * tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`. Conditions
- * carry observedGeneration (the object's metadata.generation, 0 when absent) and no
+ *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy, ListenerSet. Each
+ * holds krt_status_type objects keyed like the input object ("ns/name", or "name" for a
+ * GatewayClass); tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`.
+ * Conditions carry observedGeneration (the object's metadata.generation, 0 when absent) and no
  * lastTransitionTime: the status writer sets it when a condition's status changes. An object we do
  * not own (another controller's class, a route none of whose parents is one of our Gateways) has no
  * status object.
@@ -141,8 +141,8 @@ typedef enum tr_status_kind {
     TR_STATUS_GRPC_ROUTE = 3,
     TR_STATUS_TCP_ROUTE = 4,
     TR_STATUS_TLS_ROUTE = 5,
-    TR_STATUS_AGW_BACKEND = 6, /* AgentgatewayBackend: {"conditions":[Accepted]} */
-    TR_STATUS_AGW_POLICY = 7,  /* AgentgatewayPolicy: {"ancestors":[...]} (PolicyStatus) */
+    TR_STATUS_AGW_BACKEND = 6,  /* AgentgatewayBackend: {"conditions":[Accepted]} */
+    TR_STATUS_AGW_POLICY = 7,   /* AgentgatewayPolicy: {"ancestors":[...]} (PolicyStatus) */
     TR_STATUS_LISTENER_SET = 8, /* ListenerSet: {"conditions":[...],"listeners":[...]} */
 } tr_status_kind_t;
 #define TR_STATUS_KIND_COUNT 9
