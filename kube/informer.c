@@ -35,6 +35,7 @@ const kube_informer_kind_t kube_informer_kinds[] = {
     {"TCPRoute", GW "/v1alpha2", "tcproutes"},
     {"TLSRoute", GW "/v1alpha2", "tlsroutes"},
     {"ReferenceGrant", GW "/v1beta1", "referencegrants"},
+    {"ListenerSet", GW "/v1", "listenersets"}, /* translate reads it: unwatched, it never syncs */
     {"ConfigMap", "v1", "configmaps"},
     {"AgentgatewayParameters", "agentgateway.dev/v1alpha1", "agentgatewayparameters"},
     {"AgentgatewayPolicy", "agentgateway.dev/v1alpha1", "agentgatewaypolicies"},

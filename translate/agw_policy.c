@@ -13,10 +13,11 @@
  * (sectionName = rule name), Service (sectionName = port), AgentgatewayBackend (sectionName =
  * sub-backend). The Gateways a target reaches: a Gateway of ours is itself; a route reaches the
  * Gateways its binding accepted it on; a Service or an AgentgatewayBackend the Gateways whose
- * Routes send to it (the route-refs index). ListenerSet and InferencePool targets are reported
- * as unsupported in status. The CRD's target-kind rules (frontend only on a Gateway without
- * sectionName; traffic not on Service / AgentgatewayBackend; PreRouting only on a Gateway) are
- * checked again here, because manifests from files never met the API server's CEL rules.
+ * Routes send to it (the route-refs index); a ListenerSet (sectionName = listener) the Gateway
+ * that admits it. InferencePool targets are reported as unsupported in status. The CRD's
+ * target-kind rules (frontend only on a Gateway without sectionName; traffic not on Service /
+ * AgentgatewayBackend; PreRouting only on a Gateway) are checked again here, because manifests from
+ * files never met the API server's CEL rules.
  *
  * Status (PolicyStatus): one ancestor per Gateway reached with Accepted (Valid, PartiallyValid
  * when a field is not supported — the message names it —, Invalid) and Attached (Attached, or
@@ -1898,7 +1899,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
             return;
         }
         const krt_obj_t *const *recs;
-        size_t n = krt_fetch_index(ctx, g->records_by_gw, gw, &recs);
+        size_t n = krt_fetch_index(ctx, g->records_own, gw, &recs);
         uint32_t port;
         if (t->section && numeric(t->section, &port)) {
             x->_port_case = R_(POLICY_TARGET__GATEWAY_TARGET___PORT_PORT);
@@ -1919,7 +1920,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         }
         if (!t->attachment)
             b->oom = true;
-        if (n == 0)
+        if (n == 0 && !tr__gateway_ours(ctx, g, gw)) /* (n == 0: maybe only ListenerSets') */
             target_problem(t, false, "Gateway %s not found or not of our GatewayClass", gw);
         else if (json_array_append_new(t->gateways, tr__jstring(gw)))
             b->oom = true;
@@ -2032,7 +2033,46 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
             target_problem(t, false, "no Route of ours sends to AgentgatewayBackend %s", t->name);
         return;
     }
-    if (strcmp(kind, "ListenerSet") == 0 || strcmp(kind, "InferencePool") == 0) {
+    if (strcmp(kind, "ListenerSet") == 0) {
+        /* the set's listeners (all, or the one named by sectionName); sent to its Gateway */
+        T_(PolicyTarget__ListenerSetTarget) *x =
+            tr__pb_new(b, &D_(policy_target__listener_set_target));
+        if (!x)
+            return;
+        x->name = tr__pb_str(b, t->name);
+        x->namespace_ = tr__pb_str(b, ns);
+        if (t->section) {
+            x->_section_case = R_(POLICY_TARGET__LISTENER_SET_TARGET___SECTION_SECTION);
+            x->section = tr__pb_str(b, t->section);
+        }
+        t->pt->kind_case = R_(POLICY_TARGET__KIND_LISTENER_SET);
+        t->pt->listener_set = x;
+        t->attachment = ir_key_attachment(ns, t->name, t->section);
+        char *key = tr__fmt("%s/%s", ns, t->name);
+        if (!key || !t->attachment) {
+            krt_free(key);
+            b->oom = true;
+            return;
+        }
+        const krt_obj_t *const *recs;
+        size_t n = krt_fetch_index(ctx, g->records_by_ls, key, &recs);
+        bool found = !t->section;
+        for (size_t i = 0; i < n; i++)
+            if (t->section &&
+                strcmp(tr__jstr_or(tr__rec_json(recs[i]), "name", ""), t->section) == 0)
+                found = true;
+        if (n == 0)
+            target_problem(t, false,
+                           "ListenerSet %s not found or not admitted by a Gateway of ours", key);
+        else if (!found)
+            target_problem(t, false, "ListenerSet has no listener named %s", t->section);
+        else if (json_array_append_new(
+                     t->gateways, tr__jstring(tr__jstr_or(tr__rec_json(recs[0]), "gateway", ""))))
+            b->oom = true;
+        krt_free(key);
+        return;
+    }
+    if (strcmp(kind, "InferencePool") == 0) {
         target_problem(t, true, "targets of kind %s are not supported by krtgate", kind);
         return;
     }
@@ -2186,6 +2226,7 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                                 : strcmp(kind, "HTTPRoute") == 0           ? g->in.http_routes
                                 : strcmp(kind, "GRPCRoute") == 0           ? g->in.grpc_routes
                                 : strcmp(kind, "Service") == 0             ? g->in.services
+                                : strcmp(kind, "ListenerSet") == 0         ? g->in.listener_sets
                                 : strcmp(kind, "AgentgatewayBackend") == 0 ? g->in.agw_backends
                                                                            : NULL;
         if (!src) {

@@ -37,6 +37,8 @@ void tr__grant_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
                               tr__jstr_or(to, "group", ""), tr__jstr_or(to, "kind", ""), ns);
             if (k)
                 krt_keys_add(keys, k);
+            else
+                krt_keys_fail(keys); /* OOM: the index is rebuilt rather than left short */
             krt_free(k);
         }
     }

@@ -69,6 +69,10 @@ typedef struct lis {
     json_t *tls; /* record member, or NULL */
     const char *tls_reason;
     char tls_msg[256];
+    size_t owner; /* 0: the Gateway; k: the k-th ListenerSet it admits (precedence order) */
+    size_t index; /* position in its owner's spec.listeners */
+    bool lost;    /* lost a conflict to an older owner's listener: cannot win another */
+    const char *ls_ns, *ls_name; /* the ListenerSet, NULL for the Gateway's own listeners */
 } lis_t;
 
 static bool proto_supported(const char *p)
@@ -166,6 +170,10 @@ static uint8_t *secret_pem(json_t *secret, const char *field, size_t *len, bool 
  * on OOM. */
 static bool resolve_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, lis_t *l)
 {
+    /* a ListenerSet's certificates are read from its namespace, with grants from ListenerSet */
+    const char *from_kind = l->ls_ns ? "ListenerSet" : "Gateway";
+    if (l->ls_ns)
+        gwns = l->ls_ns;
     l->tls = json_pack("{s:s}", "mode", l->tls_mode);
     if (!l->tls)
         return false;
@@ -184,7 +192,7 @@ static bool resolve_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, l
         tls_fail(l, "InvalidCertificateRef", "certificateRef %s/%s is not a core Secret", group,
                  kind);
     } else if (strcmp(sns, gwns) != 0 &&
-               !tr__grant_allows(ctx, g, "Gateway", gwns, "", "Secret", sns, name)) {
+               !tr__grant_allows(ctx, g, from_kind, gwns, "", "Secret", sns, name)) {
         tls_fail(l, "RefNotPermitted", "certificateRef %s/%s is not allowed by any ReferenceGrant",
                  sns, name);
     } else {
@@ -233,26 +241,54 @@ static bool resolve_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, l
     return true;
 }
 
+/* Why |x| and |y| (supported, same port) conflict, or NULL. */
+static const char *conflict_of(const lis_t *x, const lis_t *y)
+{
+    if (strcmp(x->proto, y->proto) != 0 ||
+        (x->tls_mode && y->tls_mode && strcmp(x->tls_mode, y->tls_mode) != 0))
+        return "ProtocolConflict";
+    if (strcasecmp(x->host, y->host) == 0)
+        return "HostnameConflict";
+    return NULL;
+}
+
+static void mark(lis_t *l, const char *why)
+{
+    if (!l->conflict || strcmp(why, "ProtocolConflict") == 0)
+        l->conflict = why;
+}
+
+/* Between owners the older one wins (the Gateway, then ListenerSets by creation time and name,
+ * which is the order of |ls|): a listener that conflicts with an older owner's listener that has
+ * not itself lost is marked, and no longer competes. Within one owner every listener of a conflict
+ * is marked (the Gateway API's rule for a Gateway's own listeners). */
 static void find_conflicts(lis_t *ls, size_t n)
 {
+    for (size_t j = 0; j < n; j++) {
+        if (!ls[j].supported || ls[j].dup)
+            continue;
+        for (size_t i = 0; i < j && !ls[j].lost; i++) {
+            if (!ls[i].supported || ls[i].dup || ls[i].lost || ls[i].owner == ls[j].owner ||
+                ls[i].port != ls[j].port)
+                continue;
+            const char *why = conflict_of(&ls[i], &ls[j]);
+            if (why) {
+                mark(&ls[j], why);
+                ls[j].lost = true;
+            }
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        if (!ls[i].supported || ls[i].dup)
+        if (!ls[i].supported || ls[i].dup || ls[i].lost)
             continue;
         for (size_t j = i + 1; j < n; j++) {
-            if (!ls[j].supported || ls[j].dup || ls[i].port != ls[j].port)
+            if (!ls[j].supported || ls[j].dup || ls[j].lost || ls[i].owner != ls[j].owner ||
+                ls[i].port != ls[j].port)
                 continue;
-            const char *why = NULL;
-            if (strcmp(ls[i].proto, ls[j].proto) != 0 ||
-                (ls[i].tls_mode && ls[j].tls_mode && strcmp(ls[i].tls_mode, ls[j].tls_mode) != 0))
-                why = "ProtocolConflict";
-            else if (strcasecmp(ls[i].host, ls[j].host) == 0)
-                why = "HostnameConflict";
-            if (!why)
-                continue;
-            for (size_t k = 0; k < 2; k++) {
-                lis_t *l = k ? &ls[j] : &ls[i];
-                if (!l->conflict || strcmp(why, "ProtocolConflict") == 0)
-                    l->conflict = why;
+            const char *why = conflict_of(&ls[i], &ls[j]);
+            if (why) {
+                mark(&ls[i], why);
+                mark(&ls[j], why);
             }
         }
     }
@@ -308,18 +344,22 @@ static json_t *listener_conditions(const lis_t *l)
 }
 
 /* The record of |l| (owned by caller), or NULL on OOM. */
-static const krt_obj_t *make_record(const krt_obj_t *gw, size_t index, const lis_t *l)
+static const krt_obj_t *make_record(const krt_obj_t *gw, const lis_t *l)
 {
     const char *ns = krt_json_namespace(gw), *name = krt_json_name(gw);
     bool attachable = l->supported && !l->conflict;
-    char *lkey = ir_key_listener(ns, name, l->name);
+    /* a ListenerSet listener is keyed by the set (agentgateway's naming), bound on the Gateway */
+    char *lkey = l->ls_ns ? ir_key_listener(l->ls_ns, l->ls_name, l->name)
+                          : ir_key_listener(ns, name, l->name);
     char *bkey = ir_key_bind(l->port > 0 ? (uint32_t)l->port : 0, ns, name);
     char *gwkey = tr__fmt("%s/%s", ns, name);
-    char *rkey = tr__fmt("%s/%s/%s", ns, name, l->name);
+    char *rkey = l->ls_ns ? tr__fmt("%s/%s/%s/%s/%s", ns, name, l->ls_ns, l->ls_name, l->name)
+                          : tr__fmt("%s/%s/%s", ns, name, l->name);
+    char *lskey = l->ls_ns ? tr__fmt("%s/%s", l->ls_ns, l->ls_name) : NULL;
     json_t *conds = listener_conditions(l);
     json_t *allowed = json_object();
     const krt_obj_t *rec = NULL;
-    if (!lkey || !bkey || !gwkey || !rkey || !conds || !allowed)
+    if (!lkey || !bkey || !gwkey || !rkey || !conds || !allowed || (l->ls_ns && !lskey))
         goto out;
     const char *from = tr__jstr_or(l->spec, "allowedRoutes.namespaces.from", "Same");
     if (strcmp(from, "All") != 0 && strcmp(from, "Selector") != 0)
@@ -335,15 +375,20 @@ static const krt_obj_t *make_record(const krt_obj_t *gw, size_t index, const lis
     allowed = NULL;
     if (!bind)
         goto out;
+    if (lskey)
+        json_object_set_new(bind, "listenerSet", json_string(lskey));
     json_t *v = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "gateway",
-                          gwkey, "name", l->name, "index", (json_int_t)index, "port", l->port,
+                          gwkey, "name", l->name, "index", (json_int_t)l->index, "port", l->port,
                           "protocol", l->proto, "hostname", l->host, "listenerKey", lkey, "bindKey",
                           bkey, "attachable", attachable, "conditions", conds, "bind", bind);
     conds = NULL;
     if (v && l->tls)
         json_object_set(v, "tls", l->tls);
+    if (v && lskey)
+        json_object_set_new(v, "listenerSet", json_string(lskey));
     rec = tr__rec_new(rkey, v);
 out:
+    krt_free(lskey);
     krt_free(lkey);
     krt_free(bkey);
     krt_free(gwkey);
@@ -353,6 +398,43 @@ out:
     return rec;
 }
 
+/* Fills |l| from its spec; resolves its certificate. Returns false on OOM. */
+static bool lis_init(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, lis_t *ls, size_t i)
+{
+    lis_t *l = &ls[i];
+    l->name = tr__jstr_or(l->spec, "name", "");
+    l->port = tr__jint(l->spec, "port", 0);
+    l->proto = tr__jstr_or(l->spec, "protocol", "");
+    l->host = tr__jstr_or(l->spec, "hostname", "");
+    l->supported = proto_supported(l->proto);
+    for (size_t j = 0; j < i; j++)
+        if (ls[j].owner == l->owner && strcmp(ls[j].name, l->name) == 0)
+            l->dup = true;
+    if (!*l->name)
+        l->dup = true;
+    if (strcmp(l->proto, "HTTPS") == 0)
+        l->tls_mode = "Terminate";
+    else if (strcmp(l->proto, "TLS") == 0)
+        l->tls_mode = strcmp(tr__jstr_or(l->spec, "tls.mode", "Terminate"), "Passthrough") == 0
+                          ? "Passthrough"
+                          : "Terminate";
+    if (!compute_kinds(l))
+        return false;
+    if (l->supported && l->tls_mode && !l->dup && !resolve_tls(ctx, g, gwns, l))
+        return false;
+    return true;
+}
+
+/* ListenerSet precedence: older first, then by namespace/name. */
+static int ls_cmp(const void *a, const void *b)
+{
+    const krt_obj_t *x = *(const krt_obj_t *const *)a, *y = *(const krt_obj_t *const *)b;
+    int64_t cx = tr__created_unix(x), cy = tr__created_unix(y);
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
+    return strcmp(krt_obj_key(x), krt_obj_key(y));
+}
+
 int tr__records_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
     const tr_graph_t *g = ud;
@@ -360,50 +442,65 @@ int tr__records_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     const char *cls = tr__jstr_or(v, "spec.gatewayClassName", "");
     if (!*cls || !krt_fetch_key(ctx, g->classes, cls))
         return KRT_OK; /* not ours */
+    const char *gwns = krt_json_namespace(in);
     json_t *specs = tr__jarr(v, "spec.listeners");
     size_t n = json_array_size(specs);
-    if (n == 0)
-        return KRT_OK;
-    lis_t *ls = krt_calloc(n, sizeof *ls);
-    if (!ls)
+
+    /* The ListenerSets naming this Gateway that it admits, in precedence order. */
+    const krt_obj_t *const *lsobjs;
+    size_t nls = krt_fetch_index(ctx, g->ls_by_parent, krt_obj_key(in), &lsobjs);
+    const krt_obj_t **sets = krt_calloc(nls ? nls : 1, sizeof *sets);
+    if (!sets)
         return KRT_ENOMEM;
+    size_t nsets = 0;
+    for (size_t i = 0; i < nls; i++) {
+        if (!tr__ls_allowed(ctx, g, v, gwns, krt_json_namespace(lsobjs[i])))
+            continue;
+        sets[nsets++] = lsobjs[i];
+        n += json_array_size(tr__jarr(krt_json_value(lsobjs[i]), "spec.listeners"));
+    }
+    if (nsets > 1)
+        qsort(sets, nsets, sizeof *sets, ls_cmp);
+    if (n == 0) {
+        krt_free(sets);
+        return KRT_OK;
+    }
+    lis_t *ls = krt_calloc(n, sizeof *ls);
+    if (!ls) {
+        krt_free(sets);
+        return KRT_ENOMEM;
+    }
     int rc = KRT_OK;
-    for (size_t i = 0; i < n; i++) {
-        lis_t *l = &ls[i];
-        l->spec = json_array_get(specs, i);
-        l->name = tr__jstr_or(l->spec, "name", "");
-        l->port = tr__jint(l->spec, "port", 0);
-        l->proto = tr__jstr_or(l->spec, "protocol", "");
-        l->host = tr__jstr_or(l->spec, "hostname", "");
-        l->supported = proto_supported(l->proto);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(ls[j].name, l->name) == 0)
-                l->dup = true;
-        if (!*l->name)
-            l->dup = true;
-        if (strcmp(l->proto, "HTTPS") == 0)
-            l->tls_mode = "Terminate";
-        else if (strcmp(l->proto, "TLS") == 0)
-            l->tls_mode = strcmp(tr__jstr_or(l->spec, "tls.mode", "Terminate"), "Passthrough") == 0
-                              ? "Passthrough"
-                              : "Terminate";
-        if (strcmp(l->proto, "TLS") == 0 && !tr__jstr(l->spec, "tls.mode"))
-            l->tls_mode = "Terminate";
-        if (!compute_kinds(l)) {
-            rc = KRT_ENOMEM;
-            goto out;
-        }
-        if (l->supported && l->tls_mode && !l->dup &&
-            !resolve_tls(ctx, g, krt_json_namespace(in), l)) {
-            rc = KRT_ENOMEM;
-            goto out;
+    size_t at = 0;
+    for (size_t owner = 0; owner <= nsets; owner++) {
+        json_t *arr =
+            owner == 0 ? specs : tr__jarr(krt_json_value(sets[owner - 1]), "spec.listeners");
+        size_t i;
+        json_t *spec;
+        json_array_foreach(arr, i, spec)
+        {
+            lis_t *l = &ls[at];
+            l->spec = spec;
+            l->owner = owner;
+            l->index = i;
+            if (owner > 0) {
+                l->ls_ns = krt_json_namespace(sets[owner - 1]);
+                l->ls_name = krt_json_name(sets[owner - 1]);
+            }
+            if (!lis_init(ctx, g, gwns, ls, at)) {
+                n = at + 1;
+                rc = KRT_ENOMEM;
+                goto out;
+            }
+            at++;
         }
     }
+    n = at;
     find_conflicts(ls, n);
     for (size_t i = 0; i < n && rc == KRT_OK; i++) {
         if (ls[i].dup)
             continue;
-        const krt_obj_t *rec = make_record(in, i, &ls[i]);
+        const krt_obj_t *rec = make_record(in, &ls[i]);
         rc = rec ? krt_emit(ctx, rec) : KRT_ENOMEM;
         if (rc == KRT_EDUPKEY)
             rc = KRT_OK;
@@ -414,6 +511,7 @@ out:
         json_decref(ls[i].tls);
     }
     krt_free(ls);
+    krt_free(sets);
     return rc;
 }
 
@@ -508,6 +606,16 @@ int tr__listener_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     name.gateway_name = (char *)(slash + 1);
     name.gateway_namespace = gwns;
     name.listener_name = (char *)tr__jstr_or(r, "name", "");
+    T_(ResourceName) set = R_(RESOURCE_NAME__INIT);
+    char setns[256];
+    const char *lskey = tr__jstr(r, "listenerSet");
+    const char *lslash = lskey ? strchr(lskey, '/') : NULL;
+    if (lslash) {
+        snprintf(setns, sizeof setns, "%.*s", (int)(lslash - lskey), lskey);
+        set.namespace_ = setns;
+        set.name = (char *)(lslash + 1);
+        name.listener_set = &set;
+    }
     m.name = &name;
     json_t *t = json_object_get(r, "tls");
     if (t && strcmp(tr__jstr_or(t, "mode", ""), "Terminate") == 0) {
@@ -531,7 +639,31 @@ int tr__listener_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 /* ---------------------------------------------------------------------------------------------
  * Gateway status.
  * ------------------------------------------------------------------------------------------- */
-static size_t attached_routes(krt_ctx_t *ctx, const tr_graph_t *g, const char *rec_key)
+bool tr__gateway_ours(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwkey)
+{
+    const krt_obj_t *gw = krt_fetch_key(ctx, g->in.gateways, gwkey);
+    const char *cls = gw ? tr__jstr_or(krt_json_value(gw), "spec.gatewayClassName", "") : "";
+    return *cls && krt_fetch_key(ctx, g->classes, cls);
+}
+
+const char *tr__gateway_refusal(json_t *gw)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(tr__jarr(gw, "spec.addresses"), i, a)
+    {
+        const char *type = tr__jstr_or(a, "type", "IPAddress");
+        if (strcmp(type, "IPAddress") != 0 && strcmp(type, "Hostname") != 0)
+            return "UnsupportedAddress";
+    }
+    json_t *pref = tr__jpath(gw, "spec.infrastructure.parametersRef");
+    if (pref && (strcmp(tr__jstr_or(pref, "group", ""), "agentgateway.dev") != 0 ||
+                 strcmp(tr__jstr_or(pref, "kind", ""), "AgentgatewayParameters") != 0))
+        return "InvalidParameters";
+    return NULL;
+}
+
+size_t tr__attached_routes(krt_ctx_t *ctx, const tr_graph_t *g, const char *rec_key)
 {
     size_t total = 0;
     for (int k = 0; k < TR_RK_COUNT; k++) {
@@ -572,7 +704,7 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         const char *rkey = NULL;
         for (size_t j = 0; j < nrec; j++) {
             json_t *c = tr__rec_json(recs[j]);
-            if (tr__jint(c, "index", -1) == (json_int_t)i) {
+            if (tr__jint(c, "index", -1) == (json_int_t)i && !tr__jstr(c, "listenerSet")) {
                 r = c;
                 rkey = krt_obj_key(recs[j]);
             }
@@ -587,7 +719,7 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         json_t *entry =
             json_pack("{s:s, s:O, s:I, s:o}", "name", lname, "supportedKinds",
                       json_object_get(json_object_get(r, "bind"), "kinds"), "attachedRoutes",
-                      (json_int_t)attached_routes(ctx, g, rkey), "conditions", lc);
+                      (json_int_t)tr__attached_routes(ctx, g, rkey), "conditions", lc);
         if (!entry || json_array_append_new(listeners, entry))
             goto out;
     }
@@ -653,7 +785,8 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         ok &= tr__cond_add(conds, tr__cond("Accepted", false, "InvalidParameters",
                                            "spec.infrastructure.parametersRef must name an "
                                            "agentgateway.dev AgentgatewayParameters"));
-    } else if (nvalid == 0) {
+    } else if (nvalid == 0 && (ninvalid > 0 || !tr__jpath(v, "spec.allowedListeners"))) {
+        /* (a Gateway admitting ListenerSets may have no listener of its own) */
         accepted = false;
         ok &= tr__cond_add(conds,
                            tr__cond("Accepted", false, "ListenersNotValid", "no valid listener"));
@@ -679,6 +812,23 @@ int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     if (json_object_set_new(st, "conditions", fc) || json_object_set(st, "listeners", listeners) ||
         json_object_set(st, "addresses", addrs))
         goto out;
+    if (tr__jpath(v, "spec.allowedListeners")) {
+        /* ListenerSets attached: admitted and Accepted, i.e. with a programmed listener */
+        json_t *seen = json_object();
+        if (!seen)
+            goto out;
+        for (size_t j = 0; j < nrec; j++) {
+            json_t *c = tr__rec_json(recs[j]);
+            const char *set = tr__jstr(c, "listenerSet");
+            if (set && tr__rec_programmed(c))
+                json_object_set_new(seen, set, json_true());
+        }
+        int e = json_object_set_new(st, "attachedListenerSets",
+                                    json_integer((json_int_t)json_object_size(seen)));
+        json_decref(seen);
+        if (e)
+            goto out;
+    }
     const krt_obj_t *so = tr__rec_new(gwkey, st);
     st = NULL;
     rc = so ? krt_ctx_set_status(ctx, so) : KRT_ENOMEM;

@@ -6,11 +6,15 @@
  *
  *   GatewayClass ─► classes (+status)
  *   ReferenceGrant ─► index "grants" (by edge)
- *   Gateway ─► records (one per listener; fetch classes, Secrets, grants) ─► index by Gateway
+ *   ListenerSet ─► index by parent Gateway
+ *   Gateway ─► records (one per listener of the Gateway and of the ListenerSets it allows; fetch
+ *              classes, Secrets, grants, ListenerSets by parent, Namespaces) ─► index by Gateway
+ *              and by ListenerSet
  *              ├─► binds (from the index's buckets)        └─► listeners (1:1)
  *   <kind>Route ─► bindings (fetch records by Gateway, Namespaces) ─► index by listener record
  *   <kind>Route ─► routes (+status; fetch bindings, Services, grants)
  *   Gateway ─► gateways (status only; fetch classes, records, bindings' index, Service)
+ *   ListenerSet ─► listener-sets (status only; fetch its Gateway, records by set, bindings' index)
  *   Service / Pod / EndpointSlice ─► addresses
  *   joins: Route = HTTP + GRPC, TCPRoute = TCP + TLS, Address = Service + Pod + EndpointSlice
  *   Route ─► index "route-refs" (by AgentgatewayBackend / Service reached)
@@ -47,7 +51,8 @@ const char *const tr_source_kinds[] = {"GatewayClass",       "Gateway",
                                        "EndpointSlice",      "Pod",
                                        "Namespace",          "Secret",
                                        "ConfigMap",          "AgentgatewayBackend",
-                                       "AgentgatewayPolicy", "AgentgatewayParameters"};
+                                       "AgentgatewayPolicy", "AgentgatewayParameters",
+                                       "ListenerSet"};
 const size_t tr_source_kinds_len = sizeof tr_source_kinds / sizeof tr_source_kinds[0];
 
 static krt_collection_t **source_slot(tr_sources_t *s, size_t i)
@@ -56,7 +61,8 @@ static krt_collection_t **source_slot(tr_sources_t *s, size_t i)
         &s->gateway_classes, &s->gateways,     &s->http_routes,      &s->grpc_routes,
         &s->tcp_routes,      &s->tls_routes,   &s->reference_grants, &s->services,
         &s->endpoint_slices, &s->pods,         &s->namespaces,       &s->secrets,
-        &s->config_maps,     &s->agw_backends, &s->agw_policies,     &s->agw_parameters};
+        &s->config_maps,     &s->agw_backends, &s->agw_policies,     &s->agw_parameters,
+        &s->listener_sets};
     return slots[i];
 }
 
@@ -144,6 +150,9 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
     if (!g->classes || !g->grants)
         goto oom;
 
+    g->ls_by_parent = krt_index_new(g->in.listener_sets, "tr.ls-parent", tr__ls_parent_index, NULL);
+    if (!g->ls_by_parent)
+        goto oom;
     g->records = krt_derive_new(e, g->in.gateways, &tr__rec_type,
                                 name_of(g, "listener-records", nb, sizeof nb), KRT_DERIVE_MANY,
                                 tr__records_transform, g);
@@ -151,7 +160,9 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
         goto oom;
     g->records_by_gw = krt_index_new(g->records, "gateway", tr__records_index, NULL);
     g->records_buckets = g->records_by_gw ? krt_index_collection(g->records_by_gw) : NULL;
-    if (!g->records_buckets)
+    g->records_by_ls = krt_index_new(g->records, "listener-set", tr__records_ls_index, NULL);
+    g->records_own = krt_index_new(g->records, "gateway-own", tr__records_own_index, NULL);
+    if (!g->records_buckets || !g->records_by_ls || !g->records_own)
         goto oom;
     g->binds =
         krt_derive_new(e, g->records_buckets, &ir_bind_type, name_of(g, "Bind", nb, sizeof nb),
@@ -196,6 +207,12 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
                                         name_of(g, "gateways", nb, sizeof nb), KRT_DERIVE_ONE,
                                         tr__gateway_status_transform, g, &g->gateway_status);
     if (!g->gateways)
+        goto oom;
+    g->listener_sets =
+        krt_derive_status_new(e, g->in.listener_sets, &tr__rec_type, &tr__rec_type,
+                              name_of(g, "listener-sets", nb, sizeof nb), KRT_DERIVE_ONE,
+                              tr__ls_status_transform, g, &g->ls_status);
+    if (!g->listener_sets)
         goto oom;
 
     g->svc_addr = krt_derive_new(e, g->in.services, &ir_address_type,
@@ -278,7 +295,8 @@ krt_collection_t *tr_graph_output(const tr_graph_t *g, ir_kind_t kind)
 
 static const char *const status_names[TR_STATUS_KIND_COUNT] = {
     "GatewayClass", "Gateway",  "HTTPRoute",           "GRPCRoute",
-    "TCPRoute",     "TLSRoute", "AgentgatewayBackend", "AgentgatewayPolicy"};
+    "TCPRoute",     "TLSRoute", "AgentgatewayBackend", "AgentgatewayPolicy",
+    "ListenerSet"};
 
 const char *tr_status_kind_name(tr_status_kind_t k)
 {
@@ -304,6 +322,8 @@ krt_collection_t *tr_graph_status(const tr_graph_t *g, tr_status_kind_t k)
         return g->backend_status;
     case TR_STATUS_AGW_POLICY:
         return g->policy_status;
+    case TR_STATUS_LISTENER_SET:
+        return g->ls_status;
     }
     return NULL;
 }

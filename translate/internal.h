@@ -74,6 +74,10 @@ struct tr_graph {
     krt_collection_t *records;         /* one per listener of a Gateway we own */
     krt_index_t *records_by_gw;        /* by "gwns/gw" */
     krt_collection_t *records_buckets; /* that index as a collection */
+    krt_index_t *records_by_ls;        /* records of ListenerSet listeners, by "lsns/ls" */
+    krt_index_t *records_own;          /* records of a Gateway's own listeners, by "gwns/gw" */
+    krt_index_t *ls_by_parent;         /* on in.listener_sets: by parent Gateway "gwns/gw" */
+    krt_collection_t *listener_sets, *ls_status; /* listener_sets emits nothing: status only */
     krt_collection_t *binds, *listeners;
     tr__rk_t rk[TR_RK_COUNT];
     krt_collection_t *gateways, *gateway_status; /* gateways emits nothing: status only */
@@ -237,6 +241,31 @@ void tr__records_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
 int tr__binds_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 int tr__listener_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 int tr__gateway_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
+
+/* ListenerSets (listenerset.c). */
+void tr__ls_parent_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+void tr__records_ls_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+/* Records of a Gateway's own listeners by Gateway: what Gateway parentRefs and policy targets
+ * read, so that a ListenerSet edit does not recompute them. */
+void tr__records_own_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
+/* Whether Gateway |gw| (JSON) lets ListenerSets of namespace |lsns| attach
+ * (spec.allowedListeners.namespaces: None by default, Same, All, Selector). Fetches the
+ * Namespace (labels only) for Selector. */
+bool tr__ls_allowed(krt_ctx_t *ctx, const tr_graph_t *g, json_t *gw, const char *gwns,
+                    const char *lsns);
+/* The parent Gateway key "ns/name" of ListenerSet |ls| into |buf|; false when its parentRef is
+ * not a Gateway. */
+bool tr__ls_parent(json_t *ls, const char *lsns, char *buf, size_t cap);
+/* Why Gateway |gw| (JSON) is not Accepted whatever its listeners ("UnsupportedAddress",
+ * "InvalidParameters"), or NULL. */
+const char *tr__gateway_refusal(json_t *gw);
+/* Whether Gateway |gwkey| ("ns/name") exists and is of a class of ours. Records the fetches. */
+bool tr__gateway_ours(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwkey);
+/* Whether the listener record |rec| (its JSON) says Programmed=True. */
+bool tr__rec_programmed(json_t *rec);
+/* The number of routes (all kinds) bound to listener record |rec_key|. */
+size_t tr__attached_routes(krt_ctx_t *ctx, const tr_graph_t *g, const char *rec_key);
+int tr__ls_status_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 
 int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 void tr__binding_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);

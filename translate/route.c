@@ -17,8 +17,10 @@
  * the Namespace's labels plus kubernetes.io/metadata.name) and its kind must be among the
  * listener's supported kinds (else NotAllowedByListeners). A parentRef is Accepted when at least
  * one listener accepts it; otherwise it reports the reason of the candidate that got furthest.
- * parentRefs to Gateways that are not ours (or do not exist) get no status entry; ListenerSet and
- * Service parents are not supported yet and are ignored.
+ * parentRefs to Gateways that are not ours (or do not exist) get no status entry; Service parents
+ * are not supported yet and are ignored. A ListenerSet parent offers the set's listeners as
+ * candidates (Same then means the set's namespace), a Gateway parent only the Gateway's own: a
+ * route reaches a set's listener only by naming the set.
  */
 #include "internal.h"
 
@@ -113,8 +115,10 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     json_t *pr;
     json_array_foreach(tr__jarr(v, "spec.parentRefs"), i, pr)
     {
+        const char *pkind = tr__jstr_or(pr, "kind", "Gateway");
+        bool to_set = strcmp(pkind, "ListenerSet") == 0;
         if (strcmp(tr__jstr_or(pr, "group", TR_GW_GROUP), TR_GW_GROUP) != 0 ||
-            strcmp(tr__jstr_or(pr, "kind", "Gateway"), "Gateway") != 0)
+            (strcmp(pkind, "Gateway") != 0 && !to_set))
             continue;
         json_t *echo = ref_echo(pr);
         if (!echo)
@@ -139,10 +143,14 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             json_decref(echo);
             goto out;
         }
-        krt_filter_t f = {.index = g->records_by_gw, .index_key = gwkey, .same = tr__same_rec_bind};
+        krt_filter_t f = {.index = to_set ? g->records_by_ls : g->records_own,
+                          .index_key = gwkey,
+                          .same = tr__same_rec_bind};
         const krt_obj_t *const *recs;
         size_t nrec = krt_fetch(ctx, g->records, &f, &recs);
-        if (nrec == 0) { /* not one of our Gateways */
+        /* not one of our Gateways (or one with no listener of its own), or a ListenerSet none of
+         * them admits */
+        if (nrec == 0 && (to_set || !tr__gateway_ours(ctx, g, gwkey))) {
             krt_free(gwkey);
             json_decref(echo);
             continue;
@@ -173,10 +181,13 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             } else if (!kind_supported(json_object_get(b, "kinds"), rk->kind)) {
                 stage = 2;
             } else {
-                json_array_append_new(listeners,
-                                      json_pack("{s:s, s:s, s:s, s:s}", "rec", krt_obj_key(recs[r]),
-                                                "listenerKey", tr__jstr_or(b, "listenerKey", ""),
-                                                "name", lname, "gateway", gwkey));
+                json_t *l =
+                    json_pack("{s:s, s:s, s:s, s:s}", "rec", krt_obj_key(recs[r]), "listenerKey",
+                              tr__jstr_or(b, "listenerKey", ""), "name", lname, "gateway",
+                              tr__jstr_or(tr__rec_json(recs[r]), "gateway", gwkey));
+                if (l && to_set)
+                    json_object_set_new(l, "listenerSet", json_string(gwkey));
+                json_array_append_new(listeners, l);
                 continue;
             }
             if (stage > best)
@@ -197,11 +208,12 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             else if (best == 0)
                 m = msg;
             else {
-                snprintf(buf, sizeof buf, "Gateway %s has no listener accepting routes", gwkey);
+                snprintf(buf, sizeof buf, "%s %s has no listener accepting routes", pkind, gwkey);
                 m = buf;
             }
             entry =
-                json_pack("{s:o, s:s, s:b, s:s, s:s, s:o}", "ref", echo, "gateway", gwkey,
+                json_pack("{s:o, s:s, s:b, s:s, s:s, s:o}", "ref", echo, "gateway",
+                          nrec ? tr__jstr_or(tr__rec_json(recs[0]), "gateway", gwkey) : gwkey,
                           "accepted", ok, "reason", reason, "message", m, "listeners", listeners);
             echo = NULL;
             listeners = NULL;
@@ -312,7 +324,17 @@ static int emit_per_listener(krt_ctx_t *ctx, const tr__rk_t *rk, json_t *binding
         {
             if (seen_before(parents, i, tr__jstr_or(l, "rec", "")))
                 continue; /* the same listener through two parentRefs: one resource */
-            char *key = ir_key_route_for_listener(base, tr__jstr_or(l, "name", ""));
+            const char *set = tr__jstr(l, "listenerSet");
+            const char *slash = set ? strchr(set, '/') : NULL;
+            char setns[256];
+            char *key;
+            if (slash) {
+                snprintf(setns, sizeof setns, "%.*s", (int)(slash - set), set);
+                key = ir_key_route_for_listener_set(base, setns, slash + 1,
+                                                    tr__jstr_or(l, "name", ""));
+            } else {
+                key = ir_key_route_for_listener(base, tr__jstr_or(l, "name", ""));
+            }
             if (!key)
                 return KRT_ENOMEM;
             char *lkey = (char *)tr__jstr_or(l, "listenerKey", "");

@@ -267,6 +267,18 @@ GW8080 = "same-namespace-with-http-listener-on-8080"
 HI = "httproute-hostname-intersection"
 HIA = "httproute-hostname-intersection-all"
 LHM = "httproute-listener-hostname-matching"
+LSARN = "gateway-with-listener-sets-test-allowed-routes"
+LSHR = "gateway-with-listener-sets-http-routing"
+
+
+def ls_cases(gw, prefix, serves, paths):
+    """ListenerSet routing tests: every path on every listener hostname <prefix><listener>.com,
+    200 from the named backend where |serves| says so, 404 elsewhere (the upstream test's grid)."""
+    out = []
+    for lis, ok in serves.items():
+        for path in paths:
+            out.append(C(path, ok.get(path), host=f"{prefix}{lis}.com", gw=gw))
+    return out
 GLHM = "grpcroute-listener-hostname-matching"
 LPM = "httproute-listener-port-matching"
 TLSGW = "gateway-tlsroute"
@@ -542,10 +554,41 @@ TESTS = [
      "grpc-weight" if grpc_echo.available() else None),
     ("GRPCRouteNamedRule", "GRPCRouteNamedRouteRule", "grpcroute-named-rule",
      [G("Echo", GV1), G("EchoTwo", GV2)] if grpc_echo.available() else None),
-    ("ListenerSetAllowedRoutesNamespaces", "ListenerSet", "", None),
-    ("ListenerSetDualParentRefIndependence", "ListenerSet", "", None),
-    ("ListenerSetGatewayParentSectionNameNotFound", "ListenerSet", "", None),
-    ("ListenerSetHTTPRouting", "ListenerSet", "", None),
+    ("ListenerSetAllowedRoutesNamespaces", "ListenerSet", "listenerset-allowed-routes-namespaces",
+     ls_cases(LSARN, "listener-set-listener-allowed-routes-", {
+         "all": {"/route-in-same-namespace": V1, "/route-in-selected-namespace": V2,
+                 "/route-not-in-selected-namespace": V3},
+         "same": {"/route-in-same-namespace": V1},
+         "selector": {"/route-in-selected-namespace": V2},
+         "cross-ns-same": {"/route-in-listenerset-namespace": V1}},
+         ["/route-in-same-namespace", "/route-in-selected-namespace",
+          "/route-not-in-selected-namespace", "/route-in-listenerset-namespace",
+          "/route-in-gateway-namespace"])),
+    ("ListenerSetDualParentRefIndependence", "ListenerSet", "listenerset-dual-parentref-independence",
+     [C("/dualboth", V1, host="gw-dual.com", gw="gateway-dual-parentref"),
+      C("/dualboth", V1, host="ls-dual.com", gw="gateway-dual-parentref"),
+      C("/dualone", host="gw-dual.com", gw="gateway-dual-parentref"),
+      C("/dualone", V2, host="ls-dual.com", gw="gateway-dual-parentref")]),
+    ("ListenerSetGatewayParentSectionNameNotFound", "ListenerSet",
+     "listenerset-gateway-parent-section-name-not-found",
+     [C("/goodsection", V1, host="ls-section-name.com", gw="gateway-section-name"),
+      C("/badsection", host="ls-section-name.com", gw="gateway-section-name"),
+      C("/badsection", host="gw-section.com", gw="gateway-section-name")]),
+    ("ListenerSetHTTPRouting", "ListenerSet", "listenerset-http-routing",
+     ls_cases(LSHR, "", {
+         "gateway-listener-1": {"/route": V1, "/gateway-route": V2, "/gateway-section-route": V3},
+         "gateway-listener-2": {"/route": V1, "/gateway-route": V2},
+         "listener-set-http-routing-1-listener-1": {
+             "/route": V1, "/listener-set-http-routing-1-route": V2,
+             "/listener-set-http-routing-1-section-route": V3},
+         "listener-set-http-routing-1-listener-2": {
+             "/route": V1, "/listener-set-http-routing-1-route": V2},
+         "listener-set-http-routing-2-listener-1": {
+             "/route": V1, "/listener-set-http-routing-2-route": V2},
+         "listener-set-http-routing-2-listener-2": {
+             "/route": V1, "/listener-set-http-routing-2-route": V2}},
+         ["/route", "/gateway-route", "/gateway-section-route", "/listener-set-http-routing-1-route",
+          "/listener-set-http-routing-1-section-route", "/listener-set-http-routing-2-route"])),
 ]
 
 NOTES = {
@@ -567,10 +610,9 @@ NOTES = {
                                         "within 3 standard deviations, 3 attempts",
     "HTTPRouteServiceTypes": "the empty IPv4 EndpointSlices get the infra-backend-v1 Pods' "
                              "addresses, as the upstream test fills them in",
-    "ListenerSetAllowedRoutesNamespaces": "ListenerSet is not translated by krtgate yet",
-    "ListenerSetDualParentRefIndependence": "ListenerSet is not translated by krtgate yet",
-    "ListenerSetGatewayParentSectionNameNotFound": "ListenerSet is not translated by krtgate yet",
-    "ListenerSetHTTPRouting": "ListenerSet is not translated by krtgate yet",
+    "ListenerSetAllowedRoutesNamespaces": "every path on every ListenerSet listener hostname (the "
+                                          "upstream grid, plus the cross-namespace set's listener)",
+    "ListenerSetHTTPRouting": "every path on every Gateway and ListenerSet listener hostname",
     "HTTPRouteReferenceGrant": "the ReferenceGrant sits in its own file, deleted after the first "
                                "phase; krtgate follows the folder",
     "HTTPRouteWeight": "500 requests, each share within 5 points of 70/30/0, up to 10 attempts",

@@ -24,7 +24,7 @@ static void test_sources_set_knows_every_kind(void **state)
     (void)state;
     tr_sources_t s = {0};
     krt_collection_t *dummy = (krt_collection_t *)&s; /* only stored, never used */
-    assert_int_equal(tr_source_kinds_len, 16);
+    assert_int_equal(tr_source_kinds_len, 17);
     for (size_t i = 0; i < tr_source_kinds_len; i++)
         assert_int_equal(tr_sources_set(&s, tr_source_kinds[i], dummy), TR_OK);
     assert_ptr_equal(s.gateway_classes, dummy);
@@ -221,8 +221,8 @@ static char *run_with_failure(const kube_manifest_t *m, long at, long *count)
 static void test_allocation_failures_leak_nothing_and_converge(void **state)
 {
     (void)state;
-    static const char *const cases[] = {"own-listeners", "own-filters", "own-addresses",
-                                        "own-agw-backends", "own-agw-policies"};
+    static const char *const cases[] = {"own-listeners",    "own-filters",      "own-addresses",
+                                        "own-agw-backends", "own-agw-policies", "own-listenersets"};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s/in.yaml", GOLDEN_DIR, cases[k]);

@@ -282,6 +282,93 @@ static void test_service_deleted_breaks_its_routes_backend(void **state)
     free(lines);
 }
 
+/* A third Gateway admitting ListenerSets of its namespace, a set with one listener, a route bound
+ * to the set (r4) and one bound to the Gateway itself (r5). */
+static const char *const ls_world =
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+    "metadata: {name: gw3, namespace: infra}\n"
+    "spec:\n  gatewayClassName: agw\n  allowedListeners: {namespaces: {from: Same}}\n"
+    "  listeners:\n  - {name: http, port: 80, protocol: HTTP, hostname: gw3.example.com}\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\n"
+    "metadata: {name: ls, namespace: infra}\n"
+    "spec:\n  parentRef: {name: gw3}\n  listeners:\n"
+    "  - {name: set-web, port: 80, protocol: HTTP, hostname: set.example.com}\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r4, namespace: infra}\n"
+    "spec:\n  parentRefs: [{kind: ListenerSet, name: ls}]\n"
+    "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r5, namespace: infra}\n"
+    "spec:\n  parentRefs: [{name: gw3}]\n"
+    "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n";
+
+static int setup_ls(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    trt_init(&f->t);
+    trt_put_yaml(&f->t, world);
+    trt_put_yaml(&f->t, ls_world);
+    trt_mark_synced(&f->t);
+    trt_flush(&f->t);
+    trt_rec_subscribe(&f->t, &f->rec);
+    trt_counts_take(&f->t, &f->before);
+    *state = f;
+    return 0;
+}
+
+static void test_listener_set_translates(void **state)
+{
+    fx_t *f = *state;
+    char *lines = tr_graph_dump_lines(f->t.g);
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/listener/infra/ls.set-web\""));
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/route/infra/r4.00.infra.ls.set-web\""));
+    /* a Gateway parentRef does not reach the set's listeners */
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/route/infra/r5.00.http\""));
+    assert_null(strstr(lines, "r5.00.infra.ls"));
+    free(lines);
+}
+
+static void test_listener_set_edit_touches_its_gateway_and_routes_only(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t,
+                 "apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\n"
+                 "metadata: {name: ls, namespace: infra}\n"
+                 "spec:\n  parentRef: {name: gw3}\n  listeners:\n"
+                 "  - {name: set-web, port: 80, protocol: HTTP, hostname: other.example.com}\n");
+    /* the set's Listener and gw3's Bind bucket are recomputed (the Bind itself is the same); the
+     * route bound to the set rebinds to the same result; r5 (bound to gw3 itself), gw, gw2, their
+     * routes and gw3's own listener are not recomputed */
+    const char *const changes[] = {"Listener:~infra/gw3/listener/infra/ls.set-web",
+                                   "listener-sets/status:~infra/ls", NULL};
+    const char *const recomputes[] = {
+        "listener-records=1", "Bind=1",     "Listener=1", "http-bindings=1",
+        "listener-sets=1",    "gateways=1", NULL};
+    expect(f, "ListenerSet listener hostname", changes, recomputes);
+}
+
+static void test_listener_set_disallowed_removes_its_listeners(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(
+        &f->t,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        "metadata: {name: gw3, namespace: infra}\n"
+        "spec:\n  gatewayClassName: agw\n"
+        "  listeners:\n  - {name: http, port: 80, protocol: HTTP, hostname: gw3.example.com}\n");
+    const char *const changes[] = {"Listener:-infra/gw3/listener/infra/ls.set-web",
+                                   "Route:-infra/gw3/route/infra/r4.00.infra.ls.set-web",
+                                   "http-routes/status:-infra/r4",
+                                   "gateways/status:~infra/gw3",
+                                   "listener-sets/status:~infra/ls",
+                                   NULL};
+    /* (a deleted record deletes its Listener without a recompute) */
+    const char *const recomputes[] = {"listener-records=1", "Bind=1",     "http-bindings=1",
+                                      "http-routes=1",      "gateways=1", "listener-sets=1",
+                                      "parameters=1",       NULL};
+    expect(f, "Gateway no longer admits the set", changes, recomputes);
+}
+
 static void test_gateway_class_handed_over_removes_everything_of_it(void **state)
 {
     fx_t *f = *state;
@@ -322,6 +409,11 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_deleted_breaks_its_routes_backend, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_listener_set_translates, setup_ls, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_set_edit_touches_its_gateway_and_routes_only,
+                                        setup_ls, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_set_disallowed_removes_its_listeners,
+                                        setup_ls, teardown),
         cmocka_unit_test_setup_teardown(test_gateway_class_handed_over_removes_everything_of_it,
                                         setup, teardown),
     };

@@ -25,6 +25,8 @@ static const char *const fixtures[] = {
     "conf-tlsroute-invalid-reference-grant",
     "own-agw-backends",
     "own-agw-policies",
+    "own-listenersets",
+    "conf-listenerset-hostname-conflict",
 };
 
 #define STEPS 100

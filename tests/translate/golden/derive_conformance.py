@@ -90,6 +90,20 @@ CASES = [
     "grpcroute-header-matching",
     "tcproute-multiple-routes-attachment",
     "tlsroute-simple-same-namespace",
+    # ListenerSet (experimental channel): status tests and the translation side of its routing tests
+    "listenerset-allowed-namespace-none",
+    "listenerset-allowed-namespace-same",
+    "listenerset-allowed-namespace-selector",
+    "listenerset-allowed-routes-namespaces",
+    "listenerset-allowed-routes-supported-kinds",
+    "listenerset-default-not-allowed",
+    "listenerset-dual-parentref-independence",
+    "listenerset-gateway-parent-section-name-not-found",
+    "listenerset-hostname-conflict",
+    "listenerset-http-routing",
+    "listenerset-protocol-conflict",
+    "listenerset-reference-grant",
+    "listenerset-route-status-scoped-to-parentref",
 ]
 
 # Secrets the suite generates at start-up (namespace, name).
@@ -185,7 +199,7 @@ def main():
                 picked.append((t, d))
         secrets = []
         for _, d in picked + docs:
-            if d.get("kind") != "Gateway":
+            if d.get("kind") not in ("Gateway", "ListenerSet"):
                 continue
             for lis in (d.get("spec") or {}).get("listeners") or []:
                 for ref in ((lis.get("tls") or {}).get("certificateRefs")) or []:

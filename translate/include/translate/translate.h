@@ -16,10 +16,10 @@
  *     Address. Gateway-scoped objects carry their Gateway (ir_obj_gateway); Addresses are unscoped.
  *     Backend comes from AgentgatewayBackend, Policy from AgentgatewayPolicy.
  *   - one status collection per kind that gets status: GatewayClass, Gateway, HTTPRoute,
- *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy. Each holds
- * krt_status_type objects keyed like the input object ("ns/name", or "name" for a GatewayClass);
- * tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`. Conditions
- * carry observedGeneration (the object's metadata.generation, 0 when absent) and no
+ *     GRPCRoute, TCPRoute, TLSRoute, AgentgatewayBackend, AgentgatewayPolicy, ListenerSet. Each
+ * holds krt_status_type objects keyed like the input object ("ns/name", or "name" for a
+ * GatewayClass); tr_status_json() reads the stanza, i.e. what Kubernetes would hold under `status`.
+ * Conditions carry observedGeneration (the object's metadata.generation, 0 when absent) and no
  * lastTransitionTime: the status writer sets it when a condition's status changes. An object we do
  * not own (another controller's class, a route none of whose parents is one of our Gateways) has no
  * status object.
@@ -86,6 +86,7 @@ typedef struct tr_sources {
     krt_collection_t *agw_backends;   /* agentgateway.dev AgentgatewayBackend */
     krt_collection_t *agw_policies;   /* agentgateway.dev AgentgatewayPolicy */
     krt_collection_t *agw_parameters; /* agentgateway.dev AgentgatewayParameters */
+    krt_collection_t *listener_sets;  /* gateway.networking.k8s.io ListenerSet */
 } tr_sources_t;
 
 /* The kind names tr_sources_set understands ("GatewayClass", ..., "Secret"), in member order;
@@ -140,10 +141,11 @@ typedef enum tr_status_kind {
     TR_STATUS_GRPC_ROUTE = 3,
     TR_STATUS_TCP_ROUTE = 4,
     TR_STATUS_TLS_ROUTE = 5,
-    TR_STATUS_AGW_BACKEND = 6, /* AgentgatewayBackend: {"conditions":[Accepted]} */
-    TR_STATUS_AGW_POLICY = 7,  /* AgentgatewayPolicy: {"ancestors":[...]} (PolicyStatus) */
+    TR_STATUS_AGW_BACKEND = 6,  /* AgentgatewayBackend: {"conditions":[Accepted]} */
+    TR_STATUS_AGW_POLICY = 7,   /* AgentgatewayPolicy: {"ancestors":[...]} (PolicyStatus) */
+    TR_STATUS_LISTENER_SET = 8, /* ListenerSet: {"conditions":[...],"listeners":[...]} */
 } tr_status_kind_t;
-#define TR_STATUS_KIND_COUNT 8
+#define TR_STATUS_KIND_COUNT 9
 
 /* Returns: the Kubernetes kind of |k| ("GatewayClass", "Gateway", "HTTPRoute", ...), or NULL. */
 const char *tr_status_kind_name(tr_status_kind_t k);
