@@ -20,7 +20,9 @@ SRC = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 # objects their CRDs refuse on purpose, to test translate)
 GROUPS = {'gateway.networking.k8s.io', 'gateway.networking.x-k8s.io'}
 # golden inputs that a real API server refuses too (they test translate, not admission)
-REFUSED = {'own-listeners': 'an upper-case listener hostname, outside the Gateway API pattern'}
+REFUSED = {'own-listeners': 'an upper-case listener hostname, outside the Gateway API pattern',
+           'own-listenersets': 'a Gateway with no listeners of its own (gw-sets-only), which the '
+                               'standard CRD refuses (spec.listeners is required)'}
 
 
 class FixtureTest(unittest.TestCase):
