@@ -116,6 +116,7 @@ struct uconn {
     dconn_t *d; /* the exchange using it; NULL while idle or dying */
     bool connected, idle, read_paused, pumping, dead, eof, got_bytes;
     uconn_t *prev, *next;
+    uconn_t *idle_prev, *idle_next; /* on p->idle while |idle| */
 };
 
 /* A mirrored request: fire and forget (the response is read and dropped). */
@@ -138,6 +139,10 @@ struct proxy {
     size_t nlisteners, closing_servers;
     dconn_t *dconns;
     uconn_t *uconns;
+    /* The idle ones among uconns, most recently released first: pool lookups per request scan
+     * only these, not every upstream connection. Invariant: u is on it iff u->idle; nidle is
+     * its length. */
+    uconn_t *idle;
     proxy_h2pool_t *h2pool; /* HTTP/2 (h2c) upstreams */
     size_t nidle;
     proxy_stats_t st;
@@ -182,18 +187,38 @@ static void consume(uint8_t *b, size_t *len, size_t n)
     *len -= n;
 }
 
+/* |v| in decimal into |out| (at least 21 bytes), NUL-terminated; per request, where snprintf
+ * showed in profiles. */
+static void dec_write(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
 static bool hop_by_hop(const char *name, const net_h2_header_t *h, size_t n)
 {
-    static const char *const hop[] = {
-        "connection",        "keep-alive", "proxy-connection", "te",   "trailer",
-        "transfer-encoding", "upgrade",    "content-length",   "host", "expect"};
+    static const struct {
+        const char *name;
+        size_t len;
+    } hop[] = {{"connection", 10}, {"keep-alive", 10},     {"proxy-connection", 16},
+               {"te", 2},          {"trailer", 7},         {"transfer-encoding", 17},
+               {"upgrade", 7},     {"content-length", 14}, {"host", 4},
+               {"expect", 6}};
+    size_t nl = strlen(name);
+    /* by length first: every header of every message passes here */
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (strcasecmp(name, hop[i]) == 0)
+        if (hop[i].len == nl && strcasecmp(name, hop[i].name) == 0)
             return true;
     /* fields the Connection header lists */
-    size_t nl = strlen(name);
     for (size_t i = 0; i < n; i++) {
-        if (strcasecmp(h[i].name, "connection") != 0)
+        if ((h[i].name[0] | 0x20) != 'c' || strcasecmp(h[i].name, "connection") != 0)
             continue;
         const char *v = h[i].value;
         while (*v) {
@@ -256,15 +281,39 @@ static void u_unlink(uconn_t *u)
     u->prev = u->next = NULL;
 }
 
+static void u_idle_push(uconn_t *u)
+{
+    proxy_t *p = u->p;
+    u->idle = true;
+    u->idle_prev = NULL;
+    u->idle_next = p->idle;
+    if (p->idle)
+        p->idle->idle_prev = u;
+    p->idle = u;
+    p->nidle++;
+}
+
+static void u_idle_remove(uconn_t *u)
+{
+    if (!u->idle)
+        return;
+    if (u->idle_prev)
+        u->idle_prev->idle_next = u->idle_next;
+    else
+        u->p->idle = u->idle_next;
+    if (u->idle_next)
+        u->idle_next->idle_prev = u->idle_prev;
+    u->idle_prev = u->idle_next = NULL;
+    u->idle = false;
+    u->p->nidle--;
+}
+
 static void u_kill(uconn_t *u)
 {
     if (u->dead)
         return;
     u->dead = true;
-    if (u->idle) {
-        u->idle = false;
-        u->p->nidle--;
-    }
+    u_idle_remove(u);
     net_conn_close(u->c, false); /* u_on_close tells the exchange, if any */
 }
 
@@ -287,11 +336,10 @@ static uint64_t key_hash(const char *key)
 static uconn_t *pool_get(proxy_t *p, const char *key)
 {
     uint64_t h = key_hash(key);
-    for (uconn_t *u = p->uconns; u; u = u->next) {
-        if (u->idle && !u->dead && u->khash == h && strcmp(u->key, key) == 0) {
-            u->idle = false;
+    for (uconn_t *u = p->idle; u; u = u->idle_next) {
+        if (!u->dead && u->khash == h && strcmp(u->key, key) == 0) {
+            u_idle_remove(u);
             u->got_bytes = false; /* for this exchange */
-            p->nidle--;
             return u;
         }
     }
@@ -303,16 +351,15 @@ static void u_release(uconn_t *u, bool reusable)
 {
     proxy_t *p = u->p;
     u->d = NULL;
-    size_t same = 0;
-    for (uconn_t *x = p->uconns; x; x = x->next)
-        same += x->idle && x->khash == u->khash && strcmp(x->key, u->key) == 0;
+    size_t same = 0; /* idle connections to the same endpoint: at most nidle */
+    for (uconn_t *x = p->idle; x && p->nidle >= p->opt.pool_max_idle_per_endpoint; x = x->idle_next)
+        same += x->khash == u->khash && strcmp(x->key, u->key) == 0;
     if (!reusable || p->closing || u->in_len || u->eof || u->dead ||
         p->nidle >= p->opt.pool_max_idle || same >= p->opt.pool_max_idle_per_endpoint) {
         u_kill(u);
         return;
     }
-    u->idle = true;
-    p->nidle++;
+    u_idle_push(u);
     if (u->read_paused) {
         u->read_paused = false;
         net_conn_set_read_paused(u->c, false);
@@ -361,9 +408,7 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
     uconn_t *u = ud;
     (void)c;
     proxy_t *p = u->p;
-    if (u->idle)
-        p->nidle--;
-    u->idle = false;
+    u_idle_remove(u);
     if (u->d && u->d->phase == PH_TUNNEL) {
         dconn_t *d = u->d;
         d->up = NULL;
@@ -745,7 +790,7 @@ static void d_response_head_x(dconn_t *d, const xresp_t *m);
 
 static void d_response_head(dconn_t *d, const net_h1_message_t *hm)
 {
-    xresp_t x = {hm->status,         hm->reason,  hm->headers,  hm->nheaders,
+    xresp_t x = {hm->status,         hm->reason,  hm->headers, hm->nheaders,
                  hm->content_length, hm->chunked, hm->has_body};
     d_response_head_x(d, &x);
 }
@@ -767,7 +812,7 @@ static void d_response_head_x(dconn_t *d, const xresp_t *m)
     char cl[32];
     d->resp_chunked = false;
     if (m->content_length >= 0 && !m->chunked) {
-        snprintf(cl, sizeof cl, "%lld", (long long)m->content_length);
+        dec_write(cl, (uint64_t)m->content_length);
         proxy_headers_set(&h, "content-length", cl);
     } else if (m->has_body) {
         if (d->minor >= 1) {
@@ -1086,9 +1131,15 @@ static void d_on_head(dconn_t *d)
     if (d->upgrade) /* declined (no 101): the parser cannot go on, the connection ends */
         d->keep_alive = false;
     const net_h2_header_t *hh = net_h2_header_find(hm->headers, hm->nheaders, "host");
-    xreq_t x = {hm->method,      hm->target,   hh ? hh->value : NULL,
-                hm->headers,     hm->nheaders, hm->content_length,
-                hm->chunked,     hm->has_body, hm->expect_continue,
+    xreq_t x = {hm->method,
+                hm->target,
+                hh ? hh->value : NULL,
+                hm->headers,
+                hm->nheaders,
+                hm->content_length,
+                hm->chunked,
+                hm->has_body,
+                hm->expect_continue,
                 hm->upgrade ? uh->value : NULL};
     x_start(d, &x);
 }
@@ -1288,8 +1339,8 @@ static const proxy_h2x_callbacks_t x2_callbacks = {.on_head = x2_on_head,
 /* Starts the request on an HTTP/2 upstream: pseudo-headers, then the (modified) fields with
  * lowercase names; the body framing is HTTP/2's own (no Transfer-Encoding); `te: trailers` is
  * kept when the client sent it (gRPC servers require it). Returns the exchange or NULL. */
-static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
-                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep)
+static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target, const char *authority,
+                             proxy_headers_t *h, const proxy_endpoint_t *ep)
 {
     net_h2_header_t *v = calloc(h->n + 6, sizeof *v);
     if (!v)
@@ -1311,8 +1362,8 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
     const net_h2_header_t *te = net_h2_header_find(m->headers, m->nheaders, "te");
     if (te && strstr(te->value, "trailers"))
         v[n++] = NET_H2_HDR("te", "trailers");
-    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body,
-                                     &x2_callbacks, d);
+    proxy_h2x_t *x =
+        proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body, &x2_callbacks, d);
     free(v);
     return x;
 }
@@ -1322,8 +1373,14 @@ static void ep_key(const proxy_endpoint_t *ep, char *key, size_t cap)
 {
     if (ep->tls)
         snprintf(key, cap, "%s:%u/tls/%p", ep->host, (unsigned)ep->port, (void *)ep->tls);
-    else
-        snprintf(key, cap, "%s:%u", ep->host, (unsigned)ep->port);
+    else { /* per request: by hand rather than snprintf */
+        size_t hl = strlen(ep->host);
+        if (hl + 7 > cap) /* cannot happen with host[256] in key[300]: cut, as snprintf did */
+            hl = cap > 7 ? cap - 7 : 0;
+        memcpy(key, ep->host, hl);
+        key[hl] = ':';
+        dec_write(key + hl + 1, ep->port);
+    }
 }
 
 /* Routes, filters and forwards one request (either protocol). */
@@ -1414,9 +1471,15 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->route_key = ir_route_key(rm.route);
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
-    proxy_policy_req_t preq = {.snap = d->snap, .rm = &rm, .method = m->method, .path = path,
-                               .query = query, .host = host, .headers = m->headers,
-                               .nheaders = m->nheaders, .now_ms = uv_now(p->loop),
+    proxy_policy_req_t preq = {.snap = d->snap,
+                               .rm = &rm,
+                               .method = m->method,
+                               .path = path,
+                               .query = query,
+                               .host = host,
+                               .headers = m->headers,
+                               .nheaders = m->nheaders,
+                               .now_ms = uv_now(p->loop),
                                .now_unix = (int64_t)time(NULL)};
     proxy_policy_result_t pr;
     proxy_policy_route(&preq, &f, &pr); /* filters from policies */
@@ -1516,7 +1579,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
     if (rc == PROXY_OK && m->chunked)
         rc = proxy_headers_set(&h, "transfer-encoding", "chunked");
     else if (rc == PROXY_OK && m->content_length >= 0 && (m->has_body || !d->st)) {
-        snprintf(cl, sizeof cl, "%lld", (long long)m->content_length);
+        dec_write(cl, (uint64_t)m->content_length);
         rc = proxy_headers_set(&h, "content-length", cl);
     }
     net_h2_header_t *v = rc == PROXY_OK ? calloc(h.n + 2, sizeof *v) : NULL;
@@ -2156,8 +2219,8 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, conn_gone, p);
     if (p->l4 && p->opt.tls_hello_timeout_ms)
         proxy__l4_set_hello_timeout(p->l4, p->opt.tls_hello_timeout_ms);
-    p->h2pool = p->l4 ? proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, conn_gone, p)
-                      : NULL;
+    p->h2pool =
+        p->l4 ? proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, conn_gone, p) : NULL;
     if (!p->h2pool) {
         proxy__l4_free(p->l4);
         proxy_metrics_free(p->metrics);
@@ -2292,7 +2355,8 @@ static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, ne
             key[t->private_key.len] = '\0';
             static const char *const http_alpn[] = {"h2", "http/1.1", NULL};
             static const char *const no_alpn[] = {NULL};
-            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key,
+            net_tls_config_t tc = {.cert_pem = cert,
+                                   .key_pem = key,
                                    .alpn = mode == PROXY_BIND_HTTP ? http_alpn : no_alpn};
             int err;
             *out = net_tls_ctx_new(true, &tc, &err);
@@ -2549,7 +2613,7 @@ void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
         net_conn_close(m->c, false);
     proxy__l4_close_all(p->l4);
     proxy_h2pool_close(p->h2pool); /* graceful: streams in flight finish */
-    p->closing_servers++; /* hold the finish until this function returns */
+    p->closing_servers++;          /* hold the finish until this function returns */
     p->closing_servers--;
     proxy_maybe_finish(p);
 }
