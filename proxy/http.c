@@ -790,7 +790,7 @@ static void d_response_head_x(dconn_t *d, const xresp_t *m, bool from_h1);
 
 static void d_response_head(dconn_t *d, const net_h1_message_t *hm)
 {
-    xresp_t x = {hm->status,         hm->reason,  hm->headers, hm->nheaders,
+    xresp_t x = {hm->status,         hm->reason,  hm->headers,  hm->nheaders,
                  hm->content_length, hm->chunked, hm->has_body};
     d_response_head_x(d, &x, true); /* fields as net/h1.c parsed them: no NUL inside */
 }
@@ -1179,15 +1179,9 @@ static void d_on_head(dconn_t *d)
     if (d->upgrade) /* declined (no 101): the parser cannot go on, the connection ends */
         d->keep_alive = false;
     const net_h2_header_t *hh = net_h2_header_find(hm->headers, hm->nheaders, "host");
-    xreq_t x = {hm->method,
-                hm->target,
-                hh ? hh->value : NULL,
-                hm->headers,
-                hm->nheaders,
-                hm->content_length,
-                hm->chunked,
-                hm->has_body,
-                hm->expect_continue,
+    xreq_t x = {hm->method,      hm->target,   hh ? hh->value : NULL,
+                hm->headers,     hm->nheaders, hm->content_length,
+                hm->chunked,     hm->has_body, hm->expect_continue,
                 hm->upgrade ? uh->value : NULL};
     x_start(d, &x);
 }
@@ -1387,8 +1381,8 @@ static const proxy_h2x_callbacks_t x2_callbacks = {.on_head = x2_on_head,
 /* Starts the request on an HTTP/2 upstream: pseudo-headers, then the (modified) fields with
  * lowercase names; the body framing is HTTP/2's own (no Transfer-Encoding); `te: trailers` is
  * kept when the client sent it (gRPC servers require it). Returns the exchange or NULL. */
-static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target, const char *authority,
-                             proxy_headers_t *h, const proxy_endpoint_t *ep)
+static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
+                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep)
 {
     net_h2_header_t *v = calloc(h->n + 6, sizeof *v);
     if (!v)
@@ -1410,8 +1404,8 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target, co
     const net_h2_header_t *te = net_h2_header_find(m->headers, m->nheaders, "te");
     if (te && strstr(te->value, "trailers"))
         v[n++] = NET_H2_HDR("te", "trailers");
-    proxy_h2x_t *x =
-        proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body, &x2_callbacks, d);
+    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body,
+                                     &x2_callbacks, d);
     free(v);
     return x;
 }
@@ -1519,15 +1513,9 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->route_key = ir_route_key(rm.route);
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
-    proxy_policy_req_t preq = {.snap = d->snap,
-                               .rm = &rm,
-                               .method = m->method,
-                               .path = path,
-                               .query = query,
-                               .host = host,
-                               .headers = m->headers,
-                               .nheaders = m->nheaders,
-                               .now_ms = uv_now(p->loop),
+    proxy_policy_req_t preq = {.snap = d->snap, .rm = &rm, .method = m->method, .path = path,
+                               .query = query, .host = host, .headers = m->headers,
+                               .nheaders = m->nheaders, .now_ms = uv_now(p->loop),
                                .now_unix = (int64_t)time(NULL)};
     proxy_policy_result_t pr;
     proxy_policy_route(&preq, &f, &pr); /* filters from policies */
@@ -2267,8 +2255,8 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, conn_gone, p);
     if (p->l4 && p->opt.tls_hello_timeout_ms)
         proxy__l4_set_hello_timeout(p->l4, p->opt.tls_hello_timeout_ms);
-    p->h2pool =
-        p->l4 ? proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, conn_gone, p) : NULL;
+    p->h2pool = p->l4 ? proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, conn_gone, p)
+                      : NULL;
     if (!p->h2pool) {
         proxy__l4_free(p->l4);
         proxy_metrics_free(p->metrics);
@@ -2403,8 +2391,7 @@ static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, ne
             key[t->private_key.len] = '\0';
             static const char *const http_alpn[] = {"h2", "http/1.1", NULL};
             static const char *const no_alpn[] = {NULL};
-            net_tls_config_t tc = {.cert_pem = cert,
-                                   .key_pem = key,
+            net_tls_config_t tc = {.cert_pem = cert, .key_pem = key,
                                    .alpn = mode == PROXY_BIND_HTTP ? http_alpn : no_alpn};
             int err;
             *out = net_tls_ctx_new(true, &tc, &err);
@@ -2661,7 +2648,7 @@ void proxy_close(proxy_t *p, void (*on_closed)(proxy_t *p, void *ud), void *ud)
         net_conn_close(m->c, false);
     proxy__l4_close_all(p->l4);
     proxy_h2pool_close(p->h2pool); /* graceful: streams in flight finish */
-    p->closing_servers++;          /* hold the finish until this function returns */
+    p->closing_servers++; /* hold the finish until this function returns */
     p->closing_servers--;
     proxy_maybe_finish(p);
 }
