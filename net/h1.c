@@ -252,6 +252,42 @@ static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
     return true;
 }
 
+/* The run of bytes at the start of |data| that scan_feed would take one by one without a
+ * check firing, inside a line (not its first byte), within max_head: visible ASCII and SP, and
+ * obs-text (0x80-0xff) except in a request line. Copied in one piece: the byte loop showed in
+ * profiles at about 2% of the proxy's time. Returns: how many bytes were taken (0: none, the
+ * byte loop decides), or SIZE_MAX when the buffer cannot grow (error set). */
+static size_t scan_span(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t *data,
+                        size_t len)
+{
+    if (s->cr || s->line_len == 0 || s->len >= p->cfg.max_head)
+        return 0;
+    bool ascii = s->line == 1 && !trailers && p->server;
+    size_t room = p->cfg.max_head - s->len, k = 0;
+    if (len > room)
+        len = room;
+    while (k < len && data[k] >= 0x20 && data[k] != 0x7f && (!ascii || data[k] < 0x80))
+        k++;
+    if (k == 0)
+        return 0;
+    while (s->cap < s->len + k) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        if (cap > p->cfg.max_head)
+            cap = p->cfg.max_head;
+        uint8_t *nb = realloc(s->buf, cap);
+        if (!nb) {
+            set_error(p, 503, "out of memory while reading the message head");
+            return SIZE_MAX;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, k);
+    s->len += k;
+    s->line_len += k;
+    return k;
+}
+
 /* Collects lines from |data| into |s| until the empty line that ends the section. */
 static int scan_feed(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t *data, size_t len,
                      size_t *used)
@@ -260,6 +296,14 @@ static int scan_feed(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t
     size_t i = 0;
     int rc = SCAN_MORE;
     while (i < len) {
+        size_t k = scan_span(p, s, trailers, data + i, len - i);
+        if (k == SIZE_MAX) {
+            rc = SCAN_ERROR;
+            break;
+        }
+        i += k;
+        if (i == len)
+            break;
         uint8_t b = data[i++];
         if (s->cr) {
             if (b != '\n') {
@@ -1209,8 +1253,11 @@ int net_h1_response_write(net_h1_buf_t *b, int status, const char *reason, const
     if (!value_ok(reason, strlen(reason)))
         return NET_EINVAL;
     size_t start = b->len;
-    char line[32];
-    snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
+    /* 100..999: three digits, by hand (per response; snprintf showed in profiles) */
+    char line[] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
     int rc = NET_OK;
     if (buf_str(b, line) || buf_str(b, reason) || buf_str(b, "\r\n"))
         rc = NET_ENOMEM;
