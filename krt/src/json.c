@@ -43,7 +43,8 @@ typedef struct krt_json {
 /* The tree cache: every lazy value whose tree is parsed, on one of two lists, most recent first:
  *  FRESH  trees not read since their value was made (an object just ingested, a record just
  *         emitted): the flush that follows will read most of them, so the flush never drops them
- *         (that would parse them twice); krt_json_trim() does;
+ *         (that would parse them twice); krt_json_trim() does. An API object's tree read during
+ *         the flush stays here too (marked seen) until that trim;
  *  READ   trees read at least once, in least-recently-read order: what the budget drops first.
  * Process-wide like jansson's allocator, and single-threaded like krt objects (their refcounts are
  * not atomic). */
@@ -59,7 +60,8 @@ static struct {
      * a transformation's borrowed pointers die with it. */
     uint64_t epoch;
     uint64_t parses; /* trees parsed again after a trim */
-} cache = {{{NULL, NULL}, {NULL, NULL}}, 0, 0, SIZE_MAX, 1, 0};
+    size_t seen;     /* FRESH trees marked seen: krt_json_trim() walks FRESH only when nonzero */
+} cache = {{{NULL, NULL}, {NULL, NULL}}, 0, 0, SIZE_MAX, 1, 0, 0};
 
 void krt__json_epoch_next(void)
 {
@@ -86,6 +88,10 @@ static void lru_unlink(krt_json_lazy_t *l)
     else
         cache.list[w].tail = l->prev;
     l->prev = l->next = NULL;
+    if (l->seen) {
+        l->seen = 0;
+        cache.seen--;
+    }
     cache.n--;
     cache.bytes -= tree_cost(l);
 }
@@ -425,6 +431,7 @@ const krt_obj_t *krt_json_new(json_t *value, int *err)
             *err = rc;
         return NULL;
     }
+    j->lz.input = 1;
     krt_obj_seal(&j->base, &krt_json_type);
     if (err)
         *err = KRT_OK;
@@ -514,6 +521,17 @@ void krt_json_tree_limit(size_t bytes)
 
 size_t krt_json_trim(void)
 {
+    /* FRESH trees read since they were made become the most recently read, oldest first, so
+     * the budget keeps the trees the last flush read rather than those it only made. */
+    for (krt_json_lazy_t *t = cache.list[FRESH].tail, *prev; t && cache.seen; t = prev) {
+        prev = t->prev;
+        if (t->seen) {
+            uint64_t epoch = t->epoch;
+            lru_unlink(t);
+            lru_push(t, READ);
+            t->epoch = epoch;
+        }
+    }
     size_t dropped = 0;
     for (int w = READ; w >= FRESH; w--)
         while (cache.bytes > cache.limit && cache.list[w].tail) {
@@ -557,7 +575,19 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
 json_t *krt_json_lazy_get(krt_json_lazy_t *l)
 {
     if (l->tree) {
-        if (l->list != READ || cache.list[READ].head != l) { /* most recently read first */
+        if (l->list == FRESH && l->epoch == cache.epoch) {
+            /* Read by the transformation that made it (an index function, a comparison at
+             * emit): not yet by the readers it was made for. */
+        } else if (l->list == FRESH && l->input) {
+            /* Stays FRESH until the next krt_json_trim(): a big flush (the cold start) holds
+             * more FRESH trees than the budget, so moving it to READ would drop it as soon as
+             * this transformation ends, and the next collection reading it would parse it
+             * again (at agw-5k, 15,609 parses during the cold start). */
+            if (!l->seen) {
+                l->seen = 1;
+                cache.seen++;
+            }
+        } else if (cache.list[READ].head != l) { /* most recently read first */
             lru_unlink(l);
             lru_push(l, READ);
         }
