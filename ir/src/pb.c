@@ -338,6 +338,53 @@ static bool canon_msg(ProtobufCMessage *m)
     return changed;
 }
 
+/* The read-only twin of canon_msg: false where canon_msg would change something. */
+static bool canonical_msg(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (*MEMBER(m, f->quantifier_offset, uint32_t) != f->id)
+                continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *MEMBER(m, f->quantifier_offset, size_t);
+            ProtobufCMessage *const *items = *MEMBER(m, f->offset, ProtobufCMessage **);
+            if (!items)
+                continue;
+            if (n > 1 && is_map_entry(f->descriptor)) {
+                const ProtobufCMessageDescriptor *ed = f->descriptor;
+                const ProtobufCFieldDescriptor *kf = &ed->fields[0];
+                if (kf->type == PROTOBUF_C_TYPE_STRING)
+                    for (size_t k = 1; k < n; k++) {
+                        if (!items[k - 1] || !items[k])
+                            return false;
+                        const char *a = *MEMBER(items[k - 1], kf->offset, char *);
+                        const char *b = *MEMBER(items[k], kf->offset, char *);
+                        if (strcmp(a ? a : "", b ? b : "") >= 0)
+                            return false;
+                    }
+            }
+            for (size_t k = 0; k < n; k++)
+                if (items[k] && !canonical_msg(items[k]))
+                    return false;
+        } else {
+            const ProtobufCMessage *sub = *MEMBER(m, f->offset, ProtobufCMessage *);
+            if (sub && !canonical_msg(sub))
+                return false;
+        }
+    }
+    return true;
+}
+
+bool ir__pb_is_canonical(const ProtobufCMessage *m)
+{
+    return m && canonical_msg(m);
+}
+
 bool ir_pb_canonicalize(ProtobufCMessage *m)
 {
     return m ? canon_msg(m) : false;
@@ -345,6 +392,15 @@ bool ir_pb_canonicalize(ProtobufCMessage *m)
 
 /* --------------------------------------------------------------------------------------------- */
 /* Decode and copy */
+
+int ir__pb_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                ir_err_t *err)
+{
+    if (!desc || (!bytes && len))
+        return ir__err(err, IR_EINVAL, "decode: NULL argument");
+    static const uint8_t empty = 0;
+    return scan_msg(desc, bytes ? bytes : &empty, len, 1, desc->short_name, err);
+}
 
 int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
                           ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
