@@ -40,6 +40,11 @@ const ProtobufCMessageDescriptor *ir__wrapper_desc(const char *type_url);
 int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
                           ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err);
 
+/* ir__pb_decode_counted for an object's own wire bytes (o->wire), which were pre-scanned and
+ * canonical when the object was made: skips both passes. Only for those bytes. */
+int ir__pb_decode_own(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                      ProtobufCMessage **out, size_t *tree_bytes);
+
 /* Runs the pre-scan of ir_pb_decode on |bytes| alone (depth, UTF-8), with the same errors. */
 int ir__pb_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
                 ir_err_t *err);

@@ -513,7 +513,8 @@ static ProtobufCMessage *decode_tree(const ir_obj_t *o, size_t *tree_bytes)
 {
     ProtobufCMessage *tree = NULL;
     const ProtobufCMessageDescriptor *desc = ir__wrapper_desc(ir_kind_type_url(o->kind));
-    if (!desc || ir__pb_decode_counted(desc, o->wire, o->wire_len, &tree, tree_bytes, NULL) != IR_OK)
+    /* The bytes were checked and made canonical when the object was built. */
+    if (!desc || ir__pb_decode_own(desc, o->wire, o->wire_len, &tree, tree_bytes) != IR_OK)
         return NULL;
     return tree;
 }

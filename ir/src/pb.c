@@ -431,8 +431,10 @@ int ir__pb_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, si
     return scan_msg(desc, bytes ? bytes : &empty, len, 1, &root, err);
 }
 
-int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
-                          ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
+/* |checked|: the bytes are an IR object's own encoding, already pre-scanned and canonical when
+ * the object was made, so neither the scan nor the canonical pass is run again. */
+static int decode(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                  bool checked, ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
 {
     *out = NULL;
     if (!desc || (!bytes && len))
@@ -440,10 +442,12 @@ int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t 
     static const uint8_t empty = 0;
     if (!bytes)
         bytes = &empty; /* len is 0: an empty message */
-    scan_path_t root = {NULL, desc->short_name};
-    int rc = scan_msg(desc, bytes, len, 1, &root, err);
-    if (rc != IR_OK)
-        return rc;
+    if (!checked) {
+        scan_path_t root = {NULL, desc->short_name};
+        int rc = scan_msg(desc, bytes, len, 1, &root, err);
+        if (rc != IR_OK)
+            return rc;
+    }
     pb_count_t count = {0, false};
     ProtobufCAllocator a = {pb_alloc, pb_free, &count};
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, bytes);
@@ -453,11 +457,24 @@ int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t 
         return ir__err(err, IR_EDECODE, "%s: protobuf-c could not decode %zu bytes",
                        desc->short_name, len);
     }
-    canon_msg(m);
+    if (!checked)
+        canon_msg(m);
     if (tree_bytes)
         *tree_bytes = count.bytes;
     *out = m;
     return IR_OK;
+}
+
+int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                          ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
+{
+    return decode(desc, bytes, len, false, out, tree_bytes, err);
+}
+
+int ir__pb_decode_own(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                      ProtobufCMessage **out, size_t *tree_bytes)
+{
+    return decode(desc, bytes, len, true, out, tree_bytes, NULL);
 }
 
 int ir_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
