@@ -236,9 +236,22 @@ typedef struct canon_buf {
     bool oom;
 } canon_buf_t;
 
+/* jansson calls this once per token (a quote, a colon, a key), so the common case is a few bytes
+ * into room that is already there; the NUL is written once, by krt_json_lazy_init. */
 static int canon_append(const char *buf, size_t size, void *data)
 {
     canon_buf_t *b = data;
+    if (size < b->cap - b->len) { /* room for the bytes and the final NUL */
+        char *d = b->p + b->len;
+        if (size <= 8) {
+            for (size_t i = 0; i < size; i++)
+                d[i] = buf[i];
+        } else {
+            memcpy(d, buf, size);
+        }
+        b->len += size;
+        return 0;
+    }
     if (size + 1 > b->cap - b->len) {
         size_t cap = b->cap ? b->cap : 256;
         while (size + 1 > cap - b->len) {
@@ -258,7 +271,6 @@ static int canon_append(const char *buf, size_t size, void *data)
     }
     memcpy(b->p + b->len, buf, size);
     b->len += size;
-    b->p[b->len] = '\0';
     return 0;
 }
 
@@ -557,6 +569,7 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
         json_decref(value);
         return KRT_EINVAL;
     }
+    b.p[b.len] = '\0'; /* canon_append keeps room for it */
     /* Doubling leaves up to half the buffer unused; values live long, so give it back. A failed
      * shrink keeps the larger buffer, which is still correct. */
     if (b.cap - b.len > 64) {
