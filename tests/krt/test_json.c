@@ -976,6 +976,49 @@ static void test_json_reads_by_the_maker_do_not_count_as_the_first_read(void **s
     krt_engine_free(e);
 }
 
+/* The canonical bytes are what jansson writes with JSON_COMPACT | JSON_SORT_KEYS, for every
+ * kind of value: escapes, UTF-8, a NUL in a key and in a string, reals, extreme integers, keys
+ * that are prefixes of each other, and nesting deeper than krt's own writer goes. */
+static void expect_canonical_is_janssons(json_t *doc)
+{
+    char *want = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    assert_non_null(want);
+    krt_json_lazy_t l;
+    assert_int_equal(krt_json_lazy_init(&l, doc), KRT_OK); /* takes doc */
+    assert_int_equal(l.len, strlen(want));
+    assert_memory_equal(l.canonical, want, l.len);
+    assert_int_equal(l.canonical[l.len], '\0');
+    free(want);
+    krt_json_lazy_dispose(&l);
+}
+
+static void test_json_canonical_bytes_match_janssons_writer(void **state)
+{
+    (void)state;
+    json_t *doc = json_object();
+    json_object_set_new(doc, "s", json_string("quote \" backslash \\ slash / tab \t nl \n"));
+    json_object_set_new(doc, "u", json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    json_object_set_new(doc, "nul", json_stringn("a\0b", 3));
+    json_object_setn_new(doc, "k\0z", 3, json_integer(1));
+    json_object_set_new(doc, "k", json_integer(INT64_MIN));
+    json_object_set_new(doc, "kk", json_integer(INT64_MAX));
+    json_object_set_new(doc, "\x01", json_integer(-7));
+    json_object_set_new(doc, "r", json_real(0.1));
+    json_object_set_new(doc, "r2", json_real(-1e300));
+    json_object_set_new(doc, "r3", json_real(3.0));
+    json_object_set_new(doc, "t", json_pack("[b,b,n,[],{},i]", 1, 0, 0));
+    json_t *deep = json_integer(5);
+    for (int i = 0; i < 300; i++)
+        deep = i % 2 ? json_pack("[o]", deep) : json_pack("{s:o}", "d", deep);
+    json_object_set_new(doc, "deep", deep);
+    for (int i = 0; i < 40; i++) { /* more members than the writer's stack array */
+        char k[8];
+        snprintf(k, sizeof k, "m%02d", 39 - i);
+        json_object_set_new(doc, k, json_integer(i));
+    }
+    expect_canonical_is_janssons(doc);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -986,6 +1029,7 @@ int main(void)
         T(test_json_epochs_keep_borrowed_trees_alive_during_a_flush),
         T(test_json_inputs_read_by_two_collections_are_parsed_once_per_flush),
         T(test_json_reads_by_the_maker_do_not_count_as_the_first_read),
+        T(test_json_canonical_bytes_match_janssons_writer),
         T(test_json_key_is_name_for_cluster_scoped_objects),
         T(test_json_get_string_follows_dotted_paths_and_returns_null_otherwise),
         T(test_json_value_is_the_document_given),
