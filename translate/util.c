@@ -144,12 +144,9 @@ json_t *tr__jpath(json_t *v, const char *path)
         size_t len = dot ? (size_t)(dot - p) : strlen(p);
         if (!json_is_object(v))
             return NULL;
-        char buf[128];
-        if (len >= sizeof buf)
+        if (len >= 128) /* no member name of ours is this long */
             return NULL;
-        memcpy(buf, p, len);
-        buf[len] = '\0';
-        v = json_object_get(v, buf);
+        v = json_object_getn(v, p, len); /* no copy: the segment is not NUL-terminated */
         p += len;
         if (*p == '.')
             p++;

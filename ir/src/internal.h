@@ -40,6 +40,18 @@ const ProtobufCMessageDescriptor *ir__wrapper_desc(const char *type_url);
 int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
                           ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err);
 
+/* ir__pb_decode_counted for an object's own wire bytes (o->wire), which were pre-scanned and
+ * canonical when the object was made: skips both passes. Only for those bytes. */
+int ir__pb_decode_own(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                      ProtobufCMessage **out, size_t *tree_bytes);
+
+/* Runs the pre-scan of ir_pb_decode on |bytes| alone (depth, UTF-8), with the same errors. */
+int ir__pb_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                ir_err_t *err);
+/* Returns: whether |m| is already canonical (every map sorted by key, no key twice), that is,
+ * whether decoding its encoding would give back the same encoding. Reads |m| only. */
+bool ir__pb_is_canonical(const ProtobufCMessage *m);
+
 /* Builds a Resource wrapper around |inner| (borrowed) with oneof case |kind| and makes the
  * object through ir_obj_from_message; checks the result has kind |want|. */
 const ir_obj_t *ir__obj_from_inner(ir_kind_t want, const ProtobufCMessage *inner,

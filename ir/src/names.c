@@ -15,15 +15,22 @@ static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
 static char *fmt(const char *f, ...)
 {
+    /* One formatting pass for the usual short key (a translator makes several per output);
+     * longer ones are measured by that pass and formatted again at their size. */
+    char small[256];
     va_list ap;
     va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
+    int n = vsnprintf(small, sizeof small, f, ap);
     va_end(ap);
     if (n < 0)
         return NULL;
     char *s = krt_malloc((size_t)n + 1);
     if (!s)
         return NULL;
+    if ((size_t)n < sizeof small) {
+        memcpy(s, small, (size_t)n + 1);
+        return s;
+    }
     va_start(ap, f);
     vsnprintf(s, (size_t)n + 1, f, ap);
     va_end(ap);

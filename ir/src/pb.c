@@ -184,46 +184,73 @@ static bool utf8_ok(const uint8_t *s, size_t n)
     return true;
 }
 
-/* Scans one message body. |path| names where we are, for errors. */
-static int scan_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-                    unsigned depth, const char *path, ir_err_t *err)
+/* Where the scan is: a chain of field names up to the root message's short name. Only an error
+ * formats it; the scan itself never does (formatting every nested message's path cost more than
+ * the scan). */
+typedef struct scan_path {
+    const struct scan_path *up;
+    const char *name;
+} scan_path_t;
+
+/* Writes "root.field.field" into |buf| (truncated to |cap| - 1 characters). Returns: buf. */
+static const char *path_str(const scan_path_t *at, char *buf, size_t cap)
 {
+    const char *names[IR_PB_MAX_DEPTH + 2];
+    size_t n = 0;
+    for (; at && n < sizeof names / sizeof names[0]; at = at->up)
+        names[n++] = at->name;
+    size_t len = 0;
+    buf[0] = '\0';
+    while (n-- > 0 && len + 1 < cap) {
+        int w = snprintf(buf + len, cap - len, "%s%s", len ? "." : "", names[n]);
+        if (w < 0)
+            break;
+        len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+    }
+    return buf;
+}
+
+/* Scans one message body. |at| names where we are, for errors. */
+static int scan_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                    unsigned depth, const scan_path_t *at, ir_err_t *err)
+{
+    char ps[192];
+#define PATH path_str(at, ps, sizeof ps)
     if (depth > IR_PB_MAX_DEPTH)
-        return ir__err(err, IR_EDEPTH, "%s: messages nested deeper than %d", path, IR_PB_MAX_DEPTH);
+        return ir__err(err, IR_EDEPTH, "%s: messages nested deeper than %d", PATH, IR_PB_MAX_DEPTH);
     const uint8_t *end = p + len;
     while (p < end) {
         uint64_t tag;
         if (!read_varint(&p, end, &tag))
-            return ir__err(err, IR_EDECODE, "%s: truncated field tag", path);
+            return ir__err(err, IR_EDECODE, "%s: truncated field tag", PATH);
         uint32_t num = (uint32_t)(tag >> 3);
         unsigned wt = (unsigned)(tag & 7);
         if ((tag >> 3) == 0 || (tag >> 3) > 536870911u)
-            return ir__err(err, IR_EDECODE, "%s: invalid field number %llu", path,
+            return ir__err(err, IR_EDECODE, "%s: invalid field number %llu", PATH,
                            (unsigned long long)(tag >> 3));
         uint64_t v;
         switch (wt) {
         case 0:
             if (!read_varint(&p, end, &v))
-                return ir__err(err, IR_EDECODE, "%s: field %u: truncated varint", path, num);
+                return ir__err(err, IR_EDECODE, "%s: field %u: truncated varint", PATH, num);
             break;
         case 1:
         case 5: {
             size_t w = wt == 1 ? 8 : 4;
             if ((size_t)(end - p) < w)
-                return ir__err(err, IR_EDECODE, "%s: field %u: truncated fixed value", path, num);
+                return ir__err(err, IR_EDECODE, "%s: field %u: truncated fixed value", PATH, num);
             p += w;
             break;
         }
         case 2: {
             if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return ir__err(err, IR_EDECODE, "%s: field %u: bad length", path, num);
+                return ir__err(err, IR_EDECODE, "%s: field %u: bad length", PATH, num);
             const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
             if (f && f->type == PROTOBUF_C_TYPE_STRING && !utf8_ok(p, (size_t)v))
-                return ir__err(err, IR_EUTF8, "%s.%s: not UTF-8 (or contains NUL)", path, f->name);
+                return ir__err(err, IR_EUTF8, "%s.%s: not UTF-8 (or contains NUL)", PATH, f->name);
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                char sub[192];
-                snprintf(sub, sizeof sub, "%s.%s", path, f->name);
-                int rc = scan_msg(f->descriptor, p, (size_t)v, depth + 1, sub, err);
+                scan_path_t sub = {at, f->name};
+                int rc = scan_msg(f->descriptor, p, (size_t)v, depth + 1, &sub, err);
                 if (rc != IR_OK)
                     return rc;
             }
@@ -231,11 +258,12 @@ static int scan_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_
             break;
         }
         default: /* groups (3, 4) are not proto3; protobuf-c rejects them too */
-            return ir__err(err, IR_EDECODE, "%s: field %u: unsupported wire type %u", path, num,
+            return ir__err(err, IR_EDECODE, "%s: field %u: unsupported wire type %u", PATH, num,
                            wt);
         }
     }
     return IR_OK;
+#undef PATH
 }
 
 /* --------------------------------------------------------------------------------------------- */
@@ -338,6 +366,53 @@ static bool canon_msg(ProtobufCMessage *m)
     return changed;
 }
 
+/* The read-only twin of canon_msg: false where canon_msg would change something. */
+static bool canonical_msg(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (*MEMBER(m, f->quantifier_offset, uint32_t) != f->id)
+                continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *MEMBER(m, f->quantifier_offset, size_t);
+            ProtobufCMessage *const *items = *MEMBER(m, f->offset, ProtobufCMessage **);
+            if (!items)
+                continue;
+            if (n > 1 && is_map_entry(f->descriptor)) {
+                const ProtobufCMessageDescriptor *ed = f->descriptor;
+                const ProtobufCFieldDescriptor *kf = &ed->fields[0];
+                if (kf->type == PROTOBUF_C_TYPE_STRING)
+                    for (size_t k = 1; k < n; k++) {
+                        if (!items[k - 1] || !items[k])
+                            return false;
+                        const char *a = *MEMBER(items[k - 1], kf->offset, char *);
+                        const char *b = *MEMBER(items[k], kf->offset, char *);
+                        if (strcmp(a ? a : "", b ? b : "") >= 0)
+                            return false;
+                    }
+            }
+            for (size_t k = 0; k < n; k++)
+                if (items[k] && !canonical_msg(items[k]))
+                    return false;
+        } else {
+            const ProtobufCMessage *sub = *MEMBER(m, f->offset, ProtobufCMessage *);
+            if (sub && !canonical_msg(sub))
+                return false;
+        }
+    }
+    return true;
+}
+
+bool ir__pb_is_canonical(const ProtobufCMessage *m)
+{
+    return m && canonical_msg(m);
+}
+
 bool ir_pb_canonicalize(ProtobufCMessage *m)
 {
     return m ? canon_msg(m) : false;
@@ -346,8 +421,20 @@ bool ir_pb_canonicalize(ProtobufCMessage *m)
 /* --------------------------------------------------------------------------------------------- */
 /* Decode and copy */
 
-int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
-                          ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
+int ir__pb_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                ir_err_t *err)
+{
+    if (!desc || (!bytes && len))
+        return ir__err(err, IR_EINVAL, "decode: NULL argument");
+    static const uint8_t empty = 0;
+    scan_path_t root = {NULL, desc->short_name};
+    return scan_msg(desc, bytes ? bytes : &empty, len, 1, &root, err);
+}
+
+/* |checked|: the bytes are an IR object's own encoding, already pre-scanned and canonical when
+ * the object was made, so neither the scan nor the canonical pass is run again. */
+static int decode(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                  bool checked, ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
 {
     *out = NULL;
     if (!desc || (!bytes && len))
@@ -355,9 +442,12 @@ int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t 
     static const uint8_t empty = 0;
     if (!bytes)
         bytes = &empty; /* len is 0: an empty message */
-    int rc = scan_msg(desc, bytes, len, 1, desc->short_name, err);
-    if (rc != IR_OK)
-        return rc;
+    if (!checked) {
+        scan_path_t root = {NULL, desc->short_name};
+        int rc = scan_msg(desc, bytes, len, 1, &root, err);
+        if (rc != IR_OK)
+            return rc;
+    }
     pb_count_t count = {0, false};
     ProtobufCAllocator a = {pb_alloc, pb_free, &count};
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, bytes);
@@ -367,11 +457,24 @@ int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t 
         return ir__err(err, IR_EDECODE, "%s: protobuf-c could not decode %zu bytes",
                        desc->short_name, len);
     }
-    canon_msg(m);
+    if (!checked)
+        canon_msg(m);
     if (tree_bytes)
         *tree_bytes = count.bytes;
     *out = m;
     return IR_OK;
+}
+
+int ir__pb_decode_counted(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                          ProtobufCMessage **out, size_t *tree_bytes, ir_err_t *err)
+{
+    return decode(desc, bytes, len, false, out, tree_bytes, err);
+}
+
+int ir__pb_decode_own(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,
+                      ProtobufCMessage **out, size_t *tree_bytes)
+{
+    return decode(desc, bytes, len, true, out, tree_bytes, NULL);
 }
 
 int ir_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len,

@@ -25,6 +25,8 @@
 
 #include "engine.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct krt_json {
@@ -43,7 +45,8 @@ typedef struct krt_json {
 /* The tree cache: every lazy value whose tree is parsed, on one of two lists, most recent first:
  *  FRESH  trees not read since their value was made (an object just ingested, a record just
  *         emitted): the flush that follows will read most of them, so the flush never drops them
- *         (that would parse them twice); krt_json_trim() does;
+ *         (that would parse them twice); krt_json_trim() does. An API object's tree read during
+ *         the flush stays here too (marked seen) until that trim;
  *  READ   trees read at least once, in least-recently-read order: what the budget drops first.
  * Process-wide like jansson's allocator, and single-threaded like krt objects (their refcounts are
  * not atomic). */
@@ -59,7 +62,8 @@ static struct {
      * a transformation's borrowed pointers die with it. */
     uint64_t epoch;
     uint64_t parses; /* trees parsed again after a trim */
-} cache = {{{NULL, NULL}, {NULL, NULL}}, 0, 0, SIZE_MAX, 1, 0};
+    size_t seen;     /* FRESH trees marked seen: krt_json_trim() walks FRESH only when nonzero */
+} cache = {{{NULL, NULL}, {NULL, NULL}}, 0, 0, SIZE_MAX, 1, 0, 0};
 
 void krt__json_epoch_next(void)
 {
@@ -86,6 +90,10 @@ static void lru_unlink(krt_json_lazy_t *l)
     else
         cache.list[w].tail = l->prev;
     l->prev = l->next = NULL;
+    if (l->seen) {
+        l->seen = 0;
+        cache.seen--;
+    }
     cache.n--;
     cache.bytes -= tree_cost(l);
 }
@@ -221,8 +229,12 @@ static json_t *find_selector(const json_t *value)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Canonical form: json_dump_callback into a krt_malloc buffer, one pass, no jansson allocation for
- * the output.
+ * Canonical form: exactly the bytes of json_dump_callback(JSON_COMPACT | JSON_SORT_KEYS), written
+ * by canon_write into a krt_malloc buffer in one pass. jansson's writer spent most of a cold start's
+ * ingest on bookkeeping (a formatted and hashed pointer per container to catch cycles, a key array
+ * and a lookup per member); ours sorts members with their values and bounds nesting instead, and
+ * leaves reals, escaped strings and anything deeper than CANON_DEPTH to jansson. Debug builds
+ * compare every value with jansson's output.
  * ------------------------------------------------------------------------------------------- */
 typedef struct canon_buf {
     char *p;
@@ -230,9 +242,22 @@ typedef struct canon_buf {
     bool oom;
 } canon_buf_t;
 
+/* jansson calls this once per token (a quote, a colon, a key), so the common case is a few bytes
+ * into room that is already there; the NUL is written once, by krt_json_lazy_init. */
 static int canon_append(const char *buf, size_t size, void *data)
 {
     canon_buf_t *b = data;
+    if (size < b->cap - b->len) { /* room for the bytes and the final NUL */
+        char *d = b->p + b->len;
+        if (size <= 8) {
+            for (size_t i = 0; i < size; i++)
+                d[i] = buf[i];
+        } else {
+            memcpy(d, buf, size);
+        }
+        b->len += size;
+        return 0;
+    }
     if (size + 1 > b->cap - b->len) {
         size_t cap = b->cap ? b->cap : 256;
         while (size + 1 > cap - b->len) {
@@ -252,8 +277,130 @@ static int canon_append(const char *buf, size_t size, void *data)
     }
     memcpy(b->p + b->len, buf, size);
     b->len += size;
-    b->p[b->len] = '\0';
     return 0;
+}
+
+static int canon_bytes(canon_buf_t *b, const char *p, size_t n)
+{
+    return canon_append(p, n, b);
+}
+
+/* Whether jansson would write |s| as is between quotes: printable ASCII but '"' and '\\'.
+ * Anything else (escapes, UTF-8) is left to jansson. */
+static bool plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+static int canon_string(canon_buf_t *b, const char *s, size_t n)
+{
+    if (plain(s, n))
+        return canon_bytes(b, "\"", 1) || canon_bytes(b, s, n) || canon_bytes(b, "\"", 1) ? -1
+                                                                                            : 0;
+    json_t *tmp = json_stringn(s, n);
+    int rc = tmp ? json_dump_callback(tmp, canon_append, b, JSON_COMPACT | JSON_ENCODE_ANY) : -1;
+    json_decref(tmp);
+    return rc ? -1 : 0;
+}
+
+typedef struct canon_member {
+    const char *key;
+    size_t len;
+    json_t *value;
+} canon_member_t;
+
+/* jansson's order for JSON_SORT_KEYS: bytes, then length. */
+static int canon_member_cmp(const void *x, const void *y)
+{
+    const canon_member_t *a = x, *b = y;
+    int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Nesting past this is left to jansson, which also detects a cycle built by hand. */
+#define CANON_DEPTH 256
+
+/* Writes |v| in the canonical form, byte for byte what json_dump_callback(JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY) writes, without its per-container cycle bookkeeping (a
+ * pointer formatted and hashed for every object and array) and member re-lookup. Reals and
+ * strings that need escapes are written by jansson itself. Returns 0, 1 when nesting is too deep
+ * (the caller falls back to jansson for the whole value), -1 on error. */
+static int canon_write(canon_buf_t *b, json_t *v, unsigned depth)
+{
+    if (depth > CANON_DEPTH)
+        return 1;
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        return canon_bytes(b, "null", 4);
+    case JSON_TRUE:
+        return canon_bytes(b, "true", 4);
+    case JSON_FALSE:
+        return canon_bytes(b, "false", 5);
+    case JSON_INTEGER: {
+        char d[24];
+        size_t i = sizeof d;
+        json_int_t x = json_integer_value(v);
+        unsigned long long u = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
+        do {
+            d[--i] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (x < 0)
+            d[--i] = '-';
+        return canon_bytes(b, d + i, sizeof d - i);
+    }
+    case JSON_REAL:
+        return json_dump_callback(v, canon_append, b, JSON_COMPACT | JSON_ENCODE_ANY) ? -1 : 0;
+    case JSON_STRING:
+        return canon_string(b, json_string_value(v), json_string_length(v));
+    case JSON_ARRAY: {
+        if (canon_bytes(b, "[", 1))
+            return -1;
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) {
+            if (i && canon_bytes(b, ",", 1))
+                return -1;
+            int rc = canon_write(b, json_array_get(v, i), depth + 1);
+            if (rc)
+                return rc;
+        }
+        return canon_bytes(b, "]", 1);
+    }
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v);
+        canon_member_t small[16];
+        canon_member_t *m = n <= 16 ? small : krt_malloc(n * sizeof *m);
+        if (!m) {
+            b->oom = true;
+            return -1;
+        }
+        size_t k = 0;
+        for (void *it = json_object_iter(v); it && k < n; it = json_object_iter_next(v, it))
+            m[k++] = (canon_member_t){json_object_iter_key(it), json_object_iter_key_len(it),
+                                      json_object_iter_value(it)};
+        qsort(m, k, sizeof *m, canon_member_cmp);
+        int rc = canon_bytes(b, "{", 1);
+        for (size_t i = 0; i < k && !rc; i++) {
+            if (i)
+                rc = canon_bytes(b, ",", 1);
+            if (!rc)
+                rc = canon_string(b, m[i].key, m[i].len);
+            if (!rc)
+                rc = canon_bytes(b, ":", 1);
+            if (!rc)
+                rc = canon_write(b, m[i].value, depth + 1);
+        }
+        if (m != small)
+            krt_free(m);
+        return rc ? rc : canon_bytes(b, "}", 1);
+    }
+    }
+    return -1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -425,6 +572,7 @@ const krt_obj_t *krt_json_new(json_t *value, int *err)
             *err = rc;
         return NULL;
     }
+    j->lz.input = 1;
     krt_obj_seal(&j->base, &krt_json_type);
     if (err)
         *err = KRT_OK;
@@ -514,6 +662,17 @@ void krt_json_tree_limit(size_t bytes)
 
 size_t krt_json_trim(void)
 {
+    /* FRESH trees read since they were made become the most recently read, oldest first, so
+     * the budget keeps the trees the last flush read rather than those it only made. */
+    for (krt_json_lazy_t *t = cache.list[FRESH].tail, *prev; t && cache.seen; t = prev) {
+        prev = t->prev;
+        if (t->seen) {
+            uint64_t epoch = t->epoch;
+            lru_unlink(t);
+            lru_push(t, READ);
+            t->epoch = epoch;
+        }
+    }
     size_t dropped = 0;
     for (int w = READ; w >= FRESH; w--)
         while (cache.bytes > cache.limit && cache.list[w].tail) {
@@ -527,8 +686,26 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
 {
     memset(l, 0, sizeof *l);
     canon_buf_t b = {0};
-    if (!value || json_dump_callback(value, canon_append, &b,
-                                     JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) != 0) {
+    int wrc = value ? canon_write(&b, value, 0) : -1;
+    if (wrc == 1) { /* too deep for our writer: jansson's, which also catches a cycle */
+        b.len = 0;
+        wrc = json_dump_callback(value, canon_append, &b,
+                                 JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    }
+#ifndef NDEBUG
+    if (wrc == 0) { /* debug builds check the writer against jansson's on every value */
+        char *want = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (want && (strlen(want) != b.len || memcmp(want, b.p, b.len) != 0)) {
+            fprintf(stderr, "krt_json: canonical writer differs from jansson:\n%s\n%.*s\n", want,
+                    (int)b.len, b.p);
+            abort();
+        }
+        json_free_t jfree = free;
+        json_get_alloc_funcs(NULL, &jfree);
+        jfree(want);
+    }
+#endif
+    if (wrc != 0) {
         /* Not out of memory: the tree cannot be serialized (a cycle built by hand, say). */
         int rc = b.oom ? KRT_ENOMEM : KRT_EINVAL;
         krt_free(b.p);
@@ -539,6 +716,7 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
         json_decref(value);
         return KRT_EINVAL;
     }
+    b.p[b.len] = '\0'; /* canon_append keeps room for it */
     /* Doubling leaves up to half the buffer unused; values live long, so give it back. A failed
      * shrink keeps the larger buffer, which is still correct. */
     if (b.cap - b.len > 64) {
@@ -557,7 +735,19 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
 json_t *krt_json_lazy_get(krt_json_lazy_t *l)
 {
     if (l->tree) {
-        if (l->list != READ || cache.list[READ].head != l) { /* most recently read first */
+        if (l->list == FRESH && l->epoch == cache.epoch) {
+            /* Read by the transformation that made it (an index function, a comparison at
+             * emit): not yet by the readers it was made for. */
+        } else if (l->list == FRESH && l->input) {
+            /* Stays FRESH until the next krt_json_trim(): a big flush (the cold start) holds
+             * more FRESH trees than the budget, so moving it to READ would drop it as soon as
+             * this transformation ends, and the next collection reading it would parse it
+             * again (at agw-5k, 15,609 parses during the cold start). */
+            if (!l->seen) {
+                l->seen = 1;
+                cache.seen++;
+            }
+        } else if (cache.list[READ].head != l) { /* most recently read first */
             lru_unlink(l);
             lru_push(l, READ);
         }

@@ -20,6 +20,19 @@ static void test_names_bind_key_is_port_namespace_gateway(void **state)
     expect(ir_name_resource(IR_KIND_BIND, "80/default/gw"), "bind/80/default/gw");
 }
 
+/* Keys around and past the builder's 255-character first pass come out whole. */
+static void test_names_long_keys_are_not_cut(void **state)
+{
+    (void)state;
+    for (size_t len = 250; len <= 260; len++) {
+        char name[300], want[320];
+        memset(name, 'n', len);
+        name[len] = '\0';
+        snprintf(want, sizeof want, "ns/%s.http", name);
+        expect(ir_key_listener("ns", name, "http"), want);
+    }
+}
+
 static void test_names_listener_key_is_namespace_owner_dot_listener(void **state)
 {
     (void)state;
@@ -182,6 +195,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_bind_key_is_port_namespace_gateway),
+        cmocka_unit_test(test_names_long_keys_are_not_cut),
         cmocka_unit_test(test_names_listener_key_is_namespace_owner_dot_listener),
         cmocka_unit_test(test_names_http_route_key_matches_the_golden_example),
         cmocka_unit_test(test_names_grpc_tcp_tls_route_keys),

@@ -830,6 +830,195 @@ static void test_json_epochs_keep_borrowed_trees_alive_during_a_flush(void **sta
     krt_engine_free(e);
 }
 
+/* Two collections read every input in one flush, with the budget at zero but nothing trimmed
+ * since feeding (as at a cold start): a tree read by the first collection stays until the next
+ * krt_json_trim(), so the second does not parse it again. */
+static int read_v(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    const char *v = krt_json_get_string(in, "spec.v");
+    json_t *one = json_pack("{s:{s:s}, s:s}", "metadata", "name", krt_json_name(in), "v", v);
+    return krt_emit(ctx, krt_json_new(one, NULL));
+}
+
+static void test_json_inputs_read_by_two_collections_are_parsed_once_per_flush(void **state)
+{
+    (void)state;
+    krt_engine_t *e = krt_engine_new();
+    krt_collection_t *src = krt_static_new(e, &krt_json_type, "src", true);
+    krt_collection_t *a = krt_derive_new(e, src, &krt_json_type, "a", 0, read_v, NULL);
+    krt_collection_t *b = krt_derive_new(e, src, &krt_json_type, "b", 0, read_v, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    krt_json_tree_limit(0);
+    for (int i = 0; i < 8; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "{\"metadata\":{\"name\":\"o%d\"},\"spec\":{\"v\":\"%d\"}}", i,
+                 i);
+        assert_int_equal(krt_static_put(src, parse_ok(text)), KRT_OK);
+    }
+    uint64_t p0 = parses_so_far();
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(parses_so_far(), p0);
+    assert_string_equal(krt_json_get_string(krt_collection_get(b, "o7"), "v"), "7");
+    /* The budget holds again from the next trim on. */
+    assert_true(krt_json_trim() > 0);
+    assert_int_equal(trees_held(), 0);
+    krt_json_tree_limit(SIZE_MAX);
+    krt_engine_free(e);
+}
+
+/* A value that is not an API object (like translate's records): read by an index of the
+ * collection that made it, then by the collection below. The index's read happens in the epoch
+ * that made the tree, so it does not count as the read the tree was kept for. */
+typedef struct test_rec {
+    krt_obj_t base;
+    char key[16];
+    krt_json_lazy_t lz;
+} test_rec_t;
+
+static const char *trec_key(const krt_obj_t *o)
+{
+    return ((const test_rec_t *)o)->key;
+}
+
+static uint64_t trec_hash(const krt_obj_t *o)
+{
+    const test_rec_t *r = (const test_rec_t *)o;
+    return krt_hash_bytes(r->lz.canonical, r->lz.len, krt_hash_str(r->key, 0));
+}
+
+static bool trec_equals(const krt_obj_t *x, const krt_obj_t *y)
+{
+    const test_rec_t *a = (const test_rec_t *)x, *b = (const test_rec_t *)y;
+    return strcmp(a->key, b->key) == 0 && krt_json_lazy_equal(&a->lz, &b->lz);
+}
+
+static void trec_free(krt_obj_t *o)
+{
+    krt_json_lazy_dispose(&((test_rec_t *)o)->lz);
+    krt_free(o);
+}
+
+static json_t *trec_dump(const krt_obj_t *o)
+{
+    return json_deep_copy(krt_json_lazy_get(&((test_rec_t *)o)->lz));
+}
+
+static size_t trec_size(const krt_obj_t *o)
+{
+    return sizeof(test_rec_t) + krt_json_lazy_size(&((const test_rec_t *)o)->lz);
+}
+
+static const krt_type_t trec_type = {
+    .name = "test.rec",
+    .key = trec_key,
+    .hash = trec_hash,
+    .equals = trec_equals,
+    .free = trec_free,
+    .dump = trec_dump,
+    .size = trec_size,
+};
+
+static int make_rec(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    test_rec_t *r = krt_calloc(1, sizeof *r);
+    if (!r)
+        return KRT_ENOMEM;
+    snprintf(r->key, sizeof r->key, "%s", krt_json_name(in));
+    if (krt_json_lazy_init(&r->lz, json_pack("{s:s}", "v", krt_json_get_string(in, "spec.v")))) {
+        krt_free(r);
+        return KRT_ENOMEM;
+    }
+    krt_obj_seal(&r->base, &trec_type);
+    return krt_emit(ctx, &r->base);
+}
+
+static void rec_by_v(const krt_obj_t *o, krt_keys_t *keys, void *ud)
+{
+    (void)ud;
+    const char *v = json_string_value(json_object_get(krt_json_lazy_get(&((test_rec_t *)o)->lz), "v"));
+    if (v)
+        krt_keys_add(keys, v);
+}
+
+static int read_rec(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    const char *v = json_string_value(json_object_get(krt_json_lazy_get(&((test_rec_t *)in)->lz), "v"));
+    json_t *one = json_pack("{s:{s:s}, s:s}", "metadata", "name", krt_obj_key(in), "v", v);
+    return krt_emit(ctx, krt_json_new(one, NULL));
+}
+
+static void test_json_reads_by_the_maker_do_not_count_as_the_first_read(void **state)
+{
+    (void)state;
+    krt_engine_t *e = krt_engine_new();
+    krt_collection_t *src = krt_static_new(e, &krt_json_type, "src", true);
+    krt_collection_t *mid = krt_derive_new(e, src, &trec_type, "mid", 0, make_rec, NULL);
+    assert_non_null(mid);
+    assert_non_null(krt_index_new(mid, "v", rec_by_v, NULL));
+    krt_collection_t *down = krt_derive_new(e, mid, &krt_json_type, "down", 0, read_rec, NULL);
+    assert_non_null(down);
+    krt_json_tree_limit(0);
+    for (int i = 0; i < 8; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "{\"metadata\":{\"name\":\"o%d\"},\"spec\":{\"v\":\"%d\"}}", i,
+                 i);
+        assert_int_equal(krt_static_put(src, parse_ok(text)), KRT_OK);
+    }
+    uint64_t p0 = parses_so_far();
+    assert_int_equal(krt_engine_flush(e), KRT_OK);
+    assert_int_equal(parses_so_far(), p0);
+    assert_string_equal(krt_json_get_string(krt_collection_get(down, "o3"), "v"), "3");
+    krt_json_tree_limit(SIZE_MAX);
+    krt_engine_free(e);
+}
+
+/* The canonical bytes are what jansson writes with JSON_COMPACT | JSON_SORT_KEYS, for every
+ * kind of value: escapes, UTF-8, a NUL in a key and in a string, reals, extreme integers, keys
+ * that are prefixes of each other, and nesting deeper than krt's own writer goes. */
+static void expect_canonical_is_janssons(json_t *doc)
+{
+    char *want = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    assert_non_null(want);
+    krt_json_lazy_t l;
+    assert_int_equal(krt_json_lazy_init(&l, doc), KRT_OK); /* takes doc */
+    assert_int_equal(l.len, strlen(want));
+    assert_memory_equal(l.canonical, want, l.len);
+    assert_int_equal(l.canonical[l.len], '\0');
+    free(want);
+    krt_json_lazy_dispose(&l);
+}
+
+static void test_json_canonical_bytes_match_janssons_writer(void **state)
+{
+    (void)state;
+    json_t *doc = json_object();
+    json_object_set_new(doc, "s", json_string("quote \" backslash \\ slash / tab \t nl \n"));
+    json_object_set_new(doc, "u", json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    json_object_set_new(doc, "nul", json_stringn("a\0b", 3));
+    json_object_setn_new(doc, "k\0z", 3, json_integer(1));
+    json_object_set_new(doc, "k", json_integer(INT64_MIN));
+    json_object_set_new(doc, "kk", json_integer(INT64_MAX));
+    json_object_set_new(doc, "\x01", json_integer(-7));
+    json_object_set_new(doc, "r", json_real(0.1));
+    json_object_set_new(doc, "r2", json_real(-1e300));
+    json_object_set_new(doc, "r3", json_real(3.0));
+    json_object_set_new(doc, "t", json_pack("[b,b,n,[],{},i]", 1, 0, 0));
+    json_t *deep = json_integer(5);
+    for (int i = 0; i < 300; i++)
+        deep = i % 2 ? json_pack("[o]", deep) : json_pack("{s:o}", "d", deep);
+    json_object_set_new(doc, "deep", deep);
+    for (int i = 0; i < 40; i++) { /* more members than the writer's stack array */
+        char k[8];
+        snprintf(k, sizeof k, "m%02d", 39 - i);
+        json_object_set_new(doc, k, json_integer(i));
+    }
+    expect_canonical_is_janssons(doc);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -838,6 +1027,9 @@ int main(void)
         T(test_json_key_is_namespace_slash_name_for_namespaced_objects),
         T(test_json_trim_drops_trees_and_reads_parse_them_again),
         T(test_json_epochs_keep_borrowed_trees_alive_during_a_flush),
+        T(test_json_inputs_read_by_two_collections_are_parsed_once_per_flush),
+        T(test_json_reads_by_the_maker_do_not_count_as_the_first_read),
+        T(test_json_canonical_bytes_match_janssons_writer),
         T(test_json_key_is_name_for_cluster_scoped_objects),
         T(test_json_get_string_follows_dotted_paths_and_returns_null_otherwise),
         T(test_json_value_is_the_document_given),

@@ -13,7 +13,9 @@
  * The alternative, hand-written C structs with conversions both ways, was rejected: the schema
  * has about 200 messages, and a second copy of it would drift from the .proto files, whose field
  * numbers are the contract (xds/proto/, checked against the reference by tests/ir/check_wire.py).
- * Encoding three times per construction costs a few microseconds per object.
+ * Encoding three times per construction costs a few microseconds per object; a message built in
+ * memory with its maps already in order (the translator's) is encoded once, its bytes pre-scanned
+ * like a peer's, since decoding and encoding them again would give the same bytes (docs/ir.md).
  *
  * Memory: a decoded tree costs about four times its encoding in small allocations, and a
  * controller never reads its own outputs back, so an object built from a message (the translator's

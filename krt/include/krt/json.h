@@ -54,7 +54,10 @@ const char *krt_json_get_string(const krt_obj_t *o, const char *path);
  *    transformation's borrowed trees are never freed under it, and it must not keep pointers
  *    into its inputs' trees in its outputs (copy or json_incref what it keeps). Trees nobody has
  *    read yet (objects just fed, records just emitted) are not dropped then: the flush is about
- *    to read them, and dropping them would parse them twice.
+ *    to read them, and dropping them would parse them twice. Nor are trees of API objects
+ *    (krt_json_new) read during the flush: several collections read the same object, and at a
+ *    cold start the trees not yet read exceed any budget, so a read tree would be dropped before
+ *    its next reader. A read by the transformation that made the value does not count.
  *  - krt_json_trim() drops trees regardless of epoch: call it only where nothing is borrowed
  *    (between flushes, e.g. after each flush and after feeding a page of objects).
  * So application code must not hold a tree pointer across a flush or a trim.
@@ -79,6 +82,8 @@ typedef struct krt_json_lazy {
     struct krt_json_lazy *prev, *next;
     uint64_t epoch; /* the transformation that read it last */
     uint8_t list;   /* json.c: not read yet, or read */
+    uint8_t seen;   /* json.c: read while on the not-read-yet list */
+    uint8_t input;  /* json.c: an API object's value */
 } krt_json_lazy_t;
 
 /* Serializes |value| into |l| and keeps the tree in the cache. Takes value (also on error).
