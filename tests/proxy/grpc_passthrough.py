@@ -6,11 +6,12 @@ client and bidirectional streaming, a 1 MiB message each way (flow control on bo
 error status (a Trailers-Only answer), and a method no route takes (UNIMPLEMENTED from the 404).
 
 Usage: grpc_passthrough.py KRTGATE
-Exit: 0 pass, 1 fail, 77 skipped (python3-grpcio missing). Everything listens on 127.0.41.0/24
+Exit: 0 pass, 1 fail, 77 skipped (python3-grpcio missing). Everything listens on a random 127.X.Y.0/24
 and is stopped on exit; every wait is bounded.
 """
 import http.client
 import os
+import random
 import shutil
 import struct
 import socket
@@ -27,8 +28,10 @@ except ImportError:
     print("grpc_passthrough: skipped: python3-grpcio is not installed", file=sys.stderr)
     sys.exit(77)
 
-GW = ("127.0.41.1", 8080)
-BACKEND = ("127.0.41.2", 18151)
+# A /24 of its own per run (127.100-199.x.0), so two build trees can run it at once.
+NET = "127.%d.%d" % (random.randint(100, 199), random.randint(0, 255))
+GW = (NET + ".1", 8080)
+BACKEND = (NET + ".2", 18151)
 SERVICE = "krtgate.test.Echo"
 
 MANIFESTS = f"""

@@ -8,12 +8,13 @@ then still sends a last frame the client reads before the EOF), and an upgrade t
 refuses (its 403 comes back as a plain response).
 
 Usage: websocket_tunnel.py KRTGATE
-Exit: 0 pass, 1 fail. Everything listens on 127.0.42.0/24 and is stopped on exit; every socket
+Exit: 0 pass, 1 fail. Everything listens on a random 127.X.Y.0/24 and is stopped on exit; every socket
 has a timeout.
 """
 import base64
 import hashlib
 import os
+import random
 import shutil
 import socket
 import struct
@@ -23,8 +24,10 @@ import tempfile
 import threading
 import time
 
-GW = ("127.0.42.1", 8080)
-BACKEND = ("127.0.42.2", 18152)
+# A /24 of its own per run (127.100-199.x.0), so two build trees can run it at once.
+NET = "127.%d.%d" % (random.randint(100, 199), random.randint(0, 255))
+GW = (NET + ".1", 8080)
+BACKEND = (NET + ".2", 18152)
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 MANIFESTS = f"""
