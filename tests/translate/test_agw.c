@@ -55,43 +55,12 @@ static const char *const world =
     "spec:\n  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: be}]\n"
     "  backend: {tls: {sni: be.example.com}}\n";
 
-typedef struct fx {
-    trt_t t;
-    trt_rec_t rec;
-    trt_counts_t before;
-} fx_t;
+typedef trt_fx_t fx_t;
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof *f);
-    trt_init(&f->t);
-    trt_put_yaml(&f->t, world);
-    trt_mark_synced(&f->t);
-    trt_flush(&f->t);
-    trt_rec_subscribe(&f->t, &f->rec);
-    trt_counts_take(&f->t, &f->before);
-    *state = f;
+    *state = trt_fx_new(world);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    trt_rec_dispose(&f->rec);
-    trt_dispose(&f->t);
-    free(f);
-    return 0;
-}
-
-static void expect(fx_t *f, const char *what, const char *const *changes,
-                   const char *const *recomputes)
-{
-    trt_flush(&f->t);
-    trt_check_outputs(&f->t);
-    trt_rec_expect(&f->rec, changes, what);
-    trt_counts_t after;
-    trt_counts_take(&f->t, &after);
-    trt_counts_expect(&f->before, &after, recomputes, what);
 }
 
 static void test_world_translates_as_expected(void **state)
@@ -122,7 +91,7 @@ static void test_policy_edit_recomputes_only_that_policy(void **state)
     const char *const changes[] = {"Policy:~infra/gw/policy/traffic/infra/p1:timeout:infra/gw",
                                    "Policy/status:~infra/p1", NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
-    expect(f, "p1 timeout edited", changes, recomputes);
+    trt_fx_expect(f, "p1 timeout edited", changes, recomputes);
 }
 
 static void test_policy_retarget_moves_it(void **state)
@@ -137,7 +106,7 @@ static void test_policy_retarget_moves_it(void **state)
                                    "Policy:+infra/gw2/policy/traffic/infra/p1:timeout:infra/gw2",
                                    "Policy/status:~infra/p1", NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
-    expect(f, "p1 moved to gw2", changes, recomputes);
+    trt_fx_expect(f, "p1 moved to gw2", changes, recomputes);
     const krt_obj_t *st =
         krt_collection_get(tr_graph_status(f->t.g, TR_STATUS_AGW_POLICY), "infra/p1");
     assert_non_null(st);
@@ -155,7 +124,7 @@ static void test_secret_edit_recomputes_the_policy_reading_it(void **state)
     const char *const changes[] = {"Policy:~infra/gw/policy/traffic/infra/p2:basicauth:infra/gw",
                                    NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
-    expect(f, "htpasswd Secret edited", changes, recomputes);
+    trt_fx_expect(f, "htpasswd Secret edited", changes, recomputes);
 }
 
 static void test_secret_deleted_fails_closed_with_status(void **state)
@@ -165,7 +134,7 @@ static void test_secret_deleted_fails_closed_with_status(void **state)
     const char *const changes[] = {"Policy:~infra/gw/policy/traffic/infra/p2:basicauth:infra/gw",
                                    "Policy/status:~infra/p2", NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
-    expect(f, "htpasswd Secret deleted", changes, recomputes);
+    trt_fx_expect(f, "htpasswd Secret deleted", changes, recomputes);
     const krt_obj_t *st =
         krt_collection_get(tr_graph_status(f->t.g, TR_STATUS_AGW_POLICY), "infra/p2");
     char *text = json_dumps(tr_status_json(st), JSON_COMPACT | JSON_SORT_KEYS);
@@ -192,7 +161,7 @@ static void test_route_to_backend_from_second_gateway_emits_it_there(void **stat
                                    NULL};
     const char *const recomputes[] = {"http-bindings=1", "http-routes=1", "gateways=1",
                                       "Backend=1",       "Policy=1",      NULL};
-    expect(f, "route from gw2", changes, recomputes);
+    trt_fx_expect(f, "route from gw2", changes, recomputes);
 }
 
 static void test_policy_sending_to_backend_emits_it_on_that_gateway(void **state)
@@ -208,7 +177,7 @@ static void test_policy_sending_to_backend_emits_it_on_that_gateway(void **state
                                    "Policy/status:+infra/authz",
                                    "Backend:+infra/gw2/backend/infra/be", NULL};
     const char *const recomputes[] = {"Policy=1", "Backend=1", NULL};
-    expect(f, "extAuth policy on gw2", changes, recomputes);
+    trt_fx_expect(f, "extAuth policy on gw2", changes, recomputes);
 }
 
 static void test_backend_edit_recomputes_only_that_backend(void **state)
@@ -221,7 +190,7 @@ static void test_backend_edit_recomputes_only_that_backend(void **state)
     const char *const changes[] = {"Backend:~infra/gw/backend/infra/be", "Backend/status:~infra/be",
                                    NULL};
     const char *const recomputes[] = {"Backend=1", NULL};
-    expect(f, "backend host edited", changes, recomputes);
+    trt_fx_expect(f, "backend host edited", changes, recomputes);
 }
 
 static void test_parameters_merge_class_then_gateway(void **state)
@@ -316,24 +285,24 @@ static void test_malformed_objects_get_status(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_policy_edit_recomputes_only_that_policy, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_policy_retarget_moves_it, setup, teardown),
+                                        trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_retarget_moves_it, setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_secret_edit_recomputes_the_policy_reading_it, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_secret_deleted_fails_closed_with_status, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_route_to_backend_from_second_gateway_emits_it_there,
-                                        setup, teardown),
+                                        setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_policy_sending_to_backend_emits_it_on_that_gateway,
-                                        setup, teardown),
+                                        setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_backend_edit_recomputes_only_that_backend, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_parameters_merge_class_then_gateway, setup, teardown),
+                                        trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_parameters_merge_class_then_gateway, setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_parameters_missing_is_an_error_not_a_crash, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_objects_get_status, setup, teardown),
+                                        trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_objects_get_status, setup, trt_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

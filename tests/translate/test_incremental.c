@@ -57,44 +57,12 @@ static const char *const world =
     "spec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team-b}]\n"
     "  to: [{group: '', kind: Service}]\n";
 
-typedef struct fx {
-    trt_t t;
-    trt_rec_t rec;
-    trt_counts_t before;
-} fx_t;
+typedef trt_fx_t fx_t;
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof *f);
-    trt_init(&f->t);
-    trt_put_yaml(&f->t, world);
-    trt_mark_synced(&f->t);
-    trt_flush(&f->t);
-    trt_rec_subscribe(&f->t, &f->rec);
-    trt_counts_take(&f->t, &f->before);
-    *state = f;
+    *state = trt_fx_new(world);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    trt_rec_dispose(&f->rec);
-    trt_dispose(&f->t);
-    free(f);
-    return 0;
-}
-
-/* Flushes and checks the announced changes and the recompute counts. */
-static void expect(fx_t *f, const char *what, const char *const *changes,
-                   const char *const *recomputes)
-{
-    trt_flush(&f->t);
-    trt_check_outputs(&f->t);
-    trt_rec_expect(&f->rec, changes, what);
-    trt_counts_t after;
-    trt_counts_take(&f->t, &after);
-    trt_counts_expect(&f->before, &after, recomputes, what);
 }
 
 static void test_world_translates_as_expected(void **state)
@@ -117,7 +85,7 @@ static void test_unchanged_put_announces_and_recomputes_nothing(void **state)
     trt_put_yaml(&f->t, world);
     const char *const changes[] = {NULL};
     const char *const recomputes[] = {NULL};
-    expect(f, "same objects again", changes, recomputes);
+    trt_fx_expect(f, "same objects again", changes, recomputes);
 }
 
 static void test_route_hostname_edit_touches_that_route_only(void **state)
@@ -131,7 +99,7 @@ static void test_route_hostname_edit_touches_that_route_only(void **state)
     const char *const changes[] = {"Route:~infra/gw/route/team-a/r1.00.web",
                                    "http-routes/status:~team-a/r1", NULL};
     const char *const recomputes[] = {"http-bindings=1", "http-routes=1", NULL};
-    expect(f, "route hostname", changes, recomputes);
+    trt_fx_expect(f, "route hostname", changes, recomputes);
 }
 
 static void test_route_hostname_out_of_listener_detaches(void **state)
@@ -147,7 +115,7 @@ static void test_route_hostname_out_of_listener_detaches(void **state)
                                    "http-routes/status:~team-a/r1", "gateways/status:~infra/gw",
                                    NULL};
     const char *const recomputes[] = {"http-bindings=1", "http-routes=1", "gateways=1", NULL};
-    expect(f, "route hostname out of the listener", changes, recomputes);
+    trt_fx_expect(f, "route hostname out of the listener", changes, recomputes);
 }
 
 static void test_backend_weight_edit_touches_that_route_only(void **state)
@@ -161,7 +129,7 @@ static void test_backend_weight_edit_touches_that_route_only(void **state)
     const char *const changes[] = {"Route:~infra/gw/route/team-a/r1.00.web",
                                    "http-routes/status:~team-a/r1", NULL};
     const char *const recomputes[] = {"http-bindings=1", "http-routes=1", NULL};
-    expect(f, "backend weight", changes, recomputes);
+    trt_fx_expect(f, "backend weight", changes, recomputes);
 }
 
 static void test_listener_added_rebinds_that_gateways_routes(void **state)
@@ -189,7 +157,7 @@ static void test_listener_added_rebinds_that_gateways_routes(void **state)
     const char *const recomputes[] = {
         "listener-records=1", "Bind=1",     "Listener=1",   "http-bindings=3",
         "http-routes=2",      "gateways=1", "parameters=1", NULL};
-    expect(f, "listener added", changes, recomputes);
+    trt_fx_expect(f, "listener added", changes, recomputes);
 }
 
 static void test_grant_deleted_takes_effect(void **state)
@@ -211,7 +179,7 @@ static void test_grant_deleted_takes_effect(void **state)
     const char *const changes[] = {"Route:~infra/gw/route/team-b/r3.00.web",
                                    "http-routes/status:~team-b/r3", NULL};
     const char *const recomputes[] = {"http-routes=1", NULL};
-    expect(f, "grant deleted", changes, recomputes);
+    trt_fx_expect(f, "grant deleted", changes, recomputes);
     lines = tr_graph_dump_lines(f->t.g);
     assert_non_null(strstr(lines, "\"reason\":\"RefNotPermitted\""));
     free(lines);
@@ -227,7 +195,7 @@ static void test_namespace_relabel_rebinds_routes_of_that_namespace(void **state
                                    "http-routes/status:~team-b/r3", "gateways/status:~infra/gw",
                                    NULL};
     const char *const recomputes[] = {"http-bindings=1", "http-routes=1", "gateways=1", NULL};
-    expect(f, "namespace relabelled", changes, recomputes);
+    trt_fx_expect(f, "namespace relabelled", changes, recomputes);
 }
 
 static void test_namespace_annotation_recomputes_nothing(void **state)
@@ -237,7 +205,7 @@ static void test_namespace_annotation_recomputes_nothing(void **state)
                         "metadata: {name: team-b, labels: {tier: backend}, annotations: {a: b}}\n");
     const char *const changes[] = {NULL};
     const char *const recomputes[] = {NULL};
-    expect(f, "namespace annotated", changes, recomputes);
+    trt_fx_expect(f, "namespace annotated", changes, recomputes);
 }
 
 static void test_pod_ip_change_touches_its_workload_only(void **state)
@@ -250,7 +218,7 @@ static void test_pod_ip_change_touches_its_workload_only(void **state)
                  "'True'}]}\n");
     const char *const changes[] = {"Address:~//Kubernetes//Pod/team-a/app-1", NULL};
     const char *const recomputes[] = {"pod-workloads=1", NULL};
-    expect(f, "pod IP changed", changes, recomputes);
+    trt_fx_expect(f, "pod IP changed", changes, recomputes);
 }
 
 static void test_service_port_change_touches_service_and_its_pods(void **state)
@@ -263,7 +231,7 @@ static void test_service_port_change_touches_service_and_its_pods(void **state)
                                    "Address:~//Kubernetes//Pod/team-a/app-1",
                                    "Address:~//Kubernetes//Pod/team-a/app-2", NULL};
     const char *const recomputes[] = {"service-addresses=1", "pod-workloads=2", NULL};
-    expect(f, "service port changed", changes, recomputes);
+    trt_fx_expect(f, "service port changed", changes, recomputes);
 }
 
 static void test_service_deleted_breaks_its_routes_backend(void **state)
@@ -276,7 +244,7 @@ static void test_service_deleted_breaks_its_routes_backend(void **state)
     /* r1's resource keeps its (now dangling) reference: the proxy answers 500. A deleted
      * input is dropped, not recomputed. */
     const char *const recomputes[] = {"pod-workloads=2", "http-routes=1", NULL};
-    expect(f, "service deleted", changes, recomputes);
+    trt_fx_expect(f, "service deleted", changes, recomputes);
     char *lines = tr_graph_dump_lines(f->t.g);
     assert_non_null(strstr(lines, "\"reason\":\"BackendNotFound\""));
     free(lines);
@@ -344,7 +312,7 @@ static void test_listener_set_edit_touches_its_gateway_and_routes_only(void **st
     const char *const recomputes[] = {
         "listener-records=1", "Bind=1",     "Listener=1", "http-bindings=1",
         "listener-sets=1",    "gateways=1", NULL};
-    expect(f, "ListenerSet listener hostname", changes, recomputes);
+    trt_fx_expect(f, "ListenerSet listener hostname", changes, recomputes);
 }
 
 static void test_listener_set_disallowed_removes_its_listeners(void **state)
@@ -366,7 +334,7 @@ static void test_listener_set_disallowed_removes_its_listeners(void **state)
     const char *const recomputes[] = {"listener-records=1", "Bind=1",     "http-bindings=1",
                                       "http-routes=1",      "gateways=1", "listener-sets=1",
                                       "parameters=1",       NULL};
-    expect(f, "Gateway no longer admits the set", changes, recomputes);
+    trt_fx_expect(f, "Gateway no longer admits the set", changes, recomputes);
 }
 
 static void test_gateway_class_handed_over_removes_everything_of_it(void **state)
@@ -387,35 +355,35 @@ static void test_gateway_class_handed_over_removes_everything_of_it(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_put_announces_and_recomputes_nothing, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_route_hostname_edit_touches_that_route_only, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_route_hostname_out_of_listener_detaches, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_backend_weight_edit_touches_that_route_only, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_listener_added_rebinds_that_gateways_routes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_grant_deleted_takes_effect, setup, teardown),
+                                        trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_grant_deleted_takes_effect, setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_namespace_relabel_rebinds_routes_of_that_namespace,
-                                        setup, teardown),
+                                        setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_namespace_annotation_recomputes_nothing, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_pod_ip_change_touches_its_workload_only, setup,
-                                        teardown),
+                                        trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_service_port_change_touches_service_and_its_pods,
-                                        setup, teardown),
+                                        setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_service_deleted_breaks_its_routes_backend, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_listener_set_translates, setup_ls, teardown),
+                                        trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_listener_set_translates, setup_ls, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_listener_set_edit_touches_its_gateway_and_routes_only,
-                                        setup_ls, teardown),
+                                        setup_ls, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_listener_set_disallowed_removes_its_listeners,
-                                        setup_ls, teardown),
+                                        setup_ls, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_gateway_class_handed_over_removes_everything_of_it,
-                                        setup, teardown),
+                                        setup, trt_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -341,4 +341,51 @@ static inline void trt_counts_expect(const trt_counts_t *before, const trt_count
     assert_true(ok);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * A fixture for incremental tests: a world translated and flushed, then every change and every
+ * recompute counted from there on.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct trt_fx {
+    trt_t t;
+    trt_rec_t rec;
+    trt_counts_t before;
+} trt_fx_t;
+
+/* Returns: the fixture of |world_yaml| (free with trt_fx_teardown). */
+static inline trt_fx_t *trt_fx_new(const char *world_yaml)
+{
+    trt_fx_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    trt_init(&f->t);
+    trt_put_yaml(&f->t, world_yaml);
+    trt_mark_synced(&f->t);
+    trt_flush(&f->t);
+    trt_rec_subscribe(&f->t, &f->rec);
+    trt_counts_take(&f->t, &f->before);
+    return f;
+}
+
+/* cmocka teardown of a trt_fx_t in *state. */
+static inline int trt_fx_teardown(void **state)
+{
+    trt_fx_t *f = *state;
+    trt_rec_dispose(&f->rec);
+    trt_dispose(&f->t);
+    free(f);
+    return 0;
+}
+
+/* Flushes and checks the outputs, the announced changes and the recompute counts since the
+ * fixture was made (|changes| and |recomputes| as trt_rec_expect and trt_counts_expect take). */
+static inline void trt_fx_expect(trt_fx_t *f, const char *what, const char *const *changes,
+                                 const char *const *recomputes)
+{
+    trt_flush(&f->t);
+    trt_check_outputs(&f->t);
+    trt_rec_expect(&f->rec, changes, what);
+    trt_counts_t after;
+    trt_counts_take(&f->t, &after);
+    trt_counts_expect(&f->before, &after, recomputes, what);
+}
+
 #endif /* TR_TEST_H */
