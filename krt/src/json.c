@@ -3,19 +3,19 @@
  * sources can put API objects straight into static collections (contract in
  * krt/include/krt/json.h).
  *
- * The key decision: each object serializes its value once, at creation, into a canonical form
- * (compact, keys sorted) and keeps it. The hash is XXH3 over those bytes and equality compares them
- * byte for byte, so two documents that differ only in key order or whitespace are equal, and an
- * equal hash is never trusted on its own. The alternative, json_equal() on the trees, walks two
- * hash tables per comparison and has no matching hash; keeping the bytes costs about one copy of
- * the document per object.
+ * The key decision: each object serializes its value once, at creation, into a canonical form and
+ * keeps it. The hash is XXH3 over those bytes and equality compares them byte for byte, so two
+ * documents that differ only in key order or whitespace are equal, and an equal hash is never
+ * trusted on its own. The alternative, json_equal() on the trees, walks two hash tables per
+ * comparison and has no matching hash. The form is packed binary rather than JSON text (see "The
+ * packed form" below): about half the bytes, and read back into a tree without lexing.
  *
  * The second decision: the canonical bytes are the value, the jansson tree is a cache. A tree
- * costs about eight times its compact text, and a controller holds every object of the cluster,
+ * costs about sixteen times the packed bytes, and a controller holds every object of the cluster,
  * so an application may set a budget (krt_json_tree_limit) and call krt_json_trim() where no
- * tree is borrowed (after a flush): the least recently read trees are dropped and parsed again
- * when read. Without a budget nothing is ever dropped. Labels, the selector, key, name,
- * namespace and kind are copied into the object, so they never depend on the tree.
+ * tree is borrowed (after a flush): the least recently read trees are dropped and rebuilt from
+ * the packed bytes when read. Without a budget nothing is ever dropped. Labels, the selector, key,
+ * name, namespace and kind are copied into the object, so they never depend on the tree.
  *
  * Memory: the struct, both label arrays and every string above are one krt_malloc block; the
  * canonical bytes are a second krt_malloc block. jansson's own allocator is left alone (it is
@@ -70,12 +70,12 @@ void krt__json_epoch_next(void)
     cache.epoch++;
 }
 
-/* What a parsed tree costs, estimated from the canonical bytes: jansson allocates every node,
- * member and string separately, about eight times the compact text (measured on Pods and
- * HTTPRoutes with massif). */
+/* What a parsed tree costs, estimated from the packed bytes: jansson allocates every node, member
+ * and string separately, about eight times the compact text (measured on Pods and HTTPRoutes
+ * with massif), which is about twice the packed form. */
 static size_t tree_cost(const krt_json_lazy_t *l)
 {
-    return 8 * (l->len + 1);
+    return 16 * (l->len + 1);
 }
 
 static void lru_unlink(krt_json_lazy_t *l)
@@ -229,178 +229,563 @@ static json_t *find_selector(const json_t *value)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Canonical form: exactly the bytes of json_dump_callback(JSON_COMPACT | JSON_SORT_KEYS), written
- * by canon_write into a krt_malloc buffer in one pass. jansson's writer spent most of a cold start's
- * ingest on bookkeeping (a formatted and hashed pointer per container to catch cycles, a key array
- * and a lookup per member); ours sorts members with their values and bounds nesting instead, and
- * leaves reals, escaped strings and anything deeper than CANON_DEPTH to jansson. Debug builds
- * compare every value with jansson's output.
+ * The packed form: the canonical bytes of a value. A tagged binary encoding, about half the size of
+ * compact JSON text (object keys that are Kubernetes field names take one byte, lengths and small
+ * numbers one byte), written in one pass and read back into a tree without lexing. It is canonical:
+ * object members are sorted by key (bytes, then length, as jansson's JSON_SORT_KEYS) and every
+ * value has exactly one encoding, so equal values are equal bytes. The bytes live only in memory
+ * (they are never stored or sent), so the format and its key dictionary may change freely.
+ *
+ *   value  0x00 null   0x01 false   0x02 true
+ *          0x03 integer: zigzag varint                0x80|n  integer n, 0 <= n < 128
+ *          0x04 real: 8 bytes, IEEE 754 little-endian
+ *          0x05 string: varint length, bytes          0x40|n  string of n < 64 bytes, bytes
+ *          0x06 array: varint count, values
+ *          0x07 object: varint count, (key, value) pairs in key order
+ *   key    0x00..0xbf  dictionary entry (pk_dict)      0xc0+n  n < 63 bytes follow
+ *          0xff        varint length, bytes
  * ------------------------------------------------------------------------------------------- */
-typedef struct canon_buf {
-    char *p;
+enum {
+    PK_NULL = 0x00,
+    PK_FALSE = 0x01,
+    PK_TRUE = 0x02,
+    PK_INT = 0x03,
+    PK_REAL = 0x04,
+    PK_STR = 0x05,
+    PK_ARRAY = 0x06,
+    PK_OBJECT = 0x07,
+    PK_SHORT_STR = 0x40,  /* | length < 64 */
+    PK_SMALL_INT = 0x80,  /* | value < 128 */
+    PK_KEY_INLINE = 0xc0, /* + length < 63 */
+    PK_KEY_LONG = 0xff,
+};
+
+/* Nesting limit: jansson's parser refuses deeper documents (JSON_PARSER_MAX_DEPTH), so an object
+ * from an API server never comes near it; a deeper tree built by hand is refused (KRT_EINVAL). */
+#define PK_DEPTH 2048
+
+/* Field names of Kubernetes core, Gateway API and agentgateway objects, one byte each as keys.
+ * Schema names only, never label or annotation keys (those are users' data). At most 192. */
+static const char *const pk_dict[] = {
+    /* object meta */
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "status",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "generateName",
+    "controller",
+    "blockOwnerDeletion",
+    "manager",
+    "operation",
+    "time",
+    "fieldsType",
+    "fieldsV1",
+    "subresource",
+    /* conditions */
+    "conditions",
+    "type",
+    "reason",
+    "message",
+    "lastTransitionTime",
+    "observedGeneration",
+    "lastProbeTime",
+    "lastUpdateTime",
+    /* Pod */
+    "containers",
+    "initContainers",
+    "image",
+    "imagePullPolicy",
+    "ports",
+    "containerPort",
+    "protocol",
+    "resources",
+    "requests",
+    "limits",
+    "cpu",
+    "memory",
+    "env",
+    "value",
+    "valueFrom",
+    "volumeMounts",
+    "mountPath",
+    "readOnly",
+    "volumes",
+    "nodeName",
+    "serviceAccountName",
+    "serviceAccount",
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "dnsPolicy",
+    "schedulerName",
+    "securityContext",
+    "tolerations",
+    "key",
+    "effect",
+    "tolerationSeconds",
+    "operator",
+    "priority",
+    "enableServiceLinks",
+    "preemptionPolicy",
+    "hostNetwork",
+    "podIP",
+    "podIPs",
+    "ip",
+    "hostIP",
+    "hostIPs",
+    "phase",
+    "qosClass",
+    "startTime",
+    "containerStatuses",
+    "ready",
+    "restartCount",
+    "started",
+    "state",
+    "running",
+    "startedAt",
+    "imageID",
+    "containerID",
+    "lastState",
+    "terminated",
+    "waiting",
+    "exitCode",
+    "args",
+    "command",
+    "livenessProbe",
+    "readinessProbe",
+    "httpGet",
+    "path",
+    "port",
+    "scheme",
+    "initialDelaySeconds",
+    "periodSeconds",
+    "timeoutSeconds",
+    "successThreshold",
+    "failureThreshold",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    /* Service, EndpointSlice, Secret, ConfigMap */
+    "clusterIP",
+    "clusterIPs",
+    "selector",
+    "sessionAffinity",
+    "targetPort",
+    "appProtocol",
+    "nodePort",
+    "externalTrafficPolicy",
+    "internalTrafficPolicy",
+    "ipFamilies",
+    "ipFamilyPolicy",
+    "loadBalancer",
+    "ingress",
+    "externalName",
+    "addressType",
+    "endpoints",
+    "addresses",
+    "serving",
+    "terminating",
+    "targetRef",
+    "zone",
+    "hints",
+    "data",
+    "stringData",
+    "immutable",
+    /* Gateway API */
+    "gatewayClassName",
+    "listeners",
+    "hostname",
+    "allowedRoutes",
+    "namespaces",
+    "from",
+    "kinds",
+    "group",
+    "tls",
+    "mode",
+    "certificateRefs",
+    "options",
+    "infrastructure",
+    "parentRefs",
+    "sectionName",
+    "hostnames",
+    "rules",
+    "matches",
+    "headers",
+    "queryParams",
+    "method",
+    "backendRefs",
+    "weight",
+    "filters",
+    "requestHeaderModifier",
+    "responseHeaderModifier",
+    "set",
+    "add",
+    "remove",
+    "requestRedirect",
+    "urlRewrite",
+    "requestMirror",
+    "backendRef",
+    "statusCode",
+    "replacePrefixMatch",
+    "replaceFullPath",
+    "timeouts",
+    "request",
+    "backendRequest",
+    "parents",
+    "parentRef",
+    "controllerName",
+    "attachedRoutes",
+    "supportedKinds",
+    "matchLabels",
+    "matchExpressions",
+    "values",
+    "to",
+    "description",
+    "parametersRef",
+    "extensionRef",
+    "targetRefs",
+    "cors",
+    "retry",
+    /* agentgateway */
+    "traffic",
+    "backend",
+    "frontend",
+    "static",
+    "host",
+    "policies",
+};
+#define PK_DICT_LEN (sizeof pk_dict / sizeof pk_dict[0])
+_Static_assert(PK_DICT_LEN <= PK_KEY_INLINE, "pk_dict: at most 192 one-byte keys");
+
+/* Dictionary lookup: open addressing over FNV-1a, built on first use (single-threaded, like the
+ * rest of this file). A slot holds entry + 1; 0 is empty. */
+#define PK_SLOTS 512
+static uint8_t pk_slots[PK_SLOTS];
+static uint8_t pk_lens[PK_DICT_LEN];
+static bool pk_ready;
+
+static uint32_t pk_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static void pk_dict_build(void)
+{
+    for (size_t i = 0; i < PK_DICT_LEN; i++) {
+        size_t n = strlen(pk_dict[i]);
+        pk_lens[i] = (uint8_t)n;
+        uint32_t s = pk_hash(pk_dict[i], n) & (PK_SLOTS - 1);
+        while (pk_slots[s])
+            s = (s + 1) & (PK_SLOTS - 1);
+        pk_slots[s] = (uint8_t)(i + 1);
+    }
+    pk_ready = true;
+}
+
+/* Returns: the dictionary entry of |key|, or -1. */
+static int pk_dict_find(const char *key, size_t n)
+{
+    if (n == 0 || n > 64)
+        return -1;
+    for (uint32_t s = pk_hash(key, n) & (PK_SLOTS - 1); pk_slots[s]; s = (s + 1) & (PK_SLOTS - 1)) {
+        int i = pk_slots[s] - 1;
+        if (pk_lens[i] == n && memcmp(pk_dict[i], key, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+typedef struct pk_buf {
+    uint8_t *p;
     size_t len, cap;
     bool oom;
-} canon_buf_t;
+} pk_buf_t;
 
-/* jansson calls this once per token (a quote, a colon, a key), so the common case is a few bytes
- * into room that is already there; the NUL is written once, by krt_json_lazy_init. */
-static int canon_append(const char *buf, size_t size, void *data)
+/* Makes room for |n| more bytes plus the NUL that ends every form. Returns false on OOM. */
+static bool pk_room(pk_buf_t *b, size_t n)
 {
-    canon_buf_t *b = data;
-    if (size < b->cap - b->len) { /* room for the bytes and the final NUL */
-        char *d = b->p + b->len;
-        if (size <= 8) {
-            for (size_t i = 0; i < size; i++)
-                d[i] = buf[i];
-        } else {
-            memcpy(d, buf, size);
-        }
-        b->len += size;
-        return 0;
-    }
-    if (size + 1 > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (size + 1 > cap - b->len) {
-            if (cap > SIZE_MAX / 2) {
-                b->oom = true;
-                return -1;
-            }
-            cap *= 2;
-        }
-        char *p = krt_realloc(b->p, cap);
-        if (!p) {
+    if (n < b->cap - b->len)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (n + 1 > cap - b->len) {
+        if (cap > SIZE_MAX / 2) {
             b->oom = true;
-            return -1;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, buf, size);
-    b->len += size;
-    return 0;
-}
-
-static int canon_bytes(canon_buf_t *b, const char *p, size_t n)
-{
-    return canon_append(p, n, b);
-}
-
-/* Whether jansson would write |s| as is between quotes: printable ASCII but '"' and '\\'.
- * Anything else (escapes, UTF-8) is left to jansson. */
-static bool plain(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
             return false;
+        }
+        cap *= 2;
     }
+    uint8_t *p = krt_realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
     return true;
 }
 
-static int canon_string(canon_buf_t *b, const char *s, size_t n)
+static bool pk_byte(pk_buf_t *b, uint8_t x)
 {
-    if (plain(s, n))
-        return canon_bytes(b, "\"", 1) || canon_bytes(b, s, n) || canon_bytes(b, "\"", 1) ? -1
-                                                                                            : 0;
-    json_t *tmp = json_stringn(s, n);
-    int rc = tmp ? json_dump_callback(tmp, canon_append, b, JSON_COMPACT | JSON_ENCODE_ANY) : -1;
-    json_decref(tmp);
-    return rc ? -1 : 0;
+    if (!pk_room(b, 1))
+        return false;
+    b->p[b->len++] = x;
+    return true;
 }
 
-typedef struct canon_member {
+static bool pk_varint(pk_buf_t *b, uint64_t x)
+{
+    if (!pk_room(b, 10))
+        return false;
+    while (x >= 0x80) {
+        b->p[b->len++] = (uint8_t)(x | 0x80);
+        x >>= 7;
+    }
+    b->p[b->len++] = (uint8_t)x;
+    return true;
+}
+
+static bool pk_bytes(pk_buf_t *b, const void *s, size_t n)
+{
+    if (!pk_room(b, n))
+        return false;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return true;
+}
+
+static bool pk_string(pk_buf_t *b, const char *s, size_t n)
+{
+    if (n < 64)
+        return pk_byte(b, (uint8_t)(PK_SHORT_STR | n)) && pk_bytes(b, s, n);
+    return pk_byte(b, PK_STR) && pk_varint(b, n) && pk_bytes(b, s, n);
+}
+
+static bool pk_key(pk_buf_t *b, const char *k, size_t n)
+{
+    int d = pk_dict_find(k, n);
+    if (d >= 0)
+        return pk_byte(b, (uint8_t)d);
+    if (n < PK_KEY_LONG - PK_KEY_INLINE)
+        return pk_byte(b, (uint8_t)(PK_KEY_INLINE + n)) && pk_bytes(b, k, n);
+    return pk_byte(b, PK_KEY_LONG) && pk_varint(b, n) && pk_bytes(b, k, n);
+}
+
+typedef struct pk_member {
     const char *key;
     size_t len;
     json_t *value;
-} canon_member_t;
+} pk_member_t;
 
 /* jansson's order for JSON_SORT_KEYS: bytes, then length. */
-static int canon_member_cmp(const void *x, const void *y)
+static int pk_member_cmp(const void *x, const void *y)
 {
-    const canon_member_t *a = x, *b = y;
+    const pk_member_t *a = x, *b = y;
     int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-/* Nesting past this is left to jansson, which also detects a cycle built by hand. */
-#define CANON_DEPTH 256
-
-/* Writes |v| in the canonical form, byte for byte what json_dump_callback(JSON_COMPACT |
- * JSON_SORT_KEYS | JSON_ENCODE_ANY) writes, without its per-container cycle bookkeeping (a
- * pointer formatted and hashed for every object and array) and member re-lookup. Reals and
- * strings that need escapes are written by jansson itself. Returns 0, 1 when nesting is too deep
- * (the caller falls back to jansson for the whole value), -1 on error. */
-static int canon_write(canon_buf_t *b, json_t *v, unsigned depth)
+/* Appends the packed form of |v|. Returns 0, or -1 on OOM (b->oom) or a value nested deeper than
+ * PK_DEPTH or of no JSON type. */
+static int pk_write(pk_buf_t *b, json_t *v, unsigned depth)
 {
-    if (depth > CANON_DEPTH)
-        return 1;
+    if (!v || depth > PK_DEPTH)
+        return -1;
     switch (json_typeof(v)) {
     case JSON_NULL:
-        return canon_bytes(b, "null", 4);
+        return pk_byte(b, PK_NULL) ? 0 : -1;
     case JSON_TRUE:
-        return canon_bytes(b, "true", 4);
+        return pk_byte(b, PK_TRUE) ? 0 : -1;
     case JSON_FALSE:
-        return canon_bytes(b, "false", 5);
+        return pk_byte(b, PK_FALSE) ? 0 : -1;
     case JSON_INTEGER: {
-        char d[24];
-        size_t i = sizeof d;
         json_int_t x = json_integer_value(v);
-        unsigned long long u = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
-        do {
-            d[--i] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (x < 0)
-            d[--i] = '-';
-        return canon_bytes(b, d + i, sizeof d - i);
+        if (x >= 0 && x < 128)
+            return pk_byte(b, (uint8_t)(PK_SMALL_INT | x)) ? 0 : -1;
+        uint64_t u = (uint64_t)x;
+        u = (u << 1) ^ (x < 0 ? UINT64_MAX : 0); /* zigzag */
+        return pk_byte(b, PK_INT) && pk_varint(b, u) ? 0 : -1;
     }
-    case JSON_REAL:
-        return json_dump_callback(v, canon_append, b, JSON_COMPACT | JSON_ENCODE_ANY) ? -1 : 0;
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        uint64_t u;
+        memcpy(&u, &d, sizeof u);
+        uint8_t le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (uint8_t)(u >> (8 * i));
+        return pk_byte(b, PK_REAL) && pk_bytes(b, le, 8) ? 0 : -1;
+    }
     case JSON_STRING:
-        return canon_string(b, json_string_value(v), json_string_length(v));
+        return pk_string(b, json_string_value(v), json_string_length(v)) ? 0 : -1;
     case JSON_ARRAY: {
-        if (canon_bytes(b, "[", 1))
-            return -1;
         size_t n = json_array_size(v);
-        for (size_t i = 0; i < n; i++) {
-            if (i && canon_bytes(b, ",", 1))
+        if (!pk_byte(b, PK_ARRAY) || !pk_varint(b, n))
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (pk_write(b, json_array_get(v, i), depth + 1))
                 return -1;
-            int rc = canon_write(b, json_array_get(v, i), depth + 1);
-            if (rc)
-                return rc;
-        }
-        return canon_bytes(b, "]", 1);
+        return 0;
     }
     case JSON_OBJECT: {
         size_t n = json_object_size(v);
-        canon_member_t small[16];
-        canon_member_t *m = n <= 16 ? small : krt_malloc(n * sizeof *m);
+        pk_member_t small[16];
+        pk_member_t *m = n <= 16 ? small : krt_malloc(n * sizeof *m);
         if (!m) {
             b->oom = true;
             return -1;
         }
         size_t k = 0;
         for (void *it = json_object_iter(v); it && k < n; it = json_object_iter_next(v, it))
-            m[k++] = (canon_member_t){json_object_iter_key(it), json_object_iter_key_len(it),
-                                      json_object_iter_value(it)};
-        qsort(m, k, sizeof *m, canon_member_cmp);
-        int rc = canon_bytes(b, "{", 1);
-        for (size_t i = 0; i < k && !rc; i++) {
-            if (i)
-                rc = canon_bytes(b, ",", 1);
-            if (!rc)
-                rc = canon_string(b, m[i].key, m[i].len);
-            if (!rc)
-                rc = canon_bytes(b, ":", 1);
-            if (!rc)
-                rc = canon_write(b, m[i].value, depth + 1);
-        }
+            m[k++] = (pk_member_t){json_object_iter_key(it), json_object_iter_key_len(it),
+                                   json_object_iter_value(it)};
+        qsort(m, k, sizeof *m, pk_member_cmp);
+        int rc = pk_byte(b, PK_OBJECT) && pk_varint(b, k) ? 0 : -1;
+        for (size_t i = 0; i < k && !rc; i++)
+            rc = pk_key(b, m[i].key, m[i].len) ? pk_write(b, m[i].value, depth + 1) : -1;
         if (m != small)
             krt_free(m);
-        return rc ? rc : canon_bytes(b, "}", 1);
+        return rc;
     }
     }
     return -1;
+}
+
+typedef struct pk_reader {
+    const uint8_t *p, *end;
+} pk_reader_t;
+
+static bool pk_read_varint(pk_reader_t *r, uint64_t *out)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+        uint8_t c = *r->p++;
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Returns: |n| bytes at the cursor, advanced past them, or NULL when fewer are left. */
+static const char *pk_take(pk_reader_t *r, uint64_t n)
+{
+    if (n > (uint64_t)(r->end - r->p))
+        return NULL;
+    const char *s = (const char *)r->p;
+    r->p += n;
+    return s;
+}
+
+/* Builds the tree of one packed value. Returns: a new reference, or NULL on OOM (or bytes that
+ * are not a packed form, which krt never makes: each read is checked anyway). */
+static json_t *pk_read(pk_reader_t *r, unsigned depth)
+{
+    if (r->p >= r->end || depth > PK_DEPTH)
+        return NULL;
+    uint8_t tag = *r->p++;
+    uint64_t n;
+    const char *s;
+    if (tag & PK_SMALL_INT)
+        return json_integer(tag & 0x7f);
+    if (tag & PK_SHORT_STR) {
+        n = tag & 0x3f;
+        return (s = pk_take(r, n)) ? json_stringn_nocheck(s, n) : NULL;
+    }
+    switch (tag) {
+    case PK_NULL:
+        return json_null();
+    case PK_FALSE:
+        return json_false();
+    case PK_TRUE:
+        return json_true();
+    case PK_INT:
+        if (!pk_read_varint(r, &n))
+            return NULL;
+        return json_integer((json_int_t)((n >> 1) ^ (0 - (n & 1))));
+    case PK_REAL: {
+        const uint8_t *le = (const uint8_t *)pk_take(r, 8);
+        if (!le)
+            return NULL;
+        uint64_t u = 0;
+        for (int i = 0; i < 8; i++)
+            u |= (uint64_t)le[i] << (8 * i);
+        double d;
+        memcpy(&d, &u, sizeof d);
+        return json_real(d);
+    }
+    case PK_STR:
+        if (!pk_read_varint(r, &n) || !(s = pk_take(r, n)))
+            return NULL;
+        return json_stringn_nocheck(s, n);
+    case PK_ARRAY: {
+        if (!pk_read_varint(r, &n) || n > (uint64_t)(r->end - r->p))
+            return NULL;
+        json_t *a = json_array();
+        for (uint64_t i = 0; a && i < n; i++) {
+            json_t *e = pk_read(r, depth + 1);
+            if (!e || json_array_append_new(a, e)) {
+                json_decref(a);
+                a = NULL;
+            }
+        }
+        return a;
+    }
+    case PK_OBJECT: {
+        if (!pk_read_varint(r, &n) || n > (uint64_t)(r->end - r->p))
+            return NULL;
+        json_t *o = json_object();
+        for (uint64_t i = 0; o && i < n; i++) {
+            const char *k = NULL;
+            uint64_t klen = 0;
+            if (r->p < r->end) {
+                uint8_t kt = *r->p++;
+                if (kt < PK_DICT_LEN) {
+                    k = pk_dict[kt];
+                    klen = pk_lens[kt];
+                } else if (kt >= PK_KEY_INLINE) {
+                    if (kt == PK_KEY_LONG ? pk_read_varint(r, &klen)
+                                          : (klen = kt - PK_KEY_INLINE, true))
+                        k = pk_take(r, klen);
+                }
+            }
+            json_t *val = k ? pk_read(r, depth + 1) : NULL;
+            if (!val || json_object_setn_new_nocheck(o, k, klen, val)) {
+                json_decref(o);
+                o = NULL;
+            }
+        }
+        return o;
+    }
+    }
+    return NULL;
+}
+
+/* Returns: the tree of a whole packed form, or NULL (OOM, or trailing bytes). */
+static json_t *pk_decode(const char *p, size_t len)
+{
+    pk_reader_t r = {(const uint8_t *)p, (const uint8_t *)p + len};
+    json_t *v = pk_read(&r, 0);
+    if (v && r.p != r.end) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -685,46 +1070,41 @@ size_t krt_json_trim(void)
 int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
 {
     memset(l, 0, sizeof *l);
-    canon_buf_t b = {0};
-    int wrc = value ? canon_write(&b, value, 0) : -1;
-    if (wrc == 1) { /* too deep for our writer: jansson's, which also catches a cycle */
-        b.len = 0;
-        wrc = json_dump_callback(value, canon_append, &b,
-                                 JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    }
-#ifndef NDEBUG
-    if (wrc == 0) { /* debug builds check the writer against jansson's on every value */
-        char *want = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (want && (strlen(want) != b.len || memcmp(want, b.p, b.len) != 0)) {
-            fprintf(stderr, "krt_json: canonical writer differs from jansson:\n%s\n%.*s\n", want,
-                    (int)b.len, b.p);
-            abort();
-        }
-        json_free_t jfree = free;
-        json_get_alloc_funcs(NULL, &jfree);
-        jfree(want);
-    }
-#endif
-    if (wrc != 0) {
-        /* Not out of memory: the tree cannot be serialized (a cycle built by hand, say). */
+    if (!pk_ready)
+        pk_dict_build();
+    pk_buf_t b = {0};
+    if (!value || pk_write(&b, value, 0) != 0) {
+        /* Out of memory, or a value that cannot be a document (nested too deep, a cycle built
+         * by hand). */
         int rc = b.oom ? KRT_ENOMEM : KRT_EINVAL;
         krt_free(b.p);
         json_decref(value);
         return rc;
     }
-    if (!b.p) { /* unreachable ("null" at least), but keep canonical non-NULL */
-        json_decref(value);
-        return KRT_EINVAL;
+    b.p[b.len] = '\0'; /* pk_room keeps room for it; the form is binary, the NUL only a guard */
+#ifndef NDEBUG
+    { /* debug builds check that the form reads back as a value with the same form (json_equal
+       * cannot be the judge: it looks keys up as C strings, so a key holding a NUL fails it) */
+        json_t *back = pk_decode((const char *)b.p, b.len);
+        pk_buf_t again = {0};
+        if (back && pk_write(&again, back, 0) == 0 &&
+            (again.len != b.len || memcmp(again.p, b.p, b.len) != 0)) {
+            char *want = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+            fprintf(stderr, "krt_json: packed form does not read back as %s\n", want ? want : "?");
+            abort();
+        }
+        krt_free(again.p);
+        json_decref(back);
     }
-    b.p[b.len] = '\0'; /* canon_append keeps room for it */
+#endif
     /* Doubling leaves up to half the buffer unused; values live long, so give it back. A failed
      * shrink keeps the larger buffer, which is still correct. */
-    if (b.cap - b.len > 64) {
-        char *p = krt_realloc(b.p, b.len + 1);
+    if (b.cap - b.len > 16) {
+        uint8_t *p = krt_realloc(b.p, b.len + 1);
         if (p)
             b.p = p;
     }
-    l->canonical = b.p;
+    l->canonical = (char *)b.p;
     l->len = b.len;
     l->tree = value;
     lru_push(l, FRESH);
@@ -754,10 +1134,9 @@ json_t *krt_json_lazy_get(krt_json_lazy_t *l)
         l->epoch = cache.epoch;
         return l->tree;
     }
-    /* Trimmed: the canonical bytes are the value. NULL only when jansson runs out of memory,
-     * which readers already treat as an absent field. NUL is allowed: json_stringn can hold
-     * one and the canonical form escapes it. */
-    l->tree = json_loadb(l->canonical, l->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    /* Trimmed: the packed bytes are the value. NULL only when jansson runs out of memory,
+     * which readers already treat as an absent field. */
+    l->tree = pk_decode(l->canonical, l->len);
     if (l->tree) {
         cache.parses++;
         lru_push(l, READ);

@@ -976,23 +976,19 @@ static void test_json_reads_by_the_maker_do_not_count_as_the_first_read(void **s
     krt_engine_free(e);
 }
 
-/* The canonical bytes are what jansson writes with JSON_COMPACT | JSON_SORT_KEYS, for every
- * kind of value: escapes, UTF-8, a NUL in a key and in a string, reals, extreme integers, keys
- * that are prefixes of each other, and nesting deeper than krt's own writer goes. */
-static void expect_canonical_is_janssons(json_t *doc)
+/* jansson's sorted compact text of |v|: the judge of "same value" in the packed-form tests
+ * (json_equal looks keys up as C strings, so it cannot compare keys holding a NUL). */
+static char *text_of(const json_t *v)
 {
-    char *want = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    assert_non_null(want);
-    krt_json_lazy_t l;
-    assert_int_equal(krt_json_lazy_init(&l, doc), KRT_OK); /* takes doc */
-    assert_int_equal(l.len, strlen(want));
-    assert_memory_equal(l.canonical, want, l.len);
-    assert_int_equal(l.canonical[l.len], '\0');
-    free(want);
-    krt_json_lazy_dispose(&l);
+    char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    assert_non_null(t);
+    return t;
 }
 
-static void test_json_canonical_bytes_match_janssons_writer(void **state)
+/* Every kind of value survives the packed form: escapes, UTF-8, a NUL in a key and in a string,
+ * reals, extreme integers and the small/long boundaries, keys that are prefixes of each other,
+ * dictionary and inline keys, more members than the writer's stack array, deep nesting. */
+static void test_json_packed_form_reads_back_every_kind_of_value(void **state)
 {
     (void)state;
     json_t *doc = json_object();
@@ -1003,12 +999,19 @@ static void test_json_canonical_bytes_match_janssons_writer(void **state)
     json_object_set_new(doc, "k", json_integer(INT64_MIN));
     json_object_set_new(doc, "kk", json_integer(INT64_MAX));
     json_object_set_new(doc, "\x01", json_integer(-7));
+    json_object_set_new(doc, "ints", json_pack("[i,i,i,i,i]", 0, 127, 128, -1, 300));
     json_object_set_new(doc, "r", json_real(0.1));
     json_object_set_new(doc, "r2", json_real(-1e300));
     json_object_set_new(doc, "r3", json_real(3.0));
     json_object_set_new(doc, "t", json_pack("[b,b,n,[],{},i]", 1, 0, 0));
+    char s63[64], s64[65], key70[71];
+    memset(s63, 'x', 63), s63[63] = '\0';
+    memset(s64, 'y', 64), s64[64] = '\0';
+    memset(key70, 'k', 70), key70[70] = '\0';
+    json_object_set_new(doc, "metadata", json_pack("{s:s,s:s}", "name", s63, "namespace", s64));
+    json_object_set_new(doc, key70, json_string(""));
     json_t *deep = json_integer(5);
-    for (int i = 0; i < 300; i++)
+    for (int i = 0; i < 1000; i++)
         deep = i % 2 ? json_pack("[o]", deep) : json_pack("{s:o}", "d", deep);
     json_object_set_new(doc, "deep", deep);
     for (int i = 0; i < 40; i++) { /* more members than the writer's stack array */
@@ -1016,7 +1019,98 @@ static void test_json_canonical_bytes_match_janssons_writer(void **state)
         snprintf(k, sizeof k, "m%02d", 39 - i);
         json_object_set_new(doc, k, json_integer(i));
     }
-    expect_canonical_is_janssons(doc);
+    char *want = text_of(doc);
+    krt_json_lazy_t l;
+    assert_int_equal(krt_json_lazy_init(&l, doc), KRT_OK); /* takes doc */
+    assert_true(l.len < strlen(want));
+    krt_json_tree_limit(0);
+    krt_json_trim();
+    assert_null(l.tree);
+    json_t *back = krt_json_lazy_get(&l);
+    assert_non_null(back);
+    char *got = text_of(back);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    krt_json_lazy_dispose(&l);
+    krt_json_tree_limit(SIZE_MAX);
+}
+
+static void init_ok(krt_json_lazy_t *l, const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    assert_non_null(v);
+    assert_int_equal(krt_json_lazy_init(l, v), KRT_OK);
+}
+
+/* One value, one form: member order does not matter; any other difference does, including the
+ * ones the encoding could blur (integer or real, string or number, the small/long boundaries). */
+static void test_json_packed_form_is_canonical(void **state)
+{
+    (void)state;
+    krt_json_lazy_t a, b;
+    init_ok(&a, "{\"spec\":{\"b\":1,\"a\":[1,\"x\"]},\"metadata\":{\"name\":\"n\"}}");
+    init_ok(&b, "{\"metadata\":{\"name\":\"n\"},\"spec\":{\"a\":[1,\"x\"],\"b\":1}}");
+    assert_true(krt_json_lazy_equal(&a, &b));
+    krt_json_lazy_dispose(&a);
+    krt_json_lazy_dispose(&b);
+
+    static const char *const distinct[] = {
+        "5", "5.0", "\"5\"", "-5", "127", "128", "0", "null", "false", "true", "[]", "{}",
+        "[[]]", "[{}]", "{\"a\":1}", "{\"b\":1}", "{\"a\":1,\"b\":1}",
+        "\"\"", "\"a\"", "\"a\\u0000\"", "{\"name\":1}", "{\"nam\":1}", "{\"names\":1}",
+        "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",  /* 63 */
+        "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"", /* 64 */
+    };
+    enum { N = sizeof distinct / sizeof distinct[0] };
+    krt_json_lazy_t l[N];
+    for (size_t i = 0; i < N; i++)
+        init_ok(&l[i], distinct[i]);
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < N; j++)
+            if (krt_json_lazy_equal(&l[i], &l[j]) != (i == j))
+                fail_msg("%s and %s: equal forms %d", distinct[i], distinct[j], (int)(i == j));
+    for (size_t i = 0; i < N; i++)
+        krt_json_lazy_dispose(&l[i]);
+}
+
+/* Nesting deeper than jansson's parser accepts is refused, not overflowed. */
+static void test_json_packed_form_refuses_values_nested_too_deep(void **state)
+{
+    (void)state;
+    json_t *deep = json_integer(1);
+    for (int i = 0; i < 3000; i++)
+        deep = json_pack("[o]", deep);
+    krt_json_lazy_t l;
+    assert_int_equal(krt_json_lazy_init(&l, deep), KRT_EINVAL); /* takes deep */
+    json_t *obj = json_pack("{s:{s:s},s:o}", "metadata", "name", "x", "spec", json_integer(0));
+    json_t *nest = json_integer(1);
+    for (int i = 0; i < 3000; i++)
+        nest = json_pack("{s:o}", "d", nest);
+    json_object_set_new(obj, "spec", nest);
+    int err = 0;
+    assert_null(krt_json_new(obj, &err));
+    assert_int_equal(err, KRT_EINVAL);
+}
+
+/* The packed form of a Pod as an API server sends it is about half its compact text. */
+static void test_json_packed_form_is_smaller_than_compact_text(void **state)
+{
+    (void)state;
+    const char *pod =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"creationTimestamp\":"
+        "\"2026-10-10T17:47:37Z\",\"labels\":{\"app\":\"svc-0\",\"pod-template-hash\":"
+        "\"2e43c387\"},\"name\":\"pod-0\",\"namespace\":\"app-0\",\"resourceVersion\":\"5282777\","
+        "\"uid\":\"d3271628-03d4-a9f1-a50f-a34ea2f40fb9\"},\"spec\":{\"containers\":[{\"image\":"
+        "\"registry.example.com/shop/app:1.4.2\",\"name\":\"app\",\"ports\":[{\"containerPort\":"
+        "8080,\"name\":\"http\",\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{\"cpu\":"
+        "\"100m\",\"memory\":\"128Mi\"}}}],\"nodeName\":\"node-0\"},\"status\":{\"conditions\":"
+        "[{\"status\":\"True\",\"type\":\"Ready\"}],\"hostIP\":\"192.168.0.1\",\"phase\":"
+        "\"Running\",\"podIP\":\"10.128.0.0\",\"podIPs\":[{\"ip\":\"10.128.0.0\"}]}}";
+    krt_json_lazy_t l;
+    init_ok(&l, pod);
+    assert_true(l.len * 10 < strlen(pod) * 6);
+    krt_json_lazy_dispose(&l);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1029,7 +1123,10 @@ int main(void)
         T(test_json_epochs_keep_borrowed_trees_alive_during_a_flush),
         T(test_json_inputs_read_by_two_collections_are_parsed_once_per_flush),
         T(test_json_reads_by_the_maker_do_not_count_as_the_first_read),
-        T(test_json_canonical_bytes_match_janssons_writer),
+        T(test_json_packed_form_reads_back_every_kind_of_value),
+        T(test_json_packed_form_is_canonical),
+        T(test_json_packed_form_refuses_values_nested_too_deep),
+        T(test_json_packed_form_is_smaller_than_compact_text),
         T(test_json_key_is_name_for_cluster_scoped_objects),
         T(test_json_get_string_follows_dotted_paths_and_returns_null_otherwise),
         T(test_json_value_is_the_document_given),

@@ -8,8 +8,9 @@
  * spec.selector.matchLabels, else spec.podSelector.matchLabels. matchExpressions are not
  * represented: a selector made only of them reads as absent, which selector fetches treat as
  * empty — transformations that must honour expressions should filter with a predicate.
- * Hash: XXH3 over the canonical form (compact, keys sorted), so key order in the source document
- * does not matter. Equality: canonical forms compared byte for byte (the type asks for it).
+ * Hash: XXH3 over the canonical form (a packed binary encoding with keys sorted, about half the
+ * size of compact JSON; krt/src/json.c), so key order in the source document does not matter.
+ * Equality: canonical forms compared byte for byte (the type asks for it).
  */
 #ifndef KRT_JSON_H
 #define KRT_JSON_H
@@ -35,7 +36,7 @@ const krt_obj_t *krt_json_parse(const char *text, size_t len, int *err);
 
 /* The value as a jansson tree: borrowed from |o| until the next krt_json_trim() (or the object's
  * release). It must not be modified: the object's hash, key and label views are computed from
- * it. Parses the canonical bytes again when the tree was trimmed; NULL when that runs out of
+ * it. Rebuilds it from the canonical bytes when the tree was trimmed; NULL when that runs out of
  * memory (or |o| is not a JSON object). */
 json_t *krt_json_value(const krt_obj_t *o);
 /* Accessors; every result is borrowed from |o| for its lifetime (copies held by the object, not
@@ -47,7 +48,7 @@ const char *krt_json_kind(const krt_obj_t *o);
  * krt_json_value(). */
 const char *krt_json_get_string(const krt_obj_t *o, const char *path);
 
-/* The tree cache. Every object keeps its canonical bytes; its jansson tree (about eight times
+/* The tree cache. Every object keeps its canonical bytes; its jansson tree (about sixteen times
  * larger) is a cache kept within a budget. Process-wide; single-threaded like krt objects.
  *  - During a flush the engine starts a new epoch before every transformation, and creating or
  *    reading a tree drops the least recently read trees of earlier epochs while over budget: a
@@ -73,10 +74,10 @@ size_t krt_json_trim(void);
 void krt_json_tree_stats(size_t *trees, size_t *bytes, uint64_t *parses);
 
 /* A JSON value held the same way, for other object types (translate's records): canonical bytes
- * (compact, keys sorted) always, the parsed tree in the cache above. Embed it in the object; the
+ * (packed, keys sorted; not text: hash or compare them, never print them) always, the parsed tree in the cache above. Embed it in the object; the
  * object must not move while the value is initialized. */
 typedef struct krt_json_lazy {
-    char *canonical; /* owned; len bytes plus a NUL */
+    char *canonical; /* owned; len bytes (binary) plus a NUL */
     size_t len;
     json_t *tree; /* owned, or NULL while trimmed */
     struct krt_json_lazy *prev, *next;
@@ -87,7 +88,8 @@ typedef struct krt_json_lazy {
 } krt_json_lazy_t;
 
 /* Serializes |value| into |l| and keeps the tree in the cache. Takes value (also on error).
- * Returns: KRT_OK, KRT_ENOMEM, or KRT_EINVAL (NULL or unserializable value). */
+ * Returns: KRT_OK, KRT_ENOMEM, or KRT_EINVAL (NULL, or nested deeper than 2048 levels, as
+ * jansson's parser refuses, or a cycle). */
 int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value);
 /* The tree, parsed again if it was trimmed: borrowed until the next krt_json_trim(); NULL on OOM. */
 json_t *krt_json_lazy_get(krt_json_lazy_t *l);
