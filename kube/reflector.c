@@ -1,19 +1,28 @@
 /*
  * The reflector: the LIST/WATCH state machine of one kind, sans-IO (see kube/reflector.h).
  *
- * Key decision: the reflector keeps the last state of every object (namespace/name → object) and
- * turns every complete list into a difference against it, so a relist after a dropped or expired
- * watch costs the engine only what really changed while we were away: new and changed objects as
- * puts, vanished ones as deletes carrying their last known state. The alternative rejected: relying
- * on the source's "equal put announces nothing" alone, which catches unchanged puts but cannot
- * know which objects vanished; client-go's DeltaFIFO likewise synthesizes deletes on Replace.
+ * Key decision: the reflector keeps the identity of every object it announced (namespace/name →
+ * resourceVersion) and turns every list into a difference against it, so a relist after a dropped
+ * or expired watch costs the engine only what really changed while we were away: new and changed
+ * objects as puts (as each page arrives), vanished ones as deletes at the end of the list. The
+ * alternative rejected: relying on the source's "equal put announces nothing" alone, which catches
+ * unchanged puts but cannot know which objects vanished; client-go's DeltaFIFO likewise
+ * synthesizes deletes on Replace.
+ *
+ * Memory: only keys and resourceVersions are kept, never the objects: the engine holds every
+ * object already (in a compact form), and a second copy as parsed trees would cost about eight
+ * times the cluster's JSON. A delete made up at a relist carries the object's identity only
+ * (apiVersion, kind, name, namespace), which is all a delete needs. Two versions of an object are
+ * the same when their resourceVersions are (the API server changes it on every write); an object
+ * without one is always announced, and the source drops the put if nothing changed.
  *
  * The reflector owns no clock: waits are requests (WAIT n ms) the caller fulfils, and the one
  * rule that needs a duration (a watch that closes in under a second with no events is a failure)
  * takes the duration from the caller.
  *
  * INVARIANTS
- *  R1 every entry of |known| and |snapshot| holds a JSON object whose key is the entry's key
+ *  R1 every entry of |known| and |snapshot| has a non-empty key and a resourceVersion or none;
+ *     |known| holds exactly the objects announced (put and not deleted) since the last list
  *  R2 state != ST_LIST ⇒ snapshot is empty and cont is NULL
  *  R3 nchanges <= cap_changes; every PUT/DELETE change holds an object; the only SYNCED change
  *     ever produced is produced once (synced goes false → true once)
@@ -30,10 +39,11 @@
 
 typedef enum state { ST_NONE = 0, ST_LIST = 1, ST_WATCH = 2, ST_WAIT = 3 } state_t;
 
+/* One allocation: the struct, the key and the resourceVersion after it. */
 typedef struct entry {
-    char *key;
-    json_t *obj;
     UT_hash_handle hh;
+    const char *rv; /* NULL when the object had none */
+    char key[];
 } entry_t;
 
 struct kube_reflector {
@@ -148,37 +158,34 @@ static json_t *normalize(kube_reflector_t *r, json_t *obj)
     return c;
 }
 
+static void entry_del(entry_t **h, entry_t *e)
+{
+    HASH_DEL(*h, e);
+    free(e);
+}
+
 static void entries_free(entry_t **h)
 {
     entry_t *e, *tmp;
     HASH_ITER(hh, *h, e, tmp)
-    {
-        HASH_DEL(*h, e);
-        free(e->key);
-        json_decref(e->obj);
-        free(e);
-    }
+    entry_del(h, e);
 }
 
-/* Takes key and obj (both freed on failure). */
-static bool entry_put(entry_t **h, char *key, json_t *obj)
+/* Records |key| at resourceVersion |rv| (may be NULL), replacing what was there. Borrows both.
+ * Returns false on OOM (the table is unchanged). */
+static bool entry_put(entry_t **h, const char *key, const char *rv)
 {
-    entry_t *e;
-    HASH_FIND_STR(*h, key, e);
-    if (e) {
-        free(key);
-        json_decref(e->obj);
-        e->obj = obj;
-        return true;
-    }
-    if (!(e = malloc(sizeof *e))) {
-        free(key);
-        json_decref(obj);
+    size_t kn = strlen(key) + 1, rn = rv ? strlen(rv) + 1 : 0;
+    entry_t *e = malloc(sizeof *e + kn + rn);
+    if (!e)
         return false;
-    }
-    e->key = key;
-    e->obj = obj;
-    HASH_ADD_KEYPTR(hh, *h, e->key, strlen(e->key), e);
+    memcpy(e->key, key, kn);
+    e->rv = rv ? memcpy(e->key + kn, rv, rn) : NULL;
+    entry_t *old;
+    HASH_FIND_STR(*h, key, old);
+    if (old)
+        entry_del(h, old);
+    HASH_ADD_KEYPTR(hh, *h, e->key, kn - 1, e);
     return true;
 }
 
@@ -200,13 +207,31 @@ static bool emit(kube_reflector_t *r, kube_change_op_t op, json_t *obj)
     return true;
 }
 
-/* Same object for our purposes: same resourceVersion and same content. */
-static bool same(const json_t *a, const json_t *b)
+/* Whether |obj| is the version |e| recorded: both carry the same resourceVersion. */
+static bool same(const entry_t *e, const json_t *obj)
 {
-    const char *ra = object_rv(a), *rb = object_rv(b);
-    if ((ra == NULL) != (rb == NULL) || (ra && strcmp(ra, rb)))
-        return false;
-    return json_equal((json_t *)a, (json_t *)b);
+    const char *rv = object_rv(obj);
+    return e && e->rv && rv && strcmp(e->rv, rv) == 0;
+}
+
+/* A delete for an object we only know by its entry: its identity and last resourceVersion,
+ * which is what a delete needs. */
+static bool emit_delete_of(kube_reflector_t *r, const entry_t *e)
+{
+    const char *slash = strchr(e->key, '/');
+    json_t *md = slash ? json_pack("{s:s%,s:s}", "namespace", e->key, (size_t)(slash - e->key),
+                                   "name", slash + 1)
+                       : json_pack("{s:s}", "name", e->key);
+    if (md && e->rv && json_object_set_new(md, "resourceVersion", json_string(e->rv))) {
+        json_decref(md);
+        md = NULL;
+    }
+    json_t *obj = md ? json_pack("{s:s,s:s,s:o}", "apiVersion", r->o.api_version, "kind",
+                                 r->o.kind, "metadata", md)
+                     : NULL;
+    bool ok = obj && emit(r, KUBE_CHANGE_DELETE, obj);
+    json_decref(obj);
+    return ok;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -348,21 +373,15 @@ int kube_reflector_next(kube_reflector_t *r, kube_request_t *out)
     return KUBE_EINVAL;
 }
 
-/* The last page arrived: replace |known| by |snapshot|, emitting the difference. */
+/* The last page arrived (its puts are out already): deletes for what the list no longer has, and
+ * |snapshot| becomes |known|. */
 static int finish_list(kube_reflector_t *r, const char *rv)
 {
     entry_t *e, *tmp, *old;
-    HASH_ITER(hh, r->snapshot, e, tmp)
-    {
-        HASH_FIND_STR(r->known, e->key, old);
-        if (!old || !same(old->obj, e->obj))
-            if (!emit(r, KUBE_CHANGE_PUT, e->obj))
-                return KUBE_ENOMEM;
-    }
     HASH_ITER(hh, r->known, e, tmp)
     {
         HASH_FIND_STR(r->snapshot, e->key, old);
-        if (!old && !emit(r, KUBE_CHANGE_DELETE, e->obj))
+        if (!old && !emit_delete_of(r, e))
             return KUBE_ENOMEM;
     }
     if (!r->synced) {
@@ -410,10 +429,18 @@ int kube_reflector_on_list_page(kube_reflector_t *r, const json_t *list)
                   i);
             continue;
         }
-        json_t *obj = normalize(r, item);
-        if (!obj || !entry_put(&r->snapshot, key, obj)) {
-            if (!obj)
-                free(key);
+        /* Announced as the page arrives, so no page is held until the list ends; |known| follows
+         * what was announced, so a list that fails half-way is not announced twice. */
+        entry_t *old;
+        HASH_FIND_STR(r->known, key, old);
+        bool seen = same(old, item);
+        json_t *obj = seen ? NULL : normalize(r, item);
+        bool ok = (seen || (obj && emit(r, KUBE_CHANGE_PUT, obj) &&
+                            entry_put(&r->known, key, object_rv(item)))) &&
+                  entry_put(&r->snapshot, key, object_rv(item));
+        json_decref(obj);
+        free(key);
+        if (!ok) {
             backoff_then(r, ST_LIST);
             return KUBE_ENOMEM;
         }
@@ -461,29 +488,21 @@ int kube_reflector_on_watch_event(kube_reflector_t *r, const kube_watch_event_t 
         entry_t *old;
         HASH_FIND_STR(r->known, key, old);
         if (!obj) {
-            free(key);
             rc = KUBE_ENOMEM;
         } else if (ev->type == KUBE_WATCH_DELETED) {
             if (old) {
                 if (!emit(r, KUBE_CHANGE_DELETE, obj))
                     rc = KUBE_ENOMEM;
-                HASH_DEL(r->known, old);
-                free(old->key);
-                json_decref(old->obj);
-                free(old);
+                entry_del(&r->known, old);
             }
-            free(key);
-            json_decref(obj);
-        } else if (old && same(old->obj, obj)) {
-            free(key);
-            json_decref(obj);
-        } else if (!emit(r, KUBE_CHANGE_PUT, obj)) {
-            free(key);
-            json_decref(obj);
-            rc = KUBE_ENOMEM;
-        } else if (!entry_put(&r->known, key, obj)) {
+        } else if (same(old, obj)) {
+            /* already announced */
+        } else if (!emit(r, KUBE_CHANGE_PUT, obj) ||
+                   !entry_put(&r->known, key, object_rv(obj))) {
             rc = KUBE_ENOMEM;
         }
+        free(key);
+        json_decref(obj);
         if (rc) {
             /* We cannot trust our cache now: start over with a fresh list after a wait. */
             r->rv_unavailable = true;
@@ -546,7 +565,7 @@ int kube_reflector_on_error(kube_reflector_t *r, int http_status, const json_t *
                 entry_t *e, *tmp;
                 HASH_ITER(hh, r->known, e, tmp)
                 {
-                    if (!emit(r, KUBE_CHANGE_DELETE, e->obj))
+                    if (!emit_delete_of(r, e))
                         return KUBE_ENOMEM;
                 }
                 if (!r->synced) {
@@ -630,12 +649,7 @@ static int check_entries(entry_t *h)
     entry_t *e, *tmp;
     HASH_ITER(hh, h, e, tmp)
     {
-        if (!json_is_object(e->obj))
-            return KUBE_EINVAL;
-        char *k = object_key(e->obj);
-        bool ok = k && !strcmp(k, e->key);
-        free(k);
-        if (!ok)
+        if (!e->key[0] || (e->rv && e->rv != e->key + strlen(e->key) + 1))
             return KUBE_EINVAL;
     }
     return KUBE_OK;
