@@ -50,6 +50,7 @@
 #include "scale.h"
 #include "wire.h"
 
+#include "kube/reflector.h"
 #include "kube/source.h"
 #include "krt/json.h"
 #include "krt/krt.h"
@@ -164,14 +165,17 @@ typedef struct bs_engine {
     tr_graph_t *g;
     krt_collection_t **colls; /* every collection, creation order */
     size_t ncolls;
-    uint64_t *events;          /* per collection: events delivered to our subscriber */
-    long *status_of;           /* per collection: index of its "<name>/status" collection, or -1 */
-    struct coll_sub *subs;     /* per collection: our subscriber */
+    uint64_t *events;      /* per collection: events delivered to our subscriber */
+    long *status_of;       /* per collection: index of its "<name>/status" collection, or -1 */
+    struct coll_sub *subs; /* per collection: our subscriber */
     krt_collection_t *outs[N_OUTS];
     krt_handler_t *handlers[N_OUTS];
     uint64_t out_events;
     uint64_t log_errors;
-    bs_wire_t *wire;           /* when xDS clients follow the outputs */
+    bs_wire_t *wire; /* when xDS clients follow the outputs */
+    /* One per kind, fed the cold start's list pages as an informer does: what a controller keeps
+     * per object outside the engine (keys and resourceVersions) counts in its memory. */
+    kube_reflector_t *refl[BS_KIND_COUNT];
 } bs_engine_t;
 
 static void engine_log(int level, const char *msg, void *ud)
@@ -281,6 +285,8 @@ static void engine_free(bs_engine_t *be)
         krt_handler_unsubscribe(be->handlers[i]);
     for (size_t i = 0; be->subs && i < be->ncolls; i++)
         krt_handler_unsubscribe(be->subs[i].h);
+    for (int k = 0; k < BS_KIND_COUNT; k++)
+        kube_reflector_free(be->refl[k]);
     free(be->subs);
     free(be->events);
     free(be->status_of);
@@ -320,9 +326,8 @@ static bs_engine_t *engine_new(void)
     for (int k = 0; k < TR_STATUS_KIND_COUNT; k++)
         be->outs[n++] = tr_graph_status(be->g, (tr_status_kind_t)k);
     for (size_t i = 0; i < N_OUTS; i++) {
-        be->handlers[i] = krt_collection_subscribe(be->outs[i],
-                                                   i < IR_KIND_COUNT ? on_ir_output : on_output,
-                                                   be, false);
+        be->handlers[i] = krt_collection_subscribe(
+            be->outs[i], i < IR_KIND_COUNT ? on_ir_output : on_output, be, false);
         if (!be->handlers[i])
             goto fail;
     }
@@ -375,50 +380,82 @@ static double rss_mib(void);
 
 #define FEED_PAGE 500
 
+/* Hands one list page of kind |k| to its reflector (made on first use, from the page's first
+ * object) and what it announces to the source. Takes the items' references. */
+static int feed_page(bs_engine_t *be, int k, json_t **items, size_t n, bool last)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (!arr || json_array_append_new(arr, items[i]))
+            json_decref(items[i]);
+    json_t *page = arr ? json_pack("{s:{s:s,s:s},s:o}", "metadata", "resourceVersion", "1",
+                                   "continue", last ? "" : "more", "items", arr)
+                       : NULL;
+    if (!page)
+        return -1;
+    if (!be->refl[k] && n > 0) {
+        static char kinds[BS_KIND_COUNT][64], versions[BS_KIND_COUNT][96];
+        snprintf(kinds[k], sizeof kinds[k], "%s",
+                 json_string_value(json_object_get(json_array_get(arr, 0), "kind")));
+        snprintf(versions[k], sizeof versions[k], "%s",
+                 json_string_value(json_object_get(json_array_get(arr, 0), "apiVersion")));
+        kube_reflector_options_t o = {
+            .kind = kinds[k], .api_version = versions[k], .origin = "bench"};
+        be->refl[k] = kube_reflector_new(&o);
+    }
+    int rc = be->refl[k] && kube_reflector_on_list_page(be->refl[k], page) == KUBE_OK ? 0 : -1;
+    json_decref(page);
+    size_t nch = 0;
+    const kube_change_t *ch = be->refl[k] ? kube_reflector_changes(be->refl[k], &nch) : NULL;
+    if (rc == 0 && nch && kube_source_apply(be->src, ch, nch) != KUBE_OK)
+        rc = -1;
+    if (be->refl[k])
+        kube_reflector_changes_clear(be->refl[k]);
+    return rc;
+}
+
+/* The cold start's ingest: every kind listed in pages of FEED_PAGE through a reflector (as the
+ * informers do: objects parsed from the cluster's text, which is not timed), then SYNCED for every
+ * kind, then one flush. */
 static int engine_feed_all(bs_engine_t *be, const bs_cluster_t *c, uint64_t *copy_ns,
                            uint64_t *apply_ns, double *rss_after_apply)
 {
-    kube_change_t ch[FEED_PAGE];
+    json_t *items[FEED_PAGE];
     uint64_t parse = 0, apply = 0;
-    int rc = KUBE_OK;
-    size_t j = 0;
-    for (int k = 0; k <= BS_KIND_COUNT && rc == KUBE_OK; k++) {
-        size_t len = k < BS_KIND_COUNT ? c->len[k] : 0;
-        for (size_t i = 0; i <= len && rc == KUBE_OK; i++) {
-            bool last = k == BS_KIND_COUNT;
-            if (!last && i < len && c->objs[k][i]) {
+    int rc = 0;
+    for (int k = 0; k < BS_KIND_COUNT && rc == 0; k++) {
+        size_t j = 0;
+        for (size_t i = 0; i <= c->len[k] && rc == 0; i++) {
+            bool last = i == c->len[k];
+            if (!last && c->objs[k][i]) {
                 uint64_t p0 = wall_ns();
                 json_t *o = bs_cluster_get(c, (bs_kind_t)k, i);
                 parse += wall_ns() - p0;
                 if (!o)
                     rc = -1;
                 else
-                    ch[j++] = (kube_change_t){.op = KUBE_CHANGE_PUT, .object = o, .origin = "bench"};
+                    items[j++] = o;
             }
-            if (last)
-                ch[j++] = (kube_change_t){.op = KUBE_CHANGE_SYNCED};
-            if (j == FEED_PAGE || (last && j > 0)) {
+            if ((j == FEED_PAGE || (last && j > 0)) && rc == 0) {
                 uint64_t t0 = wall_ns();
-                if (rc == KUBE_OK)
-                    rc = kube_source_apply(be->src, ch, j);
-                for (size_t x = 0; x < j; x++)
-                    json_decref(ch[x].object);
+                rc = feed_page(be, k, items, j, last);
                 j = 0;
                 apply += wall_ns() - t0;
             }
-            if (last)
-                break;
         }
+        for (size_t x = 0; x < j; x++)
+            json_decref(items[x]);
     }
-    for (size_t x = 0; x < j; x++)
-        json_decref(ch[x].object);
+    kube_change_t synced = {.op = KUBE_CHANGE_SYNCED};
+    if (rc == 0 && kube_source_apply(be->src, &synced, 1) != KUBE_OK)
+        rc = -1;
     if (copy_ns)
         *copy_ns = parse;
     if (apply_ns)
         *apply_ns = apply;
     if (rss_after_apply)
         *rss_after_apply = rss_mib();
-    if (rc != KUBE_OK)
+    if (rc != 0)
         return -1;
     return krt_engine_flush(be->e) == KRT_OK ? 0 : -1;
 }
@@ -446,7 +483,8 @@ static void memdbg(bs_engine_t *be)
         krt_collection_stats(be->colls[i], &kst);
         krt_collection_foreach(be->colls[i], memdbg_one, s);
         fprintf(stderr, "memdbg %-40s n=%zu objbytes=%.1fMiB coll=%.1fMiB deps=%zu\n",
-                krt_collection_name(be->colls[i]), s[0], s[1] / 1048576.0, kst.bytes / 1048576.0, kst.deps);
+                krt_collection_name(be->colls[i]), s[0], s[1] / 1048576.0, kst.bytes / 1048576.0,
+                kst.deps);
     }
 }
 
@@ -494,8 +532,8 @@ static bool engine_outputs_equal(const bs_engine_t *a, const bs_engine_t *b, siz
  * Scenarios: each step builds a list of changes and updates the cluster to match.
  * ------------------------------------------------------------------------------------------- */
 static const char *const scenario_names[BS_SC_COUNT] = {
-    "cold",           "route-edit",    "listener-edit", "service-port",
-    "pod-churn",      "ns-relabel",    "grant-delete",  "burst",
+    "cold",      "route-edit", "listener-edit", "service-port",
+    "pod-churn", "ns-relabel", "grant-delete",  "burst",
 };
 
 const char *bs_scenario_name(bs_scenario_t s)
@@ -550,7 +588,7 @@ typedef struct run_state {
     bs_cluster_t *c;
     bs_scenario_t sc;
     uint64_t rng;
-    bool *ns_exposed;   /* per Namespace slot */
+    bool *ns_exposed; /* per Namespace slot */
     size_t burst;
     size_t burst_distinct; /* routes edited by the last burst */
 } run_state_t;
@@ -616,7 +654,7 @@ static int scenario_step(run_state_t *st, size_t it, changes_t *cs)
         for (size_t k = 0; k < st->burst; k++) {
             size_t r = (start + k * 7919) % routes;
             if (put(c, cs, BS_HTTP_ROUTE, r,
-                     bs_gen_route(c, r, (uint32_t)(it * st->burst + k + 2))))
+                    bs_gen_route(c, r, (uint32_t)(it * st->burst + k + 2))))
                 return -1;
         }
         /* distinct routes: the stride is prime, so min(burst, routes) unless 7919 divides it */
@@ -656,8 +694,8 @@ static double pct_us(const uint64_t *v, size_t n, double p)
 static void print_result(FILE *out, const bs_options_t *opt, const bs_result_t *r,
                          const bs_engine_t *be, const uint64_t *per_coll, const uint64_t *nec)
 {
-    double sotw_ratio = r->sotw_bytes_per_proxy > 0 ? r->bytes_per_proxy / r->sotw_bytes_per_proxy
-                                                    : 0.0;
+    double sotw_ratio =
+        r->sotw_bytes_per_proxy > 0 ? r->bytes_per_proxy / r->sotw_bytes_per_proxy : 0.0;
     if (opt->json) {
         json_t *colls = json_object();
         for (size_t i = 0; be && i < be->ncolls; i++)
@@ -731,42 +769,48 @@ static void print_result(FILE *out, const bs_options_t *opt, const bs_result_t *
             snprintf(wire, sizeof(wire), "%.0f / %.0f", r->p50_us, r->p99_us);
             snprintf(bytes, sizeof(bytes), "%.0f (%.3g)", r->bytes_per_proxy, sotw_ratio);
         }
-        fprintf(out, "| %s | %s | %.0f / %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.3g | %s | %.1f |\n",
-                r->scale, r->scenario, r->flush_p50_us, r->flush_p99_us, wire, r->recomputed,
-                r->minimal, r->changed_outputs, r->full_ms, r->full_recompute_ratio, bytes,
-                r->rss_mib);
+        fprintf(
+            out, "| %s | %s | %.0f / %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.3g | %s | %.1f |\n",
+            r->scale, r->scenario, r->flush_p50_us, r->flush_p99_us, wire, r->recomputed,
+            r->minimal, r->changed_outputs, r->full_ms, r->full_recompute_ratio, bytes, r->rss_mib);
     } else {
         fprintf(out, "== scale=%s scenario=%s: %zu objects, %zu measured change%s\n", r->scale,
                 r->scenario, r->objects, r->changes, r->changes == 1 ? "" : "s");
-        fprintf(out, "  change→flush   p50 %.1f us   p99 %.1f us   max %.1f us   "
-                     "(kube_source_apply: %.1f us of it, mean)\n",
+        fprintf(out,
+                "  change→flush   p50 %.1f us   p99 %.1f us   max %.1f us   "
+                "(kube_source_apply: %.1f us of it, mean)\n",
                 r->flush_p50_us, r->flush_p99_us, r->flush_max_us, r->ingest_us);
         if (r->wire)
-            fprintf(out, "  change→xDS     p50 %.1f us   p99 %.1f us   max %.1f us   "
-                         "(%zu clients on loopback hold it; initial push %.1f ms)\n",
+            fprintf(out,
+                    "  change→xDS     p50 %.1f us   p99 %.1f us   max %.1f us   "
+                    "(%zu clients on loopback hold it; initial push %.1f ms)\n",
                     r->p50_us, r->p99_us, r->max_us, r->proxies, r->xds_initial_ms);
         fprintf(out, "  time           wall %.2f ms   cpu %.2f ms (whole measured section)\n",
                 r->wall_ms, r->cpu_ms);
-        fprintf(out, "  per change     recomputed %.1f   minimal %.1f   (overhead x%.2f)   "
-                     "output objects changed %.1f\n",
+        fprintf(out,
+                "  per change     recomputed %.1f   minimal %.1f   (overhead x%.2f)   "
+                "output objects changed %.1f\n",
                 r->recomputed, r->minimal, r->minimal > 0 ? r->recomputed / r->minimal : 0.0,
                 r->changed_outputs);
-        fprintf(out, "  full recompute %.2f ms, %.0f recomputes   time ratio flush p50/full %.3g   "
-                     "recompute ratio %.3g\n",
+        fprintf(out,
+                "  full recompute %.2f ms, %.0f recomputes   time ratio flush p50/full %.3g   "
+                "recompute ratio %.3g\n",
                 r->full_ms, r->full_recomputed, r->full_recompute_ratio,
                 r->full_recomputed > 0 ? r->recomputed / r->full_recomputed : 0.0);
         if (r->wire)
-            fprintf(out, "  xDS per proxy  %.0f B sent per change; state of the world would send "
-                         "%.0f B (ratio %.3g); %.1f resources sent per change in all\n",
+            fprintf(out,
+                    "  xDS per proxy  %.0f B sent per change; state of the world would send "
+                    "%.0f B (ratio %.3g); %.1f resources sent per change in all\n",
                     r->bytes_per_proxy, r->sotw_bytes_per_proxy, sotw_ratio, r->resources_sent);
-        fprintf(out, "  memory         controller rss %.1f MiB after the cold start (%zu JSON trees "
-                     "kept, %.1f MiB est., %llu parsed again during it; krt structures %.1f); "
-                     "%.1f right after ingest\n"
-                     "                 with xDS server and clients %.1f MiB   process peak %.1f "
-                     "MiB   (generated cluster, the API server's side, %.1f MiB: not counted)\n",
+        fprintf(out,
+                "  memory         controller rss %.1f MiB after the cold start (%zu JSON trees "
+                "kept, %.1f MiB est., %llu parsed again during it; krt structures %.1f); "
+                "%.1f right after ingest\n"
+                "                 with xDS server and clients %.1f MiB   process peak %.1f "
+                "MiB   (generated cluster, the API server's side, %.1f MiB: not counted)\n",
                 r->rss_mib, r->json_trees, (double)r->json_tree_bytes / 1048576.0,
-                (unsigned long long)r->json_parses_cold, r->engine_mib,
-                r->ingested_rss_mib, r->rss_wire_mib, r->peak_rss_mib, r->cluster_rss_mib);
+                (unsigned long long)r->json_parses_cold, r->engine_mib, r->ingested_rss_mib,
+                r->rss_wire_mib, r->peak_rss_mib, r->cluster_rss_mib);
         fprintf(out, "  allocated      per change: krt %.0f B, jansson %.0f B\n", r->krt_bytes,
                 r->json_bytes);
         fprintf(out, "  per collection (recomputed/minimal per change):");
@@ -786,8 +830,8 @@ static void print_result(FILE *out, const bs_options_t *opt, const bs_result_t *
             "outputs_equal=%d\n",
             r->scale, r->scenario, r->p50_us, r->p99_us, r->max_us, r->flush_p50_us,
             r->flush_p99_us, r->rss_mib, r->recomputed, r->minimal, r->changed_outputs,
-            r->full_recompute_ratio, r->full_ms, r->wall_ms, r->cpu_ms, r->wire ? 1 : 0,
-            r->proxies, r->bytes_per_proxy, sotw_ratio, r->changes, r->objects, r->outputs,
+            r->full_recompute_ratio, r->full_ms, r->wall_ms, r->cpu_ms, r->wire ? 1 : 0, r->proxies,
+            r->bytes_per_proxy, sotw_ratio, r->changes, r->objects, r->outputs,
             r->outputs_equal ? 1 : 0);
     fflush(out);
 }
@@ -795,13 +839,13 @@ static void print_result(FILE *out, const bs_options_t *opt, const bs_result_t *
 /* ---------------------------------------------------------------------------------------------
  * The run.
  * ------------------------------------------------------------------------------------------- */
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        fprintf(stderr, "krtgate-bench: FAILED scale=%s scenario=%s: ", scale->name,               \
-                scenario_names[sc]);                                                               \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fputc('\n', stderr);                                                                       \
-        goto done;                                                                                 \
+#define FAIL(...)                                                                    \
+    do {                                                                             \
+        fprintf(stderr, "krtgate-bench: FAILED scale=%s scenario=%s: ", scale->name, \
+                scenario_names[sc]);                                                 \
+        fprintf(stderr, __VA_ARGS__);                                                \
+        fputc('\n', stderr);                                                         \
+        goto done;                                                                   \
     } while (0)
 
 /* A full recompute of |c|: build, feed, flush. Returns the engine (owned by caller) or NULL. */

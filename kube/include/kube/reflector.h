@@ -16,9 +16,10 @@
  *
  * Behaviour (client-go reflector.go, with the differences written in docs/kube-client.md):
  *  - first LIST with resourceVersion "0" and limit=page_size, following metadata.continue (the
- *    continue pages carry no resourceVersion); at the last page the state is replaced: puts for new
- *    objects and for objects whose resourceVersion or content changed, deletes for cached objects
- *    the list lacks, then KUBE_CHANGE_SYNCED for the kind after the first complete list only;
+ *    continue pages carry no resourceVersion); each page puts the objects that are new or whose
+ *    resourceVersion changed, and the last page deletes the objects announced before that the list
+ *    lacks, then KUBE_CHANGE_SYNCED for the kind after the first complete list only. Only keys and
+ *    resourceVersions are kept, not objects;
  *  - WATCH from the list's resourceVersion with allowWatchBookmarks; every event and bookmark moves
  *    the resourceVersion; a watch that ends normally is resumed from it at once; one that ended in
  *    under a second with no events, or failed, is resumed after a backoff;
