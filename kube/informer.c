@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "krt/json.h"
 #include "kube/informer.h"
 #include "kube/watch.h"
 
@@ -176,7 +177,9 @@ static void on_list(void *ud, int err, const kube_response_t *resp)
         kube_reflector_on_error(ik->r, 0, NULL);
     } else if (resp->status == 200) {
         json_error_t je;
+        krt_json_heap_begin(); /* the objects of the page become the engine's cached trees */
         json_t *list = json_loadb(resp->body, resp->len, 0, &je);
+        krt_json_heap_end();
         if (!list) {
             logf_(ik->inf, KRT_LOG_WARN, "%s: LIST answer is not JSON: line %d: %s", ik->origin,
                   je.line, je.text);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "krt/json.h"
 #include "kube/watch.h"
 
 static const struct {
@@ -84,7 +85,9 @@ static int decode_line(kube_watch_decoder_t *d, const char *s, size_t n, uint64_
     if (blank(s, n))
         return KUBE_OK;
     json_error_t jerr;
+    krt_json_heap_begin(); /* the event's object becomes the engine's cached tree */
     json_t *root = json_loadb(s, n, JSON_REJECT_DUPLICATES, &jerr);
+    krt_json_heap_end();
     if (!root)
         return fail(d, KUBE_EOBJECT, "watch stream offset %llu: malformed JSON: %s",
                     (unsigned long long)(off + (uint64_t)(jerr.position > 0 ? jerr.position : 0)),

@@ -1308,7 +1308,9 @@ static void field_values(tr__pb_t *b, const ProtobufCMessageDescriptor *d, json_
             b->oom = true;
         x->key = tr__pb_str(b, tr__jstr_or(e, "field", ""));
         x->value = tr__pb_str(b, text ? text : "null");
-        free(text);
+        json_free_t jfree = free; /* jansson's: transformations build JSON in krt's tree heap */
+        json_get_alloc_funcs(NULL, &jfree);
+        jfree(text);
         tr__pb_push(b, out, n, x, true);
     }
 }

@@ -26,6 +26,8 @@
 
 #include "scale.h"
 
+#include "krt/json.h"
+
 #include "translate/translate.h"
 
 const bs_scale_t bs_scales[] = {
@@ -284,7 +286,12 @@ int bs_cluster_set(bs_cluster_t *c, bs_kind_t k, size_t i, json_t *obj)
 json_t *bs_cluster_get(const bs_cluster_t *c, bs_kind_t k, size_t i)
 {
     const char *t = c->objs[k][i];
-    return t ? json_loads(t, 0, NULL) : NULL;
+    if (!t)
+        return NULL;
+    krt_json_heap_begin(); /* as the informers parse API objects */
+    json_t *v = json_loads(t, 0, NULL);
+    krt_json_heap_end();
+    return v;
 }
 
 size_t bs_cluster_count(const bs_cluster_t *c)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "krt/json.h"
 #ifdef KRTGATE_HAVE_BENCH
 #include "scale.h"
 #endif
@@ -48,6 +49,12 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *cmd = argv[1];
+#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer must see the trees */
+    /* Parsed trees in pages of their own, so dropping them gives memory back (krt/json.h). The
+     * bench installs it itself, after its counting allocators. */
+    if (strcmp(cmd, "bench") != 0)
+        krt_json_heap_install();
+#endif
     if (strcmp(cmd, "translate") == 0)
         return cli_translate(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)

@@ -211,7 +211,7 @@ void cli_plane_commit(cli_plane_t *p, const char *what, size_t nchanges)
     rc = xds_store_commit(p->store);
     if (rc != 0)
         fprintf(stderr, "krtgate: xDS store: %s\n", xds_strerror(rc));
-    krt_json_trim(); /* between flushes no JSON tree is borrowed (krt/json.h) */
+    krt_json_trim_to(KUBE_SOURCE_TREE_IDLE); /* between flushes no tree is borrowed (krt/json.h) */
     uint64_t dt = mono_ns() - t0;
     p->commits++;
     p->flush_ns_last = dt;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "engine.h"
+#include "krt/json.h"
 
 enum { ANCHOR_KEYS = 1, ANCHOR_INDEX, ANCHOR_LABELS, ANCHOR_SELECTS, ANCHOR_SCAN };
 static const char *const anchor_names[] = {"", "keys", "index", "labels", "selects", "scan"};
@@ -1310,7 +1311,9 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     ctx->discard = false;
     e->ctx = ctx;
     krt__json_epoch_next(); /* trees read before this transformation may be trimmed now */
+    krt_json_heap_begin();  /* the JSON it builds (records) lives and dies with the tree cache */
     int rc = d->fn(ctx, obj, d->ud);
+    krt_json_heap_end();
     e->ctx = NULL;
     arena_reset(ctx);
     c->stats.recomputes++;

@@ -974,7 +974,9 @@ const krt_obj_t *krt_json_parse(const char *text, size_t len, int *err)
     json_error_t jerr;
     /* Flags 0: the root must be an array or object and nothing may follow it. Duplicate keys are
      * accepted (the last wins), as Kubernetes' decoder accepts them. */
+    krt_json_heap_begin();
     json_t *v = json_loadb(text, len, 0, &jerr);
+    krt_json_heap_end();
     if (!v) {
         if (err)
             *err = KRT_EINVAL;
@@ -1047,6 +1049,13 @@ void krt_json_tree_limit(size_t bytes)
 
 size_t krt_json_trim(void)
 {
+    return krt_json_trim_to(cache.limit);
+}
+
+size_t krt_json_trim_to(size_t bytes)
+{
+    if (bytes > cache.limit)
+        bytes = cache.limit;
     /* FRESH trees read since they were made become the most recently read, oldest first, so
      * the budget keeps the trees the last flush read rather than those it only made. */
     for (krt_json_lazy_t *t = cache.list[FRESH].tail, *prev; t && cache.seen; t = prev) {
@@ -1060,7 +1069,7 @@ size_t krt_json_trim(void)
     }
     size_t dropped = 0;
     for (int w = READ; w >= FRESH; w--)
-        while (cache.bytes > cache.limit && cache.list[w].tail) {
+        while (cache.bytes > bytes && cache.list[w].tail) {
             drop_tree(cache.list[w].tail);
             dropped++;
         }
@@ -1136,7 +1145,9 @@ json_t *krt_json_lazy_get(krt_json_lazy_t *l)
     }
     /* Trimmed: the packed bytes are the value. NULL only when jansson runs out of memory,
      * which readers already treat as an absent field. */
+    krt_json_heap_begin();
     l->tree = pk_decode(l->canonical, l->len);
+    krt_json_heap_end();
     if (l->tree) {
         cache.parses++;
         lru_push(l, READ);

@@ -69,6 +69,10 @@ void krt_json_tree_limit(size_t bytes);
 /* Drops the least recently read trees until the estimate is within the budget. Returns: how many
  * trees were dropped. */
 size_t krt_json_trim(void);
+/* The same down to min(|bytes|, the budget): between flushes an application may keep fewer
+ * trees than a flush needs (krtgate keeps none: with the tree heap installed, a tree kept idle
+ * pins pages that would otherwise go back; rebuilding one from the packed bytes is cheap). */
+size_t krt_json_trim_to(size_t bytes);
 /* The number of parsed trees, their estimated bytes, and how many times a trimmed tree was parsed
  * again since the process started (any pointer may be NULL). */
 void krt_json_tree_stats(size_t *trees, size_t *bytes, uint64_t *parses);
@@ -99,6 +103,27 @@ bool krt_json_lazy_equal(const krt_json_lazy_t *a, const krt_json_lazy_t *b);
 size_t krt_json_lazy_size(const krt_json_lazy_t *l);
 /* Frees what |l| holds. */
 void krt_json_lazy_dispose(krt_json_lazy_t *l);
+
+/* A heap of its own for parsed trees (krt/src/json_heap.c). Trees come and go with the cache
+ * while engine objects made in the same flush stay; in one C heap the dropped trees leave holes
+ * that cannot be given back. Installed, the trees made inside a scope (the cache's rebuilds, and
+ * parsers of API objects wrapped in begin/end) live in pages of their own, returned when their
+ * trees are dropped. Everything else jansson allocates keeps the allocator in place at install
+ * time (so text from json_dumps is still free()d by its callers).
+ *  - krt_json_heap_install(): once, on the thread that uses krt (scopes on other threads do
+ *    nothing). Takes over jansson's free function for good (it forwards anything not in the heap
+ *    to the previous one), so set any allocator of your own before. KRT_OK or KRT_ENOMEM (no
+ *    address space to reserve; nothing changed).
+ *  - krt_json_heap_begin()/end(): jansson allocations in between go to the heap; nestable; no-ops
+ *    when not installed. Only tree building belongs inside: never hand memory allocated there to
+ *    free().
+ *  - krt_json_heap_stats(): bytes of slab pages resident, bytes in use, bytes handed out since
+ *    install (any pointer may be NULL). krt_json_heap_check(): KRT_OK or KRT_EINVARIANT. */
+int krt_json_heap_install(void);
+void krt_json_heap_begin(void);
+void krt_json_heap_end(void);
+void krt_json_heap_stats(size_t *resident, size_t *in_use, uint64_t *allocated);
+int krt_json_heap_check(void);
 
 #ifdef __cplusplus
 }

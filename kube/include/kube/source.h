@@ -125,10 +125,12 @@ size_t kube_source_unknown_kinds(const kube_source_t *s);
 }
 #endif
 /* The budget for parsed JSON trees (krt_json_tree_limit) that krtgate's feeders set: every object
- * keeps its canonical bytes, and the trees of the most recently read ones (about 8 MiB estimated,
- * a thousand typical objects) stay parsed. Feeders call krt_json_trim() after each flush. A tree
- * costs about eight times its text, so at agw-5k scale keeping every tree triples the controller's
- * memory (docs/bench.md). */
+ * keeps its canonical bytes, and during a flush the trees of the most recently read ones (about
+ * 8 MiB estimated) stay parsed. After each flush feeders call krt_json_trim_to(
+ * KUBE_SOURCE_TREE_IDLE): between flushes no tree is kept, so the tree heap gives its pages back
+ * (krt/json.h). A tree costs about sixteen times the packed bytes, so at agw-5k scale keeping every
+ * tree triples the controller's memory (docs/bench.md). */
 #define KUBE_SOURCE_TREE_BUDGET ((size_t)8 << 20)
+#define KUBE_SOURCE_TREE_IDLE ((size_t)0)
 
 #endif /* KUBE_SOURCE_H */
