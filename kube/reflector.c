@@ -21,9 +21,9 @@
  * takes the duration from the caller.
  *
  * INVARIANTS
- *  R1 every entry of |known| and |snapshot| has a non-empty key and a resourceVersion or none;
+ *  R1 every entry of |known| has a non-empty key and a resourceVersion or none;
  *     |known| holds exactly the objects announced (put and not deleted) since the last list
- *  R2 state != ST_LIST ⇒ snapshot is empty and cont is NULL
+ *  R2 state != ST_LIST ⇒ cont is NULL; in ST_LIST, the entries listed so far carry list_gen
  *  R3 nchanges <= cap_changes; every PUT/DELETE change holds an object; the only SYNCED change
  *     ever produced is produced once (synced goes false → true once)
  *  R4 state == ST_WAIT ⇔ next is ST_LIST or ST_WATCH (what follows the wait); else next == 0
@@ -43,6 +43,7 @@ typedef enum state { ST_NONE = 0, ST_LIST = 1, ST_WATCH = 2, ST_WAIT = 3 } state
 typedef struct entry {
     UT_hash_handle hh;
     const char *rv; /* NULL when the object had none */
+    uint32_t gen;   /* the list that last had it */
     char key[];
 } entry_t;
 
@@ -57,7 +58,7 @@ struct kube_reflector {
     char *list_rv_own;
     bool list_paged;
     char *cont;
-    entry_t *snapshot;
+    uint32_t list_gen;   /* bumped by every list; entries seen in it carry it */
     bool rv_unavailable; /* the last list from rv was 410: next list is a consistent "" list */
     bool missing;        /* the kind answered 404 */
     /* WATCH */
@@ -171,9 +172,9 @@ static void entries_free(entry_t **h)
     entry_del(h, e);
 }
 
-/* Records |key| at resourceVersion |rv| (may be NULL), replacing what was there. Borrows both.
- * Returns false on OOM (the table is unchanged). */
-static bool entry_put(entry_t **h, const char *key, const char *rv)
+/* Records |key| at resourceVersion |rv| (may be NULL), seen by list |gen|, replacing what was
+ * there. Borrows both. Returns false on OOM (the table is unchanged). */
+static bool entry_put(entry_t **h, const char *key, const char *rv, uint32_t gen)
 {
     size_t kn = strlen(key) + 1, rn = rv ? strlen(rv) + 1 : 0;
     entry_t *e = malloc(sizeof *e + kn + rn);
@@ -181,6 +182,7 @@ static bool entry_put(entry_t **h, const char *key, const char *rv)
         return false;
     memcpy(e->key, key, kn);
     e->rv = rv ? memcpy(e->key + kn, rv, rn) : NULL;
+    e->gen = gen;
     entry_t *old;
     HASH_FIND_STR(*h, key, old);
     if (old)
@@ -226,8 +228,8 @@ static bool emit_delete_of(kube_reflector_t *r, const entry_t *e)
         json_decref(md);
         md = NULL;
     }
-    json_t *obj = md ? json_pack("{s:s,s:s,s:o}", "apiVersion", r->o.api_version, "kind",
-                                 r->o.kind, "metadata", md)
+    json_t *obj = md ? json_pack("{s:s,s:s,s:o}", "apiVersion", r->o.api_version, "kind", r->o.kind,
+                                 "metadata", md)
                      : NULL;
     bool ok = obj && emit(r, KUBE_CHANGE_DELETE, obj);
     json_decref(obj);
@@ -239,13 +241,13 @@ static bool emit_delete_of(kube_reflector_t *r, const entry_t *e)
  * ------------------------------------------------------------------------------------------- */
 static void list_reset(kube_reflector_t *r)
 {
-    entries_free(&r->snapshot);
     free(r->cont);
     r->cont = NULL;
 }
 
 static void begin_list(kube_reflector_t *r)
 {
+    r->list_gen++;
     list_reset(r);
     free(r->list_rv_own);
     r->list_rv_own = NULL;
@@ -373,16 +375,17 @@ int kube_reflector_next(kube_reflector_t *r, kube_request_t *out)
     return KUBE_EINVAL;
 }
 
-/* The last page arrived (its puts are out already): deletes for what the list no longer has, and
- * |snapshot| becomes |known|. */
+/* The last page arrived (its puts are out already): deletes for what the list no longer has. */
 static int finish_list(kube_reflector_t *r, const char *rv)
 {
-    entry_t *e, *tmp, *old;
+    entry_t *e, *tmp;
     HASH_ITER(hh, r->known, e, tmp)
     {
-        HASH_FIND_STR(r->snapshot, e->key, old);
-        if (!old && !emit_delete_of(r, e))
+        if (e->gen == r->list_gen)
+            continue;
+        if (!emit_delete_of(r, e))
             return KUBE_ENOMEM;
+        entry_del(&r->known, e);
     }
     if (!r->synced) {
         if (!emit(r, KUBE_CHANGE_SYNCED, NULL))
@@ -391,9 +394,6 @@ static int finish_list(kube_reflector_t *r, const char *rv)
     }
     if (rv && !set_str(&r->rv, rv))
         return KUBE_ENOMEM;
-    entries_free(&r->known);
-    r->known = r->snapshot;
-    r->snapshot = NULL;
     if (r->stats.lists++)
         r->stats.relists++;
     if (r->missing)
@@ -435,9 +435,9 @@ int kube_reflector_on_list_page(kube_reflector_t *r, const json_t *list)
         HASH_FIND_STR(r->known, key, old);
         bool seen = same(old, item);
         json_t *obj = seen ? NULL : normalize(r, item);
-        bool ok = (seen || (obj && emit(r, KUBE_CHANGE_PUT, obj) &&
-                            entry_put(&r->known, key, object_rv(item)))) &&
-                  entry_put(&r->snapshot, key, object_rv(item));
+        bool ok = seen ? (old->gen = r->list_gen, true)
+                       : obj && emit(r, KUBE_CHANGE_PUT, obj) &&
+                             entry_put(&r->known, key, object_rv(item), r->list_gen);
         json_decref(obj);
         free(key);
         if (!ok) {
@@ -498,7 +498,7 @@ int kube_reflector_on_watch_event(kube_reflector_t *r, const kube_watch_event_t 
         } else if (same(old, obj)) {
             /* already announced */
         } else if (!emit(r, KUBE_CHANGE_PUT, obj) ||
-                   !entry_put(&r->known, key, object_rv(obj))) {
+                   !entry_put(&r->known, key, object_rv(obj), r->list_gen)) {
             rc = KUBE_ENOMEM;
         }
         free(key);
@@ -657,9 +657,9 @@ static int check_entries(entry_t *h)
 
 int kube_reflector_check(const kube_reflector_t *r)
 {
-    if (check_entries(r->known) || check_entries(r->snapshot))
+    if (check_entries(r->known))
         return KUBE_EINVAL; /* R1 */
-    if (r->state != ST_LIST && (r->snapshot || r->cont))
+    if (r->state != ST_LIST && r->cont)
         return KUBE_EINVAL; /* R2 */
     if (r->nchanges > r->cap_changes)
         return KUBE_EINVAL; /* R3 */
