@@ -2,8 +2,9 @@
  * Routes: parent binding, Route / TCPRoute resources and route status, for the four route kinds.
  *
  * Two collections per kind. The binding collection decides, per route, which listeners each
- * parentRef attaches the route to and why not (reading only the listener records' "bind" part and,
- * for Selector listeners, the route's Namespace labels). The IR collection turns each rule into a
+ * parentRef attaches the route to and why not (reading only the listener records' "bind" part, without
+ * its port unless the parentRef names one, and, for Selector listeners, the route's Namespace
+ * labels). The IR collection turns each rule into a
  * resource per attached listener and reports status, reading the binding, Services and grants.
  * Splitting them means a backend or weight edit recomputes the route's resources but not its
  * binding, so the Gateway's attachedRoutes (counted from the bindings' index) is not recomputed;
@@ -143,9 +144,13 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             json_decref(echo);
             goto out;
         }
+        /* Only a parentRef with a port reads the listeners' ports: without one, a listener
+         * moving to another port leaves this route's binding as it was (the Listener's key, which
+         * the binding hands on, does not hold the port). */
+        json_int_t port = tr__jint(pr, "port", 0);
         krt_filter_t f = {.index = to_set ? g->records_by_ls : g->records_own,
                           .index_key = gwkey,
-                          .same = tr__same_rec_bind};
+                          .same = port > 0 ? tr__same_rec_bind : tr__same_rec_bind_but_port};
         const krt_obj_t *const *recs;
         size_t nrec = krt_fetch(ctx, g->records, &f, &recs);
         /* not one of our Gateways (or one with no listener of its own), or a ListenerSet none of
@@ -156,7 +161,6 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             continue;
         }
         const char *section = tr__jstr_or(pr, "sectionName", "");
-        json_int_t port = tr__jint(pr, "port", 0);
         json_t *listeners = json_array();
         int best = -1;
         char msg[300] = "";

@@ -123,6 +123,30 @@ bool tr__same_rec_bind(const krt_obj_t *old, const krt_obj_t *cur, void *ud)
                       json_object_get(tr__rec_json(cur), "bind"));
 }
 
+bool tr__same_rec_bind_but_port(const krt_obj_t *old, const krt_obj_t *cur, void *ud)
+{
+    (void)ud;
+    json_t *a = json_object_get(tr__rec_json(old), "bind");
+    json_t *b = json_object_get(tr__rec_json(cur), "bind");
+    if (!json_is_object(a) || !json_is_object(b))
+        return json_equal(a, b);
+    size_t na = json_object_size(a) - (json_object_get(a, "port") != NULL);
+    size_t nb = json_object_size(b) - (json_object_get(b, "port") != NULL);
+    if (na != nb)
+        return false;
+    const char *k;
+    json_t *va;
+    json_object_foreach(a, k, va)
+    {
+        if (strcmp(k, "port") == 0)
+            continue;
+        json_t *vb = json_object_get(b, k);
+        if (!vb || !json_equal(va, vb))
+            return false;
+    }
+    return true;
+}
+
 bool tr__same_labels(const krt_obj_t *old, const krt_obj_t *cur, void *ud)
 {
     (void)ud;
