@@ -339,6 +339,8 @@ int tr__agw_params_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud);
 bool tr__same_always(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 /* Records: equal "bind" members. */
 bool tr__same_rec_bind(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
+/* Records: "bind" members equal but for their "port" (what a parentRef without a port reads). */
+bool tr__same_rec_bind_but_port(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 /* JSON objects: equal metadata.labels. */
 bool tr__same_labels(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 

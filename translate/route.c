@@ -2,8 +2,9 @@
  * Routes: parent binding, Route / TCPRoute resources and route status, for the four route kinds.
  *
  * Two collections per kind. The binding collection decides, per route, which listeners each
- * parentRef attaches the route to and why not (reading only the listener records' "bind" part and,
- * for Selector listeners, the route's Namespace labels). The IR collection turns each rule into a
+ * parentRef attaches the route to and why not (reading only the listener records' "bind" part, without
+ * its port unless the parentRef names one, and, for Selector listeners, the route's Namespace
+ * labels). The IR collection turns each rule into a
  * resource per attached listener and reports status, reading the binding, Services and grants.
  * Splitting them means a backend or weight edit recomputes the route's resources but not its
  * binding, so the Gateway's attachedRoutes (counted from the bindings' index) is not recomputed;
@@ -97,6 +98,33 @@ static json_t *ref_echo(json_t *pr)
     return r;
 }
 
+/* The parentRef as a binding keeps it: the echo without the group and kind when they are the
+ * defaults (route_status puts them back with ref_echo). Two parentRefs have equal echoes exactly
+ * when they have equal compact forms. Takes and returns |echo|. */
+static json_t *ref_compact(json_t *echo)
+{
+    if (echo && strcmp(tr__jstr_or(echo, "group", ""), TR_GW_GROUP) == 0)
+        json_object_del(echo, "group");
+    if (echo && strcmp(tr__jstr_or(echo, "kind", ""), "Gateway") == 0)
+        json_object_del(echo, "kind");
+    return echo;
+}
+
+/* The key of the Listener named |name| of |owner| ("ns/name" of a Gateway or a ListenerSet), as
+ * ir_key_listener forms it; NULL on OOM. */
+static char *listener_key(const char *owner, const char *name)
+{
+    return tr__fmt("%s.%s", owner, name);
+}
+
+/* A binding is a record {"parents": [entry...]}, one entry per distinct parentRef of ours:
+ *   {"ref": compact parentRef, "gateway": "ns/name", "accepted": bool,
+ *    "reason", "message" (only when not accepted),
+ *    "listeners": [{"rec": record key, "name": listener name,
+ *                   "listenerSet": "ns/name" (a set's listener only),
+ *                   "gateway", "listenerKey" (only when they differ from the entry's gateway and
+ *                   from the key the owner and name give: listener_key)}]}
+ * Only what cannot be derived is written: bindings are held for every route. */
 int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
     const tr__rk_t *rk = ud;
@@ -120,7 +148,7 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
         if (strcmp(tr__jstr_or(pr, "group", TR_GW_GROUP), TR_GW_GROUP) != 0 ||
             (strcmp(pkind, "Gateway") != 0 && !to_set))
             continue;
-        json_t *echo = ref_echo(pr);
+        json_t *echo = ref_compact(ref_echo(pr));
         if (!echo)
             goto out;
         /* the same parentRef twice: one status entry */
@@ -143,9 +171,13 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             json_decref(echo);
             goto out;
         }
+        /* Only a parentRef with a port reads the listeners' ports: without one, a listener
+         * moving to another port leaves this route's binding as it was (the Listener's key, which
+         * the binding hands on, does not hold the port). */
+        json_int_t port = tr__jint(pr, "port", 0);
         krt_filter_t f = {.index = to_set ? g->records_by_ls : g->records_own,
                           .index_key = gwkey,
-                          .same = tr__same_rec_bind};
+                          .same = port > 0 ? tr__same_rec_bind : tr__same_rec_bind_but_port};
         const krt_obj_t *const *recs;
         size_t nrec = krt_fetch(ctx, g->records, &f, &recs);
         /* not one of our Gateways (or one with no listener of its own), or a ListenerSet none of
@@ -156,7 +188,7 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             continue;
         }
         const char *section = tr__jstr_or(pr, "sectionName", "");
-        json_int_t port = tr__jint(pr, "port", 0);
+        const char *pgw = nrec ? tr__jstr_or(tr__rec_json(recs[0]), "gateway", gwkey) : gwkey;
         json_t *listeners = json_array();
         int best = -1;
         char msg[300] = "";
@@ -181,13 +213,23 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             } else if (!kind_supported(json_object_get(b, "kinds"), rk->kind)) {
                 stage = 2;
             } else {
-                json_t *l =
-                    json_pack("{s:s, s:s, s:s, s:s}", "rec", krt_obj_key(recs[r]), "listenerKey",
-                              tr__jstr_or(b, "listenerKey", ""), "name", lname, "gateway",
-                              tr__jstr_or(tr__rec_json(recs[r]), "gateway", gwkey));
+                const char *lgw = tr__jstr_or(tr__rec_json(recs[r]), "gateway", gwkey);
+                const char *lkey = tr__jstr_or(b, "listenerKey", "");
+                char *derived = listener_key(to_set ? gwkey : lgw, lname);
+                json_t *l = derived ? json_pack("{s:s, s:s}", "rec", krt_obj_key(recs[r]), "name",
+                                                lname)
+                                    : NULL;
                 if (l && to_set)
                     json_object_set_new(l, "listenerSet", json_string(gwkey));
-                json_array_append_new(listeners, l);
+                if (l && strcmp(lgw, pgw) != 0)
+                    json_object_set_new(l, "gateway", json_string(lgw));
+                if (l && strcmp(lkey, derived) != 0)
+                    json_object_set_new(l, "listenerKey", json_string(lkey));
+                krt_free(derived);
+                if (!l || json_array_append_new(listeners, l)) {
+                    json_decref(listeners);
+                    listeners = NULL;
+                }
                 continue;
             }
             if (stage > best)
@@ -211,12 +253,16 @@ int tr__binding_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
                 snprintf(buf, sizeof buf, "%s %s has no listener accepting routes", pkind, gwkey);
                 m = buf;
             }
-            entry =
-                json_pack("{s:o, s:s, s:b, s:s, s:s, s:o}", "ref", echo, "gateway",
-                          nrec ? tr__jstr_or(tr__rec_json(recs[0]), "gateway", gwkey) : gwkey,
-                          "accepted", ok, "reason", reason, "message", m, "listeners", listeners);
+            entry = json_pack("{s:o, s:s, s:b, s:o}", "ref", echo, "gateway", pgw, "accepted", ok,
+                              "listeners", listeners);
             echo = NULL;
             listeners = NULL;
+            if (entry && !ok &&
+                (json_object_set_new(entry, "reason", json_string(reason)) ||
+                 json_object_set_new(entry, "message", tr__jstring(m)))) {
+                json_decref(entry);
+                entry = NULL;
+            }
         }
         json_decref(echo);
         json_decref(listeners);
@@ -271,8 +317,10 @@ static json_t *route_status(const tr__rk_t *rk, const krt_obj_t *in, json_t *bin
         if (accepted && p->reason && p->accepted_false)
             ok &= tr__cond_add(conds, tr__cond("Accepted", false, p->reason, p->message));
         else
-            ok &= tr__cond_add(conds, tr__cond("Accepted", accepted, tr__jstr_or(e, "reason", ""),
-                                               tr__jstr_or(e, "message", "")));
+            ok &= tr__cond_add(
+                conds, tr__cond("Accepted", accepted,
+                                accepted ? "Accepted" : tr__jstr_or(e, "reason", ""),
+                                accepted ? "Route accepted" : tr__jstr_or(e, "message", "")));
         if (p->reason && !p->accepted_false)
             ok &= tr__cond_add(conds, tr__cond("ResolvedRefs", false, p->reason, p->message));
         else
@@ -280,9 +328,12 @@ static json_t *route_status(const tr__rk_t *rk, const krt_obj_t *in, json_t *bin
                 conds, tr__cond("ResolvedRefs", true, "ResolvedRefs", "All references resolved"));
         json_t *fc = ok ? tr__conds_final(conds, gen) : NULL;
         json_decref(conds);
-        json_t *entry = fc ? json_pack("{s:O, s:s, s:o}", "parentRef", json_object_get(e, "ref"),
-                                       "controllerName", rk->g->controller, "conditions", fc)
-                           : NULL;
+        json_t *ref = fc ? ref_echo(json_object_get(e, "ref")) : NULL;
+        json_t *entry = ref ? json_pack("{s:o, s:s, s:o}", "parentRef", ref, "controllerName",
+                                        rk->g->controller, "conditions", fc)
+                            : NULL;
+        if (!ref)
+            json_decref(fc);
         if (!entry || json_array_append_new(parents, entry)) {
             json_decref(parents);
             return NULL;
@@ -337,8 +388,14 @@ static int emit_per_listener(krt_ctx_t *ctx, const tr__rk_t *rk, json_t *binding
             }
             if (!key)
                 return KRT_ENOMEM;
-            char *lkey = (char *)tr__jstr_or(l, "listenerKey", "");
-            const char *gw = tr__jstr_or(l, "gateway", "");
+            const char *gw = tr__jstr_or(l, "gateway", tr__jstr_or(e, "gateway", ""));
+            const char *lname = tr__jstr_or(l, "name", "");
+            char *own_lkey = tr__jstr(l, "listenerKey") ? NULL : listener_key(set ? set : gw, lname);
+            char *lkey = own_lkey ? own_lkey : (char *)tr__jstr_or(l, "listenerKey", "");
+            if (!own_lkey && !tr__jstr(l, "listenerKey")) {
+                krt_free(key);
+                return KRT_ENOMEM;
+            }
             ir_err_t err;
             const ir_obj_t *o;
             if (tcp) {
@@ -361,6 +418,7 @@ static int emit_per_listener(krt_ctx_t *ctx, const tr__rk_t *rk, json_t *binding
                 o = x ? ir_route_obj(x) : NULL;
             }
             krt_free(key);
+            krt_free(own_lkey);
             int rc = tr__emit_ir(ctx, o, &err);
             if (rc)
                 return rc;

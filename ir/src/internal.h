@@ -1,8 +1,15 @@
 /*
  * Internals shared by the ir sources: the object layout and the helpers every kind uses.
  *
+ * Layout. An object is one allocation: the header below, then its wire bytes, then (when
+ * scoped) its Gateway NUL-terminated, then its krt key NUL-terminated. Name and inner key are
+ * offsets into the key, the Gateway's length is the name's offset minus one, and the wire bytes
+ * are packed straight into their place, at exactly their size. At agw-5k this is one allocation
+ * per object instead of four (header, key, Gateway, encoding) and about 90 bytes less each.
+ *
  * INVARIANTS of a sealed ir_obj (checked by ir_obj_check, which the tests call after every step):
- *  I1 wire is the canonical encoding of msg: encoding msg again gives wire, byte for byte
+ *  I1 the wire bytes are the canonical encoding of the tree: encoding it again gives them, byte
+ *     for byte
  *  I2 wire_hash == XXH3(wire); version is wire_hash as 16 lowercase hex digits
  *  I3 key == (gateway ? gateway "/" : "//") name, and name/inner point into key
  *  I4 name == ir_name_resource(kind, inner), and inner equals the message's own key field (for
@@ -17,17 +24,16 @@
 
 struct ir_obj {
     krt_obj_t base;
-    ir_kind_t kind;
-    char *key;         /* krt key; one allocation that name and inner point into */
-    const char *name;  /* xDS name */
-    const char *inner; /* inner key */
-    char *gateway;     /* "ns/name" or NULL */
-    uint8_t *wire;     /* canonical encoding of msg (NULL when wire_len is 0) */
-    size_t wire_len;
     uint64_t wire_hash;
-    size_t tree_bytes; /* bytes the decoded tree holds, for krt's size accounting */
     ProtobufCMessage *msg; /* NULL until first read when built from a message (ir.h: Memory) */
+    uint32_t wire_len;
+    uint32_t tree_bytes; /* bytes the decoded tree holds (saturating), for krt's accounting */
+    uint32_t name_off;   /* name = key + name_off: the Gateway's length + 1, or 2 ("//") */
+    uint8_t inner_off;   /* inner = name + inner_off: the kind prefix and its slash, or 0 */
+    uint8_t kind;        /* ir_kind_t */
+    bool scoped;         /* has a Gateway */
     char version[17];
+    char data[]; /* wire bytes, then [gateway NUL], then key NUL */
 };
 
 /* Fills |err| (may be NULL) with |code| and a printf-style message. Returns: code. */

@@ -79,36 +79,58 @@ static const ir_obj_t *cobj(const krt_obj_t *o)
     return (const ir_obj_t *)(const void *)o;
 }
 
+/* The parts of the allocation (internal.h, Layout). */
+static const uint8_t *obj_wire(const ir_obj_t *o)
+{
+    return (const uint8_t *)o->data;
+}
+
+static const char *obj_gateway(const ir_obj_t *o)
+{
+    return o->scoped ? o->data + o->wire_len : NULL;
+}
+
+static const char *obj_key(const ir_obj_t *o)
+{
+    return o->data + o->wire_len + (o->scoped ? o->name_off : 0);
+}
+
+static const char *obj_name(const ir_obj_t *o)
+{
+    return obj_key(o) + o->name_off;
+}
+
+static const char *obj_inner(const ir_obj_t *o)
+{
+    return obj_name(o) + o->inner_off;
+}
+
 static const char *type_key(const krt_obj_t *o)
 {
-    return cobj(o)->key;
+    return obj_key(cobj(o));
 }
 
 static uint64_t type_hash(const krt_obj_t *o)
 {
     const ir_obj_t *x = cobj(o);
-    return krt_hash_combine(x->wire_hash, krt_hash_str(x->gateway, 0));
+    return krt_hash_combine(x->wire_hash, krt_hash_str(obj_gateway(x), 0));
 }
 
 static bool type_equals(const krt_obj_t *a, const krt_obj_t *b)
 {
     const ir_obj_t *x = cobj(a), *y = cobj(b);
-    if (x->kind != y->kind || x->wire_len != y->wire_len)
+    if (x->kind != y->kind || x->wire_len != y->wire_len || x->scoped != y->scoped)
         return false;
-    if ((x->gateway == NULL) != (y->gateway == NULL))
+    if (x->scoped && (x->name_off != y->name_off ||
+                      memcmp(obj_gateway(x), obj_gateway(y), x->name_off) != 0))
         return false;
-    if (x->gateway && strcmp(x->gateway, y->gateway) != 0)
-        return false;
-    return x->wire_len == 0 || memcmp(x->wire, y->wire, x->wire_len) == 0;
+    return memcmp(obj_wire(x), obj_wire(y), x->wire_len) == 0;
 }
 
 static void type_free(krt_obj_t *o)
 {
     ir_obj_t *x = (ir_obj_t *)(void *)o;
     ir_pb_free(x->msg);
-    krt_free(x->wire);
-    krt_free(x->key);
-    krt_free(x->gateway);
     krt_free(x);
 }
 
@@ -120,8 +142,8 @@ static json_t *type_dump(const krt_obj_t *o)
 static size_t type_size(const krt_obj_t *o)
 {
     const ir_obj_t *x = cobj(o);
-    return sizeof *x + strlen(x->key) + 1 + (x->gateway ? strlen(x->gateway) + 1 : 0) +
-           x->wire_len + x->tree_bytes;
+    return sizeof *x + x->wire_len + (x->scoped ? x->name_off : 0) + strlen(obj_key(x)) + 1 +
+           x->tree_bytes;
 }
 
 #define IR__TYPE(lower, tname)             \
@@ -190,27 +212,45 @@ static int classify_resource(const Agentgateway__Dev__Resource__Resource *r, ir_
     return IR_OK;
 }
 
-/* For an Address the inner key is built, so it is returned allocated. */
-static int classify_address(const Istio__Workload__Address *a, char **name, ir_err_t *err)
+/* For an Address the inner key is the uid (|*a|, |*b| NULL) or "<namespace>/<hostname>" (|*a|
+ * "/" |*b|, as ir_name_service forms it); both borrowed from the message. */
+static int classify_address(const Istio__Workload__Address *m, const char **a, const char **b,
+                            ir_err_t *err)
 {
-    switch (a->type_case) {
+    *b = NULL;
+    switch (m->type_case) {
     case ISTIO__WORKLOAD__ADDRESS__TYPE_WORKLOAD:
         /* NULL only in a caller's message (ir_obj_from_message); decoding makes it empty. */
-        if (!a->workload || !a->workload->uid || !*a->workload->uid)
+        if (!m->workload || !m->workload->uid || !*m->workload->uid)
             return ir__err(err, IR_EFIELD, "Address.workload.uid: empty");
-        *name = krt_strdup(a->workload->uid);
+        *a = m->workload->uid;
         break;
     case ISTIO__WORKLOAD__ADDRESS__TYPE_SERVICE:
-        if (!a->service || !a->service->namespace_ || !*a->service->namespace_)
+        if (!m->service || !m->service->namespace_ || !*m->service->namespace_)
             return ir__err(err, IR_EFIELD, "Address.service.namespace: empty");
-        if (!a->service->hostname || !*a->service->hostname)
+        if (!m->service->hostname || !*m->service->hostname)
             return ir__err(err, IR_EFIELD, "Address.service.hostname: empty");
-        *name = ir_name_service(a->service->namespace_, a->service->hostname);
+        *a = m->service->namespace_;
+        *b = m->service->hostname;
         break;
     default:
         return ir__err(err, IR_EKIND, "Address: neither workload nor service set");
     }
-    return *name ? IR_OK : ir__err(err, IR_ENOMEM, "Address: out of memory");
+    return IR_OK;
+}
+
+/* Classifies a canonical wrapper |tree| (borrowed): its kind and inner key, as |*a| or |*a| "/"
+ * |*b| (borrowed from the tree). */
+static int classify(bool address, const ProtobufCMessage *tree, ir_kind_t *kind, const char **a,
+                    const char **b, ir_err_t *err)
+{
+    *b = NULL;
+    if (address) {
+        *kind = IR_KIND_ADDRESS;
+        return classify_address((const Istio__Workload__Address *)(const void *)tree, a, b, err);
+    }
+    return classify_resource((const Agentgateway__Dev__Resource__Resource *)(const void *)tree,
+                             kind, a, err);
 }
 
 /* --------------------------------------------------------------------------------------------- */
@@ -226,57 +266,82 @@ static void hex64(uint64_t v, char out[17])
     out[16] = '\0';
 }
 
-/* Classifies |tree| (canonical; borrowed) and builds the object around its encoding: |*wire| when
- * |have_wire| (taken, also on error: the caller's encoding of exactly this tree), else one made
- * here. The tree is neither kept nor freed. */
-static int build_obj(bool address, const ProtobufCMessage *tree, bool have_wire, uint8_t *wire,
-                     size_t wire_len, const char *gateway, ir_obj_t **out, ir_err_t *err)
+/* A new object of |kind| with inner key |a| ["/" |b|] and |gateway| (valid or NULL), its names
+ * written and room for |wire_len| wire bytes, which the caller writes and then seals with
+ * obj_finish. NULL on OOM. */
+static ir_obj_t *obj_alloc(ir_kind_t kind, const char *a, const char *b, const char *gateway,
+                           size_t wire_len)
+{
+    const char *prefix = kinds[kind].prefix;
+    size_t plen = strlen(prefix), alen = strlen(a), blen = b ? strlen(b) : 0;
+    size_t gwlen = gateway ? strlen(gateway) : 0;
+    size_t name_off = gateway ? gwlen + 1 : 2, inner_off = plen ? plen + 1 : 0;
+    size_t keylen = name_off + inner_off + alen + (b ? blen + 1 : 0);
+    if (wire_len > UINT32_MAX || name_off > UINT32_MAX || inner_off > UINT8_MAX)
+        return NULL; /* cannot happen: a message is below 2 GiB, prefixes are short */
+    ir_obj_t *o = krt_malloc(sizeof *o + wire_len + (gateway ? gwlen + 1 : 0) + keylen + 1);
+    if (!o)
+        return NULL;
+    memset(o, 0, sizeof *o);
+    o->kind = (uint8_t)kind;
+    o->wire_len = (uint32_t)wire_len;
+    o->name_off = (uint32_t)name_off;
+    o->inner_off = (uint8_t)inner_off;
+    o->scoped = gateway != NULL;
+    char *p = o->data + wire_len;
+    if (gateway) {
+        memcpy(p, gateway, gwlen + 1);
+        p += gwlen + 1;
+        memcpy(p, gateway, gwlen);
+        p[gwlen] = '/';
+    } else {
+        p[0] = p[1] = '/';
+    }
+    p += name_off;
+    if (plen) {
+        memcpy(p, prefix, plen);
+        p[plen] = '/';
+        p += plen + 1;
+    }
+    memcpy(p, a, alen);
+    p += alen;
+    if (b) {
+        *p++ = '/';
+        memcpy(p, b, blen);
+        p += blen;
+    }
+    *p = '\0';
+    return o;
+}
+
+/* Hashes the wire bytes written into |o| and seals it. */
+static const ir_obj_t *obj_finish(ir_obj_t *o)
+{
+    o->wire_hash = krt_hash_bytes(obj_wire(o), o->wire_len, 0);
+    hex64(o->wire_hash, o->version);
+    krt_obj_seal(&o->base, kinds[o->kind].type);
+    return o;
+}
+
+/* Classifies |tree| (canonical; borrowed, neither kept nor freed) and builds the object around
+ * its encoding, packed into the object. */
+static int build_obj(bool address, const ProtobufCMessage *tree, const char *gateway,
+                     ir_obj_t **out, ir_err_t *err)
 {
     ir_kind_t kind = IR_KIND_ADDRESS;
-    char *addr_name = NULL;
-    const char *inner = NULL;
-    int rc;
-    if (address)
-        rc =
-            classify_address((const Istio__Workload__Address *)(const void *)tree, &addr_name, err);
-    else
-        rc = classify_resource((const Agentgateway__Dev__Resource__Resource *)(const void *)tree,
-                               &kind, &inner, err);
-    if (rc != IR_OK) {
-        krt_free(wire);
+    const char *a = NULL, *b = NULL;
+    int rc = classify(address, tree, &kind, &a, &b, err);
+    if (rc != IR_OK)
         return rc;
-    }
-    if (address)
-        inner = addr_name;
-
-    ir_obj_t *o = krt_calloc(1, sizeof *o);
-    char *name = ir_name_resource(kind, inner);
-    char *key = name ? ir_key_scoped(gateway, name) : NULL;
-    char *gw = gateway ? krt_strdup(gateway) : NULL;
-    rc = (o && name && key && (gw || !gateway)) ? IR_OK : IR_ENOMEM;
-    if (rc == IR_OK && !have_wire)
-        rc = ir_pb_encode(tree, &wire, &wire_len);
-    if (rc != IR_OK) {
-        ir__err(err, IR_ENOMEM, "%s %s: out of memory", ir_kind_name(kind), inner);
+    size_t n = protobuf_c_message_get_packed_size(tree);
+    ir_obj_t *o = obj_alloc(kind, a, b, gateway, n);
+    if (!o)
+        return ir__err(err, IR_ENOMEM, "%s %s: out of memory", ir_kind_name(kind), a);
+    if (protobuf_c_message_pack(tree, (uint8_t *)o->data) != n) {
+        /* cannot happen with a well-formed tree; refuse rather than send garbage */
         krt_free(o);
-        krt_free(key);
-        krt_free(gw);
-        krt_free(name);
-        krt_free(addr_name); /* inner may point here or into tree: report first */
-        krt_free(wire);
-        return IR_ENOMEM;
+        return ir__err(err, IR_EINVAL, "%s %s: encoding changed size", ir_kind_name(kind), a);
     }
-    o->kind = kind;
-    o->key = key;
-    o->name = key + (strlen(key) - strlen(name));
-    o->inner = o->name + (address ? 0 : strlen(ir_kind_prefix(kind)) + 1);
-    o->gateway = gw;
-    o->wire = wire;
-    o->wire_len = wire_len;
-    o->wire_hash = krt_hash_bytes(wire, wire_len, 0);
-    hex64(o->wire_hash, o->version);
-    krt_free(name);
-    krt_free(addr_name);
     *out = o;
     return IR_OK;
 }
@@ -285,20 +350,19 @@ static int build_obj(bool address, const ProtobufCMessage *tree, bool have_wire,
 static int make_obj(bool address, bool keep, ProtobufCMessage *tree, size_t tree_bytes,
                     const char *gateway, const ir_obj_t **out, ir_err_t *err)
 {
-    ir_obj_t *o;
-    int rc = build_obj(address, tree, false, NULL, 0, gateway, &o, err);
+    ir_obj_t *o = NULL;
+    int rc = build_obj(address, tree, gateway, &o, err);
     if (rc != IR_OK) {
         ir_pb_free(tree);
         return rc;
     }
     if (keep) {
-        o->tree_bytes = tree_bytes;
+        o->tree_bytes = tree_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)tree_bytes;
         o->msg = tree;
     } else {
         ir_pb_free(tree); /* the wire bytes are the message; ir_obj_message() decodes on demand */
     }
-    krt_obj_seal(&o->base, kinds[o->kind].type);
-    *out = o;
+    *out = obj_finish(o);
     return IR_OK;
 }
 
@@ -346,18 +410,40 @@ int ir_obj_from_message(const char *type_url, const ProtobufCMessage *msg, const
     if (!msg || msg->descriptor != desc)
         return ir__err(err, IR_EINVAL, "message is a %s, type URL wants %s",
                        msg ? msg->descriptor->name : "NULL", desc->name);
-    uint8_t *buf;
-    size_t len;
-    if (ir_pb_encode(msg, &buf, &len) != IR_OK)
-        return ir__err(err, IR_ENOMEM, "%s: out of memory while encoding", desc->short_name);
-    if (ir__pb_is_canonical(msg) && (!gateway || ir_gateway_valid(gateway))) {
-        /* The common case, every translator output: decoding |buf| would give back |msg| and
-         * encoding that would give back |buf|, so the bytes pass the same pre-scan as a peer's,
-         * the key checks read |msg|, and |buf| is the object's encoding. This skips a decode
-         * and an encode per object (a quarter of the cold start's flush at agw-5k). */
+    bool address = desc == &istio__workload__address__descriptor;
+    ir_kind_t kind = IR_KIND_ADDRESS;
+    const char *a = NULL, *b = NULL;
+    bool canonical = ir__pb_is_canonical(msg) && (!gateway || ir_gateway_valid(gateway));
+    ir_err_t cerr;
+    int crc = canonical ? classify(address, msg, &kind, &a, &b, &cerr) : IR_OK;
+    if (canonical && crc != IR_OK) {
+        /* judged as before the short cut: the pre-scan's error first, then the key's */
+        uint8_t *buf;
+        size_t len;
+        if (ir_pb_encode(msg, &buf, &len) != IR_OK)
+            return ir__err(err, IR_ENOMEM, "%s: out of memory while encoding", desc->short_name);
         int rc = ir__pb_scan(desc, buf, len, err);
+        krt_free(buf);
+        if (rc == IR_OK && err)
+            *err = cerr;
+        return rc != IR_OK ? rc : crc;
+    }
+    if (canonical) {
+        /* The common case, every translator output: decoding the encoding of |msg| would give
+         * back |msg| and encoding that would give back the same bytes, so the bytes are packed
+         * straight into the object, pass the same pre-scan as a peer's, and the key checks read
+         * |msg|. This skips a decode and an encode per object (a quarter of the cold start's
+         * flush at agw-5k) and the encoder's own buffer. */
+        size_t len = protobuf_c_message_get_packed_size(msg);
+        ir_obj_t *o = obj_alloc(kind, a, b, gateway, len);
+        if (!o)
+            return ir__err(err, IR_ENOMEM, "%s: out of memory", desc->short_name);
+        const uint8_t *buf = (const uint8_t *)o->data;
+        int rc = protobuf_c_message_pack(msg, (uint8_t *)o->data) == len
+                     ? ir__pb_scan(desc, buf, len, err)
+                     : ir__err(err, IR_EINVAL, "%s: encoding changed size", desc->short_name);
         if (rc != IR_OK) {
-            krt_free(buf);
+            krt_free(o);
             return rc;
         }
 #ifndef NDEBUG
@@ -376,19 +462,19 @@ int ir_obj_from_message(const char *type_url, const ProtobufCMessage *msg, const
         krt_free(again);
         ir_pb_free(round);
         if (rc != IR_OK) { /* out of memory: fail as the decoding path would */
-            krt_free(buf);
+            krt_free(o);
             return ir__err(err, rc, "%s: out of memory while decoding", desc->short_name);
         }
 #endif
-        ir_obj_t *o;
-        rc = build_obj(desc == &istio__workload__address__descriptor, msg, true, buf, len,
-                       gateway, &o, err);
-        if (rc != IR_OK)
-            return rc;
-        krt_obj_seal(&o->base, kinds[o->kind].type);
-        *out = o;
+        *out = obj_finish(o);
         return IR_OK;
     }
+    /* Anything else (maps out of order, a bad key, an invalid Gateway) goes the long way, which
+     * judges it exactly as a peer's bytes: encode, decode into canonical form, classify. */
+    uint8_t *buf;
+    size_t len;
+    if (ir_pb_encode(msg, &buf, &len) != IR_OK)
+        return ir__err(err, IR_ENOMEM, "%s: out of memory while encoding", desc->short_name);
     int rc = decode_obj(type_url, buf, len, gateway, false, out, err);
     krt_free(buf);
     return rc;
@@ -463,34 +549,34 @@ const ir_obj_t *ir_obj_from_krt(const krt_obj_t *o)
 
 ir_kind_t ir_obj_kind(const ir_obj_t *o)
 {
-    return o->kind;
+    return (ir_kind_t)o->kind;
 }
 
 const char *ir_obj_key(const ir_obj_t *o)
 {
-    return o->key;
+    return obj_key(o);
 }
 
 const char *ir_obj_name(const ir_obj_t *o)
 {
-    return o->name;
+    return obj_name(o);
 }
 
 const char *ir_obj_inner_key(const ir_obj_t *o)
 {
-    return o->inner;
+    return obj_inner(o);
 }
 
 const char *ir_obj_gateway(const ir_obj_t *o)
 {
-    return o->gateway;
+    return obj_gateway(o);
 }
 
 const uint8_t *ir_obj_wire(const ir_obj_t *o, size_t *len)
 {
     if (len)
         *len = o->wire_len;
-    return o->wire;
+    return obj_wire(o);
 }
 
 uint64_t ir_obj_wire_hash(const ir_obj_t *o)
@@ -514,7 +600,7 @@ static ProtobufCMessage *decode_tree(const ir_obj_t *o, size_t *tree_bytes)
     ProtobufCMessage *tree = NULL;
     const ProtobufCMessageDescriptor *desc = ir__wrapper_desc(ir_kind_type_url(o->kind));
     /* The bytes were checked and made canonical when the object was built. */
-    if (!desc || ir__pb_decode_own(desc, o->wire, o->wire_len, &tree, tree_bytes) != IR_OK)
+    if (!desc || ir__pb_decode_own(desc, obj_wire(o), o->wire_len, &tree, tree_bytes) != IR_OK)
         return NULL;
     return tree;
 }
@@ -536,7 +622,9 @@ const ProtobufCMessage *ir_obj_message(const ir_obj_t *o)
         /* The tree is a cache of the wire bytes; once decoded it stays for the object's life,
          * so every pointer a reader takes into it lives as long as its reference. */
         ir_obj_t *w = (ir_obj_t *)o;
-        w->msg = decode_tree(o, &w->tree_bytes);
+        size_t n = 0;
+        w->msg = decode_tree(o, &n);
+        w->tree_bytes = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     }
     return o->msg;
 }
@@ -615,8 +703,8 @@ json_t *ir_obj_dump(const ir_obj_t *o)
     if (!res)
         return NULL;
     return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "kind", ir_kind_name(o->kind), "key",
-                     o->key, "name", o->name, "gateway", o->gateway, "version", o->version,
-                     "resource", res);
+                     obj_key(o), "name", obj_name(o), "gateway", obj_gateway(o), "version",
+                     o->version, "resource", res);
 }
 
 /* --------------------------------------------------------------------------------------------- */
@@ -627,52 +715,52 @@ int ir_obj_check(const ir_obj_t *o, ir_err_t *err)
     uint8_t *buf = NULL;
     size_t len = 0;
     ProtobufCMessage *tmp;
+    const char *key = obj_key(o), *name = obj_name(o), *inner = obj_inner(o);
     const ProtobufCMessage *tree = tree_of(o, &tmp);
     if (!tree || ir_pb_encode(tree, &buf, &len) != IR_OK) {
         ir_pb_free(tmp);
         return ir__err(err, IR_ENOMEM, "check: out of memory");
     }
-    bool same = len == o->wire_len && (len == 0 || memcmp(buf, o->wire, len) == 0);
+    bool same = len == o->wire_len && (len == 0 || memcmp(buf, obj_wire(o), len) == 0);
     krt_free(buf);
     if (!same) {
         ir_pb_free(tmp);
-        return ir__err(err, IR_EINVAL, "I1 %s: tree and wire bytes disagree", o->key);
+        return ir__err(err, IR_EINVAL, "I1 %s: tree and wire bytes disagree", key);
     }
     char v[17];
-    hex64(krt_hash_bytes(o->wire, o->wire_len, 0), v);
-    if (o->wire_hash != krt_hash_bytes(o->wire, o->wire_len, 0) || strcmp(v, o->version) != 0) {
+    uint64_t h = krt_hash_bytes(obj_wire(o), o->wire_len, 0);
+    hex64(h, v);
+    if (o->wire_hash != h || strcmp(v, o->version) != 0) {
         ir_pb_free(tmp);
-        return ir__err(err, IR_EINVAL, "I2 %s: hash or version stale", o->key);
+        return ir__err(err, IR_EINVAL, "I2 %s: hash or version stale", key);
     }
-    char *k = ir_key_scoped(o->gateway, o->name);
-    bool key_ok = k && strcmp(k, o->key) == 0 && o->name >= o->key &&
-                  o->name < o->key + strlen(o->key) && o->inner >= o->name;
+    char *k = ir_key_scoped(obj_gateway(o), name);
+    size_t keylen = strlen(key);
+    bool key_ok = k && strcmp(k, key) == 0 && o->name_off < keylen &&
+                  o->inner_off < strlen(name) &&
+                  (!o->scoped || (strlen(obj_gateway(o)) + 1 == o->name_off));
     krt_free(k);
     if (!key_ok) {
         ir_pb_free(tmp);
-        return ir__err(err, IR_EINVAL, "I3 %s: key does not match gateway and name", o->key);
+        return ir__err(err, IR_EINVAL, "I3 %s: key does not match gateway and name", key);
     }
-    char *n = ir_name_resource(o->kind, o->inner);
-    bool name_ok = n && strcmp(n, o->name) == 0;
+    char *n = ir_name_resource((ir_kind_t)o->kind, inner);
+    bool name_ok = n && strcmp(n, name) == 0;
     krt_free(n);
-    const char *own = NULL;
-    if (o->kind == IR_KIND_ADDRESS) {
-        char *an = NULL;
-        if (classify_address((const void *)tree, &an, NULL) == IR_OK)
-            name_ok = name_ok && strcmp(an, o->inner) == 0;
-        else
-            name_ok = false;
-        krt_free(an);
+    ir_kind_t kk = IR_KIND_ADDRESS;
+    const char *a = NULL, *b = NULL;
+    if (classify(o->kind == IR_KIND_ADDRESS, tree, &kk, &a, &b, NULL) == IR_OK) {
+        size_t alen = strlen(a);
+        name_ok = name_ok && kk == o->kind && strncmp(inner, a, alen) == 0 &&
+                  (b ? inner[alen] == '/' && strcmp(inner + alen + 1, b) == 0 : !inner[alen]);
     } else {
-        ir_kind_t kk;
-        name_ok = name_ok && classify_resource((const void *)tree, &kk, &own, NULL) == IR_OK &&
-                  kk == o->kind && strcmp(own, o->inner) == 0;
+        name_ok = false;
     }
     ir_pb_free(tmp);
     if (!name_ok)
         return ir__err(err, IR_EINVAL, "I4/I5 %s: name, inner key or kind disagree with message",
-                       o->key);
-    if (o->base.type != ir_kind_type(o->kind))
-        return ir__err(err, IR_EINVAL, "I5 %s: krt type is not the kind's", o->key);
+                       key);
+    if (o->base.type != ir_kind_type((ir_kind_t)o->kind))
+        return ir__err(err, IR_EINVAL, "I5 %s: krt type is not the kind's", key);
     return IR_OK;
 }

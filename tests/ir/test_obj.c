@@ -317,6 +317,38 @@ static void test_obj_hash_follows_content_and_gateway(void **state)
     ir_obj_release(a_other_gw);
 }
 
+/* An object is one allocation (ir/src/internal.h, Layout): names point into the key, and the
+ * wire bytes lie within the bytes the object reports holding. */
+static void test_obj_names_and_bytes_live_in_the_object(void **state)
+{
+    (void)state;
+    const ir_obj_t *a = route_obj("a.example.com", "default/gw");
+    const ir_obj_t *ax = route_obj("a.example.com", "default/gwx");
+    const ir_obj_t *u = route_obj("a.example.com", NULL);
+    assert_string_equal(ir_obj_key(a), "default/gw/route/default/r.00.http");
+    assert_string_equal(ir_obj_gateway(a), "default/gw");
+    assert_ptr_equal(ir_obj_name(a), ir_obj_key(a) + strlen("default/gw/"));
+    assert_ptr_equal(ir_obj_inner_key(a), ir_obj_name(a) + strlen("route/"));
+    assert_string_equal(ir_obj_inner_key(a), "default/r.00.http");
+    /* a Gateway that extends another's name is another Gateway */
+    assert_false(krt_obj_equal(ir_obj_krt(a), ir_obj_krt(ax)));
+    assert_false(krt_obj_equal(ir_obj_krt(a), ir_obj_krt(u)));
+    assert_string_equal(ir_obj_key(u), "//route/default/r.00.http");
+    assert_null(ir_obj_gateway(u));
+    assert_ptr_equal(ir_obj_name(u), ir_obj_key(u) + 2);
+    for (const ir_obj_t *const *o = (const ir_obj_t *const[]){a, ax, u, NULL}; *o; o++) {
+        size_t n, size = ir_obj_krt(*o)->type->size(ir_obj_krt(*o));
+        const uint8_t *w = ir_obj_wire(*o, &n), *base = (const uint8_t *)*o;
+        assert_true(n > 0 && w > base && w + n <= base + size);
+        const char *k = ir_obj_key(*o);
+        assert_true((const uint8_t *)k > w && (const uint8_t *)k + strlen(k) < base + size);
+        assert_int_equal(ir_obj_check(*o, NULL), IR_OK);
+    }
+    ir_obj_release(a);
+    ir_obj_release(ax);
+    ir_obj_release(u);
+}
+
 static void test_obj_hash_is_stable_across_runs(void **state)
 {
     (void)state;
@@ -491,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_obj_from_message_rejects_a_oneof_without_its_message),
         cmocka_unit_test(test_obj_unknown_fields_pass_through),
         cmocka_unit_test(test_obj_hash_follows_content_and_gateway),
+        cmocka_unit_test(test_obj_names_and_bytes_live_in_the_object),
         cmocka_unit_test(test_obj_hash_is_stable_across_runs),
         cmocka_unit_test(test_obj_equal_object_is_not_announced_again),
         cmocka_unit_test(test_obj_dump_shape),

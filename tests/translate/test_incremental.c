@@ -160,6 +160,100 @@ static void test_listener_added_rebinds_that_gateways_routes(void **state)
     trt_fx_expect(f, "listener added", changes, recomputes);
 }
 
+/* The translation of |world_yaml| then |edit_yaml| from scratch must equal |f|'s incremental one. */
+static void expect_equal_to_full(fx_t *f, const char *world_yaml, const char *edit_yaml)
+{
+    trt_t full;
+    trt_init(&full);
+    trt_put_yaml(&full, world_yaml);
+    trt_put_yaml(&full, edit_yaml);
+    trt_mark_synced(&full);
+    trt_flush(&full);
+    char *a = tr_graph_dump_lines(f->t.g), *b = tr_graph_dump_lines(full.g);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    trt_dispose(&full);
+}
+
+static const char *const gw_api_on_8081 =
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+    "metadata: {name: gw, namespace: infra}\n"
+    "spec:\n  gatewayClassName: agw\n  listeners:\n"
+    "  - name: web\n    port: 80\n    protocol: HTTP\n    hostname: '*.example.com'\n"
+    "    allowedRoutes:\n      namespaces:\n        from: Selector\n"
+    "        selector: {matchLabels: {tier: frontend}}\n"
+    "  - {name: api, port: 8081, protocol: HTTP}\n";
+
+static void test_listener_port_edit_rebinds_no_route_without_a_port(void **state)
+{
+    fx_t *f = *state;
+    trt_put_yaml(&f->t, gw_api_on_8081);
+    /* r1, r2 and r3 name no port: their bindings read the listeners without their ports, so
+     * none is re-examined; the Bind moves, the Listener names its new Bind (and the Gateway's
+     * status object changes with the Gateway, krt's rule) */
+    const char *const changes[] = {"Bind:-infra/gw/bind/8080/infra/gw",
+                                   "Bind:+infra/gw/bind/8081/infra/gw",
+                                   "Listener:~infra/gw/listener/infra/gw.api",
+                                   "gateways/status:~infra/gw", NULL};
+    const char *const recomputes[] = {"listener-records=1", "Bind=1",       "Listener=1",
+                                      "gateways=1",         "parameters=1", NULL};
+    trt_fx_expect(f, "listener port", changes, recomputes);
+    expect_equal_to_full(f, world, gw_api_on_8081);
+}
+
+/* r6 names gw's api listener by port. */
+static const char *const port_route =
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r6, namespace: infra}\n"
+    "spec:\n  parentRefs: [{name: gw, port: 8080}]\n"
+    "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n";
+
+static int setup_port(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    trt_init(&f->t);
+    trt_put_yaml(&f->t, world);
+    trt_put_yaml(&f->t, port_route);
+    trt_mark_synced(&f->t);
+    trt_flush(&f->t);
+    trt_rec_subscribe(&f->t, &f->rec);
+    trt_counts_take(&f->t, &f->before);
+    *state = f;
+    return 0;
+}
+
+static void test_listener_port_edit_rebinds_routes_naming_a_port(void **state)
+{
+    fx_t *f = *state;
+    char *lines = tr_graph_dump_lines(f->t.g);
+    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/infra/r6.00.api\""));
+    free(lines);
+    trt_put_yaml(&f->t, gw_api_on_8081);
+    /* only r6 read the port: it no longer matches (NoMatchingParent), which the Gateway's
+     * attachedRoutes shows */
+    const char *const changes[] = {"Bind:-infra/gw/bind/8080/infra/gw",
+                                   "Bind:+infra/gw/bind/8081/infra/gw",
+                                   "Listener:~infra/gw/listener/infra/gw.api",
+                                   "Route:-infra/gw/route/infra/r6.00.api",
+                                   "http-routes/status:~infra/r6",
+                                   "gateways/status:~infra/gw",
+                                   NULL};
+    const char *const recomputes[] = {"listener-records=1", "Bind=1",        "Listener=1",
+                                      "http-bindings=1",    "http-routes=1", "gateways=1",
+                                      "parameters=1",       NULL};
+    trt_fx_expect(f, "listener port with a port route", changes, recomputes);
+    lines = tr_graph_dump_lines(f->t.g);
+    assert_non_null(strstr(lines, "\"reason\":\"NoMatchingParent\""));
+    free(lines);
+    /* the world with r6 and the edit, from scratch */
+    char *both = malloc(strlen(world) + strlen(port_route) + 8);
+    assert_non_null(both);
+    sprintf(both, "%s---\n%s", world, port_route);
+    expect_equal_to_full(f, both, gw_api_on_8081);
+    free(both);
+}
+
 static void test_grant_deleted_takes_effect(void **state)
 {
     fx_t *f = *state;
@@ -366,6 +460,10 @@ int main(void)
                                         trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_listener_added_rebinds_that_gateways_routes, setup,
                                         trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_listener_port_edit_rebinds_no_route_without_a_port,
+                                        setup, trt_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_listener_port_edit_rebinds_routes_naming_a_port,
+                                        setup_port, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_grant_deleted_takes_effect, setup, trt_fx_teardown),
         cmocka_unit_test_setup_teardown(test_namespace_relabel_rebinds_routes_of_that_namespace,
                                         setup, trt_fx_teardown),
