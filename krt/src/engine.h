@@ -18,6 +18,10 @@
 
 /* json.c: a transformation starts; trees read before it may be dropped (krt/json.h). */
 void krt__json_epoch_next(void);
+/* json_heap.c: the tree cache's nodes live in the tree heap when it is installed (else krt's
+ * allocator); free only with krt__json_heap_node_free. */
+void *krt__json_heap_node_alloc(size_t size);
+void krt__json_heap_node_free(void *p);
 
 typedef struct krt__ops {
     const char *kind;

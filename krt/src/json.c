@@ -52,9 +52,22 @@ typedef struct krt_json {
  * not atomic). */
 enum { FRESH = 0, READ = 1 };
 
+/* A parsed tree and its place in the cache; exists only while the value is parsed, so a value
+ * at rest costs its packed bytes and a 24-byte krt_json_lazy_t. Allocated in the tree heap when it
+ * is installed (it lives and dies with the tree). */
+struct krt_json_node {
+    json_t *tree;
+    krt_json_lazy_t *owner;
+    struct krt_json_node *prev, *next;
+    uint64_t epoch; /* the transformation that read it last */
+    uint8_t list;   /* FRESH or READ */
+    uint8_t seen;   /* read while on FRESH */
+};
+typedef struct krt_json_node node_t;
+
 static struct {
     struct {
-        krt_json_lazy_t *head, *tail;
+        node_t *head, *tail;
     } list[2];
     size_t n, bytes, limit;
     /* Bumped before every transformation (krt__json_epoch_next). A tree read in the current
@@ -75,10 +88,10 @@ void krt__json_epoch_next(void)
  * with massif), which is about twice the packed form. */
 static size_t tree_cost(const krt_json_lazy_t *l)
 {
-    return 16 * (l->len + 1);
+    return 16 * ((size_t)l->len + 1);
 }
 
-static void lru_unlink(krt_json_lazy_t *l)
+static void lru_unlink(node_t *l)
 {
     int w = l->list;
     if (l->prev)
@@ -95,10 +108,10 @@ static void lru_unlink(krt_json_lazy_t *l)
         cache.seen--;
     }
     cache.n--;
-    cache.bytes -= tree_cost(l);
+    cache.bytes -= tree_cost(l->owner);
 }
 
-static void lru_push(krt_json_lazy_t *l, int w)
+static void lru_push(node_t *l, int w)
 {
     l->list = (uint8_t)w;
     l->epoch = cache.epoch;
@@ -110,14 +123,33 @@ static void lru_push(krt_json_lazy_t *l, int w)
         cache.list[w].tail = l;
     cache.list[w].head = l;
     cache.n++;
-    cache.bytes += tree_cost(l);
+    cache.bytes += tree_cost(l->owner);
 }
 
-static void drop_tree(krt_json_lazy_t *l)
+/* Gives |l| the tree |tree| (taken) on list |w|. Returns false (tree released) when the node
+ * cannot be allocated: the value then simply stays unparsed. */
+static bool attach_tree(krt_json_lazy_t *l, json_t *tree, int w)
 {
-    lru_unlink(l);
-    json_decref(l->tree);
-    l->tree = NULL;
+    node_t *n = krt__json_heap_node_alloc(sizeof *n);
+    if (!n) {
+        json_decref(tree);
+        return false;
+    }
+    memset(n, 0, sizeof *n);
+    n->tree = tree;
+    n->owner = l;
+    l->node = n;
+    lru_push(n, w);
+    return true;
+}
+
+static void drop_tree(node_t *n)
+{
+    krt_json_lazy_t *l = n->owner;
+    lru_unlink(n);
+    json_decref(n->tree);
+    l->node = NULL;
+    krt__json_heap_node_free(n);
 }
 
 /* Keeps the cache within its budget while a flush runs: only trees read before, and last read
@@ -125,7 +157,7 @@ static void drop_tree(krt_json_lazy_t *l)
  * nothing waiting for its first reader is parsed twice. */
 static void trim_unborrowed(void)
 {
-    krt_json_lazy_t *t;
+    node_t *t;
     while (cache.bytes > cache.limit && (t = cache.list[READ].tail) && t->epoch < cache.epoch)
         drop_tree(t);
 }
@@ -1058,7 +1090,7 @@ size_t krt_json_trim_to(size_t bytes)
         bytes = cache.limit;
     /* FRESH trees read since they were made become the most recently read, oldest first, so
      * the budget keeps the trees the last flush read rather than those it only made. */
-    for (krt_json_lazy_t *t = cache.list[FRESH].tail, *prev; t && cache.seen; t = prev) {
+    for (node_t *t = cache.list[FRESH].tail, *prev; t && cache.seen; t = prev) {
         prev = t->prev;
         if (t->seen) {
             uint64_t epoch = t->epoch;
@@ -1090,6 +1122,11 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
         json_decref(value);
         return rc;
     }
+    if (b.len > UINT32_MAX) { /* a document larger than any API server accepts */
+        krt_free(b.p);
+        json_decref(value);
+        return KRT_EINVAL;
+    }
     b.p[b.len] = '\0'; /* pk_room keeps room for it; the form is binary, the NUL only a guard */
 #ifndef NDEBUG
     { /* debug builds check that the form reads back as a value with the same form (json_equal
@@ -1114,46 +1151,45 @@ int krt_json_lazy_init(krt_json_lazy_t *l, json_t *value)
             b.p = p;
     }
     l->canonical = (char *)b.p;
-    l->len = b.len;
-    l->tree = value;
-    lru_push(l, FRESH);
-    trim_unborrowed();
+    l->len = (uint32_t)b.len;
+    if (attach_tree(l, value, FRESH)) /* else the tree is rebuilt when read */
+        trim_unborrowed();
     return KRT_OK;
 }
 
 json_t *krt_json_lazy_get(krt_json_lazy_t *l)
 {
-    if (l->tree) {
-        if (l->list == FRESH && l->epoch == cache.epoch) {
+    node_t *n = l->node;
+    if (n) {
+        if (n->list == FRESH && n->epoch == cache.epoch) {
             /* Read by the transformation that made it (an index function, a comparison at
              * emit): not yet by the readers it was made for. */
-        } else if (l->list == FRESH && l->input) {
+        } else if (n->list == FRESH && l->input) {
             /* Stays FRESH until the next krt_json_trim(): a big flush (the cold start) holds
              * more FRESH trees than the budget, so moving it to READ would drop it as soon as
              * this transformation ends, and the next collection reading it would parse it
              * again (at agw-5k, 15,609 parses during the cold start). */
-            if (!l->seen) {
-                l->seen = 1;
+            if (!n->seen) {
+                n->seen = 1;
                 cache.seen++;
             }
-        } else if (cache.list[READ].head != l) { /* most recently read first */
-            lru_unlink(l);
-            lru_push(l, READ);
+        } else if (cache.list[READ].head != n) { /* most recently read first */
+            lru_unlink(n);
+            lru_push(n, READ);
         }
-        l->epoch = cache.epoch;
-        return l->tree;
+        n->epoch = cache.epoch;
+        return n->tree;
     }
-    /* Trimmed: the packed bytes are the value. NULL only when jansson runs out of memory,
-     * which readers already treat as an absent field. */
+    /* Trimmed: the packed bytes are the value. NULL only when memory runs out, which readers
+     * already treat as an absent field. */
     krt_json_heap_begin();
-    l->tree = pk_decode(l->canonical, l->len);
+    json_t *tree = pk_decode(l->canonical, l->len);
     krt_json_heap_end();
-    if (l->tree) {
-        cache.parses++;
-        lru_push(l, READ);
-        trim_unborrowed();
-    }
-    return l->tree;
+    if (!tree || !attach_tree(l, tree, READ))
+        return NULL;
+    cache.parses++;
+    trim_unborrowed();
+    return tree;
 }
 
 bool krt_json_lazy_equal(const krt_json_lazy_t *a, const krt_json_lazy_t *b)
@@ -1163,15 +1199,18 @@ bool krt_json_lazy_equal(const krt_json_lazy_t *a, const krt_json_lazy_t *b)
 
 size_t krt_json_lazy_size(const krt_json_lazy_t *l)
 {
-    return l->len + 1 + (l->tree ? tree_cost(l) : 0);
+    return sizeof *l + l->len + 1 + (l->node ? sizeof(node_t) + tree_cost(l) : 0);
+}
+
+bool krt_json_lazy_parsed(const krt_json_lazy_t *l)
+{
+    return l->node != NULL;
 }
 
 void krt_json_lazy_dispose(krt_json_lazy_t *l)
 {
-    if (l->tree) {
-        lru_unlink(l);
-        json_decref(l->tree);
-    }
+    if (l->node)
+        drop_tree(l->node);
     krt_free(l->canonical);
     memset(l, 0, sizeof *l);
 }

@@ -38,7 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "base.h"
+#include "engine.h"
 
 #define SLAB_SIZE       ((size_t)64 << 10)
 #define RESERVE         ((size_t)64 << 30) /* address space only */
@@ -213,17 +213,17 @@ static void drain_remote(void)
     }
 }
 
-static void *heap_alloc(size_t size)
+/* Returns: an object of the class of |size| (<= MAX_SMALL) from a slab, or NULL when no slab is
+ * left (the span is used up, or a commit failed). Owner thread only. */
+static void *slab_alloc(size_t size)
 {
-    if (size > MAX_SMALL)
-        return heap.outer_malloc(size);
     if (atomic_load_explicit(&heap.remote_any, memory_order_relaxed))
         drain_remote();
     int cls = heap.class_of[(size + 15) / 16];
     slab_t *s = heap.partial[cls].head;
     if (!s) {
         if (!(s = slab_get()))
-            return heap.outer_malloc(size);
+            return NULL;
         s->cls = (uint8_t)cls;
         s->free = NULL;
         s->bump = (char *)s + SLAB_HDR;
@@ -243,6 +243,30 @@ static void *heap_alloc(size_t size)
     if (!s->free && s->bump + class_size[cls] > (char *)s + SLAB_SIZE)
         list_unlink(&heap.partial[cls], s); /* full: found again through its objects */
     return p;
+}
+
+/* jansson's allocation function inside a scope. */
+static void *heap_alloc(size_t size)
+{
+    void *p = size <= MAX_SMALL ? slab_alloc(size) : NULL;
+    return p ? p : heap.outer_malloc(size);
+}
+
+/* The tree cache's nodes (json.c): in the heap when it is installed, else krt's allocator. */
+void *krt__json_heap_node_alloc(size_t size)
+{
+    void *p = NULL;
+    if (heap.installed && size <= MAX_SMALL && pthread_equal(pthread_self(), heap.owner))
+        p = slab_alloc(size);
+    return p ? p : krt_malloc(size);
+}
+
+void krt__json_heap_node_free(void *p)
+{
+    if (p && in_heap(p))
+        slab_free_obj(p);
+    else
+        krt_free(p);
 }
 
 static void heap_free(void *p)

@@ -81,14 +81,10 @@ void krt_json_tree_stats(size_t *trees, size_t *bytes, uint64_t *parses);
  * (packed, keys sorted; not text: hash or compare them, never print them) always, the parsed tree in the cache above. Embed it in the object; the
  * object must not move while the value is initialized. */
 typedef struct krt_json_lazy {
-    char *canonical; /* owned; len bytes (binary) plus a NUL */
-    size_t len;
-    json_t *tree; /* owned, or NULL while trimmed */
-    struct krt_json_lazy *prev, *next;
-    uint64_t epoch; /* the transformation that read it last */
-    uint8_t list;   /* json.c: not read yet, or read */
-    uint8_t seen;   /* json.c: read while on the not-read-yet list */
-    uint8_t input;  /* json.c: an API object's value */
+    char *canonical;            /* owned; len bytes (binary) plus a NUL */
+    struct krt_json_node *node; /* json.c: the parsed tree and its place in the cache, or NULL */
+    uint32_t len;
+    uint8_t input; /* json.c: an API object's value */
 } krt_json_lazy_t;
 
 /* Serializes |value| into |l| and keeps the tree in the cache. Takes value (also on error).
@@ -101,6 +97,8 @@ json_t *krt_json_lazy_get(krt_json_lazy_t *l);
 bool krt_json_lazy_equal(const krt_json_lazy_t *a, const krt_json_lazy_t *b);
 /* Returns: the bytes held: canonical form, plus the estimated tree while parsed. */
 size_t krt_json_lazy_size(const krt_json_lazy_t *l);
+/* Returns: whether the tree is parsed now (held by the cache). */
+bool krt_json_lazy_parsed(const krt_json_lazy_t *l);
 /* Frees what |l| holds. */
 void krt_json_lazy_dispose(krt_json_lazy_t *l);
 
