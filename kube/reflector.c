@@ -33,19 +33,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uthash.h>
-
 #include "kube/reflector.h"
 
 typedef enum state { ST_NONE = 0, ST_LIST = 1, ST_WATCH = 2, ST_WAIT = 3 } state_t;
 
-/* One allocation: the struct, the key and the resourceVersion after it. */
+/* One allocation: the list stamp, then "key\0" and, when the object had one, "rv\0". */
 typedef struct entry {
-    UT_hash_handle hh;
-    const char *rv; /* NULL when the object had none */
-    uint32_t gen;   /* the list that last had it */
+    uint32_t gen; /* the list that last had it */
+    bool has_rv;
     char key[];
 } entry_t;
+
+/* The entries by key: open addressing over FNV-1a of the key, linear probing, deletion by
+ * backward shift (no tombstones). A pointer per slot, so an object costs its entry and about
+ * 14 bytes of table. */
+typedef struct known {
+    entry_t **slots;
+    size_t cap, len; /* cap: 0 or a power of two; len < cap * 3/4 */
+} known_t;
 
 struct kube_reflector {
     kube_reflector_options_t o;
@@ -69,7 +74,7 @@ struct kube_reflector {
     unsigned failures;
     uint64_t rng;
     bool synced;
-    entry_t *known;
+    known_t known;
     kube_change_t *changes;
     size_t nchanges, cap_changes;
     kube_reflector_stats_t stats;
@@ -159,35 +164,101 @@ static json_t *normalize(kube_reflector_t *r, json_t *obj)
     return c;
 }
 
-static void entry_del(entry_t **h, entry_t *e)
+static const char *entry_rv(const entry_t *e)
 {
-    HASH_DEL(*h, e);
-    free(e);
+    return e->has_rv ? e->key + strlen(e->key) + 1 : NULL;
 }
 
-static void entries_free(entry_t **h)
+static size_t key_slot(const known_t *t, const char *key)
 {
-    entry_t *e, *tmp;
-    HASH_ITER(hh, *h, e, tmp)
-    entry_del(h, e);
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
+}
+
+/* Returns: the slot holding |key|, or the empty slot where it would go (cap > 0). */
+static size_t known_probe(const known_t *t, const char *key)
+{
+    size_t i = key_slot(t, key);
+    while (t->slots[i] && strcmp(t->slots[i]->key, key) != 0)
+        i = (i + 1) & (t->cap - 1);
+    return i;
+}
+
+static entry_t *known_find(const known_t *t, const char *key)
+{
+    return t->cap ? t->slots[known_probe(t, key)] : NULL;
+}
+
+/* Frees the entry at slot |i| and closes the gap (backward shift). */
+static void known_del_at(known_t *t, size_t i)
+{
+    free(t->slots[i]);
+    t->slots[i] = NULL;
+    t->len--;
+    size_t mask = t->cap - 1;
+    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        size_t home = key_slot(t, t->slots[j]->key);
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            t->slots[i] = t->slots[j];
+            t->slots[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static void known_del(known_t *t, const entry_t *e)
+{
+    if (t->cap)
+        known_del_at(t, known_probe(t, e->key));
+}
+
+static void known_free(known_t *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->slots[i]);
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+static bool known_grow(known_t *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    entry_t **slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    known_t n = {slots, cap, t->len};
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i])
+            slots[known_probe(&n, t->slots[i]->key)] = t->slots[i];
+    free(t->slots);
+    *t = n;
+    return true;
 }
 
 /* Records |key| at resourceVersion |rv| (may be NULL), seen by list |gen|, replacing what was
  * there. Borrows both. Returns false on OOM (the table is unchanged). */
-static bool entry_put(entry_t **h, const char *key, const char *rv, uint32_t gen)
+static bool entry_put(known_t *t, const char *key, const char *rv, uint32_t gen)
 {
+    if ((t->len + 1) * 4 > t->cap * 3 && !known_grow(t))
+        return false;
     size_t kn = strlen(key) + 1, rn = rv ? strlen(rv) + 1 : 0;
     entry_t *e = malloc(sizeof *e + kn + rn);
     if (!e)
         return false;
     memcpy(e->key, key, kn);
-    e->rv = rv ? memcpy(e->key + kn, rv, rn) : NULL;
+    if (rv)
+        memcpy(e->key + kn, rv, rn);
+    e->has_rv = rv != NULL;
     e->gen = gen;
-    entry_t *old;
-    HASH_FIND_STR(*h, key, old);
-    if (old)
-        entry_del(h, old);
-    HASH_ADD_KEYPTR(hh, *h, e->key, kn - 1, e);
+    size_t i = known_probe(t, key);
+    if (t->slots[i])
+        free(t->slots[i]);
+    else
+        t->len++;
+    t->slots[i] = e;
     return true;
 }
 
@@ -213,7 +284,7 @@ static bool emit(kube_reflector_t *r, kube_change_op_t op, json_t *obj)
 static bool same(const entry_t *e, const json_t *obj)
 {
     const char *rv = object_rv(obj);
-    return e && e->rv && rv && strcmp(e->rv, rv) == 0;
+    return e && e->has_rv && rv && strcmp(entry_rv(e), rv) == 0;
 }
 
 /* A delete for an object we only know by its entry: its identity and last resourceVersion,
@@ -224,7 +295,7 @@ static bool emit_delete_of(kube_reflector_t *r, const entry_t *e)
     json_t *md = slash ? json_pack("{s:s%,s:s}", "namespace", e->key, (size_t)(slash - e->key),
                                    "name", slash + 1)
                        : json_pack("{s:s}", "name", e->key);
-    if (md && e->rv && json_object_set_new(md, "resourceVersion", json_string(e->rv))) {
+    if (md && e->has_rv && json_object_set_new(md, "resourceVersion", json_string(entry_rv(e)))) {
         json_decref(md);
         md = NULL;
     }
@@ -341,7 +412,7 @@ void kube_reflector_free(kube_reflector_t *r)
     kube_reflector_changes_clear(r);
     free(r->changes);
     list_reset(r);
-    entries_free(&r->known);
+    known_free(&r->known);
     free(r->list_rv_own);
     free(r->rv);
     free(r);
@@ -378,14 +449,15 @@ int kube_reflector_next(kube_reflector_t *r, kube_request_t *out)
 /* The last page arrived (its puts are out already): deletes for what the list no longer has. */
 static int finish_list(kube_reflector_t *r, const char *rv)
 {
-    entry_t *e, *tmp;
-    HASH_ITER(hh, r->known, e, tmp)
-    {
-        if (e->gen == r->list_gen)
+    for (size_t i = 0; i < r->known.cap;) {
+        entry_t *e = r->known.slots[i];
+        if (!e || e->gen == r->list_gen) {
+            i++;
             continue;
+        }
         if (!emit_delete_of(r, e))
             return KUBE_ENOMEM;
-        entry_del(&r->known, e);
+        known_del_at(&r->known, i); /* slot i may now hold a later entry: look again */
     }
     if (!r->synced) {
         if (!emit(r, KUBE_CHANGE_SYNCED, NULL))
@@ -431,8 +503,7 @@ int kube_reflector_on_list_page(kube_reflector_t *r, const json_t *list)
         }
         /* Announced as the page arrives, so no page is held until the list ends; |known| follows
          * what was announced, so a list that fails half-way is not announced twice. */
-        entry_t *old;
-        HASH_FIND_STR(r->known, key, old);
+        entry_t *old = known_find(&r->known, key);
         bool seen = same(old, item);
         json_t *obj = seen ? NULL : normalize(r, item);
         bool ok = seen ? (old->gen = r->list_gen, true)
@@ -485,15 +556,14 @@ int kube_reflector_on_watch_event(kube_reflector_t *r, const kube_watch_event_t 
             return KUBE_EOBJECT;
         }
         json_t *obj = normalize(r, ev->object);
-        entry_t *old;
-        HASH_FIND_STR(r->known, key, old);
+        entry_t *old = known_find(&r->known, key);
         if (!obj) {
             rc = KUBE_ENOMEM;
         } else if (ev->type == KUBE_WATCH_DELETED) {
             if (old) {
                 if (!emit(r, KUBE_CHANGE_DELETE, obj))
                     rc = KUBE_ENOMEM;
-                entry_del(&r->known, old);
+                known_del(&r->known, old);
             }
         } else if (same(old, obj)) {
             /* already announced */
@@ -562,18 +632,15 @@ int kube_reflector_on_error(kube_reflector_t *r, int http_status, const json_t *
                       "%llu ms",
                       r->o.kind, (unsigned long long)r->o.missing_retry_ms);
                 /* The kind does not exist, so its complete contents are nothing. */
-                entry_t *e, *tmp;
-                HASH_ITER(hh, r->known, e, tmp)
-                {
-                    if (!emit_delete_of(r, e))
+                for (size_t i = 0; i < r->known.cap; i++)
+                    if (r->known.slots[i] && !emit_delete_of(r, r->known.slots[i]))
                         return KUBE_ENOMEM;
-                }
                 if (!r->synced) {
                     if (!emit(r, KUBE_CHANGE_SYNCED, NULL))
                         return KUBE_ENOMEM;
                     r->synced = true;
                 }
-                entries_free(&r->known);
+                known_free(&r->known);
                 free(r->rv);
                 r->rv = NULL;
             }
@@ -639,25 +706,28 @@ void kube_reflector_changes_clear(kube_reflector_t *r)
 void kube_reflector_stats(const kube_reflector_t *r, kube_reflector_stats_t *out)
 {
     *out = r->stats;
-    out->objects = HASH_COUNT(r->known);
+    out->objects = r->known.len;
     out->synced = r->synced;
     out->resource_version = r->rv;
 }
 
-static int check_entries(entry_t *h)
+static int check_entries(const known_t *t)
 {
-    entry_t *e, *tmp;
-    HASH_ITER(hh, h, e, tmp)
-    {
-        if (!e->key[0] || (e->rv && e->rv != e->key + strlen(e->key) + 1))
+    size_t n = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        const entry_t *e = t->slots[i];
+        if (!e)
+            continue;
+        n++;
+        if (!e->key[0] || known_probe(t, e->key) != i)
             return KUBE_EINVAL;
     }
-    return KUBE_OK;
+    return n == t->len && (t->cap == 0 || t->len * 4 <= t->cap * 3) ? KUBE_OK : KUBE_EINVAL;
 }
 
 int kube_reflector_check(const kube_reflector_t *r)
 {
-    if (check_entries(r->known))
+    if (check_entries(&r->known))
         return KUBE_EINVAL; /* R1 */
     if (r->state != ST_LIST && r->cont)
         return KUBE_EINVAL; /* R2 */

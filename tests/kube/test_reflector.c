@@ -337,7 +337,6 @@ static void test_expired_relist_falls_back_to_a_consistent_paged_list(void **sta
     json_decref(gone);
 }
 
-
 /* A server restarted with older storage answers 504 "Too large resource version": a consistent
  * list gets past it (a retried watch from our version would wait forever). */
 static void test_too_large_resource_version_relists_consistently(void **state)
@@ -345,9 +344,9 @@ static void test_too_large_resource_version_relists_consistently(void **state)
     fx_t *f = *state;
     kube_reflector_t *r = f->r;
     initial_list(r);
-    json_t *ahead = json_pack("{s:s, s:s, s:i, s:{s:[{s:s}]}}", "kind", "Status", "reason",
-                              "Timeout", "code", 504, "details", "causes", "reason",
-                              "ResourceVersionTooLarge");
+    json_t *ahead =
+        json_pack("{s:s, s:s, s:i, s:{s:[{s:s}]}}", "kind", "Status", "reason", "Timeout", "code",
+                  504, "details", "causes", "reason", "ResourceVersionTooLarge");
     assert_int_equal(kube_reflector_on_error(r, 504, ahead), KUBE_OK); /* the watch */
     assert_string_equal(next_str(r), "LIST rv=100 cont=- limit=0");
     assert_int_equal(kube_reflector_on_error(r, 504, ahead), KUBE_OK); /* that list too */
@@ -423,6 +422,64 @@ static void test_missing_kind_is_skipped_once_and_picked_up_later(void **state)
     kube_reflector_stats(r, &st);
     assert_int_equal(st.objects, 0);
     assert_int_equal(st.missing, 5);
+}
+
+/* Counts the puts and deletes waiting, and clears them. */
+static void count_changes(kube_reflector_t *r, size_t *puts, size_t *dels)
+{
+    size_t n;
+    const kube_change_t *c = kube_reflector_changes(r, &n);
+    *puts = *dels = 0;
+    for (size_t i = 0; i < n; i++) {
+        *puts += c[i].op == KUBE_CHANGE_PUT;
+        *dels += c[i].op == KUBE_CHANGE_DELETE;
+    }
+    kube_reflector_changes_clear(r);
+}
+
+/* Thousands of objects: the table grows, and a relist that lost a third of them deletes exactly
+ * those (entries removed while the table is walked) and puts exactly the changed ones. */
+static void test_relist_of_many_objects_deletes_and_puts_exactly_the_difference(void **state)
+{
+    fx_t *f = *state;
+    kube_reflector_t *r = f->r;
+    enum { N = 3000 };
+    json_t *items = json_array();
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        json_array_append_new(items, obj(name, "1", "h.example"));
+    }
+    feed_page(r, page("10", NULL, items));
+    size_t puts, dels;
+    count_changes(r, &puts, &dels);
+    assert_int_equal(puts, N);
+    assert_int_equal(dels, 0);
+    check(r);
+    feed_event(r, KUBE_WATCH_ERROR,
+               json_pack("{s:s, s:s, s:s, s:i}", "kind", "Status", "status", "Failure", "reason",
+                         "Expired", "code", 410));
+    items = json_array();
+    size_t want_puts = 0, want_dels = 0;
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        if (i % 3 == 0) {
+            want_dels++;
+            continue;
+        }
+        bool changed = i % 5 == 0;
+        want_puts += changed;
+        json_array_append_new(items, obj(name, changed ? "2" : "1", "h.example"));
+    }
+    feed_page(r, page("20", NULL, items));
+    count_changes(r, &puts, &dels);
+    assert_int_equal(puts, want_puts);
+    assert_int_equal(dels, want_dels);
+    check(r);
+    kube_reflector_stats_t st;
+    kube_reflector_stats(r, &st);
+    assert_int_equal(st.objects, N - want_dels);
 }
 
 static void test_failed_list_backs_off_and_restarts_from_the_first_page(void **state)
@@ -746,12 +803,14 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_relist_falls_back_to_a_consistent_paged_list,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_too_large_resource_version_relists_consistently,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_large_resource_version_relists_consistently, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_backoff_doubles_to_the_cap_with_jitter_and_resets,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_kind_is_skipped_once_and_picked_up_later,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_relist_of_many_objects_deletes_and_puts_exactly_the_difference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_list_backs_off_and_restarts_from_the_first_page,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_is_rejected_and_state_errors_are_reported,
