@@ -87,6 +87,7 @@ struct net_h1_parser {
     int err_status;
     char err[200];
     http_parser hp;
+    const uint8_t *hp_base; /* what http-parser reads; offsets in it are offsets in head.buf */
 };
 
 static const char empty[] = "";
@@ -437,7 +438,7 @@ static int scan_feed(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t
 static int hp_url(http_parser *hp, const char *at, size_t len)
 {
     net_h1_parser_t *p = hp->data;
-    size_t off = (size_t)((const uint8_t *)at - p->head.buf);
+    size_t off = (size_t)((const uint8_t *)at - p->hp_base);
     if (p->have_url && p->url_off + p->url_len == off) {
         p->url_len += len;
     } else {
@@ -451,7 +452,7 @@ static int hp_url(http_parser *hp, const char *at, size_t len)
 static int hp_status(http_parser *hp, const char *at, size_t len)
 {
     net_h1_parser_t *p = hp->data;
-    size_t off = (size_t)((const uint8_t *)at - p->head.buf);
+    size_t off = (size_t)((const uint8_t *)at - p->hp_base);
     if (p->have_status && p->status_off + p->status_len == off) {
         p->status_len += len;
     } else {
@@ -651,12 +652,27 @@ static int head_process(net_h1_parser_t *p)
     size_t l1 = s->first_line + 2; /* the start line and its CRLF */
     http_parser_init(&p->hp, p->server ? HTTP_REQUEST : HTTP_RESPONSE);
     p->hp.data = p;
-    size_t n = http_parser_execute(&p->hp, &hp_settings, (const char *)s->buf, l1);
-    enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
-    if (e == HPE_OK && n == l1) {
-        n += http_parser_execute(&p->hp, &hp_settings, no_fields, 2);
+    /* One call over a copy "start line CRLF CRLF" when it is short (a call costs some 200
+     * instructions before the first byte), two calls otherwise. */
+    uint8_t start[256];
+    size_t n;
+    enum http_errno e;
+    if (l1 + 2 <= sizeof start) {
+        memcpy(start, s->buf, l1);
+        memcpy(start + l1, no_fields, 2);
+        p->hp_base = start;
+        n = http_parser_execute(&p->hp, &hp_settings, (const char *)start, l1 + 2);
         e = HTTP_PARSER_ERRNO(&p->hp);
+    } else {
+        p->hp_base = s->buf;
+        n = http_parser_execute(&p->hp, &hp_settings, (const char *)s->buf, l1);
+        e = HTTP_PARSER_ERRNO(&p->hp);
+        if (e == HPE_OK && n == l1) {
+            n += http_parser_execute(&p->hp, &hp_settings, no_fields, 2);
+            e = HTTP_PARSER_ERRNO(&p->hp);
+        }
     }
+    p->hp_base = NULL;
     if (e != HPE_OK) {
         hp_error(p, e, n);
         return NET_EPROTO;

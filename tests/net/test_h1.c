@@ -234,6 +234,25 @@ static void test_fields_split_at_the_first_colon(void **state)
               "HEAD[200 'OK' 1.1 content-length=2 a=1:2 cl=2 body ka]BODY(hi)END");
 }
 
+/* A start line longer than the copy http-parser reads in one call (256 bytes) is read in two
+ * calls, to the same result. */
+static void test_long_start_lines(void **state)
+{
+    (void)state;
+    char in[1024], want[1024];
+    char path[400];
+    memset(path, 'a', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = '\0';
+    for (size_t len = 240; len < sizeof path; len += 7) {
+        snprintf(in, sizeof in, "GET %.*s HTTP/1.1\r\nHost: h\r\n\r\n", (int)len, path);
+        snprintf(want, sizeof want, "HEAD[GET %.*s 1.1 host=h cl=-1 ka]END", (int)len, path);
+        expect_eq(run_all(true, NULL, in, strlen(in), false, NULL), want);
+        snprintf(in, sizeof in, "GET %.*s HTTP/1.2\r\nHost: h\r\n\r\n", (int)len, path);
+        expect_prefix(run_all(true, NULL, in, strlen(in), false, NULL), "ERROR 505");
+    }
+}
+
 /* Special bytes past the first eight of a line are still found (the line scan steps eight
  * bytes at a time): a control character, DEL, and obs-text in the request line. */
 static void test_special_bytes_deep_in_a_line(void **state)
@@ -782,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_simple_get_lowercases_names_and_trims_values),
         cmocka_unit_test(test_fields_split_at_the_first_colon),
         cmocka_unit_test(test_special_bytes_deep_in_a_line),
+        cmocka_unit_test(test_long_start_lines),
         cmocka_unit_test(test_token_characters),
         cmocka_unit_test(test_pipelined_requests_with_bodies_every_split),
         cmocka_unit_test(test_chunked_trailers_and_extensions),
