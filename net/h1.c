@@ -268,23 +268,13 @@ static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
     return true;
 }
 
-/* The run of bytes at the start of |data| that scan_feed would take one by one without a
- * check firing, inside a line (not its first byte), within max_head: visible ASCII and SP, and
- * obs-text (0x80-0xff) except in a request line. Copied in one piece: the byte loop showed in
- * profiles at about 2% of the proxy's time. Returns: how many bytes were taken (0: none, the
- * byte loop decides), or SIZE_MAX when the buffer cannot grow (error set). */
-static size_t scan_span(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t *data,
-                        size_t len)
+/* How many bytes at the start of |data| are ordinary inside a line: visible ASCII and SP, and
+ * obs-text (0x80-0xff) unless |ascii| (the request line). Eight bytes at a time while none is
+ * special: below 0x20 (CR, LF, HTAB, other controls), 0x7f, or (|ascii|) high bit set. */
+static size_t ordinary_len(const uint8_t *data, size_t len, bool ascii)
 {
-    if (s->cr || s->line_len == 0 || s->len >= p->cfg.max_head)
-        return 0;
-    bool ascii = s->line == 1 && !trailers && p->server;
-    size_t room = p->cfg.max_head - s->len, k = 0;
-    if (len > room)
-        len = room;
-    /* eight bytes at a time while none of them is special: a byte below 0x20 (CR, LF, other
-     * controls), 0x7f, or (request line) one with the high bit set */
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t k = 0;
     while (len - k >= 8) {
         uint64_t x;
         memcpy(&x, data + k, 8);
@@ -298,24 +288,80 @@ static size_t scan_span(net_h1_parser_t *p, scan_t *s, bool trailers, const uint
     }
     while (k < len && data[k] >= 0x20 && data[k] != 0x7f && (!ascii || data[k] < 0x80))
         k++;
-    if (k == 0)
-        return 0;
-    while (s->cap < s->len + k) {
+    return k;
+}
+
+/* Room for |n| more bytes in |s| (within max_head). Returns false when memory runs out (error
+ * set). */
+static bool scan_reserve(net_h1_parser_t *p, scan_t *s, size_t n)
+{
+    while (s->cap < s->len + n) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
         if (cap > p->cfg.max_head)
             cap = p->cfg.max_head;
         uint8_t *nb = realloc(s->buf, cap);
         if (!nb) {
             set_error(p, 503, "out of memory while reading the message head");
-            return SIZE_MAX;
+            return false;
         }
         s->buf = nb;
         s->cap = cap;
     }
+    return true;
+}
+
+/* The run of bytes at the start of |data| that scan_feed would take one by one without a
+ * check firing, inside a line (not its first byte), within max_head. Copied in one piece: the
+ * byte loop showed in profiles at about 2% of the proxy's time. Returns: how many bytes were
+ * taken (0: none, the byte loop decides), or SIZE_MAX when the buffer cannot grow (error set). */
+static size_t scan_span(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t *data,
+                        size_t len)
+{
+    if (s->cr || s->line_len == 0 || s->len >= p->cfg.max_head)
+        return 0;
+    bool ascii = s->line == 1 && !trailers && p->server;
+    size_t room = p->cfg.max_head - s->len;
+    size_t k = ordinary_len(data, len > room ? room : len, ascii);
+    if (k == 0)
+        return 0;
+    if (!scan_reserve(p, s, k))
+        return SIZE_MAX;
     memcpy(s->buf + s->len, data, k);
     s->len += k;
     s->line_len += k;
     return k;
+}
+
+/* Whole lines at the start of |data|, taken while each is one that scan_feed's byte loop would
+ * take without a check firing: it starts at a line start with a byte other than SP, HTAB or CR,
+ * holds only ordinary bytes (ordinary_len), ends with CRLF within |data|, fits in max_head,
+ * and does not exceed max_headers. The same effect as the byte loop on such lines, with one
+ * scan and one copy per line instead of three turns of the loop per line end. Anything else
+ * (the empty line, a short read, a line a check would refuse) is left to the byte loop, which
+ * gives the precise error. Returns: bytes taken, or SIZE_MAX when the buffer cannot grow. */
+static size_t scan_lines(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t *data,
+                         size_t len)
+{
+    size_t i = 0;
+    while (!s->cr && s->line_len == 0 && i < len && data[i] != ' ' && data[i] != '\r') {
+        bool ascii = s->line == 1 && !trailers && p->server;
+        size_t k = ordinary_len(data + i, len - i, ascii);
+        /* k == 0: the first byte is special (HTAB, LF, a control): the byte loop refuses it */
+        if (k == 0 || len - i - k < 2 || data[i + k] != '\r' || data[i + k + 1] != '\n')
+            break;
+        size_t fields = trailers ? s->line : s->line - 1;
+        if (s->len + k + 2 > p->cfg.max_head || fields > p->cfg.max_headers)
+            break;
+        if (!scan_reserve(p, s, k + 2))
+            return SIZE_MAX;
+        memcpy(s->buf + s->len, data + i, k + 2);
+        s->len += k + 2;
+        if (s->line == 1)
+            s->first_line = k;
+        s->line++;
+        i += k + 2;
+    }
+    return i;
 }
 
 /* Collects lines from |data| into |s| until the empty line that ends the section. */
@@ -326,7 +372,13 @@ static int scan_feed(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t
     size_t i = 0;
     int rc = SCAN_MORE;
     while (i < len) {
-        size_t k = scan_span(p, s, trailers, data + i, len - i);
+        size_t k = scan_lines(p, s, trailers, data + i, len - i);
+        if (k != SIZE_MAX) {
+            i += k;
+            if (i == len)
+                break;
+            k = scan_span(p, s, trailers, data + i, len - i);
+        }
         if (k == SIZE_MAX) {
             rc = SCAN_ERROR;
             break;
@@ -572,11 +624,11 @@ static void connection_options(const char *v, size_t len, bool *close, bool *kee
             end--;
         const char *t = v + start;
         size_t tl = end - start;
-        if (eq_nocase(t, tl, "close"))
+        if (tl == 5 && eq_nocase(t, tl, "close"))
             *close = true;
-        else if (eq_nocase(t, tl, "keep-alive"))
+        else if (tl == 10 && eq_nocase(t, tl, "keep-alive"))
             *keep = true;
-        else if (eq_nocase(t, tl, "upgrade"))
+        else if (tl == 7 && eq_nocase(t, tl, "upgrade"))
             *upgrade = true;
     }
 }
