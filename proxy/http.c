@@ -205,6 +205,8 @@ static void dec_write(char *out, uint64_t v)
 /* ASCII case-insensitive equality of |a| (|n| bytes) and |b| (at least |n| bytes). */
 static bool eq_ci(const char *a, const char *b, size_t n)
 {
+    if (memcmp(a, b, n) == 0) /* the usual match: both lowercase (as net/ gives names) */
+        return true;
     for (size_t i = 0; i < n; i++) {
         unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
         if ((unsigned)(x - 'A') < 26u)
