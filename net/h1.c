@@ -806,6 +806,11 @@ static int head_process(net_h1_parser_t *p)
             set_error(p, 400, "line %u: malformed head: empty field name", line);
             return NET_EPROTO;
         }
+        /* an HTAB in the whitespace after the value (field_finish trims it): http-parser
+         * allows only SP after Content-Length's digits, and that stays so */
+        bool tab_after = false;
+        for (size_t k = eol; k > voff && (s->buf[k - 1] == ' ' || s->buf[k - 1] == '\t'); k--)
+            tab_after |= s->buf[k - 1] == '\t';
         if (!field_finish(s->buf, at, nlen, voff, eol - voff, true, h)) {
             set_error(p, 400, "line %u: field name is not a token (whitespace before ':'?)", line);
             return NET_EPROTO;
@@ -820,6 +825,11 @@ static int head_process(net_h1_parser_t *p)
             if (!parse_decimal(h->value, h->value_len, &m->content_length)) {
                 set_error(p, 400, "line %u: Content-Length '%.40s' is not 1 to 18 decimal digits",
                           line, h->value);
+                return NET_EPROTO;
+            }
+            if (tab_after) {
+                set_error(p, 400, "line %u: Content-Length followed by a tab (only spaces may)",
+                          line);
                 return NET_EPROTO;
             }
         } else if (name_is(h, "transfer-encoding", 17)) {

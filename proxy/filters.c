@@ -304,7 +304,8 @@ long proxy_path_replace_prefix(const char *path, const char *prefix, size_t pref
 }
 
 /* |s| into |out| (|cap| bytes, NUL-terminated). Returns its length, or -1 when it does not fit
- * (|out| then holds a cut copy, as snprintf leaves it). Per request: snprintf showed in profiles. */
+ * (|out| then holds a cut copy, as snprintf leaves it). Per request: snprintf showed in
+ * profiles. */
 static long copy_str(char *out, size_t cap, const char *s)
 {
     size_t n = strlen(s);

@@ -1742,8 +1742,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
             if (!hop_by_hop(&hl, m->headers[i].name, m->headers[i].name_len, false))
                 v[nv++] = m->headers[i];
         if (framing)
-            v[nv++] = (net_h2_header_t){framing, strlen(framing), framing_value,
-                                        strlen(framing_value)};
+            v[nv++] =
+                (net_h2_header_t){framing, strlen(framing), framing_value, strlen(framing_value)};
     } else if (rc == PROXY_OK && (v = calloc(h.n + 2, sizeof *v))) {
         v[nv++] = (net_h2_header_t){"host", 4, hv, strlen(hv)};
         for (size_t i = 0; i < h.n; i++)

@@ -230,6 +230,9 @@ static void test_fields_split_at_the_first_colon(void **state)
                   "X-Long: 0123456789abcdef0123456789abcdef\xc3\xa9\r\n\r\n"),
               "HEAD[GET /0123456789abcdef0123456789 1.1 host=h "
               "x-long=0123456789abcdef0123456789abcdef\xc3\xa9 cl=-1 ka]END");
+    /* whitespace around Content-Length's digits: HTAB or SP before, SP after */
+    expect_eq(REQ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t 5  \r\n\r\nhello"),
+              "HEAD[POST / 1.1 host=h content-length=5 cl=5 body ka]BODY(hello)END");
     expect_eq(RESP(NULL, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nA: 1:2\r\n\r\nhi"),
               "HEAD[200 'OK' 1.1 content-length=2 a=1:2 cl=2 body ka]BODY(hi)END");
 }
@@ -429,7 +432,9 @@ static const bad_t bad_requests[] = {
     B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
       "Content-Length"),
     B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400, "Content-Length"),
-    /* refused as http-parser refused it when it read the fields (found by the fuzz target) */
+    /* refused as http-parser refused them when it read the fields (found by the fuzz target) */
+    B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\nhello", 400, "Content-Length"),
+    B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 \t \r\n\r\nhello", 400, "tab"),
     B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encodingnh: x\r\n\r\n", 400,
       "Content-Length"),
     B("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding-X: y\r\nContent-Length: 4\r\n\r\n", 400,

@@ -82,8 +82,8 @@ static void test_service_resolves_to_healthy_workloads_round_robin(void **state)
 static void test_workload_addresses_format_as_inet_ntop(void **state)
 {
     (void)state;
-    static const char *const ips[] = {"0.0.0.0",       "255.255.255.255", "1.22.133.4",
-                                      "10.100.9.199",  "127.0.10.1",      "200.0.99.100",
+    static const char *const ips[] = {"0.0.0.0",      "255.255.255.255", "1.22.133.4",
+                                      "10.100.9.199", "127.0.10.1",      "200.0.99.100",
                                       "9.90.109.250"};
     for (size_t i = 0; i < sizeof ips / sizeof ips[0]; i++) {
         const ir_obj_t *objs[] = {tu_bind("80/default/gw", 80),
