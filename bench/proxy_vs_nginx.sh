@@ -28,8 +28,9 @@
 #             keep-alive pool, proxy_http_version 1.1: HTTP/1.1 on 127.0.3.2:8080 and h2c on
 #             127.0.3.2:8082 (nginx 1.22 has no sniffing: a `listen ... http2` port speaks only
 #             h2 with prior knowledge, so h2c needs its own port)
-# Then, PVN_ROUNDS times, for each protocol, krtgate then nginx (interleaved, so that a change in
-# the machine's load hits both):
+# Then, PVN_ROUNDS times, for each protocol, the two proxies back to back (interleaved, so that
+# a change in the machine's load hits both), krtgate first in odd rounds and nginx first in even
+# ones (so neither always runs on the machine the other has just warmed):
 #   http1.1   wrk -t1 -c$PVN_CONNS -d$PVN_DURATION --latency   (keep-alive)
 #   h2c       h2load -n$PVN_H2_REQUESTS -c$PVN_H2_CONNS -m$PVN_H2_STREAMS, per-request log for
 #             the percentiles (h2load prints none)
@@ -39,7 +40,8 @@
 # (rss_kib = VmHWM, the peak resident set so far, of the krtgate process — control plane
 # included — or of the nginx worker), then per (proxy, protocol) a line with round=median (the
 # median of each of req_s, p50_us, p99_us, upstream_conns over the rounds; rss_kib the peak,
-# errors the sum), then a table of the medians and the issue's targets against them.
+# errors the sum), then a table of the medians and the issue's targets against them, then each
+# round's krtgate/nginx ratios and in how many rounds each target was met.
 # Exit: 0 measured, 1 a step failed, 2 usage, 77 skipped because a tool is missing (nothing is
 # installed at run time).
 set -euo pipefail
@@ -357,10 +359,20 @@ run_h2load() {
 say "nginx upstream keepalive $nginx_keepalive; $duration wrk runs with $conns connections, h2load $h2_requests requests"
 say "krtgate $("$krtgate" version 2>/dev/null | head -1), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version 2>&1 | head -1); load at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 for round in $(seq "$rounds"); do
-    run_wrk krtgate "$krt_addr" "$krt_pid"
-    run_wrk nginx "$ngx_addr" "$nginx_worker"
-    run_h2load krtgate "$krt_addr" "$krt_pid"
-    run_h2load nginx "$ngx_h2_addr" "$nginx_worker"
+    # Odd rounds krtgate first, even rounds nginx first (ABBA): whichever proxy goes second
+    # runs on a machine the first run has just warmed (caches, CPU frequency, the backend), and
+    # a load that rises or falls during a round hits both orders equally.
+    if (( round % 2 )); then
+        run_wrk krtgate "$krt_addr" "$krt_pid"
+        run_wrk nginx "$ngx_addr" "$nginx_worker"
+        run_h2load krtgate "$krt_addr" "$krt_pid"
+        run_h2load nginx "$ngx_h2_addr" "$nginx_worker"
+    else
+        run_wrk nginx "$ngx_addr" "$nginx_worker"
+        run_wrk krtgate "$krt_addr" "$krt_pid"
+        run_h2load nginx "$ngx_h2_addr" "$nginx_worker"
+        run_h2load krtgate "$krt_addr" "$krt_pid"
+    fi
 done
 
 # field LINE KEY: the value of KEY=… in LINE.
@@ -406,3 +418,21 @@ printf '%s\n' "${medians[@]}" | awk '
               printf "target %-8s req/s %s (krtgate/nginx %.2f), p99 %s (krtgate/nginx %.2f)\n", p,
                   ((rps["krtgate", p] + 0 >= rps["nginx", p] + 0) ? "met" : "NOT met"), rps["krtgate", p] / rps["nginx", p],
                   ((p99["krtgate", p] + 0 <= p99["nginx", p] + 0) ? "met" : "NOT met"), p99["krtgate", p] / p99["nginx", p] } }'
+
+# Per round, the two proxies' figures side by side (each round's pair ran back to back, so its
+# ratio is the least disturbed by the machine's other load), and how many rounds each target
+# was met in.
+echo
+printf '%s\n' "${results[@]}" | awk '
+    { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      k = f["round"] SUBSEP f["proto"]; rps[k, f["proxy"]] = f["req_s"]; p99[k, f["proxy"]] = f["p99_us"]
+      if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
+    END { for (j = 1; j <= n; j++) { k = order[j]; split(k, rp, SUBSEP)
+              if (rps[k, "nginx"] == "" || rps[k, "krtgate"] == "") continue
+              rr = rps[k, "krtgate"] / rps[k, "nginx"]; pr = p99[k, "krtgate"] / p99[k, "nginx"]
+              printf "round %s %-8s krtgate/nginx req/s %.2f, p99 %.2f\n", rp[1], rp[2], rr, pr
+              total[rp[2]]++; if (rr >= 1) won[rp[2]]++; if (pr <= 1) low[rp[2]]++ }
+          m = split("http1.1 h2c", protos, " ")
+          for (i = 1; i <= m; i++) { p = protos[i]; if (!total[p]) continue
+              printf "rounds %-8s krtgate req/s >= nginx in %d of %d, p99 <= nginx in %d of %d\n", p,
+                  won[p], total[p], low[p], total[p] } }'

@@ -202,23 +202,51 @@ static void dec_write(char *out, uint64_t v)
     out[n] = '\0';
 }
 
-static bool hop_by_hop(const char *name, const net_h2_header_t *h, size_t n)
+/* ASCII case-insensitive equality of |a| (|n| bytes) and |b| (at least |n| bytes). */
+static bool eq_ci(const char *a, const char *b, size_t n)
 {
-    static const struct {
-        const char *name;
-        size_t len;
-    } hop[] = {{"connection", 10}, {"keep-alive", 10},     {"proxy-connection", 16},
-               {"te", 2},          {"trailer", 7},         {"transfer-encoding", 17},
-               {"upgrade", 7},     {"content-length", 14}, {"host", 4},
-               {"expect", 6}};
-    size_t nl = strlen(name);
-    /* by length first: every header of every message passes here */
-    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (hop[i].len == nl && strcasecmp(name, hop[i].name) == 0)
-            return true;
-    /* fields the Connection header lists */
+    if (memcmp(a, b, n) == 0) /* the usual match: both lowercase (as net/ gives names) */
+        return true;
     for (size_t i = 0; i < n; i++) {
-        if ((h[i].name[0] | 0x20) != 'c' || strcasecmp(h[i].name, "connection") != 0)
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if ((unsigned)(x - 'A') < 26u)
+            x |= 0x20;
+        if ((unsigned)(y - 'A') < 26u)
+            y |= 0x20;
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/* The names a head's Connection fields list (RFC 9110 section 7.6.1), found once per head so
+ * that checking each field is not a scan of the whole head. Tokens are runs between SP, HTAB
+ * and ','. Past HOP_LISTED tokens, hop_by_hop scans the fields themselves. */
+#define HOP_LISTED 16
+typedef struct hop_list {
+    const net_h2_header_t *h;
+    size_t nh;
+    size_t n;
+    bool overflow;
+    struct {
+        const char *s;
+        size_t len;
+    } t[HOP_LISTED];
+} hop_list_t;
+
+static bool is_connection(const net_h2_header_t *f)
+{
+    return f->name_len == 10 && eq_ci(f->name, "connection", 10);
+}
+
+static void hop_list_init(hop_list_t *l, const net_h2_header_t *h, size_t nh)
+{
+    l->h = h;
+    l->nh = nh;
+    l->n = 0;
+    l->overflow = false;
+    for (size_t i = 0; i < nh && !l->overflow; i++) {
+        if (!is_connection(&h[i]))
             continue;
         const char *v = h[i].value;
         while (*v) {
@@ -227,7 +255,79 @@ static bool hop_by_hop(const char *name, const net_h2_header_t *h, size_t n)
             const char *e = v;
             while (*e && *e != ',' && *e != ' ' && *e != '\t')
                 e++;
-            if ((size_t)(e - v) == nl && strncasecmp(v, name, nl) == 0)
+            if (e > v) {
+                if (l->n == HOP_LISTED) {
+                    l->overflow = true;
+                    break;
+                }
+                l->t[l->n].s = v;
+                l->t[l->n].len = (size_t)(e - v);
+                l->n++;
+            }
+            v = e;
+        }
+    }
+}
+
+/* Is the field |name| (|nl| bytes) hop-by-hop in the head |l| was made from? The fixed names,
+ * then the names the Connection fields list. |response|: Host and Expect are end-to-end there
+ * (a response may carry fields of those names; they are request semantics only). */
+static bool hop_by_hop(const hop_list_t *l, const char *name, size_t nl, bool response)
+{
+    /* by length first: every field of every message passes here */
+    switch (nl) {
+    case 2:
+        if (eq_ci(name, "te", 2))
+            return true;
+        break;
+    case 4:
+        if (!response && eq_ci(name, "host", 4))
+            return true;
+        break;
+    case 6:
+        if (!response && eq_ci(name, "expect", 6))
+            return true;
+        break;
+    case 7:
+        if (eq_ci(name, "trailer", 7) || eq_ci(name, "upgrade", 7))
+            return true;
+        break;
+    case 10:
+        if (eq_ci(name, "connection", 10) || eq_ci(name, "keep-alive", 10))
+            return true;
+        break;
+    case 14:
+        if (eq_ci(name, "content-length", 14))
+            return true;
+        break;
+    case 16:
+        if (eq_ci(name, "proxy-connection", 16))
+            return true;
+        break;
+    case 17:
+        if (eq_ci(name, "transfer-encoding", 17))
+            return true;
+        break;
+    default:
+        break;
+    }
+    if (!l->overflow) {
+        for (size_t i = 0; i < l->n; i++)
+            if (l->t[i].len == nl && eq_ci(l->t[i].s, name, nl))
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < l->nh; i++) { /* many listed names: as they stand in the fields */
+        if (!is_connection(&l->h[i]))
+            continue;
+        const char *v = l->h[i].value;
+        while (*v) {
+            while (*v == ' ' || *v == ',' || *v == '\t')
+                v++;
+            const char *e = v;
+            while (*e && *e != ',' && *e != ' ' && *e != '\t')
+                e++;
+            if ((size_t)(e - v) == nl && eq_ci(v, name, nl))
                 return true;
             v = e;
         }
@@ -805,10 +905,10 @@ static void d_response_head_fast(dconn_t *d, const xresp_t *m)
 {
     net_h2_header_t v[FAST_FIELDS + 2];
     size_t n = 0;
+    hop_list_t hl;
+    hop_list_init(&hl, m->headers, m->nheaders);
     for (size_t i = 0; i < m->nheaders; i++) {
-        if (hop_by_hop(m->headers[i].name, m->headers, m->nheaders) &&
-            strcasecmp(m->headers[i].name, "host") != 0 &&
-            strcasecmp(m->headers[i].name, "expect") != 0)
+        if (hop_by_hop(&hl, m->headers[i].name, m->headers[i].name_len, true))
             continue;
         v[n++] = m->headers[i];
     }
@@ -846,10 +946,10 @@ static void d_response_head_x(dconn_t *d, const xresp_t *m, bool from_h1)
         return;
     }
     proxy_headers_t h = {0};
+    hop_list_t hl;
+    hop_list_init(&hl, m->headers, m->nheaders);
     for (size_t i = 0; i < m->nheaders; i++) {
-        if (hop_by_hop(m->headers[i].name, m->headers, m->nheaders) &&
-            strcasecmp(m->headers[i].name, "host") != 0 &&
-            strcasecmp(m->headers[i].name, "expect") != 0)
+        if (hop_by_hop(&hl, m->headers[i].name, m->headers[i].name_len, true))
             continue;
         proxy_headers_add(&h, m->headers[i].name, m->headers[i].value, m->headers[i].value_len);
     }
@@ -1038,9 +1138,10 @@ static void d_tunnel_start(dconn_t *d, const net_h1_message_t *m)
     d_timer_stop(d);
     proxy_headers_t h = {0};
     int rc = PROXY_OK;
+    hop_list_t hl;
+    hop_list_init(&hl, m->headers, m->nheaders);
     for (size_t i = 0; i < m->nheaders && rc == PROXY_OK; i++)
-        if (!hop_by_hop(m->headers[i].name, m->headers, m->nheaders) &&
-            strcasecmp(m->headers[i].name, "content-length") != 0)
+        if (!hop_by_hop(&hl, m->headers[i].name, m->headers[i].name_len, false))
             rc = proxy_headers_add(&h, m->headers[i].name, m->headers[i].value,
                                    m->headers[i].value_len);
     const net_h2_header_t *uh = net_h2_header_find(m->headers, m->nheaders, "upgrade");
@@ -1583,11 +1684,18 @@ static void x_start(dconn_t *d, const xreq_t *m)
             d_local(d, status, loc, NULL, 0, body);
         return;
     }
-    /* the upstream request head */
+    /* the upstream request head. |direct|: nothing edits the request's fields (no header
+     * modifier, no consumed credential, no backend policy, no Upgrade, an HTTP/1.1 upstream),
+     * so the head is written from the parsed fields, in the order and with the fields the
+     * general path gives, without copying each field into |h| (two allocations per field). */
+    bool direct = !f.request_headers && !f.backend_request_headers && !pr.strip[0] &&
+                  !pr.backend_set && !m->upgrade && !ep.h2c && m->nheaders <= FAST_FIELDS;
     proxy_headers_t h = {0};
     int rc = PROXY_OK;
-    for (size_t i = 0; i < m->nheaders && rc == PROXY_OK; i++)
-        if (!hop_by_hop(m->headers[i].name, m->headers, m->nheaders))
+    hop_list_t hl;
+    hop_list_init(&hl, m->headers, m->nheaders);
+    for (size_t i = 0; !direct && i < m->nheaders && rc == PROXY_OK; i++)
+        if (!hop_by_hop(&hl, m->headers[i].name, m->headers[i].name_len, false))
             rc = proxy_headers_add(&h, m->headers[i].name, m->headers[i].value,
                                    m->headers[i].value_len);
     char target[4096];
@@ -1612,30 +1720,47 @@ static void x_start(dconn_t *d, const xreq_t *m)
             rc = proxy_headers_set(&h, "upgrade", m->upgrade);
     }
     char cl[32];
-    if (rc == PROXY_OK && m->chunked)
-        rc = proxy_headers_set(&h, "transfer-encoding", "chunked");
-    else if (rc == PROXY_OK && m->content_length >= 0 && (m->has_body || !d->st)) {
+    const char *framing = NULL, *framing_value = NULL; /* appended last, as a set of a new name */
+    if (rc == PROXY_OK && m->chunked) {
+        framing = "transfer-encoding";
+        framing_value = "chunked";
+    } else if (rc == PROXY_OK && m->content_length >= 0 && (m->has_body || !d->st)) {
         dec_write(cl, (uint64_t)m->content_length);
-        rc = proxy_headers_set(&h, "content-length", cl);
+        framing = "content-length";
+        framing_value = cl;
     }
-    net_h2_header_t *v = rc == PROXY_OK ? calloc(h.n + 2, sizeof *v) : NULL;
+    if (rc == PROXY_OK && framing && !direct)
+        rc = proxy_headers_set(&h, framing, framing_value);
     const char *hv = new_host ? new_host : host ? host : "";
-    if (v) {
-        v[0] = (net_h2_header_t){"host", 4, hv, strlen(hv)};
+    net_h2_header_t direct_v[FAST_FIELDS + 2];
+    net_h2_header_t *v = NULL;
+    size_t nv = 0;
+    if (rc == PROXY_OK && direct) {
+        v = direct_v;
+        v[nv++] = (net_h2_header_t){"host", 4, hv, strlen(hv)};
+        for (size_t i = 0; i < m->nheaders; i++)
+            if (!hop_by_hop(&hl, m->headers[i].name, m->headers[i].name_len, false))
+                v[nv++] = m->headers[i];
+        if (framing)
+            v[nv++] =
+                (net_h2_header_t){framing, strlen(framing), framing_value, strlen(framing_value)};
+    } else if (rc == PROXY_OK && (v = calloc(h.n + 2, sizeof *v))) {
+        v[nv++] = (net_h2_header_t){"host", 4, hv, strlen(hv)};
         for (size_t i = 0; i < h.n; i++)
-            v[i + 1] = (net_h2_header_t){h.v[i].name, strlen(h.v[i].name), h.v[i].value,
-                                         strlen(h.v[i].value)};
+            v[nv++] = (net_h2_header_t){h.v[i].name, strlen(h.v[i].name), h.v[i].value,
+                                        strlen(h.v[i].value)};
     }
     d->up_head.len = 0;
-    rc = v ? net_h1_request_write(&d->up_head, m->method, target, v, h.n + 1) : PROXY_ENOMEM;
+    rc = v ? net_h1_request_write(&d->up_head, m->method, target, v, nv) : PROXY_ENOMEM;
     if (rc == NET_OK && !m->has_body) { /* mirrors get bodiless requests only (docs/proxy.md) */
-        mirrors_send(d, f.mirrors, m->method, target, v, h.n + 1);
-        mirrors_send(d, f.backend_mirrors, m->method, target, v, h.n + 1);
+        mirrors_send(d, f.mirrors, m->method, target, v, nv);
+        mirrors_send(d, f.backend_mirrors, m->method, target, v, nv);
     }
     proxy_h2x_t *x2 = NULL;
     if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep)))
         rc = PROXY_EIO;
-    free(v);
+    if (v != direct_v)
+        free(v);
     proxy_headers_dispose(&h);
     if (rc != NET_OK) {
         if (rc == PROXY_EIO)

@@ -37,11 +37,46 @@ static uint32_t port_map(const Istio__Workload__Port *const *ports, size_t n, ui
     return 0;
 }
 
+/* "a/b" into |out|, cut at |cap| - 1 bytes as snprintf would; per request, where snprintf showed
+ * in profiles. */
+static void join_slash(char *out, size_t cap, const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b), n = 0;
+    size_t take = al < cap - 1 ? al : cap - 1;
+    memcpy(out, a, take);
+    n = take;
+    if (n < cap - 1)
+        out[n++] = '/';
+    take = bl < cap - 1 - n ? bl : cap - 1 - n;
+    memcpy(out + n, b, take);
+    out[n + take] = '\0';
+}
+
+/* An address as text (inet_ntop's form); IPv4 by hand, since every request resolves one. */
+static bool addr_format(const ProtobufCBinaryData *a, char *out, size_t cap)
+{
+    if (a->len == 16)
+        return inet_ntop(AF_INET6, a->data, out, (socklen_t)cap) != NULL;
+    if (a->len != 4 || cap < 16)
+        return false;
+    char *o = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a->data[i];
+        if (v >= 100)
+            *o++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *o++ = (char)('0' + v / 10 % 10);
+        *o++ = (char)('0' + v % 10);
+        *o++ = i < 3 ? '.' : '\0';
+    }
+    return true;
+}
+
 static int resolve_service(const proxy_snapshot_t *s, const agw_backend_ref_t *ref, proxy_lb_t *lb,
                            proxy_endpoint_t *ep, char *why, size_t cap)
 {
     char name[512];
-    snprintf(name, sizeof name, "%s/%s", ref->service->namespace_, ref->service->hostname);
+    join_slash(name, sizeof name, ref->service->namespace_, ref->service->hostname);
     const proxy__service_t *sv = proxy__service_find(s, name);
     if (!sv)
         return fail(why, cap, "service %s (port %u) is unknown", name, ref->port);
@@ -72,8 +107,7 @@ static int resolve_service(const proxy_snapshot_t *s, const agw_backend_ref_t *r
                 port = t;
         }
         const ProtobufCBinaryData *a = &w->addresses[0];
-        if ((a->len != 4 && a->len != 16) ||
-            !inet_ntop(a->len == 4 ? AF_INET : AF_INET6, a->data, ep->host, sizeof ep->host))
+        if (!addr_format(a, ep->host, sizeof ep->host))
             return fail(why, cap, "workload %s has a malformed address (port %u)", w->uid, port);
         ep->port = (uint16_t)port;
         ep->h2c = h2c;

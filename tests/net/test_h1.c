@@ -216,6 +216,76 @@ static void test_simple_get_lowercases_names_and_trims_values(void **state)
               "HEAD[GET /healthz?x=1 1.1 host=a.example x-thing=v a l empty= cl=-1 ka]END");
 }
 
+/* The fields are split by net/h1.c itself (http-parser reads the start line only): a value may
+ * hold ':' and whitespace, an empty value is "", a name may be any token, and fields longer
+ * than the eight-byte steps of the line scan keep every byte. */
+static void test_fields_split_at_the_first_colon(void **state)
+{
+    (void)state;
+    expect_eq(REQ("GET / HTTP/1.1\r\nHost: h:8080\r\nX-A:b:c\r\nX-B:\t x y \t\r\n"
+                  "!#$%&'*+-.^_`|~09aZ: ok\r\nX-C:\r\n\r\n"),
+              "HEAD[GET / 1.1 host=h:8080 x-a=b:c x-b=x y !#$%&'*+-.^_`|~09az=ok x-c= cl=-1 "
+              "ka]END");
+    expect_eq(REQ("GET /0123456789abcdef0123456789 HTTP/1.1\r\nHost: h\r\n"
+                  "X-Long: 0123456789abcdef0123456789abcdef\xc3\xa9\r\n\r\n"),
+              "HEAD[GET /0123456789abcdef0123456789 1.1 host=h "
+              "x-long=0123456789abcdef0123456789abcdef\xc3\xa9 cl=-1 ka]END");
+    /* whitespace around Content-Length's digits: HTAB or SP before, SP after */
+    expect_eq(REQ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t 5  \r\n\r\nhello"),
+              "HEAD[POST / 1.1 host=h content-length=5 cl=5 body ka]BODY(hello)END");
+    expect_eq(RESP(NULL, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nA: 1:2\r\n\r\nhi"),
+              "HEAD[200 'OK' 1.1 content-length=2 a=1:2 cl=2 body ka]BODY(hi)END");
+}
+
+/* A start line longer than the copy http-parser reads in one call (256 bytes) is read in two
+ * calls, to the same result. */
+static void test_long_start_lines(void **state)
+{
+    (void)state;
+    char in[1024], want[1024];
+    char path[400];
+    memset(path, 'a', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = '\0';
+    for (size_t len = 240; len < sizeof path; len += 7) {
+        snprintf(in, sizeof in, "GET %.*s HTTP/1.1\r\nHost: h\r\n\r\n", (int)len, path);
+        snprintf(want, sizeof want, "HEAD[GET %.*s 1.1 host=h cl=-1 ka]END", (int)len, path);
+        expect_eq(run_all(true, NULL, in, strlen(in), false, NULL), want);
+        snprintf(in, sizeof in, "GET %.*s HTTP/1.2\r\nHost: h\r\n\r\n", (int)len, path);
+        expect_prefix(run_all(true, NULL, in, strlen(in), false, NULL), "ERROR 505");
+    }
+}
+
+/* Special bytes past the first eight of a line are still found (the line scan steps eight
+ * bytes at a time): a control character, DEL, and obs-text in the request line. */
+static void test_special_bytes_deep_in_a_line(void **state)
+{
+    (void)state;
+    const char *t = REQ("GET / HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789abcdef\x01zz\r\n\r\n");
+    assert_non_null(strstr(t, "ERROR 400"));
+    assert_non_null(strstr(t, "control character 0x01"));
+    t = REQ("GET / HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789abcdef01234\x7f\r\n\r\n");
+    assert_non_null(strstr(t, "control character 0x7f"));
+    t = REQ("GET /0123456789abcdef\x80 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_non_null(strstr(t, "ERROR 400"));
+    assert_non_null(strstr(t, "ASCII"));
+    t = REQ("GET / HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789abcdef0123\n\r\n");
+    assert_non_null(strstr(t, "LF without CR"));
+}
+
+/* net_h1_is_token against RFC 9110's tchar, for every byte. */
+static void test_token_characters(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        char s[1] = {(char)c};
+        if (net_h1_is_token(s, 1) != want)
+            fail_msg("byte 0x%02x: token %d, want %d", c, !want, want);
+    }
+}
+
 static void test_pipelined_requests_with_bodies_every_split(void **state)
 {
     (void)state;
@@ -362,6 +432,13 @@ static const bad_t bad_requests[] = {
     B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
       "Content-Length"),
     B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400, "Content-Length"),
+    /* refused as http-parser refused them when it read the fields (found by the fuzz target) */
+    B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\nhello", 400, "Content-Length"),
+    B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 \t \r\n\r\nhello", 400, "tab"),
+    B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encodingnh: x\r\n\r\n", 400,
+      "Content-Length"),
+    B("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding-X: y\r\nContent-Length: 4\r\n\r\n", 400,
+      "named like Transfer-Encoding"),
     B("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
       "chunked\r\n\r\n0\r\n\r\n",
       400, "Content-Length"),
@@ -727,6 +804,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get_lowercases_names_and_trims_values),
+        cmocka_unit_test(test_fields_split_at_the_first_colon),
+        cmocka_unit_test(test_special_bytes_deep_in_a_line),
+        cmocka_unit_test(test_long_start_lines),
+        cmocka_unit_test(test_token_characters),
         cmocka_unit_test(test_pipelined_requests_with_bodies_every_split),
         cmocka_unit_test(test_chunked_trailers_and_extensions),
         cmocka_unit_test(test_leading_empty_lines_are_skipped),

@@ -532,6 +532,33 @@ static void test_routes_by_path_host_and_header(void **state)
     resp_free(&r);
 }
 
+/* A route that edits no field: the upstream head is written from the parsed fields directly
+ * (x_start's |direct| path), with the same result as the general path: end-to-end fields in
+ * order, repeated ones kept, hop-by-hop ones (fixed names and those Connection lists) dropped,
+ * Host from the request. */
+static void test_fields_pass_unedited_without_hop_by_hop(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_CURL();
+    resp_t r;
+    curl(&r, W.port, "/",
+         "-H 'X-Multi: a' -H 'X-Plain: v  w' -H 'X-Multi: b' -H 'Connection: keep-alive, X-Hop' "
+         "-H 'X-Hop: h' -H 'TE: trailers' -H 'Proxy-Connection: x' -H 'Keep-Alive: 5'");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(&r, "server"), "v1");
+    json_t *multi = json_object_get(json_object_get(r.json, "headers"), "x-multi");
+    assert_int_equal(json_array_size(multi), 2);
+    assert_string_equal(json_string_value(json_array_get(multi, 0)), "a");
+    assert_string_equal(json_string_value(json_array_get(multi, 1)), "b");
+    assert_string_equal(jheader(&r, "x-plain"), "v  w");
+    assert_null(jheader(&r, "x-hop"));
+    assert_null(jheader(&r, "te"));
+    assert_null(jheader(&r, "proxy-connection"));
+    assert_null(jheader(&r, "keep-alive"));
+    assert_non_null(jheader(&r, "host"));
+    resp_free(&r);
+}
+
 static void test_header_modifiers_reach_echo_and_client(void **state)
 {
     (void)state;
@@ -1180,6 +1207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_by_path_host_and_header),
         cmocka_unit_test(test_header_modifiers_reach_echo_and_client),
+        cmocka_unit_test(test_fields_pass_unedited_without_hop_by_hop),
         cmocka_unit_test(test_redirect_rewrite_direct_and_errors),
         cmocka_unit_test(test_bodies_stream_and_upstreams_are_reused),
         cmocka_unit_test(test_pooled_connection_closed_by_upstream_is_retried),

@@ -77,6 +77,38 @@ static void test_service_resolves_to_healthy_workloads_round_robin(void **state)
     proxy_config_free(cfg);
 }
 
+/* Endpoint addresses are formatted by hand (per request): every digit count in every octet,
+ * and the extremes, read back as inet_ntop writes them. */
+static void test_workload_addresses_format_as_inet_ntop(void **state)
+{
+    (void)state;
+    static const char *const ips[] = {"0.0.0.0",      "255.255.255.255", "1.22.133.4",
+                                      "10.100.9.199", "127.0.10.1",      "200.0.99.100",
+                                      "9.90.109.250"};
+    for (size_t i = 0; i < sizeof ips / sizeof ips[0]; i++) {
+        const ir_obj_t *objs[] = {tu_bind("80/default/gw", 80),
+                                  tu_listener("default/gw.http", "80/default/gw", ""),
+                                  tu_service("default", "echo.default.svc.cluster.local", 80, 8080),
+                                  tu_workload("Kubernetes//Pod/default/p1", ips[i],
+                                              "default/echo.default.svc.cluster.local", 80, 0),
+                                  tu_route("default", "r", 0, "default/gw.http", "", "",
+                                           "svc:default/echo.default.svc.cluster.local:80=1"),
+                                  NULL};
+        proxy_config_t *cfg = cfg_with(objs);
+        const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+        proxy_lb_t lb;
+        proxy_lb_init(&lb, 1);
+        const Agentgateway__Dev__Resource__RouteBackend *rb;
+        proxy_endpoint_t ep;
+        char why[256];
+        const Agentgateway__Dev__Resource__Route *r = route_of(s, "route/default/r.00.l");
+        assert_int_equal(proxy_upstream_pick(s, r, &lb, &rb, &ep, why, sizeof why), PROXY_OK);
+        assert_string_equal(ep.host, ips[i]);
+        proxy_snapshot_release(s);
+        proxy_config_free(cfg);
+    }
+}
+
 static void test_static_inline_and_unresolvable_backends(void **state)
 {
     (void)state;
@@ -135,6 +167,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_resolves_to_healthy_workloads_round_robin),
         cmocka_unit_test(test_static_inline_and_unresolvable_backends),
+        cmocka_unit_test(test_workload_addresses_format_as_inet_ntop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
