@@ -35,6 +35,23 @@ int krt__vec_push(krt__vec_t *v, size_t size, const void *elem)
     return KRT_OK;
 }
 
+void krt__vec_shrink(krt__vec_t *v, size_t size, uint32_t keep)
+{
+    if (keep < v->len)
+        keep = v->len;
+    if (keep >= v->cap)
+        return;
+    if (keep == 0) {
+        krt__vec_dispose(v);
+        return;
+    }
+    void *p = krt_realloc(v->data, (size_t)keep * size);
+    if (!p)
+        return; /* the larger block stays: still correct */
+    v->data = p;
+    v->cap = keep;
+}
+
 void krt__vec_dispose(krt__vec_t *v)
 {
     krt_free(v->data);
@@ -141,9 +158,11 @@ bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val)
 void krt__map_clear(krt__map_t *m)
 {
     /* Scratch maps (touched keys, dirty inputs) are cleared every flush and walked by capacity:
-     * after one large flush, a table sized for it would make every small flush pay for it.
-     * Give the memory back when the table was mostly empty. */
-    if (m->cap > 64 && (uint64_t)m->len * 8 < m->cap) {
+     * after one large flush, a table sized for it would make every small flush pay for it, and
+     * its memory would stay allocated for nothing until the next large flush (a cold start left
+     * megabytes behind). Give the memory back unless the table is small; regrowing it costs
+     * less than the work that filled it. */
+    if (m->cap > KRT__MAP_SCRATCH_KEEP) {
         krt__map_dispose(m);
         return;
     }

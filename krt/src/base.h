@@ -28,6 +28,9 @@ typedef struct krt__vec {
 /* Makes room for |n| more elements of |size| bytes. Returns KRT_OK or KRT_ENOMEM. */
 int krt__vec_reserve(krt__vec_t *v, size_t size, size_t n);
 void krt__vec_dispose(krt__vec_t *v);
+/* Gives back capacity beyond max(|keep|, len) elements of |size| bytes; never fails (a failed
+ * shrink keeps the larger block). */
+void krt__vec_shrink(krt__vec_t *v, size_t size, uint32_t keep);
 #define KRT__VEC_AT(v, T, i) (((T *)(v)->data)[i])
 /* Appends |*elem|; returns KRT_OK or KRT_ENOMEM. */
 int krt__vec_push(krt__vec_t *v, size_t size, const void *elem);
@@ -82,7 +85,10 @@ uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inse
 /* Removes |key|; returns true if it was there (its value in *val when val is not NULL). */
 bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val);
 void krt__map_dispose(krt__map_t *m);
+/* Empties |m|; a table of more than KRT__MAP_SCRATCH_KEEP slots is freed rather than kept, so a
+ * scratch map (touched keys, dirty inputs) holds no memory between flushes once it grew. */
 void krt__map_clear(krt__map_t *m);
+#define KRT__MAP_SCRATCH_KEEP 64
 /* Iteration: for (uint32_t i = 0; krt__map_next(m, &i, &k, &v);) ... ; the map must not change. */
 static inline bool krt__map_next(const krt__map_t *m, uint32_t *it, uint64_t *key, uint64_t *val)
 {

@@ -120,6 +120,20 @@ static void release_batch(krt_collection_t *c)
     c->batch_keys.len = 0;
 }
 
+/* After delivery the batch's room is only needed for keys touched since (C6): handlers may have
+ * mutated static collections. A cold start's batches are as large as the collections and would
+ * otherwise stay allocated until the next flush as large; small ones are kept to spare every
+ * flush a malloc per collection. */
+#define BATCH_KEEP 32
+static void batch_trim(krt_collection_t *c)
+{
+    if (c->batch.cap <= BATCH_KEEP && c->batch_keys.cap <= BATCH_KEEP)
+        return;
+    uint32_t keep = c->touched.len > BATCH_KEEP ? c->touched.len : BATCH_KEEP;
+    krt__vec_shrink(&c->batch, sizeof(krt_event_t), keep);
+    krt__vec_shrink(&c->batch_keys, sizeof(uint32_t), keep);
+}
+
 static void reap_handlers(krt_collection_t *c)
 {
     krt_handler_t **pp = &c->handlers;
@@ -187,6 +201,7 @@ int krt_engine_flush(krt_engine_t *e)
         if (!c)
             continue;
         release_batch(c);
+        batch_trim(c);
         reap_handlers(c);
     }
     e->phase = KRT__PHASE_IDLE;

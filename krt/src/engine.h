@@ -103,7 +103,8 @@ typedef struct krt__synced_cb {
  *  C4 batch is empty outside a flush; inside it, its keys are distinct and sorted
  *  C5 users counts the live collections that read this one
  *  C6 batch and batch_keys have room for one event per touched key, so publishing never
- *     allocates (and never fails)                                                           */
+ *     allocates (and never fails); the room is reserved when a key is first touched, and given
+ *     back at the end of the flush beyond what keys touched since need (engine.c, batch_trim) */
 struct krt_collection {
     krt_engine_t *e;
     const krt__ops_t *ops;

@@ -111,6 +111,8 @@ static bool join_process(krt_collection_t *c)
     }
     krt__vec_dispose(&done);
     krt_free(scratch);
+    if (j->dirty.len == 0) /* keys were deleted one by one: give the table back (base.h) */
+        krt__map_clear(&j->dirty);
     return complete;
 }
 

@@ -220,6 +220,46 @@ static void test_vec_grows_and_keeps_elements(void **state)
     assert_null(v.data);
 }
 
+static void test_vec_shrink_keeps_elements_and_gives_back_room(void **state)
+{
+    (void)state;
+    krt__vec_t v = {0};
+    assert_int_equal(krt__vec_reserve(&v, sizeof(uint32_t), 1000), KRT_OK);
+    for (uint32_t i = 0; i < 10; i++)
+        assert_int_equal(krt__vec_push(&v, sizeof(i), &i), KRT_OK);
+    krt__vec_shrink(&v, sizeof(uint32_t), 4); /* never below len */
+    assert_int_equal(v.cap, 10);
+    for (uint32_t i = 0; i < 10; i++)
+        assert_int_equal(KRT__VEC_AT(&v, uint32_t, i), i);
+    v.len = 0;
+    krt__vec_shrink(&v, sizeof(uint32_t), 0);
+    assert_null(v.data);
+    assert_int_equal(v.cap, 0);
+    krt__vec_dispose(&v);
+}
+
+static void test_map_clear_frees_a_grown_table_and_keeps_a_small_one(void **state)
+{
+    (void)state;
+    krt__map_t m = {0};
+    for (uint64_t k = 0; k < 10; k++)
+        assert_int_equal(krt__map_put(&m, k, k), KRT_OK);
+    uint32_t cap = m.cap;
+    krt__map_clear(&m);
+    assert_int_equal(m.len, 0);
+    assert_int_equal(m.cap, cap);
+    assert_false(krt__map_get(&m, 3, NULL));
+    for (uint64_t k = 0; k < 1000; k++)
+        assert_int_equal(krt__map_put(&m, k, k), KRT_OK);
+    assert_true(m.cap > KRT__MAP_SCRATCH_KEEP);
+    krt__map_clear(&m);
+    assert_int_equal(m.len, 0);
+    assert_int_equal(m.cap, 0);
+    assert_false(krt__map_get(&m, 3, NULL));
+    assert_int_equal(krt__map_put(&m, 3, 4), KRT_OK); /* usable again */
+    krt__map_dispose(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +269,8 @@ int main(void)
         cmocka_unit_test(test_intern_survives_churn_of_many_keys),
         cmocka_unit_test(test_intern_sort_orders_like_strcmp),
         cmocka_unit_test(test_vec_grows_and_keeps_elements),
+        cmocka_unit_test(test_vec_shrink_keeps_elements_and_gives_back_room),
+        cmocka_unit_test(test_map_clear_frees_a_grown_table_and_keeps_a_small_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
