@@ -25,24 +25,51 @@ static const char *const anchor_names[] = {"", "keys", "index", "labels", "selec
 
 typedef struct src src_t;
 
-/* One recorded fetch. Owns its arrays and interner references. */
-typedef struct dep {
-    src_t *src;
-    uint8_t anchor;
-    bool has_keys, has_labels, has_selects, selects_nonempty;
-    uint32_t nkeys;
-    uint32_t *keys; /* interned, one reference each */
-    krt_index_t *index;
-    uint32_t ikey; /* interned, one reference, when index != NULL */
-    krt_label_t *labels; /* sorted copies; strings live in the same allocation */
+/* The rare parts of a fetch: label and selector filters, a predicate, the partial-fetch
+ * callback's user data. One allocation: this header, then the label arrays, then their strings. */
+typedef struct dep_ext {
+    krt_label_t *labels; /* sorted copies, into this allocation */
     uint32_t nlabels;
-    krt_label_t *selects;
     uint32_t nselects;
+    krt_label_t *selects;
+    bool has_selects, selects_nonempty;
     krt_pred_cb pred;
     void *pred_ud;
-    krt_same_cb same;
     void *same_ud;
+} dep_ext_t;
+
+/* One recorded fetch (48 bytes instead of 112: there is one per fetch of every input, 36k at
+ * agw-5k). Owns its key array, extension and interner references. Most fetches name one key or
+ * one index bucket, often with a partial-fetch callback (`same`) and nothing else: a single key is
+ * held inline, as is `same`, and the rest lives in |ext|, allocated only when the fetch has a
+ * label or selector filter, a predicate or user data for `same`. */
+typedef struct dep {
+    src_t *src;
+    krt_index_t *index;
+    union {
+        uint32_t one;   /* nkeys == 1 */
+        uint32_t *many; /* nkeys > 1 */
+    } keys;             /* interned, one reference each */
+    krt_same_cb same;
+    dep_ext_t *ext;     /* NULL: no labels, selects, pred or same_ud */
+    uint32_t nkeys : 28;
+    uint32_t anchor : 3;
+    uint32_t has_keys : 1;
+    uint32_t ikey; /* interned, one reference, when index != NULL */
 } dep_t;
+#define DEP_MAX_KEYS ((1u << 28) - 1)
+_Static_assert(sizeof(void *) != 8 || sizeof(dep_t) == 48, "dep_t grew: it is per fetch");
+
+static const dep_ext_t dep_no_ext;
+
+static inline const dep_ext_t *dep_ext(const dep_t *dep)
+{
+    return dep->ext ? dep->ext : &dep_no_ext;
+}
+static inline const uint32_t *dep_keys(const dep_t *dep)
+{
+    return dep->nkeys == 1 ? &dep->keys.one : dep->keys.many;
+}
 
 /* What one derived collection knows about one collection it fetches from.
  * INVARIANT D2: every set below holds input -> number of dependencies of that input registered
@@ -307,13 +334,14 @@ static void srcs_prune(derived_t *d)
 
 static void dep_dispose(krt_engine_t *e, dep_t *dep)
 {
+    const uint32_t *keys = dep_keys(dep);
     for (uint32_t i = 0; i < dep->nkeys; i++)
-        krt__intern_unref(&e->in, dep->keys[i]);
-    krt_free(dep->keys);
+        krt__intern_unref(&e->in, keys[i]);
+    if (dep->nkeys > 1)
+        krt_free(dep->keys.many);
     if (dep->index)
         krt__intern_unref(&e->in, dep->ikey);
-    krt_free(dep->labels);
-    krt_free(dep->selects);
+    krt_free(dep->ext);
     memset(dep, 0, sizeof(*dep));
 }
 
@@ -338,24 +366,26 @@ static bool src_index_use(src_t *s, krt_index_t *idx, int delta)
 static void dep_unregister(dep_t *dep, uint32_t input)
 {
     src_t *s = dep->src;
+    const dep_ext_t *x = dep_ext(dep);
+    const uint32_t *keys = dep_keys(dep);
     s->ndeps--;
     switch (dep->anchor) {
     case ANCHOR_KEYS:
         for (uint32_t i = 0; i < dep->nkeys; i++)
-            set_remove(&s->by_key, dep->keys[i], input);
+            set_remove(&s->by_key, keys[i], input);
         break;
     case ANCHOR_INDEX:
         set_remove(&s->by_index, ((uint64_t)dep->index->no << 32) | dep->ikey, input);
         src_index_use(s, dep->index, -1);
         break;
     case ANCHOR_LABELS:
-        set_remove(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value), input);
+        set_remove(&s->by_label, krt__label_hash(x->labels[0].key, x->labels[0].value), input);
         break;
     case ANCHOR_SELECTS:
-        for (uint32_t i = 0; i < dep->nselects; i++)
-            set_remove(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+        for (uint32_t i = 0; i < x->nselects; i++)
+            set_remove(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value),
                        input);
-        if (!dep->selects_nonempty)
+        if (!x->selects_nonempty)
             count_remove(&s->sel_empty, input);
         break;
     default:
@@ -369,11 +399,13 @@ static void dep_unregister(dep_t *dep, uint32_t input)
 static bool dep_register(dep_t *dep, uint32_t input)
 {
     src_t *s = dep->src;
+    const dep_ext_t *x = dep_ext(dep);
+    const uint32_t *keys = dep_keys(dep);
     uint32_t i = 0;
     switch (dep->anchor) {
     case ANCHOR_KEYS:
         for (; i < dep->nkeys; i++)
-            if (!set_add(&s->by_key, dep->keys[i], input))
+            if (!set_add(&s->by_key, keys[i], input))
                 goto undo_keys;
         break;
     case ANCHOR_INDEX: {
@@ -387,16 +419,15 @@ static bool dep_register(dep_t *dep, uint32_t input)
         break;
     }
     case ANCHOR_LABELS:
-        if (!set_add(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value),
-                     input))
+        if (!set_add(&s->by_label, krt__label_hash(x->labels[0].key, x->labels[0].value), input))
             return false;
         break;
     case ANCHOR_SELECTS:
-        for (; i < dep->nselects; i++)
-            if (!set_add(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+        for (; i < x->nselects; i++)
+            if (!set_add(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value),
                          input))
                 goto undo_sel;
-        if (!dep->selects_nonempty && !count_add(&s->sel_empty, input))
+        if (!x->selects_nonempty && !count_add(&s->sel_empty, input))
             goto undo_sel;
         break;
     default:
@@ -408,36 +439,75 @@ static bool dep_register(dep_t *dep, uint32_t input)
     return true;
 undo_keys:
     while (i-- > 0)
-        set_remove(&s->by_key, dep->keys[i], input);
+        set_remove(&s->by_key, keys[i], input);
     return false;
 undo_sel:
     while (i-- > 0)
-        set_remove(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
-                   input);
+        set_remove(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value), input);
     return false;
 }
 
-/* Copies |l| sorted into one allocation holding the array and its strings. */
-static krt_label_t *labels_copy(const krt_labels_t *l)
+static size_t labels_bytes(const krt_labels_t *l)
 {
-    size_t bytes = l->len * sizeof(krt_label_t);
-    for (size_t i = 0; i < l->len; i++)
-        bytes += strlen(l->items[i].key) + strlen(l->items[i].value) + 2;
-    krt_label_t *out = krt_malloc(bytes);
-    if (!out)
-        return NULL;
-    char *p = (char *)(out + l->len);
+    size_t bytes = 0;
+    for (size_t i = 0; l && i < l->len; i++)
+        bytes += sizeof(krt_label_t) + strlen(l->items[i].key) + strlen(l->items[i].value) + 2;
+    return bytes;
+}
+
+/* Copies |l| sorted to |out|, its strings to *|p| (advanced past them). */
+static void labels_copy(const krt_labels_t *l, krt_label_t *out, char **p)
+{
     for (size_t i = 0; i < l->len; i++) {
         size_t kl = strlen(l->items[i].key) + 1, vl = strlen(l->items[i].value) + 1;
-        memcpy(p, l->items[i].key, kl);
-        out[i].key = p;
-        p += kl;
-        memcpy(p, l->items[i].value, vl);
-        out[i].value = p;
-        p += vl;
+        memcpy(*p, l->items[i].key, kl);
+        out[i].key = *p;
+        *p += kl;
+        memcpy(*p, l->items[i].value, vl);
+        out[i].value = *p;
+        *p += vl;
     }
     krt_labels_sort(out, l->len);
-    return out;
+}
+
+/* Builds the extension of a fetch that needs one (NULL otherwise, and on OOM: *rc says). */
+static dep_ext_t *dep_ext_new(const krt_filter_t *f, int *rc)
+{
+    bool has_labels = f->labels && f->labels->len;
+    *rc = KRT_OK;
+    if (!has_labels && !f->selects && !f->pred && !f->same_ud)
+        return NULL;
+    const krt_labels_t *labels = has_labels ? f->labels : NULL;
+    size_t nl = labels ? labels->len : 0, ns = f->selects ? f->selects->len : 0;
+    if (nl > UINT32_MAX || ns > UINT32_MAX) {
+        *rc = KRT_EINVAL;
+        return NULL;
+    }
+    dep_ext_t *x = krt_malloc(sizeof(*x) + labels_bytes(labels) + labels_bytes(f->selects));
+    if (!x) {
+        *rc = KRT_ENOMEM;
+        return NULL;
+    }
+    memset(x, 0, sizeof(*x));
+    krt_label_t *arr = (krt_label_t *)(x + 1);
+    char *p = (char *)(arr + nl + ns);
+    if (nl) {
+        x->labels = arr;
+        x->nlabels = (uint32_t)nl;
+        labels_copy(labels, x->labels, &p);
+    }
+    if (f->selects) {
+        x->has_selects = true;
+        x->selects_nonempty = f->selects_nonempty;
+        x->nselects = (uint32_t)ns;
+        x->selects = ns ? arr + nl : NULL;
+        if (ns)
+            labels_copy(f->selects, x->selects, &p);
+    }
+    x->pred = f->pred;
+    x->pred_ud = f->pred_ud;
+    x->same_ud = f->same_ud;
+    return x;
 }
 
 static bool labels_same(const krt_label_t *a, uint32_t na, const krt_labels_t *b)
@@ -459,23 +529,25 @@ static bool dep_same_fetch(const krt_engine_t *e, const dep_t *dep, const krt_co
         f = &none;
     if (dep->has_keys != (f->keys != NULL) || (f->keys && dep->nkeys != f->nkeys))
         return false;
+    const uint32_t *keys = dep_keys(dep);
     for (uint32_t i = 0; i < dep->nkeys; i++)
-        if (!f->keys[i] || strcmp(krt__intern_str(&e->in, dep->keys[i]), f->keys[i]) != 0)
+        if (!f->keys[i] || strcmp(krt__intern_str(&e->in, keys[i]), f->keys[i]) != 0)
             return false;
     if (dep->index != f->index)
         return false;
     if (dep->index && (!f->index_key || strcmp(krt__intern_str(&e->in, dep->ikey), f->index_key)))
         return false;
+    const dep_ext_t *x = dep_ext(dep);
     bool has_labels = f->labels && f->labels->len;
-    if (dep->has_labels != has_labels || (has_labels && !labels_same(dep->labels, dep->nlabels,
-                                                                      f->labels)))
+    if ((x->nlabels > 0) != has_labels ||
+        (has_labels && !labels_same(x->labels, x->nlabels, f->labels)))
         return false;
-    if (dep->has_selects != (f->selects != NULL) ||
-        (f->selects && (!labels_same(dep->selects, dep->nselects, f->selects) ||
-                        dep->selects_nonempty != f->selects_nonempty)))
+    if (x->has_selects != (f->selects != NULL) ||
+        (f->selects && (!labels_same(x->selects, x->nselects, f->selects) ||
+                        x->selects_nonempty != f->selects_nonempty)))
         return false;
-    return dep->pred == f->pred && dep->pred_ud == f->pred_ud && dep->same == f->same &&
-           dep->same_ud == f->same_ud;
+    return x->pred == f->pred && x->pred_ud == f->pred_ud && dep->same == f->same &&
+           x->same_ud == f->same_ud;
 }
 
 static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *f)
@@ -486,16 +558,29 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
     if (!f)
         f = &none;
     if (f->keys) {
+        if (f->nkeys > DEP_MAX_KEYS)
+            return KRT_EINVAL;
         dep->has_keys = true;
-        dep->keys = krt_malloc((f->nkeys ? f->nkeys : 1) * sizeof(uint32_t));
-        if (!dep->keys)
+        /* Interned into place; a failure half-way gives back what it took, so a dependency
+         * holds either all its keys or none. */
+        uint32_t *keys = f->nkeys > 1 ? krt_malloc(f->nkeys * sizeof(uint32_t)) : &dep->keys.one;
+        if (!keys)
             return KRT_ENOMEM;
         for (size_t i = 0; i < f->nkeys; i++) {
             uint32_t id = f->keys[i] ? krt__intern_ref(&e->in, f->keys[i]) : UINT32_MAX;
-            if (id == UINT32_MAX)
-                return f->keys[i] ? KRT_ENOMEM : KRT_EINVAL;
-            dep->keys[dep->nkeys++] = id;
+            if (id == UINT32_MAX) {
+                int rc = f->keys[i] ? KRT_ENOMEM : KRT_EINVAL;
+                while (i-- > 0)
+                    krt__intern_unref(&e->in, keys[i]);
+                if (f->nkeys > 1)
+                    krt_free(keys);
+                return rc;
+            }
+            keys[i] = id;
         }
+        if (f->nkeys > 1)
+            dep->keys.many = keys;
+        dep->nkeys = (uint32_t)f->nkeys;
     }
     if (f->index) {
         if (!f->index_key)
@@ -505,28 +590,16 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
             return KRT_ENOMEM;
         dep->index = f->index;
     }
-    if (f->labels && f->labels->len) {
-        dep->has_labels = true;
-        dep->labels = labels_copy(f->labels);
-        dep->nlabels = (uint32_t)f->labels->len;
-        if (!dep->labels)
-            return KRT_ENOMEM;
-    }
-    if (f->selects) {
-        dep->has_selects = true;
-        dep->selects_nonempty = f->selects_nonempty;
-        dep->nselects = (uint32_t)f->selects->len;
-        if (f->selects->len && !(dep->selects = labels_copy(f->selects)))
-            return KRT_ENOMEM;
-    }
-    dep->pred = f->pred;
-    dep->pred_ud = f->pred_ud;
+    int rc;
     dep->same = f->same;
-    dep->same_ud = f->same_ud;
+    dep->ext = dep_ext_new(f, &rc);
+    if (rc != KRT_OK)
+        return rc;
+    const dep_ext_t *x = dep_ext(dep);
     dep->anchor = dep->has_keys      ? ANCHOR_KEYS
                   : dep->index       ? ANCHOR_INDEX
-                  : dep->has_labels  ? ANCHOR_LABELS
-                  : dep->has_selects ? ANCHOR_SELECTS
+                  : x->nlabels       ? ANCHOR_LABELS
+                  : x->has_selects   ? ANCHOR_SELECTS
                                      : ANCHOR_SCAN;
     return KRT_OK;
 }
@@ -572,23 +645,26 @@ static bool dep_matches(krt_engine_t *e, const dep_t *dep, uint32_t key, const k
     /* Only key and index anchors select exactly; label and selector anchors pick candidates by
      * one pair, so their filters are always checked in full. */
     if (dep->has_keys && skip != ANCHOR_KEYS) {
+        const uint32_t *keys = dep_keys(dep);
         bool found = false;
         for (uint32_t i = 0; i < dep->nkeys && !found; i++)
-            found = dep->keys[i] == key;
+            found = keys[i] == key;
         if (!found)
             return false;
     }
     if (dep->index && skip != ANCHOR_INDEX && !index_has_key(e, dep->index, o, dep->ikey, oom))
         return false;
-    if (dep->has_labels) {
-        krt_labels_t have = {0}, want = {dep->labels, dep->nlabels};
+    if (!dep->ext)
+        return true;
+    const dep_ext_t *x = dep->ext;
+    if (x->nlabels) {
+        krt_labels_t have = {0}, want = {x->labels, x->nlabels};
         if (!o->type->labels || !o->type->labels(o, &have) || !krt_labels_contain(&have, &want))
             return false;
     }
-    if (dep->has_selects &&
-        !selector_within(o, dep->selects, dep->nselects, dep->selects_nonempty))
+    if (x->has_selects && !selector_within(o, x->selects, x->nselects, x->selects_nonempty))
         return false;
-    if (dep->pred && !dep->pred(o, dep->pred_ud))
+    if (x->pred && !x->pred(o, x->pred_ud))
         return false;
     return true;
 }
@@ -646,6 +722,7 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     }
     const pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, ctx->deps.len - 1);
     const dep_t *dep = p->reused ? &ctx->in->deps[ctx->deps.len - 1] : &p->dep;
+    const dep_ext_t *x = dep_ext(dep);
 
     /* Candidates from the anchor, in key order. An index fetch that also filters by selector
      * takes its candidates from the selector index instead when that names fewer objects (a
@@ -659,18 +736,17 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     const krt__bucket_t *in_bucket = NULL;
     if (path == ANCHOR_INDEX && !krt__index_ready(dep->index))
         goto oom;
-    if (path == ANCHOR_INDEX && dep->has_selects) {
+    if (path == ANCHOR_INDEX && x->has_selects) {
         const krt__bucket_t *ib = krt__index_bucket(dep->index, dep->ikey);
         krt_index_t *si = ib && ib->len > 8 ? krt__selector_index(src) : NULL;
         if (si) {
             size_t total = 0;
-            for (uint32_t i = 0; i <= dep->nselects && total < ib->len; i++) {
-                if (i == dep->nselects && dep->selects_nonempty)
+            for (uint32_t i = 0; i <= x->nselects && total < ib->len; i++) {
+                if (i == x->nselects && x->selects_nonempty)
                     break;
                 const krt__bucket_t *b = krt__index_bucket(
-                    si, i < dep->nselects
-                            ? krt__label_hash(dep->selects[i].key, dep->selects[i].value)
-                            : KRT__SEL_EMPTY);
+                    si, i < x->nselects ? krt__label_hash(x->selects[i].key, x->selects[i].value)
+                                        : KRT__SEL_EMPTY);
                 total += b ? b->len : 0;
             }
             if (total < ib->len) {
@@ -682,7 +758,7 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     switch (path) {
     case ANCHOR_KEYS: {
         if (dep->nkeys == 1) { /* krt_fetch_key: the common case needs no allocation */
-            one.key = dep->keys[0];
+            one.key = dep->keys.one;
             one.obj = krt__coll_get_id(src, one.key);
             cand = &one;
             ncand = one.obj != NULL;
@@ -696,7 +772,8 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
             krt_free(owned);
             goto oom;
         }
-        memcpy(ids, dep->keys, dep->nkeys * sizeof(uint32_t));
+        if (dep->nkeys)
+            memcpy(ids, dep->keys.many, dep->nkeys * sizeof(uint32_t));
         krt__intern_sort(&e->in, ids, dep->nkeys);
         for (uint32_t i = 0; i < dep->nkeys; i++) {
             if (i && ids[i] == ids[i - 1])
@@ -723,9 +800,9 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
             goto oom;
         /* The rarest pair gives the fewest candidates. */
         const krt__bucket_t *best = NULL;
-        for (uint32_t i = 0; i < dep->nlabels; i++) {
+        for (uint32_t i = 0; i < x->nlabels; i++) {
             const krt__bucket_t *b =
-                krt__index_bucket(li, krt__label_hash(dep->labels[i].key, dep->labels[i].value));
+                krt__index_bucket(li, krt__label_hash(x->labels[i].key, x->labels[i].value));
             if (!b) {
                 best = NULL;
                 break;
@@ -747,11 +824,10 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
         size_t total = 0;
         const krt__bucket_t *bs[65];
         uint32_t nb = 0;
-        for (uint32_t i = 0; i <= dep->nselects; i++) {
-            uint64_t h = i < dep->nselects
-                             ? krt__label_hash(dep->selects[i].key, dep->selects[i].value)
-                             : KRT__SEL_EMPTY;
-            if (i == dep->nselects && dep->selects_nonempty)
+        for (uint32_t i = 0; i <= x->nselects; i++) {
+            uint64_t h = i < x->nselects ? krt__label_hash(x->selects[i].key, x->selects[i].value)
+                                         : KRT__SEL_EMPTY;
+            if (i == x->nselects && x->selects_nonempty)
                 break;
             const krt__bucket_t *b = krt__index_bucket(si, h);
             if (!b)
@@ -1405,7 +1481,7 @@ static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t ke
                 krt__flush_error(e, KRT_ENOMEM);
             if (!mo && !mc)
                 continue;
-            if (mo && mc && dep->same && dep->same(old, cur, dep->same_ud))
+            if (mo && mc && dep->same && dep->same(old, cur, dep_ext(dep)->same_ud))
                 continue;
             mark_dirty(d, (uint32_t)id);
             break;
@@ -1628,21 +1704,23 @@ static json_t *dep_json(const krt_engine_t *e, const dep_t *dep)
                           anchor_names[dep->anchor]);
     if (dep->has_keys) {
         json_t *k = json_array();
+        const uint32_t *keys = dep_keys(dep);
         for (uint32_t i = 0; i < dep->nkeys; i++)
-            json_array_append_new(k, json_string(krt__intern_str(&e->in, dep->keys[i])));
+            json_array_append_new(k, json_string(krt__intern_str(&e->in, keys[i])));
         json_object_set_new(j, "keys", k);
     }
     if (dep->index) {
         json_object_set_new(j, "index", json_string(dep->index->name));
         json_object_set_new(j, "index_key", json_string(krt__intern_str(&e->in, dep->ikey)));
     }
-    if (dep->has_labels)
-        json_object_set_new(j, "labels", labels_json(dep->labels, dep->nlabels));
-    if (dep->has_selects) {
-        json_object_set_new(j, "selects", labels_json(dep->selects, dep->nselects));
-        json_object_set_new(j, "selects_nonempty", json_boolean(dep->selects_nonempty));
+    const dep_ext_t *x = dep_ext(dep);
+    if (x->nlabels)
+        json_object_set_new(j, "labels", labels_json(x->labels, x->nlabels));
+    if (x->has_selects) {
+        json_object_set_new(j, "selects", labels_json(x->selects, x->nselects));
+        json_object_set_new(j, "selects_nonempty", json_boolean(x->selects_nonempty));
     }
-    if (dep->pred)
+    if (x->pred)
         json_object_set_new(j, "predicate", json_true());
     if (dep->same)
         json_object_set_new(j, "partial", json_true());
@@ -1817,9 +1895,14 @@ static size_t derived_bytes(const krt_collection_t *c)
     for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         n += sizeof(*in) + in->nouts * sizeof(uint32_t) + in->ndeps * sizeof(dep_t);
-        for (uint32_t i = 0; i < in->ndeps; i++)
-            n += in->deps[i].nkeys * sizeof(uint32_t) +
-                 (in->deps[i].nlabels + in->deps[i].nselects) * (sizeof(krt_label_t) + 16);
+        for (uint32_t i = 0; i < in->ndeps; i++) {
+            const dep_t *dep = &in->deps[i];
+            if (dep->nkeys > 1)
+                n += dep->nkeys * sizeof(uint32_t);
+            if (dep->ext)
+                n += sizeof(dep_ext_t) +
+                     (dep->ext->nlabels + dep->ext->nselects) * (sizeof(krt_label_t) + 16);
+        }
     }
     for (const src_t *s = d->srcs; s; s = s->next)
         n += sizeof(*s) + sets_bytes(&s->by_key) + sets_bytes(&s->by_index) +

@@ -246,6 +246,70 @@ static int key_set_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     return krt_emit(ctx, kv_new(krt_obj_key(in), buf));
 }
 
+/* Fetches as many of ns/a, ns/b, ns/c as the query's value says (0 to 3). */
+static int n_keys_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    krt_collection_t *pods = ud;
+    const char *keys[] = {"ns/a", "ns/b", "ns/c"};
+    krt_filter_t f = {.keys = keys, .nkeys = (size_t)atoi(kv_value(in))};
+    const krt_obj_t *const *found = NULL;
+    size_t n = krt_fetch(ctx, pods, &f, &found);
+    char buf[128];
+    names_of(buf, sizeof(buf), found, n);
+    return krt_emit(ctx, kv_new(krt_obj_key(in), buf));
+}
+
+/* The number of keys of the one dependency of input q, from the dump. */
+static size_t dumped_keys(krt_collection_t *c)
+{
+    json_t *d = krt_collection_dump(c);
+    json_t *deps = json_object_get(json_object_get(json_object_get(d, "inputs"), "q"),
+                                   "dependencies");
+    assert_int_equal(json_array_size(deps), 1);
+    json_t *dep = json_array_get(deps, 0);
+    assert_string_equal(json_string_value(json_object_get(dep, "anchor")), "keys");
+    size_t n = json_array_size(json_object_get(dep, "keys"));
+    json_decref(d);
+    return n;
+}
+
+/* A dependency holds one key inline and several in an array: moving between the two (and to no
+ * key at all) as the fetch changes must leave exactly the new keys registered. */
+static void test_fetch_key_count_changes_between_one_many_and_none(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *out =
+        krt_derive_new(env.e, q, &test_kv_type, "n-keys", KRT_DERIVE_ONE, n_keys_fn, pods);
+    PUT(pods, pod_new("ns", "a", "1", NULL));
+    PUT(pods, pod_new("ns", "b", "2", NULL));
+    PUT(pods, pod_new("ns", "c", "3", NULL));
+    test_rec_t rec;
+    test_rec_subscribe(&rec, out, false);
+    static const struct {
+        const char *n, *want;
+    } steps[] = {{"1", "a"}, {"3", "a,b,c"}, {"0", ""}, {"3", "a,b,c"}, {"1", "a"}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        PUT(q, kv_new("q", steps[i].n));
+        FLUSH(env.e);
+        assert_string_equal(kv_get(out, "q"), steps[i].want);
+        assert_int_equal(dumped_keys(out), (size_t)atoi(steps[i].n));
+        /* Each pod recomputes q exactly when it is among the fetched keys. */
+        const char *names[] = {"a", "b", "c"};
+        for (int k = 0; k < 3; k++) {
+            uint64_t runs = test_recomputes(out);
+            PUT(pods, pod_new("ns", names[k], "9", NULL));
+            FLUSH(env.e);
+            assert_int_equal(test_recomputes(out), runs + (k < atoi(steps[i].n) ? 1 : 0));
+        }
+    }
+    test_rec_dispose(&rec);
+    test_env_dispose(&env);
+}
+
 static void test_fetch_multiple_keys_each_trigger_recompute(void **state)
 {
     (void)state;
@@ -646,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_fetch_keyed_and_unfiltered_fetch_of_same_collection),
         cmocka_unit_test(test_fetch_partial_change_to_unused_field_does_not_recompute),
         cmocka_unit_test(test_fetch_multiple_keys_each_trigger_recompute),
+        cmocka_unit_test(test_fetch_key_count_changes_between_one_many_and_none),
         cmocka_unit_test(test_fetch_filter_key_change_leaves_no_stale_dependencies),
         cmocka_unit_test(test_fetch_one_with_two_matches_returns_emultiple),
         cmocka_unit_test(test_fetch_of_a_collection_created_later_fails_with_eorder),
