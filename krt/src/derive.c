@@ -73,7 +73,8 @@ static inline const uint32_t *dep_keys(const dep_t *dep)
 
 /* What one derived collection knows about one collection it fetches from.
  * INVARIANT D2: every set below holds input -> number of dependencies of that input registered
- * under that entry, exactly as recomputed from the inputs' dependency lists. */
+ * under that entry, exactly as recomputed from the inputs' dependency lists. The by_* maps hold
+ * reverse-index entries: one input inline, or a set of two or more (D4, see set_add). */
 struct src {
     krt_collection_t *c;
     uint32_t ndeps;
@@ -111,7 +112,9 @@ typedef struct shadow {
  *     whose key sorts first among all inputs claiming k; the others are in shadows[k]
  *  D2 see struct src
  *  D3 outside a flush, dirty holds only inputs whose last recompute ran out of memory (they are
- *     retried at the next flush)                                                              */
+ *     retried at the next flush)
+ *  D4 a reverse-index entry naming one input holds it inline (ENTRY_ONE); a set holds two or
+ *     more inputs                                                                              */
 typedef struct derived {
     krt_collection_t base;
     krt_collection_t *parent; /* NULL for singleton and many-from-nothing */
@@ -214,47 +217,81 @@ static void arena_reset(krt_ctx_t *ctx)
     }
 }
 
+/* Reverse-index entries. The value of an entry is either one input inline, tagged in bit 0:
+ * (input << 32) | (count << 1) | 1, or a pointer to a set (krt__map_t, input -> count) of two
+ * inputs or more (INVARIANT D4). Most entries name one input (a key fetched by one route, a
+ * namespace read by one collection's inputs is the exception), and a set costs an allocation
+ * and a table of at least 8 slots. */
+#define ENTRY_ONE(input, count) (((uint64_t)(input) << 32) | ((uint64_t)(count) << 1) | 1)
+#define ENTRY_IS_ONE(v) ((v) & 1)
+#define ENTRY_INPUT(v) ((uint32_t)((v) >> 32))
+#define ENTRY_COUNT(v) ((uint32_t)(v) >> 1)
+#define ENTRY_MAX_COUNT (UINT32_MAX >> 1)
+
 static bool set_add(krt__map_t *m, uint64_t skey, uint32_t input)
 {
     bool ins;
-    uint64_t *slot = krt__map_upsert(m, skey, 0, &ins);
+    uint64_t *slot = krt__map_upsert(m, skey, ENTRY_ONE(input, 1), &ins);
     if (!slot)
         return false;
-    if (ins) {
-        krt__map_t *set = krt_calloc(1, sizeof(*set));
-        if (!set) {
-            krt__map_del(m, skey, NULL);
+    if (ins)
+        return true;
+    uint64_t v = *slot;
+    if (ENTRY_IS_ONE(v) && ENTRY_INPUT(v) == input) {
+        if (ENTRY_COUNT(v) == ENTRY_MAX_COUNT)
+            return false;
+        *slot = ENTRY_ONE(input, ENTRY_COUNT(v) + 1);
+        return true;
+    }
+    krt__map_t *set;
+    if (ENTRY_IS_ONE(v)) { /* a second input: promote to a set */
+        set = krt_calloc(1, sizeof(*set));
+        if (!set || krt__map_put(set, ENTRY_INPUT(v), ENTRY_COUNT(v)) != KRT_OK ||
+            krt__map_put(set, input, 1) != KRT_OK) {
+            if (set)
+                krt__map_dispose(set);
+            krt_free(set);
             return false;
         }
         *slot = (uint64_t)(uintptr_t)set;
+        return true;
     }
-    krt__map_t *set = (krt__map_t *)(uintptr_t)*slot;
+    set = (krt__map_t *)(uintptr_t)v;
     uint64_t *n = krt__map_upsert(set, input, 0, NULL);
-    if (!n) {
-        if (set->len == 0) {
-            krt__map_dispose(set);
-            krt_free(set);
-            krt__map_del(m, skey, NULL);
-        }
+    if (!n)
         return false;
-    }
     (*n)++;
     return true;
 }
 
 static bool set_remove(krt__map_t *m, uint64_t skey, uint32_t input)
 {
-    uint64_t v;
-    if (!krt__map_get(m, skey, &v))
+    uint64_t *slot = krt__map_find(m, skey);
+    if (!slot)
         return true;
+    uint64_t v = *slot;
+    if (ENTRY_IS_ONE(v)) {
+        if (ENTRY_INPUT(v) != input)
+            return true;
+        if (ENTRY_COUNT(v) > 1)
+            *slot = ENTRY_ONE(input, ENTRY_COUNT(v) - 1);
+        else
+            krt__map_del(m, skey, NULL);
+        return true;
+    }
     krt__map_t *set = (krt__map_t *)(uintptr_t)v;
     uint64_t *n = krt__map_find(set, input);
     if (n && --(*n) == 0)
         krt__map_del(set, input, NULL);
-    if (set->len == 0) {
+    if (set->len <= 1) { /* back to one input inline (D4) */
+        uint64_t k, c;
+        uint32_t it = 0;
+        if (krt__map_next(set, &it, &k, &c))
+            *slot = ENTRY_ONE(k, c);
+        else
+            krt__map_del(m, skey, NULL);
         krt__map_dispose(set);
         krt_free(set);
-        krt__map_del(m, skey, NULL);
     }
     return true;
 }
@@ -280,6 +317,8 @@ static void sets_dispose(krt__map_t *m)
 {
     uint64_t v;
     for (uint32_t it = 0; krt__map_next(m, &it, NULL, &v);) {
+        if (ENTRY_IS_ONE(v))
+            continue;
         krt__map_t *set = (krt__map_t *)(uintptr_t)v;
         krt__map_dispose(set);
         krt_free(set);
@@ -1457,42 +1496,57 @@ static bool is_dirty(const derived_t *d, uint32_t key)
     return krt__map_find(&d->dirty, key) != NULL;
 }
 
-/* Marks every input of |set| whose dependencies on |s| the change (old → cur) affects. */
-static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t key,
-                      const krt_obj_t *old, const krt_obj_t *cur, int anchor, bool count)
+/* Marks input |id| dirty if the change (old → cur) affects one of its dependencies on |s|. */
+static void check_input(derived_t *d, src_t *s, uint32_t id, uint32_t key, const krt_obj_t *old,
+                        const krt_obj_t *cur, int anchor)
 {
     krt_engine_t *e = d->base.e;
-    uint64_t id, v;
-    for (uint32_t it = 0; krt__map_next(set, &it, &id, NULL);) {
-        if (count)
-            d->base.stats.scans++;
-        if (is_dirty(d, (uint32_t)id) || !krt__map_get(&d->inputs, id, &v))
+    uint64_t v;
+    if (is_dirty(d, id) || !krt__map_get(&d->inputs, id, &v))
+        return;
+    input_t *in = (input_t *)(uintptr_t)v;
+    for (uint32_t i = 0; i < in->ndeps; i++) {
+        const dep_t *dep = &in->deps[i];
+        if (dep->src != s || (anchor && dep->anchor != anchor))
             continue;
-        input_t *in = (input_t *)(uintptr_t)v;
-        for (uint32_t i = 0; i < in->ndeps; i++) {
-            const dep_t *dep = &in->deps[i];
-            if (dep->src != s || (anchor && dep->anchor != anchor))
-                continue;
-            /* On an allocation failure dep_matches answers true: recomputing too much is safe. */
-            bool short_of_memory = false;
-            bool mo = dep_matches(e, dep, key, old, 0, &short_of_memory);
-            bool mc = dep_matches(e, dep, key, cur, 0, &short_of_memory);
-            if (short_of_memory)
-                krt__flush_error(e, KRT_ENOMEM);
-            if (!mo && !mc)
-                continue;
-            if (mo && mc && dep->same && dep->same(old, cur, dep_ext(dep)->same_ud))
-                continue;
-            mark_dirty(d, (uint32_t)id);
-            break;
-        }
+        /* On an allocation failure dep_matches answers true: recomputing too much is safe. */
+        bool short_of_memory = false;
+        bool mo = dep_matches(e, dep, key, old, 0, &short_of_memory);
+        bool mc = dep_matches(e, dep, key, cur, 0, &short_of_memory);
+        if (short_of_memory)
+            krt__flush_error(e, KRT_ENOMEM);
+        if (!mo && !mc)
+            continue;
+        if (mo && mc && dep->same && dep->same(old, cur, dep_ext(dep)->same_ud))
+            continue;
+        mark_dirty(d, id);
+        return;
     }
 }
 
-static const krt__map_t *set_at(const krt__map_t *m, uint64_t skey)
+/* Checks every input of |set| (input -> count); |count| counts each check as a scan. */
+static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t key,
+                      const krt_obj_t *old, const krt_obj_t *cur, int anchor, bool count)
+{
+    uint64_t id;
+    for (uint32_t it = 0; krt__map_next(set, &it, &id, NULL);) {
+        if (count)
+            d->base.stats.scans++;
+        check_input(d, s, (uint32_t)id, key, old, cur, anchor);
+    }
+}
+
+/* Checks the inputs of the reverse-index entry |skey| of |m|, if there is one. */
+static void check_entry(derived_t *d, src_t *s, const krt__map_t *m, uint64_t skey, uint32_t key,
+                        const krt_obj_t *old, const krt_obj_t *cur, int anchor)
 {
     uint64_t v;
-    return krt__map_get(m, skey, &v) ? (const krt__map_t *)(uintptr_t)v : NULL;
+    if (!krt__map_get(m, skey, &v))
+        return;
+    if (ENTRY_IS_ONE(v))
+        check_input(d, s, ENTRY_INPUT(v), key, old, cur, anchor);
+    else
+        check_set(d, s, (const krt__map_t *)(uintptr_t)v, key, old, cur, anchor, false);
 }
 
 static void src_changes(derived_t *d, src_t *s)
@@ -1504,9 +1558,7 @@ static void src_changes(derived_t *d, src_t *s)
         const krt_event_t *ev = &KRT__VEC_AT(&c->batch, krt_event_t, i);
         uint32_t key = KRT__VEC_AT(&c->batch_keys, uint32_t, i);
         const krt_obj_t *objs[2] = {ev->old, ev->cur};
-        const krt__map_t *set;
-        if ((set = set_at(&s->by_key, key)))
-            check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_KEYS, false);
+        check_entry(d, s, &s->by_key, key, key, ev->old, ev->cur, ANCHOR_KEYS);
         for (int j = 0; j < 2; j++) {
             const krt_obj_t *o = objs[j];
             if (!o)
@@ -1520,8 +1572,8 @@ static void src_changes(derived_t *d, src_t *s)
                 }
                 for (uint32_t k = 0; k < keys.ids.len; k++) {
                     uint32_t ikey = (uint32_t)KRT__VEC_AT(&keys.ids, uint64_t, k);
-                    if ((set = set_at(&s->by_index, ((uint64_t)idx->no << 32) | ikey)))
-                        check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_INDEX, false);
+                    check_entry(d, s, &s->by_index, ((uint64_t)idx->no << 32) | ikey, key, ev->old,
+                                ev->cur, ANCHOR_INDEX);
                     krt__intern_unref(&e->in, ikey);
                 }
                 keys.ids.len = 0;
@@ -1529,9 +1581,9 @@ static void src_changes(derived_t *d, src_t *s)
             krt_labels_t l;
             if (s->by_label.len && o->type->labels && o->type->labels(o, &l)) {
                 for (size_t k = 0; k < l.len; k++)
-                    if ((set = set_at(&s->by_label,
-                                      krt__label_hash(l.items[k].key, l.items[k].value))))
-                        check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_LABELS, false);
+                    check_entry(d, s, &s->by_label,
+                                krt__label_hash(l.items[k].key, l.items[k].value), key, ev->old,
+                                ev->cur, ANCHOR_LABELS);
             }
             if (s->by_sel.len || s->sel_empty.len) {
                 krt_labels_t sel = {0};
@@ -1540,8 +1592,8 @@ static void src_changes(derived_t *d, src_t *s)
                 uint64_t h = krt__selector_anchor(&sel);
                 if (h == KRT__SEL_EMPTY)
                     check_set(d, s, &s->sel_empty, key, ev->old, ev->cur, ANCHOR_SELECTS, false);
-                else if ((set = set_at(&s->by_sel, h)))
-                    check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_SELECTS, false);
+                else
+                    check_entry(d, s, &s->by_sel, h, key, ev->old, ev->cur, ANCHOR_SELECTS);
             }
         }
         if (s->scan.len)
@@ -1759,15 +1811,22 @@ static void derived_dump(const krt_collection_t *c, json_t *out)
         json_object_set_new(out, "conflicting_keys", json_integer((json_int_t)d->shadows.len));
 }
 
-/* Recomputes D2 from the dependency lists and compares. */
+/* Recomputes D2 from the dependency lists and compares; checks D4 on |have|. */
 static bool sets_equal(const krt__map_t *expect, const krt__map_t *have)
 {
     if (expect->len != have->len)
         return false;
-    uint64_t k, v;
+    uint64_t k, v, w;
     for (uint32_t it = 0; krt__map_next(expect, &it, &k, &v);) {
-        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v, *b = set_at(have, k);
-        if (!b || a->len != b->len)
+        if (!krt__map_get(have, k, &w) || ENTRY_IS_ONE(v) != ENTRY_IS_ONE(w))
+            return false;
+        if (ENTRY_IS_ONE(v)) {
+            if (v != w)
+                return false;
+            continue;
+        }
+        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v, *b = (const krt__map_t *)(uintptr_t)w;
+        if (a->len != b->len || b->len < 2) /* D4 */
             return false;
         uint64_t ik, iv, hv;
         for (uint32_t j = 0; krt__map_next(a, &j, &ik, &iv);)
@@ -1873,7 +1932,8 @@ static size_t sets_bytes(const krt__map_t *m)
     size_t n = krt__map_bytes(m);
     uint64_t v;
     for (uint32_t it = 0; krt__map_next(m, &it, NULL, &v);)
-        n += sizeof(krt__map_t) + krt__map_bytes((const krt__map_t *)(uintptr_t)v);
+        if (!ENTRY_IS_ONE(v))
+            n += sizeof(krt__map_t) + krt__map_bytes((const krt__map_t *)(uintptr_t)v);
     return n;
 }
 

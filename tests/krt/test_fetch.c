@@ -310,6 +310,57 @@ static void test_fetch_key_count_changes_between_one_many_and_none(void **state)
     test_env_dispose(&env);
 }
 
+/* Fetches ns/a as many times as the query's value says. */
+static int fetch_a_n_times_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    krt_collection_t *pods = ud;
+    int n = atoi(kv_value(in)), found = 0;
+    for (int i = 0; i < n; i++)
+        found += krt_fetch_key(ctx, pods, "ns/a") != NULL;
+    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%d", found));
+}
+
+/* The reverse-index entry of a key holds one input inline and a set for two or more (D4, checked
+ * by krt_engine_check after every flush): moving between one, several and no readers, with an
+ * input counted twice, keeps exactly the readers recomputing. */
+static void test_fetch_key_readers_move_between_one_and_many(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "reads-a", KRT_DERIVE_ONE,
+                                           fetch_a_n_times_fn, pods);
+    PUT(pods, pod_new("ns", "a", "1", NULL));
+    /* Fetch counts of q1, q2, q3 at each step. */
+    static const int steps[][3] = {{1, 0, 0}, {2, 0, 0}, {2, 1, 0}, {2, 1, 1}, {0, 1, 1},
+                                   {0, 0, 1}, {2, 0, 0}, {0, 0, 0}, {1, 1, 0}, {1, 0, 0}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        for (int k = 0; k < 3; k++) {
+            char key[8];
+            snprintf(key, sizeof(key), "q%d", k + 1);
+            PUT(q, kv_newf(key, "%d", steps[i][k]));
+        }
+        FLUSH(env.e);
+        int readers = 0;
+        for (int k = 0; k < 3; k++)
+            readers += steps[i][k] > 0;
+        krt_stats_t st = test_stats(out);
+        uint64_t runs = st.recomputes;
+        PUT(pods, pod_new("ns", "a", i % 2 ? "1" : "2", NULL));
+        FLUSH(env.e);
+        assert_int_equal(test_recomputes(out), runs + (uint64_t)readers);
+        for (int k = 0; k < 3; k++) {
+            char key[8], want[8];
+            snprintf(key, sizeof(key), "q%d", k + 1);
+            snprintf(want, sizeof(want), "%d", steps[i][k]);
+            assert_string_equal(kv_get(out, key), want);
+        }
+    }
+    test_env_dispose(&env);
+}
+
 static void test_fetch_multiple_keys_each_trigger_recompute(void **state)
 {
     (void)state;
@@ -711,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_fetch_partial_change_to_unused_field_does_not_recompute),
         cmocka_unit_test(test_fetch_multiple_keys_each_trigger_recompute),
         cmocka_unit_test(test_fetch_key_count_changes_between_one_many_and_none),
+        cmocka_unit_test(test_fetch_key_readers_move_between_one_and_many),
         cmocka_unit_test(test_fetch_filter_key_change_leaves_no_stale_dependencies),
         cmocka_unit_test(test_fetch_one_with_two_matches_returns_emultiple),
         cmocka_unit_test(test_fetch_of_a_collection_created_later_fails_with_eorder),
