@@ -61,15 +61,14 @@ void krt__vec_dispose(krt__vec_t *v)
 
 /* ---- map ---------------------------------------------------------------------------------- */
 
+/* Keys and values share one allocation (values after the keys): one malloc header instead of
+ * two, which counts for the many small maps (sets of a few inputs). */
 static int map_resize(krt__map_t *m, uint32_t cap)
 {
-    uint64_t *keys = krt_malloc((size_t)cap * sizeof(uint64_t));
-    uint64_t *vals = krt_malloc((size_t)cap * sizeof(uint64_t));
-    if (!keys || !vals) {
-        krt_free(keys);
-        krt_free(vals);
+    uint64_t *keys = krt_malloc((size_t)cap * 2 * sizeof(uint64_t));
+    if (!keys)
         return KRT_ENOMEM;
-    }
+    uint64_t *vals = keys + cap;
     memset(keys, 0xff, (size_t)cap * sizeof(uint64_t));
     uint32_t mask = cap - 1;
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -82,7 +81,6 @@ static int map_resize(krt__map_t *m, uint32_t cap)
         vals[j] = m->vals[i];
     }
     krt_free(m->keys);
-    krt_free(m->vals);
     m->keys = keys;
     m->vals = vals;
     m->cap = cap;
@@ -91,21 +89,27 @@ static int map_resize(krt__map_t *m, uint32_t cap)
 
 uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted)
 {
-    /* Keep the load factor under 3/4. */
-    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
-        if (map_resize(m, m->cap ? m->cap * 2 : 8) != KRT_OK)
-            return NULL;
-    }
-    uint32_t mask = m->cap - 1;
-    uint32_t i = (uint32_t)krt__mix64(key) & mask;
-    for (;; i = (i + 1) & mask) {
-        if (m->keys[i] == key) {
-            if (inserted)
-                *inserted = false;
-            return &m->vals[i];
+    uint32_t mask = m->cap - 1, i = 0;
+    if (m->cap) {
+        for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+            if (m->keys[i] == key) {
+                if (inserted)
+                    *inserted = false;
+                return &m->vals[i];
+            }
+            if (m->keys[i] == KRT__MAP_EMPTY)
+                break;
         }
-        if (m->keys[i] == KRT__MAP_EMPTY)
-            break;
+    }
+    /* Keep the load factor under 3/4. Only an insertion grows the table, so finding a key never
+     * fails, and room made by krt__map_reserve is not spent on keys already there. The first
+     * table has 4 slots: most sets of inputs hold two (one is held inline, see derive.c). */
+    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
+        if (map_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)
+            return NULL;
+        mask = m->cap - 1;
+        for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != KRT__MAP_EMPTY; i = (i + 1) & mask)
+            ;
     }
     m->keys[i] = key;
     m->vals[i] = init;
@@ -113,6 +117,17 @@ uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inse
     if (inserted)
         *inserted = true;
     return &m->vals[i];
+}
+
+int krt__map_reserve(krt__map_t *m, uint32_t n)
+{
+    uint64_t need = (uint64_t)m->len + n;
+    uint64_t cap = m->cap ? m->cap : 4;
+    while (need * 4 > cap * 3)
+        cap *= 2;
+    if (cap > UINT32_MAX)
+        return KRT_ENOMEM;
+    return cap == m->cap ? KRT_OK : map_resize(m, (uint32_t)cap);
 }
 
 int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val)
@@ -174,7 +189,6 @@ void krt__map_clear(krt__map_t *m)
 void krt__map_dispose(krt__map_t *m)
 {
     krt_free(m->keys);
-    krt_free(m->vals);
     memset(m, 0, sizeof(*m));
 }
 

@@ -40,7 +40,7 @@ int krt__vec_push(krt__vec_t *v, size_t size, const void *elem);
  * tombstones and a long-lived table never degrades. The all-ones key is reserved. */
 typedef struct krt__map {
     uint64_t *keys;
-    uint64_t *vals;
+    uint64_t *vals; /* in the same allocation as keys, after them */
     uint32_t cap; /* 0 or a power of two */
     uint32_t len;
 } krt__map_t;
@@ -79,9 +79,12 @@ static inline bool krt__map_get(const krt__map_t *m, uint64_t key, uint64_t *val
 }
 /* Inserts or replaces. Returns KRT_OK or KRT_ENOMEM (map unchanged). */
 int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val);
-/* Returns: a pointer to the value of |key|, inserting |init| first if absent; NULL on OOM.
- * *inserted tells which happened (may be NULL). */
+/* Returns: a pointer to the value of |key|, inserting |init| first if absent; NULL on OOM
+ * (only an insertion allocates). *inserted tells which happened (may be NULL). */
 uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted);
+/* Makes room for |n| more keys: the next |n| insertions cannot fail. Returns KRT_OK or
+ * KRT_ENOMEM (map unchanged). */
+int krt__map_reserve(krt__map_t *m, uint32_t n);
 /* Removes |key|; returns true if it was there (its value in *val when val is not NULL). */
 bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val);
 void krt__map_dispose(krt__map_t *m);

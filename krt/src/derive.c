@@ -1242,7 +1242,7 @@ static void unclaim(derived_t *d, uint32_t key, uint32_t input)
             oom(d);
     } else {
         krt__map_del(&d->owners, key, NULL);
-        krt__coll_set(c, key, NULL, false); /* removal allocates only for touched: see C2 */
+        krt__coll_set(c, key, NULL, false); /* cannot fail: callers reserved room (input_free) */
     }
 }
 
@@ -1260,9 +1260,17 @@ static void input_clear_deps(derived_t *d, input_t *in)
     in->ndeps = 0;
 }
 
+/* Removes an input whose parent object is gone, with its outputs. Room for the removals is made
+ * first: a removal that failed half-way would leave outputs nobody claims, which no later
+ * recompute would take back. Out of memory, nothing changes and the input is retried. */
 static void input_free(derived_t *d, input_t *in)
 {
     krt_engine_t *e = d->base.e;
+    if (krt__coll_reserve(&d->base, in->nouts) != KRT_OK ||
+        (d->status && krt__coll_reserve(d->status, 1) != KRT_OK)) {
+        oom(d);
+        return;
+    }
     for (uint32_t i = 0; i < in->nouts; i++) {
         unclaim(d, in->outs[i], in->key);
         krt__intern_unref(&e->in, in->outs[i]);
@@ -1466,6 +1474,13 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
         return;
     }
     if (failed) {
+        ctx_dispose_results(ctx);
+        return;
+    }
+    /* Room for every output this run may release or replace (see input_free); claims of new
+     * keys that fail are redone by the retry, released ones would not be. */
+    if (krt__coll_reserve(c, in->nouts + ctx->outs.len) != KRT_OK) {
+        oom(d);
         ctx_dispose_results(ctx);
         return;
     }

@@ -299,6 +299,16 @@ oom:
     return KRT_ENOMEM;
 }
 
+int krt__coll_reserve(krt_collection_t *c, uint32_t n)
+{
+    uint32_t need = c->touched.len + n;
+    if (krt__map_reserve(&c->touched, n) != KRT_OK ||
+        krt__vec_reserve(&c->batch, sizeof(krt_event_t), need - c->batch.len) != KRT_OK ||
+        krt__vec_reserve(&c->batch_keys, sizeof(uint32_t), need - c->batch_keys.len) != KRT_OK)
+        return KRT_ENOMEM;
+    return KRT_OK;
+}
+
 const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n)
 {
     if (!c->sorted_valid) {

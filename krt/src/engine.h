@@ -154,6 +154,10 @@ krt_collection_t *krt__coll_new(krt_engine_t *e, const krt__ops_t *ops, size_t s
  * next batch entry is an update even if old and new are equal. Returns KRT_OK or KRT_ENOMEM
  * (then obj was released and nothing changed). */
 int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool forced);
+/* Makes room for |n| more touched keys, so that the next changes of up to |n| keys that are
+ * published already (replacing or removing their object) cannot fail. Returns KRT_OK or
+ * KRT_ENOMEM (nothing changed but capacity). */
+int krt__coll_reserve(krt_collection_t *c, uint32_t n);
 static inline const krt_obj_t *krt__coll_get_id(const krt_collection_t *c, uint32_t key)
 {
     uint64_t v;

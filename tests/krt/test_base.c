@@ -260,6 +260,29 @@ static void test_map_clear_frees_a_grown_table_and_keeps_a_small_one(void **stat
     krt__map_dispose(&m);
 }
 
+static void test_map_reserve_makes_the_next_insertions_and_finds_infallible(void **state)
+{
+    (void)state;
+    krt__map_t m = {0};
+    assert_int_equal(krt__map_reserve(&m, 100), KRT_OK);
+    uint32_t cap = m.cap;
+    assert_true(cap * 3 >= 100 * 4);
+    for (uint64_t k = 0; k < 100; k++)
+        assert_non_null(krt__map_upsert(&m, k, k, NULL));
+    assert_int_equal(m.cap, cap); /* no growth within the reservation */
+    /* Upserting a key already there never grows the table, even when full to the limit. */
+    while ((uint64_t)(m.len + 1) * 4 <= (uint64_t)m.cap * 3)
+        assert_non_null(krt__map_upsert(&m, 1000 + m.len, 0, NULL));
+    cap = m.cap;
+    bool inserted = true;
+    uint64_t *v = krt__map_upsert(&m, 5, 0, &inserted);
+    assert_non_null(v);
+    assert_false(inserted);
+    assert_int_equal(*v, 5);
+    assert_int_equal(m.cap, cap);
+    krt__map_dispose(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_vec_grows_and_keeps_elements),
         cmocka_unit_test(test_vec_shrink_keeps_elements_and_gives_back_room),
         cmocka_unit_test(test_map_clear_frees_a_grown_table_and_keeps_a_small_one),
+        cmocka_unit_test(test_map_reserve_makes_the_next_insertions_and_finds_infallible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
