@@ -170,13 +170,27 @@ bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val)
     return true;
 }
 
+bool krt__scratch_clear(krt__map_t *m, uint32_t used, bool *hot)
+{
+    /* Scratch maps are cleared every flush and walked by capacity: after one large flush, a
+     * table sized for it would make every small flush pay for it, and its memory would stay
+     * allocated for nothing (a cold start left megabytes behind). A steady stream of large
+     * flushes, on the other hand, would regrow it every time. */
+    bool big = (uint64_t)used * 4 > (uint64_t)KRT__MAP_SCRATCH_KEEP * 3;
+    bool keep = big && *hot;
+    *hot = big;
+    if (keep) {
+        if (m->cap)
+            memset(m->keys, 0xff, (size_t)m->cap * sizeof(uint64_t));
+        m->len = 0;
+    } else {
+        krt__map_clear(m);
+    }
+    return keep;
+}
+
 void krt__map_clear(krt__map_t *m)
 {
-    /* Scratch maps (touched keys, dirty inputs) are cleared every flush and walked by capacity:
-     * after one large flush, a table sized for it would make every small flush pay for it, and
-     * its memory would stay allocated for nothing until the next large flush (a cold start left
-     * megabytes behind). Give the memory back unless the table is small; regrowing it costs
-     * less than the work that filled it. */
     if (m->cap > KRT__MAP_SCRATCH_KEEP) {
         krt__map_dispose(m);
         return;

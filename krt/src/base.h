@@ -88,10 +88,15 @@ int krt__map_reserve(krt__map_t *m, uint32_t n);
 /* Removes |key|; returns true if it was there (its value in *val when val is not NULL). */
 bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val);
 void krt__map_dispose(krt__map_t *m);
-/* Empties |m|; a table of more than KRT__MAP_SCRATCH_KEEP slots is freed rather than kept, so a
- * scratch map (touched keys, dirty inputs) holds no memory between flushes once it grew. */
+/* Empties |m|; a table of more than KRT__MAP_SCRATCH_KEEP slots is freed rather than kept. */
 void krt__map_clear(krt__map_t *m);
 #define KRT__MAP_SCRATCH_KEEP 64
+/* Empties a scratch map (touched keys, dirty inputs) that just served |used| keys in a flush.
+ * Its table is kept only when this flush and the previous one (*hot, updated) both needed more
+ * than a small table: a run of large flushes keeps reusing it, while after a single large one (a
+ * cold start) it is given back instead of staying allocated until the next large flush.
+ * Returns: whether the table was kept. */
+bool krt__scratch_clear(krt__map_t *m, uint32_t used, bool *hot);
 /* Iteration: for (uint32_t i = 0; krt__map_next(m, &i, &k, &v);) ... ; the map must not change. */
 static inline bool krt__map_next(const krt__map_t *m, uint32_t *it, uint64_t *key, uint64_t *val)
 {

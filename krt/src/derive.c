@@ -132,6 +132,7 @@ typedef struct derived {
     bool nothing;
     bool oom;    /* an allocation failed while recomputing the current input: retry it */
     bool rescan; /* a change could not be recorded: recompute every input at the next flush */
+    bool dirty_hot; /* the last flush had many dirty inputs (krt__scratch_clear) */
     size_t ndeps;
 } derived_t;
 
@@ -1646,8 +1647,10 @@ static bool derived_process(krt_collection_t *c)
     }
     if (!first)
         complete = true; /* a failed rescan is redone through d->rescan */
-    if (d->dirty.len == 0)
+    if (d->dirty.len == 0) {
+        d->dirty_hot = false;
         return complete;
+    }
     uint32_t n = 0;
     uint32_t *ids = krt_malloc(d->dirty.len * sizeof(uint32_t));
     if (!ids) {
@@ -1656,7 +1659,7 @@ static bool derived_process(krt_collection_t *c)
     }
     for (uint32_t it = 0; krt__map_next(&d->dirty, &it, &key, NULL);)
         ids[n++] = (uint32_t)key;
-    krt__map_clear(&d->dirty);
+    krt__scratch_clear(&d->dirty, n, &d->dirty_hot);
     /* Numeric id order is deterministic for a given history and cheap; results do not depend on
      * it (duplicate claims resolve by key string). */
     krt__intern_sort(NULL, ids, n);

@@ -123,11 +123,12 @@ static void release_batch(krt_collection_t *c)
 /* After delivery the batch's room is only needed for keys touched since (C6): handlers may have
  * mutated static collections. A cold start's batches are as large as the collections and would
  * otherwise stay allocated until the next flush as large; small ones are kept to spare every
- * flush a malloc per collection. */
+ * flush a malloc per collection, and so are large ones in a run of large flushes (the touched
+ * table's policy, krt__scratch_clear). */
 #define BATCH_KEEP 32
 static void batch_trim(krt_collection_t *c)
 {
-    if (c->batch.cap <= BATCH_KEEP && c->batch_keys.cap <= BATCH_KEEP)
+    if (c->scratch_keep || (c->batch.cap <= BATCH_KEEP && c->batch_keys.cap <= BATCH_KEEP))
         return;
     uint32_t keep = c->touched.len > BATCH_KEEP ? c->touched.len : BATCH_KEEP;
     krt__vec_shrink(&c->batch, sizeof(krt_event_t), keep);
@@ -335,8 +336,10 @@ int krt__coll_publish(krt_collection_t *c)
 {
     krt_engine_t *e = c->e;
     uint32_t n = c->touched.len;
-    if (n == 0)
+    if (n == 0) {
+        c->scratch_hot = c->scratch_keep = false;
         return KRT_OK;
+    }
     /* krt__coll_set reserved room for every touched key (C6). */
     if (c->batch.cap < n || c->batch_keys.cap < n)
         return KRT_EINVARIANT;
@@ -376,7 +379,7 @@ int krt__coll_publish(krt_collection_t *c)
         ev->cur = krt_obj_retain(cur);
         ids[out++] = id; /* so does the key reference */
     }
-    krt__map_clear(&c->touched);
+    c->scratch_keep = krt__scratch_clear(&c->touched, n, &c->scratch_hot);
     c->batch.len = out;
     c->batch_keys.len = out;
     if (out) {

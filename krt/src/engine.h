@@ -126,6 +126,8 @@ struct krt_collection {
     bool sorted_valid;
     bool synced;
     bool processed; /* has run process() at least once */
+    bool scratch_hot;  /* the last flush touched more keys than a small table holds */
+    bool scratch_keep; /* this flush's touched table was kept: keep the batch's room too */
     uint32_t users;
     krt_stats_t stats;
     krt_collection_t *owner; /* a status or index collection freed with its owner */

@@ -17,6 +17,7 @@ typedef struct join {
     void *ud;
     krt__map_t dirty; /* key id -> 1, one interner reference each */
     bool rescan;      /* a member change could not be recorded: resolve every key next flush */
+    bool dirty_hot;   /* the last flush had many dirty keys (krt__scratch_clear) */
 } join_t;
 
 static bool mark(join_t *j, uint32_t key)
@@ -90,8 +91,11 @@ static bool join_process(krt_collection_t *c)
     }
     if (c->processed)
         complete = true; /* a failed rescan is redone through j->rescan */
-    if (j->dirty.len == 0)
+    if (j->dirty.len == 0) {
+        j->dirty_hot = false;
         return complete;
+    }
+    uint32_t used = j->dirty.len;
     const krt_obj_t **scratch = krt_malloc(j->n * sizeof(*scratch));
     if (!scratch) {
         krt__flush_error(c->e, KRT_ENOMEM);
@@ -111,8 +115,8 @@ static bool join_process(krt_collection_t *c)
     }
     krt__vec_dispose(&done);
     krt_free(scratch);
-    if (j->dirty.len == 0) /* keys were deleted one by one: give the table back (base.h) */
-        krt__map_clear(&j->dirty);
+    if (j->dirty.len == 0) /* keys were deleted one by one: the table is still as large */
+        krt__scratch_clear(&j->dirty, used, &j->dirty_hot);
     return complete;
 }
 

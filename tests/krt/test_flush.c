@@ -578,6 +578,23 @@ static void test_flush_gives_back_batch_room_and_reserves_it_again_on_touch(void
     FLUSH(env.e);
     assert_string_equal(kv_get(copy, "100"), "changed");
     assert_string_equal(kv_get(copy, "63"), "63");
+    /* A run of large flushes keeps its tables (no regrowing every flush); the first small flush
+     * after it gives them back. The flush above (65 keys) was large: start after a small one. */
+    PUT(src, kv_num(2));
+    FLUSH(env.e);
+    assert_true(src->batch.cap <= 32);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 200; i++)
+            PUT(src, kv_num(i));
+        FLUSH(env.e);
+        if (round == 0)
+            assert_true(src->batch.cap <= 32);
+        else
+            assert_true(src->batch.cap >= 200 && src->touched.cap >= 256);
+    }
+    PUT(src, kv_num(1));
+    FLUSH(env.e);
+    assert_true(src->batch.cap <= 32 && src->touched.cap <= KRT__MAP_SCRATCH_KEEP);
     test_rec_dispose(&rec);
     test_env_dispose(&env);
 }
