@@ -118,22 +118,37 @@ static inline size_t krt__map_bytes(const krt__map_t *m)
 }
 
 /* ---- interner: key strings <-> dense ids, reference counted ------------------------------ */
+/* Strings up to KRT__SLAB_MAX bytes (with their NUL) live in a slab: chunks carved into blocks of
+ * multiples of 8 bytes, a free list per block size. A key costs its length rounded up to 8
+ * instead of a malloc'd block (at least 32 bytes, 16-byte steps, 8 of header), and nothing is
+ * moved, so a string stays put for as long as its id lives. Freed blocks are reused by strings of
+ * the same rounded size; chunks are returned when the interner is disposed. */
+#define KRT__SLAB_MAX 256
+typedef struct krt__slab {
+    char *chunks;   /* chunk list, linked through each chunk's first 8 bytes */
+    char *pos;      /* next free byte of the newest chunk */
+    size_t left;    /* bytes left at pos */
+    char *free[KRT__SLAB_MAX / 8 + 1]; /* free blocks by size / 8, linked through their start */
+} krt__slab_t;
+
 /* INVARIANTS
  *  N1 id i is live <=> strs[i] != NULL <=> refs[i] > 0, and then table maps strs[i] to i
  *  N2 dead ids are on the free list and are reused before the array grows
  *  N3 order[2i] and order[2i+1] hold bytes 0-7 and 8-15 of strs[i] big-endian (zero padded), so
- *     comparing them, then the rest, orders ids exactly as strcmp orders their strings        */
+ *     comparing them, then the rest, orders ids exactly as strcmp orders their strings
+ * Hashes are not kept (8 bytes an id): the slot table is rebuilt from the strings, and a lookup
+ * compares the order prefix before the string.                                                */
 typedef struct krt__intern {
     char **strs;
     uint32_t *refs;
     uint64_t *order;
-    uint64_t *hashes;
     uint32_t len; /* ids handed out so far (live or dead) */
     uint32_t cap;
     uint32_t live;
     uint32_t *slots; /* hash table of id+1, 0 = empty */
     uint32_t nslots;
     uint32_t free_head; /* id+1 of the first free id, 0 = none (chained through refs) */
+    krt__slab_t slab;
 } krt__intern_t;
 
 void krt__intern_init(krt__intern_t *in);

@@ -155,6 +155,47 @@ static void test_intern_survives_churn_of_many_keys(void **state)
     krt__intern_dispose(&in);
 }
 
+/* Strings that share 16-byte prefixes, end at or around byte 16, or are too long for the slab
+ * (KRT__SLAB_MAX): lookups compare prefixes first, then the tails. */
+static void test_intern_tells_apart_strings_with_shared_prefixes_and_any_length(void **state)
+{
+    (void)state;
+    krt__intern_t in;
+    krt__intern_init(&in);
+    static char strs[12][400];
+    snprintf(strs[0], 400, "0123456789abcde");   /* 15 bytes */
+    snprintf(strs[1], 400, "0123456789abcdef");  /* 16 */
+    snprintf(strs[2], 400, "0123456789abcdefg"); /* 17 */
+    snprintf(strs[3], 400, "0123456789abcdefh");
+    snprintf(strs[4], 400, "0123456789abcdefgh");
+    snprintf(strs[5], 400, "%s", "");
+    for (int i = 6; i < 12; i++) { /* around the slab limit */
+        memset(strs[i], 'x', 400);
+        strs[i][KRT__SLAB_MAX - 9 + i] = '\0'; /* lengths 253 .. 258 */
+    }
+    uint32_t ids[12];
+    for (int i = 0; i < 12; i++) {
+        ids[i] = krt__intern_ref(&in, strs[i]);
+        assert_int_not_equal(ids[i], UINT32_MAX);
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(ids[i], ids[j]);
+    }
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(krt__intern_find(&in, strs[i]), ids[i]);
+        assert_string_equal(krt__intern_str(&in, ids[i]), strs[i]);
+    }
+    assert_int_equal(krt__intern_find(&in, "0123456789abcdefgi"), UINT32_MAX);
+    assert_int_equal(krt__intern_find(&in, "0123456789abcd"), UINT32_MAX);
+    assert_int_equal(krt__intern_check(&in), KRT_OK);
+    /* A freed block is reused by the next string of its rounded size. */
+    const char *old = krt__intern_str(&in, ids[2]);
+    krt__intern_unref(&in, ids[2]);
+    uint32_t again = krt__intern_ref(&in, "ZZZZZZZZZZZZZZZZZ"); /* 17 bytes, as strs[2] */
+    assert_ptr_equal(krt__intern_str(&in, again), old);
+    assert_int_equal(krt__intern_check(&in), KRT_OK);
+    krt__intern_dispose(&in);
+}
+
 static const krt__intern_t *cmp_in;
 static int strcmp_ids(const void *a, const void *b)
 {
@@ -290,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_map_upsert_reports_insertion),
         cmocka_unit_test(test_intern_refcounts_and_reuses_ids),
         cmocka_unit_test(test_intern_survives_churn_of_many_keys),
+        cmocka_unit_test(test_intern_tells_apart_strings_with_shared_prefixes_and_any_length),
         cmocka_unit_test(test_intern_sort_orders_like_strcmp),
         cmocka_unit_test(test_vec_grows_and_keeps_elements),
         cmocka_unit_test(test_vec_shrink_keeps_elements_and_gives_back_room),
