@@ -96,11 +96,19 @@ typedef struct src_index {
 typedef struct input {
     uint32_t key;          /* interned, one reference */
     const krt_obj_t *obj;  /* the object last computed, one reference */
-    uint32_t *outs;        /* output key ids claimed, one reference each */
+    union {
+        uint32_t one;   /* nouts == 1: most inputs emit one output */
+        uint32_t *many; /* nouts > 1 */
+    } outs;             /* output key ids claimed, one reference each */
     uint32_t nouts;
     dep_t *deps;
     uint32_t ndeps;
 } input_t;
+
+static inline const uint32_t *input_outs(const input_t *in)
+{
+    return in->nouts > 1 ? in->outs.many : &in->outs.one;
+}
 
 typedef struct shadow {
     uint32_t input;
@@ -1272,11 +1280,13 @@ static void input_free(derived_t *d, input_t *in)
         oom(d);
         return;
     }
+    const uint32_t *outs = input_outs(in);
     for (uint32_t i = 0; i < in->nouts; i++) {
-        unclaim(d, in->outs[i], in->key);
-        krt__intern_unref(&e->in, in->outs[i]);
+        unclaim(d, outs[i], in->key);
+        krt__intern_unref(&e->in, outs[i]);
     }
-    krt_free(in->outs);
+    if (in->nouts > 1)
+        krt_free(in->outs.many);
     input_clear_deps(d, in);
     if (d->status)
         krt__coll_set(d->status, in->key, NULL, false);
@@ -1361,19 +1371,22 @@ static void commit_outputs(derived_t *d, input_t *in, krt_ctx_t *ctx)
     uint32_t n = ctx->out_keys.len;
     uint32_t *keys = (uint32_t *)ctx->out_keys.data;
     /* Release claims this run no longer makes. */
+    const uint32_t *outs = input_outs(in);
     for (uint32_t i = 0; i < in->nouts; i++) {
         bool kept = false;
         for (uint32_t j = 0; j < n && !kept; j++)
-            kept = keys[j] == in->outs[i];
+            kept = keys[j] == outs[i];
         if (!kept)
-            unclaim(d, in->outs[i], in->key);
+            unclaim(d, outs[i], in->key);
     }
     for (uint32_t i = 0; i < n; i++)
         claim(d, keys[i], in->key, KRT__VEC_AT(&ctx->outs, const krt_obj_t *, i));
     for (uint32_t i = 0; i < in->nouts; i++)
-        krt__intern_unref(&e->in, in->outs[i]);
-    if (n > in->nouts) {
-        uint32_t *p = krt_realloc(in->outs, n * sizeof(uint32_t));
+        krt__intern_unref(&e->in, outs[i]);
+    /* Storage: one key inline, several in an array that grows as needed (and is kept when a
+     * run claims fewer, but more than one). */
+    if (n > 1 && n > in->nouts) {
+        uint32_t *p = krt_realloc(in->nouts > 1 ? in->outs.many : NULL, n * sizeof(uint32_t));
         if (!p) { /* keep the claims consistent: give back what cannot be recorded */
             for (uint32_t i = in->nouts; i < n; i++) {
                 unclaim(d, keys[i], in->key);
@@ -1382,11 +1395,16 @@ static void commit_outputs(derived_t *d, input_t *in, krt_ctx_t *ctx)
             n = in->nouts;
             oom(d);
         } else {
-            in->outs = p;
+            in->outs.many = p;
         }
     }
-    if (n)
-        memcpy(in->outs, keys, n * sizeof(uint32_t));
+    if (n > 1) {
+        memcpy(in->outs.many, keys, n * sizeof(uint32_t));
+    } else {
+        if (in->nouts > 1)
+            krt_free(in->outs.many);
+        in->outs.one = n ? keys[0] : 0;
+    }
     in->nouts = n;
     ctx->outs.len = ctx->out_keys.len = 0; /* references moved */
 }
@@ -1709,11 +1727,13 @@ static void derived_dispose(krt_collection_t *c)
     uint64_t v, key;
     for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
         input_t *in = (input_t *)(uintptr_t)v;
+        const uint32_t *outs = input_outs(in);
         for (uint32_t i = 0; i < in->nouts; i++)
-            krt__intern_unref(&e->in, in->outs[i]);
+            krt__intern_unref(&e->in, outs[i]);
         for (uint32_t i = 0; i < in->ndeps; i++)
             dep_dispose(e, &in->deps[i]);
-        krt_free(in->outs);
+        if (in->nouts > 1)
+            krt_free(in->outs.many);
         krt_free(in->deps);
         krt_obj_release(in->obj);
         krt__intern_unref(&e->in, in->key);
@@ -1809,7 +1829,7 @@ static void derived_dump(const krt_collection_t *c, json_t *out)
         const input_t *in = (const input_t *)(uintptr_t)v;
         json_t *outs = json_array(), *deps = json_array();
         for (uint32_t i = 0; i < in->nouts; i++)
-            json_array_append_new(outs, json_string(krt__intern_str(&e->in, in->outs[i])));
+            json_array_append_new(outs, json_string(krt__intern_str(&e->in, input_outs(in)[i])));
         for (uint32_t i = 0; i < in->ndeps; i++)
             json_array_append_new(deps, dep_json(e, &in->deps[i]));
         json_object_set_new(inputs, krt__intern_str(&e->in, in->key),
@@ -1883,7 +1903,7 @@ static int derived_check(const krt_collection_t *c)
         const input_t *in = (const input_t *)(uintptr_t)iv;
         bool has = false;
         for (uint32_t i = 0; i < in->nouts && !has; i++)
-            has = in->outs[i] == k;
+            has = input_outs(in)[i] == k;
         if (!has)
             rc = KRT_EINVARIANT;
         krt__vec_t *sv = shadows_of((derived_t *)d, (uint32_t)k);
@@ -1895,15 +1915,16 @@ static int derived_check(const krt_collection_t *c)
     for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         ndeps += in->ndeps;
+        const uint32_t *outs = input_outs(in);
         for (uint32_t i = 0; i < in->nouts; i++) {
             uint64_t owner;
-            if (!krt__map_get(&d->owners, in->outs[i], &owner)) {
+            if (!krt__map_get(&d->owners, outs[i], &owner)) {
                 rc = KRT_EINVARIANT;
                 continue;
             }
             if (owner == in->key)
                 continue;
-            krt__vec_t *sv = shadows_of((derived_t *)d, in->outs[i]);
+            krt__vec_t *sv = shadows_of((derived_t *)d, outs[i]);
             bool found = false;
             for (uint32_t j = 0; sv && j < sv->len && !found; j++)
                 found = KRT__VEC_AT(sv, shadow_t, j).input == in->key;
@@ -1972,7 +1993,8 @@ static size_t derived_bytes(const krt_collection_t *c)
     uint64_t v;
     for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
-        n += sizeof(*in) + in->nouts * sizeof(uint32_t) + in->ndeps * sizeof(dep_t);
+        n += sizeof(*in) + (in->nouts > 1 ? in->nouts * sizeof(uint32_t) : 0) +
+             in->ndeps * sizeof(dep_t);
         for (uint32_t i = 0; i < in->ndeps; i++) {
             const dep_t *dep = &in->deps[i];
             if (dep->nkeys > 1)
