@@ -206,6 +206,105 @@ void krt__map_dispose(krt__map_t *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* ---- id map: the same algorithm with 32-bit keys ------------------------------------------ */
+
+static int imap_resize(krt__imap_t *m, uint32_t cap)
+{
+    uint32_t *keys = krt_malloc((size_t)cap * (sizeof(uint32_t) + sizeof(uint64_t)));
+    if (!keys)
+        return KRT_ENOMEM;
+    uint64_t *vals = (uint64_t *)(keys + cap); /* cap >= 4: 16-byte offset, aligned */
+    memset(keys, 0xff, (size_t)cap * sizeof(uint32_t));
+    uint32_t mask = cap - 1;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        if (m->keys[i] == KRT__IMAP_EMPTY)
+            continue;
+        uint32_t j = (uint32_t)krt__mix64(m->keys[i]) & mask;
+        while (keys[j] != KRT__IMAP_EMPTY)
+            j = (j + 1) & mask;
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    krt_free(m->keys);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = cap;
+    return KRT_OK;
+}
+
+uint64_t *krt__imap_upsert(krt__imap_t *m, uint32_t key, uint64_t init, bool *inserted)
+{
+    uint32_t mask = m->cap - 1, i = 0;
+    if (m->cap) {
+        for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+            if (m->keys[i] == key) {
+                if (inserted)
+                    *inserted = false;
+                return &m->vals[i];
+            }
+            if (m->keys[i] == KRT__IMAP_EMPTY)
+                break;
+        }
+    }
+    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
+        if (imap_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)
+            return NULL;
+        mask = m->cap - 1;
+        for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != KRT__IMAP_EMPTY; i = (i + 1) & mask)
+            ;
+    }
+    m->keys[i] = key;
+    m->vals[i] = init;
+    m->len++;
+    if (inserted)
+        *inserted = true;
+    return &m->vals[i];
+}
+
+int krt__imap_put(krt__imap_t *m, uint32_t key, uint64_t val)
+{
+    uint64_t *slot = krt__imap_upsert(m, key, val, NULL);
+    if (!slot)
+        return KRT_ENOMEM;
+    *slot = val;
+    return KRT_OK;
+}
+
+bool krt__imap_del(krt__imap_t *m, uint32_t key, uint64_t *val)
+{
+    if (m->len == 0)
+        return false;
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)krt__mix64(key) & mask;
+    for (;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            break;
+        if (m->keys[i] == KRT__IMAP_EMPTY)
+            return false;
+    }
+    if (val)
+        *val = m->vals[i];
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; m->keys[j] != KRT__IMAP_EMPTY; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)krt__mix64(m->keys[j]) & mask;
+        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!in_range) {
+            m->keys[hole] = m->keys[j];
+            m->vals[hole] = m->vals[j];
+            hole = j;
+        }
+    }
+    m->keys[hole] = KRT__IMAP_EMPTY;
+    m->len--;
+    return true;
+}
+
+void krt__imap_dispose(krt__imap_t *m)
+{
+    krt_free(m->keys);
+    memset(m, 0, sizeof(*m));
+}
+
 /* ---- interner ------------------------------------------------------------------------------ */
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -117,6 +117,61 @@ static inline size_t krt__map_bytes(const krt__map_t *m)
     return (size_t)m->cap * 16;
 }
 
+/* ---- hash map: uint32 id -> uint64 value -------------------------------------------------- */
+/* The same table for keys that are interned ids (published objects, inputs, owners): 12 bytes a
+ * slot instead of 16. UINT32_MAX, which no id is (it is the interner's error value), is reserved. */
+typedef struct krt__imap {
+    uint32_t *keys;
+    uint64_t *vals; /* in the same allocation as keys, after them */
+    uint32_t cap;   /* 0 or a power of two (at least 4, so vals stay 8-byte aligned) */
+    uint32_t len;
+} krt__imap_t;
+
+#define KRT__IMAP_EMPTY UINT32_MAX
+
+static inline uint64_t *krt__imap_find(const krt__imap_t *m, uint32_t key)
+{
+    if (m->len == 0)
+        return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            return &m->vals[i];
+        if (m->keys[i] == KRT__IMAP_EMPTY)
+            return NULL;
+    }
+}
+static inline bool krt__imap_get(const krt__imap_t *m, uint32_t key, uint64_t *val)
+{
+    uint64_t *p = krt__imap_find(m, key);
+    if (p && val)
+        *val = *p;
+    return p != NULL;
+}
+int krt__imap_put(krt__imap_t *m, uint32_t key, uint64_t val);
+uint64_t *krt__imap_upsert(krt__imap_t *m, uint32_t key, uint64_t init, bool *inserted);
+bool krt__imap_del(krt__imap_t *m, uint32_t key, uint64_t *val);
+void krt__imap_dispose(krt__imap_t *m);
+static inline bool krt__imap_next(const krt__imap_t *m, uint32_t *it, uint32_t *key,
+                                  uint64_t *val)
+{
+    for (; *it < m->cap; (*it)++) {
+        if (m->keys[*it] != KRT__IMAP_EMPTY) {
+            if (key)
+                *key = m->keys[*it];
+            if (val)
+                *val = m->vals[*it];
+            (*it)++;
+            return true;
+        }
+    }
+    return false;
+}
+static inline size_t krt__imap_bytes(const krt__imap_t *m)
+{
+    return (size_t)m->cap * 12;
+}
+
 /* ---- interner: key strings <-> dense ids, reference counted ------------------------------ */
 /* Strings up to KRT__SLAB_MAX bytes (with their NUL) live in a slab: chunks carved into blocks of
  * multiples of 8 bytes, a free list per block size. A key costs its length rounded up to 8

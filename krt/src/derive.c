@@ -129,8 +129,8 @@ typedef struct derived {
     unsigned flags;
     krt_transform_cb fn;
     void *ud;
-    krt__map_t inputs;  /* input key id -> input_t* */
-    krt__map_t owners;  /* output key id -> owning input key id */
+    krt__imap_t inputs; /* input key id -> input_t* */
+    krt__imap_t owners; /* output key id -> owning input key id */
     krt__map_t shadows; /* output key id -> krt__vec_t* of shadow_t */
     krt__map_t dirty;   /* input key id -> 1, one interner reference each */
     src_t *srcs;
@@ -1208,7 +1208,7 @@ static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *o
 {
     krt_collection_t *c = &d->base;
     bool inserted;
-    uint64_t *owner = krt__map_upsert(&d->owners, key, input, &inserted);
+    uint64_t *owner = krt__imap_upsert(&d->owners, key, input, &inserted);
     if (!owner) {
         krt_obj_release(obj);
         oom(d);
@@ -1236,7 +1236,7 @@ static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *o
 static void unclaim(derived_t *d, uint32_t key, uint32_t input)
 {
     krt_collection_t *c = &d->base;
-    uint64_t *owner = krt__map_find(&d->owners, key);
+    uint64_t *owner = krt__imap_find(&d->owners, key);
     if (!owner)
         return;
     if (*owner != input) {
@@ -1250,7 +1250,7 @@ static void unclaim(derived_t *d, uint32_t key, uint32_t input)
         if (krt__coll_set(c, key, obj, false) != KRT_OK)
             oom(d);
     } else {
-        krt__map_del(&d->owners, key, NULL);
+        krt__imap_del(&d->owners, key, NULL);
         krt__coll_set(c, key, NULL, false); /* cannot fail: callers reserved room (input_free) */
     }
 }
@@ -1290,7 +1290,7 @@ static void input_free(derived_t *d, input_t *in)
     input_clear_deps(d, in);
     if (d->status)
         krt__coll_set(d->status, in->key, NULL, false);
-    krt__map_del(&d->inputs, in->key, NULL);
+    krt__imap_del(&d->inputs, in->key, NULL);
     krt_obj_release(in->obj);
     krt__intern_unref(&e->in, in->key);
     krt_free(in);
@@ -1438,7 +1438,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     krt_collection_t *c = &d->base;
     krt_engine_t *e = c->e;
     uint64_t v;
-    input_t *in = krt__map_get(&d->inputs, key, &v) ? (input_t *)(uintptr_t)v : NULL;
+    input_t *in = krt__imap_get(&d->inputs, key, &v) ? (input_t *)(uintptr_t)v : NULL;
     const krt_obj_t *obj = d->parent ? krt__coll_get_id(d->parent, key) : NULL;
     bool exists = d->parent ? obj != NULL : true;
     if (!exists) {
@@ -1478,7 +1478,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     }
     if (!in) {
         in = krt_calloc(1, sizeof(*in));
-        if (!in || krt__map_put(&d->inputs, key, (uint64_t)(uintptr_t)in) != KRT_OK) {
+        if (!in || krt__imap_put(&d->inputs, key, (uint64_t)(uintptr_t)in) != KRT_OK) {
             krt_free(in);
             oom(d);
             ctx_dispose_results(ctx);
@@ -1536,7 +1536,7 @@ static void check_input(derived_t *d, src_t *s, uint32_t id, uint32_t key, const
 {
     krt_engine_t *e = d->base.e;
     uint64_t v;
-    if (is_dirty(d, id) || !krt__map_get(&d->inputs, id, &v))
+    if (is_dirty(d, id) || !krt__imap_get(&d->inputs, id, &v))
         return;
     input_t *in = (input_t *)(uintptr_t)v;
     for (uint32_t i = 0; i < in->ndeps; i++) {
@@ -1646,15 +1646,16 @@ static bool derived_process(krt_collection_t *c)
     bool complete = true, first = !c->processed;
     if (first || d->rescan) {
         d->rescan = false;
+        uint32_t id;
         if (d->nothing) {
             complete = mark_dirty(d, d->nothing_key);
         } else {
-            for (uint32_t it = 0; krt__map_next(&d->parent->objs, &it, &key, NULL);)
-                complete &= mark_dirty(d, (uint32_t)key);
+            for (uint32_t it = 0; krt__imap_next(&d->parent->objs, &it, &id, NULL);)
+                complete &= mark_dirty(d, id);
         }
         /* Inputs whose parent object is gone are removed by their recompute. */
-        for (uint32_t it = 0; krt__map_next(&d->inputs, &it, &key, NULL);)
-            complete &= mark_dirty(d, (uint32_t)key);
+        for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, &id, NULL);)
+            complete &= mark_dirty(d, id);
     } else {
         if (d->parent)
             for (uint32_t i = 0; i < d->parent->batch.len; i++)
@@ -1725,7 +1726,7 @@ static void derived_dispose(krt_collection_t *c)
     derived_t *d = (derived_t *)c;
     krt_engine_t *e = c->e;
     uint64_t v, key;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         input_t *in = (input_t *)(uintptr_t)v;
         const uint32_t *outs = input_outs(in);
         for (uint32_t i = 0; i < in->nouts; i++)
@@ -1753,8 +1754,8 @@ static void derived_dispose(krt_collection_t *c)
         d->srcs = s->next;
         src_free(d, s);
     }
-    krt__map_dispose(&d->inputs);
-    krt__map_dispose(&d->owners);
+    krt__imap_dispose(&d->inputs);
+    krt__imap_dispose(&d->owners);
     krt__map_dispose(&d->shadows);
     krt__map_dispose(&d->dirty);
     if (d->parent)
@@ -1825,7 +1826,7 @@ static void derived_dump(const krt_collection_t *c, json_t *out)
         json_object_set_new(out, "parent", json_string(d->parent->name));
     json_t *inputs = json_object();
     uint64_t v;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         json_t *outs = json_array(), *deps = json_array();
         for (uint32_t i = 0; i < in->nouts; i++)
@@ -1893,10 +1894,11 @@ static int derived_check(const krt_collection_t *c)
     /* D1 */
     if (d->owners.len != c->objs.len)
         rc = KRT_EINVARIANT;
-    uint64_t k, v;
-    for (uint32_t it = 0; krt__map_next(&d->owners, &it, &k, &v);) {
+    uint64_t v;
+    uint32_t k;
+    for (uint32_t it = 0; krt__imap_next(&d->owners, &it, &k, &v);) {
         uint64_t iv;
-        if (!krt__coll_get_id(c, (uint32_t)k) || !krt__map_get(&d->inputs, v, &iv)) {
+        if (!krt__coll_get_id(c, k) || !krt__imap_get(&d->inputs, (uint32_t)v, &iv)) {
             rc = KRT_EINVARIANT;
             continue;
         }
@@ -1912,13 +1914,13 @@ static int derived_check(const krt_collection_t *c)
                 rc = KRT_EINVARIANT;
     }
     size_t ndeps = 0;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         ndeps += in->ndeps;
         const uint32_t *outs = input_outs(in);
         for (uint32_t i = 0; i < in->nouts; i++) {
             uint64_t owner;
-            if (!krt__map_get(&d->owners, outs[i], &owner)) {
+            if (!krt__imap_get(&d->owners, outs[i], &owner)) {
                 rc = KRT_EINVARIANT;
                 continue;
             }
@@ -1938,7 +1940,7 @@ static int derived_check(const krt_collection_t *c)
     bool ok_alloc = true;
     for (const src_t *s = d->srcs; s; s = s->next) {
         src_t x = {.c = s->c};
-        for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+        for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
             const input_t *in = (const input_t *)(uintptr_t)v;
             for (uint32_t i = 0; i < in->ndeps; i++) {
                 if (in->deps[i].src != s)
@@ -1988,10 +1990,10 @@ static void derived_stats(const krt_collection_t *c, krt_stats_t *out)
 static size_t derived_bytes(const krt_collection_t *c)
 {
     const derived_t *d = (const derived_t *)c;
-    size_t n = krt__map_bytes(&d->inputs) + krt__map_bytes(&d->owners) +
+    size_t n = krt__imap_bytes(&d->inputs) + krt__imap_bytes(&d->owners) +
                krt__map_bytes(&d->shadows) + krt__map_bytes(&d->dirty);
     uint64_t v;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         n += sizeof(*in) + (in->nouts > 1 ? in->nouts * sizeof(uint32_t) : 0) +
              in->ndeps * sizeof(dep_t);
@@ -2135,7 +2137,7 @@ const krt_obj_t *krt_singleton_get(const krt_collection_t *c)
 {
     uint64_t v;
     uint32_t it = 0;
-    return krt__map_next(&c->objs, &it, NULL, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
+    return krt__imap_next(&c->objs, &it, NULL, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
 }
 
 krt_collection_t *krt_derive_status_new(krt_engine_t *e, krt_collection_t *parent,

@@ -241,7 +241,7 @@ uint32_t krt__obj_key_ref(krt_engine_t *e, const krt_obj_t *o)
 int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool forced)
 {
     krt_engine_t *e = c->e;
-    uint64_t *slot = krt__map_find(&c->objs, key);
+    uint64_t *slot = krt__imap_find(&c->objs, key);
     const krt_obj_t *cur = slot ? (const krt_obj_t *)(uintptr_t)*slot : NULL;
     if (!obj && !cur)
         return KRT_OK;
@@ -273,7 +273,7 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
     if (obj == cur)
         return KRT_OK;
     if (!slot && obj) { /* reserve the objs entry first so nothing below can fail half-way */
-        slot = krt__map_upsert(&c->objs, key, 0, NULL);
+        slot = krt__imap_upsert(&c->objs, key, 0, NULL);
         if (!slot)
             goto oom;
         *slot = 0;
@@ -289,7 +289,7 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
     if (obj) {
         *slot = (uint64_t)(uintptr_t)obj;
     } else {
-        krt__map_del(&c->objs, key, NULL);
+        krt__imap_del(&c->objs, key, NULL);
         krt__intern_unref(&e->in, key);
         c->sorted_valid = false;
     }
@@ -321,9 +321,9 @@ const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n)
         }
         c->sorted = ids;
         uint32_t k = 0;
-        uint64_t key;
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);)
-            ids[k++] = (uint32_t)key;
+        uint32_t key;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &key, NULL);)
+            ids[k++] = key;
         krt__intern_sort(&c->e->in, ids, k);
         c->nsorted = k;
         c->sorted_valid = true;
@@ -405,9 +405,10 @@ static void coll_destroy(krt_collection_t *c)
     c->ops->dispose(c);
     krt__index_free_all(c);
     uint64_t key, v;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+    uint32_t id;
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &id, &v);) {
         krt_obj_release((const krt_obj_t *)(uintptr_t)v);
-        krt__intern_unref(&e->in, (uint32_t)key);
+        krt__intern_unref(&e->in, id);
     }
     for (uint32_t it = 0; krt__map_next(&c->touched, &it, &key, &v);) {
         krt_obj_release((const krt_obj_t *)(uintptr_t)(v & ~1ULL));
@@ -419,7 +420,7 @@ static void coll_destroy(krt_collection_t *c)
         krt_free(h);
         h = next;
     }
-    krt__map_dispose(&c->objs);
+    krt__imap_dispose(&c->objs);
     krt__map_dispose(&c->touched);
     krt__vec_dispose(&c->batch);
     krt__vec_dispose(&c->batch_keys);
@@ -512,7 +513,7 @@ void krt_collection_foreach(const krt_collection_t *c, bool (*fn)(const krt_obj_
                             void *ud)
 {
     uint64_t v;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, NULL, &v);)
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, NULL, &v);)
         if (!fn((const krt_obj_t *)(uintptr_t)v, ud))
             return;
 }
@@ -537,7 +538,7 @@ void krt_collection_stats(const krt_collection_t *c, krt_stats_t *out)
 {
     *out = c->stats;
     out->outputs = c->objs.len;
-    out->bytes = sizeof(*c) + krt__map_bytes(&c->objs) + krt__map_bytes(&c->touched) +
+    out->bytes = sizeof(*c) + krt__imap_bytes(&c->objs) + krt__map_bytes(&c->touched) +
                  (size_t)c->batch.cap * sizeof(krt_event_t) + (size_t)c->nsorted * 4 +
                  krt__index_bytes(c);
     if (c->ops->stats)
@@ -557,9 +558,10 @@ static int replay(krt_handler_t *h)
     int rc = KRT_OK;
     if (krt__vec_reserve(&ids, sizeof(uint32_t), c->objs.len + c->touched.len) != KRT_OK)
         return KRT_ENOMEM;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);)
-        if (!krt__map_find(&c->touched, key))
-            KRT__VEC_AT(&ids, uint32_t, ids.len++) = (uint32_t)key;
+    uint32_t oid;
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &oid, NULL);)
+        if (!krt__map_find(&c->touched, oid))
+            KRT__VEC_AT(&ids, uint32_t, ids.len++) = oid;
     for (uint32_t it = 0; krt__map_next(&c->touched, &it, &key, &v);)
         if (v & ~1ULL)
             KRT__VEC_AT(&ids, uint32_t, ids.len++) = (uint32_t)key;
@@ -802,13 +804,13 @@ int krt_engine_check(const krt_engine_t *e)
         if (!c)
             continue;
         CHECK(c->id == i, "%s: id %u at position %u", c->name, c->id, i);
-        uint64_t key, v;
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+        uint64_t v;
+        uint32_t key;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &key, &v);) {
             const krt_obj_t *o = (const krt_obj_t *)(uintptr_t)v;
-            CHECK(o && o->refs > 0 && e->in.strs[key] &&
+            CHECK(o && o->refs > 0 && key < e->in.len && e->in.strs[key] &&
                       strcmp(krt_obj_key(o), e->in.strs[key]) == 0,
-                  "%s: C1 object under key id %u does not carry that key", c->name,
-                  (uint32_t)key);
+                  "%s: C1 object under key id %u does not carry that key", c->name, key);
         }
         if (e->phase == KRT__PHASE_IDLE) {
             CHECK(krt__coll_is_static(c) || c->touched.len == 0,

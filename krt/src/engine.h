@@ -111,7 +111,7 @@ struct krt_collection {
     uint32_t id; /* position in creation order */
     char *name;
     const krt_type_t *type;
-    krt__map_t objs;
+    krt__imap_t objs;
     krt__map_t touched;     /* value: old object pointer | 1 when an update must be announced */
     krt__vec_t batch;       /* krt_event_t, references held on old and cur */
     krt__vec_t batch_keys;  /* uint32 key ids, references held */
@@ -163,7 +163,7 @@ int krt__coll_reserve(krt_collection_t *c, uint32_t n);
 static inline const krt_obj_t *krt__coll_get_id(const krt_collection_t *c, uint32_t key)
 {
     uint64_t v;
-    return krt__map_get(&c->objs, key, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
+    return krt__imap_get(&c->objs, key, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
 }
 /* Returns: the collection's key ids sorted by key (cached; borrowed until it changes). */
 const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n);

@@ -259,10 +259,11 @@ static void index_free(krt_index_t *idx)
 static int index_fill(krt_index_t *idx)
 {
     krt_keys_t keys = {.e = idx->c->e};
-    uint64_t key, v;
+    uint64_t v;
+    uint32_t key;
     int rc = KRT_OK;
-    for (uint32_t it = 0; rc == KRT_OK && krt__map_next(&idx->c->objs, &it, &key, &v);)
-        rc = index_add_one(idx, &keys, (uint32_t)key, (const krt_obj_t *)(uintptr_t)v);
+    for (uint32_t it = 0; rc == KRT_OK && krt__imap_next(&idx->c->objs, &it, &key, &v);)
+        rc = index_add_one(idx, &keys, key, (const krt_obj_t *)(uintptr_t)v);
     krt__vec_dispose(&keys.ids);
     if (rc != KRT_OK) {
         buckets_free(idx);
@@ -407,8 +408,9 @@ int krt__index_check(const krt_collection_t *c)
             if (x->stale)
                 continue; /* C3 applies once it is rebuilt */
             size_t expected = 0, held = 0;
-            uint64_t key, v;
-            for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+            uint64_t v;
+            uint32_t key;
+            for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &key, &v);) {
                 const krt_obj_t *o = (const krt_obj_t *)(uintptr_t)v;
                 krt__index_extract(x, o, &keys, false);
                 for (uint32_t i = 0; i < keys.ids.len; i++) {
@@ -604,9 +606,10 @@ static bool index_coll_process(krt_collection_t *c)
         ic->rescan = false;
         /* Objects of buckets that no longer exist go first, then every live bucket. */
         krt__vec_t gone = {0};
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &id, NULL);)
-            if (!krt__index_bucket(ic->idx, id) &&
-                krt__vec_push(&gone, sizeof(uint32_t), &(uint32_t){(uint32_t)id}) != KRT_OK)
+        uint32_t oid;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &oid, NULL);)
+            if (!krt__index_bucket(ic->idx, oid) &&
+                krt__vec_push(&gone, sizeof(uint32_t), &oid) != KRT_OK)
                 complete = false;
         for (uint32_t i = 0; i < gone.len; i++)
             complete &= rebuild_bucket(ic, KRT__VEC_AT(&gone, uint32_t, i));

@@ -81,6 +81,63 @@ static void test_map_matches_a_reference_under_random_operations(void **state)
     krt__map_dispose(&m);
 }
 
+static void test_imap_matches_a_reference_under_random_operations(void **state)
+{
+    (void)state;
+    enum { KEYS = 512, OPS = 200000 };
+    uint64_t ref[KEYS];
+    bool present[KEYS] = {false};
+    krt__imap_t m = {0};
+    rng_state = 11;
+    for (int op = 0; op < OPS; op++) {
+        uint32_t k = (uint32_t)(rng() % KEYS);
+        uint32_t key = k * 7919; /* spread, never the reserved UINT32_MAX */
+        switch (rng() % 3) {
+        case 0:
+        case 1: {
+            uint64_t v = rng();
+            assert_int_equal(krt__imap_put(&m, key, v), KRT_OK);
+            ref[k] = v;
+            present[k] = true;
+            break;
+        }
+        default: {
+            uint64_t v = 0;
+            bool had = krt__imap_del(&m, key, &v);
+            assert_int_equal(had, present[k]);
+            if (had)
+                assert_int_equal(v, ref[k]);
+            present[k] = false;
+        }
+        }
+        if (op % 997 == 0) {
+            uint32_t live = 0;
+            for (uint32_t i = 0; i < KEYS; i++) {
+                uint64_t v;
+                bool found = krt__imap_get(&m, i * 7919, &v);
+                assert_int_equal(found, present[i]);
+                if (found) {
+                    assert_int_equal(v, ref[i]);
+                    live++;
+                }
+            }
+            assert_int_equal(live, m.len);
+        }
+    }
+    uint32_t seen = 0, k;
+    uint64_t v;
+    for (uint32_t it = 0; krt__imap_next(&m, &it, &k, &v);) {
+        assert_true(present[k / 7919]);
+        assert_int_equal(v, ref[k / 7919]);
+        seen++;
+    }
+    assert_int_equal(seen, m.len);
+    bool inserted = true;
+    assert_non_null(krt__imap_upsert(&m, 3 * 7919, 0, &inserted));
+    krt__imap_dispose(&m);
+    assert_int_equal(m.cap, 0);
+}
+
 static void test_map_upsert_reports_insertion(void **state)
 {
     (void)state;
@@ -328,6 +385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_matches_a_reference_under_random_operations),
+        cmocka_unit_test(test_imap_matches_a_reference_under_random_operations),
         cmocka_unit_test(test_map_upsert_reports_insertion),
         cmocka_unit_test(test_intern_refcounts_and_reuses_ids),
         cmocka_unit_test(test_intern_survives_churn_of_many_keys),
