@@ -49,10 +49,11 @@ typedef struct krt__entry {
     const krt_obj_t *obj;
 } krt__entry_t;
 
+/* One allocation: the header and the entries (most buckets hold one or two objects). */
 typedef struct krt__bucket {
-    krt__entry_t *items;
     uint32_t len;
     uint32_t cap;
+    krt__entry_t items[];
 } krt__bucket_t;
 
 struct krt_keys {
@@ -203,7 +204,10 @@ int krt__index_check(const krt_collection_t *c);
 size_t krt__index_bytes(const krt_collection_t *c);
 
 /* Bucket helpers. */
-int krt__bucket_insert(krt_engine_t *e, krt__bucket_t *b, uint32_t key, const krt_obj_t *obj);
+/* Returns: a bucket of |cap| entries (room for |cap|, none used), or NULL on OOM. */
+krt__bucket_t *krt__bucket_new(uint32_t cap);
+/* Inserts into *bp, which may move (growing reallocates the bucket). */
+int krt__bucket_insert(krt_engine_t *e, krt__bucket_t **bp, uint32_t key, const krt_obj_t *obj);
 void krt__bucket_remove(krt_engine_t *e, krt__bucket_t *b, uint32_t key);
 bool krt__bucket_has(krt_engine_t *e, const krt__bucket_t *b, uint32_t key);
 
