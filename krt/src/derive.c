@@ -35,13 +35,15 @@ typedef struct dep_ext {
     bool has_selects, selects_nonempty;
     krt_pred_cb pred;
     void *pred_ud;
+    krt_same_cb same; /* when the dependency's same is DEP_SAME_EXT */
     void *same_ud;
 } dep_ext_t;
 
-/* One recorded fetch (48 bytes instead of 112: there is one per fetch of every input, 36k at
+/* One recorded fetch (40 bytes instead of 112: there is one per fetch of every input, 36k at
  * agw-5k). Owns its key array, extension and interner references. Most fetches name one key or
  * one index bucket, often with a partial-fetch callback (`same`) and nothing else: a single key is
- * held inline, as is `same`, and the rest lives in |ext|, allocated only when the fetch has a
+ * held inline, `same` by its number in the engine's table of the callbacks fetches use (a
+ * controller has a handful), and the rest lives in |ext|, allocated only when the fetch has a
  * label or selector filter, a predicate or user data for `same`. */
 typedef struct dep {
     src_t *src;
@@ -50,15 +52,16 @@ typedef struct dep {
         uint32_t one;   /* nkeys == 1 */
         uint32_t *many; /* nkeys > 1 */
     } keys;             /* interned, one reference each */
-    krt_same_cb same;
     dep_ext_t *ext;     /* NULL: no labels, selects, pred or same_ud */
-    uint32_t nkeys : 28;
+    uint32_t nkeys : 21;
     uint32_t anchor : 3;
     uint32_t has_keys : 1;
-    uint32_t ikey; /* interned, one reference, when index != NULL */
+    uint32_t same : 7; /* 0 none, else e->same_fns[same - 1], or DEP_SAME_EXT: ext->same */
+    uint32_t ikey;     /* interned, one reference, when index != NULL */
 } dep_t;
-#define DEP_MAX_KEYS ((1u << 28) - 1)
-_Static_assert(sizeof(void *) != 8 || sizeof(dep_t) == 48, "dep_t grew: it is per fetch");
+#define DEP_MAX_KEYS ((1u << 21) - 1)
+#define DEP_SAME_EXT 127u
+_Static_assert(sizeof(void *) != 8 || sizeof(dep_t) == 40, "dep_t grew: it is per fetch");
 
 static const dep_ext_t dep_no_ext;
 
@@ -69,6 +72,29 @@ static inline const dep_ext_t *dep_ext(const dep_t *dep)
 static inline const uint32_t *dep_keys(const dep_t *dep)
 {
     return dep->nkeys == 1 ? &dep->keys.one : dep->keys.many;
+}
+
+/* The number a dependency stores for |fn| (see dep_t): its place in the engine's table, added
+ * on first use. Returns KRT_OK or KRT_ENOMEM. */
+static int same_number(krt_engine_t *e, krt_same_cb fn, uint32_t *no)
+{
+    *no = 0;
+    if (!fn)
+        return KRT_OK;
+    for (uint32_t i = 0; i < e->same_fns.len; i++) {
+        if (KRT__VEC_AT(&e->same_fns, krt_same_cb, i) == fn) {
+            *no = i + 1;
+            return KRT_OK;
+        }
+    }
+    if (e->same_fns.len + 1 >= DEP_SAME_EXT) {
+        *no = DEP_SAME_EXT;
+        return KRT_OK;
+    }
+    if (krt__vec_push(&e->same_fns, sizeof(fn), &fn) != KRT_OK)
+        return KRT_ENOMEM;
+    *no = e->same_fns.len;
+    return KRT_OK;
 }
 
 /* What one derived collection knows about one collection it fetches from.
@@ -87,6 +113,15 @@ struct src {
     krt__vec_t indexes;   /* struct { krt_index_t *idx; uint32_t n; } used by index anchors */
     src_t *next;
 };
+
+static inline krt_same_cb dep_same(const dep_t *dep)
+{
+    if (dep->same == 0)
+        return NULL;
+    if (dep->same == DEP_SAME_EXT)
+        return dep->ext->same;
+    return KRT__VEC_AT(&dep->src->c->e->same_fns, krt_same_cb, dep->same - 1);
+}
 
 typedef struct src_index {
     krt_index_t *idx;
@@ -518,12 +553,13 @@ static void labels_copy(const krt_labels_t *l, krt_label_t *out, char **p)
     krt_labels_sort(out, l->len);
 }
 
-/* Builds the extension of a fetch that needs one (NULL otherwise, and on OOM: *rc says). */
-static dep_ext_t *dep_ext_new(const krt_filter_t *f, int *rc)
+/* Builds the extension of a fetch that needs one (NULL otherwise, and on OOM: *rc says);
+ * |same_in_ext| when the callback could not be numbered. */
+static dep_ext_t *dep_ext_new(const krt_filter_t *f, bool same_in_ext, int *rc)
 {
     bool has_labels = f->labels && f->labels->len;
     *rc = KRT_OK;
-    if (!has_labels && !f->selects && !f->pred && !f->same_ud)
+    if (!has_labels && !f->selects && !f->pred && !f->same_ud && !same_in_ext)
         return NULL;
     const krt_labels_t *labels = has_labels ? f->labels : NULL;
     size_t nl = labels ? labels->len : 0, ns = f->selects ? f->selects->len : 0;
@@ -554,6 +590,7 @@ static dep_ext_t *dep_ext_new(const krt_filter_t *f, int *rc)
     }
     x->pred = f->pred;
     x->pred_ud = f->pred_ud;
+    x->same = same_in_ext ? f->same : NULL;
     x->same_ud = f->same_ud;
     return x;
 }
@@ -594,7 +631,7 @@ static bool dep_same_fetch(const krt_engine_t *e, const dep_t *dep, const krt_co
         (f->selects && (!labels_same(x->selects, x->nselects, f->selects) ||
                         x->selects_nonempty != f->selects_nonempty)))
         return false;
-    return x->pred == f->pred && x->pred_ud == f->pred_ud && dep->same == f->same &&
+    return x->pred == f->pred && x->pred_ud == f->pred_ud && dep_same(dep) == f->same &&
            x->same_ud == f->same_ud;
 }
 
@@ -638,9 +675,12 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
             return KRT_ENOMEM;
         dep->index = f->index;
     }
-    int rc;
-    dep->same = f->same;
-    dep->ext = dep_ext_new(f, &rc);
+    uint32_t same;
+    int rc = same_number(e, f->same, &same);
+    if (rc != KRT_OK)
+        return rc;
+    dep->same = same & DEP_SAME_EXT;
+    dep->ext = dep_ext_new(f, same == DEP_SAME_EXT, &rc);
     if (rc != KRT_OK)
         return rc;
     const dep_ext_t *x = dep_ext(dep);
@@ -1551,7 +1591,8 @@ static void check_input(derived_t *d, src_t *s, uint32_t id, uint32_t key, const
             krt__flush_error(e, KRT_ENOMEM);
         if (!mo && !mc)
             continue;
-        if (mo && mc && dep->same && dep->same(old, cur, dep_ext(dep)->same_ud))
+        krt_same_cb same = dep_same(dep);
+        if (mo && mc && same && same(old, cur, dep_ext(dep)->same_ud))
             continue;
         mark_dirty(d, id);
         return;

@@ -75,6 +75,7 @@ void krt_engine_free(krt_engine_t *e)
     krt__vec_dispose(&e->colls);
     krt__vec_dispose(&e->became_synced);
     krt__vec_dispose(&e->index_keys);
+    krt__vec_dispose(&e->same_fns);
     krt__intern_dispose(&e->in);
     krt_free(e);
 }

@@ -145,6 +145,8 @@ struct krt_engine {
     krt__vec_t became_synced; /* krt_collection_t* that turned synced in this flush */
     struct krt_ctx *ctx;      /* the running transformation, if any */
     krt__vec_t index_keys;    /* scratch for index maintenance (krt__index_add/remove) */
+    krt__vec_t same_fns;      /* krt_same_cb: the partial-fetch callbacks dependencies name by
+                                 number (derive.c), appended on first use */
 };
 
 enum { KRT__PHASE_IDLE = 0, KRT__PHASE_PROCESS = 1, KRT__PHASE_DELIVER = 2 };
