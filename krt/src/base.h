@@ -1,10 +1,11 @@
 /*
  * Containers the engine is built from: a growable array, an open-addressing hash map from 64-bit
- * keys to 64-bit values, and the key interner.
+ * keys to 64-bit values, the same map with 32-bit keys, and the key interner.
  *
- * One map shape serves every table in the engine (object stores, dependency reverse indexes, sets
- * of input ids), so there is one piece of probing code to get right and measure. Keys are ids or
- * hashes, never strings: strings are interned once on ingest (DESIGN.md, decision 4).
+ * One probing scheme serves every table in the engine (object stores, dependency reverse indexes,
+ * sets of input ids), in two key widths: tables keyed by interned ids (the most numerous entries)
+ * save 4 bytes a slot, the rest keep 64-bit keys (label hashes, composite index keys). Keys are
+ * ids or hashes, never strings: strings are interned once on ingest (DESIGN.md, decision 4).
  */
 #ifndef KRT_SRC_BASE_H
 #define KRT_SRC_BASE_H
