@@ -35,6 +35,23 @@ int krt__vec_push(krt__vec_t *v, size_t size, const void *elem)
     return KRT_OK;
 }
 
+void krt__vec_shrink(krt__vec_t *v, size_t size, uint32_t keep)
+{
+    if (keep < v->len)
+        keep = v->len;
+    if (keep >= v->cap)
+        return;
+    if (keep == 0) {
+        krt__vec_dispose(v);
+        return;
+    }
+    void *p = krt_realloc(v->data, (size_t)keep * size);
+    if (!p)
+        return; /* the larger block stays: still correct */
+    v->data = p;
+    v->cap = keep;
+}
+
 void krt__vec_dispose(krt__vec_t *v)
 {
     krt_free(v->data);
@@ -44,15 +61,14 @@ void krt__vec_dispose(krt__vec_t *v)
 
 /* ---- map ---------------------------------------------------------------------------------- */
 
+/* Keys and values share one allocation (values after the keys): one malloc header instead of
+ * two, which counts for the many small maps (sets of a few inputs). */
 static int map_resize(krt__map_t *m, uint32_t cap)
 {
-    uint64_t *keys = krt_malloc((size_t)cap * sizeof(uint64_t));
-    uint64_t *vals = krt_malloc((size_t)cap * sizeof(uint64_t));
-    if (!keys || !vals) {
-        krt_free(keys);
-        krt_free(vals);
+    uint64_t *keys = krt_malloc((size_t)cap * 2 * sizeof(uint64_t));
+    if (!keys)
         return KRT_ENOMEM;
-    }
+    uint64_t *vals = keys + cap;
     memset(keys, 0xff, (size_t)cap * sizeof(uint64_t));
     uint32_t mask = cap - 1;
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -65,7 +81,6 @@ static int map_resize(krt__map_t *m, uint32_t cap)
         vals[j] = m->vals[i];
     }
     krt_free(m->keys);
-    krt_free(m->vals);
     m->keys = keys;
     m->vals = vals;
     m->cap = cap;
@@ -74,21 +89,27 @@ static int map_resize(krt__map_t *m, uint32_t cap)
 
 uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted)
 {
-    /* Keep the load factor under 3/4. */
-    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
-        if (map_resize(m, m->cap ? m->cap * 2 : 8) != KRT_OK)
-            return NULL;
-    }
-    uint32_t mask = m->cap - 1;
-    uint32_t i = (uint32_t)krt__mix64(key) & mask;
-    for (;; i = (i + 1) & mask) {
-        if (m->keys[i] == key) {
-            if (inserted)
-                *inserted = false;
-            return &m->vals[i];
+    uint32_t mask = m->cap - 1, i = 0;
+    if (m->cap) {
+        for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+            if (m->keys[i] == key) {
+                if (inserted)
+                    *inserted = false;
+                return &m->vals[i];
+            }
+            if (m->keys[i] == KRT__MAP_EMPTY)
+                break;
         }
-        if (m->keys[i] == KRT__MAP_EMPTY)
-            break;
+    }
+    /* Keep the load factor under 3/4. Only an insertion grows the table, so finding a key never
+     * fails, and room made by krt__map_reserve is not spent on keys already there. The first
+     * table has 4 slots: most sets of inputs hold two (one is held inline, see derive.c). */
+    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
+        if (map_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)
+            return NULL;
+        mask = m->cap - 1;
+        for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != KRT__MAP_EMPTY; i = (i + 1) & mask)
+            ;
     }
     m->keys[i] = key;
     m->vals[i] = init;
@@ -96,6 +117,17 @@ uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inse
     if (inserted)
         *inserted = true;
     return &m->vals[i];
+}
+
+int krt__map_reserve(krt__map_t *m, uint32_t n)
+{
+    uint64_t need = (uint64_t)m->len + n;
+    uint64_t cap = m->cap ? m->cap : 4;
+    while (need * 4 > cap * 3)
+        cap *= 2;
+    if (cap > UINT32_MAX)
+        return KRT_ENOMEM;
+    return cap == m->cap ? KRT_OK : map_resize(m, (uint32_t)cap);
 }
 
 int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val)
@@ -138,12 +170,28 @@ bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val)
     return true;
 }
 
+bool krt__scratch_clear(krt__map_t *m, uint32_t used, bool *hot)
+{
+    /* Scratch maps are cleared every flush and walked by capacity: after one large flush, a
+     * table sized for it would make every small flush pay for it, and its memory would stay
+     * allocated for nothing (a cold start left megabytes behind). A steady stream of large
+     * flushes, on the other hand, would regrow it every time. */
+    bool big = (uint64_t)used * 4 > (uint64_t)KRT__MAP_SCRATCH_KEEP * 3;
+    bool keep = big && *hot;
+    *hot = big;
+    if (keep) {
+        if (m->cap)
+            memset(m->keys, 0xff, (size_t)m->cap * sizeof(uint64_t));
+        m->len = 0;
+    } else {
+        krt__map_clear(m);
+    }
+    return keep;
+}
+
 void krt__map_clear(krt__map_t *m)
 {
-    /* Scratch maps (touched keys, dirty inputs) are cleared every flush and walked by capacity:
-     * after one large flush, a table sized for it would make every small flush pay for it.
-     * Give the memory back when the table was mostly empty. */
-    if (m->cap > 64 && (uint64_t)m->len * 8 < m->cap) {
+    if (m->cap > KRT__MAP_SCRATCH_KEEP) {
         krt__map_dispose(m);
         return;
     }
@@ -155,11 +203,184 @@ void krt__map_clear(krt__map_t *m)
 void krt__map_dispose(krt__map_t *m)
 {
     krt_free(m->keys);
-    krt_free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- id map: the same algorithm with 32-bit keys ------------------------------------------ */
+
+static int imap_resize(krt__imap_t *m, uint32_t cap)
+{
+    uint32_t *keys = krt_malloc((size_t)cap * (sizeof(uint32_t) + sizeof(uint64_t)));
+    if (!keys)
+        return KRT_ENOMEM;
+    uint64_t *vals = (uint64_t *)(keys + cap); /* cap >= 4: 16-byte offset, aligned */
+    memset(keys, 0xff, (size_t)cap * sizeof(uint32_t));
+    uint32_t mask = cap - 1;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        if (m->keys[i] == KRT__IMAP_EMPTY)
+            continue;
+        uint32_t j = (uint32_t)krt__mix64(m->keys[i]) & mask;
+        while (keys[j] != KRT__IMAP_EMPTY)
+            j = (j + 1) & mask;
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    krt_free(m->keys);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = cap;
+    return KRT_OK;
+}
+
+uint64_t *krt__imap_upsert(krt__imap_t *m, uint32_t key, uint64_t init, bool *inserted)
+{
+    uint32_t mask = m->cap - 1, i = 0;
+    if (m->cap) {
+        for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+            if (m->keys[i] == key) {
+                if (inserted)
+                    *inserted = false;
+                return &m->vals[i];
+            }
+            if (m->keys[i] == KRT__IMAP_EMPTY)
+                break;
+        }
+    }
+    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
+        if (imap_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)
+            return NULL;
+        mask = m->cap - 1;
+        for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != KRT__IMAP_EMPTY; i = (i + 1) & mask)
+            ;
+    }
+    m->keys[i] = key;
+    m->vals[i] = init;
+    m->len++;
+    if (inserted)
+        *inserted = true;
+    return &m->vals[i];
+}
+
+int krt__imap_put(krt__imap_t *m, uint32_t key, uint64_t val)
+{
+    uint64_t *slot = krt__imap_upsert(m, key, val, NULL);
+    if (!slot)
+        return KRT_ENOMEM;
+    *slot = val;
+    return KRT_OK;
+}
+
+bool krt__imap_del(krt__imap_t *m, uint32_t key, uint64_t *val)
+{
+    if (m->len == 0)
+        return false;
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)krt__mix64(key) & mask;
+    for (;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            break;
+        if (m->keys[i] == KRT__IMAP_EMPTY)
+            return false;
+    }
+    if (val)
+        *val = m->vals[i];
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; m->keys[j] != KRT__IMAP_EMPTY; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)krt__mix64(m->keys[j]) & mask;
+        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!in_range) {
+            m->keys[hole] = m->keys[j];
+            m->vals[hole] = m->vals[j];
+            hole = j;
+        }
+    }
+    m->keys[hole] = KRT__IMAP_EMPTY;
+    m->len--;
+    return true;
+}
+
+void krt__imap_dispose(krt__imap_t *m)
+{
+    krt_free(m->keys);
     memset(m, 0, sizeof(*m));
 }
 
 /* ---- interner ------------------------------------------------------------------------------ */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLAB_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define SLAB_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SLAB_POISON(p, n) ((void)(p), (void)(n))
+#define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define SLAB_CHUNK (32768 - 64) /* a chunk with its malloc header stays under 32 KiB */
+
+static void slab_put(krt__slab_t *sl, char *p, size_t n)
+{
+    SLAB_UNPOISON(p, n);
+    memcpy(p, &sl->free[n / 8], sizeof(char *));
+    sl->free[n / 8] = p;
+    SLAB_POISON(p + sizeof(char *), n - sizeof(char *)); /* a use after unref is reported */
+}
+
+/* Returns: |n| bytes (n a multiple of 8, at most KRT__SLAB_MAX), or NULL on OOM. */
+static char *slab_get(krt__slab_t *sl, size_t n)
+{
+    char *p = sl->free[n / 8];
+    if (p) {
+        SLAB_UNPOISON(p, n);
+        memcpy(&sl->free[n / 8], p, sizeof(char *));
+        return p;
+    }
+    if (sl->left < n) {
+        char *chunk = krt_malloc(SLAB_CHUNK);
+        if (!chunk)
+            return NULL;
+        if (sl->left >= 8) /* the old chunk's tail serves a shorter string later */
+            slab_put(sl, sl->pos, sl->left & ~(size_t)7);
+        memcpy(chunk, &sl->chunks, sizeof(char *));
+        sl->chunks = chunk;
+        sl->pos = chunk + 8;
+        sl->left = SLAB_CHUNK - 8;
+    }
+    p = sl->pos;
+    sl->pos += n;
+    sl->left -= n;
+    return p;
+}
+
+static void slab_dispose(krt__slab_t *sl)
+{
+    for (char *c = sl->chunks; c;) {
+        char *next;
+        memcpy(&next, c, sizeof(char *));
+        SLAB_UNPOISON(c, SLAB_CHUNK);
+        krt_free(c);
+        c = next;
+    }
+    memset(sl, 0, sizeof(*sl));
+}
+
+static char *str_copy(krt__intern_t *in, const char *s, size_t len)
+{
+    char *p = len + 1 <= KRT__SLAB_MAX ? slab_get(&in->slab, (len + 8) & ~(size_t)7)
+                                       : krt_malloc(len + 1);
+    if (p)
+        memcpy(p, s, len + 1);
+    return p;
+}
+
+static void str_free(krt__intern_t *in, char *s)
+{
+    size_t len = strlen(s);
+    if (len + 1 <= KRT__SLAB_MAX)
+        slab_put(&in->slab, s, (len + 8) & ~(size_t)7);
+    else
+        krt_free(s);
+}
 
 void krt__intern_init(krt__intern_t *in)
 {
@@ -169,31 +390,40 @@ void krt__intern_init(krt__intern_t *in)
 void krt__intern_dispose(krt__intern_t *in)
 {
     for (uint32_t i = 0; i < in->len; i++)
-        krt_free(in->strs[i]);
+        if (in->strs[i] && strlen(in->strs[i]) + 1 > KRT__SLAB_MAX)
+            krt_free(in->strs[i]);
+    slab_dispose(&in->slab);
     krt_free(in->strs);
     krt_free(in->refs);
     krt_free(in->order);
-    krt_free(in->hashes);
     krt_free(in->slots);
     memset(in, 0, sizeof(*in));
 }
 
-/* Bytes [from, from+8) of |s| big-endian, zero past its end. */
-static uint64_t order_prefix(const char *s, size_t from)
+/* Bytes [from, from+8) of |s| (|len| bytes) big-endian, zero past its end. */
+static uint64_t order_prefix(const char *s, size_t len, size_t from)
 {
     uint64_t o = 0;
-    size_t len = strlen(s);
     for (size_t i = from; i < from + 8; i++)
         o = (o << 8) | (i < len ? (unsigned char)s[i] : 0);
     return o;
 }
 
-static uint32_t intern_lookup(const krt__intern_t *in, const char *s, uint64_t h, uint32_t *slot)
+static inline uint32_t str_home(const char *s, uint32_t mask)
+{
+    return (uint32_t)krt__mix64(krt_hash_str(s, 0)) & mask;
+}
+
+/* Finds |s| (|len| bytes, hash |h|): its id, or UINT32_MAX with *slot the empty slot where it
+ * would go (UINT32_MAX when there is no table yet). */
+static uint32_t intern_lookup(const krt__intern_t *in, const char *s, size_t len, uint64_t h,
+                              uint32_t *slot)
 {
     if (in->nslots == 0) {
         *slot = UINT32_MAX;
         return UINT32_MAX;
     }
+    uint64_t o0 = order_prefix(s, len, 0), o1 = order_prefix(s, len, 8);
     uint32_t mask = in->nslots - 1;
     for (uint32_t i = (uint32_t)krt__mix64(h) & mask;; i = (i + 1) & mask) {
         uint32_t v = in->slots[i];
@@ -201,7 +431,10 @@ static uint32_t intern_lookup(const krt__intern_t *in, const char *s, uint64_t h
             *slot = i;
             return UINT32_MAX;
         }
-        if (in->hashes[v - 1] == h && strcmp(in->strs[v - 1], s) == 0) {
+        const uint64_t *o = &in->order[2 * (size_t)(v - 1)];
+        /* Equal prefixes of a string shorter than 16 bytes include its NUL: the strings are equal.
+         * Otherwise both have 16 bytes or more and the tails decide. */
+        if (o[0] == o0 && o[1] == o1 && (len < 16 || strcmp(in->strs[v - 1] + 16, s + 16) == 0)) {
             *slot = i;
             return v - 1;
         }
@@ -217,7 +450,7 @@ static int intern_rehash(krt__intern_t *in, uint32_t nslots)
     for (uint32_t id = 0; id < in->len; id++) {
         if (!in->strs[id])
             continue;
-        uint32_t i = (uint32_t)krt__mix64(in->hashes[id]) & mask;
+        uint32_t i = str_home(in->strs[id], mask);
         while (slots[i])
             i = (i + 1) & mask;
         slots[i] = id + 1;
@@ -231,14 +464,15 @@ static int intern_rehash(krt__intern_t *in, uint32_t nslots)
 uint32_t krt__intern_find(const krt__intern_t *in, const char *s)
 {
     uint32_t slot;
-    return intern_lookup(in, s, krt_hash_str(s, 0), &slot);
+    return intern_lookup(in, s, strlen(s), krt_hash_str(s, 0), &slot);
 }
 
 uint32_t krt__intern_ref(krt__intern_t *in, const char *s)
 {
-    uint64_t h = krt_hash_str(s, 0);
+    size_t len = strlen(s);
+    uint64_t h = krt_hash_bytes(s, len, 0); /* = krt_hash_str(s, 0) */
     uint32_t slot;
-    uint32_t id = intern_lookup(in, s, h, &slot);
+    uint32_t id = intern_lookup(in, s, len, h, &slot);
     if (id != UINT32_MAX) {
         in->refs[id]++;
         return id;
@@ -247,42 +481,36 @@ uint32_t krt__intern_ref(krt__intern_t *in, const char *s)
     if ((uint64_t)(in->live + 1) * 2 > in->nslots) {
         if (intern_rehash(in, in->nslots ? in->nslots * 2 : 64) != KRT_OK)
             return UINT32_MAX;
-        intern_lookup(in, s, h, &slot);
+        intern_lookup(in, s, len, h, &slot);
     }
-    char *copy = krt_strdup(s);
+    if (!in->free_head && in->len == in->cap) {
+        uint32_t cap = in->cap ? in->cap * 2 : 64;
+        char **strs = krt_realloc(in->strs, cap * sizeof(char *));
+        if (strs)
+            in->strs = strs;
+        uint32_t *refs = krt_realloc(in->refs, cap * sizeof(uint32_t));
+        if (refs)
+            in->refs = refs;
+        uint64_t *order = krt_realloc(in->order, 2 * (size_t)cap * sizeof(uint64_t));
+        if (order)
+            in->order = order;
+        if (!strs || !refs || !order)
+            return UINT32_MAX;
+        in->cap = cap;
+    }
+    char *copy = str_copy(in, s, len);
     if (!copy)
         return UINT32_MAX;
     if (in->free_head) {
         id = in->free_head - 1;
         in->free_head = in->refs[id];
     } else {
-        if (in->len == in->cap) {
-            uint32_t cap = in->cap ? in->cap * 2 : 64;
-            char **strs = krt_realloc(in->strs, cap * sizeof(char *));
-            if (strs)
-                in->strs = strs;
-            uint32_t *refs = krt_realloc(in->refs, cap * sizeof(uint32_t));
-            if (refs)
-                in->refs = refs;
-            uint64_t *order = krt_realloc(in->order, 2 * (size_t)cap * sizeof(uint64_t));
-            if (order)
-                in->order = order;
-            uint64_t *hashes = krt_realloc(in->hashes, cap * sizeof(uint64_t));
-            if (hashes)
-                in->hashes = hashes;
-            if (!strs || !refs || !order || !hashes) {
-                krt_free(copy);
-                return UINT32_MAX;
-            }
-            in->cap = cap;
-        }
         id = in->len++;
     }
     in->strs[id] = copy;
     in->refs[id] = 1;
-    in->order[2 * (size_t)id] = order_prefix(copy, 0);
-    in->order[2 * (size_t)id + 1] = order_prefix(copy, 8);
-    in->hashes[id] = h;
+    in->order[2 * (size_t)id] = order_prefix(copy, len, 0);
+    in->order[2 * (size_t)id + 1] = order_prefix(copy, len, 8);
     in->slots[slot] = id + 1;
     in->live++;
     return id;
@@ -297,14 +525,15 @@ void krt__intern_unref(krt__intern_t *in, uint32_t id)
 {
     if (--in->refs[id] > 0)
         return;
-    /* Remove from the slot table with backward shift, as in the map. */
+    /* Remove from the slot table with backward shift, as in the map; homes are recomputed from
+     * the strings (a few per removal at this load). */
     uint32_t mask = in->nslots - 1;
-    uint32_t i = (uint32_t)krt__mix64(in->hashes[id]) & mask;
+    uint32_t i = str_home(in->strs[id], mask);
     while (in->slots[i] != id + 1)
         i = (i + 1) & mask;
     uint32_t hole = i;
     for (uint32_t j = (i + 1) & mask; in->slots[j]; j = (j + 1) & mask) {
-        uint32_t home = (uint32_t)krt__mix64(in->hashes[in->slots[j] - 1]) & mask;
+        uint32_t home = str_home(in->strs[in->slots[j] - 1], mask);
         bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!in_range) {
             in->slots[hole] = in->slots[j];
@@ -312,7 +541,7 @@ void krt__intern_unref(krt__intern_t *in, uint32_t id)
         }
     }
     in->slots[hole] = 0;
-    krt_free(in->strs[id]);
+    str_free(in, in->strs[id]);
     in->strs[id] = NULL;
     in->refs[id] = in->free_head;
     in->free_head = id + 1;
@@ -385,8 +614,9 @@ int krt__intern_check(const krt__intern_t *in)
             return KRT_EINVARIANT; /* N1 */
         if (krt__intern_find(in, in->strs[id]) != id)
             return KRT_EINVARIANT; /* N1 */
-        if (in->order[2 * (size_t)id] != order_prefix(in->strs[id], 0) ||
-            in->order[2 * (size_t)id + 1] != order_prefix(in->strs[id], 8))
+        size_t len = strlen(in->strs[id]);
+        if (in->order[2 * (size_t)id] != order_prefix(in->strs[id], len, 0) ||
+            in->order[2 * (size_t)id + 1] != order_prefix(in->strs[id], len, 8))
             return KRT_EINVARIANT; /* N3 */
     }
     return live == in->live ? KRT_OK : KRT_EINVARIANT;

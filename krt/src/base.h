@@ -1,10 +1,11 @@
 /*
  * Containers the engine is built from: a growable array, an open-addressing hash map from 64-bit
- * keys to 64-bit values, and the key interner.
+ * keys to 64-bit values, the same map with 32-bit keys, and the key interner.
  *
- * One map shape serves every table in the engine (object stores, dependency reverse indexes, sets
- * of input ids), so there is one piece of probing code to get right and measure. Keys are ids or
- * hashes, never strings: strings are interned once on ingest (DESIGN.md, decision 4).
+ * One probing scheme serves every table in the engine (object stores, dependency reverse indexes,
+ * sets of input ids), in two key widths: tables keyed by interned ids (the most numerous entries)
+ * save 4 bytes a slot, the rest keep 64-bit keys (label hashes, composite index keys). Keys are
+ * ids or hashes, never strings: strings are interned once on ingest (DESIGN.md, decision 4).
  */
 #ifndef KRT_SRC_BASE_H
 #define KRT_SRC_BASE_H
@@ -28,6 +29,9 @@ typedef struct krt__vec {
 /* Makes room for |n| more elements of |size| bytes. Returns KRT_OK or KRT_ENOMEM. */
 int krt__vec_reserve(krt__vec_t *v, size_t size, size_t n);
 void krt__vec_dispose(krt__vec_t *v);
+/* Gives back capacity beyond max(|keep|, len) elements of |size| bytes; never fails (a failed
+ * shrink keeps the larger block). */
+void krt__vec_shrink(krt__vec_t *v, size_t size, uint32_t keep);
 #define KRT__VEC_AT(v, T, i) (((T *)(v)->data)[i])
 /* Appends |*elem|; returns KRT_OK or KRT_ENOMEM. */
 int krt__vec_push(krt__vec_t *v, size_t size, const void *elem);
@@ -37,7 +41,7 @@ int krt__vec_push(krt__vec_t *v, size_t size, const void *elem);
  * tombstones and a long-lived table never degrades. The all-ones key is reserved. */
 typedef struct krt__map {
     uint64_t *keys;
-    uint64_t *vals;
+    uint64_t *vals; /* in the same allocation as keys, after them */
     uint32_t cap; /* 0 or a power of two */
     uint32_t len;
 } krt__map_t;
@@ -76,13 +80,24 @@ static inline bool krt__map_get(const krt__map_t *m, uint64_t key, uint64_t *val
 }
 /* Inserts or replaces. Returns KRT_OK or KRT_ENOMEM (map unchanged). */
 int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val);
-/* Returns: a pointer to the value of |key|, inserting |init| first if absent; NULL on OOM.
- * *inserted tells which happened (may be NULL). */
+/* Returns: a pointer to the value of |key|, inserting |init| first if absent; NULL on OOM
+ * (only an insertion allocates). *inserted tells which happened (may be NULL). */
 uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted);
+/* Makes room for |n| more keys: the next |n| insertions cannot fail. Returns KRT_OK or
+ * KRT_ENOMEM (map unchanged). */
+int krt__map_reserve(krt__map_t *m, uint32_t n);
 /* Removes |key|; returns true if it was there (its value in *val when val is not NULL). */
 bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val);
 void krt__map_dispose(krt__map_t *m);
+/* Empties |m|; a table of more than KRT__MAP_SCRATCH_KEEP slots is freed rather than kept. */
 void krt__map_clear(krt__map_t *m);
+#define KRT__MAP_SCRATCH_KEEP 64
+/* Empties a scratch map (touched keys, dirty inputs) that just served |used| keys in a flush.
+ * Its table is kept only when this flush and the previous one (*hot, updated) both needed more
+ * than a small table: a run of large flushes keeps reusing it, while after a single large one (a
+ * cold start) it is given back instead of staying allocated until the next large flush.
+ * Returns: whether the table was kept. */
+bool krt__scratch_clear(krt__map_t *m, uint32_t used, bool *hot);
 /* Iteration: for (uint32_t i = 0; krt__map_next(m, &i, &k, &v);) ... ; the map must not change. */
 static inline bool krt__map_next(const krt__map_t *m, uint32_t *it, uint64_t *key, uint64_t *val)
 {
@@ -103,23 +118,93 @@ static inline size_t krt__map_bytes(const krt__map_t *m)
     return (size_t)m->cap * 16;
 }
 
+/* ---- hash map: uint32 id -> uint64 value -------------------------------------------------- */
+/* The same table for keys that are interned ids (published objects, inputs, owners): 12 bytes a
+ * slot instead of 16. UINT32_MAX, which no id is (it is the interner's error value), is reserved. */
+typedef struct krt__imap {
+    uint32_t *keys;
+    uint64_t *vals; /* in the same allocation as keys, after them */
+    uint32_t cap;   /* 0 or a power of two (at least 4, so vals stay 8-byte aligned) */
+    uint32_t len;
+} krt__imap_t;
+
+#define KRT__IMAP_EMPTY UINT32_MAX
+
+static inline uint64_t *krt__imap_find(const krt__imap_t *m, uint32_t key)
+{
+    if (m->len == 0)
+        return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            return &m->vals[i];
+        if (m->keys[i] == KRT__IMAP_EMPTY)
+            return NULL;
+    }
+}
+static inline bool krt__imap_get(const krt__imap_t *m, uint32_t key, uint64_t *val)
+{
+    uint64_t *p = krt__imap_find(m, key);
+    if (p && val)
+        *val = *p;
+    return p != NULL;
+}
+int krt__imap_put(krt__imap_t *m, uint32_t key, uint64_t val);
+uint64_t *krt__imap_upsert(krt__imap_t *m, uint32_t key, uint64_t init, bool *inserted);
+bool krt__imap_del(krt__imap_t *m, uint32_t key, uint64_t *val);
+void krt__imap_dispose(krt__imap_t *m);
+static inline bool krt__imap_next(const krt__imap_t *m, uint32_t *it, uint32_t *key,
+                                  uint64_t *val)
+{
+    for (; *it < m->cap; (*it)++) {
+        if (m->keys[*it] != KRT__IMAP_EMPTY) {
+            if (key)
+                *key = m->keys[*it];
+            if (val)
+                *val = m->vals[*it];
+            (*it)++;
+            return true;
+        }
+    }
+    return false;
+}
+static inline size_t krt__imap_bytes(const krt__imap_t *m)
+{
+    return (size_t)m->cap * 12;
+}
+
 /* ---- interner: key strings <-> dense ids, reference counted ------------------------------ */
+/* Strings up to KRT__SLAB_MAX bytes (with their NUL) live in a slab: chunks carved into blocks of
+ * multiples of 8 bytes, a free list per block size. A key costs its length rounded up to 8
+ * instead of a malloc'd block (at least 32 bytes, 16-byte steps, 8 of header), and nothing is
+ * moved, so a string stays put for as long as its id lives. Freed blocks are reused by strings of
+ * the same rounded size; chunks are returned when the interner is disposed. */
+#define KRT__SLAB_MAX 256
+typedef struct krt__slab {
+    char *chunks;   /* chunk list, linked through each chunk's first 8 bytes */
+    char *pos;      /* next free byte of the newest chunk */
+    size_t left;    /* bytes left at pos */
+    char *free[KRT__SLAB_MAX / 8 + 1]; /* free blocks by size / 8, linked through their start */
+} krt__slab_t;
+
 /* INVARIANTS
  *  N1 id i is live <=> strs[i] != NULL <=> refs[i] > 0, and then table maps strs[i] to i
  *  N2 dead ids are on the free list and are reused before the array grows
  *  N3 order[2i] and order[2i+1] hold bytes 0-7 and 8-15 of strs[i] big-endian (zero padded), so
- *     comparing them, then the rest, orders ids exactly as strcmp orders their strings        */
+ *     comparing them, then the rest, orders ids exactly as strcmp orders their strings
+ * Hashes are not kept (8 bytes an id): the slot table is rebuilt from the strings, and a lookup
+ * compares the order prefix before the string.                                                */
 typedef struct krt__intern {
     char **strs;
     uint32_t *refs;
     uint64_t *order;
-    uint64_t *hashes;
     uint32_t len; /* ids handed out so far (live or dead) */
     uint32_t cap;
     uint32_t live;
     uint32_t *slots; /* hash table of id+1, 0 = empty */
     uint32_t nslots;
     uint32_t free_head; /* id+1 of the first free id, 0 = none (chained through refs) */
+    krt__slab_t slab;
 } krt__intern_t;
 
 void krt__intern_init(krt__intern_t *in);

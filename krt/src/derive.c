@@ -26,28 +26,82 @@ static const char *const anchor_names[] = {"", "keys", "index", "labels", "selec
 
 typedef struct src src_t;
 
-/* One recorded fetch. Owns its arrays and interner references. */
-typedef struct dep {
-    src_t *src;
-    uint8_t anchor;
-    bool has_keys, has_labels, has_selects, selects_nonempty;
-    uint32_t nkeys;
-    uint32_t *keys; /* interned, one reference each */
-    krt_index_t *index;
-    uint32_t ikey; /* interned, one reference, when index != NULL */
-    krt_label_t *labels; /* sorted copies; strings live in the same allocation */
+/* The rare parts of a fetch: label and selector filters, a predicate, the partial-fetch
+ * callback's user data. One allocation: this header, then the label arrays, then their strings. */
+typedef struct dep_ext {
+    krt_label_t *labels; /* sorted copies, into this allocation */
     uint32_t nlabels;
-    krt_label_t *selects;
     uint32_t nselects;
+    krt_label_t *selects;
+    bool has_selects, selects_nonempty;
     krt_pred_cb pred;
     void *pred_ud;
-    krt_same_cb same;
+    krt_same_cb same; /* when the dependency's same is DEP_SAME_EXT */
     void *same_ud;
+} dep_ext_t;
+
+/* One recorded fetch (40 bytes instead of 112: there is one per fetch of every input, 36k at
+ * agw-5k). Owns its key array, extension and interner references. Most fetches name one key or
+ * one index bucket, often with a partial-fetch callback (`same`) and nothing else: a single key is
+ * held inline, `same` by its number in the engine's table of the callbacks fetches use (a
+ * controller has a handful), and the rest lives in |ext|, allocated only when the fetch has a
+ * label or selector filter, a predicate or user data for `same`. */
+typedef struct dep {
+    src_t *src;
+    krt_index_t *index;
+    union {
+        uint32_t one;   /* nkeys == 1 */
+        uint32_t *many; /* nkeys > 1 */
+    } keys;             /* interned, one reference each */
+    dep_ext_t *ext;     /* NULL: no labels, selects, pred or same_ud */
+    uint32_t nkeys : 21;
+    uint32_t anchor : 3;
+    uint32_t has_keys : 1;
+    uint32_t same : 7; /* 0 none, else e->same_fns[same - 1], or DEP_SAME_EXT: ext->same */
+    uint32_t ikey;     /* interned, one reference, when index != NULL */
 } dep_t;
+#define DEP_MAX_KEYS ((1u << 21) - 1)
+#define DEP_SAME_EXT 127u
+_Static_assert(sizeof(void *) != 8 || sizeof(dep_t) == 40, "dep_t grew: it is per fetch");
+
+static const dep_ext_t dep_no_ext;
+
+static inline const dep_ext_t *dep_ext(const dep_t *dep)
+{
+    return dep->ext ? dep->ext : &dep_no_ext;
+}
+static inline const uint32_t *dep_keys(const dep_t *dep)
+{
+    return dep->nkeys == 1 ? &dep->keys.one : dep->keys.many;
+}
+
+/* The number a dependency stores for |fn| (see dep_t): its place in the engine's table, added
+ * on first use. Returns KRT_OK or KRT_ENOMEM. */
+static int same_number(krt_engine_t *e, krt_same_cb fn, uint32_t *no)
+{
+    *no = 0;
+    if (!fn)
+        return KRT_OK;
+    for (uint32_t i = 0; i < e->same_fns.len; i++) {
+        if (KRT__VEC_AT(&e->same_fns, krt_same_cb, i) == fn) {
+            *no = i + 1;
+            return KRT_OK;
+        }
+    }
+    if (e->same_fns.len + 1 >= DEP_SAME_EXT) {
+        *no = DEP_SAME_EXT;
+        return KRT_OK;
+    }
+    if (krt__vec_push(&e->same_fns, sizeof(fn), &fn) != KRT_OK)
+        return KRT_ENOMEM;
+    *no = e->same_fns.len;
+    return KRT_OK;
+}
 
 /* What one derived collection knows about one collection it fetches from.
  * INVARIANT D2: every set below holds input -> number of dependencies of that input registered
- * under that entry, exactly as recomputed from the inputs' dependency lists. */
+ * under that entry, exactly as recomputed from the inputs' dependency lists. The by_* maps hold
+ * reverse-index entries: one input inline, or a set of two or more (D4, see set_add). */
 struct src {
     krt_collection_t *c;
     uint32_t ndeps;
@@ -61,6 +115,15 @@ struct src {
     src_t *next;
 };
 
+static inline krt_same_cb dep_same(const dep_t *dep)
+{
+    if (dep->same == 0)
+        return NULL;
+    if (dep->same == DEP_SAME_EXT)
+        return dep->ext->same;
+    return KRT__VEC_AT(&dep->src->c->e->same_fns, krt_same_cb, dep->same - 1);
+}
+
 typedef struct src_index {
     krt_index_t *idx;
     uint32_t n;
@@ -69,11 +132,19 @@ typedef struct src_index {
 typedef struct input {
     uint32_t key;          /* interned, one reference */
     const krt_obj_t *obj;  /* the object last computed, one reference */
-    uint32_t *outs;        /* output key ids claimed, one reference each */
+    union {
+        uint32_t one;   /* nouts == 1: most inputs emit one output */
+        uint32_t *many; /* nouts > 1 */
+    } outs;             /* output key ids claimed, one reference each */
     uint32_t nouts;
     dep_t *deps;
     uint32_t ndeps;
 } input_t;
+
+static inline const uint32_t *input_outs(const input_t *in)
+{
+    return in->nouts > 1 ? in->outs.many : &in->outs.one;
+}
 
 typedef struct shadow {
     uint32_t input;
@@ -85,15 +156,17 @@ typedef struct shadow {
  *     whose key sorts first among all inputs claiming k; the others are in shadows[k]
  *  D2 see struct src
  *  D3 outside a flush, dirty holds only inputs whose last recompute ran out of memory (they are
- *     retried at the next flush)                                                              */
+ *     retried at the next flush)
+ *  D4 a reverse-index entry naming one input holds it inline (ENTRY_ONE); a set holds two or
+ *     more inputs                                                                              */
 typedef struct derived {
     krt_collection_t base;
     krt_collection_t *parent; /* NULL for singleton and many-from-nothing */
     unsigned flags;
     krt_transform_cb fn;
     void *ud;
-    krt__map_t inputs;  /* input key id -> input_t* */
-    krt__map_t owners;  /* output key id -> owning input key id */
+    krt__imap_t inputs; /* input key id -> input_t* */
+    krt__imap_t owners; /* output key id -> owning input key id */
     krt__map_t shadows; /* output key id -> krt__vec_t* of shadow_t */
     krt__map_t dirty;   /* input key id -> 1, one interner reference each */
     src_t *srcs;
@@ -103,6 +176,7 @@ typedef struct derived {
     bool nothing;
     bool oom;    /* an allocation failed while recomputing the current input: retry it */
     bool rescan; /* a change could not be recorded: recompute every input at the next flush */
+    bool dirty_hot; /* the last flush had many dirty inputs (krt__scratch_clear) */
     size_t ndeps;
 } derived_t;
 
@@ -188,47 +262,81 @@ static void arena_reset(krt_ctx_t *ctx)
     }
 }
 
+/* Reverse-index entries. The value of an entry is either one input inline, tagged in bit 0:
+ * (input << 32) | (count << 1) | 1, or a pointer to a set (krt__map_t, input -> count) of two
+ * inputs or more (INVARIANT D4). Most entries name one input (a key fetched by one route, a
+ * namespace read by one collection's inputs is the exception), and a set costs an allocation
+ * and a table of at least 8 slots. */
+#define ENTRY_ONE(input, count) (((uint64_t)(input) << 32) | ((uint64_t)(count) << 1) | 1)
+#define ENTRY_IS_ONE(v) ((v) & 1)
+#define ENTRY_INPUT(v) ((uint32_t)((v) >> 32))
+#define ENTRY_COUNT(v) ((uint32_t)(v) >> 1)
+#define ENTRY_MAX_COUNT (UINT32_MAX >> 1)
+
 static bool set_add(krt__map_t *m, uint64_t skey, uint32_t input)
 {
     bool ins;
-    uint64_t *slot = krt__map_upsert(m, skey, 0, &ins);
+    uint64_t *slot = krt__map_upsert(m, skey, ENTRY_ONE(input, 1), &ins);
     if (!slot)
         return false;
-    if (ins) {
-        krt__map_t *set = krt_calloc(1, sizeof(*set));
-        if (!set) {
-            krt__map_del(m, skey, NULL);
+    if (ins)
+        return true;
+    uint64_t v = *slot;
+    if (ENTRY_IS_ONE(v) && ENTRY_INPUT(v) == input) {
+        if (ENTRY_COUNT(v) == ENTRY_MAX_COUNT)
+            return false;
+        *slot = ENTRY_ONE(input, ENTRY_COUNT(v) + 1);
+        return true;
+    }
+    krt__map_t *set;
+    if (ENTRY_IS_ONE(v)) { /* a second input: promote to a set */
+        set = krt_calloc(1, sizeof(*set));
+        if (!set || krt__map_put(set, ENTRY_INPUT(v), ENTRY_COUNT(v)) != KRT_OK ||
+            krt__map_put(set, input, 1) != KRT_OK) {
+            if (set)
+                krt__map_dispose(set);
+            krt_free(set);
             return false;
         }
         *slot = (uint64_t)(uintptr_t)set;
+        return true;
     }
-    krt__map_t *set = (krt__map_t *)(uintptr_t)*slot;
+    set = (krt__map_t *)(uintptr_t)v;
     uint64_t *n = krt__map_upsert(set, input, 0, NULL);
-    if (!n) {
-        if (set->len == 0) {
-            krt__map_dispose(set);
-            krt_free(set);
-            krt__map_del(m, skey, NULL);
-        }
+    if (!n)
         return false;
-    }
     (*n)++;
     return true;
 }
 
 static bool set_remove(krt__map_t *m, uint64_t skey, uint32_t input)
 {
-    uint64_t v;
-    if (!krt__map_get(m, skey, &v))
+    uint64_t *slot = krt__map_find(m, skey);
+    if (!slot)
         return true;
+    uint64_t v = *slot;
+    if (ENTRY_IS_ONE(v)) {
+        if (ENTRY_INPUT(v) != input)
+            return true;
+        if (ENTRY_COUNT(v) > 1)
+            *slot = ENTRY_ONE(input, ENTRY_COUNT(v) - 1);
+        else
+            krt__map_del(m, skey, NULL);
+        return true;
+    }
     krt__map_t *set = (krt__map_t *)(uintptr_t)v;
     uint64_t *n = krt__map_find(set, input);
     if (n && --(*n) == 0)
         krt__map_del(set, input, NULL);
-    if (set->len == 0) {
+    if (set->len <= 1) { /* back to one input inline (D4) */
+        uint64_t k, c;
+        uint32_t it = 0;
+        if (krt__map_next(set, &it, &k, &c))
+            *slot = ENTRY_ONE(k, c);
+        else
+            krt__map_del(m, skey, NULL);
         krt__map_dispose(set);
         krt_free(set);
-        krt__map_del(m, skey, NULL);
     }
     return true;
 }
@@ -254,6 +362,8 @@ static void sets_dispose(krt__map_t *m)
 {
     uint64_t v;
     for (uint32_t it = 0; krt__map_next(m, &it, NULL, &v);) {
+        if (ENTRY_IS_ONE(v))
+            continue;
         krt__map_t *set = (krt__map_t *)(uintptr_t)v;
         krt__map_dispose(set);
         krt_free(set);
@@ -308,13 +418,14 @@ static void srcs_prune(derived_t *d)
 
 static void dep_dispose(krt_engine_t *e, dep_t *dep)
 {
+    const uint32_t *keys = dep_keys(dep);
     for (uint32_t i = 0; i < dep->nkeys; i++)
-        krt__intern_unref(&e->in, dep->keys[i]);
-    krt_free(dep->keys);
+        krt__intern_unref(&e->in, keys[i]);
+    if (dep->nkeys > 1)
+        krt_free(dep->keys.many);
     if (dep->index)
         krt__intern_unref(&e->in, dep->ikey);
-    krt_free(dep->labels);
-    krt_free(dep->selects);
+    krt_free(dep->ext);
     memset(dep, 0, sizeof(*dep));
 }
 
@@ -339,24 +450,26 @@ static bool src_index_use(src_t *s, krt_index_t *idx, int delta)
 static void dep_unregister(dep_t *dep, uint32_t input)
 {
     src_t *s = dep->src;
+    const dep_ext_t *x = dep_ext(dep);
+    const uint32_t *keys = dep_keys(dep);
     s->ndeps--;
     switch (dep->anchor) {
     case ANCHOR_KEYS:
         for (uint32_t i = 0; i < dep->nkeys; i++)
-            set_remove(&s->by_key, dep->keys[i], input);
+            set_remove(&s->by_key, keys[i], input);
         break;
     case ANCHOR_INDEX:
         set_remove(&s->by_index, ((uint64_t)dep->index->no << 32) | dep->ikey, input);
         src_index_use(s, dep->index, -1);
         break;
     case ANCHOR_LABELS:
-        set_remove(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value), input);
+        set_remove(&s->by_label, krt__label_hash(x->labels[0].key, x->labels[0].value), input);
         break;
     case ANCHOR_SELECTS:
-        for (uint32_t i = 0; i < dep->nselects; i++)
-            set_remove(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+        for (uint32_t i = 0; i < x->nselects; i++)
+            set_remove(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value),
                        input);
-        if (!dep->selects_nonempty)
+        if (!x->selects_nonempty)
             count_remove(&s->sel_empty, input);
         break;
     default:
@@ -370,11 +483,13 @@ static void dep_unregister(dep_t *dep, uint32_t input)
 static bool dep_register(dep_t *dep, uint32_t input)
 {
     src_t *s = dep->src;
+    const dep_ext_t *x = dep_ext(dep);
+    const uint32_t *keys = dep_keys(dep);
     uint32_t i = 0;
     switch (dep->anchor) {
     case ANCHOR_KEYS:
         for (; i < dep->nkeys; i++)
-            if (!set_add(&s->by_key, dep->keys[i], input))
+            if (!set_add(&s->by_key, keys[i], input))
                 goto undo_keys;
         break;
     case ANCHOR_INDEX: {
@@ -388,16 +503,15 @@ static bool dep_register(dep_t *dep, uint32_t input)
         break;
     }
     case ANCHOR_LABELS:
-        if (!set_add(&s->by_label, krt__label_hash(dep->labels[0].key, dep->labels[0].value),
-                     input))
+        if (!set_add(&s->by_label, krt__label_hash(x->labels[0].key, x->labels[0].value), input))
             return false;
         break;
     case ANCHOR_SELECTS:
-        for (; i < dep->nselects; i++)
-            if (!set_add(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
+        for (; i < x->nselects; i++)
+            if (!set_add(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value),
                          input))
                 goto undo_sel;
-        if (!dep->selects_nonempty && !count_add(&s->sel_empty, input))
+        if (!x->selects_nonempty && !count_add(&s->sel_empty, input))
             goto undo_sel;
         break;
     default:
@@ -409,36 +523,77 @@ static bool dep_register(dep_t *dep, uint32_t input)
     return true;
 undo_keys:
     while (i-- > 0)
-        set_remove(&s->by_key, dep->keys[i], input);
+        set_remove(&s->by_key, keys[i], input);
     return false;
 undo_sel:
     while (i-- > 0)
-        set_remove(&s->by_sel, krt__label_hash(dep->selects[i].key, dep->selects[i].value),
-                   input);
+        set_remove(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value), input);
     return false;
 }
 
-/* Copies |l| sorted into one allocation holding the array and its strings. */
-static krt_label_t *labels_copy(const krt_labels_t *l)
+static size_t labels_bytes(const krt_labels_t *l)
 {
-    size_t bytes = l->len * sizeof(krt_label_t);
-    for (size_t i = 0; i < l->len; i++)
-        bytes += strlen(l->items[i].key) + strlen(l->items[i].value) + 2;
-    krt_label_t *out = krt_malloc(bytes);
-    if (!out)
-        return NULL;
-    char *p = (char *)(out + l->len);
+    size_t bytes = 0;
+    for (size_t i = 0; l && i < l->len; i++)
+        bytes += sizeof(krt_label_t) + strlen(l->items[i].key) + strlen(l->items[i].value) + 2;
+    return bytes;
+}
+
+/* Copies |l| sorted to |out|, its strings to *|p| (advanced past them). */
+static void labels_copy(const krt_labels_t *l, krt_label_t *out, char **p)
+{
     for (size_t i = 0; i < l->len; i++) {
         size_t kl = strlen(l->items[i].key) + 1, vl = strlen(l->items[i].value) + 1;
-        memcpy(p, l->items[i].key, kl);
-        out[i].key = p;
-        p += kl;
-        memcpy(p, l->items[i].value, vl);
-        out[i].value = p;
-        p += vl;
+        memcpy(*p, l->items[i].key, kl);
+        out[i].key = *p;
+        *p += kl;
+        memcpy(*p, l->items[i].value, vl);
+        out[i].value = *p;
+        *p += vl;
     }
     krt_labels_sort(out, l->len);
-    return out;
+}
+
+/* Builds the extension of a fetch that needs one (NULL otherwise, and on OOM: *rc says);
+ * |same_in_ext| when the callback could not be numbered. */
+static dep_ext_t *dep_ext_new(const krt_filter_t *f, bool same_in_ext, int *rc)
+{
+    bool has_labels = f->labels && f->labels->len;
+    *rc = KRT_OK;
+    if (!has_labels && !f->selects && !f->pred && !f->same_ud && !same_in_ext)
+        return NULL;
+    const krt_labels_t *labels = has_labels ? f->labels : NULL;
+    size_t nl = labels ? labels->len : 0, ns = f->selects ? f->selects->len : 0;
+    if (nl > UINT32_MAX || ns > UINT32_MAX) {
+        *rc = KRT_EINVAL;
+        return NULL;
+    }
+    dep_ext_t *x = krt_malloc(sizeof(*x) + labels_bytes(labels) + labels_bytes(f->selects));
+    if (!x) {
+        *rc = KRT_ENOMEM;
+        return NULL;
+    }
+    memset(x, 0, sizeof(*x));
+    krt_label_t *arr = (krt_label_t *)(x + 1);
+    char *p = (char *)(arr + nl + ns);
+    if (nl) {
+        x->labels = arr;
+        x->nlabels = (uint32_t)nl;
+        labels_copy(labels, x->labels, &p);
+    }
+    if (f->selects) {
+        x->has_selects = true;
+        x->selects_nonempty = f->selects_nonempty;
+        x->nselects = (uint32_t)ns;
+        x->selects = ns ? arr + nl : NULL;
+        if (ns)
+            labels_copy(f->selects, x->selects, &p);
+    }
+    x->pred = f->pred;
+    x->pred_ud = f->pred_ud;
+    x->same = same_in_ext ? f->same : NULL;
+    x->same_ud = f->same_ud;
+    return x;
 }
 
 static bool labels_same(const krt_label_t *a, uint32_t na, const krt_labels_t *b)
@@ -460,23 +615,25 @@ static bool dep_same_fetch(const krt_engine_t *e, const dep_t *dep, const krt_co
         f = &none;
     if (dep->has_keys != (f->keys != NULL) || (f->keys && dep->nkeys != f->nkeys))
         return false;
+    const uint32_t *keys = dep_keys(dep);
     for (uint32_t i = 0; i < dep->nkeys; i++)
-        if (!f->keys[i] || strcmp(krt__intern_str(&e->in, dep->keys[i]), f->keys[i]) != 0)
+        if (!f->keys[i] || strcmp(krt__intern_str(&e->in, keys[i]), f->keys[i]) != 0)
             return false;
     if (dep->index != f->index)
         return false;
     if (dep->index && (!f->index_key || strcmp(krt__intern_str(&e->in, dep->ikey), f->index_key)))
         return false;
+    const dep_ext_t *x = dep_ext(dep);
     bool has_labels = f->labels && f->labels->len;
-    if (dep->has_labels != has_labels || (has_labels && !labels_same(dep->labels, dep->nlabels,
-                                                                      f->labels)))
+    if ((x->nlabels > 0) != has_labels ||
+        (has_labels && !labels_same(x->labels, x->nlabels, f->labels)))
         return false;
-    if (dep->has_selects != (f->selects != NULL) ||
-        (f->selects && (!labels_same(dep->selects, dep->nselects, f->selects) ||
-                        dep->selects_nonempty != f->selects_nonempty)))
+    if (x->has_selects != (f->selects != NULL) ||
+        (f->selects && (!labels_same(x->selects, x->nselects, f->selects) ||
+                        x->selects_nonempty != f->selects_nonempty)))
         return false;
-    return dep->pred == f->pred && dep->pred_ud == f->pred_ud && dep->same == f->same &&
-           dep->same_ud == f->same_ud;
+    return x->pred == f->pred && x->pred_ud == f->pred_ud && dep_same(dep) == f->same &&
+           x->same_ud == f->same_ud;
 }
 
 static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *f)
@@ -487,16 +644,29 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
     if (!f)
         f = &none;
     if (f->keys) {
+        if (f->nkeys > DEP_MAX_KEYS)
+            return KRT_EINVAL;
         dep->has_keys = true;
-        dep->keys = krt_malloc((f->nkeys ? f->nkeys : 1) * sizeof(uint32_t));
-        if (!dep->keys)
+        /* Interned into place; a failure half-way gives back what it took, so a dependency
+         * holds either all its keys or none. */
+        uint32_t *keys = f->nkeys > 1 ? krt_malloc(f->nkeys * sizeof(uint32_t)) : &dep->keys.one;
+        if (!keys)
             return KRT_ENOMEM;
         for (size_t i = 0; i < f->nkeys; i++) {
             uint32_t id = f->keys[i] ? krt__intern_ref(&e->in, f->keys[i]) : UINT32_MAX;
-            if (id == UINT32_MAX)
-                return f->keys[i] ? KRT_ENOMEM : KRT_EINVAL;
-            dep->keys[dep->nkeys++] = id;
+            if (id == UINT32_MAX) {
+                int rc = f->keys[i] ? KRT_ENOMEM : KRT_EINVAL;
+                while (i-- > 0)
+                    krt__intern_unref(&e->in, keys[i]);
+                if (f->nkeys > 1)
+                    krt_free(keys);
+                return rc;
+            }
+            keys[i] = id;
         }
+        if (f->nkeys > 1)
+            dep->keys.many = keys;
+        dep->nkeys = (uint32_t)f->nkeys;
     }
     if (f->index) {
         if (!f->index_key)
@@ -506,28 +676,19 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
             return KRT_ENOMEM;
         dep->index = f->index;
     }
-    if (f->labels && f->labels->len) {
-        dep->has_labels = true;
-        dep->labels = labels_copy(f->labels);
-        dep->nlabels = (uint32_t)f->labels->len;
-        if (!dep->labels)
-            return KRT_ENOMEM;
-    }
-    if (f->selects) {
-        dep->has_selects = true;
-        dep->selects_nonempty = f->selects_nonempty;
-        dep->nselects = (uint32_t)f->selects->len;
-        if (f->selects->len && !(dep->selects = labels_copy(f->selects)))
-            return KRT_ENOMEM;
-    }
-    dep->pred = f->pred;
-    dep->pred_ud = f->pred_ud;
-    dep->same = f->same;
-    dep->same_ud = f->same_ud;
+    uint32_t same;
+    int rc = same_number(e, f->same, &same);
+    if (rc != KRT_OK)
+        return rc;
+    dep->same = same & DEP_SAME_EXT;
+    dep->ext = dep_ext_new(f, same == DEP_SAME_EXT, &rc);
+    if (rc != KRT_OK)
+        return rc;
+    const dep_ext_t *x = dep_ext(dep);
     dep->anchor = dep->has_keys      ? ANCHOR_KEYS
                   : dep->index       ? ANCHOR_INDEX
-                  : dep->has_labels  ? ANCHOR_LABELS
-                  : dep->has_selects ? ANCHOR_SELECTS
+                  : x->nlabels       ? ANCHOR_LABELS
+                  : x->has_selects   ? ANCHOR_SELECTS
                                      : ANCHOR_SCAN;
     return KRT_OK;
 }
@@ -573,23 +734,26 @@ static bool dep_matches(krt_engine_t *e, const dep_t *dep, uint32_t key, const k
     /* Only key and index anchors select exactly; label and selector anchors pick candidates by
      * one pair, so their filters are always checked in full. */
     if (dep->has_keys && skip != ANCHOR_KEYS) {
+        const uint32_t *keys = dep_keys(dep);
         bool found = false;
         for (uint32_t i = 0; i < dep->nkeys && !found; i++)
-            found = dep->keys[i] == key;
+            found = keys[i] == key;
         if (!found)
             return false;
     }
     if (dep->index && skip != ANCHOR_INDEX && !index_has_key(e, dep->index, o, dep->ikey, oom))
         return false;
-    if (dep->has_labels) {
-        krt_labels_t have = {0}, want = {dep->labels, dep->nlabels};
+    if (!dep->ext)
+        return true;
+    const dep_ext_t *x = dep->ext;
+    if (x->nlabels) {
+        krt_labels_t have = {0}, want = {x->labels, x->nlabels};
         if (!o->type->labels || !o->type->labels(o, &have) || !krt_labels_contain(&have, &want))
             return false;
     }
-    if (dep->has_selects &&
-        !selector_within(o, dep->selects, dep->nselects, dep->selects_nonempty))
+    if (x->has_selects && !selector_within(o, x->selects, x->nselects, x->selects_nonempty))
         return false;
-    if (dep->pred && !dep->pred(o, dep->pred_ud))
+    if (x->pred && !x->pred(o, x->pred_ud))
         return false;
     return true;
 }
@@ -647,6 +811,7 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     }
     const pending_dep_t *p = &KRT__VEC_AT(&ctx->deps, pending_dep_t, ctx->deps.len - 1);
     const dep_t *dep = p->reused ? &ctx->in->deps[ctx->deps.len - 1] : &p->dep;
+    const dep_ext_t *x = dep_ext(dep);
 
     /* Candidates from the anchor, in key order. An index fetch that also filters by selector
      * takes its candidates from the selector index instead when that names fewer objects (a
@@ -660,18 +825,17 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     const krt__bucket_t *in_bucket = NULL;
     if (path == ANCHOR_INDEX && !krt__index_ready(dep->index))
         goto oom;
-    if (path == ANCHOR_INDEX && dep->has_selects) {
+    if (path == ANCHOR_INDEX && x->has_selects) {
         const krt__bucket_t *ib = krt__index_bucket(dep->index, dep->ikey);
         krt_index_t *si = ib && ib->len > 8 ? krt__selector_index(src) : NULL;
         if (si) {
             size_t total = 0;
-            for (uint32_t i = 0; i <= dep->nselects && total < ib->len; i++) {
-                if (i == dep->nselects && dep->selects_nonempty)
+            for (uint32_t i = 0; i <= x->nselects && total < ib->len; i++) {
+                if (i == x->nselects && x->selects_nonempty)
                     break;
                 const krt__bucket_t *b = krt__index_bucket(
-                    si, i < dep->nselects
-                            ? krt__label_hash(dep->selects[i].key, dep->selects[i].value)
-                            : KRT__SEL_EMPTY);
+                    si, i < x->nselects ? krt__label_hash(x->selects[i].key, x->selects[i].value)
+                                        : KRT__SEL_EMPTY);
                 total += b ? b->len : 0;
             }
             if (total < ib->len) {
@@ -683,7 +847,7 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
     switch (path) {
     case ANCHOR_KEYS: {
         if (dep->nkeys == 1) { /* krt_fetch_key: the common case needs no allocation */
-            one.key = dep->keys[0];
+            one.key = dep->keys.one;
             one.obj = krt__coll_get_id(src, one.key);
             cand = &one;
             ncand = one.obj != NULL;
@@ -697,7 +861,8 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
             krt_free(owned);
             goto oom;
         }
-        memcpy(ids, dep->keys, dep->nkeys * sizeof(uint32_t));
+        if (dep->nkeys)
+            memcpy(ids, dep->keys.many, dep->nkeys * sizeof(uint32_t));
         krt__intern_sort(&e->in, ids, dep->nkeys);
         for (uint32_t i = 0; i < dep->nkeys; i++) {
             if (i && ids[i] == ids[i - 1])
@@ -724,9 +889,9 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
             goto oom;
         /* The rarest pair gives the fewest candidates. */
         const krt__bucket_t *best = NULL;
-        for (uint32_t i = 0; i < dep->nlabels; i++) {
+        for (uint32_t i = 0; i < x->nlabels; i++) {
             const krt__bucket_t *b =
-                krt__index_bucket(li, krt__label_hash(dep->labels[i].key, dep->labels[i].value));
+                krt__index_bucket(li, krt__label_hash(x->labels[i].key, x->labels[i].value));
             if (!b) {
                 best = NULL;
                 break;
@@ -748,11 +913,10 @@ size_t krt_fetch(krt_ctx_t *ctx, krt_collection_t *src, const krt_filter_t *f,
         size_t total = 0;
         const krt__bucket_t *bs[65];
         uint32_t nb = 0;
-        for (uint32_t i = 0; i <= dep->nselects; i++) {
-            uint64_t h = i < dep->nselects
-                             ? krt__label_hash(dep->selects[i].key, dep->selects[i].value)
-                             : KRT__SEL_EMPTY;
-            if (i == dep->nselects && dep->selects_nonempty)
+        for (uint32_t i = 0; i <= x->nselects; i++) {
+            uint64_t h = i < x->nselects ? krt__label_hash(x->selects[i].key, x->selects[i].value)
+                                         : KRT__SEL_EMPTY;
+            if (i == x->nselects && x->selects_nonempty)
                 break;
             const krt__bucket_t *b = krt__index_bucket(si, h);
             if (!b)
@@ -1085,7 +1249,7 @@ static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *o
 {
     krt_collection_t *c = &d->base;
     bool inserted;
-    uint64_t *owner = krt__map_upsert(&d->owners, key, input, &inserted);
+    uint64_t *owner = krt__imap_upsert(&d->owners, key, input, &inserted);
     if (!owner) {
         krt_obj_release(obj);
         oom(d);
@@ -1113,7 +1277,7 @@ static void claim(derived_t *d, uint32_t key, uint32_t input, const krt_obj_t *o
 static void unclaim(derived_t *d, uint32_t key, uint32_t input)
 {
     krt_collection_t *c = &d->base;
-    uint64_t *owner = krt__map_find(&d->owners, key);
+    uint64_t *owner = krt__imap_find(&d->owners, key);
     if (!owner)
         return;
     if (*owner != input) {
@@ -1127,8 +1291,8 @@ static void unclaim(derived_t *d, uint32_t key, uint32_t input)
         if (krt__coll_set(c, key, obj, false) != KRT_OK)
             oom(d);
     } else {
-        krt__map_del(&d->owners, key, NULL);
-        krt__coll_set(c, key, NULL, false); /* removal allocates only for touched: see C2 */
+        krt__imap_del(&d->owners, key, NULL);
+        krt__coll_set(c, key, NULL, false); /* cannot fail: callers reserved room (input_free) */
     }
 }
 
@@ -1146,18 +1310,28 @@ static void input_clear_deps(derived_t *d, input_t *in)
     in->ndeps = 0;
 }
 
+/* Removes an input whose parent object is gone, with its outputs. Room for the removals is made
+ * first: a removal that failed half-way would leave outputs nobody claims, which no later
+ * recompute would take back. Out of memory, nothing changes and the input is retried. */
 static void input_free(derived_t *d, input_t *in)
 {
     krt_engine_t *e = d->base.e;
-    for (uint32_t i = 0; i < in->nouts; i++) {
-        unclaim(d, in->outs[i], in->key);
-        krt__intern_unref(&e->in, in->outs[i]);
+    if (krt__coll_reserve(&d->base, in->nouts) != KRT_OK ||
+        (d->status && krt__coll_reserve(d->status, 1) != KRT_OK)) {
+        oom(d);
+        return;
     }
-    krt_free(in->outs);
+    const uint32_t *outs = input_outs(in);
+    for (uint32_t i = 0; i < in->nouts; i++) {
+        unclaim(d, outs[i], in->key);
+        krt__intern_unref(&e->in, outs[i]);
+    }
+    if (in->nouts > 1)
+        krt_free(in->outs.many);
     input_clear_deps(d, in);
     if (d->status)
         krt__coll_set(d->status, in->key, NULL, false);
-    krt__map_del(&d->inputs, in->key, NULL);
+    krt__imap_del(&d->inputs, in->key, NULL);
     krt_obj_release(in->obj);
     krt__intern_unref(&e->in, in->key);
     krt_free(in);
@@ -1238,19 +1412,22 @@ static void commit_outputs(derived_t *d, input_t *in, krt_ctx_t *ctx)
     uint32_t n = ctx->out_keys.len;
     uint32_t *keys = (uint32_t *)ctx->out_keys.data;
     /* Release claims this run no longer makes. */
+    const uint32_t *outs = input_outs(in);
     for (uint32_t i = 0; i < in->nouts; i++) {
         bool kept = false;
         for (uint32_t j = 0; j < n && !kept; j++)
-            kept = keys[j] == in->outs[i];
+            kept = keys[j] == outs[i];
         if (!kept)
-            unclaim(d, in->outs[i], in->key);
+            unclaim(d, outs[i], in->key);
     }
     for (uint32_t i = 0; i < n; i++)
         claim(d, keys[i], in->key, KRT__VEC_AT(&ctx->outs, const krt_obj_t *, i));
     for (uint32_t i = 0; i < in->nouts; i++)
-        krt__intern_unref(&e->in, in->outs[i]);
-    if (n > in->nouts) {
-        uint32_t *p = krt_realloc(in->outs, n * sizeof(uint32_t));
+        krt__intern_unref(&e->in, outs[i]);
+    /* Storage: one key inline, several in an array that grows as needed (and is kept when a
+     * run claims fewer, but more than one). */
+    if (n > 1 && n > in->nouts) {
+        uint32_t *p = krt_realloc(in->nouts > 1 ? in->outs.many : NULL, n * sizeof(uint32_t));
         if (!p) { /* keep the claims consistent: give back what cannot be recorded */
             for (uint32_t i = in->nouts; i < n; i++) {
                 unclaim(d, keys[i], in->key);
@@ -1259,11 +1436,16 @@ static void commit_outputs(derived_t *d, input_t *in, krt_ctx_t *ctx)
             n = in->nouts;
             oom(d);
         } else {
-            in->outs = p;
+            in->outs.many = p;
         }
     }
-    if (n)
-        memcpy(in->outs, keys, n * sizeof(uint32_t));
+    if (n > 1) {
+        memcpy(in->outs.many, keys, n * sizeof(uint32_t));
+    } else {
+        if (in->nouts > 1)
+            krt_free(in->outs.many);
+        in->outs.one = n ? keys[0] : 0;
+    }
     in->nouts = n;
     ctx->outs.len = ctx->out_keys.len = 0; /* references moved */
 }
@@ -1297,7 +1479,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     krt_collection_t *c = &d->base;
     krt_engine_t *e = c->e;
     uint64_t v;
-    input_t *in = krt__map_get(&d->inputs, key, &v) ? (input_t *)(uintptr_t)v : NULL;
+    input_t *in = krt__imap_get(&d->inputs, key, &v) ? (input_t *)(uintptr_t)v : NULL;
     const krt_obj_t *obj = d->parent ? krt__coll_get_id(d->parent, key) : NULL;
     bool exists = d->parent ? obj != NULL : true;
     if (!exists) {
@@ -1339,7 +1521,7 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
     }
     if (!in) {
         in = krt_calloc(1, sizeof(*in));
-        if (!in || krt__map_put(&d->inputs, key, (uint64_t)(uintptr_t)in) != KRT_OK) {
+        if (!in || krt__imap_put(&d->inputs, key, (uint64_t)(uintptr_t)in) != KRT_OK) {
             krt_free(in);
             oom(d);
             ctx_dispose_results(ctx);
@@ -1354,6 +1536,13 @@ static void recompute(derived_t *d, krt_ctx_t *ctx, uint32_t key)
         return;
     }
     if (failed) {
+        ctx_dispose_results(ctx);
+        return;
+    }
+    /* Room for every output this run may release or replace (see input_free); claims of new
+     * keys that fail are redone by the retry, released ones would not be. */
+    if (krt__coll_reserve(c, in->nouts + ctx->outs.len) != KRT_OK) {
+        oom(d);
         ctx_dispose_results(ctx);
         return;
     }
@@ -1384,42 +1573,58 @@ static bool is_dirty(const derived_t *d, uint32_t key)
     return krt__map_find(&d->dirty, key) != NULL;
 }
 
-/* Marks every input of |set| whose dependencies on |s| the change (old → cur) affects. */
-static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t key,
-                      const krt_obj_t *old, const krt_obj_t *cur, int anchor, bool count)
+/* Marks input |id| dirty if the change (old → cur) affects one of its dependencies on |s|. */
+static void check_input(derived_t *d, src_t *s, uint32_t id, uint32_t key, const krt_obj_t *old,
+                        const krt_obj_t *cur, int anchor)
 {
     krt_engine_t *e = d->base.e;
-    uint64_t id, v;
-    for (uint32_t it = 0; krt__map_next(set, &it, &id, NULL);) {
-        if (count)
-            d->base.stats.scans++;
-        if (is_dirty(d, (uint32_t)id) || !krt__map_get(&d->inputs, id, &v))
+    uint64_t v;
+    if (is_dirty(d, id) || !krt__imap_get(&d->inputs, id, &v))
+        return;
+    input_t *in = (input_t *)(uintptr_t)v;
+    for (uint32_t i = 0; i < in->ndeps; i++) {
+        const dep_t *dep = &in->deps[i];
+        if (dep->src != s || (anchor && dep->anchor != anchor))
             continue;
-        input_t *in = (input_t *)(uintptr_t)v;
-        for (uint32_t i = 0; i < in->ndeps; i++) {
-            const dep_t *dep = &in->deps[i];
-            if (dep->src != s || (anchor && dep->anchor != anchor))
-                continue;
-            /* On an allocation failure dep_matches answers true: recomputing too much is safe. */
-            bool short_of_memory = false;
-            bool mo = dep_matches(e, dep, key, old, 0, &short_of_memory);
-            bool mc = dep_matches(e, dep, key, cur, 0, &short_of_memory);
-            if (short_of_memory)
-                krt__flush_error(e, KRT_ENOMEM);
-            if (!mo && !mc)
-                continue;
-            if (mo && mc && dep->same && dep->same(old, cur, dep->same_ud))
-                continue;
-            mark_dirty(d, (uint32_t)id);
-            break;
-        }
+        /* On an allocation failure dep_matches answers true: recomputing too much is safe. */
+        bool short_of_memory = false;
+        bool mo = dep_matches(e, dep, key, old, 0, &short_of_memory);
+        bool mc = dep_matches(e, dep, key, cur, 0, &short_of_memory);
+        if (short_of_memory)
+            krt__flush_error(e, KRT_ENOMEM);
+        if (!mo && !mc)
+            continue;
+        krt_same_cb same = dep_same(dep);
+        if (mo && mc && same && same(old, cur, dep_ext(dep)->same_ud))
+            continue;
+        mark_dirty(d, id);
+        return;
     }
 }
 
-static const krt__map_t *set_at(const krt__map_t *m, uint64_t skey)
+/* Checks every input of |set| (input -> count); |count| counts each check as a scan. */
+static void check_set(derived_t *d, src_t *s, const krt__map_t *set, uint32_t key,
+                      const krt_obj_t *old, const krt_obj_t *cur, int anchor, bool count)
+{
+    uint64_t id;
+    for (uint32_t it = 0; krt__map_next(set, &it, &id, NULL);) {
+        if (count)
+            d->base.stats.scans++;
+        check_input(d, s, (uint32_t)id, key, old, cur, anchor);
+    }
+}
+
+/* Checks the inputs of the reverse-index entry |skey| of |m|, if there is one. */
+static void check_entry(derived_t *d, src_t *s, const krt__map_t *m, uint64_t skey, uint32_t key,
+                        const krt_obj_t *old, const krt_obj_t *cur, int anchor)
 {
     uint64_t v;
-    return krt__map_get(m, skey, &v) ? (const krt__map_t *)(uintptr_t)v : NULL;
+    if (!krt__map_get(m, skey, &v))
+        return;
+    if (ENTRY_IS_ONE(v))
+        check_input(d, s, ENTRY_INPUT(v), key, old, cur, anchor);
+    else
+        check_set(d, s, (const krt__map_t *)(uintptr_t)v, key, old, cur, anchor, false);
 }
 
 static void src_changes(derived_t *d, src_t *s)
@@ -1431,9 +1636,7 @@ static void src_changes(derived_t *d, src_t *s)
         const krt_event_t *ev = &KRT__VEC_AT(&c->batch, krt_event_t, i);
         uint32_t key = KRT__VEC_AT(&c->batch_keys, uint32_t, i);
         const krt_obj_t *objs[2] = {ev->old, ev->cur};
-        const krt__map_t *set;
-        if ((set = set_at(&s->by_key, key)))
-            check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_KEYS, false);
+        check_entry(d, s, &s->by_key, key, key, ev->old, ev->cur, ANCHOR_KEYS);
         for (int j = 0; j < 2; j++) {
             const krt_obj_t *o = objs[j];
             if (!o)
@@ -1447,8 +1650,8 @@ static void src_changes(derived_t *d, src_t *s)
                 }
                 for (uint32_t k = 0; k < keys.ids.len; k++) {
                     uint32_t ikey = (uint32_t)KRT__VEC_AT(&keys.ids, uint64_t, k);
-                    if ((set = set_at(&s->by_index, ((uint64_t)idx->no << 32) | ikey)))
-                        check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_INDEX, false);
+                    check_entry(d, s, &s->by_index, ((uint64_t)idx->no << 32) | ikey, key, ev->old,
+                                ev->cur, ANCHOR_INDEX);
                     krt__intern_unref(&e->in, ikey);
                 }
                 keys.ids.len = 0;
@@ -1456,9 +1659,9 @@ static void src_changes(derived_t *d, src_t *s)
             krt_labels_t l;
             if (s->by_label.len && o->type->labels && o->type->labels(o, &l)) {
                 for (size_t k = 0; k < l.len; k++)
-                    if ((set = set_at(&s->by_label,
-                                      krt__label_hash(l.items[k].key, l.items[k].value))))
-                        check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_LABELS, false);
+                    check_entry(d, s, &s->by_label,
+                                krt__label_hash(l.items[k].key, l.items[k].value), key, ev->old,
+                                ev->cur, ANCHOR_LABELS);
             }
             if (s->by_sel.len || s->sel_empty.len) {
                 krt_labels_t sel = {0};
@@ -1467,8 +1670,8 @@ static void src_changes(derived_t *d, src_t *s)
                 uint64_t h = krt__selector_anchor(&sel);
                 if (h == KRT__SEL_EMPTY)
                     check_set(d, s, &s->sel_empty, key, ev->old, ev->cur, ANCHOR_SELECTS, false);
-                else if ((set = set_at(&s->by_sel, h)))
-                    check_set(d, s, set, key, ev->old, ev->cur, ANCHOR_SELECTS, false);
+                else
+                    check_entry(d, s, &s->by_sel, h, key, ev->old, ev->cur, ANCHOR_SELECTS);
             }
         }
         if (s->scan.len)
@@ -1487,15 +1690,16 @@ static bool derived_process(krt_collection_t *c)
     bool complete = true, first = !c->processed;
     if (first || d->rescan) {
         d->rescan = false;
+        uint32_t id;
         if (d->nothing) {
             complete = mark_dirty(d, d->nothing_key);
         } else {
-            for (uint32_t it = 0; krt__map_next(&d->parent->objs, &it, &key, NULL);)
-                complete &= mark_dirty(d, (uint32_t)key);
+            for (uint32_t it = 0; krt__imap_next(&d->parent->objs, &it, &id, NULL);)
+                complete &= mark_dirty(d, id);
         }
         /* Inputs whose parent object is gone are removed by their recompute. */
-        for (uint32_t it = 0; krt__map_next(&d->inputs, &it, &key, NULL);)
-            complete &= mark_dirty(d, (uint32_t)key);
+        for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, &id, NULL);)
+            complete &= mark_dirty(d, id);
     } else {
         if (d->parent)
             for (uint32_t i = 0; i < d->parent->batch.len; i++)
@@ -1506,8 +1710,10 @@ static bool derived_process(krt_collection_t *c)
     }
     if (!first)
         complete = true; /* a failed rescan is redone through d->rescan */
-    if (d->dirty.len == 0)
+    if (d->dirty.len == 0) {
+        d->dirty_hot = false;
         return complete;
+    }
     uint32_t n = 0;
     uint32_t *ids = krt_malloc(d->dirty.len * sizeof(uint32_t));
     if (!ids) {
@@ -1516,7 +1722,7 @@ static bool derived_process(krt_collection_t *c)
     }
     for (uint32_t it = 0; krt__map_next(&d->dirty, &it, &key, NULL);)
         ids[n++] = (uint32_t)key;
-    krt__map_clear(&d->dirty);
+    krt__scratch_clear(&d->dirty, n, &d->dirty_hot);
     /* Numeric id order is deterministic for a given history and cheap; results do not depend on
      * it (duplicate claims resolve by key string). */
     krt__intern_sort(NULL, ids, n);
@@ -1564,13 +1770,15 @@ static void derived_dispose(krt_collection_t *c)
     derived_t *d = (derived_t *)c;
     krt_engine_t *e = c->e;
     uint64_t v, key;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         input_t *in = (input_t *)(uintptr_t)v;
+        const uint32_t *outs = input_outs(in);
         for (uint32_t i = 0; i < in->nouts; i++)
-            krt__intern_unref(&e->in, in->outs[i]);
+            krt__intern_unref(&e->in, outs[i]);
         for (uint32_t i = 0; i < in->ndeps; i++)
             dep_dispose(e, &in->deps[i]);
-        krt_free(in->outs);
+        if (in->nouts > 1)
+            krt_free(in->outs.many);
         krt_free(in->deps);
         krt_obj_release(in->obj);
         krt__intern_unref(&e->in, in->key);
@@ -1590,8 +1798,8 @@ static void derived_dispose(krt_collection_t *c)
         d->srcs = s->next;
         src_free(d, s);
     }
-    krt__map_dispose(&d->inputs);
-    krt__map_dispose(&d->owners);
+    krt__imap_dispose(&d->inputs);
+    krt__imap_dispose(&d->owners);
     krt__map_dispose(&d->shadows);
     krt__map_dispose(&d->dirty);
     if (d->parent)
@@ -1631,21 +1839,23 @@ static json_t *dep_json(const krt_engine_t *e, const dep_t *dep)
                           anchor_names[dep->anchor]);
     if (dep->has_keys) {
         json_t *k = json_array();
+        const uint32_t *keys = dep_keys(dep);
         for (uint32_t i = 0; i < dep->nkeys; i++)
-            json_array_append_new(k, json_string(krt__intern_str(&e->in, dep->keys[i])));
+            json_array_append_new(k, json_string(krt__intern_str(&e->in, keys[i])));
         json_object_set_new(j, "keys", k);
     }
     if (dep->index) {
         json_object_set_new(j, "index", json_string(dep->index->name));
         json_object_set_new(j, "index_key", json_string(krt__intern_str(&e->in, dep->ikey)));
     }
-    if (dep->has_labels)
-        json_object_set_new(j, "labels", labels_json(dep->labels, dep->nlabels));
-    if (dep->has_selects) {
-        json_object_set_new(j, "selects", labels_json(dep->selects, dep->nselects));
-        json_object_set_new(j, "selects_nonempty", json_boolean(dep->selects_nonempty));
+    const dep_ext_t *x = dep_ext(dep);
+    if (x->nlabels)
+        json_object_set_new(j, "labels", labels_json(x->labels, x->nlabels));
+    if (x->has_selects) {
+        json_object_set_new(j, "selects", labels_json(x->selects, x->nselects));
+        json_object_set_new(j, "selects_nonempty", json_boolean(x->selects_nonempty));
     }
-    if (dep->pred)
+    if (x->pred)
         json_object_set_new(j, "predicate", json_true());
     if (dep->same)
         json_object_set_new(j, "partial", json_true());
@@ -1660,11 +1870,11 @@ static void derived_dump(const krt_collection_t *c, json_t *out)
         json_object_set_new(out, "parent", json_string(d->parent->name));
     json_t *inputs = json_object();
     uint64_t v;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         json_t *outs = json_array(), *deps = json_array();
         for (uint32_t i = 0; i < in->nouts; i++)
-            json_array_append_new(outs, json_string(krt__intern_str(&e->in, in->outs[i])));
+            json_array_append_new(outs, json_string(krt__intern_str(&e->in, input_outs(in)[i])));
         for (uint32_t i = 0; i < in->ndeps; i++)
             json_array_append_new(deps, dep_json(e, &in->deps[i]));
         json_object_set_new(inputs, krt__intern_str(&e->in, in->key),
@@ -1684,15 +1894,22 @@ static void derived_dump(const krt_collection_t *c, json_t *out)
         json_object_set_new(out, "conflicting_keys", json_integer((json_int_t)d->shadows.len));
 }
 
-/* Recomputes D2 from the dependency lists and compares. */
+/* Recomputes D2 from the dependency lists and compares; checks D4 on |have|. */
 static bool sets_equal(const krt__map_t *expect, const krt__map_t *have)
 {
     if (expect->len != have->len)
         return false;
-    uint64_t k, v;
+    uint64_t k, v, w;
     for (uint32_t it = 0; krt__map_next(expect, &it, &k, &v);) {
-        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v, *b = set_at(have, k);
-        if (!b || a->len != b->len)
+        if (!krt__map_get(have, k, &w) || ENTRY_IS_ONE(v) != ENTRY_IS_ONE(w))
+            return false;
+        if (ENTRY_IS_ONE(v)) {
+            if (v != w)
+                return false;
+            continue;
+        }
+        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v, *b = (const krt__map_t *)(uintptr_t)w;
+        if (a->len != b->len || b->len < 2) /* D4 */
             return false;
         uint64_t ik, iv, hv;
         for (uint32_t j = 0; krt__map_next(a, &j, &ik, &iv);)
@@ -1721,17 +1938,18 @@ static int derived_check(const krt_collection_t *c)
     /* D1 */
     if (d->owners.len != c->objs.len)
         rc = KRT_EINVARIANT;
-    uint64_t k, v;
-    for (uint32_t it = 0; krt__map_next(&d->owners, &it, &k, &v);) {
+    uint64_t v;
+    uint32_t k;
+    for (uint32_t it = 0; krt__imap_next(&d->owners, &it, &k, &v);) {
         uint64_t iv;
-        if (!krt__coll_get_id(c, (uint32_t)k) || !krt__map_get(&d->inputs, v, &iv)) {
+        if (!krt__coll_get_id(c, k) || !krt__imap_get(&d->inputs, (uint32_t)v, &iv)) {
             rc = KRT_EINVARIANT;
             continue;
         }
         const input_t *in = (const input_t *)(uintptr_t)iv;
         bool has = false;
         for (uint32_t i = 0; i < in->nouts && !has; i++)
-            has = in->outs[i] == k;
+            has = input_outs(in)[i] == k;
         if (!has)
             rc = KRT_EINVARIANT;
         krt__vec_t *sv = shadows_of((derived_t *)d, (uint32_t)k);
@@ -1740,18 +1958,19 @@ static int derived_check(const krt_collection_t *c)
                 rc = KRT_EINVARIANT;
     }
     size_t ndeps = 0;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
         ndeps += in->ndeps;
+        const uint32_t *outs = input_outs(in);
         for (uint32_t i = 0; i < in->nouts; i++) {
             uint64_t owner;
-            if (!krt__map_get(&d->owners, in->outs[i], &owner)) {
+            if (!krt__imap_get(&d->owners, outs[i], &owner)) {
                 rc = KRT_EINVARIANT;
                 continue;
             }
             if (owner == in->key)
                 continue;
-            krt__vec_t *sv = shadows_of((derived_t *)d, in->outs[i]);
+            krt__vec_t *sv = shadows_of((derived_t *)d, outs[i]);
             bool found = false;
             for (uint32_t j = 0; sv && j < sv->len && !found; j++)
                 found = KRT__VEC_AT(sv, shadow_t, j).input == in->key;
@@ -1765,7 +1984,7 @@ static int derived_check(const krt_collection_t *c)
     bool ok_alloc = true;
     for (const src_t *s = d->srcs; s; s = s->next) {
         src_t x = {.c = s->c};
-        for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+        for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
             const input_t *in = (const input_t *)(uintptr_t)v;
             for (uint32_t i = 0; i < in->ndeps; i++) {
                 if (in->deps[i].src != s)
@@ -1798,7 +2017,8 @@ static size_t sets_bytes(const krt__map_t *m)
     size_t n = krt__map_bytes(m);
     uint64_t v;
     for (uint32_t it = 0; krt__map_next(m, &it, NULL, &v);)
-        n += sizeof(krt__map_t) + krt__map_bytes((const krt__map_t *)(uintptr_t)v);
+        if (!ENTRY_IS_ONE(v))
+            n += sizeof(krt__map_t) + krt__map_bytes((const krt__map_t *)(uintptr_t)v);
     return n;
 }
 
@@ -1814,15 +2034,21 @@ static void derived_stats(const krt_collection_t *c, krt_stats_t *out)
 static size_t derived_bytes(const krt_collection_t *c)
 {
     const derived_t *d = (const derived_t *)c;
-    size_t n = krt__map_bytes(&d->inputs) + krt__map_bytes(&d->owners) +
+    size_t n = krt__imap_bytes(&d->inputs) + krt__imap_bytes(&d->owners) +
                krt__map_bytes(&d->shadows) + krt__map_bytes(&d->dirty);
     uint64_t v;
-    for (uint32_t it = 0; krt__map_next(&d->inputs, &it, NULL, &v);) {
+    for (uint32_t it = 0; krt__imap_next(&d->inputs, &it, NULL, &v);) {
         const input_t *in = (const input_t *)(uintptr_t)v;
-        n += sizeof(*in) + in->nouts * sizeof(uint32_t) + in->ndeps * sizeof(dep_t);
-        for (uint32_t i = 0; i < in->ndeps; i++)
-            n += in->deps[i].nkeys * sizeof(uint32_t) +
-                 (in->deps[i].nlabels + in->deps[i].nselects) * (sizeof(krt_label_t) + 16);
+        n += sizeof(*in) + (in->nouts > 1 ? in->nouts * sizeof(uint32_t) : 0) +
+             in->ndeps * sizeof(dep_t);
+        for (uint32_t i = 0; i < in->ndeps; i++) {
+            const dep_t *dep = &in->deps[i];
+            if (dep->nkeys > 1)
+                n += dep->nkeys * sizeof(uint32_t);
+            if (dep->ext)
+                n += sizeof(dep_ext_t) +
+                     (dep->ext->nlabels + dep->ext->nselects) * (sizeof(krt_label_t) + 16);
+        }
     }
     for (const src_t *s = d->srcs; s; s = s->next)
         n += sizeof(*s) + sets_bytes(&s->by_key) + sets_bytes(&s->by_index) +
@@ -1955,7 +2181,7 @@ const krt_obj_t *krt_singleton_get(const krt_collection_t *c)
 {
     uint64_t v;
     uint32_t it = 0;
-    return krt__map_next(&c->objs, &it, NULL, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
+    return krt__imap_next(&c->objs, &it, NULL, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
 }
 
 krt_collection_t *krt_derive_status_new(krt_engine_t *e, krt_collection_t *parent,

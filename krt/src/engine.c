@@ -75,6 +75,7 @@ void krt_engine_free(krt_engine_t *e)
     krt__vec_dispose(&e->colls);
     krt__vec_dispose(&e->became_synced);
     krt__vec_dispose(&e->index_keys);
+    krt__vec_dispose(&e->same_fns);
     krt__intern_dispose(&e->in);
     krt_free(e);
 }
@@ -118,6 +119,21 @@ static void release_batch(krt_collection_t *c)
     }
     c->batch.len = 0;
     c->batch_keys.len = 0;
+}
+
+/* After delivery the batch's room is only needed for keys touched since (C6): handlers may have
+ * mutated static collections. A cold start's batches are as large as the collections and would
+ * otherwise stay allocated until the next flush as large; small ones are kept to spare every
+ * flush a malloc per collection, and so are large ones in a run of large flushes (the touched
+ * table's policy, krt__scratch_clear). */
+#define BATCH_KEEP 32
+static void batch_trim(krt_collection_t *c)
+{
+    if (c->scratch_keep || (c->batch.cap <= BATCH_KEEP && c->batch_keys.cap <= BATCH_KEEP))
+        return;
+    uint32_t keep = c->touched.len > BATCH_KEEP ? c->touched.len : BATCH_KEEP;
+    krt__vec_shrink(&c->batch, sizeof(krt_event_t), keep);
+    krt__vec_shrink(&c->batch_keys, sizeof(uint32_t), keep);
 }
 
 static void reap_handlers(krt_collection_t *c)
@@ -187,6 +203,7 @@ int krt_engine_flush(krt_engine_t *e)
         if (!c)
             continue;
         release_batch(c);
+        batch_trim(c);
         reap_handlers(c);
     }
     e->phase = KRT__PHASE_IDLE;
@@ -225,7 +242,7 @@ uint32_t krt__obj_key_ref(krt_engine_t *e, const krt_obj_t *o)
 int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool forced)
 {
     krt_engine_t *e = c->e;
-    uint64_t *slot = krt__map_find(&c->objs, key);
+    uint64_t *slot = krt__imap_find(&c->objs, key);
     const krt_obj_t *cur = slot ? (const krt_obj_t *)(uintptr_t)*slot : NULL;
     if (!obj && !cur)
         return KRT_OK;
@@ -257,7 +274,7 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
     if (obj == cur)
         return KRT_OK;
     if (!slot && obj) { /* reserve the objs entry first so nothing below can fail half-way */
-        slot = krt__map_upsert(&c->objs, key, 0, NULL);
+        slot = krt__imap_upsert(&c->objs, key, 0, NULL);
         if (!slot)
             goto oom;
         *slot = 0;
@@ -273,7 +290,7 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
     if (obj) {
         *slot = (uint64_t)(uintptr_t)obj;
     } else {
-        krt__map_del(&c->objs, key, NULL);
+        krt__imap_del(&c->objs, key, NULL);
         krt__intern_unref(&e->in, key);
         c->sorted_valid = false;
     }
@@ -282,6 +299,16 @@ int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool 
 oom:
     krt_obj_release(obj);
     return KRT_ENOMEM;
+}
+
+int krt__coll_reserve(krt_collection_t *c, uint32_t n)
+{
+    uint32_t need = c->touched.len + n;
+    if (krt__map_reserve(&c->touched, n) != KRT_OK ||
+        krt__vec_reserve(&c->batch, sizeof(krt_event_t), need - c->batch.len) != KRT_OK ||
+        krt__vec_reserve(&c->batch_keys, sizeof(uint32_t), need - c->batch_keys.len) != KRT_OK)
+        return KRT_ENOMEM;
+    return KRT_OK;
 }
 
 const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n)
@@ -295,9 +322,9 @@ const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n)
         }
         c->sorted = ids;
         uint32_t k = 0;
-        uint64_t key;
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);)
-            ids[k++] = (uint32_t)key;
+        uint32_t key;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &key, NULL);)
+            ids[k++] = key;
         krt__intern_sort(&c->e->in, ids, k);
         c->nsorted = k;
         c->sorted_valid = true;
@@ -310,8 +337,10 @@ int krt__coll_publish(krt_collection_t *c)
 {
     krt_engine_t *e = c->e;
     uint32_t n = c->touched.len;
-    if (n == 0)
+    if (n == 0) {
+        c->scratch_hot = c->scratch_keep = false;
         return KRT_OK;
+    }
     /* krt__coll_set reserved room for every touched key (C6). */
     if (c->batch.cap < n || c->batch_keys.cap < n)
         return KRT_EINVARIANT;
@@ -351,7 +380,7 @@ int krt__coll_publish(krt_collection_t *c)
         ev->cur = krt_obj_retain(cur);
         ids[out++] = id; /* so does the key reference */
     }
-    krt__map_clear(&c->touched);
+    c->scratch_keep = krt__scratch_clear(&c->touched, n, &c->scratch_hot);
     c->batch.len = out;
     c->batch_keys.len = out;
     if (out) {
@@ -377,9 +406,10 @@ static void coll_destroy(krt_collection_t *c)
     c->ops->dispose(c);
     krt__index_free_all(c);
     uint64_t key, v;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+    uint32_t id;
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &id, &v);) {
         krt_obj_release((const krt_obj_t *)(uintptr_t)v);
-        krt__intern_unref(&e->in, (uint32_t)key);
+        krt__intern_unref(&e->in, id);
     }
     for (uint32_t it = 0; krt__map_next(&c->touched, &it, &key, &v);) {
         krt_obj_release((const krt_obj_t *)(uintptr_t)(v & ~1ULL));
@@ -391,7 +421,7 @@ static void coll_destroy(krt_collection_t *c)
         krt_free(h);
         h = next;
     }
-    krt__map_dispose(&c->objs);
+    krt__imap_dispose(&c->objs);
     krt__map_dispose(&c->touched);
     krt__vec_dispose(&c->batch);
     krt__vec_dispose(&c->batch_keys);
@@ -484,7 +514,7 @@ void krt_collection_foreach(const krt_collection_t *c, bool (*fn)(const krt_obj_
                             void *ud)
 {
     uint64_t v;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, NULL, &v);)
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, NULL, &v);)
         if (!fn((const krt_obj_t *)(uintptr_t)v, ud))
             return;
 }
@@ -509,7 +539,7 @@ void krt_collection_stats(const krt_collection_t *c, krt_stats_t *out)
 {
     *out = c->stats;
     out->outputs = c->objs.len;
-    out->bytes = sizeof(*c) + krt__map_bytes(&c->objs) + krt__map_bytes(&c->touched) +
+    out->bytes = sizeof(*c) + krt__imap_bytes(&c->objs) + krt__map_bytes(&c->touched) +
                  (size_t)c->batch.cap * sizeof(krt_event_t) + (size_t)c->nsorted * 4 +
                  krt__index_bytes(c);
     if (c->ops->stats)
@@ -529,9 +559,10 @@ static int replay(krt_handler_t *h)
     int rc = KRT_OK;
     if (krt__vec_reserve(&ids, sizeof(uint32_t), c->objs.len + c->touched.len) != KRT_OK)
         return KRT_ENOMEM;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);)
-        if (!krt__map_find(&c->touched, key))
-            KRT__VEC_AT(&ids, uint32_t, ids.len++) = (uint32_t)key;
+    uint32_t oid;
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &oid, NULL);)
+        if (!krt__map_find(&c->touched, oid))
+            KRT__VEC_AT(&ids, uint32_t, ids.len++) = oid;
     for (uint32_t it = 0; krt__map_next(&c->touched, &it, &key, &v);)
         if (v & ~1ULL)
             KRT__VEC_AT(&ids, uint32_t, ids.len++) = (uint32_t)key;
@@ -774,13 +805,13 @@ int krt_engine_check(const krt_engine_t *e)
         if (!c)
             continue;
         CHECK(c->id == i, "%s: id %u at position %u", c->name, c->id, i);
-        uint64_t key, v;
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+        uint64_t v;
+        uint32_t key;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &key, &v);) {
             const krt_obj_t *o = (const krt_obj_t *)(uintptr_t)v;
-            CHECK(o && o->refs > 0 && e->in.strs[key] &&
+            CHECK(o && o->refs > 0 && key < e->in.len && e->in.strs[key] &&
                       strcmp(krt_obj_key(o), e->in.strs[key]) == 0,
-                  "%s: C1 object under key id %u does not carry that key", c->name,
-                  (uint32_t)key);
+                  "%s: C1 object under key id %u does not carry that key", c->name, key);
         }
         if (e->phase == KRT__PHASE_IDLE) {
             CHECK(krt__coll_is_static(c) || c->touched.len == 0,

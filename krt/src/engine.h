@@ -53,10 +53,11 @@ typedef struct krt__entry {
     const krt_obj_t *obj;
 } krt__entry_t;
 
+/* One allocation: the header and the entries (most buckets hold one or two objects). */
 typedef struct krt__bucket {
-    krt__entry_t *items;
     uint32_t len;
     uint32_t cap;
+    krt__entry_t items[];
 } krt__bucket_t;
 
 struct krt_keys {
@@ -107,14 +108,15 @@ typedef struct krt__synced_cb {
  *  C4 batch is empty outside a flush; inside it, its keys are distinct and sorted
  *  C5 users counts the live collections that read this one
  *  C6 batch and batch_keys have room for one event per touched key, so publishing never
- *     allocates (and never fails)                                                           */
+ *     allocates (and never fails); the room is reserved when a key is first touched, and given
+ *     back at the end of the flush beyond what keys touched since need (engine.c, batch_trim) */
 struct krt_collection {
     krt_engine_t *e;
     const krt__ops_t *ops;
     uint32_t id; /* position in creation order */
     char *name;
     const krt_type_t *type;
-    krt__map_t objs;
+    krt__imap_t objs;
     krt__map_t touched;     /* value: old object pointer | 1 when an update must be announced */
     krt__vec_t batch;       /* krt_event_t, references held on old and cur */
     krt__vec_t batch_keys;  /* uint32 key ids, references held */
@@ -129,6 +131,8 @@ struct krt_collection {
     bool sorted_valid;
     bool synced;
     bool processed; /* has run process() at least once */
+    bool scratch_hot;  /* the last flush touched more keys than a small table holds */
+    bool scratch_keep; /* this flush's touched table was kept: keep the batch's room too */
     uint32_t users;
     krt_stats_t stats;
     krt_collection_t *owner; /* a status or index collection freed with its owner */
@@ -145,6 +149,8 @@ struct krt_engine {
     krt__vec_t became_synced; /* krt_collection_t* that turned synced in this flush */
     struct krt_ctx *ctx;      /* the running transformation, if any */
     krt__vec_t index_keys;    /* scratch for index maintenance (krt__index_add/remove) */
+    krt__vec_t same_fns;      /* krt_same_cb: the partial-fetch callbacks dependencies name by
+                                 number (derive.c), appended on first use */
 };
 
 enum { KRT__PHASE_IDLE = 0, KRT__PHASE_PROCESS = 1, KRT__PHASE_DELIVER = 2 };
@@ -157,10 +163,14 @@ krt_collection_t *krt__coll_new(krt_engine_t *e, const krt__ops_t *ops, size_t s
  * next batch entry is an update even if old and new are equal. Returns KRT_OK or KRT_ENOMEM
  * (then obj was released and nothing changed). */
 int krt__coll_set(krt_collection_t *c, uint32_t key, const krt_obj_t *obj, bool forced);
+/* Makes room for |n| more touched keys, so that the next changes of up to |n| keys that are
+ * published already (replacing or removing their object) cannot fail. Returns KRT_OK or
+ * KRT_ENOMEM (nothing changed but capacity). */
+int krt__coll_reserve(krt_collection_t *c, uint32_t n);
 static inline const krt_obj_t *krt__coll_get_id(const krt_collection_t *c, uint32_t key)
 {
     uint64_t v;
-    return krt__map_get(&c->objs, key, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
+    return krt__imap_get(&c->objs, key, &v) ? (const krt_obj_t *)(uintptr_t)v : NULL;
 }
 /* Returns: the collection's key ids sorted by key (cached; borrowed until it changes). */
 const uint32_t *krt__coll_sorted(krt_collection_t *c, uint32_t *n);
@@ -200,7 +210,10 @@ int krt__index_check(const krt_collection_t *c);
 size_t krt__index_bytes(const krt_collection_t *c);
 
 /* Bucket helpers. */
-int krt__bucket_insert(krt_engine_t *e, krt__bucket_t *b, uint32_t key, const krt_obj_t *obj);
+/* Returns: a bucket of |cap| entries (room for |cap|, none used), or NULL on OOM. */
+krt__bucket_t *krt__bucket_new(uint32_t cap);
+/* Inserts into *bp, which may move (growing reallocates the bucket). */
+int krt__bucket_insert(krt_engine_t *e, krt__bucket_t **bp, uint32_t key, const krt_obj_t *obj);
 void krt__bucket_remove(krt_engine_t *e, krt__bucket_t *b, uint32_t key);
 bool krt__bucket_has(krt_engine_t *e, const krt__bucket_t *b, uint32_t key);
 

@@ -107,8 +107,19 @@ bool krt__bucket_has(krt_engine_t *e, const krt__bucket_t *b, uint32_t key)
     return found;
 }
 
-int krt__bucket_insert(krt_engine_t *e, krt__bucket_t *b, uint32_t key, const krt_obj_t *obj)
+krt__bucket_t *krt__bucket_new(uint32_t cap)
 {
+    krt__bucket_t *b = krt_malloc(sizeof(*b) + (size_t)cap * sizeof(krt__entry_t));
+    if (b) {
+        b->len = 0;
+        b->cap = cap;
+    }
+    return b;
+}
+
+int krt__bucket_insert(krt_engine_t *e, krt__bucket_t **bp, uint32_t key, const krt_obj_t *obj)
+{
+    krt__bucket_t *b = *bp;
     bool found;
     uint32_t at = bucket_search(&e->in, b, key, &found);
     if (found) {
@@ -116,11 +127,11 @@ int krt__bucket_insert(krt_engine_t *e, krt__bucket_t *b, uint32_t key, const kr
         return KRT_OK;
     }
     if (b->len == b->cap) {
-        uint32_t cap = b->cap ? b->cap * 2 : 4;
-        krt__entry_t *p = krt_realloc(b->items, (size_t)cap * sizeof(*p));
+        uint32_t cap = b->cap ? b->cap * 2 : 1;
+        krt__bucket_t *p = krt_realloc(b, sizeof(*b) + (size_t)cap * sizeof(krt__entry_t));
         if (!p)
             return KRT_ENOMEM;
-        b->items = p;
+        *bp = b = p;
         b->cap = cap;
     }
     memmove(&b->items[at + 1], &b->items[at], (size_t)(b->len - at) * sizeof(*b->items));
@@ -159,7 +170,9 @@ static int index_add_one(krt_index_t *idx, krt_keys_t *keys, uint32_t key, const
             break;
         }
         if (inserted) {
-            krt__bucket_t *b = krt_calloc(1, sizeof(*b));
+            /* Room for one: most buckets hold one or two objects (a backend named by one
+             * route, a label value carried by a few pods). */
+            krt__bucket_t *b = krt__bucket_new(1);
             if (!b) {
                 krt__map_del(&idx->buckets, bkey, NULL);
                 rc = KRT_ENOMEM;
@@ -169,7 +182,9 @@ static int index_add_one(krt_index_t *idx, krt_keys_t *keys, uint32_t key, const
             if (idx->builtin == KRT__INDEX_NAMED)
                 krt__intern_retain(&e->in, (uint32_t)bkey);
         }
-        rc = krt__bucket_insert(e, (krt__bucket_t *)(uintptr_t)*slot, key, obj);
+        krt__bucket_t *b = (krt__bucket_t *)(uintptr_t)*slot;
+        rc = krt__bucket_insert(e, &b, key, obj);
+        *slot = (uint64_t)(uintptr_t)b;
     }
     keys_release(idx, keys);
     return rc;
@@ -180,7 +195,6 @@ static void drop_bucket(krt_index_t *idx, uint64_t bkey, krt__bucket_t *b)
     krt__map_del(&idx->buckets, bkey, NULL);
     if (idx->builtin == KRT__INDEX_NAMED)
         krt__intern_unref(&idx->c->e->in, (uint32_t)bkey);
-    krt_free(b->items);
     krt_free(b);
 }
 
@@ -241,7 +255,6 @@ static void buckets_free(krt_index_t *idx)
         krt__bucket_t *b = (krt__bucket_t *)(uintptr_t)v;
         if (idx->builtin == KRT__INDEX_NAMED)
             krt__intern_unref(&idx->c->e->in, (uint32_t)bkey);
-        krt_free(b->items);
         krt_free(b);
     }
     krt__map_dispose(&idx->buckets);
@@ -259,10 +272,11 @@ static void index_free(krt_index_t *idx)
 static int index_fill(krt_index_t *idx)
 {
     krt_keys_t keys = {.e = idx->c->e};
-    uint64_t key, v;
+    uint64_t v;
+    uint32_t key;
     int rc = KRT_OK;
-    for (uint32_t it = 0; rc == KRT_OK && krt__map_next(&idx->c->objs, &it, &key, &v);)
-        rc = index_add_one(idx, &keys, (uint32_t)key, (const krt_obj_t *)(uintptr_t)v);
+    for (uint32_t it = 0; rc == KRT_OK && krt__imap_next(&idx->c->objs, &it, &key, &v);)
+        rc = index_add_one(idx, &keys, key, (const krt_obj_t *)(uintptr_t)v);
     krt__vec_dispose(&keys.ids);
     if (rc != KRT_OK) {
         buckets_free(idx);
@@ -407,8 +421,9 @@ int krt__index_check(const krt_collection_t *c)
             if (x->stale)
                 continue; /* C3 applies once it is rebuilt */
             size_t expected = 0, held = 0;
-            uint64_t key, v;
-            for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+            uint64_t v;
+            uint32_t key;
+            for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &key, &v);) {
                 const krt_obj_t *o = (const krt_obj_t *)(uintptr_t)v;
                 krt__index_extract(x, o, &keys, false);
                 for (uint32_t i = 0; i < keys.ids.len; i++) {
@@ -604,9 +619,10 @@ static bool index_coll_process(krt_collection_t *c)
         ic->rescan = false;
         /* Objects of buckets that no longer exist go first, then every live bucket. */
         krt__vec_t gone = {0};
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &id, NULL);)
-            if (!krt__index_bucket(ic->idx, id) &&
-                krt__vec_push(&gone, sizeof(uint32_t), &(uint32_t){(uint32_t)id}) != KRT_OK)
+        uint32_t oid;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &oid, NULL);)
+            if (!krt__index_bucket(ic->idx, oid) &&
+                krt__vec_push(&gone, sizeof(uint32_t), &oid) != KRT_OK)
                 complete = false;
         for (uint32_t i = 0; i < gone.len; i++)
             complete &= rebuild_bucket(ic, KRT__VEC_AT(&gone, uint32_t, i));

@@ -17,6 +17,7 @@ typedef struct join {
     void *ud;
     krt__map_t dirty; /* key id -> 1, one interner reference each */
     bool rescan;      /* a member change could not be recorded: resolve every key next flush */
+    bool dirty_hot;   /* the last flush had many dirty keys (krt__scratch_clear) */
 } join_t;
 
 static bool mark(join_t *j, uint32_t key)
@@ -73,16 +74,17 @@ static bool join_process(krt_collection_t *c)
 {
     join_t *j = (join_t *)c;
     uint64_t key;
+    uint32_t id;
     bool complete = true, full = !c->processed || j->rescan;
     j->rescan = false;
     if (full) /* keys the join holds but no member has any more are removed by resolve */
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);)
-            complete &= mark(j, (uint32_t)key);
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &id, NULL);)
+            complete &= mark(j, id);
     for (size_t i = 0; i < j->n; i++) {
         krt_collection_t *m = j->members[i];
         if (full) {
-            for (uint32_t it = 0; krt__map_next(&m->objs, &it, &key, NULL);)
-                complete &= mark(j, (uint32_t)key);
+            for (uint32_t it = 0; krt__imap_next(&m->objs, &it, &id, NULL);)
+                complete &= mark(j, id);
         } else {
             for (uint32_t k = 0; k < m->batch.len; k++)
                 mark(j, KRT__VEC_AT(&m->batch_keys, uint32_t, k));
@@ -90,8 +92,11 @@ static bool join_process(krt_collection_t *c)
     }
     if (c->processed)
         complete = true; /* a failed rescan is redone through j->rescan */
-    if (j->dirty.len == 0)
+    if (j->dirty.len == 0) {
+        j->dirty_hot = false;
         return complete;
+    }
+    uint32_t used = j->dirty.len;
     const krt_obj_t **scratch = krt_malloc(j->n * sizeof(*scratch));
     if (!scratch) {
         krt__flush_error(c->e, KRT_ENOMEM);
@@ -111,6 +116,8 @@ static bool join_process(krt_collection_t *c)
     }
     krt__vec_dispose(&done);
     krt_free(scratch);
+    if (j->dirty.len == 0) /* keys were deleted one by one: the table is still as large */
+        krt__scratch_clear(&j->dirty, used, &j->dirty_hot);
     return complete;
 }
 
@@ -165,12 +172,13 @@ static int join_check(const krt_collection_t *c)
         return KRT_OK;
     /* J1 (when nothing is pending): a priority join holds, per key, the object of the first
      * member that has the key. */
-    uint64_t key, v;
+    uint64_t v;
+    uint32_t key;
     size_t expected = 0;
     krt__map_t seen = {0};
     int rc = KRT_OK;
     for (size_t i = 0; i < j->n; i++) {
-        for (uint32_t it = 0; krt__map_next(&j->members[i]->objs, &it, &key, &v);) {
+        for (uint32_t it = 0; krt__imap_next(&j->members[i]->objs, &it, &key, &v);) {
             bool inserted;
             if (!krt__map_upsert(&seen, key, 1, &inserted))
                 return KRT_ENOMEM;

@@ -143,10 +143,10 @@ int krt_static_delete_matching(krt_collection_t *c, krt_pred_cb pred, void *ud)
         return rc;
     /* Collect first: deleting while iterating the map would reorder it under the iterator. */
     krt__vec_t doomed = {0};
-    uint64_t key, v;
-    for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, &v);) {
+    uint64_t v;
+    uint32_t id;
+    for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &id, &v);) {
         if (pred((const krt_obj_t *)(uintptr_t)v, ud)) {
-            uint32_t id = (uint32_t)key;
             if (krt__vec_push(&doomed, sizeof(id), &id) != KRT_OK) {
                 krt__vec_dispose(&doomed);
                 return KRT_ENOMEM;
@@ -184,11 +184,10 @@ int krt_static_reset(krt_collection_t *c, const krt_obj_t *const *objs, size_t n
     krt__vec_t doomed = {0};
     uint64_t key, v;
     if (rc == KRT_OK) {
-        for (uint32_t it = 0; krt__map_next(&c->objs, &it, &key, NULL);) {
-            uint32_t id = (uint32_t)key;
-            if (!krt__map_find(&next, key) && krt__vec_push(&doomed, sizeof(id), &id) != KRT_OK)
+        uint32_t id;
+        for (uint32_t it = 0; krt__imap_next(&c->objs, &it, &id, NULL);)
+            if (!krt__map_find(&next, id) && krt__vec_push(&doomed, sizeof(id), &id) != KRT_OK)
                 rc = KRT_ENOMEM;
-        }
     }
     if (rc != KRT_OK) {
         for (uint32_t it = 0; krt__map_next(&next, &it, &key, NULL);)

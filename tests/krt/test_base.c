@@ -81,6 +81,63 @@ static void test_map_matches_a_reference_under_random_operations(void **state)
     krt__map_dispose(&m);
 }
 
+static void test_imap_matches_a_reference_under_random_operations(void **state)
+{
+    (void)state;
+    enum { KEYS = 512, OPS = 200000 };
+    uint64_t ref[KEYS];
+    bool present[KEYS] = {false};
+    krt__imap_t m = {0};
+    rng_state = 11;
+    for (int op = 0; op < OPS; op++) {
+        uint32_t k = (uint32_t)(rng() % KEYS);
+        uint32_t key = k * 7919; /* spread, never the reserved UINT32_MAX */
+        switch (rng() % 3) {
+        case 0:
+        case 1: {
+            uint64_t v = rng();
+            assert_int_equal(krt__imap_put(&m, key, v), KRT_OK);
+            ref[k] = v;
+            present[k] = true;
+            break;
+        }
+        default: {
+            uint64_t v = 0;
+            bool had = krt__imap_del(&m, key, &v);
+            assert_int_equal(had, present[k]);
+            if (had)
+                assert_int_equal(v, ref[k]);
+            present[k] = false;
+        }
+        }
+        if (op % 997 == 0) {
+            uint32_t live = 0;
+            for (uint32_t i = 0; i < KEYS; i++) {
+                uint64_t v;
+                bool found = krt__imap_get(&m, i * 7919, &v);
+                assert_int_equal(found, present[i]);
+                if (found) {
+                    assert_int_equal(v, ref[i]);
+                    live++;
+                }
+            }
+            assert_int_equal(live, m.len);
+        }
+    }
+    uint32_t seen = 0, k;
+    uint64_t v;
+    for (uint32_t it = 0; krt__imap_next(&m, &it, &k, &v);) {
+        assert_true(present[k / 7919]);
+        assert_int_equal(v, ref[k / 7919]);
+        seen++;
+    }
+    assert_int_equal(seen, m.len);
+    bool inserted = true;
+    assert_non_null(krt__imap_upsert(&m, 3 * 7919, 0, &inserted));
+    krt__imap_dispose(&m);
+    assert_int_equal(m.cap, 0);
+}
+
 static void test_map_upsert_reports_insertion(void **state)
 {
     (void)state;
@@ -155,6 +212,47 @@ static void test_intern_survives_churn_of_many_keys(void **state)
     krt__intern_dispose(&in);
 }
 
+/* Strings that share 16-byte prefixes, end at or around byte 16, or are too long for the slab
+ * (KRT__SLAB_MAX): lookups compare prefixes first, then the tails. */
+static void test_intern_tells_apart_strings_with_shared_prefixes_and_any_length(void **state)
+{
+    (void)state;
+    krt__intern_t in;
+    krt__intern_init(&in);
+    static char strs[12][400];
+    snprintf(strs[0], 400, "0123456789abcde");   /* 15 bytes */
+    snprintf(strs[1], 400, "0123456789abcdef");  /* 16 */
+    snprintf(strs[2], 400, "0123456789abcdefg"); /* 17 */
+    snprintf(strs[3], 400, "0123456789abcdefh");
+    snprintf(strs[4], 400, "0123456789abcdefgh");
+    snprintf(strs[5], 400, "%s", "");
+    for (int i = 6; i < 12; i++) { /* around the slab limit */
+        memset(strs[i], 'x', 400);
+        strs[i][KRT__SLAB_MAX - 9 + i] = '\0'; /* lengths 253 .. 258 */
+    }
+    uint32_t ids[12];
+    for (int i = 0; i < 12; i++) {
+        ids[i] = krt__intern_ref(&in, strs[i]);
+        assert_int_not_equal(ids[i], UINT32_MAX);
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(ids[i], ids[j]);
+    }
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(krt__intern_find(&in, strs[i]), ids[i]);
+        assert_string_equal(krt__intern_str(&in, ids[i]), strs[i]);
+    }
+    assert_int_equal(krt__intern_find(&in, "0123456789abcdefgi"), UINT32_MAX);
+    assert_int_equal(krt__intern_find(&in, "0123456789abcd"), UINT32_MAX);
+    assert_int_equal(krt__intern_check(&in), KRT_OK);
+    /* A freed block is reused by the next string of its rounded size. */
+    const char *old = krt__intern_str(&in, ids[2]);
+    krt__intern_unref(&in, ids[2]);
+    uint32_t again = krt__intern_ref(&in, "ZZZZZZZZZZZZZZZZZ"); /* 17 bytes, as strs[2] */
+    assert_ptr_equal(krt__intern_str(&in, again), old);
+    assert_int_equal(krt__intern_check(&in), KRT_OK);
+    krt__intern_dispose(&in);
+}
+
 static const krt__intern_t *cmp_in;
 static int strcmp_ids(const void *a, const void *b)
 {
@@ -220,15 +318,83 @@ static void test_vec_grows_and_keeps_elements(void **state)
     assert_null(v.data);
 }
 
+static void test_vec_shrink_keeps_elements_and_gives_back_room(void **state)
+{
+    (void)state;
+    krt__vec_t v = {0};
+    assert_int_equal(krt__vec_reserve(&v, sizeof(uint32_t), 1000), KRT_OK);
+    for (uint32_t i = 0; i < 10; i++)
+        assert_int_equal(krt__vec_push(&v, sizeof(i), &i), KRT_OK);
+    krt__vec_shrink(&v, sizeof(uint32_t), 4); /* never below len */
+    assert_int_equal(v.cap, 10);
+    for (uint32_t i = 0; i < 10; i++)
+        assert_int_equal(KRT__VEC_AT(&v, uint32_t, i), i);
+    v.len = 0;
+    krt__vec_shrink(&v, sizeof(uint32_t), 0);
+    assert_null(v.data);
+    assert_int_equal(v.cap, 0);
+    krt__vec_dispose(&v);
+}
+
+static void test_map_clear_frees_a_grown_table_and_keeps_a_small_one(void **state)
+{
+    (void)state;
+    krt__map_t m = {0};
+    for (uint64_t k = 0; k < 10; k++)
+        assert_int_equal(krt__map_put(&m, k, k), KRT_OK);
+    uint32_t cap = m.cap;
+    krt__map_clear(&m);
+    assert_int_equal(m.len, 0);
+    assert_int_equal(m.cap, cap);
+    assert_false(krt__map_get(&m, 3, NULL));
+    for (uint64_t k = 0; k < 1000; k++)
+        assert_int_equal(krt__map_put(&m, k, k), KRT_OK);
+    assert_true(m.cap > KRT__MAP_SCRATCH_KEEP);
+    krt__map_clear(&m);
+    assert_int_equal(m.len, 0);
+    assert_int_equal(m.cap, 0);
+    assert_false(krt__map_get(&m, 3, NULL));
+    assert_int_equal(krt__map_put(&m, 3, 4), KRT_OK); /* usable again */
+    krt__map_dispose(&m);
+}
+
+static void test_map_reserve_makes_the_next_insertions_and_finds_infallible(void **state)
+{
+    (void)state;
+    krt__map_t m = {0};
+    assert_int_equal(krt__map_reserve(&m, 100), KRT_OK);
+    uint32_t cap = m.cap;
+    assert_true(cap * 3 >= 100 * 4);
+    for (uint64_t k = 0; k < 100; k++)
+        assert_non_null(krt__map_upsert(&m, k, k, NULL));
+    assert_int_equal(m.cap, cap); /* no growth within the reservation */
+    /* Upserting a key already there never grows the table, even when full to the limit. */
+    while ((uint64_t)(m.len + 1) * 4 <= (uint64_t)m.cap * 3)
+        assert_non_null(krt__map_upsert(&m, 1000 + m.len, 0, NULL));
+    cap = m.cap;
+    bool inserted = true;
+    uint64_t *v = krt__map_upsert(&m, 5, 0, &inserted);
+    assert_non_null(v);
+    assert_false(inserted);
+    assert_int_equal(*v, 5);
+    assert_int_equal(m.cap, cap);
+    krt__map_dispose(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_matches_a_reference_under_random_operations),
+        cmocka_unit_test(test_imap_matches_a_reference_under_random_operations),
         cmocka_unit_test(test_map_upsert_reports_insertion),
         cmocka_unit_test(test_intern_refcounts_and_reuses_ids),
         cmocka_unit_test(test_intern_survives_churn_of_many_keys),
+        cmocka_unit_test(test_intern_tells_apart_strings_with_shared_prefixes_and_any_length),
         cmocka_unit_test(test_intern_sort_orders_like_strcmp),
         cmocka_unit_test(test_vec_grows_and_keeps_elements),
+        cmocka_unit_test(test_vec_shrink_keeps_elements_and_gives_back_room),
+        cmocka_unit_test(test_map_clear_frees_a_grown_table_and_keeps_a_small_one),
+        cmocka_unit_test(test_map_reserve_makes_the_next_insertions_and_finds_infallible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -486,6 +486,39 @@ static void test_collection_many_diffs_each_input_outputs(void **state)
     test_env_dispose(&env);
 }
 
+/* An input's claimed keys are held inline when there is one and in an array when several:
+ * moving between none, one and several keeps exactly the emitted outputs (checked with D1 by
+ * krt_engine_check at every flush), including a deletion of the input at each size. */
+static void test_collection_many_moves_between_none_one_and_several_outputs(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *out =
+        krt_derive_new(env.e, src, &test_kv_type, "split", KRT_DERIVE_MANY, split_fn, NULL);
+    static const char *const steps[] = {"a", "a,b,c", "b", "", "c,d", "a,b,c,d,e", "e", "a,b"};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        PUT(src, kv_new("in1", steps[i]));
+        FLUSH(env.e);
+        char want[64];
+        snprintf(want, sizeof(want), "%s", steps[i]);
+        for (char *p = want; *p; p++)
+            if (*p == ',')
+                *p = ' ';
+        EXPECT_KEYS(out, want);
+    }
+    static const char *const sizes[] = {"", "x", "x,y,z"};
+    for (size_t i = 0; i < 3; i++) {
+        PUT(src, kv_new("in2", sizes[i]));
+        FLUSH(env.e);
+        DEL(src, "in2");
+        FLUSH(env.e);
+        EXPECT_KEYS(out, "a b");
+    }
+    test_env_dispose(&env);
+}
+
 static void
 test_collection_duplicate_output_keys_across_inputs_are_reported_and_shadowed(void **state)
 {
@@ -920,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_collection_diamond_emits_no_spurious_events),
         cmocka_unit_test(test_collection_output_key_change_is_delete_plus_add),
         cmocka_unit_test(test_collection_many_diffs_each_input_outputs),
+        cmocka_unit_test(test_collection_many_moves_between_none_one_and_several_outputs),
         cmocka_unit_test(
             test_collection_duplicate_output_keys_across_inputs_are_reported_and_shadowed),
         cmocka_unit_test(test_collection_owner_and_shadow_stopping_together_is_one_delete),

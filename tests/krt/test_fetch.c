@@ -185,6 +185,76 @@ static int partial_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     return krt_emit(ctx, kv_new(krt_obj_key(in), n ? pod_ip(found[0]) : "-"));
 }
 
+/* 140 distinct partial-fetch callbacks, all "same IP": more than a dependency can number (126),
+ * so the last ones are held in the dependency's extension instead. */
+#define SAME_IP_FN(n)                                                                       \
+    static bool same_ip_##n(const krt_obj_t *old, const krt_obj_t *cur, void *ud)           \
+    {                                                                                       \
+        return same_ip(old, cur, ud);                                                       \
+    }
+#define SAME_IP_FN10(t) SAME_IP_FN(t##0) SAME_IP_FN(t##1) SAME_IP_FN(t##2) SAME_IP_FN(t##3) \
+    SAME_IP_FN(t##4) SAME_IP_FN(t##5) SAME_IP_FN(t##6) SAME_IP_FN(t##7) SAME_IP_FN(t##8) SAME_IP_FN(t##9)
+SAME_IP_FN10(1) SAME_IP_FN10(2) SAME_IP_FN10(3) SAME_IP_FN10(4) SAME_IP_FN10(5) SAME_IP_FN10(6)
+SAME_IP_FN10(7) SAME_IP_FN10(8) SAME_IP_FN10(9) SAME_IP_FN10(10) SAME_IP_FN10(11) SAME_IP_FN10(12)
+SAME_IP_FN10(13) SAME_IP_FN10(14)
+#define SAME_IP_REF10(t) same_ip_##t##0, same_ip_##t##1, same_ip_##t##2, same_ip_##t##3, \
+    same_ip_##t##4, same_ip_##t##5, same_ip_##t##6, same_ip_##t##7, same_ip_##t##8, same_ip_##t##9
+static const krt_same_cb same_ips[140] = {
+    SAME_IP_REF10(1),  SAME_IP_REF10(2),  SAME_IP_REF10(3),  SAME_IP_REF10(4),  SAME_IP_REF10(5),
+    SAME_IP_REF10(6),  SAME_IP_REF10(7),  SAME_IP_REF10(8),  SAME_IP_REF10(9),  SAME_IP_REF10(10),
+    SAME_IP_REF10(11), SAME_IP_REF10(12), SAME_IP_REF10(13), SAME_IP_REF10(14)};
+
+/* Query "q<i>" fetches ns/a with callback i (and ns/a again with callback i + 1). */
+static int many_partials_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    krt_collection_t *pods = ud;
+    int i = atoi(krt_obj_key(in) + 1);
+    const char *keys[] = {"ns/a"};
+    krt_filter_t f = {.keys = keys, .nkeys = 1, .same = same_ips[i]};
+    const krt_obj_t *const *out;
+    size_t n = krt_fetch(ctx, pods, &f, &out);
+    f.same = same_ips[(i + 1) % 140];
+    krt_fetch(ctx, pods, &f, &out);
+    return krt_emit(ctx, kv_new(krt_obj_key(in), n ? pod_ip(out[0]) : "-"));
+}
+
+static void test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "partials", KRT_DERIVE_ONE,
+                                           many_partials_fn, pods);
+    for (int i = 0; i < 140; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "q%d", i);
+        PUT(q, kv_new(key, ""));
+    }
+    PUT(pods, pod_new("ns", "a", "1", NULL));
+    FLUSH(env.e);
+    assert_string_equal(kv_get(out, "q139"), "1");
+    /* A label change keeps the IP: every callback says "same", nothing recomputes. */
+    uint64_t runs = test_recomputes(out);
+    PUT(pods, pod_new("ns", "a", "1", "x=y"));
+    FLUSH(env.e);
+    assert_int_equal(test_recomputes(out), runs);
+    /* An IP change: every query recomputes once. */
+    PUT(pods, pod_new("ns", "a", "2", "x=y"));
+    FLUSH(env.e);
+    assert_int_equal(test_recomputes(out), runs + 140);
+    assert_string_equal(kv_get(out, "q0"), "2");
+    assert_string_equal(kv_get(out, "q139"), "2");
+    json_t *d = krt_collection_dump(out);
+    json_t *dep = json_array_get(
+        json_object_get(json_object_get(json_object_get(d, "inputs"), "q130"), "dependencies"),
+        0);
+    assert_true(json_is_true(json_object_get(dep, "partial")));
+    json_decref(d);
+    test_env_dispose(&env);
+}
+
 static void test_fetch_partial_change_to_unused_field_does_not_recompute(void **state)
 {
     (void)state;
@@ -244,6 +314,121 @@ static int key_set_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     char buf[128];
     names_of(buf, sizeof(buf), found, n);
     return krt_emit(ctx, kv_new(krt_obj_key(in), buf));
+}
+
+/* Fetches as many of ns/a, ns/b, ns/c as the query's value says (0 to 3). */
+static int n_keys_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    krt_collection_t *pods = ud;
+    const char *keys[] = {"ns/a", "ns/b", "ns/c"};
+    krt_filter_t f = {.keys = keys, .nkeys = (size_t)atoi(kv_value(in))};
+    const krt_obj_t *const *found = NULL;
+    size_t n = krt_fetch(ctx, pods, &f, &found);
+    char buf[128];
+    names_of(buf, sizeof(buf), found, n);
+    return krt_emit(ctx, kv_new(krt_obj_key(in), buf));
+}
+
+/* The number of keys of the one dependency of input q, from the dump. */
+static size_t dumped_keys(krt_collection_t *c)
+{
+    json_t *d = krt_collection_dump(c);
+    json_t *deps = json_object_get(json_object_get(json_object_get(d, "inputs"), "q"),
+                                   "dependencies");
+    assert_int_equal(json_array_size(deps), 1);
+    json_t *dep = json_array_get(deps, 0);
+    assert_string_equal(json_string_value(json_object_get(dep, "anchor")), "keys");
+    size_t n = json_array_size(json_object_get(dep, "keys"));
+    json_decref(d);
+    return n;
+}
+
+/* A dependency holds one key inline and several in an array: moving between the two (and to no
+ * key at all) as the fetch changes must leave exactly the new keys registered. */
+static void test_fetch_key_count_changes_between_one_many_and_none(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *out =
+        krt_derive_new(env.e, q, &test_kv_type, "n-keys", KRT_DERIVE_ONE, n_keys_fn, pods);
+    PUT(pods, pod_new("ns", "a", "1", NULL));
+    PUT(pods, pod_new("ns", "b", "2", NULL));
+    PUT(pods, pod_new("ns", "c", "3", NULL));
+    test_rec_t rec;
+    test_rec_subscribe(&rec, out, false);
+    static const struct {
+        const char *n, *want;
+    } steps[] = {{"1", "a"}, {"3", "a,b,c"}, {"0", ""}, {"3", "a,b,c"}, {"1", "a"}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        PUT(q, kv_new("q", steps[i].n));
+        FLUSH(env.e);
+        assert_string_equal(kv_get(out, "q"), steps[i].want);
+        assert_int_equal(dumped_keys(out), (size_t)atoi(steps[i].n));
+        /* Each pod recomputes q exactly when it is among the fetched keys. */
+        const char *names[] = {"a", "b", "c"};
+        for (int k = 0; k < 3; k++) {
+            uint64_t runs = test_recomputes(out);
+            PUT(pods, pod_new("ns", names[k], "9", NULL));
+            FLUSH(env.e);
+            assert_int_equal(test_recomputes(out), runs + (k < atoi(steps[i].n) ? 1 : 0));
+        }
+    }
+    test_rec_dispose(&rec);
+    test_env_dispose(&env);
+}
+
+/* Fetches ns/a as many times as the query's value says. */
+static int fetch_a_n_times_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    krt_collection_t *pods = ud;
+    int n = atoi(kv_value(in)), found = 0;
+    for (int i = 0; i < n; i++)
+        found += krt_fetch_key(ctx, pods, "ns/a") != NULL;
+    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%d", found));
+}
+
+/* The reverse-index entry of a key holds one input inline and a set for two or more (D4, checked
+ * by krt_engine_check after every flush): moving between one, several and no readers, with an
+ * input counted twice, keeps exactly the readers recomputing. */
+static void test_fetch_key_readers_move_between_one_and_many(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "reads-a", KRT_DERIVE_ONE,
+                                           fetch_a_n_times_fn, pods);
+    PUT(pods, pod_new("ns", "a", "1", NULL));
+    /* Fetch counts of q1, q2, q3 at each step. */
+    static const int steps[][3] = {{1, 0, 0}, {2, 0, 0}, {2, 1, 0}, {2, 1, 1}, {0, 1, 1},
+                                   {0, 0, 1}, {2, 0, 0}, {0, 0, 0}, {1, 1, 0}, {1, 0, 0}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        for (int k = 0; k < 3; k++) {
+            char key[8];
+            snprintf(key, sizeof(key), "q%d", k + 1);
+            PUT(q, kv_newf(key, "%d", steps[i][k]));
+        }
+        FLUSH(env.e);
+        int readers = 0;
+        for (int k = 0; k < 3; k++)
+            readers += steps[i][k] > 0;
+        krt_stats_t st = test_stats(out);
+        uint64_t runs = st.recomputes;
+        PUT(pods, pod_new("ns", "a", i % 2 ? "1" : "2", NULL));
+        FLUSH(env.e);
+        assert_int_equal(test_recomputes(out), runs + (uint64_t)readers);
+        for (int k = 0; k < 3; k++) {
+            char key[8], want[8];
+            snprintf(key, sizeof(key), "q%d", k + 1);
+            snprintf(want, sizeof(want), "%d", steps[i][k]);
+            assert_string_equal(kv_get(out, key), want);
+        }
+    }
+    test_env_dispose(&env);
 }
 
 static void test_fetch_multiple_keys_each_trigger_recompute(void **state)
@@ -645,7 +830,10 @@ int main(void)
         cmocka_unit_test(test_fetch_same_collection_twice_with_different_label_filters),
         cmocka_unit_test(test_fetch_keyed_and_unfiltered_fetch_of_same_collection),
         cmocka_unit_test(test_fetch_partial_change_to_unused_field_does_not_recompute),
+        cmocka_unit_test(test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply),
         cmocka_unit_test(test_fetch_multiple_keys_each_trigger_recompute),
+        cmocka_unit_test(test_fetch_key_count_changes_between_one_many_and_none),
+        cmocka_unit_test(test_fetch_key_readers_move_between_one_and_many),
         cmocka_unit_test(test_fetch_filter_key_change_leaves_no_stale_dependencies),
         cmocka_unit_test(test_fetch_one_with_two_matches_returns_emultiple),
         cmocka_unit_test(test_fetch_of_a_collection_created_later_fails_with_eorder),

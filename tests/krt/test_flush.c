@@ -9,6 +9,8 @@
  */
 #include "krt_test_util.h"
 
+#include "engine.h" /* batch capacities, for the tests of C6 and of the room given back */
+
 static void test_flush_burst_of_puts_costs_one_recompute_and_one_event(void **state)
 {
     (void)state;
@@ -490,6 +492,113 @@ static void test_flush_emits_one_batch_per_collection_with_each_key_once(void **
     test_env_dispose(&env);
 }
 
+
+/* An allocator that fails every allocation while |failing| is set. */
+static bool failing;
+static void *fail_malloc(size_t size, void *ud)
+{
+    (void)ud;
+    return failing ? NULL : malloc(size);
+}
+static void *fail_realloc(void *p, size_t size, void *ud)
+{
+    (void)ud;
+    return failing ? NULL : realloc(p, size);
+}
+static void fail_free(void *p, void *ud)
+{
+    (void)ud;
+    free(p);
+}
+
+static const krt_obj_t *kv_num(int i)
+{
+    char k[16];
+    snprintf(k, sizeof(k), "%d", i);
+    return kv_new(k, k);
+}
+
+static int kv_identity(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    return krt_emit(ctx, kv_new(krt_obj_key(in), kv_value(in)));
+}
+
+static void test_flush_gives_back_batch_room_and_reserves_it_again_on_touch(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    /* The target was created before the source, so the handler's puts touch it after its own
+     * batch was published: the room for them must survive the end of the flush (C6). */
+    krt_collection_t *target = krt_static_new(env.e, &test_kv_type, "target", true);
+    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *copy =
+        krt_map_new(env.e, src, &test_kv_type, "copy", kv_identity, NULL);
+    chained_t ch = {.target = target, .rc = 1};
+    assert_non_null(krt_collection_subscribe(src, putting_handler, &ch, false));
+    test_rec_t rec;
+    test_rec_subscribe(&rec, target, false);
+    for (int i = 0; i < 1000; i++)
+        PUT(src, kv_num(i));
+    assert_true(src->batch.cap >= 1000);
+    FLUSH(env.e);
+    assert_int_equal(krt_collection_len(copy), 1000);
+    /* src and copy published 1000 events; their room went back with the batch. */
+    assert_true(src->batch.cap <= 32 && src->batch_keys.cap <= 32);
+    assert_true(copy->batch.cap <= 32 && copy->batch_keys.cap <= 32);
+    assert_true(copy->touched.cap <= KRT__MAP_SCRATCH_KEEP);
+    /* target holds 1000 touched keys from the handler, and room for their events. */
+    assert_int_equal(target->touched.len, 1000);
+    assert_true(target->batch.cap >= 1000 && target->batch_keys.cap >= 1000);
+    FLUSH(env.e);
+    assert_int_equal(rec.events.len, 1000);
+    assert_true(target->batch.cap <= 32);
+
+    /* Touching a key reserves its event's room again. 64 touched keys fill the regrown room
+     * exactly; a 65th key (already interned, its touched entry fits) needs more, and when that
+     * allocation fails the put fails whole. */
+    for (int i = 0; i < 64; i++)
+        PUT(src, kv_num(i));
+    assert_int_equal(src->touched.len, 64);
+    assert_int_equal(src->batch.cap, 64);
+    const krt_obj_t *o = kv_new("100", "changed");
+    krt_allocator_t a = {fail_malloc, fail_realloc, fail_free, NULL};
+    krt_allocator_set(&a);
+    failing = true;
+    int rc = krt_static_put(src, o); /* takes o, also on failure */
+    failing = false;
+    krt_allocator_set(NULL);
+    assert_int_equal(rc, KRT_ENOMEM);
+    CHECK(env.e);
+    assert_string_equal(kv_get(src, "100"), "100");
+    assert_int_equal(src->touched.len, 64);
+    PUT(src, kv_new("100", "changed"));
+    assert_true(src->batch.cap >= 65);
+    FLUSH(env.e);
+    assert_string_equal(kv_get(copy, "100"), "changed");
+    assert_string_equal(kv_get(copy, "63"), "63");
+    /* A run of large flushes keeps its tables (no regrowing every flush); the first small flush
+     * after it gives them back. The flush above (65 keys) was large: start after a small one. */
+    PUT(src, kv_num(2));
+    FLUSH(env.e);
+    assert_true(src->batch.cap <= 32);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 200; i++)
+            PUT(src, kv_num(i));
+        FLUSH(env.e);
+        if (round == 0)
+            assert_true(src->batch.cap <= 32);
+        else
+            assert_true(src->batch.cap >= 200 && src->touched.cap >= 256);
+    }
+    PUT(src, kv_num(1));
+    FLUSH(env.e);
+    assert_true(src->batch.cap <= 32 && src->touched.cap <= KRT__MAP_SCRATCH_KEEP);
+    test_rec_dispose(&rec);
+    test_env_dispose(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_flush_handler_may_unsubscribe_itself),
         cmocka_unit_test(test_flush_handler_unsubscribed_during_delivery_gets_nothing_more),
         cmocka_unit_test(test_flush_emits_one_batch_per_collection_with_each_key_once),
+        cmocka_unit_test(test_flush_gives_back_batch_room_and_reserves_it_again_on_touch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,43 @@ static void extract_ip_or_fail(const krt_obj_t *o, krt_keys_t *keys, void *ud)
     extract_ip(o, keys, NULL);
 }
 
+/* A bucket is allocated with room for one object and grows with its members: filling one in
+ * reverse key order (each insertion at the front) and emptying it from the middle keeps it
+ * sorted and complete (C3, checked at every step). */
+static void test_index_bucket_grows_and_shrinks_in_key_order(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_index_t *idx = krt_index_new(pods, "ip", extract_ip, NULL);
+    assert_non_null(idx);
+    const char *names[] = {"j", "i", "h", "g", "f", "e", "d", "c", "b", "a"};
+    char want[64] = "";
+    for (int i = 0; i < 10; i++) {
+        PUT(pods, pod_new("ns", names[i], "9.9.9.9", NULL));
+        char next[64];
+        snprintf(next, sizeof(next), "%s%s%s", names[i], want[0] ? " " : "", want);
+        snprintf(want, sizeof(want), "%s", next);
+        EXPECT_BUCKET(idx, "9.9.9.9", want);
+    }
+    DEL(pods, "ns/e");
+    DEL(pods, "ns/a");
+    DEL(pods, "ns/j");
+    EXPECT_BUCKET(idx, "9.9.9.9", "b c d f g h i");
+    const char *rest[] = {"b", "c", "d", "f", "g", "h", "i"};
+    for (int i = 0; i < 7; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "ns/%s", rest[i]);
+        DEL(pods, key);
+    }
+    EXPECT_BUCKET(idx, "9.9.9.9", "");
+    PUT(pods, pod_new("ns", "z", "9.9.9.9", NULL)); /* a new bucket under the same key */
+    EXPECT_BUCKET(idx, "9.9.9.9", "z");
+    FLUSH(env.e);
+    test_env_dispose(&env);
+}
+
 static void test_index_extractor_failure_rebuilds_the_index(void **state)
 {
     (void)state;
@@ -518,6 +555,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_moves_objects_between_buckets_and_shares_buckets),
+        cmocka_unit_test(test_index_bucket_grows_and_shrinks_in_key_order),
         cmocka_unit_test(test_index_extractor_failure_rebuilds_the_index),
         cmocka_unit_test(test_index_of_the_same_name_is_shared),
         cmocka_unit_test(test_index_namespace_uses_the_type_accessor),

@@ -92,7 +92,7 @@ static const krt_obj_t *svc(int i)
  * object listing pod keys; status: the number of endpoints. */
 typedef struct graph {
     krt_engine_t *e;
-    krt_collection_t *pods, *svcs, *eps, *eps_status, *joined, *by_app, *trigger, *single;
+    krt_collection_t *pods, *svcs, *eps, *eps_status, *joined, *by_app, *trigger, *single, *refs;
     krt_index_t *ns_idx;
 } graph_t;
 
@@ -137,6 +137,35 @@ static int count_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     return o ? krt_emit(ctx, o) : KRT_ENOMEM;
 }
 
+static bool same_selector(const krt_obj_t *old, const krt_obj_t *cur, void *ud)
+{
+    (void)ud;
+    krt_labels_t a = {0}, b = {0};
+    krt_json_type.selector(old, &a);
+    krt_json_type.selector(cur, &b);
+    return krt_labels_contain(&a, &b) && krt_labels_contain(&b, &a);
+}
+
+/* Pod -> the services it names: one key (a dependency holding its key inline), three keys (a key
+ * array), and the services selecting it with a partial-fetch callback (the rare fields). */
+static int refs_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    graph_t *g = ud;
+    const krt_obj_t *one = krt_fetch_key(ctx, g->svcs, "ns0/s0");
+    const char *keys[] = {"ns1/s1", "ns0/s2", "ns0/s0"};
+    krt_filter_t f = {.keys = keys, .nkeys = 3};
+    const krt_obj_t *const *many;
+    size_t nmany = krt_fetch(ctx, g->svcs, &f, &many);
+    krt_labels_t labels = {0};
+    krt_json_type.labels(in, &labels);
+    krt_filter_t sf = {.selects = &labels, .selects_nonempty = true, .same = same_selector};
+    const krt_obj_t *const *sel;
+    size_t nsel = krt_fetch(ctx, g->svcs, &sf, &sel);
+    const krt_obj_t *o = make_obj(krt_json_name(in), krt_json_namespace(in),
+                                  (json_int_t)((one != NULL) + 10 * nmany + 100 * nsel));
+    return o ? krt_emit(ctx, o) : KRT_ENOMEM;
+}
+
 static void app_extract(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 {
     (void)ud;
@@ -177,7 +206,8 @@ static bool build(graph_t *g)
     krt_index_t *apps = krt_index_new(g->pods, "app", app_extract, NULL);
     g->by_app = apps ? krt_index_collection(apps) : NULL;
     g->single = krt_singleton_new(g->e, &krt_json_type, "count", count_fn, g);
-    if (!g->joined || !g->by_app || !g->single)
+    g->refs = krt_derive_new(g->e, g->pods, &krt_json_type, "refs", KRT_DERIVE_ONE, refs_fn, g);
+    if (!g->joined || !g->by_app || !g->single || !g->refs)
         return false;
     return krt_collection_subscribe(g->eps, noop_handler, NULL, true) != NULL;
 }
@@ -206,10 +236,10 @@ static void churn(graph_t *g)
 static size_t sizes(const graph_t *g, size_t *out)
 {
     krt_collection_t *cs[] = {g->pods, g->svcs, g->eps, g->eps_status, g->joined, g->by_app,
-                              g->single};
-    for (size_t i = 0; i < 7; i++)
+                              g->single, g->refs};
+    for (size_t i = 0; i < 8; i++)
         out[i] = krt_collection_len(cs[i]);
-    return 7;
+    return 8;
 }
 
 static void print_log(int level, const char *msg, void *ud)
@@ -281,7 +311,7 @@ static void sweep(bool once)
     budget = -1;
     assert_true(build(&g));
     churn(&g);
-    size_t want[7];
+    size_t want[8];
     sizes(&g, want);
     krt_engine_free(g.e);
 
@@ -309,15 +339,15 @@ static void sweep(bool once)
             copy_source(g.pods, fresh.pods);
             copy_source(g.svcs, fresh.svcs);
             assert_int_equal(krt_engine_flush(fresh.e), KRT_OK);
-            size_t got[7], want_now[7];
+            size_t got[8], want_now[8];
             sizes(&g, got);
             sizes(&fresh, want_now);
             if (memcmp(got, want_now, sizeof(got)) != 0)
                 print_error("allocation %ld failed: the engine did not converge: sizes "
-                            "%zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu\n", n,
-                            got[0], want_now[0], got[1], want_now[1], got[2], want_now[2],
+                            "%zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu\n",
+                            n, got[0], want_now[0], got[1], want_now[1], got[2], want_now[2],
                             got[3], want_now[3], got[4], want_now[4], got[5], want_now[5],
-                            got[6], want_now[6]);
+                            got[6], want_now[6], got[7], want_now[7]);
             assert_memory_equal(got, want_now, sizeof(got));
             if (!same_objects(g.eps, fresh.eps)) {
                 print_error("allocation %ld failed: endpoints differ\n", n);
@@ -328,6 +358,7 @@ static void sweep(bool once)
             assert_true(same_objects(g.eps_status, fresh.eps_status));
             assert_true(same_objects(g.by_app, fresh.by_app));
             assert_true(same_objects(g.joined, fresh.joined));
+            assert_true(same_objects(g.refs, fresh.refs));
             krt_engine_set_log(g.e, print_log, &n);
             assert_int_equal(krt_engine_check(g.e), KRT_OK);
             krt_engine_free(fresh.e);

@@ -435,7 +435,7 @@ typedef bool (*krt_same_cb)(const krt_obj_t *old, const krt_obj_t *cur, void *ud
 
 typedef struct krt_filter {
     const char *const *keys;  /* objects with one of these keys */
-    size_t nkeys;
+    size_t nkeys;             /* at most 2,097,151: a larger fetch fails with KRT_EINVAL */
     krt_index_t *index;       /* objects in bucket |index_key| of |index| (an index of src) */
     const char *index_key;
     const krt_labels_t *labels;   /* objects whose labels contain all of these */
