@@ -185,7 +185,8 @@ tr_graph_t *tr_graph_new(krt_engine_t *e, const tr_sources_t *in, const tr_optio
         snprintf(what, sizeof what, "%s-bindings", rk_names[k]);
         rk->bindings = krt_derive_new(e, rk->src, &tr__rec_type, name_of(g, what, nb, sizeof nb),
                                       KRT_DERIVE_ONE, tr__binding_transform, rk);
-        if (!rk->bindings)
+        if (!rk->bindings ||
+            krt_derive_set_input_same(rk->bindings, tr__same_binding_input, NULL) != KRT_OK)
             goto oom;
         rk->by_listener = krt_index_new(rk->bindings, "listener", tr__binding_index, NULL);
         if (!rk->by_listener)

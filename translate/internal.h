@@ -341,6 +341,8 @@ bool tr__same_always(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 bool tr__same_rec_bind(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 /* Records: "bind" members equal but for their "port" (what a parentRef without a port reads). */
 bool tr__same_rec_bind_but_port(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
+/* Routes: equal spec.parentRefs and spec.hostnames (what a binding reads of its route). */
+bool tr__same_binding_input(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 /* JSON objects: equal metadata.labels. */
 bool tr__same_labels(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 

@@ -144,6 +144,21 @@ bool tr__same_rec_bind_but_port(const krt_obj_t *old, const krt_obj_t *cur, void
     return true;
 }
 
+bool tr__same_binding_input(const krt_obj_t *old, const krt_obj_t *cur, void *ud)
+{
+    (void)ud;
+    json_t *a = krt_json_value(old), *b = krt_json_value(cur);
+    if (!a || !b)
+        return false;
+    static const char *const paths[] = {"spec.parentRefs", "spec.hostnames"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *x = tr__jpath(a, paths[i]), *y = tr__jpath(b, paths[i]);
+        if ((x || y) && !json_equal(x, y))
+            return false;
+    }
+    return true;
+}
+
 bool tr__same_labels(const krt_obj_t *old, const krt_obj_t *cur, void *ud)
 {
     (void)ud;

@@ -130,8 +130,8 @@ typedef struct src_index {
 } src_index_t;
 
 typedef struct input {
-    uint32_t key;          /* interned, one reference */
-    const krt_obj_t *obj;  /* the object last computed, one reference */
+    uint32_t key;         /* interned, one reference */
+    const krt_obj_t *obj; /* the object last computed, one reference */
     union {
         uint32_t one;   /* nouts == 1: most inputs emit one output */
         uint32_t *many; /* nouts > 1 */
@@ -174,10 +174,12 @@ typedef struct derived {
     const krt_type_t *status_type;
     uint32_t nothing_key; /* input key of from-nothing collections */
     bool nothing;
-    bool oom;    /* an allocation failed while recomputing the current input: retry it */
-    bool rescan; /* a change could not be recorded: recompute every input at the next flush */
+    bool oom;       /* an allocation failed while recomputing the current input: retry it */
+    bool rescan;    /* a change could not be recorded: recompute every input at the next flush */
     bool dirty_hot; /* the last flush had many dirty inputs (krt__scratch_clear) */
     size_t ndeps;
+    krt_same_cb input_same; /* partial input: see krt_derive_set_input_same */
+    void *input_same_ud;
 } derived_t;
 
 /* Fetch results live in blocks that never move while the transformation runs. */
@@ -268,10 +270,10 @@ static void arena_reset(krt_ctx_t *ctx)
  * namespace read by one collection's inputs is the exception), and a set costs an allocation
  * and a table of at least 8 slots. */
 #define ENTRY_ONE(input, count) (((uint64_t)(input) << 32) | ((uint64_t)(count) << 1) | 1)
-#define ENTRY_IS_ONE(v) ((v) & 1)
-#define ENTRY_INPUT(v) ((uint32_t)((v) >> 32))
-#define ENTRY_COUNT(v) ((uint32_t)(v) >> 1)
-#define ENTRY_MAX_COUNT (UINT32_MAX >> 1)
+#define ENTRY_IS_ONE(v)         ((v)&1)
+#define ENTRY_INPUT(v)          ((uint32_t)((v) >> 32))
+#define ENTRY_COUNT(v)          ((uint32_t)(v) >> 1)
+#define ENTRY_MAX_COUNT         (UINT32_MAX >> 1)
 
 static bool set_add(krt__map_t *m, uint64_t skey, uint32_t input)
 {
@@ -467,8 +469,7 @@ static void dep_unregister(dep_t *dep, uint32_t input)
         break;
     case ANCHOR_SELECTS:
         for (uint32_t i = 0; i < x->nselects; i++)
-            set_remove(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value),
-                       input);
+            set_remove(&s->by_sel, krt__label_hash(x->selects[i].key, x->selects[i].value), input);
         if (!x->selects_nonempty)
             count_remove(&s->sel_empty, input);
         break;
@@ -685,11 +686,11 @@ static int dep_build(krt_engine_t *e, dep_t *dep, src_t *s, const krt_filter_t *
     if (rc != KRT_OK)
         return rc;
     const dep_ext_t *x = dep_ext(dep);
-    dep->anchor = dep->has_keys      ? ANCHOR_KEYS
-                  : dep->index       ? ANCHOR_INDEX
-                  : x->nlabels       ? ANCHOR_LABELS
-                  : x->has_selects   ? ANCHOR_SELECTS
-                                     : ANCHOR_SCAN;
+    dep->anchor = dep->has_keys    ? ANCHOR_KEYS
+                  : dep->index     ? ANCHOR_INDEX
+                  : x->nlabels     ? ANCHOR_LABELS
+                  : x->has_selects ? ANCHOR_SELECTS
+                                   : ANCHOR_SCAN;
     return KRT_OK;
 }
 
@@ -1702,8 +1703,21 @@ static bool derived_process(krt_collection_t *c)
             complete &= mark_dirty(d, id);
     } else {
         if (d->parent)
-            for (uint32_t i = 0; i < d->parent->batch.len; i++)
-                mark_dirty(d, KRT__VEC_AT(&d->parent->batch_keys, uint32_t, i));
+            for (uint32_t i = 0; i < d->parent->batch.len; i++) {
+                uint32_t k = KRT__VEC_AT(&d->parent->batch_keys, uint32_t, i);
+                const krt_event_t *ev = &KRT__VEC_AT(&d->parent->batch, krt_event_t, i);
+                uint64_t v;
+                if (d->input_same && ev->old && ev->cur && !is_dirty(d, k) &&
+                    krt__imap_get(&d->inputs, k, &v) && ((input_t *)(uintptr_t)v)->obj == ev->old &&
+                    d->input_same(ev->old, ev->cur, d->input_same_ud)) {
+                    /* the part the transformation reads is unchanged: keep its result */
+                    input_t *in = (input_t *)(uintptr_t)v;
+                    krt_obj_release(in->obj);
+                    in->obj = krt_obj_retain(ev->cur);
+                    continue;
+                }
+                mark_dirty(d, k);
+            }
         for (src_t *s = d->srcs; s; s = s->next)
             if (s->c->batch.len)
                 src_changes(d, s);
@@ -1835,8 +1849,8 @@ static json_t *labels_json(const krt_label_t *l, uint32_t n)
 
 static json_t *dep_json(const krt_engine_t *e, const dep_t *dep)
 {
-    json_t *j = json_pack("{ss ss}", "collection", dep->src->c->name, "anchor",
-                          anchor_names[dep->anchor]);
+    json_t *j =
+        json_pack("{ss ss}", "collection", dep->src->c->name, "anchor", anchor_names[dep->anchor]);
     if (dep->has_keys) {
         json_t *k = json_array();
         const uint32_t *keys = dep_keys(dep);
@@ -1884,11 +1898,11 @@ static void derived_dump(const krt_collection_t *c, json_t *out)
     json_t *srcs = json_array();
     for (const src_t *s = d->srcs; s; s = s->next)
         json_array_append_new(
-            srcs, json_pack("{ss sI sI sI sI sI sI}", "collection", s->c->name, "deps",
-                            (json_int_t)s->ndeps, "by_key", (json_int_t)s->by_key.len, "by_index",
-                            (json_int_t)s->by_index.len, "by_label", (json_int_t)s->by_label.len,
-                            "by_selector", (json_int_t)s->by_sel.len, "scan",
-                            (json_int_t)s->scan.len));
+            srcs,
+            json_pack("{ss sI sI sI sI sI sI}", "collection", s->c->name, "deps",
+                      (json_int_t)s->ndeps, "by_key", (json_int_t)s->by_key.len, "by_index",
+                      (json_int_t)s->by_index.len, "by_label", (json_int_t)s->by_label.len,
+                      "by_selector", (json_int_t)s->by_sel.len, "scan", (json_int_t)s->scan.len));
     json_object_set_new(out, "sources", srcs);
     if (d->shadows.len)
         json_object_set_new(out, "conflicting_keys", json_integer((json_int_t)d->shadows.len));
@@ -1908,7 +1922,8 @@ static bool sets_equal(const krt__map_t *expect, const krt__map_t *have)
                 return false;
             continue;
         }
-        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v, *b = (const krt__map_t *)(uintptr_t)w;
+        const krt__map_t *a = (const krt__map_t *)(uintptr_t)v,
+                         *b = (const krt__map_t *)(uintptr_t)w;
         if (a->len != b->len || b->len < 2) /* D4 */
             return false;
         uint64_t ik, iv, hv;
@@ -1996,9 +2011,9 @@ static int derived_check(const krt_collection_t *c)
             }
         }
         bool ok = x.ndeps == s->ndeps && sets_equal(&x.by_key, &s->by_key) &&
-                  sets_equal(&x.by_index, &s->by_index) &&
-                  sets_equal(&x.by_label, &s->by_label) && sets_equal(&x.by_sel, &s->by_sel) &&
-                  counts_equal(&x.sel_empty, &s->sel_empty) && counts_equal(&x.scan, &s->scan);
+                  sets_equal(&x.by_index, &s->by_index) && sets_equal(&x.by_label, &s->by_label) &&
+                  sets_equal(&x.by_sel, &s->by_sel) && counts_equal(&x.sel_empty, &s->sel_empty) &&
+                  counts_equal(&x.scan, &s->scan);
         if (!ok && ok_alloc)
             rc = KRT_EINVARIANT;
         sets_dispose(&x.by_key);
@@ -2120,8 +2135,8 @@ static derived_t *derived_make(krt_engine_t *e, krt_collection_t *parent, const 
 {
     if (!e || !fn || (parent && parent->e != e))
         return NULL;
-    derived_t *d = (derived_t *)krt__coll_new(e, &derived_ops, sizeof(derived_t) + sizeof(krt_ctx_t),
-                                              out, name);
+    derived_t *d = (derived_t *)krt__coll_new(e, &derived_ops,
+                                              sizeof(derived_t) + sizeof(krt_ctx_t), out, name);
     if (!d)
         return NULL;
     d->parent = parent;
@@ -2141,6 +2156,18 @@ krt_collection_t *krt_derive_new(krt_engine_t *e, krt_collection_t *parent, cons
         return NULL;
     derived_t *d = derived_make(e, parent, out, name, flags, fn, ud);
     return d ? &d->base : NULL;
+}
+
+int krt_derive_set_input_same(krt_collection_t *c, krt_same_cb same, void *ud)
+{
+    if (!c || c->ops != &derived_ops || c->processed)
+        return KRT_EINVAL;
+    derived_t *d = (derived_t *)c;
+    if (!d->parent || d->status)
+        return KRT_EINVAL;
+    d->input_same = same;
+    d->input_same_ud = ud;
+    return KRT_OK;
 }
 
 krt_collection_t *krt_map_new(krt_engine_t *e, krt_collection_t *parent, const krt_type_t *out,
@@ -2198,7 +2225,7 @@ krt_collection_t *krt_derive_status_new(krt_engine_t *e, krt_collection_t *paren
     char sname[256];
     snprintf(sname, sizeof(sname), "%s/status", c->name);
     status_coll_t *s = (status_coll_t *)krt__coll_new(e, &status_ops, sizeof(status_coll_t),
-                                                       &krt_status_type, sname);
+                                                      &krt_status_type, sname);
     if (!s) {
         krt_collection_free(c);
         return NULL;

@@ -187,22 +187,27 @@ static int partial_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 
 /* 140 distinct partial-fetch callbacks, all "same IP": more than a dependency can number (126),
  * so the last ones are held in the dependency's extension instead. */
-#define SAME_IP_FN(n)                                                                       \
-    static bool same_ip_##n(const krt_obj_t *old, const krt_obj_t *cur, void *ud)           \
-    {                                                                                       \
-        return same_ip(old, cur, ud);                                                       \
+#define SAME_IP_FN(n)                                                             \
+    static bool same_ip_##n(const krt_obj_t *old, const krt_obj_t *cur, void *ud) \
+    {                                                                             \
+        return same_ip(old, cur, ud);                                             \
     }
-#define SAME_IP_FN10(t) SAME_IP_FN(t##0) SAME_IP_FN(t##1) SAME_IP_FN(t##2) SAME_IP_FN(t##3) \
-    SAME_IP_FN(t##4) SAME_IP_FN(t##5) SAME_IP_FN(t##6) SAME_IP_FN(t##7) SAME_IP_FN(t##8) SAME_IP_FN(t##9)
-SAME_IP_FN10(1) SAME_IP_FN10(2) SAME_IP_FN10(3) SAME_IP_FN10(4) SAME_IP_FN10(5) SAME_IP_FN10(6)
-SAME_IP_FN10(7) SAME_IP_FN10(8) SAME_IP_FN10(9) SAME_IP_FN10(10) SAME_IP_FN10(11) SAME_IP_FN10(12)
-SAME_IP_FN10(13) SAME_IP_FN10(14)
-#define SAME_IP_REF10(t) same_ip_##t##0, same_ip_##t##1, same_ip_##t##2, same_ip_##t##3, \
-    same_ip_##t##4, same_ip_##t##5, same_ip_##t##6, same_ip_##t##7, same_ip_##t##8, same_ip_##t##9
-static const krt_same_cb same_ips[140] = {
-    SAME_IP_REF10(1),  SAME_IP_REF10(2),  SAME_IP_REF10(3),  SAME_IP_REF10(4),  SAME_IP_REF10(5),
-    SAME_IP_REF10(6),  SAME_IP_REF10(7),  SAME_IP_REF10(8),  SAME_IP_REF10(9),  SAME_IP_REF10(10),
-    SAME_IP_REF10(11), SAME_IP_REF10(12), SAME_IP_REF10(13), SAME_IP_REF10(14)};
+#define SAME_IP_FN10(t)                                                                  \
+    SAME_IP_FN(t##0)                                                                     \
+    SAME_IP_FN(t##1) SAME_IP_FN(t##2) SAME_IP_FN(t##3) SAME_IP_FN(t##4) SAME_IP_FN(t##5) \
+        SAME_IP_FN(t##6) SAME_IP_FN(t##7) SAME_IP_FN(t##8) SAME_IP_FN(t##9)
+SAME_IP_FN10(1)
+SAME_IP_FN10(2) SAME_IP_FN10(3) SAME_IP_FN10(4) SAME_IP_FN10(5) SAME_IP_FN10(6) SAME_IP_FN10(7)
+    SAME_IP_FN10(8) SAME_IP_FN10(9) SAME_IP_FN10(10) SAME_IP_FN10(11) SAME_IP_FN10(12)
+        SAME_IP_FN10(13) SAME_IP_FN10(14)
+#define SAME_IP_REF10(t)                                                            \
+    same_ip_##t##0, same_ip_##t##1, same_ip_##t##2, same_ip_##t##3, same_ip_##t##4, \
+        same_ip_##t##5, same_ip_##t##6, same_ip_##t##7, same_ip_##t##8, same_ip_##t##9
+            static const krt_same_cb same_ips[140] = {
+                SAME_IP_REF10(1),  SAME_IP_REF10(2),  SAME_IP_REF10(3),  SAME_IP_REF10(4),
+                SAME_IP_REF10(5),  SAME_IP_REF10(6),  SAME_IP_REF10(7),  SAME_IP_REF10(8),
+                SAME_IP_REF10(9),  SAME_IP_REF10(10), SAME_IP_REF10(11), SAME_IP_REF10(12),
+                SAME_IP_REF10(13), SAME_IP_REF10(14)};
 
 /* Query "q<i>" fetches ns/a with callback i (and ns/a again with callback i + 1). */
 static int many_partials_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
@@ -225,8 +230,8 @@ static void test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply(vo
     test_env_init(&env);
     krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "partials", KRT_DERIVE_ONE,
-                                           many_partials_fn, pods);
+    krt_collection_t *out =
+        krt_derive_new(env.e, q, &test_kv_type, "partials", KRT_DERIVE_ONE, many_partials_fn, pods);
     for (int i = 0; i < 140; i++) {
         char key[8];
         snprintf(key, sizeof(key), "q%d", i);
@@ -248,8 +253,7 @@ static void test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply(vo
     assert_string_equal(kv_get(out, "q139"), "2");
     json_t *d = krt_collection_dump(out);
     json_t *dep = json_array_get(
-        json_object_get(json_object_get(json_object_get(d, "inputs"), "q130"), "dependencies"),
-        0);
+        json_object_get(json_object_get(json_object_get(d, "inputs"), "q130"), "dependencies"), 0);
     assert_true(json_is_true(json_object_get(dep, "partial")));
     json_decref(d);
     test_env_dispose(&env);
@@ -295,6 +299,55 @@ static void test_fetch_partial_change_to_unused_field_does_not_recompute(void **
     test_env_dispose(&env);
 }
 
+/* The input side of a partial fetch: a pod becomes its IP; only IP changes recompute it. */
+static int ip_of_input_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    return krt_emit(ctx, kv_new(krt_obj_key(in), pod_ip(in)));
+}
+
+static void test_fetch_partial_input_change_to_unused_field_does_not_recompute(void **state)
+{
+    (void)state;
+    test_env_t env;
+    test_env_init(&env);
+    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *out =
+        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, ip_of_input_fn, NULL);
+    assert_int_equal(krt_derive_set_input_same(out, same_ip, NULL), KRT_OK);
+    assert_int_equal(krt_derive_set_input_same(pods, same_ip, NULL), KRT_EINVAL); /* not derived */
+    test_rec_t rec;
+    test_rec_subscribe(&rec, out, false);
+    PUT(pods, pod_new("ns", "a", "1.1.1.1", "v=1"));
+    FLUSH(env.e);
+    EXPECT_VALUES(&rec, "add/ns/a=1.1.1.1");
+    uint64_t runs = test_recomputes(out);
+    assert_int_equal(krt_derive_set_input_same(out, same_ip, NULL), KRT_EINVAL); /* too late */
+
+    /* Labels only: the part read is the same, no recompute, and the input object is the new one
+     * (a later recompute starts from it). */
+    PUT(pods, pod_new("ns", "a", "1.1.1.1", "v=2"));
+    FLUSH(env.e);
+    EXPECT_NO_EVENTS(&rec);
+    assert_int_equal(test_recomputes(out), runs);
+    CHECK(env.e);
+
+    /* Twice in one flush, the second changing the IP: recomputed once, with the last object. */
+    PUT(pods, pod_new("ns", "a", "1.1.1.1", "v=3"));
+    PUT(pods, pod_new("ns", "a", "3.3.3.3", "v=3"));
+    FLUSH(env.e);
+    EXPECT_VALUES(&rec, "update/ns/a=3.3.3.3");
+    assert_int_equal(test_recomputes(out), runs + 1);
+
+    /* Deletion always recomputes. */
+    DEL(pods, "ns/a");
+    FLUSH(env.e);
+    EXPECT_VALUES(&rec, "delete/ns/a=3.3.3.3");
+    CHECK(env.e);
+    test_rec_dispose(&rec);
+    test_env_dispose(&env);
+}
+
 static int two_keys_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
     krt_collection_t *pods = ud;
@@ -333,8 +386,8 @@ static int n_keys_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 static size_t dumped_keys(krt_collection_t *c)
 {
     json_t *d = krt_collection_dump(c);
-    json_t *deps = json_object_get(json_object_get(json_object_get(d, "inputs"), "q"),
-                                   "dependencies");
+    json_t *deps =
+        json_object_get(json_object_get(json_object_get(d, "inputs"), "q"), "dependencies");
     assert_int_equal(json_array_size(deps), 1);
     json_t *dep = json_array_get(deps, 0);
     assert_string_equal(json_string_value(json_object_get(dep, "anchor")), "keys");
@@ -830,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_fetch_same_collection_twice_with_different_label_filters),
         cmocka_unit_test(test_fetch_keyed_and_unfiltered_fetch_of_same_collection),
         cmocka_unit_test(test_fetch_partial_change_to_unused_field_does_not_recompute),
+        cmocka_unit_test(test_fetch_partial_input_change_to_unused_field_does_not_recompute),
         cmocka_unit_test(test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply),
         cmocka_unit_test(test_fetch_multiple_keys_each_trigger_recompute),
         cmocka_unit_test(test_fetch_key_count_changes_between_one_many_and_none),

@@ -433,6 +433,14 @@ const krt_obj_t *const *krt_index_obj_items(const krt_obj_t *o, size_t *n);
  * ------------------------------------------------------------------------------------------- */
 typedef bool (*krt_same_cb)(const krt_obj_t *old, const krt_obj_t *cur, void *ud);
 
+/* Partial input (Istio has no equivalent; the input side of a partial fetch): a change of a parent
+ * object for which same(old, cur, ud) is true does not recompute its input; the previous outputs
+ * and dependencies stay. For a transformation that reads only part of its input. Not for status
+ * collections (their objects hold the input), and the transformation must not keep the input
+ * object itself (as pred_ud or same_ud). Call before the first flush. Returns: KRT_OK or
+ * KRT_EINVAL. */
+int krt_derive_set_input_same(krt_collection_t *c, krt_same_cb same, void *ud);
+
 typedef struct krt_filter {
     const char *const *keys;  /* objects with one of these keys */
     size_t nkeys;             /* at most 2,097,151: a larger fetch fails with KRT_EINVAL */
