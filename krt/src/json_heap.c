@@ -16,13 +16,15 @@
  * into 64 KiB slabs, each serving one size class from a free list and a bump pointer. A slab
  * whose objects are all free goes to a small cache of empty slabs; past that cache its pages are
  * given back (MADV_DONTNEED) and the slab is kept for reuse. Sizes above the largest class, and
- * everything once the span is used up, go to malloc; free() tells them apart by address.
+ * everything once the span is used up, go to the outer allocator; the free function tells them
+ * apart by address.
  *
  * Threads: krt objects are single-threaded, and so is this heap. The thread that installs it
- * owns it: scopes opened by other threads do nothing, and a heap object freed by another thread
+ * owns it: scopes opened by other threads do nothing, another thread allocating while the owner
+ * has a scope open gets the outer allocator, and a heap object freed by another thread
  * is queued under a mutex and freed by the owner at its next allocation.
  *
- * INVARIANTS (krt__json_heap_check)
+ * INVARIANTS (krt_json_heap_check)
  *  H1 a slab is on its class's partial list iff it has a class, free room, and used > 0
  *  H2 a slab with used == 0 is on the empty list (nempty of them, at most HEAP_EMPTY_KEEP unless
  *     the released array could not grow) or in the released array (its header all zeroes)
@@ -245,10 +247,12 @@ static void *slab_alloc(size_t size)
     return p;
 }
 
-/* jansson's allocation function inside a scope. */
+/* jansson's allocation function inside a scope. The function is process-wide, so another thread
+ * allocating meanwhile gets here too: it is sent to the outer allocator. */
 static void *heap_alloc(size_t size)
 {
-    void *p = size <= MAX_SMALL ? slab_alloc(size) : NULL;
+    void *p =
+        size <= MAX_SMALL && pthread_equal(pthread_self(), heap.owner) ? slab_alloc(size) : NULL;
     return p ? p : heap.outer_malloc(size);
 }
 
