@@ -44,6 +44,7 @@
 
 #define SLAB_SIZE       ((size_t)64 << 10)
 #define RESERVE         ((size_t)64 << 30) /* address space only */
+#define MIN_RESERVE     ((size_t)16 << 20)
 #define COMMIT_STEP     ((size_t)1 << 20)
 #define HEAP_EMPTY_KEEP 16 /* empty slabs kept with their pages (1 MiB) */
 
@@ -301,14 +302,21 @@ int krt_json_heap_install(void)
             c++;
         heap.class_of[u] = (uint8_t)c;
     }
-    /* Reserve more than needed so the span can start on a slab boundary. */
-    char *r = mmap(NULL, RESERVE + SLAB_SIZE, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Reserve more than needed so the span can start on a slab boundary. Where address space is
+     * limited (valgrind, a ulimit -v) a smaller span will do: past it, trees use malloc. */
+    char *r = MAP_FAILED;
+    size_t span = RESERVE;
+    for (; span >= MIN_RESERVE; span /= 4) {
+        r = mmap(NULL, span + SLAB_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                 0);
+        if (r != MAP_FAILED)
+            break;
+    }
     if (r == MAP_FAILED)
         return KRT_ENOMEM;
     char *base = (char *)(((uintptr_t)r + SLAB_SIZE - 1) & ~(uintptr_t)(SLAB_SIZE - 1));
     heap.base = heap.top = heap.committed = base;
-    heap.end = base + RESERVE;
+    heap.end = base + span;
     heap.owner = pthread_self();
     json_get_alloc_funcs(&heap.outer_malloc, &heap.outer_free);
     heap.installed = true;
