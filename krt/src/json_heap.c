@@ -53,7 +53,7 @@ static const uint16_t class_size[] = {16,  32,  48,  64,  80,  96,  112, 128,
 enum { NCLASS = sizeof class_size / sizeof class_size[0], MAX_SMALL = 512 };
 
 typedef struct slab {
-    struct slab *prev, *next; /* partial, empty or released list */
+    struct slab *prev, *next; /* partial or empty list (released slabs are in an array) */
     void *free;               /* freed objects, linked through their first word */
     char *bump;               /* objects never handed out start here */
     uint32_t used;            /* objects handed out and not freed */
