@@ -107,11 +107,9 @@ void bs_alloc_install(void)
     static const krt_allocator_t a = {count_malloc, count_realloc, count_free, NULL};
     krt_allocator_set(&a);
     json_set_alloc_funcs(json_count_malloc, json_count_free);
-#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer must see the trees (as krtgate does) */
     /* The trees' own heap, as krtgate installs it (after the counters: they stay its outer
      * allocator). */
-    krt_json_heap_install();
-#endif
+    krt_json_heap_install_default();
 }
 
 /* ---------------------------------------------------------------------------------------------

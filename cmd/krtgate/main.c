@@ -49,12 +49,10 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *cmd = argv[1];
-#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer must see the trees */
     /* Parsed trees in pages of their own, so dropping them gives memory back (krt/json.h). The
      * bench installs it itself, after its counting allocators. */
     if (strcmp(cmd, "bench") != 0)
-        krt_json_heap_install();
-#endif
+        krt_json_heap_install_default();
     if (strcmp(cmd, "translate") == 0)
         return cli_translate(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)

@@ -324,6 +324,20 @@ int krt_json_heap_install(void)
     return KRT_OK;
 }
 
+int krt_json_heap_install_default(void)
+{
+    const char *v = getenv("KRT_JSON_HEAP");
+    bool want = true;
+#ifdef __SANITIZE_ADDRESS__
+    want = false; /* AddressSanitizer must see the trees, unless a test asks for the heap */
+#endif
+    if (v && strcmp(v, "on") == 0)
+        want = true;
+    else if (v && strcmp(v, "off") == 0)
+        want = false;
+    return want ? krt_json_heap_install() : KRT_OK;
+}
+
 void krt_json_heap_begin(void)
 {
     if (!heap.installed || !pthread_equal(pthread_self(), heap.owner))

@@ -118,6 +118,11 @@ void krt_json_lazy_dispose(krt_json_lazy_t *l);
  *  - krt_json_heap_stats(): bytes of slab pages resident, bytes in use, bytes handed out since
  *    install (any pointer may be NULL). krt_json_heap_check(): KRT_OK or KRT_EINVARIANT. */
 int krt_json_heap_install(void);
+/* krt_json_heap_install() unless the environment says otherwise: KRT_JSON_HEAP=off leaves jansson
+ * alone, =on installs even in AddressSanitizer builds (which otherwise leave it out, so that
+ * AddressSanitizer sees every tree; a test sets "on" to check that nothing frees heap memory with
+ * free()). Returns as krt_json_heap_install (KRT_OK when left out). */
+int krt_json_heap_install_default(void);
 void krt_json_heap_begin(void);
 void krt_json_heap_end(void);
 void krt_json_heap_stats(size_t *resident, size_t *in_use, uint64_t *allocated);
