@@ -177,15 +177,18 @@ static void on_list(void *ud, int err, const kube_response_t *resp)
         kube_reflector_on_error(ik->r, 0, NULL);
     } else if (resp->status == 200) {
         json_error_t je;
-        krt_json_heap_begin(); /* the objects of the page become the engine's cached trees */
+        /* The objects of the page (and the reflector's copies with kind and apiVersion filled
+         * in) become the engine's cached trees: built in the tree heap (krt/json.h). */
+        krt_json_heap_begin();
         json_t *list = json_loadb(resp->body, resp->len, 0, &je);
+        if (list)
+            kube_reflector_on_list_page(ik->r, list);
         krt_json_heap_end();
         if (!list) {
             logf_(ik->inf, KRT_LOG_WARN, "%s: LIST answer is not JSON: line %d: %s", ik->origin,
                   je.line, je.text);
             kube_reflector_on_error(ik->r, 0, NULL);
         } else {
-            kube_reflector_on_list_page(ik->r, list);
             json_decref(list);
         }
     } else {
@@ -201,7 +204,9 @@ static void on_list(void *ud, int err, const kube_response_t *resp)
 static int on_event(const kube_watch_event_t *ev, void *ud)
 {
     ikind_t *ik = ud;
+    krt_json_heap_begin(); /* the reflector's copy of the object, like the object (watch.c) */
     kube_reflector_on_watch_event(ik->r, ev);
+    krt_json_heap_end();
     apply(ik);
     kube_request_t q;
     if (kube_reflector_next(ik->r, &q) != KUBE_OK || q.kind != KUBE_REQUEST_WATCH)
