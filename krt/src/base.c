@@ -59,65 +59,122 @@ void krt__vec_dispose(krt__vec_t *v)
     v->len = v->cap = 0;
 }
 
-/* ---- map ---------------------------------------------------------------------------------- */
+/* ---- maps ---------------------------------------------------------------------------------- */
 
-/* Keys and values share one allocation (values after the keys): one malloc header instead of
- * two, which counts for the many small maps (sets of a few inputs). */
-static int map_resize(krt__map_t *m, uint32_t cap)
-{
-    uint64_t *keys = krt_malloc((size_t)cap * 2 * sizeof(uint64_t));
-    if (!keys)
-        return KRT_ENOMEM;
-    uint64_t *vals = keys + cap;
-    memset(keys, 0xff, (size_t)cap * sizeof(uint64_t));
-    uint32_t mask = cap - 1;
-    for (uint32_t i = 0; i < m->cap; i++) {
-        if (m->keys[i] == KRT__MAP_EMPTY)
-            continue;
-        uint32_t j = (uint32_t)krt__mix64(m->keys[i]) & mask;
-        while (keys[j] != KRT__MAP_EMPTY)
-            j = (j + 1) & mask;
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
+/* One algorithm, two key widths (base.h): krt__map_t with 64-bit keys and krt__imap_t with 32-bit
+ * keys (interned ids). KRT__MAP_DEFINE writes resize, upsert, put, del and dispose for one of
+ * them, so a fix to the probing lands in both.
+ *
+ * Keys and values share one allocation (values after the keys): one malloc header instead of
+ * two, which counts for the many small maps (sets of a few inputs); with at least 4 slots the
+ * values stay 8-byte aligned after 32-bit keys too.
+ *
+ * Growth: the load factor stays under 3/4. Only an insertion grows the table, so finding a key
+ * never fails, and room made by krt__map_reserve is not spent on keys already there. The first
+ * table has 4 slots: most sets of inputs hold two (one is held inline, see derive.c).
+ *
+ * Deletion is by backward shift: later members of the probe run move into the hole when their
+ * home slot does not lie cyclically in (hole, j], so there are no tombstones. */
+#define KRT__MAP_DEFINE(PFX, MAP, KEY, EMPTY)                                                    \
+    static int PFX##_resize(MAP *m, uint32_t cap)                                                \
+    {                                                                                            \
+        KEY *keys = krt_malloc((size_t)cap * (sizeof(KEY) + sizeof(uint64_t)));                  \
+        if (!keys)                                                                               \
+            return KRT_ENOMEM;                                                                   \
+        uint64_t *vals = (uint64_t *)(void *)(keys + cap);                                       \
+        memset(keys, 0xff, (size_t)cap * sizeof(KEY));                                           \
+        uint32_t mask = cap - 1;                                                                 \
+        for (uint32_t i = 0; i < m->cap; i++) {                                                  \
+            if (m->keys[i] == EMPTY)                                                             \
+                continue;                                                                        \
+            uint32_t j = (uint32_t)krt__mix64(m->keys[i]) & mask;                                \
+            while (keys[j] != EMPTY)                                                             \
+                j = (j + 1) & mask;                                                              \
+            keys[j] = m->keys[i];                                                                \
+            vals[j] = m->vals[i];                                                                \
+        }                                                                                        \
+        krt_free(m->keys);                                                                       \
+        m->keys = keys;                                                                          \
+        m->vals = vals;                                                                          \
+        m->cap = cap;                                                                            \
+        return KRT_OK;                                                                           \
+    }                                                                                            \
+                                                                                                 \
+    uint64_t *PFX##_upsert(MAP *m, KEY key, uint64_t init, bool *inserted)                       \
+    {                                                                                            \
+        uint32_t mask = m->cap - 1, i = 0;                                                       \
+        if (m->cap) {                                                                            \
+            for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {                    \
+                if (m->keys[i] == key) {                                                         \
+                    if (inserted)                                                                \
+                        *inserted = false;                                                       \
+                    return &m->vals[i];                                                          \
+                }                                                                                \
+                if (m->keys[i] == EMPTY)                                                         \
+                    break;                                                                       \
+            }                                                                                    \
+        }                                                                                        \
+        if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {                                 \
+            if (PFX##_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)                              \
+                return NULL;                                                                     \
+            mask = m->cap - 1;                                                                   \
+            for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != EMPTY; i = (i + 1) & mask)  \
+                ;                                                                                \
+        }                                                                                        \
+        m->keys[i] = key;                                                                        \
+        m->vals[i] = init;                                                                       \
+        m->len++;                                                                                \
+        if (inserted)                                                                            \
+            *inserted = true;                                                                    \
+        return &m->vals[i];                                                                      \
+    }                                                                                            \
+                                                                                                 \
+    int PFX##_put(MAP *m, KEY key, uint64_t val)                                                 \
+    {                                                                                            \
+        uint64_t *slot = PFX##_upsert(m, key, val, NULL);                                        \
+        if (!slot)                                                                               \
+            return KRT_ENOMEM;                                                                   \
+        *slot = val;                                                                             \
+        return KRT_OK;                                                                           \
+    }                                                                                            \
+                                                                                                 \
+    bool PFX##_del(MAP *m, KEY key, uint64_t *val)                                               \
+    {                                                                                            \
+        if (m->len == 0)                                                                         \
+            return false;                                                                        \
+        uint32_t mask = m->cap - 1;                                                              \
+        uint32_t i = (uint32_t)krt__mix64(key) & mask;                                           \
+        for (;; i = (i + 1) & mask) {                                                            \
+            if (m->keys[i] == key)                                                               \
+                break;                                                                           \
+            if (m->keys[i] == EMPTY)                                                             \
+                return false;                                                                    \
+        }                                                                                        \
+        if (val)                                                                                 \
+            *val = m->vals[i];                                                                   \
+        uint32_t hole = i;                                                                       \
+        for (uint32_t j = (i + 1) & mask; m->keys[j] != EMPTY; j = (j + 1) & mask) {             \
+            uint32_t home = (uint32_t)krt__mix64(m->keys[j]) & mask;                             \
+            bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j); \
+            if (!in_range) {                                                                     \
+                m->keys[hole] = m->keys[j];                                                      \
+                m->vals[hole] = m->vals[j];                                                      \
+                hole = j;                                                                        \
+            }                                                                                    \
+        }                                                                                        \
+        m->keys[hole] = EMPTY;                                                                   \
+        m->len--;                                                                                \
+        return true;                                                                             \
+    }                                                                                            \
+                                                                                                 \
+    void PFX##_dispose(MAP *m)                                                                   \
+    {                                                                                            \
+        krt_free(m->keys);                                                                       \
+        memset(m, 0, sizeof(*m));                                                                \
     }
-    krt_free(m->keys);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = cap;
-    return KRT_OK;
-}
 
-uint64_t *krt__map_upsert(krt__map_t *m, uint64_t key, uint64_t init, bool *inserted)
-{
-    uint32_t mask = m->cap - 1, i = 0;
-    if (m->cap) {
-        for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
-            if (m->keys[i] == key) {
-                if (inserted)
-                    *inserted = false;
-                return &m->vals[i];
-            }
-            if (m->keys[i] == KRT__MAP_EMPTY)
-                break;
-        }
-    }
-    /* Keep the load factor under 3/4. Only an insertion grows the table, so finding a key never
-     * fails, and room made by krt__map_reserve is not spent on keys already there. The first
-     * table has 4 slots: most sets of inputs hold two (one is held inline, see derive.c). */
-    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
-        if (map_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)
-            return NULL;
-        mask = m->cap - 1;
-        for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != KRT__MAP_EMPTY; i = (i + 1) & mask)
-            ;
-    }
-    m->keys[i] = key;
-    m->vals[i] = init;
-    m->len++;
-    if (inserted)
-        *inserted = true;
-    return &m->vals[i];
-}
+KRT__MAP_DEFINE(krt__map, krt__map_t, uint64_t, KRT__MAP_EMPTY)
+KRT__MAP_DEFINE(krt__imap, krt__imap_t, uint32_t, KRT__IMAP_EMPTY)
 
 int krt__map_reserve(krt__map_t *m, uint32_t n)
 {
@@ -127,47 +184,7 @@ int krt__map_reserve(krt__map_t *m, uint32_t n)
         cap *= 2;
     if (cap > UINT32_MAX)
         return KRT_ENOMEM;
-    return cap == m->cap ? KRT_OK : map_resize(m, (uint32_t)cap);
-}
-
-int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val)
-{
-    uint64_t *slot = krt__map_upsert(m, key, val, NULL);
-    if (!slot)
-        return KRT_ENOMEM;
-    *slot = val;
-    return KRT_OK;
-}
-
-bool krt__map_del(krt__map_t *m, uint64_t key, uint64_t *val)
-{
-    if (m->len == 0)
-        return false;
-    uint32_t mask = m->cap - 1;
-    uint32_t i = (uint32_t)krt__mix64(key) & mask;
-    for (;; i = (i + 1) & mask) {
-        if (m->keys[i] == key)
-            break;
-        if (m->keys[i] == KRT__MAP_EMPTY)
-            return false;
-    }
-    if (val)
-        *val = m->vals[i];
-    /* Backward shift: pull later members of the probe run into the hole when their home slot
-     * does not lie cyclically in (hole, j]. */
-    uint32_t hole = i;
-    for (uint32_t j = (i + 1) & mask; m->keys[j] != KRT__MAP_EMPTY; j = (j + 1) & mask) {
-        uint32_t home = (uint32_t)krt__mix64(m->keys[j]) & mask;
-        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!in_range) {
-            m->keys[hole] = m->keys[j];
-            m->vals[hole] = m->vals[j];
-            hole = j;
-        }
-    }
-    m->keys[hole] = KRT__MAP_EMPTY;
-    m->len--;
-    return true;
+    return cap == m->cap ? KRT_OK : krt__map_resize(m, (uint32_t)cap);
 }
 
 bool krt__scratch_clear(krt__map_t *m, uint32_t used, bool *hot)
@@ -200,119 +217,14 @@ void krt__map_clear(krt__map_t *m)
     m->len = 0;
 }
 
-void krt__map_dispose(krt__map_t *m)
-{
-    krt_free(m->keys);
-    memset(m, 0, sizeof(*m));
-}
-
-/* ---- id map: the same algorithm with 32-bit keys ------------------------------------------ */
-
-static int imap_resize(krt__imap_t *m, uint32_t cap)
-{
-    uint32_t *keys = krt_malloc((size_t)cap * (sizeof(uint32_t) + sizeof(uint64_t)));
-    if (!keys)
-        return KRT_ENOMEM;
-    uint64_t *vals = (uint64_t *)(keys + cap); /* cap >= 4: 16-byte offset, aligned */
-    memset(keys, 0xff, (size_t)cap * sizeof(uint32_t));
-    uint32_t mask = cap - 1;
-    for (uint32_t i = 0; i < m->cap; i++) {
-        if (m->keys[i] == KRT__IMAP_EMPTY)
-            continue;
-        uint32_t j = (uint32_t)krt__mix64(m->keys[i]) & mask;
-        while (keys[j] != KRT__IMAP_EMPTY)
-            j = (j + 1) & mask;
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    krt_free(m->keys);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = cap;
-    return KRT_OK;
-}
-
-uint64_t *krt__imap_upsert(krt__imap_t *m, uint32_t key, uint64_t init, bool *inserted)
-{
-    uint32_t mask = m->cap - 1, i = 0;
-    if (m->cap) {
-        for (i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
-            if (m->keys[i] == key) {
-                if (inserted)
-                    *inserted = false;
-                return &m->vals[i];
-            }
-            if (m->keys[i] == KRT__IMAP_EMPTY)
-                break;
-        }
-    }
-    if ((uint64_t)(m->len + 1) * 4 > (uint64_t)m->cap * 3) {
-        if (imap_resize(m, m->cap ? m->cap * 2 : 4) != KRT_OK)
-            return NULL;
-        mask = m->cap - 1;
-        for (i = (uint32_t)krt__mix64(key) & mask; m->keys[i] != KRT__IMAP_EMPTY; i = (i + 1) & mask)
-            ;
-    }
-    m->keys[i] = key;
-    m->vals[i] = init;
-    m->len++;
-    if (inserted)
-        *inserted = true;
-    return &m->vals[i];
-}
-
-int krt__imap_put(krt__imap_t *m, uint32_t key, uint64_t val)
-{
-    uint64_t *slot = krt__imap_upsert(m, key, val, NULL);
-    if (!slot)
-        return KRT_ENOMEM;
-    *slot = val;
-    return KRT_OK;
-}
-
-bool krt__imap_del(krt__imap_t *m, uint32_t key, uint64_t *val)
-{
-    if (m->len == 0)
-        return false;
-    uint32_t mask = m->cap - 1;
-    uint32_t i = (uint32_t)krt__mix64(key) & mask;
-    for (;; i = (i + 1) & mask) {
-        if (m->keys[i] == key)
-            break;
-        if (m->keys[i] == KRT__IMAP_EMPTY)
-            return false;
-    }
-    if (val)
-        *val = m->vals[i];
-    uint32_t hole = i;
-    for (uint32_t j = (i + 1) & mask; m->keys[j] != KRT__IMAP_EMPTY; j = (j + 1) & mask) {
-        uint32_t home = (uint32_t)krt__mix64(m->keys[j]) & mask;
-        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!in_range) {
-            m->keys[hole] = m->keys[j];
-            m->vals[hole] = m->vals[j];
-            hole = j;
-        }
-    }
-    m->keys[hole] = KRT__IMAP_EMPTY;
-    m->len--;
-    return true;
-}
-
-void krt__imap_dispose(krt__imap_t *m)
-{
-    krt_free(m->keys);
-    memset(m, 0, sizeof(*m));
-}
-
 /* ---- interner ------------------------------------------------------------------------------ */
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
-#define SLAB_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define SLAB_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define SLAB_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
-#define SLAB_POISON(p, n) ((void)(p), (void)(n))
+#define SLAB_POISON(p, n)   ((void)(p), (void)(n))
 #define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
@@ -560,13 +472,19 @@ void krt__intern_sort(const krt__intern_t *in, uint32_t *ids, size_t n)
     while (n > 16) {
         size_t mid = n / 2, last = n - 1;
         if (id_less(in, ids[mid], ids[0])) {
-            uint32_t t = ids[mid]; ids[mid] = ids[0]; ids[0] = t;
+            uint32_t t = ids[mid];
+            ids[mid] = ids[0];
+            ids[0] = t;
         }
         if (id_less(in, ids[last], ids[0])) {
-            uint32_t t = ids[last]; ids[last] = ids[0]; ids[0] = t;
+            uint32_t t = ids[last];
+            ids[last] = ids[0];
+            ids[0] = t;
         }
         if (id_less(in, ids[last], ids[mid])) {
-            uint32_t t = ids[last]; ids[last] = ids[mid]; ids[mid] = t;
+            uint32_t t = ids[last];
+            ids[last] = ids[mid];
+            ids[mid] = t;
         }
         uint32_t pivot = ids[mid];
         size_t i = 0, j = last;
@@ -577,7 +495,9 @@ void krt__intern_sort(const krt__intern_t *in, uint32_t *ids, size_t n)
                 j--;
             if (i >= j)
                 break;
-            uint32_t t = ids[i]; ids[i] = ids[j]; ids[j] = t;
+            uint32_t t = ids[i];
+            ids[i] = ids[j];
+            ids[j] = t;
             i++;
             j--;
         }

@@ -18,8 +18,9 @@
  * name, namespace and kind are copied into the object, so they never depend on the tree.
  *
  * Memory: the struct, both label arrays and every string above are one krt_malloc block; the
- * canonical bytes are a second krt_malloc block. jansson's own allocator is left alone (it is
- * process-global and belongs to the application), so the tree itself is allocated by jansson.
+ * canonical bytes are a second krt_malloc block. Trees are allocated by jansson: in the tree heap
+ * (json_heap.c) when the application installed it, since jansson's allocator is process-global
+ * and the application's to choose; the cache's node for a parsed tree goes there too.
  */
 #include "krt/json.h"
 
