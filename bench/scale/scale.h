@@ -146,7 +146,7 @@ typedef struct bs_result {
     double bytes_per_proxy; /* per change: bytes the server wrote, divided by proxies */
     double resources_sent;  /* per change: resources in responses, all proxies */
     double sotw_bytes_per_proxy; /* per change: what state-of-the-world pushes would write */
-    double rss_wire_mib;    /* resident set with the xDS server and the in-process clients */
+    double rss_end_mib;     /* the controller at the end of the scenario, still serving */
     double wall_ms, cpu_ms; /* whole measured section */
     double recomputed;      /* per change: sum of recompute deltas over every collection */
     double minimal;         /* per change: necessary recomputes, Σ min(recomputes, keys changed) */
@@ -154,8 +154,11 @@ typedef struct bs_result {
     double full_ms;         /* a full recompute of the same object set */
     double full_recomputed; /* its recomputes */
     double full_recompute_ratio; /* flush_p50 / full (engine against engine, no xDS) */
-    double rss_mib;         /* the controller after the cold start: resident set minus the
-                               generated cluster (the API server's side), JSON trees trimmed */
+    double rss_mib;         /* the controller serving its proxies (after the initial push; the
+                               clients run in another process), or rss_cold_mib without xDS */
+    double rss_cold_mib;    /* the controller after the cold start, before any proxy: resident
+                               set minus the generated cluster (the API server's side), JSON trees
+                               trimmed */
     double peak_rss_mib;    /* getrusage high-water mark so far (the whole process) */
     double cluster_rss_mib; /* what generating the cluster added to the resident set */
     double ingested_rss_mib; /* the controller once the objects are in krt, before the flush */

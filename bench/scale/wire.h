@@ -1,11 +1,12 @@
 /*
  * The wire part of `krtgate bench`: the translate graph's IR outputs served by a real delta xDS
- * server (xds/) to real xDS clients connected over loopback, one per Gateway, in this process and
- * on one libuv loop. Internal to bench/scale (run.c is its only user).
+ * server (xds/) to real xDS clients connected over loopback, one per Gateway: the server in this
+ * process on its own libuv loop, the clients in a child process (so this process's resident set
+ * is the controller's). Internal to bench/scale (run.c is its only user).
  *
  * The key decision: "delivered" is decided by the clients' state, not by counting bytes: after a
  * change, the runner records every IR object that changed (name, scope, version, or its deletion)
- * and runs the loop until every client that can see it holds exactly that version (or no longer
+ * and serves until every client that can see it holds exactly that version (or no longer
  * holds it). The time at which the last one does is the change's wire latency. Counting responses
  * instead would be fooled by a response that carries something else.
  *
