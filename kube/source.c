@@ -306,17 +306,155 @@ static void note_unknown(kube_source_t *s, const parts_t *pt, const char *origin
               origin ? origin : "", origin ? ": " : "", pt->kind, pt->api_version);
 }
 
-/* The value to store for |obj|: itself, or a shallow copy with the namespace fixed. Returns a new
- * reference, or NULL on OOM. */
-static json_t *stored_value(const parts_t *pt, json_t *obj)
+/* ---------------------------------------------------------------------------------------------
+ * What is kept of an object.
+ *
+ * Key decision: the source stores what the graph reads, not the API server's whole object.
+ * Every kind loses metadata.managedFields and the last-applied-configuration annotation (often
+ * half of a real object's bytes; nothing reads them). A Pod keeps only the fields translate reads
+ * (KEEP_POD below): beyond memory, a Pod whose status churns in fields nobody reads (restart
+ * counts, probe times, container states) then stores an equal object and costs no recompute.
+ * The alternative, keeping whole objects as informer caches do, pays for every Pod's image,
+ * resources, volumes and container statuses in a process that never looks at them. A new reader
+ * of a Pod field adds it to the table (docs/sources.md lists it).
+ * ------------------------------------------------------------------------------------------- */
+#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* Copies |key| of |from| into |to| (a new reference) when present. Returns 0, or -1 on OOM. */
+static int keep(json_t *to, json_t *from, const char *key)
 {
+    json_t *v = json_object_get(from, key);
+    return v && json_object_set(to, key, v) ? -1 : 0;
+}
+
+/* An object of the same keys as |from| for |keys| (NULL-terminated), or NULL on OOM. */
+static json_t *keep_keys(json_t *from, const char *const *keys)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && keys[i]; i++)
+        if (keep(o, from, keys[i]) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    return o;
+}
+
+/* Sets to[key] to a new value (taken) unless it is an empty object. Returns 0, or -1 (OOM; the
+ * value is released). */
+static int set_unless_empty(json_t *to, const char *key, json_t *v)
+{
+    if (!v)
+        return -1;
+    if (json_is_object(v) && json_object_size(v) == 0) {
+        json_decref(v);
+        return 0;
+    }
+    return json_object_set_new(to, key, v) ? -1 : 0;
+}
+
+/* Sets from[key] (an array), each object element cut to |keys|, as to[key]. Returns 0, or -1
+ * on OOM. A value of another type is kept as it is (the reader ignores it). */
+static int keep_each(json_t *to, json_t *from, const char *key, const char *const *keys)
+{
+    json_t *in = json_object_get(from, key), *el;
+    if (!json_is_array(in))
+        return keep(to, from, key);
+    json_t *out = json_array();
+    if (!out || json_object_set_new(to, key, out))
+        return -1;
+    size_t i;
+    json_array_foreach(in, i, el)
+    {
+        json_t *kept = json_is_object(el) ? keep_keys(el, keys) : json_incref(el);
+        if (!kept || json_array_append_new(out, kept))
+            return -1;
+    }
+    return 0;
+}
+
+/* Pod: what translate/address.c reads (phase, IPs, Ready, service account, node, labels for
+ * Service selectors, container ports for named targetPorts). */
+static json_t *pod_projection(json_t *obj)
+{
+    static const char *const top[] = {"apiVersion", "kind", NULL};
+    /* no resourceVersion: the reflector keeps it, and a Pod whose kept fields are unchanged
+     * must compare equal */
+    static const char *const meta[] = {"name", "namespace", "labels", NULL};
+    static const char *const spec[] = {"nodeName", "serviceAccountName", "hostNetwork", NULL};
+    static const char *const container[] = {"name", "ports", NULL};
+    static const char *const status[] = {"phase", "podIP", "podIPs", NULL};
+    static const char *const condition[] = {"type", "status", NULL};
+    json_t *in_spec = json_object_get(obj, "spec"), *in_status = json_object_get(obj, "status");
+    json_t *o = keep_keys(obj, top), *sp = keep_keys(in_spec, spec),
+           *st = keep_keys(in_status, status);
+    if (!o || !sp || !st || keep_each(sp, in_spec, "containers", container) ||
+        keep_each(st, in_status, "conditions", condition) ||
+        set_unless_empty(o, "metadata", keep_keys(json_object_get(obj, "metadata"), meta))) {
+        json_decref(sp);
+        json_decref(st);
+        json_decref(o);
+        return NULL;
+    }
+    /* set_unless_empty takes its value whatever it returns */
+    int rc = set_unless_empty(o, "spec", sp);
+    if (set_unless_empty(o, "status", st) || rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* |obj| without managedFields and the last-applied annotation: |obj| itself (a new reference)
+ * when it has neither, else a shallow copy. NULL on OOM. */
+static json_t *without_bookkeeping(json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    json_t *ann = json_object_get(md, "annotations");
+    bool mf = json_object_get(md, "managedFields") != NULL;
+    bool la = json_object_get(ann, LAST_APPLIED) != NULL;
+    if (!mf && !la)
+        return json_incref(obj);
+    json_t *copy = json_copy(obj), *mdc = json_copy(md);
+    if (!copy || !mdc || json_object_set_new(copy, "metadata", mdc)) {
+        json_decref(copy);
+        return NULL;
+    }
+    if (mf)
+        json_object_del(mdc, "managedFields");
+    if (la) {
+        json_t *annc = json_copy(ann);
+        if (!annc || json_object_del(annc, LAST_APPLIED)) {
+            json_decref(annc);
+            json_decref(copy);
+            return NULL;
+        }
+        if (json_object_size(annc) == 0) {
+            json_decref(annc);
+            json_object_del(mdc, "annotations");
+        } else if (json_object_set_new(mdc, "annotations", annc)) {
+            json_decref(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+/* The value to store for |obj|: what is kept of it (above), with the namespace fixed. Returns a
+ * new reference (|obj| itself when nothing changes), or NULL on OOM. */
+static json_t *stored_value(const parts_t *pt, json_t *in)
+{
+    json_t *obj = strcmp(pt->k->kind, "Pod") == 0 && !*pt->k->group ? pod_projection(in)
+                                                                      : without_bookkeeping(in);
+    if (!obj)
+        return NULL;
     bool add_ns = pt->k->namespaced && !pt->ns;
     bool drop_ns =
         !pt->k->namespaced && json_object_get(json_object_get(obj, "metadata"), "namespace");
     if (!add_ns && !drop_ns)
-        return json_incref(obj);
+        return obj;
     json_t *copy = json_copy(obj);
-    json_t *md = copy ? json_copy(json_object_get(obj, "metadata")) : NULL;
+    json_decref(obj);
+    json_t *md = copy ? json_copy(json_object_get(copy, "metadata")) : NULL;
     if (!md || json_object_set_new(copy, "metadata", md) ||
         (add_ns ? json_object_set_new(md, "namespace", json_string("default"))
                 : json_object_del(md, "namespace"))) {
@@ -372,7 +510,9 @@ static int apply_one(kube_source_t *s, const kube_change_t *c)
         free(key);
         return rc < 0 ? KUBE_EINVAL : KUBE_OK;
     }
+    krt_json_heap_begin(); /* what is kept becomes the engine's cached tree (krt/json.h) */
     json_t *v = stored_value(&pt, c->object);
+    krt_json_heap_end();
     if (!v)
         return KUBE_ENOMEM;
     int err = 0;

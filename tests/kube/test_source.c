@@ -3,7 +3,8 @@
  * kube_source_apply. These tests watch what reaches krt subscribers after each flush: puts,
  * updates and deletes as events, equal puts as nothing, namespaces defaulted as kubectl would,
  * unknown kinds and foreign API groups ignored with one log line each, bad changes logged with
- * their origin while the good ones in the same call still apply, and synced marks per kind.
+ * their origin while the good ones in the same call still apply, synced marks per kind, and
+ * what is kept of an object (a Pod's projection, bookkeeping fields dropped).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -497,6 +498,127 @@ static void test_a_derived_collection_sees_only_real_changes(void **state)
     env_dispose(&v);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * What is kept of an object.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A Pod as the API server sends it, with |ip|, |restarts| and |probe| in places nobody reads but
+ * restarts. */
+static json_t *full_pod(const char *ip, int restarts, const char *probe)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":"
+             "\"ns\",\"uid\":\"0b6f1c8e-1111-2222-3333-444455556666\",\"resourceVersion\":\"%d\","
+             "\"generation\":1,\"creationTimestamp\":\"2026-11-26T10:00:00Z\",\"labels\":{\"app\":"
+             "\"web\"},\"annotations\":{\"a\":\"b\"},\"managedFields\":[{\"manager\":\"kubelet\"}]},"
+             "\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"sa\",\"volumes\":[{\"name\":"
+             "\"v\"}],\"containers\":[{\"name\":\"app\",\"image\":\"img:1\",\"ports\":[{\"name\":"
+             "\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{"
+             "\"cpu\":\"100m\"}}}]},\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\",\"podIPs\":"
+             "[{\"ip\":\"%s\"}],\"hostIP\":\"10.0.0.1\",\"conditions\":[{\"type\":\"Ready\","
+             "\"status\":\"True\",\"lastProbeTime\":\"%s\",\"lastTransitionTime\":\"%s\"}],"
+             "\"containerStatuses\":[{\"name\":\"app\",\"restartCount\":%d,\"ready\":true}]}}",
+             1000 + restarts, ip, ip, probe, probe, restarts);
+    return obj(text);
+}
+
+static void test_a_pod_keeps_only_what_translate_reads(void **state)
+{
+    (void)state;
+    env_t v;
+    env_init(&v);
+    json_t *in = full_pod("10.1.0.7", 0, "2026-11-26T10:00:00Z");
+    char *before = json_dumps(in, JSON_SORT_KEYS);
+    kube_change_t c = {KUBE_CHANGE_PUT, in, NULL, NULL};
+    assert_int_equal(kube_source_apply(v.s, &c, 1), KUBE_OK);
+    krt_engine_flush(v.e);
+    const krt_obj_t *o = krt_collection_get(kube_source_collection(v.s, "Pod"), "ns/p");
+    assert_non_null(o);
+    char *kept = json_dumps(krt_json_value(o), JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(
+        kept, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"labels\":{\"app\":\"web\"},"
+              "\"name\":\"p\",\"namespace\":\"ns\"},\"spec\":{\"containers\":[{\"name\":\"app\","
+              "\"ports\":[{\"containerPort\":8080,\"name\":\"http\",\"protocol\":\"TCP\"}]}],"
+              "\"nodeName\":\"n1\",\"serviceAccountName\":\"sa\"},\"status\":{\"conditions\":[{"
+              "\"status\":\"True\",\"type\":\"Ready\"}],\"phase\":\"Running\",\"podIP\":"
+              "\"10.1.0.7\",\"podIPs\":[{\"ip\":\"10.1.0.7\"}]}}");
+    /* the caller's object is untouched */
+    char *after = json_dumps(in, JSON_SORT_KEYS);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    free(kept);
+    json_decref(in);
+    env_dispose(&v);
+}
+
+static void test_pod_churn_in_unread_fields_costs_nothing(void **state)
+{
+    (void)state;
+    env_t v;
+    env_init(&v);
+    rec_t r = {0};
+    krt_handler_t *h =
+        krt_collection_subscribe(kube_source_collection(v.s, "Pod"), record, &r, false);
+    json_t *p0 = full_pod("10.1.0.7", 0, "2026-11-26T10:00:00Z");
+    json_t *p1 = full_pod("10.1.0.7", 3, "2026-11-26T10:05:00Z"); /* restarts, probe, version */
+    json_t *p2 = full_pod("10.1.0.8", 3, "2026-11-26T10:05:00Z"); /* a new IP: read */
+    kube_change_t c = {KUBE_CHANGE_PUT, p0, NULL, NULL};
+    kube_source_apply(v.s, &c, 1);
+    krt_engine_flush(v.e);
+    assert_string_equal(take(&r), "add/ns/p");
+    c.object = p1;
+    kube_source_apply(v.s, &c, 1);
+    krt_engine_flush(v.e);
+    assert_string_equal(take(&r), "");
+    c.object = p2;
+    kube_source_apply(v.s, &c, 1);
+    krt_engine_flush(v.e);
+    assert_string_equal(take(&r), "update/ns/p");
+    krt_handler_unsubscribe(h);
+    json_decref(p0);
+    json_decref(p1);
+    json_decref(p2);
+    env_dispose(&v);
+}
+
+static void test_bookkeeping_fields_are_dropped_from_every_kind(void **state)
+{
+    (void)state;
+    env_t v;
+    env_init(&v);
+    json_t *in = obj("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\","
+                     "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\","
+                     "\"team\":\"a\"},\"managedFields\":[{\"manager\":\"kubectl\"}]},\"spec\":{}}");
+    json_t *only = obj("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"t\","
+                       "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":"
+                       "\"{}\"}},\"spec\":{}}");
+    kube_change_t cs[] = {{KUBE_CHANGE_PUT, in, NULL, NULL}, {KUBE_CHANGE_PUT, only, NULL, NULL}};
+    assert_int_equal(kube_source_apply(v.s, cs, 2), KUBE_OK);
+    krt_engine_flush(v.e);
+    krt_collection_t *svc = kube_source_collection(v.s, "Service");
+    char *kept = json_dumps(krt_json_value(krt_collection_get(svc, "default/s")),
+                            JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(kept, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
+                              "\"annotations\":{\"team\":\"a\"},\"name\":\"s\",\"namespace\":"
+                              "\"default\"},\"spec\":{}}");
+    free(kept);
+    kept = json_dumps(krt_json_value(krt_collection_get(svc, "default/t")),
+                      JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(kept, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
+                              "\"name\":\"t\",\"namespace\":\"default\"},\"spec\":{}}");
+    free(kept);
+    /* the caller's objects keep theirs */
+    assert_non_null(json_object_get(json_object_get(in, "metadata"), "managedFields"));
+    assert_int_equal(json_object_size(json_object_get(json_object_get(in, "metadata"),
+                                                      "annotations")),
+                     2);
+    json_decref(in);
+    json_decref(only);
+    env_dispose(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +633,9 @@ int main(void)
         cmocka_unit_test(test_bad_changes_are_logged_and_the_rest_applied),
         cmocka_unit_test(test_synced_marks_one_kind_or_all),
         cmocka_unit_test(test_a_derived_collection_sees_only_real_changes),
+        cmocka_unit_test(test_a_pod_keeps_only_what_translate_reads),
+        cmocka_unit_test(test_pod_churn_in_unread_fields_costs_nothing),
+        cmocka_unit_test(test_bookkeeping_fields_are_dropped_from_every_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
