@@ -46,12 +46,14 @@ void tr__grant_index(const krt_obj_t *o, krt_keys_t *keys, void *ud)
 
 bool tr__grant_allows(krt_ctx_t *ctx, const tr_graph_t *g, const char *from_kind,
                       const char *from_ns, const char *to_group, const char *to_kind,
-                      const char *to_ns, const char *to_name)
+                      const char *to_ns, const char *to_name, bool *oom)
 {
     char *k =
         tr__fmt("%s/%s/%s>%s/%s/%s", TR_GW_GROUP, from_kind, from_ns, to_group, to_kind, to_ns);
-    if (!k)
+    if (!k) {
+        *oom = true; /* no dependency recorded: the result must not stand */
         return false;
+    }
     const krt_obj_t *const *grants;
     size_t n = krt_fetch_index(ctx, g->grants, k, &grants);
     krt_free(k);
@@ -85,7 +87,8 @@ static void agw_backend(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, cons
 {
     const tr_graph_t *g = rk->g;
     if (strcmp(bns, ns) != 0 &&
-        !tr__grant_allows(ctx, g, rk->kind, ns, TR_AGW_GROUP, "AgentgatewayBackend", bns, name)) {
+        !tr__grant_allows(ctx, g, rk->kind, ns, TR_AGW_GROUP, "AgentgatewayBackend", bns, name,
+                          &b->oom)) {
         fail(out, "RefNotPermitted",
              "backendRef %s/%s is not allowed by any ReferenceGrant (missing a ReferenceGrant?)",
              bns, name);
@@ -143,7 +146,8 @@ void tr__backend_resolve(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, jso
              *group ? group : "\"\"", kind);
         return;
     }
-    if (strcmp(bns, ns) != 0 && !tr__grant_allows(ctx, g, rk->kind, ns, "", "Service", bns, name)) {
+    if (strcmp(bns, ns) != 0 &&
+        !tr__grant_allows(ctx, g, rk->kind, ns, "", "Service", bns, name, &b->oom)) {
         fail(out, "RefNotPermitted",
              "backendRef %s/%s is not allowed by any ReferenceGrant (missing a ReferenceGrant?)",
              bns, name);

@@ -185,6 +185,7 @@ static bool resolve_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, l
     const char *kind = tr__jstr_or(ref, "kind", "Secret");
     const char *name = tr__jstr_or(ref, "name", "");
     const char *sns = tr__jstr_or(ref, "namespace", gwns);
+    bool grant_oom = false;
     if (!ref) {
         tls_fail(l, "InvalidCertificateRef", "listener %s has no tls.certificateRefs%s", l->name,
                  "");
@@ -192,7 +193,9 @@ static bool resolve_tls(krt_ctx_t *ctx, const tr_graph_t *g, const char *gwns, l
         tls_fail(l, "InvalidCertificateRef", "certificateRef %s/%s is not a core Secret", group,
                  kind);
     } else if (strcmp(sns, gwns) != 0 &&
-               !tr__grant_allows(ctx, g, from_kind, gwns, "", "Secret", sns, name)) {
+               !tr__grant_allows(ctx, g, from_kind, gwns, "", "Secret", sns, name, &grant_oom)) {
+        if (grant_oom)
+            return false;
         tls_fail(l, "RefNotPermitted", "certificateRef %s/%s is not allowed by any ReferenceGrant",
                  sns, name);
     } else {

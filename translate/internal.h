@@ -191,10 +191,11 @@ Google__Protobuf__Duration *tr__pb_duration(tr__pb_t *b, int64_t s, int32_t nano
 /* The index extractor registered on the ReferenceGrant collection. */
 void tr__grant_index(const krt_obj_t *o, krt_keys_t *keys, void *ud);
 /* Whether a ReferenceGrant in |to_ns| lets |from_kind| objects (group gateway.networking.k8s.io)
- * in |from_ns| refer to the |to_group|/|to_kind| object |to_name|. Records the dependency. */
+ * in |from_ns| refer to the |to_group|/|to_kind| object |to_name|. Records the dependency; when it
+ * cannot (out of memory) sets *oom and returns false. */
 bool tr__grant_allows(krt_ctx_t *ctx, const tr_graph_t *g, const char *from_kind,
                       const char *from_ns, const char *to_group, const char *to_kind,
-                      const char *to_ns, const char *to_name);
+                      const char *to_ns, const char *to_name, bool *oom);
 
 /* A backendRef resolved (backend.c). */
 typedef struct tr__backend {
