@@ -275,6 +275,11 @@ static json_t *find_selector(const json_t *value)
  *          0x05 string: varint length, bytes          0x40|n  string of n < 64 bytes, bytes
  *          0x06 array: varint count, values
  *          0x07 object: varint count, (key, value) pairs in key order
+ *          0x08 string that is a lowercase UUID (8-4-4-4-12 hex): its 16 bytes
+ *          0x09 string that is a UTC time "YYYY-MM-DDTHH:MM:SSZ" (years 1970-9999): varint
+ *               seconds since 1970 (metadata.uid and every timestamp of an API object)
+ *          0x0a+i  string value pk_vdict[i]: kinds, API versions, schema enums
+ *   A string takes the first of these forms that fits, so each has exactly one encoding.
  *   key    0x00..0xbf  dictionary entry (pk_dict)      0xc0+n  n < 63 bytes follow
  *          0xff        varint length, bytes
  * ------------------------------------------------------------------------------------------- */
@@ -287,6 +292,9 @@ enum {
     PK_STR = 0x05,
     PK_ARRAY = 0x06,
     PK_OBJECT = 0x07,
+    PK_UUID = 0x08,
+    PK_TIME = 0x09,
+    PK_VDICT = 0x0a,      /* + entry of pk_vdict, below PK_SHORT_STR */
     PK_SHORT_STR = 0x40,  /* | length < 64 */
     PK_SMALL_INT = 0x80,  /* | value < 128 */
     PK_KEY_INLINE = 0xc0, /* + length < 63 */
@@ -502,11 +510,34 @@ static const char *const pk_dict[] = {
 #define PK_DICT_LEN (sizeof pk_dict / sizeof pk_dict[0])
 _Static_assert(PK_DICT_LEN <= PK_KEY_INLINE, "pk_dict: at most 192 one-byte keys");
 
+/* String values that recur in every object of a kind (kinds, API versions, schema enums), one byte
+ * each. Schema values only, never users' data (names, hosts, paths). At most 54. */
+static const char *const pk_vdict[] = {
+    "v1", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1",
+    "gateway.networking.k8s.io/v1alpha2", "gateway.networking.k8s.io",
+    "gateway.networking.x-k8s.io/v1alpha1", "discovery.k8s.io/v1", "agentgateway.dev/v1alpha1",
+    /* kinds */
+    "Pod", "Service", "Namespace", "Secret", "ConfigMap", "EndpointSlice", "GatewayClass",
+    "Gateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "ReferenceGrant",
+    "ListenerSet", "BackendTLSPolicy",
+    /* Gateway API enums */
+    "PathPrefix", "Exact", "RegularExpression", "RequestHeaderModifier",
+    "ResponseHeaderModifier", "RequestRedirect", "URLRewrite", "RequestMirror", "HTTP", "HTTPS",
+    "TLS", "All", "Same", "Selector", "Terminate", "Passthrough", "Accepted", "Programmed",
+    "ResolvedRefs",
+    /* core enums */
+    "TCP", "UDP", "True", "False", "Unknown", "Ready", "Running", "ContainersReady",
+    "ClusterIP", "None", "http", "https"};
+#define PK_VDICT_LEN (sizeof pk_vdict / sizeof pk_vdict[0])
+_Static_assert(PK_VDICT + PK_VDICT_LEN <= PK_SHORT_STR, "pk_vdict: at most 54 values");
+
 /* Dictionary lookup: open addressing over FNV-1a, built on first use (single-threaded, like the
- * rest of this file). A slot holds entry + 1; 0 is empty. */
+ * rest of this file). A slot holds entry + 1 (keys) or 128 + entry + 1 (values); 0 is empty. */
 #define PK_SLOTS 512
 static uint8_t pk_slots[PK_SLOTS];
 static uint8_t pk_lens[PK_DICT_LEN];
+static uint8_t pk_vlens[PK_VDICT_LEN];
+static uint8_t pk_vslots[128];
 static bool pk_ready;
 
 static uint32_t pk_hash(const char *s, size_t n)
@@ -527,7 +558,126 @@ static void pk_dict_build(void)
             s = (s + 1) & (PK_SLOTS - 1);
         pk_slots[s] = (uint8_t)(i + 1);
     }
+    for (size_t i = 0; i < PK_VDICT_LEN; i++) {
+        size_t n = strlen(pk_vdict[i]);
+        pk_vlens[i] = (uint8_t)n;
+        uint32_t s = pk_hash(pk_vdict[i], n) & 127;
+        while (pk_vslots[s])
+            s = (s + 1) & 127;
+        pk_vslots[s] = (uint8_t)(i + 1);
+    }
     pk_ready = true;
+}
+
+/* Returns: the value dictionary entry of |s|, or -1. */
+static int pk_vdict_find(const char *v, size_t n)
+{
+    if (n == 0 || n > 40)
+        return -1;
+    for (uint32_t s = pk_hash(v, n) & 127; pk_vslots[s]; s = (s + 1) & 127) {
+        int i = pk_vslots[s] - 1;
+        if (pk_vlens[i] == n && memcmp(pk_vdict[i], v, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int pk_hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The 16 bytes of |s| (36 bytes) when it is a lowercase UUID. */
+static bool pk_uuid_pack(const char *s, uint8_t raw[16])
+{
+    int k = 0;
+    for (int i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i++] != '-')
+                return false;
+            continue;
+        }
+        int hi = pk_hexval(s[i]), lo = pk_hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        raw[k++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return true;
+}
+
+static void pk_uuid_format(const uint8_t raw[16], char out[36])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0, k = 0; k < 16; k++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            out[i++] = '-';
+        out[i++] = hex[raw[k] >> 4];
+        out[i++] = hex[raw[k] & 15];
+    }
+}
+
+/* Days from 1970-01-01 to |y|-|m|-|d| (proleptic Gregorian; Howard Hinnant's algorithm). */
+static int64_t pk_days(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* Writes "YYYY-MM-DDTHH:MM:SSZ" for |t| seconds since 1970 (t < year 10000). */
+static void pk_time_format(uint64_t t, char out[20])
+{
+    int64_t z = (int64_t)(t / 86400) + 719468;
+    unsigned sod = (unsigned)(t % 86400);
+    int64_t era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    unsigned v[6] = {(unsigned)y, m, d, sod / 3600, sod / 60 % 60, sod % 60};
+    static const unsigned width[6] = {4, 2, 2, 2, 2, 2};
+    static const char sep[6] = {'-', '-', 'T', ':', ':', 'Z'};
+    for (int i = 0, p = 0; i < 6; i++) {
+        for (unsigned w = width[i], x = v[i]; w > 0; w--, x /= 10)
+            out[p + (int)w - 1] = (char)('0' + x % 10);
+        p += (int)width[i];
+        out[p++] = sep[i];
+    }
+}
+
+/* Seconds since 1970 of |s| (20 bytes) when it is exactly the form pk_time_format writes. */
+static bool pk_time_pack(const char *s, uint64_t *out)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    unsigned v[6] = {0}, f = 0;
+    for (int i = 0; i < 20; i++) {
+        if (shape[i] != 'd') {
+            if (s[i] != shape[i])
+                return false;
+            f++;
+        } else if (s[i] < '0' || s[i] > '9') {
+            return false;
+        } else {
+            v[f] = v[f] * 10 + (unsigned)(s[i] - '0');
+        }
+    }
+    if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
+        v[5] > 59)
+        return false;
+    int64_t t = pk_days(v[0], v[1], v[2]) * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
+    char back[20];
+    pk_time_format((uint64_t)t, back);
+    if (memcmp(back, s, 20) != 0)
+        return false; /* a day past the month's end: not the canonical spelling */
+    *out = (uint64_t)t;
+    return true;
 }
 
 /* Returns: the dictionary entry of |key|, or -1. */
@@ -603,6 +753,15 @@ static bool pk_bytes(pk_buf_t *b, const void *s, size_t n)
 
 static bool pk_string(pk_buf_t *b, const char *s, size_t n)
 {
+    int d = pk_vdict_find(s, n);
+    if (d >= 0)
+        return pk_byte(b, (uint8_t)(PK_VDICT + d));
+    uint8_t raw[16];
+    if (n == 36 && pk_uuid_pack(s, raw))
+        return pk_byte(b, PK_UUID) && pk_bytes(b, raw, 16);
+    uint64_t t;
+    if (n == 20 && pk_time_pack(s, &t))
+        return pk_byte(b, PK_TIME) && pk_varint(b, t);
     if (n < 64)
         return pk_byte(b, (uint8_t)(PK_SHORT_STR | n)) && pk_bytes(b, s, n);
     return pk_byte(b, PK_STR) && pk_varint(b, n) && pk_bytes(b, s, n);
@@ -766,6 +925,21 @@ static json_t *pk_read(pk_reader_t *r, unsigned depth)
         if (!pk_read_varint(r, &n) || !(s = pk_take(r, n)))
             return NULL;
         return json_stringn_nocheck(s, n);
+    case PK_UUID: {
+        const uint8_t *raw = (const uint8_t *)pk_take(r, 16);
+        char text[36];
+        if (!raw)
+            return NULL;
+        pk_uuid_format(raw, text);
+        return json_stringn_nocheck(text, 36);
+    }
+    case PK_TIME: {
+        char text[20];
+        if (!pk_read_varint(r, &n) || n >= 253402300800ull) /* 10000-01-01 */
+            return NULL;
+        pk_time_format(n, text);
+        return json_stringn_nocheck(text, 20);
+    }
     case PK_ARRAY: {
         if (!pk_read_varint(r, &n) || n > (uint64_t)(r->end - r->p))
             return NULL;
@@ -806,6 +980,8 @@ static json_t *pk_read(pk_reader_t *r, unsigned depth)
         return o;
     }
     }
+    if (tag >= PK_VDICT && tag < PK_VDICT + PK_VDICT_LEN)
+        return json_stringn_nocheck(pk_vdict[tag - PK_VDICT], pk_vlens[tag - PK_VDICT]);
     return NULL;
 }
 

@@ -1074,6 +1074,58 @@ static void test_json_packed_form_is_canonical(void **state)
         krt_json_lazy_dispose(&l[i]);
 }
 
+/* Strings with a short form (lowercase UUIDs, UTC times to the second, dictionary values) read
+ * back exactly, and each near miss stays a plain string that reads back exactly too. */
+static void test_json_packed_form_shortens_uids_times_and_schema_values(void **state)
+{
+    (void)state;
+    static const char *const values[] = {
+        "d3271628-03d4-a9f1-a50f-a34ea2f40fb9", "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "D3271628-03D4-A9F1-A50F-A34EA2F40FB9", /* uppercase: a string */
+        "d3271628-03d4-a9f1-a50f-a34ea2f40fbg", "d3271628+03d4-a9f1-a50f-a34ea2f40fb9",
+        "1970-01-01T00:00:00Z", "2026-10-10T17:47:37Z", "2024-02-29T12:00:00Z",
+        "9999-12-31T23:59:59Z", "2000-02-29T00:00:00Z",
+        "1969-12-31T23:59:59Z", /* before 1970: a string */
+        "2023-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-10-10T24:00:00Z", "2026-10-10T23:59:60Z", "2026-10-10T17:47:37.5Z",
+        "2026-10-10 17:47:37Z", "2026-10-10T17:47:37z", "1900-02-29T00:00:00Z",
+        "gateway.networking.k8s.io/v1", "HTTPRoute", "PathPrefix", "True", "v1", "http",
+        "v2", "Http", "HTTPRoutes", "gateway.networking.k8s.io/v2"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        json_t *doc = json_pack("{s:s,s:[s,s]}", "v", values[i], "a", values[i], "x");
+        assert_non_null(doc);
+        char *want = text_of(doc);
+        krt_json_lazy_t l, same;
+        assert_int_equal(krt_json_lazy_init(&l, doc), KRT_OK); /* takes doc */
+        init_ok(&same, want);
+        assert_true(krt_json_lazy_equal(&l, &same));
+        krt_json_tree_limit(0);
+        krt_json_trim();
+        json_t *back = krt_json_lazy_get(&l);
+        assert_non_null(back);
+        char *got = text_of(back);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s read back as %s", want, got);
+        free(got);
+        free(want);
+        krt_json_lazy_dispose(&l);
+        krt_json_lazy_dispose(&same);
+        krt_json_tree_limit(SIZE_MAX);
+    }
+    /* The short forms are short: a uid and a time cost 17 and 6 bytes, a kind one. */
+    krt_json_lazy_t u, t, k;
+    init_ok(&u, "\"d3271628-03d4-a9f1-a50f-a34ea2f40fb9\"");
+    init_ok(&t, "\"2026-10-10T17:47:37Z\"");
+    init_ok(&k, "\"HTTPRoute\"");
+    assert_int_equal(u.len, 17);
+    assert_int_equal(t.len, 6);
+    assert_int_equal(k.len, 1);
+    krt_json_lazy_dispose(&u);
+    krt_json_lazy_dispose(&t);
+    krt_json_lazy_dispose(&k);
+}
+
 /* Nesting deeper than jansson's parser accepts is refused, not overflowed. */
 static void test_json_packed_form_refuses_values_nested_too_deep(void **state)
 {
@@ -1125,6 +1177,7 @@ int main(void)
         T(test_json_reads_by_the_maker_do_not_count_as_the_first_read),
         T(test_json_packed_form_reads_back_every_kind_of_value),
         T(test_json_packed_form_is_canonical),
+        T(test_json_packed_form_shortens_uids_times_and_schema_values),
         T(test_json_packed_form_refuses_values_nested_too_deep),
         T(test_json_packed_form_is_smaller_than_compact_text),
         T(test_json_key_is_name_for_cluster_scoped_objects),
