@@ -2,10 +2,11 @@
  * Internals shared by the xds sources: refcounted names, the two open-addressing tables every
  * per-stream structure is made of, and the parts of the store a session reads.
  *
- * Why our own tables rather than uthash: a session holds, per type, what the client has for every
- * name it was sent. With uthash that is a 56-byte handle plus a copied string per name and per
- * stream; here it is 16 bytes (name hash → version hash) in a flat array, and the dirty set holds
- * pointers to the store's refcounted names instead of copies.
+ * Why our own tables rather than uthash: a session holds, per type, dirty names and versions the
+ * client has. With uthash that is a 56-byte handle plus a copied string per name and per stream;
+ * here it is 16 bytes (name hash → version hash) in a flat array, and the dirty set holds pointers
+ * to the store's refcounted names instead of copies. (What a client holds in the common case is
+ * cheaper still: one bit per object id, session.c.)
  */
 #ifndef XDS_INTERNAL_H
 #define XDS_INTERNAL_H
