@@ -212,8 +212,7 @@ static void bit_set(xds__held_t *h, uint32_t id) /* room reserved */
  * some side-1 bit is set (it could be that name's). */
 static void where_of(const xds_session_t *s, xds_type_t t, const xds__name_t *n, xds__where_t *w)
 {
-    xds__store_where(s->store, s->scope, t, n->str, n->len, n->hash, s->ts[t].held[1].count > 0,
-                     w);
+    xds__store_where(s->store, s->scope, t, n->str, n->len, n->hash, s->ts[t].held[1].count > 0, w);
 }
 
 /* The version the client holds under the name at |w| (hash |h|), if it holds one. */
@@ -715,8 +714,7 @@ static int build(xds_session_t *s, xds_type_t t, bool adds_only, xds_response_t 
             if (held && v == ir_obj_wire_hash(o)) {
                 /* held already; say so with the visible object's bit when that is not how */
                 if (!bit_get(&ts->held[side], w.id[side]) &&
-                    bit_reserve(&ts->held[side], w.id[side], side_objs(s, t, side)->nids) ==
-                        XDS_OK)
+                    bit_reserve(&ts->held[side], w.id[side], side_objs(s, t, side)->nids) == XDS_OK)
                     held_set_bit(ts, w.id, side, n->hash);
                 skips[nskip++] = n;
                 continue;
@@ -1021,8 +1019,8 @@ static int check_held(const xds_session_t *s, xds_type_t t, xds_err_t *err)
                                     side, id);
             }
         if (pop != h->count)
-            return xds__err(err, XDS_ESTATE, "T6: %s side %d: %zu bits set, counted %u", url,
-                            side, pop, h->count);
+            return xds__err(err, XDS_ESTATE, "T6: %s side %d: %zu bits set, counted %u", url, side,
+                            pop, h->count);
         for (size_t i = 0; os && h->count && i < os->index.cap; i++) {
             const xds__slot_t *sl = &os->index.slots[i];
             if (!sl->name || !bit_get(h, (uint32_t)sl->val))
@@ -1030,9 +1028,8 @@ static int check_held(const xds_session_t *s, xds_type_t t, xds_err_t *err)
             if (ts->known.len && xds__vmap_get(&ts->known, sl->name->hash, NULL))
                 return xds__err(err, XDS_ESTATE, "T7: %s \"%s\" held by bit and by version", url,
                                 sl->name->str);
-            if (side == 1 &&
-                bit_get(&ts->held[0], xds__objs_find(side_objs(s, t, 0), sl->name->str,
-                                                     sl->name->len, sl->name->hash)))
+            if (side == 1 && bit_get(&ts->held[0], xds__objs_find(side_objs(s, t, 0), sl->name->str,
+                                                                  sl->name->len, sl->name->hash)))
                 return xds__err(err, XDS_ESTATE, "T7: %s \"%s\" held on both sides", url,
                                 sl->name->str);
         }

@@ -756,9 +756,9 @@ json_t *xds_store_debug(const xds_store_t *s)
     for (const xds__scope_t *sc = s->unscoped; sc; sc = xds__store_next_scope(s, sc))
         json_array_append_new(
             scopes, json_pack("{s:s?,s:I,s:I,s:I}", "gateway", sc->gw ? sc->gw->str : NULL,
-                              "address", (json_int_t)sc->objs[XDS_TYPE_ADDRESS].index.len, "resource",
-                              (json_int_t)sc->objs[XDS_TYPE_RESOURCE].index.len, "sessions",
-                              (json_int_t)sc->nsessions));
+                              "address", (json_int_t)sc->objs[XDS_TYPE_ADDRESS].index.len,
+                              "resource", (json_int_t)sc->objs[XDS_TYPE_RESOURCE].index.len,
+                              "sessions", (json_int_t)sc->nsessions));
     json_object_set_new(j, "ready", json_boolean(xds_store_ready(s)));
     json_object_set_new(j, "version", json_integer((json_int_t)s->version));
     json_object_set_new(j, "commits", json_integer((json_int_t)s->commits));

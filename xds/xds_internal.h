@@ -189,7 +189,7 @@ enum {
     XDS__DIRTY_UNSUB = 2, /* unsubscribed while wildcard: send it or report it removed */
 };
 
-/* One bit per id of one (scope, type): set = the client holds the current version of that object. */
+/* One bit per id of one (scope, type): set = the client holds that object's current version. */
 typedef struct xds__held {
     uint64_t *words;
     uint32_t nwords;
@@ -203,7 +203,7 @@ typedef struct xds__tstate {
     xds__map_t explicit_; /* explicitly subscribed names (val unused) */
     xds__map_t dirty;     /* names to reconsider → XDS__DIRTY_* flags */
     xds__held_t held[2];  /* what the client holds, by id: [0] unscoped, [1] own Gateway scope */
-    xds__vmap_t known;    /* what the bits cannot say: name hash → version hash the client holds */
+    xds__vmap_t known;    /* the rest: name hash → version hash the client holds */
     uint64_t in_flight;   /* nonce of the response awaiting ACK/NACK, 0 = none */
 } xds__tstate_t;
 

@@ -711,7 +711,7 @@ static void test_initial_versions_matching_differing_and_unknown(void **state)
     xt_sub(&r, "backend/default/b1");
     xt_sub(&r, "route/default/later.00.http");
     xt_sub(&r, "route/default/never.00.http");
-    xt_irv(&r, "bind/80/default/gw1", vb);               /* matches */
+    xt_irv(&r, "bind/80/default/gw1", vb);                /* matches */
     xt_irv(&r, "backend/default/b1", "ffffffffffffffff"); /* differs */
     xt_irv(&r, "route/default/later.00.http", vlater);    /* unknown now, this version later */
     xt_irv(&r, "route/default/never.00.http", vlater);    /* unknown */
