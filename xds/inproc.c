@@ -142,17 +142,14 @@ static const ir_obj_t *before_visible(const xds_store_t *st, const xds__scope_t 
     const xds__scope_t *u = xds__store_unscoped(st);
     xds__slot_t *sl = xds__map_find_name(&u->before[t], n);
     const ir_obj_t *o = sl ? (const ir_obj_t *)sl->val : NULL;
-    if (!sl) {
-        sl = xds__map_find_name(&u->objs[t], n);
-        o = sl ? (const ir_obj_t *)sl->val : NULL;
-    }
+    if (!sl)
+        o = xds__objs_get(&u->objs[t], n);
     if (o || !sc || sc == u)
         return o;
     sl = xds__map_find_name(&sc->before[t], n);
     if (sl)
         return (const ir_obj_t *)sl->val;
-    sl = xds__map_find_name(&sc->objs[t], n);
-    return sl ? (const ir_obj_t *)sl->val : NULL;
+    return xds__objs_get(&sc->objs[t], n);
 }
 
 static void consider(xds__inproc_t *sub, cbuf_t *b, xds_type_t t, const xds__name_t *n)

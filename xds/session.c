@@ -13,12 +13,27 @@
  * version is not sent again until it changes, and the client keeps its previous version, which is
  * what both Envoy and agentgateway's proxy do.
  *
+ * How it is recorded: one bit per object, indexed by the object's id in the store (a dense number
+ * per scope and type, xds_internal.h), meaning "the client holds this object's CURRENT version";
+ * one bitmap for the unscoped scope and one for the session's Gateway. The store calls every
+ * session that can see a scope on every change there (xds__session_mark_name), before an id can
+ * be reused: a session whose bit is set for the object being replaced or deleted moves its record
+ * to |known| as "name hash → the old version hash" and clears the bit. So the bits need no
+ * generation number and cannot go stale, and |known| holds only what bits cannot say: versions
+ * declared in initial_resource_versions that match no current object, and the names changed or
+ * deleted since they were last sent (until the next response settles them). Rejected: a 32-bit
+ * generation per record (the first design): 32x the memory, and a wrap-around to argue about.
+ * At agw-5k (50 proxies, ~8,000 names each) this is ~1 KiB per proxy instead of ~265 KiB.
+ *
  * INVARIANTS (per type)
  *  T1 in_flight != 0 implies seen, and in_flight < next_nonce
  *  T2 must_reply implies seen and wildcard was requested by the first request
  *  T3 every map satisfies M1..M3 / V1..V3 (xds_internal.h)
  *  T4 explicit_ never holds "*"; dirty values are XDS__DIRTY_* flags only
- *  T5 before the first request of a type, explicit_, dirty and known are empty
+ *  T5 before the first request of a type, explicit_, dirty, known and the bits are empty
+ *  T6 held[side] has a bit only for a live id of the scope it indexes (side 0: unscoped, side 1:
+ *     the session's Gateway; an unscoped session has no side 1), and count is the bits set
+ *  T7 per name at most one record: a bit on side 0, a bit on side 1, or an entry in known
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +88,8 @@ static void tstate_dispose(xds__tstate_t *ts)
     xds__map_dispose(&ts->explicit_, NULL);
     xds__map_dispose(&ts->dirty, NULL);
     xds__vmap_dispose(&ts->known);
+    for (int side = 0; side < 2; side++)
+        krt_free(ts->held[side].words);
 }
 
 xds_session_t *xds_session_new(xds_store_t *store, const char *node_id, const char *gateway,
@@ -134,6 +151,126 @@ void xds_session_free(xds_session_t *s)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * What the client holds: per name at most one record (T7), either a bit on the id of one of the
+ * name's objects (side 0: unscoped, side 1: the session's Gateway scope) meaning "the current
+ * version of that object", or name hash → version hash in |known|.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The objects side |side| of the session's bits index, or NULL (side 1 of an unscoped session). */
+static const xds__objs_t *side_objs(const xds_session_t *s, xds_type_t t, int side)
+{
+    const xds__scope_t *u = xds__store_unscoped(s->store);
+    if (side == 0)
+        return &u->objs[t];
+    return s->scope != u ? &s->scope->objs[t] : NULL;
+}
+
+static bool bit_get(const xds__held_t *h, uint32_t id)
+{
+    return id != XDS__NO_ID && id / 64 < h->nwords && (h->words[id / 64] >> (id % 64) & 1u);
+}
+
+static void bit_clear(xds__held_t *h, uint32_t id)
+{
+    if (bit_get(h, id)) {
+        h->words[id / 64] &= ~((uint64_t)1 << (id % 64));
+        h->count--;
+    }
+}
+
+/* Makes room for bit |id| of a side whose scope has handed out |nids| ids: grows by half, never
+ * past the ids that exist, so the bits cost at most one bit per id of the scope. */
+static int bit_reserve(xds__held_t *h, uint32_t id, uint32_t nids)
+{
+    uint32_t need = id / 64 + 1;
+    if (need <= h->nwords)
+        return XDS_OK;
+    uint32_t n = h->nwords + h->nwords / 2, limit = nids / 64 + 1;
+    if (n > limit)
+        n = limit;
+    if (n < need)
+        n = need;
+    uint64_t *w = krt_realloc(h->words, (size_t)n * sizeof *w);
+    if (!w)
+        return XDS_ENOMEM;
+    memset(w + h->nwords, 0, (size_t)(n - h->nwords) * sizeof *w);
+    h->words = w;
+    h->nwords = n;
+    return XDS_OK;
+}
+
+static void bit_set(xds__held_t *h, uint32_t id) /* room reserved */
+{
+    uint64_t m = (uint64_t)1 << (id % 64);
+    if (!(h->words[id / 64] & m)) {
+        h->words[id / 64] |= m;
+        h->count++;
+    }
+}
+
+/* Where |n| is for session |s|. Side 1 is looked at even when side 0 holds the name only while
+ * some side-1 bit is set (it could be that name's). */
+static void where_of(const xds_session_t *s, xds_type_t t, const xds__name_t *n, xds__where_t *w)
+{
+    xds__store_where(s->store, s->scope, t, n->str, n->len, n->hash, s->ts[t].held[1].count > 0, w);
+}
+
+/* The version the client holds under the name at |w| (hash |h|), if it holds one. */
+static bool held_version(const xds__tstate_t *ts, const xds__where_t *w, uint64_t h, uint64_t *v)
+{
+    for (int side = 0; side < 2; side++)
+        if (bit_get(&ts->held[side], w->id[side])) {
+            *v = ir_obj_wire_hash(w->obj[side]);
+            return true;
+        }
+    return ts->known.len && xds__vmap_get(&ts->known, h, v);
+}
+
+/* The client holds nothing under the name with ids |id| and hash |h|. */
+static void held_forget(xds__tstate_t *ts, const uint32_t id[2], uint64_t h)
+{
+    bit_clear(&ts->held[0], id[0]);
+    bit_clear(&ts->held[1], id[1]);
+    if (ts->known.len)
+        xds__vmap_del(&ts->known, h);
+}
+
+/* The client holds the current version of the name's object on |side| (room reserved). */
+static void held_set_bit(xds__tstate_t *ts, const uint32_t id[2], int side, uint64_t h)
+{
+    bit_set(&ts->held[side], id[side]);
+    bit_clear(&ts->held[!side], id[!side]);
+    if (ts->known.len)
+        xds__vmap_del(&ts->known, h);
+}
+
+/* The client holds version |v| under the name at |w|: a bit when |v| is the current version of
+ * one of its objects (the visible one first), else by version. Returns XDS_OK or XDS_ENOMEM (the
+ * name's records are then gone: the caller fails the request). */
+static int held_set_version(xds_session_t *s, xds_type_t t, const xds__where_t *w, uint64_t h,
+                            uint64_t v)
+{
+    xds__tstate_t *ts = &s->ts[t];
+    int first = w->obj[0] ? 0 : 1;
+    for (int k = 0; k < 2; k++) {
+        int side = k ? !first : first;
+        if (w->obj[side] && ir_obj_wire_hash(w->obj[side]) == v &&
+            bit_reserve(&ts->held[side], w->id[side], side_objs(s, t, side)->nids) == XDS_OK) {
+            held_set_bit(ts, w->id, side, h);
+            return XDS_OK;
+        }
+    }
+    bit_clear(&ts->held[0], w->id[0]);
+    bit_clear(&ts->held[1], w->id[1]);
+    return xds__vmap_set(&ts->known, h, v);
+}
+
+static size_t held_count(const xds__tstate_t *ts)
+{
+    return (size_t)ts->held[0].count + ts->held[1].count + ts->known.len;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Marking
  * ------------------------------------------------------------------------------------------- */
 
@@ -160,12 +297,30 @@ static int dirty_add(xds__tstate_t *ts, xds__name_t *n, uintptr_t flags)
     return XDS_OK;
 }
 
-int xds__session_mark_name(xds_session_t *s, xds_type_t t, xds__name_t *name)
+int xds__session_mark_name(xds_session_t *s, xds_type_t t, xds__name_t *name,
+                           const xds__scope_t *sc, uint32_t id, const ir_obj_t *old)
 {
     xds__tstate_t *ts = &s->ts[t];
-    if (!ts->seen || !subscribed(ts, name->str, name->len, name->hash))
+    if (!ts->seen)
+        return XDS_OK; /* T5: nothing held */
+    int rc = XDS_OK;
+    bool was_held = false;
+    if (sc && old) {
+        int side = sc == xds__store_unscoped(s->store) ? 0 : 1;
+        if (side == 0 || sc == s->scope) {
+            /* The bit meant "the current version"; that is about to be another object (or none,
+             * and the id someone else's): keep the record by version, under the name. */
+            if (bit_get(&ts->held[side], id)) {
+                bit_clear(&ts->held[side], id);
+                was_held = true;
+                rc = xds__vmap_set(&ts->known, name->hash, ir_obj_wire_hash(old));
+            }
+        }
+    }
+    if (!was_held && !subscribed(ts, name->str, name->len, name->hash))
         return XDS_OK;
-    int rc = dirty_add(ts, name, 0);
+    if (rc == XDS_OK)
+        rc = dirty_add(ts, name, 0);
     if (rc != XDS_OK)
         s->failed = true; /* the stream cannot be trusted any more: pull fails, the server ends it
                              and the client resyncs with initial_resource_versions */
@@ -180,7 +335,7 @@ int xds_session_mark(xds_session_t *s, xds_type_t t, const char *name)
     xds__name_t *n = xds__name_new(name, strlen(name));
     if (!n)
         return XDS_ENOMEM;
-    int rc = xds__session_mark_name(s, t, n);
+    int rc = xds__session_mark_name(s, t, n, NULL, XDS__NO_ID, NULL);
     xds__name_release(n);
     return rc;
 }
@@ -271,8 +426,19 @@ static bool keep_if_explicit(uint64_t key, void *ud)
 }
 
 /* The client stopped the wildcard: it drops what it held only through it; forget those. */
-static void forget_unsubscribed(xds__tstate_t *ts)
+static void forget_unsubscribed(xds_session_t *s, xds_type_t t)
 {
+    xds__tstate_t *ts = &s->ts[t];
+    for (int side = 0; side < 2; side++) {
+        const xds__objs_t *os = side_objs(s, t, side);
+        xds__held_t *h = &ts->held[side];
+        for (size_t i = 0; os && h->count && i < os->index.cap; i++) {
+            const xds__slot_t *sl = &os->index.slots[i];
+            if (sl->name && bit_get(h, (uint32_t)sl->val) &&
+                !xds__map_find_name(&ts->explicit_, sl->name))
+                bit_clear(h, (uint32_t)sl->val);
+        }
+    }
     keep_explicit_t k = {&ts->explicit_, NULL, 0};
     if (ts->explicit_.len) {
         k.hashes = krt_malloc(ts->explicit_.len * sizeof *k.hashes);
@@ -288,28 +454,33 @@ static void forget_unsubscribed(xds__tstate_t *ts)
     krt_free(k.hashes);
 }
 
-static int subscribe_name(xds__tstate_t *ts, const char *name, bool first)
+static int subscribe_name(xds_session_t *s, xds_type_t t, const char *name, bool first)
 {
+    xds__tstate_t *ts = &s->ts[t];
     size_t len = strlen(name);
     xds__name_t *n = xds__name_new(name, len);
     if (!n)
         return XDS_ENOMEM;
     int rc = xds__map_put(&ts->explicit_, n, 0, NULL);
-    /* On the first request of a type, |known| holds exactly the declared versions. */
-    bool held = first && xds__vmap_get(&ts->known, n->hash, NULL);
+    xds__where_t w;
+    where_of(s, t, n, &w);
+    /* On the first request of a type, what is held is exactly the declared versions. */
+    uint64_t v;
+    bool held = first && held_version(ts, &w, n->hash, &v);
     if (rc >= 0) {
         /* A name subscribed on a live stream is always sent again (the client may have dropped
          * it); on the first request, the versions the client declared stand. */
         if (!held)
-            xds__vmap_del(&ts->known, n->hash);
+            held_forget(ts, w.id, n->hash);
         rc = dirty_add(ts, n, held ? 0 : XDS__DIRTY_FORCE);
     }
     xds__name_release(n);
     return rc < 0 ? rc : XDS_OK;
 }
 
-static int unsubscribe_name(xds__tstate_t *ts, const char *name)
+static int unsubscribe_name(xds_session_t *s, xds_type_t t, const char *name)
 {
+    xds__tstate_t *ts = &s->ts[t];
     size_t len = strlen(name);
     uint64_t h = xds__hash(name, len);
     xds__slot_t *sl = xds__map_find(&ts->explicit_, name, len, h);
@@ -317,7 +488,9 @@ static int unsubscribe_name(xds__tstate_t *ts, const char *name)
         return XDS_OK; /* phantom unsubscribe */
     xds__name_t *n = xds__name_retain(sl->name);
     xds__map_del_name(&ts->explicit_, n, NULL);
-    xds__vmap_del(&ts->known, n->hash);
+    xds__where_t w;
+    where_of(s, t, n, &w);
+    held_forget(ts, w.id, n->hash);
     int rc = XDS_OK;
     if (ts->wildcard) /* still covered: the spec wants it sent, or reported removed */
         rc = dirty_add(ts, n, XDS__DIRTY_UNSUB);
@@ -385,7 +558,9 @@ int xds_session_recv(xds_session_t *s,
                 rc = XDS_ENOMEM;
                 break;
             }
-            rc = xds__vmap_set(&ts->known, n->hash, xds__version_parse(e->value));
+            xds__where_t w;
+            where_of(s, t, n, &w);
+            rc = held_set_version(s, t, &w, n->hash, xds__version_parse(e->value));
             if (rc == XDS_OK)
                 rc = dirty_add(ts, n, 0); /* sent again if it differs, removed if gone */
             xds__name_release(n);
@@ -406,7 +581,7 @@ int xds_session_recv(xds_session_t *s,
                 rc = mark_all_visible(s, t);
             }
         } else {
-            rc = subscribe_name(ts, name, first);
+            rc = subscribe_name(s, t, name, first);
         }
     }
     for (size_t i = 0; i < req->n_resource_names_unsubscribe && rc == XDS_OK; i++) {
@@ -415,10 +590,10 @@ int xds_session_recv(xds_session_t *s,
             if (ts->wildcard) {
                 ts->wildcard = false;
                 ts->must_reply = false;
-                forget_unsubscribed(ts);
+                forget_unsubscribed(s, t);
             }
         } else {
-            rc = unsubscribe_name(ts, name);
+            rc = unsubscribe_name(s, t, name);
         }
     }
     s->busy--;
@@ -450,6 +625,8 @@ typedef struct item {
     xds__name_t *name;
     const ir_obj_t *obj; /* NULL: removal */
     int rank;
+    int side;       /* of obj (xds__where_t) */
+    uint32_t id[2]; /* the name's ids on both sides (xds__where_t) */
     size_t size;
 } item_t;
 
@@ -527,23 +704,34 @@ static int build(xds_session_t *s, xds_type_t t, bool adds_only, xds_response_t 
             continue;
         uintptr_t flags = ts->dirty.slots[i].val;
         bool sub = subscribed(ts, n->str, n->len, n->hash);
-        const ir_obj_t *o =
-            sub ? xds__store_lookup(s->store, s->scope, t, n->str, n->len, n->hash) : NULL;
+        xds__where_t w;
+        where_of(s, t, n, &w);
+        int side = !sub ? -1 : w.obj[0] ? 0 : w.obj[1] ? 1 : -1;
+        const ir_obj_t *o = side >= 0 ? w.obj[side] : NULL;
         uint64_t v;
-        bool held = xds__vmap_get(&ts->known, n->hash, &v);
+        bool held = held_version(ts, &w, n->hash, &v);
         if (o) {
             if (held && v == ir_obj_wire_hash(o)) {
+                /* held already; say so with the visible object's bit when that is not how */
+                if (!bit_get(&ts->held[side], w.id[side]) &&
+                    bit_reserve(&ts->held[side], w.id[side], side_objs(s, t, side)->nids) == XDS_OK)
+                    held_set_bit(ts, w.id, side, n->hash);
                 skips[nskip++] = n;
                 continue;
             }
             size_t wl;
             ir_obj_wire(o, &wl);
-            adds[nadd++] = (item_t){n, o, t == XDS_TYPE_ADDRESS ? 0 : xds_kind_rank(ir_obj_kind(o)),
+            adds[nadd++] = (item_t){n,
+                                    o,
+                                    t == XDS_TYPE_ADDRESS ? 0 : xds_kind_rank(ir_obj_kind(o)),
+                                    side,
+                                    {w.id[0], w.id[1]},
                                     wl + n->len + 16 + RESOURCE_OVERHEAD};
         } else if (held || (flags & XDS__DIRTY_UNSUB) ||
                    ((flags & XDS__DIRTY_FORCE) &&
                     xds__map_find(&ts->explicit_, n->str, n->len, n->hash))) {
-            rems[nrem++] = (item_t){n, NULL, xds_name_rank(t, n->str), n->len + 4};
+            rems[nrem++] =
+                (item_t){n, NULL, xds_name_rank(t, n->str), -1, {w.id[0], w.id[1]}, n->len + 4};
         } else {
             skips[nskip++] = n;
         }
@@ -564,6 +752,21 @@ static int build(xds_session_t *s, xds_type_t t, bool adds_only, xds_response_t 
                 bytes += rems[take_rem++].size;
     }
     if (take_add + take_rem > 0 || (ts->must_reply && !adds_only)) {
+        /* room for the bits of what is sent, first: recording a send then cannot fail */
+        uint32_t top[2] = {0, 0};
+        bool any[2] = {false, false};
+        for (size_t i = 0; i < take_add; i++) {
+            int sd = adds[i].side;
+            if (!any[sd] || adds[i].id[sd] > top[sd])
+                top[sd] = adds[i].id[sd];
+            any[sd] = true;
+        }
+        for (int sd = 0; sd < 2; sd++)
+            if (any[sd] &&
+                bit_reserve(&ts->held[sd], top[sd], side_objs(s, t, sd)->nids) != XDS_OK) {
+                result = XDS_ENOMEM;
+                goto done;
+            }
         xds_response_t *r = response_new(t, take_add, take_rem);
         if (!r) {
             result = XDS_ENOMEM;
@@ -580,7 +783,7 @@ static int build(xds_session_t *s, xds_type_t t, bool adds_only, xds_response_t 
             r->objs[i] = ir_obj_retain(adds[i].obj);
             ir_obj_discovery_view(adds[i].obj, &r->res[i], &r->anys[i]);
             r->res_ptrs[i] = &r->res[i];
-            xds__vmap_set(&ts->known, adds[i].name->hash, ir_obj_wire_hash(adds[i].obj));
+            held_set_bit(ts, adds[i].id, adds[i].side, adds[i].name->hash);
         }
         r->nobjs = take_add;
         r->msg.n_resources = take_add;
@@ -588,7 +791,7 @@ static int build(xds_session_t *s, xds_type_t t, bool adds_only, xds_response_t 
         for (size_t i = 0; i < take_rem; i++) {
             r->names[i] = xds__name_retain(rems[i].name);
             r->removed[i] = r->names[i]->str;
-            xds__vmap_del(&ts->known, rems[i].name->hash);
+            held_forget(ts, rems[i].id, rems[i].name->hash);
         }
         r->nnames = take_rem;
         r->msg.n_removed_resources = take_rem;
@@ -704,7 +907,7 @@ void xds_session_type_info(const xds_session_t *s, xds_type_t t, xds_session_typ
     out->wildcard = ts->wildcard;
     out->explicit_names = ts->explicit_.len;
     out->dirty = ts->dirty.len;
-    out->known = ts->known.len;
+    out->known = held_count(ts);
     out->in_flight = ts->in_flight != 0;
     if (ts->in_flight)
         snprintf(out->nonce, sizeof out->nonce, "%llu", (unsigned long long)ts->in_flight);
@@ -770,7 +973,7 @@ json_t *xds_session_debug(const xds_session_t *s)
                             json_pack("{s:b,s:o,s:I,s:I,s:I,s:s?}", "wildcard", ts->wildcard,
                                       "subscribed", subs, "explicit", (json_int_t)ts->explicit_.len,
                                       "dirty", (json_int_t)ts->dirty.len, "known",
-                                      (json_int_t)ts->known.len, "in_flight",
+                                      (json_int_t)held_count(ts), "in_flight",
                                       ts->in_flight ? nonce : NULL));
     }
     json_object_set_new(j, "types", types);
@@ -791,6 +994,47 @@ json_t *xds_session_debug(const xds_session_t *s)
     else
         json_object_set_new(j, "last_nack", json_null());
     return j;
+}
+
+/* T6, T7: bits only for live ids, counted right; one record per name at most. */
+static int check_held(const xds_session_t *s, xds_type_t t, xds_err_t *err)
+{
+    const xds__tstate_t *ts = &s->ts[t];
+    const char *url = xds_type_url(t);
+    for (int side = 0; side < 2; side++) {
+        const xds__held_t *h = &ts->held[side];
+        const xds__objs_t *os = side_objs(s, t, side);
+        if (!os && (h->nwords || h->count))
+            return xds__err(err, XDS_ESTATE, "T6: %s: an unscoped session holds Gateway bits", url);
+        if (h->nwords && !h->words)
+            return xds__err(err, XDS_ESTATE, "T6: %s side %d: %u words, no array", url, side,
+                            h->nwords);
+        size_t pop = 0;
+        for (uint32_t w = 0; w < h->nwords; w++)
+            for (uint64_t b = h->words[w]; b; b &= b - 1) {
+                uint32_t id = w * 64 + (uint32_t)__builtin_ctzll(b);
+                pop++;
+                if (!xds__objs_live(os, id))
+                    return xds__err(err, XDS_ESTATE, "T6: %s side %d: bit %u for a dead id", url,
+                                    side, id);
+            }
+        if (pop != h->count)
+            return xds__err(err, XDS_ESTATE, "T6: %s side %d: %zu bits set, counted %u", url, side,
+                            pop, h->count);
+        for (size_t i = 0; os && h->count && i < os->index.cap; i++) {
+            const xds__slot_t *sl = &os->index.slots[i];
+            if (!sl->name || !bit_get(h, (uint32_t)sl->val))
+                continue;
+            if (ts->known.len && xds__vmap_get(&ts->known, sl->name->hash, NULL))
+                return xds__err(err, XDS_ESTATE, "T7: %s \"%s\" held by bit and by version", url,
+                                sl->name->str);
+            if (side == 1 && bit_get(&ts->held[0], xds__objs_find(side_objs(s, t, 0), sl->name->str,
+                                                                  sl->name->len, sl->name->hash)))
+                return xds__err(err, XDS_ESTATE, "T7: %s \"%s\" held on both sides", url,
+                                sl->name->str);
+        }
+    }
+    return XDS_OK;
 }
 
 int xds_session_check(const xds_session_t *s, xds_err_t *err)
@@ -817,8 +1061,11 @@ int xds_session_check(const xds_session_t *s, xds_err_t *err)
                 (ts->dirty.slots[i].val & ~(uintptr_t)(XDS__DIRTY_FORCE | XDS__DIRTY_UNSUB)))
                 return xds__err(err, XDS_ESTATE, "T4: %s dirty flags %lx", url,
                                 (unsigned long)ts->dirty.slots[i].val);
-        if (!ts->seen && (ts->explicit_.len || ts->dirty.len || ts->known.len))
+        if (!ts->seen && (ts->explicit_.len || ts->dirty.len || held_count(ts)))
             return xds__err(err, XDS_ESTATE, "T5: %s has state before any request", url);
+        rc = check_held(s, (xds_type_t)t, err);
+        if (rc != XDS_OK)
+            return rc;
     }
     return XDS_OK;
 }

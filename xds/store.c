@@ -20,6 +20,11 @@
  *  S3 each session is on the store's list once and on its own scope's list once; the counts match
  *  S4 before-records exist only while some in-process subscriber exists
  *  S5 every map satisfies M1..M3 (xds_internal.h)
+ *  S6 the objects of every (scope, type) satisfy O1..O3 (xds_internal.h)
+ *
+ * Ids. Objects are held as name → id → object, with a dense id per (scope, type) and a free list,
+ * so that a session can say what its client holds in one bit per id (session.c). That costs the
+ * store 8 bytes per id (the id → object array) on top of the name table it had anyway.
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +63,145 @@ struct xds_store {
     uint64_t version, commits;
 };
 
+/* ---- objects of one (scope, type): name → id → object ---- */
+
+#define MAX_IDS 0x7fffffffu
+
+static void objs_init(xds__objs_t *o)
+{
+    memset(o, 0, sizeof *o);
+    xds__map_init(&o->index);
+}
+
+static bool ent_live(uintptr_t e)
+{
+    return (e & 1u) == 0;
+}
+
+bool xds__objs_live(const xds__objs_t *o, uint32_t id)
+{
+    return id < o->nids && ent_live(o->ents[id]);
+}
+
+static void objs_dispose(xds__objs_t *o)
+{
+    for (uint32_t i = 0; i < o->nids; i++)
+        if (ent_live(o->ents[i]))
+            ir_obj_release((const ir_obj_t *)o->ents[i]);
+    krt_free(o->ents);
+    xds__map_dispose(&o->index, NULL);
+    objs_init(o);
+}
+
+uint32_t xds__objs_find(const xds__objs_t *o, const char *s, size_t len, uint64_t hash)
+{
+    const xds__slot_t *sl = xds__map_find(&o->index, s, len, hash);
+    return sl ? (uint32_t)sl->val : XDS__NO_ID;
+}
+
+const ir_obj_t *xds__objs_get(const xds__objs_t *o, const xds__name_t *n)
+{
+    uint32_t id = xds__objs_find(o, n->str, n->len, n->hash);
+    return id == XDS__NO_ID ? NULL : xds__objs_at(o, id);
+}
+
+/* Adds |n| (retained) → |obj| (the caller's reference moves in on success) under a free id.
+ * Returns XDS_OK with *id, or XDS_ENOMEM with nothing changed. */
+static int objs_add(xds__objs_t *o, xds__name_t *n, const ir_obj_t *obj, uint32_t *id)
+{
+    uint32_t i;
+    if (o->free_head) {
+        i = o->free_head - 1;
+    } else {
+        if (o->nids >= MAX_IDS)
+            return XDS_ENOMEM;
+        if (o->nids == o->cap) {
+            /* 1.5x: this array is per scope and type, and the largest (Addresses) is large */
+            uint32_t cap = o->cap ? o->cap + o->cap / 2 : 8;
+            if (cap > MAX_IDS)
+                cap = MAX_IDS;
+            uintptr_t *e = krt_realloc(o->ents, (size_t)cap * sizeof *e);
+            if (!e)
+                return XDS_ENOMEM;
+            o->ents = e;
+            o->cap = cap;
+        }
+        i = o->nids;
+    }
+    int rc = xds__map_put(&o->index, n, i, NULL);
+    if (rc < 0) {
+        if (o->index.len == 0) { /* O1: keep no array for no object */
+            krt_free(o->ents);
+            o->ents = NULL;
+            o->cap = 0;
+        }
+        return rc;
+    }
+    if (o->free_head)
+        o->free_head = (uint32_t)(o->ents[i] >> 1);
+    else
+        o->nids++;
+    o->ents[i] = (uintptr_t)obj;
+    *id = i;
+    return XDS_OK;
+}
+
+/* Removes live |id| named |n|; its object reference moves to the caller. */
+static const ir_obj_t *objs_del(xds__objs_t *o, const xds__name_t *n, uint32_t id)
+{
+    const ir_obj_t *old = xds__objs_at(o, id);
+    xds__map_del_name(&o->index, n, NULL);
+    o->ents[id] = (uintptr_t)o->free_head << 1 | 1u;
+    o->free_head = id + 1;
+    if (o->index.len == 0) { /* O1: no object, no ids */
+        krt_free(o->ents);
+        o->ents = NULL;
+        o->nids = o->cap = o->free_head = 0;
+    }
+    return old;
+}
+
+static int objs_check(const xds__objs_t *o, const char *scope, int t, xds_err_t *err)
+{
+    int rc = xds__map_check(&o->index, err);
+    if (rc != XDS_OK)
+        return rc;
+    if (o->nids > o->cap || (o->index.len == 0 && (o->nids || o->ents)))
+        return xds__err(err, XDS_ESTATE, "O1: scope %s type %d: %u ids, cap %u, %zu objects", scope,
+                        t, o->nids, o->cap, o->index.len);
+    size_t live = 0;
+    for (uint32_t i = 0; i < o->nids; i++)
+        live += ent_live(o->ents[i]);
+    if (live != o->index.len)
+        return xds__err(err, XDS_ESTATE, "O2: scope %s type %d: %zu live ids, %zu names", scope, t,
+                        live, o->index.len);
+    for (size_t i = 0; i < o->index.cap; i++) {
+        const xds__slot_t *sl = &o->index.slots[i];
+        if (!sl->name)
+            continue;
+        if (sl->val >= o->nids || !ent_live(o->ents[sl->val]))
+            return xds__err(err, XDS_ESTATE, "O2: scope %s: \"%s\" has id %lu, not live", scope,
+                            sl->name->str, (unsigned long)sl->val);
+        if (strcmp(ir_obj_name(xds__objs_at(o, (uint32_t)sl->val)), sl->name->str))
+            return xds__err(err, XDS_ESTATE, "O2: scope %s: id %lu of \"%s\" holds %s", scope,
+                            (unsigned long)sl->val, sl->name->str,
+                            ir_obj_key(xds__objs_at(o, (uint32_t)sl->val)));
+    }
+    /* live ids are distinct: index.len names, index.len live ids, each name's id live and, by
+     * the name check above, each live id named by one name only (names are distinct, M3) */
+    size_t nfree = 0;
+    for (uint32_t f = o->free_head; f; nfree++) {
+        if (f - 1 >= o->nids || ent_live(o->ents[f - 1]) || nfree > o->nids)
+            return xds__err(err, XDS_ESTATE, "O3: scope %s type %d: free list broken at id %u",
+                            scope, t, f - 1);
+        f = (uint32_t)(o->ents[f - 1] >> 1);
+    }
+    if (nfree != o->nids - live)
+        return xds__err(err, XDS_ESTATE, "O3: scope %s type %d: %zu free ids listed, %zu free",
+                        scope, t, nfree, (size_t)(o->nids - live));
+    return XDS_OK;
+}
+
 /* ---- scopes ---- */
 
 static void release_obj(uintptr_t v)
@@ -75,7 +219,7 @@ static xds__scope_t *scope_new(const char *gw)
         return NULL;
     }
     for (int t = 0; t < XDS_TYPE_COUNT; t++) {
-        xds__map_init(&sc->objs[t]);
+        objs_init(&sc->objs[t]);
         xds__map_init(&sc->before[t]);
     }
     return sc;
@@ -84,7 +228,7 @@ static xds__scope_t *scope_new(const char *gw)
 static void scope_free(xds__scope_t *sc)
 {
     for (int t = 0; t < XDS_TYPE_COUNT; t++) {
-        xds__map_dispose(&sc->objs[t], release_obj);
+        objs_dispose(&sc->objs[t]);
         xds__map_dispose(&sc->before[t], release_obj);
     }
     xds__name_release(sc->gw);
@@ -94,7 +238,7 @@ static void scope_free(xds__scope_t *sc)
 static bool scope_empty(const xds__scope_t *sc)
 {
     for (int t = 0; t < XDS_TYPE_COUNT; t++)
-        if (sc->objs[t].len || sc->before[t].len)
+        if (sc->objs[t].index.len || sc->before[t].len)
             return false;
     return sc->nsessions == 0 && sc->ninproc == 0;
 }
@@ -222,17 +366,19 @@ void xds_store_off_change(xds_store_t *s, xds_store_change_cb cb, void *ud)
         }
 }
 
-/* Marks |name| dirty on every session that can see scope |sc|. */
-static int mark_sessions(xds_store_t *s, xds__scope_t *sc, xds_type_t t, xds__name_t *name)
+/* Marks |name| (id |id| in |sc|) dirty on every session that can see scope |sc|; |old| as for
+ * xds__session_mark_name. */
+static int mark_sessions(xds_store_t *s, xds__scope_t *sc, xds_type_t t, xds__name_t *name,
+                         uint32_t id, const ir_obj_t *old)
 {
     int rc = XDS_OK;
     if (sc == s->unscoped) {
         for (xds_session_t *se = s->sessions; se; se = se->store_next)
-            if (xds__session_mark_name(se, t, name) != XDS_OK)
+            if (xds__session_mark_name(se, t, name, sc, id, old) != XDS_OK)
                 rc = XDS_ENOMEM;
     } else {
         for (xds_session_t *se = sc->sessions; se; se = se->scope_next)
-            if (xds__session_mark_name(se, t, name) != XDS_OK)
+            if (xds__session_mark_name(se, t, name, sc, id, old) != XDS_OK)
                 rc = XDS_ENOMEM;
     }
     if (rc != XDS_OK)
@@ -266,20 +412,23 @@ int xds_store_put(xds_store_t *s, const ir_obj_t *o)
     xds__scope_t *sc = xds__store_scope_ref(s, ir_obj_gateway(o));
     if (!sc)
         return ir_obj_gateway(o) && !ir_gateway_valid(ir_obj_gateway(o)) ? XDS_EINVAL : XDS_ENOMEM;
+    xds__objs_t *os = &sc->objs[t];
     const char *nm = ir_obj_name(o);
     size_t len = strlen(nm);
     uint64_t h = xds__hash(nm, len);
-    xds__slot_t *sl = xds__map_find(&sc->objs[t], nm, len, h);
+    xds__slot_t *sl = xds__map_find(&os->index, nm, len, h);
     xds__name_t *name;
+    uint32_t id;
+    const ir_obj_t *old = NULL;
     if (sl) {
-        const ir_obj_t *old = (const ir_obj_t *)sl->val;
+        id = (uint32_t)sl->val;
+        old = xds__objs_at(os, id);
         if (krt_obj_equal(ir_obj_krt(old), ir_obj_krt(o)))
             return 0;
         name = sl->name;
         if (record_before(s, sc, t, name, old) != XDS_OK)
             return XDS_ENOMEM;
-        sl->val = (uintptr_t)ir_obj_retain(o);
-        ir_obj_release(old);
+        os->ents[id] = (uintptr_t)ir_obj_retain(o);
     } else {
         name = xds__name_new(nm, len);
         if (!name) {
@@ -288,19 +437,24 @@ int xds_store_put(xds_store_t *s, const ir_obj_t *o)
         }
         int rc = record_before(s, sc, t, name, NULL);
         if (rc == XDS_OK)
-            rc = xds__map_put(&sc->objs[t], name, (uintptr_t)o, NULL);
+            rc = objs_add(os, name, o, &id);
         if (rc < 0) {
             xds__map_del_name(&sc->before[t], name, NULL);
             xds__name_release(name);
             xds__store_scope_unref(s, sc);
             return XDS_ENOMEM;
         }
-        xds__name_release(name); /* the map holds it now */
+        xds__name_release(name); /* the index holds it now */
         ir_obj_retain(o);
-        name = xds__map_find(&sc->objs[t], nm, len, h)->name;
+        name = xds__map_find(&os->index, nm, len, h)->name;
     }
     s->version++;
-    mark_sessions(s, sc, t, name);
+    /* Sessions that hold the old version by id must now say so by version, unless the wire
+     * version did not change (krt equality also covers what is not on the wire). */
+    bool same_wire = old && ir_obj_wire_hash(old) == ir_obj_wire_hash(o);
+    mark_sessions(s, sc, t, name, id, old && !same_wire ? old : NULL);
+    if (old)
+        ir_obj_release(old);
     notify(s);
     return 1;
 }
@@ -312,20 +466,22 @@ int xds_store_delete(xds_store_t *s, xds_type_t t, const char *gateway, const ch
     xds__scope_t *sc = scope_find(s, gateway);
     if (!sc)
         return 0;
+    xds__objs_t *os = &sc->objs[t];
     size_t len = strlen(name);
-    xds__slot_t *sl = xds__map_find(&sc->objs[t], name, len, xds__hash(name, len));
+    xds__slot_t *sl = xds__map_find(&os->index, name, len, xds__hash(name, len));
     if (!sl)
         return 0;
     xds__name_t *n = xds__name_retain(sl->name);
-    const ir_obj_t *old = (const ir_obj_t *)sl->val;
-    if (record_before(s, sc, t, n, old) != XDS_OK) {
+    uint32_t id = (uint32_t)sl->val;
+    if (record_before(s, sc, t, n, xds__objs_at(os, id)) != XDS_OK) {
         xds__name_release(n);
         return XDS_ENOMEM;
     }
-    xds__map_del_name(&sc->objs[t], n, NULL);
-    ir_obj_release(old);
+    const ir_obj_t *old = objs_del(os, n, id);
     s->version++;
-    mark_sessions(s, sc, t, n);
+    /* before anything can reuse the id: sessions move what they held under it to its name */
+    mark_sessions(s, sc, t, n, id, old);
+    ir_obj_release(old);
     xds__name_release(n);
     xds__store_scope_unref(s, sc);
     notify(s);
@@ -440,31 +596,50 @@ int xds_store_flush(xds_store_t *s, krt_engine_t *e)
 const ir_obj_t *xds__store_lookup(const xds_store_t *s, const xds__scope_t *sc, xds_type_t t,
                                   const char *name, size_t len, uint64_t hash)
 {
-    xds__slot_t *sl = xds__map_find(&s->unscoped->objs[t], name, len, hash);
-    if (sl)
-        return (const ir_obj_t *)sl->val;
+    const xds__objs_t *u = &s->unscoped->objs[t];
+    uint32_t id = xds__objs_find(u, name, len, hash);
+    if (id != XDS__NO_ID)
+        return xds__objs_at(u, id);
     if (sc && sc != s->unscoped) {
-        sl = xds__map_find(&sc->objs[t], name, len, hash);
-        if (sl)
-            return (const ir_obj_t *)sl->val;
+        id = xds__objs_find(&sc->objs[t], name, len, hash);
+        if (id != XDS__NO_ID)
+            return xds__objs_at(&sc->objs[t], id);
     }
     return NULL;
+}
+
+void xds__store_where(const xds_store_t *s, const xds__scope_t *sc, xds_type_t t, const char *name,
+                      size_t len, uint64_t hash, bool both, xds__where_t *w)
+{
+    const xds__objs_t *u = &s->unscoped->objs[t];
+    w->id[0] = xds__objs_find(u, name, len, hash);
+    w->obj[0] = w->id[0] != XDS__NO_ID ? xds__objs_at(u, w->id[0]) : NULL;
+    w->id[1] = XDS__NO_ID;
+    w->obj[1] = NULL;
+    if (sc && sc != s->unscoped && (both || !w->obj[0])) {
+        w->id[1] = xds__objs_find(&sc->objs[t], name, len, hash);
+        if (w->id[1] != XDS__NO_ID)
+            w->obj[1] = xds__objs_at(&sc->objs[t], w->id[1]);
+    }
 }
 
 void xds__store_foreach_visible(const xds_store_t *s, const xds__scope_t *sc, xds_type_t t,
                                 bool (*fn)(xds__name_t *name, const ir_obj_t *o, void *ud),
                                 void *ud)
 {
-    const xds__map_t *u = &s->unscoped->objs[t];
-    for (size_t i = 0; i < u->cap; i++)
-        if (u->slots[i].name && !fn(u->slots[i].name, (const ir_obj_t *)u->slots[i].val, ud))
+    const xds__objs_t *u = &s->unscoped->objs[t];
+    for (size_t i = 0; i < u->index.cap; i++) {
+        const xds__slot_t *sl = &u->index.slots[i];
+        if (sl->name && !fn(sl->name, xds__objs_at(u, (uint32_t)sl->val), ud))
             return;
+    }
     if (!sc || sc == s->unscoped)
         return;
-    const xds__map_t *m = &sc->objs[t];
-    for (size_t i = 0; i < m->cap; i++) {
-        xds__name_t *n = m->slots[i].name;
-        if (n && !xds__map_find_name(u, n) && !fn(n, (const ir_obj_t *)m->slots[i].val, ud))
+    const xds__objs_t *g = &sc->objs[t];
+    for (size_t i = 0; i < g->index.cap; i++) {
+        const xds__slot_t *sl = &g->index.slots[i];
+        if (sl->name && !xds__map_find_name(&u->index, sl->name) &&
+            !fn(sl->name, xds__objs_at(g, (uint32_t)sl->val), ud))
             return;
     }
 }
@@ -483,7 +658,7 @@ size_t xds_store_count(const xds_store_t *s, xds_type_t t, const char *gateway)
     if (!s || (unsigned)t >= XDS_TYPE_COUNT)
         return 0;
     const xds__scope_t *sc = scope_find(s, gateway);
-    return sc ? sc->objs[t].len : 0;
+    return sc ? sc->objs[t].index.len : 0;
 }
 
 uint64_t xds_store_version(const xds_store_t *s)
@@ -581,9 +756,9 @@ json_t *xds_store_debug(const xds_store_t *s)
     for (const xds__scope_t *sc = s->unscoped; sc; sc = xds__store_next_scope(s, sc))
         json_array_append_new(
             scopes, json_pack("{s:s?,s:I,s:I,s:I}", "gateway", sc->gw ? sc->gw->str : NULL,
-                              "address", (json_int_t)sc->objs[XDS_TYPE_ADDRESS].len, "resource",
-                              (json_int_t)sc->objs[XDS_TYPE_RESOURCE].len, "sessions",
-                              (json_int_t)sc->nsessions));
+                              "address", (json_int_t)sc->objs[XDS_TYPE_ADDRESS].index.len,
+                              "resource", (json_int_t)sc->objs[XDS_TYPE_RESOURCE].index.len,
+                              "sessions", (json_int_t)sc->nsessions));
     json_object_set_new(j, "ready", json_boolean(xds_store_ready(s)));
     json_object_set_new(j, "version", json_integer((json_int_t)s->version));
     json_object_set_new(j, "commits", json_integer((json_int_t)s->commits));
@@ -603,18 +778,19 @@ int xds_store_check(const xds_store_t *s, xds_err_t *err)
         if (sc != s->unscoped && scope_find(s, sc->gw->str) != sc)
             return xds__err(err, XDS_ESTATE, "S1: scope %s not indexed", sc->gw->str);
         for (int t = 0; t < XDS_TYPE_COUNT; t++) {
-            int rc = xds__map_check(&sc->objs[t], err);
+            const xds__objs_t *os = &sc->objs[t];
+            int rc = objs_check(os, sc->gw ? sc->gw->str : "(unscoped)", t, err);
             if (rc == XDS_OK)
                 rc = xds__map_check(&sc->before[t], err);
             if (rc != XDS_OK)
                 return rc;
             if (sc->before[t].len && !s->ninproc)
                 return xds__err(err, XDS_ESTATE, "S4: before-records without subscribers");
-            for (size_t i = 0; i < sc->objs[t].cap; i++) {
-                const xds__slot_t *sl = &sc->objs[t].slots[i];
+            for (size_t i = 0; i < os->index.cap; i++) {
+                const xds__slot_t *sl = &os->index.slots[i];
                 if (!sl->name)
                     continue;
-                const ir_obj_t *o = (const ir_obj_t *)sl->val;
+                const ir_obj_t *o = xds__objs_at(os, (uint32_t)sl->val);
                 const char *gw = ir_obj_gateway(o);
                 if ((int)xds_type_of_kind(ir_obj_kind(o)) != t ||
                     strcmp(ir_obj_name(o), sl->name->str) ||

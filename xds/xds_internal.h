@@ -2,10 +2,11 @@
  * Internals shared by the xds sources: refcounted names, the two open-addressing tables every
  * per-stream structure is made of, and the parts of the store a session reads.
  *
- * Why our own tables rather than uthash: a session holds, per type, what the client has for every
- * name it was sent. With uthash that is a 56-byte handle plus a copied string per name and per
- * stream; here it is 16 bytes (name hash → version hash) in a flat array, and the dirty set holds
- * pointers to the store's refcounted names instead of copies.
+ * Why our own tables rather than uthash: a session holds, per type, dirty names and versions the
+ * client has. With uthash that is a 56-byte handle plus a copied string per name and per stream;
+ * here it is 16 bytes (name hash → version hash) in a flat array, and the dirty set holds pointers
+ * to the store's refcounted names instead of copies. (What a client holds in the common case is
+ * cheaper still: one bit per object id, session.c.)
  */
 #ifndef XDS_INTERNAL_H
 #define XDS_INTERNAL_H
@@ -103,10 +104,45 @@ uint64_t xds__version_parse(const char *v);
 typedef struct xds__scope xds__scope_t;
 typedef struct xds__inproc xds__inproc_t;
 
+/* An id no object has. */
+#define XDS__NO_ID UINT32_MAX
+
+/* The objects of one type in one scope: name → small dense id → object. The ids are what lets a
+ * session record "the client holds the current version of this object" in one bit (session.c).
+ * A freed id goes on a free list and is reused by the next new name; the sessions that held the
+ * old object hear of the delete first (xds__session_mark_name), before the id can be reused.
+ *
+ * INVARIANTS (checked by xds_store_check as S6)
+ *  O1 nids <= cap; every id < nids is live (ents[id] is an object pointer, low bit 0) or free (low
+ *     bit 1, on the free list); nids == 0 when no object is held
+ *  O2 index holds index.len distinct live ids, and ents[id] of each is an object with that name;
+ *     every live id is in index
+ *  O3 the free list, from free_head, visits every free id exactly once
+ * ------------------------------------------------------------------------------------------- */
+typedef struct xds__objs {
+    xds__map_t index; /* name → id */
+    uintptr_t *ents;  /* id → const ir_obj_t * (retained), or (next free id + 1) << 1 | 1 */
+    uint32_t nids;    /* ids handed out: live + free (< 2^31) */
+    uint32_t cap;
+    uint32_t free_head; /* first free id + 1, 0 = none */
+} xds__objs_t;
+
+/* The object of live id |id|. Borrowed. */
+static inline const ir_obj_t *xds__objs_at(const xds__objs_t *o, uint32_t id)
+{
+    return (const ir_obj_t *)o->ents[id];
+}
+/* Returns: the id of |name|, or XDS__NO_ID. */
+uint32_t xds__objs_find(const xds__objs_t *o, const char *s, size_t len, uint64_t hash);
+/* Returns: the object named |n|, or NULL. Borrowed. */
+const ir_obj_t *xds__objs_get(const xds__objs_t *o, const xds__name_t *n);
+/* True when |id| is a live id of |o|. */
+bool xds__objs_live(const xds__objs_t *o, uint32_t id);
+
 /* One Gateway's slice of the store (or the unscoped one, gw == NULL). */
 struct xds__scope {
     xds__name_t *gw;                   /* "ns/name", or NULL for the unscoped scope */
-    xds__map_t objs[XDS_TYPE_COUNT];   /* name → const ir_obj_t * (retained) */
+    xds__objs_t objs[XDS_TYPE_COUNT];  /* name → id → const ir_obj_t * (retained) */
     xds__map_t before[XDS_TYPE_COUNT]; /* for in-process delivery: name → the object held at
                                           the last commit (retained, 0 = absent) for names
                                           changed since */
@@ -128,6 +164,17 @@ void xds__store_detach(xds_store_t *s, xds_session_t *se, xds__scope_t *sc);
 /* The object visible under |name| from scope |sc| (unscoped first). Borrowed. */
 const ir_obj_t *xds__store_lookup(const xds_store_t *s, const xds__scope_t *sc, xds_type_t t,
                                   const char *name, size_t len, uint64_t hash);
+/* Where a name is, seen from a session's scope: side 0 is the unscoped scope, side 1 the session's
+ * Gateway scope (always absent for an unscoped session). The visible object is obj[0] if there is
+ * one, else obj[1]. */
+typedef struct xds__where {
+    uint32_t id[2]; /* XDS__NO_ID: absent on that side */
+    const ir_obj_t *obj[2];
+} xds__where_t;
+/* Fills |w| for |name| of type |t| seen from |sc|. With |both| false, side 1 is not looked at when
+ * side 0 holds the name (the caller only needs the visible object). */
+void xds__store_where(const xds_store_t *s, const xds__scope_t *sc, xds_type_t t, const char *name,
+                      size_t len, uint64_t hash, bool both, xds__where_t *w);
 /* Calls |fn| for every object visible from |sc| (unscoped objects, then |sc|'s objects whose name
  * no unscoped object hides), with the store's name. Stops when fn returns false. */
 void xds__store_foreach_visible(const xds_store_t *s, const xds__scope_t *sc, xds_type_t t,
@@ -142,13 +189,21 @@ enum {
     XDS__DIRTY_UNSUB = 2, /* unsubscribed while wildcard: send it or report it removed */
 };
 
+/* One bit per id of one (scope, type): set = the client holds that object's current version. */
+typedef struct xds__held {
+    uint64_t *words;
+    uint32_t nwords;
+    uint32_t count; /* bits set */
+} xds__held_t;
+
 typedef struct xds__tstate {
     bool seen; /* a request for this type arrived */
     bool wildcard;
     bool must_reply;      /* the first wildcard request is answered even with nothing */
     xds__map_t explicit_; /* explicitly subscribed names (val unused) */
     xds__map_t dirty;     /* names to reconsider → XDS__DIRTY_* flags */
-    xds__vmap_t known;    /* name hash → version hash the client holds */
+    xds__held_t held[2];  /* what the client holds, by id: [0] unscoped, [1] own Gateway scope */
+    xds__vmap_t known;    /* the rest: name hash → version hash the client holds */
     uint64_t in_flight;   /* nonce of the response awaiting ACK/NACK, 0 = none */
 } xds__tstate_t;
 
@@ -173,8 +228,12 @@ struct xds_session {
     xds_session_t *store_prev, *store_next;
 };
 
-/* A name of type |t| changed in a scope the session sees. Returns XDS_OK or XDS_ENOMEM. */
-int xds__session_mark_name(xds_session_t *se, xds_type_t t, xds__name_t *name);
+/* A name of type |t| changed in scope |sc|, a scope the session sees, where it has id |id|. |old|
+ * is the object that id held before when the client's record of it must move to "holds version
+ * v" (the object was deleted, or replaced by one of another wire version), else NULL; the id may
+ * be reused as soon as this returns. Borrows all. Returns XDS_OK or XDS_ENOMEM. */
+int xds__session_mark_name(xds_session_t *se, xds_type_t t, xds__name_t *name,
+                           const xds__scope_t *sc, uint32_t id, const ir_obj_t *old);
 /* Calls on_ready if the session may have something to send (the store became ready). */
 void xds__session_kick(xds_session_t *se);
 

@@ -607,6 +607,233 @@ static void test_debug_view_lists_subscriptions(void **state)
     json_decref(j);
 }
 
+/* ---- what the client holds: bits by object id, versions for the rest ---- */
+
+static size_t known_of(xds_session_t *s, xds_type_t t)
+{
+    xds_session_type_info_t ti;
+    xds_session_type_info(s, t, &ti);
+    return ti.known;
+}
+
+static void test_delete_while_held_then_id_reused_by_another_name_still_removes(void **state)
+{
+    fx_t *f = *state;
+    wildcard_both(f);
+    assert_int_equal(known_of(f->s, XDS_TYPE_ADDRESS), 2);
+    xt_put(f->st, IR_KIND_ADDRESS, NULL, ADDR1, 2);
+    const char *n = xt_expect(f->s, "A 3 +default/svc1.default.svc.cluster.local");
+    char an[32];
+    snprintf(an, sizeof an, "%s", n);
+    /* while "A 3" is in flight: svc2 goes and svc9 takes its id at once */
+    assert_int_equal(xds_store_delete(f->st, XDS_TYPE_ADDRESS, NULL, ADDR2), 1);
+    xt_put(f->st, IR_KIND_ADDRESS, NULL, "default/svc9.default.svc.cluster.local", 1);
+    xt_check_store(f->st);
+    assert_int_equal(known_of(f->s, XDS_TYPE_ADDRESS), 2); /* svc1 by bit, svc2 by version */
+    xt_ack_type(f->s, XDS_TYPE_ADDRESS, an);
+    xt_expect(f->s, "A 4 +default/svc9.default.svc.cluster.local "
+                    "-default/svc2.default.svc.cluster.local");
+    assert_int_equal(known_of(f->s, XDS_TYPE_ADDRESS), 2);
+    xt_ack_type(f->s, XDS_TYPE_ADDRESS, "4");
+    /* svc9 is held under the reused id: changing it sends it, deleting it removes it */
+    xt_put(f->st, IR_KIND_ADDRESS, NULL, "default/svc9.default.svc.cluster.local", 2);
+    xt_ack_type(f->s, XDS_TYPE_ADDRESS,
+                xt_expect(f->s, "A 5 +default/svc9.default.svc.cluster.local"));
+    xds_store_delete(f->st, XDS_TYPE_ADDRESS, NULL, "default/svc9.default.svc.cluster.local");
+    xt_expect(f->s, "A 6 -default/svc9.default.svc.cluster.local");
+    assert_int_equal(known_of(f->s, XDS_TYPE_ADDRESS), 1);
+}
+
+static void test_delete_and_readd_of_the_same_version_before_a_pull_sends_nothing(void **state)
+{
+    fx_t *f = *state;
+    wildcard_both(f);
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, GW1, "route/default/r1.00.http");
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r9.00.http", 1); /* takes r1's id */
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 1); /* back, same bytes, new id */
+    xt_expect(f->s, "R 3 +route/default/r9.00.http");
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 7);
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, "3");
+    /* r1 is held by bit again (its new id): a change is sent, a delete removed */
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 2);
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, xt_expect(f->s, "R 4 +route/default/r1.00.http"));
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, GW1, "route/default/r1.00.http");
+    xt_expect(f->s, "R 5 -route/default/r1.00.http");
+}
+
+static void test_hidden_name_switching_scopes_keeps_what_the_client_holds_exact(void **state)
+{
+    fx_t *f = *state;
+    wildcard_both(f);
+    /* gw1's b1 (held) gets hidden by an unscoped b1 with the same bytes: nothing to send, and
+     * the record moves to the unscoped object */
+    xt_put(f->st, IR_KIND_BACKEND, NULL, "default/b1", 1);
+    assert_null(ir_obj_gateway(xds_store_get(f->st, XDS_TYPE_RESOURCE, GW1, "backend/default/b1")));
+    xt_expect_none(f->s);
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 6);
+    /* the hidden one changes: the client does not see it */
+    xt_put(f->st, IR_KIND_BACKEND, GW1, "default/b1", 2);
+    xt_expect_none(f->s);
+    /* the unscoped one goes: gw1's (changed) b1 shows through and is sent */
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, NULL, "backend/default/b1");
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, xt_expect(f->s, "R 3 +backend/default/b1"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 6);
+    /* hidden again by different bytes: sent; the gw1 record must be gone, else deleting the
+     * unscoped one would look like the client still held gw1's */
+    xt_put(f->st, IR_KIND_BACKEND, NULL, "default/b1", 7);
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, xt_expect(f->s, "R 4 +backend/default/b1"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 6);
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, NULL, "backend/default/b1");
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, xt_expect(f->s, "R 5 +backend/default/b1"));
+    /* both go: one removal */
+    xt_put(f->st, IR_KIND_BACKEND, NULL, "default/b1", 7);
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, xt_expect(f->s, "R 6 +backend/default/b1"));
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, GW1, "backend/default/b1");
+    xt_expect_none(f->s); /* hidden one gone: the visible one is unchanged */
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, NULL, "backend/default/b1");
+    xt_expect(f->s, "R 7 -backend/default/b1");
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 5);
+}
+
+static void test_initial_versions_matching_differing_and_unknown(void **state)
+{
+    fx_t *f = *state;
+    const ir_obj_t *later = xt_obj(IR_KIND_ROUTE, GW1, "default/later.00.http", 4);
+    char vlater[17], vb[17], va1[17];
+    snprintf(vlater, sizeof vlater, "%s", ir_obj_version(later));
+    snprintf(vb, sizeof vb, "%s",
+             ir_obj_version(xds_store_get(f->st, XDS_TYPE_RESOURCE, GW1, "bind/80/default/gw1")));
+    snprintf(va1, sizeof va1, "%s",
+             ir_obj_version(xds_store_get(f->st, XDS_TYPE_ADDRESS, NULL, ADDR1)));
+    xt_req_t r;
+    xt_req(&r, XDS_TYPE_RESOURCE);
+    xt_sub(&r, "bind/80/default/gw1");
+    xt_sub(&r, "backend/default/b1");
+    xt_sub(&r, "route/default/later.00.http");
+    xt_sub(&r, "route/default/never.00.http");
+    xt_irv(&r, "bind/80/default/gw1", vb);                /* matches */
+    xt_irv(&r, "backend/default/b1", "ffffffffffffffff"); /* differs */
+    xt_irv(&r, "route/default/later.00.http", vlater);    /* unknown now, this version later */
+    xt_irv(&r, "route/default/never.00.http", vlater);    /* unknown */
+    xt_irv(&r, "route/default/notsub.00.http", vb);       /* unknown, not even subscribed */
+    xt_send(f->s, &r);
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 5);
+    /* "later" appears with exactly the declared version before the first pull */
+    assert_int_equal(xds_store_put(f->st, later), 1);
+    ir_obj_release(later);
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE,
+                xt_expect(f->s, "R 1 +backend/default/b1 -route/default/never.00.http "
+                                "-route/default/notsub.00.http"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 3);
+    /* what matched is held: a delete removes it, a change sends it */
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, GW1, "bind/80/default/gw1");
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/later.00.http", 5);
+    xt_expect(f->s, "R 2 +route/default/later.00.http -bind/80/default/gw1");
+    /* Addresses: a declared current version sends nothing, even after an unrelated delete
+     * frees an id */
+    xt_req(&r, XDS_TYPE_ADDRESS);
+    xt_irv(&r, ADDR1, va1);
+    xt_send(f->s, &r);
+    xds_store_delete(f->st, XDS_TYPE_ADDRESS, NULL, ADDR2);
+    xt_put(f->st, IR_KIND_ADDRESS, NULL, "default/svc3.default.svc.cluster.local", 1);
+    xt_expect(f->s, "A 3 +default/svc3.default.svc.cluster.local");
+}
+
+static void test_unsubscribe_and_wildcard_removal_forget_bits(void **state)
+{
+    fx_t *f = *state;
+    wildcard_both(f);
+    xt_req_t r;
+    /* explicit svc1 on top of the wildcard, then the wildcard ends: svc2 is forgotten */
+    xt_send(f->s, xt_sub(xt_req(&r, XDS_TYPE_ADDRESS), ADDR1));
+    xt_ack_type(f->s, XDS_TYPE_ADDRESS,
+                xt_expect(f->s, "A 3 +default/svc1.default.svc.cluster.local"));
+    xt_send(f->s, xt_unsub(xt_req(&r, XDS_TYPE_ADDRESS), "*"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_ADDRESS), 1);
+    xds_store_delete(f->st, XDS_TYPE_ADDRESS, NULL, ADDR2); /* not held: nothing */
+    xt_expect_none(f->s);
+    xds_store_delete(f->st, XDS_TYPE_ADDRESS, NULL, ADDR1); /* held: removed */
+    xt_ack_type(f->s, XDS_TYPE_ADDRESS,
+                xt_expect(f->s, "A 4 -default/svc1.default.svc.cluster.local"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_ADDRESS), 0);
+    /* an explicit Resource name held by bit, unsubscribed: forgotten, no removal later */
+    xt_send(f->s, xt_unsub(xt_req(&r, XDS_TYPE_RESOURCE), "*"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 0);
+    xt_send(f->s, xt_sub(xt_req(&r, XDS_TYPE_RESOURCE), "route/default/r1.00.http"));
+    xt_ack_type(f->s, XDS_TYPE_RESOURCE, xt_expect(f->s, "R 5 +route/default/r1.00.http"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 1);
+    xt_send(f->s, xt_unsub(xt_req(&r, XDS_TYPE_RESOURCE), "route/default/r1.00.http"));
+    assert_int_equal(known_of(f->s, XDS_TYPE_RESOURCE), 0);
+    xds_store_delete(f->st, XDS_TYPE_RESOURCE, GW1, "route/default/r1.00.http");
+    xt_expect_none(f->s);
+}
+
+static void test_changes_around_a_nack_send_only_what_the_client_lacks(void **state)
+{
+    fx_t *f = *state;
+    wildcard_both(f);
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 2);
+    xt_expect(f->s, "R 3 +route/default/r1.00.http");
+    /* changes while the response is in flight, then the NACK: the new version goes */
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 3);
+    xt_req_t r;
+    xt_send(f->s, xt_nack(xt_req(&r, XDS_TYPE_RESOURCE), "3", "no"));
+    xt_expect(f->s, "R 4 +route/default/r1.00.http");
+    xt_send(f->s, xt_nack(xt_req(&r, XDS_TYPE_RESOURCE), "4", "no"));
+    xt_expect_none(f->s); /* the rejected version is not re-sent */
+    /* away and back to the rejected version before a pull: still nothing */
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 4);
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 3);
+    xt_expect_none(f->s);
+    /* back to a version sent before: the client holds the last one, so it goes */
+    xt_put(f->st, IR_KIND_ROUTE, GW1, "default/r1.00.http", 2);
+    xt_expect(f->s, "R 5 +route/default/r1.00.http");
+}
+
+static void test_hundreds_of_ids_with_churn_match_the_store(void **state)
+{
+    (void)state;
+    xds_store_t *st = xds_store_new();
+    int err;
+    xds_session_t *s = xds_session_new(st, "p", GW1, NULL, &err);
+    char k[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "default/s%03d.default.svc.cluster.local", i);
+        xt_put(st, IR_KIND_ADDRESS, NULL, k, 1);
+    }
+    xt_req_t r;
+    xt_send(s, xt_req(&r, XDS_TYPE_ADDRESS));
+    xds_response_t *resp;
+    assert_int_equal(xds_session_pull(s, &resp), 1);
+    assert_int_equal(xds_response_msg(resp)->n_resources, 300);
+    xds_response_free(resp);
+    assert_int_equal(known_of(s, XDS_TYPE_ADDRESS), 300);
+    xt_ack_type(s, XDS_TYPE_ADDRESS, "1");
+    /* every third goes, as many new names come (reusing the ids), every fifth changes */
+    for (int i = 0; i < 300; i += 3) {
+        snprintf(k, sizeof k, "default/s%03d.default.svc.cluster.local", i);
+        xds_store_delete(st, XDS_TYPE_ADDRESS, NULL, k);
+        snprintf(k, sizeof k, "default/n%03d.default.svc.cluster.local", i);
+        xt_put(st, IR_KIND_ADDRESS, NULL, k, 1);
+    }
+    size_t changed = 0;
+    for (int i = 1; i < 300; i += 5)
+        if (i % 3) {
+            snprintf(k, sizeof k, "default/s%03d.default.svc.cluster.local", i);
+            xt_put(st, IR_KIND_ADDRESS, NULL, k, 2);
+            changed++;
+        }
+    xt_check_store(st);
+    assert_int_equal(xds_session_pull(s, &resp), 1);
+    assert_int_equal(xds_response_msg(resp)->n_resources, 100 + changed);
+    assert_int_equal(xds_response_msg(resp)->n_removed_resources, 100);
+    xds_response_free(resp);
+    assert_int_equal(known_of(s, XDS_TYPE_ADDRESS), 300);
+    xt_check_store(st);
+    xds_session_free(s);
+    xds_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -637,6 +864,13 @@ int main(void)
         T(test_nothing_is_sent_until_the_store_is_ready),
         T(test_on_ready_is_called_once_until_the_next_pull),
         T(test_debug_view_lists_subscriptions),
+        T(test_delete_while_held_then_id_reused_by_another_name_still_removes),
+        T(test_delete_and_readd_of_the_same_version_before_a_pull_sends_nothing),
+        T(test_hidden_name_switching_scopes_keeps_what_the_client_holds_exact),
+        T(test_initial_versions_matching_differing_and_unknown),
+        T(test_unsubscribe_and_wildcard_removal_forget_bits),
+        T(test_changes_around_a_nack_send_only_what_the_client_lacks),
+        T(test_hundreds_of_ids_with_churn_match_the_store),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,8 @@
  */
 #include "xds_test_util.h"
 
+#include "../../xds/xds_internal.h"
+
 #define GW1  "default/gw1"
 #define GW2  "default/gw2"
 #define ADDR "default/svc.default.svc.cluster.local"
@@ -283,6 +285,109 @@ static void test_failing_allocations_leave_a_consistent_store(void **state)
     xds_log_set(NULL, NULL, 0);
 }
 
+/* A session holding objects (by id) while deletes free ids and puts reuse them, every allocation
+ * failing in turn: the store and the session stay consistent (T6, T7, O1..O3), and a pull either
+ * answers or says out of memory. */
+static void test_failing_allocations_while_a_session_holds_objects(void **state)
+{
+    (void)state;
+    const krt_allocator_t a = {fail_malloc, fail_realloc, fail_free, NULL};
+    krt_allocator_set(&a);
+    xds_log_set(quiet, NULL, XDS_LOG_ERROR);
+    for (long budget = 0; budget < 120; budget++) {
+        alloc_budget = -1;
+        xds_store_t *st = xds_store_new();
+        char k[32];
+        for (int i = 0; i < 70; i++) {
+            snprintf(k, sizeof k, "default/r%d.00.http", i);
+            xt_put(st, IR_KIND_ROUTE, i % 7 ? GW1 : NULL, k, 1);
+        }
+        int err;
+        xds_session_t *s = xds_session_new(st, "p", GW1, NULL, &err);
+        xt_req_t r;
+        xt_send(s, xt_req(&r, XDS_TYPE_RESOURCE));
+        xds_response_t *resp = NULL;
+        assert_int_equal(xds_session_pull(s, &resp), 1);
+        xds_response_free(resp);
+        xt_ack_type(s, XDS_TYPE_RESOURCE, "1");
+        const ir_obj_t *o1 = xt_obj(IR_KIND_ROUTE, GW1, "default/x1.00.http", 1);
+        const ir_obj_t *o2 = xt_obj(IR_KIND_ROUTE, NULL, "default/r1.00.http", 2);
+        alloc_budget = budget;
+        (void)xds_store_delete(st, XDS_TYPE_RESOURCE, GW1, "route/default/r2.00.http");
+        (void)xds_store_put(st, o1); /* reuses r2's id */
+        (void)xds_store_put(st, o2); /* hides gw1's r1 */
+        (void)xds_store_delete(st, XDS_TYPE_RESOURCE, NULL, "route/default/r0.00.http");
+        int rc = xds_session_pull(s, &resp);
+        if (rc == 1)
+            xds_response_free(resp);
+        else if (rc < 0)
+            assert_int_equal(rc, XDS_ENOMEM);
+        alloc_budget = -1;
+        xt_check_store(st);
+        ir_obj_release(o1);
+        ir_obj_release(o2);
+        xds_session_free(s);
+        xds_store_free(st);
+    }
+    krt_allocator_set(NULL);
+    xds_log_set(NULL, NULL, 0);
+}
+
+static uint32_t id_of(xds_store_t *st, const char *gw, xds_type_t t, const char *name)
+{
+    const xds__scope_t *sc = gw ? xds__store_scope_ref(st, gw) : xds__store_unscoped(st);
+    return xds__objs_find(&sc->objs[t], name, strlen(name), xds__hash(name, strlen(name)));
+}
+
+static void test_ids_are_dense_per_scope_and_type_and_reused(void **state)
+{
+    (void)state;
+    xds_store_t *st = xds_store_new();
+    char k[64], n[80];
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof k, "default/r%02d.00.http", i);
+        xt_put(st, IR_KIND_ROUTE, GW1, k, 1);
+    }
+    xt_put(st, IR_KIND_ROUTE, GW2, "default/other.00.http", 1);
+    xt_put(st, IR_KIND_ADDRESS, NULL, ADDR, 1);
+    /* each (scope, type) numbers from 0 */
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/r00.00.http"), 0);
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/r19.00.http"), 19);
+    assert_int_equal(id_of(st, GW2, XDS_TYPE_RESOURCE, "route/default/other.00.http"), 0);
+    assert_int_equal(id_of(st, NULL, XDS_TYPE_ADDRESS, ADDR), 0);
+    assert_int_equal(id_of(st, NULL, XDS_TYPE_RESOURCE, ADDR), XDS__NO_ID);
+    /* a change keeps the id */
+    xt_put(st, IR_KIND_ROUTE, GW1, "default/r05.00.http", 2);
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/r05.00.http"), 5);
+    /* freed ids are reused, last freed first, before the array grows */
+    xds_store_delete(st, XDS_TYPE_RESOURCE, GW1, "route/default/r03.00.http");
+    xds_store_delete(st, XDS_TYPE_RESOURCE, GW1, "route/default/r11.00.http");
+    xt_check_store(st);
+    xt_put(st, IR_KIND_ROUTE, GW1, "default/new1.00.http", 1);
+    xt_put(st, IR_KIND_ROUTE, GW1, "default/new2.00.http", 1);
+    xt_put(st, IR_KIND_ROUTE, GW1, "default/new3.00.http", 1);
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/new1.00.http"), 11);
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/new2.00.http"), 3);
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/new3.00.http"), 20);
+    assert_int_equal(xds__store_scope_ref(st, GW1)->objs[XDS_TYPE_RESOURCE].nids, 21);
+    xt_check_store(st);
+    /* emptied, a (scope, type) starts again from 0 */
+    for (int i = 0; i < 20; i++) {
+        snprintf(n, sizeof n, "route/default/r%02d.00.http", i);
+        xds_store_delete(st, XDS_TYPE_RESOURCE, GW1, n);
+    }
+    for (int i = 1; i <= 3; i++) {
+        snprintf(n, sizeof n, "route/default/new%d.00.http", i);
+        xds_store_delete(st, XDS_TYPE_RESOURCE, GW1, n);
+    }
+    xt_check_store(st);
+    xt_put(st, IR_KIND_ROUTE, GW1, "default/again.00.http", 1);
+    assert_int_equal(id_of(st, GW1, XDS_TYPE_RESOURCE, "route/default/again.00.http"), 0);
+    assert_int_equal(xds__store_scope_ref(st, GW1)->objs[XDS_TYPE_RESOURCE].nids, 1);
+    xt_check_store(st);
+    xds_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +399,8 @@ int main(void)
         cmocka_unit_test(test_changes_mark_only_sessions_that_can_see_them),
         cmocka_unit_test(test_empty_gateway_scopes_are_freed),
         cmocka_unit_test(test_failing_allocations_leave_a_consistent_store),
+        cmocka_unit_test(test_failing_allocations_while_a_session_holds_objects),
+        cmocka_unit_test(test_ids_are_dense_per_scope_and_type_and_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,8 +19,9 @@
  *  - the first wildcard request of a type is always answered, even with nothing.
  *
  * State, not events: for each type the session keeps the set of dirty names, what the client holds
- * (name hash → version hash), the explicit subscriptions and the wildcard flag. A response carries
- * the CURRENT state of each dirty name. Memory is bounded by the number of names.
+ * (one bit per store object: "holds its current version"; name hash → version hash for the rest),
+ * the explicit subscriptions and the wildcard flag. A response carries the CURRENT state of each
+ * dirty name. Memory is bounded by the number of names.
  *
  * Order: within a response, additions first in dependency order (xds_kind_rank), then removals in
  * reverse order. Across types: while a Resource change is pending, an Address response carries
