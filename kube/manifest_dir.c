@@ -913,17 +913,18 @@ static int run_round(kube_manifest_dir_t *d, bool initial)
         HASH_FIND_STR(d->applied, e->id, a);
         if (a && (a->obj == e->obj || json_equal(a->obj, e->obj)))
             continue;
-        changes[nchanges++] = (kube_change_t){KUBE_CHANGE_PUT, e->obj, NULL, e->origin};
+        changes[nchanges++] = (kube_change_t){KUBE_CHANGE_PUT, e->obj, NULL, e->origin, false};
     }
     HASH_ITER(hh, d->applied, a, tmp)
     {
         HASH_FIND_STR(desired, a->id, e);
         if (!e)
-            changes[nchanges++] = (kube_change_t){KUBE_CHANGE_DELETE, a->obj, NULL, a->origin};
+            changes[nchanges++] =
+                (kube_change_t){KUBE_CHANGE_DELETE, a->obj, NULL, a->origin, false};
     }
     kube_source_apply(d->src, changes, nchanges); /* rejections are logged by the source */
     if (initial) {
-        kube_change_t synced = {KUBE_CHANGE_SYNCED, NULL, NULL, NULL};
+        kube_change_t synced = {KUBE_CHANGE_SYNCED, NULL, NULL, NULL, false};
         kube_source_apply(d->src, &synced, 1);
     }
 

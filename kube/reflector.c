@@ -277,6 +277,7 @@ static bool emit(kube_reflector_t *r, kube_change_op_t op, json_t *obj)
     c->object = obj ? json_incref(obj) : NULL;
     c->kind = r->o.kind;
     c->origin = r->o.origin;
+    c->edit = true; /* list items and watch objects: nobody reads them after the apply */
     return true;
 }
 

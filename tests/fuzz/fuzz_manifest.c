@@ -81,8 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kube_change_t *cs = calloc(m.nitems + 1, sizeof *cs);
     CHECK(cs);
     for (size_t i = 0; i < m.nitems; i++)
-        cs[i] = (kube_change_t){KUBE_CHANGE_PUT, m.items[i].object, NULL, "fuzz.yaml"};
-    cs[m.nitems] = (kube_change_t){KUBE_CHANGE_SYNCED, NULL, NULL, NULL};
+        cs[i] = (kube_change_t){KUBE_CHANGE_PUT, m.items[i].object, NULL, "fuzz.yaml", false};
+    cs[m.nitems] = (kube_change_t){KUBE_CHANGE_SYNCED, NULL, NULL, NULL, false};
     rc = kube_source_apply(src, cs, m.nitems + 1);
     CHECK(rc == KUBE_OK || rc == KUBE_EOBJECT || rc == KUBE_ENOMEM);
     CHECK(krt_engine_flush(e) == KRT_OK);

@@ -109,7 +109,7 @@ static json_t *obj(const char *text)
 static int apply1(env_t *v, kube_change_op_t op, const char *text, const char *origin)
 {
     json_t *o = text ? obj(text) : NULL;
-    kube_change_t c = {op, o, NULL, origin};
+    kube_change_t c = {op, o, NULL, origin, false};
     int rc = kube_source_apply(v->s, &c, 1);
     json_decref(o);
     return rc;
@@ -284,10 +284,10 @@ static void test_puts_and_deletes_reach_subscribers_at_flush(void **state)
 
     /* Several changes to one key in one call: one event against the last flush. */
     json_t *a = obj(SVC("", "x", 1)), *b = obj(SVC("", "x", 2));
-    kube_change_t cs[] = {{KUBE_CHANGE_PUT, a, NULL, NULL},
-                          {KUBE_CHANGE_PUT, b, NULL, NULL},
-                          {KUBE_CHANGE_DELETE, a, NULL, NULL},
-                          {KUBE_CHANGE_PUT, a, NULL, NULL}};
+    kube_change_t cs[] = {{KUBE_CHANGE_PUT, a, NULL, NULL, false},
+                          {KUBE_CHANGE_PUT, b, NULL, NULL, false},
+                          {KUBE_CHANGE_DELETE, a, NULL, NULL, false},
+                          {KUBE_CHANGE_PUT, a, NULL, NULL, false}};
     assert_int_equal(kube_source_apply(v.s, cs, 4), KUBE_OK);
     krt_engine_flush(v.e);
     assert_string_equal(take(&r), "add/default/x");
@@ -304,7 +304,7 @@ static void test_namespaces_are_defaulted_without_touching_the_callers_object(vo
     env_t v;
     env_init(&v);
     json_t *o = obj(SVC("", "web", 80));
-    kube_change_t c = {KUBE_CHANGE_PUT, o, NULL, NULL};
+    kube_change_t c = {KUBE_CHANGE_PUT, o, NULL, NULL, false};
     assert_int_equal(kube_source_apply(v.s, &c, 1), KUBE_OK);
     const krt_obj_t *stored =
         krt_collection_get(kube_source_collection(v.s, "Service"), "default/web");
@@ -395,11 +395,11 @@ static void test_bad_changes_are_logged_and_the_rest_applied(void **state)
     json_t *slash = obj("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a/b\"}}");
     json_t *array = json_array();
     kube_change_t cs[] = {
-        {KUBE_CHANGE_PUT, noname, NULL, "f.yaml:3"},
-        {KUBE_CHANGE_PUT, slash, NULL, "f.yaml:9"},
-        {KUBE_CHANGE_PUT, array, NULL, NULL},
-        {(kube_change_op_t)99, good, NULL, "f.yaml:20"},
-        {KUBE_CHANGE_PUT, good, NULL, "f.yaml:12"},
+        {KUBE_CHANGE_PUT, noname, NULL, "f.yaml:3", false},
+        {KUBE_CHANGE_PUT, slash, NULL, "f.yaml:9", false},
+        {KUBE_CHANGE_PUT, array, NULL, NULL, false},
+        {(kube_change_op_t)99, good, NULL, "f.yaml:20", false},
+        {KUBE_CHANGE_PUT, good, NULL, "f.yaml:12", false},
     };
     assert_int_equal(kube_source_apply(v.s, cs, 5), KUBE_EOBJECT);
     assert_non_null(krt_collection_get(kube_source_collection(v.s, "Service"), "default/good"));
@@ -438,7 +438,7 @@ static void test_synced_marks_one_kind_or_all(void **state)
     krt_collection_t *svc = kube_source_collection(v.s, "Service");
     int fired = 0;
     krt_collection_on_synced(routes, synced_cb, &fired);
-    kube_change_t c = {KUBE_CHANGE_SYNCED, NULL, "HTTPRoute", "informer"};
+    kube_change_t c = {KUBE_CHANGE_SYNCED, NULL, "HTTPRoute", "informer", false};
     assert_int_equal(kube_source_apply(v.s, &c, 1), KUBE_OK);
     krt_engine_flush(v.e);
     assert_true(krt_collection_synced(routes));
@@ -478,7 +478,7 @@ static void test_a_derived_collection_sees_only_real_changes(void **state)
     assert_non_null(ports);
     apply1(&v, KUBE_CHANGE_PUT, SVC("", "a", 80), NULL);
     apply1(&v, KUBE_CHANGE_PUT, SVC("", "b", 90), NULL);
-    kube_change_t s = {KUBE_CHANGE_SYNCED, NULL, NULL, NULL};
+    kube_change_t s = {KUBE_CHANGE_SYNCED, NULL, NULL, NULL, false};
     kube_source_apply(v.s, &s, 1);
     krt_engine_flush(v.e);
     assert_true(krt_collection_synced(ports));
@@ -507,19 +507,20 @@ static void test_a_derived_collection_sees_only_real_changes(void **state)
 static json_t *full_pod(const char *ip, int restarts, const char *probe)
 {
     char text[2048];
-    snprintf(text, sizeof text,
-             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":"
-             "\"ns\",\"uid\":\"0b6f1c8e-1111-2222-3333-444455556666\",\"resourceVersion\":\"%d\","
-             "\"generation\":1,\"creationTimestamp\":\"2026-11-26T10:00:00Z\",\"labels\":{\"app\":"
-             "\"web\"},\"annotations\":{\"a\":\"b\"},\"managedFields\":[{\"manager\":\"kubelet\"}]},"
-             "\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"sa\",\"volumes\":[{\"name\":"
-             "\"v\"}],\"containers\":[{\"name\":\"app\",\"image\":\"img:1\",\"ports\":[{\"name\":"
-             "\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{"
-             "\"cpu\":\"100m\"}}}]},\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\",\"podIPs\":"
-             "[{\"ip\":\"%s\"}],\"hostIP\":\"10.0.0.1\",\"conditions\":[{\"type\":\"Ready\","
-             "\"status\":\"True\",\"lastProbeTime\":\"%s\",\"lastTransitionTime\":\"%s\"}],"
-             "\"containerStatuses\":[{\"name\":\"app\",\"restartCount\":%d,\"ready\":true}]}}",
-             1000 + restarts, ip, ip, probe, probe, restarts);
+    snprintf(
+        text, sizeof text,
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":"
+        "\"ns\",\"uid\":\"0b6f1c8e-1111-2222-3333-444455556666\",\"resourceVersion\":\"%d\","
+        "\"generation\":1,\"creationTimestamp\":\"2026-11-26T10:00:00Z\",\"labels\":{\"app\":"
+        "\"web\"},\"annotations\":{\"a\":\"b\"},\"managedFields\":[{\"manager\":\"kubelet\"}]},"
+        "\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"sa\",\"volumes\":[{\"name\":"
+        "\"v\"}],\"containers\":[{\"name\":\"app\",\"image\":\"img:1\",\"ports\":[{\"name\":"
+        "\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{"
+        "\"cpu\":\"100m\"}}}]},\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\",\"podIPs\":"
+        "[{\"ip\":\"%s\"}],\"hostIP\":\"10.0.0.1\",\"conditions\":[{\"type\":\"Ready\","
+        "\"status\":\"True\",\"lastProbeTime\":\"%s\",\"lastTransitionTime\":\"%s\"}],"
+        "\"containerStatuses\":[{\"name\":\"app\",\"restartCount\":%d,\"ready\":true}]}}",
+        1000 + restarts, ip, ip, probe, probe, restarts);
     return obj(text);
 }
 
@@ -530,7 +531,7 @@ static void test_a_pod_keeps_only_what_translate_reads(void **state)
     env_init(&v);
     json_t *in = full_pod("10.1.0.7", 0, "2026-11-26T10:00:00Z");
     char *before = json_dumps(in, JSON_SORT_KEYS);
-    kube_change_t c = {KUBE_CHANGE_PUT, in, NULL, NULL};
+    kube_change_t c = {KUBE_CHANGE_PUT, in, NULL, NULL, false};
     assert_int_equal(kube_source_apply(v.s, &c, 1), KUBE_OK);
     krt_engine_flush(v.e);
     const krt_obj_t *o = krt_collection_get(kube_source_collection(v.s, "Pod"), "ns/p");
@@ -546,6 +547,33 @@ static void test_a_pod_keeps_only_what_translate_reads(void **state)
     /* the caller's object is untouched */
     char *after = json_dumps(in, JSON_SORT_KEYS);
     assert_string_equal(before, after);
+    /* An editable change (the reflector's) is cut in place to the same value; odd shapes too: a
+     * spec that is not an object, conditions that are not objects. */
+    json_t *ed = full_pod("10.1.0.7", 0, "2026-11-26T10:00:00Z");
+    json_object_set_new(ed, "kind", json_string("Pod"));
+    kube_change_t e = {KUBE_CHANGE_PUT, ed, NULL, NULL, true};
+    assert_int_equal(kube_source_apply(v.s, &e, 1), KUBE_OK);
+    assert_null(json_object_get(json_object_get(ed, "metadata"), "uid")); /* edited */
+    assert_ptr_equal(krt_collection_get(kube_source_collection(v.s, "Pod"), "ns/p"), o);
+    const char *odd =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"q\","
+        "\"namespace\":\"ns\",\"uid\":\"u\"},\"spec\":\"x\",\"status\":{\"hostIP\":"
+        "\"1.2.3.4\",\"conditions\":[1,{\"type\":\"Ready\",\"reason\":\"r\"}]},\"x\":1}";
+    const char *odd_kept = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"q\","
+                           "\"namespace\":\"ns\"},\"status\":{\"conditions\":[1,{\"type\":"
+                           "\"Ready\"}]}}";
+    for (int edit = 0; edit < 2; edit++) {
+        json_t *q = obj(odd);
+        kube_change_t qc = {KUBE_CHANGE_PUT, q, NULL, NULL, edit != 0};
+        assert_int_equal(kube_source_apply(v.s, &qc, 1), KUBE_OK);
+        json_decref(q);
+        char *got = json_dumps(
+            krt_json_value(krt_collection_get(kube_source_collection(v.s, "Pod"), "ns/q")),
+            JSON_SORT_KEYS | JSON_COMPACT);
+        assert_string_equal(got, odd_kept);
+        free(got);
+    }
+    json_decref(ed);
     free(before);
     free(after);
     free(kept);
@@ -564,7 +592,7 @@ static void test_pod_churn_in_unread_fields_costs_nothing(void **state)
     json_t *p0 = full_pod("10.1.0.7", 0, "2026-11-26T10:00:00Z");
     json_t *p1 = full_pod("10.1.0.7", 3, "2026-11-26T10:05:00Z"); /* restarts, probe, version */
     json_t *p2 = full_pod("10.1.0.8", 3, "2026-11-26T10:05:00Z"); /* a new IP: read */
-    kube_change_t c = {KUBE_CHANGE_PUT, p0, NULL, NULL};
+    kube_change_t c = {KUBE_CHANGE_PUT, p0, NULL, NULL, false};
     kube_source_apply(v.s, &c, 1);
     krt_engine_flush(v.e);
     assert_string_equal(take(&r), "add/ns/p");
@@ -594,7 +622,8 @@ static void test_bookkeeping_fields_are_dropped_from_every_kind(void **state)
     json_t *only = obj("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"t\","
                        "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":"
                        "\"{}\"}},\"spec\":{}}");
-    kube_change_t cs[] = {{KUBE_CHANGE_PUT, in, NULL, NULL}, {KUBE_CHANGE_PUT, only, NULL, NULL}};
+    kube_change_t cs[] = {{KUBE_CHANGE_PUT, in, NULL, NULL, false},
+                          {KUBE_CHANGE_PUT, only, NULL, NULL, false}};
     assert_int_equal(kube_source_apply(v.s, cs, 2), KUBE_OK);
     krt_engine_flush(v.e);
     krt_collection_t *svc = kube_source_collection(v.s, "Service");
@@ -609,11 +638,18 @@ static void test_bookkeeping_fields_are_dropped_from_every_kind(void **state)
     assert_string_equal(kept, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
                               "\"name\":\"t\",\"namespace\":\"default\"},\"spec\":{}}");
     free(kept);
+    /* editable: cut in place, to the same value */
+    json_t *ed = json_deep_copy(in);
+    kube_change_t e = {KUBE_CHANGE_PUT, ed, NULL, NULL, true};
+    const krt_obj_t *s0 = krt_collection_get(svc, "default/s");
+    assert_int_equal(kube_source_apply(v.s, &e, 1), KUBE_OK);
+    assert_null(json_object_get(json_object_get(ed, "metadata"), "managedFields"));
+    assert_ptr_equal(krt_collection_get(svc, "default/s"), s0); /* an equal put */
+    json_decref(ed);
     /* the caller's objects keep theirs */
     assert_non_null(json_object_get(json_object_get(in, "metadata"), "managedFields"));
-    assert_int_equal(json_object_size(json_object_get(json_object_get(in, "metadata"),
-                                                      "annotations")),
-                     2);
+    assert_int_equal(
+        json_object_size(json_object_get(json_object_get(in, "metadata"), "annotations")), 2);
     json_decref(in);
     json_decref(only);
     env_dispose(&v);

@@ -192,7 +192,7 @@ static char *run_with_failure(const kube_manifest_t *m, long at, long *count)
     }
     if (g) {
         for (size_t i = 0; i < m->nitems; i++) {
-            kube_change_t c = {KUBE_CHANGE_PUT, m->items[i].object, NULL, "oom"};
+            kube_change_t c = {KUBE_CHANGE_PUT, m->items[i].object, NULL, "oom", false};
             kube_source_apply(src, &c, 1);
         }
         int rc = krt_engine_flush(e);
@@ -204,7 +204,7 @@ static char *run_with_failure(const kube_manifest_t *m, long at, long *count)
     if (g) {
         /* a put refused under OOM is lost, as a feeder would see its apply fail: re-apply */
         for (size_t i = 0; i < m->nitems; i++) {
-            kube_change_t c = {KUBE_CHANGE_PUT, m->items[i].object, NULL, "oom"};
+            kube_change_t c = {KUBE_CHANGE_PUT, m->items[i].object, NULL, "oom", false};
             assert_int_equal(kube_source_apply(src, &c, 1), KUBE_OK);
         }
         assert_int_equal(krt_engine_flush(e), KRT_OK);

@@ -190,7 +190,7 @@ static char *from_scratch(json_t **objs, size_t n)
     trt_t t;
     trt_init(&t);
     for (size_t i = 0; i < n; i++) {
-        kube_change_t c = {KUBE_CHANGE_PUT, objs[i], NULL, "oracle"};
+        kube_change_t c = {KUBE_CHANGE_PUT, objs[i], NULL, "oracle", false};
         assert_int_equal(kube_source_apply(t.src, &c, 1), KUBE_OK);
     }
     trt_mark_synced(&t);
@@ -242,22 +242,23 @@ static void run_fixture(const char *name, uint64_t seed)
             uint32_t what = rnd(10);
             if (what <= 1 && m.nitems) { /* back to the fixture's version: keeps the walk alive */
                 kube_change_t c = {KUBE_CHANGE_PUT, m.items[rnd((uint32_t)m.nitems)].object, NULL,
-                                   "oracle"};
+                                   "oracle", false};
                 assert_int_equal(kube_source_apply(t.src, &c, 1), KUBE_OK);
             } else if (what == 2 && n) { /* delete */
                 json_t *victim = objs[rnd((uint32_t)n)];
-                kube_change_t c = {KUBE_CHANGE_DELETE, victim, NULL, "oracle"};
+                kube_change_t c = {KUBE_CHANGE_DELETE, victim, NULL, "oracle", false};
                 assert_int_equal(kube_source_apply(t.src, &c, 1), KUBE_OK);
                 json_array_append(deleted, victim);
             } else if (what == 3 && json_array_size(deleted)) { /* put back */
                 size_t i = rnd((uint32_t)json_array_size(deleted));
-                kube_change_t c = {KUBE_CHANGE_PUT, json_array_get(deleted, i), NULL, "oracle"};
+                kube_change_t c = {KUBE_CHANGE_PUT, json_array_get(deleted, i), NULL, "oracle",
+                                   false};
                 assert_int_equal(kube_source_apply(t.src, &c, 1), KUBE_OK);
                 json_array_remove(deleted, i);
             } else if (n) { /* change one value */
                 json_t *copy = json_deep_copy(objs[rnd((uint32_t)n)]);
                 if (mutate(copy, &p)) {
-                    kube_change_t c = {KUBE_CHANGE_PUT, copy, NULL, "oracle"};
+                    kube_change_t c = {KUBE_CHANGE_PUT, copy, NULL, "oracle", false};
                     assert_int_equal(kube_source_apply(t.src, &c, 1), KUBE_OK);
                 }
                 json_decref(copy);

@@ -78,7 +78,7 @@ static inline void trt_dispose(trt_t *t)
 static inline void trt_apply_manifest(trt_t *t, const kube_manifest_t *m)
 {
     for (size_t i = 0; i < m->nitems; i++) {
-        kube_change_t c = {KUBE_CHANGE_PUT, m->items[i].object, NULL, "test"};
+        kube_change_t c = {KUBE_CHANGE_PUT, m->items[i].object, NULL, "test", false};
         assert_int_equal(kube_source_apply(t->src, &c, 1), KUBE_OK);
     }
 }
@@ -145,14 +145,14 @@ static inline void trt_delete(trt_t *t, const char *api_version, const char *kin
                                   kind, "metadata", "name", name, "namespace", ns)
                       : json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", api_version, "kind", kind,
                                   "metadata", "name", name);
-    kube_change_t c = {KUBE_CHANGE_DELETE, stub, NULL, "test"};
+    kube_change_t c = {KUBE_CHANGE_DELETE, stub, NULL, "test", false};
     assert_int_equal(kube_source_apply(t->src, &c, 1), KUBE_OK);
     json_decref(stub);
 }
 
 static inline void trt_mark_synced(trt_t *t)
 {
-    kube_change_t c = {KUBE_CHANGE_SYNCED, NULL, NULL, "test"};
+    kube_change_t c = {KUBE_CHANGE_SYNCED, NULL, NULL, "test", false};
     assert_int_equal(kube_source_apply(t->src, &c, 1), KUBE_OK);
 }
 

@@ -151,8 +151,10 @@ int kube_reflector_on_error(kube_reflector_t *r, int http_status, const json_t *
 int kube_reflector_on_waited(kube_reflector_t *r);
 
 /* The changes produced since the last kube_reflector_changes_clear(), in order, for
- * kube_source_apply(). Returns: borrowed until kube_reflector_changes_clear() or free; *n is set.
- */
+ * kube_source_apply(). Their objects are the list pages' items and the watch events' objects,
+ * marked editable (kube_change_t.edit): the caller must not read a page or an event's object
+ * after applying its changes. Returns: borrowed until kube_reflector_changes_clear() or free; *n
+ * is set. */
 const kube_change_t *kube_reflector_changes(const kube_reflector_t *r, size_t *n);
 /* Forgets the changes (drops the reflector's references to their objects). */
 void kube_reflector_changes_clear(kube_reflector_t *r);

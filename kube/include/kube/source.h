@@ -80,6 +80,10 @@ typedef struct kube_change {
     /* Where the change came from, for log lines ("examples/gw.yaml:12", "watch HTTPRoute");
      * may be NULL. */
     const char *origin;
+    /* PUT: true when the source may edit |object| in place to cut what it does not keep (the
+     * caller reads nothing of it afterwards and shares no part of it with a reader); false: the
+     * source cuts a copy and the caller's value is left as it was. */
+    bool edit;
 } kube_change_t;
 
 /* ---------------------------------------------------------------------------------------------
