@@ -10,7 +10,7 @@
 #   PVN_H2_REQUESTS=100000  h2load requests per run  PVN_H2_CONNS=10  PVN_H2_STREAMS=10 (-m)
 #   PVN_ROUNDS=3       rounds of the four runs; the table and the targets use the median round
 #   PVN_WARMUP=2s      wrk warm-up against each proxy before measuring (not reported)
-#   PVN_NGINX_KEEPALIVE=64 nginx's `keepalive` (idle upstream connections kept per worker); 64 is
+#   PVN_NGINX_KEEPALIVE=128 nginx's `keepalive` (idle upstream connections kept per worker); 128 is
 #                      krtgate's default pool_max_idle_per_endpoint, so both pools keep as many
 #   PVN_BACKEND_ADDR=127.0.10.1:8081 PVN_KRTGATE_ADDR=127.0.3.1:8080 PVN_NGINX_ADDR=127.0.3.2:8080
 #   PVN_NGINX_H2_ADDR=127.0.3.2:8082  where each listens (loopback IP:PORT; the backend's default
@@ -55,7 +55,7 @@ h2_conns=${PVN_H2_CONNS:-10}
 h2_streams=${PVN_H2_STREAMS:-10}
 warmup=${PVN_WARMUP:-2s}
 rounds=${PVN_ROUNDS:-3}
-nginx_keepalive=${PVN_NGINX_KEEPALIVE:-64}
+nginx_keepalive=${PVN_NGINX_KEEPALIVE:-128}
 
 backend_addr=${PVN_BACKEND_ADDR:-127.0.10.1:8081}
 krt_addr=${PVN_KRTGATE_ADDR:-127.0.3.1:8080}

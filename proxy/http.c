@@ -157,7 +157,7 @@ void proxy_options_default(proxy_options_t *o)
 {
     memset(o, 0, sizeof *o);
     o->lb_seed = 1;
-    o->pool_max_idle_per_endpoint = 64;
+    o->pool_max_idle_per_endpoint = 128;
     o->pool_max_idle = 256;
     o->max_buffered_input = 64 * 1024;
     o->upstream_connect_timeout_ms = 5000;

@@ -40,7 +40,7 @@ typedef struct proxy proxy_t;
 
 typedef struct proxy_options {
     uint64_t lb_seed;                     /* weighted-choice seed (default 1): deterministic */
-    size_t pool_max_idle_per_endpoint;    /* idle upstream connections kept per host:port (64) */
+    size_t pool_max_idle_per_endpoint;    /* idle upstream connections kept per host:port (128) */
     size_t pool_max_idle;                 /* idle upstream connections kept in all (256) */
     size_t max_buffered_input;            /* unparsed bytes per connection before reading pauses
                                              (64 KiB) */
