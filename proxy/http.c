@@ -96,7 +96,9 @@ struct dconn {
      * with one net_conn_write (head and body in one system call); kept between exchanges. */
     net_h1_buf_t out;
     bool corked;
-    uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange) */
+    uv_timer_t *timer; /* the route's Timeout (allocated on first use; closed with the exchange);
+                          in PH_TUNNEL the idle deadline */
+    uint64_t t_active; /* PH_TUNNEL: loop time of the last byte either way */
     /* Per try: timeouts.backendRequest while a try is in flight, or the retry backoff between
      * tries (retry_wait); allocated on first use, closed with the exchange. */
     uv_timer_t *try_timer;
@@ -161,6 +163,7 @@ void proxy_options_default(proxy_options_t *o)
     o->pool_max_idle = 256;
     o->max_buffered_input = 64 * 1024;
     o->upstream_connect_timeout_ms = 5000;
+    o->tunnel_idle_timeout_ms = 3600000;
 }
 
 static int buf_add(uint8_t **b, size_t *len, size_t *cap, const uint8_t *data, size_t n)
@@ -763,7 +766,7 @@ static bool d_try_timer_start(dconn_t *d, uint64_t ms, uv_timer_cb cb)
     return true;
 }
 
-static void d_timer_start(dconn_t *d, uint64_t ms)
+static void d_timer_start_cb(dconn_t *d, uint64_t ms, uv_timer_cb cb)
 {
     if (!d->timer) {
         if (!(d->timer = malloc(sizeof *d->timer)))
@@ -771,7 +774,30 @@ static void d_timer_start(dconn_t *d, uint64_t ms)
         uv_timer_init(d->p->loop, d->timer);
     }
     d->timer->data = d;
-    uv_timer_start(d->timer, on_timeout, ms, 0);
+    uv_timer_start(d->timer, cb, ms, 0);
+}
+
+static void d_timer_start(dconn_t *d, uint64_t ms)
+{
+    d_timer_start_cb(d, ms, on_timeout);
+}
+
+/* A tunnel that carried no byte either way for tunnel_idle_timeout_ms is closed; the timer is
+ * re-armed from the last byte's time rather than on every read. */
+static void on_tunnel_idle(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending || d->phase != PH_TUNNEL)
+        return;
+    uint64_t now = uv_now(d->p->loop), limit = d->p->opt.tunnel_idle_timeout_ms;
+    if (now - d->t_active < limit) {
+        uv_timer_start(t, on_tunnel_idle, limit - (now - d->t_active), 0);
+        return;
+    }
+    d->p->st.tunnels_idle_closed++;
+    fprintf(stderr, "proxy: upgraded connection from %s: no byte either way for %llu ms: closing\n",
+            net_conn_peer(d->c), (unsigned long long)limit);
+    net_conn_close(d->c, false);
 }
 
 /* A response the proxy makes itself, with |extra| fields (may be NULL; the first 8 are sent). */
@@ -1169,6 +1195,11 @@ static void d_tunnel_start(dconn_t *d, const net_h1_message_t *m)
     count_status(d, 101);
     d->resp_started = true;
     d->phase = PH_TUNNEL;
+    /* the route's timeouts end with the 101; the tunnel has its idle deadline instead */
+    d_timer_stop(d);
+    d->t_active = uv_now(d->p->loop);
+    if (d->p->opt.tunnel_idle_timeout_ms)
+        d_timer_start_cb(d, d->p->opt.tunnel_idle_timeout_ms, on_tunnel_idle);
     proxy_snapshot_release(d->snap);
     d->snap = NULL;
     /* client bytes that came after the request are tunnel bytes already */
@@ -1187,6 +1218,8 @@ static void t_set_paused(net_conn_t *c, bool *paused, bool want)
 static void t_down(uconn_t *u)
 {
     dconn_t *d = u->d;
+    if (u->in_len)
+        d->t_active = uv_now(d->p->loop);
     if (u->in_len && !d->ending && !d->fin_down)
         net_conn_write(d->c, u->in, u->in_len);
     u->in_len = 0;
@@ -1204,6 +1237,8 @@ static void t_up(dconn_t *d)
     uconn_t *u = d->up;
     if (!u || u->dead)
         return;
+    if (d->in_len)
+        d->t_active = uv_now(d->p->loop);
     if (d->in_len && !d->fin_up)
         net_conn_write(u->c, d->in, d->in_len);
     d->in_len = 0;
@@ -2380,6 +2415,8 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     p->l4 = proxy__l4_new(loop, p->cfg, &p->lb, p->opt.upstream_connect_timeout_ms, conn_gone, p);
     if (p->l4 && p->opt.tls_hello_timeout_ms)
         proxy__l4_set_hello_timeout(p->l4, p->opt.tls_hello_timeout_ms);
+    if (p->l4)
+        proxy__l4_set_idle_timeout(p->l4, p->opt.tunnel_idle_timeout_ms);
     p->h2pool = p->l4 ? proxy_h2pool_new(loop, p->opt.upstream_connect_timeout_ms, conn_gone, p)
                       : NULL;
     if (!p->h2pool) {

@@ -10,6 +10,8 @@
  * connection is bounded by the two write queues plus one socket read. An EOF is passed on as a
  * half-close (net_conn_shutdown: our FIN, reading goes on), so request/response protocols that
  * end their request with a FIN work; when both sides have finished, both connections end.
+ * A spliced connection that carries no byte either way for idle_timeout_ms is closed (one timer
+ * per connection, re-armed lazily from the time of the last read: no timer call per read).
  * A failed connect, no route or no backend closes the client; an error on one side closes both.
  *
  * Rejected: reading the ClientHello with OpenSSL (it would start a handshake we must not make),
@@ -148,6 +150,7 @@ struct proxy__l4 {
     proxy_lb_t *lb;
     uint64_t connect_timeout_ms;
     uint64_t hello_timeout_ms;
+    uint64_t idle_timeout_ms; /* ST_SPLICE without a byte either way: closed (0: never) */
     void (*on_idle)(void *);
     void *idle_ud;
     l4conn_t *conns;
@@ -177,7 +180,8 @@ struct l4conn {
     size_t pending_len;
     bool d_eof, u_eof;
     bool d_paused, u_paused; /* our own pauses (the other side's write queue is full) */
-    uv_timer_t *hello_timer; /* ST_HELLO deadline; freed by its close callback */
+    uv_timer_t *hello_timer; /* ST_HELLO deadline, then ST_SPLICE idle; freed by its close cb */
+    uint64_t last_active;    /* loop time of the last byte read on either side (ST_SPLICE) */
     l4conn_t *prev, *next;
 };
 
@@ -245,6 +249,37 @@ static bool pending_add(l4conn_t *x, const uint8_t *data, size_t len)
     memcpy(x->pending + x->pending_len, data, len);
     x->pending_len += len;
     return true;
+}
+
+static void idle_timeout(uv_timer_t *t)
+{
+    l4conn_t *x = t->data;
+    if (!x || x->state != ST_SPLICE)
+        return;
+    uint64_t now = uv_now(x->l4->loop), limit = x->l4->idle_timeout_ms;
+    if (now - x->last_active < limit) { /* a byte since: wait for the rest of the period */
+        uv_timer_start(t, idle_timeout, limit - (now - x->last_active), 0);
+        return;
+    }
+    x->l4->st.idle_closed++;
+    fprintf(stderr, "proxy: %s connection from %s: no byte either way for %llu ms: closing\n",
+            x->ll->bind_key, x->d ? net_conn_peer(x->d) : "?", (unsigned long long)limit);
+    l4conn_abort(x);
+}
+
+/* Arms the idle deadline of a connection that starts splicing. */
+static void idle_timer_start(l4conn_t *x)
+{
+    if (!x->l4->idle_timeout_ms)
+        return;
+    x->last_active = uv_now(x->l4->loop);
+    if (!x->hello_timer) {
+        if (!(x->hello_timer = malloc(sizeof *x->hello_timer)))
+            return; /* no deadline for this one: it still works, and ends with its peers */
+        uv_timer_init(x->l4->loop, x->hello_timer);
+        x->hello_timer->data = x;
+    }
+    uv_timer_start(x->hello_timer, idle_timeout, x->l4->idle_timeout_ms, 0);
 }
 
 static void u_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud);
@@ -333,6 +368,7 @@ static void d_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
         }
         return;
     case ST_SPLICE:
+        x->last_active = uv_now(x->l4->loop);
         if (!x->u || net_conn_write(x->u, data, len) != NET_OK) {
             l4conn_abort(x);
             return;
@@ -413,6 +449,7 @@ static void u_on_connect(net_conn_t *c, int status, void *ud)
     }
     x->l4->st.spliced++;
     x->state = ST_SPLICE;
+    idle_timer_start(x);
     if (x->pending_len && net_conn_write(c, x->pending, x->pending_len) != NET_OK) {
         l4conn_abort(x);
         return;
@@ -431,6 +468,7 @@ static void u_on_connect(net_conn_t *c, int status, void *ud)
 static void u_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
 {
     l4conn_t *x = ud;
+    x->last_active = uv_now(x->l4->loop);
     if (!x->d || net_conn_write(x->d, data, len) != NET_OK) {
         l4conn_abort(x);
         return;
@@ -594,6 +632,11 @@ size_t proxy__l4_open_count(const proxy__l4_t *l4)
 void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms)
 {
     l4->hello_timeout_ms = ms;
+}
+
+void proxy__l4_set_idle_timeout(proxy__l4_t *l4, uint64_t ms)
+{
+    l4->idle_timeout_ms = ms;
 }
 
 void proxy__l4_stats(const proxy__l4_t *l4, proxy_l4_stats_t *out)

@@ -38,6 +38,8 @@ void proxy__l4_close_all(proxy__l4_t *l4);
 size_t proxy__l4_open_count(const proxy__l4_t *l4);
 /* The time a passthrough client has to send its ClientHello (10 s). */
 void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms);
+/* Spliced connections without a byte either way for |ms| are closed (0: never). */
+void proxy__l4_set_idle_timeout(proxy__l4_t *l4, uint64_t ms);
 void proxy__l4_stats(const proxy__l4_t *l4, proxy_l4_stats_t *out);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef KRTGATE_CLI_H
 #define KRTGATE_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -16,6 +17,10 @@ int cli_translate(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_controller(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
+
+/* Reads a duration flag: an integer with a unit, "ms", "s", "m" or "h" ("500ms", "90s", "1h"),
+ * or "0". Returns: 0 with *ms set, or -1 (malformed or over a year). */
+int cli_duration_ms(const char *s, uint64_t *ms);
 
 /* Writes |doc| to |out| as one YAML document (starting with "---"). Borrows doc.
  * Returns: 0, or -1 when the emitter failed. */

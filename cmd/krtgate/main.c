@@ -15,6 +15,35 @@
 #define KRTGATE_VERSION "0.1.0"
 #endif
 
+int cli_duration_ms(const char *s, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t v = 0;
+    const char *p = s;
+    if (!s || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > 366ull * 24 * 3600 * 1000)
+            return -1;
+    }
+    if (!*p && v == 0) {
+        *ms = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(p, units[i].unit)) {
+            if (v > 366ull * 24 * 3600 * 1000 / units[i].ms)
+                return -1;
+            *ms = v * units[i].ms;
+            return 0;
+        }
+    return -1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: krtgate <command> [options]\n"

@@ -44,6 +44,7 @@ typedef struct pc_opts {
         *admin_listen, *node_id;
     char host[256], role[300]; /* from --xds and --gateway */
     uint16_t port;
+    uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
 } pc_opts_t;
 
 typedef struct pc_app {
@@ -388,7 +389,9 @@ static void usage(FILE *out)
             "usage: krtgate proxy --xds HOST:PORT --gateway NS/NAME [--token-file F] [--xds-ca F]\n"
             "                     [--xds-server-name NAME] [--node-id ID]\n"
             "                     [--listen-host ADDR] [--admin-listen ADDR]\n"
-            "       krtgate proxy --config FILE [--listen-host ADDR] [--admin-listen ADDR]\n");
+            "                     [--tunnel-idle-timeout DURATION]\n"
+            "       krtgate proxy --config FILE [--listen-host ADDR] [--admin-listen ADDR]\n"
+            "                     [--tunnel-idle-timeout DURATION]\n");
 }
 
 static int parse(int argc, char **argv, pc_opts_t *o)
@@ -396,8 +399,18 @@ static int parse(int argc, char **argv, pc_opts_t *o)
     memset(o, 0, sizeof *o);
     o->listen_host = "0.0.0.0";
     o->admin_listen = "127.0.0.1:15000";
+    o->tunnel_idle_ms = 3600000;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
+        if (!strcmp(s, "--tunnel-idle-timeout")) {
+            if (i + 1 >= argc || cli_duration_ms(argv[i + 1], &o->tunnel_idle_ms) != 0) {
+                fprintf(stderr, "krtgate proxy: --tunnel-idle-timeout wants a duration such as "
+                                "90s, 30m or 1h (0: never)\n");
+                return CLI_USAGE;
+            }
+            i++;
+            continue;
+        }
         const char **value = !strcmp(s, "--xds")               ? &o->xds
                              : !strcmp(s, "--gateway")         ? &o->gateway
                              : !strcmp(s, "--token-file")      ? &o->token_file
@@ -458,6 +471,7 @@ int cli_proxy(int argc, char **argv)
     proxy_options_t po;
     proxy_options_default(&po);
     po.auto_listen_host = a.o.listen_host;
+    po.tunnel_idle_timeout_ms = a.o.tunnel_idle_ms;
     int err = 0;
     a.p = proxy_new(a.loop, &po, &err);
     if (!a.p) {

@@ -36,6 +36,7 @@
 typedef struct run_opts {
     const char *xds_listen, *admin_listen, *token_file, *tls_cert, *tls_key, *controller;
     bool watch, proxy;
+    uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
     const char **paths;
     size_t npaths;
 } run_opts_t;
@@ -158,6 +159,7 @@ static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
         proxy_options_t po;
         proxy_options_default(&po);
         po.auto_listen_host = g->host;
+        po.tunnel_idle_timeout_ms = a->o.tunnel_idle_ms;
         int err = 0;
         g->p = proxy_new(loop, &po, &err);
         char role[256];
@@ -325,6 +327,7 @@ static int parse(int argc, char **argv, run_opts_t *o)
     o->admin_listen = "127.0.0.1:15000";
     o->watch = true;
     o->proxy = true;
+    o->tunnel_idle_ms = 3600000;
     o->paths = calloc((size_t)argc, sizeof(char *));
     if (!o->paths)
         return CLI_PROBLEMS;
@@ -343,6 +346,13 @@ static int parse(int argc, char **argv, run_opts_t *o)
                 return CLI_USAGE;
             }
             *value = argv[++i];
+        } else if (!strcmp(a, "--tunnel-idle-timeout")) {
+            if (i + 1 >= argc || cli_duration_ms(argv[i + 1], &o->tunnel_idle_ms) != 0) {
+                fprintf(stderr, "krtgate run: --tunnel-idle-timeout wants a duration such as "
+                                "90s, 30m or 1h (0: never)\n");
+                return CLI_USAGE;
+            }
+            i++;
         } else if (!strcmp(a, "--no-watch")) {
             o->watch = false;
         } else if (!strcmp(a, "--no-proxy")) {
@@ -350,7 +360,8 @@ static int parse(int argc, char **argv, run_opts_t *o)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: krtgate run [--xds-listen ADDR] [--admin-listen ADDR] "
                    "[--xds-token-file F] [--xds-tls-cert F --xds-tls-key F] "
-                   "[--controller-name NAME] [--no-watch] [--no-proxy] PATH...\n");
+                   "[--controller-name NAME] [--tunnel-idle-timeout DURATION] [--no-watch] "
+                   "[--no-proxy] PATH...\n");
             exit(CLI_OK);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "krtgate run: unknown option '%s'\n", a);

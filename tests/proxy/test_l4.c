@@ -11,7 +11,8 @@
  *    and a client that does not speak TLS, are closed.
  *  - TCP (l4.c): splice to a Service's endpoint through Addresses (weight 0 never chosen),
  *    half-close both ways, 4 MiB echoed with bounded buffers, a backend that refuses closes the
- *    client, and closing the proxy ends open connections.
+ *    client, a connection that talks lives past the idle deadline and a silent one is closed by
+ *    it, and closing the proxy ends open connections.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -212,7 +213,8 @@ static void job_setup(world_t *w, void *arg)
     int err;
     proxy_options_t o;
     proxy_options_default(&o);
-    o.tls_hello_timeout_ms = 300; /* short, for the silent-client test */
+    o.tls_hello_timeout_ms = 300;    /* short, for the silent-client test */
+    o.tunnel_idle_timeout_ms = 600; /* short, for the idle-tunnel test */
     w->proxy = proxy_new(&w->loop, &o, &err);
     assert_non_null(w->proxy);
 }
@@ -625,6 +627,64 @@ static void test_tcp_backend_that_refuses_closes_the_client(void **state)
     assert_int_equal(after.no_backend - before.no_backend, 1);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sends |msg| and reads its echo. */
+static bool echo_once(int s, const char *msg)
+{
+    size_t len = strlen(msg), got = 0;
+    char buf[64];
+    if (send(s, msg, len, 0) != (ssize_t)len)
+        return false;
+    while (got < len) {
+        struct pollfd p = {s, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0)
+            return false;
+        ssize_t r = recv(s, buf + got, sizeof buf - got, 0);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return memcmp(buf, msg, len) == 0;
+}
+
+static void test_tcp_idle_deadline_closes_only_silent_connections(void **state)
+{
+    (void)state;
+    NEED_PEER();
+    proxy_l4_stats_t before = l4_stats();
+    int s = tcp_connect(W.tcp_port);
+    /* A byte every 200 ms for 1.6 s: past the 600 ms deadline, still open. */
+    for (int i = 0; i < 8; i++) {
+        nap_ms(200);
+        char msg[16];
+        snprintf(msg, sizeof msg, "ping%d", i);
+        assert_true(echo_once(s, msg));
+    }
+    assert_int_equal(l4_stats().idle_closed, before.idle_closed);
+    /* Then silence: closed by the proxy about 600 ms after the last byte. */
+    double t0 = mono_s();
+    struct pollfd p = {s, POLLIN, 0};
+    int n = poll(&p, 1, 10000);
+    char c;
+    ssize_t r = n > 0 ? recv(s, &c, 1, 0) : 1;
+    double waited = mono_s() - t0;
+    close(s);
+    assert_true(n > 0 && r <= 0); /* EOF or reset, not a timeout of ours */
+    assert_true(waited > 0.4);    /* not before the deadline */
+    proxy_l4_stats_t after = l4_stats();
+    for (int i = 0; i < 200 && after.idle_closed == before.idle_closed; i++) {
+        nap_ms(10);
+        after = l4_stats();
+    }
+    assert_int_equal(after.idle_closed - before.idle_closed, 1);
+}
+
 static void test_tls_terminated_then_spliced_to_the_tcp_backend(void **state)
 {
     (void)state;
@@ -828,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_tcp_splices_to_the_service_and_passes_half_close),
         cmocka_unit_test(test_tcp_four_mebibytes_echo_with_bounded_buffers),
         cmocka_unit_test(test_tcp_backend_that_refuses_closes_the_client),
+        cmocka_unit_test(test_tcp_idle_deadline_closes_only_silent_connections),
         cmocka_unit_test(test_tls_terminated_then_spliced_to_the_tcp_backend),
         cmocka_unit_test(test_auto_listener_reopens_when_its_kind_changes),
         cmocka_unit_test(test_tcp_connection_open_when_the_proxy_closes),

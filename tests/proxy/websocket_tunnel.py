@@ -4,8 +4,10 @@ the connection becomes a byte tunnel both ways. The echo backend and the client 
 the standard library (handshake and frames by hand, RFC 6455). Checks the handshake
 (Sec-WebSocket-Accept computed by the backend reaches the client), a text echo, a 1 MiB binary
 echo (backpressure through the tunnel), a half-close (the client's FIN reaches the backend, which
-then still sends a last frame the client reads before the EOF), and an upgrade the backend
-refuses (its 403 comes back as a plain response).
+then still sends a last frame the client reads before the EOF), an upgrade the backend
+refuses (its 403 comes back as a plain response), and the idle deadline (krtgate runs with
+--tunnel-idle-timeout 1s: a tunnel that talks every 300 ms lives past it, a silent one is
+closed).
 
 Usage: websocket_tunnel.py KRTGATE
 Exit: 0 pass, 1 fail. Everything listens on a random 127.X.Y.0/24 and is stopped on exit; every socket
@@ -230,7 +232,8 @@ def main():
             f.write(MANIFESTS)
         log = open(os.path.join(work, "krtgate.log"), "w")
         proc = subprocess.Popen([krtgate, "run", "--no-watch", "--xds-listen", "127.0.0.1:0",
-                                 "--admin-listen", "127.0.0.1:0", work],
+                                 "--admin-listen", "127.0.0.1:0", "--tunnel-idle-timeout", "1s",
+                                 work],
                                 stdout=log, stderr=subprocess.STDOUT)
         if not wait_port(GW, proc, 15):
             print(open(os.path.join(work, "krtgate.log")).read()[-2000:], file=sys.stderr)
@@ -261,6 +264,27 @@ def main():
         s.shutdown(socket.SHUT_WR)  # half-close: the backend answers "bye", then closes
         check("half-close passes the FIN, the other way keeps flowing", read_frame(s) == (1, b"bye"))
         check("then EOF", s.recv(1) == b"")
+        s.close()
+
+        s, key, line, fields = handshake("/idle")
+        check("a second tunnel opens", line.startswith("HTTP/1.1 101"), line)
+        alive = True
+        for i in range(8):  # 2.4 s of a frame every 300 ms: past the 1 s deadline
+            time.sleep(0.3)
+            send_frame(s, 1, b"ping%d" % i, True)
+            alive = alive and read_frame(s) == (1, b"ping%d" % i)
+        check("a tunnel that talks outlives the idle deadline", alive)
+        s.settimeout(5)
+        t0 = time.monotonic()
+        try:
+            closed = s.recv(1) == b""
+        except socket.timeout:
+            closed = False
+        except OSError:  # a reset is a close too
+            closed = True
+        waited = time.monotonic() - t0
+        check("a silent tunnel is closed after the idle deadline", closed and 0.7 < waited < 4,
+              "closed=%s after %.2f s" % (closed, waited))
         s.close()
 
         s, key, line, fields = handshake("/refuse")

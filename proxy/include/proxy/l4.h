@@ -66,6 +66,7 @@ typedef struct proxy_l4_stats {
     uint64_t no_route;    /* closed: no route takes the connection (or its SNI) */
     uint64_t no_backend;  /* closed: the backend did not resolve, refused or failed */
     uint64_t bad_hello;   /* closed: not a TLS ClientHello, over its bounds, or too slow */
+    uint64_t idle_closed; /* closed: spliced, no byte either way for tunnel_idle_timeout_ms */
     size_t open;          /* connections open now */
 } proxy_l4_stats_t;
 

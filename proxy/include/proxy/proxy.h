@@ -47,6 +47,9 @@ typedef struct proxy_options {
     uint64_t upstream_connect_timeout_ms; /* (5000) */
     const char *auto_listen_host;         /* NULL: listeners only through proxy_listen */
     uint64_t tls_hello_timeout_ms; /* TLS passthrough: time to send the ClientHello (10000) */
+    /* TCP and TLS passthrough connections, and HTTP/1.1 connections upgraded by a 101: closed
+     * after this long without a byte either way (3600000, one hour; 0: never) */
+    uint64_t tunnel_idle_timeout_ms;
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *o);
@@ -77,16 +80,17 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
 int proxy_unlisten(proxy_t *p, const char *bind_key);
 
 typedef struct proxy_stats {
-    uint64_t requests;          /* request heads accepted */
-    uint64_t responses[6];      /* by class: [1]=1xx ... [5]=5xx */
-    uint64_t upstream_connects; /* new upstream connections */
-    uint64_t upstream_reuses;   /* requests sent on a pooled connection */
-    uint64_t upstream_retries;  /* resent after a pooled connection closed under them */
-    uint64_t listen_failures;   /* auto_listen listeners that could not open */
-    size_t listeners;           /* open */
-    size_t idle_upstreams;      /* pooled */
-    size_t downstream_http1;    /* HTTP/1.1 client connections open */
-    size_t downstream_http2;    /* HTTP/2 client streams in progress */
+    uint64_t requests;            /* request heads accepted */
+    uint64_t responses[6];        /* by class: [1]=1xx ... [5]=5xx */
+    uint64_t upstream_connects;   /* new upstream connections */
+    uint64_t upstream_reuses;     /* requests sent on a pooled connection */
+    uint64_t upstream_retries;    /* resent after a pooled connection closed under them */
+    uint64_t listen_failures;     /* auto_listen listeners that could not open */
+    uint64_t tunnels_idle_closed; /* upgraded connections closed by tunnel_idle_timeout_ms */
+    size_t listeners;             /* open */
+    size_t idle_upstreams;        /* pooled */
+    size_t downstream_http1;      /* HTTP/1.1 client connections open */
+    size_t downstream_http2;      /* HTTP/2 client streams in progress */
 } proxy_stats_t;
 
 void proxy_stats(const proxy_t *p, proxy_stats_t *out);
