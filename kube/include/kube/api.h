@@ -40,6 +40,25 @@ typedef struct kube_api {
 /* Returns: an api that sends through |c| (kept: must outlive every user of the api). */
 kube_api_t kube_api_client(kube_client_t *c);
 
+/* What a writer core's "_next" says (the status writer and the applier name these values in their
+ * own words: KUBE_STATUS_*, KUBE_APPLY_*). */
+typedef enum kube_api_next {
+    KUBE_API_IDLE = 0, /* nothing to do (or not active) */
+    KUBE_API_SEND = 1, /* make the request */
+    KUBE_API_WAIT = 2, /* call again after wait_ms */
+} kube_api_next_t;
+
+/* The request a writer core's "_next" fills. */
+typedef struct kube_api_req {
+    uint64_t id;              /* hand it back with the answer */
+    const char *method;
+    char path[512];
+    const char *content_type; /* NULL without a body */
+    char *body;               /* owned by the core until its next "_next" */
+    size_t len;
+    uint64_t wait_ms;         /* with KUBE_API_WAIT */
+} kube_api_req_t;
+
 /* A token bucket: |qps| tokens per second up to |burst|; starts full. No clock of its own. */
 typedef struct kube_bucket {
     double qps, burst, tokens;
