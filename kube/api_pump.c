@@ -12,13 +12,6 @@
 
 #include "api_pump.h"
 
-struct kube__pump_call {
-    kube__pump_t *p;
-    uint64_t id;
-    kube_call_t *call; /* NULL until the request function has returned */
-    struct kube__pump_call *prev, *next;
-};
-
 void kube__pump_init(kube__pump_t *p, kube_api_t api, kube__pump_next_fn next,
                      kube__pump_done_fn done, void *core)
 {

@@ -32,7 +32,13 @@ typedef kube_api_next_t (*kube__pump_next_fn)(void *core, uint64_t now_ms, kube_
 typedef void (*kube__pump_done_fn)(void *core, uint64_t id, int err, const kube_response_t *resp,
                                    uint64_t now_ms);
 
-typedef struct kube__pump_call kube__pump_call_t;
+/* One call in flight (P1). */
+typedef struct kube__pump_call {
+    struct kube__pump *p;
+    uint64_t id;       /* the core's */
+    kube_call_t *call; /* NULL until the request function has returned */
+    struct kube__pump_call *prev, *next;
+} kube__pump_call_t;
 
 typedef struct kube__pump {
     kube_api_t api;
