@@ -85,16 +85,15 @@ int kube__pump_start(kube__pump_t *p, uv_loop_t *loop)
     if (p->timer)
         return KUBE_OK;
     uv_timer_t *t = calloc(1, sizeof *t);
-    if (!t)
-        return KUBE_ENOMEM;
-    if (uv_timer_init(loop, t) != 0) {
-        free(t);
-        return KUBE_EUV;
+    int rc = !t ? KUBE_ENOMEM : uv_timer_init(loop, t) != 0 ? KUBE_EUV : KUBE_OK;
+    if (rc != KUBE_OK) {
+        free(t); /* an init that failed leaves nothing for the loop to close */
+    } else {
+        t->data = p;
+        p->timer = t; /* P3 */
+        p->loop = loop;
     }
-    t->data = p;
-    p->timer = t;
-    p->loop = loop;
-    return KUBE_OK;
+    return rc;
 }
 
 void kube__pump_stop(kube__pump_t *p)

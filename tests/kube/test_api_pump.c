@@ -73,6 +73,31 @@ static int check(const kube__pump_t *p)
     return n;
 }
 
+/* Starts |p| for |c| over |api| on |loop| and runs the loop once without waiting. */
+static void pump_go(kube__pump_t *p, uv_loop_t *loop, kube_api_t api, core_t *c)
+{
+    kube__pump_init(p, api, core_next, core_done, c);
+    assert_int_equal(kube__pump_start(p, loop), KUBE_OK);
+    kube__pump_kick(p);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Disposes of |p| and closes |loop|: every handle the pump made is closed. */
+static void pump_end(kube__pump_t *p, uv_loop_t *loop)
+{
+    kube__pump_dispose(p);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void assert_done(const core_t *c, int i, uint64_t id, int err, int status)
+{
+    assert_true(i < c->dones);
+    assert_int_equal(c->done_ids[i], id);
+    assert_int_equal(c->done_errs[i], err);
+    assert_int_equal(c->done_status[i], status);
+}
+
 static int request_fails(void *ud, const char *method, const char *path, const char *ct,
                          const char *body, size_t len, kube_response_cb cb, void *cb_ud,
                          kube_call_t **call)
@@ -104,14 +129,11 @@ static void test_sends_only_from_the_loop_and_waits_on_the_timer(void **state)
     kube_response_t ok = {200, "{}", 2, NULL};
     f.cb(f.cb_ud, KUBE_OK, &ok); /* the second call's answer */
     assert_int_equal(c.dones, 1);
-    assert_int_equal(c.done_ids[0], 2);
-    assert_int_equal(c.done_status[0], 200);
+    assert_done(&c, 0, 2, KUBE_OK, 200);
     assert_int_equal(check(&p), 1);
-    kube__pump_dispose(&p); /* cancels the first */
+    pump_end(&p, &loop); /* cancels the first */
     assert_int_equal(f.cancelled, 1);
     assert_int_equal(c.dones, 1);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void test_answers_inside_the_request_and_request_errors_reach_done(void **state)
@@ -123,32 +145,21 @@ static void test_answers_inside_the_request_and_request_errors_reach_done(void *
     kube_test_api_t f = {.script = script, .script_len = 2};
     core_t c = {.to_send = 2};
     kube__pump_t p;
-    kube__pump_init(&p, kube_test_api(&f, true), core_next, core_done, &c);
-    assert_int_equal(kube__pump_start(&p, &loop), KUBE_OK);
-    kube__pump_kick(&p);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    pump_go(&p, &loop, kube_test_api(&f, true), &c);
     assert_int_equal(c.dones, 2);
-    assert_int_equal(c.done_ids[0], 1);
-    assert_int_equal(c.done_status[0], 404);
-    assert_int_equal(c.done_ids[1], 2);
-    assert_int_equal(c.done_errs[1], KUBE_EIO);
+    assert_done(&c, 0, 1, KUBE_OK, 404);
+    assert_done(&c, 1, 2, KUBE_EIO, 0);
     assert_int_equal(check(&p), 0);
     /* a request function that refuses: its error is the answer */
     kube__pump_dispose(&p);
     kube_api_t refusing = {request_fails, kube_test_api_cancel, &f};
     c.to_send = 1;
-    kube__pump_init(&p, refusing, core_next, core_done, &c);
-    assert_int_equal(kube__pump_start(&p, &loop), KUBE_OK);
-    kube__pump_kick(&p);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    pump_go(&p, &loop, refusing, &c);
     assert_int_equal(c.dones, 3);
-    assert_int_equal(c.done_ids[2], 3);
-    assert_int_equal(c.done_errs[2], KUBE_EIO);
+    assert_done(&c, 2, 3, KUBE_EIO, 0);
     assert_int_equal(check(&p), 0);
-    kube__pump_dispose(&p);
+    pump_end(&p, &loop);
     assert_int_equal(f.cancelled, 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void test_stop_without_cancel_hands_the_late_answer_to_the_core(void **state)
@@ -159,21 +170,16 @@ static void test_stop_without_cancel_hands_the_late_answer_to_the_core(void **st
     kube_test_api_t f = {0};
     core_t c = {.to_send = 1};
     kube__pump_t p;
-    kube__pump_init(&p, kube_test_api(&f, false), core_next, core_done, &c);
-    assert_int_equal(kube__pump_start(&p, &loop), KUBE_OK);
-    kube__pump_kick(&p);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    pump_go(&p, &loop, kube_test_api(&f, false), &c);
     assert_int_equal(f.sent, 1);
     kube__pump_stop(&p);
     assert_int_equal(check(&p), 1); /* kept until its answer */
     kube_response_t ok = {200, "{}", 2, NULL};
     f.cb(f.cb_ud, KUBE_OK, &ok);
     assert_int_equal(c.dones, 1);
-    assert_int_equal(c.done_ids[0], 1);
+    assert_done(&c, 0, 1, KUBE_OK, 200);
     assert_int_equal(check(&p), 0);
-    kube__pump_dispose(&p);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    pump_end(&p, &loop);
 }
 
 int main(void)
