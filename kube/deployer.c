@@ -565,8 +565,8 @@ typedef struct aentry {
     json_t *patch;
     bool work, in_flight;
     bool dirty; /* offered again while a request was in flight */
-    unsigned attempt;
-    uint64_t not_before, id;
+    kube_retry_t retry;
+    uint64_t id;
     struct aentry *prev, *next;
     UT_hash_handle hh;
 } aentry_t;
@@ -653,8 +653,7 @@ int kube_applier_offer(kube_applier_t *a, const char *key, json_t *obj)
     }
     json_decref(e->want);
     e->want = obj ? json_incref(obj) : NULL;
-    e->attempt = 0;
-    e->not_before = 0;
+    kube_retry_reset(&e->retry);
     if (e->in_flight) {
         e->dirty = true; /* the answer is about the previous want: start over after it */
     } else {
@@ -691,11 +690,8 @@ kube_apply_next_t kube_applier_next(kube_applier_t *a, uint64_t now_ms, kube_app
     uint64_t wait = UINT64_MAX;
     aentry_t *e;
     DL_FOREACH(a->ready, e) {
-        if (e->not_before > now_ms) {
-            if (e->not_before - now_ms < wait)
-                wait = e->not_before - now_ms;
+        if (!kube_retry_due(&e->retry, now_ms, &wait))
             continue;
-        }
         uint64_t bw = kube_bucket_take(&a->bucket, now_ms);
         if (bw) {
             req->wait_ms = bw;
@@ -746,9 +742,7 @@ kube_apply_next_t kube_applier_next(kube_applier_t *a, uint64_t now_ms, kube_app
 
 static void aretry(kube_applier_t *a, aentry_t *e, uint64_t now_ms)
 {
-    e->not_before = now_ms + kube_backoff_ms(e->attempt, a->backoff_base, a->backoff_max);
-    if (e->attempt < 30)
-        e->attempt++;
+    kube_retry_later(&e->retry, now_ms, a->backoff_base, a->backoff_max);
 }
 
 /* A desired object is in place when the object covers every field we set, and our labels and
@@ -922,10 +916,7 @@ int kube_applier_start(kube_applier_t *a, uv_loop_t *loop)
         return rc;
     a->active = true;
     aentry_t *e;
-    DL_FOREACH(a->ready, e) {
-        e->attempt = 0;
-        e->not_before = 0;
-    }
+    DL_FOREACH(a->ready, e) kube_retry_reset(&e->retry);
     aschedule(a);
     return KUBE_OK;
 }

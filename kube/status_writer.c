@@ -62,8 +62,7 @@ typedef struct entry {
     bool work, in_flight, need_get;
     bool dirty;    /* offered while a request was in flight */
     bool sent_get; /* the request in flight is a GET */
-    unsigned attempt;
-    uint64_t not_before;
+    kube_retry_t retry;
     uint64_t id;
     struct entry *prev, *next; /* ready or flight */
     UT_hash_handle hh;
@@ -366,7 +365,6 @@ int kube_status_writer_offer(kube_status_writer_t *w, const kube_status_kind_t *
             if (e->work)
                 DL_DELETE(w->ready, e);
             e->work = false;
-            e->attempt = 0;
             entry_free(w, e);
             return KUBE_OK;
         }
@@ -405,11 +403,8 @@ kube_status_next_t kube_status_writer_next(kube_status_writer_t *w, uint64_t now
     uint64_t wait = UINT64_MAX;
     entry_t *e, *tmp;
     DL_FOREACH_SAFE(w->ready, e, tmp) {
-        if (e->not_before > now_ms) {
-            if (e->not_before - now_ms < wait)
-                wait = e->not_before - now_ms;
+        if (!kube_retry_due(&e->retry, now_ms, &wait))
             continue;
-        }
         json_t *patch = NULL;
         if (!e->need_get) {
             bool oom;
@@ -481,9 +476,7 @@ kube_status_next_t kube_status_writer_next(kube_status_writer_t *w, uint64_t now
 
 static void retry_later(kube_status_writer_t *w, entry_t *e, uint64_t now_ms)
 {
-    e->not_before = now_ms + kube_backoff_ms(e->attempt, w->backoff_base, w->backoff_max);
-    if (e->attempt < 30)
-        e->attempt++;
+    kube_retry_later(&e->retry, now_ms, w->backoff_base, w->backoff_max);
 }
 
 void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
@@ -510,8 +503,7 @@ void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
         } else {
             json_decref(obj);
         }
-        e->attempt = 0;
-        e->not_before = 0;
+        kube_retry_reset(&e->retry);
         if (!was_get && !dirty)
             e->work = false; /* written; the watch's echo re-checks it */
         e->need_get = false;
@@ -544,10 +536,7 @@ void kube_status_writer_activate(kube_status_writer_t *w, bool active)
     w->active = active;
     if (active) {
         entry_t *e;
-        DL_FOREACH(w->ready, e) {
-            e->attempt = 0;
-            e->not_before = 0;
-        }
+        DL_FOREACH(w->ready, e) kube_retry_reset(&e->retry);
     }
 }
 

@@ -74,6 +74,22 @@ uint64_t kube_bucket_take(kube_bucket_t *b, uint64_t now_ms);
 /* Returns: base * 2^attempt, capped at max (attempt 0 → base). */
 uint64_t kube_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms);
 
+/* When a queued write may be tried again: the failures so far and the time it waits for. Zero is
+ * "due now, no failures". */
+typedef struct kube_retry {
+    unsigned attempt;
+    uint64_t not_before; /* ms, on the caller's clock */
+} kube_retry_t;
+
+/* After a failure at |now_ms|: waits kube_backoff_ms(attempt) and counts the failure (the count
+ * stops at 30, long past any cap). */
+void kube_retry_later(kube_retry_t *r, uint64_t now_ms, uint64_t base_ms, uint64_t max_ms);
+/* Returns: true when |r| is due at |now_ms|; else false, with *wait_ms lowered to the time until
+ * it is due when that is sooner. */
+bool kube_retry_due(const kube_retry_t *r, uint64_t now_ms, uint64_t *wait_ms);
+/* Forgets the failures: due at once (a new desired state, or a new leader term). */
+void kube_retry_reset(kube_retry_t *r);
+
 /* Writes the path of an object: /api/v1[/namespaces/NS]/PLURAL[/NAME[/SUB]] for the core group
  * ("v1"), /apis/GROUP/VERSION/... otherwise. |ns|, |name| and |sub| may be NULL or "". Returns:
  * the length, or -1 when it does not fit or an argument holds a '/' or '?' where it must not. */
