@@ -48,6 +48,27 @@ uint64_t kube_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms)
     return d < max_ms ? d : max_ms;
 }
 
+void kube_retry_later(kube_retry_t *r, uint64_t now_ms, uint64_t base_ms, uint64_t max_ms)
+{
+    r->not_before = now_ms + kube_backoff_ms(r->attempt, base_ms, max_ms);
+    if (r->attempt < 30)
+        r->attempt++;
+}
+
+bool kube_retry_due(const kube_retry_t *r, uint64_t now_ms, uint64_t *wait_ms)
+{
+    if (r->not_before <= now_ms)
+        return true;
+    if (r->not_before - now_ms < *wait_ms)
+        *wait_ms = r->not_before - now_ms;
+    return false;
+}
+
+void kube_retry_reset(kube_retry_t *r)
+{
+    *r = (kube_retry_t){0};
+}
+
 static bool bad_segment(const char *s)
 {
     return s && (strchr(s, '/') || strchr(s, '?'));

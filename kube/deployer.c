@@ -1,6 +1,7 @@
 /*
  * The deployer (see kube/deployer.h): the desired proxy objects of each Gateway as a krt derived
- * collection, and the applier that makes the API server hold them.
+ * collection, and the applier that makes the API server hold them (sans-IO; run on a loop by the
+ * pump of api_pump.h, which the status writer shares).
  *
  * Key decision: the desired objects are computed by a pure krt transformation (Gateway, its class
  * and their parameters fetched by key), so a parameter change recomputes exactly the Gateways that
@@ -25,6 +26,8 @@
 
 #include "krt/json.h"
 #include "kube/deployer.h"
+
+#include "api_pump.h"
 
 #define DEFAULT_CONTROLLER "agentgateway.dev/agentgateway"
 #define DEFAULT_XDS "krtgate.krtgate-system.svc:9978"
@@ -562,21 +565,13 @@ typedef struct aentry {
     json_t *patch;
     bool work, in_flight;
     bool dirty; /* offered again while a request was in flight */
-    unsigned attempt;
-    uint64_t not_before, id;
-    kube_call_t *call;
-    struct acall *ctx;
+    kube_retry_t retry;
+    uint64_t id;
     struct aentry *prev, *next;
     UT_hash_handle hh;
 } aentry_t;
 
-typedef struct acall {
-    kube_applier_t *a;
-    uint64_t id;
-} acall_t;
-
 struct kube_applier {
-    kube_api_t api;
     kube_bucket_t bucket;
     uint64_t backoff_base, backoff_max;
     char *field_manager;
@@ -588,8 +583,7 @@ struct kube_applier {
     char *body;
     krt_handler_t *h;
     kube_applier_stats_t st;
-    uv_loop_t *loop;
-    uv_timer_t *timer;
+    kube__pump_t pump; /* the libuv adapter */
 };
 
 static void alog(kube_applier_t *a, int level, const char *fmt, ...)
@@ -634,7 +628,6 @@ static void aentry_free(kube_applier_t *a, aentry_t *e)
     HASH_DEL(a->by_key, e);
     json_decref(e->want);
     json_decref(e->patch);
-    free(e->ctx);
     free(e->key);
     free(e);
 }
@@ -660,8 +653,7 @@ int kube_applier_offer(kube_applier_t *a, const char *key, json_t *obj)
     }
     json_decref(e->want);
     e->want = obj ? json_incref(obj) : NULL;
-    e->attempt = 0;
-    e->not_before = 0;
+    kube_retry_reset(&e->retry);
     if (e->in_flight) {
         e->dirty = true; /* the answer is about the previous want: start over after it */
     } else {
@@ -698,11 +690,8 @@ kube_apply_next_t kube_applier_next(kube_applier_t *a, uint64_t now_ms, kube_app
     uint64_t wait = UINT64_MAX;
     aentry_t *e;
     DL_FOREACH(a->ready, e) {
-        if (e->not_before > now_ms) {
-            if (e->not_before - now_ms < wait)
-                wait = e->not_before - now_ms;
+        if (!kube_retry_due(&e->retry, now_ms, &wait))
             continue;
-        }
         uint64_t bw = kube_bucket_take(&a->bucket, now_ms);
         if (bw) {
             req->wait_ms = bw;
@@ -753,9 +742,7 @@ kube_apply_next_t kube_applier_next(kube_applier_t *a, uint64_t now_ms, kube_app
 
 static void aretry(kube_applier_t *a, aentry_t *e, uint64_t now_ms)
 {
-    e->not_before = now_ms + kube_backoff_ms(e->attempt, a->backoff_base, a->backoff_max);
-    if (e->attempt < 30)
-        e->attempt++;
+    kube_retry_later(&e->retry, now_ms, a->backoff_base, a->backoff_max);
 }
 
 /* A desired object is in place when the object covers every field we set, and our labels and
@@ -774,9 +761,6 @@ void kube_applier_done(kube_applier_t *a, uint64_t id, int err, const kube_respo
         return;
     DL_DELETE(a->flight, e);
     e->in_flight = false;
-    e->call = NULL;
-    free(e->ctx);
-    e->ctx = NULL;
     int status = err == KUBE_OK && resp ? resp->status : 0;
     char msg[300];
     bool finished = false;
@@ -865,6 +849,16 @@ int kube_applier_watch(kube_applier_t *a, krt_collection_t *desired)
     return a->h ? KUBE_OK : KUBE_ENOMEM;
 }
 
+static kube_api_next_t pump_next(void *a, uint64_t now_ms, kube_api_req_t *req)
+{
+    return (kube_api_next_t)kube_applier_next(a, now_ms, req);
+}
+
+static void pump_done(void *a, uint64_t id, int err, const kube_response_t *resp, uint64_t now_ms)
+{
+    kube_applier_done(a, id, err, resp, now_ms);
+}
+
 kube_applier_t *kube_applier_new(kube_api_t api, const kube_applier_options_t *opts)
 {
     kube_applier_options_t o = {0};
@@ -873,7 +867,7 @@ kube_applier_t *kube_applier_new(kube_api_t api, const kube_applier_options_t *o
     kube_applier_t *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
-    a->api = api;
+    kube__pump_init(&a->pump, api, pump_next, pump_done, a);
     kube_bucket_init(&a->bucket, o.qps > 0 ? o.qps : 10, o.burst ? o.burst : 20);
     a->backoff_base = o.backoff_base_ms ? o.backoff_base_ms : 500;
     a->backoff_max = o.backoff_max_ms ? o.backoff_max_ms : 60000;
@@ -887,18 +881,12 @@ kube_applier_t *kube_applier_new(kube_api_t api, const kube_applier_options_t *o
     return a;
 }
 
-static void atimer_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
 void kube_applier_free(kube_applier_t *a)
 {
     if (!a)
         return;
     kube_applier_stop(a);
-    if (a->timer)
-        uv_close((uv_handle_t *)a->timer, atimer_closed);
+    kube__pump_dispose(&a->pump);
     krt_handler_unsubscribe(a->h);
     aentry_t *e, *tmp;
     HASH_ITER(hh, a->by_key, e, tmp) aentry_free(a, e);
@@ -914,83 +902,21 @@ void kube_applier_stats(const kube_applier_t *a, kube_applier_stats_t *out)
     out->active = a->active;
 }
 
-/* ---- libuv adapter ---- */
-static void apump(kube_applier_t *a);
-
-static void aon_timer(uv_timer_t *t)
-{
-    apump(t->data);
-}
-
+/* ---- libuv adapter (api_pump.h) ---- */
 static void aschedule(kube_applier_t *a)
 {
-    if (a->timer && a->active)
-        uv_timer_start(a->timer, aon_timer, 0, 0);
-}
-
-static void aon_response(void *ud, int err, const kube_response_t *resp)
-{
-    acall_t *c = ud;
-    kube_applier_t *a = c->a;
-    kube_applier_done(a, c->id, err, resp, uv_now(a->loop)); /* frees c */
-}
-
-static void apump(kube_applier_t *a)
-{
-    for (;;) {
-        kube_apply_req_t req;
-        kube_apply_next_t n = kube_applier_next(a, uv_now(a->loop), &req);
-        if (n == KUBE_APPLY_IDLE)
-            return;
-        if (n == KUBE_APPLY_WAIT) {
-            uv_timer_start(a->timer, aon_timer, req.wait_ms, 0);
-            return;
-        }
-        aentry_t *e = a->flight->prev;
-        acall_t *c = calloc(1, sizeof *c);
-        if (!c) {
-            kube_applier_done(a, req.id, KUBE_ENOMEM, NULL, uv_now(a->loop));
-            return;
-        }
-        c->a = a;
-        c->id = req.id;
-        e->ctx = c;
-        kube_call_t *call = NULL;
-        int rc = a->api.request(a->api.ud, req.method, req.path, req.content_type, req.body,
-                                req.len, aon_response, c, &call);
-        if (rc != KUBE_OK) {
-            kube_applier_done(a, req.id, rc, NULL, uv_now(a->loop));
-            continue;
-        }
-        /* the answer may have come already (and freed c, even e): look the entry up again */
-        aentry_t *f;
-        DL_FOREACH(a->flight, f) if (f->id == req.id) {
-            f->call = call;
-            break;
-        }
-    }
+    if (a->active)
+        kube__pump_kick(&a->pump);
 }
 
 int kube_applier_start(kube_applier_t *a, uv_loop_t *loop)
 {
-    if (!a->timer) {
-        a->timer = calloc(1, sizeof *a->timer);
-        if (!a->timer)
-            return KUBE_ENOMEM;
-        if (uv_timer_init(loop, a->timer) != 0) {
-            free(a->timer);
-            a->timer = NULL;
-            return KUBE_EUV;
-        }
-        a->timer->data = a;
-        a->loop = loop;
-    }
+    int rc = kube__pump_start(&a->pump, loop);
+    if (rc != KUBE_OK)
+        return rc;
     a->active = true;
     aentry_t *e;
-    DL_FOREACH(a->ready, e) {
-        e->attempt = 0;
-        e->not_before = 0;
-    }
+    DL_FOREACH(a->ready, e) kube_retry_reset(&e->retry);
     aschedule(a);
     return KUBE_OK;
 }
@@ -998,17 +924,11 @@ int kube_applier_start(kube_applier_t *a, uv_loop_t *loop)
 void kube_applier_stop(kube_applier_t *a)
 {
     a->active = false;
-    if (a->timer)
-        uv_timer_stop(a->timer);
+    kube__pump_stop(&a->pump); /* an answer that still comes has an id no longer in flight */
     while (a->flight) {
         aentry_t *e = a->flight;
-        if (e->call && a->api.cancel)
-            a->api.cancel(a->api.ud, e->call);
-        e->call = NULL;
         DL_DELETE(a->flight, e);
         e->in_flight = false;
-        free(e->ctx);
-        e->ctx = NULL;
         e->phase = e->want ? PH_GET : PH_DELETE;
         DL_APPEND(a->ready, e);
     }

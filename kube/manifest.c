@@ -150,6 +150,16 @@ static char *str_printf(const char *fmt, va_list ap)
     return s;
 }
 
+static char *str_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *str_format(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = str_printf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 /* Returns true when s[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
@@ -238,6 +248,17 @@ size_t kube_object_describe(const json_t *obj, char *buf, size_t cap)
 /* ---------------------------------------------------------------------------------------------
  * Errors.
  * ------------------------------------------------------------------------------------------- */
+/* str_printf for the parser: out of memory marks the parse (p->oom) and returns NULL. */
+static char *parser_printf(parser_t *p, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static char *parser_printf(parser_t *p, const char *fmt, va_list ap)
+{
+    char *s = str_printf(fmt, ap);
+    if (!s)
+        p->oom = true;
+    return s;
+}
+
 /* Appends "FILE:LINE:COL: [Kind ns/name: ]msg" to m->errors (or counts it as dropped). line 0
  * means the whole buffer ("FILE: msg"). |obj| (may be NULL or partial) names the object. */
 static void report(parser_t *p, unsigned line, unsigned col, const json_t *obj, const char *fmt,
@@ -254,33 +275,20 @@ static void report(parser_t *p, unsigned line, unsigned col, const json_t *obj, 
     }
     va_list ap;
     va_start(ap, fmt);
-    char *what = str_printf(fmt, ap);
+    char *what = parser_printf(p, fmt, ap);
     va_end(ap);
-    if (!what) {
-        p->oom = true;
+    if (!what)
         return;
-    }
     char desc[512];
-    size_t dn = kube_object_describe(obj, desc, sizeof desc);
-    char *msg;
-    int n;
-    if (line == 0)
-        n = snprintf(NULL, 0, "%s: %s%s%s", p->file, desc, dn ? ": " : "", what);
-    else
-        n = snprintf(NULL, 0, "%s:%u:%u: %s%s%s", p->file, line, col, desc, dn ? ": " : "", what);
-    msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    const char *sep = kube_object_describe(obj, desc, sizeof desc) ? ": " : "";
+    char *msg = line == 0 ? str_format("%s: %s%s%s", p->file, desc, sep, what)
+                          : str_format("%s:%u:%u: %s%s%s", p->file, line, col, desc, sep, what);
+    free(what);
     if (!msg || !grow((void **)&m->errors, &m->cap_errors, m->nerrors + 1, sizeof *m->errors)) {
         free(msg);
-        free(what);
         p->oom = true;
         return;
     }
-    if (line == 0)
-        snprintf(msg, (size_t)n + 1, "%s: %s%s%s", p->file, desc, dn ? ": " : "", what);
-    else
-        snprintf(msg, (size_t)n + 1, "%s:%u:%u: %s%s%s", p->file, line, col, desc, dn ? ": " : "",
-                 what);
-    free(what);
     m->errors[m->nerrors++] = (kube_manifest_error_t){line, line ? col : 0, msg};
 }
 
@@ -295,12 +303,10 @@ static void soft(parser_t *p, unsigned line, unsigned col, const char *fmt, ...)
     }
     va_list ap;
     va_start(ap, fmt);
-    char *msg = str_printf(fmt, ap);
+    char *msg = parser_printf(p, fmt, ap);
     va_end(ap);
-    if (!msg) {
-        p->oom = true;
+    if (!msg)
         return;
-    }
     p->soft[p->nsoft++] = (soft_t){line, col, msg};
 }
 
@@ -329,12 +335,10 @@ static void hard(parser_t *p, unsigned line, unsigned col, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = str_printf(fmt, ap);
+    char *msg = parser_printf(p, fmt, ap);
     va_end(ap);
-    if (!msg) {
-        p->oom = true;
+    if (!msg)
         return;
-    }
     report(p, line, col, partial_root(p), "%s", msg);
     free(msg);
     p->stop = true;

@@ -1,6 +1,7 @@
 /*
  * The status writer (see kube/status_writer.h): a keyed queue of status writes in front of the API
- * server, sans-IO, with a thin libuv adapter at the end of the file.
+ * server, sans-IO; the libuv adapter at the end of the file hands it to the pump (api_pump.h), which
+ * the deployer's applier shares.
  *
  * Key decision: the queue holds, per object, the object as last seen and the stanza we want —
  * never a prepared patch. The patch is computed when the write is about to be sent, so a burst of
@@ -26,6 +27,7 @@
 
 #include "krt/json.h"
 #include "kube/status_writer.h"
+#include "api_pump.h"
 #include "translate/translate.h"
 
 #define GW "gateway.networking.k8s.io/v1"
@@ -60,11 +62,8 @@ typedef struct entry {
     bool work, in_flight, need_get;
     bool dirty;    /* offered while a request was in flight */
     bool sent_get; /* the request in flight is a GET */
-    unsigned attempt;
-    uint64_t not_before;
+    kube_retry_t retry;
     uint64_t id;
-    kube_call_t *call; /* adapter */
-    struct call_ctx *ctx;
     struct entry *prev, *next; /* ready or flight */
     UT_hash_handle hh;
 } entry_t;
@@ -76,13 +75,7 @@ typedef struct watch {
     struct watch *next;
 } watch_t;
 
-typedef struct call_ctx {
-    kube_status_writer_t *w;
-    uint64_t id;
-} call_ctx_t;
-
 struct kube_status_writer {
-    kube_api_t api;
     char *controller;
     kube_bucket_t bucket;
     unsigned max_in_flight;
@@ -100,9 +93,7 @@ struct kube_status_writer {
     char *body; /* the last request's body */
     watch_t *watches;
     kube_status_writer_stats_t st;
-    /* adapter */
-    uv_loop_t *loop;
-    uv_timer_t *timer;
+    kube__pump_t pump; /* the libuv adapter */
 };
 
 static void logf_(kube_status_writer_t *w, int level, const char *fmt, ...)
@@ -256,7 +247,6 @@ static void entry_free(kube_status_writer_t *w, entry_t *e)
     HASH_DEL(w->by_key, e);
     json_decref(e->object);
     json_decref(e->ours);
-    free(e->ctx);
     free(e->key);
     free(e);
 }
@@ -375,7 +365,6 @@ int kube_status_writer_offer(kube_status_writer_t *w, const kube_status_kind_t *
             if (e->work)
                 DL_DELETE(w->ready, e);
             e->work = false;
-            e->attempt = 0;
             entry_free(w, e);
             return KUBE_OK;
         }
@@ -414,11 +403,8 @@ kube_status_next_t kube_status_writer_next(kube_status_writer_t *w, uint64_t now
     uint64_t wait = UINT64_MAX;
     entry_t *e, *tmp;
     DL_FOREACH_SAFE(w->ready, e, tmp) {
-        if (e->not_before > now_ms) {
-            if (e->not_before - now_ms < wait)
-                wait = e->not_before - now_ms;
+        if (!kube_retry_due(&e->retry, now_ms, &wait))
             continue;
-        }
         json_t *patch = NULL;
         if (!e->need_get) {
             bool oom;
@@ -490,9 +476,7 @@ kube_status_next_t kube_status_writer_next(kube_status_writer_t *w, uint64_t now
 
 static void retry_later(kube_status_writer_t *w, entry_t *e, uint64_t now_ms)
 {
-    e->not_before = now_ms + kube_backoff_ms(e->attempt, w->backoff_base, w->backoff_max);
-    if (e->attempt < 30)
-        e->attempt++;
+    kube_retry_later(&e->retry, now_ms, w->backoff_base, w->backoff_max);
 }
 
 void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
@@ -505,9 +489,6 @@ void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
     DL_DELETE(w->flight, e);
     w->nflight--;
     e->in_flight = false;
-    e->call = NULL;
-    free(e->ctx);
-    e->ctx = NULL;
     bool was_get = e->sent_get;
     bool dirty = e->dirty;
     e->dirty = false;
@@ -522,8 +503,7 @@ void kube_status_writer_done(kube_status_writer_t *w, uint64_t id, int err,
         } else {
             json_decref(obj);
         }
-        e->attempt = 0;
-        e->not_before = 0;
+        kube_retry_reset(&e->retry);
         if (!was_get && !dirty)
             e->work = false; /* written; the watch's echo re-checks it */
         e->need_get = false;
@@ -556,10 +536,7 @@ void kube_status_writer_activate(kube_status_writer_t *w, bool active)
     w->active = active;
     if (active) {
         entry_t *e;
-        DL_FOREACH(w->ready, e) {
-            e->attempt = 0;
-            e->not_before = 0;
-        }
+        DL_FOREACH(w->ready, e) kube_retry_reset(&e->retry);
     }
 }
 
@@ -609,6 +586,16 @@ int kube_status_writer_watch(kube_status_writer_t *w, krt_collection_t *status,
 /* ---------------------------------------------------------------------------------------------
  * Life cycle.
  * ------------------------------------------------------------------------------------------- */
+static kube_api_next_t pump_next(void *w, uint64_t now_ms, kube_api_req_t *req)
+{
+    return (kube_api_next_t)kube_status_writer_next(w, now_ms, req);
+}
+
+static void pump_done(void *w, uint64_t id, int err, const kube_response_t *resp, uint64_t now_ms)
+{
+    kube_status_writer_done(w, id, err, resp, now_ms);
+}
+
 kube_status_writer_t *kube_status_writer_new(kube_api_t api,
                                              const kube_status_writer_options_t *opts)
 {
@@ -618,7 +605,7 @@ kube_status_writer_t *kube_status_writer_new(kube_api_t api,
     kube_status_writer_t *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->api = api;
+    kube__pump_init(&w->pump, api, pump_next, pump_done, w);
     w->controller = strdup(o.controller_name ? o.controller_name : "agentgateway.dev/agentgateway");
     if (!w->controller) {
         free(w);
@@ -636,18 +623,12 @@ kube_status_writer_t *kube_status_writer_new(kube_api_t api,
     return w;
 }
 
-static void timer_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
 void kube_status_writer_free(kube_status_writer_t *w)
 {
     if (!w)
         return;
     kube_status_writer_stop(w);
-    if (w->timer)
-        uv_close((uv_handle_t *)w->timer, timer_closed);
+    kube__pump_dispose(&w->pump);
     watch_t *wt, *wtmp;
     LL_FOREACH_SAFE(w->watches, wt, wtmp) {
         krt_handler_unsubscribe(wt->h);
@@ -671,84 +652,18 @@ void kube_status_writer_stats(const kube_status_writer_t *w, kube_status_writer_
 /* ---------------------------------------------------------------------------------------------
  * libuv adapter.
  * ------------------------------------------------------------------------------------------- */
-static void pump(kube_status_writer_t *w);
-
-static void on_timer(uv_timer_t *t)
-{
-    pump(t->data);
-}
-
 static void schedule(kube_status_writer_t *w)
 {
     /* never send from inside a krt handler or an answer: the loop picks it up */
-    if (w->timer && w->active)
-        uv_timer_start(w->timer, on_timer, 0, 0);
-}
-
-static void on_response(void *ud, int err, const kube_response_t *resp)
-{
-    call_ctx_t *c = ud;
-    kube_status_writer_t *w = c->w;
-    uint64_t id = c->id;
-    entry_t *e;
-    DL_FOREACH(w->flight, e) if (e->id == id) {
-        e->call = NULL;
-        break;
-    }
-    kube_status_writer_done(w, id, err, resp, uv_now(w->loop)); /* frees c */
-}
-
-static void pump(kube_status_writer_t *w)
-{
-    for (;;) {
-        kube_status_req_t req;
-        kube_status_next_t n = kube_status_writer_next(w, uv_now(w->loop), &req);
-        if (n == KUBE_STATUS_IDLE)
-            return;
-        if (n == KUBE_STATUS_WAIT) {
-            uv_timer_start(w->timer, on_timer, req.wait_ms, 0);
-            return;
-        }
-        entry_t *e = w->flight ? w->flight->prev : NULL; /* the one just appended */
-        call_ctx_t *c = calloc(1, sizeof *c);
-        if (!c || !e) {
-            free(c);
-            kube_status_writer_done(w, req.id, KUBE_ENOMEM, NULL, uv_now(w->loop));
-            return;
-        }
-        c->w = w;
-        c->id = req.id;
-        e->ctx = c;
-        kube_call_t *call = NULL;
-        int rc = w->api.request(w->api.ud, req.method, req.path, req.content_type, req.body,
-                                req.len, on_response, c, &call);
-        if (rc != KUBE_OK) {
-            kube_status_writer_done(w, req.id, rc, NULL, uv_now(w->loop));
-            continue;
-        }
-        /* the answer may have come already (and freed c, even e): look the entry up again */
-        entry_t *f;
-        DL_FOREACH(w->flight, f) if (f->id == req.id) {
-            f->call = call;
-            break;
-        }
-    }
+    if (w->active)
+        kube__pump_kick(&w->pump);
 }
 
 int kube_status_writer_start(kube_status_writer_t *w, uv_loop_t *loop)
 {
-    if (!w->timer) {
-        w->timer = calloc(1, sizeof *w->timer);
-        if (!w->timer)
-            return KUBE_ENOMEM;
-        if (uv_timer_init(loop, w->timer) != 0) {
-            free(w->timer);
-            w->timer = NULL;
-            return KUBE_EUV;
-        }
-        w->timer->data = w;
-        w->loop = loop;
-    }
+    int rc = kube__pump_start(&w->pump, loop);
+    if (rc != KUBE_OK)
+        return rc;
     kube_status_writer_activate(w, true);
     schedule(w);
     return KUBE_OK;
@@ -757,18 +672,12 @@ int kube_status_writer_start(kube_status_writer_t *w, uv_loop_t *loop)
 void kube_status_writer_stop(kube_status_writer_t *w)
 {
     kube_status_writer_activate(w, false);
-    if (w->timer)
-        uv_timer_stop(w->timer);
+    kube__pump_stop(&w->pump); /* an answer that still comes has an id no longer in flight */
     while (w->flight) {
         entry_t *e = w->flight;
-        if (e->call && w->api.cancel)
-            w->api.cancel(w->api.ud, e->call);
-        e->call = NULL;
         DL_DELETE(w->flight, e);
         w->nflight--;
         e->in_flight = false;
-        free(e->ctx);
-        e->ctx = NULL;
         e->need_get = true; /* we do not know whether it was written */
         entry_settle(w, e);
     }

@@ -1,7 +1,7 @@
 /*
  * The writers' shared helpers (kube/api.c): resource paths for core and named groups, merge
  * patches that are empty exactly when nothing differs (with and without pruning), the covers
- * check the applier uses, the token bucket and the capped backoff.
+ * check the applier uses, the token bucket, the capped backoff and the retry state built on it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,12 +92,39 @@ static void test_bucket_and_backoff(void **state)
     assert_int_equal(kube_backoff_ms(60, 100, 1000), 1000);
 }
 
+/* A retried write waits base, 2 base, ... up to the cap; it is due exactly at its time, a
+ * shorter wait elsewhere is kept, and a reset makes it due at once. */
+static void test_retry_waits_doubling_and_resets(void **state)
+{
+    (void)state;
+    kube_retry_t r = {0};
+    uint64_t wait = UINT64_MAX;
+    assert_true(kube_retry_due(&r, 0, &wait));
+    assert_int_equal(wait, UINT64_MAX);
+    kube_retry_later(&r, 1000, 100, 250);
+    assert_false(kube_retry_due(&r, 1050, &wait));
+    assert_int_equal(wait, 50);
+    assert_true(kube_retry_due(&r, 1100, &wait));
+    kube_retry_later(&r, 2000, 100, 250);
+    wait = 10;
+    assert_false(kube_retry_due(&r, 2000, &wait));
+    assert_int_equal(wait, 10); /* 200 is not sooner */
+    for (int i = 0; i < 40; i++)
+        kube_retry_later(&r, 3000, 100, 250);
+    assert_int_equal(r.attempt, 30);
+    assert_int_equal(r.not_before, 3250);
+    kube_retry_reset(&r);
+    assert_int_equal(r.attempt, 0);
+    assert_true(kube_retry_due(&r, 0, &wait));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_merge_patches),
         cmocka_unit_test(test_bucket_and_backoff),
+        cmocka_unit_test(test_retry_waits_doubling_and_resets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

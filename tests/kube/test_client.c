@@ -18,10 +18,10 @@
 #include "kube/client.h"
 #include "net/http_server.h"
 
+#include "kube_test_loop.h"
+
 typedef struct env {
-    uv_loop_t loop;
-    uv_timer_t watchdog;
-    bool expired;
+    kube_test_loop_t l;
     net_tls_testcert_t certs;
     net_tls_ctx_t *tls;
     net_http_server_t *srv;
@@ -38,18 +38,21 @@ typedef struct result {
     size_t bytes;
 } result_t;
 
-static void watchdog_cb(uv_timer_t *t)
+typedef struct count {
+    const int *n;
+    int want;
+} count_t;
+
+static bool count_reached(const void *ud)
 {
-    ((env_t *)t->data)->expired = true;
+    const count_t *c = ud;
+    return *c->n >= c->want;
 }
 
 static void run_until(env_t *e, const int *done, int want)
 {
-    for (long i = 0; i < 1000000 && *done < want; i++) {
-        if (e->expired)
-            fail_msg("watchdog expired");
-        uv_run(&e->loop, UV_RUN_ONCE);
-    }
+    count_t c = {done, want};
+    kube_test_loop_run_until(&e->l, count_reached, &c);
     assert_int_equal(*done, want);
 }
 
@@ -96,10 +99,7 @@ static int setup(void **state)
 {
     env_t *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 20000, 0);
+    kube_test_loop_init(&e->l);
     assert_int_equal(net_tls_testcert_make(&e->certs, "localhost", NULL, false), NET_OK);
     static const char *const alpn[] = {"h2", "http/1.1", NULL};
     net_tls_config_t sc = {
@@ -110,7 +110,7 @@ static int setup(void **state)
     net_http_server_config_t hc;
     net_http_server_config_default(&hc);
     hc.server.tls = e->tls;
-    e->srv = net_http_server_new(&e->loop, &hc, &err);
+    e->srv = net_http_server_new(&e->l.loop, &hc, &err);
     assert_non_null(e->srv);
     net_http_server_route(e->srv, "*", "/*", h_any, e);
     strcpy(e->dir, "/tmp/krtgate-kclient-XXXXXX");
@@ -139,10 +139,7 @@ static int teardown(void **state)
     env_t *e = *state;
     net_http_server_close(e->srv, false, NULL, NULL);
     net_tls_ctx_release(e->tls);
-    uv_close((uv_handle_t *)&e->watchdog, NULL);
-    for (int i = 0; i < 1000 && uv_run(&e->loop, UV_RUN_NOWAIT); i++)
-        ;
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    kube_test_loop_close(&e->l);
     net_tls_testcert_dispose(&e->certs);
     kube_client_config_dispose(&e->cfg);
     unlink(e->token_file);
@@ -172,7 +169,7 @@ static kube_client_t *client(env_t *e, kube_client_options_t *o)
 {
     kube_client_t *c = NULL;
     char err[256];
-    assert_int_equal(kube_client_new(&e->loop, &e->cfg, o, &c, err, sizeof(err)), KUBE_OK);
+    assert_int_equal(kube_client_new(&e->l.loop, &e->cfg, o, &c, err, sizeof(err)), KUBE_OK);
     return c;
 }
 
@@ -259,7 +256,7 @@ static void test_retry_after_is_honoured_then_gives_up_or_closes(void **state)
     assert_int_equal(kube_client_request(c, "GET", "/busyL", NULL, NULL, 0, on_resp, &slept, NULL),
                      KUBE_OK);
     for (int i = 0; i < 200 && e->throttled < 3; i++)
-        uv_run(&e->loop, UV_RUN_ONCE);
+        uv_run(&e->l.loop, UV_RUN_ONCE);
     assert_int_equal(e->throttled, 3);
     kube_call_cancel(call);
     close_client(e, c);
@@ -279,21 +276,21 @@ static void test_rate_limit_spaces_requests(void **state)
     kube_client_t *c = client(e, &o);
     result_t r[6] = {0};
     int done = 0;
-    uv_update_time(&e->loop);
-    uint64_t t0 = uv_now(&e->loop);
+    uv_update_time(&e->l.loop);
+    uint64_t t0 = uv_now(&e->l.loop);
     for (int i = 0; i < 6; i++)
         assert_int_equal(kube_client_request(c, "GET", "/x", NULL, NULL, 0, on_resp, &r[i], NULL),
                          KUBE_OK);
     for (long k = 0; k < 1000000 && done < 6; k++) {
-        assert_false(e->expired);
-        uv_run(&e->loop, UV_RUN_ONCE);
+        assert_false(e->l.expired);
+        uv_run(&e->l.loop, UV_RUN_ONCE);
         done = 0;
         for (int i = 0; i < 6; i++)
             done += r[i].done;
     }
     assert_int_equal(done, 6);
     /* 2 at once, then 4 tokens at 20/s: at least 200 ms (a lower bound; never flaky) */
-    assert_true(uv_now(&e->loop) - t0 >= 190);
+    assert_true(uv_now(&e->l.loop) - t0 >= 190);
     kube_client_stats_t st;
     kube_client_stats(c, &st);
     assert_false(st.h2);
@@ -356,7 +353,7 @@ static void test_bad_tls_material_is_einval(void **state)
     e->cfg.ca_pem_len = strlen(e->cfg.ca_pem);
     kube_client_t *c = NULL;
     char err[256];
-    assert_int_equal(kube_client_new(&e->loop, &e->cfg, NULL, &c, err, sizeof(err)), KUBE_EINVAL);
+    assert_int_equal(kube_client_new(&e->l.loop, &e->cfg, NULL, &c, err, sizeof(err)), KUBE_EINVAL);
     assert_non_null(strstr(err, "TLS"));
     assert_null(c);
 }

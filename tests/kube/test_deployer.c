@@ -22,6 +22,7 @@
 #include "krt/json.h"
 #include "krt/krt.h"
 #include "kube/deployer.h"
+#include "kube_test_api.h"
 
 static const kube_deployer_options_t OPTS = {
     .xds_address = "krtgate.krtgate-system.svc:9978",
@@ -96,13 +97,6 @@ static void test_other_class_is_not_rendered(void **state)
     json_decref(gc);
 }
 
-static void put(krt_collection_t *c, const char *text)
-{
-    const krt_obj_t *o = krt_json_parse(text, strlen(text), NULL);
-    assert_non_null(o);
-    assert_int_equal(krt_static_put(c, o), KRT_OK);
-}
-
 static void test_collection_follows_class_and_params(void **state)
 {
     (void)state;
@@ -113,10 +107,10 @@ static void test_collection_follows_class_and_params(void **state)
     kube_deployer_t *d = kube_deployer_new(e, gws, gcs, ps, &OPTS);
     assert_non_null(d);
     krt_collection_t *des = kube_deployer_desired(d);
-    put(gcs, "{\"metadata\":{\"name\":\"agw\"},\"spec\":{\"controllerName\":"
+    kube_test_put(gcs, "{\"metadata\":{\"name\":\"agw\"},\"spec\":{\"controllerName\":"
              "\"agentgateway.dev/agentgateway\",\"parametersRef\":{\"group\":\"agentgateway.dev\","
              "\"kind\":\"AgentgatewayParameters\",\"name\":\"p\",\"namespace\":\"sys\"}}}");
-    put(gws, "{\"metadata\":{\"name\":\"g\",\"namespace\":\"n\",\"uid\":\"u1\"},"
+    kube_test_put(gws, "{\"metadata\":{\"name\":\"g\",\"namespace\":\"n\",\"uid\":\"u1\"},"
              "\"spec\":{\"gatewayClassName\":\"agw\",\"listeners\":[{\"name\":\"h\",\"port\":80}]}}");
     assert_int_equal(krt_engine_flush(e), KRT_OK);
     assert_int_equal(krt_collection_len(des), 3);
@@ -124,7 +118,7 @@ static void test_collection_follows_class_and_params(void **state)
     assert_non_null(krt_collection_get(des, "Service/n/g"));
     assert_non_null(krt_collection_get(des, "ServiceAccount/n/g"));
     const krt_obj_t *before = krt_obj_retain(krt_collection_get(des, "Deployment/n/g"));
-    put(ps, "{\"metadata\":{\"name\":\"p\",\"namespace\":\"sys\"},"
+    kube_test_put(ps, "{\"metadata\":{\"name\":\"p\",\"namespace\":\"sys\"},"
             "\"spec\":{\"deployment\":{\"spec\":{\"replicas\":2}}}}");
     assert_int_equal(krt_engine_flush(e), KRT_OK);
     const krt_obj_t *after = krt_collection_get(des, "Deployment/n/g");
@@ -133,7 +127,7 @@ static void test_collection_follows_class_and_params(void **state)
                                                                         "spec"), "replicas")), 2);
     krt_obj_release(before);
     /* the class goes to another controller: nothing desired any more */
-    put(gcs, "{\"metadata\":{\"name\":\"agw\"},\"spec\":{\"controllerName\":\"o/c\"}}");
+    kube_test_put(gcs, "{\"metadata\":{\"name\":\"agw\"},\"spec\":{\"controllerName\":\"o/c\"}}");
     assert_int_equal(krt_engine_flush(e), KRT_OK);
     assert_int_equal(krt_collection_len(des), 0);
     kube_deployer_free(d);
@@ -265,35 +259,13 @@ static void test_applier_deletes_retries_and_restarts(void **state)
 }
 
 /* The applier's libuv adapter against an answering fake: create, then nothing more. */
-typedef struct afake {
-    int sent;
-    char methods[8][16];
-    kube_response_cb cb;
-    void *cb_ud;
-} afake_t;
-
-static int afake_request(void *ud, const char *method, const char *path, const char *ct,
-                         const char *body, size_t len, kube_response_cb cb, void *cb_ud,
-                         kube_call_t **call)
-{
-    (void)path, (void)ct, (void)body, (void)len;
-    afake_t *f = ud;
-    if (f->sent < 8)
-        snprintf(f->methods[f->sent], sizeof f->methods[0], "%s", method);
-    f->sent++;
-    f->cb = cb;
-    f->cb_ud = cb_ud;
-    *call = (kube_call_t *)f;
-    return KUBE_OK;
-}
-
 static void test_applier_adapter(void **state)
 {
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    afake_t f = {0};
-    kube_api_t api = {afake_request, NULL, &f};
+    kube_test_api_t f = {0};
+    kube_api_t api = kube_test_api(&f, false);
     kube_applier_t *a = kube_applier_new(api, NULL);
     json_t *want = json_loads(SA, 0, NULL);
     kube_applier_offer(a, "ServiceAccount/n/g", want);
@@ -321,34 +293,22 @@ static void test_applier_adapter(void **state)
     json_decref(want);
 }
 
-/* A transport that answers inside the request function: 404, then 201. */
-static int sync_request(void *ud, const char *method, const char *path, const char *ct,
-                        const char *body, size_t len, kube_response_cb cb, void *cb_ud,
-                        kube_call_t **call)
-{
-    (void)method, (void)path, (void)ct, (void)body, (void)len;
-    int *n = ud;
-    (*n)++;
-    *call = (kube_call_t *)n;
-    kube_response_t r = {*n == 1 ? 404 : 201, SA, strlen(SA), NULL};
-    cb(cb_ud, KUBE_OK, &r);
-    return KUBE_OK;
-}
-
 static void test_applier_adapter_with_answers_inside_the_request(void **state)
 {
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    int n = 0;
-    kube_api_t api = {sync_request, NULL, &n};
+    /* answers inside the request function: 404, then 201 */
+    const kube_test_answer_t script[] = {{KUBE_OK, 404, SA}, {KUBE_OK, 201, SA}};
+    kube_test_api_t f = {.script = script, .script_len = 2};
+    kube_api_t api = kube_test_api(&f, false);
     kube_applier_t *a = kube_applier_new(api, NULL);
     json_t *want = json_loads(SA, 0, NULL);
     kube_applier_start(a, &loop);
     kube_applier_offer(a, "ServiceAccount/n/g", want);
-    for (int i = 0; i < 10 && n < 2; i++)
+    for (int i = 0; i < 10 && f.sent < 2; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
-    assert_int_equal(n, 2); /* GET 404, POST 201 */
+    assert_int_equal(f.sent, 2); /* GET 404, POST 201 */
     kube_applier_stats_t st;
     kube_applier_stats(a, &st);
     assert_int_equal(st.queued, 0);

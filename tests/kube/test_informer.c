@@ -16,10 +16,10 @@
 #include "kube/informer.h"
 #include "net/http_server.h"
 
+#include "kube_test_loop.h"
+
 typedef struct env {
-    uv_loop_t loop;
-    uv_timer_t watchdog;
-    bool expired;
+    kube_test_loop_t l;
     net_http_server_t *srv;
     int gw_watches, lists, missing, ns_scoped;
     krt_engine_t *e;
@@ -28,11 +28,6 @@ typedef struct env {
     kube_informers_t *inf;
     size_t batches, changes;
 } env_t;
-
-static void watchdog_cb(uv_timer_t *t)
-{
-    ((env_t *)t->data)->expired = true;
-}
 
 static void h_api(const net_http_request_t *req, net_http_response_t *resp, void *ud)
 {
@@ -103,14 +98,11 @@ static void run_informers(const char *ns)
 {
     env_t *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 20000, 0);
+    kube_test_loop_init(&e->l);
     net_http_server_config_t hc;
     net_http_server_config_default(&hc);
     int err = 0;
-    e->srv = net_http_server_new(&e->loop, &hc, &err);
+    e->srv = net_http_server_new(&e->l.loop, &hc, &err);
     assert_non_null(e->srv);
     net_http_server_route(e->srv, "GET", "/*", h_api, e);
 
@@ -120,7 +112,7 @@ static void run_informers(const char *ns)
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", net_http_server_port(e->srv));
     assert_int_equal(kube_server_url_split(&cfg, url, ebuf, sizeof(ebuf)), KUBE_OK);
-    assert_int_equal(kube_client_new(&e->loop, &cfg, NULL, &e->client, ebuf, sizeof(ebuf)),
+    assert_int_equal(kube_client_new(&e->l.loop, &cfg, NULL, &e->client, ebuf, sizeof(ebuf)),
                      KUBE_OK);
     kube_client_config_dispose(&cfg);
     e->e = krt_engine_new();
@@ -136,7 +128,7 @@ static void run_informers(const char *ns)
     io.reflector.backoff_initial_ms = 20;
     io.reflector.backoff_max_ms = 50;
     io.reflector.missing_retry_ms = 60000;
-    assert_int_equal(kube_informers_new(&e->loop, e->client, e->src, &io, &e->inf), KUBE_OK);
+    assert_int_equal(kube_informers_new(&e->l.loop, e->client, e->src, &io, &e->inf), KUBE_OK);
     assert_false(kube_informers_synced(e->inf));
     assert_int_equal(kube_informers_start(e->inf), KUBE_OK);
     krt_collection_t *gws = kube_source_collection(e->src, "Gateway");
@@ -144,8 +136,8 @@ static void run_informers(const char *ns)
         if (kube_informers_synced(e->inf) && krt_collection_len(gws) == 2 && e->batches > 0 &&
             e->gw_watches >= 2)
             break;
-        assert_false(e->expired);
-        uv_run(&e->loop, UV_RUN_ONCE);
+        assert_false(e->l.expired);
+        uv_run(&e->l.loop, UV_RUN_ONCE);
     }
     assert_true(kube_informers_synced(e->inf));
     assert_int_equal(krt_collection_len(gws), 2);
@@ -175,11 +167,8 @@ static void run_informers(const char *ns)
     int done = 0;
     kube_client_close(e->client, closed, &done);
     net_http_server_close(e->srv, false, NULL, NULL);
-    uv_close((uv_handle_t *)&e->watchdog, NULL);
-    for (int i = 0; i < 1000 && uv_run(&e->loop, UV_RUN_NOWAIT); i++)
-        ;
+    kube_test_loop_close(&e->l);
     assert_int_equal(done, 1);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
     kube_source_free(e->src);
     krt_engine_free(e->e);
     free(e);

@@ -20,6 +20,8 @@
 #include "kube/lease.h"
 #include "net/http_server.h"
 
+#include "kube_test_loop.h"
+
 typedef struct sim {
     json_t *lease; /* stored object, or NULL */
     int rv;
@@ -295,9 +297,7 @@ static void test_release_writes_empty_holder_and_standby_takes_over_at_once(void
 
 typedef struct fake {
     sim_t sim;
-    uv_loop_t loop;
-    uv_timer_t watchdog;
-    bool expired;
+    kube_test_loop_t l;
     int started[2], stopped[2], released;
 } fake_t;
 
@@ -355,32 +355,19 @@ static void on_released(void *ud)
 {
     ((fake_t *)ud)->released++;
 }
-static void f_watchdog(uv_timer_t *t)
+static bool one_started(const void *ud)
 {
-    ((fake_t *)t->data)->expired = true;
-}
-
-static void run_until_cond(fake_t *f, bool (*cond)(fake_t *f))
-{
-    for (long i = 0; i < 1000000 && !cond(f); i++) {
-        if (f->expired)
-            fail_msg("watchdog expired");
-        uv_run(&f->loop, UV_RUN_ONCE);
-    }
-    assert_true(cond(f));
-}
-
-static bool one_started(fake_t *f)
-{
+    const fake_t *f = ud;
     return f->started[0] + f->started[1] >= 1;
 }
-static bool both_started(fake_t *f)
+static bool both_started(const void *ud)
 {
+    const fake_t *f = ud;
     return f->started[0] + f->started[1] >= 2;
 }
-static bool was_released(fake_t *f)
+static bool was_released(const void *ud)
 {
-    return f->released >= 1;
+    return ((const fake_t *)ud)->released >= 1;
 }
 
 static void test_electors_over_http_one_leads_then_hands_over_on_release(void **state)
@@ -388,14 +375,11 @@ static void test_electors_over_http_one_leads_then_hands_over_on_release(void **
     (void)state;
     fake_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    uv_timer_init(&f->loop, &f->watchdog);
-    f->watchdog.data = f;
-    uv_timer_start(&f->watchdog, f_watchdog, 20000, 0);
+    kube_test_loop_init(&f->l);
     net_http_server_config_t hc;
     net_http_server_config_default(&hc);
     int err = 0;
-    net_http_server_t *srv = net_http_server_new(&f->loop, &hc, &err);
+    net_http_server_t *srv = net_http_server_new(&f->l.loop, &hc, &err);
     assert_non_null(srv);
     net_http_server_route(srv, "*", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/*", h_lease,
                           f);
@@ -409,7 +393,7 @@ static void test_electors_over_http_one_leads_then_hands_over_on_release(void **
     kube_client_t *c[2];
     kube_elector_t *el[2];
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(kube_client_new(&f->loop, &cfg, NULL, &c[i], ebuf, sizeof(ebuf)), KUBE_OK);
+        assert_int_equal(kube_client_new(&f->l.loop, &cfg, NULL, &c[i], ebuf, sizeof(ebuf)), KUBE_OK);
         kube_lease_options_t o = {.identity = i ? "b" : "a",
                                   .namespace_name = "ns",
                                   .name = "krtgate",
@@ -417,33 +401,30 @@ static void test_electors_over_http_one_leads_then_hands_over_on_release(void **
                                   .renew_deadline_ms = 2000,
                                   .retry_period_ms = 50};
         kube_elector_callbacks_t cb = {i ? started_b : started_a, i ? stopped_b : stopped_a, f};
-        assert_int_equal(kube_elector_new(&f->loop, c[i], &o, &cb, &el[i]), KUBE_OK);
+        assert_int_equal(kube_elector_new(&f->l.loop, c[i], &o, &cb, &el[i]), KUBE_OK);
     }
     kube_client_config_dispose(&cfg);
     kube_elector_start(el[0]);
     kube_elector_start(el[1]);
-    run_until_cond(f, one_started);
+    kube_test_loop_run_until(&f->l, one_started, f);
     for (int k = 0; k < 20; k++) /* and it stays one */
-        uv_run(&f->loop, UV_RUN_ONCE);
+        uv_run(&f->l.loop, UV_RUN_ONCE);
     assert_int_equal(f->started[0] + f->started[1], 1);
     int leader = f->started[0] ? 0 : 1;
     assert_true(kube_elector_is_leader(el[leader]));
     assert_false(kube_elector_is_leader(el[!leader]));
     kube_elector_release(el[leader], on_released, f);
     assert_int_equal(f->stopped[leader], 1);
-    run_until_cond(f, was_released);
+    kube_test_loop_run_until(&f->l, was_released, f);
     assert_string_equal(holder(&f->sim), "");
-    run_until_cond(f, both_started);
+    kube_test_loop_run_until(&f->l, both_started, f);
     assert_true(kube_elector_is_leader(el[!leader]));
     for (int i = 0; i < 2; i++) {
         kube_elector_free(el[i]);
         kube_client_close(c[i], NULL, NULL);
     }
     net_http_server_close(srv, false, NULL, NULL);
-    uv_close((uv_handle_t *)&f->watchdog, NULL);
-    for (int i = 0; i < 1000 && uv_run(&f->loop, UV_RUN_NOWAIT); i++)
-        ;
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    kube_test_loop_close(&f->l);
     json_decref(f->sim.lease);
     free(f);
 }

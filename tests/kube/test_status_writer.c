@@ -21,6 +21,7 @@
 #include "krt/json.h"
 #include "krt/krt.h"
 #include "kube/status_writer.h"
+#include "kube_test_api.h"
 
 #define CTRL "agentgateway.dev/agentgateway"
 #define NOW "2026-01-02T03:04:05Z"
@@ -375,13 +376,6 @@ static int transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     return krt_ctx_set_status(ctx, krt_json_new(v, NULL));
 }
 
-static void put_text(krt_collection_t *c, const char *text)
-{
-    const krt_obj_t *o = krt_json_parse(text, strlen(text), NULL);
-    assert_non_null(o);
-    assert_int_equal(krt_static_put(c, o), KRT_OK);
-}
-
 static void test_krt_events_drive_the_writer(void **state)
 {
     (void)state;
@@ -395,7 +389,7 @@ static void test_krt_events_drive_the_writer(void **state)
     kube_status_writer_t *w = kube_status_writer_new(api, &o);
     kube_status_writer_activate(w, true);
     assert_int_equal(kube_status_writer_watch(w, status, ROUTE), KUBE_OK);
-    put_text(in,
+    kube_test_put(in,
         "{\"metadata\":{\"name\":\"r\",\"namespace\":\"ns\",\"resourceVersion\":\"1\"},"
         "\"spec\":{\"want\":{\"parents\":[" OUR_PARENT("gw", "True") "]}}}");
     assert_int_equal(krt_engine_flush(e), KRT_OK);
@@ -404,7 +398,7 @@ static void test_krt_events_drive_the_writer(void **state)
     assert_int_equal(kube_status_writer_next(w, 0, &q), KUBE_STATUS_SEND);
     assert_string_equal(q.method, "PATCH");
     /* the route stops wanting status: our parents go, after the write in flight */
-    put_text(in,
+    kube_test_put(in,
         "{\"metadata\":{\"name\":\"r\",\"namespace\":\"ns\",\"resourceVersion\":\"2\"},"
         "\"status\":{\"parents\":[" OUR_PARENT("gw", "True") "]}}");
     krt_engine_flush(e);
@@ -420,42 +414,13 @@ static void test_krt_events_drive_the_writer(void **state)
 
 /* The libuv adapter: requests go out from the loop (never from inside the krt handler), answers
  * arrive later, stop cancels what is in flight and a restart re-reads before writing. */
-typedef struct afake {
-    int sent, cancelled;
-    char method[16];
-    kube_response_cb cb;
-    void *cb_ud;
-} afake_t;
-
-static int afake_request(void *ud, const char *method, const char *path, const char *ct,
-                         const char *body, size_t len, kube_response_cb cb, void *cb_ud,
-                         kube_call_t **call)
-{
-    (void)path, (void)ct, (void)body, (void)len;
-    afake_t *f = ud;
-    f->sent++;
-    snprintf(f->method, sizeof f->method, "%s", method);
-    f->cb = cb;
-    f->cb_ud = cb_ud;
-    *call = (kube_call_t *)f;
-    return KUBE_OK;
-}
-
-static void afake_cancel(void *ud, kube_call_t *call)
-{
-    afake_t *f = ud;
-    assert_ptr_equal(call, f);
-    f->cancelled++;
-    f->cb = NULL;
-}
-
 static void test_adapter_sends_from_the_loop_and_stops(void **state)
 {
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    afake_t f = {0};
-    kube_api_t api = {afake_request, afake_cancel, &f};
+    kube_test_api_t f = {0};
+    kube_api_t api = kube_test_api(&f, true);
     kube_status_writer_options_t o = {.wall_s = fixed_wall};
     kube_status_writer_t *w = kube_status_writer_new(api, &o);
     assert_int_equal(kube_status_writer_start(w, &loop), KUBE_OK);
@@ -465,7 +430,7 @@ static void test_adapter_sends_from_the_loop_and_stops(void **state)
     assert_int_equal(f.sent, 0); /* not from inside the offer */
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(f.sent, 1);
-    assert_string_equal(f.method, "PATCH");
+    assert_string_equal(f.last, "PATCH");
     /* a server error: retried from the loop after the backoff */
     kube_response_t r500 = {500, "{}", 2, NULL};
     f.cb(f.cb_ud, KUBE_OK, &r500);
@@ -481,7 +446,7 @@ static void test_adapter_sends_from_the_loop_and_stops(void **state)
     assert_int_equal(kube_status_writer_start(w, &loop), KUBE_OK);
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(f.sent, 3);
-    assert_string_equal(f.method, "GET");
+    assert_string_equal(f.last, "GET");
     kube_status_writer_free(w); /* cancels the GET, closes the timer */
     assert_int_equal(f.cancelled, 2);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -490,40 +455,24 @@ static void test_adapter_sends_from_the_loop_and_stops(void **state)
     json_decref(ours);
 }
 
-/* A transport that answers inside the request function (a request that cannot start). */
-static int sync_request(void *ud, const char *method, const char *path, const char *ct,
-                        const char *body, size_t len, kube_response_cb cb, void *cb_ud,
-                        kube_call_t **call)
-{
-    (void)method, (void)path, (void)ct, (void)body, (void)len;
-    int *n = ud;
-    (*n)++;
-    *call = (kube_call_t *)n;
-    if (*n == 1) {
-        cb(cb_ud, KUBE_EIO, NULL);
-    } else {
-        kube_response_t r = {200, "{}", 2, NULL};
-        cb(cb_ud, KUBE_OK, &r);
-    }
-    return KUBE_OK;
-}
-
 static void test_adapter_survives_answers_inside_the_request(void **state)
 {
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    int n = 0;
-    kube_api_t api = {sync_request, NULL, &n};
+    /* a request that cannot start, then a write */
+    static const kube_test_answer_t script[] = {{KUBE_EIO, 0, NULL}, {KUBE_OK, 200, "{}"}};
+    kube_test_api_t f = {.script = script, .script_len = 2};
+    kube_api_t api = kube_test_api(&f, false);
     kube_status_writer_options_t o = {.wall_s = fixed_wall, .backoff_base_ms = 1};
     kube_status_writer_t *w = kube_status_writer_new(api, &o);
     kube_status_writer_start(w, &loop);
     json_t *obj = route("1", NULL);
     json_t *ours = J("{\"parents\":[" OUR_PARENT("gw", "True") "]}");
     kube_status_writer_offer(w, ROUTE, obj, ours);
-    for (int i = 0; i < 100 && n < 2; i++)
+    for (int i = 0; i < 100 && f.sent < 2; i++)
         uv_run(&loop, UV_RUN_ONCE);
-    assert_int_equal(n, 2); /* failed at once, retried after the backoff, written */
+    assert_int_equal(f.sent, 2); /* failed at once, retried after the backoff, written */
     kube_status_writer_stats_t st;
     kube_status_writer_stats(w, &st);
     assert_int_equal(st.queued, 0);

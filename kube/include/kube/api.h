@@ -40,6 +40,25 @@ typedef struct kube_api {
 /* Returns: an api that sends through |c| (kept: must outlive every user of the api). */
 kube_api_t kube_api_client(kube_client_t *c);
 
+/* What a writer core's "_next" says (the status writer and the applier name these values in their
+ * own words: KUBE_STATUS_*, KUBE_APPLY_*). */
+typedef enum kube_api_next {
+    KUBE_API_IDLE = 0, /* nothing to do (or not active) */
+    KUBE_API_SEND = 1, /* make the request */
+    KUBE_API_WAIT = 2, /* call again after wait_ms */
+} kube_api_next_t;
+
+/* The request a writer core's "_next" fills. */
+typedef struct kube_api_req {
+    uint64_t id;              /* hand it back with the answer */
+    const char *method;
+    char path[512];
+    const char *content_type; /* NULL without a body */
+    char *body;               /* owned by the core until its next "_next" */
+    size_t len;
+    uint64_t wait_ms;         /* with KUBE_API_WAIT */
+} kube_api_req_t;
+
 /* A token bucket: |qps| tokens per second up to |burst|; starts full. No clock of its own. */
 typedef struct kube_bucket {
     double qps, burst, tokens;
@@ -54,6 +73,22 @@ uint64_t kube_bucket_take(kube_bucket_t *b, uint64_t now_ms);
 
 /* Returns: base * 2^attempt, capped at max (attempt 0 → base). */
 uint64_t kube_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms);
+
+/* When a queued write may be tried again: the failures so far and the time it waits for. Zero is
+ * "due now, no failures". */
+typedef struct kube_retry {
+    unsigned attempt;
+    uint64_t not_before; /* ms, on the caller's clock */
+} kube_retry_t;
+
+/* After a failure at |now_ms|: waits kube_backoff_ms(attempt) and counts the failure (the count
+ * stops at 30, long past any cap). */
+void kube_retry_later(kube_retry_t *r, uint64_t now_ms, uint64_t base_ms, uint64_t max_ms);
+/* Returns: true when |r| is due at |now_ms|; else false, with *wait_ms lowered to the time until
+ * it is due when that is sooner. */
+bool kube_retry_due(const kube_retry_t *r, uint64_t now_ms, uint64_t *wait_ms);
+/* Forgets the failures: due at once (a new desired state, or a new leader term). */
+void kube_retry_reset(kube_retry_t *r);
 
 /* Writes the path of an object: /api/v1[/namespaces/NS]/PLURAL[/NAME[/SUB]] for the core group
  * ("v1"), /apis/GROUP/VERSION/... otherwise. |ns|, |name| and |sub| may be NULL or "". Returns:

@@ -112,20 +112,13 @@ int kube_applier_watch(kube_applier_t *a, krt_collection_t *desired);
 int kube_applier_offer(kube_applier_t *a, const char *key, json_t *obj);
 
 typedef enum kube_apply_next {
-    KUBE_APPLY_IDLE = 0,
-    KUBE_APPLY_SEND = 1,
-    KUBE_APPLY_WAIT = 2,
+    KUBE_APPLY_IDLE = KUBE_API_IDLE,
+    KUBE_APPLY_SEND = KUBE_API_SEND,
+    KUBE_APPLY_WAIT = KUBE_API_WAIT,
 } kube_apply_next_t;
 
-typedef struct kube_apply_req {
-    uint64_t id;
-    const char *method; /* GET, POST, PATCH, DELETE */
-    char path[512];
-    const char *content_type;
-    char *body; /* owned by the applier until the next _next */
-    size_t len;
-    uint64_t wait_ms;
-} kube_apply_req_t;
+/* method GET, POST, PATCH or DELETE; the body is owned by the applier until the next _next. */
+typedef kube_api_req_t kube_apply_req_t;
 
 kube_apply_next_t kube_applier_next(kube_applier_t *a, uint64_t now_ms, kube_apply_req_t *req);
 void kube_applier_done(kube_applier_t *a, uint64_t id, int err, const kube_response_t *resp,

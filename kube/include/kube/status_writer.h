@@ -115,20 +115,13 @@ int kube_status_writer_offer(kube_status_writer_t *w, const kube_status_kind_t *
                              json_t *object, const json_t *ours);
 
 typedef enum kube_status_next {
-    KUBE_STATUS_IDLE = 0, /* nothing to do (or not active) */
-    KUBE_STATUS_SEND = 1, /* make |req| */
-    KUBE_STATUS_WAIT = 2, /* call again after req->wait_ms */
+    KUBE_STATUS_IDLE = KUBE_API_IDLE, /* nothing to do (or not active) */
+    KUBE_STATUS_SEND = KUBE_API_SEND, /* make |req| */
+    KUBE_STATUS_WAIT = KUBE_API_WAIT, /* call again after req->wait_ms */
 } kube_status_next_t;
 
-typedef struct kube_status_req {
-    uint64_t id;
-    const char *method;       /* "PATCH" or "GET" */
-    char path[512];
-    const char *content_type; /* NULL for GET */
-    char *body;               /* owned by the writer until the next call of _next */
-    size_t len;
-    uint64_t wait_ms;
-} kube_status_req_t;
+/* method "PATCH" or "GET"; the body is owned by the writer until the next call of _next. */
+typedef kube_api_req_t kube_status_req_t;
 
 /* Returns what to do at |now_ms|. Only while active. */
 kube_status_next_t kube_status_writer_next(kube_status_writer_t *w, uint64_t now_ms,
