@@ -83,48 +83,12 @@ void tr__note(tr__notes_t *n, bool invalid, const char *fmt, ...)
         n->oom = true;
 }
 
-/* Wraps |val| (a message; NULL skips) in a spec oneof. Every member of the unions is a message
- * pointer, so one store through the first member sets any. */
+/* A TrafficPolicySpec of |phase| wrapping |val| (tr__pb_oneof: takes val; NULL skips). */
 static void *tps(tr__pb_t *b, T_(TrafficPolicySpec__KindCase) kc, void *val, int phase)
 {
-    if (!val)
-        return NULL;
-    T_(TrafficPolicySpec) *t = tr__pb_new(b, &D_(traffic_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->phase = phase;
-    t->kind_case = kc;
-    t->timeout = val;
-    return t;
-}
-
-static void *bps(tr__pb_t *b, T_(BackendPolicySpec__KindCase) kc, void *val)
-{
-    if (!val)
-        return NULL;
-    T_(BackendPolicySpec) *t = tr__pb_new(b, &D_(backend_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->kind_case = kc;
-    t->a2a = val;
-    return t;
-}
-
-static void *fps(tr__pb_t *b, T_(FrontendPolicySpec__KindCase) kc, void *val)
-{
-    if (!val)
-        return NULL;
-    T_(FrontendPolicySpec) *t = tr__pb_new(b, &D_(frontend_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->kind_case = kc;
-    t->tcp = val;
+    T_(TrafficPolicySpec) *t = tr__pb_oneof(b, &D_(traffic_policy_spec), kc, val);
+    if (t)
+        t->phase = phase;
     return t;
 }
 
@@ -1429,8 +1393,9 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         if (!known(backend_keys, k))
             tr__note(notes, false, "%s.%s is not supported", path, k);
     }
-#define BF(kc, feature, val) \
-    feat_add(b, out, 1, feature, bps(b, R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
+#define BF(kc, feature, val)     \
+    feat_add(b, out, 1, feature, \
+             tr__pb_oneof(b, &D_(backend_policy_spec), R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(sec, "tcp"))) {
         snprintf(p, sizeof p, "%s.tcp", path);
         T_(BackendPolicySpec__BackendTCP) *x = tr__pb_new(b, &D_(backend_policy_spec__backend_tcp));
@@ -1663,8 +1628,9 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         if (!known(keys, k))
             tr__note(notes, false, "spec.frontend.%s is not supported", k);
     }
-#define FF(kc, feature, val) \
-    feat_add(b, out, 2, feature, fps(b, R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
+#define FF(kc, feature, val)     \
+    feat_add(b, out, 2, feature, \
+             tr__pb_oneof(b, &D_(frontend_policy_spec), R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(f, "tcp"))) {
         T_(FrontendPolicySpec__TCP) *x = tr__pb_new(b, &D_(frontend_policy_spec__tcp));
         if (x)
