@@ -83,48 +83,12 @@ void tr__note(tr__notes_t *n, bool invalid, const char *fmt, ...)
         n->oom = true;
 }
 
-/* Wraps |val| (a message; NULL skips) in a spec oneof. Every member of the unions is a message
- * pointer, so one store through the first member sets any. */
+/* A TrafficPolicySpec of |phase| wrapping |val| (tr__pb_oneof: takes val; NULL skips). */
 static void *tps(tr__pb_t *b, T_(TrafficPolicySpec__KindCase) kc, void *val, int phase)
 {
-    if (!val)
-        return NULL;
-    T_(TrafficPolicySpec) *t = tr__pb_new(b, &D_(traffic_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->phase = phase;
-    t->kind_case = kc;
-    t->timeout = val;
-    return t;
-}
-
-static void *bps(tr__pb_t *b, T_(BackendPolicySpec__KindCase) kc, void *val)
-{
-    if (!val)
-        return NULL;
-    T_(BackendPolicySpec) *t = tr__pb_new(b, &D_(backend_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->kind_case = kc;
-    t->a2a = val;
-    return t;
-}
-
-static void *fps(tr__pb_t *b, T_(FrontendPolicySpec__KindCase) kc, void *val)
-{
-    if (!val)
-        return NULL;
-    T_(FrontendPolicySpec) *t = tr__pb_new(b, &D_(frontend_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->kind_case = kc;
-    t->tcp = val;
+    T_(TrafficPolicySpec) *t = tr__pb_oneof(b, &D_(traffic_policy_spec), kc, val);
+    if (t)
+        t->phase = phase;
     return t;
 }
 
@@ -762,6 +726,32 @@ static void api_keys_from(tr__pb_t *b, const krt_obj_t *secret, T_(TrafficPolicy
     }
 }
 
+/* Fetches the objects of |src| carrying every label of the matchLabels object |ml| (a value that
+ * is not a string must be ""), and records the dependency. Returns the count, *found borrowed
+ * until the transformation returns; 0 with *oom set when out of memory. */
+static size_t fetch_match_labels(krt_ctx_t *ctx, krt_collection_t *src, json_t *ml,
+                                 const krt_obj_t *const **found, bool *oom)
+{
+    *found = NULL;
+    size_t n = json_object_size(ml), i = 0;
+    krt_label_t *items = krt_calloc(n ? n : 1, sizeof *items);
+    if (!items) {
+        *oom = true;
+        return 0;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(ml, k, v)
+    {
+        items[i].key = k;
+        items[i++].value = json_string_value(v) ? json_string_value(v) : "";
+    }
+    krt_labels_t want = {items, i};
+    size_t nf = krt_fetch_labels(ctx, src, &want, found); /* the fetch copies the labels */
+    krt_free(items);
+    return nf;
+}
+
 static void *api_key_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *j,
                           tr__pb_t *b, tr__notes_t *notes)
 {
@@ -790,29 +780,14 @@ static void *api_key_auth(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, j
         else
             api_keys_from(b, s, x, path, notes);
     } else if (sel) {
-        json_t *ml = json_object_get(sel, "matchLabels");
-        size_t n = json_object_size(ml), i = 0;
-        krt_label_t *items = krt_calloc(n ? n : 1, sizeof *items);
-        if (!items) {
-            b->oom = true;
-            return x;
-        }
-        const char *k;
-        json_t *v;
-        json_object_foreach(ml, k, v)
-        {
-            items[i].key = k;
-            items[i++].value = json_string_value(v) ? json_string_value(v) : "";
-        }
-        krt_labels_t want = {items, i};
         const krt_obj_t *const *found;
-        size_t nf = krt_fetch_labels(ctx, g->in.secrets, &want, &found);
+        size_t nf = fetch_match_labels(ctx, g->in.secrets, json_object_get(sel, "matchLabels"),
+                                       &found, &b->oom);
         for (size_t s = 0; s < nf; s++) {
             const char *sns = krt_json_namespace(found[s]);
             if (sns && strcmp(sns, ns) == 0)
                 api_keys_from(b, found[s], x, path, notes);
         }
-        krt_free(items);
     }
     return x;
 }
@@ -1429,8 +1404,9 @@ void tr__agw_backend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         if (!known(backend_keys, k))
             tr__note(notes, false, "%s.%s is not supported", path, k);
     }
-#define BF(kc, feature, val) \
-    feat_add(b, out, 1, feature, bps(b, R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
+#define BF(kc, feature, val)     \
+    feat_add(b, out, 1, feature, \
+             tr__pb_oneof(b, &D_(backend_policy_spec), R_(BACKEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(sec, "tcp"))) {
         snprintf(p, sizeof p, "%s.tcp", path);
         T_(BackendPolicySpec__BackendTCP) *x = tr__pb_new(b, &D_(backend_policy_spec__backend_tcp));
@@ -1663,8 +1639,9 @@ static void frontend_section(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns
         if (!known(keys, k))
             tr__note(notes, false, "spec.frontend.%s is not supported", k);
     }
-#define FF(kc, feature, val) \
-    feat_add(b, out, 2, feature, fps(b, R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
+#define FF(kc, feature, val)     \
+    feat_add(b, out, 2, feature, \
+             tr__pb_oneof(b, &D_(frontend_policy_spec), R_(FRONTEND_POLICY_SPEC__KIND_##kc), val))
     if ((v = json_object_get(f, "tcp"))) {
         T_(FrontendPolicySpec__TCP) *x = tr__pb_new(b, &D_(frontend_policy_spec__tcp));
         if (x)
@@ -1840,6 +1817,21 @@ static void target_problem(target_t *t, bool invalid, const char *fmt, const cha
         memcpy(t->msg + sizeof t->msg - 4, "...", 4);
 }
 
+/* The target's Gateways become those whose Routes send to |rkey| (a route-refs index key; takes
+ * it, NULL when out of memory). */
+static void target_reached_by_routes(krt_ctx_t *ctx, const tr_graph_t *g, target_t *t, char *rkey,
+                                     tr__pb_t *b)
+{
+    json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey, false) : NULL;
+    krt_free(rkey);
+    if (gws) {
+        json_decref(t->gateways);
+        t->gateways = gws;
+    } else {
+        b->oom = true;
+    }
+}
+
 /* Resolves one target of kind |t->kind| named |t->name| in |ns|. */
 static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, json_t *spec,
                            target_t *t, tr__pb_t *b)
@@ -1991,16 +1983,8 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         t->pt->kind_case = R_(POLICY_TARGET__KIND_SERVICE);
         t->pt->service = x;
         t->attachment = ir_key_attachment(ns, host, t->section);
-        char *rkey = tr__fmt("service/%s/%s", ns, host);
+        target_reached_by_routes(ctx, g, t, tr__fmt("service/%s/%s", ns, host), b);
         krt_free(host);
-        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey, false) : NULL;
-        krt_free(rkey);
-        if (gws) {
-            json_decref(t->gateways);
-            t->gateways = gws;
-        } else {
-            b->oom = true;
-        }
         if (!t->attachment)
             b->oom = true;
         if (json_array_size(t->gateways) == 0 && !t->invalid)
@@ -2020,15 +2004,7 @@ static void target_resolve(krt_ctx_t *ctx, const tr_graph_t *g, const char *ns, 
         t->pt->kind_case = R_(POLICY_TARGET__KIND_BACKEND);
         t->pt->backend = x;
         t->attachment = ir_key_attachment(ns, t->name, t->section);
-        char *rkey = tr__fmt("backend/%s/%s", ns, t->name);
-        json_t *gws = rkey ? tr__gateways_reaching(ctx, g, rkey, false) : NULL;
-        krt_free(rkey);
-        if (gws) {
-            json_decref(t->gateways);
-            t->gateways = gws;
-        } else {
-            b->oom = true;
-        }
+        target_reached_by_routes(ctx, g, t, tr__fmt("backend/%s/%s", ns, t->name), b);
         if (!t->attachment)
             b->oom = true;
         if (json_array_size(t->gateways) == 0)
@@ -2235,23 +2211,13 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             tr__note(&notes, false, "spec.targetSelectors[%zu]: kind %s is not supported", i, kind);
             continue;
         }
-        json_t *ml = json_object_get(r, "matchLabels");
-        size_t n = json_object_size(ml), li = 0;
-        krt_label_t *items = krt_calloc(n ? n : 1, sizeof *items);
-        if (!items) {
+        const krt_obj_t *const *found;
+        bool oom = false;
+        size_t nf = fetch_match_labels(ctx, src, json_object_get(r, "matchLabels"), &found, &oom);
+        if (oom) {
             rc = KRT_ENOMEM;
             goto done;
         }
-        const char *lk;
-        json_t *lv;
-        json_object_foreach(ml, lk, lv)
-        {
-            items[li].key = lk;
-            items[li++].value = json_string_value(lv) ? json_string_value(lv) : "";
-        }
-        krt_labels_t want = {items, li};
-        const krt_obj_t *const *found;
-        size_t nf = krt_fetch_labels(ctx, src, &want, &found);
         for (size_t f = 0; f < nf && nt < MAX_TARGETS; f++) {
             const char *fns = krt_json_namespace(found[f]);
             if (!fns || strcmp(fns, ns) != 0 ||
@@ -2263,7 +2229,6 @@ int tr__agw_policy_transform(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
             t->section = tr__jstr(r, "sectionName");
             target_resolve(ctx, g, ns, spec, t, &b);
         }
-        krt_free(items);
     }
     if (b.oom || notes.oom) {
         rc = KRT_ENOMEM;

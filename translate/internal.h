@@ -177,6 +177,10 @@ typedef struct tr__pb {
 } tr__pb_t;
 /* A new message of |d| (initialised), or NULL (b->oom set). */
 void *tr__pb_new(tr__pb_t *b, const ProtobufCMessageDescriptor *d);
+/* A new message of |d| with its oneof member of field number |kc| (a *_KindCase value) set to
+ * the message |val|. Takes val: freed when the message cannot be made (b->oom set). A NULL val
+ * gives NULL. |kc| must name a message member of a oneof of |d| (asserted). */
+void *tr__pb_oneof(tr__pb_t *b, const ProtobufCMessageDescriptor *d, uint32_t kc, void *val);
 /* A copy of |s| ("" for NULL), or NULL (b->oom set). */
 char *tr__pb_str(tr__pb_t *b, const char *s);
 /* Appends |item| to the array *arr of *n pointers. Takes item: on OOM it is freed (ir_pb_free

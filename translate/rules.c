@@ -339,16 +339,7 @@ static T_(CORS) * cors(tr__pb_t *b, json_t *f)
 
 static T_(TrafficPolicySpec) * tps(tr__pb_t *b, T_(TrafficPolicySpec__KindCase) kc, void *val)
 {
-    if (!val)
-        return NULL;
-    T_(TrafficPolicySpec) *t = tr__pb_new(b, &D_(traffic_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->kind_case = kc;
-    t->timeout = val; /* every member of the union is a message pointer */
-    return t;
+    return tr__pb_oneof(b, &D_(traffic_policy_spec), kc, val);
 }
 
 static T_(DirectResponse) * status_500(tr__pb_t *b)
@@ -359,61 +350,125 @@ static T_(DirectResponse) * status_500(tr__pb_t *b)
     return d;
 }
 
+/* A filter type that another step translates (backend_rewrite): skipped without a report. */
+#define ELSEWHERE UINT32_MAX
+
+/* What the filters of one level become: a spec message of |spec| per filter, whose oneof member
+ * is the kind case named for the filter's type (0: not supported at this level). The route and
+ * backendRef levels read the same filter types with the same meaning; only the message they land
+ * in and what happens to an unsupported one differ, so one loop serves both. */
+typedef struct filter_level {
+    const ProtobufCMessageDescriptor *spec;
+    uint32_t req_header, resp_header, mirror, redirect, rewrite, cors;
+    const char *what;     /* names the filter in the problem message */
+    const char *then;     /* ends that message: what the unsupported filter leaves behind */
+    uint32_t unsupported; /* kind case of a status 500 answer in its place, or 0: none */
+} filter_level_t;
+
+static const filter_level_t route_level = {
+    .spec = &D_(traffic_policy_spec),
+    .req_header = R_(TRAFFIC_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER),
+    .resp_header = R_(TRAFFIC_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER),
+    .mirror = R_(TRAFFIC_POLICY_SPEC__KIND_REQUEST_MIRROR),
+    .redirect = R_(TRAFFIC_POLICY_SPEC__KIND_REQUEST_REDIRECT),
+    .rewrite = R_(TRAFFIC_POLICY_SPEC__KIND_URL_REWRITE),
+    .cors = R_(TRAFFIC_POLICY_SPEC__KIND_CORS),
+    .what = "filter",
+    .then = ": the rule answers 500",
+    .unsupported = R_(TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE),
+};
+
+static const filter_level_t backend_level = {
+    .spec = &D_(backend_policy_spec),
+    .req_header = R_(BACKEND_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER),
+    .resp_header = R_(BACKEND_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER),
+    .mirror = R_(BACKEND_POLICY_SPEC__KIND_REQUEST_MIRROR),
+    .redirect = R_(BACKEND_POLICY_SPEC__KIND_REQUEST_REDIRECT),
+    .rewrite = ELSEWHERE, /* no backend-level rewrite on the wire: backend_rewrite */
+    .what = "backendRef filter",
+    .then = "",
+};
+
+/* Translates the Gateway API |filters| into specs of |lv| appended to *arr / *n, in the filters'
+ * order, header modifiers and mirrors merged into the entry of the first of each. Redirect,
+ * rewrite and CORS are HTTPRoute filters only. */
+static void filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t *list,
+                    const filter_level_t *lv, void ***arr, size_t *n, tr__pb_t *b, tr__problem_t *p)
+{
+    T_(HeaderModifier) *req = NULL, *resp = NULL;
+    T_(RequestMirrors) *mir = NULL;
+    bool http = rk->which == TR_RK_HTTP;
+    size_t i;
+    json_t *f;
+    json_array_foreach(list, i, f)
+    {
+        const char *type = tr__jstr_or(f, "type", "");
+        uint32_t kc = 0;
+        void *val = NULL, **keep = NULL;
+        if (strcmp(type, "RequestHeaderModifier") == 0) {
+            json_t *hf = json_object_get(f, "requestHeaderModifier");
+            if (req) {
+                header_modifier(b, req, hf);
+                continue;
+            }
+            kc = lv->req_header;
+            val = header_modifier(b, NULL, hf);
+            keep = (void **)&req;
+        } else if (strcmp(type, "ResponseHeaderModifier") == 0) {
+            json_t *hf = json_object_get(f, "responseHeaderModifier");
+            if (resp) {
+                header_modifier(b, resp, hf);
+                continue;
+            }
+            kc = lv->resp_header;
+            val = header_modifier(b, NULL, hf);
+            keep = (void **)&resp;
+        } else if (strcmp(type, "RequestMirror") == 0) {
+            json_t *mf = json_object_get(f, "requestMirror");
+            if (mir) {
+                mirror(ctx, rk, ns, b, mir, mf, p);
+                continue;
+            }
+            kc = lv->mirror;
+            val = mirror(ctx, rk, ns, b, NULL, mf, p);
+            keep = (void **)&mir;
+        } else if (strcmp(type, "RequestRedirect") == 0 && http) {
+            kc = lv->redirect;
+            val = redirect(b, json_object_get(f, "requestRedirect"));
+        } else if (strcmp(type, "URLRewrite") == 0 && http && lv->rewrite) {
+            if (lv->rewrite == ELSEWHERE)
+                continue;
+            kc = lv->rewrite;
+            val = rewrite(b, json_object_get(f, "urlRewrite"));
+        } else if (strcmp(type, "CORS") == 0 && http && lv->cors) {
+            kc = lv->cors;
+            val = cors(b, json_object_get(f, "cors"));
+        } else {
+            tr__problem_set(p, false, "InvalidKind", "%s type %s is not supported%s", lv->what,
+                            type, lv->then);
+            if (!lv->unsupported)
+                continue;
+            kc = lv->unsupported;
+            val = status_500(b);
+        }
+        void *t = tr__pb_oneof(b, lv->spec, kc, val);
+        if (keep)
+            *keep = t ? val : NULL; /* a failed wrap freed val */
+        tr__pb_push(b, arr, n, t, true);
+        if (b->oom)
+            return; /* the push freed t, which req/resp/mir may name: the run fails and retries */
+    }
+}
+
 static void backend_rewrite(json_t *rule, T_(Route) * r, tr__pb_t *b, tr__problem_t *p);
 
 /* Route-level filters of an HTTPRoute or GRPCRoute rule into r->traffic_policies. */
 static void route_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t *rule,
                           T_(Route) * r, tr__pb_t *b, tr__problem_t *p)
 {
-    T_(TrafficPolicySpec) *req = NULL, *resp = NULL, *mir = NULL;
-    size_t i;
-    json_t *f;
-    json_array_foreach(tr__jarr(rule, "filters"), i, f)
-    {
-        const char *type = tr__jstr_or(f, "type", "");
-        T_(TrafficPolicySpec) *t = NULL;
-        if (strcmp(type, "RequestHeaderModifier") == 0) {
-            json_t *hf = json_object_get(f, "requestHeaderModifier");
-            if (req) {
-                header_modifier(b, req->request_header_modifier, hf);
-                continue;
-            }
-            t = req = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER),
-                          header_modifier(b, NULL, hf));
-        } else if (strcmp(type, "ResponseHeaderModifier") == 0) {
-            json_t *hf = json_object_get(f, "responseHeaderModifier");
-            if (resp) {
-                header_modifier(b, resp->response_header_modifier, hf);
-                continue;
-            }
-            t = resp = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER),
-                           header_modifier(b, NULL, hf));
-        } else if (strcmp(type, "RequestMirror") == 0) {
-            json_t *mf = json_object_get(f, "requestMirror");
-            if (mir) {
-                mirror(ctx, rk, ns, b, mir->request_mirror, mf, p);
-                continue;
-            }
-            T_(RequestMirrors) *rm = mirror(ctx, rk, ns, b, NULL, mf, p);
-            t = mir = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_REQUEST_MIRROR), rm);
-        } else if (strcmp(type, "RequestRedirect") == 0 && rk->which == TR_RK_HTTP) {
-            t = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_REQUEST_REDIRECT),
-                    redirect(b, json_object_get(f, "requestRedirect")));
-        } else if (strcmp(type, "URLRewrite") == 0 && rk->which == TR_RK_HTTP) {
-            t = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_URL_REWRITE),
-                    rewrite(b, json_object_get(f, "urlRewrite")));
-        } else if (strcmp(type, "CORS") == 0 && rk->which == TR_RK_HTTP) {
-            t = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_CORS), cors(b, json_object_get(f, "cors")));
-        } else {
-            tr__problem_set(p, false, "InvalidKind",
-                            "filter type %s is not supported: the rule answers 500", type);
-            t = tps(b, R_(TRAFFIC_POLICY_SPEC__KIND_DIRECT_RESPONSE), status_500(b));
-        }
-        tr__pb_push(b, (void ***)&r->traffic_policies, &r->n_traffic_policies, t, true);
-        if (b->oom)
-            return; /* the push freed t, which req/resp/mir may name: the run fails and retries */
-    }
-    if (rk->which != TR_RK_HTTP)
+    filters(ctx, rk, ns, tr__jarr(rule, "filters"), &route_level, (void ***)&r->traffic_policies,
+            &r->n_traffic_policies, b, p);
+    if (b->oom || rk->which != TR_RK_HTTP)
         return;
     backend_rewrite(rule, r, b, p);
     /* timeouts, then retry */
@@ -447,6 +502,7 @@ static void route_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, js
                 if (!x->retry_status_codes) {
                     b->oom = true;
                 } else {
+                    size_t i;
                     json_t *c;
                     json_array_foreach(tr__jarr(rt, "codes"), i, c)
                     {
@@ -464,70 +520,6 @@ static void route_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, js
 /* ---------------------------------------------------------------------------------------------
  * Backends.
  * ------------------------------------------------------------------------------------------- */
-static T_(BackendPolicySpec) * bps(tr__pb_t *b, T_(BackendPolicySpec__KindCase) kc, void *val)
-{
-    if (!val)
-        return NULL;
-    T_(BackendPolicySpec) *t = tr__pb_new(b, &D_(backend_policy_spec));
-    if (!t) {
-        ir_pb_free(val);
-        return NULL;
-    }
-    t->kind_case = kc;
-    t->request_header_modifier = val; /* every member of the union is a message pointer */
-    return t;
-}
-
-static void backend_filters(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t *ref,
-                            T_(RouteBackend) * rb, tr__pb_t *b, tr__problem_t *p)
-{
-    T_(BackendPolicySpec) *req = NULL, *resp = NULL, *mir = NULL;
-    size_t i;
-    json_t *f;
-    json_array_foreach(tr__jarr(ref, "filters"), i, f)
-    {
-        const char *type = tr__jstr_or(f, "type", "");
-        T_(BackendPolicySpec) *t = NULL;
-        if (strcmp(type, "RequestHeaderModifier") == 0) {
-            json_t *hf = json_object_get(f, "requestHeaderModifier");
-            if (req) {
-                header_modifier(b, req->request_header_modifier, hf);
-                continue;
-            }
-            t = req = bps(b, R_(BACKEND_POLICY_SPEC__KIND_REQUEST_HEADER_MODIFIER),
-                          header_modifier(b, NULL, hf));
-        } else if (strcmp(type, "ResponseHeaderModifier") == 0) {
-            json_t *hf = json_object_get(f, "responseHeaderModifier");
-            if (resp) {
-                header_modifier(b, resp->response_header_modifier, hf);
-                continue;
-            }
-            t = resp = bps(b, R_(BACKEND_POLICY_SPEC__KIND_RESPONSE_HEADER_MODIFIER),
-                           header_modifier(b, NULL, hf));
-        } else if (strcmp(type, "RequestMirror") == 0) {
-            json_t *mf = json_object_get(f, "requestMirror");
-            if (mir) {
-                mirror(ctx, rk, ns, b, mir->request_mirror, mf, p);
-                continue;
-            }
-            t = mir = bps(b, R_(BACKEND_POLICY_SPEC__KIND_REQUEST_MIRROR),
-                          mirror(ctx, rk, ns, b, NULL, mf, p));
-        } else if (strcmp(type, "RequestRedirect") == 0 && rk->which == TR_RK_HTTP) {
-            t = bps(b, R_(BACKEND_POLICY_SPEC__KIND_REQUEST_REDIRECT),
-                    redirect(b, json_object_get(f, "requestRedirect")));
-        } else if (strcmp(type, "URLRewrite") == 0 && rk->which == TR_RK_HTTP) {
-            continue; /* backend_rewrite: a rule-level rewrite, or reported */
-        } else {
-            tr__problem_set(p, false, "InvalidKind", "backendRef filter type %s is not supported",
-                            type);
-            continue;
-        }
-        tr__pb_push(b, (void ***)&rb->backend_policies, &rb->n_backend_policies, t, true);
-        if (b->oom)
-            return; /* as in route_filters: t may be named by req/resp/mir and is freed */
-    }
-}
-
 /* The urlRewrite of |ref|'s first URLRewrite filter, or NULL. Borrowed from |ref|. */
 static json_t *ref_rewrite(json_t *ref)
 {
@@ -559,8 +551,9 @@ static void backend_rewrite(json_t *rule, T_(Route) * r, tr__pb_t *b, tr__proble
     if (!first)
         return;
     if (!same || with != json_array_size(tr__jarr(rule, "backendRefs"))) {
-        tr__problem_set(p, false, "InvalidKind",
-                        "backendRef URLRewrite differs across the rule's backendRefs: not supported");
+        tr__problem_set(
+            p, false, "InvalidKind",
+            "backendRef URLRewrite differs across the rule's backendRefs: not supported");
         return;
     }
     tr__pb_push(b, (void ***)&r->traffic_policies, &r->n_traffic_policies,
@@ -579,7 +572,8 @@ static void backends(krt_ctx_t *ctx, const tr__rk_t *rk, const char *ns, json_t 
         if (!be.ok)
             tr__problem_set(p, false, be.reason, "%s", be.message);
         if (be.rb && be.ok)
-            backend_filters(ctx, rk, ns, ref, be.rb, b, p);
+            filters(ctx, rk, ns, tr__jarr(ref, "filters"), &backend_level,
+                    (void ***)&be.rb->backend_policies, &be.rb->n_backend_policies, b, p);
         tr__pb_push(b, (void ***)&r->backends, &r->n_backends, be.rb, true);
     }
 }

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -675,6 +676,27 @@ void *tr__pb_new(tr__pb_t *b, const ProtobufCMessageDescriptor *d)
         return NULL;
     }
     protobuf_c_message_init(d, m);
+    return m;
+}
+
+/* protobuf-c numbers a oneof's case enum by the member's field number, and the member's field
+ * descriptor says where the case and the value are stored: so one function wraps a message in
+ * any oneof, instead of one hand-written wrapper per spec type. */
+void *tr__pb_oneof(tr__pb_t *b, const ProtobufCMessageDescriptor *d, uint32_t kc, void *val)
+{
+    if (!val)
+        return NULL;
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, kc);
+    bool member =
+        f && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->type == PROTOBUF_C_TYPE_MESSAGE;
+    assert(member && "tr__pb_oneof: kc names no message member of a oneof of d");
+    void *m = member ? tr__pb_new(b, d) : NULL;
+    if (!m) {
+        ir_pb_free(val);
+        return NULL;
+    }
+    *(uint32_t *)((char *)m + f->quantifier_offset) = kc;
+    *(void **)((char *)m + f->offset) = val;
     return m;
 }
 

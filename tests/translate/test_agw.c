@@ -57,27 +57,20 @@ static const char *const world =
 
 typedef trt_fx_t fx_t;
 
-static int setup(void **state)
-{
-    *state = trt_fx_new(world);
-    return 0;
-}
-
 static void test_world_translates_as_expected(void **state)
 {
     fx_t *f = *state;
-    char *lines = tr_graph_dump_lines(f->t.g);
-    /* the backend exists on gw only: gw2 has no route to it */
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/backend/infra/be\""));
-    assert_null(strstr(lines, "infra/gw2/backend/"));
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/policy/traffic/infra/p1:timeout:infra/gw\""));
-    assert_non_null(
-        strstr(lines, "\"key\":\"infra/gw/policy/traffic/infra/p2:basicauth:infra/gw\""));
-    assert_non_null(
-        strstr(lines, "\"key\":\"infra/gw/policy/backend/infra/p3:backend-tls:infra/be\""));
-    /* the route's backendRef names the Backend by key */
-    assert_non_null(strstr(lines, "\"backend\":{\"backend\":\"infra/be\"}"));
-    free(lines);
+    /* the backend exists on gw only (gw2 has no route to it); the route's backendRef names it
+     * by key */
+    const char *const present[] = {
+        "\"key\":\"infra/gw/backend/infra/be\"",
+        "\"key\":\"infra/gw/policy/traffic/infra/p1:timeout:infra/gw\"",
+        "\"key\":\"infra/gw/policy/traffic/infra/p2:basicauth:infra/gw\"",
+        "\"key\":\"infra/gw/policy/backend/infra/p3:backend-tls:infra/be\"",
+        "\"backend\":{\"backend\":\"infra/be\"}",
+        NULL};
+    const char *const absent[] = {"infra/gw2/backend/", NULL};
+    trt_dump_expect(&f->t, present, absent);
 }
 
 static void test_policy_edit_recomputes_only_that_policy(void **state)
@@ -107,10 +100,7 @@ static void test_policy_retarget_moves_it(void **state)
                                    "Policy/status:~infra/p1", NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
     trt_fx_expect(f, "p1 moved to gw2", changes, recomputes);
-    const krt_obj_t *st =
-        krt_collection_get(tr_graph_status(f->t.g, TR_STATUS_AGW_POLICY), "infra/p1");
-    assert_non_null(st);
-    char *text = json_dumps(tr_status_json(st), JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = trt_status_text(&f->t, TR_STATUS_AGW_POLICY, "infra/p1");
     assert_non_null(strstr(text, "\"name\":\"gw2\""));
     assert_null(strstr(text, "\"name\":\"gw\""));
     free(text);
@@ -135,9 +125,7 @@ static void test_secret_deleted_fails_closed_with_status(void **state)
                                    "Policy/status:~infra/p2", NULL};
     const char *const recomputes[] = {"Policy=1", NULL};
     trt_fx_expect(f, "htpasswd Secret deleted", changes, recomputes);
-    const krt_obj_t *st =
-        krt_collection_get(tr_graph_status(f->t.g, TR_STATUS_AGW_POLICY), "infra/p2");
-    char *text = json_dumps(tr_status_json(st), JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = trt_status_text(&f->t, TR_STATUS_AGW_POLICY, "infra/p2");
     assert_non_null(strstr(text, "\"reason\":\"Invalid\""));
     assert_non_null(strstr(text, "Secret not found: infra/users"));
     free(text);
@@ -264,19 +252,13 @@ static void test_malformed_objects_get_status(void **state)
     trt_check_outputs(&f->t);
     const char *pols[] = {"infra/bad1", "infra/bad2", "infra/bad3"};
     for (int i = 0; i < 3; i++) {
-        const krt_obj_t *st =
-            krt_collection_get(tr_graph_status(f->t.g, TR_STATUS_AGW_POLICY), pols[i]);
-        assert_non_null(st);
-        char *text = json_dumps(tr_status_json(st), JSON_COMPACT);
+        char *text = trt_status_text(&f->t, TR_STATUS_AGW_POLICY, pols[i]);
         assert_non_null(strstr(text, "\"status\":\"False\""));
         free(text);
     }
     const char *bes[] = {"infra/bad4", "infra/bad5"};
     for (int i = 0; i < 2; i++) {
-        const krt_obj_t *st =
-            krt_collection_get(tr_graph_status(f->t.g, TR_STATUS_AGW_BACKEND), bes[i]);
-        assert_non_null(st);
-        char *text = json_dumps(tr_status_json(st), JSON_COMPACT);
+        char *text = trt_status_text(&f->t, TR_STATUS_AGW_BACKEND, bes[i]);
         assert_non_null(strstr(text, "\"reason\":\"TranslationError\""));
         free(text);
     }
@@ -284,25 +266,19 @@ static void test_malformed_objects_get_status(void **state)
 
 int main(void)
 {
+    const trt_world_t base = {world, NULL};
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_policy_edit_recomputes_only_that_policy, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_policy_retarget_moves_it, setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_edit_recomputes_the_policy_reading_it, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_deleted_fails_closed_with_status, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_route_to_backend_from_second_gateway_emits_it_there,
-                                        setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_policy_sending_to_backend_emits_it_on_that_gateway,
-                                        setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_backend_edit_recomputes_only_that_backend, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_parameters_merge_class_then_gateway, setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_parameters_missing_is_an_error_not_a_crash, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_objects_get_status, setup, trt_fx_teardown),
+        TRT_FX_TEST(test_world_translates_as_expected, &base),
+        TRT_FX_TEST(test_policy_edit_recomputes_only_that_policy, &base),
+        TRT_FX_TEST(test_policy_retarget_moves_it, &base),
+        TRT_FX_TEST(test_secret_edit_recomputes_the_policy_reading_it, &base),
+        TRT_FX_TEST(test_secret_deleted_fails_closed_with_status, &base),
+        TRT_FX_TEST(test_route_to_backend_from_second_gateway_emits_it_there, &base),
+        TRT_FX_TEST(test_policy_sending_to_backend_emits_it_on_that_gateway, &base),
+        TRT_FX_TEST(test_backend_edit_recomputes_only_that_backend, &base),
+        TRT_FX_TEST(test_parameters_merge_class_then_gateway, &base),
+        TRT_FX_TEST(test_parameters_missing_is_an_error_not_a_crash, &base),
+        TRT_FX_TEST(test_malformed_objects_get_status, &base),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,24 +59,31 @@ static const char *const world =
 
 typedef trt_fx_t fx_t;
 
-static int setup(void **state)
+/* Puts team-a/r1 as in the world but for its one hostname and its one backendRef. */
+static void put_r1(fx_t *f, const char *hostname, const char *backend_ref)
 {
-    *state = trt_fx_new(world);
-    return 0;
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+             "metadata: {name: r1, namespace: team-a}\n"
+             "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
+             "  hostnames: [%s]\n"
+             "  rules: [{backendRefs: [%s]}]\n",
+             hostname, backend_ref);
+    trt_put_yaml(&f->t, yaml);
 }
 
 static void test_world_translates_as_expected(void **state)
 {
     fx_t *f = *state;
-    char *lines = tr_graph_dump_lines(f->t.g);
     /* r1 on web; r2 on api and on gw2; r3 nowhere yet (team-b is not tier=frontend, api is
      * Same-namespace) */
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/team-a/r1.00.web\""));
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/infra/r2.00.api\""));
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw2/route/infra/r2.00.http\""));
-    assert_null(strstr(lines, "route/team-b/r3"));
-    assert_non_null(strstr(lines, "\"reason\":\"NotAllowedByListeners\""));
-    free(lines);
+    const char *const present[] = {"\"key\":\"infra/gw/route/team-a/r1.00.web\"",
+                                   "\"key\":\"infra/gw/route/infra/r2.00.api\"",
+                                   "\"key\":\"infra/gw2/route/infra/r2.00.http\"",
+                                   "\"reason\":\"NotAllowedByListeners\"", NULL};
+    const char *const absent[] = {"route/team-b/r3", NULL};
+    trt_dump_expect(&f->t, present, absent);
 }
 
 static void test_unchanged_put_announces_and_recomputes_nothing(void **state)
@@ -91,11 +98,7 @@ static void test_unchanged_put_announces_and_recomputes_nothing(void **state)
 static void test_route_hostname_edit_touches_that_route_only(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-                        "metadata: {name: r1, namespace: team-a}\n"
-                        "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
-                        "  hostnames: [b.example.com]\n"
-                        "  rules: [{backendRefs: [{name: app, port: 8080}]}]\n");
+    put_r1(f, "b.example.com", "{name: app, port: 8080}");
     const char *const changes[] = {"Route:~infra/gw/route/team-a/r1.00.web",
                                    "http-routes/status:~team-a/r1", NULL};
     const char *const recomputes[] = {"http-bindings=1", "http-routes=1", NULL};
@@ -105,11 +108,7 @@ static void test_route_hostname_edit_touches_that_route_only(void **state)
 static void test_route_hostname_out_of_listener_detaches(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-                        "metadata: {name: r1, namespace: team-a}\n"
-                        "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
-                        "  hostnames: [a.example.org]\n"
-                        "  rules: [{backendRefs: [{name: app, port: 8080}]}]\n");
+    put_r1(f, "a.example.org", "{name: app, port: 8080}");
     /* the binding changes, so the Gateway's attachedRoutes is recounted */
     const char *const changes[] = {"Route:-infra/gw/route/team-a/r1.00.web",
                                    "http-routes/status:~team-a/r1", "gateways/status:~infra/gw",
@@ -121,11 +120,7 @@ static void test_route_hostname_out_of_listener_detaches(void **state)
 static void test_backend_weight_edit_touches_that_route_only(void **state)
 {
     fx_t *f = *state;
-    trt_put_yaml(&f->t, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-                        "metadata: {name: r1, namespace: team-a}\n"
-                        "spec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
-                        "  hostnames: [a.example.com]\n"
-                        "  rules: [{backendRefs: [{name: app, port: 8080, weight: 5}]}]\n");
+    put_r1(f, "a.example.com", "{name: app, port: 8080, weight: 5}");
     const char *const changes[] = {"Route:~infra/gw/route/team-a/r1.00.web",
                                    "http-routes/status:~team-a/r1", NULL};
     /* the binding reads only parentRefs and hostnames of its route (a partial input) */
@@ -161,7 +156,8 @@ static void test_listener_added_rebinds_that_gateways_routes(void **state)
     trt_fx_expect(f, "listener added", changes, recomputes);
 }
 
-/* The translation of |world_yaml| then |edit_yaml| from scratch must equal |f|'s incremental one. */
+/* The translation of |world_yaml| then |edit_yaml| from scratch must equal |f|'s incremental one.
+ */
 static void expect_equal_to_full(fx_t *f, const char *world_yaml, const char *edit_yaml)
 {
     trt_t full;
@@ -193,10 +189,9 @@ static void test_listener_port_edit_rebinds_no_route_without_a_port(void **state
     /* r1, r2 and r3 name no port: their bindings read the listeners without their ports, so
      * none is re-examined; the Bind moves, the Listener names its new Bind (and the Gateway's
      * status object changes with the Gateway, krt's rule) */
-    const char *const changes[] = {"Bind:-infra/gw/bind/8080/infra/gw",
-                                   "Bind:+infra/gw/bind/8081/infra/gw",
-                                   "Listener:~infra/gw/listener/infra/gw.api",
-                                   "gateways/status:~infra/gw", NULL};
+    const char *const changes[] = {
+        "Bind:-infra/gw/bind/8080/infra/gw", "Bind:+infra/gw/bind/8081/infra/gw",
+        "Listener:~infra/gw/listener/infra/gw.api", "gateways/status:~infra/gw", NULL};
     const char *const recomputes[] = {"listener-records=1", "Bind=1",       "Listener=1",
                                       "gateways=1",         "parameters=1", NULL};
     trt_fx_expect(f, "listener port", changes, recomputes);
@@ -204,32 +199,15 @@ static void test_listener_port_edit_rebinds_no_route_without_a_port(void **state
 }
 
 /* r6 names gw's api listener by port. */
-static const char *const port_route =
-    "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-    "metadata: {name: r6, namespace: infra}\n"
-    "spec:\n  parentRefs: [{name: gw, port: 8080}]\n"
-    "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n";
-
-static int setup_port(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    trt_init(&f->t);
-    trt_put_yaml(&f->t, world);
-    trt_put_yaml(&f->t, port_route);
-    trt_mark_synced(&f->t);
-    trt_flush(&f->t);
-    trt_rec_subscribe(&f->t, &f->rec);
-    trt_counts_take(&f->t, &f->before);
-    *state = f;
-    return 0;
-}
+static const char *const port_route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                                      "metadata: {name: r6, namespace: infra}\n"
+                                      "spec:\n  parentRefs: [{name: gw, port: 8080}]\n"
+                                      "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n";
 
 static void test_listener_port_edit_rebinds_routes_naming_a_port(void **state)
 {
     fx_t *f = *state;
-    char *lines = tr_graph_dump_lines(f->t.g);
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/infra/r6.00.api\""));
-    free(lines);
+    assert_true(trt_dump_has(&f->t, "\"key\":\"infra/gw/route/infra/r6.00.api\""));
     trt_put_yaml(&f->t, gw_api_on_8081);
     /* only r6 read the port: it no longer matches (NoMatchingParent), which the Gateway's
      * attachedRoutes shows */
@@ -240,13 +218,11 @@ static void test_listener_port_edit_rebinds_routes_naming_a_port(void **state)
                                    "http-routes/status:~infra/r6",
                                    "gateways/status:~infra/gw",
                                    NULL};
-    const char *const recomputes[] = {"listener-records=1", "Bind=1",        "Listener=1",
-                                      "http-bindings=1",    "http-routes=1", "gateways=1",
-                                      "parameters=1",       NULL};
+    const char *const recomputes[] = {
+        "listener-records=1", "Bind=1",     "Listener=1",   "http-bindings=1",
+        "http-routes=1",      "gateways=1", "parameters=1", NULL};
     trt_fx_expect(f, "listener port with a port route", changes, recomputes);
-    lines = tr_graph_dump_lines(f->t.g);
-    assert_non_null(strstr(lines, "\"reason\":\"NoMatchingParent\""));
-    free(lines);
+    assert_true(trt_dump_has(&f->t, "\"reason\":\"NoMatchingParent\""));
     /* the world with r6 and the edit, from scratch */
     char *both = malloc(strlen(world) + strlen(port_route) + 8);
     assert_non_null(both);
@@ -264,10 +240,8 @@ static void test_grant_deleted_takes_effect(void **state)
     trt_flush(&f->t);
     trt_rec_clear(&f->rec);
     trt_counts_take(&f->t, &f->before);
-    char *lines = tr_graph_dump_lines(f->t.g);
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw/route/team-b/r3.00.web\""));
-    assert_non_null(strstr(lines, "api.infra.svc.cluster.local"));
-    free(lines);
+    assert_true(trt_dump_has(&f->t, "\"key\":\"infra/gw/route/team-b/r3.00.web\""));
+    assert_true(trt_dump_has(&f->t, "api.infra.svc.cluster.local"));
 
     trt_delete(&f->t, "gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "infra",
                "allow-team-b");
@@ -275,9 +249,7 @@ static void test_grant_deleted_takes_effect(void **state)
                                    "http-routes/status:~team-b/r3", NULL};
     const char *const recomputes[] = {"http-routes=1", NULL};
     trt_fx_expect(f, "grant deleted", changes, recomputes);
-    lines = tr_graph_dump_lines(f->t.g);
-    assert_non_null(strstr(lines, "\"reason\":\"RefNotPermitted\""));
-    free(lines);
+    assert_true(trt_dump_has(&f->t, "\"reason\":\"RefNotPermitted\""));
 }
 
 static void test_namespace_relabel_rebinds_routes_of_that_namespace(void **state)
@@ -340,9 +312,7 @@ static void test_service_deleted_breaks_its_routes_backend(void **state)
      * input is dropped, not recomputed. */
     const char *const recomputes[] = {"pod-workloads=2", "http-routes=1", NULL};
     trt_fx_expect(f, "service deleted", changes, recomputes);
-    char *lines = tr_graph_dump_lines(f->t.g);
-    assert_non_null(strstr(lines, "\"reason\":\"BackendNotFound\""));
-    free(lines);
+    assert_true(trt_dump_has(&f->t, "\"reason\":\"BackendNotFound\""));
 }
 
 /* A third Gateway admitting ListenerSets of its namespace, a set with one listener, a route bound
@@ -365,30 +335,15 @@ static const char *const ls_world =
     "spec:\n  parentRefs: [{name: gw3}]\n"
     "  rules: [{backendRefs: [{name: api, port: 9000}]}]\n";
 
-static int setup_ls(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    trt_init(&f->t);
-    trt_put_yaml(&f->t, world);
-    trt_put_yaml(&f->t, ls_world);
-    trt_mark_synced(&f->t);
-    trt_flush(&f->t);
-    trt_rec_subscribe(&f->t, &f->rec);
-    trt_counts_take(&f->t, &f->before);
-    *state = f;
-    return 0;
-}
-
 static void test_listener_set_translates(void **state)
 {
     fx_t *f = *state;
-    char *lines = tr_graph_dump_lines(f->t.g);
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/listener/infra/ls.set-web\""));
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/route/infra/r4.00.infra.ls.set-web\""));
-    /* a Gateway parentRef does not reach the set's listeners */
-    assert_non_null(strstr(lines, "\"key\":\"infra/gw3/route/infra/r5.00.http\""));
-    assert_null(strstr(lines, "r5.00.infra.ls"));
-    free(lines);
+    /* a Gateway parentRef (r5) does not reach the set's listeners */
+    const char *const present[] = {"\"key\":\"infra/gw3/listener/infra/ls.set-web\"",
+                                   "\"key\":\"infra/gw3/route/infra/r4.00.infra.ls.set-web\"",
+                                   "\"key\":\"infra/gw3/route/infra/r5.00.http\"", NULL};
+    const char *const absent[] = {"r5.00.infra.ls", NULL};
+    trt_dump_expect(&f->t, present, absent);
 }
 
 static void test_listener_set_edit_touches_its_gateway_and_routes_only(void **state)
@@ -449,40 +404,27 @@ static void test_gateway_class_handed_over_removes_everything_of_it(void **state
 
 int main(void)
 {
+    const trt_world_t base = {world, NULL}, with_port = {world, port_route},
+                      with_ls = {world, ls_world};
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_world_translates_as_expected, setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_unchanged_put_announces_and_recomputes_nothing, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_route_hostname_edit_touches_that_route_only, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_route_hostname_out_of_listener_detaches, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_backend_weight_edit_touches_that_route_only, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_listener_added_rebinds_that_gateways_routes, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_listener_port_edit_rebinds_no_route_without_a_port,
-                                        setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_listener_port_edit_rebinds_routes_naming_a_port,
-                                        setup_port, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_grant_deleted_takes_effect, setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_namespace_relabel_rebinds_routes_of_that_namespace,
-                                        setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_namespace_annotation_recomputes_nothing, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_pod_ip_change_touches_its_workload_only, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_service_port_change_touches_service_and_its_pods,
-                                        setup, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_service_deleted_breaks_its_routes_backend, setup,
-                                        trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_listener_set_translates, setup_ls, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_listener_set_edit_touches_its_gateway_and_routes_only,
-                                        setup_ls, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_listener_set_disallowed_removes_its_listeners,
-                                        setup_ls, trt_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_gateway_class_handed_over_removes_everything_of_it,
-                                        setup, trt_fx_teardown),
+        TRT_FX_TEST(test_world_translates_as_expected, &base),
+        TRT_FX_TEST(test_unchanged_put_announces_and_recomputes_nothing, &base),
+        TRT_FX_TEST(test_route_hostname_edit_touches_that_route_only, &base),
+        TRT_FX_TEST(test_route_hostname_out_of_listener_detaches, &base),
+        TRT_FX_TEST(test_backend_weight_edit_touches_that_route_only, &base),
+        TRT_FX_TEST(test_listener_added_rebinds_that_gateways_routes, &base),
+        TRT_FX_TEST(test_listener_port_edit_rebinds_no_route_without_a_port, &base),
+        TRT_FX_TEST(test_listener_port_edit_rebinds_routes_naming_a_port, &with_port),
+        TRT_FX_TEST(test_grant_deleted_takes_effect, &base),
+        TRT_FX_TEST(test_namespace_relabel_rebinds_routes_of_that_namespace, &base),
+        TRT_FX_TEST(test_namespace_annotation_recomputes_nothing, &base),
+        TRT_FX_TEST(test_pod_ip_change_touches_its_workload_only, &base),
+        TRT_FX_TEST(test_service_port_change_touches_service_and_its_pods, &base),
+        TRT_FX_TEST(test_service_deleted_breaks_its_routes_backend, &base),
+        TRT_FX_TEST(test_listener_set_translates, &with_ls),
+        TRT_FX_TEST(test_listener_set_edit_touches_its_gateway_and_routes_only, &with_ls),
+        TRT_FX_TEST(test_listener_set_disallowed_removes_its_listeners, &with_ls),
+        TRT_FX_TEST(test_gateway_class_handed_over_removes_everything_of_it, &base),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -351,13 +352,16 @@ typedef struct trt_fx {
     trt_counts_t before;
 } trt_fx_t;
 
-/* Returns: the fixture of |world_yaml| (free with trt_fx_teardown). */
-static inline trt_fx_t *trt_fx_new(const char *world_yaml)
+/* Returns: the fixture of |world_yaml| and then |more_yaml| (NULL: none), free with
+ * trt_fx_teardown. */
+static inline trt_fx_t *trt_fx_new(const char *world_yaml, const char *more_yaml)
 {
     trt_fx_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
     trt_init(&f->t);
     trt_put_yaml(&f->t, world_yaml);
+    if (more_yaml)
+        trt_put_yaml(&f->t, more_yaml);
     trt_mark_synced(&f->t);
     trt_flush(&f->t);
     trt_rec_subscribe(&f->t, &f->rec);
@@ -373,6 +377,66 @@ static inline int trt_fx_teardown(void **state)
     trt_dispose(&f->t);
     free(f);
     return 0;
+}
+
+/* The objects a fixture starts from: |yaml|, then |more| (NULL: none). */
+typedef struct trt_world {
+    const char *yaml;
+    const char *more;
+} trt_world_t;
+
+/* cmocka setup: the test's initial state is a trt_world_t (borrowed), replaced by its fixture. */
+static inline int trt_fx_setup(void **state)
+{
+    const trt_world_t *w = *state;
+    *state = trt_fx_new(w->yaml, w->more);
+    return 0;
+}
+
+/* A test run on a fresh fixture of |world| (a trt_world_t *, which must outlive the run). */
+#define TRT_FX_TEST(test, world) \
+    cmocka_unit_test_prestate_setup_teardown(test, trt_fx_setup, trt_fx_teardown, (void *)(world))
+
+/* Whether the graph's dump (tr_graph_dump_lines: every resource and status) contains |s|. */
+static inline bool trt_dump_has(trt_t *t, const char *s)
+{
+    char *lines = tr_graph_dump_lines(t->g);
+    assert_non_null(lines);
+    bool has = strstr(lines, s) != NULL;
+    free(lines);
+    return has;
+}
+
+/* Asserts the graph's dump contains every string of |present| and none of |absent| (both
+ * NULL-terminated); prints each one that is not as expected. */
+static inline void trt_dump_expect(trt_t *t, const char *const *present, const char *const *absent)
+{
+    char *lines = tr_graph_dump_lines(t->g);
+    assert_non_null(lines);
+    bool ok = true;
+    for (size_t i = 0; present[i]; i++)
+        if (!strstr(lines, present[i])) {
+            fprintf(stderr, "dump lacks %s\n", present[i]);
+            ok = false;
+        }
+    for (size_t i = 0; absent[i]; i++)
+        if (strstr(lines, absent[i])) {
+            fprintf(stderr, "dump has %s\n", absent[i]);
+            ok = false;
+        }
+    free(lines);
+    assert_true(ok);
+}
+
+/* The status object |key| of |kind| as compact JSON with sorted keys (owned by caller: free). */
+static inline char *trt_status_text(trt_t *t, tr_status_kind_t kind, const char *key)
+{
+    const krt_obj_t *st = krt_collection_get(tr_graph_status(t->g, kind), key);
+    if (!st)
+        fail_msg("no status %s", key);
+    char *text = json_dumps(tr_status_json(st), JSON_COMPACT | JSON_SORT_KEYS);
+    assert_non_null(text);
+    return text;
 }
 
 /* Flushes and checks the outputs, the announced changes and the recompute counts since the
