@@ -311,9 +311,10 @@ static void note_unknown(kube_source_t *s, const parts_t *pt, const char *origin
  *
  * Key decision: the source stores what the graph reads, not the API server's whole object.
  * Every kind loses metadata.managedFields and the last-applied-configuration annotation (often
- * half of a real object's bytes; nothing reads them). A Pod keeps only the fields translate reads
- * (KEEP_POD below): beyond memory, a Pod whose status churns in fields nobody reads (restart
- * counts, probe times, container states) then stores an equal object and costs no recompute.
+ * half of a real object's bytes; nothing reads them). A Pod keeps only the fields translate
+ * reads (the pod_* tables below): beyond memory, a Pod whose status churns in fields nobody reads
+ * (restart counts, probe times, container states) then stores an equal object and costs no
+ * recompute.
  * The alternative, keeping whole objects as informer caches do, pays for every Pod's image,
  * resources, volumes and container statuses in a process that never looks at them. A new reader
  * of a Pod field adds it to the tables (docs/sources.md lists them). The cut is made in place when

@@ -194,7 +194,8 @@ static uint64_t clients_nacks(const clients_t *cl)
     return n;
 }
 
-static void clients_reply(clients_t *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void clients_reply(clients_t *cl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void clients_reply(clients_t *cl, const char *fmt, ...)
 {
     char line[LINE_MAX_BYTES];
@@ -587,8 +588,8 @@ bool bs_wire_in_sync(bs_wire_t *w)
 {
     buf_t cmd = {0};
     char ans[LINE_MAX_BYTES];
-    bool ok = counts_cmd(w, 'Q', &cmd) == 0 && ask(w, &cmd, ans, sizeof(ans), "a sync check") == 0 &&
-              ans[0] == 'Y';
+    bool ok = counts_cmd(w, 'Q', &cmd) == 0 &&
+              ask(w, &cmd, ans, sizeof(ans), "a sync check") == 0 && ans[0] == 'Y';
     free(cmd.p);
     return ok;
 }
