@@ -84,6 +84,8 @@ int kube__pump_start(kube__pump_t *p, uv_loop_t *loop)
 {
     if (p->timer)
         return KUBE_OK;
+    if (!loop)
+        return KUBE_EINVAL;
     uv_timer_t *t = calloc(1, sizeof *t);
     int rc = !t ? KUBE_ENOMEM : uv_timer_init(loop, t) != 0 ? KUBE_EUV : KUBE_OK;
     if (rc != KUBE_OK) {

@@ -57,7 +57,8 @@ void kube__pump_init(kube__pump_t *p, kube_api_t api, kube__pump_next_fn next,
                      kube__pump_done_fn done, void *core);
 
 /* Makes the timer on |loop| (kept) the first time; later calls keep the first loop. Does not run
- * the core: call _kick. Returns KUBE_OK, KUBE_ENOMEM, KUBE_EUV (then nothing changed). */
+ * the core: call _kick. Returns KUBE_OK, KUBE_EINVAL (no loop), KUBE_ENOMEM, KUBE_EUV (then
+ * nothing changed). */
 int kube__pump_start(kube__pump_t *p, uv_loop_t *loop);
 
 /* Runs the core from the loop soon (never from inside the caller: a krt handler or an answer may

@@ -78,7 +78,7 @@ static void leader_start(ctl_app_t *a)
     a->leading = true;
     a->leader_starts++;
     if (a->sw)
-        kube_status_writer_start(a->sw, a->client ? uv_default_loop() : NULL);
+        kube_status_writer_start(a->sw, uv_default_loop());
     if (a->ap)
         kube_applier_start(a->ap, uv_default_loop());
     fprintf(stderr, "krtgate: leading: leader-only work may run (id %s)\n", a->id);
