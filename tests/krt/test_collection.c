@@ -460,6 +460,37 @@ static int split_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     return KRT_OK;
 }
 
+/* Inputs that claim output keys ("a" = "k1,k2" claims k1 and k2), split into outputs whose value
+ * is the claiming input, with a recorder on the outputs: the setup of the duplicate-key tests. */
+typedef struct claims {
+    test_env_t env;
+    krt_collection_t *src;
+    krt_collection_t *out;
+    test_rec_t rec;
+} claims_t;
+
+static void claims_init(claims_t *f)
+{
+    test_env_init(&f->env);
+    f->src = krt_static_new(f->env.e, &test_kv_type, "claims", true);
+    f->out = krt_derive_new(f->env.e, f->src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn,
+                            NULL);
+    test_rec_subscribe(&f->rec, f->out, false);
+}
+
+/* One step: input |in| now claims |keys|, and the engine flushes. */
+static void claims_set(claims_t *f, const char *in, const char *keys)
+{
+    PUT(f->src, kv_new(in, keys));
+    FLUSH(f->env.e);
+}
+
+static void claims_dispose(claims_t *f)
+{
+    test_rec_dispose(&f->rec);
+    test_env_dispose(&f->env);
+}
+
 static void test_collection_many_diffs_each_input_outputs(void **state)
 {
     (void)state;
@@ -523,142 +554,119 @@ static void
 test_collection_duplicate_output_keys_across_inputs_are_reported_and_shadowed(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
+    claims_t f;
+    claims_init(&f);
 
-    PUT(src, kv_new("a", "dupkey"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "add/dupkey=a");
-    assert_int_equal(test_stats(out).dup_keys, 0);
+    claims_set(&f, "a", "dupkey");
+    EXPECT_VALUES(&f.rec, "add/dupkey=a");
+    assert_int_equal(test_stats(f.out).dup_keys, 0);
 
     /* b claims the same key: reported, shadowed, no event, a keeps it. */
-    size_t warnings = env.log.warnings;
-    PUT(src, kv_new("b", "dupkey"));
-    FLUSH(env.e);
-    EXPECT_NO_EVENTS(&rec);
-    assert_int_equal(test_stats(out).dup_keys, 1);
-    assert_true(env.log.warnings > warnings);
-    assert_true(test_log_count(&env.log, "dupkey") >= 1);
-    assert_string_equal(kv_get(out, "dupkey"), "a");
+    size_t warnings = f.env.log.warnings;
+    claims_set(&f, "b", "dupkey");
+    EXPECT_NO_EVENTS(&f.rec);
+    assert_int_equal(test_stats(f.out).dup_keys, 1);
+    assert_true(f.env.log.warnings > warnings);
+    assert_true(test_log_count(&f.env.log, "dupkey") >= 1);
+    assert_string_equal(kv_get(f.out, "dupkey"), "a");
 
     /* The owner stops producing it: the shadowed claim takes over as an update. */
-    PUT(src, kv_new("a", "m"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "update/dupkey=b", "add/m=a");
-    assert_string_equal(kv_get(out, "dupkey"), "b");
+    claims_set(&f, "a", "m");
+    EXPECT_VALUES(&f.rec, "update/dupkey=b", "add/m=a");
+    assert_string_equal(kv_get(f.out, "dupkey"), "b");
 
     /* Shadow an owner that is then deleted outright. */
-    PUT(src, kv_new("c", "m"));
-    FLUSH(env.e);
-    EXPECT_NO_EVENTS(&rec);
-    assert_int_equal(test_stats(out).dup_keys, 2);
-    DEL(src, "a");
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "update/m=c");
+    claims_set(&f, "c", "m");
+    EXPECT_NO_EVENTS(&f.rec);
+    assert_int_equal(test_stats(f.out).dup_keys, 2);
+    DEL(f.src, "a");
+    FLUSH(f.env.e);
+    EXPECT_VALUES(&f.rec, "update/m=c");
 
-    DEL(src, "b");
-    DEL(src, "c");
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "delete/dupkey", "delete/m");
-    assert_int_equal(krt_collection_len(out), 0);
+    DEL(f.src, "b");
+    DEL(f.src, "c");
+    FLUSH(f.env.e);
+    EXPECT_EVENTS(&f.rec, "delete/dupkey", "delete/m");
+    assert_int_equal(krt_collection_len(f.out), 0);
 
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    claims_dispose(&f);
 }
 
 static void test_collection_shadow_takes_over_with_its_latest_object(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
-    PUT(src, kv_new("a", "k"));
-    FLUSH(env.e);
-    PUT(src, kv_new("b", "k"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "add/k=a");
+    claims_t f;
+    claims_init(&f);
+    claims_set(&f, "a", "k");
+    claims_set(&f, "b", "k");
+    EXPECT_VALUES(&f.rec, "add/k=a");
     /* b's claim changes while shadowed (it now also claims k2): only k2 is announced. */
-    PUT(src, kv_new("b", "k,k2"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "add/k2=b");
-    DEL(src, "a");
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "update/k=b");
+    claims_set(&f, "b", "k,k2");
+    EXPECT_VALUES(&f.rec, "add/k2=b");
+    DEL(f.src, "a");
+    FLUSH(f.env.e);
+    EXPECT_VALUES(&f.rec, "update/k=b");
     /* Now b owns k: dropping it deletes k, nobody is left to take over. */
-    PUT(src, kv_new("b", "k2"));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "delete/k");
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    claims_set(&f, "b", "k2");
+    EXPECT_EVENTS(&f.rec, "delete/k");
+    claims_dispose(&f);
 }
 
 static void
 test_collection_duplicate_claims_in_one_flush_keep_one_and_shadow_the_other(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
-    PUT(src, kv_new("b", "k"));
-    PUT(src, kv_new("a", "k"));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "add/k");
-    assert_int_equal(test_stats(out).dup_keys, 1);
-    const char *owner = kv_get(out, "k");
+    claims_t f;
+    claims_init(&f);
+    PUT(f.src, kv_new("b", "k"));
+    claims_set(&f, "a", "k");
+    EXPECT_EVENTS(&f.rec, "add/k");
+    assert_int_equal(test_stats(f.out).dup_keys, 1);
+    const char *owner = kv_get(f.out, "k");
     assert_true(!strcmp(owner, "a") || !strcmp(owner, "b"));
     char other[2] = {owner[0] == 'a' ? 'b' : 'a', 0};
     char gone[2] = {owner[0], 0};
     /* Never silently dropped: the other claim takes over when the owner goes. */
-    DEL(src, gone);
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "update/k");
-    assert_string_equal(kv_get(out, "k"), other);
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    DEL(f.src, gone);
+    FLUSH(f.env.e);
+    EXPECT_EVENTS(&f.rec, "update/k");
+    assert_string_equal(kv_get(f.out, "k"), other);
+    claims_dispose(&f);
 }
 
 static void test_collection_owner_and_shadow_stopping_together_is_one_delete(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
-    PUT(src, kv_new("a", "k"));
-    FLUSH(env.e);
-    PUT(src, kv_new("b", "k"));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "add/k");
+    claims_t f;
+    claims_init(&f);
+    claims_set(&f, "a", "k");
+    claims_set(&f, "b", "k");
+    EXPECT_EVENTS(&f.rec, "add/k");
     /* Owner and shadow both stop, in one flush: a delete, nothing else. */
-    PUT(src, kv_new("a", ""));
-    PUT(src, kv_new("b", ""));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "delete/k");
-    assert_int_equal(krt_collection_len(out), 0);
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    PUT(f.src, kv_new("a", ""));
+    PUT(f.src, kv_new("b", ""));
+    FLUSH(f.env.e);
+    EXPECT_EVENTS(&f.rec, "delete/k");
+    assert_int_equal(krt_collection_len(f.out), 0);
+    claims_dispose(&f);
 }
 
 /* Emits the same key twice; records what the second krt_emit returned. */
 typedef struct twice {
     int second_rc;
 } twice_t;
+
+/* Derives "out" from one kv input "in" through |fn| (which reports into |t|) and flushes once: the
+ * setup of the tests of what krt_emit refuses. Returns: the output collection, owned by |env|. */
+static krt_collection_t *emit_once(test_env_t *env, unsigned flags, krt_transform_cb fn, twice_t *t)
+{
+    test_env_init(env);
+    krt_collection_t *src = krt_static_new(env->e, &test_kv_type, "src", true);
+    krt_collection_t *out = krt_derive_new(env->e, src, &test_kv_type, "out", flags, fn, t);
+    PUT(src, kv_new("in", ""));
+    FLUSH(env->e);
+    return out;
+}
 
 static int emit_twice_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
@@ -672,13 +680,8 @@ static void test_collection_same_key_twice_from_one_input_keeps_first(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     twice_t t = {0};
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "out", KRT_DERIVE_MANY, emit_twice_fn, &t);
-    PUT(src, kv_new("in", ""));
-    FLUSH(env.e);
+    krt_collection_t *out = emit_once(&env, KRT_DERIVE_MANY, emit_twice_fn, &t);
     assert_int_equal(t.second_rc, KRT_EDUPKEY);
     assert_string_equal(kv_get(out, "x"), "in");
     assert_int_equal(test_stats(out).dup_keys, 1);
@@ -697,13 +700,8 @@ static void test_collection_one_to_one_rejects_a_second_output(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     twice_t t = {0};
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "out", KRT_DERIVE_ONE, emit_two_keys_fn, &t);
-    PUT(src, kv_new("in", ""));
-    FLUSH(env.e);
+    krt_collection_t *out = emit_once(&env, KRT_DERIVE_ONE, emit_two_keys_fn, &t);
     assert_int_equal(t.second_rc, KRT_EINVAL);
     EXPECT_KEYS(out, "first");
     test_env_dispose(&env);
@@ -720,13 +718,8 @@ static void test_collection_emit_of_wrong_type_is_rejected(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     twice_t t = {0};
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "out", KRT_DERIVE_ONE, emit_wrong_type_fn, &t);
-    PUT(src, kv_new("in", ""));
-    FLUSH(env.e);
+    krt_collection_t *out = emit_once(&env, KRT_DERIVE_ONE, emit_wrong_type_fn, &t);
     assert_int_equal(t.second_rc, KRT_ETYPE);
     assert_int_equal(krt_collection_len(out), 0);
     test_env_dispose(&env);
