@@ -664,6 +664,18 @@ static inline void test_env_dispose(test_env_t *env)
 
 #define CHECK(e) assert_int_equal(krt_engine_check(e), KRT_OK)
 
+/* Starts |env| with one static collection |name| of |type| (keeping events) and a recorder |rec|
+ * subscribed to it without replay. Returns: the collection, owned by env's engine. */
+static inline krt_collection_t *test_static_recorded(test_env_t *env, test_rec_t *rec,
+                                                     const krt_type_t *type, const char *name)
+{
+    test_env_init(env);
+    krt_collection_t *c = krt_static_new(env->e, type, name, true);
+    assert_non_null(c);
+    test_rec_subscribe(rec, c, false);
+    return c;
+}
+
 /* Flushes and asserts the result is |want| (name and number on failure), then checks invariants. */
 static inline void test_flush_expect(krt_engine_t *e, int want)
 {

@@ -278,10 +278,8 @@ static void test_lifecycle_static_with_pending_changes_can_be_freed(void **state
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     FLUSH(env.e);
     PUT(kvs, kv_new("b", "1"));

@@ -43,10 +43,8 @@ static void test_static_identical_put_is_announced_as_update(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     PUT(pods, pod_new("ns", "b", "1.1.1.1", "app=x"));
     FLUSH(env.e);
@@ -64,10 +62,8 @@ static void test_static_put_if_changed_of_equal_object_announces_nothing(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     assert_int_equal(krt_static_put_if_changed(pods, pod_new("ns", "b", "1.1.1.1", NULL)), 1);
     CHECK(env.e);
@@ -97,10 +93,8 @@ static void test_static_puts_between_flushes_coalesce_into_one_event(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     /* Absent at the last flush: an add carrying the latest object. */
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -167,10 +161,8 @@ static void test_static_put_then_delete_of_new_key_announces_nothing(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     DEL(pods, "ns/a");
@@ -193,10 +185,8 @@ static void test_static_delete_then_put_of_flushed_key_is_one_update(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
     EXPECT_EVENTS(&rec, "add/ns/a");
@@ -219,10 +209,8 @@ static void test_static_batch_is_sorted_by_key(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
 
     PUT(kvs, kv_new("c", "3"));
     PUT(kvs, kv_new("a", "1"));
@@ -250,10 +238,8 @@ static void test_static_reset_announces_only_the_difference(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
 
     PUT(kvs, kv_new("keep", "1"));
     PUT(kvs, kv_new("change", "1"));
@@ -291,10 +277,8 @@ static void test_static_reset_with_duplicate_keys_changes_nothing(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     FLUSH(env.e);
     EXPECT_EVENTS(&rec, "add/a");
@@ -320,10 +304,8 @@ static void test_static_delete_matching_removes_every_match_in_one_batch(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "x"));
     PUT(kvs, kv_new("b", "y"));
     PUT(kvs, kv_new("c", "x"));
