@@ -664,14 +664,22 @@ static inline void test_env_dispose(test_env_t *env)
 
 #define CHECK(e) assert_int_equal(krt_engine_check(e), KRT_OK)
 
-/* Starts |env| with one static collection |name| of |type| (keeping events) and a recorder |rec|
- * subscribed to it without replay. Returns: the collection, owned by env's engine. */
-static inline krt_collection_t *test_static_recorded(test_env_t *env, test_rec_t *rec,
-                                                     const krt_type_t *type, const char *name)
+/* Starts |env| with one static collection |name| of |type| (keeping events), the source most
+ * tests begin with. Returns: the collection, owned by env's engine. */
+static inline krt_collection_t *test_env_init_static(test_env_t *env, const krt_type_t *type,
+                                                     const char *name)
 {
     test_env_init(env);
     krt_collection_t *c = krt_static_new(env->e, type, name, true);
     assert_non_null(c);
+    return c;
+}
+
+/* test_env_init_static with a recorder |rec| subscribed to the collection without replay. */
+static inline krt_collection_t *test_static_recorded(test_env_t *env, test_rec_t *rec,
+                                                     const krt_type_t *type, const char *name)
+{
+    krt_collection_t *c = test_env_init_static(env, type, name);
     test_rec_subscribe(rec, c, false);
     return c;
 }

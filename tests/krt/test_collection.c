@@ -23,8 +23,7 @@ static void test_collection_simple_transform_emits_adds_updates_deletes_and_repl
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple-pods",
                                               KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
     assert_non_null(simple);
@@ -91,8 +90,7 @@ static void test_collection_three_level_chain_is_complete_after_first_flush(void
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
     PUT(pods, pod_new("ns", "a", "10.0.0.1", "app=x"));
     PUT(pods, pod_new("ns", "b", "10.0.0.2", "app=x,tier=web"));
@@ -237,8 +235,7 @@ static void test_collection_many_with_label_selected_dependencies(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
     krt_collection_t *eps = krt_derive_new(env.e, svcs, &test_kv_type, "endpoints", KRT_DERIVE_MANY,
                                            svc_pod_endpoints_fn, pods);
@@ -301,8 +298,7 @@ static void test_collection_deleting_and_re_adding_an_input(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple", KRT_DERIVE_ONE,
                                               test_pod_to_ip_kv, NULL);
     test_rec_t rec;
@@ -362,8 +358,7 @@ static void test_collection_diamond_emits_no_spurious_events(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *a = krt_derive_new(env.e, pods, &test_kv_type, "simple-pods", KRT_DERIVE_ONE,
                                          test_pod_to_ip_kv, NULL);
     krt_collection_t *b =
@@ -428,8 +423,7 @@ static void test_collection_output_key_change_is_delete_plus_add(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out = krt_derive_new(env.e, pods, &test_kv_type, "routes", KRT_DERIVE_ONE,
                                            key_from_label_fn, NULL);
     test_rec_t rec;
@@ -495,8 +489,7 @@ static void test_collection_many_diffs_each_input_outputs(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "split", KRT_DERIVE_MANY, split_fn, NULL);
     test_rec_t rec;
@@ -524,8 +517,7 @@ static void test_collection_many_moves_between_none_one_and_several_outputs(void
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "split", KRT_DERIVE_MANY, split_fn, NULL);
     static const char *const steps[] = {"a", "a,b,c", "b", "", "c,d", "a,b,c,d,e", "e", "a,b"};
@@ -741,8 +733,7 @@ static void test_collection_failed_transformation_keeps_previous_outputs(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "out", KRT_DERIVE_ONE, maybe_fail_fn, NULL);
     test_rec_t rec;
@@ -789,8 +780,7 @@ static void test_collection_discard_keeps_previous_result_but_accepts_a_first_on
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "out", KRT_DERIVE_ONE, discard_fn, NULL);
     test_rec_t rec;
@@ -843,8 +833,7 @@ static void test_map_preserves_keys_and_follows_its_parent(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *ips =
         krt_map_new(env.e, pods, &test_kv_type, "pod-ips", test_pod_to_ip_kv, NULL);
     assert_non_null(ips);
@@ -886,8 +875,7 @@ static void test_map_that_changes_the_key_is_rejected_with_ekey(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     rc_rec_t r = {0};
     krt_collection_t *m = krt_map_new(env.e, src, &test_kv_type, "rekeyed", rekey_fn, &r);
     PUT(src, kv_new("a", "1"));
@@ -915,8 +903,7 @@ static void test_map_that_fetches_fails(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *other = krt_static_new(env.e, &test_kv_type, "other", true);
+    krt_collection_t *other = test_env_init_static(&env, &test_kv_type, "other");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     PUT(other, kv_new("a", "1"));
     rc_rec_t r = {.other = other};

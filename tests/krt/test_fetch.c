@@ -227,8 +227,7 @@ static void test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply(vo
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "partials", KRT_DERIVE_ONE, many_partials_fn, pods);
@@ -310,8 +309,7 @@ static void test_fetch_partial_input_change_to_unused_field_does_not_recompute(v
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, ip_of_input_fn, NULL);
     assert_int_equal(krt_derive_set_input_same(out, same_ip, NULL), KRT_OK);
@@ -402,8 +400,7 @@ static void test_fetch_key_count_changes_between_one_many_and_none(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "n-keys", KRT_DERIVE_ONE, n_keys_fn, pods);
@@ -450,8 +447,7 @@ static void test_fetch_key_readers_move_between_one_and_many(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "reads-a", KRT_DERIVE_ONE,
                                            fetch_a_n_times_fn, pods);
@@ -565,8 +561,7 @@ static void test_fetch_filter_key_change_leaves_no_stale_dependencies(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *wps = krt_static_new(env.e, &test_kv_type, "waypoints", true);
+    krt_collection_t *wps = test_env_init_static(&env, &test_kv_type, "waypoints");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "pod-wp", KRT_DERIVE_ONE, waypoint_fn, wps);
@@ -760,8 +755,7 @@ static void test_fetch_selects_with_and_without_empty_selectors(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
+    krt_collection_t *svcs = test_env_init_static(&env, &test_svc_type, "services");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     sel_probe_t any = {.svcs = svcs, .nonempty = false};
     sel_probe_t nonempty = {.svcs = svcs, .nonempty = true};
@@ -853,8 +847,7 @@ static void test_fetch_only_unindexable_fetches_scan(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "queries", true);
     for (int i = 0; i < 5; i++) {
         char k[8];

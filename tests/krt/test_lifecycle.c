@@ -31,8 +31,7 @@ static void test_lifecycle_free_is_busy_while_a_dependant_exists(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *ips =
         krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -61,8 +60,7 @@ static void test_lifecycle_free_is_busy_while_a_collection_fetches_from_it(void 
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", true);
+    krt_collection_t *lookup = test_env_init_static(&env, &test_kv_type, "lookup");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "joined-up", KRT_DERIVE_ONE, waypoint_fn, lookup);
@@ -98,8 +96,7 @@ static void test_lifecycle_join_members_and_index_sources_are_busy(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_pod_type, "c1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_pod_type, "c1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_pod_type, "c2", true);
     krt_collection_t *members[] = {c1, c2};
     krt_collection_t *j = krt_join_new(env.e, members, 2, "joined");
@@ -137,8 +134,7 @@ static void test_lifecycle_unsubscribe_stops_events(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     test_rec_t stays, goes;
     test_rec_subscribe(&stays, kvs, false);
     krt_handler_t *h = test_rec_subscribe(&goes, kvs, false);
@@ -230,8 +226,7 @@ static void test_lifecycle_objects_retained_by_the_caller_outlive_their_collecti
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *ips =
         krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -253,8 +248,7 @@ static void test_lifecycle_derived_with_dirty_inputs_can_be_freed(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *ips =
         krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
     test_rec_t rec;
@@ -308,8 +302,7 @@ static void test_lifecycle_free_inside_a_flush_returns_ebusy(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     krt_collection_t *victim = krt_static_new(env.e, &test_kv_type, "victim", true);
     freeing_t f = {.victim = victim, .rc = 1};
     assert_non_null(krt_collection_subscribe(kvs, freeing_handler, &f, false));
@@ -353,8 +346,7 @@ static void test_lifecycle_engine_freed_with_everything_alive(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *more = krt_static_new(env.e, &test_pod_type, "more-pods", false);
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", true);
     krt_collection_t *trig = krt_trigger_new(env.e, "trigger", true);

@@ -11,8 +11,7 @@ static void test_static_put_is_visible_at_once_and_announced_at_flush(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     assert_non_null(pods);
     test_rec_t rec;
     test_rec_subscribe(&rec, pods, false);
@@ -142,8 +141,7 @@ static void test_static_coalesced_update_carries_last_flushed_and_latest_object(
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
 
@@ -332,8 +330,7 @@ static void test_static_second_handler_receives_both_objects(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     test_rec_t first;
     test_rec_subscribe(&first, pods, false);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -369,8 +366,7 @@ static void test_static_replay_sees_last_flushed_state_not_pending_changes(void 
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     FLUSH(env.e);
     PUT(kvs, kv_new("b", "1"));
@@ -399,8 +395,7 @@ static void test_static_replay_includes_objects_deleted_since_the_last_flush(voi
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     PUT(kvs, kv_new("b", "1"));
     FLUSH(env.e);
@@ -450,8 +445,7 @@ static void test_static_put_of_wrong_type_is_rejected(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     /* put takes the object even on error: LeakSanitizer proves it was released. */
     assert_int_equal(krt_static_put(pods, kv_new("ns/a", "x")), KRT_ETYPE);
     CHECK(env.e);
@@ -510,8 +504,7 @@ static void test_static_list_is_in_key_order_and_reports_total(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     PUT(kvs, kv_new("m", "1"));
     PUT(kvs, kv_new("z", "1"));
     PUT(kvs, kv_new("a", "1"));
