@@ -112,6 +112,20 @@ static krt_labels_t labels_of(const krt_obj_t *o)
     return v;
 }
 
+/* Asserts that each of |docs| parses and that its |view| (the type's labels or selector accessor)
+ * returns |present| with no pairs. */
+static void assert_views_empty(const char *const *docs, size_t n,
+                               bool (*view)(const krt_obj_t *, krt_labels_t *), bool present)
+{
+    for (size_t i = 0; i < n; i++) {
+        const krt_obj_t *o = parse_ok(docs[i]);
+        krt_labels_t v = {NULL, 99};
+        assert_int_equal(view(o, &v), present);
+        assert_int_equal(v.len, 0);
+        krt_obj_release(o);
+    }
+}
+
 static void assert_label(const krt_labels_t *v, size_t i, const char *key, const char *value)
 {
     assert_true(i < v->len);
@@ -316,12 +330,7 @@ static void test_json_labels_view_is_empty_when_labels_are_absent_or_not_a_map(v
         "{\"metadata\":{\"name\":\"p\",\"labels\":\"app=web\"}}",
         "{\"metadata\":{\"name\":\"p\",\"labels\":{}}}",
     };
-    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
-        const krt_obj_t *o = parse_ok(docs[i]);
-        krt_labels_t v = labels_of(o);
-        assert_int_equal(v.len, 0);
-        krt_obj_release(o);
-    }
+    assert_views_empty(docs, sizeof docs / sizeof docs[0], krt_json_type.labels, true);
 }
 
 /* Asserts that |doc| has the selector {app: web, tier: front}. */
@@ -384,13 +393,7 @@ static void test_json_selector_is_absent_when_no_place_holds_one(void **state)
         "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"matchLabels\":[1]}}}",
         "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"podSelector\":{}}}",
     };
-    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
-        const krt_obj_t *o = parse_ok(docs[i]);
-        krt_labels_t v = {NULL, 99};
-        assert_false(krt_json_type.selector(o, &v));
-        assert_int_equal(v.len, 0);
-        krt_obj_release(o);
-    }
+    assert_views_empty(docs, sizeof docs / sizeof docs[0], krt_json_type.selector, false);
 }
 
 static void test_json_empty_service_selector_is_present_and_empty(void **state)
