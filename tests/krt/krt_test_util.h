@@ -755,6 +755,15 @@ static inline char *test_dump_str(const krt_collection_t *c)
     return s;
 }
 
+/* A transformation of an index's buckets: kv(index key, number of members). */
+static int test_count_members(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    size_t n = 0;
+    krt_index_obj_items(in, &n);
+    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%zu", n));
+}
+
 /* A transformation of pods that emits the pod unchanged when it has an IP (1 → 0..1). */
 static int test_pod_with_ip(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
@@ -778,6 +787,7 @@ static inline void test_util_touch(void)
 {
     (void)test_pod_with_ip;
     (void)test_pod_to_ip_kv;
+    (void)test_count_members;
     (void)test_rec_cb;
     (void)test_log_cb;
 }

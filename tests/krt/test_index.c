@@ -253,15 +253,6 @@ static void test_index_collection_reports_bucket_changes(void **state)
     test_env_dispose(&env);
 }
 
-/* Bucket → kv(index key, number of members). */
-static int count_members_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
-{
-    (void)ud;
-    size_t n = 0;
-    krt_index_obj_items(in, &n);
-    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%zu", n));
-}
-
 static void test_index_as_collection_counts_pods_per_ip(void **state)
 {
     (void)state;
@@ -270,7 +261,7 @@ static void test_index_as_collection_counts_pods_per_ip(void **state)
     krt_index_t *idx = krt_index_new(pods, "ip", extract_ip, NULL);
     krt_collection_t *ic = krt_index_collection(idx);
     krt_collection_t *counts = krt_derive_new(env.e, ic, &test_kv_type, "pods-per-ip",
-                                              KRT_DERIVE_ONE, count_members_fn, NULL);
+                                              KRT_DERIVE_ONE, test_count_members, NULL);
     assert_non_null(counts);
     test_rec_t rec;
     test_rec_subscribe(&rec, counts, false);

@@ -84,14 +84,6 @@ static void test_lifecycle_free_is_busy_while_a_collection_fetches_from_it(void 
     test_env_dispose(&env);
 }
 
-static int count_members_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
-{
-    (void)ud;
-    size_t n = 0;
-    krt_index_obj_items(in, &n);
-    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%zu", n));
-}
-
 static void test_lifecycle_join_members_and_index_sources_are_busy(void **state)
 {
     (void)state;
@@ -106,7 +98,7 @@ static void test_lifecycle_join_members_and_index_sources_are_busy(void **state)
     char ic_name[128];
     snprintf(ic_name, sizeof(ic_name), "%s", krt_collection_name(ic));
     krt_collection_t *counts =
-        krt_derive_new(env.e, ic, &test_kv_type, "counts", KRT_DERIVE_ONE, count_members_fn, NULL);
+        krt_derive_new(env.e, ic, &test_kv_type, "counts", KRT_DERIVE_ONE, test_count_members, NULL);
     PUT(c1, pod_new("ns", "a", NULL, NULL));
     PUT(c2, pod_new("ns", "b", NULL, NULL));
     FLUSH(env.e);
