@@ -783,6 +783,16 @@ static int test_pod_to_ip_kv(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 }
 
 /* Keeps the functions above "used" so -Wunused-function stays quiet in files that skip them. */
+/* Returns: a KRT_DERIVE_ONE collection |name| of |pods| through test_pod_to_ip_kv (owned by the
+ * engine of |pods|). */
+static inline krt_collection_t *test_ips_new(krt_collection_t *pods, const char *name)
+{
+    krt_collection_t *c = krt_derive_new(krt_collection_engine(pods), pods, &test_kv_type, name,
+                                         KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    assert_non_null(c);
+    return c;
+}
+
 static inline void test_util_touch(void)
 {
     (void)test_pod_with_ip;

@@ -24,8 +24,7 @@ static void test_collection_simple_transform_emits_adds_updates_deletes_and_repl
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple-pods",
-                                              KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *simple = test_ips_new(pods, "simple-pods");
     assert_non_null(simple);
     CHECK(env.e);
     test_rec_t rec;
@@ -177,8 +176,7 @@ static void test_collection_handler_is_synced_only_after_the_collection_is(void 
     test_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", false);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
-    krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple", KRT_DERIVE_ONE,
-                                              test_pod_to_ip_kv, NULL);
+    krt_collection_t *simple = test_ips_new(pods, "simple");
     test_rec_t rec;
     krt_handler_t *h = test_rec_subscribe(&rec, simple, true);
     assert_false(krt_handler_synced(h));
@@ -196,8 +194,7 @@ static void test_collection_handler_is_synced_only_after_the_collection_is(void 
     EXPECT_NO_EVENTS(&rec);
 
     /* Derived from a synced source: unsynced until the first flush processes the initial state. */
-    krt_collection_t *simple2 = krt_derive_new(env.e, pods, &test_kv_type, "simple2",
-                                               KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *simple2 = test_ips_new(pods, "simple2");
     test_rec_t rec2;
     krt_handler_t *h2 = test_rec_subscribe(&rec2, simple2, true);
     assert_false(krt_collection_synced(simple2));
@@ -299,8 +296,7 @@ static void test_collection_deleting_and_re_adding_an_input(void **state)
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple", KRT_DERIVE_ONE,
-                                              test_pod_to_ip_kv, NULL);
+    krt_collection_t *simple = test_ips_new(pods, "simple");
     test_rec_t rec;
     test_rec_subscribe(&rec, simple, false);
 
@@ -359,8 +355,7 @@ static void test_collection_diamond_emits_no_spurious_events(void **state)
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *a = krt_derive_new(env.e, pods, &test_kv_type, "simple-pods", KRT_DERIVE_ONE,
-                                         test_pod_to_ip_kv, NULL);
+    krt_collection_t *a = test_ips_new(pods, "simple-pods");
     krt_collection_t *b =
         krt_derive_new(env.e, pods, &test_kv_type, "same-ip", KRT_DERIVE_ONE, same_ip_fn, a);
     test_rec_t ra, rb;

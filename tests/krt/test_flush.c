@@ -16,8 +16,7 @@ static void test_flush_burst_of_puts_costs_one_recompute_and_one_event(void **st
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     PUT(pods, pod_new("ns", "a", "10.0.0.0", NULL));
     PUT(pods, pod_new("ns", "other", "10.9.9.9", NULL));
     FLUSH(env.e);
@@ -259,8 +258,7 @@ static void test_flush_runs_subscribers_after_every_collection_is_settled(void *
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     settled_probe_t p = {.derived = ips};
     assert_non_null(krt_collection_subscribe(pods, settled_handler, &p, false));
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -294,8 +292,7 @@ static void test_flush_delivers_in_creation_then_subscription_order(void **state
     test_env_init(&env);
     test_strlist_t log = {0};
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     krt_collection_t *late = krt_static_new(env.e, &test_kv_type, "late", true);
     /* Subscribed in an order unlike creation order. */
     order_probe_t h1 = {&log, "h1"}, h2 = {&log, "h2"}, h3 = {&log, "h3"}, h4 = {&log, "h4"};
@@ -461,8 +458,7 @@ static void test_flush_emits_one_batch_per_collection_with_each_key_once(void **
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     test_rec_t rec;
     test_rec_subscribe(&rec, ips, false);
     for (int i = 9; i >= 0; i--) {

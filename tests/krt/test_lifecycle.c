@@ -32,8 +32,7 @@ static void test_lifecycle_free_is_busy_while_a_dependant_exists(void **state)
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
 
@@ -155,8 +154,7 @@ static void test_lifecycle_collection_freed_before_it_synced(void **state)
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", false);
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", false);
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     krt_collection_t *fetching =
         krt_derive_new(env.e, src, &test_kv_type, "fetching", KRT_DERIVE_ONE, waypoint_fn, lookup);
     test_rec_t rec;
@@ -194,8 +192,7 @@ static void test_lifecycle_on_synced_fires_once_when_the_collection_syncs(void *
     test_env_init(&env);
     test_strlist_t log = {0};
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", false);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     assert_int_equal(krt_collection_on_synced(ips, synced_cb, &log), KRT_OK);
     assert_int_equal(krt_collection_on_synced(pods, synced_cb, &log), KRT_OK);
     FLUSH(env.e);
@@ -219,8 +216,7 @@ static void test_lifecycle_objects_retained_by_the_caller_outlive_their_collecti
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
     const krt_obj_t *kept = krt_obj_retain(krt_collection_get(ips, "ns/a"));
@@ -241,8 +237,7 @@ static void test_lifecycle_derived_with_dirty_inputs_can_be_freed(void **state)
     (void)state;
     test_env_t env;
     krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     test_rec_t rec;
     test_rec_subscribe(&rec, ips, false);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -346,8 +341,7 @@ static void test_lifecycle_engine_freed_with_everything_alive(void **state)
     krt_collection_t *all = krt_join_new(env.e, members, 2, "all-pods");
     krt_collection_t *merged =
         krt_merge_join_new(env.e, members, 2, "merged-pods", first_merge, NULL);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, all, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(all, "ips");
     krt_collection_t *fetching =
         krt_derive_new(env.e, ips, &test_kv_type, "fetching", KRT_DERIVE_ONE, waypoint_fn, lookup);
     krt_collection_t *statuses = NULL;
