@@ -462,8 +462,8 @@ static void claims_init(claims_t *f)
 {
     test_env_init(&f->env);
     f->src = krt_static_new(f->env.e, &test_kv_type, "claims", true);
-    f->out = krt_derive_new(f->env.e, f->src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn,
-                            NULL);
+    f->out =
+        krt_derive_new(f->env.e, f->src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
     test_rec_subscribe(&f->rec, f->out, false);
 }
 

@@ -96,8 +96,8 @@ static void test_lifecycle_join_members_and_index_sources_are_busy(void **state)
     krt_collection_t *ic = krt_index_collection(ns);
     char ic_name[128];
     snprintf(ic_name, sizeof(ic_name), "%s", krt_collection_name(ic));
-    krt_collection_t *counts =
-        krt_derive_new(env.e, ic, &test_kv_type, "counts", KRT_DERIVE_ONE, test_count_members, NULL);
+    krt_collection_t *counts = krt_derive_new(env.e, ic, &test_kv_type, "counts", KRT_DERIVE_ONE,
+                                              test_count_members, NULL);
     PUT(c1, pod_new("ns", "a", NULL, NULL));
     PUT(c2, pod_new("ns", "b", NULL, NULL));
     FLUSH(env.e);
