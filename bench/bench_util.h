@@ -1,6 +1,6 @@
 /*
- * Shared helpers for the libkrt benchmarks: a counting allocator, a monotonic clock, peak RSS, and
- * the loud failure every bench uses when a correctness check fails.
+ * Shared helpers for the libkrt benchmarks: a counting allocator, a monotonic clock, peak RSS, the
+ * loud failure every bench uses when a correctness check fails, and the shared app label sets.
  *
  * The counting allocator is installed with krt_allocator_set() before any engine exists, and the
  * benches allocate their own objects with krt_malloc() too, so "bytes per op" covers everything a
@@ -147,6 +147,47 @@ static inline void bench_log_cb(int level, const char *msg, void *ud)
     (void)ud;
     if (level >= KRT_LOG_WARN)
         fprintf(stderr, "krt[%d]: %s\n", level, msg);
+}
+
+/* krt_malloc that aborts on failure: a bench has no out-of-memory path to measure. */
+static inline void *bench_xmalloc(size_t n)
+{
+    void *p = krt_malloc(n);
+    BENCH_CHECK(p != NULL, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+/* krt_type_t.free for a bench object that is one krt_malloc block holding no references. */
+static inline void bench_obj_free(krt_obj_t *o)
+{
+    krt_free(o);
+}
+
+/* One {app=app-N} label set per app value, shared by every object that carries or selects it, so
+ * objects point at it instead of holding a copy. */
+typedef struct bench_apps {
+    char (*values)[16];
+    krt_label_t *label;
+    krt_labels_t *labels; /* labels[a] = {&label[a], 1} */
+} bench_apps_t;
+
+static inline void bench_apps_init(bench_apps_t *a, size_t n)
+{
+    a->values = bench_xmalloc(n * sizeof *a->values);
+    a->label = bench_xmalloc(n * sizeof *a->label);
+    a->labels = bench_xmalloc(n * sizeof *a->labels);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(a->values[i], sizeof a->values[i], "app-%u", (unsigned)i);
+        a->label[i] = (krt_label_t){"app", a->values[i]};
+        a->labels[i] = (krt_labels_t){&a->label[i], 1};
+    }
+}
+
+static inline void bench_apps_dispose(bench_apps_t *a)
+{
+    krt_free(a->labels);
+    krt_free(a->label);
+    krt_free(a->values);
 }
 
 #endif /* KRT_BENCH_UTIL_H */

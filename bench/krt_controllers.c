@@ -81,10 +81,6 @@ static bool pod_equals(const krt_obj_t *a, const krt_obj_t *b)
     const pod_t *x = (const pod_t *)a, *y = (const pod_t *)b;
     return x->ip == y->ip && x->app == y->app && strcmp(x->key, y->key) == 0;
 }
-static void pod_free(krt_obj_t *o)
-{
-    krt_free(o);
-}
 static json_t *pod_dump(const krt_obj_t *o)
 {
     const pod_t *p = (const pod_t *)o;
@@ -105,7 +101,7 @@ static const krt_type_t pod_type = {
     .key = pod_key,
     .hash = pod_hash,
     .equals = pod_equals,
-    .free = pod_free,
+    .free = bench_obj_free,
     .dump = pod_dump,
     .labels = pod_labels,
     .namespace_ = pod_namespace,
@@ -124,10 +120,6 @@ static bool service_equals(const krt_obj_t *a, const krt_obj_t *b)
 {
     const service_t *x = (const service_t *)a, *y = (const service_t *)b;
     return x->app == y->app && strcmp(x->key, y->key) == 0;
-}
-static void service_free(krt_obj_t *o)
-{
-    krt_free(o);
 }
 static json_t *service_dump(const krt_obj_t *o)
 {
@@ -148,7 +140,7 @@ static const krt_type_t service_type = {
     .key = service_key,
     .hash = service_hash,
     .equals = service_equals,
-    .free = service_free,
+    .free = bench_obj_free,
     .dump = service_dump,
     .selector = service_selector,
     .namespace_ = service_namespace,
@@ -217,29 +209,20 @@ typedef struct bench {
     krt_index_t *svc_by_ns;
     krt_handler_t *handler;
     /* Shared label storage: one {app=app-N} array per app value. */
-    char (*app_values)[16];
-    krt_label_t *app_label;
-    krt_labels_t *app_labels;
+    bench_apps_t apps;
     /* Pod keys, computed once so an op does no formatting. */
     char (*pod_keys)[24];
     /* What the subscriber saw since the last reset. */
     uint64_t adds, updates, deletes, batches;
 } bench_t;
 
-static void *xmalloc(size_t n)
-{
-    void *p = krt_malloc(n);
-    BENCH_CHECK(p != NULL, "out of memory (%zu bytes)", n);
-    return p;
-}
-
 static const pod_t *pod_new(bench_t *b, size_t i, uint32_t ip)
 {
-    pod_t *p = xmalloc(sizeof *p);
+    pod_t *p = bench_xmalloc(sizeof *p);
     memset(&p->base, 0, sizeof p->base);
     p->ns = ns_names[i % NS_COUNT];
     p->app = (uint32_t)(i % b->cfg.apps);
-    p->labels = &b->app_labels[p->app];
+    p->labels = &b->apps.labels[p->app];
     p->ip = ip;
     memcpy(p->key, b->pod_keys[i], sizeof p->key);
     krt_obj_seal(&p->base, &pod_type);
@@ -248,11 +231,11 @@ static const pod_t *pod_new(bench_t *b, size_t i, uint32_t ip)
 
 static const service_t *service_new(bench_t *b, size_t i)
 {
-    service_t *s = xmalloc(sizeof *s);
+    service_t *s = bench_xmalloc(sizeof *s);
     memset(&s->base, 0, sizeof s->base);
     s->ns = ns_names[i % NS_COUNT];
     s->app = (uint32_t)(i % b->cfg.apps);
-    s->selector = &b->app_labels[s->app];
+    s->selector = &b->apps.labels[s->app];
     snprintf(s->key, sizeof s->key, "%s/svc-%u", s->ns, (unsigned)i);
     krt_obj_seal(&s->base, &service_type);
     return s;
@@ -341,15 +324,8 @@ static void verify_workloads(bench_t *b)
 static void bench_setup(bench_t *b)
 {
     const config_t *c = &b->cfg;
-    b->app_values = xmalloc(c->apps * sizeof *b->app_values);
-    b->app_label = xmalloc(c->apps * sizeof *b->app_label);
-    b->app_labels = xmalloc(c->apps * sizeof *b->app_labels);
-    for (size_t a = 0; a < c->apps; a++) {
-        snprintf(b->app_values[a], sizeof b->app_values[a], "app-%u", (unsigned)a);
-        b->app_label[a] = (krt_label_t){"app", b->app_values[a]};
-        b->app_labels[a] = (krt_labels_t){&b->app_label[a], 1};
-    }
-    b->pod_keys = xmalloc(c->pods * sizeof *b->pod_keys);
+    bench_apps_init(&b->apps, c->apps);
+    b->pod_keys = bench_xmalloc(c->pods * sizeof *b->pod_keys);
     for (size_t i = 0; i < c->pods; i++)
         snprintf(b->pod_keys[i], sizeof b->pod_keys[i], "%s/pod-%u", ns_names[i % NS_COUNT],
                  (unsigned)i);
@@ -390,9 +366,7 @@ static void bench_teardown(bench_t *b)
     krt_handler_unsubscribe(b->handler);
     krt_engine_free(b->engine);
     krt_free(b->pod_keys);
-    krt_free(b->app_labels);
-    krt_free(b->app_label);
-    krt_free(b->app_values);
+    bench_apps_dispose(&b->apps);
 }
 
 /* One op: every pod gets a new IP, one flush, and the subscriber must have seen one update each. */

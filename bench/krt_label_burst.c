@@ -72,10 +72,6 @@ static bool pod_equals(const krt_obj_t *a, const krt_obj_t *b)
     const pod_t *x = (const pod_t *)a, *y = (const pod_t *)b;
     return x->ip == y->ip && x->app == y->app && strcmp(x->key, y->key) == 0;
 }
-static void obj_free(krt_obj_t *o)
-{
-    krt_free(o);
-}
 static json_t *pod_dump(const krt_obj_t *o)
 {
     const pod_t *p = (const pod_t *)o;
@@ -97,7 +93,7 @@ static const krt_type_t pod_type = {
     .key = pod_key,
     .hash = pod_hash,
     .equals = pod_equals,
-    .free = obj_free,
+    .free = bench_obj_free,
     .dump = pod_dump,
     .labels = pod_labels,
     .namespace_ = obj_namespace,
@@ -132,7 +128,7 @@ static const krt_type_t policy_type = {
     .key = policy_key,
     .hash = policy_hash,
     .equals = policy_equals,
-    .free = obj_free,
+    .free = bench_obj_free,
     .dump = policy_dump,
     .selector = policy_selector,
     .namespace_ = obj_namespace,
@@ -191,28 +187,19 @@ typedef struct bench {
     krt_collection_t *policies;
     krt_collection_t *results;
     krt_handler_t *handler;
-    char (*app_values)[16];
-    krt_label_t *app_label;
-    krt_labels_t *app_labels;
+    bench_apps_t apps;
     char (*pod_keys)[32];
     uint32_t *ips;      /* the IP each pod was last given, for the brute-force check */
     uint8_t *app_dirty; /* per app value: a pod with it changed in this burst */
     uint64_t adds, updates, deletes;
 } bench_t;
 
-static void *xmalloc(size_t n)
-{
-    void *p = krt_malloc(n);
-    BENCH_CHECK(p != NULL, "out of memory (%zu bytes)", n);
-    return p;
-}
-
 static const pod_t *pod_new(bench_t *b, size_t i, uint32_t ip)
 {
-    pod_t *p = xmalloc(sizeof *p);
+    pod_t *p = bench_xmalloc(sizeof *p);
     memset(&p->base, 0, sizeof p->base);
     p->app = (uint32_t)(i % b->cfg.apps);
-    p->labels = &b->app_labels[p->app];
+    p->labels = &b->apps.labels[p->app];
     p->ip = ip;
     memcpy(p->key, b->pod_keys[i], sizeof p->key);
     krt_obj_seal(&p->base, &pod_type);
@@ -222,10 +209,10 @@ static const pod_t *pod_new(bench_t *b, size_t i, uint32_t ip)
 
 static const policy_t *policy_new(bench_t *b, size_t i)
 {
-    policy_t *p = xmalloc(sizeof *p);
+    policy_t *p = bench_xmalloc(sizeof *p);
     memset(&p->base, 0, sizeof p->base);
     p->app = (uint32_t)i;
-    p->selector = &b->app_labels[i];
+    p->selector = &b->apps.labels[i];
     snprintf(p->key, sizeof p->key, "%s/policy-%u", bench_ns, (unsigned)i);
     krt_obj_seal(&p->base, &policy_type);
     return p;
@@ -272,8 +259,8 @@ static void on_results(const krt_batch_t *batch, void *ud)
 static void verify_results(bench_t *b)
 {
     size_t apps = b->cfg.apps;
-    uint32_t *count = xmalloc(apps * sizeof *count);
-    uint64_t *hash = xmalloc(apps * sizeof *hash);
+    uint32_t *count = bench_xmalloc(apps * sizeof *count);
+    uint64_t *hash = bench_xmalloc(apps * sizeof *hash);
     memset(count, 0, apps * sizeof *count);
     memset(hash, 0, apps * sizeof *hash);
     for (size_t i = 0; i < b->cfg.pods; i++) {
@@ -298,19 +285,12 @@ static void verify_results(bench_t *b)
 static void bench_setup(bench_t *b)
 {
     const config_t *c = &b->cfg;
-    b->app_values = xmalloc(c->apps * sizeof *b->app_values);
-    b->app_label = xmalloc(c->apps * sizeof *b->app_label);
-    b->app_labels = xmalloc(c->apps * sizeof *b->app_labels);
-    for (size_t a = 0; a < c->apps; a++) {
-        snprintf(b->app_values[a], sizeof b->app_values[a], "app-%u", (unsigned)a);
-        b->app_label[a] = (krt_label_t){"app", b->app_values[a]};
-        b->app_labels[a] = (krt_labels_t){&b->app_label[a], 1};
-    }
-    b->pod_keys = xmalloc(c->pods * sizeof *b->pod_keys);
+    bench_apps_init(&b->apps, c->apps);
+    b->pod_keys = bench_xmalloc(c->pods * sizeof *b->pod_keys);
     for (size_t i = 0; i < c->pods; i++)
         snprintf(b->pod_keys[i], sizeof b->pod_keys[i], "%s/pod-%u", bench_ns, (unsigned)i);
-    b->ips = xmalloc(c->pods * sizeof *b->ips);
-    b->app_dirty = xmalloc(c->apps);
+    b->ips = bench_xmalloc(c->pods * sizeof *b->ips);
+    b->app_dirty = bench_xmalloc(c->apps);
 
     b->engine = krt_engine_new();
     BENCH_CHECK(b->engine != NULL, "krt_engine_new");
@@ -345,9 +325,7 @@ static void bench_teardown(bench_t *b)
     krt_free(b->app_dirty);
     krt_free(b->ips);
     krt_free(b->pod_keys);
-    krt_free(b->app_labels);
-    krt_free(b->app_label);
-    krt_free(b->app_values);
+    bench_apps_dispose(&b->apps);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -419,7 +397,7 @@ int main(int argc, char **argv)
     uint64_t setup_ns = bench_now_ns() - s0;
 
     enum { MAX_BURSTS = 1000 };
-    uint64_t *times = xmalloc(MAX_BURSTS * sizeof *times); /* before the counters start */
+    uint64_t *times = bench_xmalloc(MAX_BURSTS * sizeof *times); /* before the counters start */
     /* At least 5 bursts and 1 s of bursts (3 bursts for --smoke), at most 1,000. */
     uint64_t min_bursts = b.cfg.smoke ? 3 : 5, total_ns = 0, max_ns = 0, min_ns = UINT64_MAX;
     uint64_t first_ns = 0, bursts = 0, bytes0 = bench_alloc.bytes, recomputes = 0, affected = 0;

@@ -72,10 +72,6 @@ static bool item_equals(const krt_obj_t *a, const krt_obj_t *b)
     return x->value == y->value && x->labels == y->labels && strcmp(x->key, y->key) == 0 &&
            strcmp(x->ref, y->ref) == 0;
 }
-static void item_free(krt_obj_t *o)
-{
-    krt_free(o);
-}
 static json_t *item_dump(const krt_obj_t *o)
 {
     const item_t *it = (const item_t *)o;
@@ -92,7 +88,7 @@ static const krt_type_t item_type = {
     .key = item_key,
     .hash = item_hash,
     .equals = item_equals,
-    .free = item_free,
+    .free = bench_obj_free,
     .dump = item_dump,
     .labels = item_labels,
 };
@@ -166,16 +162,9 @@ typedef struct result {
     uint64_t peak_rss;
 } result_t;
 
-static void *xmalloc(size_t n)
-{
-    void *p = krt_malloc(n);
-    BENCH_CHECK(p != NULL, "out of memory (%zu bytes)", n);
-    return p;
-}
-
 static const item_t *item_new(const bench_t *b, char prefix, size_t i, uint64_t value)
 {
-    item_t *it = xmalloc(sizeof *it);
+    item_t *it = bench_xmalloc(sizeof *it);
     memset(it, 0, sizeof *it);
     it->labels = &b->group_labels[i / GROUP_SIZE];
     it->value = value;
@@ -248,9 +237,9 @@ static void run_case(kind_t kind, size_t n, size_t changes, bool smoke, result_t
     bench_track_live = 1;
     bench_alloc_install();
     uint64_t t0 = bench_now_ns();
-    b.group_values = xmalloc(b.groups * sizeof *b.group_values);
-    b.group_label = xmalloc(b.groups * sizeof *b.group_label);
-    b.group_labels = xmalloc(b.groups * sizeof *b.group_labels);
+    b.group_values = bench_xmalloc(b.groups * sizeof *b.group_values);
+    b.group_label = bench_xmalloc(b.groups * sizeof *b.group_label);
+    b.group_labels = bench_xmalloc(b.groups * sizeof *b.group_labels);
     for (size_t g = 0; g < b.groups; g++) {
         snprintf(b.group_values[g], sizeof b.group_values[g], "g-%u", (unsigned)g);
         b.group_label[g] = (krt_label_t){"grp", b.group_values[g]};
@@ -288,7 +277,7 @@ static void run_case(kind_t kind, size_t n, size_t changes, bool smoke, result_t
     krt_stats_t before, after;
     krt_collection_stats(b.outs, &before);
 
-    uint64_t *lat = xmalloc(changes * sizeof *lat);
+    uint64_t *lat = bench_xmalloc(changes * sizeof *lat);
     uint64_t rng = 0x9e3779b97f4a7c15ULL ^ n ^ ((uint64_t)kind << 40);
     for (size_t k = 0; k < changes; k++) {
         size_t j = (size_t)(bench_rand(&rng) % n);

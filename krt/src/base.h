@@ -58,26 +58,54 @@ static inline uint64_t krt__mix64(uint64_t x)
     return x;
 }
 
-/* Returns: a pointer to the value slot of |key| or NULL. Valid until the next put/del. */
-static inline uint64_t *krt__map_find(const krt__map_t *m, uint64_t key)
-{
-    if (m->len == 0)
-        return NULL;
-    uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
-        if (m->keys[i] == key)
-            return &m->vals[i];
-        if (m->keys[i] == KRT__MAP_EMPTY)
-            return NULL;
+/* The inline accessors of one map width (find, get, next, bytes): KRT__MAP_INLINE writes them for
+ * both widths, as KRT__MAP_DEFINE in base.c writes the rest, so the probe loop stands once.
+ *   PFX_find: a pointer to the value slot of |key| or NULL; valid until the next put/del.
+ *   PFX_get:  whether |key| is there (its value in *val when val is not NULL).
+ *   PFX_next: iteration, for (uint32_t i = 0; PFX_next(m, &i, &k, &v);) ...; the map must not
+ *             change meanwhile.
+ *   PFX_bytes: the table's size in bytes. */
+#define KRT__MAP_INLINE(PFX, MAP, KEY, EMPTY)                                                    \
+    static inline uint64_t *PFX##_find(const MAP *m, KEY key)                                    \
+    {                                                                                            \
+        if (m->len == 0)                                                                         \
+            return NULL;                                                                         \
+        uint32_t mask = m->cap - 1;                                                              \
+        for (uint32_t i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {               \
+            if (m->keys[i] == key)                                                               \
+                return &m->vals[i];                                                              \
+            if (m->keys[i] == EMPTY)                                                             \
+                return NULL;                                                                     \
+        }                                                                                        \
+    }                                                                                            \
+    static inline bool PFX##_get(const MAP *m, KEY key, uint64_t *val)                           \
+    {                                                                                            \
+        uint64_t *p = PFX##_find(m, key);                                                        \
+        if (p && val)                                                                            \
+            *val = *p;                                                                           \
+        return p != NULL;                                                                        \
+    }                                                                                            \
+    static inline bool PFX##_next(const MAP *m, uint32_t *it, KEY *key, uint64_t *val)           \
+    {                                                                                            \
+        for (; *it < m->cap; (*it)++) {                                                          \
+            if (m->keys[*it] != EMPTY) {                                                         \
+                if (key)                                                                         \
+                    *key = m->keys[*it];                                                         \
+                if (val)                                                                         \
+                    *val = m->vals[*it];                                                         \
+                (*it)++;                                                                         \
+                return true;                                                                     \
+            }                                                                                    \
+        }                                                                                        \
+        return false;                                                                            \
+    }                                                                                            \
+    static inline size_t PFX##_bytes(const MAP *m)                                               \
+    {                                                                                            \
+        return (size_t)m->cap * (sizeof(KEY) + sizeof(uint64_t));                                \
     }
-}
-static inline bool krt__map_get(const krt__map_t *m, uint64_t key, uint64_t *val)
-{
-    uint64_t *p = krt__map_find(m, key);
-    if (p && val)
-        *val = *p;
-    return p != NULL;
-}
+
+KRT__MAP_INLINE(krt__map, krt__map_t, uint64_t, KRT__MAP_EMPTY)
+
 /* Inserts or replaces. Returns KRT_OK or KRT_ENOMEM (map unchanged). */
 int krt__map_put(krt__map_t *m, uint64_t key, uint64_t val);
 /* Returns: a pointer to the value of |key|, inserting |init| first if absent; NULL on OOM
@@ -98,25 +126,6 @@ void krt__map_clear(krt__map_t *m);
  * cold start) it is given back instead of staying allocated until the next large flush.
  * Returns: whether the table was kept. */
 bool krt__scratch_clear(krt__map_t *m, uint32_t used, bool *hot);
-/* Iteration: for (uint32_t i = 0; krt__map_next(m, &i, &k, &v);) ... ; the map must not change. */
-static inline bool krt__map_next(const krt__map_t *m, uint32_t *it, uint64_t *key, uint64_t *val)
-{
-    for (; *it < m->cap; (*it)++) {
-        if (m->keys[*it] != KRT__MAP_EMPTY) {
-            if (key)
-                *key = m->keys[*it];
-            if (val)
-                *val = m->vals[*it];
-            (*it)++;
-            return true;
-        }
-    }
-    return false;
-}
-static inline size_t krt__map_bytes(const krt__map_t *m)
-{
-    return (size_t)m->cap * 16;
-}
 
 /* ---- hash map: uint32 id -> uint64 value -------------------------------------------------- */
 /* The same table for keys that are interned ids (published objects, inputs, owners): 12 bytes a
@@ -130,48 +139,12 @@ typedef struct krt__imap {
 
 #define KRT__IMAP_EMPTY UINT32_MAX
 
-static inline uint64_t *krt__imap_find(const krt__imap_t *m, uint32_t key)
-{
-    if (m->len == 0)
-        return NULL;
-    uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)krt__mix64(key) & mask;; i = (i + 1) & mask) {
-        if (m->keys[i] == key)
-            return &m->vals[i];
-        if (m->keys[i] == KRT__IMAP_EMPTY)
-            return NULL;
-    }
-}
-static inline bool krt__imap_get(const krt__imap_t *m, uint32_t key, uint64_t *val)
-{
-    uint64_t *p = krt__imap_find(m, key);
-    if (p && val)
-        *val = *p;
-    return p != NULL;
-}
+KRT__MAP_INLINE(krt__imap, krt__imap_t, uint32_t, KRT__IMAP_EMPTY)
+
 int krt__imap_put(krt__imap_t *m, uint32_t key, uint64_t val);
 uint64_t *krt__imap_upsert(krt__imap_t *m, uint32_t key, uint64_t init, bool *inserted);
 bool krt__imap_del(krt__imap_t *m, uint32_t key, uint64_t *val);
 void krt__imap_dispose(krt__imap_t *m);
-static inline bool krt__imap_next(const krt__imap_t *m, uint32_t *it, uint32_t *key,
-                                  uint64_t *val)
-{
-    for (; *it < m->cap; (*it)++) {
-        if (m->keys[*it] != KRT__IMAP_EMPTY) {
-            if (key)
-                *key = m->keys[*it];
-            if (val)
-                *val = m->vals[*it];
-            (*it)++;
-            return true;
-        }
-    }
-    return false;
-}
-static inline size_t krt__imap_bytes(const krt__imap_t *m)
-{
-    return (size_t)m->cap * 12;
-}
 
 /* ---- interner: key strings <-> dense ids, reference counted ------------------------------ */
 /* Strings up to KRT__SLAB_MAX bytes (with their NUL) live in a slab: chunks carved into blocks of

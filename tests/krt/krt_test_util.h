@@ -664,6 +664,26 @@ static inline void test_env_dispose(test_env_t *env)
 
 #define CHECK(e) assert_int_equal(krt_engine_check(e), KRT_OK)
 
+/* Starts |env| with one static collection |name| of |type| (keeping events), the source most
+ * tests begin with. Returns: the collection, owned by env's engine. */
+static inline krt_collection_t *test_env_init_static(test_env_t *env, const krt_type_t *type,
+                                                     const char *name)
+{
+    test_env_init(env);
+    krt_collection_t *c = krt_static_new(env->e, type, name, true);
+    assert_non_null(c);
+    return c;
+}
+
+/* test_env_init_static with a recorder |rec| subscribed to the collection without replay. */
+static inline krt_collection_t *test_static_recorded(test_env_t *env, test_rec_t *rec,
+                                                     const krt_type_t *type, const char *name)
+{
+    krt_collection_t *c = test_env_init_static(env, type, name);
+    test_rec_subscribe(rec, c, false);
+    return c;
+}
+
 /* Flushes and asserts the result is |want| (name and number on failure), then checks invariants. */
 static inline void test_flush_expect(krt_engine_t *e, int want)
 {
@@ -735,6 +755,15 @@ static inline char *test_dump_str(const krt_collection_t *c)
     return s;
 }
 
+/* A transformation of an index's buckets: kv(index key, number of members). */
+static int test_count_members(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
+{
+    (void)ud;
+    size_t n = 0;
+    krt_index_obj_items(in, &n);
+    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%zu", n));
+}
+
 /* A transformation of pods that emits the pod unchanged when it has an IP (1 → 0..1). */
 static int test_pod_with_ip(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
@@ -754,10 +783,21 @@ static int test_pod_to_ip_kv(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 }
 
 /* Keeps the functions above "used" so -Wunused-function stays quiet in files that skip them. */
+/* Returns: a KRT_DERIVE_ONE collection |name| of |pods| through test_pod_to_ip_kv (owned by the
+ * engine of |pods|). */
+static inline krt_collection_t *test_ips_new(krt_collection_t *pods, const char *name)
+{
+    krt_collection_t *c = krt_derive_new(krt_collection_engine(pods), pods, &test_kv_type, name,
+                                         KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    assert_non_null(c);
+    return c;
+}
+
 static inline void test_util_touch(void)
 {
     (void)test_pod_with_ip;
     (void)test_pod_to_ip_kv;
+    (void)test_count_members;
     (void)test_rec_cb;
     (void)test_log_cb;
 }

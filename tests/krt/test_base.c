@@ -24,57 +24,67 @@ static uint64_t rng(void)
     return z ^ (z >> 31);
 }
 
+/* Random puts and deletes on a map of either width (PFX krt__map or krt__imap), checked against a
+ * plain array model: ref[k] is key k's value when present[k]; key k is stored as k * SPREAD, which
+ * spreads the keys and never hits the reserved empty key. Every 997 operations every key is looked
+ * up (backward shift kept the probe chains intact); at the end, iteration yields exactly the
+ * present keys with their values. */
+enum { RANDOM_KEYS = 512, RANDOM_OPS = 200000 };
+#define RANDOM_OPS_DEFINE(PFX, MAP, KEY, SPREAD)                                                   \
+    static void PFX##_random_ops(MAP *m, uint64_t seed, uint64_t *ref, bool *present)              \
+    {                                                                                              \
+        rng_state = seed;                                                                          \
+        for (int op = 0; op < RANDOM_OPS; op++) {                                                  \
+            uint32_t k = (uint32_t)(rng() % RANDOM_KEYS);                                          \
+            KEY key = (KEY)k * SPREAD;                                                             \
+            if (rng() % 3 != 2) {                                                                  \
+                uint64_t v = rng();                                                                \
+                assert_int_equal(PFX##_put(m, key, v), KRT_OK);                                    \
+                ref[k] = v;                                                                        \
+                present[k] = true;                                                                 \
+            } else {                                                                               \
+                uint64_t v = 0;                                                                    \
+                bool had = PFX##_del(m, key, &v);                                                  \
+                assert_int_equal(had, present[k]);                                                \
+                if (had)                                                                           \
+                    assert_int_equal(v, ref[k]);                                                   \
+                present[k] = false;                                                                \
+            }                                                                                      \
+            if (op % 997 == 0) {                                                                   \
+                uint32_t live = 0;                                                                 \
+                for (uint32_t i = 0; i < RANDOM_KEYS; i++) {                                       \
+                    uint64_t v;                                                                    \
+                    bool found = PFX##_get(m, (KEY)i * SPREAD, &v);                                \
+                    assert_int_equal(found, present[i]);                                           \
+                    if (found) {                                                                   \
+                        assert_int_equal(v, ref[i]);                                               \
+                        live++;                                                                    \
+                    }                                                                              \
+                }                                                                                  \
+                assert_int_equal(live, m->len);                                                    \
+            }                                                                                      \
+        }                                                                                          \
+        uint32_t seen = 0;                                                                         \
+        KEY k;                                                                                     \
+        uint64_t v;                                                                                \
+        for (uint32_t it = 0; PFX##_next(m, &it, &k, &v);) {                                       \
+            assert_true(present[k / SPREAD]);                                                      \
+            assert_int_equal(v, ref[k / SPREAD]);                                                  \
+            seen++;                                                                                \
+        }                                                                                          \
+        assert_int_equal(seen, m->len);                                                            \
+    }
+
+RANDOM_OPS_DEFINE(krt__map, krt__map_t, uint64_t, 0x10001)
+RANDOM_OPS_DEFINE(krt__imap, krt__imap_t, uint32_t, 7919)
+
 static void test_map_matches_a_reference_under_random_operations(void **state)
 {
     (void)state;
-    enum { KEYS = 512, OPS = 200000 };
-    uint64_t ref[KEYS];
-    bool present[KEYS] = {false};
+    uint64_t ref[RANDOM_KEYS];
+    bool present[RANDOM_KEYS] = {false};
     krt__map_t m = {0};
-    rng_state = 7;
-    for (int op = 0; op < OPS; op++) {
-        uint32_t k = (uint32_t)(rng() % KEYS);
-        uint64_t key = (uint64_t)k * 0x10001; /* spread, never the reserved all-ones key */
-        switch (rng() % 3) {
-        case 0:
-        case 1: {
-            uint64_t v = rng();
-            assert_int_equal(krt__map_put(&m, key, v), KRT_OK);
-            ref[k] = v;
-            present[k] = true;
-            break;
-        }
-        default: {
-            uint64_t v = 0;
-            bool had = krt__map_del(&m, key, &v);
-            assert_int_equal(had, present[k]);
-            if (had)
-                assert_int_equal(v, ref[k]);
-            present[k] = false;
-        }
-        }
-        if (op % 997 == 0) {
-            /* Every live key is findable (backward shift kept probe chains intact). */
-            uint32_t live = 0;
-            for (uint32_t i = 0; i < KEYS; i++) {
-                uint64_t v;
-                bool found = krt__map_get(&m, (uint64_t)i * 0x10001, &v);
-                assert_int_equal(found, present[i]);
-                if (found) {
-                    assert_int_equal(v, ref[i]);
-                    live++;
-                }
-            }
-            assert_int_equal(live, m.len);
-        }
-    }
-    uint32_t seen = 0;
-    uint64_t k, v;
-    for (uint32_t it = 0; krt__map_next(&m, &it, &k, &v);) {
-        assert_true(present[k / 0x10001]);
-        seen++;
-    }
-    assert_int_equal(seen, m.len);
+    krt__map_random_ops(&m, 7, ref, present);
     krt__map_clear(&m);
     assert_int_equal(m.len, 0);
     assert_false(krt__map_get(&m, 0x10001, NULL));
@@ -84,54 +94,10 @@ static void test_map_matches_a_reference_under_random_operations(void **state)
 static void test_imap_matches_a_reference_under_random_operations(void **state)
 {
     (void)state;
-    enum { KEYS = 512, OPS = 200000 };
-    uint64_t ref[KEYS];
-    bool present[KEYS] = {false};
+    uint64_t ref[RANDOM_KEYS];
+    bool present[RANDOM_KEYS] = {false};
     krt__imap_t m = {0};
-    rng_state = 11;
-    for (int op = 0; op < OPS; op++) {
-        uint32_t k = (uint32_t)(rng() % KEYS);
-        uint32_t key = k * 7919; /* spread, never the reserved UINT32_MAX */
-        switch (rng() % 3) {
-        case 0:
-        case 1: {
-            uint64_t v = rng();
-            assert_int_equal(krt__imap_put(&m, key, v), KRT_OK);
-            ref[k] = v;
-            present[k] = true;
-            break;
-        }
-        default: {
-            uint64_t v = 0;
-            bool had = krt__imap_del(&m, key, &v);
-            assert_int_equal(had, present[k]);
-            if (had)
-                assert_int_equal(v, ref[k]);
-            present[k] = false;
-        }
-        }
-        if (op % 997 == 0) {
-            uint32_t live = 0;
-            for (uint32_t i = 0; i < KEYS; i++) {
-                uint64_t v;
-                bool found = krt__imap_get(&m, i * 7919, &v);
-                assert_int_equal(found, present[i]);
-                if (found) {
-                    assert_int_equal(v, ref[i]);
-                    live++;
-                }
-            }
-            assert_int_equal(live, m.len);
-        }
-    }
-    uint32_t seen = 0, k;
-    uint64_t v;
-    for (uint32_t it = 0; krt__imap_next(&m, &it, &k, &v);) {
-        assert_true(present[k / 7919]);
-        assert_int_equal(v, ref[k / 7919]);
-        seen++;
-    }
-    assert_int_equal(seen, m.len);
+    krt__imap_random_ops(&m, 11, ref, present);
     bool inserted = true;
     assert_non_null(krt__imap_upsert(&m, 3 * 7919, 0, &inserted));
     krt__imap_dispose(&m);

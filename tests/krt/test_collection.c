@@ -23,10 +23,8 @@ static void test_collection_simple_transform_emits_adds_updates_deletes_and_repl
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple-pods",
-                                              KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *simple = test_ips_new(pods, "simple-pods");
     assert_non_null(simple);
     CHECK(env.e);
     test_rec_t rec;
@@ -91,8 +89,7 @@ static void test_collection_three_level_chain_is_complete_after_first_flush(void
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
     PUT(pods, pod_new("ns", "a", "10.0.0.1", "app=x"));
     PUT(pods, pod_new("ns", "b", "10.0.0.2", "app=x,tier=web"));
@@ -179,8 +176,7 @@ static void test_collection_handler_is_synced_only_after_the_collection_is(void 
     test_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", false);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
-    krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple", KRT_DERIVE_ONE,
-                                              test_pod_to_ip_kv, NULL);
+    krt_collection_t *simple = test_ips_new(pods, "simple");
     test_rec_t rec;
     krt_handler_t *h = test_rec_subscribe(&rec, simple, true);
     assert_false(krt_handler_synced(h));
@@ -198,8 +194,7 @@ static void test_collection_handler_is_synced_only_after_the_collection_is(void 
     EXPECT_NO_EVENTS(&rec);
 
     /* Derived from a synced source: unsynced until the first flush processes the initial state. */
-    krt_collection_t *simple2 = krt_derive_new(env.e, pods, &test_kv_type, "simple2",
-                                               KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *simple2 = test_ips_new(pods, "simple2");
     test_rec_t rec2;
     krt_handler_t *h2 = test_rec_subscribe(&rec2, simple2, true);
     assert_false(krt_collection_synced(simple2));
@@ -237,8 +232,7 @@ static void test_collection_many_with_label_selected_dependencies(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
     krt_collection_t *eps = krt_derive_new(env.e, svcs, &test_kv_type, "endpoints", KRT_DERIVE_MANY,
                                            svc_pod_endpoints_fn, pods);
@@ -301,10 +295,8 @@ static void test_collection_deleting_and_re_adding_an_input(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *simple = krt_derive_new(env.e, pods, &test_kv_type, "simple", KRT_DERIVE_ONE,
-                                              test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *simple = test_ips_new(pods, "simple");
     test_rec_t rec;
     test_rec_subscribe(&rec, simple, false);
 
@@ -362,10 +354,8 @@ static void test_collection_diamond_emits_no_spurious_events(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *a = krt_derive_new(env.e, pods, &test_kv_type, "simple-pods", KRT_DERIVE_ONE,
-                                         test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *a = test_ips_new(pods, "simple-pods");
     krt_collection_t *b =
         krt_derive_new(env.e, pods, &test_kv_type, "same-ip", KRT_DERIVE_ONE, same_ip_fn, a);
     test_rec_t ra, rb;
@@ -428,8 +418,7 @@ static void test_collection_output_key_change_is_delete_plus_add(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out = krt_derive_new(env.e, pods, &test_kv_type, "routes", KRT_DERIVE_ONE,
                                            key_from_label_fn, NULL);
     test_rec_t rec;
@@ -460,12 +449,42 @@ static int split_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
     return KRT_OK;
 }
 
+/* Inputs that claim output keys ("a" = "k1,k2" claims k1 and k2), split into outputs whose value
+ * is the claiming input, with a recorder on the outputs: the setup of the duplicate-key tests. */
+typedef struct claims {
+    test_env_t env;
+    krt_collection_t *src;
+    krt_collection_t *out;
+    test_rec_t rec;
+} claims_t;
+
+static void claims_init(claims_t *f)
+{
+    test_env_init(&f->env);
+    f->src = krt_static_new(f->env.e, &test_kv_type, "claims", true);
+    f->out =
+        krt_derive_new(f->env.e, f->src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
+    test_rec_subscribe(&f->rec, f->out, false);
+}
+
+/* One step: input |in| now claims |keys|, and the engine flushes. */
+static void claims_set(claims_t *f, const char *in, const char *keys)
+{
+    PUT(f->src, kv_new(in, keys));
+    FLUSH(f->env.e);
+}
+
+static void claims_dispose(claims_t *f)
+{
+    test_rec_dispose(&f->rec);
+    test_env_dispose(&f->env);
+}
+
 static void test_collection_many_diffs_each_input_outputs(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "split", KRT_DERIVE_MANY, split_fn, NULL);
     test_rec_t rec;
@@ -493,8 +512,7 @@ static void test_collection_many_moves_between_none_one_and_several_outputs(void
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "split", KRT_DERIVE_MANY, split_fn, NULL);
     static const char *const steps[] = {"a", "a,b,c", "b", "", "c,d", "a,b,c,d,e", "e", "a,b"};
@@ -523,142 +541,119 @@ static void
 test_collection_duplicate_output_keys_across_inputs_are_reported_and_shadowed(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
+    claims_t f;
+    claims_init(&f);
 
-    PUT(src, kv_new("a", "dupkey"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "add/dupkey=a");
-    assert_int_equal(test_stats(out).dup_keys, 0);
+    claims_set(&f, "a", "dupkey");
+    EXPECT_VALUES(&f.rec, "add/dupkey=a");
+    assert_int_equal(test_stats(f.out).dup_keys, 0);
 
     /* b claims the same key: reported, shadowed, no event, a keeps it. */
-    size_t warnings = env.log.warnings;
-    PUT(src, kv_new("b", "dupkey"));
-    FLUSH(env.e);
-    EXPECT_NO_EVENTS(&rec);
-    assert_int_equal(test_stats(out).dup_keys, 1);
-    assert_true(env.log.warnings > warnings);
-    assert_true(test_log_count(&env.log, "dupkey") >= 1);
-    assert_string_equal(kv_get(out, "dupkey"), "a");
+    size_t warnings = f.env.log.warnings;
+    claims_set(&f, "b", "dupkey");
+    EXPECT_NO_EVENTS(&f.rec);
+    assert_int_equal(test_stats(f.out).dup_keys, 1);
+    assert_true(f.env.log.warnings > warnings);
+    assert_true(test_log_count(&f.env.log, "dupkey") >= 1);
+    assert_string_equal(kv_get(f.out, "dupkey"), "a");
 
     /* The owner stops producing it: the shadowed claim takes over as an update. */
-    PUT(src, kv_new("a", "m"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "update/dupkey=b", "add/m=a");
-    assert_string_equal(kv_get(out, "dupkey"), "b");
+    claims_set(&f, "a", "m");
+    EXPECT_VALUES(&f.rec, "update/dupkey=b", "add/m=a");
+    assert_string_equal(kv_get(f.out, "dupkey"), "b");
 
     /* Shadow an owner that is then deleted outright. */
-    PUT(src, kv_new("c", "m"));
-    FLUSH(env.e);
-    EXPECT_NO_EVENTS(&rec);
-    assert_int_equal(test_stats(out).dup_keys, 2);
-    DEL(src, "a");
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "update/m=c");
+    claims_set(&f, "c", "m");
+    EXPECT_NO_EVENTS(&f.rec);
+    assert_int_equal(test_stats(f.out).dup_keys, 2);
+    DEL(f.src, "a");
+    FLUSH(f.env.e);
+    EXPECT_VALUES(&f.rec, "update/m=c");
 
-    DEL(src, "b");
-    DEL(src, "c");
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "delete/dupkey", "delete/m");
-    assert_int_equal(krt_collection_len(out), 0);
+    DEL(f.src, "b");
+    DEL(f.src, "c");
+    FLUSH(f.env.e);
+    EXPECT_EVENTS(&f.rec, "delete/dupkey", "delete/m");
+    assert_int_equal(krt_collection_len(f.out), 0);
 
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    claims_dispose(&f);
 }
 
 static void test_collection_shadow_takes_over_with_its_latest_object(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
-    PUT(src, kv_new("a", "k"));
-    FLUSH(env.e);
-    PUT(src, kv_new("b", "k"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "add/k=a");
+    claims_t f;
+    claims_init(&f);
+    claims_set(&f, "a", "k");
+    claims_set(&f, "b", "k");
+    EXPECT_VALUES(&f.rec, "add/k=a");
     /* b's claim changes while shadowed (it now also claims k2): only k2 is announced. */
-    PUT(src, kv_new("b", "k,k2"));
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "add/k2=b");
-    DEL(src, "a");
-    FLUSH(env.e);
-    EXPECT_VALUES(&rec, "update/k=b");
+    claims_set(&f, "b", "k,k2");
+    EXPECT_VALUES(&f.rec, "add/k2=b");
+    DEL(f.src, "a");
+    FLUSH(f.env.e);
+    EXPECT_VALUES(&f.rec, "update/k=b");
     /* Now b owns k: dropping it deletes k, nobody is left to take over. */
-    PUT(src, kv_new("b", "k2"));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "delete/k");
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    claims_set(&f, "b", "k2");
+    EXPECT_EVENTS(&f.rec, "delete/k");
+    claims_dispose(&f);
 }
 
 static void
 test_collection_duplicate_claims_in_one_flush_keep_one_and_shadow_the_other(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
-    PUT(src, kv_new("b", "k"));
-    PUT(src, kv_new("a", "k"));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "add/k");
-    assert_int_equal(test_stats(out).dup_keys, 1);
-    const char *owner = kv_get(out, "k");
+    claims_t f;
+    claims_init(&f);
+    PUT(f.src, kv_new("b", "k"));
+    claims_set(&f, "a", "k");
+    EXPECT_EVENTS(&f.rec, "add/k");
+    assert_int_equal(test_stats(f.out).dup_keys, 1);
+    const char *owner = kv_get(f.out, "k");
     assert_true(!strcmp(owner, "a") || !strcmp(owner, "b"));
     char other[2] = {owner[0] == 'a' ? 'b' : 'a', 0};
     char gone[2] = {owner[0], 0};
     /* Never silently dropped: the other claim takes over when the owner goes. */
-    DEL(src, gone);
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "update/k");
-    assert_string_equal(kv_get(out, "k"), other);
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    DEL(f.src, gone);
+    FLUSH(f.env.e);
+    EXPECT_EVENTS(&f.rec, "update/k");
+    assert_string_equal(kv_get(f.out, "k"), other);
+    claims_dispose(&f);
 }
 
 static void test_collection_owner_and_shadow_stopping_together_is_one_delete(void **state)
 {
     (void)state;
-    test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "claims", true);
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "claimed", KRT_DERIVE_MANY, split_fn, NULL);
-    test_rec_t rec;
-    test_rec_subscribe(&rec, out, false);
-    PUT(src, kv_new("a", "k"));
-    FLUSH(env.e);
-    PUT(src, kv_new("b", "k"));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "add/k");
+    claims_t f;
+    claims_init(&f);
+    claims_set(&f, "a", "k");
+    claims_set(&f, "b", "k");
+    EXPECT_EVENTS(&f.rec, "add/k");
     /* Owner and shadow both stop, in one flush: a delete, nothing else. */
-    PUT(src, kv_new("a", ""));
-    PUT(src, kv_new("b", ""));
-    FLUSH(env.e);
-    EXPECT_EVENTS(&rec, "delete/k");
-    assert_int_equal(krt_collection_len(out), 0);
-    test_rec_dispose(&rec);
-    test_env_dispose(&env);
+    PUT(f.src, kv_new("a", ""));
+    PUT(f.src, kv_new("b", ""));
+    FLUSH(f.env.e);
+    EXPECT_EVENTS(&f.rec, "delete/k");
+    assert_int_equal(krt_collection_len(f.out), 0);
+    claims_dispose(&f);
 }
 
 /* Emits the same key twice; records what the second krt_emit returned. */
 typedef struct twice {
     int second_rc;
 } twice_t;
+
+/* Derives "out" from one kv input "in" through |fn| (which reports into |t|) and flushes once: the
+ * setup of the tests of what krt_emit refuses. Returns: the output collection, owned by |env|. */
+static krt_collection_t *emit_once(test_env_t *env, unsigned flags, krt_transform_cb fn, twice_t *t)
+{
+    test_env_init(env);
+    krt_collection_t *src = krt_static_new(env->e, &test_kv_type, "src", true);
+    krt_collection_t *out = krt_derive_new(env->e, src, &test_kv_type, "out", flags, fn, t);
+    PUT(src, kv_new("in", ""));
+    FLUSH(env->e);
+    return out;
+}
 
 static int emit_twice_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
 {
@@ -672,13 +667,8 @@ static void test_collection_same_key_twice_from_one_input_keeps_first(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     twice_t t = {0};
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "out", KRT_DERIVE_MANY, emit_twice_fn, &t);
-    PUT(src, kv_new("in", ""));
-    FLUSH(env.e);
+    krt_collection_t *out = emit_once(&env, KRT_DERIVE_MANY, emit_twice_fn, &t);
     assert_int_equal(t.second_rc, KRT_EDUPKEY);
     assert_string_equal(kv_get(out, "x"), "in");
     assert_int_equal(test_stats(out).dup_keys, 1);
@@ -697,13 +687,8 @@ static void test_collection_one_to_one_rejects_a_second_output(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     twice_t t = {0};
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "out", KRT_DERIVE_ONE, emit_two_keys_fn, &t);
-    PUT(src, kv_new("in", ""));
-    FLUSH(env.e);
+    krt_collection_t *out = emit_once(&env, KRT_DERIVE_ONE, emit_two_keys_fn, &t);
     assert_int_equal(t.second_rc, KRT_EINVAL);
     EXPECT_KEYS(out, "first");
     test_env_dispose(&env);
@@ -720,13 +705,8 @@ static void test_collection_emit_of_wrong_type_is_rejected(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     twice_t t = {0};
-    krt_collection_t *out =
-        krt_derive_new(env.e, src, &test_kv_type, "out", KRT_DERIVE_ONE, emit_wrong_type_fn, &t);
-    PUT(src, kv_new("in", ""));
-    FLUSH(env.e);
+    krt_collection_t *out = emit_once(&env, KRT_DERIVE_ONE, emit_wrong_type_fn, &t);
     assert_int_equal(t.second_rc, KRT_ETYPE);
     assert_int_equal(krt_collection_len(out), 0);
     test_env_dispose(&env);
@@ -748,8 +728,7 @@ static void test_collection_failed_transformation_keeps_previous_outputs(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "out", KRT_DERIVE_ONE, maybe_fail_fn, NULL);
     test_rec_t rec;
@@ -796,8 +775,7 @@ static void test_collection_discard_keeps_previous_result_but_accepts_a_first_on
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "out", KRT_DERIVE_ONE, discard_fn, NULL);
     test_rec_t rec;
@@ -850,8 +828,7 @@ static void test_map_preserves_keys_and_follows_its_parent(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *ips =
         krt_map_new(env.e, pods, &test_kv_type, "pod-ips", test_pod_to_ip_kv, NULL);
     assert_non_null(ips);
@@ -893,8 +870,7 @@ static void test_map_that_changes_the_key_is_rejected_with_ekey(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     rc_rec_t r = {0};
     krt_collection_t *m = krt_map_new(env.e, src, &test_kv_type, "rekeyed", rekey_fn, &r);
     PUT(src, kv_new("a", "1"));
@@ -922,8 +898,7 @@ static void test_map_that_fetches_fails(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *other = krt_static_new(env.e, &test_kv_type, "other", true);
+    krt_collection_t *other = test_env_init_static(&env, &test_kv_type, "other");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     PUT(other, kv_new("a", "1"));
     rc_rec_t r = {.other = other};

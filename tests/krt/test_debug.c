@@ -107,8 +107,7 @@ static void test_debug_dot_names_every_collection_and_edge(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", true);
     krt_collection_t *mid =
         krt_derive_new(env.e, src, &test_kv_type, "mid", KRT_DERIVE_ONE, lookup_fn, lookup);
@@ -175,8 +174,7 @@ static void test_debug_collection_dump_has_the_documented_fields(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", false);
     krt_collection_t *mid =
         krt_derive_new(env.e, src, &test_kv_type, "mid", KRT_DERIVE_ONE, lookup_fn, lookup);
@@ -246,8 +244,7 @@ static void test_debug_engine_dump_lists_every_collection(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *copy =
         krt_derive_new(env.e, src, &test_kv_type, "copy", KRT_DERIVE_ONE, copy_fn, NULL);
     krt_collection_t *gone = krt_static_new(env.e, &test_kv_type, "gone", true);
@@ -275,8 +272,7 @@ static void test_debug_stats_count_events_batches_and_sizes(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *copy =
         krt_derive_new(env.e, src, &test_kv_type, "copy", KRT_DERIVE_ONE, copy_fn, NULL);
     PUT(src, kv_new("a", "1"));
@@ -355,8 +351,7 @@ static void test_debug_check_holds_through_a_busy_scenario(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", true);
     krt_collection_t *mid =
         krt_derive_new(env.e, src, &test_kv_type, "mid", KRT_DERIVE_ONE, lookup_fn, lookup);

@@ -24,11 +24,11 @@ static void names_of(char *buf, size_t cap, const krt_obj_t *const *objs, size_t
         csv_add(buf, cap, pod_name(objs[i]));
 }
 
-/* A source with one query object "q"; the collections under test derive from it. */
-static krt_collection_t *query_source(krt_engine_t *e)
+/* Starts |env| with a source holding one query object "q"; the collections under test derive from
+ * it. Returns: the source, owned by env's engine. */
+static krt_collection_t *query_env_init(test_env_t *env)
 {
-    krt_collection_t *q = krt_static_new(e, &test_kv_type, "queries", true);
-    assert_non_null(q);
+    krt_collection_t *q = test_env_init_static(env, &test_kv_type, "queries");
     PUT(q, kv_new("q", ""));
     return q;
 }
@@ -55,8 +55,7 @@ static void test_fetch_same_collection_twice_with_different_label_filters(void *
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "foo-bar", KRT_DERIVE_ONE,
                                            two_label_fetches_fn, pods);
@@ -120,8 +119,7 @@ static void test_fetch_keyed_and_unfiltered_fetch_of_same_collection(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *both = krt_derive_new(env.e, q, &test_kv_type, "key-and-all", KRT_DERIVE_ONE,
                                             key_and_all_fn, pods);
@@ -227,8 +225,7 @@ static void test_fetch_partial_callbacks_beyond_the_numbered_ones_still_apply(vo
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "partials", KRT_DERIVE_ONE, many_partials_fn, pods);
@@ -263,8 +260,7 @@ static void test_fetch_partial_change_to_unused_field_does_not_recompute(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "partial", KRT_DERIVE_ONE, partial_fn, pods);
@@ -310,8 +306,7 @@ static void test_fetch_partial_input_change_to_unused_field_does_not_recompute(v
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, ip_of_input_fn, NULL);
     assert_int_equal(krt_derive_set_input_same(out, same_ip, NULL), KRT_OK);
@@ -402,8 +397,7 @@ static void test_fetch_key_count_changes_between_one_many_and_none(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "n-keys", KRT_DERIVE_ONE, n_keys_fn, pods);
@@ -450,8 +444,7 @@ static void test_fetch_key_readers_move_between_one_and_many(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "reads-a", KRT_DERIVE_ONE,
                                            fetch_a_n_times_fn, pods);
@@ -488,8 +481,7 @@ static void test_fetch_multiple_keys_each_trigger_recompute(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *two =
         krt_derive_new(env.e, q, &test_kv_type, "two-keys", KRT_DERIVE_ONE, two_keys_fn, pods);
@@ -565,8 +557,7 @@ static void test_fetch_filter_key_change_leaves_no_stale_dependencies(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *wps = krt_static_new(env.e, &test_kv_type, "waypoints", true);
+    krt_collection_t *wps = test_env_init_static(&env, &test_kv_type, "waypoints");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out =
         krt_derive_new(env.e, pods, &test_kv_type, "pod-wp", KRT_DERIVE_ONE, waypoint_fn, wps);
@@ -648,8 +639,7 @@ static void test_fetch_one_with_two_matches_returns_emultiple(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     one_probe_t p = {.pods = pods};
     krt_collection_t *out =
@@ -701,8 +691,7 @@ static void test_fetch_of_a_collection_created_later_fails_with_eorder(void **st
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     order_probe_t p = {0};
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "early", KRT_DERIVE_ONE, fetch_later_fn, &p);
@@ -725,8 +714,7 @@ static void test_fetch_of_itself_fails_with_eorder(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     order_probe_t p = {0};
     krt_collection_t *out =
         krt_derive_new(env.e, q, &test_kv_type, "self", KRT_DERIVE_ONE, fetch_later_fn, &p);
@@ -760,8 +748,7 @@ static void test_fetch_selects_with_and_without_empty_selectors(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
+    krt_collection_t *svcs = test_env_init_static(&env, &test_svc_type, "services");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     sel_probe_t any = {.svcs = svcs, .nonempty = false};
     sel_probe_t nonempty = {.svcs = svcs, .nonempty = true};
@@ -812,8 +799,7 @@ static void test_fetch_filter_members_combine_with_and(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = query_source(env.e);
+    krt_collection_t *q = query_env_init(&env);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *out = krt_derive_new(env.e, q, &test_kv_type, "keys-and-labels",
                                            KRT_DERIVE_ONE, key_and_label_fn, pods);
@@ -853,8 +839,7 @@ static void test_fetch_only_unindexable_fetches_scan(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "queries", true);
     for (int i = 0; i < 5; i++) {
         char k[8];

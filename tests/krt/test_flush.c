@@ -15,10 +15,8 @@ static void test_flush_burst_of_puts_costs_one_recompute_and_one_event(void **st
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     PUT(pods, pod_new("ns", "a", "10.0.0.0", NULL));
     PUT(pods, pod_new("ns", "other", "10.9.9.9", NULL));
     FLUSH(env.e);
@@ -73,8 +71,7 @@ static void test_flush_diamond_is_glitch_free(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *a = krt_static_new(env.e, &test_kv_type, "a", true);
+    krt_collection_t *a = test_env_init_static(&env, &test_kv_type, "a");
     krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "q", true);
     diamond_t d = {0};
     d.b = krt_derive_new(env.e, a, &test_kv_type, "b", KRT_DERIVE_ONE, prefix_fn, "b");
@@ -127,8 +124,7 @@ static void test_flush_input_dirty_as_primary_and_secondary_runs_once(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *a = krt_static_new(env.e, &test_kv_type, "a", true);
+    krt_collection_t *a = test_env_init_static(&env, &test_kv_type, "a");
     diamond_t d = {0};
     d.b = krt_derive_new(env.e, a, &test_kv_type, "b", KRT_DERIVE_ONE, prefix_fn, "b");
     d.c = krt_derive_new(env.e, a, &test_kv_type, "c", KRT_DERIVE_ONE, prefix_fn, "c");
@@ -151,8 +147,7 @@ static void test_flush_propagates_through_a_chain_in_one_flush(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *a = krt_static_new(env.e, &test_kv_type, "a", true);
+    krt_collection_t *a = test_env_init_static(&env, &test_kv_type, "a");
     krt_collection_t *prev = a;
     krt_collection_t *stages[5];
     for (int i = 0; i < 5; i++) {
@@ -190,8 +185,7 @@ static void test_flush_inside_a_handler_returns_ebusy(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     reentry_t r = {.e = env.e, .flush_rc = 1};
     assert_non_null(krt_collection_subscribe(kvs, flushing_handler, &r, false));
     PUT(kvs, kv_new("a", "1"));
@@ -224,8 +218,7 @@ static void test_static_mutation_inside_a_transformation_returns_ebusy(void **st
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *other = krt_static_new(env.e, &test_kv_type, "other", true);
+    krt_collection_t *other = test_env_init_static(&env, &test_kv_type, "other");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     PUT(other, kv_new("existing", "1"));
     FLUSH(env.e);
@@ -264,10 +257,8 @@ static void test_flush_runs_subscribers_after_every_collection_is_settled(void *
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     settled_probe_t p = {.derived = ips};
     assert_non_null(krt_collection_subscribe(pods, settled_handler, &p, false));
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -301,8 +292,7 @@ static void test_flush_delivers_in_creation_then_subscription_order(void **state
     test_env_init(&env);
     test_strlist_t log = {0};
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     krt_collection_t *late = krt_static_new(env.e, &test_kv_type, "late", true);
     /* Subscribed in an order unlike creation order. */
     order_probe_t h1 = {&log, "h1"}, h2 = {&log, "h2"}, h3 = {&log, "h3"}, h4 = {&log, "h4"};
@@ -390,8 +380,7 @@ static void test_flush_handler_subscribed_during_delivery_misses_that_batch(void
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     subscribing_t s = {.c = kvs};
     s.self = krt_collection_subscribe(kvs, subscribing_handler, &s, false);
     assert_non_null(s.self);
@@ -412,8 +401,7 @@ static void test_flush_handler_may_unsubscribe_itself(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     subscribing_t s = {.c = kvs, .unsubscribe_self = true};
     s.self = krt_collection_subscribe(kvs, subscribing_handler, &s, false);
     PUT(kvs, kv_new("a", "1"));
@@ -445,8 +433,7 @@ static void test_flush_handler_unsubscribed_during_delivery_gets_nothing_more(vo
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     krt_collection_t *later =
         krt_derive_new(env.e, kvs, &test_kv_type, "later", KRT_DERIVE_ONE, prefix_fn, "");
     unsub_other_t u = {0};
@@ -470,10 +457,8 @@ static void test_flush_emits_one_batch_per_collection_with_each_key_once(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     test_rec_t rec;
     test_rec_subscribe(&rec, ips, false);
     for (int i = 9; i >= 0; i--) {

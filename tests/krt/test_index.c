@@ -49,8 +49,7 @@ static void test_index_moves_objects_between_buckets_and_shares_buckets(void **s
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
     /* Built from the current content when created. */
@@ -108,8 +107,7 @@ static void test_index_bucket_grows_and_shrinks_in_key_order(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_index_t *idx = krt_index_new(pods, "ip", extract_ip, NULL);
     assert_non_null(idx);
     const char *names[] = {"j", "i", "h", "g", "f", "e", "d", "c", "b", "a"};
@@ -142,8 +140,7 @@ static void test_index_extractor_failure_rebuilds_the_index(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_index_t *idx = krt_index_new(pods, "ip", extract_ip_or_fail, NULL);
     assert_non_null(idx);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -161,8 +158,7 @@ static void test_index_of_the_same_name_is_shared(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_index_t *a = krt_index_new(pods, "ip", extract_ip, NULL);
     krt_index_t *b = krt_index_new(pods, "ip", extract_label_values, NULL);
     assert_ptr_equal(a, b);
@@ -181,8 +177,7 @@ static void test_index_namespace_uses_the_type_accessor(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     krt_index_t *ns = krt_index_namespace(pods);
     assert_non_null(ns);
@@ -223,8 +218,7 @@ static void test_index_collection_reports_bucket_changes(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_index_t *idx = krt_index_new(pods, "ip", extract_ip, NULL);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     PUT(pods, pod_new("ns", "b", "2.2.2.2", NULL));
@@ -259,25 +253,15 @@ static void test_index_collection_reports_bucket_changes(void **state)
     test_env_dispose(&env);
 }
 
-/* Bucket → kv(index key, number of members). */
-static int count_members_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
-{
-    (void)ud;
-    size_t n = 0;
-    krt_index_obj_items(in, &n);
-    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%zu", n));
-}
-
 static void test_index_as_collection_counts_pods_per_ip(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_index_t *idx = krt_index_new(pods, "ip", extract_ip, NULL);
     krt_collection_t *ic = krt_index_collection(idx);
     krt_collection_t *counts = krt_derive_new(env.e, ic, &test_kv_type, "pods-per-ip",
-                                              KRT_DERIVE_ONE, count_members_fn, NULL);
+                                              KRT_DERIVE_ONE, test_count_members, NULL);
     assert_non_null(counts);
     test_rec_t rec;
     test_rec_subscribe(&rec, counts, false);
@@ -340,8 +324,7 @@ static void test_index_fetch_of_two_keys_and_of_a_second_index(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     PUT(q, kv_new("q", ""));
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     two_index_t t = {.ip = krt_index_new(pods, "ip", extract_ip, NULL),
@@ -405,8 +388,7 @@ static void test_index_fetch_and_key_fetch_of_one_collection_in_one_transformati
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     PUT(q, kv_new("q", ""));
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     two_index_t t = {.ip = krt_index_new(pods, "ip", extract_ip, NULL), .pods = pods};
@@ -464,8 +446,7 @@ static void test_index_filter_combines_with_labels(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *q = krt_static_new(env.e, &test_kv_type, "queries", true);
+    krt_collection_t *q = test_env_init_static(&env, &test_kv_type, "queries");
     PUT(q, kv_new("q", ""));
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     two_index_t t = {.ns = krt_index_namespace(pods), .pods = pods};
@@ -492,8 +473,7 @@ static void test_index_on_a_derived_collection_follows_its_outputs(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *copy =
         krt_derive_new(env.e, pods, &test_pod_type, "copy", KRT_DERIVE_ONE, pods_ip_kv, NULL);
     krt_index_t *idx = krt_index_new(copy, "ip", extract_ip, NULL);
@@ -528,8 +508,7 @@ static void test_index_of_a_derived_collection_is_settled_before_its_readers_run
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *copy =
         krt_derive_new(env.e, pods, &test_pod_type, "copy", KRT_DERIVE_ONE, pods_ip_kv, NULL);
     via_index_t v = {.idx = krt_index_new(copy, "ip", extract_ip, NULL)};

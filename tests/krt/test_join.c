@@ -25,8 +25,7 @@ static void test_join_conflict_resolution_follows_member_priority(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_kv_type, "c1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_kv_type, "c1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_kv_type, "c2", true);
     krt_collection_t *c3 = krt_static_new(env.e, &test_kv_type, "c3", true);
     krt_collection_t *members[] = {c1, c2, c3};
@@ -97,8 +96,7 @@ static void test_join_changes_within_one_flush_are_reported_against_the_last_flu
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_kv_type, "c1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_kv_type, "c1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_kv_type, "c2", true);
     krt_collection_t *members[] = {c1, c2};
     krt_collection_t *j = krt_join_new(env.e, members, 2, "joined");
@@ -185,8 +183,7 @@ static void test_join_as_primary_and_as_fetched_input(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *svcs = krt_static_new(env.e, &test_svc_type, "services", true);
+    krt_collection_t *svcs = test_env_init_static(&env, &test_svc_type, "services");
     krt_collection_t *entries = krt_static_new(env.e, &test_svc_type, "service-entries", true);
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *extra = krt_static_new(env.e, &test_pod_type, "static-pod", true);
@@ -252,8 +249,7 @@ static void test_join_rejects_members_of_different_types(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *members[] = {kvs, pods};
     assert_null(krt_join_new(env.e, members, 2, "mixed"));
@@ -289,8 +285,7 @@ static void test_merge_join_combines_member_objects_in_member_order(void **state
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_kv_type, "cluster-1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_kv_type, "cluster-1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_kv_type, "cluster-2", true);
     krt_collection_t *members[] = {c1, c2};
     krt_collection_t *m = krt_merge_join_new(env.e, members, 2, "merged", concat_merge, NULL);
@@ -318,8 +313,7 @@ static void test_merge_join_removing_a_contributor_is_update_and_the_last_is_del
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_kv_type, "cluster-1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_kv_type, "cluster-1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_kv_type, "cluster-2", true);
     krt_collection_t *members[] = {c1, c2};
     krt_collection_t *m = krt_merge_join_new(env.e, members, 2, "merged", concat_merge, NULL);
@@ -351,8 +345,7 @@ static void test_merge_join_null_result_means_the_key_is_absent(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_kv_type, "cluster-1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_kv_type, "cluster-1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_kv_type, "cluster-2", true);
     krt_collection_t *members[] = {c1, c2};
     size_t calls = 0;

@@ -31,10 +31,8 @@ static void test_lifecycle_free_is_busy_while_a_dependant_exists(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
 
@@ -61,8 +59,7 @@ static void test_lifecycle_free_is_busy_while_a_collection_fetches_from_it(void 
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", true);
+    krt_collection_t *lookup = test_env_init_static(&env, &test_kv_type, "lookup");
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "joined-up", KRT_DERIVE_ONE, waypoint_fn, lookup);
@@ -86,20 +83,11 @@ static void test_lifecycle_free_is_busy_while_a_collection_fetches_from_it(void 
     test_env_dispose(&env);
 }
 
-static int count_members_fn(krt_ctx_t *ctx, const krt_obj_t *in, void *ud)
-{
-    (void)ud;
-    size_t n = 0;
-    krt_index_obj_items(in, &n);
-    return krt_emit(ctx, kv_newf(krt_obj_key(in), "%zu", n));
-}
-
 static void test_lifecycle_join_members_and_index_sources_are_busy(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *c1 = krt_static_new(env.e, &test_pod_type, "c1", true);
+    krt_collection_t *c1 = test_env_init_static(&env, &test_pod_type, "c1");
     krt_collection_t *c2 = krt_static_new(env.e, &test_pod_type, "c2", true);
     krt_collection_t *members[] = {c1, c2};
     krt_collection_t *j = krt_join_new(env.e, members, 2, "joined");
@@ -108,8 +96,8 @@ static void test_lifecycle_join_members_and_index_sources_are_busy(void **state)
     krt_collection_t *ic = krt_index_collection(ns);
     char ic_name[128];
     snprintf(ic_name, sizeof(ic_name), "%s", krt_collection_name(ic));
-    krt_collection_t *counts =
-        krt_derive_new(env.e, ic, &test_kv_type, "counts", KRT_DERIVE_ONE, count_members_fn, NULL);
+    krt_collection_t *counts = krt_derive_new(env.e, ic, &test_kv_type, "counts", KRT_DERIVE_ONE,
+                                              test_count_members, NULL);
     PUT(c1, pod_new("ns", "a", NULL, NULL));
     PUT(c2, pod_new("ns", "b", NULL, NULL));
     FLUSH(env.e);
@@ -137,8 +125,7 @@ static void test_lifecycle_unsubscribe_stops_events(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     test_rec_t stays, goes;
     test_rec_subscribe(&stays, kvs, false);
     krt_handler_t *h = test_rec_subscribe(&goes, kvs, false);
@@ -167,8 +154,7 @@ static void test_lifecycle_collection_freed_before_it_synced(void **state)
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", false);
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", false);
     krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     krt_collection_t *fetching =
         krt_derive_new(env.e, src, &test_kv_type, "fetching", KRT_DERIVE_ONE, waypoint_fn, lookup);
     test_rec_t rec;
@@ -206,8 +192,7 @@ static void test_lifecycle_on_synced_fires_once_when_the_collection_syncs(void *
     test_env_init(&env);
     test_strlist_t log = {0};
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", false);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     assert_int_equal(krt_collection_on_synced(ips, synced_cb, &log), KRT_OK);
     assert_int_equal(krt_collection_on_synced(pods, synced_cb, &log), KRT_OK);
     FLUSH(env.e);
@@ -230,10 +215,8 @@ static void test_lifecycle_objects_retained_by_the_caller_outlive_their_collecti
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
     const krt_obj_t *kept = krt_obj_retain(krt_collection_get(ips, "ns/a"));
@@ -253,10 +236,8 @@ static void test_lifecycle_derived_with_dirty_inputs_can_be_freed(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, pods, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
+    krt_collection_t *ips = test_ips_new(pods, "ips");
     test_rec_t rec;
     test_rec_subscribe(&rec, ips, false);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -278,10 +259,8 @@ static void test_lifecycle_static_with_pending_changes_can_be_freed(void **state
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     FLUSH(env.e);
     PUT(kvs, kv_new("b", "1"));
@@ -310,8 +289,7 @@ static void test_lifecycle_free_inside_a_flush_returns_ebusy(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     krt_collection_t *victim = krt_static_new(env.e, &test_kv_type, "victim", true);
     freeing_t f = {.victim = victim, .rc = 1};
     assert_non_null(krt_collection_subscribe(kvs, freeing_handler, &f, false));
@@ -355,8 +333,7 @@ static void test_lifecycle_engine_freed_with_everything_alive(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     krt_collection_t *more = krt_static_new(env.e, &test_pod_type, "more-pods", false);
     krt_collection_t *lookup = krt_static_new(env.e, &test_kv_type, "lookup", true);
     krt_collection_t *trig = krt_trigger_new(env.e, "trigger", true);
@@ -364,8 +341,7 @@ static void test_lifecycle_engine_freed_with_everything_alive(void **state)
     krt_collection_t *all = krt_join_new(env.e, members, 2, "all-pods");
     krt_collection_t *merged =
         krt_merge_join_new(env.e, members, 2, "merged-pods", first_merge, NULL);
-    krt_collection_t *ips =
-        krt_derive_new(env.e, all, &test_kv_type, "ips", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *ips = test_ips_new(all, "ips");
     krt_collection_t *fetching =
         krt_derive_new(env.e, ips, &test_kv_type, "fetching", KRT_DERIVE_ONE, waypoint_fn, lookup);
     krt_collection_t *statuses = NULL;

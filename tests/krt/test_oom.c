@@ -24,31 +24,28 @@ static long budget = -1; /* allocations left before failing; -1 = never fail */
 static bool fail_once;   /* fail only the allocation at which budget reaches 0, then go on */
 static long failures;
 
-static void *oom_malloc(size_t size, void *ud)
+/* Spends one allocation of the budget. Returns: false when this allocation is the one to fail. */
+static bool oom_spend(void)
 {
-    (void)ud;
     if (budget == 0) {
         failures++;
         if (fail_once)
             budget = -1;
-        return NULL;
+        return false;
     }
     if (budget > 0)
         budget--;
-    return malloc(size);
+    return true;
+}
+static void *oom_malloc(size_t size, void *ud)
+{
+    (void)ud;
+    return oom_spend() ? malloc(size) : NULL;
 }
 static void *oom_realloc(void *p, size_t size, void *ud)
 {
     (void)ud;
-    if (budget == 0) {
-        failures++;
-        if (fail_once)
-            budget = -1;
-        return NULL;
-    }
-    if (budget > 0)
-        budget--;
-    return realloc(p, size);
+    return oom_spend() ? realloc(p, size) : NULL;
 }
 static void oom_free(void *p, void *ud)
 {

@@ -22,8 +22,7 @@ static void test_singleton_key_change_is_delete_plus_add(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *cfg = krt_static_new(env.e, &test_kv_type, "config", true);
+    krt_collection_t *cfg = test_env_init_static(&env, &test_kv_type, "config");
     krt_collection_t *s =
         krt_singleton_new(env.e, &test_kv_type, "current", keyed_by_config_fn, cfg);
     assert_non_null(s);
@@ -140,8 +139,7 @@ static void test_many_from_nothing_diffs_its_whole_output(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     krt_collection_t *m =
         krt_many_from_nothing_new(env.e, &test_kv_type, "fan-out", fan_out_fn, src);
     assert_non_null(m);

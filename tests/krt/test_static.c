@@ -11,8 +11,7 @@ static void test_static_put_is_visible_at_once_and_announced_at_flush(void **sta
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     assert_non_null(pods);
     test_rec_t rec;
     test_rec_subscribe(&rec, pods, false);
@@ -43,10 +42,8 @@ static void test_static_identical_put_is_announced_as_update(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     PUT(pods, pod_new("ns", "b", "1.1.1.1", "app=x"));
     FLUSH(env.e);
@@ -64,10 +61,8 @@ static void test_static_put_if_changed_of_equal_object_announces_nothing(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     assert_int_equal(krt_static_put_if_changed(pods, pod_new("ns", "b", "1.1.1.1", NULL)), 1);
     CHECK(env.e);
@@ -97,10 +92,8 @@ static void test_static_puts_between_flushes_coalesce_into_one_event(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     /* Absent at the last flush: an add carrying the latest object. */
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -148,8 +141,7 @@ static void test_static_coalesced_update_carries_last_flushed_and_latest_object(
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
 
@@ -167,10 +159,8 @@ static void test_static_put_then_delete_of_new_key_announces_nothing(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
 
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     DEL(pods, "ns/a");
@@ -193,10 +183,8 @@ static void test_static_delete_then_put_of_flushed_key_is_one_update(void **stat
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, pods, false);
+    krt_collection_t *pods = test_static_recorded(&env, &rec, &test_pod_type, "pods");
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
     FLUSH(env.e);
     EXPECT_EVENTS(&rec, "add/ns/a");
@@ -219,10 +207,8 @@ static void test_static_batch_is_sorted_by_key(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
 
     PUT(kvs, kv_new("c", "3"));
     PUT(kvs, kv_new("a", "1"));
@@ -250,10 +236,8 @@ static void test_static_reset_announces_only_the_difference(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
 
     PUT(kvs, kv_new("keep", "1"));
     PUT(kvs, kv_new("change", "1"));
@@ -291,10 +275,8 @@ static void test_static_reset_with_duplicate_keys_changes_nothing(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     FLUSH(env.e);
     EXPECT_EVENTS(&rec, "add/a");
@@ -320,10 +302,8 @@ static void test_static_delete_matching_removes_every_match_in_one_batch(void **
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
     test_rec_t rec;
-    test_rec_subscribe(&rec, kvs, false);
+    krt_collection_t *kvs = test_static_recorded(&env, &rec, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "x"));
     PUT(kvs, kv_new("b", "y"));
     PUT(kvs, kv_new("c", "x"));
@@ -350,8 +330,7 @@ static void test_static_second_handler_receives_both_objects(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     test_rec_t first;
     test_rec_subscribe(&first, pods, false);
     PUT(pods, pod_new("ns", "a", "1.1.1.1", NULL));
@@ -387,8 +366,7 @@ static void test_static_replay_sees_last_flushed_state_not_pending_changes(void 
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     FLUSH(env.e);
     PUT(kvs, kv_new("b", "1"));
@@ -417,8 +395,7 @@ static void test_static_replay_includes_objects_deleted_since_the_last_flush(voi
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     PUT(kvs, kv_new("a", "1"));
     PUT(kvs, kv_new("b", "1"));
     FLUSH(env.e);
@@ -468,8 +445,7 @@ static void test_static_put_of_wrong_type_is_rejected(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
+    krt_collection_t *pods = test_env_init_static(&env, &test_pod_type, "pods");
     /* put takes the object even on error: LeakSanitizer proves it was released. */
     assert_int_equal(krt_static_put(pods, kv_new("ns/a", "x")), KRT_ETYPE);
     CHECK(env.e);
@@ -528,8 +504,7 @@ static void test_static_list_is_in_key_order_and_reports_total(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *kvs = krt_static_new(env.e, &test_kv_type, "kvs", true);
+    krt_collection_t *kvs = test_env_init_static(&env, &test_kv_type, "kvs");
     PUT(kvs, kv_new("m", "1"));
     PUT(kvs, kv_new("z", "1"));
     PUT(kvs, kv_new("a", "1"));

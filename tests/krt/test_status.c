@@ -46,8 +46,7 @@ static void test_status_follows_the_status_not_the_output(void **state)
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *config = krt_static_new(env.e, &test_kv_type, "config", true);
+    krt_collection_t *config = test_env_init_static(&env, &test_kv_type, "config");
     krt_collection_t *pods = krt_static_new(env.e, &test_pod_type, "pods", true);
     krt_collection_t *statuses = NULL;
     krt_collection_t *out =
@@ -154,8 +153,7 @@ static void test_status_set_outside_a_status_collection_is_rejected(void **state
 {
     (void)state;
     test_env_t env;
-    test_env_init(&env);
-    krt_collection_t *src = krt_static_new(env.e, &test_kv_type, "src", true);
+    krt_collection_t *src = test_env_init_static(&env, &test_kv_type, "src");
     int rc = 1;
     krt_collection_t *out =
         krt_derive_new(env.e, src, &test_kv_type, "plain", KRT_DERIVE_ONE, status_outside_fn, &rc);

@@ -65,8 +65,7 @@ static void test_trigger_fire_reruns_dependants_once_per_flush(void **state)
     /* A collection that does not depend on the trigger. */
     krt_collection_t *src = krt_static_new(env.e, &test_pod_type, "src", true);
     PUT(src, pod_new("ns", "p", "1", NULL));
-    krt_collection_t *other =
-        krt_derive_new(env.e, src, &test_kv_type, "other", KRT_DERIVE_ONE, test_pod_to_ip_kv, NULL);
+    krt_collection_t *other = test_ips_new(src, "other");
     test_rec_t rec;
     test_rec_subscribe(&rec, m, false);
     FLUSH(env.e);
