@@ -487,31 +487,32 @@ static int scan_feed(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t
 /* ------------------------------------------------------------------------------------------- */
 /* The head, through http-parser */
 
+/* http-parser may hand the URL or the reason phrase over in pieces; the pieces are adjacent in
+ * the buffer fed (hp_base), so one span (offset, length) covers them all. */
+static void span_extend(net_h1_parser_t *p, const char *at, size_t len, size_t *off, size_t *slen,
+                        bool *have)
+{
+    size_t at_off = (size_t)((const uint8_t *)at - p->hp_base);
+    if (*have && *off + *slen == at_off) {
+        *slen += len;
+    } else {
+        *off = at_off;
+        *slen = len;
+        *have = true;
+    }
+}
+
 static int hp_url(http_parser *hp, const char *at, size_t len)
 {
     net_h1_parser_t *p = hp->data;
-    size_t off = (size_t)((const uint8_t *)at - p->hp_base);
-    if (p->have_url && p->url_off + p->url_len == off) {
-        p->url_len += len;
-    } else {
-        p->url_off = off;
-        p->url_len = len;
-        p->have_url = true;
-    }
+    span_extend(p, at, len, &p->url_off, &p->url_len, &p->have_url);
     return 0;
 }
 
 static int hp_status(http_parser *hp, const char *at, size_t len)
 {
     net_h1_parser_t *p = hp->data;
-    size_t off = (size_t)((const uint8_t *)at - p->hp_base);
-    if (p->have_status && p->status_off + p->status_len == off) {
-        p->status_len += len;
-    } else {
-        p->status_off = off;
-        p->status_len = len;
-        p->have_status = true;
-    }
+    span_extend(p, at, len, &p->status_off, &p->status_len, &p->have_status);
     return 0;
 }
 
