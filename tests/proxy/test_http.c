@@ -26,6 +26,7 @@
 #include "net/tls.h"
 #include "proxy/admin.h"
 #include "proxy/proxy.h"
+#include "loop_rig.h"
 #include "proxy_test_util.h"
 
 /* ------------------------------------------------------------------------------------------- */
@@ -180,13 +181,7 @@ static void echo_start(uv_loop_t *loop, echo_t *e, const char *name)
 /* The loop thread and jobs run on it */
 
 typedef struct world {
-    uv_loop_t loop;
-    uv_async_t async;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    sem_t done;
-    void (*job)(struct world *, void *);
-    void *job_arg;
+    tu_loop_t rig;
     bool stop;
     proxy_t *proxy;
     echo_t v1, v2;
@@ -201,33 +196,6 @@ typedef struct world {
     int rc;
     char reason[512];
 } world_t;
-
-static void on_async(uv_async_t *a)
-{
-    world_t *w = a->data;
-    if (w->job) {
-        w->job(w, w->job_arg);
-        w->job = NULL;
-        sem_post(&w->done);
-    }
-}
-
-static void *loop_main(void *arg)
-{
-    world_t *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void run_on_loop(world_t *w, void (*fn)(world_t *, void *), void *arg)
-{
-    pthread_mutex_lock(&w->mu);
-    w->job = fn;
-    w->job_arg = arg;
-    uv_async_send(&w->async);
-    sem_wait(&w->done);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static Agentgateway__Dev__Resource__TrafficPolicySpec *tps_new(void)
 {
@@ -248,8 +216,9 @@ static Agentgateway__Dev__Resource__Header *hdr_new(const char *n, const char *v
 static const char *L = "default/gw.http";
 
 /* The base config: v1 is a static Backend, v2 a Service with one Workload. */
-static void job_config(world_t *w, void *arg)
+static void job_config(void *world, void *arg)
 {
+    world_t *w = world;
     const char *root_backend = arg;
     char v1[64];
     snprintf(v1, sizeof v1, "127.0.0.1");
@@ -341,8 +310,9 @@ static void job_config(world_t *w, void *arg)
         ir_obj_release(objs[i]);
 }
 
-static void job_bad_change(world_t *w, void *arg)
+static void job_bad_change(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     const ir_obj_t *objs[] = {
         tu_route("default", "root", 0, L, "", "regex:/(unclosed", "be:default/v1"), NULL};
@@ -352,17 +322,18 @@ static void job_bad_change(world_t *w, void *arg)
     ir_obj_release(objs[0]);
 }
 
-static void job_setup(world_t *w, void *arg)
+static void job_setup(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
-    echo_start(&w->loop, &w->v1, "v1");
-    echo_start(&w->loop, &w->v2, "v2");
+    echo_start(&w->rig.loop, &w->v1, "v1");
+    echo_start(&w->rig.loop, &w->v2, "v2");
     echo_t dead;
-    echo_start(&w->loop, &dead, "dead");
+    echo_start(&w->rig.loop, &dead, "dead");
     w->dead_port = dead.port;
     net_server_close(dead.srv, false, NULL, NULL); /* its port is now (very likely) closed */
     int err;
-    w->proxy = proxy_new(&w->loop, NULL, &err);
+    w->proxy = proxy_new(&w->rig.loop, NULL, &err);
     assert_non_null(w->proxy);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", NULL), PROXY_EINVAL);
@@ -376,8 +347,9 @@ static void proxy_closed(proxy_t *p, void *ud)
     (void)ud;
 }
 
-static void job_teardown(world_t *w, void *arg)
+static void job_teardown(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     proxy_close(w->proxy, proxy_closed, NULL);
     net_server_close(w->v1.srv, false, NULL, NULL);
@@ -386,11 +358,12 @@ static void job_teardown(world_t *w, void *arg)
         net_server_close(w->hole, false, NULL, NULL);
     if (w->admin)
         net_http_server_close(w->admin, false, NULL, NULL);
-    uv_close((uv_handle_t *)&w->async, NULL);
+    uv_close((uv_handle_t *)&w->rig.async, NULL);
 }
 
-static void job_stats(world_t *w, void *arg)
+static void job_stats(void *world, void *arg)
 {
+    world_t *w = world;
     proxy_stats(w->proxy, arg);
 }
 
@@ -400,14 +373,9 @@ static int setup(void **state)
 {
     (void)state;
     memset(&W, 0, sizeof W);
-    uv_loop_init(&W.loop);
-    uv_async_init(&W.loop, &W.async, on_async);
-    W.async.data = &W;
-    pthread_mutex_init(&W.mu, NULL);
-    sem_init(&W.done, 0, 0);
-    pthread_create(&W.thread, NULL, loop_main, &W);
-    run_on_loop(&W, job_setup, NULL);
-    run_on_loop(&W, job_config, "be:default/v1=1");
+    tu_loop_start(&W.rig, &W);
+    tu_loop_run(&W.rig, job_setup, NULL);
+    tu_loop_run(&W.rig, job_config, "be:default/v1=1");
     if (W.rc != PROXY_OK)
         fail_msg("config: %s", W.reason);
     return 0;
@@ -416,11 +384,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    run_on_loop(&W, job_teardown, NULL);
-    pthread_join(W.thread, NULL);
-    assert_int_equal(uv_loop_close(&W.loop), 0);
-    sem_destroy(&W.done);
-    pthread_mutex_destroy(&W.mu);
+    tu_loop_run(&W.rig, job_teardown, NULL);
+    assert_int_equal(tu_loop_join(&W.rig), 0);
     return 0;
 }
 
@@ -641,7 +606,7 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
     unlink(file);
 
     proxy_stats_t before, after;
-    run_on_loop(&W, job_stats, &before);
+    tu_loop_run(&W.rig, job_stats, &before);
     char cmd[512];
     snprintf(cmd, sizeof cmd,
              "curl -s -w '%%{http_code}\\n' -o /dev/null 'http://127.0.0.1:%d/a' "
@@ -653,7 +618,7 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
     out[n] = '\0';
     pclose(f);
     assert_string_equal(out, "200\n200\n200\n");
-    run_on_loop(&W, job_stats, &after);
+    tu_loop_run(&W.rig, job_stats, &after);
     assert_int_equal(after.requests - before.requests, 3);
     assert_true(after.upstream_reuses - before.upstream_reuses >= 2);
     assert_true(after.idle_upstreams >= 1);
@@ -680,7 +645,7 @@ static void test_pooled_connection_closed_by_upstream_is_retried(void **state)
         ok++;
     assert_int_equal(ok, 40); /* whether the FIN or the next request came first */
     proxy_stats_t st;
-    run_on_loop(&W, job_stats, &st);
+    tu_loop_run(&W.rig, job_stats, &st);
     if (getenv("PROXY_TEST_VERBOSE"))
         fprintf(stderr, "retries %llu reuses %llu connects %llu\n",
                 (unsigned long long)st.upstream_retries, (unsigned long long)st.upstream_reuses,
@@ -699,13 +664,13 @@ static void test_config_change_while_traffic_flows(void **state)
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
     for (int i = 0; i < 20; i++) {
-        run_on_loop(&W, job_config,
+        tu_loop_run(&W.rig, job_config,
                     i % 2 ? "be:default/v1=1"
                           : "svc:default/echo-v2.default.svc.cluster.local:80=1");
         assert_int_equal(W.rc, PROXY_OK);
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
-    run_on_loop(&W, job_config, "svc:default/echo-v2.default.svc.cluster.local:80=1");
+    tu_loop_run(&W.rig, job_config, "svc:default/echo-v2.default.svc.cluster.local:80=1");
     static char out[4096];
     size_t n = fread(out, 1, sizeof out - 1, f);
     out[n] = '\0';
@@ -718,14 +683,14 @@ static void test_config_change_while_traffic_flows(void **state)
     curl(&r, W.port, "/after", NULL);
     assert_string_equal(jstr(&r, "server"), "v2");
     resp_free(&r);
-    run_on_loop(&W, job_config, "be:default/v1=1");
+    tu_loop_run(&W.rig, job_config, "be:default/v1=1");
 }
 
 static void test_invalid_change_is_rejected_and_old_config_serves(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_bad_change, NULL);
+    tu_loop_run(&W.rig, job_bad_change, NULL);
     assert_int_equal(W.rc, PROXY_ECONFIG);
     assert_non_null(strstr(W.reason, "does not compile"));
     resp_t r;
@@ -795,12 +760,12 @@ static void test_h2c_front(void **state)
 
     if (access("/usr/bin/nghttp", X_OK) == 0) { /* 20 concurrent streams on one connection */
         proxy_stats_t before, after;
-        run_on_loop(&W, job_stats, &before);
+        tu_loop_run(&W.rig, job_stats, &before);
         char cmd[256];
         snprintf(cmd, sizeof cmd, "nghttp -n -m 20 -t 10 http://127.0.0.1:%d/multi >/dev/null",
                  W.port);
         assert_int_equal(system(cmd), 0);
-        run_on_loop(&W, job_stats, &after);
+        tu_loop_run(&W.rig, job_stats, &after);
         assert_int_equal(after.requests - before.requests, 20);
         assert_int_equal(after.responses[2] - before.responses[2], 20);
     }
@@ -823,8 +788,9 @@ static const ir_obj_t *tls_listener(const char *key, const char *bind, const cha
     return x ? ir_listener_obj(x) : NULL;
 }
 
-static void job_tls(world_t *w, void *arg)
+static void job_tls(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     net_tls_testcert_t tc;
     assert_int_equal(net_tls_testcert_make(&tc, "example.org", "DNS:example.org", false), NET_OK);
@@ -859,7 +825,7 @@ static void test_https_listener_terminates_tls(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_tls, NULL);
+    tu_loop_run(&W.rig, job_tls, NULL);
     char url[256], args[512];
     snprintf(url, sizeof url, "https://example.org:%d/secure?x=1", W.tls_port);
     snprintf(args, sizeof args, "--http1.1 --cacert %s --resolve example.org:%d:127.0.0.1",
@@ -905,15 +871,16 @@ static Agentgateway__Dev__Resource__TrafficPolicySpec *timeout_tps(int64_t ms)
     return t;
 }
 
-static void job_timeouts(world_t *w, void *arg)
+static void job_timeouts(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     net_server_config_t sc;
     net_server_config_default(&sc);
     sc.listen = "127.0.0.1:0";
     sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
     int err;
-    w->hole = net_server_new(&w->loop, &sc, &err);
+    w->hole = net_server_new(&w->rig.loop, &sc, &err);
     assert_non_null(w->hole);
     tu_route_pb_t *slow =
         tu_route_pb("default", "slow", 0, L, "", "exact:/slow", "be:default/hole");
@@ -930,7 +897,7 @@ static void test_route_timeout_answers_504(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_timeouts, NULL);
+    tu_loop_run(&W.rig, job_timeouts, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     resp_t r;
     curl(&r, W.port, "/slow", NULL);
@@ -944,13 +911,14 @@ static void test_route_timeout_answers_504(void **state)
     resp_free(&r);
 }
 
-static void job_admin(world_t *w, void *arg)
+static void job_admin(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     net_http_server_config_t hc;
     net_http_server_config_default(&hc);
     int err;
-    w->admin = net_http_server_new(&w->loop, &hc, &err);
+    w->admin = net_http_server_new(&w->rig.loop, &hc, &err);
     assert_non_null(w->admin);
     assert_int_equal(proxy_admin_register(w->proxy, w->admin), PROXY_OK);
     w->admin_port = net_http_server_port(w->admin);
@@ -960,7 +928,7 @@ static void test_admin_endpoints(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_admin, NULL);
+    tu_loop_run(&W.rig, job_admin, NULL);
     resp_t r;
     curl(&r, W.admin_port, "/healthz", NULL);
     assert_int_equal(r.status, 200);
@@ -985,14 +953,15 @@ typedef struct auto_result {
     uint64_t failures;
 } auto_result_t;
 
-static void job_auto_listen(world_t *w, void *arg)
+static void job_auto_listen(void *world, void *arg)
 {
+    world_t *w = world;
     auto_result_t *res = arg;
     proxy_options_t o;
     proxy_options_default(&o);
     o.auto_listen_host = "127.0.0.1";
     int err;
-    proxy_t *p = proxy_new(&w->loop, &o, &err);
+    proxy_t *p = proxy_new(&w->rig.loop, &o, &err);
     assert_non_null(p);
     const ir_obj_t *b0 = tu_bind("0/default/other", 0);                      /* any free port */
     const ir_obj_t *busy = tu_bind("busy/default/other", (uint32_t)w->port); /* taken */
@@ -1018,14 +987,15 @@ static void test_auto_listen_follows_binds(void **state)
 {
     (void)state;
     auto_result_t res = {0};
-    run_on_loop(&W, job_auto_listen, &res);
+    tu_loop_run(&W.rig, job_auto_listen, &res);
     assert_int_equal(res.after_add, 1);
     assert_int_equal(res.failures, 1);
     assert_int_equal(res.after_remove, 0);
 }
 
-static void job_mirror_config(world_t *w, void *arg)
+static void job_mirror_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     tu_route_pb_t *r =
         tu_route_pb("default", "mirror", 0, L, "", "prefix:/mirror", "be:default/v1");
@@ -1050,8 +1020,9 @@ static void job_mirror_config(world_t *w, void *arg)
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
 }
 
-static void job_v2_seen(world_t *w, void *arg)
+static void job_v2_seen(void *world, void *arg)
 {
+    world_t *w = world;
     *(size_t *)arg = strcmp(w->v2.last_path, "/mirror/me?x=1") == 0 ? w->v2.count : 0;
 }
 
@@ -1059,7 +1030,7 @@ static void test_request_mirror_copies_bodiless_requests(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_mirror_config, NULL);
+    tu_loop_run(&W.rig, job_mirror_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     resp_t r;
     curl(&r, W.port, "/mirror/me?x=1", NULL);
@@ -1068,7 +1039,7 @@ static void test_request_mirror_copies_bodiless_requests(void **state)
     resp_free(&r);
     size_t seen = 0;
     for (int i = 0; i < 500 && !seen; i++) { /* the mirror is asynchronous: bounded wait */
-        run_on_loop(&W, job_v2_seen, &seen);
+        tu_loop_run(&W.rig, job_v2_seen, &seen);
         if (!seen)
             nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -1087,8 +1058,9 @@ static Agentgateway__Dev__Resource__TrafficPolicySpec *retry_tps(int attempts, i
     return t;
 }
 
-static void job_retry_config(world_t *w, void *arg)
+static void job_retry_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     tu_route_pb_t *a =
         tu_route_pb("default", "status", 0, L, "", "prefix:/status", "be:default/v1");
@@ -1100,8 +1072,9 @@ static void job_retry_config(world_t *w, void *arg)
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
 }
 
-static void job_v1_count(world_t *w, void *arg)
+static void job_v1_count(void *world, void *arg)
 {
+    world_t *w = world;
     *(size_t *)arg = w->v1.count;
 }
 
@@ -1109,33 +1082,34 @@ static void test_retry_on_listed_status_and_connection_error(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_retry_config, NULL);
+    tu_loop_run(&W.rig, job_retry_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     size_t c0, c1;
     proxy_stats_t s0, s1;
-    run_on_loop(&W, job_v1_count, &c0);
-    run_on_loop(&W, job_stats, &s0);
+    tu_loop_run(&W.rig, job_v1_count, &c0);
+    tu_loop_run(&W.rig, job_stats, &s0);
     resp_t r;
     curl(&r, W.port, "/status/500", NULL);
     assert_int_equal(r.status, 500); /* beyond the budget: the last answer */
     resp_free(&r);
-    run_on_loop(&W, job_v1_count, &c1);
+    tu_loop_run(&W.rig, job_v1_count, &c1);
     assert_int_equal(c1 - c0, 3);          /* one try + two retries */
     curl(&r, W.port, "/status/404", NULL); /* not a listed code: no retry */
     assert_int_equal(r.status, 404);
     resp_free(&r);
-    run_on_loop(&W, job_v1_count, &c0);
+    tu_loop_run(&W.rig, job_v1_count, &c0);
     assert_int_equal(c0 - c1, 1);
     curl(&r, W.port, "/deadretry", NULL);
     assert_int_equal(r.status, 503);
     resp_free(&r);
-    run_on_loop(&W, job_stats, &s1);
+    tu_loop_run(&W.rig, job_stats, &s1);
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 4);
 }
 
 /* /pertry: the hole never answers; backendRequest 100 ms per try, 2 retries 20 ms apart. */
-static void job_per_try_config(world_t *w, void *arg)
+static void job_per_try_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     if (!w->hole) {
         net_server_config_t sc;
@@ -1143,7 +1117,7 @@ static void job_per_try_config(world_t *w, void *arg)
         sc.listen = "127.0.0.1:0";
         sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
         int err;
-        w->hole = net_server_new(&w->loop, &sc, &err);
+        w->hole = net_server_new(&w->rig.loop, &sc, &err);
         assert_non_null(w->hole);
     }
     tu_route_pb_t *a = tu_route_pb("default", "pertry", 0, L, "", "exact:/pertry", "be:default/hole");
@@ -1167,15 +1141,15 @@ static void test_per_try_timeout_retries_then_504(void **state)
 {
     (void)state;
     SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_per_try_config, NULL);
+    tu_loop_run(&W.rig, job_per_try_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     proxy_stats_t s0, s1;
-    run_on_loop(&W, job_stats, &s0);
+    tu_loop_run(&W.rig, job_stats, &s0);
     resp_t r;
     curl(&r, W.port, "/pertry", NULL);
     assert_int_equal(r.status, 504); /* three tries of 100 ms, none answered */
     resp_free(&r);
-    run_on_loop(&W, job_stats, &s1);
+    tu_loop_run(&W.rig, job_stats, &s1);
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 2);
 }
 

@@ -23,6 +23,7 @@
 #include "net/conn.h"
 #include "net/h1.h"
 #include "net/tls.h"
+#include "loop_rig.h"
 #include "policy_test_util.h"
 #include "proxy/policy.h"
 #include "proxy/proxy.h"
@@ -706,12 +707,7 @@ static void echo_start(uv_loop_t *loop, echo_t *e, net_tls_ctx_t *tls)
 }
 
 typedef struct world {
-    uv_loop_t loop;
-    uv_async_t async;
-    pthread_t thread;
-    sem_t done;
-    void (*job)(struct world *, void *);
-    void *job_arg;
+    tu_loop_t rig;
     proxy_t *proxy;
     echo_t plain, tls, hole;
     int port;
@@ -722,31 +718,6 @@ typedef struct world {
 } world_t;
 
 static world_t W;
-
-static void on_async(uv_async_t *a)
-{
-    world_t *w = a->data;
-    if (w->job) {
-        w->job(w, w->job_arg);
-        w->job = NULL;
-        sem_post(&w->done);
-    }
-}
-
-static void *loop_main(void *arg)
-{
-    world_t *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void run_on_loop(world_t *w, void (*fn)(world_t *, void *), void *arg)
-{
-    w->job = fn;
-    w->job_arg = arg;
-    uv_async_send(&w->async);
-    sem_wait(&w->done);
-}
 
 static const ir_obj_t *ai_backend(const char *key, bool mcp)
 {
@@ -851,8 +822,9 @@ static void test_fuzz_seeds_round_trip(void **state)
     }
 }
 
-static void job_setup(world_t *w, void *arg)
+static void job_setup(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     assert_int_equal(net_tls_testcert_make(&w->cert, "backend.test", "DNS:backend.test", false),
                      NET_OK);
@@ -863,11 +835,11 @@ static void job_setup(world_t *w, void *arg)
     int err;
     net_tls_ctx_t *sctx = net_tls_ctx_new(true, &tc, &err);
     assert_non_null(sctx);
-    echo_start(&w->loop, &w->plain, NULL);
-    echo_start(&w->loop, &w->tls, sctx);
-    hole_start(&w->loop, &w->hole);
+    echo_start(&w->rig.loop, &w->plain, NULL);
+    echo_start(&w->rig.loop, &w->tls, sctx);
+    hole_start(&w->rig.loop, &w->hole);
     net_tls_ctx_release(sctx);
-    w->proxy = proxy_new(&w->loop, NULL, &err);
+    w->proxy = proxy_new(&w->rig.loop, NULL, &err);
     assert_non_null(w->proxy);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
 
@@ -956,14 +928,15 @@ static void job_setup(world_t *w, void *arg)
     tk_sign(TK_RSA1, "RS256", "r1", c, w->tok_expired, sizeof w->tok_expired);
 }
 
-static void job_teardown(world_t *w, void *arg)
+static void job_teardown(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     proxy_close(w->proxy, NULL, NULL);
     net_server_close(w->plain.srv, false, NULL, NULL);
     net_server_close(w->tls.srv, false, NULL, NULL);
     net_server_close(w->hole.srv, false, NULL, NULL);
-    uv_close((uv_handle_t *)&w->async, NULL);
+    uv_close((uv_handle_t *)&w->rig.async, NULL);
     net_tls_testcert_dispose(&w->cert);
     net_tls_testcert_dispose(&w->other);
 }
@@ -972,12 +945,8 @@ static int setup(void **state)
 {
     (void)state;
     memset(&W, 0, sizeof W);
-    uv_loop_init(&W.loop);
-    uv_async_init(&W.loop, &W.async, on_async);
-    W.async.data = &W;
-    sem_init(&W.done, 0, 0);
-    pthread_create(&W.thread, NULL, loop_main, &W);
-    run_on_loop(&W, job_setup, NULL);
+    tu_loop_start(&W.rig, &W);
+    tu_loop_run(&W.rig, job_setup, NULL);
     if (W.rc != PROXY_OK)
         fail_msg("config: %s", W.reason);
     return 0;
@@ -986,10 +955,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    run_on_loop(&W, job_teardown, NULL);
-    pthread_join(W.thread, NULL);
-    assert_int_equal(uv_loop_close(&W.loop), 0);
-    sem_destroy(&W.done);
+    tu_loop_run(&W.rig, job_teardown, NULL);
+    assert_int_equal(tu_loop_join(&W.rig), 0);
     return 0;
 }
 
@@ -1260,8 +1227,9 @@ static void test_dynamic_forward_proxy_connects_to_the_host(void **state)
     resp_free(&r);
 }
 
-static void job_dump(world_t *w, void *arg)
+static void job_dump(void *world, void *arg)
 {
+    world_t *w = world;
     const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(w->proxy));
     *(json_t **)arg = proxy_snapshot_dump(s);
     proxy_snapshot_release(s);
@@ -1281,7 +1249,7 @@ static void test_unserved_backends_get_501(void **state)
     assert_non_null(strstr(r.body, "\"mcp\""));
     resp_free(&r);
     json_t *d = NULL;
-    run_on_loop(&W, job_dump, &d);
+    tu_loop_run(&W.rig, job_dump, &d);
     json_t *ns = json_object_get(d, "not_served");
     assert_int_equal(json_array_size(ns), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ns, 0), "backend")),
