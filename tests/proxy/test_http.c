@@ -26,6 +26,7 @@
 #include "net/tls.h"
 #include "proxy/admin.h"
 #include "proxy/proxy.h"
+#include "curl_rig.h"
 #include "loop_rig.h"
 #include "proxy_test_util.h"
 
@@ -392,109 +393,49 @@ static int teardown(void **state)
 /* ------------------------------------------------------------------------------------------- */
 /* curl */
 
-typedef struct resp {
-    int status;
-    char headers[4096];
-    char body[65536];
-    json_t *json;
-} resp_t;
-
-static bool have_curl(void)
-{
-    return access("/usr/bin/curl", X_OK) == 0;
-}
-
-/* Runs curl with |args| on |url| and parses "-D headers" and the body. */
-static void curl_url(resp_t *r, const char *url, const char *args)
-{
-    char hfile[] = "/tmp/proxy_test_hXXXXXX";
-    int fd = mkstemp(hfile);
-    close(fd);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s '%s' -o - ; echo; echo \"==%%\"",
-             hfile, args ? args : "", url);
-    memset(r, 0, sizeof *r);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    size_t n = fread(r->body, 1, sizeof r->body - 1, f);
-    r->body[n] = '\0';
-    pclose(f);
-    FILE *h = fopen(hfile, "r");
-    n = h ? fread(r->headers, 1, sizeof r->headers - 1, h) : 0;
-    r->headers[n] = '\0';
-    if (h)
-        fclose(h);
-    unlink(hfile);
-    sscanf(r->headers, "HTTP/%*s %d", &r->status);
-    if (strncmp(r->headers, "HTTP/1.1 100", 12) == 0) {
-        const char *second = strstr(r->headers + 12, "HTTP/1.1 ");
-        if (second)
-            sscanf(second, "HTTP/1.1 %d", &r->status);
-    }
-    r->json = json_loads(r->body, JSON_DISABLE_EOF_CHECK, NULL);
-}
-
-static void curl(resp_t *r, int port, const char *path, const char *args)
-{
-    char url[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_url(r, url, args);
-}
-
-static const char *jstr(const resp_t *r, const char *key)
+static const char *jstr(const tu_resp_t *r, const char *key)
 {
     return json_string_value(json_object_get(r->json, key));
 }
 
-static const char *jheader(const resp_t *r, const char *name)
+static const char *jheader(const tu_resp_t *r, const char *name)
 {
     json_t *a = json_object_get(json_object_get(r->json, "headers"), name);
     return json_string_value(json_array_get(a, 0));
 }
 
-static void resp_free(resp_t *r)
-{
-    json_decref(r->json);
-}
-
-#define SKIP_WITHOUT_CURL() \
-    do {                    \
-        if (!have_curl())   \
-            skip();         \
-    } while (0)
-
 static void test_routes_by_path_host_and_header(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/", NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "server"), "v1");
     assert_string_equal(jstr(&r, "path"), "/");
-    resp_free(&r);
-    curl(&r, W.port, "/v2/x?a=1", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/v2/x?a=1", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "server"), "v2");
     assert_string_equal(jstr(&r, "path"), "/v2/x?a=1");
-    resp_free(&r);
-    curl(&r, W.port, "/v2example", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/v2example", NULL);
     assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
-    curl(&r, W.port, "/hdr", "-H 'X-Select: two'");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/hdr", "-H 'X-Select: two'");
     assert_string_equal(jstr(&r, "server"), "v2");
-    resp_free(&r);
-    curl(&r, W.port, "/hdr", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/hdr", NULL);
     assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
-    curl(&r, W.port, "/anything", "-H 'Host: foo.example.com:8080'");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/anything", "-H 'Host: foo.example.com:8080'");
     assert_string_equal(jstr(&r, "server"), "v2");
     assert_string_equal(jstr(&r, "host"), "foo.example.com:8080");
-    resp_free(&r);
-    curl(&r, W.port, "/", "-I");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/", "-I");
     assert_int_equal(r.status, 200); /* HEAD: no body, framing from the upstream */
     assert_non_null(strstr(r.headers, "content-length: "));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 /* A route that edits no field: the upstream head is written from the parsed fields directly
@@ -504,11 +445,11 @@ static void test_routes_by_path_host_and_header(void **state)
 static void test_fields_pass_unedited_without_hop_by_hop(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/",
-         "-H 'X-Multi: a' -H 'X-Plain: v  w' -H 'X-Multi: b' -H 'Connection: keep-alive, X-Hop' "
-         "-H 'X-Hop: h' -H 'TE: trailers' -H 'Proxy-Connection: x' -H 'Keep-Alive: 5'");
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/",
+            "-H 'X-Multi: a' -H 'X-Plain: v  w' -H 'X-Multi: b' -H 'Connection: keep-alive, X-Hop' "
+            "-H 'X-Hop: h' -H 'TE: trailers' -H 'Proxy-Connection: x' -H 'Keep-Alive: 5'");
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "server"), "v1");
     json_t *multi = json_object_get(json_object_get(r.json, "headers"), "x-multi");
@@ -521,17 +462,17 @@ static void test_fields_pass_unedited_without_hop_by_hop(void **state)
     assert_null(jheader(&r, "proxy-connection"));
     assert_null(jheader(&r, "keep-alive"));
     assert_non_null(jheader(&r, "host"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_header_modifiers_reach_echo_and_client(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/mod",
-         "-H 'X-Set: old' -H 'X-Add: first' -H 'X-Remove: bye' "
-         "-H 'Connection: keep-alive, X-Hop' -H 'X-Hop: h'");
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/mod",
+            "-H 'X-Set: old' -H 'X-Add: first' -H 'X-Remove: bye' "
+            "-H 'Connection: keep-alive, X-Hop' -H 'X-Hop: h'");
     assert_int_equal(r.status, 200);
     assert_string_equal(jheader(&r, "x-set"), "set-value");
     json_t *add = json_object_get(json_object_get(r.json, "headers"), "x-add");
@@ -541,47 +482,47 @@ static void test_header_modifiers_reach_echo_and_client(void **state)
     assert_null(jheader(&r, "x-hop")); /* listed in Connection: hop-by-hop */
     assert_non_null(strstr(r.headers, "X-Resp: yes"));
     assert_null(strstr(r.headers, "x-resp-remove"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_redirect_rewrite_direct_and_errors(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/redir/a?q=1", NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/redir/a?q=1", NULL);
     assert_int_equal(r.status, 301);
     assert_non_null(strstr(r.headers, "location: http://example.org/new/a?q=1\r\n"));
-    resp_free(&r);
-    curl(&r, W.port, "/rw/a/b", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/rw/a/b", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "path"), "/rewritten/a/b");
     assert_string_equal(jstr(&r, "host"), "rewritten.example");
-    resp_free(&r);
-    curl(&r, W.port, "/direct", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/direct", NULL);
     assert_int_equal(r.status, 418);
     assert_non_null(strstr(r.body, "teapot"));
-    resp_free(&r);
-    curl(&r, W.port, "/nobackend", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/nobackend", NULL);
     assert_int_equal(r.status, 500);
     assert_non_null(strstr(r.body, "default/missing"));
-    resp_free(&r);
-    curl(&r, W.port_empty, "/", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port_empty, "/", NULL);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    curl(&r, W.port, "/dead", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/dead", NULL);
     assert_int_equal(r.status, 503);
-    resp_free(&r);
-    curl(&r, W.port, "/status/503", NULL); /* the upstream's own status passes through */
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/status/503", NULL); /* the upstream's own status passes through */
     assert_int_equal(r.status, 503);
     assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_bodies_stream_and_upstreams_are_reused(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     char file[] = "/tmp/proxy_test_bXXXXXX";
     int fd = mkstemp(file);
     static char chunk[65536];
@@ -591,18 +532,18 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
     close(fd);
     char args[256];
     snprintf(args, sizeof args, "--data-binary @%s", file);
-    resp_t r;
-    curl(&r, W.port, "/upload", args);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/upload", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 1048576);
     assert_string_equal(jstr(&r, "method"), "POST");
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(args, sizeof args, "-H 'Transfer-Encoding: chunked' --data-binary @%s", file);
-    curl(&r, W.port, "/v2/upload", args);
+    tu_curl(&r, W.port, "/v2/upload", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 1048576);
     assert_string_equal(jheader(&r, "transfer-encoding"), "chunked");
-    resp_free(&r);
+    tu_resp_free(&r);
     unlink(file);
 
     proxy_stats_t before, after;
@@ -627,7 +568,7 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
 static void test_pooled_connection_closed_by_upstream_is_retried(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     static char cmd[8192];
     int o = snprintf(cmd, sizeof cmd, "curl -s -w '%%{http_code}\\n'");
     for (int i = 0; i < 20; i++)
@@ -655,7 +596,7 @@ static void test_pooled_connection_closed_by_upstream_is_retried(void **state)
 static void test_config_change_while_traffic_flows(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     static char cmd[16384];
     int o = snprintf(cmd, sizeof cmd, "curl -s -w '%%{http_code}\\n'");
     for (int i = 0; i < 150; i++)
@@ -679,62 +620,62 @@ static void test_config_change_while_traffic_flows(void **state)
     for (char *p = out; (p = strstr(p, "200\n")); p += 4)
         ok++;
     assert_int_equal(ok, 150);
-    resp_t r;
-    curl(&r, W.port, "/after", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/after", NULL);
     assert_string_equal(jstr(&r, "server"), "v2");
-    resp_free(&r);
+    tu_resp_free(&r);
     tu_loop_run(&W.rig, job_config, "be:default/v1=1");
 }
 
 static void test_invalid_change_is_rejected_and_old_config_serves(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_bad_change, NULL);
     assert_int_equal(W.rc, PROXY_ECONFIG);
     assert_non_null(strstr(W.reason, "does not compile"));
-    resp_t r;
-    curl(&r, W.port, "/still", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/still", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_h2c_front(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     const char *h2 = "--http2-prior-knowledge";
-    resp_t r;
-    curl(&r, W.port, "/v2/x?a=1", h2);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/v2/x?a=1", h2);
     assert_int_equal(r.status, 200);
     assert_true(strncmp(r.headers, "HTTP/2 200", 10) == 0);
     assert_string_equal(jstr(&r, "server"), "v2");
     assert_string_equal(jstr(&r, "path"), "/v2/x?a=1");
     assert_true(strncmp(jstr(&r, "host"), "127.0.0.1:", 10) == 0); /* from :authority */
-    resp_free(&r);
+    tu_resp_free(&r);
     char args[512];
     snprintf(args, sizeof args, "%s -H 'X-Set: old' -H 'X-Remove: bye'", h2);
-    curl(&r, W.port, "/mod", args);
+    tu_curl(&r, W.port, "/mod", args);
     assert_int_equal(r.status, 200);
     assert_string_equal(jheader(&r, "x-set"), "set-value");
     assert_null(jheader(&r, "x-remove"));
     assert_non_null(strstr(r.headers, "x-resp: yes"));
     assert_null(strstr(r.headers, "x-resp-remove"));
-    resp_free(&r);
-    curl(&r, W.port, "/redir/a", h2);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/redir/a", h2);
     assert_int_equal(r.status, 301);
     assert_non_null(strstr(r.headers, "location: http://example.org/new/a\r\n"));
-    resp_free(&r);
-    curl(&r, W.port, "/nobackend", h2);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/nobackend", h2);
     assert_int_equal(r.status, 500);
-    resp_free(&r);
-    curl(&r, W.port_empty, "/", h2);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port_empty, "/", h2);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    curl(&r, W.port, "/", "--http2-prior-knowledge -I");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/", "--http2-prior-knowledge -I");
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* uploads: with a length (forwarded as is) and without (PUT from stdin: chunked upstream) */
     char file[] = "/tmp/proxy_test_h2XXXXXX";
@@ -745,17 +686,17 @@ static void test_h2c_front(void **state)
         assert_int_equal(write(fd, chunk, sizeof chunk), (ssize_t)sizeof chunk);
     close(fd);
     snprintf(args, sizeof args, "%s --data-binary @%s", h2, file);
-    curl(&r, W.port, "/up", args);
+    tu_curl(&r, W.port, "/up", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 40 * 65536);
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(args, sizeof args, "%s -T - < %s", h2, file);
-    curl(&r, W.port, "/v2/put", args);
+    tu_curl(&r, W.port, "/v2/put", args);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "method"), "PUT");
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 40 * 65536);
     assert_string_equal(jheader(&r, "transfer-encoding"), "chunked");
-    resp_free(&r);
+    tu_resp_free(&r);
     unlink(file);
 
     if (access("/usr/bin/nghttp", X_OK) == 0) { /* 20 concurrent streams on one connection */
@@ -824,29 +765,29 @@ static void job_tls(void *world, void *arg)
 static void test_https_listener_terminates_tls(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_tls, NULL);
     char url[256], args[512];
     snprintf(url, sizeof url, "https://example.org:%d/secure?x=1", W.tls_port);
     snprintf(args, sizeof args, "--http1.1 --cacert %s --resolve example.org:%d:127.0.0.1",
              W.ca_file, W.tls_port);
-    resp_t r;
-    curl_url(&r, url, args);
+    tu_resp_t r;
+    tu_curl_url(&r, url, args);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "server"), "v1");
     assert_string_equal(jstr(&r, "path"), "/secure?x=1");
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(args, sizeof args, "--http2 --cacert %s --resolve example.org:%d:127.0.0.1", W.ca_file,
              W.tls_port);
-    curl_url(&r, url, args); /* h2 by ALPN */
+    tu_curl_url(&r, url, args); /* h2 by ALPN */
     assert_int_equal(r.status, 200);
     assert_true(strncmp(r.headers, "HTTP/2 200", 10) == 0);
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(url, sizeof url, "https://example.org:%d/go", W.tls_port);
-    curl_url(&r, url, args);
+    tu_curl_url(&r, url, args);
     assert_int_equal(r.status, 302);
     assert_non_null(strstr(r.headers, "location: https://example.org/go\r\n"));
-    resp_free(&r);
+    tu_resp_free(&r);
     unlink(W.ca_file);
 }
 
@@ -896,19 +837,19 @@ static void job_timeouts(void *world, void *arg)
 static void test_route_timeout_answers_504(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_timeouts, NULL);
     assert_int_equal(W.rc, PROXY_OK);
-    resp_t r;
-    curl(&r, W.port, "/slow", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/slow", NULL);
     assert_int_equal(r.status, 504);
-    resp_free(&r);
-    curl(&r, W.port, "/slow", "--http2-prior-knowledge");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/slow", "--http2-prior-knowledge");
     assert_int_equal(r.status, 504);
-    resp_free(&r);
-    curl(&r, W.port, "/fast", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/fast", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void job_admin(void *world, void *arg)
@@ -927,25 +868,25 @@ static void job_admin(void *world, void *arg)
 static void test_admin_endpoints(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_admin, NULL);
-    resp_t r;
-    curl(&r, W.admin_port, "/healthz", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.admin_port, "/healthz", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
-    curl(&r, W.admin_port, "/readyz", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.admin_port, "/readyz", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
-    curl(&r, W.admin_port, "/metrics", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.admin_port, "/metrics", NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "krtgate_proxy_responses_total{class=\"2xx\"} "));
     assert_non_null(strstr(r.body, "krtgate_proxy_config_rejected_total 1\n"));
-    resp_free(&r);
-    curl(&r, W.admin_port, "/config_dump", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.admin_port, "/config_dump", NULL);
     assert_int_equal(r.status, 200);
     assert_true(json_array_size(json_object_get(r.json, "objects")) > 10);
     assert_non_null(strstr(r.body, "route/default/mod.00.l"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 typedef struct auto_result {
@@ -1029,14 +970,14 @@ static void job_v2_seen(void *world, void *arg)
 static void test_request_mirror_copies_bodiless_requests(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_mirror_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
-    resp_t r;
-    curl(&r, W.port, "/mirror/me?x=1", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/mirror/me?x=1", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "server"), "v1"); /* the answer is the backend's */
-    resp_free(&r);
+    tu_resp_free(&r);
     size_t seen = 0;
     for (int i = 0; i < 500 && !seen; i++) { /* the mirror is asynchronous: bounded wait */
         tu_loop_run(&W.rig, job_v2_seen, &seen);
@@ -1081,27 +1022,27 @@ static void job_v1_count(void *world, void *arg)
 static void test_retry_on_listed_status_and_connection_error(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_retry_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     size_t c0, c1;
     proxy_stats_t s0, s1;
     tu_loop_run(&W.rig, job_v1_count, &c0);
     tu_loop_run(&W.rig, job_stats, &s0);
-    resp_t r;
-    curl(&r, W.port, "/status/500", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/status/500", NULL);
     assert_int_equal(r.status, 500); /* beyond the budget: the last answer */
-    resp_free(&r);
+    tu_resp_free(&r);
     tu_loop_run(&W.rig, job_v1_count, &c1);
     assert_int_equal(c1 - c0, 3);          /* one try + two retries */
-    curl(&r, W.port, "/status/404", NULL); /* not a listed code: no retry */
+    tu_curl(&r, W.port, "/status/404", NULL); /* not a listed code: no retry */
     assert_int_equal(r.status, 404);
-    resp_free(&r);
+    tu_resp_free(&r);
     tu_loop_run(&W.rig, job_v1_count, &c0);
     assert_int_equal(c0 - c1, 1);
-    curl(&r, W.port, "/deadretry", NULL);
+    tu_curl(&r, W.port, "/deadretry", NULL);
     assert_int_equal(r.status, 503);
-    resp_free(&r);
+    tu_resp_free(&r);
     tu_loop_run(&W.rig, job_stats, &s1);
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 4);
 }
@@ -1140,15 +1081,15 @@ static void job_per_try_config(void *world, void *arg)
 static void test_per_try_timeout_retries_then_504(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     tu_loop_run(&W.rig, job_per_try_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     proxy_stats_t s0, s1;
     tu_loop_run(&W.rig, job_stats, &s0);
-    resp_t r;
-    curl(&r, W.port, "/pertry", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/pertry", NULL);
     assert_int_equal(r.status, 504); /* three tries of 100 ms, none answered */
-    resp_free(&r);
+    tu_resp_free(&r);
     tu_loop_run(&W.rig, job_stats, &s1);
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 2);
 }

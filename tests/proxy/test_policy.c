@@ -23,6 +23,7 @@
 #include "net/conn.h"
 #include "net/h1.h"
 #include "net/tls.h"
+#include "curl_rig.h"
 #include "loop_rig.h"
 #include "policy_test_util.h"
 #include "proxy/policy.h"
@@ -960,54 +961,19 @@ static int teardown(void **state)
     return 0;
 }
 
-typedef struct resp {
-    int status;
-    char headers[4096];
-    char body[16384];
-    json_t *json;
-} resp_t;
-
-static bool have_curl(void)
+/* curl on the proxy's HTTP listener. */
+static void curl(tu_resp_t *r, const char *path, const char *args)
 {
-    return access("/usr/bin/curl", X_OK) == 0;
+    tu_curl(r, W.port, path, args);
 }
 
-static void curl(resp_t *r, const char *path, const char *args)
-{
-    char hfile[] = "/tmp/policy_test_hXXXXXX";
-    int fd = mkstemp(hfile);
-    close(fd);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s 'http://127.0.0.1:%d%s' -o -", hfile,
-             args ? args : "", W.port, path);
-    memset(r, 0, sizeof *r);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    size_t n = fread(r->body, 1, sizeof r->body - 1, f);
-    r->body[n] = '\0';
-    pclose(f);
-    FILE *h = fopen(hfile, "r");
-    n = h ? fread(r->headers, 1, sizeof r->headers - 1, h) : 0;
-    r->headers[n] = '\0';
-    if (h)
-        fclose(h);
-    unlink(hfile);
-    sscanf(r->headers, "HTTP/%*s %d", &r->status);
-    r->json = json_loads(r->body, JSON_DISABLE_EOF_CHECK, NULL);
-}
-
-static const char *jheader(const resp_t *r, const char *name)
+static const char *jheader(const tu_resp_t *r, const char *name)
 {
     return json_string_value(json_object_get(json_object_get(r->json, "headers"), name));
 }
 
-static void resp_free(resp_t *r)
-{
-    json_decref(r->json);
-}
-
 /* curl with "-H 'authorization: Bearer <tok>'" */
-static int get_bearer(const char *path, const char *tok, resp_t *r)
+static int get_bearer(const char *path, const char *tok, tu_resp_t *r)
 {
     char args[6000];
     snprintf(args, sizeof args, "-H 'authorization: Bearer %s'", tok);
@@ -1015,95 +981,89 @@ static int get_bearer(const char *path, const char *tok, resp_t *r)
     return r->status;
 }
 
-#define SKIP_WITHOUT_CURL() \
-    do {                    \
-        if (!have_curl())   \
-            skip();         \
-    } while (0)
-
 static void test_jwt_authentication(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/jwt", NULL);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.body, "no JWT"));
     assert_non_null(strstr(r.headers, "www-authenticate: Bearer"));
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_ok, &r), 200);
     assert_null(jheader(&r, "authorization")); /* consumed by the proxy */
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_expired, &r), 401);
     assert_non_null(strstr(r.body, "token expired"));
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_wrong_key, &r), 401);
     assert_non_null(strstr(r.body, "signature does not verify"));
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", "not.a.jwt", &r), 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     /* HTTP/2 (h2c) goes through the same path */
     char args[6000];
     snprintf(args, sizeof args, "--http2-prior-knowledge -H 'authorization: Bearer %s'", W.tok_ok);
     curl(&r, "/jwt", args);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/jwt", "--http2-prior-knowledge");
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     /* passthrough: the validated token is forwarded again */
     assert_int_equal(get_bearer("/jwtpass", W.tok_ok, &r), 200);
     char want[4200];
     snprintf(want, sizeof want, "Bearer %s", W.tok_ok);
     assert_string_equal(jheader(&r, "authorization"), want);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_basic_and_api_key_authentication(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/basic", NULL);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.headers, "www-authenticate: Basic realm=\"test\""));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
     assert_int_equal(r.status, 200);
     assert_null(jheader(&r, "authorization")); /* consumed */
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:wrong'");
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'bob:open sesame'");
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/key", NULL);
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-456", &r), 200);
     assert_null(jheader(&r, "authorization")); /* consumed */
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-45", &r), 401);
     assert_non_null(strstr(r.body, "API key not accepted"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/qkey?api_key=k-123", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/qkey?api_key=k-999", NULL);
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_local_rate_limit_answers_429(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     for (int i = 0; i < 2; i++) {
         curl(&r, "/rl", NULL);
         assert_int_equal(r.status, 200);
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     curl(&r, "/rl", NULL);
     assert_int_equal(r.status, 429);
@@ -1111,40 +1071,40 @@ static void test_local_rate_limit_answers_429(void **state)
     assert_non_null(strstr(r.headers, "x-ratelimit-limit: 2"));
     assert_non_null(strstr(r.headers, "x-ratelimit-reset: "));
     assert_non_null(strstr(r.body, "rate limit exceeded"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/hdr", NULL); /* other routes are not limited */
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_traffic_policies_feed_the_route_filters(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/hdr", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(jheader(&r, "x-policy"), "route"); /* route beats gateway */
     assert_non_null(strstr(r.headers, "x-resp: yes"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
     assert_string_equal(jheader(&r, "x-policy"), "gateway");
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/direct", NULL);
     assert_int_equal(r.status, 418);
     assert_string_equal(r.body, "teapot");
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/hostrw", "-H 'host: client.example'");
     assert_string_equal(jheader(&r, "host"), "127.0.0.1");
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/hdr", "-H 'host: client.example'");
     assert_string_equal(jheader(&r, "host"), "client.example");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 
 /* Whether the response head holds |line| (names compared without case, as HTTP says). */
-static bool head_has(const resp_t *r, const char *line)
+static bool head_has(const tu_resp_t *r, const char *line)
 {
     char low[sizeof r->headers];
     size_t i = 0;
@@ -1160,71 +1120,71 @@ static bool head_has(const resp_t *r, const char *line)
 static void test_cors_policy_answers_preflights_before_authentication(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/cors", "-X OPTIONS -H 'origin: https://app.example' "
                       "-H 'access-control-request-method: GET'");
     assert_int_equal(r.status, 200);
     assert_true(head_has(&r, "access-control-allow-origin: https://app.example"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/cors", "-X OPTIONS -H 'origin: https://evil.example' "
                       "-H 'access-control-request-method: GET'");
     assert_false(head_has(&r, "access-control-allow-origin"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/cors", "-H 'origin: https://app.example'");
     assert_int_equal(r.status, 401); /* no credentials */
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/cors", "-H 'origin: https://app.example' -u 'alice:open sesame'");
     assert_int_equal(r.status, 200);
     assert_true(head_has(&r, "access-control-allow-origin: https://app.example"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_timeout_policy_answers_504(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/slow", NULL); /* the upstream never answers: the policy's timeout does */
     assert_int_equal(r.status, 504);
     assert_non_null(strstr(r.body, "timeout"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_backend_auth_and_backend_tls(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/bauth", "-H 'authorization: Bearer client'");
     assert_int_equal(r.status, 200);
     assert_string_equal(jheader(&r, "authorization"), "Bearer s3cret");
-    resp_free(&r);
+    tu_resp_free(&r);
     for (int i = 0; i < 2; i++) { /* the second one may reuse the pooled TLS connection */
         curl(&r, "/tls/x", NULL);
         assert_int_equal(r.status, 200);
         assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/tls/x");
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     curl(&r, "/badca", NULL); /* the upstream's certificate is not signed by that CA */
     assert_int_equal(r.status, 503);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_dynamic_forward_proxy_connects_to_the_host(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     char args[128];
     snprintf(args, sizeof args, "-H 'host: 127.0.0.1:%d'", W.plain.port);
     curl(&r, "/dyn/x", args);
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/dyn/x");
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/dyn/x", "-H 'host: 127.0.0.1:99999'");
     assert_int_equal(r.status, 400);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void job_dump(void *world, void *arg)
@@ -1238,16 +1198,16 @@ static void job_dump(void *world, void *arg)
 static void test_unserved_backends_get_501(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/llm", NULL);
     assert_int_equal(r.status, 501);
     assert_non_null(strstr(r.body, "backend kind \"ai\" is not served"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/tools", "--http2-prior-knowledge");
     assert_int_equal(r.status, 501);
     assert_non_null(strstr(r.body, "\"mcp\""));
-    resp_free(&r);
+    tu_resp_free(&r);
     json_t *d = NULL;
     tu_loop_run(&W.rig, job_dump, &d);
     json_t *ns = json_object_get(d, "not_served");
