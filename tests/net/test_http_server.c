@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "net/http_server.h"
+#include "net_test_util.h"
 
 #define CURL    "/usr/bin/curl"
 #define NGHTTP  "/usr/bin/nghttp"
@@ -46,21 +47,11 @@ typedef struct env {
     bool upper_gone; /* the upgraded connection's on_close ran */
 } env_t;
 
-static void watchdog_cb(uv_timer_t *t)
-{
-    ((env_t *)t->data)->expired = true;
-}
-
 typedef bool (*pred_t)(env_t *e, void *arg);
 
 static void run_until(env_t *e, pred_t p, void *arg)
 {
-    for (long i = 0; i < 10000000 && !p(e, arg); i++) {
-        if (e->expired)
-            fail_msg("watchdog expired while waiting");
-        uv_run(&e->loop, UV_RUN_ONCE);
-    }
-    assert_true(p(e, arg));
+    TN_RUN_UNTIL(&e->loop, e->expired, 10000000, p(e, arg));
 }
 
 static bool have(const char *path)
@@ -213,10 +204,7 @@ static void env_init(env_t *e, bool tls, void (*tweak)(net_http_server_config_t 
 {
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 60000, 0);
-    uv_unref((uv_handle_t *)&e->watchdog);
+    tn_watchdog_start(&e->loop, &e->watchdog, &e->expired, 60000);
     snprintf(e->dir, sizeof e->dir, "/tmp/krtgate-http-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
     net_http_server_config_t cfg;
