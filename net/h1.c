@@ -250,9 +250,11 @@ static void scan_reset(scan_t *s)
 
 enum { SCAN_MORE = 0, SCAN_END = 1, SCAN_ERROR = 2 };
 
-static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
+/* Room for |n| more bytes in |s|; the caller has checked that len + n stays within max_head.
+ * Returns false when memory runs out (error set). */
+static bool scan_reserve(net_h1_parser_t *p, scan_t *s, size_t n)
 {
-    if (s->len == s->cap) {
+    while (s->cap < s->len + n) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
         if (cap > p->cfg.max_head)
             cap = p->cfg.max_head;
@@ -264,6 +266,14 @@ static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
         s->buf = nb;
         s->cap = cap;
     }
+    return true;
+}
+
+/* One byte: the byte loop's step (inlined; a compare unless the buffer must grow). */
+static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
+{
+    if (!scan_reserve(p, s, 1))
+        return false;
     s->buf[s->len++] = b;
     return true;
 }
@@ -289,25 +299,6 @@ static size_t ordinary_len(const uint8_t *data, size_t len, bool ascii)
     while (k < len && data[k] >= 0x20 && data[k] != 0x7f && (!ascii || data[k] < 0x80))
         k++;
     return k;
-}
-
-/* Room for |n| more bytes in |s| (within max_head). Returns false when memory runs out (error
- * set). */
-static bool scan_reserve(net_h1_parser_t *p, scan_t *s, size_t n)
-{
-    while (s->cap < s->len + n) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        if (cap > p->cfg.max_head)
-            cap = p->cfg.max_head;
-        uint8_t *nb = realloc(s->buf, cap);
-        if (!nb) {
-            set_error(p, 503, "out of memory while reading the message head");
-            return false;
-        }
-        s->buf = nb;
-        s->cap = cap;
-    }
-    return true;
 }
 
 /* The run of bytes at the start of |data| that scan_feed would take one by one without a
