@@ -52,16 +52,23 @@ typedef struct tn_proc {
     int signal;
 } tn_proc_t;
 
+/* A libuv read buffer at the end of the growing text buffer (*buf, len, *cap): at least 64 KiB
+ * of room, and one byte more kept for the NUL the reader writes after the bytes. */
+static inline uv_buf_t tn_text_room(char **buf, size_t len, size_t *cap)
+{
+    if (*cap - len < 65536) {
+        *cap = *cap * 2 + 65536;
+        *buf = realloc(*buf, *cap + 1);
+        assert_non_null(*buf);
+    }
+    return uv_buf_init(*buf + len, (unsigned)(*cap - len));
+}
+
 static inline void tn_proc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     tn_proc_t *pr = h->data;
-    if (pr->cap - pr->len < 65536) {
-        pr->cap = pr->cap * 2 + 65536;
-        pr->buf = realloc(pr->buf, pr->cap + 1);
-        assert_non_null(pr->buf);
-    }
-    *b = uv_buf_init(pr->buf + pr->len, (unsigned)(pr->cap - pr->len));
+    *b = tn_text_room(&pr->buf, pr->len, &pr->cap);
 }
 
 static inline void tn_proc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)

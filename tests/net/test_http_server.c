@@ -297,12 +297,7 @@ static void raw_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     rawc_t *r = h->data;
-    if (r->cap - r->len < 65536) {
-        r->cap = r->cap * 2 + 65536;
-        r->buf = realloc(r->buf, r->cap + 1);
-        assert_non_null(r->buf);
-    }
-    *b = uv_buf_init(r->buf + r->len, (unsigned)(r->cap - r->len));
+    *b = tn_text_room(&r->buf, r->len, &r->cap);
 }
 
 static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
