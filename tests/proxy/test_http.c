@@ -27,156 +27,9 @@
 #include "proxy/admin.h"
 #include "proxy/proxy.h"
 #include "curl_rig.h"
+#include "echo_rig.h"
 #include "loop_rig.h"
 #include "proxy_test_util.h"
-
-/* ------------------------------------------------------------------------------------------- */
-/* Echo upstream */
-
-typedef struct echo {
-    const char *name;
-    net_server_t *srv;
-    int port;
-    size_t count;        /* requests seen */
-    char last_path[256]; /* target of the last one */
-} echo_t;
-
-typedef struct echo_conn {
-    echo_t *e;
-    net_conn_t *c;
-    net_h1_parser_t *p;
-    uint8_t *in;
-    size_t len, cap;
-    json_t *req;
-    size_t body;
-} echo_conn_t;
-
-static void echo_respond(echo_conn_t *ec)
-{
-    const net_h1_message_t *m = net_h1_parser_message(ec->p);
-    json_object_set_new(ec->req, "body_len", json_integer((json_int_t)ec->body));
-    json_object_set_new(ec->req, "server", json_string(ec->e->name));
-    char *body = json_dumps(ec->req, JSON_COMPACT);
-    int status = 200;
-    const char *path = json_string_value(json_object_get(ec->req, "path"));
-    if (path && strncmp(path, "/status/", 8) == 0)
-        status = atoi(path + 8);
-    net_h2_header_t h[8];
-    size_t n = 0;
-    char cl[32];
-    snprintf(cl, sizeof cl, "%zu", strlen(body));
-    h[n++] = NET_H2_HDR("content-type", "application/json");
-    h[n++] = NET_H2_HDR("content-length", cl);
-    h[n++] = NET_H2_HDR("x-resp-remove", "gone");
-    if (!m->keep_alive)
-        h[n++] = NET_H2_HDR("connection", "close");
-    net_h1_buf_t b = {0};
-    net_h1_response_write(&b, status, NULL, h, n);
-    net_h1_buf_append(&b, body, strlen(body));
-    net_conn_write(ec->c, b.data, b.len);
-    net_h1_buf_dispose(&b);
-    free(body);
-    bool sneaky = path && strncmp(path, "/sneaky-close", 13) == 0;
-    json_decref(ec->req);
-    ec->req = NULL;
-    if (!m->keep_alive || sneaky)
-        net_conn_end(ec->c); /* /sneaky-close: keep-alive announced, then closed anyway */
-}
-
-static void echo_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
-{
-    echo_conn_t *ec = ud;
-    if (ec->len + len > ec->cap) {
-        ec->cap = (ec->len + len) * 2;
-        ec->in = realloc(ec->in, ec->cap);
-    }
-    memcpy(ec->in + ec->len, data, len);
-    ec->len += len;
-    for (;;) {
-        net_h1_event_t ev;
-        size_t used = net_h1_parser_feed(ec->p, ec->in, ec->len, &ev);
-        memmove(ec->in, ec->in + used, ec->len - used);
-        ec->len -= used;
-        if (ev.kind == NET_H1_EV_HEAD) {
-            const net_h1_message_t *m = net_h1_parser_message(ec->p);
-            ec->req = json_object();
-            ec->body = 0;
-            json_object_set_new(ec->req, "method", json_string(m->method));
-            json_object_set_new(ec->req, "path", json_string(m->target));
-            ec->e->count++;
-            snprintf(ec->e->last_path, sizeof ec->e->last_path, "%s", m->target);
-            const net_h2_header_t *host = net_h2_header_find(m->headers, m->nheaders, "host");
-            json_object_set_new(ec->req, "host", json_string(host ? host->value : ""));
-            json_t *hs = json_object();
-            for (size_t i = 0; i < m->nheaders; i++) {
-                json_t *a = json_object_get(hs, m->headers[i].name);
-                if (!a) {
-                    a = json_array();
-                    json_object_set_new(hs, m->headers[i].name, a);
-                }
-                json_array_append_new(a, json_string(m->headers[i].value));
-            }
-            json_object_set_new(ec->req, "headers", hs);
-        } else if (ev.kind == NET_H1_EV_BODY) {
-            ec->body += ev.len;
-        } else if (ev.kind == NET_H1_EV_END) {
-            echo_respond(ec);
-        } else if (ev.kind == NET_H1_EV_ERROR) {
-            net_conn_close(c, false);
-            return;
-        } else {
-            return; /* NEED_MORE, DONE */
-        }
-    }
-}
-
-static void echo_close(net_conn_t *c, int status, void *ud)
-{
-    echo_conn_t *ec = ud;
-    (void)c;
-    (void)status;
-    net_h1_parser_free(ec->p);
-    json_decref(ec->req);
-    free(ec->in);
-    free(ec);
-}
-
-static const net_conn_raw_callbacks_t echo_cb = {.on_read = echo_read, .on_close = echo_close};
-
-static void echo_inert(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
-{
-    (void)d;
-    (void)l;
-    (void)ud;
-    net_conn_close(c, false);
-}
-
-static void echo_open(net_conn_t *c, int status, void *ud)
-{
-    if (status != NET_OK || !net_conn_is_raw(c))
-        return;
-    echo_conn_t *ec = calloc(1, sizeof *ec);
-    int err;
-    ec->e = ud;
-    ec->c = c;
-    ec->p = net_h1_parser_new(true, NULL, &err);
-    net_conn_set_raw(c, &echo_cb, ec);
-}
-
-static void echo_start(uv_loop_t *loop, echo_t *e, const char *name)
-{
-    net_server_config_t sc;
-    net_server_config_default(&sc);
-    sc.listen = "127.0.0.1:0";
-    sc.ud = e;
-    sc.on_conn_open = echo_open;
-    sc.raw = (net_conn_raw_callbacks_t){.on_read = echo_inert};
-    int err;
-    e->name = name;
-    e->srv = net_server_new(loop, &sc, &err);
-    assert_non_null(e->srv);
-    e->port = net_server_port(e->srv);
-}
 
 /* ------------------------------------------------------------------------------------------- */
 /* The loop thread and jobs run on it */
@@ -185,7 +38,7 @@ typedef struct world {
     tu_loop_t rig;
     bool stop;
     proxy_t *proxy;
-    echo_t v1, v2;
+    tu_echo_t v1, v2;
     int port;           /* the proxy's port for bind 80/default/gw */
     int port_empty;     /* a listener for a Bind that does not exist */
     int dead_port;      /* nothing listens there */
@@ -327,10 +180,10 @@ static void job_setup(void *world, void *arg)
 {
     world_t *w = world;
     (void)arg;
-    echo_start(&w->rig.loop, &w->v1, "v1");
-    echo_start(&w->rig.loop, &w->v2, "v2");
-    echo_t dead;
-    echo_start(&w->rig.loop, &dead, "dead");
+    tu_echo_start(&w->rig.loop, &w->v1, "v1", NULL);
+    tu_echo_start(&w->rig.loop, &w->v2, "v2", NULL);
+    tu_echo_t dead;
+    tu_echo_start(&w->rig.loop, &dead, "dead", NULL);
     w->dead_port = dead.port;
     net_server_close(dead.srv, false, NULL, NULL); /* its port is now (very likely) closed */
     int err;
@@ -393,17 +246,6 @@ static int teardown(void **state)
 /* ------------------------------------------------------------------------------------------- */
 /* curl */
 
-static const char *jstr(const tu_resp_t *r, const char *key)
-{
-    return json_string_value(json_object_get(r->json, key));
-}
-
-static const char *jheader(const tu_resp_t *r, const char *name)
-{
-    json_t *a = json_object_get(json_object_get(r->json, "headers"), name);
-    return json_string_value(json_array_get(a, 0));
-}
-
 static void test_routes_by_path_host_and_header(void **state)
 {
     (void)state;
@@ -411,26 +253,26 @@ static void test_routes_by_path_host_and_header(void **state)
     tu_resp_t r;
     tu_curl(&r, W.port, "/", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    assert_string_equal(jstr(&r, "path"), "/");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "path"), "/");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/v2/x?a=1", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v2");
-    assert_string_equal(jstr(&r, "path"), "/v2/x?a=1");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "path"), "/v2/x?a=1");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/v2example", NULL);
-    assert_string_equal(jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/hdr", "-H 'X-Select: two'");
-    assert_string_equal(jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/hdr", NULL);
-    assert_string_equal(jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/anything", "-H 'Host: foo.example.com:8080'");
-    assert_string_equal(jstr(&r, "server"), "v2");
-    assert_string_equal(jstr(&r, "host"), "foo.example.com:8080");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "host"), "foo.example.com:8080");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/", "-I");
     assert_int_equal(r.status, 200); /* HEAD: no body, framing from the upstream */
@@ -451,17 +293,17 @@ static void test_fields_pass_unedited_without_hop_by_hop(void **state)
             "-H 'X-Multi: a' -H 'X-Plain: v  w' -H 'X-Multi: b' -H 'Connection: keep-alive, X-Hop' "
             "-H 'X-Hop: h' -H 'TE: trailers' -H 'Proxy-Connection: x' -H 'Keep-Alive: 5'");
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
     json_t *multi = json_object_get(json_object_get(r.json, "headers"), "x-multi");
     assert_int_equal(json_array_size(multi), 2);
     assert_string_equal(json_string_value(json_array_get(multi, 0)), "a");
     assert_string_equal(json_string_value(json_array_get(multi, 1)), "b");
-    assert_string_equal(jheader(&r, "x-plain"), "v  w");
-    assert_null(jheader(&r, "x-hop"));
-    assert_null(jheader(&r, "te"));
-    assert_null(jheader(&r, "proxy-connection"));
-    assert_null(jheader(&r, "keep-alive"));
-    assert_non_null(jheader(&r, "host"));
+    assert_string_equal(tu_jheader(&r, "x-plain"), "v  w");
+    assert_null(tu_jheader(&r, "x-hop"));
+    assert_null(tu_jheader(&r, "te"));
+    assert_null(tu_jheader(&r, "proxy-connection"));
+    assert_null(tu_jheader(&r, "keep-alive"));
+    assert_non_null(tu_jheader(&r, "host"));
     tu_resp_free(&r);
 }
 
@@ -474,12 +316,12 @@ static void test_header_modifiers_reach_echo_and_client(void **state)
             "-H 'X-Set: old' -H 'X-Add: first' -H 'X-Remove: bye' "
             "-H 'Connection: keep-alive, X-Hop' -H 'X-Hop: h'");
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "x-set"), "set-value");
+    assert_string_equal(tu_jheader(&r, "x-set"), "set-value");
     json_t *add = json_object_get(json_object_get(r.json, "headers"), "x-add");
     assert_int_equal(json_array_size(add), 2);
     assert_string_equal(json_string_value(json_array_get(add, 1)), "added");
-    assert_null(jheader(&r, "x-remove"));
-    assert_null(jheader(&r, "x-hop")); /* listed in Connection: hop-by-hop */
+    assert_null(tu_jheader(&r, "x-remove"));
+    assert_null(tu_jheader(&r, "x-hop")); /* listed in Connection: hop-by-hop */
     assert_non_null(strstr(r.headers, "X-Resp: yes"));
     assert_null(strstr(r.headers, "x-resp-remove"));
     tu_resp_free(&r);
@@ -496,8 +338,8 @@ static void test_redirect_rewrite_direct_and_errors(void **state)
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/rw/a/b", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "path"), "/rewritten/a/b");
-    assert_string_equal(jstr(&r, "host"), "rewritten.example");
+    assert_string_equal(tu_jstr(&r, "path"), "/rewritten/a/b");
+    assert_string_equal(tu_jstr(&r, "host"), "rewritten.example");
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/direct", NULL);
     assert_int_equal(r.status, 418);
@@ -515,7 +357,7 @@ static void test_redirect_rewrite_direct_and_errors(void **state)
     tu_resp_free(&r);
     tu_curl(&r, W.port, "/status/503", NULL); /* the upstream's own status passes through */
     assert_int_equal(r.status, 503);
-    assert_string_equal(jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
     tu_resp_free(&r);
 }
 
@@ -536,13 +378,13 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
     tu_curl(&r, W.port, "/upload", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 1048576);
-    assert_string_equal(jstr(&r, "method"), "POST");
+    assert_string_equal(tu_jstr(&r, "method"), "POST");
     tu_resp_free(&r);
     snprintf(args, sizeof args, "-H 'Transfer-Encoding: chunked' --data-binary @%s", file);
     tu_curl(&r, W.port, "/v2/upload", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 1048576);
-    assert_string_equal(jheader(&r, "transfer-encoding"), "chunked");
+    assert_string_equal(tu_jheader(&r, "transfer-encoding"), "chunked");
     tu_resp_free(&r);
     unlink(file);
 
@@ -622,7 +464,7 @@ static void test_config_change_while_traffic_flows(void **state)
     assert_int_equal(ok, 150);
     tu_resp_t r;
     tu_curl(&r, W.port, "/after", NULL);
-    assert_string_equal(jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
     tu_resp_free(&r);
     tu_loop_run(&W.rig, job_config, "be:default/v1=1");
 }
@@ -637,7 +479,7 @@ static void test_invalid_change_is_rejected_and_old_config_serves(void **state)
     tu_resp_t r;
     tu_curl(&r, W.port, "/still", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
     tu_resp_free(&r);
 }
 
@@ -650,16 +492,16 @@ static void test_h2c_front(void **state)
     tu_curl(&r, W.port, "/v2/x?a=1", h2);
     assert_int_equal(r.status, 200);
     assert_true(strncmp(r.headers, "HTTP/2 200", 10) == 0);
-    assert_string_equal(jstr(&r, "server"), "v2");
-    assert_string_equal(jstr(&r, "path"), "/v2/x?a=1");
-    assert_true(strncmp(jstr(&r, "host"), "127.0.0.1:", 10) == 0); /* from :authority */
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "path"), "/v2/x?a=1");
+    assert_true(strncmp(tu_jstr(&r, "host"), "127.0.0.1:", 10) == 0); /* from :authority */
     tu_resp_free(&r);
     char args[512];
     snprintf(args, sizeof args, "%s -H 'X-Set: old' -H 'X-Remove: bye'", h2);
     tu_curl(&r, W.port, "/mod", args);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "x-set"), "set-value");
-    assert_null(jheader(&r, "x-remove"));
+    assert_string_equal(tu_jheader(&r, "x-set"), "set-value");
+    assert_null(tu_jheader(&r, "x-remove"));
     assert_non_null(strstr(r.headers, "x-resp: yes"));
     assert_null(strstr(r.headers, "x-resp-remove"));
     tu_resp_free(&r);
@@ -693,9 +535,9 @@ static void test_h2c_front(void **state)
     snprintf(args, sizeof args, "%s -T - < %s", h2, file);
     tu_curl(&r, W.port, "/v2/put", args);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "method"), "PUT");
+    assert_string_equal(tu_jstr(&r, "method"), "PUT");
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 40 * 65536);
-    assert_string_equal(jheader(&r, "transfer-encoding"), "chunked");
+    assert_string_equal(tu_jheader(&r, "transfer-encoding"), "chunked");
     tu_resp_free(&r);
     unlink(file);
 
@@ -774,8 +616,8 @@ static void test_https_listener_terminates_tls(void **state)
     tu_resp_t r;
     tu_curl_url(&r, url, args);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    assert_string_equal(jstr(&r, "path"), "/secure?x=1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "path"), "/secure?x=1");
     tu_resp_free(&r);
     snprintf(args, sizeof args, "--http2 --cacert %s --resolve example.org:%d:127.0.0.1", W.ca_file,
              W.tls_port);
@@ -976,7 +818,7 @@ static void test_request_mirror_copies_bodiless_requests(void **state)
     tu_resp_t r;
     tu_curl(&r, W.port, "/mirror/me?x=1", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1"); /* the answer is the backend's */
+    assert_string_equal(tu_jstr(&r, "server"), "v1"); /* the answer is the backend's */
     tu_resp_free(&r);
     size_t seen = 0;
     for (int i = 0; i < 500 && !seen; i++) { /* the mirror is asynchronous: bounded wait */

@@ -24,6 +24,7 @@
 #include "net/h1.h"
 #include "net/tls.h"
 #include "curl_rig.h"
+#include "echo_rig.h"
 #include "loop_rig.h"
 #include "policy_test_util.h"
 #include "proxy/policy.h"
@@ -579,98 +580,7 @@ static void test_cors_policy_is_handed_to_the_filter(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* A real proxy: echo upstreams (JSON of path, host, headers), the loop in a thread, curl. */
-
-typedef struct echo {
-    net_server_t *srv;
-    int port;
-} echo_t;
-
-typedef struct echo_conn {
-    net_conn_t *c;
-    net_h1_parser_t *p;
-    uint8_t *in;
-    size_t len, cap;
-    json_t *req;
-} echo_conn_t;
-
-static void echo_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
-{
-    echo_conn_t *ec = ud;
-    if (ec->len + len > ec->cap) {
-        ec->cap = (ec->len + len) * 2;
-        ec->in = realloc(ec->in, ec->cap);
-    }
-    memcpy(ec->in + ec->len, data, len);
-    ec->len += len;
-    for (;;) {
-        net_h1_event_t ev;
-        size_t used = net_h1_parser_feed(ec->p, ec->in, ec->len, &ev);
-        memmove(ec->in, ec->in + used, ec->len - used);
-        ec->len -= used;
-        if (ev.kind == NET_H1_EV_HEAD) {
-            const net_h1_message_t *m = net_h1_parser_message(ec->p);
-            ec->req = json_object();
-            json_object_set_new(ec->req, "path", json_string(m->target));
-            json_t *hs = json_object();
-            for (size_t i = 0; i < m->nheaders; i++)
-                json_object_set_new(hs, m->headers[i].name, json_string(m->headers[i].value));
-            json_object_set_new(ec->req, "headers", hs);
-        } else if (ev.kind == NET_H1_EV_END) {
-            char *body = json_dumps(ec->req, JSON_COMPACT);
-            char cl[32];
-            snprintf(cl, sizeof cl, "%zu", strlen(body));
-            net_h2_header_t h[] = {NET_H2_HDR("content-type", "application/json"),
-                                   NET_H2_HDR("content-length", cl)};
-            net_h1_buf_t b = {0};
-            net_h1_response_write(&b, 200, NULL, h, 2);
-            net_h1_buf_append(&b, body, strlen(body));
-            net_conn_write(ec->c, b.data, b.len);
-            net_h1_buf_dispose(&b);
-            free(body);
-            json_decref(ec->req);
-            ec->req = NULL;
-        } else if (ev.kind == NET_H1_EV_ERROR) {
-            net_conn_close(c, false);
-            return;
-        } else if (ev.kind != NET_H1_EV_BODY) {
-            return;
-        }
-    }
-}
-
-static void echo_close(net_conn_t *c, int status, void *ud)
-{
-    echo_conn_t *ec = ud;
-    (void)c;
-    (void)status;
-    net_h1_parser_free(ec->p);
-    json_decref(ec->req);
-    free(ec->in);
-    free(ec);
-}
-
-static const net_conn_raw_callbacks_t echo_cb = {.on_read = echo_read, .on_close = echo_close};
-
-static void echo_inert(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
-{
-    (void)d;
-    (void)l;
-    (void)ud;
-    net_conn_close(c, false);
-}
-
-static void echo_open(net_conn_t *c, int status, void *ud)
-{
-    (void)ud;
-    if (status != NET_OK || !net_conn_is_raw(c))
-        return;
-    echo_conn_t *ec = calloc(1, sizeof *ec);
-    int err;
-    ec->c = c;
-    ec->p = net_h1_parser_new(true, NULL, &err);
-    net_conn_set_raw(c, &echo_cb, ec);
-}
+/* A real proxy: echo upstreams (echo_rig.h), the loop in a thread (loop_rig.h), curl. */
 
 static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
 {
@@ -681,7 +591,7 @@ static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
 }
 
 /* A server that accepts and never answers. */
-static void hole_start(uv_loop_t *loop, echo_t *e)
+static void hole_start(uv_loop_t *loop, tu_echo_t *e)
 {
     net_server_config_t sc;
     net_server_config_default(&sc);
@@ -693,24 +603,10 @@ static void hole_start(uv_loop_t *loop, echo_t *e)
     e->port = net_server_port(e->srv);
 }
 
-static void echo_start(uv_loop_t *loop, echo_t *e, net_tls_ctx_t *tls)
-{
-    net_server_config_t sc;
-    net_server_config_default(&sc);
-    sc.listen = "127.0.0.1:0";
-    sc.on_conn_open = echo_open;
-    sc.raw = (net_conn_raw_callbacks_t){.on_read = echo_inert};
-    sc.tls = tls;
-    int err;
-    e->srv = net_server_new(loop, &sc, &err);
-    assert_non_null(e->srv);
-    e->port = net_server_port(e->srv);
-}
-
 typedef struct world {
     tu_loop_t rig;
     proxy_t *proxy;
-    echo_t plain, tls, hole;
+    tu_echo_t plain, tls, hole;
     int port;
     net_tls_testcert_t cert, other;
     char tok_ok[4096], tok_expired[4096], tok_wrong_key[4096];
@@ -836,8 +732,8 @@ static void job_setup(void *world, void *arg)
     int err;
     net_tls_ctx_t *sctx = net_tls_ctx_new(true, &tc, &err);
     assert_non_null(sctx);
-    echo_start(&w->rig.loop, &w->plain, NULL);
-    echo_start(&w->rig.loop, &w->tls, sctx);
+    tu_echo_start(&w->rig.loop, &w->plain, NULL, NULL);
+    tu_echo_start(&w->rig.loop, &w->tls, NULL, sctx);
     hole_start(&w->rig.loop, &w->hole);
     net_tls_ctx_release(sctx);
     w->proxy = proxy_new(&w->rig.loop, NULL, &err);
@@ -967,11 +863,6 @@ static void curl(tu_resp_t *r, const char *path, const char *args)
     tu_curl(r, W.port, path, args);
 }
 
-static const char *jheader(const tu_resp_t *r, const char *name)
-{
-    return json_string_value(json_object_get(json_object_get(r->json, "headers"), name));
-}
-
 /* curl with "-H 'authorization: Bearer <tok>'" */
 static int get_bearer(const char *path, const char *tok, tu_resp_t *r)
 {
@@ -992,7 +883,7 @@ static void test_jwt_authentication(void **state)
     assert_non_null(strstr(r.headers, "www-authenticate: Bearer"));
     tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_ok, &r), 200);
-    assert_null(jheader(&r, "authorization")); /* consumed by the proxy */
+    assert_null(tu_jheader(&r, "authorization")); /* consumed by the proxy */
     tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_expired, &r), 401);
     assert_non_null(strstr(r.body, "token expired"));
@@ -1015,7 +906,7 @@ static void test_jwt_authentication(void **state)
     assert_int_equal(get_bearer("/jwtpass", W.tok_ok, &r), 200);
     char want[4200];
     snprintf(want, sizeof want, "Bearer %s", W.tok_ok);
-    assert_string_equal(jheader(&r, "authorization"), want);
+    assert_string_equal(tu_jheader(&r, "authorization"), want);
     tu_resp_free(&r);
 }
 
@@ -1030,7 +921,7 @@ static void test_basic_and_api_key_authentication(void **state)
     tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
     assert_int_equal(r.status, 200);
-    assert_null(jheader(&r, "authorization")); /* consumed */
+    assert_null(tu_jheader(&r, "authorization")); /* consumed */
     tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:wrong'");
     assert_int_equal(r.status, 401);
@@ -1042,7 +933,7 @@ static void test_basic_and_api_key_authentication(void **state)
     assert_int_equal(r.status, 401);
     tu_resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-456", &r), 200);
-    assert_null(jheader(&r, "authorization")); /* consumed */
+    assert_null(tu_jheader(&r, "authorization")); /* consumed */
     tu_resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-45", &r), 401);
     assert_non_null(strstr(r.body, "API key not accepted"));
@@ -1084,21 +975,21 @@ static void test_traffic_policies_feed_the_route_filters(void **state)
     tu_resp_t r;
     curl(&r, "/hdr", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "x-policy"), "route"); /* route beats gateway */
+    assert_string_equal(tu_jheader(&r, "x-policy"), "route"); /* route beats gateway */
     assert_non_null(strstr(r.headers, "x-resp: yes"));
     tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
-    assert_string_equal(jheader(&r, "x-policy"), "gateway");
+    assert_string_equal(tu_jheader(&r, "x-policy"), "gateway");
     tu_resp_free(&r);
     curl(&r, "/direct", NULL);
     assert_int_equal(r.status, 418);
     assert_string_equal(r.body, "teapot");
     tu_resp_free(&r);
     curl(&r, "/hostrw", "-H 'host: client.example'");
-    assert_string_equal(jheader(&r, "host"), "127.0.0.1");
+    assert_string_equal(tu_jheader(&r, "host"), "127.0.0.1");
     tu_resp_free(&r);
     curl(&r, "/hdr", "-H 'host: client.example'");
-    assert_string_equal(jheader(&r, "host"), "client.example");
+    assert_string_equal(tu_jheader(&r, "host"), "client.example");
     tu_resp_free(&r);
 }
 
@@ -1158,7 +1049,7 @@ static void test_backend_auth_and_backend_tls(void **state)
     tu_resp_t r;
     curl(&r, "/bauth", "-H 'authorization: Bearer client'");
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "authorization"), "Bearer s3cret");
+    assert_string_equal(tu_jheader(&r, "authorization"), "Bearer s3cret");
     tu_resp_free(&r);
     for (int i = 0; i < 2; i++) { /* the second one may reuse the pooled TLS connection */
         curl(&r, "/tls/x", NULL);
