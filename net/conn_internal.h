@@ -108,6 +108,10 @@ void net__conn_start(net_conn_t *c);
 /* Stops a heap-allocated timer, clears its data (so a pending callback sees no owner) and frees it
  * once libuv has closed it. NULL is a no-op. */
 void net__timer_discard(uv_timer_t *t);
+/* Appends |n| bytes of |data| to the growable buffer (*buf, *len, *cap), doubling from 16 KiB.
+ * Used by the gRPC calls to hold messages the application has paused.
+ * Borrows: data. Returns NET_OK, or NET_ENOMEM with the buffer unchanged. */
+int net__bytes_append(uint8_t **buf, size_t *len, size_t *cap, const uint8_t *data, size_t n);
 /* Requests a close with |reason| (deferred while inside a callback of |c|). */
 void net__conn_abort(net_conn_t *c, int reason);
 void net__conn_enter(net_conn_t *c);

@@ -117,19 +117,7 @@ static void report(net_grpc_client_call_t *call);
 
 static int pend_append(net_grpc_client_call_t *call, const uint8_t *data, size_t len)
 {
-    if (call->pend_len + len > call->pend_cap) {
-        size_t cap = call->pend_cap ? call->pend_cap : 16384;
-        while (cap < call->pend_len + len)
-            cap *= 2;
-        uint8_t *p = realloc(call->pend, cap);
-        if (!p)
-            return NET_ENOMEM;
-        call->pend = p;
-        call->pend_cap = cap;
-    }
-    memcpy(call->pend + call->pend_len, data, len);
-    call->pend_len += len;
-    return NET_OK;
+    return net__bytes_append(&call->pend, &call->pend_len, &call->pend_cap, data, len);
 }
 
 /* Decodes and delivers response messages, acknowledging what it decodes; keeps the rest when the

@@ -265,19 +265,7 @@ static void h_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind, const 
 
 static int pend_append(net_grpc_call_t *call, const uint8_t *data, size_t len)
 {
-    if (call->pend_len + len > call->pend_cap) {
-        size_t cap = call->pend_cap ? call->pend_cap : 16384;
-        while (cap < call->pend_len + len)
-            cap *= 2;
-        uint8_t *p = realloc(call->pend, cap);
-        if (!p)
-            return NET_ENOMEM;
-        call->pend = p;
-        call->pend_cap = cap;
-    }
-    memcpy(call->pend + call->pend_len, data, len);
-    call->pend_len += len;
-    return NET_OK;
+    return net__bytes_append(&call->pend, &call->pend_len, &call->pend_cap, data, len);
 }
 
 static void half_close(net_grpc_call_t *call)

@@ -250,9 +250,11 @@ static void scan_reset(scan_t *s)
 
 enum { SCAN_MORE = 0, SCAN_END = 1, SCAN_ERROR = 2 };
 
-static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
+/* Room for |n| more bytes in |s|; the caller has checked that len + n stays within max_head.
+ * Returns false when memory runs out (error set). */
+static bool scan_reserve(net_h1_parser_t *p, scan_t *s, size_t n)
 {
-    if (s->len == s->cap) {
+    while (s->cap < s->len + n) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
         if (cap > p->cfg.max_head)
             cap = p->cfg.max_head;
@@ -264,6 +266,14 @@ static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
         s->buf = nb;
         s->cap = cap;
     }
+    return true;
+}
+
+/* One byte: the byte loop's step (inlined; a compare unless the buffer must grow). */
+static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
+{
+    if (!scan_reserve(p, s, 1))
+        return false;
     s->buf[s->len++] = b;
     return true;
 }
@@ -289,25 +299,6 @@ static size_t ordinary_len(const uint8_t *data, size_t len, bool ascii)
     while (k < len && data[k] >= 0x20 && data[k] != 0x7f && (!ascii || data[k] < 0x80))
         k++;
     return k;
-}
-
-/* Room for |n| more bytes in |s| (within max_head). Returns false when memory runs out (error
- * set). */
-static bool scan_reserve(net_h1_parser_t *p, scan_t *s, size_t n)
-{
-    while (s->cap < s->len + n) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        if (cap > p->cfg.max_head)
-            cap = p->cfg.max_head;
-        uint8_t *nb = realloc(s->buf, cap);
-        if (!nb) {
-            set_error(p, 503, "out of memory while reading the message head");
-            return false;
-        }
-        s->buf = nb;
-        s->cap = cap;
-    }
-    return true;
 }
 
 /* The run of bytes at the start of |data| that scan_feed would take one by one without a
@@ -487,31 +478,32 @@ static int scan_feed(net_h1_parser_t *p, scan_t *s, bool trailers, const uint8_t
 /* ------------------------------------------------------------------------------------------- */
 /* The head, through http-parser */
 
+/* http-parser may hand the URL or the reason phrase over in pieces; the pieces are adjacent in
+ * the buffer fed (hp_base), so one span (offset, length) covers them all. */
+static void span_extend(net_h1_parser_t *p, const char *at, size_t len, size_t *off, size_t *slen,
+                        bool *have)
+{
+    size_t at_off = (size_t)((const uint8_t *)at - p->hp_base);
+    if (*have && *off + *slen == at_off) {
+        *slen += len;
+    } else {
+        *off = at_off;
+        *slen = len;
+        *have = true;
+    }
+}
+
 static int hp_url(http_parser *hp, const char *at, size_t len)
 {
     net_h1_parser_t *p = hp->data;
-    size_t off = (size_t)((const uint8_t *)at - p->hp_base);
-    if (p->have_url && p->url_off + p->url_len == off) {
-        p->url_len += len;
-    } else {
-        p->url_off = off;
-        p->url_len = len;
-        p->have_url = true;
-    }
+    span_extend(p, at, len, &p->url_off, &p->url_len, &p->have_url);
     return 0;
 }
 
 static int hp_status(http_parser *hp, const char *at, size_t len)
 {
     net_h1_parser_t *p = hp->data;
-    size_t off = (size_t)((const uint8_t *)at - p->hp_base);
-    if (p->have_status && p->status_off + p->status_len == off) {
-        p->status_len += len;
-    } else {
-        p->status_off = off;
-        p->status_len = len;
-        p->have_status = true;
-    }
+    span_extend(p, at, len, &p->status_off, &p->status_len, &p->have_status);
     return 0;
 }
 

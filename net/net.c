@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *net_strerror(int rc)
 {
@@ -73,4 +74,21 @@ void net__timer_discard(uv_timer_t *t)
     uv_timer_stop(t);
     t->data = NULL;
     uv_close((uv_handle_t *)t, timer_freed);
+}
+
+int net__bytes_append(uint8_t **buf, size_t *len, size_t *cap, const uint8_t *data, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t ncap = *cap ? *cap : 16384;
+        while (ncap < *len + n)
+            ncap *= 2;
+        uint8_t *p = realloc(*buf, ncap);
+        if (!p)
+            return NET_ENOMEM;
+        *buf = p;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    return NET_OK;
 }

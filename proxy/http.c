@@ -876,6 +876,19 @@ static void d_local_text(dconn_t *d, int status, const char *text, bool close)
     d_local(d, status, NULL, (const uint8_t *)body, n > 0 ? (size_t)n : 0, close);
 }
 
+/* A request or backend redirect filter's answer: 3xx with the Location built from |url|.
+ * Borrows: r, url. */
+static void d_redirect(dconn_t *d, const Agentgateway__Dev__Resource__RequestRedirect *r,
+                       const proxy_url_t *url, bool close)
+{
+    char loc[4096];
+    int status;
+    if (proxy_redirect_location(r, url, loc, sizeof loc, &status) != PROXY_OK)
+        d_local_text(d, 500, "redirect location too long", close);
+    else
+        d_local(d, status, loc, NULL, 0, close);
+}
+
 static void d_upstream_failed(dconn_t *d, int status, const char *why)
 {
     if (d->try_timer) /* no further try */
@@ -1671,21 +1684,15 @@ static void x_start(dconn_t *d, const xreq_t *m)
     bool tls = ir_listener_protocol(rm.listener) == AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
     proxy_url_t url = {tls ? "https" : "http", host, ir_bind_port(rm.bind), path, query, rm.prefix,
                        rm.prefix_len};
-    char loc[4096];
-    int status;
     if (f.direct) {
         free(path);
-        status = f.direct->status ? (int)f.direct->status : 200;
+        int status = f.direct->status ? (int)f.direct->status : 200;
         d_local(d, status, NULL, f.direct->body.data, f.direct->body.len, body);
         return;
     }
     if (f.redirect) {
-        int rrc = proxy_redirect_location(f.redirect, &url, loc, sizeof loc, &status);
+        d_redirect(d, f.redirect, &url, body);
         free(path);
-        if (rrc != PROXY_OK)
-            d_local_text(d, 500, "redirect location too long", body);
-        else
-            d_local(d, status, loc, NULL, 0, body);
         return;
     }
     const agw_route_backend_t *rb;
@@ -1711,12 +1718,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
         return;
     }
     if (f.backend_redirect) {
-        int rrc = proxy_redirect_location(f.backend_redirect, &url, loc, sizeof loc, &status);
+        d_redirect(d, f.backend_redirect, &url, body);
         free(path);
-        if (rrc != PROXY_OK)
-            d_local_text(d, 500, "redirect location too long", body);
-        else
-            d_local(d, status, loc, NULL, 0, body);
         return;
     }
     /* the upstream request head. |direct|: nothing edits the request's fields (no header

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "net/conn.h"
+#include "net_test_util.h"
 
 typedef struct env {
     uv_loop_t loop;
@@ -49,19 +50,11 @@ typedef struct env {
     int ping_acks;
 } env_t;
 
-static void watchdog_cb(uv_timer_t *t)
-{
-    ((env_t *)t->data)->expired = true;
-}
-
 static void env_init(env_t *e)
 {
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 20000, 0);
-    uv_unref((uv_handle_t *)&e->watchdog);
+    tn_watchdog_start(&e->loop, &e->watchdog, &e->expired, 20000);
     e->cli_connect_status = 1;
 }
 
@@ -69,12 +62,7 @@ typedef bool (*pred_t)(env_t *e);
 
 static void run_until(env_t *e, pred_t p)
 {
-    for (long i = 0; i < 2000000 && !p(e); i++) {
-        if (e->expired)
-            fail_msg("watchdog expired while waiting");
-        uv_run(&e->loop, UV_RUN_ONCE);
-    }
-    assert_true(p(e));
+    TN_RUN_UNTIL(&e->loop, e->expired, 2000000, p(e));
 }
 
 static bool srv_is_closed(env_t *e)

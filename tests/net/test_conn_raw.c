@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "net/conn.h"
+#include "net_test_util.h"
 
 typedef struct side {
     char *buf;
@@ -49,21 +50,11 @@ typedef struct env {
     int order; /* raw on_close must come before on_conn_close */
 } env_t;
 
-static void watchdog_cb(uv_timer_t *t)
-{
-    ((env_t *)t->data)->expired = true;
-}
-
 typedef bool (*pred_t)(env_t *e);
 
 static void run_until(env_t *e, pred_t p)
 {
-    for (long i = 0; i < 5000000 && !p(e); i++) {
-        if (e->expired)
-            fail_msg("watchdog expired while waiting");
-        uv_run(&e->loop, UV_RUN_ONCE);
-    }
-    assert_true(p(e));
+    TN_RUN_UNTIL(&e->loop, e->expired, 5000000, p(e));
 }
 
 static void side_add(side_t *s, const uint8_t *d, size_t len)
@@ -228,10 +219,7 @@ static void env_init(env_t *e, bool tls, int mode, uint64_t handshake_ms)
 {
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 20000, 0);
-    uv_unref((uv_handle_t *)&e->watchdog);
+    tn_watchdog_start(&e->loop, &e->watchdog, &e->expired, 20000);
     e->mode = mode;
     net_server_config_t cfg;
     net_server_config_default(&cfg);

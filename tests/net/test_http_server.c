@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "net/http_server.h"
+#include "net_test_util.h"
 
 #define CURL    "/usr/bin/curl"
 #define NGHTTP  "/usr/bin/nghttp"
@@ -46,21 +47,11 @@ typedef struct env {
     bool upper_gone; /* the upgraded connection's on_close ran */
 } env_t;
 
-static void watchdog_cb(uv_timer_t *t)
-{
-    ((env_t *)t->data)->expired = true;
-}
-
 typedef bool (*pred_t)(env_t *e, void *arg);
 
 static void run_until(env_t *e, pred_t p, void *arg)
 {
-    for (long i = 0; i < 10000000 && !p(e, arg); i++) {
-        if (e->expired)
-            fail_msg("watchdog expired while waiting");
-        uv_run(&e->loop, UV_RUN_ONCE);
-    }
-    assert_true(p(e, arg));
+    TN_RUN_UNTIL(&e->loop, e->expired, 10000000, p(e, arg));
 }
 
 static bool have(const char *path)
@@ -213,10 +204,7 @@ static void env_init(env_t *e, bool tls, void (*tweak)(net_http_server_config_t 
 {
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 60000, 0);
-    uv_unref((uv_handle_t *)&e->watchdog);
+    tn_watchdog_start(&e->loop, &e->watchdog, &e->expired, 60000);
     snprintf(e->dir, sizeof e->dir, "/tmp/krtgate-http-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
     net_http_server_config_t cfg;
@@ -309,12 +297,7 @@ static void raw_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     rawc_t *r = h->data;
-    if (r->cap - r->len < 65536) {
-        r->cap = r->cap * 2 + 65536;
-        r->buf = realloc(r->buf, r->cap + 1);
-        assert_non_null(r->buf);
-    }
-    *b = uv_buf_init(r->buf + r->len, (unsigned)(r->cap - r->len));
+    *b = tn_text_room(&r->buf, r->len, &r->cap);
 }
 
 static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -792,88 +775,13 @@ static void test_upgrade_hands_over_the_connection(void **state)
 
 /* ---- real clients ---- */
 
-typedef struct proc {
-    uv_process_t p;
-    uv_pipe_t out;
-    char *buf;
-    size_t len, cap;
-    bool exited, eof;
-    int64_t status;
-    int signal;
-} proc_t;
-
-static void proc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    (void)suggested;
-    proc_t *pr = h->data;
-    if (pr->cap - pr->len < 65536) {
-        pr->cap = pr->cap * 2 + 65536;
-        pr->buf = realloc(pr->buf, pr->cap + 1);
-        assert_non_null(pr->buf);
-    }
-    *b = uv_buf_init(pr->buf + pr->len, (unsigned)(pr->cap - pr->len));
-}
-
-static void proc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    (void)b;
-    proc_t *pr = s->data;
-    if (n > 0) {
-        pr->len += (size_t)n;
-        pr->buf[pr->len] = '\0';
-    } else if (n < 0) {
-        pr->eof = true;
-        uv_close((uv_handle_t *)s, NULL);
-    }
-}
-
-static void proc_exit(uv_process_t *p, int64_t status, int sig)
-{
-    proc_t *pr = p->data;
-    pr->exited = true;
-    pr->status = status;
-    pr->signal = sig;
-    uv_close((uv_handle_t *)p, NULL);
-}
-
-static bool proc_done(env_t *e, void *arg)
-{
-    (void)e;
-    proc_t *pr = arg;
-    return pr->exited && pr->eof;
-}
+typedef tn_proc_t proc_t;
 
 /* Runs argv to completion with its stdout captured in pr->buf (free it); stderr is the test's.
  * Returns the exit status. */
 static int64_t proc_run(env_t *e, proc_t *pr, char **argv)
 {
-    memset(pr, 0, sizeof *pr);
-    pr->buf = calloc(1, 1);
-    uv_pipe_init(&e->loop, &pr->out, 0);
-    pr->out.data = pr->p.data = pr;
-    uv_stdio_container_t io[3];
-    io[0].flags = UV_IGNORE;
-    io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    io[1].data.stream = (uv_stream_t *)&pr->out;
-    io[2].flags = UV_INHERIT_FD;
-    io[2].data.fd = 2;
-    uv_process_options_t o = {
-        .file = argv[0], .args = argv, .exit_cb = proc_exit, .stdio = io, .stdio_count = 3};
-    int rv = uv_spawn(&e->loop, &pr->p, &o);
-    if (rv != 0)
-        fail_msg("cannot start %s: %s", argv[0], uv_strerror(rv));
-    uv_read_start((uv_stream_t *)&pr->out, proc_alloc, proc_read);
-    run_until(e, proc_done, pr);
-    if (pr->status != 0 || pr->signal)
-        print_message("--- %s exited %ld (signal %d); output:\n%s\n", argv[0], (long)pr->status,
-                      pr->signal, pr->buf);
-    return pr->signal ? -pr->signal : pr->status;
-}
-
-static void expect_in(const proc_t *pr, const char *needle)
-{
-    if (!strstr(pr->buf, needle))
-        fail_msg("expected \"%s\" in the client's output:\n%s", needle, pr->buf);
+    return tn_proc_run(&e->loop, &e->expired, 10000000, pr, argv);
 }
 
 static void test_curl_http11_keepalive_chunked_upload_and_expect(void **state)
@@ -892,10 +800,10 @@ static void test_curl_http11_keepalive_chunked_upload_and_expect(void **state)
     char *a1[] = {CURL, "-sS", "--http1.1", "-w", "|%{http_code} %{http_version} %{num_connects}\n",
                   u1,   u2,    NULL};
     assert_int_equal(proc_run(&e, &pr, a1), 0);
-    expect_in(&pr, "ok\n|200 1.1 1\n");
-    expect_in(&pr, "debug path=/debug/k query=v=1 authority=127.0.0.1:");
-    expect_in(&pr, "version=11\n|200 1.1 0\n");
-    free(pr.buf);
+    tn_proc_expect(&pr, "ok\n|200 1.1 1\n");
+    tn_proc_expect(&pr, "debug path=/debug/k query=v=1 authority=127.0.0.1:");
+    tn_proc_expect(&pr, "version=11\n|200 1.1 0\n");
+    tn_proc_dispose(&pr);
     /* A chunked upload of 300 KiB with Expect: 100-continue. */
     snprintf(e.body_file, sizeof e.body_file, "%s/body", e.dir);
     char *body = malloc(300 * 1024);
@@ -923,12 +831,12 @@ static void test_curl_http11_keepalive_chunked_upload_and_expect(void **state)
                   u3,
                   NULL};
     assert_int_equal(proc_run(&e, &pr, a2), 0);
-    expect_in(&pr, "HTTP/1.1 100 Continue");
-    expect_in(&pr, "x-body-len: 307200");
-    free(pr.buf);
+    tn_proc_expect(&pr, "HTTP/1.1 100 Continue");
+    tn_proc_expect(&pr, "x-body-len: 307200");
+    tn_proc_dispose(&pr);
     char *a3[] = {"/usr/bin/cmp", e.body_file, out, NULL};
     assert_int_equal(proc_run(&e, &pr, a3), 0);
-    free(pr.buf);
+    tn_proc_dispose(&pr);
     /* Over the limit: 413. */
     char *big = malloc(1100 * 1024);
     memset(big, 'b', 1100 * 1024);
@@ -938,8 +846,8 @@ static void test_curl_http11_keepalive_chunked_upload_and_expect(void **state)
                   "-o", "/dev/null", "-w",        "%{http_code}\n", u3,
                   NULL};
     proc_run(&e, &pr, a4); /* curl may see the close while still sending: any exit status */
-    expect_in(&pr, "413");
-    free(pr.buf);
+    tn_proc_expect(&pr, "413");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -957,16 +865,16 @@ static void test_curl_http2_prior_knowledge_and_tls_alpn(void **state)
     char *a1[] = {CURL, "-sS", "--http2-prior-knowledge", "-w", "|%{http_code} %{http_version}\n",
                   u,    NULL};
     assert_int_equal(proc_run(&e, &pr, a1), 0);
-    expect_in(&pr, "debug path=/debug/h2 query=x authority=127.0.0.1:");
-    expect_in(&pr, "version=20\n|200 2\n");
-    free(pr.buf);
+    tn_proc_expect(&pr, "debug path=/debug/h2 query=x authority=127.0.0.1:");
+    tn_proc_expect(&pr, "version=20\n|200 2\n");
+    tn_proc_dispose(&pr);
     char *a2[] = {CURL, "-sS", "--http2-prior-knowledge", "--data-binary", "posted over h2", "-i",
                   echo, NULL};
     assert_int_equal(proc_run(&e, &pr, a2), 0);
-    expect_in(&pr, "HTTP/2 200");
-    expect_in(&pr, "x-body-len: 14");
-    expect_in(&pr, "posted over h2");
-    free(pr.buf);
+    tn_proc_expect(&pr, "HTTP/2 200");
+    tn_proc_expect(&pr, "x-body-len: 14");
+    tn_proc_expect(&pr, "posted over h2");
+    tn_proc_dispose(&pr);
     char *a3[] = {CURL,
                   "-sS",
                   "--http2-prior-knowledge",
@@ -979,8 +887,8 @@ static void test_curl_http2_prior_knowledge_and_tls_alpn(void **state)
                   u,
                   NULL};
     assert_int_equal(proc_run(&e, &pr, a3), 0);
-    expect_in(&pr, "405");
-    free(pr.buf);
+    tn_proc_expect(&pr, "405");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 
     /* TLS: ALPN picks h2 or http/1.1; curl verifies the server against the test CA. */
@@ -994,15 +902,15 @@ static void test_curl_http2_prior_knowledge_and_tls_alpn(void **state)
                   resolve,    "-w",      "|%{http_code} %{http_version}\n",
                   su,         NULL};
     assert_int_equal(proc_run(&e, &pr, a4), 0);
-    expect_in(&pr, "ok\n|200 2\n");
-    free(pr.buf);
+    tn_proc_expect(&pr, "ok\n|200 2\n");
+    tn_proc_dispose(&pr);
     char *a5[] = {CURL,       "-sS",     "--http1.1",
                   "--cacert", e.ca_file, "--resolve",
                   resolve,    "-w",      "|%{http_code} %{http_version}\n",
                   su,         su,        NULL};
     assert_int_equal(proc_run(&e, &pr, a5), 0);
-    expect_in(&pr, "ok\n|200 1.1\nok\n|200 1.1\n");
-    free(pr.buf);
+    tn_proc_expect(&pr, "ok\n|200 1.1\nok\n|200 1.1\n");
+    tn_proc_dispose(&pr);
     char bu[96];
     snprintf(bu, sizeof bu, "https://localhost:%d/big", e.port);
     char *a6[] = {CURL,        "-sS", "--cacert",  e.ca_file, "--resolve",
@@ -1011,13 +919,13 @@ static void test_curl_http2_prior_knowledge_and_tls_alpn(void **state)
     assert_int_equal(proc_run(&e, &pr, a6), 0);
     char want[64];
     snprintf(want, sizeof want, "%u 1.1\n", BIG_LEN);
-    expect_in(&pr, want);
-    free(pr.buf);
+    tn_proc_expect(&pr, want);
+    tn_proc_dispose(&pr);
     a6[10] = "--http2";
     assert_int_equal(proc_run(&e, &pr, a6), 0);
     snprintf(want, sizeof want, "%u 2\n", BIG_LEN);
-    expect_in(&pr, want);
-    free(pr.buf);
+    tn_proc_expect(&pr, want);
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -1034,17 +942,17 @@ static void test_nghttp_h2c(void **state)
     proc_t pr;
     char *a1[] = {NGHTTP, "-v", u, NULL};
     assert_int_equal(proc_run(&e, &pr, a1), 0);
-    expect_in(&pr, ":status: 200");
-    expect_in(&pr, "content-length: 3");
-    expect_in(&pr, "ok\n");
-    free(pr.buf);
+    tn_proc_expect(&pr, ":status: 200");
+    tn_proc_expect(&pr, "content-length: 3");
+    tn_proc_expect(&pr, "ok\n");
+    tn_proc_dispose(&pr);
     snprintf(e.body_file, sizeof e.body_file, "%s/body", e.dir);
     write_file(e.body_file, "from nghttp", 11);
     char *a2[] = {NGHTTP, "-v", "-d", e.body_file, echo, NULL};
     assert_int_equal(proc_run(&e, &pr, a2), 0);
-    expect_in(&pr, "x-body-len: 11");
-    expect_in(&pr, "from nghttp");
-    free(pr.buf);
+    tn_proc_expect(&pr, "x-body-len: 11");
+    tn_proc_expect(&pr, "from nghttp");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -1056,7 +964,7 @@ static void expect_h2load_all_ok(const proc_t *pr, int n)
              "requests: %d total, %d started, %d done, %d succeeded, 0 failed, "
              "0 errored",
              n, n, n, n);
-    expect_in(pr, want);
+    tn_proc_expect(pr, want);
 }
 
 static void test_h2load_bounded_load_h2_and_h1(void **state)
@@ -1073,21 +981,21 @@ static void test_h2load_bounded_load_h2_and_h1(void **state)
     char *a1[] = {H2LOAD, "-n", "3000", "-c", "4", "-m", "16", u, NULL};
     assert_int_equal(proc_run(&e, &pr, a1), 0);
     expect_h2load_all_ok(&pr, 3000);
-    expect_in(&pr, "status codes: 3000 2xx");
-    free(pr.buf);
+    tn_proc_expect(&pr, "status codes: 3000 2xx");
+    tn_proc_dispose(&pr);
     char *a2[] = {H2LOAD, "--h1", "-n", "3000", "-c", "4", "-m", "8", u, NULL};
     assert_int_equal(proc_run(&e, &pr, a2), 0);
     expect_h2load_all_ok(&pr, 3000);
-    free(pr.buf);
+    tn_proc_dispose(&pr);
     /* Large answers multiplexed: more than the session's output cap is queued at once. */
     char *a3[] = {H2LOAD, "-n", "24", "-c", "1", "-m", "8", big, NULL};
     assert_int_equal(proc_run(&e, &pr, a3), 0);
     expect_h2load_all_ok(&pr, 24);
-    free(pr.buf);
+    tn_proc_dispose(&pr);
     char *a4[] = {H2LOAD, "--h1", "-n", "12", "-c", "2", "-m", "3", big, NULL};
     assert_int_equal(proc_run(&e, &pr, a4), 0);
     expect_h2load_all_ok(&pr, 12);
-    free(pr.buf);
+    tn_proc_dispose(&pr);
     assert_int_equal(net_http_server_requests(e.srv), 6036);
     env_dispose(&e);
 }

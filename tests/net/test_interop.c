@@ -22,6 +22,7 @@
 
 #include "net/grpc_client.h"
 #include "net/grpc_server.h"
+#include "net_test_util.h"
 
 #ifndef KRT_SOURCE_DIR
 #define KRT_SOURCE_DIR "."
@@ -29,15 +30,7 @@
 #define PEER_PY KRT_SOURCE_DIR "/tests/net/grpc_peer.py"
 #define PYTHON  "/usr/bin/python3"
 
-typedef struct proc {
-    uv_process_t p;
-    uv_pipe_t out, in;
-    char buf[65536];
-    size_t len;
-    bool exited, eof, in_closed;
-    int64_t status;
-    int signal;
-} proc_t;
+typedef tn_proc_t proc_t;
 
 typedef struct env {
     uv_loop_t loop;
@@ -62,21 +55,11 @@ typedef struct env {
     char trailer[32];
 } env_t;
 
-static void watchdog_cb(uv_timer_t *t)
-{
-    ((env_t *)t->data)->expired = true;
-}
-
 typedef bool (*pred_t)(env_t *e, void *arg);
 
 static void run_until(env_t *e, pred_t p, void *arg)
 {
-    for (long i = 0; i < 1000000 && !p(e, arg); i++) {
-        if (e->expired)
-            fail_msg("watchdog expired while waiting");
-        uv_run(&e->loop, UV_RUN_ONCE);
-    }
-    assert_true(p(e, arg));
+    TN_RUN_UNTIL(&e->loop, e->expired, 1000000, p(e, arg));
 }
 
 static bool have(const char *path)
@@ -93,97 +76,16 @@ static bool python_has_grpc(void)
 
 /* ---- child processes ---- */
 
-static void proc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    (void)suggested;
-    proc_t *pr = h->data;
-    size_t room = sizeof pr->buf - 1 - pr->len;
-    *b = uv_buf_init(pr->buf + pr->len, (unsigned)room);
-}
-
-static void proc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    (void)b;
-    proc_t *pr = s->data;
-    if (n > 0) {
-        for (ssize_t i = 0; i < n; i++) /* binary bodies (gRPC prefixes) must not cut the text */
-            if (pr->buf[pr->len + (size_t)i] == '\0')
-                pr->buf[pr->len + (size_t)i] = '.';
-        pr->len += (size_t)n;
-        pr->buf[pr->len] = '\0';
-        if (pr->len + 1 >= sizeof pr->buf)
-            uv_read_stop(s);
-    } else if (n < 0) {
-        pr->eof = true;
-        uv_close((uv_handle_t *)s, NULL);
-    }
-}
-
-static void proc_exit(uv_process_t *p, int64_t status, int sig)
-{
-    proc_t *pr = p->data;
-    pr->exited = true;
-    pr->status = status;
-    pr->signal = sig;
-    uv_close((uv_handle_t *)p, NULL);
-}
-
-/* Starts argv[0] with stdout (and stderr) captured and a stdin pipe. */
-static void proc_start(env_t *e, proc_t *pr, char **argv)
-{
-    memset(pr, 0, sizeof *pr);
-    uv_pipe_init(&e->loop, &pr->out, 0);
-    uv_pipe_init(&e->loop, &pr->in, 0);
-    pr->out.data = pr->in.data = pr->p.data = pr;
-    uv_stdio_container_t io[3];
-    io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    io[0].data.stream = (uv_stream_t *)&pr->in;
-    io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    io[1].data.stream = (uv_stream_t *)&pr->out;
-    io[2].flags = UV_INHERIT_FD;
-    io[2].data.fd = 2;
-    uv_process_options_t o = {
-        .file = argv[0], .args = argv, .exit_cb = proc_exit, .stdio = io, .stdio_count = 3};
-    int rv = uv_spawn(&e->loop, &pr->p, &o);
-    if (rv != 0)
-        fail_msg("cannot start %s: %s", argv[0], uv_strerror(rv));
-    uv_read_start((uv_stream_t *)&pr->out, proc_alloc, proc_read);
-}
-
-static void proc_close_stdin(proc_t *pr)
-{
-    if (!pr->in_closed) {
-        pr->in_closed = true;
-        uv_close((uv_handle_t *)&pr->in, NULL);
-    }
-}
-
 static bool proc_done(env_t *e, void *arg)
 {
     (void)e;
-    proc_t *pr = arg;
-    return pr->exited && pr->eof;
+    return tn_proc_done(arg);
 }
 
-/* Runs argv to completion; returns its exit status (its output in pr->buf). */
+/* Runs argv to completion; returns its exit status (its output in pr->buf, tn_proc_dispose). */
 static int64_t proc_run(env_t *e, proc_t *pr, char **argv)
 {
-    proc_start(e, pr, argv);
-    proc_close_stdin(pr);
-    run_until(e, proc_done, pr);
-    if (pr->status != 0 || pr->signal)
-        print_message("--- %s exited %ld (signal %d); output:\n%s\n", argv[0], (long)pr->status,
-                      pr->signal, pr->buf);
-    return pr->signal ? -pr->signal : pr->status;
-}
-
-/* Asserts that the output of |pr| contains |needle|, showing the output when it does not. */
-static void expect_in(const proc_t *pr, const char *needle)
-{
-    if (!strstr(pr->buf, needle)) {
-        fprintf(stderr, "--- peer output:\n%s\n---\n", pr->buf);
-        fail_msg("expected \"%s\" in the peer's output", needle);
-    }
+    return tn_proc_run(&e->loop, &e->expired, 1000000, pr, argv);
 }
 
 /* ---- a plain HTTP/2 handler: GET /hello, POST /echo ---- */
@@ -318,10 +220,7 @@ static void env_init(env_t *e)
 {
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    uv_timer_init(&e->loop, &e->watchdog);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, watchdog_cb, 60000, 0);
-    uv_unref((uv_handle_t *)&e->watchdog);
+    tn_watchdog_start(&e->loop, &e->watchdog, &e->expired, 60000);
     snprintf(e->dir, sizeof e->dir, "/tmp/krtgate-net-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
     assert_int_equal(net_tls_testcert_make(&e->certs, "localhost", NULL, false), NET_OK);
@@ -451,8 +350,10 @@ static void test_nghttp_h2c_get_and_post(void **state)
     fclose(f);
     url(u, sizeof u, "http", "127.0.0.1", net_server_port(e.h2srv), "/echo");
     char *a2[] = {"/usr/bin/nghttp", "-d", data, u, NULL};
+    tn_proc_dispose(&pr);
     assert_int_equal(proc_run(&e, &pr, a2), 0);
     assert_string_equal(pr.buf, "echo me please");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -474,7 +375,7 @@ static void test_nghttp_speaks_grpc_by_hand(void **state)
     proc_t pr;
     char *a1[] = {"/usr/bin/nghttp", "-v", "-d", data, u, NULL};
     assert_int_equal(proc_run(&e, &pr, a1), 0);
-    expect_in(&pr, ":status: 415");
+    tn_proc_expect(&pr, ":status: 415");
     /* With it: the reversed message, then grpc-status 0 in the trailers. */
     char *a2[] = {"/usr/bin/nghttp",
                   "-v",
@@ -486,17 +387,20 @@ static void test_nghttp_speaks_grpc_by_hand(void **state)
                   data,
                   u,
                   NULL};
+    tn_proc_dispose(&pr);
     assert_int_equal(proc_run(&e, &pr, a2), 0);
-    expect_in(&pr, ":status: 200");
-    expect_in(&pr, "cba");
-    expect_in(&pr, "grpc-status: 0");
+    tn_proc_expect(&pr, ":status: 200");
+    tn_proc_expect(&pr, "cba");
+    tn_proc_expect(&pr, "grpc-status: 0");
     /* Unknown method: Trailers-Only UNIMPLEMENTED. */
     url(u, sizeof u, "http", "127.0.0.1", net_grpc_server_port(e.grpc), "/test.Echo/Nope");
     char *a3[] = {
         "/usr/bin/nghttp", "-v", "-H", "content-type: application/grpc", "-d", data, u, NULL};
+    tn_proc_dispose(&pr);
     assert_int_equal(proc_run(&e, &pr, a3), 0);
-    expect_in(&pr, "grpc-status: 12");
-    expect_in(&pr, "grpc-message: unknown method /test.Echo/Nope");
+    tn_proc_expect(&pr, "grpc-status: 12");
+    tn_proc_expect(&pr, "grpc-message: unknown method /test.Echo/Nope");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -517,6 +421,7 @@ static void test_curl_h2c_prior_knowledge(void **state)
         "/usr/bin/curl", "-sS", "--http2-prior-knowledge", "-w", "proto=%{http_version}", u, NULL};
     assert_int_equal(proc_run(&e, &pr, a), 0);
     assert_string_equal(pr.buf, "hello\nproto=2");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -539,8 +444,10 @@ static void test_curl_tls_alpn_h2_verified(void **state)
     url(u, sizeof u, "https", "127.0.0.1", net_server_port(e.h2srv), "/echo");
     char *b[] = {"/usr/bin/curl", "-sS",      "--http2", "--cacert", e.ca_file,
                  "--data-binary", "tls body", u,         NULL};
+    tn_proc_dispose(&pr);
     assert_int_equal(proc_run(&e, &pr, b), 0);
     assert_string_equal(pr.buf, "tls body");
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 
@@ -559,11 +466,12 @@ static void python_client(bool tls)
     proc_t pr;
     char *a[] = {PYTHON, PEER_PY, "client", target, tls ? e.ca_file : NULL, NULL};
     assert_int_equal(proc_run(&e, &pr, a), 0);
-    expect_in(&pr, "ok bidi_trailers");
-    expect_in(&pr, "ok unimplemented");
-    expect_in(&pr, "ok deadline");
-    expect_in(&pr, "ok oversized");
-    expect_in(&pr, "\ndone\n");
+    tn_proc_expect(&pr, "ok bidi_trailers");
+    tn_proc_expect(&pr, "ok unimplemented");
+    tn_proc_expect(&pr, "ok deadline");
+    tn_proc_expect(&pr, "ok oversized");
+    tn_proc_expect(&pr, "\ndone\n");
+    tn_proc_dispose(&pr);
     /* The deadline and the cancel reached our server as cancellations (RST_STREAM CANCEL). */
     for (int i = 0; i < 200 && e.cancelled_calls < 2; i++)
         uv_run(&e.loop, UV_RUN_NOWAIT);
@@ -669,7 +577,7 @@ static void test_our_grpc_client_against_python_server(void **state)
     env_init(&e);
     proc_t pr;
     char *a[] = {PYTHON, PEER_PY, "server", NULL};
-    proc_start(&e, &pr, a);
+    tn_proc_start(&e.loop, &pr, a);
     run_until(&e, port_printed, &pr);
     int port = 0;
     assert_int_equal(sscanf(pr.buf, "PORT %d", &port), 1);
@@ -740,9 +648,10 @@ static void test_our_grpc_client_against_python_server(void **state)
 
     net_conn_close(e.conn, true);
     run_until(&e, conn_gone, NULL);
-    proc_close_stdin(&pr); /* the server exits when its stdin closes */
+    tn_proc_close_stdin(&pr); /* the server exits when its stdin closes */
     run_until(&e, proc_done, &pr);
     assert_int_equal(pr.status, 0);
+    tn_proc_dispose(&pr);
     env_dispose(&e);
 }
 

@@ -11,15 +11,15 @@ and is stopped on exit; every wait is bounded.
 """
 import http.client
 import os
-import random
-import shutil
 import struct
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent import futures
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import krtgate_rig as rig  # noqa: E402
 
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # the 404 case's text/plain answer is logged
 try:
@@ -28,26 +28,12 @@ except ImportError:
     print("grpc_passthrough: skipped: python3-grpcio is not installed", file=sys.stderr)
     sys.exit(77)
 
-# A /24 of its own per run (127.100-199.x.0), so two build trees can run it at once.
-NET = "127.%d.%d" % (random.randint(100, 199), random.randint(0, 255))
+NET = rig.random_net()
 GW = (NET + ".1", 8080)
 BACKEND = (NET + ".2", 18151)
 SERVICE = "krtgate.test.Echo"
 
-MANIFESTS = f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: agentgateway}}
-spec: {{controllerName: agentgateway.dev/agentgateway}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: agentgateway
-  addresses: [{{type: IPAddress, value: {GW[0]}}}]
-  listeners: [{{name: http, protocol: HTTP, port: {GW[1]}}}]
----
+MANIFESTS = rig.gateway_manifests(GW) + f"""---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
 metadata: {{name: echo, namespace: default}}
@@ -56,25 +42,8 @@ spec:
   rules:
   - matches: [{{method: {{service: {SERVICE}}}}}]
     backendRefs: [{{name: grpc-echo, port: 50051}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: grpc-echo, namespace: default}}
-spec:
-  selector: {{app: grpc-echo}}
-  clusterIP: 10.96.41.2
-  ports: [{{name: grpc, port: 50051, targetPort: {BACKEND[1]}, appProtocol: kubernetes.io/h2c}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: grpc-echo-1, namespace: default, labels: {{app: grpc-echo}}}}
-spec:
-  containers: [{{name: echo, image: echo, ports: [{{containerPort: {BACKEND[1]}}}]}}]
-status:
-  phase: Running
-  podIP: {BACKEND[0]}
-  conditions: [{{type: Ready, status: "True"}}]
-"""
+---""" + rig.backend_manifests("grpc-echo", "10.96.41.2", "grpc", 50051, "kubernetes.io/h2c",
+                                BACKEND)
 
 
 def ident(b):
@@ -115,19 +84,6 @@ HANDLERS = {
 }
 
 
-def wait_port(addr, proc, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(addr, timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 def main():
     if len(sys.argv) != 2:
         print("usage: grpc_passthrough.py KRTGATE", file=sys.stderr)
@@ -142,22 +98,13 @@ def main():
         print("grpc_passthrough: cannot listen at %s:%d" % BACKEND, file=sys.stderr)
         return 1
     server.start()
-    failures = []
-
-    def check(what, cond, detail=""):
-        print(("ok   " if cond else "FAIL ") + what + (": " + detail if detail and not cond else ""))
-        if not cond:
-            failures.append(what)
+    checks = rig.Checks("grpc_passthrough")
+    check = checks.check
 
     try:
-        with open(os.path.join(work, "grpc.yaml"), "w") as f:
-            f.write(MANIFESTS)
-        log = open(os.path.join(work, "krtgate.log"), "w")
-        proc = subprocess.Popen([krtgate, "run", "--no-watch", "--xds-listen", "127.0.0.1:0",
-                                 "--admin-listen", "127.0.0.1:0", work],
-                                stdout=log, stderr=subprocess.STDOUT)
-        if not wait_port(GW, proc, 15):
-            print(open(os.path.join(work, "krtgate.log")).read()[-2000:], file=sys.stderr)
+        proc = rig.start_krtgate(krtgate, work, "grpc.yaml", MANIFESTS)
+        if not rig.wait_port(GW, proc, 15):
+            print(rig.log_tail(work, 2000), file=sys.stderr)
             print("grpc_passthrough: the Gateway never listened at %s:%d" % GW, file=sys.stderr)
             return 1
         ch = grpc.insecure_channel("%s:%d" % GW, options=[
@@ -220,24 +167,12 @@ def main():
         check("HTTP/1.1 client to an h2c upstream", r.status == 200 and body == frame,
               "%s %r" % (r.status, body))
         conn.close()
-    except Exception as e:  # a hang or crash is a failure with its reason
-        failures.append("exception: %r" % (e,))
-        print("FAIL exception: %r" % (e,))
+    except Exception as e:
+        checks.exception(e)
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.returncode not in (0, -15):
-                failures.append("krtgate exited with %s" % proc.returncode)
-                print(open(os.path.join(work, "krtgate.log")).read()[-3000:], file=sys.stderr)
+        rig.stop_krtgate(proc, work, checks)
         server.stop(0)
-        shutil.rmtree(work, ignore_errors=True)
-    print("grpc_passthrough: %s" % ("PASS" if not failures else "FAIL: " + ", ".join(failures)))
-    return 0 if not failures else 1
+    return checks.summary()
 
 
 if __name__ == "__main__":

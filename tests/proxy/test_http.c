@@ -26,170 +26,19 @@
 #include "net/tls.h"
 #include "proxy/admin.h"
 #include "proxy/proxy.h"
+#include "curl_rig.h"
+#include "echo_rig.h"
+#include "loop_rig.h"
 #include "proxy_test_util.h"
-
-/* ------------------------------------------------------------------------------------------- */
-/* Echo upstream */
-
-typedef struct echo {
-    const char *name;
-    net_server_t *srv;
-    int port;
-    size_t count;        /* requests seen */
-    char last_path[256]; /* target of the last one */
-} echo_t;
-
-typedef struct echo_conn {
-    echo_t *e;
-    net_conn_t *c;
-    net_h1_parser_t *p;
-    uint8_t *in;
-    size_t len, cap;
-    json_t *req;
-    size_t body;
-} echo_conn_t;
-
-static void echo_respond(echo_conn_t *ec)
-{
-    const net_h1_message_t *m = net_h1_parser_message(ec->p);
-    json_object_set_new(ec->req, "body_len", json_integer((json_int_t)ec->body));
-    json_object_set_new(ec->req, "server", json_string(ec->e->name));
-    char *body = json_dumps(ec->req, JSON_COMPACT);
-    int status = 200;
-    const char *path = json_string_value(json_object_get(ec->req, "path"));
-    if (path && strncmp(path, "/status/", 8) == 0)
-        status = atoi(path + 8);
-    net_h2_header_t h[8];
-    size_t n = 0;
-    char cl[32];
-    snprintf(cl, sizeof cl, "%zu", strlen(body));
-    h[n++] = NET_H2_HDR("content-type", "application/json");
-    h[n++] = NET_H2_HDR("content-length", cl);
-    h[n++] = NET_H2_HDR("x-resp-remove", "gone");
-    if (!m->keep_alive)
-        h[n++] = NET_H2_HDR("connection", "close");
-    net_h1_buf_t b = {0};
-    net_h1_response_write(&b, status, NULL, h, n);
-    net_h1_buf_append(&b, body, strlen(body));
-    net_conn_write(ec->c, b.data, b.len);
-    net_h1_buf_dispose(&b);
-    free(body);
-    bool sneaky = path && strncmp(path, "/sneaky-close", 13) == 0;
-    json_decref(ec->req);
-    ec->req = NULL;
-    if (!m->keep_alive || sneaky)
-        net_conn_end(ec->c); /* /sneaky-close: keep-alive announced, then closed anyway */
-}
-
-static void echo_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
-{
-    echo_conn_t *ec = ud;
-    if (ec->len + len > ec->cap) {
-        ec->cap = (ec->len + len) * 2;
-        ec->in = realloc(ec->in, ec->cap);
-    }
-    memcpy(ec->in + ec->len, data, len);
-    ec->len += len;
-    for (;;) {
-        net_h1_event_t ev;
-        size_t used = net_h1_parser_feed(ec->p, ec->in, ec->len, &ev);
-        memmove(ec->in, ec->in + used, ec->len - used);
-        ec->len -= used;
-        if (ev.kind == NET_H1_EV_HEAD) {
-            const net_h1_message_t *m = net_h1_parser_message(ec->p);
-            ec->req = json_object();
-            ec->body = 0;
-            json_object_set_new(ec->req, "method", json_string(m->method));
-            json_object_set_new(ec->req, "path", json_string(m->target));
-            ec->e->count++;
-            snprintf(ec->e->last_path, sizeof ec->e->last_path, "%s", m->target);
-            const net_h2_header_t *host = net_h2_header_find(m->headers, m->nheaders, "host");
-            json_object_set_new(ec->req, "host", json_string(host ? host->value : ""));
-            json_t *hs = json_object();
-            for (size_t i = 0; i < m->nheaders; i++) {
-                json_t *a = json_object_get(hs, m->headers[i].name);
-                if (!a) {
-                    a = json_array();
-                    json_object_set_new(hs, m->headers[i].name, a);
-                }
-                json_array_append_new(a, json_string(m->headers[i].value));
-            }
-            json_object_set_new(ec->req, "headers", hs);
-        } else if (ev.kind == NET_H1_EV_BODY) {
-            ec->body += ev.len;
-        } else if (ev.kind == NET_H1_EV_END) {
-            echo_respond(ec);
-        } else if (ev.kind == NET_H1_EV_ERROR) {
-            net_conn_close(c, false);
-            return;
-        } else {
-            return; /* NEED_MORE, DONE */
-        }
-    }
-}
-
-static void echo_close(net_conn_t *c, int status, void *ud)
-{
-    echo_conn_t *ec = ud;
-    (void)c;
-    (void)status;
-    net_h1_parser_free(ec->p);
-    json_decref(ec->req);
-    free(ec->in);
-    free(ec);
-}
-
-static const net_conn_raw_callbacks_t echo_cb = {.on_read = echo_read, .on_close = echo_close};
-
-static void echo_inert(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
-{
-    (void)d;
-    (void)l;
-    (void)ud;
-    net_conn_close(c, false);
-}
-
-static void echo_open(net_conn_t *c, int status, void *ud)
-{
-    if (status != NET_OK || !net_conn_is_raw(c))
-        return;
-    echo_conn_t *ec = calloc(1, sizeof *ec);
-    int err;
-    ec->e = ud;
-    ec->c = c;
-    ec->p = net_h1_parser_new(true, NULL, &err);
-    net_conn_set_raw(c, &echo_cb, ec);
-}
-
-static void echo_start(uv_loop_t *loop, echo_t *e, const char *name)
-{
-    net_server_config_t sc;
-    net_server_config_default(&sc);
-    sc.listen = "127.0.0.1:0";
-    sc.ud = e;
-    sc.on_conn_open = echo_open;
-    sc.raw = (net_conn_raw_callbacks_t){.on_read = echo_inert};
-    int err;
-    e->name = name;
-    e->srv = net_server_new(loop, &sc, &err);
-    assert_non_null(e->srv);
-    e->port = net_server_port(e->srv);
-}
 
 /* ------------------------------------------------------------------------------------------- */
 /* The loop thread and jobs run on it */
 
 typedef struct world {
-    uv_loop_t loop;
-    uv_async_t async;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    sem_t done;
-    void (*job)(struct world *, void *);
-    void *job_arg;
+    tu_loop_t rig;
     bool stop;
     proxy_t *proxy;
-    echo_t v1, v2;
+    tu_echo_t v1, v2;
     int port;           /* the proxy's port for bind 80/default/gw */
     int port_empty;     /* a listener for a Bind that does not exist */
     int dead_port;      /* nothing listens there */
@@ -201,33 +50,6 @@ typedef struct world {
     int rc;
     char reason[512];
 } world_t;
-
-static void on_async(uv_async_t *a)
-{
-    world_t *w = a->data;
-    if (w->job) {
-        w->job(w, w->job_arg);
-        w->job = NULL;
-        sem_post(&w->done);
-    }
-}
-
-static void *loop_main(void *arg)
-{
-    world_t *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void run_on_loop(world_t *w, void (*fn)(world_t *, void *), void *arg)
-{
-    pthread_mutex_lock(&w->mu);
-    w->job = fn;
-    w->job_arg = arg;
-    uv_async_send(&w->async);
-    sem_wait(&w->done);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static Agentgateway__Dev__Resource__TrafficPolicySpec *tps_new(void)
 {
@@ -248,8 +70,9 @@ static Agentgateway__Dev__Resource__Header *hdr_new(const char *n, const char *v
 static const char *L = "default/gw.http";
 
 /* The base config: v1 is a static Backend, v2 a Service with one Workload. */
-static void job_config(world_t *w, void *arg)
+static void job_config(void *world, void *arg)
 {
+    world_t *w = world;
     const char *root_backend = arg;
     char v1[64];
     snprintf(v1, sizeof v1, "127.0.0.1");
@@ -341,8 +164,9 @@ static void job_config(world_t *w, void *arg)
         ir_obj_release(objs[i]);
 }
 
-static void job_bad_change(world_t *w, void *arg)
+static void job_bad_change(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     const ir_obj_t *objs[] = {
         tu_route("default", "root", 0, L, "", "regex:/(unclosed", "be:default/v1"), NULL};
@@ -352,17 +176,18 @@ static void job_bad_change(world_t *w, void *arg)
     ir_obj_release(objs[0]);
 }
 
-static void job_setup(world_t *w, void *arg)
+static void job_setup(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
-    echo_start(&w->loop, &w->v1, "v1");
-    echo_start(&w->loop, &w->v2, "v2");
-    echo_t dead;
-    echo_start(&w->loop, &dead, "dead");
+    tu_echo_start(&w->rig.loop, &w->v1, "v1", NULL);
+    tu_echo_start(&w->rig.loop, &w->v2, "v2", NULL);
+    tu_echo_t dead;
+    tu_echo_start(&w->rig.loop, &dead, "dead", NULL);
     w->dead_port = dead.port;
     net_server_close(dead.srv, false, NULL, NULL); /* its port is now (very likely) closed */
     int err;
-    w->proxy = proxy_new(&w->loop, NULL, &err);
+    w->proxy = proxy_new(&w->rig.loop, NULL, &err);
     assert_non_null(w->proxy);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", NULL), PROXY_EINVAL);
@@ -376,8 +201,9 @@ static void proxy_closed(proxy_t *p, void *ud)
     (void)ud;
 }
 
-static void job_teardown(world_t *w, void *arg)
+static void job_teardown(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     proxy_close(w->proxy, proxy_closed, NULL);
     net_server_close(w->v1.srv, false, NULL, NULL);
@@ -386,11 +212,12 @@ static void job_teardown(world_t *w, void *arg)
         net_server_close(w->hole, false, NULL, NULL);
     if (w->admin)
         net_http_server_close(w->admin, false, NULL, NULL);
-    uv_close((uv_handle_t *)&w->async, NULL);
+    uv_close((uv_handle_t *)&w->rig.async, NULL);
 }
 
-static void job_stats(world_t *w, void *arg)
+static void job_stats(void *world, void *arg)
 {
+    world_t *w = world;
     proxy_stats(w->proxy, arg);
 }
 
@@ -400,14 +227,9 @@ static int setup(void **state)
 {
     (void)state;
     memset(&W, 0, sizeof W);
-    uv_loop_init(&W.loop);
-    uv_async_init(&W.loop, &W.async, on_async);
-    W.async.data = &W;
-    pthread_mutex_init(&W.mu, NULL);
-    sem_init(&W.done, 0, 0);
-    pthread_create(&W.thread, NULL, loop_main, &W);
-    run_on_loop(&W, job_setup, NULL);
-    run_on_loop(&W, job_config, "be:default/v1=1");
+    tu_loop_start(&W.rig, &W);
+    tu_loop_run(&W.rig, job_setup, NULL);
+    tu_loop_run(&W.rig, job_config, "be:default/v1=1");
     if (W.rc != PROXY_OK)
         fail_msg("config: %s", W.reason);
     return 0;
@@ -416,120 +238,46 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    run_on_loop(&W, job_teardown, NULL);
-    pthread_join(W.thread, NULL);
-    assert_int_equal(uv_loop_close(&W.loop), 0);
-    sem_destroy(&W.done);
-    pthread_mutex_destroy(&W.mu);
+    tu_loop_run(&W.rig, job_teardown, NULL);
+    assert_int_equal(tu_loop_join(&W.rig), 0);
     return 0;
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* curl */
 
-typedef struct resp {
-    int status;
-    char headers[4096];
-    char body[65536];
-    json_t *json;
-} resp_t;
-
-static bool have_curl(void)
-{
-    return access("/usr/bin/curl", X_OK) == 0;
-}
-
-/* Runs curl with |args| on |url| and parses "-D headers" and the body. */
-static void curl_url(resp_t *r, const char *url, const char *args)
-{
-    char hfile[] = "/tmp/proxy_test_hXXXXXX";
-    int fd = mkstemp(hfile);
-    close(fd);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s '%s' -o - ; echo; echo \"==%%\"",
-             hfile, args ? args : "", url);
-    memset(r, 0, sizeof *r);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    size_t n = fread(r->body, 1, sizeof r->body - 1, f);
-    r->body[n] = '\0';
-    pclose(f);
-    FILE *h = fopen(hfile, "r");
-    n = h ? fread(r->headers, 1, sizeof r->headers - 1, h) : 0;
-    r->headers[n] = '\0';
-    if (h)
-        fclose(h);
-    unlink(hfile);
-    sscanf(r->headers, "HTTP/%*s %d", &r->status);
-    if (strncmp(r->headers, "HTTP/1.1 100", 12) == 0) {
-        const char *second = strstr(r->headers + 12, "HTTP/1.1 ");
-        if (second)
-            sscanf(second, "HTTP/1.1 %d", &r->status);
-    }
-    r->json = json_loads(r->body, JSON_DISABLE_EOF_CHECK, NULL);
-}
-
-static void curl(resp_t *r, int port, const char *path, const char *args)
-{
-    char url[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_url(r, url, args);
-}
-
-static const char *jstr(const resp_t *r, const char *key)
-{
-    return json_string_value(json_object_get(r->json, key));
-}
-
-static const char *jheader(const resp_t *r, const char *name)
-{
-    json_t *a = json_object_get(json_object_get(r->json, "headers"), name);
-    return json_string_value(json_array_get(a, 0));
-}
-
-static void resp_free(resp_t *r)
-{
-    json_decref(r->json);
-}
-
-#define SKIP_WITHOUT_CURL() \
-    do {                    \
-        if (!have_curl())   \
-            skip();         \
-    } while (0)
-
 static void test_routes_by_path_host_and_header(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/", NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    assert_string_equal(jstr(&r, "path"), "/");
-    resp_free(&r);
-    curl(&r, W.port, "/v2/x?a=1", NULL);
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "path"), "/");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/v2/x?a=1", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v2");
-    assert_string_equal(jstr(&r, "path"), "/v2/x?a=1");
-    resp_free(&r);
-    curl(&r, W.port, "/v2example", NULL);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
-    curl(&r, W.port, "/hdr", "-H 'X-Select: two'");
-    assert_string_equal(jstr(&r, "server"), "v2");
-    resp_free(&r);
-    curl(&r, W.port, "/hdr", NULL);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
-    curl(&r, W.port, "/anything", "-H 'Host: foo.example.com:8080'");
-    assert_string_equal(jstr(&r, "server"), "v2");
-    assert_string_equal(jstr(&r, "host"), "foo.example.com:8080");
-    resp_free(&r);
-    curl(&r, W.port, "/", "-I");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "path"), "/v2/x?a=1");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/v2example", NULL);
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/hdr", "-H 'X-Select: two'");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/hdr", NULL);
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/anything", "-H 'Host: foo.example.com:8080'");
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "host"), "foo.example.com:8080");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/", "-I");
     assert_int_equal(r.status, 200); /* HEAD: no body, framing from the upstream */
     assert_non_null(strstr(r.headers, "content-length: "));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 /* A route that edits no field: the upstream head is written from the parsed fields directly
@@ -539,84 +287,84 @@ static void test_routes_by_path_host_and_header(void **state)
 static void test_fields_pass_unedited_without_hop_by_hop(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/",
-         "-H 'X-Multi: a' -H 'X-Plain: v  w' -H 'X-Multi: b' -H 'Connection: keep-alive, X-Hop' "
-         "-H 'X-Hop: h' -H 'TE: trailers' -H 'Proxy-Connection: x' -H 'Keep-Alive: 5'");
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/",
+            "-H 'X-Multi: a' -H 'X-Plain: v  w' -H 'X-Multi: b' -H 'Connection: keep-alive, X-Hop' "
+            "-H 'X-Hop: h' -H 'TE: trailers' -H 'Proxy-Connection: x' -H 'Keep-Alive: 5'");
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
     json_t *multi = json_object_get(json_object_get(r.json, "headers"), "x-multi");
     assert_int_equal(json_array_size(multi), 2);
     assert_string_equal(json_string_value(json_array_get(multi, 0)), "a");
     assert_string_equal(json_string_value(json_array_get(multi, 1)), "b");
-    assert_string_equal(jheader(&r, "x-plain"), "v  w");
-    assert_null(jheader(&r, "x-hop"));
-    assert_null(jheader(&r, "te"));
-    assert_null(jheader(&r, "proxy-connection"));
-    assert_null(jheader(&r, "keep-alive"));
-    assert_non_null(jheader(&r, "host"));
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "x-plain"), "v  w");
+    assert_null(tu_jheader(&r, "x-hop"));
+    assert_null(tu_jheader(&r, "te"));
+    assert_null(tu_jheader(&r, "proxy-connection"));
+    assert_null(tu_jheader(&r, "keep-alive"));
+    assert_non_null(tu_jheader(&r, "host"));
+    tu_resp_free(&r);
 }
 
 static void test_header_modifiers_reach_echo_and_client(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/mod",
-         "-H 'X-Set: old' -H 'X-Add: first' -H 'X-Remove: bye' "
-         "-H 'Connection: keep-alive, X-Hop' -H 'X-Hop: h'");
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/mod",
+            "-H 'X-Set: old' -H 'X-Add: first' -H 'X-Remove: bye' "
+            "-H 'Connection: keep-alive, X-Hop' -H 'X-Hop: h'");
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "x-set"), "set-value");
+    assert_string_equal(tu_jheader(&r, "x-set"), "set-value");
     json_t *add = json_object_get(json_object_get(r.json, "headers"), "x-add");
     assert_int_equal(json_array_size(add), 2);
     assert_string_equal(json_string_value(json_array_get(add, 1)), "added");
-    assert_null(jheader(&r, "x-remove"));
-    assert_null(jheader(&r, "x-hop")); /* listed in Connection: hop-by-hop */
+    assert_null(tu_jheader(&r, "x-remove"));
+    assert_null(tu_jheader(&r, "x-hop")); /* listed in Connection: hop-by-hop */
     assert_non_null(strstr(r.headers, "X-Resp: yes"));
     assert_null(strstr(r.headers, "x-resp-remove"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_redirect_rewrite_direct_and_errors(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
-    curl(&r, W.port, "/redir/a?q=1", NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/redir/a?q=1", NULL);
     assert_int_equal(r.status, 301);
     assert_non_null(strstr(r.headers, "location: http://example.org/new/a?q=1\r\n"));
-    resp_free(&r);
-    curl(&r, W.port, "/rw/a/b", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/rw/a/b", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "path"), "/rewritten/a/b");
-    assert_string_equal(jstr(&r, "host"), "rewritten.example");
-    resp_free(&r);
-    curl(&r, W.port, "/direct", NULL);
+    assert_string_equal(tu_jstr(&r, "path"), "/rewritten/a/b");
+    assert_string_equal(tu_jstr(&r, "host"), "rewritten.example");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/direct", NULL);
     assert_int_equal(r.status, 418);
     assert_non_null(strstr(r.body, "teapot"));
-    resp_free(&r);
-    curl(&r, W.port, "/nobackend", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/nobackend", NULL);
     assert_int_equal(r.status, 500);
     assert_non_null(strstr(r.body, "default/missing"));
-    resp_free(&r);
-    curl(&r, W.port_empty, "/", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port_empty, "/", NULL);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    curl(&r, W.port, "/dead", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/dead", NULL);
     assert_int_equal(r.status, 503);
-    resp_free(&r);
-    curl(&r, W.port, "/status/503", NULL); /* the upstream's own status passes through */
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/status/503", NULL); /* the upstream's own status passes through */
     assert_int_equal(r.status, 503);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    tu_resp_free(&r);
 }
 
 static void test_bodies_stream_and_upstreams_are_reused(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     char file[] = "/tmp/proxy_test_bXXXXXX";
     int fd = mkstemp(file);
     static char chunk[65536];
@@ -626,22 +374,22 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
     close(fd);
     char args[256];
     snprintf(args, sizeof args, "--data-binary @%s", file);
-    resp_t r;
-    curl(&r, W.port, "/upload", args);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/upload", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 1048576);
-    assert_string_equal(jstr(&r, "method"), "POST");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "method"), "POST");
+    tu_resp_free(&r);
     snprintf(args, sizeof args, "-H 'Transfer-Encoding: chunked' --data-binary @%s", file);
-    curl(&r, W.port, "/v2/upload", args);
+    tu_curl(&r, W.port, "/v2/upload", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 1048576);
-    assert_string_equal(jheader(&r, "transfer-encoding"), "chunked");
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "transfer-encoding"), "chunked");
+    tu_resp_free(&r);
     unlink(file);
 
     proxy_stats_t before, after;
-    run_on_loop(&W, job_stats, &before);
+    tu_loop_run(&W.rig, job_stats, &before);
     char cmd[512];
     snprintf(cmd, sizeof cmd,
              "curl -s -w '%%{http_code}\\n' -o /dev/null 'http://127.0.0.1:%d/a' "
@@ -653,7 +401,7 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
     out[n] = '\0';
     pclose(f);
     assert_string_equal(out, "200\n200\n200\n");
-    run_on_loop(&W, job_stats, &after);
+    tu_loop_run(&W.rig, job_stats, &after);
     assert_int_equal(after.requests - before.requests, 3);
     assert_true(after.upstream_reuses - before.upstream_reuses >= 2);
     assert_true(after.idle_upstreams >= 1);
@@ -662,7 +410,7 @@ static void test_bodies_stream_and_upstreams_are_reused(void **state)
 static void test_pooled_connection_closed_by_upstream_is_retried(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     static char cmd[8192];
     int o = snprintf(cmd, sizeof cmd, "curl -s -w '%%{http_code}\\n'");
     for (int i = 0; i < 20; i++)
@@ -680,7 +428,7 @@ static void test_pooled_connection_closed_by_upstream_is_retried(void **state)
         ok++;
     assert_int_equal(ok, 40); /* whether the FIN or the next request came first */
     proxy_stats_t st;
-    run_on_loop(&W, job_stats, &st);
+    tu_loop_run(&W.rig, job_stats, &st);
     if (getenv("PROXY_TEST_VERBOSE"))
         fprintf(stderr, "retries %llu reuses %llu connects %llu\n",
                 (unsigned long long)st.upstream_retries, (unsigned long long)st.upstream_reuses,
@@ -690,7 +438,7 @@ static void test_pooled_connection_closed_by_upstream_is_retried(void **state)
 static void test_config_change_while_traffic_flows(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     static char cmd[16384];
     int o = snprintf(cmd, sizeof cmd, "curl -s -w '%%{http_code}\\n'");
     for (int i = 0; i < 150; i++)
@@ -699,13 +447,13 @@ static void test_config_change_while_traffic_flows(void **state)
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
     for (int i = 0; i < 20; i++) {
-        run_on_loop(&W, job_config,
+        tu_loop_run(&W.rig, job_config,
                     i % 2 ? "be:default/v1=1"
                           : "svc:default/echo-v2.default.svc.cluster.local:80=1");
         assert_int_equal(W.rc, PROXY_OK);
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
-    run_on_loop(&W, job_config, "svc:default/echo-v2.default.svc.cluster.local:80=1");
+    tu_loop_run(&W.rig, job_config, "svc:default/echo-v2.default.svc.cluster.local:80=1");
     static char out[4096];
     size_t n = fread(out, 1, sizeof out - 1, f);
     out[n] = '\0';
@@ -714,62 +462,62 @@ static void test_config_change_while_traffic_flows(void **state)
     for (char *p = out; (p = strstr(p, "200\n")); p += 4)
         ok++;
     assert_int_equal(ok, 150);
-    resp_t r;
-    curl(&r, W.port, "/after", NULL);
-    assert_string_equal(jstr(&r, "server"), "v2");
-    resp_free(&r);
-    run_on_loop(&W, job_config, "be:default/v1=1");
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/after", NULL);
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    tu_resp_free(&r);
+    tu_loop_run(&W.rig, job_config, "be:default/v1=1");
 }
 
 static void test_invalid_change_is_rejected_and_old_config_serves(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_bad_change, NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_bad_change, NULL);
     assert_int_equal(W.rc, PROXY_ECONFIG);
     assert_non_null(strstr(W.reason, "does not compile"));
-    resp_t r;
-    curl(&r, W.port, "/still", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/still", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    tu_resp_free(&r);
 }
 
 static void test_h2c_front(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
+    TU_SKIP_WITHOUT_CURL();
     const char *h2 = "--http2-prior-knowledge";
-    resp_t r;
-    curl(&r, W.port, "/v2/x?a=1", h2);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/v2/x?a=1", h2);
     assert_int_equal(r.status, 200);
     assert_true(strncmp(r.headers, "HTTP/2 200", 10) == 0);
-    assert_string_equal(jstr(&r, "server"), "v2");
-    assert_string_equal(jstr(&r, "path"), "/v2/x?a=1");
-    assert_true(strncmp(jstr(&r, "host"), "127.0.0.1:", 10) == 0); /* from :authority */
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "server"), "v2");
+    assert_string_equal(tu_jstr(&r, "path"), "/v2/x?a=1");
+    assert_true(strncmp(tu_jstr(&r, "host"), "127.0.0.1:", 10) == 0); /* from :authority */
+    tu_resp_free(&r);
     char args[512];
     snprintf(args, sizeof args, "%s -H 'X-Set: old' -H 'X-Remove: bye'", h2);
-    curl(&r, W.port, "/mod", args);
+    tu_curl(&r, W.port, "/mod", args);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "x-set"), "set-value");
-    assert_null(jheader(&r, "x-remove"));
+    assert_string_equal(tu_jheader(&r, "x-set"), "set-value");
+    assert_null(tu_jheader(&r, "x-remove"));
     assert_non_null(strstr(r.headers, "x-resp: yes"));
     assert_null(strstr(r.headers, "x-resp-remove"));
-    resp_free(&r);
-    curl(&r, W.port, "/redir/a", h2);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/redir/a", h2);
     assert_int_equal(r.status, 301);
     assert_non_null(strstr(r.headers, "location: http://example.org/new/a\r\n"));
-    resp_free(&r);
-    curl(&r, W.port, "/nobackend", h2);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/nobackend", h2);
     assert_int_equal(r.status, 500);
-    resp_free(&r);
-    curl(&r, W.port_empty, "/", h2);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port_empty, "/", h2);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    curl(&r, W.port, "/", "--http2-prior-knowledge -I");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/", "--http2-prior-knowledge -I");
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* uploads: with a length (forwarded as is) and without (PUT from stdin: chunked upstream) */
     char file[] = "/tmp/proxy_test_h2XXXXXX";
@@ -780,27 +528,27 @@ static void test_h2c_front(void **state)
         assert_int_equal(write(fd, chunk, sizeof chunk), (ssize_t)sizeof chunk);
     close(fd);
     snprintf(args, sizeof args, "%s --data-binary @%s", h2, file);
-    curl(&r, W.port, "/up", args);
+    tu_curl(&r, W.port, "/up", args);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 40 * 65536);
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(args, sizeof args, "%s -T - < %s", h2, file);
-    curl(&r, W.port, "/v2/put", args);
+    tu_curl(&r, W.port, "/v2/put", args);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "method"), "PUT");
+    assert_string_equal(tu_jstr(&r, "method"), "PUT");
     assert_int_equal(json_integer_value(json_object_get(r.json, "body_len")), 40 * 65536);
-    assert_string_equal(jheader(&r, "transfer-encoding"), "chunked");
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "transfer-encoding"), "chunked");
+    tu_resp_free(&r);
     unlink(file);
 
     if (access("/usr/bin/nghttp", X_OK) == 0) { /* 20 concurrent streams on one connection */
         proxy_stats_t before, after;
-        run_on_loop(&W, job_stats, &before);
+        tu_loop_run(&W.rig, job_stats, &before);
         char cmd[256];
         snprintf(cmd, sizeof cmd, "nghttp -n -m 20 -t 10 http://127.0.0.1:%d/multi >/dev/null",
                  W.port);
         assert_int_equal(system(cmd), 0);
-        run_on_loop(&W, job_stats, &after);
+        tu_loop_run(&W.rig, job_stats, &after);
         assert_int_equal(after.requests - before.requests, 20);
         assert_int_equal(after.responses[2] - before.responses[2], 20);
     }
@@ -823,8 +571,9 @@ static const ir_obj_t *tls_listener(const char *key, const char *bind, const cha
     return x ? ir_listener_obj(x) : NULL;
 }
 
-static void job_tls(world_t *w, void *arg)
+static void job_tls(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     net_tls_testcert_t tc;
     assert_int_equal(net_tls_testcert_make(&tc, "example.org", "DNS:example.org", false), NET_OK);
@@ -858,29 +607,29 @@ static void job_tls(world_t *w, void *arg)
 static void test_https_listener_terminates_tls(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_tls, NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_tls, NULL);
     char url[256], args[512];
     snprintf(url, sizeof url, "https://example.org:%d/secure?x=1", W.tls_port);
     snprintf(args, sizeof args, "--http1.1 --cacert %s --resolve example.org:%d:127.0.0.1",
              W.ca_file, W.tls_port);
-    resp_t r;
-    curl_url(&r, url, args);
+    tu_resp_t r;
+    tu_curl_url(&r, url, args);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1");
-    assert_string_equal(jstr(&r, "path"), "/secure?x=1");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "server"), "v1");
+    assert_string_equal(tu_jstr(&r, "path"), "/secure?x=1");
+    tu_resp_free(&r);
     snprintf(args, sizeof args, "--http2 --cacert %s --resolve example.org:%d:127.0.0.1", W.ca_file,
              W.tls_port);
-    curl_url(&r, url, args); /* h2 by ALPN */
+    tu_curl_url(&r, url, args); /* h2 by ALPN */
     assert_int_equal(r.status, 200);
     assert_true(strncmp(r.headers, "HTTP/2 200", 10) == 0);
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(url, sizeof url, "https://example.org:%d/go", W.tls_port);
-    curl_url(&r, url, args);
+    tu_curl_url(&r, url, args);
     assert_int_equal(r.status, 302);
     assert_non_null(strstr(r.headers, "location: https://example.org/go\r\n"));
-    resp_free(&r);
+    tu_resp_free(&r);
     unlink(W.ca_file);
 }
 
@@ -905,15 +654,16 @@ static Agentgateway__Dev__Resource__TrafficPolicySpec *timeout_tps(int64_t ms)
     return t;
 }
 
-static void job_timeouts(world_t *w, void *arg)
+static void job_timeouts(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     net_server_config_t sc;
     net_server_config_default(&sc);
     sc.listen = "127.0.0.1:0";
     sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
     int err;
-    w->hole = net_server_new(&w->loop, &sc, &err);
+    w->hole = net_server_new(&w->rig.loop, &sc, &err);
     assert_non_null(w->hole);
     tu_route_pb_t *slow =
         tu_route_pb("default", "slow", 0, L, "", "exact:/slow", "be:default/hole");
@@ -929,28 +679,29 @@ static void job_timeouts(world_t *w, void *arg)
 static void test_route_timeout_answers_504(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_timeouts, NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_timeouts, NULL);
     assert_int_equal(W.rc, PROXY_OK);
-    resp_t r;
-    curl(&r, W.port, "/slow", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/slow", NULL);
     assert_int_equal(r.status, 504);
-    resp_free(&r);
-    curl(&r, W.port, "/slow", "--http2-prior-knowledge");
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/slow", "--http2-prior-knowledge");
     assert_int_equal(r.status, 504);
-    resp_free(&r);
-    curl(&r, W.port, "/fast", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.port, "/fast", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
-static void job_admin(world_t *w, void *arg)
+static void job_admin(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     net_http_server_config_t hc;
     net_http_server_config_default(&hc);
     int err;
-    w->admin = net_http_server_new(&w->loop, &hc, &err);
+    w->admin = net_http_server_new(&w->rig.loop, &hc, &err);
     assert_non_null(w->admin);
     assert_int_equal(proxy_admin_register(w->proxy, w->admin), PROXY_OK);
     w->admin_port = net_http_server_port(w->admin);
@@ -959,25 +710,25 @@ static void job_admin(world_t *w, void *arg)
 static void test_admin_endpoints(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_admin, NULL);
-    resp_t r;
-    curl(&r, W.admin_port, "/healthz", NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_admin, NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.admin_port, "/healthz", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
-    curl(&r, W.admin_port, "/readyz", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.admin_port, "/readyz", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
-    curl(&r, W.admin_port, "/metrics", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.admin_port, "/metrics", NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "krtgate_proxy_responses_total{class=\"2xx\"} "));
     assert_non_null(strstr(r.body, "krtgate_proxy_config_rejected_total 1\n"));
-    resp_free(&r);
-    curl(&r, W.admin_port, "/config_dump", NULL);
+    tu_resp_free(&r);
+    tu_curl(&r, W.admin_port, "/config_dump", NULL);
     assert_int_equal(r.status, 200);
     assert_true(json_array_size(json_object_get(r.json, "objects")) > 10);
     assert_non_null(strstr(r.body, "route/default/mod.00.l"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 typedef struct auto_result {
@@ -985,14 +736,15 @@ typedef struct auto_result {
     uint64_t failures;
 } auto_result_t;
 
-static void job_auto_listen(world_t *w, void *arg)
+static void job_auto_listen(void *world, void *arg)
 {
+    world_t *w = world;
     auto_result_t *res = arg;
     proxy_options_t o;
     proxy_options_default(&o);
     o.auto_listen_host = "127.0.0.1";
     int err;
-    proxy_t *p = proxy_new(&w->loop, &o, &err);
+    proxy_t *p = proxy_new(&w->rig.loop, &o, &err);
     assert_non_null(p);
     const ir_obj_t *b0 = tu_bind("0/default/other", 0);                      /* any free port */
     const ir_obj_t *busy = tu_bind("busy/default/other", (uint32_t)w->port); /* taken */
@@ -1018,14 +770,15 @@ static void test_auto_listen_follows_binds(void **state)
 {
     (void)state;
     auto_result_t res = {0};
-    run_on_loop(&W, job_auto_listen, &res);
+    tu_loop_run(&W.rig, job_auto_listen, &res);
     assert_int_equal(res.after_add, 1);
     assert_int_equal(res.failures, 1);
     assert_int_equal(res.after_remove, 0);
 }
 
-static void job_mirror_config(world_t *w, void *arg)
+static void job_mirror_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     tu_route_pb_t *r =
         tu_route_pb("default", "mirror", 0, L, "", "prefix:/mirror", "be:default/v1");
@@ -1050,25 +803,26 @@ static void job_mirror_config(world_t *w, void *arg)
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
 }
 
-static void job_v2_seen(world_t *w, void *arg)
+static void job_v2_seen(void *world, void *arg)
 {
+    world_t *w = world;
     *(size_t *)arg = strcmp(w->v2.last_path, "/mirror/me?x=1") == 0 ? w->v2.count : 0;
 }
 
 static void test_request_mirror_copies_bodiless_requests(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_mirror_config, NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_mirror_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
-    resp_t r;
-    curl(&r, W.port, "/mirror/me?x=1", NULL);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/mirror/me?x=1", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "server"), "v1"); /* the answer is the backend's */
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "server"), "v1"); /* the answer is the backend's */
+    tu_resp_free(&r);
     size_t seen = 0;
     for (int i = 0; i < 500 && !seen; i++) { /* the mirror is asynchronous: bounded wait */
-        run_on_loop(&W, job_v2_seen, &seen);
+        tu_loop_run(&W.rig, job_v2_seen, &seen);
         if (!seen)
             nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -1087,8 +841,9 @@ static Agentgateway__Dev__Resource__TrafficPolicySpec *retry_tps(int attempts, i
     return t;
 }
 
-static void job_retry_config(world_t *w, void *arg)
+static void job_retry_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     tu_route_pb_t *a =
         tu_route_pb("default", "status", 0, L, "", "prefix:/status", "be:default/v1");
@@ -1100,42 +855,44 @@ static void job_retry_config(world_t *w, void *arg)
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
 }
 
-static void job_v1_count(world_t *w, void *arg)
+static void job_v1_count(void *world, void *arg)
 {
+    world_t *w = world;
     *(size_t *)arg = w->v1.count;
 }
 
 static void test_retry_on_listed_status_and_connection_error(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_retry_config, NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_retry_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     size_t c0, c1;
     proxy_stats_t s0, s1;
-    run_on_loop(&W, job_v1_count, &c0);
-    run_on_loop(&W, job_stats, &s0);
-    resp_t r;
-    curl(&r, W.port, "/status/500", NULL);
+    tu_loop_run(&W.rig, job_v1_count, &c0);
+    tu_loop_run(&W.rig, job_stats, &s0);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/status/500", NULL);
     assert_int_equal(r.status, 500); /* beyond the budget: the last answer */
-    resp_free(&r);
-    run_on_loop(&W, job_v1_count, &c1);
+    tu_resp_free(&r);
+    tu_loop_run(&W.rig, job_v1_count, &c1);
     assert_int_equal(c1 - c0, 3);          /* one try + two retries */
-    curl(&r, W.port, "/status/404", NULL); /* not a listed code: no retry */
+    tu_curl(&r, W.port, "/status/404", NULL); /* not a listed code: no retry */
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    run_on_loop(&W, job_v1_count, &c0);
+    tu_resp_free(&r);
+    tu_loop_run(&W.rig, job_v1_count, &c0);
     assert_int_equal(c0 - c1, 1);
-    curl(&r, W.port, "/deadretry", NULL);
+    tu_curl(&r, W.port, "/deadretry", NULL);
     assert_int_equal(r.status, 503);
-    resp_free(&r);
-    run_on_loop(&W, job_stats, &s1);
+    tu_resp_free(&r);
+    tu_loop_run(&W.rig, job_stats, &s1);
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 4);
 }
 
 /* /pertry: the hole never answers; backendRequest 100 ms per try, 2 retries 20 ms apart. */
-static void job_per_try_config(world_t *w, void *arg)
+static void job_per_try_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     if (!w->hole) {
         net_server_config_t sc;
@@ -1143,7 +900,7 @@ static void job_per_try_config(world_t *w, void *arg)
         sc.listen = "127.0.0.1:0";
         sc.raw = (net_conn_raw_callbacks_t){.on_read = hole_read};
         int err;
-        w->hole = net_server_new(&w->loop, &sc, &err);
+        w->hole = net_server_new(&w->rig.loop, &sc, &err);
         assert_non_null(w->hole);
     }
     tu_route_pb_t *a = tu_route_pb("default", "pertry", 0, L, "", "exact:/pertry", "be:default/hole");
@@ -1166,16 +923,16 @@ static void job_per_try_config(world_t *w, void *arg)
 static void test_per_try_timeout_retries_then_504(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    run_on_loop(&W, job_per_try_config, NULL);
+    TU_SKIP_WITHOUT_CURL();
+    tu_loop_run(&W.rig, job_per_try_config, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     proxy_stats_t s0, s1;
-    run_on_loop(&W, job_stats, &s0);
-    resp_t r;
-    curl(&r, W.port, "/pertry", NULL);
+    tu_loop_run(&W.rig, job_stats, &s0);
+    tu_resp_t r;
+    tu_curl(&r, W.port, "/pertry", NULL);
     assert_int_equal(r.status, 504); /* three tries of 100 ms, none answered */
-    resp_free(&r);
-    run_on_loop(&W, job_stats, &s1);
+    tu_resp_free(&r);
+    tu_loop_run(&W.rig, job_stats, &s1);
     assert_int_equal(s1.upstream_retries - s0.upstream_retries, 2);
 }
 

@@ -36,18 +36,13 @@
 #include "net/tls.h"
 #include "proxy/l4.h"
 #include "proxy/proxy.h"
+#include "loop_rig.h"
 #include "proxy_test_util.h"
 
 #define PEER_PY KRT_SOURCE_DIR "/tests/proxy/l4_peer.py"
 
 typedef struct world {
-    uv_loop_t loop;
-    uv_async_t async;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    sem_t done;
-    void (*job)(struct world *, void *);
-    void *job_arg;
+    tu_loop_t rig;
     proxy_t *proxy;
     int https_port, pass_port, tcp_port, tcp_dead_port, term_port;
     int echo_port, tls_a_port, tls_b_port, dead_port;
@@ -61,33 +56,6 @@ typedef struct world {
 } world_t;
 
 static world_t W;
-
-static void on_async(uv_async_t *a)
-{
-    world_t *w = a->data;
-    if (w->job) {
-        w->job(w, w->job_arg);
-        w->job = NULL;
-        sem_post(&w->done);
-    }
-}
-
-static void *loop_main(void *arg)
-{
-    world_t *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void run_on_loop(world_t *w, void (*fn)(world_t *, void *), void *arg)
-{
-    pthread_mutex_lock(&w->mu);
-    w->job = fn;
-    w->job_arg = arg;
-    uv_async_send(&w->async);
-    sem_wait(&w->done);
-    pthread_mutex_unlock(&w->mu);
-}
 
 /* ------------------------------------------------------------------------------------------- */
 /* IR */
@@ -160,8 +128,9 @@ enum { P_HTTPS = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS,
        P_TLS = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TLS,
        P_TCP = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TCP };
 
-static void job_config(world_t *w, void *arg)
+static void job_config(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     char be[64], dead[64], a[64], b[64];
     snprintf(be, sizeof be, "svc:default/echo.default.svc.cluster.local:7=1");
@@ -207,15 +176,16 @@ static void job_config(world_t *w, void *arg)
     w->rc |= proxy_listen(w->proxy, "9444/default/gw", "127.0.0.1:0", &w->term_port);
 }
 
-static void job_setup(world_t *w, void *arg)
+static void job_setup(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     int err;
     proxy_options_t o;
     proxy_options_default(&o);
     o.tls_hello_timeout_ms = 300;    /* short, for the silent-client test */
     o.tunnel_idle_timeout_ms = 600; /* short, for the idle-tunnel test */
-    w->proxy = proxy_new(&w->loop, &o, &err);
+    w->proxy = proxy_new(&w->rig.loop, &o, &err);
     assert_non_null(w->proxy);
 }
 
@@ -227,11 +197,12 @@ static void proxy_closed(proxy_t *p, void *ud)
 
 static bool proxy_gone;
 
-static void job_teardown(world_t *w, void *arg)
+static void job_teardown(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     proxy_close(w->proxy, proxy_closed, &proxy_gone);
-    uv_close((uv_handle_t *)&w->async, NULL);
+    uv_close((uv_handle_t *)&w->rig.async, NULL);
 }
 
 static void write_file(const char *dir, const char *name, const char *text, char *path, size_t cap)
@@ -296,14 +267,9 @@ static int setup(void **state)
     getsockname(s, (struct sockaddr *)&sa, &sl);
     W.dead_port = ntohs(sa.sin_port);
     close(s);
-    uv_loop_init(&W.loop);
-    uv_async_init(&W.loop, &W.async, on_async);
-    W.async.data = &W;
-    pthread_mutex_init(&W.mu, NULL);
-    sem_init(&W.done, 0, 0);
-    pthread_create(&W.thread, NULL, loop_main, &W);
-    run_on_loop(&W, job_setup, NULL);
-    run_on_loop(&W, job_config, NULL);
+    tu_loop_start(&W.rig, &W);
+    tu_loop_run(&W.rig, job_setup, NULL);
+    tu_loop_run(&W.rig, job_config, NULL);
     if (W.rc != PROXY_OK)
         fail_msg("config: %d %s", W.rc, W.reason);
     return 0;
@@ -312,12 +278,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    run_on_loop(&W, job_teardown, NULL);
-    pthread_join(W.thread, NULL);
+    tu_loop_run(&W.rig, job_teardown, NULL);
+    assert_int_equal(tu_loop_join(&W.rig), 0);
     assert_true(proxy_gone);
-    assert_int_equal(uv_loop_close(&W.loop), 0);
-    sem_destroy(&W.done);
-    pthread_mutex_destroy(&W.mu);
     close(W.peer_stdin); /* the peer exits */
     waitpid(W.peer, NULL, 0);
     net_tls_testcert_dispose(&W.a);
@@ -412,15 +375,16 @@ static size_t tcp_exchange(int s, const uint8_t *data, size_t len, bool fin, uin
     return got;
 }
 
-static void job_stats(world_t *w, void *arg)
+static void job_stats(void *world, void *arg)
 {
+    world_t *w = world;
     proxy_l4_stats(w->proxy, arg);
 }
 
 static proxy_l4_stats_t l4_stats(void)
 {
     proxy_l4_stats_t st;
-    run_on_loop(&W, job_stats, &st);
+    tu_loop_run(&W.rig, job_stats, &st);
     return st;
 }
 
@@ -481,8 +445,9 @@ static void test_https_host_of_another_listener_is_misdirected(void **state)
     }
 }
 
-static void job_add_listener_c(world_t *w, void *arg)
+static void job_add_listener_c(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     const ir_obj_t *objs[] = {
         listener("default/gw.c", "8443/default/gw", "c.example.com", P_HTTPS, &w->c),
@@ -500,7 +465,7 @@ static void test_https_listener_added_later_brings_its_certificate(void **state)
         skip();
     char out[4096];
     assert_int_not_equal(curl_https("c.example.com", W.https_port, NULL, out, sizeof out), 0);
-    run_on_loop(&W, job_add_listener_c, NULL);
+    tu_loop_run(&W.rig, job_add_listener_c, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     assert_int_equal(curl_https("c.example.com", W.https_port, NULL, out, sizeof out), 0);
     assert_string_equal(out, "listener-c\ncode=200");
@@ -721,14 +686,15 @@ static void apply_all(proxy_t *p, const ir_obj_t **objs, bool replace)
         ir_obj_release(objs[i]);
 }
 
-static void job_auto_http(world_t *w, void *arg)
+static void job_auto_http(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     proxy_options_t o;
     proxy_options_default(&o);
     o.auto_listen_host = "127.0.0.1";
     int err;
-    auto_proxy = proxy_new(&w->loop, &o, &err);
+    auto_proxy = proxy_new(&w->rig.loop, &o, &err);
     char key[64];
     snprintf(key, sizeof key, "%d/default/gw2", auto_port);
     const ir_obj_t *objs[] = {tu_bind(key, (uint32_t)auto_port),
@@ -737,8 +703,9 @@ static void job_auto_http(world_t *w, void *arg)
     apply_all(auto_proxy, objs, true);
 }
 
-static void job_auto_tcp(world_t *w, void *arg)
+static void job_auto_tcp(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     char key[64];
     snprintf(key, sizeof key, "%d/default/gw2", auto_port);
@@ -753,8 +720,9 @@ static void job_auto_tcp(world_t *w, void *arg)
     apply_all(auto_proxy, objs, true);
 }
 
-static void job_auto_close(world_t *w, void *arg)
+static void job_auto_close(void *world, void *arg)
 {
+    world_t *w = world;
     (void)w;
     (void)arg;
     proxy_close(auto_proxy, proxy_closed, &auto_gone);
@@ -773,14 +741,14 @@ static void test_auto_listener_reopens_when_its_kind_changes(void **state)
     getsockname(s, (struct sockaddr *)&sa, &sl);
     auto_port = ntohs(sa.sin_port);
     close(s);
-    run_on_loop(&W, job_auto_http, NULL);
+    tu_loop_run(&W.rig, job_auto_http, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     char cmd[256], out[256];
     snprintf(cmd, sizeof cmd, "curl -s --max-time 10 http://127.0.0.1:%d/", auto_port);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_string_equal(out, "listener-http\n");
     /* The same Bind becomes a TCP port: the listener closes and opens again as TCP. */
-    run_on_loop(&W, job_auto_tcp, NULL);
+    tu_loop_run(&W.rig, job_auto_tcp, NULL);
     assert_int_equal(W.rc, PROXY_OK);
     bool ok = false;
     for (int i = 0; i < 100 && !ok; i++) { /* the reopen happens once the old port closed */
@@ -797,7 +765,7 @@ static void test_auto_listener_reopens_when_its_kind_changes(void **state)
             nap_ms(50);
     }
     assert_true(ok);
-    run_on_loop(&W, job_auto_close, NULL);
+    tu_loop_run(&W.rig, job_auto_close, NULL);
     for (int i = 0; i < 200 && !auto_gone; i++)
         nap_ms(10);
     assert_true(auto_gone);

@@ -23,6 +23,9 @@
 #include "net/conn.h"
 #include "net/h1.h"
 #include "net/tls.h"
+#include "curl_rig.h"
+#include "echo_rig.h"
+#include "loop_rig.h"
 #include "policy_test_util.h"
 #include "proxy/policy.h"
 #include "proxy/proxy.h"
@@ -577,98 +580,7 @@ static void test_cors_policy_is_handed_to_the_filter(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* A real proxy: echo upstreams (JSON of path, host, headers), the loop in a thread, curl. */
-
-typedef struct echo {
-    net_server_t *srv;
-    int port;
-} echo_t;
-
-typedef struct echo_conn {
-    net_conn_t *c;
-    net_h1_parser_t *p;
-    uint8_t *in;
-    size_t len, cap;
-    json_t *req;
-} echo_conn_t;
-
-static void echo_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
-{
-    echo_conn_t *ec = ud;
-    if (ec->len + len > ec->cap) {
-        ec->cap = (ec->len + len) * 2;
-        ec->in = realloc(ec->in, ec->cap);
-    }
-    memcpy(ec->in + ec->len, data, len);
-    ec->len += len;
-    for (;;) {
-        net_h1_event_t ev;
-        size_t used = net_h1_parser_feed(ec->p, ec->in, ec->len, &ev);
-        memmove(ec->in, ec->in + used, ec->len - used);
-        ec->len -= used;
-        if (ev.kind == NET_H1_EV_HEAD) {
-            const net_h1_message_t *m = net_h1_parser_message(ec->p);
-            ec->req = json_object();
-            json_object_set_new(ec->req, "path", json_string(m->target));
-            json_t *hs = json_object();
-            for (size_t i = 0; i < m->nheaders; i++)
-                json_object_set_new(hs, m->headers[i].name, json_string(m->headers[i].value));
-            json_object_set_new(ec->req, "headers", hs);
-        } else if (ev.kind == NET_H1_EV_END) {
-            char *body = json_dumps(ec->req, JSON_COMPACT);
-            char cl[32];
-            snprintf(cl, sizeof cl, "%zu", strlen(body));
-            net_h2_header_t h[] = {NET_H2_HDR("content-type", "application/json"),
-                                   NET_H2_HDR("content-length", cl)};
-            net_h1_buf_t b = {0};
-            net_h1_response_write(&b, 200, NULL, h, 2);
-            net_h1_buf_append(&b, body, strlen(body));
-            net_conn_write(ec->c, b.data, b.len);
-            net_h1_buf_dispose(&b);
-            free(body);
-            json_decref(ec->req);
-            ec->req = NULL;
-        } else if (ev.kind == NET_H1_EV_ERROR) {
-            net_conn_close(c, false);
-            return;
-        } else if (ev.kind != NET_H1_EV_BODY) {
-            return;
-        }
-    }
-}
-
-static void echo_close(net_conn_t *c, int status, void *ud)
-{
-    echo_conn_t *ec = ud;
-    (void)c;
-    (void)status;
-    net_h1_parser_free(ec->p);
-    json_decref(ec->req);
-    free(ec->in);
-    free(ec);
-}
-
-static const net_conn_raw_callbacks_t echo_cb = {.on_read = echo_read, .on_close = echo_close};
-
-static void echo_inert(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
-{
-    (void)d;
-    (void)l;
-    (void)ud;
-    net_conn_close(c, false);
-}
-
-static void echo_open(net_conn_t *c, int status, void *ud)
-{
-    (void)ud;
-    if (status != NET_OK || !net_conn_is_raw(c))
-        return;
-    echo_conn_t *ec = calloc(1, sizeof *ec);
-    int err;
-    ec->c = c;
-    ec->p = net_h1_parser_new(true, NULL, &err);
-    net_conn_set_raw(c, &echo_cb, ec);
-}
+/* A real proxy: echo upstreams (echo_rig.h), the loop in a thread (loop_rig.h), curl. */
 
 static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
 {
@@ -679,7 +591,7 @@ static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
 }
 
 /* A server that accepts and never answers. */
-static void hole_start(uv_loop_t *loop, echo_t *e)
+static void hole_start(uv_loop_t *loop, tu_echo_t *e)
 {
     net_server_config_t sc;
     net_server_config_default(&sc);
@@ -691,29 +603,10 @@ static void hole_start(uv_loop_t *loop, echo_t *e)
     e->port = net_server_port(e->srv);
 }
 
-static void echo_start(uv_loop_t *loop, echo_t *e, net_tls_ctx_t *tls)
-{
-    net_server_config_t sc;
-    net_server_config_default(&sc);
-    sc.listen = "127.0.0.1:0";
-    sc.on_conn_open = echo_open;
-    sc.raw = (net_conn_raw_callbacks_t){.on_read = echo_inert};
-    sc.tls = tls;
-    int err;
-    e->srv = net_server_new(loop, &sc, &err);
-    assert_non_null(e->srv);
-    e->port = net_server_port(e->srv);
-}
-
 typedef struct world {
-    uv_loop_t loop;
-    uv_async_t async;
-    pthread_t thread;
-    sem_t done;
-    void (*job)(struct world *, void *);
-    void *job_arg;
+    tu_loop_t rig;
     proxy_t *proxy;
-    echo_t plain, tls, hole;
+    tu_echo_t plain, tls, hole;
     int port;
     net_tls_testcert_t cert, other;
     char tok_ok[4096], tok_expired[4096], tok_wrong_key[4096];
@@ -722,31 +615,6 @@ typedef struct world {
 } world_t;
 
 static world_t W;
-
-static void on_async(uv_async_t *a)
-{
-    world_t *w = a->data;
-    if (w->job) {
-        w->job(w, w->job_arg);
-        w->job = NULL;
-        sem_post(&w->done);
-    }
-}
-
-static void *loop_main(void *arg)
-{
-    world_t *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void run_on_loop(world_t *w, void (*fn)(world_t *, void *), void *arg)
-{
-    w->job = fn;
-    w->job_arg = arg;
-    uv_async_send(&w->async);
-    sem_wait(&w->done);
-}
 
 static const ir_obj_t *ai_backend(const char *key, bool mcp)
 {
@@ -851,8 +719,9 @@ static void test_fuzz_seeds_round_trip(void **state)
     }
 }
 
-static void job_setup(world_t *w, void *arg)
+static void job_setup(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     assert_int_equal(net_tls_testcert_make(&w->cert, "backend.test", "DNS:backend.test", false),
                      NET_OK);
@@ -863,11 +732,11 @@ static void job_setup(world_t *w, void *arg)
     int err;
     net_tls_ctx_t *sctx = net_tls_ctx_new(true, &tc, &err);
     assert_non_null(sctx);
-    echo_start(&w->loop, &w->plain, NULL);
-    echo_start(&w->loop, &w->tls, sctx);
-    hole_start(&w->loop, &w->hole);
+    tu_echo_start(&w->rig.loop, &w->plain, NULL, NULL);
+    tu_echo_start(&w->rig.loop, &w->tls, NULL, sctx);
+    hole_start(&w->rig.loop, &w->hole);
     net_tls_ctx_release(sctx);
-    w->proxy = proxy_new(&w->loop, NULL, &err);
+    w->proxy = proxy_new(&w->rig.loop, NULL, &err);
     assert_non_null(w->proxy);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
 
@@ -956,14 +825,15 @@ static void job_setup(world_t *w, void *arg)
     tk_sign(TK_RSA1, "RS256", "r1", c, w->tok_expired, sizeof w->tok_expired);
 }
 
-static void job_teardown(world_t *w, void *arg)
+static void job_teardown(void *world, void *arg)
 {
+    world_t *w = world;
     (void)arg;
     proxy_close(w->proxy, NULL, NULL);
     net_server_close(w->plain.srv, false, NULL, NULL);
     net_server_close(w->tls.srv, false, NULL, NULL);
     net_server_close(w->hole.srv, false, NULL, NULL);
-    uv_close((uv_handle_t *)&w->async, NULL);
+    uv_close((uv_handle_t *)&w->rig.async, NULL);
     net_tls_testcert_dispose(&w->cert);
     net_tls_testcert_dispose(&w->other);
 }
@@ -972,12 +842,8 @@ static int setup(void **state)
 {
     (void)state;
     memset(&W, 0, sizeof W);
-    uv_loop_init(&W.loop);
-    uv_async_init(&W.loop, &W.async, on_async);
-    W.async.data = &W;
-    sem_init(&W.done, 0, 0);
-    pthread_create(&W.thread, NULL, loop_main, &W);
-    run_on_loop(&W, job_setup, NULL);
+    tu_loop_start(&W.rig, &W);
+    tu_loop_run(&W.rig, job_setup, NULL);
     if (W.rc != PROXY_OK)
         fail_msg("config: %s", W.reason);
     return 0;
@@ -986,61 +852,19 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    run_on_loop(&W, job_teardown, NULL);
-    pthread_join(W.thread, NULL);
-    assert_int_equal(uv_loop_close(&W.loop), 0);
-    sem_destroy(&W.done);
+    tu_loop_run(&W.rig, job_teardown, NULL);
+    assert_int_equal(tu_loop_join(&W.rig), 0);
     return 0;
 }
 
-typedef struct resp {
-    int status;
-    char headers[4096];
-    char body[16384];
-    json_t *json;
-} resp_t;
-
-static bool have_curl(void)
+/* curl on the proxy's HTTP listener. */
+static void curl(tu_resp_t *r, const char *path, const char *args)
 {
-    return access("/usr/bin/curl", X_OK) == 0;
-}
-
-static void curl(resp_t *r, const char *path, const char *args)
-{
-    char hfile[] = "/tmp/policy_test_hXXXXXX";
-    int fd = mkstemp(hfile);
-    close(fd);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 -D %s %s 'http://127.0.0.1:%d%s' -o -", hfile,
-             args ? args : "", W.port, path);
-    memset(r, 0, sizeof *r);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    size_t n = fread(r->body, 1, sizeof r->body - 1, f);
-    r->body[n] = '\0';
-    pclose(f);
-    FILE *h = fopen(hfile, "r");
-    n = h ? fread(r->headers, 1, sizeof r->headers - 1, h) : 0;
-    r->headers[n] = '\0';
-    if (h)
-        fclose(h);
-    unlink(hfile);
-    sscanf(r->headers, "HTTP/%*s %d", &r->status);
-    r->json = json_loads(r->body, JSON_DISABLE_EOF_CHECK, NULL);
-}
-
-static const char *jheader(const resp_t *r, const char *name)
-{
-    return json_string_value(json_object_get(json_object_get(r->json, "headers"), name));
-}
-
-static void resp_free(resp_t *r)
-{
-    json_decref(r->json);
+    tu_curl(r, W.port, path, args);
 }
 
 /* curl with "-H 'authorization: Bearer <tok>'" */
-static int get_bearer(const char *path, const char *tok, resp_t *r)
+static int get_bearer(const char *path, const char *tok, tu_resp_t *r)
 {
     char args[6000];
     snprintf(args, sizeof args, "-H 'authorization: Bearer %s'", tok);
@@ -1048,95 +872,89 @@ static int get_bearer(const char *path, const char *tok, resp_t *r)
     return r->status;
 }
 
-#define SKIP_WITHOUT_CURL() \
-    do {                    \
-        if (!have_curl())   \
-            skip();         \
-    } while (0)
-
 static void test_jwt_authentication(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/jwt", NULL);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.body, "no JWT"));
     assert_non_null(strstr(r.headers, "www-authenticate: Bearer"));
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_ok, &r), 200);
-    assert_null(jheader(&r, "authorization")); /* consumed by the proxy */
-    resp_free(&r);
+    assert_null(tu_jheader(&r, "authorization")); /* consumed by the proxy */
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_expired, &r), 401);
     assert_non_null(strstr(r.body, "token expired"));
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", W.tok_wrong_key, &r), 401);
     assert_non_null(strstr(r.body, "signature does not verify"));
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/jwt", "not.a.jwt", &r), 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     /* HTTP/2 (h2c) goes through the same path */
     char args[6000];
     snprintf(args, sizeof args, "--http2-prior-knowledge -H 'authorization: Bearer %s'", W.tok_ok);
     curl(&r, "/jwt", args);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/jwt", "--http2-prior-knowledge");
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     /* passthrough: the validated token is forwarded again */
     assert_int_equal(get_bearer("/jwtpass", W.tok_ok, &r), 200);
     char want[4200];
     snprintf(want, sizeof want, "Bearer %s", W.tok_ok);
-    assert_string_equal(jheader(&r, "authorization"), want);
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "authorization"), want);
+    tu_resp_free(&r);
 }
 
 static void test_basic_and_api_key_authentication(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/basic", NULL);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.headers, "www-authenticate: Basic realm=\"test\""));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
     assert_int_equal(r.status, 200);
-    assert_null(jheader(&r, "authorization")); /* consumed */
-    resp_free(&r);
+    assert_null(tu_jheader(&r, "authorization")); /* consumed */
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:wrong'");
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'bob:open sesame'");
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/key", NULL);
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-456", &r), 200);
-    assert_null(jheader(&r, "authorization")); /* consumed */
-    resp_free(&r);
+    assert_null(tu_jheader(&r, "authorization")); /* consumed */
+    tu_resp_free(&r);
     assert_int_equal(get_bearer("/key", "k-45", &r), 401);
     assert_non_null(strstr(r.body, "API key not accepted"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/qkey?api_key=k-123", NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/qkey?api_key=k-999", NULL);
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_local_rate_limit_answers_429(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     for (int i = 0; i < 2; i++) {
         curl(&r, "/rl", NULL);
         assert_int_equal(r.status, 200);
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     curl(&r, "/rl", NULL);
     assert_int_equal(r.status, 429);
@@ -1144,40 +962,40 @@ static void test_local_rate_limit_answers_429(void **state)
     assert_non_null(strstr(r.headers, "x-ratelimit-limit: 2"));
     assert_non_null(strstr(r.headers, "x-ratelimit-reset: "));
     assert_non_null(strstr(r.body, "rate limit exceeded"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/hdr", NULL); /* other routes are not limited */
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_traffic_policies_feed_the_route_filters(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/hdr", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "x-policy"), "route"); /* route beats gateway */
+    assert_string_equal(tu_jheader(&r, "x-policy"), "route"); /* route beats gateway */
     assert_non_null(strstr(r.headers, "x-resp: yes"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/basic", "-u 'alice:open sesame'");
-    assert_string_equal(jheader(&r, "x-policy"), "gateway");
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "x-policy"), "gateway");
+    tu_resp_free(&r);
     curl(&r, "/direct", NULL);
     assert_int_equal(r.status, 418);
     assert_string_equal(r.body, "teapot");
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/hostrw", "-H 'host: client.example'");
-    assert_string_equal(jheader(&r, "host"), "127.0.0.1");
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "host"), "127.0.0.1");
+    tu_resp_free(&r);
     curl(&r, "/hdr", "-H 'host: client.example'");
-    assert_string_equal(jheader(&r, "host"), "client.example");
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "host"), "client.example");
+    tu_resp_free(&r);
 }
 
 
 /* Whether the response head holds |line| (names compared without case, as HTTP says). */
-static bool head_has(const resp_t *r, const char *line)
+static bool head_has(const tu_resp_t *r, const char *line)
 {
     char low[sizeof r->headers];
     size_t i = 0;
@@ -1193,75 +1011,76 @@ static bool head_has(const resp_t *r, const char *line)
 static void test_cors_policy_answers_preflights_before_authentication(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/cors", "-X OPTIONS -H 'origin: https://app.example' "
                       "-H 'access-control-request-method: GET'");
     assert_int_equal(r.status, 200);
     assert_true(head_has(&r, "access-control-allow-origin: https://app.example"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/cors", "-X OPTIONS -H 'origin: https://evil.example' "
                       "-H 'access-control-request-method: GET'");
     assert_false(head_has(&r, "access-control-allow-origin"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/cors", "-H 'origin: https://app.example'");
     assert_int_equal(r.status, 401); /* no credentials */
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/cors", "-H 'origin: https://app.example' -u 'alice:open sesame'");
     assert_int_equal(r.status, 200);
     assert_true(head_has(&r, "access-control-allow-origin: https://app.example"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_timeout_policy_answers_504(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/slow", NULL); /* the upstream never answers: the policy's timeout does */
     assert_int_equal(r.status, 504);
     assert_non_null(strstr(r.body, "timeout"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_backend_auth_and_backend_tls(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/bauth", "-H 'authorization: Bearer client'");
     assert_int_equal(r.status, 200);
-    assert_string_equal(jheader(&r, "authorization"), "Bearer s3cret");
-    resp_free(&r);
+    assert_string_equal(tu_jheader(&r, "authorization"), "Bearer s3cret");
+    tu_resp_free(&r);
     for (int i = 0; i < 2; i++) { /* the second one may reuse the pooled TLS connection */
         curl(&r, "/tls/x", NULL);
         assert_int_equal(r.status, 200);
         assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/tls/x");
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     curl(&r, "/badca", NULL); /* the upstream's certificate is not signed by that CA */
     assert_int_equal(r.status, 503);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_dynamic_forward_proxy_connects_to_the_host(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     char args[128];
     snprintf(args, sizeof args, "-H 'host: 127.0.0.1:%d'", W.plain.port);
     curl(&r, "/dyn/x", args);
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/dyn/x");
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/dyn/x", "-H 'host: 127.0.0.1:99999'");
     assert_int_equal(r.status, 400);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
-static void job_dump(world_t *w, void *arg)
+static void job_dump(void *world, void *arg)
 {
+    world_t *w = world;
     const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(w->proxy));
     *(json_t **)arg = proxy_snapshot_dump(s);
     proxy_snapshot_release(s);
@@ -1270,18 +1089,18 @@ static void job_dump(world_t *w, void *arg)
 static void test_unserved_backends_get_501(void **state)
 {
     (void)state;
-    SKIP_WITHOUT_CURL();
-    resp_t r;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
     curl(&r, "/llm", NULL);
     assert_int_equal(r.status, 501);
     assert_non_null(strstr(r.body, "backend kind \"ai\" is not served"));
-    resp_free(&r);
+    tu_resp_free(&r);
     curl(&r, "/tools", "--http2-prior-knowledge");
     assert_int_equal(r.status, 501);
     assert_non_null(strstr(r.body, "\"mcp\""));
-    resp_free(&r);
+    tu_resp_free(&r);
     json_t *d = NULL;
-    run_on_loop(&W, job_dump, &d);
+    tu_loop_run(&W.rig, job_dump, &d);
     json_t *ns = json_object_get(d, "not_served");
     assert_int_equal(json_array_size(ns), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ns, 0), "backend")),

@@ -31,6 +31,28 @@ static const Agentgateway__Dev__Resource__Route *route_of(const proxy_snapshot_t
     return ir_route_pb(ir_route_from_obj(o));
 }
 
+/* One caller of proxy_upstream_pick: its balancer, and what its last pick gave. */
+typedef struct picker {
+    proxy_lb_t lb;
+    const Agentgateway__Dev__Resource__RouteBackend *rb;
+    proxy_endpoint_t ep;
+    char why[256];
+} picker_t;
+
+static void picker_init(picker_t *pk)
+{
+    memset(pk, 0, sizeof *pk);
+    proxy_lb_init(&pk->lb, 1);
+}
+
+/* Picks a backend and endpoint for the route named |route| of |s|. */
+static int pick(picker_t *pk, const proxy_snapshot_t *s, const char *route)
+{
+    pk->why[0] = '\0';
+    return proxy_upstream_pick(s, route_of(s, route), &pk->lb, &pk->rb, &pk->ep, pk->why,
+                               sizeof pk->why);
+}
+
 static void test_service_resolves_to_healthy_workloads_round_robin(void **state)
 {
     (void)state;
@@ -48,21 +70,18 @@ static void test_service_resolves_to_healthy_workloads_round_robin(void **state)
                               NULL};
     proxy_config_t *cfg = cfg_with(objs);
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
-    proxy_lb_t lb;
-    proxy_lb_init(&lb, 1);
-    const Agentgateway__Dev__Resource__RouteBackend *rb;
-    proxy_endpoint_t ep;
-    char why[256];
-    const Agentgateway__Dev__Resource__Route *r = route_of(s, "route/default/r.00.l");
-    assert_int_equal(proxy_upstream_pick(s, r, &lb, &rb, &ep, why, sizeof why), PROXY_OK);
-    assert_string_equal(ep.host, "127.0.0.11");
-    assert_int_equal(ep.port, 8080); /* Service target port */
-    assert_ptr_equal(rb, r->backends[0]);
-    assert_int_equal(proxy_upstream_pick(s, r, &lb, &rb, &ep, why, sizeof why), PROXY_OK);
-    assert_string_equal(ep.host, "127.0.0.12");
-    assert_int_equal(ep.port, 9090); /* the Workload's own mapping wins */
-    assert_int_equal(proxy_upstream_pick(s, r, &lb, &rb, &ep, why, sizeof why), PROXY_OK);
-    assert_string_equal(ep.host, "127.0.0.11");
+    picker_t pk;
+    picker_init(&pk);
+    const char *r = "route/default/r.00.l";
+    assert_int_equal(pick(&pk, s, r), PROXY_OK);
+    assert_string_equal(pk.ep.host, "127.0.0.11");
+    assert_int_equal(pk.ep.port, 8080); /* Service target port */
+    assert_ptr_equal(pk.rb, route_of(s, r)->backends[0]);
+    assert_int_equal(pick(&pk, s, r), PROXY_OK);
+    assert_string_equal(pk.ep.host, "127.0.0.12");
+    assert_int_equal(pk.ep.port, 9090); /* the Workload's own mapping wins */
+    assert_int_equal(pick(&pk, s, r), PROXY_OK);
+    assert_string_equal(pk.ep.host, "127.0.0.11");
     proxy_snapshot_release(s);
 
     /* the workloads go: no endpoint → ENOBACKEND */
@@ -70,9 +89,8 @@ static void test_service_resolves_to_healthy_workloads_round_robin(void **state)
                            {PROXY_TYPE_ADDRESS, "Kubernetes//Pod/default/p2", NULL}};
     assert_int_equal(proxy_config_apply(cfg, rm, 2, false, NULL, 0), PROXY_OK);
     s = proxy_config_snapshot(cfg);
-    r = route_of(s, "route/default/r.00.l");
-    assert_int_equal(proxy_upstream_pick(s, r, &lb, &rb, &ep, why, sizeof why), PROXY_ENOBACKEND);
-    assert_non_null(strstr(why, "no healthy endpoint"));
+    assert_int_equal(pick(&pk, s, r), PROXY_ENOBACKEND);
+    assert_non_null(strstr(pk.why, "no healthy endpoint"));
     proxy_snapshot_release(s);
     proxy_config_free(cfg);
 }
@@ -96,14 +114,10 @@ static void test_workload_addresses_format_as_inet_ntop(void **state)
                                   NULL};
         proxy_config_t *cfg = cfg_with(objs);
         const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
-        proxy_lb_t lb;
-        proxy_lb_init(&lb, 1);
-        const Agentgateway__Dev__Resource__RouteBackend *rb;
-        proxy_endpoint_t ep;
-        char why[256];
-        const Agentgateway__Dev__Resource__Route *r = route_of(s, "route/default/r.00.l");
-        assert_int_equal(proxy_upstream_pick(s, r, &lb, &rb, &ep, why, sizeof why), PROXY_OK);
-        assert_string_equal(ep.host, ips[i]);
+        picker_t pk;
+        picker_init(&pk);
+        assert_int_equal(pick(&pk, s, "route/default/r.00.l"), PROXY_OK);
+        assert_string_equal(pk.ep.host, ips[i]);
         proxy_snapshot_release(s);
         proxy_config_free(cfg);
     }
@@ -126,21 +140,14 @@ static void test_static_inline_and_unresolvable_backends(void **state)
         NULL};
     proxy_config_t *cfg = cfg_with(objs);
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
-    proxy_lb_t lb;
-    proxy_lb_init(&lb, 1);
-    const Agentgateway__Dev__Resource__RouteBackend *rb;
-    proxy_endpoint_t ep;
-    char why[256];
-    assert_int_equal(proxy_upstream_pick(s, route_of(s, "route/default/static.00.l"), &lb, &rb, &ep,
-                                         why, sizeof why),
-                     PROXY_OK);
-    assert_string_equal(ep.host, "127.0.0.1");
-    assert_int_equal(ep.port, 8081);
-    assert_int_equal(proxy_upstream_pick(s, route_of(s, "route/default/inline.00.l"), &lb, &rb, &ep,
-                                         why, sizeof why),
-                     PROXY_OK);
-    assert_string_equal(ep.host, "localhost");
-    assert_int_equal(ep.port, 9000);
+    picker_t pk;
+    picker_init(&pk);
+    assert_int_equal(pick(&pk, s, "route/default/static.00.l"), PROXY_OK);
+    assert_string_equal(pk.ep.host, "127.0.0.1");
+    assert_int_equal(pk.ep.port, 8081);
+    assert_int_equal(pick(&pk, s, "route/default/inline.00.l"), PROXY_OK);
+    assert_string_equal(pk.ep.host, "localhost");
+    assert_int_equal(pk.ep.port, 9000);
     static const struct {
         const char *route, *why;
     } bad[] = {
@@ -151,12 +158,9 @@ static void test_static_inline_and_unresolvable_backends(void **state)
         {"route/default/empty.00.l", "has no backends"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        why[0] = '\0';
-        assert_int_equal(
-            proxy_upstream_pick(s, route_of(s, bad[i].route), &lb, &rb, &ep, why, sizeof why),
-            PROXY_ENOBACKEND);
-        if (!strstr(why, bad[i].why))
-            fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].route, why, bad[i].why);
+        assert_int_equal(pick(&pk, s, bad[i].route), PROXY_ENOBACKEND);
+        if (!strstr(pk.why, bad[i].why))
+            fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].route, pk.why, bad[i].why);
     }
     proxy_snapshot_release(s);
     proxy_config_free(cfg);

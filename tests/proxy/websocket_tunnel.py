@@ -16,62 +16,31 @@ has a timeout.
 import base64
 import hashlib
 import os
-import random
-import shutil
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-# A /24 of its own per run (127.100-199.x.0), so two build trees can run it at once.
-NET = "127.%d.%d" % (random.randint(100, 199), random.randint(0, 255))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import krtgate_rig as rig  # noqa: E402
+
+NET = rig.random_net()
 GW = (NET + ".1", 8080)
 BACKEND = (NET + ".2", 18152)
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-MANIFESTS = f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: agentgateway}}
-spec: {{controllerName: agentgateway.dev/agentgateway}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: agentgateway
-  addresses: [{{type: IPAddress, value: {GW[0]}}}]
-  listeners: [{{name: http, protocol: HTTP, port: {GW[1]}}}]
----
+MANIFESTS = rig.gateway_manifests(GW) + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: {{name: ws, namespace: default}}
+metadata: {name: ws, namespace: default}
 spec:
-  parentRefs: [{{name: gw}}]
+  parentRefs: [{name: gw}]
   rules:
-  - backendRefs: [{{name: ws-echo, port: 80}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: ws-echo, namespace: default}}
-spec:
-  selector: {{app: ws-echo}}
-  clusterIP: 10.96.42.2
-  ports: [{{name: ws, port: 80, targetPort: {BACKEND[1]}, appProtocol: kubernetes.io/ws}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: ws-echo-1, namespace: default, labels: {{app: ws-echo}}}}
-spec:
-  containers: [{{name: echo, image: echo, ports: [{{containerPort: {BACKEND[1]}}}]}}]
-status:
-  phase: Running
-  podIP: {BACKEND[0]}
-  conditions: [{{type: Ready, status: "True"}}]
-"""
+  - backendRefs: [{name: ws-echo, port: 80}]
+---""" + rig.backend_manifests("ws-echo", "10.96.42.2", "ws", 80, "kubernetes.io/ws", BACKEND)
 
 
 def recv_exact(sock, n):
@@ -183,19 +152,6 @@ def backend_loop(lsock, stop):
         threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
 
 
-def wait_port(addr, proc, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(addr, timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 def handshake(path):
     s = socket.create_connection(GW, timeout=10)
     key = base64.b64encode(os.urandom(16))
@@ -220,23 +176,14 @@ def main():
     stop = threading.Event()
     threading.Thread(target=backend_loop, args=(lsock, stop), daemon=True).start()
     proc = None
-    failures = []
-
-    def check(what, cond, detail=""):
-        print(("ok   " if cond else "FAIL ") + what + (": " + detail if detail and not cond else ""))
-        if not cond:
-            failures.append(what)
+    checks = rig.Checks("websocket_tunnel")
+    check = checks.check
 
     try:
-        with open(os.path.join(work, "ws.yaml"), "w") as f:
-            f.write(MANIFESTS)
-        log = open(os.path.join(work, "krtgate.log"), "w")
-        proc = subprocess.Popen([krtgate, "run", "--no-watch", "--xds-listen", "127.0.0.1:0",
-                                 "--admin-listen", "127.0.0.1:0", "--tunnel-idle-timeout", "1s",
-                                 work],
-                                stdout=log, stderr=subprocess.STDOUT)
-        if not wait_port(GW, proc, 15):
-            print(open(os.path.join(work, "krtgate.log")).read()[-2000:], file=sys.stderr)
+        proc = rig.start_krtgate(krtgate, work, "ws.yaml", MANIFESTS,
+                                 ("--tunnel-idle-timeout", "1s"))
+        if not rig.wait_port(GW, proc, 15):
+            print(rig.log_tail(work, 2000), file=sys.stderr)
             print("websocket_tunnel: the Gateway never listened", file=sys.stderr)
             return 1
         line = ""
@@ -293,24 +240,12 @@ def main():
               rest.endswith(b"refused"), "%s %r" % (line, rest))
         s.close()
     except Exception as e:
-        failures.append("exception: %r" % (e,))
-        print("FAIL exception: %r" % (e,))
+        checks.exception(e)
     finally:
         stop.set()
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.returncode not in (0, -15):
-                failures.append("krtgate exited with %s" % proc.returncode)
-                print(open(os.path.join(work, "krtgate.log")).read()[-3000:], file=sys.stderr)
+        rig.stop_krtgate(proc, work, checks)
         lsock.close()
-        shutil.rmtree(work, ignore_errors=True)
-    print("websocket_tunnel: %s" % ("PASS" if not failures else "FAIL: " + ", ".join(failures)))
-    return 0 if not failures else 1
+    return checks.summary()
 
 
 if __name__ == "__main__":
