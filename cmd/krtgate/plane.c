@@ -3,8 +3,18 @@
  * that the two commands serve the same admin routes and the same flush-then-commit rule — every
  * batch of source changes is one engine flush followed by one xDS store commit, so proxies see
  * each batch as one consistent delta.
+ *
+ * Memory given back: glibc returns freed memory at the top of its heap by itself, not the free
+ * pages between live blocks that a large flush, a relist or the initial push to many proxies
+ * leaves behind. The plane asks for those (malloc_trim) after a large commit and once a minute,
+ * so the resident set follows what is live, as `krtgate bench` measures it (docs/bench.md,
+ * Memory); a trim walks the heap in about a millisecond per 10 MiB.
  */
+#define _GNU_SOURCE 1 /* malloc_trim */
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 
@@ -123,6 +133,28 @@ int cli_plane_init(cli_plane_t *p, const char *cmd, const char *controller)
     return CLI_OK;
 }
 
+#define TRIM_AFTER_CHANGES 256u        /* a commit this large trims the heap after it */
+#define TRIM_AFTER_NS      20000000ull /* so does one this long */
+#define TRIM_PERIOD_MS     60000u
+
+static void heap_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void trim_cb(uv_timer_t *t)
+{
+    (void)t;
+    heap_trim();
+}
+
+static void trim_timer_free(uv_handle_t *h)
+{
+    free(h);
+}
+
 int cli_plane_serve(cli_plane_t *p, uv_loop_t *loop, const cli_plane_serve_options_t *o)
 {
     if (!strrchr(o->xds_listen, ':') || !strrchr(o->admin_listen, ':')) {
@@ -191,6 +223,12 @@ int cli_plane_serve(cli_plane_t *p, uv_loop_t *loop, const cli_plane_serve_optio
             (int)(strrchr(o->xds_listen, ':') - o->xds_listen), o->xds_listen,
             xds_server_port(p->xds), (int)(strrchr(o->admin_listen, ':') - o->admin_listen),
             o->admin_listen, net_http_server_port(p->admin));
+    /* unref'd: it never keeps the loop alive; without memory for it, no periodic trim */
+    if ((p->trim_timer = malloc(sizeof *p->trim_timer)) != NULL) {
+        uv_timer_init(loop, p->trim_timer);
+        uv_timer_start(p->trim_timer, trim_cb, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
+        uv_unref((uv_handle_t *)p->trim_timer);
+    }
     return CLI_OK;
 }
 
@@ -213,6 +251,8 @@ void cli_plane_commit(cli_plane_t *p, const char *what, size_t nchanges)
         fprintf(stderr, "krtgate: xDS store: %s\n", xds_strerror(rc));
     krt_json_trim_to(KUBE_SOURCE_TREE_IDLE); /* between flushes no tree is borrowed (krt/json.h) */
     uint64_t dt = mono_ns() - t0;
+    if (nchanges >= TRIM_AFTER_CHANGES || dt >= TRIM_AFTER_NS)
+        heap_trim();
     p->commits++;
     p->flush_ns_last = dt;
     p->flush_ns_total += dt;
@@ -229,6 +269,9 @@ static void closed_cb(void *ud)
 
 void cli_plane_stop(cli_plane_t *p)
 {
+    if (p->trim_timer)
+        uv_close((uv_handle_t *)p->trim_timer, trim_timer_free);
+    p->trim_timer = NULL;
     if (p->xds)
         xds_server_close(p->xds, closed_cb, p); /* streams end UNAVAILABLE: proxies reconnect */
     p->xds = NULL;

@@ -35,6 +35,7 @@ typedef struct cli_plane {
     void *ready_ud;
     /* Commit timings for /metrics. */
     uint64_t commits, flush_ns_last, flush_ns_total, flush_ns_max;
+    uv_timer_t *trim_timer; /* gives freed heap back to the system once a minute (plane.c) */
 } cli_plane_t;
 
 typedef struct cli_plane_serve_options {
