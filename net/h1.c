@@ -278,21 +278,28 @@ static bool scan_push(net_h1_parser_t *p, scan_t *s, uint8_t b)
     return true;
 }
 
+/* The eight bytes at |p| as one word, with the high bit of each byte set (at least) where the
+ * byte is below 0x20 or is 0x7f; with |ascii|, also where the byte's own high bit is set. Zero
+ * under 0x8080808080808080 means none of the eight is such a byte. */
+static inline uint64_t ctl_bits8(const void *p, bool ascii)
+{
+    const uint64_t ones = 0x0101010101010101u;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t del = x ^ (ones * 0x7f);
+    uint64_t special = ((x - ones * 0x20) & ~x) | ((del - ones) & ~del);
+    return ascii ? special | x : special;
+}
+#define HIGH_BITS8 0x8080808080808080u
+
 /* How many bytes at the start of |data| are ordinary inside a line: visible ASCII and SP, and
  * obs-text (0x80-0xff) unless |ascii| (the request line). Eight bytes at a time while none is
  * special: below 0x20 (CR, LF, HTAB, other controls), 0x7f, or (|ascii|) high bit set. */
 static size_t ordinary_len(const uint8_t *data, size_t len, bool ascii)
 {
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     size_t k = 0;
     while (len - k >= 8) {
-        uint64_t x;
-        memcpy(&x, data + k, 8);
-        uint64_t del = x ^ (ones * 0x7f);
-        uint64_t special = ((x - ones * 0x20) & ~x) | ((del - ones) & ~del);
-        if (ascii)
-            special |= x;
-        if (special & highs)
+        if (ctl_bits8(data + k, ascii) & HIGH_BITS8)
             break; /* the byte loop finds which one */
         k += 8;
     }
@@ -1314,16 +1321,9 @@ static bool value_ok(const char *v, size_t len)
 {
     /* eight bytes at a time while none is below 0x20 or 0x7f (a HTAB sends that word to the
      * byte loop, which allows it) */
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     size_t i = 0;
-    while (len - i >= 8) {
-        uint64_t x;
-        memcpy(&x, v + i, 8);
-        uint64_t del = x ^ (ones * 0x7f);
-        if ((((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs)
-            break;
+    while (len - i >= 8 && !(ctl_bits8(v + i, false) & HIGH_BITS8))
         i += 8;
-    }
     for (; i < len; i++)
         if (is_ctl((unsigned char)v[i]))
             return false;

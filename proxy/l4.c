@@ -27,9 +27,9 @@
 #include "proxy/router.h"
 #include "proxy/tls_hello.h"
 
-#define WRITE_CAP (256u * 1024u)
-#define PENDING_CAP (64u * 1024u) /* client bytes kept while connecting */
-#define HELLO_TIMEOUT_MS 10000    /* a passthrough client must send its ClientHello within this */
+#define WRITE_CAP        (256u * 1024u)
+#define PENDING_CAP      (64u * 1024u) /* client bytes kept while connecting */
+#define HELLO_TIMEOUT_MS 10000 /* a passthrough client must send its ClientHello within this */
 
 typedef Agentgateway__Dev__Resource__TCPRoute agw_tcp_route_t;
 
@@ -180,7 +180,7 @@ struct l4conn {
     size_t pending_len;
     bool d_eof, u_eof;
     bool d_paused, u_paused; /* our own pauses (the other side's write queue is full) */
-    uv_timer_t *hello_timer; /* ST_HELLO deadline, then ST_SPLICE idle; freed by its close cb */
+    uv_timer_t *timer;       /* ST_HELLO deadline, then ST_SPLICE idle; freed by its close cb */
     uint64_t last_active;    /* loop time of the last byte read on either side (ST_SPLICE) */
     l4conn_t *prev, *next;
 };
@@ -190,20 +190,20 @@ static void timer_free(uv_handle_t *h)
     free(h);
 }
 
-static void hello_timer_stop(l4conn_t *x)
+static void timer_close(l4conn_t *x)
 {
-    if (!x->hello_timer)
+    if (!x->timer)
         return;
-    x->hello_timer->data = NULL;
-    uv_close((uv_handle_t *)x->hello_timer, timer_free);
-    x->hello_timer = NULL;
+    x->timer->data = NULL;
+    uv_close((uv_handle_t *)x->timer, timer_free);
+    x->timer = NULL;
 }
 
 static void l4conn_maybe_free(l4conn_t *x)
 {
     if (x->d || x->u)
         return;
-    hello_timer_stop(x);
+    timer_close(x);
     proxy__l4_t *l4 = x->l4;
     if (x->prev)
         x->prev->next = x->next;
@@ -273,13 +273,13 @@ static void idle_timer_start(l4conn_t *x)
     if (!x->l4->idle_timeout_ms)
         return;
     x->last_active = uv_now(x->l4->loop);
-    if (!x->hello_timer) {
-        if (!(x->hello_timer = malloc(sizeof *x->hello_timer)))
+    if (!x->timer) {
+        if (!(x->timer = malloc(sizeof *x->timer)))
             return; /* no deadline for this one: it still works, and ends with its peers */
-        uv_timer_init(x->l4->loop, x->hello_timer);
-        x->hello_timer->data = x;
+        uv_timer_init(x->l4->loop, x->timer);
+        x->timer->data = x;
     }
-    uv_timer_start(x->hello_timer, idle_timeout, x->l4->idle_timeout_ms, 0);
+    uv_timer_start(x->timer, idle_timeout, x->l4->idle_timeout_ms, 0);
 }
 
 static void u_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud);
@@ -292,7 +292,8 @@ static void u_on_close(net_conn_t *c, int status, void *ud);
 static void l4conn_connect(l4conn_t *x, const char *sni)
 {
     proxy__l4_t *l4 = x->l4;
-    hello_timer_stop(x);
+    if (x->timer) /* the hello deadline is met; the same timer carries the idle one later */
+        uv_timer_stop(x->timer);
     const proxy_snapshot_t *s = proxy_config_snapshot(l4->cfg);
     proxy_l4_match_t m;
     proxy_endpoint_t ep;
@@ -304,8 +305,8 @@ static void l4conn_connect(l4conn_t *x, const char *sni)
                 net_conn_peer(x->d), sni ? " for SNI " : "", sni ? sni : "");
     } else if ((rc = proxy_l4_pick(s, m.route, l4->lb, &ep, why, sizeof why)) != PROXY_OK) {
         l4->st.no_backend++;
-        fprintf(stderr, "proxy: %s connection from %s: %s\n", x->ll->bind_key,
-                net_conn_peer(x->d), why);
+        fprintf(stderr, "proxy: %s connection from %s: %s\n", x->ll->bind_key, net_conn_peer(x->d),
+                why);
     }
     proxy_snapshot_release(s);
     if (rc != PROXY_OK) {
@@ -535,14 +536,14 @@ static void l4_conn_open(net_conn_t *c, int status, void *ud)
     net_conn_set_raw(c, &d_callbacks, x);
     if (ll->mode == PROXY_BIND_PASSTHROUGH) {
         x->state = ST_HELLO;
-        x->hello_timer = malloc(sizeof *x->hello_timer);
-        if (!x->hello_timer) {
+        x->timer = malloc(sizeof *x->timer);
+        if (!x->timer) {
             l4conn_abort(x);
             return;
         }
-        uv_timer_init(l4->loop, x->hello_timer);
-        x->hello_timer->data = x;
-        uv_timer_start(x->hello_timer, hello_timeout, l4->hello_timeout_ms, 0);
+        uv_timer_init(l4->loop, x->timer);
+        x->timer->data = x;
+        uv_timer_start(x->timer, hello_timeout, l4->hello_timeout_ms, 0);
     } else if (ll->mode == PROXY_BIND_TLS_TERMINATE) {
         /* Opened after the handshake: the SNI is known. */
         l4conn_connect(x, net_conn_server_name(c));

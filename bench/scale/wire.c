@@ -87,17 +87,25 @@ static int buf_add(buf_t *b, const char *s, size_t n)
     return 0;
 }
 
-static int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int buf_printf(buf_t *b, const char *fmt, ...)
+/* Appends one formatted line part (under LINE_MAX_BYTES). Returns 0 or -1. */
+static int buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static int buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     char tmp[LINE_MAX_BYTES];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return -1;
     return buf_add(b, tmp, (size_t)n);
+}
+
+static int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int buf_printf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* Writes all of |p| to the socket |fd| (non-blocking: libuv made it so), waiting for room.
@@ -198,18 +206,14 @@ static void clients_reply(clients_t *cl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void clients_reply(clients_t *cl, const char *fmt, ...)
 {
-    char line[LINE_MAX_BYTES];
+    buf_t line = {0};
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    int rc = buf_vprintf(&line, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line) - 1)
-        n = (int)sizeof(line) - 2;
-    line[n++] = '\n';
-    if (write_all(cl->fd, line, (size_t)n) != 0)
-        cl->eof = true; /* the parent is gone */
+    if (rc != 0 || buf_add(&line, "\n", 1) != 0 || write_all(cl->fd, line.p, line.len) != 0)
+        cl->eof = true; /* the parent is gone (or this process is out of memory) */
+    free(line.p);
 }
 
 static void clients_watchdog_cb(uv_timer_t *t)
