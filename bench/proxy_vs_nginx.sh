@@ -15,6 +15,9 @@
 #   PVN_BACKEND_ADDR=127.0.10.1:8081 PVN_KRTGATE_ADDR=127.0.3.1:8080 PVN_NGINX_ADDR=127.0.3.2:8080
 #   PVN_NGINX_H2_ADDR=127.0.3.2:8082  where each listens (loopback IP:PORT; the backend's default
 #                      is the quickstart's echo-1: do not run the quickstart at the same time)
+#   PVN_PIN=auto       where the processes run: `auto` (with 2 or more CPUs) gives the proxy under
+#                      test CPU 0 and the backend and the load generator the other CPUs (taskset,
+#                      the same for both proxies); `off` leaves placement to the scheduler
 #   PVN_KEEP=1         keep the work folder (configs, logs, raw tool outputs) and print its path
 #
 # What runs, all on 127.0.0.0/8 and all stopped on exit (trap):
@@ -28,6 +31,11 @@
 #             keep-alive pool, proxy_http_version 1.1: HTTP/1.1 on 127.0.3.2:8080 and h2c on
 #             127.0.3.2:8082 (nginx 1.22 has no sniffing: a `listen ... http2` port speaks only
 #             h2 with prior knowledge, so h2c needs its own port)
+# Placement (PVN_PIN=auto): the proxy under test alone on CPU 0, backend and load generator on
+# the rest, as when a proxy is measured from other machines. Left to the scheduler on a 2-CPU
+# machine, three busy processes share two cores: each core idles 5-10% of the time, a round moves
+# by ±10%, and which proxy sleeps more (and so is woken more) decides the result rather than
+# the work each does per request (docs/bench.md, "Where HTTP/1.1's last percent goes").
 # Then, PVN_ROUNDS times, for each protocol, the two proxies back to back (interleaved, so that
 # a change in the machine's load hits both), krtgate first in odd rounds and nginx first in even
 # ones (so neither always runs on the machine the other has just warmed):
@@ -56,6 +64,7 @@ h2_streams=${PVN_H2_STREAMS:-10}
 warmup=${PVN_WARMUP:-2s}
 rounds=${PVN_ROUNDS:-3}
 nginx_keepalive=${PVN_NGINX_KEEPALIVE:-128}
+pin=${PVN_PIN:-auto}
 
 backend_addr=${PVN_BACKEND_ADDR:-127.0.10.1:8081}
 krt_addr=${PVN_KRTGATE_ADDR:-127.0.3.1:8080}
@@ -85,6 +94,19 @@ for addr in "$backend_addr" "$krt_addr" "$ngx_addr" "$ngx_h2_addr"; do
         exit 1
     fi
 done
+
+# pin_proxy / pin_tools: the command prefixes that place the proxies and the tools (empty: none).
+pin_proxy=() pin_tools=()
+ncpu=$(nproc)
+case "$pin" in
+auto)
+    if (( ncpu >= 2 )) && command -v taskset >/dev/null 2>&1; then
+        pin_proxy=(taskset -c 0) pin_tools=(taskset -c "1-$(( ncpu - 1 ))")
+    fi
+    ;;
+off) ;;
+*) say "PVN_PIN is auto or off, not '$pin'"; exit 2 ;;
+esac
 
 work=$(mktemp -d /tmp/proxy_vs_nginx.XXXXXX)
 chmod 755 "$work"    # nginx workers drop to an unprivileged user when started as root
@@ -255,15 +277,13 @@ status:
 EOF
 
 # --- start everything ---------------------------------------------------------------------------
-nginx -p "$work/backend/" -c nginx.conf >"$work/backend/stdout" 2>&1 &
+"${pin_tools[@]}" nginx -p "$work/backend/" -c nginx.conf >"$work/backend/stdout" 2>&1 &
 pids+=($!)
-nginx -p "$work/nginx/" -c nginx.conf >"$work/nginx/stdout" 2>&1 &
+"${pin_proxy[@]}" nginx -p "$work/nginx/" -c nginx.conf >"$work/nginx/stdout" 2>&1 &
 pids+=($!)
 nginx_pid=$!
-# SIGPIPE ignored: krtgate does not ignore it yet, and a load generator closing its connections
-# while the proxy writes would kill it (exit status 141); the disposition is inherited across exec.
-(trap '' PIPE; exec "$krtgate" run --no-watch --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$work/manifests" \
-    >"$work/krtgate.log" 2>&1) &
+"${pin_proxy[@]}" "$krtgate" run --no-watch --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$work/manifests" \
+    >"$work/krtgate.log" 2>&1 &
 pids+=($!)
 krt_pid=$!
 
@@ -316,10 +336,10 @@ results=()
 # run_wrk PROXY ADDR PID
 run_wrk() {
     local proxy=$1 addr=$2 pid=$3 out="$work/wrk-$1.txt"
-    wrk -t1 -c"$conns" -d"$warmup" "http://$addr/" >/dev/null
+    "${pin_tools[@]}" wrk -t1 -c"$conns" -d"$warmup" "http://$addr/" >/dev/null
     local a0
     a0=$(accepts)
-    wrk -t1 -c"$conns" -d"$duration" --latency "http://$addr/" >"$out"
+    "${pin_tools[@]}" wrk -t1 -c"$conns" -d"$duration" --latency "http://$addr/" >"$out"
     local up=$(( $(accepts) - a0 - 1 ))    # minus the status query's own connection
     local rps p50 p99 errors
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
@@ -336,12 +356,12 @@ run_wrk() {
 # run_h2load PROXY ADDR PID
 run_h2load() {
     local proxy=$1 addr=$2 pid=$3 out="$work/h2load-$1.txt" log="$work/h2load-$1.log"
-    h2load -n"$(( h2_requests / 10 ))" -c"$h2_conns" -m"$h2_streams" "http://$addr/" >/dev/null 2>&1 || true
+    "${pin_tools[@]}" h2load -n"$(( h2_requests / 10 ))" -c"$h2_conns" -m"$h2_streams" "http://$addr/" >/dev/null 2>&1 || true
     # --log-file: per request, its start (µs since epoch), status, µs until the end of the response
     # (h2load prints no percentiles); the same for both proxies, so its cost is too
     local a0
     a0=$(accepts)
-    h2load -n"$h2_requests" -c"$h2_conns" -m"$h2_streams" --log-file="$log" "http://$addr/" \
+    "${pin_tools[@]}" h2load -n"$h2_requests" -c"$h2_conns" -m"$h2_streams" --log-file="$log" "http://$addr/" \
         >"$out" 2>&1 || { say "h2load against $proxy failed:"; tail -20 "$out" >&2; exit 1; }
     local up=$(( $(accepts) - a0 - 1 ))
     local rps p50 p99 errors
@@ -357,7 +377,7 @@ run_h2load() {
 }
 
 say "nginx upstream keepalive $nginx_keepalive; $duration wrk runs with $conns connections, h2load $h2_requests requests"
-say "krtgate $("$krtgate" version 2>/dev/null | head -1), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version 2>&1 | head -1); load at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+say "krtgate $("$krtgate" version 2>/dev/null | head -1), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version 2>&1 | head -1); load at start: $(cut -d' ' -f1-3 /proc/loadavg); $ncpu cores, placement: ${pin_proxy[*]:-scheduler} (proxies) / ${pin_tools[*]:-scheduler} (backend, wrk, h2load)"
 for round in $(seq "$rounds"); do
     # Odd rounds krtgate first, even rounds nginx first (ABBA): whichever proxy goes second
     # runs on a machine the first run has just warmed (caches, CPU frequency, the backend), and
