@@ -588,7 +588,11 @@ static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *ke
     cc.port = ep->port;
     cc.tls = ep->tls; /* backend TLS policy */
     cc.server_name = ep->sni;
-    cc.conn.handshake_timeout_ms = p->opt.upstream_connect_timeout_ms;
+    cc.conn.handshake_timeout_ms =
+        ep->connect_timeout_ms ? ep->connect_timeout_ms : p->opt.upstream_connect_timeout_ms;
+    cc.conn.tcp_keepalive_idle_s = ep->ka_idle_s; /* backend_tcp policy */
+    cc.conn.tcp_keepalive_interval_s = ep->ka_interval_s;
+    cc.conn.tcp_keepalive_probes = ep->ka_probes;
     cc.conn.write_queue_cap = WRITE_CAP;
     cc.raw = u_callbacks;
     cc.ud = u;
@@ -1436,7 +1440,7 @@ static void on_try_timeout(uv_timer_t *t)
             return;
     }
     d->keep_alive = false;
-    d_upstream_failed(d, 504, "the route's backend request timeout expired");
+    d_upstream_failed(d, 504, "the backend request timeout expired");
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -1538,7 +1542,7 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
         return NULL;
     size_t n = 0;
     v[n++] = (net_h2_header_t){":method", 7, m->method, strlen(m->method)};
-    v[n++] = NET_H2_HDR(":scheme", "http");
+    v[n++] = ep->tls ? NET_H2_HDR(":scheme", "https") : NET_H2_HDR(":scheme", "http");
     v[n++] = (net_h2_header_t){":authority", 10, authority, strlen(authority)};
     v[n++] = (net_h2_header_t){":path", 5, target, strlen(target)};
     for (size_t i = 0; i < h->n; i++) {
@@ -1553,17 +1557,20 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
     const net_h2_header_t *te = net_h2_header_find(m->headers, m->nheaders, "te");
     if (te && strstr(te->value, "trailers"))
         v[n++] = NET_H2_HDR("te", "trailers");
-    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body,
-                                     &x2_callbacks, d);
+    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep, v, n, !m->has_body, &x2_callbacks, d);
     free(v);
     return x;
 }
 
-/* The pool key: TLS connections (per backend TLS context) never mix with plaintext ones. */
+/* The pool key: TLS connections (per backend TLS context and SNI) never mix with plaintext ones,
+ * nor connections with different TCP keepalive settings (a backend_tcp policy). The connect
+ * timeout is not part of it: it no longer matters once connected. */
 static void ep_key(const proxy_endpoint_t *ep, char *key, size_t cap)
 {
-    if (ep->tls)
-        snprintf(key, cap, "%s:%u/tls/%p", ep->host, (unsigned)ep->port, (void *)ep->tls);
+    if (ep->tls || ep->ka_idle_s)
+        snprintf(key, cap, "%s:%u/tls/%p/%.64s/ka/%u/%u/%u", ep->host, (unsigned)ep->port,
+                 (void *)ep->tls, ep->tls && ep->sni ? ep->sni : "", (unsigned)ep->ka_idle_s,
+                 (unsigned)ep->ka_interval_s, (unsigned)ep->ka_probes);
     else { /* per request: by hand rather than snprintf */
         size_t hl = strlen(ep->host);
         if (hl + 7 > cap) /* cannot happen with host[256] in key[300]: cut, as snprintf did */
@@ -1746,6 +1753,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
         rc = proxy_rewrite_target(f.rewrite, &url, target, sizeof target, &new_host);
     if (rc == PROXY_OK) /* backend auth, host rewrite, consumed credentials, backend TLS */
         rc = proxy_policy_on_upstream(&preq, &pr, &ep, &h, &new_host, &ep.tls, &ep.sni);
+    if (rc == PROXY_OK) /* backend_http / backend_tcp: version, timeouts, keepalive */
+        proxy_policy_upstream_conn(&pr, &ep);
     free(path);
     if (rc == PROXY_OK && m->upgrade && ep.h2c) {
         proxy_headers_dispose(&h);
@@ -1815,7 +1824,11 @@ static void x_start(dconn_t *d, const xreq_t *m)
     d->t_routed = uv_hrtime();
     /* timeouts.request bounds the whole exchange, retries included; backendRequest each try */
     uint64_t tmo = f.timeout ? proxy_duration_ms(f.timeout->request) : 0;
-    d->try_ms = f.timeout ? proxy_duration_ms(f.timeout->backend_request) : 0;
+    /* a backend_http request_timeout replaces the route's backendRequest (agentgateway sets it
+     * after the route's, on the same per-try deadline) */
+    d->try_ms = ep.request_timeout_ms ? ep.request_timeout_ms
+                : f.timeout              ? proxy_duration_ms(f.timeout->backend_request)
+                                         : 0;
     d->backoff_ms = d->retry ? proxy_duration_ms(d->retry->backoff) : 0;
     d->retry_wait = false;
     if (tmo)
@@ -1901,8 +1914,13 @@ static bool d_retry_send(dconn_t *d)
     proxy_endpoint_t ep;
     if (proxy_upstream_pick(d->snap, d->route_pb, &p->lb, &rb, &ep, NULL, 0) != PROXY_OK)
         return false;
-    ep.tls = d->ep.tls;
+    ep.tls = d->ep.tls; /* the first pick's backend policies (connection settings) apply */
     ep.sni = d->ep.sni;
+    ep.connect_timeout_ms = d->ep.connect_timeout_ms;
+    ep.ka_idle_s = d->ep.ka_idle_s;
+    ep.ka_interval_s = d->ep.ka_interval_s;
+    ep.ka_probes = d->ep.ka_probes;
+    ep.request_timeout_ms = d->ep.request_timeout_ms;
     char key[300];
     ep_key(&ep, key, sizeof key);
     uconn_t *u = pool_get(p, key);

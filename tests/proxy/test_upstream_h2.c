@@ -165,7 +165,8 @@ static proxy_h2x_t *start(call_t *c, const char *path, bool end_stream, int p)
     memset(c, 0, sizeof *c);
     net_h2_header_t h[] = {NET_H2_HDR(":method", "POST"), NET_H2_HDR(":scheme", "http"),
                            NET_H2_HDR(":authority", "a"), NET_H2_HDR(":path", path)};
-    c->x = proxy_h2x_start(pool, "127.0.0.1", (uint16_t)p, h, 4, end_stream, &cbs, c);
+    proxy_endpoint_t ep = {.host = "127.0.0.1", .port = (uint16_t)p, .h2c = 1};
+    c->x = proxy_h2x_start(pool, &ep, h, 4, end_stream, &cbs, c);
     return c->x;
 }
 
