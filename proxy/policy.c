@@ -232,8 +232,10 @@ static int compile_tls(pol_t *p, const pol_t *old, char *reason, size_t cap)
     char *cert = t->_cert_case ? pem_dup(t->cert) : NULL;
     char *key = t->_key_case ? pem_dup(t->key) : NULL;
     char *root = t->_root_case ? pem_dup(t->root) : NULL;
-    int rc = names && a1 && a2 && (cert || !t->_cert_case) && (key || !t->_key_case) &&
-                     (root || !t->_root_case)
+    /* an empty PEM is no PEM (pem_dup gives NULL): net/ then uses the defaults */
+    int rc = names && a1 && a2 && (cert || !t->_cert_case || !t->cert.len) &&
+                     (key || !t->_key_case || !t->key.len) &&
+                     (root || !t->_root_case || !t->root.len)
                  ? PROXY_OK
                  : PROXY_ENOMEM;
     if (rc == PROXY_OK) {
@@ -360,10 +362,12 @@ void proxy_policy_upstream_conn(const proxy_policy_result_t *res, proxy_endpoint
         const Agentgateway__Dev__Resource__BackendPolicySpec__BackendHTTP *h =
             ph->pb->backend->backend_http;
         /* the policy is more specific than the Service's appProtocol (as in agentgateway) */
-        if (h->version == AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_HTTP__HTTP_VERSION__HTTP1)
+#define HV(x) AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_HTTP__HTTP_VERSION__##x
+        if (h->version == HV(HTTP1))
             ep->h2c = 0;
-        else if (h->version == AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_HTTP__HTTP_VERSION__HTTP2)
+        else if (h->version == HV(HTTP2))
             ep->h2c = 1;
+#undef HV
         ep->request_timeout_ms = dur_ms(h->request_timeout);
         if (!ep->request_timeout_ms && h->request_timeout && h->request_timeout->nanos > 0)
             ep->request_timeout_ms = 1;

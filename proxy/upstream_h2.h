@@ -1,7 +1,7 @@
 /*
- * HTTP/2 upstreams (h2c with prior knowledge, or h2 over TLS by ALPN) for proxy/http.c: a pool of multiplexed
- * connections per endpoint and one exchange (request stream) at a time per caller. Not a public
- * header.
+ * HTTP/2 upstreams (h2c with prior knowledge, or h2 over TLS by ALPN) for proxy/http.c: a pool
+ * of multiplexed connections per endpoint (and connection settings) and one exchange (request
+ * stream) at a time per caller. Not a public header.
  *
  * Ownership: the pool is owned by the proxy (proxy_h2pool_free once proxy_h2pool_conns is 0
  * after proxy_h2pool_close). An exchange is owned by the pool; the caller holds a borrowed
