@@ -75,6 +75,10 @@ struct dconn {
     const proxy_snapshot_t *snap;
     uconn_t *up;
     proxy_h2x_t *x2; /* the exchange's HTTP/2 upstream stream (upstream_h2.c), instead of |up| */
+    /* HTTP/2 upstream with a route Retry: the request's HTTP/2 fields (pseudo-headers first),
+     * kept to send them again; freed with the exchange (x2_req_clear) */
+    net_h2_header_t *x2_req;
+    size_t nx2_req;
     net_h2_header_t *req_trl; /* HTTP/2 client's request trailers, for an HTTP/2 upstream */
     size_t nreq_trl;
     net_h1_buf_t up_head;
@@ -698,6 +702,13 @@ static void d_x2_cancel(dconn_t *d)
     }
 }
 
+static void x2_req_clear(dconn_t *d)
+{
+    free(d->x2_req);
+    d->x2_req = NULL;
+    d->nx2_req = 0;
+}
+
 static void d_end(dconn_t *d)
 {
     if (d->ending)
@@ -1274,6 +1285,7 @@ static void t_up(dconn_t *d)
 
 static void d_exchange_done(dconn_t *d)
 {
+    x2_req_clear(d);
     if (!d->st)
         d_flush(d);
     d_timer_stop(d);
@@ -1432,10 +1444,12 @@ static void on_try_timeout(uv_timer_t *t)
     dconn_t *d = t->data;
     if (!d || d->ending || d->retry_wait || (d->st && d->h2_ended))
         return;
-    if (!d->resp_started && d->req_done && d->up) {
+    if (!d->resp_started && d->req_done && (d->up || d->x2)) {
         uconn_t *u = d->up;
         d->up = NULL;
-        u_detach_kill(u);
+        if (u)
+            u_detach_kill(u);
+        d_x2_cancel(d);
         if (d_retry_attempt(d))
             return;
     }
@@ -1446,9 +1460,23 @@ static void on_try_timeout(uv_timer_t *t)
 /* ------------------------------------------------------------------------------------------- */
 /* HTTP/2 upstreams (upstream_h2.c): the exchange's side of the callbacks */
 
+static bool retry_listed(const dconn_t *d, int status)
+{
+    for (size_t i = 0; d->retry && i < d->retry->n_retry_status_codes; i++)
+        if (d->retry->retry_status_codes[i] == status)
+            return true;
+    return false;
+}
+
 static void x2_on_head(void *ud, int status, const net_h2_header_t *h, size_t n, bool end)
 {
     dconn_t *d = ud;
+    if (d->retries_left > 0 && d->req_done && retry_listed(d, status)) {
+        d_x2_cancel(d); /* drop this answer (the stream is reset); try again */
+        if (!d_retry_attempt(d))
+            d_upstream_failed(d, 502, "retry could not be sent");
+        return;
+    }
     const net_h2_header_t *clh = net_h2_header_find(h, n, "content-length");
     int64_t cl = -1;
     if (clh) {
@@ -1517,6 +1545,8 @@ static void x2_on_error(void *ud, int status, const char *why)
 {
     dconn_t *d = ud;
     d->x2 = NULL;
+    if (!d->resp_started && !d->ending && d_retry_attempt(d)) /* a failed try counts */
+        return;
     d_upstream_failed(d, status, why);
 }
 
@@ -1535,7 +1565,8 @@ static const proxy_h2x_callbacks_t x2_callbacks = {.on_head = x2_on_head,
  * lowercase names; the body framing is HTTP/2's own (no Transfer-Encoding); `te: trailers` is
  * kept when the client sent it (gRPC servers require it). Returns the exchange or NULL. */
 static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
-                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep)
+                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep,
+                             bool keep)
 {
     net_h2_header_t *v = calloc(h->n + 6, sizeof *v);
     if (!v)
@@ -1558,6 +1589,9 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
     if (te && strstr(te->value, "trailers"))
         v[n++] = NET_H2_HDR("te", "trailers");
     proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep, v, n, !m->has_body, &x2_callbacks, d);
+    x2_req_clear(d);
+    if (x && keep && (d->x2_req = net_h2_headers_copy(v, n))) /* no copy: no retry */
+        d->nx2_req = n;
     free(v);
     return x;
 }
@@ -1804,7 +1838,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
         mirrors_send(d, f.backend_mirrors, m->method, target, v, nv);
     }
     proxy_h2x_t *x2 = NULL;
-    if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep)))
+    bool keep = f.retry && !m->has_body && !m->upgrade; /* for the route's Retry */
+    if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep, keep)))
         rc = PROXY_EIO;
     if (v != direct_v)
         free(v);
@@ -1818,7 +1853,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
     }
     d->resp_mod[0] = f.response_headers;
     d->resp_mod[1] = f.backend_response_headers;
-    d->retry = m->has_body || x2 || m->upgrade ? NULL : f.retry; /* none over HTTP/2 yet */
+    d->retry = m->has_body || m->upgrade || (x2 && !d->x2_req) ? NULL : f.retry;
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
     d->t_routed = uv_hrtime();
@@ -1921,6 +1956,17 @@ static bool d_retry_send(dconn_t *d)
     ep.ka_interval_s = d->ep.ka_interval_s;
     ep.ka_probes = d->ep.ka_probes;
     ep.request_timeout_ms = d->ep.request_timeout_ms;
+    if (d->x2_req) { /* the first try went over HTTP/2: so does this one */
+        ep.h2c = 1;
+        proxy_h2x_t *x2 =
+            proxy_h2x_start(p->h2pool, &ep, d->x2_req, d->nx2_req, true, &x2_callbacks, d);
+        if (!x2)
+            return false;
+        p->st.upstream_retries++;
+        d->ep = ep;
+        d->x2 = x2;
+        return true;
+    }
     char key[300];
     ep_key(&ep, key, sizeof key);
     uconn_t *u = pool_get(p, key);
@@ -2116,6 +2162,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
         u_detach_kill(u);
     }
     d_timer_dispose(d);
+    x2_req_clear(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
     net_h1_buf_dispose(&d->out);
@@ -2333,6 +2380,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
         u_detach_kill(u);
     }
     d_timer_dispose(d);
+    x2_req_clear(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
     free(d->req_trl);

@@ -125,6 +125,18 @@ static bps_t *bps_tcp(int64_t ms, int64_t time_s, int64_t interval_s, int64_t re
     return b;
 }
 
+/* A route Retry: |attempts| more tries on |code| (0: none) or a failed try. */
+static tp_tps_t *retry(int attempts, int code)
+{
+    tp_tps_t *t = tp_tps(AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_RETRY);
+    t->retry = ir_pb_alloc(sizeof *t->retry);
+    agentgateway__dev__resource__retry__init(t->retry);
+    t->retry->attempts = attempts;
+    if (code)
+        TU_PUSH(t->retry->retry_status_codes, t->retry->n_retry_status_codes, code);
+    return t;
+}
+
 static const ir_obj_t *backend(const char *key, const char *target, bps_t *b)
 {
     return tp_seal(tp_backend(tp_policy(key, target), b));
@@ -299,7 +311,11 @@ static void test_fuzz_seeds_round_trip(void **state)
 
 /* ------------------------------------------------------------------------------------------- */
 /* An h2-only TLS server in the loop: answers every request with JSON naming its method, scheme,
- * authority and path, except /hang (never answered). */
+ * authority and path, except .../hang (never answered), .../reset (stream reset) and .../flaky
+ * (503 while h2s_flaky_left says so). */
+
+static int h2s_retry_seen; /* requests under /h2r/ (read by the test thread: atomics) */
+static int h2s_flaky_left; /* /flaky answers 503 while this is above 0 (loop thread only) */
 
 static void h2s_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
                         const net_h2_header_t *h, size_t n, void *ud)
@@ -312,8 +328,20 @@ static void h2s_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind,
                           *sc = net_h2_header_find(h, n, ":scheme"),
                           *a = net_h2_header_find(h, n, ":authority"),
                           *p = net_h2_header_find(h, n, ":path");
-    if (p && strncmp(p->value, "/h2/hang", 8) == 0)
+    if (p && strncmp(p->value, "/h2r/", 5) == 0)
+        __atomic_add_fetch(&h2s_retry_seen, 1, __ATOMIC_SEQ_CST);
+    if (p && strstr(p->value, "/hang"))
         return;
+    if (p && strstr(p->value, "/reset")) {
+        net_h2_stream_reset(st, 0x2);
+        return;
+    }
+    if (p && strstr(p->value, "/flaky") && h2s_flaky_left > 0) {
+        h2s_flaky_left--;
+        net_h2_header_t r[] = {NET_H2_HDR(":status", "503"), NET_H2_HDR("content-length", "0")};
+        net_h2_stream_respond(st, r, 2, true);
+        return;
+    }
     char body[512];
     snprintf(body, sizeof body,
              "{\"server\":\"h2tls\",\"method\":\"%s\",\"scheme\":\"%s\",\"authority\":\"%s\","
@@ -457,6 +485,8 @@ static void job_setup(void *world, void *arg)
         route("ihost", "/ihost", "be:default/ihost"),
         route("ihost-badca", "/ihost-badca", "be:default/ihost-badca"),
         route("h2", "/h2", "be:default/h2tls"),
+        route("h2r", "/h2r", "be:default/h2tls"),
+        tp_seal(tp_traffic(tp_policy("h2r-retry", "route:default/h2r"), retry(2, 503))),
         route("h2alpn", "/h2alpn", "be:default/h2tls-h1alpn"),
         route("forced", "/forced", "svc:default/h2c-forced-h1:80"),
         route("h2cplain", "/h2cplain", "svc:default/h2c-plain:80"),
@@ -665,6 +695,48 @@ static void test_http2_over_tls_by_alpn(void **state)
     tu_resp_free(&r);
 }
 
+static void job_flaky(void *world, void *arg)
+{
+    (void)world;
+    h2s_flaky_left = *(int *)arg;
+}
+
+/* The route's Retry over an HTTP/2 upstream: a listed status, a stream reset and an expired
+ * per-try timeout each start another try, up to 1 + attempts in all. */
+static void test_retry_over_an_http2_upstream(void **state)
+{
+    (void)state;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    /* HTTP/1.1 clients only: the HTTP/2 front counts a GET without END_STREAM on its HEADERS
+     * (curl's) as a request with a body, and those are never retried */
+    int two = 2, three = 3, zero = 0;
+    tu_loop_run(&W.rig, job_flaky, &two);
+    int before = __atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST);
+    curl(&r, "/h2r/flaky", NULL); /* 503, 503, then 200 */
+    assert_int_equal(r.status, 200);
+    assert_string_equal(tu_jstr(&r, "path"), "/h2r/flaky");
+    tu_resp_free(&r);
+    assert_int_equal(__atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST) - before, 3);
+    tu_loop_run(&W.rig, job_flaky, &three);
+    before = __atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST);
+    curl(&r, "/h2r/flaky", NULL); /* beyond the budget: the last answer */
+    assert_int_equal(r.status, 503);
+    tu_resp_free(&r);
+    assert_int_equal(__atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST) - before, 3);
+    tu_loop_run(&W.rig, job_flaky, &zero);
+    before = __atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST);
+    curl(&r, "/h2r/reset", NULL);
+    assert_int_equal(r.status, 502);
+    tu_resp_free(&r);
+    assert_int_equal(__atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST) - before, 3);
+    before = __atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST);
+    curl(&r, "/h2r/hang", NULL); /* the backend's 300 ms per try, three times */
+    assert_int_equal(r.status, 504);
+    tu_resp_free(&r);
+    assert_int_equal(__atomic_load_n(&h2s_retry_seen, __ATOMIC_SEQ_CST) - before, 3);
+}
+
 static void test_http1_forced_on_an_h2c_service(void **state)
 {
     (void)state;
@@ -697,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_subject_alt_names_and_insecure_host),
         cmocka_unit_test(test_http2_over_tls_by_alpn),
         cmocka_unit_test(test_http1_forced_on_an_h2c_service),
+        cmocka_unit_test(test_retry_over_an_http2_upstream),
     };
     int rc = cmocka_run_group_tests(units, NULL, NULL);
     return rc | cmocka_run_group_tests(http, setup, teardown);
