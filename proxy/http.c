@@ -1596,15 +1596,16 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
     return x;
 }
 
-/* The pool key: TLS connections (per backend TLS context and SNI) never mix with plaintext ones,
- * nor connections with different TCP keepalive settings (a backend_tcp policy). The connect
- * timeout is not part of it: it no longer matters once connected. */
+/* The pool key: TLS connections (per backend TLS context, which also fixes the SNI: both come
+ * from one policy) never mix with plaintext ones, nor connections with different TCP keepalive
+ * settings (a backend_tcp policy). The connect timeout is not part of it: it no longer matters
+ * once connected. */
 static void ep_key(const proxy_endpoint_t *ep, char *key, size_t cap)
 {
     if (ep->tls || ep->ka_idle_s)
-        snprintf(key, cap, "%s:%u/tls/%p/%.64s/ka/%u/%u/%u", ep->host, (unsigned)ep->port,
-                 (void *)ep->tls, ep->tls && ep->sni ? ep->sni : "", (unsigned)ep->ka_idle_s,
-                 (unsigned)ep->ka_interval_s, (unsigned)ep->ka_probes);
+        snprintf(key, cap, "%s:%u/tls/%p/ka/%u/%u/%u", ep->host, (unsigned)ep->port,
+                 (void *)ep->tls, (unsigned)ep->ka_idle_s, (unsigned)ep->ka_interval_s,
+                 (unsigned)ep->ka_probes);
     else { /* per request: by hand rather than snprintf */
         size_t hl = strlen(ep->host);
         if (hl + 7 > cap) /* cannot happen with host[256] in key[300]: cut, as snprintf did */
