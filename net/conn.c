@@ -24,9 +24,14 @@
  */
 #include "conn_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #define IO_CHUNK (64u * 1024u)
 
@@ -600,6 +605,21 @@ static void raw_eof(net_conn_t *c)
         net__conn_abort(c, NET_OK); /* half-closed both ways: done */
 }
 
+/* TCP keepalive as configured (net_conn_config_t); a refused option is logged, not fatal. */
+static void tcp_keepalive_set(net_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    int on = 1, idle = (int)c->cfg.tcp_keepalive_idle_s,
+        intvl = (int)c->cfg.tcp_keepalive_interval_s, cnt = (int)c->cfg.tcp_keepalive_probes;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
+        (intvl && setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) != 0) ||
+        (cnt && setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) != 0))
+        net__log(NET_LOG_INFO, "conn %s: TCP keepalive not set: %s", c->peer, strerror(errno));
+}
+
 void net__conn_start(net_conn_t *c)
 {
     struct sockaddr_storage ss;
@@ -607,6 +627,8 @@ void net__conn_start(net_conn_t *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         net_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
+    if (c->cfg.tcp_keepalive_idle_s)
+        tcp_keepalive_set(c);
     c->last_active = uv_now(c->loop);
     if (c->tls_ctx) {
         int err;

@@ -41,6 +41,9 @@ struct net_tls_ctx {
     size_t alpn_len;
     sni_cert_t *certs; /* SNI table (server), in insertion order */
     size_t ncerts;
+    bool skip_name;      /* client: chain only (net_tls_config_t.skip_name_check) */
+    char **verify_names; /* client: subjectAltNames of which the server must carry one */
+    size_t nverify;
 };
 
 struct net_tls {
@@ -302,6 +305,51 @@ const char *net_tls_server_name(const net_tls_t *t)
     return SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
 }
 
+/* Does |leaf| carry the subjectAltName |want|? URIs compare whole (case-sensitive, as SPIFFE IDs
+ * do); IP literals by address; anything else as a DNS name with the certificate's wildcards. The
+ * subject's common name is never looked at. */
+static bool san_has(X509 *leaf, const char *want)
+{
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, want, ip) == 1 || inet_pton(AF_INET6, want, ip) == 1)
+        return X509_check_ip_asc(leaf, want, 0) == 1;
+    if (!strstr(want, "://"))
+        return X509_check_host(leaf, want, 0,
+                               X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                   X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                               NULL) == 1;
+    GENERAL_NAMES *names = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    bool found = false;
+    for (int i = 0; names && !found && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_URI)
+            continue;
+        const ASN1_STRING *u = g->d.uniformResourceIdentifier;
+        size_t n = (size_t)ASN1_STRING_length(u);
+        found = n == strlen(want) && memcmp(ASN1_STRING_get0_data(u), want, n) == 0;
+    }
+    GENERAL_NAMES_free(names);
+    return found;
+}
+
+/* Client verification with a subjectAltName list: once the chain verified up to the leaf, the leaf
+ * must carry one of the names (a mismatch fails the handshake like a wrong hostname). */
+static int verify_sans(int ok, X509_STORE_CTX *xs)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(xs) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const net_tls_ctx_t *c = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    X509 *leaf = X509_STORE_CTX_get_current_cert(xs);
+    if (!c || !c->nverify || !leaf)
+        return ok;
+    for (size_t i = 0; i < c->nverify; i++)
+        if (san_has(leaf, c->verify_names[i]))
+            return 1;
+    X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+    return 0;
+}
+
 net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *err)
 {
     int dummy;
@@ -383,8 +431,21 @@ net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *er
             ctx_fail(c, err, "cannot set ALPN protocols");
             return NULL;
         }
+        for (size_t i = 0; cfg->verify_names && cfg->verify_names[i]; i++) {
+            char **nv = realloc(c->verify_names, (c->nverify + 1) * sizeof *nv);
+            if (nv)
+                c->verify_names = nv;
+            if (!nv || !(nv[c->nverify] = strdup(cfg->verify_names[i]))) {
+                ctx_fail(c, err, "out of memory");
+                *err = NET_ENOMEM;
+                return NULL;
+            }
+            c->nverify++;
+        }
+        c->skip_name = cfg->skip_name_check || c->nverify;
+        SSL_CTX_set_app_data(c->ssl, c);
         SSL_CTX_set_verify(c->ssl, cfg->insecure_skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
-                           NULL);
+                           c->nverify ? verify_sans : NULL);
     }
     *err = NET_OK;
     return c;
@@ -402,6 +463,9 @@ void net_tls_ctx_release(net_tls_ctx_t *ctx)
     if (!ctx || --ctx->refs > 0)
         return;
     net_tls_ctx_clear_certs(ctx);
+    for (size_t i = 0; i < ctx->nverify; i++)
+        free(ctx->verify_names[i]);
+    free(ctx->verify_names);
     SSL_CTX_free(ctx->ssl);
     free(ctx);
 }
@@ -445,12 +509,12 @@ net_tls_t *net_tls_new(net_tls_ctx_t *ctx, const char *peer_name, int *err)
             bool is_ip =
                 inet_pton(AF_INET, peer_name, ip) == 1 || inet_pton(AF_INET6, peer_name, ip) == 1;
             int ok = 1;
-            if (is_ip) {
+            /* INSECURE_HOST or a subjectAltName list: the name goes as SNI, unchecked */
+            if (is_ip && !ctx->skip_name)
                 ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), peer_name);
-            } else {
+            else if (!is_ip)
                 ok = SSL_set_tlsext_host_name(t->ssl, peer_name) == 1 &&
-                     SSL_set1_host(t->ssl, peer_name) == 1;
-            }
+                     (ctx->skip_name || SSL_set1_host(t->ssl, peer_name) == 1);
             if (!ok) {
                 collect_errors(t->err, sizeof t->err, "bad peer name");
                 net__log(NET_LOG_ERROR, "tls: %s '%s'", t->err, peer_name);

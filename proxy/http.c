@@ -75,6 +75,10 @@ struct dconn {
     const proxy_snapshot_t *snap;
     uconn_t *up;
     proxy_h2x_t *x2; /* the exchange's HTTP/2 upstream stream (upstream_h2.c), instead of |up| */
+    /* HTTP/2 upstream with a route Retry: the request's HTTP/2 fields (pseudo-headers first),
+     * kept to send them again; freed with the exchange (x2_req_clear) */
+    net_h2_header_t *x2_req;
+    size_t nx2_req;
     net_h2_header_t *req_trl; /* HTTP/2 client's request trailers, for an HTTP/2 upstream */
     size_t nreq_trl;
     net_h1_buf_t up_head;
@@ -588,7 +592,11 @@ static uconn_t *u_connect(proxy_t *p, const proxy_endpoint_t *ep, const char *ke
     cc.port = ep->port;
     cc.tls = ep->tls; /* backend TLS policy */
     cc.server_name = ep->sni;
-    cc.conn.handshake_timeout_ms = p->opt.upstream_connect_timeout_ms;
+    cc.conn.handshake_timeout_ms =
+        ep->connect_timeout_ms ? ep->connect_timeout_ms : p->opt.upstream_connect_timeout_ms;
+    cc.conn.tcp_keepalive_idle_s = ep->ka_idle_s; /* backend_tcp policy */
+    cc.conn.tcp_keepalive_interval_s = ep->ka_interval_s;
+    cc.conn.tcp_keepalive_probes = ep->ka_probes;
     cc.conn.write_queue_cap = WRITE_CAP;
     cc.raw = u_callbacks;
     cc.ud = u;
@@ -692,6 +700,13 @@ static void d_x2_cancel(dconn_t *d)
         proxy_h2x_cancel(d->x2);
         d->x2 = NULL;
     }
+}
+
+static void x2_req_clear(dconn_t *d)
+{
+    free(d->x2_req);
+    d->x2_req = NULL;
+    d->nx2_req = 0;
 }
 
 static void d_end(dconn_t *d)
@@ -1270,6 +1285,7 @@ static void t_up(dconn_t *d)
 
 static void d_exchange_done(dconn_t *d)
 {
+    x2_req_clear(d);
     if (!d->st)
         d_flush(d);
     d_timer_stop(d);
@@ -1428,23 +1444,39 @@ static void on_try_timeout(uv_timer_t *t)
     dconn_t *d = t->data;
     if (!d || d->ending || d->retry_wait || (d->st && d->h2_ended))
         return;
-    if (!d->resp_started && d->req_done && d->up) {
+    if (!d->resp_started && d->req_done && (d->up || d->x2)) {
         uconn_t *u = d->up;
         d->up = NULL;
-        u_detach_kill(u);
+        if (u)
+            u_detach_kill(u);
+        d_x2_cancel(d);
         if (d_retry_attempt(d))
             return;
     }
     d->keep_alive = false;
-    d_upstream_failed(d, 504, "the route's backend request timeout expired");
+    d_upstream_failed(d, 504, "the backend request timeout expired");
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* HTTP/2 upstreams (upstream_h2.c): the exchange's side of the callbacks */
 
+static bool retry_listed(const dconn_t *d, int status)
+{
+    for (size_t i = 0; d->retry && i < d->retry->n_retry_status_codes; i++)
+        if (d->retry->retry_status_codes[i] == status)
+            return true;
+    return false;
+}
+
 static void x2_on_head(void *ud, int status, const net_h2_header_t *h, size_t n, bool end)
 {
     dconn_t *d = ud;
+    if (d->retries_left > 0 && d->req_done && retry_listed(d, status)) {
+        d_x2_cancel(d); /* drop this answer (the stream is reset); try again */
+        if (!d_retry_attempt(d))
+            d_upstream_failed(d, 502, "retry could not be sent");
+        return;
+    }
     const net_h2_header_t *clh = net_h2_header_find(h, n, "content-length");
     int64_t cl = -1;
     if (clh) {
@@ -1513,6 +1545,8 @@ static void x2_on_error(void *ud, int status, const char *why)
 {
     dconn_t *d = ud;
     d->x2 = NULL;
+    if (!d->resp_started && !d->ending && d_retry_attempt(d)) /* a failed try counts */
+        return;
     d_upstream_failed(d, status, why);
 }
 
@@ -1531,14 +1565,15 @@ static const proxy_h2x_callbacks_t x2_callbacks = {.on_head = x2_on_head,
  * lowercase names; the body framing is HTTP/2's own (no Transfer-Encoding); `te: trailers` is
  * kept when the client sent it (gRPC servers require it). Returns the exchange or NULL. */
 static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
-                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep)
+                             const char *authority, proxy_headers_t *h, const proxy_endpoint_t *ep,
+                             bool keep)
 {
     net_h2_header_t *v = calloc(h->n + 6, sizeof *v);
     if (!v)
         return NULL;
     size_t n = 0;
     v[n++] = (net_h2_header_t){":method", 7, m->method, strlen(m->method)};
-    v[n++] = NET_H2_HDR(":scheme", "http");
+    v[n++] = ep->tls ? NET_H2_HDR(":scheme", "https") : NET_H2_HDR(":scheme", "http");
     v[n++] = (net_h2_header_t){":authority", 10, authority, strlen(authority)};
     v[n++] = (net_h2_header_t){":path", 5, target, strlen(target)};
     for (size_t i = 0; i < h->n; i++) {
@@ -1553,17 +1588,24 @@ static proxy_h2x_t *x2_start(dconn_t *d, const xreq_t *m, const char *target,
     const net_h2_header_t *te = net_h2_header_find(m->headers, m->nheaders, "te");
     if (te && strstr(te->value, "trailers"))
         v[n++] = NET_H2_HDR("te", "trailers");
-    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep->host, ep->port, v, n, !m->has_body,
-                                     &x2_callbacks, d);
+    proxy_h2x_t *x = proxy_h2x_start(d->p->h2pool, ep, v, n, !m->has_body, &x2_callbacks, d);
+    x2_req_clear(d);
+    if (x && keep && (d->x2_req = net_h2_headers_copy(v, n))) /* no copy: no retry */
+        d->nx2_req = n;
     free(v);
     return x;
 }
 
-/* The pool key: TLS connections (per backend TLS context) never mix with plaintext ones. */
+/* The pool key: TLS connections (per backend TLS context, which also fixes the SNI: both come
+ * from one policy) never mix with plaintext ones, nor connections with different TCP keepalive
+ * settings (a backend_tcp policy). The connect timeout is not part of it: it no longer matters
+ * once connected. */
 static void ep_key(const proxy_endpoint_t *ep, char *key, size_t cap)
 {
-    if (ep->tls)
-        snprintf(key, cap, "%s:%u/tls/%p", ep->host, (unsigned)ep->port, (void *)ep->tls);
+    if (ep->tls || ep->ka_idle_s)
+        snprintf(key, cap, "%s:%u/tls/%p/ka/%u/%u/%u", ep->host, (unsigned)ep->port,
+                 (void *)ep->tls, (unsigned)ep->ka_idle_s, (unsigned)ep->ka_interval_s,
+                 (unsigned)ep->ka_probes);
     else { /* per request: by hand rather than snprintf */
         size_t hl = strlen(ep->host);
         if (hl + 7 > cap) /* cannot happen with host[256] in key[300]: cut, as snprintf did */
@@ -1746,6 +1788,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
         rc = proxy_rewrite_target(f.rewrite, &url, target, sizeof target, &new_host);
     if (rc == PROXY_OK) /* backend auth, host rewrite, consumed credentials, backend TLS */
         rc = proxy_policy_on_upstream(&preq, &pr, &ep, &h, &new_host, &ep.tls, &ep.sni);
+    if (rc == PROXY_OK) /* backend_http / backend_tcp: version, timeouts, keepalive */
+        proxy_policy_upstream_conn(&pr, &ep);
     free(path);
     if (rc == PROXY_OK && m->upgrade && ep.h2c) {
         proxy_headers_dispose(&h);
@@ -1795,7 +1839,8 @@ static void x_start(dconn_t *d, const xreq_t *m)
         mirrors_send(d, f.backend_mirrors, m->method, target, v, nv);
     }
     proxy_h2x_t *x2 = NULL;
-    if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep)))
+    bool keep = f.retry && !m->has_body && !m->upgrade; /* for the route's Retry */
+    if (rc == NET_OK && ep.h2c && !(x2 = x2_start(d, m, target, hv, &h, &ep, keep)))
         rc = PROXY_EIO;
     if (v != direct_v)
         free(v);
@@ -1809,13 +1854,17 @@ static void x_start(dconn_t *d, const xreq_t *m)
     }
     d->resp_mod[0] = f.response_headers;
     d->resp_mod[1] = f.backend_response_headers;
-    d->retry = m->has_body || x2 || m->upgrade ? NULL : f.retry; /* none over HTTP/2 yet */
+    d->retry = m->has_body || m->upgrade || (x2 && !d->x2_req) ? NULL : f.retry;
     d->retries_left = d->retry && d->retry->attempts > 0 ? d->retry->attempts : 0;
     d->route_pb = rm.pb;
     d->t_routed = uv_hrtime();
     /* timeouts.request bounds the whole exchange, retries included; backendRequest each try */
     uint64_t tmo = f.timeout ? proxy_duration_ms(f.timeout->request) : 0;
-    d->try_ms = f.timeout ? proxy_duration_ms(f.timeout->backend_request) : 0;
+    /* a backend_http request_timeout replaces the route's backendRequest (agentgateway sets it
+     * after the route's, on the same per-try deadline) */
+    d->try_ms = ep.request_timeout_ms ? ep.request_timeout_ms
+                : f.timeout              ? proxy_duration_ms(f.timeout->backend_request)
+                                         : 0;
     d->backoff_ms = d->retry ? proxy_duration_ms(d->retry->backoff) : 0;
     d->retry_wait = false;
     if (tmo)
@@ -1901,8 +1950,24 @@ static bool d_retry_send(dconn_t *d)
     proxy_endpoint_t ep;
     if (proxy_upstream_pick(d->snap, d->route_pb, &p->lb, &rb, &ep, NULL, 0) != PROXY_OK)
         return false;
-    ep.tls = d->ep.tls;
+    ep.tls = d->ep.tls; /* the first pick's backend policies (connection settings) apply */
     ep.sni = d->ep.sni;
+    ep.connect_timeout_ms = d->ep.connect_timeout_ms;
+    ep.ka_idle_s = d->ep.ka_idle_s;
+    ep.ka_interval_s = d->ep.ka_interval_s;
+    ep.ka_probes = d->ep.ka_probes;
+    ep.request_timeout_ms = d->ep.request_timeout_ms;
+    if (d->x2_req) { /* the first try went over HTTP/2: so does this one */
+        ep.h2c = 1;
+        proxy_h2x_t *x2 =
+            proxy_h2x_start(p->h2pool, &ep, d->x2_req, d->nx2_req, true, &x2_callbacks, d);
+        if (!x2)
+            return false;
+        p->st.upstream_retries++;
+        d->ep = ep;
+        d->x2 = x2;
+        return true;
+    }
     char key[300];
     ep_key(&ep, key, sizeof key);
     uconn_t *u = pool_get(p, key);
@@ -2098,6 +2163,7 @@ static void d_on_close(net_conn_t *c, int status, void *ud)
         u_detach_kill(u);
     }
     d_timer_dispose(d);
+    x2_req_clear(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
     net_h1_buf_dispose(&d->out);
@@ -2315,6 +2381,7 @@ static void h2_on_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t error
         u_detach_kill(u);
     }
     d_timer_dispose(d);
+    x2_req_clear(d);
     proxy_snapshot_release(d->snap);
     net_h1_buf_dispose(&d->up_head);
     free(d->req_trl);

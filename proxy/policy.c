@@ -52,7 +52,8 @@ typedef struct pol {
     proxy_htpasswd_t *htpasswd;
     proxy_ratelimit_t **buckets;
     size_t nbuckets;
-    net_tls_ctx_t *tls;
+    net_tls_ctx_t *tls;    /* backend TLS for HTTP/1.1 upstreams (ALPN without h2) */
+    net_tls_ctx_t *tls_h2; /* ... and for HTTP/2 ones (ALPN h2) */
 } pol_t;
 
 /* An effective set: per kind the winning policy and its level. */
@@ -91,6 +92,7 @@ static void pol_dispose(pol_t *p)
         proxy_ratelimit_release(p->buckets[i]);
     free(p->buckets);
     net_tls_ctx_release(p->tls);
+    net_tls_ctx_release(p->tls_h2);
     free(p->own);
 }
 
@@ -195,35 +197,197 @@ static char *pem_dup(ProtobufCBinaryData b)
     return s;
 }
 
+/* P4: a backend TLS policy becomes two client contexts, one per upstream protocol, because
+ * net/'s connection takes its protocol from ALPN: the HTTP/1.1 one never offers h2 (agentgateway's
+ * `alpn` minus "h2"; unset: http/1.1), the HTTP/2 one offers the list as given (unset: h2).
+ * verify_subject_alt_names replaces the name check; INSECURE_HOST checks the chain only. */
 static int compile_tls(pol_t *p, const pol_t *old, char *reason, size_t cap)
 {
-    if (old && old->tls) {
+    if (old && old->tls && old->tls_h2) {
         p->tls = net_tls_ctx_retain(old->tls);
+        p->tls_h2 = net_tls_ctx_retain(old->tls_h2);
         return PROXY_OK;
     }
     const Agentgateway__Dev__Resource__BackendPolicySpec__BackendTLS *t =
         p->pb->backend->backend_tls;
+    for (size_t i = 0; i < t->n_verify_subject_alt_names; i++) {
+        if (!t->verify_subject_alt_names[i][0]) {
+            snprintf(reason, cap, "%s: backend.backend_tls.verify_subject_alt_names[%zu]: empty",
+                     p->who, i);
+            return PROXY_ECONFIG;
+        }
+    }
+    size_t na = t->alpn ? t->alpn->n_protocols : 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t n = strlen(t->alpn->protocols[i]);
+        if (n == 0 || n > 255) {
+            snprintf(reason, cap, "%s: backend.backend_tls.alpn.protocols[%zu]: %s", p->who, i,
+                     n ? "longer than 255 bytes" : "empty");
+            return PROXY_ECONFIG;
+        }
+    }
+    /* NULL-terminated lists: the SANs, and both ALPN lists */
+    const char **names = calloc(t->n_verify_subject_alt_names + 1, sizeof *names);
+    const char **a1 = calloc(na + 2, sizeof *a1), **a2 = calloc(na + 2, sizeof *a2);
     char *cert = t->_cert_case ? pem_dup(t->cert) : NULL;
     char *key = t->_key_case ? pem_dup(t->key) : NULL;
     char *root = t->_root_case ? pem_dup(t->root) : NULL;
-    static const char *const alpn[] = {"http/1.1", NULL};
-    net_tls_config_t tc = {.cert_pem = cert, .key_pem = key, .ca_pem = root, .alpn = alpn};
-    /* INSECURE_HOST (skip the name check only) has no separate switch in net/tls.h: it is
-     * treated as INSECURE_ALL (docs/proxy.md). */
-    tc.insecure_skip_verify =
-        t->verification !=
-        AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS__VERIFICATION_MODE__STRICT;
-    int err = 0;
-    p->tls = net_tls_ctx_new(false, &tc, &err);
+    /* an empty PEM is no PEM (pem_dup gives NULL): net/ then uses the defaults */
+    int rc = names && a1 && a2 && (cert || !t->_cert_case || !t->cert.len) &&
+                     (key || !t->_key_case || !t->key.len) &&
+                     (root || !t->_root_case || !t->root.len)
+                 ? PROXY_OK
+                 : PROXY_ENOMEM;
+    if (rc == PROXY_OK) {
+        for (size_t i = 0; i < t->n_verify_subject_alt_names; i++)
+            names[i] = t->verify_subject_alt_names[i];
+        size_t n1 = 0, n2 = 0;
+        if (!t->alpn) {
+            a1[n1++] = "http/1.1";
+            a2[n2++] = "h2";
+        }
+        for (size_t i = 0; i < na; i++) {
+            if (strcmp(t->alpn->protocols[i], "h2") != 0)
+                a1[n1++] = t->alpn->protocols[i];
+            a2[n2++] = t->alpn->protocols[i];
+        }
+#define VM(x) AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_TLS__VERIFICATION_MODE__##x
+        net_tls_config_t tc = {.cert_pem = cert,
+                               .key_pem = key,
+                               .ca_pem = root,
+                               .alpn = a1,
+                               .insecure_skip_verify = t->verification == VM(INSECURE_ALL),
+                               .skip_name_check = t->verification == VM(INSECURE_HOST),
+                               .verify_names = t->n_verify_subject_alt_names ? names : NULL};
+#undef VM
+        int err = 0;
+        p->tls = net_tls_ctx_new(false, &tc, &err);
+        tc.alpn = a2;
+        if (p->tls)
+            p->tls_h2 = net_tls_ctx_new(false, &tc, &err);
+        if (!p->tls || !p->tls_h2)
+            rc = err == NET_ENOMEM ? PROXY_ENOMEM : PROXY_ECONFIG;
+    }
+    free(names);
+    free(a1);
+    free(a2);
     free(cert);
     free(key);
     free(root);
-    if (!p->tls) {
+    if (rc == PROXY_ECONFIG)
         snprintf(reason, cap, "%s: backend.backend_tls: certificate, key or root CA does not load",
                  p->who);
+    return rc;
+}
+
+/* A duration field of a backend policy: |*ms| in milliseconds (0 when unset or zero). Refuses
+ * negative and malformed values, and more than |max_s| seconds. */
+static int policy_duration(const pol_t *p, const Google__Protobuf__Duration *d, const char *field,
+                           uint64_t max_s, uint64_t *ms, char *reason, size_t cap)
+{
+    *ms = 0;
+    if (!d)
+        return PROXY_OK;
+    if (d->seconds < 0 || d->nanos < 0 || d->nanos > 999999999 || (uint64_t)d->seconds > max_s) {
+        snprintf(reason, cap, "%s: %s: %lld.%09ds is not a duration between 0 and %llus", p->who,
+                 field, (long long)d->seconds, (int)d->nanos, (unsigned long long)max_s);
         return PROXY_ECONFIG;
     }
+    *ms = dur_ms(d);
+    if (!*ms && d->nanos)
+        *ms = 1;
     return PROXY_OK;
+}
+
+/* Linux bounds TCP_KEEPIDLE and TCP_KEEPINTVL to 32767 s, TCP_KEEPCNT to 127. */
+#define KA_MAX_S 32767u
+#define KA_MAX_PROBES 127u
+/* agentgateway's defaults for a keepalive without time, interval or retries */
+#define KA_DEFAULT_S 180u
+#define KA_DEFAULT_PROBES 9u
+
+/* P5: backend_tcp (connect timeout, keepalive) and backend_http (version, request timeout) hold
+ * values the proxy can apply. */
+static int check_backend_conn(const pol_t *p, char *reason, size_t cap)
+{
+    uint64_t ms;
+    if (p->bkind == BK(BACKEND_TCP)) {
+        const Agentgateway__Dev__Resource__BackendPolicySpec__BackendTCP *t =
+            p->pb->backend->backend_tcp;
+        int rc = policy_duration(p, t->connect_timeout, "backend.backend_tcp.connect_timeout",
+                                 86400, &ms, reason, cap);
+        if (rc == PROXY_OK && t->keepalive)
+            rc = policy_duration(p, t->keepalive->time, "backend.backend_tcp.keepalive.time",
+                                 KA_MAX_S, &ms, reason, cap);
+        if (rc == PROXY_OK && t->keepalive)
+            rc = policy_duration(p, t->keepalive->interval,
+                                 "backend.backend_tcp.keepalive.interval", KA_MAX_S, &ms, reason,
+                                 cap);
+        if (rc == PROXY_OK && t->keepalive && t->keepalive->_retries_case &&
+            (t->keepalive->retries < 1 || t->keepalive->retries > KA_MAX_PROBES)) {
+            snprintf(reason, cap, "%s: backend.backend_tcp.keepalive.retries: %u is not between 1 "
+                     "and %u", p->who, (unsigned)t->keepalive->retries, KA_MAX_PROBES);
+            rc = PROXY_ECONFIG;
+        }
+        return rc;
+    }
+    const Agentgateway__Dev__Resource__BackendPolicySpec__BackendHTTP *h =
+        p->pb->backend->backend_http;
+    if ((unsigned)h->version >
+        AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_HTTP__HTTP_VERSION__HTTP2) {
+        snprintf(reason, cap, "%s: backend.backend_http.version: unknown version %d", p->who,
+                 (int)h->version);
+        return PROXY_ECONFIG;
+    }
+    return policy_duration(p, h->request_timeout, "backend.backend_http.request_timeout",
+                           UINT32_MAX, &ms, reason, cap);
+}
+
+/* Whole seconds for a socket option, at least 1 (a shorter duration still asks for probes). */
+static uint32_t ka_seconds(const Google__Protobuf__Duration *d)
+{
+    if (!d || (d->seconds == 0 && d->nanos == 0))
+        return KA_DEFAULT_S;
+    uint64_t s = (uint64_t)d->seconds + (d->nanos ? 1u : 0u);
+    return s > KA_MAX_S ? KA_MAX_S : (uint32_t)s;
+}
+
+void proxy_policy_upstream_conn(const proxy_policy_result_t *res, proxy_endpoint_t *ep)
+{
+    const set_t *st = res->backend_set;
+    if (!st)
+        return;
+    const pol_t *ph = st->b[BK(BACKEND_HTTP)];
+    if (ph) {
+        const Agentgateway__Dev__Resource__BackendPolicySpec__BackendHTTP *h =
+            ph->pb->backend->backend_http;
+        /* the policy is more specific than the Service's appProtocol (as in agentgateway) */
+#define HV(x) AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__BACKEND_HTTP__HTTP_VERSION__##x
+        if (h->version == HV(HTTP1))
+            ep->h2c = 0;
+        else if (h->version == HV(HTTP2))
+            ep->h2c = 1;
+#undef HV
+        ep->request_timeout_ms = dur_ms(h->request_timeout);
+        if (!ep->request_timeout_ms && h->request_timeout && h->request_timeout->nanos > 0)
+            ep->request_timeout_ms = 1;
+    }
+    const pol_t *pt = st->b[BK(BACKEND_TCP)];
+    if (pt) {
+        const Agentgateway__Dev__Resource__BackendPolicySpec__BackendTCP *t =
+            pt->pb->backend->backend_tcp;
+        ep->connect_timeout_ms = dur_ms(t->connect_timeout);
+        if (!ep->connect_timeout_ms && t->connect_timeout && t->connect_timeout->nanos > 0)
+            ep->connect_timeout_ms = 1;
+        if (t->keepalive) {
+            ep->ka_idle_s = ka_seconds(t->keepalive->time);
+            ep->ka_interval_s = ka_seconds(t->keepalive->interval);
+            ep->ka_probes = t->keepalive->_retries_case ? t->keepalive->retries : KA_DEFAULT_PROBES;
+        }
+    }
+    const pol_t *bt = st->b[BK(BACKEND_TLS)];
+    if (bt && ep->tls == bt->tls && ep->h2c)
+        ep->tls = bt->tls_h2;
 }
 
 /* |old| is the previous snapshot's policy of the same name (may be NULL): its state is carried
@@ -298,6 +462,8 @@ static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
             return rc;
     } else if (p->bkind == BK(BACKEND_TLS)) { /* P4 */
         return compile_tls(p, old, reason, cap);
+    } else if (p->bkind == BK(BACKEND_TCP) || p->bkind == BK(BACKEND_HTTP)) { /* P5 */
+        return check_backend_conn(p, reason, cap);
     }
     return PROXY_OK;
 }

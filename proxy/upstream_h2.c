@@ -1,6 +1,7 @@
 /*
- * HTTP/2 upstreams (proxy/upstream_h2.h): h2c prior-knowledge connections from net/'s client,
- * pooled per host:port and multiplexed, one stream per exchange.
+ * HTTP/2 upstreams (proxy/upstream_h2.h): h2c prior-knowledge connections, or h2 over TLS by
+ * ALPN (a backend TLS policy), from net/'s client, pooled per endpoint and connection settings
+ * (TLS context, SNI, keepalive) and multiplexed, one stream per exchange.
  *
  * Key decision: an exchange is a small state machine owned here, so that http.c only converts
  * heads and moves bytes. Callbacks into http.c may cancel the exchange they are called for (a
@@ -61,8 +62,13 @@ struct proxy_h2x {
 struct h2conn {
     proxy_h2pool_t *pool;
     net_conn_t *c;
+    /* What the connection was made with: requests share it only when all of it is the same. The
+     * TLS context cannot be freed and its address reused while the connection retains it. */
     char host[256];
     uint16_t port;
+    const net_tls_ctx_t *tls;
+    char sni[256];
+    uint32_t ka_idle_s, ka_interval_s, ka_probes;
     bool ready, dead;
     size_t nstreams;
     proxy_h2x_t *waiting; /* FIFO */
@@ -320,6 +326,14 @@ static void s_end(net_h2_session_t *s, net_h2_stream_t *st, void *ud)
 
 static void conn_maybe_trim(h2conn_t *hc);
 
+/* Were |a| and |b| made with the same settings (endpoint, TLS, SNI, keepalive)? */
+static bool same_target(const h2conn_t *a, const h2conn_t *b)
+{
+    return a->port == b->port && a->tls == b->tls && a->ka_idle_s == b->ka_idle_s &&
+           a->ka_interval_s == b->ka_interval_s && a->ka_probes == b->ka_probes &&
+           strcmp(a->host, b->host) == 0 && strcmp(a->sni, b->sni) == 0;
+}
+
 static void s_close(net_h2_session_t *s, net_h2_stream_t *st, uint32_t code, void *ud)
 {
     (void)s;
@@ -446,8 +460,7 @@ static void conn_maybe_trim(h2conn_t *hc)
     if (hc->nstreams || hc->nwaiting || hc->dead || !hc->ready)
         return;
     for (h2conn_t *o = hc->pool->conns; o; o = o->next) {
-        if (o != hc && !o->dead && o->ready && !o->nstreams && !o->nwaiting &&
-            o->port == hc->port && strcmp(o->host, hc->host) == 0) {
+        if (o != hc && !o->dead && o->ready && !o->nstreams && !o->nwaiting && same_target(o, hc)) {
             hc->dead = true;
             net_conn_close(hc->c, true);
             return;
@@ -455,19 +468,36 @@ static void conn_maybe_trim(h2conn_t *hc)
     }
 }
 
-static h2conn_t *conn_new(proxy_h2pool_t *p, const char *host, uint16_t port)
+/* Fills |hc|'s identity from |ep| (see h2conn). */
+static void target_set(h2conn_t *hc, const proxy_endpoint_t *ep)
+{
+    snprintf(hc->host, sizeof hc->host, "%s", ep->host);
+    hc->port = ep->port;
+    hc->tls = ep->tls;
+    snprintf(hc->sni, sizeof hc->sni, "%s", ep->tls && ep->sni ? ep->sni : "");
+    hc->ka_idle_s = ep->ka_idle_s;
+    hc->ka_interval_s = ep->ka_idle_s ? ep->ka_interval_s : 0;
+    hc->ka_probes = ep->ka_idle_s ? ep->ka_probes : 0;
+}
+
+static h2conn_t *conn_new(proxy_h2pool_t *p, const proxy_endpoint_t *ep)
 {
     h2conn_t *hc = calloc(1, sizeof *hc);
     if (!hc)
         return NULL;
     hc->pool = p;
-    snprintf(hc->host, sizeof hc->host, "%s", host);
-    hc->port = port;
+    target_set(hc, ep);
     net_client_config_t cc;
     net_client_config_default(&cc);
-    cc.host = host;
-    cc.port = port;
-    cc.conn.handshake_timeout_ms = p->connect_timeout_ms;
+    cc.host = ep->host;
+    cc.port = ep->port;
+    cc.tls = ep->tls; /* h2 by ALPN: net/ closes the connection when the server picks another */
+    cc.server_name = ep->tls ? ep->sni : NULL;
+    cc.conn.handshake_timeout_ms =
+        ep->connect_timeout_ms ? ep->connect_timeout_ms : p->connect_timeout_ms;
+    cc.conn.tcp_keepalive_idle_s = hc->ka_idle_s;
+    cc.conn.tcp_keepalive_interval_s = hc->ka_interval_s;
+    cc.conn.tcp_keepalive_probes = hc->ka_probes;
     cc.conn.idle_timeout_ms = H2_IDLE_MS;
     cc.cb = session_cb;
     cc.ud = hc;
@@ -535,18 +565,19 @@ void proxy_h2pool_counts(const proxy_h2pool_t *p, uint64_t *connects, uint64_t *
     *streams = p->streams;
 }
 
-proxy_h2x_t *proxy_h2x_start(proxy_h2pool_t *p, const char *host, uint16_t port,
+proxy_h2x_t *proxy_h2x_start(proxy_h2pool_t *p, const proxy_endpoint_t *ep,
                              const net_h2_header_t *h, size_t n, bool end_stream,
                              const proxy_h2x_callbacks_t *cb, void *ud)
 {
     if (p->closing)
         return NULL;
+    h2conn_t want; /* the identity only */
+    target_set(&want, ep);
     h2conn_t *hc = NULL;
     for (h2conn_t *o = p->conns; o && !hc; o = o->next)
-        if (!o->dead && o->port == port && strcmp(o->host, host) == 0 &&
-            o->nstreams + o->nwaiting < conn_limit(o))
+        if (!o->dead && same_target(o, &want) && o->nstreams + o->nwaiting < conn_limit(o))
             hc = o;
-    if (!hc && !(hc = conn_new(p, host, port)))
+    if (!hc && !(hc = conn_new(p, ep)))
         return NULL;
     proxy_h2x_t *x = calloc(1, sizeof *x);
     if (!x || !(x->req = net_h2_headers_copy(h, n))) {

@@ -1,7 +1,7 @@
 /*
- * HTTP/2 upstreams (h2c with prior knowledge) for proxy/http.c: a pool of multiplexed
- * connections per endpoint and one exchange (request stream) at a time per caller. Not a public
- * header.
+ * HTTP/2 upstreams (h2c with prior knowledge, or h2 over TLS by ALPN) for proxy/http.c: a pool
+ * of multiplexed connections per endpoint (and connection settings) and one exchange (request
+ * stream) at a time per caller. Not a public header.
  *
  * Ownership: the pool is owned by the proxy (proxy_h2pool_free once proxy_h2pool_conns is 0
  * after proxy_h2pool_close). An exchange is owned by the pool; the caller holds a borrowed
@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "net/h2.h"
+#include "proxy/upstream.h"
 
 typedef struct proxy_h2pool proxy_h2pool_t;
 typedef struct proxy_h2x proxy_h2x_t;
@@ -57,11 +58,13 @@ void proxy_h2pool_free(proxy_h2pool_t *p);
 /* Counters: connections opened, streams opened. */
 void proxy_h2pool_counts(const proxy_h2pool_t *p, uint64_t *connects, uint64_t *streams);
 
-/* Starts a request to host:port on a pooled connection with a free stream slot, or a new one.
- * |h| are the request's fields with the pseudo-headers first (:method, :scheme, :authority,
- * :path); copied. |end_stream|: the request has no body. Keeps ud; borrows cb (kept: static).
- * Returns: the exchange, or NULL (out of memory, cannot connect). */
-proxy_h2x_t *proxy_h2x_start(proxy_h2pool_t *p, const char *host, uint16_t port,
+/* Starts a request to |ep| (host:port; over TLS with ep->tls, which must offer h2 by ALPN, and
+ * ep->sni; ep->connect_timeout_ms and TCP keepalive when set) on a pooled connection made with
+ * the same settings and a free stream slot, or a new one. |h| are the request's fields with the
+ * pseudo-headers first (:method, :scheme, :authority, :path); copied. |end_stream|: the request
+ * has no body. Borrows ep (the connection retains the TLS context). Keeps ud; borrows cb (kept:
+ * static). Returns: the exchange, or NULL (out of memory, cannot connect). */
+proxy_h2x_t *proxy_h2x_start(proxy_h2pool_t *p, const proxy_endpoint_t *ep,
                              const net_h2_header_t *h, size_t n, bool end_stream,
                              const proxy_h2x_callbacks_t *cb, void *ud);
 /* Request body bytes (copied; held in the exchange while the stream cannot take them).

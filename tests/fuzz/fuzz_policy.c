@@ -202,6 +202,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 const char *nhost = NULL;
                 CHECK(proxy_policy_on_upstream(&q, &pr, &ep, &hs, &nhost, &ep.tls, &ep.sni) ==
                       PROXY_OK);
+                proxy_policy_upstream_conn(&pr, &ep); /* values the socket options accept */
+                CHECK(ep.ka_idle_s <= 32767 && ep.ka_interval_s <= 32767 && ep.ka_probes <= 127);
+                CHECK(!ep.ka_idle_s || (ep.ka_interval_s && ep.ka_probes));
                 proxy_headers_dispose(&hs);
             }
         }

@@ -17,6 +17,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include "net/conn.h"
 #include "net_test_util.h"
 
@@ -436,6 +441,62 @@ static void test_tls_untrusted_server_fails_connect(void **state)
     env_dispose(&e);
 }
 
+/* The socket of this process connected to 127.0.0.1:|port| (the client's side), or -1. */
+static int fd_connected_to(int port)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in a;
+        socklen_t len = sizeof a;
+        if (getpeername(fd, (struct sockaddr *)&a, &len) == 0 && a.sin_family == AF_INET &&
+            ntohs(a.sin_port) == port)
+            return fd;
+    }
+    return -1;
+}
+
+static void test_tcp_keepalive_options_are_set(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e);
+    start_server(&e, "127.0.0.1:0", false, NULL);
+    net_client_config_t cc;
+    net_client_config_default(&cc);
+    cc.conn.tcp_keepalive_idle_s = 42;
+    cc.conn.tcp_keepalive_interval_s = 7;
+    cc.conn.tcp_keepalive_probes = 3;
+    int port = net_server_port(e.srv);
+    connect_client(&e, "127.0.0.1", port, false, NULL, &cc);
+    run_until(&e, connect_done);
+    assert_int_equal(e.cli_connect_status, NET_OK);
+    int fd = fd_connected_to(port);
+    assert_true(fd >= 0);
+    int v = 0;
+    socklen_t len = sizeof v;
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, &len), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &len), 0);
+    assert_int_equal(v, 3);
+    net_conn_close(e.cli, false);
+    run_until(&e, cli_gone);
+    /* the default: no keepalive */
+    e.cli_connect_status = 1;
+    e.cli_closes = 0;
+    connect_client(&e, "127.0.0.1", port, false, NULL, NULL);
+    run_until(&e, connect_done);
+    fd = fd_connected_to(port);
+    assert_true(fd >= 0);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+    assert_int_equal(v, 0);
+    net_conn_close(e.cli, false);
+    run_until(&e, cli_gone);
+    env_dispose(&e);
+}
+
 static void test_connect_refused_reports_eio(void **state)
 {
     (void)state;
@@ -787,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_tls_alpn_h2_echo),
         cmocka_unit_test(test_tls_untrusted_server_fails_connect),
         cmocka_unit_test(test_connect_refused_reports_eio),
+        cmocka_unit_test(test_tcp_keepalive_options_are_set),
         cmocka_unit_test(test_bad_listen_addresses),
         cmocka_unit_test(test_graceful_server_close_lets_the_stream_finish),
         cmocka_unit_test(test_keepalive_without_ack_closes_with_timeout),

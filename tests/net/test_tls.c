@@ -1,7 +1,8 @@
 /*
  * Sans-IO TLS (net/tls.c): a client and a server object wired back to back in memory. Proves the
  * handshake and data in both directions (also fed one byte at a time), ALPN selection by server
- * preference, certificate verification by name and IP (and its failures), client certificates,
+ * preference, certificate verification by name and IP (and its failures), by a subjectAltName
+ * list, and of the chain only (skip_name_check), client certificates,
  * close_notify, and that bad key material is refused when the context is made.
  */
 #include <stdarg.h>
@@ -233,6 +234,83 @@ static void test_verification_failures_are_reported(void **state)
     net_tls_testcert_dispose(&other);
 }
 
+/* A subjectAltName list replaces the name check: one of the names (DNS with the certificate's
+ * wildcard, IP, URI compared whole) must be in the certificate, whatever name the client dialled;
+ * the common name alone never matches. */
+static void test_subject_alt_names_replace_the_name_check(void **state)
+{
+    (void)state;
+    net_tls_testcert_t sanc;
+    assert_int_equal(net_tls_testcert_make(&sanc, "cn-only.test",
+                                           "DNS:*.svc.test,IP:10.1.2.3,URI:spiffe://td/ns/a/sa/b",
+                                           false),
+                     NET_OK);
+    net_tls_config_t sc = {.cert_pem = sanc.cert_pem, .key_pem = sanc.key_pem};
+    struct {
+        const char *names[3];
+        int want;
+    } cases[] = {
+        {{"api.svc.test", NULL}, NET_OK},
+        {{"other.test", "spiffe://td/ns/a/sa/b", NULL}, NET_OK},
+        {{"10.1.2.3", NULL}, NET_OK},
+        {{"svc.test", NULL}, NET_ETLS},              /* the wildcard needs a label */
+        {{"a.b.svc.test", NULL}, NET_ETLS},          /* ... exactly one */
+        {{"spiffe://td/ns/a/sa/B", NULL}, NET_ETLS}, /* URIs compare whole, with case */
+        {{"cn-only.test", NULL}, NET_ETLS},          /* never the common name */
+        {{"10.1.2.4", "spiffe://td/ns/a", NULL}, NET_ETLS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        net_tls_config_t cc = {.ca_pem = sanc.ca_pem, .verify_names = cases[i].names};
+        tpair_t p;
+        /* dialled under a name the certificate does not have: only the list counts */
+        tpair_new(&p, &cc, &sc, "dialled.example");
+        int rc = handshake(p.c, p.s, SIZE_MAX);
+        if (rc != cases[i].want)
+            fail_msg("case %zu (%s): got %d", i, cases[i].names[0], rc);
+        if (rc != NET_OK)
+            assert_non_null(strstr(net_tls_error(p.c), "hostname mismatch"));
+        else
+            assert_string_equal(net_tls_server_name(p.c), "dialled.example"); /* SNI still sent */
+        tpair_free(&p);
+    }
+    /* The chain is still verified: an untrusted CA fails even with a matching name. */
+    net_tls_testcert_t other;
+    assert_int_equal(net_tls_testcert_make(&other, "x", "DNS:api.svc.test", false), NET_OK);
+    const char *const names[] = {"api.svc.test", NULL};
+    net_tls_config_t cc = {.ca_pem = other.ca_pem, .verify_names = names};
+    tpair_t p;
+    tpair_new(&p, &cc, &sc, "api.svc.test");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_ETLS);
+    tpair_free(&p);
+    net_tls_testcert_dispose(&other);
+    net_tls_testcert_dispose(&sanc);
+}
+
+/* skip_name_check (agentgateway's INSECURE_HOST): a name mismatch is accepted, an untrusted chain
+ * is not. */
+static void test_skip_name_check_still_verifies_the_chain(void **state)
+{
+    (void)state;
+    net_tls_config_t sc = server_cfg();
+    net_tls_config_t cc = {.ca_pem = certs.ca_pem, .skip_name_check = true};
+    const char *names[] = {"example.com", "127.0.0.2"};
+    for (size_t i = 0; i < 2; i++) {
+        tpair_t p;
+        tpair_new(&p, &cc, &sc, names[i]);
+        assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_OK);
+        tpair_free(&p);
+    }
+    net_tls_testcert_t other;
+    assert_int_equal(net_tls_testcert_make(&other, "localhost", NULL, false), NET_OK);
+    net_tls_config_t cc2 = {.ca_pem = other.ca_pem, .skip_name_check = true};
+    tpair_t p;
+    tpair_new(&p, &cc2, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_ETLS);
+    assert_non_null(strstr(net_tls_error(p.c), "verify"));
+    tpair_free(&p);
+    net_tls_testcert_dispose(&other);
+}
+
 static void test_client_certificate_required_when_server_has_a_ca(void **state)
 {
     (void)state;
@@ -458,6 +536,8 @@ int main(void)
         cmocka_unit_test(test_handshake_fed_one_byte_at_a_time),
         cmocka_unit_test(test_alpn_follows_server_preference),
         cmocka_unit_test(test_verification_failures_are_reported),
+        cmocka_unit_test(test_subject_alt_names_replace_the_name_check),
+        cmocka_unit_test(test_skip_name_check_still_verifies_the_chain),
         cmocka_unit_test(test_client_certificate_required_when_server_has_a_ca),
         cmocka_unit_test(test_close_notify_ends_the_peer_read),
         cmocka_unit_test(test_write_before_handshake_and_garbage_input),

@@ -3,7 +3,8 @@
  * with a streamed body and its echo, response trailers, two exchanges multiplexed on one
  * connection, request trailers, a Trailers-Only answer (head with end), a stream reset by the server (502), a
  * refused connection (503), a caller that takes response bytes later (on_data returning 0, then
- * proxy_h2x_resume), a cancelled exchange (no callback after), and a graceful pool close.
+ * proxy_h2x_resume), a cancelled exchange (no callback after), a graceful pool close, and h2 over
+ * TLS by ALPN (pooled per TLS context, SNI and keepalive; no h2 from the server: 503).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "../../proxy/upstream_h2.h"
 #include "net/conn.h"
+#include "net/tls.h"
 
 /* ------------------------------------------------------------------------------------------- */
 /* The h2c server: /echo answers 200 and echoes the body, then trailers x-t: 1; /only answers
@@ -160,13 +162,20 @@ static bool call_ended(void *arg)
     return ((call_t *)arg)->ended;
 }
 
-static proxy_h2x_t *start(call_t *c, const char *path, bool end_stream, int p)
+static proxy_h2x_t *start_ep(call_t *c, const char *path, bool end_stream,
+                             const proxy_endpoint_t *ep)
 {
     memset(c, 0, sizeof *c);
     net_h2_header_t h[] = {NET_H2_HDR(":method", "POST"), NET_H2_HDR(":scheme", "http"),
                            NET_H2_HDR(":authority", "a"), NET_H2_HDR(":path", path)};
-    c->x = proxy_h2x_start(pool, "127.0.0.1", (uint16_t)p, h, 4, end_stream, &cbs, c);
+    c->x = proxy_h2x_start(pool, ep, h, 4, end_stream, &cbs, c);
     return c->x;
+}
+
+static proxy_h2x_t *start(call_t *c, const char *path, bool end_stream, int p)
+{
+    proxy_endpoint_t ep = {.host = "127.0.0.1", .port = (uint16_t)p, .h2c = 1};
+    return start_ep(c, path, end_stream, &ep);
 }
 
 static int setup(void **state)
@@ -340,10 +349,78 @@ static void test_late_taker_and_cancel(void **state)
     assert_false(b.ended);
 }
 
+/* h2 over TLS (ALPN h2) to the same server code behind a TLS listener: exchanges share a
+ * connection only when made with the same TLS context, SNI and keepalive; a client context that
+ * does not offer h2 gets no protocol from the h2-only server and the exchange fails with 503. */
+static void test_tls_upstream_by_alpn_and_pool_identity(void **state)
+{
+    (void)state;
+    net_tls_testcert_t cert;
+    assert_int_equal(net_tls_testcert_make(&cert, "up.test", "DNS:up.test", false), NET_OK);
+    static const char *const h2[] = {"h2", NULL}, *const h1[] = {"http/1.1", NULL};
+    int err;
+    net_tls_config_t tc = {.cert_pem = cert.cert_pem, .key_pem = cert.key_pem, .alpn = h2};
+    net_tls_ctx_t *sctx = net_tls_ctx_new(true, &tc, &err);
+    net_tls_config_t cc = {.ca_pem = cert.ca_pem, .alpn = h2};
+    net_tls_ctx_t *cctx = net_tls_ctx_new(false, &cc, &err);
+    net_tls_ctx_t *cctx2 = net_tls_ctx_new(false, &cc, &err);
+    cc.alpn = h1;
+    net_tls_ctx_t *cctx_h1 = net_tls_ctx_new(false, &cc, &err);
+    assert_true(sctx && cctx && cctx2 && cctx_h1);
+    net_server_config_t sc;
+    net_server_config_default(&sc);
+    sc.listen = "127.0.0.1:0";
+    sc.tls = sctx;
+    sc.cb = (net_h2_callbacks_t){.on_headers = srv_headers, .on_data = srv_data,
+                                 .on_end = srv_end};
+    net_server_t *tsrv = net_server_new(&loop, &sc, &err);
+    assert_non_null(tsrv);
+    proxy_endpoint_t ep = {.host = "127.0.0.1", .port = (uint16_t)net_server_port(tsrv), .h2c = 1,
+                           .tls = cctx, .sni = "up.test"};
+    uint64_t c0, s0, c1, s1;
+    proxy_h2pool_counts(pool, &c0, &s0);
+    call_t a;
+    for (int i = 0; i < 2; i++) { /* the second one on the pooled connection */
+        assert_non_null(start_ep(&a, "/echo", false, &ep));
+        assert_int_equal(proxy_h2x_write(a.x, "over tls", 8), NET_OK);
+        proxy_h2x_end(a.x, NULL, 0);
+        run_until(call_ended, &a);
+        assert_int_equal(a.status, 200);
+        assert_string_equal(a.body, "over tls");
+        assert_string_equal(a.trailer, "1");
+    }
+    proxy_h2pool_counts(pool, &c1, &s1);
+    assert_int_equal(c1 - c0, 1);
+    /* another context, another SNI, keepalive: each a connection of its own */
+    proxy_endpoint_t other[3] = {ep, ep, ep};
+    other[0].tls = cctx2;
+    other[1].sni = "UP.test";
+    other[2].ka_idle_s = 30;
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(start_ep(&a, "/only", true, &other[i]));
+        run_until(call_ended, &a);
+        assert_int_equal(a.status, 200);
+    }
+    proxy_h2pool_counts(pool, &c1, &s1);
+    assert_int_equal(c1 - c0, 4);
+    /* no h2 offered: the server picks nothing, net/ refuses the connection */
+    ep.tls = cctx_h1;
+    assert_non_null(start_ep(&a, "/only", true, &ep));
+    run_until(call_ended, &a);
+    assert_int_equal(a.err_status, 503);
+    net_server_close(tsrv, false, NULL, NULL);
+    net_tls_ctx_release(sctx);
+    net_tls_ctx_release(cctx);
+    net_tls_ctx_release(cctx2);
+    net_tls_ctx_release(cctx_h1);
+    net_tls_testcert_dispose(&cert);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_echo_with_trailers_and_multiplexing),
+        cmocka_unit_test(test_tls_upstream_by_alpn_and_pool_identity),
         cmocka_unit_test(test_trailers_only_and_reset),
         cmocka_unit_test(test_refused_connection_is_503),
         cmocka_unit_test(test_late_taker_and_cancel),

@@ -31,6 +31,13 @@ typedef struct net_tls_config {
      * verifies client certificates. */
     const char *ca_pem, *ca_file;
     bool insecure_skip_verify; /* client: accept any server certificate (tests only) */
+    /* Client: verify the chain but not the name (the peer name is still sent as SNI). */
+    bool skip_name_check;
+    /* Client: the server certificate must carry one of these subjectAltNames, instead of matching
+     * the peer name: a DNS name (the certificate's wildcards apply), an IP literal, or a URI (any
+     * entry with "://", compared whole, e.g. a SPIFFE ID). NULL-terminated; NULL: the peer name is
+     * checked. The subject's common name is never used. */
+    const char *const *verify_names;
     /* ALPN protocol names in preference order, NULL-terminated. NULL means {"h2", NULL}. A server
      * picks its most preferred protocol that the client offers; a client that offers ALPN and gets
      * none back is still connected (net_tls_alpn returns NULL). */

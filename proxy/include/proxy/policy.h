@@ -133,6 +133,12 @@ int proxy_policy_on_upstream(const proxy_policy_req_t *req, const proxy_policy_r
                              const proxy_endpoint_t *ep, proxy_headers_t *h, const char **host,
                              net_tls_ctx_t **tls, const char **sni);
 
+/* Applies the effective backend_http, backend_tcp and backend_tls policies of |res| to the
+ * connection settings of |ep| (call after proxy_policy_on_upstream): the HTTP version (HTTP1
+ * clears ep->h2c, HTTP2 sets it), the connect timeout, TCP keepalive, the request timeout, and
+ * with backend TLS and HTTP/2 the context that offers h2 by ALPN. Borrows both. */
+void proxy_policy_upstream_conn(const proxy_policy_result_t *res, proxy_endpoint_t *ep);
+
 /* Returns: the name of the Backend kind the proxy does not serve ("ai", "mcp", "a2a", "aws",
  * "guardrail", "model_router"), or NULL when served. Borrows both. */
 const char *proxy_policy_backend_unserved(const proxy_snapshot_t *s,

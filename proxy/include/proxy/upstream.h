@@ -23,13 +23,21 @@ extern "C" {
 typedef struct proxy_endpoint {
     char host[256]; /* IP literal (from a Workload) or a name (static / inline backends) */
     uint16_t port;
-    /* The Service's port said kubernetes.io/h2c (HTTP2) or grpc: the upstream speaks h2c
-     * (http.c then forwards over upstream_h2.c). */
+    /* The upstream speaks HTTP/2 (http.c then forwards over upstream_h2.c): h2c in plaintext,
+     * h2 by ALPN over TLS. resolve sets it when the Service's port says kubernetes.io/h2c (HTTP2)
+     * or grpc; a backend_http policy's version overrides it (proxy_policy_upstream_conn). */
     int h2c;
     /* Backend TLS (proxy/policy.h): the client context (borrowed from the snapshot) and the SNI
      * (NULL: |host|). NULL context: plaintext. Set by the HTTP layer, never by resolve. */
     struct net_tls_ctx *tls;
     const char *sni;
+    /* backend_tcp and backend_http policies (proxy_policy_upstream_conn), 0 when not set: the
+     * connect timeout (0: proxy_options_t.upstream_connect_timeout_ms), TCP keepalive (first
+     * probe after |ka_idle_s|, 0 = off; then every |ka_interval_s|; |ka_probes| unanswered drop
+     * the connection), and the per-try request timeout (replaces the route's backendRequest). */
+    uint64_t connect_timeout_ms;
+    uint32_t ka_idle_s, ka_interval_s, ka_probes;
+    uint64_t request_timeout_ms;
 } proxy_endpoint_t;
 
 /* Resolves one RouteBackend to one endpoint (round-robin over a Service's endpoints, using |lb|).
