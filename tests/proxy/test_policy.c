@@ -1067,6 +1067,13 @@ static void job_setup(void *world, void *arg)
         rule("direct", 0, L1, "prefix:/direct", B),
         rule("hostrw", 0, L1, "prefix:/hostrw", B),
         rule("cors", 0, L1, "prefix:/cors", B),
+        rule("rbac", 0, L1, "prefix:/rbac", B),
+        traffic("rbac", "route:default/rbac",
+                tp_rbac("request.headers['x-user'] == 'alice'", "request.method == 'DELETE'",
+                        "source.address == '127.0.0.1'"),
+                false),
+        /* connections from 127.0.0.2 are refused before any byte is read */
+        netauth("net", "gw:default/gw", 0, NULL, "source.address == '127.0.0.2'"),
         traffic("cors-auth", "route:default/cors", tp_basic(0, HTPASSWD), false),
         rule("tls", 0, L1, "prefix:/tls", "be:default/secure"),
         rule("badca", 0, L1, "prefix:/badca", "be:default/badca"),
@@ -1243,6 +1250,43 @@ static void test_basic_and_api_key_authentication(void **state)
     tu_resp_free(&r);
     curl(&r, "/qkey?api_key=k-999", NULL);
     assert_int_equal(r.status, 401);
+    tu_resp_free(&r);
+}
+
+/* CEL authorization with curl over HTTP/1.1 and h2c, and network authorization closing the
+ * connection of a refused source address (curl --interface picks it). */
+static void test_authorization_with_curl(void **state)
+{
+    (void)state;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    curl(&r, "/rbac", "-H 'x-user: alice'");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(tu_jheader(&r, "x-user"), "alice");
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "-H 'x-user: bob'");
+    assert_int_equal(r.status, 403);
+    assert_string_equal(r.body, "RBAC: access denied\n");
+    tu_resp_free(&r);
+    curl(&r, "/rbac", NULL);
+    assert_int_equal(r.status, 403);
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "-X DELETE -H 'x-user: alice'");
+    assert_int_equal(r.status, 403);
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "--http2-prior-knowledge -H 'x-user: alice'");
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "--http2-prior-knowledge -H 'x-user: eve'");
+    assert_int_equal(r.status, 403);
+    tu_resp_free(&r);
+    /* network authorization: 127.0.0.2 gets its connection closed, with no response at all */
+    curl(&r, "/hdr", "--interface 127.0.0.2");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.headers, "");
+    tu_resp_free(&r);
+    curl(&r, "/hdr", "--interface 127.0.0.1");
+    assert_int_equal(r.status, 200);
     tu_resp_free(&r);
 }
 
@@ -1434,6 +1478,7 @@ int main(void)
         cmocka_unit_test(test_jwt_authentication),
         cmocka_unit_test(test_basic_and_api_key_authentication),
         cmocka_unit_test(test_local_rate_limit_answers_429),
+        cmocka_unit_test(test_authorization_with_curl),
         cmocka_unit_test(test_traffic_policies_feed_the_route_filters),
         cmocka_unit_test(test_cors_policy_answers_preflights_before_authentication),
         cmocka_unit_test(test_timeout_policy_answers_504),
