@@ -312,7 +312,8 @@ static int compile_rules(pol_t *p, char *reason, size_t cap)
             const char *fn = proxy_cel_unsupported(p->rules[k]);
             if (fn && !p->warn[0])
                 snprintf(p->warn, sizeof p->warn,
-                         "%s: %s.%s[%zu]: function '%s' is not supported by this proxy: the rule "
+                         "%.100s: %s.%s[%zu]: function '%.40s' is not supported by this proxy: the "
+                         "rule "
                          "is an error at every request (%s)",
                          p->who, r.what, names[l], i, fn,
                          l == 1 ? "the request is denied" : "it never matches");
@@ -1250,7 +1251,7 @@ static bool rules_allow(const pol_t *const *ps, size_t n, const proxy_cel_activa
             proxy_cel_result_t r =
                 proxy_cel_eval_bool(ps[i]->rules[ps[i]->nallow + k], a, err, sizeof err);
             if (r != PROXY_CEL_FALSE) {
-                snprintf(why, cap, "%s: deny[%zu] %s%s", ps[i]->who, k,
+                snprintf(why, cap, "%.120s: deny[%zu] %s%.120s", ps[i]->who, k,
                          r == PROXY_CEL_TRUE ? "holds" : "failed: ", r == PROXY_CEL_TRUE ? "" : err);
                 return false;
             }
@@ -1260,7 +1261,7 @@ static bool rules_allow(const pol_t *const *ps, size_t n, const proxy_cel_activa
             proxy_cel_result_t r = proxy_cel_eval_bool(
                 ps[i]->rules[ps[i]->nallow + ps[i]->ndeny + k], a, err, sizeof err);
             if (r != PROXY_CEL_TRUE) {
-                snprintf(why, cap, "%s: require[%zu] %s%s", ps[i]->who, k,
+                snprintf(why, cap, "%.120s: require[%zu] %s%.120s", ps[i]->who, k,
                          r == PROXY_CEL_FALSE ? "does not hold" : "failed: ",
                          r == PROXY_CEL_FALSE ? "" : err);
                 return false;
