@@ -995,6 +995,17 @@ static void test_fuzz_seeds_round_trip(void **state)
         {"backend_header", 0,
          backend("bh", "svc:default/s.default.svc.cluster.local", bps_header("x", "z"))},
         {"timeout", 6, traffic("t", "route:default/a", tp_timeout_ms(1500), false)},
+        {"authorization", 0,
+         traffic("z", "route:default/a",
+                 tp_rbac("request.headers['x'] == 'y' || source.port > 1024",
+                         "request.path.matches('^/adm')", "has(request.headers.host)"),
+                 false)},
+        {"authorization_jwt", 1,
+         traffic("z", "gw:default/gw", tp_rbac("jwt.sub == 'u' && 'api' in [jwt.aud]", NULL, NULL),
+                 false)},
+        {"ext_authz", 0, traffic("x", "route:default/a", tp_ext_authz(2, 503), false)},
+        {"network_authorization", 0,
+         netauth("n", "gw:default/gw", 80, "source.address.startsWith('10.')", "source.port < 2")},
     };
     const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
