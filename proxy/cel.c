@@ -492,7 +492,7 @@ static void next(parser_t *p)
     static const struct {
         char a, b;
         int t;
-    } two[] = {{'<', '=', T_LE}, {'>', '=', T_GE}, {'=', '=', T_EQ},
+    } two[] = {{'<', '=', T_LE}, {'>', '=', T_GE},  {'=', '=', T_EQ},
                {'!', '=', T_NE}, {'&', '&', T_AND}, {'|', '|', T_OR}};
     for (size_t i = 0; i < sizeof two / sizeof two[0]; i++)
         if (c == two[i].a && d == two[i].b) {
@@ -672,20 +672,13 @@ static const struct {
     int fn;
     int8_t global_args, method_args; /* -1: not callable that way */
 } FUNCS[] = {
-    {"size", FN_SIZE, 1, 0},
-    {"startsWith", FN_STARTS, -1, 1},
-    {"endsWith", FN_ENDS, -1, 1},
-    {"contains", FN_CONTAINS, -1, 1},
-    {"matches", FN_MATCHES, 2, 1},
-    {"lowerAscii", FN_LOWER, -1, 0},
-    {"upperAscii", FN_UPPER, -1, 0},
-    {"string", FN_STRING, 1, -1},
-    {"int", FN_INT, 1, -1},
-    {"uint", FN_UINT, 1, -1},
-    {"double", FN_DOUBLE, 1, -1},
-    {"exists", FN_EXISTS, -1, 2},
-    {"all", FN_ALL, -1, 2},
-    {"exists_one", FN_EXISTS_ONE, -1, 2},
+    {"size", FN_SIZE, 1, 0},         {"startsWith", FN_STARTS, -1, 1},
+    {"endsWith", FN_ENDS, -1, 1},    {"contains", FN_CONTAINS, -1, 1},
+    {"matches", FN_MATCHES, 2, 1},   {"lowerAscii", FN_LOWER, -1, 0},
+    {"upperAscii", FN_UPPER, -1, 0}, {"string", FN_STRING, 1, -1},
+    {"int", FN_INT, 1, -1},          {"uint", FN_UINT, 1, -1},
+    {"double", FN_DOUBLE, 1, -1},    {"exists", FN_EXISTS, -1, 2},
+    {"all", FN_ALL, -1, 2},          {"exists_one", FN_EXISTS_ONE, -1, 2},
 };
 
 /* A call of |name| at |col|: target |target| (-1 for a global call), arguments parsed here. */
@@ -747,8 +740,7 @@ static int32_t parse_call(parser_t *p, const char *name, uint32_t col, int32_t t
         }
         int code;
         PCRE2_SIZE off;
-        pcre2_code *c =
-            pcre2_compile((PCRE2_SPTR)re->lit.s, re->lit.n, 0, &code, &off, NULL);
+        pcre2_code *c = pcre2_compile((PCRE2_SPTR)re->lit.s, re->lit.n, 0, &code, &off, NULL);
         if (!c) {
             PCRE2_UCHAR msg[120];
             pcre2_get_error_message(code, msg, sizeof msg);
@@ -1156,8 +1148,8 @@ static val_t *vals_reserve(ectx_t *x, size_t n)
 
 static const char *kind_name(const val_t *v)
 {
-    static const char *const names[] = {"error", "null", "bool", "int",  "uint",
-                                        "double", "string", "list", "map", "json", "map"};
+    static const char *const names[] = {"error",  "null", "bool", "int",  "uint", "double",
+                                        "string", "list", "map",  "json", "map"};
     if (v->k == K_JSON)
         return json_is_array(v->j) ? "list" : "map";
     return names[v->k];
@@ -1352,8 +1344,8 @@ static size_t map_len(ectx_t *x, const val_t *m)
     if (m->k == K_JSON)
         return json_object_size(m->j);
     size_t n = 0; /* a request variable: its fields present */
-    static const char *const req[] = {"method", "path", "host", "scheme", "uri", "pathAndQuery",
-                                      "headers"};
+    static const char *const req[] = {"method", "path",         "host",   "scheme",
+                                      "uri",    "pathAndQuery", "headers"};
     static const char *const src[] = {"address", "port"};
     val_t tmp;
     if (m->obj == OBJ_HEADERS) {
@@ -1387,7 +1379,8 @@ static bool map_key_at(const val_t *m, size_t i, void **iter, val_t *out)
     }
     if (m->k != K_JSON)
         return false;
-    *iter = i == 0 ? json_object_iter((json_t *)m->j) : json_object_iter_next((json_t *)m->j, *iter);
+    *iter =
+        i == 0 ? json_object_iter((json_t *)m->j) : json_object_iter_next((json_t *)m->j, *iter);
     if (!*iter)
         return false;
     const char *k = json_object_iter_key(*iter);
@@ -1498,8 +1491,8 @@ static val_t eval_bin(ectx_t *x, const node_t *n)
     val_t b = eval(x, n->b);
     if (b.k == K_ERR)
         return b;
-    static const char *const opname[] = {"+", "-", "*", "/", "%", "==", "!=", "<", "<=",
-                                         ">", ">=", "in"};
+    static const char *const opname[] = {
+        "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "in"};
     switch (n->op) {
     case OP_EQ:
     case OP_NE: {
@@ -1523,7 +1516,10 @@ static val_t eval_bin(ectx_t *x, const node_t *n)
             c = (int)a.b - (int)b.b;
         else
             return no_overload(x, opname[n->op], &a, &b);
-        return v_bool(n->op == OP_LT ? c < 0 : n->op == OP_LE ? c <= 0 : n->op == OP_GT ? c > 0 : c >= 0);
+        return v_bool(n->op == OP_LT   ? c < 0
+                      : n->op == OP_LE ? c <= 0
+                      : n->op == OP_GT ? c > 0
+                                       : c >= 0);
     }
     case OP_IN: {
         if (is_list(&b)) {
@@ -1700,7 +1696,9 @@ static val_t eval_call(ectx_t *x, const node_t *n)
     case FN_STARTS:
     case FN_ENDS:
     case FN_CONTAINS: {
-        const char *fn = n->op == FN_STARTS ? "startsWith" : n->op == FN_ENDS ? "endsWith" : "contains";
+        const char *fn = n->op == FN_STARTS ? "startsWith"
+                         : n->op == FN_ENDS ? "endsWith"
+                                            : "contains";
         if (s.k != K_STR || arg.k != K_STR)
             return no_overload(x, fn, &s, &arg);
         if (arg.n > s.n)
@@ -1821,8 +1819,7 @@ static val_t eval_call(ectx_t *x, const node_t *n)
                 if (!*end)
                     return (val_t){.k = K_DBL, .d = d};
             }
-            return v_err(x, "double(): \"%.*s\" is not a number", (int)(s.n > 64 ? 64 : s.n),
-                         s.s);
+            return v_err(x, "double(): \"%.*s\" is not a number", (int)(s.n > 64 ? 64 : s.n), s.s);
         }
         return no_overload(x, "double", &s, NULL);
     }
@@ -1839,7 +1836,8 @@ static val_t eval_comp(ectx_t *x, const node_t *n)
         return r;
     bool list = is_list(&r);
     if (!list && (!is_map(&r) || r.k == K_OBJ))
-        return v_err(x, "cannot iterate over a %s", r.k == K_OBJ ? "request variable" : kind_name(&r));
+        return v_err(x, "cannot iterate over a %s",
+                     r.k == K_OBJ ? "request variable" : kind_name(&r));
     if (x->nbind >= MAX_BINDS)
         return v_err(x, "too many nested comprehensions");
     size_t count = list ? list_len(&r) : map_len(x, &r), hits = 0;
@@ -1859,7 +1857,11 @@ static val_t eval_comp(ectx_t *x, const node_t *n)
         size_t mv = x->nv, mt = x->nt;
         val_t p = eval(x, n->b);
         if (p.k != K_BOOL && p.k != K_ERR)
-            p = v_err(x, "%s(): the predicate gave a %s, not a bool", n->op == FN_ALL ? "all" : n->op == FN_EXISTS ? "exists" : "exists_one", kind_name(&p));
+            p = v_err(x, "%s(): the predicate gave a %s, not a bool",
+                      n->op == FN_ALL      ? "all"
+                      : n->op == FN_EXISTS ? "exists"
+                                           : "exists_one",
+                      kind_name(&p));
         if (p.k == K_ERR) {
             if (first_err.k != K_ERR)
                 first_err = p; /* keep its message: scratch not released */
@@ -2106,11 +2108,12 @@ static void put_val(ectx_t *x, out_t *o, const val_t *v, int depth)
         put(o, "\"");
         break;
     case K_OBJ:
-        put(o, "<%s>", v->obj == OBJ_REQUEST   ? "request"
-                       : v->obj == OBJ_HEADERS ? "request.headers"
-                       : v->obj == OBJ_SOURCE  ? "source"
-                       : v->obj == OBJ_BASIC   ? "basicAuth"
-                                               : "apiKey");
+        put(o, "<%s>",
+            v->obj == OBJ_REQUEST   ? "request"
+            : v->obj == OBJ_HEADERS ? "request.headers"
+            : v->obj == OBJ_SOURCE  ? "source"
+            : v->obj == OBJ_BASIC   ? "basicAuth"
+                                    : "apiKey");
         break;
     default:
         if (is_list(v)) {

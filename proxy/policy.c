@@ -354,10 +354,12 @@ static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
                  p->who, p->tkind ? "traffic" : "backend",
                  allow ? "allowed (failureMode ALLOW)" : "denied (failureMode DENY)");
     } else if (p->tkind == TK(EXT_PROC)) {
-        bool open = pb->traffic->ext_proc->failure_mode ==
-                    AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN;
+        bool open =
+            pb->traffic->ext_proc->failure_mode ==
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN;
         snprintf(p->warn, sizeof p->warn,
-                 "%s: traffic.ext_proc: ext_proc is not enforced by this proxy; requests %s", p->who,
+                 "%s: traffic.ext_proc: ext_proc is not enforced by this proxy; requests %s",
+                 p->who,
                  open ? "pass unprocessed (failureMode FAIL_OPEN)"
                       : "are answered 500 (failureMode FAIL_CLOSED)");
     }
@@ -1251,8 +1253,9 @@ static bool rules_allow(const pol_t *const *ps, size_t n, const proxy_cel_activa
             proxy_cel_result_t r =
                 proxy_cel_eval_bool(ps[i]->rules[ps[i]->nallow + k], a, err, sizeof err);
             if (r != PROXY_CEL_FALSE) {
-                snprintf(why, cap, "%.120s: deny[%zu] %s%.120s", ps[i]->who, k,
-                         r == PROXY_CEL_TRUE ? "holds" : "failed: ", r == PROXY_CEL_TRUE ? "" : err);
+                snprintf(
+                    why, cap, "%.120s: deny[%zu] %s%.120s", ps[i]->who, k,
+                    r == PROXY_CEL_TRUE ? "holds" : "failed: ", r == PROXY_CEL_TRUE ? "" : err);
                 return false;
             }
         }
@@ -1279,8 +1282,8 @@ static bool rules_allow(const pol_t *const *ps, size_t n, const proxy_cel_activa
 }
 
 /* What the CEL rules of a request see. Borrows everything into |a| (|addr|: a buffer). */
-static void request_activation(const proxy_policy_req_t *q, proxy_cel_activation_t *a,
-                               char *addr, size_t cap)
+static void request_activation(const proxy_policy_req_t *q, proxy_cel_activation_t *a, char *addr,
+                               size_t cap)
 {
     memset(a, 0, sizeof *a);
     a->has_request = true;
@@ -1312,8 +1315,10 @@ static int do_ext_authz(const Agentgateway__Dev__Resource__TrafficPolicySpec__Ex
                         proxy_policy_result_t *out)
 {
     enum {
-        ALLOW = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW,
-        WITH_STATUS = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY_WITH_STATUS,
+        ALLOW =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW,
+        WITH_STATUS =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY_WITH_STATUS,
     };
     if ((int)x->failure_mode == ALLOW)
         return PROXY_OK;

@@ -95,10 +95,10 @@ static void check_rows(const row_t *rows, size_t n)
     assert_int_equal(bad, 0);
 }
 
-#define ROWS(...)                                \
-    do {                                         \
-        static const row_t r[] = {__VA_ARGS__};  \
-        check_rows(r, sizeof r / sizeof r[0]);   \
+#define ROWS(...)                               \
+    do {                                        \
+        static const row_t r[] = {__VA_ARGS__}; \
+        check_rows(r, sizeof r / sizeof r[0]);  \
     } while (0)
 
 static void test_literals(void **state)
@@ -107,7 +107,9 @@ static void test_literals(void **state)
     ROWS({"null", "null"}, {"true", "true"}, {"false", "false"}, {"42", "42"}, {"-7", "-7"},
          {"0x1F", "31"}, {"12u", "12u"}, {"1.5", "1.5"}, {"1e3", "1000"}, {"-2.5", "-2.5"},
          {"-9223372036854775808", "-9223372036854775808"}, {"\"a\\tb\"", "\"a\\x09b\""},
-         {"'single'", "\"single\""}, {"\"\\x41\\u00e9\\101\"", "\"A\xc3\xa9" "A\""},
+         {"'single'", "\"single\""},
+         {"\"\\x41\\u00e9\\101\"", "\"A\xc3\xa9"
+                                   "A\""},
          {"r\"a\\nb\"", "\"a\\\\nb\""}, {"\"\"\"tri\"ple\"\"\"", "\"tri\\\"ple\""},
          {"b\"bytes\"", "\"bytes\""}, {"[1, 'a', true,]", "[1, \"a\", true]"}, {"[]", "[]"},
          {"{'k': 1, 2: 'v'}", "{\"k\": 1, 2: \"v\"}"}, {"{}", "{}"},
@@ -117,8 +119,8 @@ static void test_literals(void **state)
 static void test_operators(void **state)
 {
     (void)state;
-    ROWS({"1 + 2 * 3", "7"}, {"(1 + 2) * 3", "9"}, {"7 / 2", "3"}, {"7 % 3", "1"},
-         {"-7 / 2", "-3"}, {"2u * 3u", "6u"}, {"1.5 * 2.0", "3"}, {"'a' + 'b'", "\"ab\""},
+    ROWS({"1 + 2 * 3", "7"}, {"(1 + 2) * 3", "9"}, {"7 / 2", "3"}, {"7 % 3", "1"}, {"-7 / 2", "-3"},
+         {"2u * 3u", "6u"}, {"1.5 * 2.0", "3"}, {"'a' + 'b'", "\"ab\""},
          {"[1] + [2, 3]", "[1, 2, 3]"}, {"1 == 1", "true"}, {"1 == 1u", "true"},
          {"1 == 1.0", "true"}, {"'1' == 1", "false"}, {"[1, 'a'] == [1, 'a']", "true"},
          {"{'a': 1} == {'a': 1}", "true"}, {"{'a': 1} != {'a': 2}", "true"}, {"2 < 10", "true"},
@@ -143,10 +145,9 @@ static void test_request_variables(void **state)
          {"has(request.headers.nope)", "false"}, {"source.address", "\"10.1.2.3\""},
          {"source.port", "40000"}, {"source.port > 1024", "true"}, {"jwt.sub", "\"alice\""},
          {"jwt.groups[1]", "\"ops\""}, {"'dev' in jwt.groups", "true"},
-         {"jwt.exp > 1600000000", "true"}, {"jwt.nested.level", "2.5"},
-         {"jwt.nested.ok", "true"}, {"jwt.nested.none == null", "true"},
-         {"has(jwt.nested)", "true"}, {"has(jwt.missing)", "false"},
-         {"basicAuth.username", "\"bob\""});
+         {"jwt.exp > 1600000000", "true"}, {"jwt.nested.level", "2.5"}, {"jwt.nested.ok", "true"},
+         {"jwt.nested.none == null", "true"}, {"has(jwt.nested)", "true"},
+         {"has(jwt.missing)", "false"}, {"basicAuth.username", "\"bob\""});
 }
 
 static void test_functions(void **state)
@@ -158,13 +159,12 @@ static void test_functions(void **state)
          {"request.path.contains('min/u')", "true"}, {"'abc'.contains('')", "true"},
          {"request.path.matches('^/admin/[a-z]+$')", "true"}, {"matches('abc', 'b')", "true"},
          {"'abc'.matches('^b')", "false"}, {"'MiXeD'.lowerAscii()", "\"mixed\""},
-         {"'MiXeD'.upperAscii()", "\"MIXED\""}, {"string(42)", "\"42\""},
-         {"string(7u)", "\"7\""}, {"string(1.25)", "\"1.25\""}, {"string(true)", "\"true\""},
-         {"int('-12')", "-12"}, {"int(3.9)", "3"}, {"int(5u)", "5"}, {"uint(5)", "5u"},
-         {"double(2)", "2"}, {"double('1.5')", "1.5"},
-         {"jwt.groups.exists(g, g == 'ops')", "true"}, {"jwt.groups.all(g, size(g) == 3)", "true"},
-         {"[1, 2, 3].exists_one(n, n > 2)", "true"}, {"[1, 2, 3].all(n, n > 1)", "false"},
-         {"{'a': 1, 'b': 2}.exists(k, k == 'b')", "true"},
+         {"'MiXeD'.upperAscii()", "\"MIXED\""}, {"string(42)", "\"42\""}, {"string(7u)", "\"7\""},
+         {"string(1.25)", "\"1.25\""}, {"string(true)", "\"true\""}, {"int('-12')", "-12"},
+         {"int(3.9)", "3"}, {"int(5u)", "5"}, {"uint(5)", "5u"}, {"double(2)", "2"},
+         {"double('1.5')", "1.5"}, {"jwt.groups.exists(g, g == 'ops')", "true"},
+         {"jwt.groups.all(g, size(g) == 3)", "true"}, {"[1, 2, 3].exists_one(n, n > 2)", "true"},
+         {"[1, 2, 3].all(n, n > 1)", "false"}, {"{'a': 1, 'b': 2}.exists(k, k == 'b')", "true"},
          {"jwt.nested.exists(k, k == 'ok')", "true"},
          {"[[1, 2], [3]].exists(l, l.exists(n, n == 3))", "true"});
 }
@@ -179,7 +179,8 @@ static void test_error_absorption(void **state)
          {"request.headers['missing'] == 'x' || true", "true"},
          {"true && request.headers['missing'] == 'x'", "error: no such key 'missing'"},
          {"request.headers['missing'] == 'x' || false", "error: no such key 'missing'"},
-         {"1 / 0 == 1 || 2 == 2", "true"}, {"[1, 1 / 0].exists(n, n == 1)", "error: division by zero"},
+         {"1 / 0 == 1 || 2 == 2", "true"},
+         {"[1, 1 / 0].exists(n, n == 1)", "error: division by zero"},
          {"[1, 0].exists(n, 1 / n == 1)", "true"}, {"[0, 1].exists(n, 1 / n == 1)", "true"},
          {"[0, 2].exists(n, 1 / n == 1)", "error: division by zero"},
          {"[0, 2].all(n, n > 5 && 1 / n == 1)", "false"});
@@ -194,10 +195,12 @@ static void test_evaluation_errors(void **state)
          {"apiKey.key", "error: no such variable 'apiKey'"},
          {"1 + 'a'", "error: no such overload: int + string"},
          {"9223372036854775807 + 1", "error: integer overflow"},
-         {"-9223372036854775808 - 1", "error: integer overflow"}, {"1 / 0", "error: division by zero"},
-         {"5 % 0", "error: modulus by zero"}, {"0u - 1u", "error: unsigned integer overflow"},
-         {"[1][3]", "error: index 3 out of range"}, {"1 < 'a'", "error: no such overload: int < string"},
-         {"!1", "error: no such overload: !(int)"}, {"1 ? 2 : 3", "error: no such overload: ?:(int)"},
+         {"-9223372036854775808 - 1", "error: integer overflow"},
+         {"1 / 0", "error: division by zero"}, {"5 % 0", "error: modulus by zero"},
+         {"0u - 1u", "error: unsigned integer overflow"}, {"[1][3]", "error: index 3 out of range"},
+         {"1 < 'a'", "error: no such overload: int < string"},
+         {"!1", "error: no such overload: !(int)"},
+         {"1 ? 2 : 3", "error: no such overload: ?:(int)"},
          {"int('12x')", "error: int(): \"12x\" is not a number"},
          {"uint(-1)", "error: uint(): -1 out of range"},
          {"int(1e300)", "error: int(): 1e+300 out of range"},
@@ -238,7 +241,8 @@ static void test_compile_errors_name_the_column(void **state)
 {
     (void)state;
     ROWS({"request.method == (", "compile: col 20: unexpected end of expression"},
-         {"(1 + 2", "compile: col 7: expected ')'"}, {"1 +", "compile: col 4: unexpected end of expression"},
+         {"(1 + 2", "compile: col 7: expected ')'"},
+         {"1 +", "compile: col 4: unexpected end of expression"},
          {"a b", "compile: col 3: unexpected token after the expression"},
          {"'open", "compile: col 1: unterminated string"},
          {"\"a\\qb\"", "compile: col 3: invalid escape '\\q'"},
@@ -255,11 +259,14 @@ static void test_compile_errors_name_the_column(void **state)
          {"1.string()", "compile: col 3: string() is not a method"},
          {"[1].exists(1, true)", "compile: col 12: exists() needs a variable name first"},
          {"'a'.matches(request.path)", "compile: col 21: matches() needs a string literal pattern"},
-         {"'a'.matches('(')", "compile: col 13: regex does not compile at offset 1: missing closing "
-                              "parenthesis"},
-         {"a.", "compile: col 3: expected a field name after '.'"}, {"", "compile: col 1: unexpected end of expression"},
+         {"'a'.matches('(')",
+          "compile: col 13: regex does not compile at offset 1: missing closing "
+          "parenthesis"},
+         {"a.", "compile: col 3: expected a field name after '.'"},
+         {"", "compile: col 1: unexpected end of expression"},
          {"[1, 2", "compile: col 6: expected ']'"}, {"{'a' 1}", "compile: col 6: expected ':'"},
-         {"x in", "compile: col 5: unexpected end of expression"}, {"in", "compile: col 1: unexpected 'in'"},
+         {"x in", "compile: col 5: unexpected end of expression"},
+         {"in", "compile: col 1: unexpected 'in'"},
          {"\"a\nb\"", "compile: col 1: newline in string"});
 }
 

@@ -62,7 +62,7 @@ typedef struct proxy_cel_activation {
     bool has_request; /* false: "request" is not a variable (network authorization) */
     /* source.address ("127.0.0.1", "::1") and source.port */
     const char *source_address;
-    int source_port; /* < 0: none */
+    int source_port;        /* < 0: none */
     const json_t *jwt;      /* jwt.<claim>: the claims of the token the JWT policy validated */
     const char *basic_user; /* basicAuth.username */
     const char *api_key;    /* apiKey.key */
