@@ -826,10 +826,10 @@ static void job_netauth(void *world, void *arg)
             tu_strdup("source.address == '127.0.0.3'"));
     const ir_policy_t *po = ir_policy_new(p, "default/gw", NULL);
     const ir_listener_t *lo = ir_listener_new(l, "default/gw", NULL);
-    const ir_obj_t *objs[] = {tu_bind("9002/default/gw", 9002), lo ? ir_listener_obj(lo) : NULL,
-                              tcp_route("na", "default/gw.na", "",
-                                        "svc:default/echo.default.svc.cluster.local:7=1"),
-                              po ? ir_policy_obj(po) : NULL, NULL};
+    const ir_obj_t *objs[] = {
+        tu_bind("9002/default/gw", 9002), lo ? ir_listener_obj(lo) : NULL,
+        tcp_route("na", "default/gw.na", "", "svc:default/echo.default.svc.cluster.local:7=1"),
+        po ? ir_policy_obj(po) : NULL, NULL};
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
     if (w->rc == PROXY_OK)
         w->rc = proxy_listen(w->proxy, "9002/default/gw", "127.0.0.1:0", port);
@@ -842,7 +842,8 @@ static int tcp_connect_from(const char *src, int port)
     struct sockaddr_in me = {.sin_family = AF_INET};
     inet_pton(AF_INET, src, &me.sin_addr);
     assert_int_equal(bind(s, (struct sockaddr *)&me, sizeof me), 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof sa), 0);
     return s;

@@ -640,7 +640,8 @@ static const ir_obj_t *netauth(const char *key, const char *target, uint32_t por
     p->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND;
     p->frontend = ir_pb_alloc(sizeof *p->frontend);
     agentgateway__dev__resource__frontend_policy_spec__init(p->frontend);
-    p->frontend->kind_case = AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_NETWORK_AUTHORIZATION;
+    p->frontend->kind_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_NETWORK_AUTHORIZATION;
     Agentgateway__Dev__Resource__FrontendPolicySpec__NetworkAuthorization *na =
         ir_pb_alloc(sizeof *na);
     agentgateway__dev__resource__frontend_policy_spec__network_authorization__init(na);
@@ -693,11 +694,13 @@ static void test_authorization_rules_allow_deny_require(void **state)
     char why[512];
     const ir_obj_t *o[] = {
         /* an allow list: only alice */
-        traffic("allow", "route:default/a/r0", tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL), false),
+        traffic("allow", "route:default/a/r0",
+                tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL), false),
         /* a deny rule and a require rule */
-        traffic("deny", "route:default/a/r1",
-                tp_rbac(NULL, "request.headers['x-block'] == '1'", "source.address.startsWith('10.')"),
-                false),
+        traffic(
+            "deny", "route:default/a/r1",
+            tp_rbac(NULL, "request.headers['x-block'] == '1'", "source.address.startsWith('10.')"),
+            false),
         NULL};
     assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
@@ -741,8 +744,8 @@ static void test_authorization_sees_jwt_claims_and_basic_user(void **state)
         traffic("rbac", "route:default/a/r0",
                 tp_rbac("jwt.sub == 'alice' && 'admin' in jwt.roles", NULL, NULL), false),
         traffic("basic", "route:default/a/r1", tp_basic(0, HTPASSWD), false),
-        traffic("rbac-basic", "route:default/a/r1", tp_rbac(NULL, "basicAuth.username == 'alice'", NULL),
-                false),
+        traffic("rbac-basic", "route:default/a/r1",
+                tp_rbac(NULL, "basicAuth.username == 'alice'", NULL), false),
         NULL};
     assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
@@ -759,9 +762,10 @@ static void test_authorization_sees_jwt_claims_and_basic_user(void **state)
     /* basic authentication first (401), then the rule on the user it accepted (403) */
     assert_int_equal(authz(s, "/a1", NULL, 0, NULL), 401);
     /* "alice:open sesame" */
-    assert_int_equal(
-        authz(s, "/a1", HDRS(NET_H2_HDR("authorization", "Basic YWxpY2U6b3BlbiBzZXNhbWU=")), 1, NULL),
-        403);
+    assert_int_equal(authz(s, "/a1",
+                           HDRS(NET_H2_HDR("authorization", "Basic YWxpY2U6b3BlbiBzZXNhbWU=")), 1,
+                           NULL),
+                     403);
     proxy_snapshot_release(s);
     proxy_config_free(cfg);
 }
@@ -769,10 +773,10 @@ static void test_authorization_sees_jwt_claims_and_basic_user(void **state)
 static void test_authorization_rules_compile_or_reject(void **state)
 {
     (void)state;
-    reject_with(traffic("bad-cel", "route:default/a",
-                        tp_rbac("true", "request.method == (", NULL), false),
-                "policy/bad-cel: traffic.authorization.deny[0]: col 20: unexpected end of "
-                "expression");
+    reject_with(
+        traffic("bad-cel", "route:default/a", tp_rbac("true", "request.method == (", NULL), false),
+        "policy/bad-cel: traffic.authorization.deny[0]: col 20: unexpected end of "
+        "expression");
     reject_with(netauth("bad-net", "gw:default/gw", 0, "source.address = '1'", NULL),
                 "policy/bad-net: frontend.network_authorization.allow[0]: col 16: unexpected "
                 "character '='");
@@ -803,19 +807,20 @@ static void test_ext_authz_and_ext_proc_fail_closed(void **state)
     (void)state;
     enum {
         DENY = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY,
-        ALLOW = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW,
+        ALLOW =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW,
         WITH_STATUS =
             AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY_WITH_STATUS,
-        CLOSED = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_CLOSED,
+        CLOSED =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_CLOSED,
         OPEN = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN,
     };
     proxy_config_t *cfg = base_config();
     char why[512];
-    const ir_obj_t *o[] = {traffic("xa-deny", "route:default/a/r0", tp_ext_authz(DENY, 0), false),
-                           traffic("xa-allow", "route:default/a/r1", tp_ext_authz(ALLOW, 0), false),
-                           traffic("xa-status", "route:default/c", tp_ext_authz(WITH_STATUS, 503),
-                                   false),
-                           NULL};
+    const ir_obj_t *o[] = {
+        traffic("xa-deny", "route:default/a/r0", tp_ext_authz(DENY, 0), false),
+        traffic("xa-allow", "route:default/a/r1", tp_ext_authz(ALLOW, 0), false),
+        traffic("xa-status", "route:default/c", tp_ext_authz(WITH_STATUS, 503), false), NULL};
     assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
     assert_int_equal(authz(s, "/a0", NULL, 0, NULL), 403);
@@ -1055,29 +1060,21 @@ static void job_setup(void *world, void *arg)
     tk_jwks(TK_RSA1, "r1", TK_EC1, "e1", jwks, sizeof jwks);
     const char *B = "be:default/plain";
     const ir_obj_t *objs[] = {
-        tu_bind("80/default/gw", 80),
-        named_listener(L1, "http", ""),
+        tu_bind("80/default/gw", 80), named_listener(L1, "http", ""),
         tu_static_backend("default/plain", "127.0.0.1", w->plain.port),
         tu_static_backend("default/secure", "127.0.0.1", w->tls.port),
         tu_static_backend("default/badca", "127.0.0.1", w->tls.port),
-        ai_backend("default/llm", false),
-        ai_backend("default/tools", true),
+        ai_backend("default/llm", false), ai_backend("default/tools", true),
         inline_backend("default/dyn", NULL, true),
         tu_static_backend("default/hole", "127.0.0.1", w->hole.port),
         rule("slow", 0, L1, "prefix:/slow", "be:default/hole"),
         traffic("slow", "route:default/slow", tp_timeout_ms(300), false),
-        rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"),
-        rule("jwt", 0, L1, "prefix:/jwt", B),
-        rule("jwtpass", 0, L1, "prefix:/jwtpass", B),
-        rule("basic", 0, L1, "prefix:/basic", B),
-        rule("key", 0, L1, "prefix:/key", B),
-        rule("qkey", 0, L1, "prefix:/qkey", B),
-        rule("rl", 0, L1, "prefix:/rl", B),
-        rule("bauth", 0, L1, "prefix:/bauth", B),
-        rule("hdr", 0, L1, "prefix:/hdr", B),
-        rule("direct", 0, L1, "prefix:/direct", B),
-        rule("hostrw", 0, L1, "prefix:/hostrw", B),
-        rule("cors", 0, L1, "prefix:/cors", B),
+        rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"), rule("jwt", 0, L1, "prefix:/jwt", B),
+        rule("jwtpass", 0, L1, "prefix:/jwtpass", B), rule("basic", 0, L1, "prefix:/basic", B),
+        rule("key", 0, L1, "prefix:/key", B), rule("qkey", 0, L1, "prefix:/qkey", B),
+        rule("rl", 0, L1, "prefix:/rl", B), rule("bauth", 0, L1, "prefix:/bauth", B),
+        rule("hdr", 0, L1, "prefix:/hdr", B), rule("direct", 0, L1, "prefix:/direct", B),
+        rule("hostrw", 0, L1, "prefix:/hostrw", B), rule("cors", 0, L1, "prefix:/cors", B),
         rule("rbac", 0, L1, "prefix:/rbac", B),
         traffic("rbac", "route:default/rbac",
                 tp_rbac("request.headers['x-user'] == 'alice'", "request.method == 'DELETE'",
@@ -1108,8 +1105,7 @@ static void job_setup(void *world, void *arg)
         NULL, /* hostrw */
         NULL, /* cors */
         backend("tls", "backend:default/secure", bps_tls(w->cert.ca_pem, "backend.test")),
-        backend("badca", "backend:default/badca", bps_tls(w->other.ca_pem, "backend.test")),
-        NULL};
+        backend("badca", "backend:default/badca", bps_tls(w->other.ca_pem, "backend.test")), NULL};
     size_t n = 0;
     while (objs[n])
         n++;
