@@ -857,6 +857,59 @@ static void test_ext_authz_and_ext_proc_fail_closed(void **state)
     proxy_config_free(cfg);
 }
 
+/* Backend-level authorization and ext_authz answer after the backendRef is chosen. */
+static void test_backend_authorization_and_ext_authz(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    bps_t *rb = bps(BK(AUTHORIZATION));
+    tp_tps_t *t = tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL);
+    rb->authorization = t->authorization;
+    t->authorization = NULL;
+    ir_pb_free(&t->base);
+    bps_t *xb = bps(BK(EXT_AUTHZ));
+    t = tp_ext_authz(0, 0);
+    xb->ext_authz = t->ext_authz;
+    t->ext_authz = NULL;
+    ir_pb_free(&t->base);
+    const ir_obj_t *o[] = {backend("brbac", "backend:default/b", rb),
+                           backend("bxa", "backend:default/z", xb), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    static proxy_policy_result_t pr;
+    const char *users[] = {"alice", "bob"};
+    for (int u = 0; u < 2; u++) {
+        net_h2_header_t h[] = {NET_H2_HDR("x-user", users[u])};
+        proxy_request_t req = {"GET", "/c", NULL, "other.example", h, 1};
+        proxy_route_match_t rm;
+        assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+        proxy_policy_req_t q = {
+            .snap = s, .rm = &rm, .method = "GET", .path = "/c", .headers = h, .nheaders = 1};
+        proxy_filters_t f;
+        int want[4] = {0, u ? 403 : 0, u ? 403 : 0, 403}; /* svc, b, b/sub, z */
+        for (size_t b = 0; b < 4; b++) {
+            proxy_filters_collect(rm.pb, NULL, &f);
+            assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+            assert_int_equal(pr.status, 0);
+            proxy_filters_collect(rm.pb, rm.pb->backends[b], &f);
+            assert_int_equal(proxy_policy_on_backend(&q, rm.pb->backends[b], &f, &pr), PROXY_OK);
+            assert_int_equal(pr.status, want[b]);
+            proxy_policy_result_dispose(&pr);
+        }
+    }
+    json_t *d = proxy_snapshot_dump(s);
+    json_t *w = json_object_get(d, "policy_warnings");
+    assert_int_equal(json_array_size(w), 1);
+    assert_string_equal(json_string_value(json_array_get(w, 0)),
+                        "policy/bxa: backend.ext_authz: ext_authz is not enforced by this proxy; "
+                        "requests are denied (failureMode DENY)");
+    json_decref(d);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
 static void test_network_authorization_per_bind(void **state)
 {
     (void)state;
@@ -1479,6 +1532,7 @@ int main(void)
         cmocka_unit_test(test_authorization_sees_jwt_claims_and_basic_user),
         cmocka_unit_test(test_authorization_rules_compile_or_reject),
         cmocka_unit_test(test_ext_authz_and_ext_proc_fail_closed),
+        cmocka_unit_test(test_backend_authorization_and_ext_authz),
         cmocka_unit_test(test_network_authorization_per_bind),
     };
     const struct CMUnitTest http[] = {
