@@ -13,6 +13,7 @@
  * TLS contexts: pooled connections keep theirs) is carried over, by reference, from the previous
  * snapshot's policy of the same key when its content hash did not change.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,23 @@ typedef struct pol {
 } pol_t;
 
 /* An effective set: per kind the winning policy and its level. */
+#define MAXAZ 16 /* authorization policies composed on one route or backendRef */
+
+/* Authorization policies do not replace each other: every one attached at any level composes,
+ * as in agentgateway ("composing avoids erasing a broader deny"). They are kept sorted by level
+ * (least specific first), then by policy. */
+typedef struct azlist {
+    const pol_t *p[MAXAZ];
+    int8_t l[MAXAZ];
+    uint8_t n;
+    bool over; /* more than MAXAZ: the request is denied */
+} azlist_t;
+
 typedef struct set {
     const pol_t *t[NKINDS];
     const pol_t *b[NKINDS];
     int8_t tl[NKINDS], bl[NKINDS];
+    azlist_t taz, baz; /* traffic and backend authorization, composed */
 } set_t;
 
 /* INVARIANTS
@@ -535,8 +549,38 @@ static bool beats(const pol_t *p, int lvl, const pol_t *cur, int curlvl)
     return lvl > curlvl;
 }
 
+/* Inserts |p| at |lvl| in order (level, then inline after attached, then position). */
+static void az_add(azlist_t *a, const pol_t *p, int lvl)
+{
+    size_t i = 0;
+    for (; i < a->n; i++) {
+        if (a->p[i] == p)
+            return;
+        int c = (a->l[i] > lvl) - (a->l[i] < lvl);
+        if (!c)
+            c = (a->p[i]->backend != NULL) - (p->backend != NULL);
+        if (!c)
+            c = ((uintptr_t)a->p[i] > (uintptr_t)p) - ((uintptr_t)a->p[i] < (uintptr_t)p);
+        if (c > 0)
+            break;
+    }
+    if (a->n == MAXAZ) {
+        a->over = true;
+        return;
+    }
+    memmove(&a->p[i + 1], &a->p[i], (a->n - i) * sizeof a->p[0]);
+    memmove(&a->l[i + 1], &a->l[i], (a->n - i) * sizeof a->l[0]);
+    a->p[i] = p;
+    a->l[i] = (int8_t)lvl;
+    a->n++;
+}
+
 static void consider(set_t *st, const pol_t *p, int lvl, bool traffic_too)
 {
+    if (traffic_too && p->tkind == TK(AUTHORIZATION))
+        az_add(&st->taz, p, lvl);
+    if (p->bkind == BK(AUTHORIZATION))
+        az_add(&st->baz, p, lvl);
     if (traffic_too && p->tkind && beats(p, lvl, st->t[p->tkind], st->tl[p->tkind])) {
         st->t[p->tkind] = p;
         st->tl[p->tkind] = (int8_t)lvl;
@@ -879,7 +923,8 @@ int proxy__policies_check(const proxy_snapshot_t *s)
             return PROXY_EINVAL;
         for (size_t b = 0; b < s->routes[r].pb->n_backends; b++)
             if (!set_check(t, &t->backend[r][b]) ||
-                memcmp(t->backend[r][b].t, t->route[r].t, sizeof t->route[r].t) != 0)
+                memcmp(t->backend[r][b].t, t->route[r].t, sizeof t->route[r].t) != 0 ||
+                memcmp(&t->backend[r][b].taz, &t->route[r].taz, sizeof t->route[r].taz) != 0)
                 return PROXY_EINVAL;
     }
     if (t->net && t->nbinds != s->nbinds)
@@ -972,6 +1017,9 @@ json_t *proxy_policy_dump_warnings(const proxy_snapshot_t *s)
     for (size_t i = 0; a && t && i < t->n; i++)
         if (t->v[i].warn[0])
             json_array_append_new(a, json_string(t->v[i].warn));
+    for (size_t i = 0; a && t && i < t->ninl; i++) /* a Backend's own (ext_authz, rules) */
+        if (t->inl[i].warn[0])
+            json_array_append_new(a, json_string(t->inl[i].warn));
     return a;
 }
 
@@ -1378,26 +1426,36 @@ int proxy_policy_authorize(const proxy_policy_req_t *q, proxy_policy_result_t *o
     const set_t *st = &q->snap->pol->route[out->route];
     /* authentication, external authorization, authorization (CEL), then the rate limit (a
      * rejected request spends no token), then ext_proc */
-    const pol_t *rbac = st->t[TK(AUTHORIZATION)];
+    /* every authorization policy of the route composes, up to the first OVERRIDE one (least
+     * specific first): a gateway owner's OVERRIDE keeps route owners from adding rules */
+    const pol_t *rbac[MAXAZ];
+    size_t nrbac = 0;
+    for (size_t i = 0; i < st->taz.n; i++) {
+        rbac[nrbac++] = st->taz.p[i];
+        if (st->taz.p[i]->override)
+            break;
+    }
     json_t *claims = NULL; /* the validated token's claims, for the CEL rules */
     char user[512] = "", key[1024] = "";
     int rc = PROXY_OK;
     if (st->t[TK(JWT)])
-        rc = do_jwt(q, st->t[TK(JWT)], out, rbac ? &claims : NULL);
+        rc = do_jwt(q, st->t[TK(JWT)], out, nrbac ? &claims : NULL);
     if (rc == PROXY_OK && !out->status && st->t[TK(API_KEY_AUTH)])
         rc = do_apikey(q, st->t[TK(API_KEY_AUTH)], out, key, sizeof key);
     if (rc == PROXY_OK && !out->status && st->t[TK(BASIC_AUTH)])
         rc = do_basic(q, st->t[TK(BASIC_AUTH)], out, user, sizeof user);
     if (rc == PROXY_OK && !out->status && st->t[TK(EXT_AUTHZ)])
         rc = do_ext_authz(st->t[TK(EXT_AUTHZ)]->pb->traffic->ext_authz, out);
-    if (rc == PROXY_OK && !out->status && rbac) {
+    if (rc == PROXY_OK && !out->status && st->taz.over)
+        rc = rbac_deny(out, "more authorization policies than the proxy composes");
+    if (rc == PROXY_OK && !out->status && nrbac) {
         proxy_cel_activation_t a;
         char addr[64], why[300];
         request_activation(q, &a, addr, sizeof addr);
         a.jwt = out->credential_len ? claims : NULL;
         a.basic_user = user[0] ? user : NULL;
         a.api_key = key[0] ? key : NULL;
-        if (!rules_allow(&rbac, 1, &a, why, sizeof why))
+        if (!rules_allow(rbac, nrbac, &a, why, sizeof why))
             rc = rbac_deny(out, why);
     }
     json_decref(claims);
@@ -1500,12 +1558,13 @@ int proxy_policy_on_backend(const proxy_policy_req_t *q, const agw_route_backend
         if (out->status)
             return PROXY_OK;
     }
-    if (st->b[BK(AUTHORIZATION)]) { /* the token's claims are not kept this far: no jwt */
-        const pol_t *rbac = st->b[BK(AUTHORIZATION)];
+    if (st->baz.over)
+        return rbac_deny(out, "more authorization policies than the proxy composes");
+    if (st->baz.n) { /* all of them compose; the token's claims are not kept this far: no jwt */
         proxy_cel_activation_t a;
         char addr[64], why[300];
         request_activation(q, &a, addr, sizeof addr);
-        if (!rules_allow(&rbac, 1, &a, why, sizeof why))
+        if (!rules_allow(st->baz.p, st->baz.n, &a, why, sizeof why))
             return rbac_deny(out, why);
     }
     const char *kind = proxy_policy_backend_unserved(q->snap, rb);

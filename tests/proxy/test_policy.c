@@ -857,6 +857,45 @@ static void test_ext_authz_and_ext_proc_fail_closed(void **state)
     proxy_config_free(cfg);
 }
 
+/* Authorization policies compose across levels (a gateway deny survives a route allow); a
+ * gateway OVERRIDE keeps route-level rules out. */
+static void test_authorization_composes_across_levels(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        traffic("gw-deny", "gw:default/gw", tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL),
+                false),
+        traffic("route-allow", "route:default/a",
+                tp_rbac("request.headers['x-user'] in ['alice', 'mallory']", NULL, NULL), false),
+        traffic("rule-require", "route:default/a/r1", tp_rbac(NULL, NULL, "source.port > 1024"),
+                false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK); /* the composed lists against a scan */
+    const char *P = "10.0.0.7:4000";
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "alice")), 1, P), 0);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "mallory")), 1, P), 403);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "bob")), 1, P), 403);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "alice")), 1, P), 0);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "alice")), 1, "10.0.0.7:80"), 403);
+    proxy_snapshot_release(s);
+    /* a gateway OVERRIDE: the route and rule policies are not added */
+    const ir_obj_t *o2[] = {traffic("gw-deny", "gw:default/gw",
+                                    tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL),
+                                    true),
+                            NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "bob")), 1, "10.0.0.7:80"), 0);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "mallory")), 1, P), 403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
 /* Backend-level authorization and ext_authz answer after the backendRef is chosen. */
 static void test_backend_authorization_and_ext_authz(void **state)
 {
@@ -1532,6 +1571,7 @@ int main(void)
         cmocka_unit_test(test_authorization_sees_jwt_claims_and_basic_user),
         cmocka_unit_test(test_authorization_rules_compile_or_reject),
         cmocka_unit_test(test_ext_authz_and_ext_proc_fail_closed),
+        cmocka_unit_test(test_authorization_composes_across_levels),
         cmocka_unit_test(test_backend_authorization_and_ext_authz),
         cmocka_unit_test(test_network_authorization_per_bind),
     };

@@ -11,7 +11,10 @@
  *   sub-backend (Backend section) < route < route rule
  * Traffic policies can attach at gateway, listener, route and rule; backend policies at every
  * level. For each policy kind separately the most specific attachment replaces the less specific
- * ones (kinds never merge field by field; different kinds compose). A policy whose inheritance is
+ * ones (kinds never merge field by field; different kinds compose), except authorization: every
+ * authorization policy attached at any level composes, as agentgateway composes rule sets so a
+ * broader deny is never erased (traffic ones up to the first OVERRIDE one, least specific
+ * first). A policy whose inheritance is
  * OVERRIDE beats every non-OVERRIDE one of its kind, and among OVERRIDE ones the least specific
  * wins (a gateway owner's override cannot be undone by a route owner). Ties at one level go to
  * the first policy by key. Route filters carried inside the Route itself (Route.traffic_policies,
