@@ -865,8 +865,8 @@ static void test_authorization_composes_across_levels(void **state)
     proxy_config_t *cfg = base_config();
     char why[512];
     const ir_obj_t *o[] = {
-        traffic("gw-deny", "gw:default/gw", tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL),
-                false),
+        traffic("gw-deny", "gw:default/gw",
+                tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL), false),
         traffic("route-allow", "route:default/a",
                 tp_rbac("request.headers['x-user'] in ['alice', 'mallory']", NULL, NULL), false),
         traffic("rule-require", "route:default/a/r1", tp_rbac(NULL, NULL, "source.port > 1024"),
