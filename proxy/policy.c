@@ -99,6 +99,10 @@ struct proxy__policies {
     set_t **backend;
     size_t nroutes;
     const struct pol ***net; /* per snapshot Bind: its network authorization policies (in v) */
+    /* per route: the authorization policies carried inside the Route (traffic_policies),
+     * compiled; more specific than any Policy */
+    struct pol **rinl;
+    size_t *nrinl;
     size_t *nnet;
     size_t nbinds;
 };
@@ -136,6 +140,13 @@ void proxy__policies_free(proxy__policies_t *t)
     free(t->inl);
     for (size_t i = 0; t->backend && i < t->nroutes; i++)
         free(t->backend[i]);
+    for (size_t i = 0; t->rinl && i < t->nroutes; i++) {
+        for (size_t j = 0; j < t->nrinl[i]; j++)
+            pol_dispose(&t->rinl[i][j]);
+        free(t->rinl[i]);
+    }
+    free(t->rinl);
+    free(t->nrinl);
     for (size_t i = 0; t->net && i < t->nbinds; i++)
         free((void *)t->net[i]);
     free((void *)t->net);
@@ -824,8 +835,34 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
     }
     t->nroutes = s->nroutes;
     if (!(t->route = calloc(s->nroutes + 1, sizeof *t->route)) ||
-        !(t->backend = calloc(s->nroutes + 1, sizeof *t->backend)))
+        !(t->backend = calloc(s->nroutes + 1, sizeof *t->backend)) ||
+        !(t->rinl = calloc(s->nroutes + 1, sizeof *t->rinl)) ||
+        !(t->nrinl = calloc(s->nroutes + 1, sizeof *t->nrinl)))
         return PROXY_ENOMEM;
+    for (size_t r = 0; r < s->nroutes; r++) { /* authorization carried inside a Route */
+        const agw_route_t *rp = s->routes[r].pb;
+        for (size_t j = 0; j < rp->n_traffic_policies; j++) {
+            if (!rp->traffic_policies[j] || rp->traffic_policies[j]->kind_case != TK(AUTHORIZATION))
+                continue;
+            pol_t *np = realloc(t->rinl[r], (t->nrinl[r] + 1) * sizeof *np);
+            if (!np)
+                return PROXY_ENOMEM;
+            t->rinl[r] = np;
+            pol_t *p = &np[t->nrinl[r]++];
+            memset(p, 0, sizeof *p);
+            if (!(p->own = malloc(sizeof *p->own)))
+                return PROXY_ENOMEM;
+            agentgateway__dev__resource__policy__init(p->own);
+            p->own->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_TRAFFIC;
+            p->own->traffic = rp->traffic_policies[j];
+            p->pb = p->own;
+            snprintf(p->who, sizeof p->who, "route/%.140s: traffic_policies[%zu]",
+                     ir_route_key(s->routes[r].obj), j);
+            int rc = pol_compile(p, NULL, reason, cap);
+            if (rc != PROXY_OK)
+                return rc;
+        }
+    }
     index_t x;
     int rc = index_build(&x, t);
     for (size_t r = 0; rc == PROXY_OK && r < s->nroutes; r++) { /* Q2, Q3 */
@@ -844,6 +881,8 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
             if (lvl >= 0)
                 consider(&t->route[r], p, lvl, true);
         }
+        for (size_t k = 0; k < t->nrinl[r]; k++) /* inside the Route: beyond a rule policy */
+            az_add(&t->route[r].taz, &t->rinl[r][k], PROXY_POLICY_RULE + 1);
         size_t nb = pr->pb->n_backends;
         if (!nb)
             continue;
@@ -888,6 +927,8 @@ static bool sets_rescan_equal(const proxy_snapshot_t *s, size_t r)
         if (lvl >= 0)
             consider(&rs, &t->v[i], lvl, true);
     }
+    for (size_t k = 0; t->rinl && k < t->nrinl[r]; k++)
+        az_add(&rs.taz, &t->rinl[r][k], PROXY_POLICY_RULE + 1);
     if (memcmp(&rs, &t->route[r], sizeof rs) != 0)
         return false;
     for (size_t b = 0; b < pr->pb->n_backends; b++) {
@@ -1358,6 +1399,17 @@ static int rbac_deny(proxy_policy_result_t *out, const char *why)
     return PROXY_OK;
 }
 
+/* A traffic policy of |kind| carried inside the routed Route (more specific than any Policy),
+ * or NULL. */
+static const agw_tps_t *route_inline(const proxy_policy_req_t *q, int kind)
+{
+    const agw_route_t *r = q->rm ? q->rm->pb : NULL;
+    for (size_t i = 0; r && i < r->n_traffic_policies; i++)
+        if (r->traffic_policies[i] && (int)r->traffic_policies[i]->kind_case == kind)
+            return r->traffic_policies[i];
+    return NULL;
+}
+
 /* ext_authz is not implemented: fail closed unless its failure mode says to allow. */
 static int do_ext_authz(const Agentgateway__Dev__Resource__TrafficPolicySpec__ExternalAuth *x,
                         proxy_policy_result_t *out)
@@ -1444,8 +1496,13 @@ int proxy_policy_authorize(const proxy_policy_req_t *q, proxy_policy_result_t *o
         rc = do_apikey(q, st->t[TK(API_KEY_AUTH)], out, key, sizeof key);
     if (rc == PROXY_OK && !out->status && st->t[TK(BASIC_AUTH)])
         rc = do_basic(q, st->t[TK(BASIC_AUTH)], out, user, sizeof user);
-    if (rc == PROXY_OK && !out->status && st->t[TK(EXT_AUTHZ)])
-        rc = do_ext_authz(st->t[TK(EXT_AUTHZ)]->pb->traffic->ext_authz, out);
+    const agw_tps_t *xa = route_inline(q, TK(EXT_AUTHZ)), *xp = route_inline(q, TK(EXT_PROC));
+    if (!xa && st->t[TK(EXT_AUTHZ)])
+        xa = st->t[TK(EXT_AUTHZ)]->pb->traffic;
+    if (!xp && st->t[TK(EXT_PROC)])
+        xp = st->t[TK(EXT_PROC)]->pb->traffic;
+    if (rc == PROXY_OK && !out->status && xa && xa->ext_authz)
+        rc = do_ext_authz(xa->ext_authz, out);
     if (rc == PROXY_OK && !out->status && st->taz.over)
         rc = rbac_deny(out, "more authorization policies than the proxy composes");
     if (rc == PROXY_OK && !out->status && nrbac) {
@@ -1461,8 +1518,8 @@ int proxy_policy_authorize(const proxy_policy_req_t *q, proxy_policy_result_t *o
     json_decref(claims);
     if (rc == PROXY_OK && !out->status && st->t[TK(LOCAL_RATE_LIMIT)])
         rc = do_ratelimit(q, st->t[TK(LOCAL_RATE_LIMIT)], out);
-    if (rc == PROXY_OK && !out->status && st->t[TK(EXT_PROC)] &&
-        st->t[TK(EXT_PROC)]->pb->traffic->ext_proc->failure_mode !=
+    if (rc == PROXY_OK && !out->status && xp && xp->ext_proc &&
+        xp->ext_proc->failure_mode !=
             AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN) {
         out->status = 500;
         snprintf(out->body, sizeof out->body,

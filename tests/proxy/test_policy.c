@@ -896,6 +896,43 @@ static void test_authorization_composes_across_levels(void **state)
     proxy_config_free(cfg);
 }
 
+/* A Route carrying policies of its own (Route.traffic_policies, as another xDS server may send
+ * them): its authorization rules compose with the attached ones; its ext_authz fails closed. */
+static const ir_obj_t *route_with(const char *name, const char *match, tp_tps_t *t1, tp_tps_t *t2)
+{
+    tu_route_pb_t *r = tu_route_pb("default", name, 0, L1, "", match, "be:default/b");
+    TU_PUSH(r->traffic_policies, r->n_traffic_policies, t1);
+    if (t2)
+        TU_PUSH(r->traffic_policies, r->n_traffic_policies, t2);
+    return tu_route_seal(r);
+}
+
+static void test_authorization_inside_a_route(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        route_with("inl", "exact:/inl", tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL),
+                   NULL),
+        traffic("gw-deny", "gw:default/gw",
+                tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL), false),
+        route_with("xa", "exact:/xa", tp_ext_authz(0, 0), tp_rbac("true", NULL, NULL)), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    assert_int_equal(authz(s, "/inl", HDRS(NET_H2_HDR("x-user", "alice")), 1, NULL), 0);
+    assert_int_equal(authz(s, "/inl", HDRS(NET_H2_HDR("x-user", "bob")), 1, NULL), 403);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "bob")), 1, NULL), 0);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "mallory")), 1, NULL), 403);
+    assert_int_equal(authz(s, "/xa", HDRS(NET_H2_HDR("x-user", "alice")), 1, NULL), 403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+    reject_with(route_with("bad", "exact:/bad", tp_rbac(NULL, "1 +", NULL), NULL),
+                "route/default/bad.00.l: traffic_policies[0]: traffic.authorization.deny[0]: col "
+                "4: unexpected end of expression");
+}
+
 /* Backend-level authorization and ext_authz answer after the backendRef is chosen. */
 static void test_backend_authorization_and_ext_authz(void **state)
 {
@@ -1572,6 +1609,7 @@ int main(void)
         cmocka_unit_test(test_authorization_rules_compile_or_reject),
         cmocka_unit_test(test_ext_authz_and_ext_proc_fail_closed),
         cmocka_unit_test(test_authorization_composes_across_levels),
+        cmocka_unit_test(test_authorization_inside_a_route),
         cmocka_unit_test(test_backend_authorization_and_ext_authz),
         cmocka_unit_test(test_network_authorization_per_bind),
     };
