@@ -1061,6 +1061,10 @@ json_t *proxy_policy_dump_warnings(const proxy_snapshot_t *s)
     for (size_t i = 0; a && t && i < t->ninl; i++) /* a Backend's own (ext_authz, rules) */
         if (t->inl[i].warn[0])
             json_array_append_new(a, json_string(t->inl[i].warn));
+    for (size_t r = 0; a && t && t->rinl && r < t->nroutes; r++) /* rules inside a Route */
+        for (size_t k = 0; k < t->nrinl[r]; k++)
+            if (t->rinl[r][k].warn[0])
+                json_array_append_new(a, json_string(t->rinl[r][k].warn));
     return a;
 }
 
