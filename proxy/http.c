@@ -1707,7 +1707,7 @@ static void x_start(dconn_t *d, const xreq_t *m)
     proxy_policy_req_t preq = {.snap = d->snap, .rm = &rm, .method = m->method, .path = path,
                                .query = query, .host = host, .headers = m->headers,
                                .nheaders = m->nheaders, .now_ms = uv_now(p->loop),
-                               .now_unix = (int64_t)time(NULL)};
+                               .now_unix = (int64_t)time(NULL), .peer = net_conn_peer(d->c)};
     proxy_policy_result_t pr;
     proxy_policy_route(&preq, &f, &pr); /* filters from policies */
     if (!f.cors)
@@ -2413,6 +2413,10 @@ static void conn_open(net_conn_t *c, int status, void *ud)
     listener_t *l = ud;
     if (status != NET_OK)
         return;
+    if (!proxy__conn_allowed(l->p->cfg, l->bind_key, c)) { /* network authorization */
+        net_conn_close(c, false);
+        return;
+    }
     if (!net_conn_is_raw(c))
         return; /* HTTP/2: h2_callbacks serve its streams */
     dconn_t *d = calloc(1, sizeof *d);

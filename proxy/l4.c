@@ -24,6 +24,7 @@
 #include "internal.h"
 #include "l4_internal.h"
 #include "net/conn.h"
+#include "proxy/policy.h"
 #include "proxy/router.h"
 #include "proxy/tls_hello.h"
 
@@ -513,11 +514,27 @@ static void u_on_close(net_conn_t *c, int status, void *ud)
 static void hello_timeout(uv_timer_t *t);
 
 /* A client connection is ready (raw from its first byte). */
+bool proxy__conn_allowed(proxy_config_t *cfg, const char *bind_key, net_conn_t *c)
+{
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    char why[320];
+    bool ok = proxy_policy_connection_allowed(s, bind_key, net_conn_peer(c), why, sizeof why);
+    proxy_snapshot_release(s);
+    if (!ok)
+        fprintf(stderr, "proxy: %s connection from %s refused: %s\n", bind_key, net_conn_peer(c),
+                why);
+    return ok;
+}
+
 static void l4_conn_open(net_conn_t *c, int status, void *ud)
 {
     proxy__l4_listener_t *ll = ud;
     if (status != NET_OK)
         return;
+    if (!proxy__conn_allowed(ll->l4->cfg, ll->bind_key, c)) { /* network authorization */
+        net_conn_close(c, false);
+        return;
+    }
     l4conn_t *x = calloc(1, sizeof *x);
     if (!x) {
         net_conn_close(c, false);

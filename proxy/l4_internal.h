@@ -41,5 +41,8 @@ void proxy__l4_set_hello_timeout(proxy__l4_t *l4, uint64_t ms);
 /* Spliced connections without a byte either way for |ms| are closed (0: never). */
 void proxy__l4_set_idle_timeout(proxy__l4_t *l4, uint64_t ms);
 void proxy__l4_stats(const proxy__l4_t *l4, proxy_l4_stats_t *out);
+/* Frontend network_authorization for a connection just accepted on Bind |bind_key| (every kind
+ * of port calls it first): false when a rule refuses it (logged; the caller closes it). */
+bool proxy__conn_allowed(proxy_config_t *cfg, const char *bind_key, net_conn_t *c);
 
 #endif

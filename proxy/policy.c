@@ -13,6 +13,7 @@
  * TLS contexts: pooled connections keep theirs) is carried over, by reference, from the previous
  * snapshot's policy of the same key when its content hash did not change.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "internal.h"
 #include "ir/policy.h"
 #include "proxy/authn.h"
+#include "proxy/cel.h"
 #include "proxy/jwt.h"
 #include "proxy/policy.h"
 #include "proxy/ratelimit.h"
@@ -34,6 +36,7 @@ typedef Agentgateway__Dev__Resource__AuthorizationLocation agw_authloc_t;
 
 #define TK(x)  AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__KIND_##x
 #define BK(x)  AGENTGATEWAY__DEV__RESOURCE__BACKEND_POLICY_SPEC__KIND_##x
+#define FK(x)  AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_##x
 
 /* One compiled Policy, or one inline policy of a Backend (Backend.inline_policies, the
  * AgentgatewayBackend's spec.policies) wrapped in a Policy message of our own (|own|). */
@@ -54,20 +57,40 @@ typedef struct pol {
     size_t nbuckets;
     net_tls_ctx_t *tls;    /* backend TLS for HTTP/1.1 upstreams (ALPN without h2) */
     net_tls_ctx_t *tls_h2; /* ... and for HTTP/2 ones (ALPN h2) */
+    /* authorization (traffic, backend) and network authorization (frontend): the CEL rules,
+     * allow ones first, then deny, then require */
+    proxy_cel_t **rules;
+    size_t nallow, ndeny, nrequire;
+    bool netauth; /* a frontend network_authorization policy */
 } pol_t;
 
 /* An effective set: per kind the winning policy and its level. */
+#define MAXAZ 16 /* authorization policies composed on one route or backendRef */
+
+/* Authorization policies do not replace each other: every one attached at any level composes,
+ * as in agentgateway ("composing avoids erasing a broader deny"). They are kept sorted by level
+ * (least specific first), then by policy. */
+typedef struct azlist {
+    const pol_t *p[MAXAZ];
+    int8_t l[MAXAZ];
+    uint8_t n;
+    bool over; /* more than MAXAZ: the request is denied */
+} azlist_t;
+
 typedef struct set {
     const pol_t *t[NKINDS];
     const pol_t *b[NKINDS];
     int8_t tl[NKINDS], bl[NKINDS];
+    azlist_t taz, baz; /* traffic and backend authorization, composed */
 } set_t;
 
 /* INVARIANTS
  *  Q1 v is sorted by key (the snapshot's objects are sorted by xDS name "policy/<key>")
  *  Q2 route[i] belongs to snapshot route i; backend[i] has one set per RouteBackend of it
  *  Q3 every pol of a set is an element of v; a set's traffic entries equal its route's
- *  Q4 every set equals the one a scan of all policies gives (the index misses nothing) */
+ *  Q4 every set equals the one a scan of all policies gives (the index misses nothing)
+ *  Q5 net[b] holds, in key order and once each, the network authorization policies that attach
+ *     to a Listener of Bind b */
 struct proxy__policies {
     pol_t *v;
     size_t n;
@@ -76,6 +99,13 @@ struct proxy__policies {
     set_t *route;
     set_t **backend;
     size_t nroutes;
+    const struct pol ***net; /* per snapshot Bind: its network authorization policies (in v) */
+    /* per route: the authorization policies carried inside the Route (traffic_policies),
+     * compiled; more specific than any Policy */
+    struct pol **rinl;
+    size_t *nrinl;
+    size_t *nnet;
+    size_t nbinds;
 };
 
 static void pol_dispose(pol_t *p)
@@ -93,6 +123,9 @@ static void pol_dispose(pol_t *p)
     free(p->buckets);
     net_tls_ctx_release(p->tls);
     net_tls_ctx_release(p->tls_h2);
+    for (size_t i = 0; p->rules && i < p->nallow + p->ndeny + p->nrequire; i++)
+        proxy_cel_free(p->rules[i]);
+    free(p->rules);
     free(p->own);
 }
 
@@ -109,6 +142,17 @@ void proxy__policies_free(proxy__policies_t *t)
     free(t->inl);
     for (size_t i = 0; t->backend && i < t->nroutes; i++)
         free(t->backend[i]);
+    for (size_t i = 0; t->rinl && i < t->nroutes; i++) {
+        for (size_t j = 0; j < t->nrinl[i]; j++)
+            pol_dispose(&t->rinl[i][j]);
+        free(t->rinl[i]);
+    }
+    free(t->rinl);
+    free(t->nrinl);
+    for (size_t i = 0; t->net && i < t->nbinds; i++)
+        free((void *)t->net[i]);
+    free((void *)t->net);
+    free(t->nnet);
     free(t->backend);
     free(t->route);
     free(t->v);
@@ -390,6 +434,82 @@ void proxy_policy_upstream_conn(const proxy_policy_result_t *res, proxy_endpoint
         ep->tls = bt->tls_h2;
 }
 
+/* The CEL lists of an authorization policy (traffic or backend RBAC, frontend network
+ * authorization); false for other kinds. */
+typedef struct rbac_lists {
+    char *const *list[3]; /* allow, deny, require */
+    size_t n[3];
+    const char *what; /* the field, for messages */
+} rbac_lists_t;
+
+static bool pol_rbac(const pol_t *p, rbac_lists_t *r)
+{
+    const Agentgateway__Dev__Resource__TrafficPolicySpec__RBAC *rb = NULL;
+    const agw_policy_t *pb = p->pb;
+    if (p->tkind == TK(AUTHORIZATION)) {
+        rb = pb->traffic->authorization;
+        r->what = "traffic.authorization";
+    } else if (p->bkind == BK(AUTHORIZATION)) {
+        rb = pb->backend->authorization;
+        r->what = "backend.authorization";
+    } else if (p->netauth) {
+        const Agentgateway__Dev__Resource__FrontendPolicySpec__NetworkAuthorization *na =
+            pb->frontend->network_authorization;
+        *r = (rbac_lists_t){{na->allow, na->deny, na->require},
+                            {na->n_allow, na->n_deny, na->n_require},
+                            "frontend.network_authorization"};
+        return true;
+    }
+    if (!rb)
+        return false;
+    r->list[0] = rb->allow;
+    r->list[1] = rb->deny;
+    r->list[2] = rb->require;
+    r->n[0] = rb->n_allow;
+    r->n[1] = rb->n_deny;
+    r->n[2] = rb->n_require;
+    return true;
+}
+
+/* Compiles the CEL rules of an authorization policy: a syntax error rejects the change set
+ * ("policy/<key>: traffic.authorization.deny[1]: col 12: expected ')'"); an unsupported function
+ * is accepted and reported (the rule errors at every request, which fails closed). */
+static int compile_rules(pol_t *p, char *reason, size_t cap)
+{
+    rbac_lists_t r;
+    if (!pol_rbac(p, &r))
+        return PROXY_OK;
+    static const char *const names[3] = {"allow", "deny", "require"};
+    size_t total = r.n[0] + r.n[1] + r.n[2];
+    if (!(p->rules = calloc(total + 1, sizeof *p->rules)))
+        return PROXY_ENOMEM;
+    p->nallow = r.n[0];
+    p->ndeny = r.n[1];
+    p->nrequire = r.n[2];
+    size_t k = 0;
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < r.n[l]; i++, k++) {
+            char why[200];
+            const char *src = r.list[l][i] ? r.list[l][i] : "";
+            int rc = proxy_cel_compile(src, strlen(src), &p->rules[k], why, sizeof why);
+            if (rc == -2)
+                return PROXY_ENOMEM;
+            if (rc != 0) {
+                snprintf(reason, cap, "%s: %s.%s[%zu]: %s", p->who, r.what, names[l], i, why);
+                return PROXY_ECONFIG;
+            }
+            const char *fn = proxy_cel_unsupported(p->rules[k]);
+            if (fn && !p->warn[0])
+                snprintf(p->warn, sizeof p->warn,
+                         "%.100s: %s.%s[%zu]: function '%.40s' is not supported by this proxy: the "
+                         "rule "
+                         "is an error at every request (%s)",
+                         p->who, r.what, names[l], i, fn,
+                         l == 1 ? "the request is denied" : "it never matches");
+        }
+    return PROXY_OK;
+}
+
 /* |old| is the previous snapshot's policy of the same name (may be NULL): its state is carried
  * over when the content is the same. */
 static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
@@ -406,7 +526,32 @@ static int pol_compile(pol_t *p, const pol_t *old, char *reason, size_t cap)
         p->bkind = (int)pb->backend->kind_case;
     if (p->tkind >= NKINDS || p->bkind >= NKINDS)
         p->tkind = p->bkind = 0;
+    p->netauth = pb->kind_case == AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND &&
+                 pb->frontend && pb->frontend->kind_case == FK(NETWORK_AUTHORIZATION);
     char why[300];
+    int crc = compile_rules(p, reason, cap);
+    if (crc != PROXY_OK)
+        return crc;
+    if (p->tkind == TK(EXT_AUTHZ) || p->bkind == BK(EXT_AUTHZ)) {
+        const Agentgateway__Dev__Resource__TrafficPolicySpec__ExternalAuth *x =
+            p->tkind ? pb->traffic->ext_authz : pb->backend->ext_authz;
+        bool allow =
+            x->failure_mode ==
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW;
+        snprintf(p->warn, sizeof p->warn,
+                 "%s: %s.ext_authz: ext_authz is not enforced by this proxy; requests are %s",
+                 p->who, p->tkind ? "traffic" : "backend",
+                 allow ? "allowed (failureMode ALLOW)" : "denied (failureMode DENY)");
+    } else if (p->tkind == TK(EXT_PROC)) {
+        bool open =
+            pb->traffic->ext_proc->failure_mode ==
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN;
+        snprintf(p->warn, sizeof p->warn,
+                 "%s: traffic.ext_proc: ext_proc is not enforced by this proxy; requests %s",
+                 p->who,
+                 open ? "pass unprocessed (failureMode FAIL_OPEN)"
+                      : "are answered 500 (failureMode FAIL_CLOSED)");
+    }
     if (p->tkind == TK(JWT)) { /* P1 */
         const Agentgateway__Dev__Resource__TrafficPolicySpec__JWT *j = pb->traffic->jwt;
         if (!(p->jwks = calloc(j->n_providers + 1, sizeof *p->jwks)))
@@ -581,8 +726,38 @@ static bool beats(const pol_t *p, int lvl, const pol_t *cur, int curlvl)
     return lvl > curlvl;
 }
 
+/* Inserts |p| at |lvl| in order (level, then inline after attached, then position). */
+static void az_add(azlist_t *a, const pol_t *p, int lvl)
+{
+    size_t i = 0;
+    for (; i < a->n; i++) {
+        if (a->p[i] == p)
+            return;
+        int c = (a->l[i] > lvl) - (a->l[i] < lvl);
+        if (!c)
+            c = (a->p[i]->backend != NULL) - (p->backend != NULL);
+        if (!c)
+            c = ((uintptr_t)a->p[i] > (uintptr_t)p) - ((uintptr_t)a->p[i] < (uintptr_t)p);
+        if (c > 0)
+            break;
+    }
+    if (a->n == MAXAZ) {
+        a->over = true;
+        return;
+    }
+    memmove(&a->p[i + 1], &a->p[i], (a->n - i) * sizeof a->p[0]);
+    memmove(&a->l[i + 1], &a->l[i], (a->n - i) * sizeof a->l[0]);
+    a->p[i] = p;
+    a->l[i] = (int8_t)lvl;
+    a->n++;
+}
+
 static void consider(set_t *st, const pol_t *p, int lvl, bool traffic_too)
 {
+    if (traffic_too && p->tkind == TK(AUTHORIZATION))
+        az_add(&st->taz, p, lvl);
+    if (p->bkind == BK(AUTHORIZATION))
+        az_add(&st->baz, p, lvl);
     if (traffic_too && p->tkind && beats(p, lvl, st->t[p->tkind], st->tl[p->tkind])) {
         st->t[p->tkind] = p;
         st->tl[p->tkind] = (int8_t)lvl;
@@ -679,6 +854,47 @@ static size_t index_first(const index_t *x, int k, const char *ns, const char *n
 static bool index_same(const index_t *x, int k, size_t j, const char *ns, const char *name)
 {
     return j < x->nby[k] && str_eq(x->by[k][j].ns, ns) && str_eq(x->by[k][j].name, name);
+}
+
+/* Does frontend policy |p| (Gateway targets only) attach to listener |li|? */
+static bool frontend_applies(const proxy_snapshot_t *s, const pol_t *p, size_t li)
+{
+    const agw_target_t *t = p->pb->target;
+    const proxy__listener_t *pl = &s->listeners[li];
+    const Agentgateway__Dev__Resource__ListenerName *ln = ir_listener_pb(pl->obj)->name;
+    if (!t || t->kind_case != AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_GATEWAY || !ln)
+        return false;
+    const Agentgateway__Dev__Resource__PolicyTarget__GatewayTarget *g = t->gateway;
+    if (!str_eq(g->name, ln->gateway_name) || !str_eq(g->namespace_, ln->gateway_namespace))
+        return false;
+    if (g->_listener_case && !str_eq(g->listener, ln->listener_name))
+        return false;
+    return !g->_port_case || g->port == ir_bind_port(s->binds[pl->bind]);
+}
+
+/* Q5: the network authorization policies of every Bind. */
+static int net_build(const proxy_snapshot_t *s, proxy__policies_t *t)
+{
+    t->nbinds = s->nbinds;
+    if (!(t->net = calloc(s->nbinds + 1, sizeof *t->net)) ||
+        !(t->nnet = calloc(s->nbinds + 1, sizeof *t->nnet)))
+        return PROXY_ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->v[i].netauth)
+            continue;
+        for (size_t l = 0; l < s->nlisteners; l++) {
+            size_t b = s->listeners[l].bind;
+            if (b >= s->nbinds || !frontend_applies(s, &t->v[i], l) ||
+                (t->nnet[b] && t->net[b][t->nnet[b] - 1] == &t->v[i]))
+                continue;
+            const pol_t **nv = realloc(t->net[b], (t->nnet[b] + 1) * sizeof *nv);
+            if (!nv)
+                return PROXY_ENOMEM;
+            t->net[b] = nv;
+            t->net[b][t->nnet[b]++] = &t->v[i];
+        }
+    }
+    return PROXY_OK;
 }
 
 /* Backend set |bs| of backendRef |rb|: backend- and service-level policies, then inline ones. */
@@ -785,8 +1001,34 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
     }
     t->nroutes = s->nroutes;
     if (!(t->route = calloc(s->nroutes + 1, sizeof *t->route)) ||
-        !(t->backend = calloc(s->nroutes + 1, sizeof *t->backend)))
+        !(t->backend = calloc(s->nroutes + 1, sizeof *t->backend)) ||
+        !(t->rinl = calloc(s->nroutes + 1, sizeof *t->rinl)) ||
+        !(t->nrinl = calloc(s->nroutes + 1, sizeof *t->nrinl)))
         return PROXY_ENOMEM;
+    for (size_t r = 0; r < s->nroutes; r++) { /* authorization carried inside a Route */
+        const agw_route_t *rp = s->routes[r].pb;
+        for (size_t j = 0; j < rp->n_traffic_policies; j++) {
+            if (!rp->traffic_policies[j] || rp->traffic_policies[j]->kind_case != TK(AUTHORIZATION))
+                continue;
+            pol_t *np = realloc(t->rinl[r], (t->nrinl[r] + 1) * sizeof *np);
+            if (!np)
+                return PROXY_ENOMEM;
+            t->rinl[r] = np;
+            pol_t *p = &np[t->nrinl[r]++];
+            memset(p, 0, sizeof *p);
+            if (!(p->own = malloc(sizeof *p->own)))
+                return PROXY_ENOMEM;
+            agentgateway__dev__resource__policy__init(p->own);
+            p->own->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_TRAFFIC;
+            p->own->traffic = rp->traffic_policies[j];
+            p->pb = p->own;
+            snprintf(p->who, sizeof p->who, "route/%.140s: traffic_policies[%zu]",
+                     ir_route_key(s->routes[r].obj), j);
+            int rc = pol_compile(p, NULL, reason, cap);
+            if (rc != PROXY_OK)
+                return rc;
+        }
+    }
     index_t x;
     int rc = index_build(&x, t);
     for (size_t r = 0; rc == PROXY_OK && r < s->nroutes; r++) { /* Q2, Q3 */
@@ -805,6 +1047,8 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
             if (lvl >= 0)
                 consider(&t->route[r], p, lvl, true);
         }
+        for (size_t k = 0; k < t->nrinl[r]; k++) /* inside the Route: beyond a rule policy */
+            az_add(&t->route[r].taz, &t->rinl[r][k], PROXY_POLICY_RULE + 1);
         size_t nb = pr->pb->n_backends;
         if (!nb)
             continue;
@@ -818,6 +1062,8 @@ int proxy__policies_build(proxy_snapshot_t *s, const proxy_snapshot_t *old, char
         }
     }
     index_dispose(&x);
+    if (rc == PROXY_OK)
+        rc = net_build(s, t);
     return rc;
 }
 
@@ -847,6 +1093,8 @@ static bool sets_rescan_equal(const proxy_snapshot_t *s, size_t r)
         if (lvl >= 0)
             consider(&rs, &t->v[i], lvl, true);
     }
+    for (size_t k = 0; t->rinl && k < t->nrinl[r]; k++)
+        az_add(&rs.taz, &t->rinl[r][k], PROXY_POLICY_RULE + 1);
     if (memcmp(&rs, &t->route[r], sizeof rs) != 0)
         return false;
     for (size_t b = 0; b < pr->pb->n_backends; b++) {
@@ -882,8 +1130,23 @@ int proxy__policies_check(const proxy_snapshot_t *s)
             return PROXY_EINVAL;
         for (size_t b = 0; b < s->routes[r].pb->n_backends; b++)
             if (!set_check(t, &t->backend[r][b]) ||
-                memcmp(t->backend[r][b].t, t->route[r].t, sizeof t->route[r].t) != 0)
+                memcmp(t->backend[r][b].t, t->route[r].t, sizeof t->route[r].t) != 0 ||
+                memcmp(&t->backend[r][b].taz, &t->route[r].taz, sizeof t->route[r].taz) != 0)
                 return PROXY_EINVAL;
+    }
+    if (t->net && t->nbinds != s->nbinds)
+        return PROXY_EINVAL;
+    for (size_t b = 0; t->net && b < t->nbinds; b++) { /* Q5 */
+        size_t k = 0;
+        for (size_t i = 0; i < t->n; i++) {
+            bool applies = false;
+            for (size_t l = 0; t->v[i].netauth && l < s->nlisteners && !applies; l++)
+                applies = s->listeners[l].bind == b && frontend_applies(s, &t->v[i], l);
+            if (applies && (k >= t->nnet[b] || t->net[b][k++] != &t->v[i]))
+                return PROXY_EINVAL;
+        }
+        if (k != t->nnet[b])
+            return PROXY_EINVAL;
     }
     return PROXY_OK;
 }
@@ -961,6 +1224,13 @@ json_t *proxy_policy_dump_warnings(const proxy_snapshot_t *s)
     for (size_t i = 0; a && t && i < t->n; i++)
         if (t->v[i].warn[0])
             json_array_append_new(a, json_string(t->v[i].warn));
+    for (size_t i = 0; a && t && i < t->ninl; i++) /* a Backend's own (ext_authz, rules) */
+        if (t->inl[i].warn[0])
+            json_array_append_new(a, json_string(t->inl[i].warn));
+    for (size_t r = 0; a && t && t->rinl && r < t->nroutes; r++) /* rules inside a Route */
+        for (size_t k = 0; k < t->nrinl[r]; k++)
+            if (t->rinl[r][k].warn[0])
+                json_array_append_new(a, json_string(t->rinl[r][k].warn));
     return a;
 }
 
@@ -1072,7 +1342,8 @@ static void strip(proxy_policy_result_t *out, const char *hdr)
         }
 }
 
-static int do_jwt(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_result_t *out)
+static int do_jwt(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_result_t *out,
+                  json_t **claims)
 {
     const Agentgateway__Dev__Resource__TrafficPolicySpec__JWT *j = p->pb->traffic->jwt;
     enum {
@@ -1101,7 +1372,7 @@ static int do_jwt(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_resu
                 : NULL,
             pr->jwt_validation_options ? pr->jwt_validation_options->n_required_claims : 0,
             q->now_unix};
-        int prc = p->jwks[i] ? proxy_jwt_verify(p->jwks[i], tok, (size_t)tl, &r, NULL)
+        int prc = p->jwks[i] ? proxy_jwt_verify(p->jwks[i], tok, (size_t)tl, &r, claims)
                              : PROXY_JWT_ENOKEY; /* no inline JWKS */
         if (prc == PROXY_JWT_OK) {
             rc = prc;
@@ -1122,7 +1393,8 @@ static int do_jwt(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_resu
     return PROXY_OK;
 }
 
-static int do_apikey(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_result_t *out)
+static int do_apikey(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_result_t *out,
+                     char *accepted, size_t cap)
 {
     const Agentgateway__Dev__Resource__TrafficPolicySpec__APIKey *a = p->pb->traffic->api_key_auth;
     enum {
@@ -1144,12 +1416,15 @@ static int do_apikey(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_r
         ok |= proxy_apikey_find((const char *const *)&a->api_keys[i]->key, 1, key, (size_t)kl) == 0;
     if (!ok && (int)a->mode != PERMISSIVE)
         return deny(out, 401, NULL, NULL, "401 Unauthorized: %s\n", "API key not accepted");
-    if (ok)
+    if (ok) {
         strip(out, hdr); /* consumed, as agentgateway does */
+        snprintf(accepted, cap, "%s", key);
+    }
     return PROXY_OK;
 }
 
-static int do_basic(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_result_t *out)
+static int do_basic(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_result_t *out,
+                    char *username, size_t cap)
 {
     const Agentgateway__Dev__Resource__TrafficPolicySpec__BasicAuthentication *b =
         p->pb->traffic->basic_auth;
@@ -1172,6 +1447,7 @@ static int do_basic(const proxy_policy_req_t *q, const pol_t *p, proxy_policy_re
         return deny(out, 401, "www-authenticate", chal, "401 Unauthorized: %s\n",
                     "invalid username or password");
     strip(out, hdr); /* consumed, as agentgateway does */
+    snprintf(username, cap, "%s", user);
     return PROXY_OK;
 }
 
@@ -1196,6 +1472,133 @@ static int do_ratelimit(const proxy_policy_req_t *q, const pol_t *p, proxy_polic
     }
     for (size_t i = 0; i < p->nbuckets; i++) /* all have a token: take them together */
         proxy_ratelimit_take(p->buckets[i], 1, q->now_ms, NULL);
+    return PROXY_OK;
+}
+
+/* The source of a connection from its peer text ("1.2.3.4:5", "[::1]:5"). */
+static void peer_split(const char *peer, char *addr, size_t cap, int *port)
+{
+    *port = -1;
+    addr[0] = '\0';
+    if (!peer)
+        return;
+    const char *colon = strrchr(peer, ':');
+    const char *a = peer, *e = colon;
+    if (peer[0] == '[') {
+        a = peer + 1;
+        e = strchr(peer, ']');
+        colon = e && e[1] == ':' ? e + 1 : NULL;
+    }
+    if (!e || (size_t)(e - a) >= cap)
+        return;
+    memcpy(addr, a, (size_t)(e - a));
+    addr[e - a] = '\0';
+    if (colon)
+        *port = atoi(colon + 1);
+}
+
+/* agentgateway's rule sets, merged (each policy of |ps| is one set): any deny that holds denies;
+ * every require must hold; when there are allow rules, one must hold. An expression that errors
+ * counts as not holding for allow and require, and as holding for deny: agentgateway ignores a
+ * failing deny rule (allow), krtgate fails closed. Returns: true when allowed; |why| says which
+ * rule decided. */
+static bool rules_allow(const pol_t *const *ps, size_t n, const proxy_cel_activation_t *a,
+                        char *why, size_t cap)
+{
+    char err[160];
+    bool any_allow = false;
+    for (size_t i = 0; i < n; i++) /* deny */
+        for (size_t k = 0; k < ps[i]->ndeny; k++) {
+            proxy_cel_result_t r =
+                proxy_cel_eval_bool(ps[i]->rules[ps[i]->nallow + k], a, err, sizeof err);
+            if (r != PROXY_CEL_FALSE) {
+                snprintf(
+                    why, cap, "%.120s: deny[%zu] %s%.120s", ps[i]->who, k,
+                    r == PROXY_CEL_TRUE ? "holds" : "failed: ", r == PROXY_CEL_TRUE ? "" : err);
+                return false;
+            }
+        }
+    for (size_t i = 0; i < n; i++) /* require */
+        for (size_t k = 0; k < ps[i]->nrequire; k++) {
+            proxy_cel_result_t r = proxy_cel_eval_bool(
+                ps[i]->rules[ps[i]->nallow + ps[i]->ndeny + k], a, err, sizeof err);
+            if (r != PROXY_CEL_TRUE) {
+                snprintf(why, cap, "%.120s: require[%zu] %s%.120s", ps[i]->who, k,
+                         r == PROXY_CEL_FALSE ? "does not hold" : "failed: ",
+                         r == PROXY_CEL_FALSE ? "" : err);
+                return false;
+            }
+        }
+    for (size_t i = 0; i < n; i++) /* allow */
+        for (size_t k = 0; k < ps[i]->nallow; k++) {
+            any_allow = true;
+            if (proxy_cel_eval_bool(ps[i]->rules[k], a, NULL, 0) == PROXY_CEL_TRUE)
+                return true;
+        }
+    if (any_allow)
+        snprintf(why, cap, "no allow rule holds");
+    return !any_allow;
+}
+
+/* What the CEL rules of a request see. Borrows everything into |a| (|addr|: a buffer). */
+static void request_activation(const proxy_policy_req_t *q, proxy_cel_activation_t *a, char *addr,
+                               size_t cap)
+{
+    memset(a, 0, sizeof *a);
+    a->has_request = true;
+    a->method = q->method;
+    a->path = q->path;
+    a->query = q->query;
+    a->host = q->host;
+    a->scheme = q->rm && q->rm->listener &&
+                        ir_listener_protocol(q->rm->listener) ==
+                            AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS
+                    ? "https"
+                    : "http";
+    a->headers = q->headers;
+    a->nheaders = q->nheaders;
+    peer_split(q->peer, addr, cap, &a->source_port);
+    a->source_address = addr[0] ? addr : NULL;
+}
+
+static int rbac_deny(proxy_policy_result_t *out, const char *why)
+{
+    out->status = 403;
+    snprintf(out->body, sizeof out->body, "RBAC: access denied\n");
+    (void)why; /* which rule decided is not told to the client */
+    return PROXY_OK;
+}
+
+/* A traffic policy of |kind| carried inside the routed Route (more specific than any Policy),
+ * or NULL. */
+static const agw_tps_t *route_inline(const proxy_policy_req_t *q, int kind)
+{
+    const agw_route_t *r = q->rm ? q->rm->pb : NULL;
+    for (size_t i = 0; r && i < r->n_traffic_policies; i++)
+        if (r->traffic_policies[i] && (int)r->traffic_policies[i]->kind_case == kind)
+            return r->traffic_policies[i];
+    return NULL;
+}
+
+/* ext_authz is not implemented: fail closed unless its failure mode says to allow. */
+static int do_ext_authz(const Agentgateway__Dev__Resource__TrafficPolicySpec__ExternalAuth *x,
+                        proxy_policy_result_t *out)
+{
+    enum {
+        ALLOW =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW,
+        WITH_STATUS =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY_WITH_STATUS,
+    };
+    if ((int)x->failure_mode == ALLOW)
+        return PROXY_OK;
+    int st = 403;
+    if ((int)x->failure_mode == WITH_STATUS && x->_status_on_error_case &&
+        x->status_on_error >= 200 && x->status_on_error <= 599)
+        st = (int)x->status_on_error;
+    out->status = st;
+    snprintf(out->body, sizeof out->body,
+             "%d: external authorization is not available in this proxy\n", st);
     return PROXY_OK;
 }
 
@@ -1243,17 +1646,77 @@ int proxy_policy_authorize(const proxy_policy_req_t *q, proxy_policy_result_t *o
     if (out->route < 0 || !q->snap->pol)
         return PROXY_OK;
     const set_t *st = &q->snap->pol->route[out->route];
-    /* authentication first, then the rate limit (a rejected request spends no token) */
+    /* authentication, external authorization, authorization (CEL), then the rate limit (a
+     * rejected request spends no token), then ext_proc */
+    /* every authorization policy of the route composes, up to the first OVERRIDE one (least
+     * specific first): a gateway owner's OVERRIDE keeps route owners from adding rules */
+    const pol_t *rbac[MAXAZ];
+    size_t nrbac = 0;
+    for (size_t i = 0; i < st->taz.n; i++) {
+        rbac[nrbac++] = st->taz.p[i];
+        if (st->taz.p[i]->override)
+            break;
+    }
+    json_t *claims = NULL; /* the validated token's claims, for the CEL rules */
+    char user[512] = "", key[1024] = "";
     int rc = PROXY_OK;
     if (st->t[TK(JWT)])
-        rc = do_jwt(q, st->t[TK(JWT)], out);
+        rc = do_jwt(q, st->t[TK(JWT)], out, nrbac ? &claims : NULL);
     if (rc == PROXY_OK && !out->status && st->t[TK(API_KEY_AUTH)])
-        rc = do_apikey(q, st->t[TK(API_KEY_AUTH)], out);
+        rc = do_apikey(q, st->t[TK(API_KEY_AUTH)], out, key, sizeof key);
     if (rc == PROXY_OK && !out->status && st->t[TK(BASIC_AUTH)])
-        rc = do_basic(q, st->t[TK(BASIC_AUTH)], out);
+        rc = do_basic(q, st->t[TK(BASIC_AUTH)], out, user, sizeof user);
+    const agw_tps_t *xa = route_inline(q, TK(EXT_AUTHZ)), *xp = route_inline(q, TK(EXT_PROC));
+    if (!xa && st->t[TK(EXT_AUTHZ)])
+        xa = st->t[TK(EXT_AUTHZ)]->pb->traffic;
+    if (!xp && st->t[TK(EXT_PROC)])
+        xp = st->t[TK(EXT_PROC)]->pb->traffic;
+    if (rc == PROXY_OK && !out->status && xa && xa->ext_authz)
+        rc = do_ext_authz(xa->ext_authz, out);
+    if (rc == PROXY_OK && !out->status && st->taz.over)
+        rc = rbac_deny(out, "more authorization policies than the proxy composes");
+    if (rc == PROXY_OK && !out->status && nrbac) {
+        proxy_cel_activation_t a;
+        char addr[64], why[300];
+        request_activation(q, &a, addr, sizeof addr);
+        a.jwt = out->credential_len ? claims : NULL;
+        a.basic_user = user[0] ? user : NULL;
+        a.api_key = key[0] ? key : NULL;
+        if (!rules_allow(rbac, nrbac, &a, why, sizeof why))
+            rc = rbac_deny(out, why);
+    }
+    json_decref(claims);
     if (rc == PROXY_OK && !out->status && st->t[TK(LOCAL_RATE_LIMIT)])
         rc = do_ratelimit(q, st->t[TK(LOCAL_RATE_LIMIT)], out);
+    if (rc == PROXY_OK && !out->status && xp && xp->ext_proc &&
+        xp->ext_proc->failure_mode !=
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN) {
+        out->status = 500;
+        snprintf(out->body, sizeof out->body,
+                 "500 Internal Server Error: external processing is not available in this "
+                 "proxy\n");
+    }
     return rc;
+}
+
+bool proxy_policy_connection_allowed(const proxy_snapshot_t *s, const char *bind_key,
+                                     const char *peer, char *why, size_t cap)
+{
+    const proxy__policies_t *t = s ? s->pol : NULL;
+    size_t b = t && bind_key ? proxy__bind_index(s, bind_key) : (size_t)-1;
+    if (why && cap)
+        why[0] = '\0';
+    if (b == (size_t)-1 || b >= t->nbinds || !t->nnet[b])
+        return true;
+    proxy_cel_activation_t a;
+    char addr[64], w[300];
+    memset(&a, 0, sizeof a);
+    peer_split(peer, addr, sizeof addr, &a.source_port);
+    a.source_address = addr[0] ? addr : NULL;
+    bool ok = rules_allow(t->net[b], t->nnet[b], &a, w, sizeof w);
+    if (!ok && why && cap)
+        snprintf(why, cap, "%s", w);
+    return ok;
 }
 
 int proxy_policy_on_request(const proxy_policy_req_t *q, proxy_filters_t *f,
@@ -1317,6 +1780,20 @@ int proxy_policy_on_backend(const proxy_policy_req_t *q, const agw_route_backend
     BFILL(f->backend_redirect, REQUEST_REDIRECT, request_redirect);
     BFILL(f->backend_mirrors, REQUEST_MIRROR, request_mirror);
 #undef BFILL
+    if (st->b[BK(EXT_AUTHZ)]) {
+        do_ext_authz(st->b[BK(EXT_AUTHZ)]->pb->backend->ext_authz, out);
+        if (out->status)
+            return PROXY_OK;
+    }
+    if (st->baz.over)
+        return rbac_deny(out, "more authorization policies than the proxy composes");
+    if (st->baz.n) { /* all of them compose; the token's claims are not kept this far: no jwt */
+        proxy_cel_activation_t a;
+        char addr[64], why[300];
+        request_activation(q, &a, addr, sizeof addr);
+        if (!rules_allow(st->baz.p, st->baz.n, &a, why, sizeof why))
+            return rbac_deny(out, why);
+    }
     const char *kind = proxy_policy_backend_unserved(q->snap, rb);
     if (kind && !strcmp(kind, "dynamic"))
         return dynamic_endpoint(q, out);

@@ -181,7 +181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 .headers = h,
                                 .nheaders = nh,
                                 .now_ms = (uint64_t)(data[0] >> 3) * 1000u,
-                                .now_unix = 1700000000};
+                                .now_unix = 1700000000,
+                                .peer = "10.0.0.1:40000"};
         proxy_filters_t f;
         proxy_filters_collect(rm.pb, NULL, &f);
         CHECK(proxy_policy_route(&q, &f, &pr) == PROXY_OK);
@@ -211,6 +212,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(pr.status == 0 || (pr.status >= 400 && pr.status < 600));
         proxy_policy_result_dispose(&pr);
     }
+    /* frontend network authorization of the connection */
+    (void)proxy_policy_connection_allowed(s, "80/default/gw", "10.0.0.1:40000", why, sizeof why);
     proxy_snapshot_release(s);
     proxy_config_free(cfg);
     ir_obj_release(o);

@@ -34,6 +34,7 @@
 
 #include "net/conn.h"
 #include "net/tls.h"
+#include "ir/policy.h"
 #include "proxy/l4.h"
 #include "proxy/proxy.h"
 #include "loop_rig.h"
@@ -786,6 +787,88 @@ static void test_tcp_connection_open_when_the_proxy_closes(void **state)
     assert_int_equal(recv(open_at_close, out, sizeof out, 0), 4);
 }
 
+/* Network authorization on a TCP port: a Bind whose Gateway has a frontend network_authorization
+ * policy refusing 127.0.0.3. */
+static void job_netauth(void *world, void *arg)
+{
+    world_t *w = world;
+    int *port = arg;
+    Agentgateway__Dev__Resource__Listener *l = ir_pb_alloc(sizeof *l);
+    agentgateway__dev__resource__listener__init(l);
+    l->key = tu_strdup("default/gw.na");
+    l->bind_key = tu_strdup("9002/default/gw");
+    l->hostname = tu_strdup("");
+    l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__TCP;
+    l->name = ir_pb_alloc(sizeof *l->name);
+    agentgateway__dev__resource__listener_name__init(l->name);
+    l->name->gateway_name = tu_strdup("gw");
+    l->name->gateway_namespace = tu_strdup("default");
+    l->name->listener_name = tu_strdup("na");
+    Agentgateway__Dev__Resource__Policy *p = ir_pb_alloc(sizeof *p);
+    agentgateway__dev__resource__policy__init(p);
+    p->key = tu_strdup("netauth");
+    p->target = ir_pb_alloc(sizeof *p->target);
+    agentgateway__dev__resource__policy_target__init(p->target);
+    p->target->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_GATEWAY;
+    p->target->gateway = ir_pb_alloc(sizeof *p->target->gateway);
+    agentgateway__dev__resource__policy_target__gateway_target__init(p->target->gateway);
+    p->target->gateway->name = tu_strdup("gw");
+    p->target->gateway->namespace_ = tu_strdup("default");
+    p->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND;
+    p->frontend = ir_pb_alloc(sizeof *p->frontend);
+    agentgateway__dev__resource__frontend_policy_spec__init(p->frontend);
+    p->frontend->kind_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_NETWORK_AUTHORIZATION;
+    p->frontend->network_authorization = ir_pb_alloc(sizeof *p->frontend->network_authorization);
+    agentgateway__dev__resource__frontend_policy_spec__network_authorization__init(
+        p->frontend->network_authorization);
+    TU_PUSH(p->frontend->network_authorization->deny, p->frontend->network_authorization->n_deny,
+            tu_strdup("source.address == '127.0.0.3'"));
+    const ir_policy_t *po = ir_policy_new(p, "default/gw", NULL);
+    const ir_listener_t *lo = ir_listener_new(l, "default/gw", NULL);
+    const ir_obj_t *objs[] = {
+        tu_bind("9002/default/gw", 9002), lo ? ir_listener_obj(lo) : NULL,
+        tcp_route("na", "default/gw.na", "", "svc:default/echo.default.svc.cluster.local:7=1"),
+        po ? ir_policy_obj(po) : NULL, NULL};
+    w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
+    if (w->rc == PROXY_OK)
+        w->rc = proxy_listen(w->proxy, "9002/default/gw", "127.0.0.1:0", port);
+}
+
+/* A connection from |src| (a 127/8 address) to |port|. */
+static int tcp_connect_from(const char *src, int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &me.sin_addr);
+    assert_int_equal(bind(s, (struct sockaddr *)&me, sizeof me), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    return s;
+}
+
+static void test_tcp_network_authorization_refuses_a_source(void **state)
+{
+    (void)state;
+    NEED_PEER();
+    int port = 0;
+    tu_loop_run(&W.rig, job_netauth, &port);
+    if (W.rc != PROXY_OK)
+        fail_msg("config: %s", W.reason);
+    uint8_t out[64];
+    int s = tcp_connect_from("127.0.0.1", port);
+    size_t n = tcp_exchange(s, (const uint8_t *)"hello", 5, true, out, sizeof out - 1);
+    close(s);
+    out[n] = '\0';
+    assert_string_equal((char *)out, "helloEOF 5\n");
+    s = tcp_connect_from("127.0.0.3", port); /* closed at once: no byte reaches the backend */
+    n = tcp_exchange(s, (const uint8_t *)"hello", 5, true, out, sizeof out - 1);
+    close(s);
+    assert_int_equal(n, 0);
+}
+
 static void test_selection_by_bind_mode_and_sni(void **state)
 {
     (void)state;
@@ -856,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_tcp_splices_to_the_service_and_passes_half_close),
         cmocka_unit_test(test_tcp_four_mebibytes_echo_with_bounded_buffers),
         cmocka_unit_test(test_tcp_backend_that_refuses_closes_the_client),
+        cmocka_unit_test(test_tcp_network_authorization_refuses_a_source),
         cmocka_unit_test(test_tcp_idle_deadline_closes_only_silent_connections),
         cmocka_unit_test(test_tls_terminated_then_spliced_to_the_tcp_backend),
         cmocka_unit_test(test_auto_listener_reopens_when_its_kind_changes),

@@ -35,12 +35,13 @@
 
 typedef Agentgateway__Dev__Resource__BackendPolicySpec bps_t;
 
-static const ir_obj_t *named_listener(const char *key, const char *lname, const char *hostname)
+static const ir_obj_t *named_listener_on(const char *bind_key, const char *key, const char *lname,
+                                         const char *hostname)
 {
     Agentgateway__Dev__Resource__Listener *l = ir_pb_alloc(sizeof *l);
     agentgateway__dev__resource__listener__init(l);
     l->key = tu_strdup(key);
-    l->bind_key = tu_strdup("80/default/gw");
+    l->bind_key = tu_strdup(bind_key);
     l->hostname = tu_strdup(hostname);
     l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTP;
     l->name = ir_pb_alloc(sizeof *l->name);
@@ -50,6 +51,11 @@ static const ir_obj_t *named_listener(const char *key, const char *lname, const 
     l->name->listener_name = tu_strdup(lname);
     const ir_listener_t *x = ir_listener_new(l, "default/gw", NULL);
     return x ? ir_listener_obj(x) : NULL;
+}
+
+static const ir_obj_t *named_listener(const char *key, const char *lname, const char *hostname)
+{
+    return named_listener_on("80/default/gw", key, lname, hostname);
 }
 
 static const ir_obj_t *rule(const char *name, unsigned idx, const char *lkey, const char *match,
@@ -511,7 +517,7 @@ static int on_request(const proxy_snapshot_t *s, const char *path, uint64_t now,
     proxy_request_t req = {"GET", path, NULL, strcmp(path, "/c") ? "x" : "other.example", NULL, 0};
     proxy_route_match_t rm;
     assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
-    proxy_policy_req_t q = {s, &rm, "GET", path, NULL, "x", NULL, 0, now, 1700000000};
+    proxy_policy_req_t q = {s, &rm, "GET", path, NULL, "x", NULL, 0, now, 1700000000, NULL};
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
     assert_int_equal(proxy_policy_on_request(&q, &f, pr), PROXY_OK);
@@ -569,7 +575,7 @@ static void test_cors_policy_is_handed_to_the_filter(void **state)
     proxy_request_t req = {"GET", "/a0", NULL, "x", NULL, 0};
     proxy_route_match_t rm;
     assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
-    proxy_policy_req_t q = {s, &rm, "GET", "/a0", NULL, "x", NULL, 0, 0, 0};
+    proxy_policy_req_t q = {s, &rm, "GET", "/a0", NULL, "x", NULL, 0, 0, 0, NULL};
     proxy_filters_t f;
     proxy_filters_collect(rm.pb, NULL, &f);
     assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
@@ -581,6 +587,436 @@ static void test_cors_policy_is_handed_to_the_filter(void **state)
 
 /* ------------------------------------------------------------------------------------------- */
 /* A real proxy: echo upstreams (echo_rig.h), the loop in a thread (loop_rig.h), curl. */
+
+/* ------------------------------------------------------------------------------------------- */
+/* Authorization (CEL), network authorization, ext_authz / ext_proc failing closed */
+
+#define HTPASSWD "alice:$apr1$abcdefgh$T64oOxnD8c28.dQa.2Lty1\n"
+
+/* RBAC with one rule per list (NULL: none). */
+static tp_tps_t *tp_rbac(const char *allow, const char *deny, const char *require)
+{
+    tp_tps_t *t = tp_tps(TK(AUTHORIZATION));
+    t->authorization = ir_pb_alloc(sizeof *t->authorization);
+    agentgateway__dev__resource__traffic_policy_spec__rbac__init(t->authorization);
+    if (allow)
+        TU_PUSH(t->authorization->allow, t->authorization->n_allow, tu_strdup(allow));
+    if (deny)
+        TU_PUSH(t->authorization->deny, t->authorization->n_deny, tu_strdup(deny));
+    if (require)
+        TU_PUSH(t->authorization->require, t->authorization->n_require, tu_strdup(require));
+    return t;
+}
+
+static tp_tps_t *tp_ext_authz(int mode, uint32_t status)
+{
+    tp_tps_t *t = tp_tps(TK(EXT_AUTHZ));
+    t->ext_authz = ir_pb_alloc(sizeof *t->ext_authz);
+    agentgateway__dev__resource__traffic_policy_spec__external_auth__init(t->ext_authz);
+    t->ext_authz->failure_mode = mode;
+    if (status) {
+        t->ext_authz->_status_on_error_case =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH___STATUS_ON_ERROR_STATUS_ON_ERROR;
+        t->ext_authz->status_on_error = status;
+    }
+    return t;
+}
+
+static tp_tps_t *tp_ext_proc(int mode)
+{
+    tp_tps_t *t = tp_tps(TK(EXT_PROC));
+    t->ext_proc = ir_pb_alloc(sizeof *t->ext_proc);
+    agentgateway__dev__resource__traffic_policy_spec__ext_proc__init(t->ext_proc);
+    t->ext_proc->failure_mode = mode;
+    return t;
+}
+
+/* A frontend network_authorization policy on |target| ("gw:<ns>/<name>[/<listener>]"); |port|
+ * > 0 narrows it to that port. */
+static const ir_obj_t *netauth(const char *key, const char *target, uint32_t port,
+                               const char *allow, const char *deny)
+{
+    tp_policy_t *p = tp_policy(key, target);
+    p->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND;
+    p->frontend = ir_pb_alloc(sizeof *p->frontend);
+    agentgateway__dev__resource__frontend_policy_spec__init(p->frontend);
+    p->frontend->kind_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_NETWORK_AUTHORIZATION;
+    Agentgateway__Dev__Resource__FrontendPolicySpec__NetworkAuthorization *na =
+        ir_pb_alloc(sizeof *na);
+    agentgateway__dev__resource__frontend_policy_spec__network_authorization__init(na);
+    if (allow)
+        TU_PUSH(na->allow, na->n_allow, tu_strdup(allow));
+    if (deny)
+        TU_PUSH(na->deny, na->n_deny, tu_strdup(deny));
+    p->frontend->network_authorization = na;
+    if (port) {
+        p->target->gateway->_port_case =
+            AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__GATEWAY_TARGET___PORT_PORT;
+        p->target->gateway->port = port;
+    }
+    return tp_seal(p);
+}
+
+/* The status the policies give a GET of |path| with fields |h| from |peer| (0: go on). */
+static int authz(const proxy_snapshot_t *s, const char *path, const net_h2_header_t *h, size_t nh,
+                 const char *peer)
+{
+    static proxy_policy_result_t pr; /* 16 KiB: not on the stack */
+    proxy_request_t req = {"GET", path, NULL, "x", h, nh};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {.snap = s,
+                            .rm = &rm,
+                            .method = "GET",
+                            .path = path,
+                            .host = "x",
+                            .headers = h,
+                            .nheaders = nh,
+                            .now_unix = 1700000000,
+                            .peer = peer};
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+    int st = pr.status;
+    if (st == 403 && !strstr(pr.body, "external"))
+        assert_string_equal(pr.body, "RBAC: access denied\n");
+    proxy_policy_result_dispose(&pr);
+    return st;
+}
+
+#define HDRS(...) ((const net_h2_header_t[]){__VA_ARGS__})
+
+static void test_authorization_rules_allow_deny_require(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        /* an allow list: only alice */
+        traffic("allow", "route:default/a/r0",
+                tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL), false),
+        /* a deny rule and a require rule */
+        traffic(
+            "deny", "route:default/a/r1",
+            tp_rbac(NULL, "request.headers['x-block'] == '1'", "source.address.startsWith('10.')"),
+            false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    const char *P = "10.0.0.7:4000";
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "alice")), 1, P), 0);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("X-User", "alice")), 1, P), 0);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "bob")), 1, P), 403);
+    assert_int_equal(authz(s, "/a0", NULL, 0, P), 403); /* an error is no match */
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-block", "0")), 1, P), 0);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-block", "1")), 1, P), 403);
+    /* a deny rule that cannot be evaluated denies (fails closed; agentgateway would allow) */
+    assert_int_equal(authz(s, "/a1", NULL, 0, P), 403);
+    /* the require rule: the source must be in 10/8 */
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-block", "0")), 1, "192.168.1.1:4000"), 403);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-block", "0")), 1, NULL), 403);
+    proxy_snapshot_release(s);
+    /* a guarded deny rule does not fail closed */
+    const ir_obj_t *o2[] = {
+        traffic("deny", "route:default/a/r1",
+                tp_rbac(NULL, "'x-block' in request.headers && request.headers['x-block'] == '1'",
+                        NULL),
+                false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    assert_int_equal(authz(s, "/a1", NULL, 0, P), 0);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-block", "1")), 1, P), 403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void test_authorization_sees_jwt_claims_and_basic_user(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512], jwks[4096], tok[4096], bearer[4200];
+    tk_jwks(TK_RSA1, "r1", NULL, NULL, jwks, sizeof jwks);
+    const ir_obj_t *o[] = {
+        traffic("jwt", "route:default/a/r0", tp_jwt(1, "krt", NULL, jwks), false),
+        traffic("rbac", "route:default/a/r0",
+                tp_rbac("jwt.sub == 'alice' && 'admin' in jwt.roles", NULL, NULL), false),
+        traffic("basic", "route:default/a/r1", tp_basic(0, HTPASSWD), false),
+        traffic("rbac-basic", "route:default/a/r1",
+                tp_rbac(NULL, "basicAuth.username == 'alice'", NULL), false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    tk_sign(TK_RSA1, "RS256", "r1",
+            "{\"iss\":\"krt\",\"sub\":\"alice\",\"roles\":[\"admin\"],\"exp\":1700000600}", tok,
+            sizeof tok);
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("authorization", bearer)), 1, NULL), 0);
+    tk_sign(TK_RSA1, "RS256", "r1",
+            "{\"iss\":\"krt\",\"sub\":\"alice\",\"roles\":[\"dev\"],\"exp\":1700000600}", tok,
+            sizeof tok);
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("authorization", bearer)), 1, NULL), 403);
+    /* basic authentication first (401), then the rule on the user it accepted (403) */
+    assert_int_equal(authz(s, "/a1", NULL, 0, NULL), 401);
+    /* "alice:open sesame" */
+    assert_int_equal(authz(s, "/a1",
+                           HDRS(NET_H2_HDR("authorization", "Basic YWxpY2U6b3BlbiBzZXNhbWU=")), 1,
+                           NULL),
+                     403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void test_authorization_rules_compile_or_reject(void **state)
+{
+    (void)state;
+    reject_with(
+        traffic("bad-cel", "route:default/a", tp_rbac("true", "request.method == (", NULL), false),
+        "policy/bad-cel: traffic.authorization.deny[0]: col 20: unexpected end of "
+        "expression");
+    reject_with(netauth("bad-net", "gw:default/gw", 0, "source.address = '1'", NULL),
+                "policy/bad-net: frontend.network_authorization.allow[0]: col 16: unexpected "
+                "character '='");
+    /* an unsupported function is accepted, reported, and fails closed */
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        traffic("cidr", "route:default/a/r0",
+                tp_rbac(NULL, "cidr('10.0.0.0/8').containsIP(source.address)", NULL), false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    json_t *d = proxy_snapshot_dump(s);
+    json_t *w = json_object_get(d, "policy_warnings");
+    assert_int_equal(json_array_size(w), 1);
+    assert_string_equal(json_string_value(json_array_get(w, 0)),
+                        "policy/cidr: traffic.authorization.deny[0]: function 'cidr' is not "
+                        "supported by this proxy: the rule is an error at every request (the "
+                        "request is denied)");
+    json_decref(d);
+    assert_int_equal(authz(s, "/a0", NULL, 0, "1.2.3.4:5"), 403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void test_ext_authz_and_ext_proc_fail_closed(void **state)
+{
+    (void)state;
+    enum {
+        DENY = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY,
+        ALLOW =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__ALLOW,
+        WITH_STATUS =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXTERNAL_AUTH__FAILURE_MODE__DENY_WITH_STATUS,
+        CLOSED =
+            AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_CLOSED,
+        OPEN = AGENTGATEWAY__DEV__RESOURCE__TRAFFIC_POLICY_SPEC__EXT_PROC__FAILURE_MODE__FAIL_OPEN,
+    };
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        traffic("xa-deny", "route:default/a/r0", tp_ext_authz(DENY, 0), false),
+        traffic("xa-allow", "route:default/a/r1", tp_ext_authz(ALLOW, 0), false),
+        traffic("xa-status", "route:default/c", tp_ext_authz(WITH_STATUS, 503), false), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(authz(s, "/a0", NULL, 0, NULL), 403);
+    assert_int_equal(authz(s, "/a1", NULL, 0, NULL), 0);
+    proxy_request_t req = {"GET", "/c", NULL, "other.example", NULL, 0};
+    proxy_route_match_t rm;
+    assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+    proxy_policy_req_t q = {.snap = s, .rm = &rm, .method = "GET", .path = "/c"};
+    static proxy_policy_result_t pr;
+    proxy_filters_t f;
+    proxy_filters_collect(rm.pb, NULL, &f);
+    assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+    assert_int_equal(pr.status, 503);
+    proxy_policy_result_dispose(&pr);
+    json_t *d = proxy_snapshot_dump(s);
+    json_t *w = json_object_get(d, "policy_warnings");
+    assert_int_equal(json_array_size(w), 3);
+    assert_string_equal(json_string_value(json_array_get(w, 0)),
+                        "policy/xa-allow: traffic.ext_authz: ext_authz is not enforced by this "
+                        "proxy; requests are allowed (failureMode ALLOW)");
+    assert_string_equal(json_string_value(json_array_get(w, 1)),
+                        "policy/xa-deny: traffic.ext_authz: ext_authz is not enforced by this "
+                        "proxy; requests are denied (failureMode DENY)");
+    json_decref(d);
+    proxy_snapshot_release(s);
+    const ir_obj_t *o2[] = {traffic("xa-deny", "route:default/a/r0", tp_ext_proc(CLOSED), false),
+                            traffic("xa-allow", "route:default/a/r1", tp_ext_proc(OPEN), false),
+                            NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    assert_int_equal(authz(s, "/a0", NULL, 0, NULL), 500);
+    assert_int_equal(authz(s, "/a1", NULL, 0, NULL), 0);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+/* Authorization policies compose across levels (a gateway deny survives a route allow); a
+ * gateway OVERRIDE keeps route-level rules out. */
+static void test_authorization_composes_across_levels(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        traffic("gw-deny", "gw:default/gw",
+                tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL), false),
+        traffic("route-allow", "route:default/a",
+                tp_rbac("request.headers['x-user'] in ['alice', 'mallory']", NULL, NULL), false),
+        traffic("rule-require", "route:default/a/r1", tp_rbac(NULL, NULL, "source.port > 1024"),
+                false),
+        NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK); /* the composed lists against a scan */
+    const char *P = "10.0.0.7:4000";
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "alice")), 1, P), 0);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "mallory")), 1, P), 403);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "bob")), 1, P), 403);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "alice")), 1, P), 0);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "alice")), 1, "10.0.0.7:80"), 403);
+    proxy_snapshot_release(s);
+    /* a gateway OVERRIDE: the route and rule policies are not added */
+    const ir_obj_t *o2[] = {traffic("gw-deny", "gw:default/gw",
+                                    tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL),
+                                    true),
+                            NULL};
+    assert_int_equal(tu_apply(cfg, o2, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "bob")), 1, "10.0.0.7:80"), 0);
+    assert_int_equal(authz(s, "/a1", HDRS(NET_H2_HDR("x-user", "mallory")), 1, P), 403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+/* A Route carrying policies of its own (Route.traffic_policies, as another xDS server may send
+ * them): its authorization rules compose with the attached ones; its ext_authz fails closed. */
+static const ir_obj_t *route_with(const char *name, const char *match, tp_tps_t *t1, tp_tps_t *t2)
+{
+    tu_route_pb_t *r = tu_route_pb("default", name, 0, L1, "", match, "be:default/b");
+    TU_PUSH(r->traffic_policies, r->n_traffic_policies, t1);
+    if (t2)
+        TU_PUSH(r->traffic_policies, r->n_traffic_policies, t2);
+    return tu_route_seal(r);
+}
+
+static void test_authorization_inside_a_route(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    const ir_obj_t *o[] = {
+        route_with("inl", "exact:/inl", tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL),
+                   NULL),
+        traffic("gw-deny", "gw:default/gw",
+                tp_rbac(NULL, "request.headers['x-user'] == 'mallory'", NULL), false),
+        route_with("xa", "exact:/xa", tp_ext_authz(0, 0), tp_rbac("true", NULL, NULL)), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    assert_int_equal(authz(s, "/inl", HDRS(NET_H2_HDR("x-user", "alice")), 1, NULL), 0);
+    assert_int_equal(authz(s, "/inl", HDRS(NET_H2_HDR("x-user", "bob")), 1, NULL), 403);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "bob")), 1, NULL), 0);
+    assert_int_equal(authz(s, "/a0", HDRS(NET_H2_HDR("x-user", "mallory")), 1, NULL), 403);
+    assert_int_equal(authz(s, "/xa", HDRS(NET_H2_HDR("x-user", "alice")), 1, NULL), 403);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+    reject_with(route_with("bad", "exact:/bad", tp_rbac(NULL, "1 +", NULL), NULL),
+                "route/default/bad.00.l: traffic_policies[0]: traffic.authorization.deny[0]: col "
+                "4: unexpected end of expression");
+}
+
+/* Backend-level authorization and ext_authz answer after the backendRef is chosen. */
+static void test_backend_authorization_and_ext_authz(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512];
+    bps_t *rb = bps(BK(AUTHORIZATION));
+    tp_tps_t *t = tp_rbac("request.headers['x-user'] == 'alice'", NULL, NULL);
+    rb->authorization = t->authorization;
+    t->authorization = NULL;
+    ir_pb_free(&t->base);
+    bps_t *xb = bps(BK(EXT_AUTHZ));
+    t = tp_ext_authz(0, 0);
+    xb->ext_authz = t->ext_authz;
+    t->ext_authz = NULL;
+    ir_pb_free(&t->base);
+    const ir_obj_t *o[] = {backend("brbac", "backend:default/b", rb),
+                           backend("bxa", "backend:default/z", xb), NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK);
+    static proxy_policy_result_t pr;
+    const char *users[] = {"alice", "bob"};
+    for (int u = 0; u < 2; u++) {
+        net_h2_header_t h[] = {NET_H2_HDR("x-user", users[u])};
+        proxy_request_t req = {"GET", "/c", NULL, "other.example", h, 1};
+        proxy_route_match_t rm;
+        assert_int_equal(proxy_router_match(s, "80/default/gw", &req, &rm), PROXY_OK);
+        proxy_policy_req_t q = {
+            .snap = s, .rm = &rm, .method = "GET", .path = "/c", .headers = h, .nheaders = 1};
+        proxy_filters_t f;
+        int want[4] = {0, u ? 403 : 0, u ? 403 : 0, 403}; /* svc, b, b/sub, z */
+        for (size_t b = 0; b < 4; b++) {
+            proxy_filters_collect(rm.pb, NULL, &f);
+            assert_int_equal(proxy_policy_on_request(&q, &f, &pr), PROXY_OK);
+            assert_int_equal(pr.status, 0);
+            proxy_filters_collect(rm.pb, rm.pb->backends[b], &f);
+            assert_int_equal(proxy_policy_on_backend(&q, rm.pb->backends[b], &f, &pr), PROXY_OK);
+            assert_int_equal(pr.status, want[b]);
+            proxy_policy_result_dispose(&pr);
+        }
+    }
+    json_t *d = proxy_snapshot_dump(s);
+    json_t *w = json_object_get(d, "policy_warnings");
+    assert_int_equal(json_array_size(w), 1);
+    assert_string_equal(json_string_value(json_array_get(w, 0)),
+                        "policy/bxa: backend.ext_authz: ext_authz is not enforced by this proxy; "
+                        "requests are denied (failureMode DENY)");
+    json_decref(d);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void test_network_authorization_per_bind(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = base_config();
+    char why[512], w[320];
+    const ir_obj_t *o[] = {tu_bind("81/default/gw", 81),
+                           named_listener_on("81/default/gw", "default/gw.b81", "b81", ""),
+                           netauth("n1", "gw:default/gw", 0, NULL, "source.address == '10.9.9.9'"),
+                           netauth("n2", "gw:default/gw", 80, "source.port >= 1024", NULL),
+                           netauth("n3", "gw:default/other", 0, NULL, "true"),
+                           NULL};
+    assert_int_equal(tu_apply(cfg, o, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    assert_int_equal(proxy_snapshot_check(s), PROXY_OK); /* Q5 */
+    const char *B80 = "80/default/gw", *B81 = "81/default/gw";
+    assert_true(proxy_policy_connection_allowed(s, B80, "10.1.1.1:5000", w, sizeof w));
+    assert_false(proxy_policy_connection_allowed(s, B80, "10.9.9.9:5000", w, sizeof w));
+    assert_string_equal(w, "policy/n1: deny[0] holds");
+    /* n2 narrows to port 80: its allow list applies there only */
+    assert_false(proxy_policy_connection_allowed(s, B80, "10.1.1.1:80", w, sizeof w));
+    assert_string_equal(w, "no allow rule holds");
+    assert_true(proxy_policy_connection_allowed(s, B81, "10.1.1.1:80", w, sizeof w));
+    assert_false(proxy_policy_connection_allowed(s, B81, "10.9.9.9:80", w, sizeof w));
+    assert_true(proxy_policy_connection_allowed(s, B80, "[::1]:5000", w, sizeof w));
+    /* no source: the deny rule cannot be evaluated, which fails closed */
+    assert_false(proxy_policy_connection_allowed(s, B81, NULL, w, sizeof w));
+    assert_string_equal(w, "policy/n1: deny[0] failed: no such variable 'source'");
+    assert_true(proxy_policy_connection_allowed(s, "99/none", "10.9.9.9:1", w, sizeof w));
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
 
 static void hole_read(net_conn_t *c, const uint8_t *d, size_t l, void *ud)
 {
@@ -633,8 +1069,6 @@ static const ir_obj_t *ai_backend(const char *key, bool mcp)
     const ir_backend_t *x = ir_backend_new(b, "default/gw", NULL);
     return x ? ir_backend_obj(x) : NULL;
 }
-
-#define HTPASSWD "alice:$apr1$abcdefgh$T64oOxnD8c28.dQa.2Lty1\n"
 
 /* A Service with an A2A backend policy is an agent the proxy does not serve: 501 naming "a2a". */
 static void test_a2a_service_is_not_served(void **state)
@@ -695,6 +1129,17 @@ static void test_fuzz_seeds_round_trip(void **state)
         {"backend_header", 0,
          backend("bh", "svc:default/s.default.svc.cluster.local", bps_header("x", "z"))},
         {"timeout", 6, traffic("t", "route:default/a", tp_timeout_ms(1500), false)},
+        {"authorization", 0,
+         traffic("z", "route:default/a",
+                 tp_rbac("request.headers['x'] == 'y' || source.port > 1024",
+                         "request.path.matches('^/adm')", "has(request.headers.host)"),
+                 false)},
+        {"authorization_jwt", 1,
+         traffic("z", "gw:default/gw", tp_rbac("jwt.sub == 'u' && 'api' in [jwt.aud]", NULL, NULL),
+                 false)},
+        {"ext_authz", 0, traffic("x", "route:default/a", tp_ext_authz(2, 503), false)},
+        {"network_authorization", 0,
+         netauth("n", "gw:default/gw", 80, "source.address.startsWith('10.')", "source.port < 2")},
     };
     const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
@@ -744,29 +1189,28 @@ static void job_setup(void *world, void *arg)
     tk_jwks(TK_RSA1, "r1", TK_EC1, "e1", jwks, sizeof jwks);
     const char *B = "be:default/plain";
     const ir_obj_t *objs[] = {
-        tu_bind("80/default/gw", 80),
-        named_listener(L1, "http", ""),
+        tu_bind("80/default/gw", 80), named_listener(L1, "http", ""),
         tu_static_backend("default/plain", "127.0.0.1", w->plain.port),
         tu_static_backend("default/secure", "127.0.0.1", w->tls.port),
         tu_static_backend("default/badca", "127.0.0.1", w->tls.port),
-        ai_backend("default/llm", false),
-        ai_backend("default/tools", true),
+        ai_backend("default/llm", false), ai_backend("default/tools", true),
         inline_backend("default/dyn", NULL, true),
         tu_static_backend("default/hole", "127.0.0.1", w->hole.port),
         rule("slow", 0, L1, "prefix:/slow", "be:default/hole"),
         traffic("slow", "route:default/slow", tp_timeout_ms(300), false),
-        rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"),
-        rule("jwt", 0, L1, "prefix:/jwt", B),
-        rule("jwtpass", 0, L1, "prefix:/jwtpass", B),
-        rule("basic", 0, L1, "prefix:/basic", B),
-        rule("key", 0, L1, "prefix:/key", B),
-        rule("qkey", 0, L1, "prefix:/qkey", B),
-        rule("rl", 0, L1, "prefix:/rl", B),
-        rule("bauth", 0, L1, "prefix:/bauth", B),
-        rule("hdr", 0, L1, "prefix:/hdr", B),
-        rule("direct", 0, L1, "prefix:/direct", B),
-        rule("hostrw", 0, L1, "prefix:/hostrw", B),
-        rule("cors", 0, L1, "prefix:/cors", B),
+        rule("dyn", 0, L1, "prefix:/dyn", "be:default/dyn"), rule("jwt", 0, L1, "prefix:/jwt", B),
+        rule("jwtpass", 0, L1, "prefix:/jwtpass", B), rule("basic", 0, L1, "prefix:/basic", B),
+        rule("key", 0, L1, "prefix:/key", B), rule("qkey", 0, L1, "prefix:/qkey", B),
+        rule("rl", 0, L1, "prefix:/rl", B), rule("bauth", 0, L1, "prefix:/bauth", B),
+        rule("hdr", 0, L1, "prefix:/hdr", B), rule("direct", 0, L1, "prefix:/direct", B),
+        rule("hostrw", 0, L1, "prefix:/hostrw", B), rule("cors", 0, L1, "prefix:/cors", B),
+        rule("rbac", 0, L1, "prefix:/rbac", B),
+        traffic("rbac", "route:default/rbac",
+                tp_rbac("request.headers['x-user'] == 'alice'", "request.method == 'DELETE'",
+                        "source.address == '127.0.0.1'"),
+                false),
+        /* connections from 127.0.0.2 are refused before any byte is read */
+        netauth("net", "gw:default/gw", 0, NULL, "source.address == '127.0.0.2'"),
         traffic("cors-auth", "route:default/cors", tp_basic(0, HTPASSWD), false),
         rule("tls", 0, L1, "prefix:/tls", "be:default/secure"),
         rule("badca", 0, L1, "prefix:/badca", "be:default/badca"),
@@ -790,8 +1234,7 @@ static void job_setup(void *world, void *arg)
         NULL, /* hostrw */
         NULL, /* cors */
         backend("tls", "backend:default/secure", bps_tls(w->cert.ca_pem, "backend.test")),
-        backend("badca", "backend:default/badca", bps_tls(w->other.ca_pem, "backend.test")),
-        NULL};
+        backend("badca", "backend:default/badca", bps_tls(w->other.ca_pem, "backend.test")), NULL};
     size_t n = 0;
     while (objs[n])
         n++;
@@ -943,6 +1386,43 @@ static void test_basic_and_api_key_authentication(void **state)
     tu_resp_free(&r);
     curl(&r, "/qkey?api_key=k-999", NULL);
     assert_int_equal(r.status, 401);
+    tu_resp_free(&r);
+}
+
+/* CEL authorization with curl over HTTP/1.1 and h2c, and network authorization closing the
+ * connection of a refused source address (curl --interface picks it). */
+static void test_authorization_with_curl(void **state)
+{
+    (void)state;
+    TU_SKIP_WITHOUT_CURL();
+    tu_resp_t r;
+    curl(&r, "/rbac", "-H 'x-user: alice'");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(tu_jheader(&r, "x-user"), "alice");
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "-H 'x-user: bob'");
+    assert_int_equal(r.status, 403);
+    assert_string_equal(r.body, "RBAC: access denied\n");
+    tu_resp_free(&r);
+    curl(&r, "/rbac", NULL);
+    assert_int_equal(r.status, 403);
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "-X DELETE -H 'x-user: alice'");
+    assert_int_equal(r.status, 403);
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "--http2-prior-knowledge -H 'x-user: alice'");
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    curl(&r, "/rbac", "--http2-prior-knowledge -H 'x-user: eve'");
+    assert_int_equal(r.status, 403);
+    tu_resp_free(&r);
+    /* network authorization: 127.0.0.2 gets its connection closed, with no response at all */
+    curl(&r, "/hdr", "--interface 127.0.0.2");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.headers, "");
+    tu_resp_free(&r);
+    curl(&r, "/hdr", "--interface 127.0.0.1");
+    assert_int_equal(r.status, 200);
     tu_resp_free(&r);
 }
 
@@ -1124,11 +1604,20 @@ int main(void)
         cmocka_unit_test(test_cors_policy_is_handed_to_the_filter),
         cmocka_unit_test(test_fuzz_seeds_round_trip),
         cmocka_unit_test(test_a2a_service_is_not_served),
+        cmocka_unit_test(test_authorization_rules_allow_deny_require),
+        cmocka_unit_test(test_authorization_sees_jwt_claims_and_basic_user),
+        cmocka_unit_test(test_authorization_rules_compile_or_reject),
+        cmocka_unit_test(test_ext_authz_and_ext_proc_fail_closed),
+        cmocka_unit_test(test_authorization_composes_across_levels),
+        cmocka_unit_test(test_authorization_inside_a_route),
+        cmocka_unit_test(test_backend_authorization_and_ext_authz),
+        cmocka_unit_test(test_network_authorization_per_bind),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_jwt_authentication),
         cmocka_unit_test(test_basic_and_api_key_authentication),
         cmocka_unit_test(test_local_rate_limit_answers_429),
+        cmocka_unit_test(test_authorization_with_curl),
         cmocka_unit_test(test_traffic_policies_feed_the_route_filters),
         cmocka_unit_test(test_cors_policy_answers_preflights_before_authentication),
         cmocka_unit_test(test_timeout_policy_answers_504),

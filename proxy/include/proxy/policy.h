@@ -11,7 +11,10 @@
  *   sub-backend (Backend section) < route < route rule
  * Traffic policies can attach at gateway, listener, route and rule; backend policies at every
  * level. For each policy kind separately the most specific attachment replaces the less specific
- * ones (kinds never merge field by field; different kinds compose). A policy whose inheritance is
+ * ones (kinds never merge field by field; different kinds compose), except authorization: every
+ * authorization policy attached at any level composes, as agentgateway composes rule sets so a
+ * broader deny is never erased (traffic ones up to the first OVERRIDE one, least specific
+ * first). A policy whose inheritance is
  * OVERRIDE beats every non-OVERRIDE one of its kind, and among OVERRIDE ones the least specific
  * wins (a gateway owner's override cannot be undone by a route owner). Ties at one level go to
  * the first policy by key. Route filters carried inside the Route itself (Route.traffic_policies,
@@ -27,13 +30,18 @@
  *   P3 a local rate limit has max_tokens > 0, a fill_interval > 0 and tokens_per_fill <=
  *      max_tokens (for each rule too)
  *   P4 a backend TLS policy's certificate, key and root CA load (OpenSSL)
+ *   P5 every CEL rule of an authorization or network authorization policy parses
+ *      (proxy/cel.h; a function the subset lacks is accepted, reported, and fails closed)
  *
  * Request time (proxy/http.c calls these, sans-IO):
  *   proxy_policy_route        after routing: fills the route filters (proxy/filters.h) the
  *                             route does not set itself from policies (header modifiers,
  *                             timeout, retry, direct response, redirect, URL rewrite, mirrors,
  *                             CORS)
- *   proxy_policy_authorize    then authentication (JWT, API key, basic) and the local rate limit
+ *   proxy_policy_authorize    then authentication (JWT, API key, basic), ext_authz (not
+ *                             implemented: fails closed unless its failure mode allows),
+ *                             authorization (CEL allow/deny/require rules, 403), the local rate
+ *                             limit, ext_proc (not implemented: 500 unless FAIL_OPEN)
  *   proxy_policy_on_backend   after the backendRef is chosen: 501 for backends the proxy does
  *                             not serve (AI, MCP, AWS, guardrail, model router; A2A services),
  *                             the endpoint of a dynamic forward proxy Backend (the Host),
@@ -80,6 +88,7 @@ typedef struct proxy_policy_req {
     size_t nheaders;
     uint64_t now_ms;  /* monotonic milliseconds (rate limits) */
     int64_t now_unix; /* wall-clock seconds (JWT exp / nbf) */
+    const char *peer; /* "ip:port" of the client connection (CEL source.*), NULL if unknown */
 } proxy_policy_req_t;
 
 /* What the policies decided; proxy_policy_on_request initialises it. It holds heap memory
@@ -112,6 +121,14 @@ int proxy_policy_route(const proxy_policy_req_t *req, proxy_filters_t *f,
  * answered between the two calls (it carries no credentials). Returns: PROXY_OK (see
  * |out->status|), or PROXY_ENOMEM. */
 int proxy_policy_authorize(const proxy_policy_req_t *req, proxy_policy_result_t *out);
+/* Frontend network_authorization: may a connection from |peer| ("ip:port", "[::1]:port") to
+ * Bind |bind_key| proceed? Every such policy attached to the Gateway of one of the Bind's
+ * Listeners applies, merged as agentgateway merges rule sets (any deny denies, every require
+ * must hold, one allow must hold when there are allow rules); the rules see source.address and
+ * source.port only. Borrows all. Returns: true to proceed; false with |why| (may be NULL) naming
+ * the policy and the rule. */
+bool proxy_policy_connection_allowed(const proxy_snapshot_t *s, const char *bind_key,
+                                     const char *peer, char *why, size_t cap);
 /* Both of the above. */
 int proxy_policy_on_request(const proxy_policy_req_t *req, proxy_filters_t *f,
                             proxy_policy_result_t *out);
