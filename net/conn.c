@@ -22,8 +22,11 @@
  *    the queued writes, then read and drop until the peer closes): closing at once would make
  *    the kernel answer unread input with a reset that can destroy the last response in flight.
  */
+#define _GNU_SOURCE /* TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT in <netinet/tcp.h> */
 #include "conn_internal.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,11 +174,15 @@ static void timer_cb(uv_timer_t *t)
                  : c->sniffing               ? "waiting for the first bytes"
                                              : "TLS handshake",
                  (unsigned long long)c->cfg.handshake_timeout_ms);
+        if (c->server)
+            c->server->counters.handshake_timeouts++;
         net__conn_abort(c, NET_ETIMEDOUT);
     } else if (c->h2 && c->cfg.idle_timeout_ms) {
         uint64_t idle_for = now - c->last_active;
         if (net_h2_session_streams(c->h2) == 0 && idle_for >= c->cfg.idle_timeout_ms) {
             net__log(NET_LOG_DEBUG, "conn %s: idle: closing gracefully", c->peer);
+            if (c->server)
+                c->server->counters.idle_closed++;
             net_conn_close(c, true);
         } else {
             uint64_t wait = c->cfg.idle_timeout_ms;
@@ -196,6 +203,8 @@ static void ka_timer_cb(uv_timer_t *t)
     if (c->ka_waiting) {
         net__log(NET_LOG_INFO, "conn %s: no PING ACK within %llu ms: closing", c->peer,
                  (unsigned long long)c->cfg.keepalive_timeout_ms);
+        if (c->server)
+            c->server->counters.keepalive_timeouts++;
         net__conn_abort(c, NET_ETIMEDOUT);
     } else if (net_h2_session_ping(c->h2) == NET_OK) {
         c->ka_waiting = true;
@@ -203,6 +212,43 @@ static void ka_timer_cb(uv_timer_t *t)
         flush(c);
     }
     net__conn_leave(c);
+}
+
+/* max_lifetime_ms: a graceful close, like a server shutting down (the owner of a raw connection
+ * finishes its exchange first). */
+static void life_timer_cb(uv_timer_t *t)
+{
+    net_conn_t *c = t->data;
+    if (c->closing || c->close_requested || c->draining || c->ending)
+        return;
+    net__conn_enter(c);
+    net__log(NET_LOG_DEBUG, "conn %s: open for %llu ms: closing gracefully", c->peer,
+             (unsigned long long)c->cfg.max_lifetime_ms);
+    if (c->server)
+        c->server->counters.lifetime_closed++;
+    net_conn_close(c, true);
+    net__conn_leave(c);
+}
+
+/* SO_KEEPALIVE with the configured probe timing; a failure is logged, not fatal. */
+static void tcp_keepalive_set(net_conn_t *c)
+{
+    if (!c->cfg.tcp_keepalive_idle_s)
+        return;
+    int rv = uv_tcp_keepalive(&c->tcp, 1, c->cfg.tcp_keepalive_idle_s);
+    uv_os_fd_t fd;
+    if (rv == 0)
+        rv = uv_fileno((const uv_handle_t *)&c->tcp, &fd);
+    if (rv == 0 && c->cfg.tcp_keepalive_interval_s) {
+        int v = (int)c->cfg.tcp_keepalive_interval_s;
+        rv = setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v) == 0 ? 0 : -1;
+    }
+    if (rv == 0 && c->cfg.tcp_keepalive_count) {
+        int v = (int)c->cfg.tcp_keepalive_count;
+        rv = setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v) == 0 ? 0 : -1;
+    }
+    if (rv != 0)
+        net__log(NET_LOG_INFO, "conn %s: TCP keepalive settings not applied", c->peer);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -607,6 +653,9 @@ void net__conn_start(net_conn_t *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         net_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
+    tcp_keepalive_set(c);
+    if (c->cfg.max_lifetime_ms)
+        uv_timer_start(&c->life_timer, life_timer_cb, c->cfg.max_lifetime_ms, 0);
     c->last_active = uv_now(c->loop);
     if (c->tls_ctx) {
         int err;
@@ -684,6 +733,7 @@ static void teardown(net_conn_t *c)
     close_handle((uv_handle_t *)&c->tcp);
     close_handle((uv_handle_t *)&c->timer);
     close_handle((uv_handle_t *)&c->ka_timer);
+    close_handle((uv_handle_t *)&c->life_timer);
     close_handle((uv_handle_t *)&c->flush_idle);
 }
 
@@ -718,9 +768,10 @@ net_conn_t *net__conn_new(uv_loop_t *loop, bool server, const net_conn_config_t 
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->ka_timer);
+    uv_timer_init(loop, &c->life_timer);
     uv_idle_init(loop, &c->flush_idle);
-    c->tcp.data = c->timer.data = c->ka_timer.data = c->flush_idle.data = c;
-    c->handles_open = 4;
+    c->tcp.data = c->timer.data = c->ka_timer.data = c->life_timer.data = c->flush_idle.data = c;
+    c->handles_open = 5;
     if (!server) /* the connect itself is under the handshake deadline */
         uv_timer_start(&c->timer, timer_cb, c->cfg.handshake_timeout_ms, 0);
     *err = NET_OK;
@@ -823,6 +874,14 @@ uv_loop_t *net_conn_loop(const net_conn_t *c)
 net_server_t *net_conn_server(const net_conn_t *c)
 {
     return c->server;
+}
+
+int net_conn_fileno(const net_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (c->closing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return -1;
+    return fd;
 }
 
 /* ------------------------------------------------------------------------------------------- */

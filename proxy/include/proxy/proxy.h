@@ -50,6 +50,16 @@ typedef struct proxy_options {
     /* TCP and TLS passthrough connections, and HTTP/1.1 connections upgraded by a 101: closed
      * after this long without a byte either way (3600000, one hour; 0: never) */
     uint64_t tunnel_idle_timeout_ms;
+    /* Client connections of every listener (a Bind's FrontendPolicies override them; 0: never):
+     * HTTP/1.1 with no byte of a next request, and HTTP/2 with no stream, for this long are
+     * closed (600000, ten minutes: agentgateway's http1IdleTimeout default) */
+    uint64_t client_idle_timeout_ms;
+    /* HTTP/1.1: from the first byte of a request head to its end; late → 408 and close (30000,
+     * hyper's header read timeout, which agentgateway's HTTP/1 server uses) */
+    uint64_t client_header_timeout_ms;
+    /* TLS handshake, or a plaintext client's first bytes telling HTTP/1.1 from HTTP/2 (15000,
+     * agentgateway's TLS handshake timeout) */
+    uint64_t client_handshake_timeout_ms;
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *o);
@@ -87,6 +97,13 @@ typedef struct proxy_stats {
     uint64_t upstream_retries;    /* resent after a pooled connection closed under them */
     uint64_t listen_failures;     /* auto_listen listeners that could not open */
     uint64_t tunnels_idle_closed; /* upgraded connections closed by tunnel_idle_timeout_ms */
+    /* Client connections the proxy closed on a timeout (proxy_options_t client_*, or the Bind's
+     * FrontendPolicy): */
+    uint64_t client_idle_closed;        /* HTTP/1.1 between requests, HTTP/2 without a stream */
+    uint64_t client_header_timeouts;    /* HTTP/1.1 request head not complete in time (408) */
+    uint64_t client_handshake_timeouts; /* TLS handshake / first bytes not in time */
+    uint64_t client_keepalive_timeouts; /* HTTP/2 PING not acknowledged (http2KeepaliveTimeout) */
+    uint64_t client_lifetime_closed;    /* maxConnectionDuration reached (graceful close) */
     size_t listeners;             /* open */
     size_t idle_upstreams;        /* pooled */
     size_t downstream_http1;      /* HTTP/1.1 client connections open */
