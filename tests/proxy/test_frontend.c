@@ -1,0 +1,668 @@
+/*
+ * proxy/frontend.c and the client-connection deadlines of http.c. First without I/O: the settings
+ * a Bind gets from the options and its frontend policies (listener level over gateway level,
+ * another Gateway's Bind untouched), and P5 (invalid tcp / tls / http policies reject the change
+ * set whole with the policy and field named, the old snapshot serving). Then a real proxy on a
+ * loop thread with short timeouts and raw sockets, curl and openssl s_client as clients: an idle
+ * HTTP/1.1 connection closed after the Bind's http1IdleTimeout and not before, a slow request head
+ * answered 408 (not before the header timeout), a silent plaintext client closed at the handshake
+ * deadline, an idle HTTP/2 connection sent a GOAWAY, maxConnectionDuration ending a keep-alive
+ * connection, TLS 1.2 refused by a `minProtocolVersion: 1.3` policy and accepted again once the
+ * policy is gone (the TLS context rebuilt), and the counters on /metrics.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/conn.h"
+#include "net/tls.h"
+#include "curl_rig.h"
+#include "loop_rig.h"
+#include "policy_test_util.h"
+#include "proxy/frontend.h"
+#include "proxy/metrics.h"
+#include "proxy/proxy.h"
+
+#define FK(x) AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_##x
+#define V12   AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__TLSVERSION__TLS_V1_2
+#define V13   AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__TLSVERSION__TLS_V1_3
+
+typedef Agentgateway__Dev__Resource__FrontendPolicySpec fps_t;
+
+/* ------------------------------------------------------------------------------------------- */
+/* IR helpers */
+
+static const ir_obj_t *gw_listener(const char *key, const char *bind, const char *gw,
+                                   const char *lname, const char *cert, const char *pkey)
+{
+    Agentgateway__Dev__Resource__Listener *l = ir_pb_alloc(sizeof *l);
+    agentgateway__dev__resource__listener__init(l);
+    l->key = tu_strdup(key);
+    l->bind_key = tu_strdup(bind);
+    l->hostname = tu_strdup("");
+    l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTP;
+    l->name = ir_pb_alloc(sizeof *l->name);
+    agentgateway__dev__resource__listener_name__init(l->name);
+    l->name->gateway_name = tu_strdup(gw);
+    l->name->gateway_namespace = tu_strdup("default");
+    l->name->listener_name = tu_strdup(lname);
+    if (cert) {
+        l->protocol = AGENTGATEWAY__DEV__RESOURCE__PROTOCOL__HTTPS;
+        l->tls = ir_pb_alloc(sizeof *l->tls);
+        agentgateway__dev__resource__tlsconfig__init(l->tls);
+        l->tls->cert = (ProtobufCBinaryData){strlen(cert), ir_pb_memdup(cert, strlen(cert))};
+        l->tls->private_key =
+            (ProtobufCBinaryData){strlen(pkey), ir_pb_memdup(pkey, strlen(pkey))};
+    }
+    const ir_listener_t *x = ir_listener_new(l, "default/gw", NULL);
+    return x ? ir_listener_obj(x) : NULL;
+}
+
+static fps_t *fps(int kind)
+{
+    fps_t *f = ir_pb_alloc(sizeof *f);
+    agentgateway__dev__resource__frontend_policy_spec__init(f);
+    f->kind_case = kind;
+    if (kind == FK(HTTP)) {
+        f->http = ir_pb_alloc(sizeof *f->http);
+        agentgateway__dev__resource__frontend_policy_spec__http__init(f->http);
+    } else if (kind == FK(TLS)) {
+        f->tls = ir_pb_alloc(sizeof *f->tls);
+        agentgateway__dev__resource__frontend_policy_spec__tls__init(f->tls);
+    } else if (kind == FK(TCP)) {
+        f->tcp = ir_pb_alloc(sizeof *f->tcp);
+        agentgateway__dev__resource__frontend_policy_spec__tcp__init(f->tcp);
+    }
+    return f;
+}
+
+static const ir_obj_t *frontend(const char *key, const char *target, fps_t *f)
+{
+    tp_policy_t *p = tp_policy(key, target);
+    p->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND;
+    p->frontend = f;
+    return tp_seal(p);
+}
+
+static Google__Protobuf__Duration *ms_dur(int64_t ms)
+{
+    return tp_dur(ms / 1000, (int32_t)(ms % 1000) * 1000000);
+}
+
+/* http: idle timeout |idle_ms| (<0: unset) and max connection duration |life_ms| (0: unset). */
+static fps_t *http_pol(int64_t idle_ms, int64_t life_ms)
+{
+    fps_t *f = fps(FK(HTTP));
+    if (idle_ms >= 0)
+        f->http->http1_idle_timeout = ms_dur(idle_ms);
+    if (life_ms)
+        f->http->max_connection_duration = ms_dur(life_ms);
+    return f;
+}
+
+/* tls: version range (0: unset). */
+static fps_t *tls_pol(int min, int max)
+{
+    fps_t *f = fps(FK(TLS));
+    if (min) {
+        f->tls->_min_version_case =
+            AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__TLS___MIN_VERSION_MIN_VERSION;
+        f->tls->min_version = min;
+    }
+    if (max) {
+        f->tls->_max_version_case =
+            AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__TLS___MAX_VERSION_MAX_VERSION;
+        f->tls->max_version = max;
+    }
+    return f;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Without I/O */
+
+static void test_defaults_come_from_the_options(void **state)
+{
+    (void)state;
+    proxy_options_t o;
+    proxy_options_default(&o);
+    assert_int_equal(o.client_idle_timeout_ms, 600000);
+    assert_int_equal(o.client_header_timeout_ms, 30000);
+    assert_int_equal(o.client_handshake_timeout_ms, 15000);
+    o.client_idle_timeout_ms = 1234;
+    proxy_frontend_t fe;
+    proxy_frontend_resolve(NULL, "80/default/gw", &o, &fe);
+    assert_int_equal(fe.http1_idle_ms, 1234);
+    assert_int_equal(fe.conn.idle_timeout_ms, 1234);
+    assert_int_equal(fe.header_ms, 30000);
+    assert_int_equal(fe.conn.handshake_timeout_ms, 15000);
+    assert_int_equal(fe.http1_max_headers, 100);
+    assert_int_equal(fe.max_buffered_input, 64 * 1024);
+    assert_int_equal(fe.conn.tcp_keepalive_idle_s, 0);
+    assert_int_equal(fe.conn.max_lifetime_ms, 0);
+    assert_int_equal(fe.tls_min_version, 0); /* net/'s: TLS 1.2 up */
+    assert_int_equal(fe.tls_max_version, 0);
+    assert_false(fe.tls_ciphers_set);
+    assert_false(fe.tls_alpn_set);
+    assert_null(fe.tcp_policy);
+    assert_null(fe.tls_policy);
+    assert_null(fe.http_policy);
+}
+
+static void test_policies_resolve_per_bind(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = proxy_config_new();
+    fps_t *tcp = fps(FK(TCP));
+    tcp->tcp->keepalives = ir_pb_alloc(sizeof *tcp->tcp->keepalives);
+    agentgateway__dev__resource__keepalive_config__init(tcp->tcp->keepalives);
+    tcp->tcp->keepalives->time = ms_dur(7000);
+    tcp->tcp->keepalives->interval = ms_dur(2500); /* whole seconds, rounded up */
+    fps_t *h = http_pol(1500, 60000);
+    h->http->_http1_max_headers_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS;
+    h->http->http1_max_headers = 20;
+    h->http->_http2_window_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_WINDOW_SIZE_HTTP2_WINDOW_SIZE;
+    h->http->http2_window_size = 70000;
+    h->http->_http2_frame_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE;
+    h->http->http2_frame_size = 32768;
+    h->http->_max_buffer_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___MAX_BUFFER_SIZE_MAX_BUFFER_SIZE;
+    h->http->max_buffer_size = 4096;
+    h->http->http2_keepalive_interval = ms_dur(10000);
+    h->http->http2_keepalive_timeout = ms_dur(3000);
+    fps_t *t = tls_pol(V13, 0);
+    t->tls->handshake_timeout = ms_dur(2000);
+    TU_PUSH(t->tls->key_exchange_groups, t->tls->n_key_exchange_groups,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__KEY_EXCHANGE_GROUP__X25519);
+    TU_PUSH(t->tls->key_exchange_groups, t->tls->n_key_exchange_groups,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__KEY_EXCHANGE_GROUP__P256);
+    t->tls->alpn = ir_pb_alloc(sizeof *t->tls->alpn);
+    agentgateway__dev__resource__alpn__init(t->tls->alpn);
+    TU_PUSH(t->tls->alpn->protocols, t->tls->alpn->n_protocols, tu_strdup("http/1.1"));
+    const ir_obj_t *objs[] = {
+        tu_bind("80/default/gw", 80),
+        tu_bind("81/default/other", 81),
+        gw_listener("default/gw.http", "80/default/gw", "gw", "http", NULL, NULL),
+        gw_listener("default/other.http", "81/default/other", "other", "http", NULL, NULL),
+        frontend("fe-tcp", "gw:default/gw", tcp),
+        frontend("fe-http-gw", "gw:default/gw", http_pol(99000, 0)),
+        frontend("fe-http-listener", "gw:default/gw/http", h), /* listener level: wins */
+        frontend("fe-tls", "gw:default/gw", t),
+        NULL};
+    char why[512];
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    proxy_options_t o;
+    proxy_options_default(&o);
+    proxy_frontend_t fe;
+    proxy_frontend_resolve(s, "80/default/gw", &o, &fe);
+    assert_string_equal(fe.tcp_policy, "fe-tcp");
+    assert_string_equal(fe.http_policy, "fe-http-listener");
+    assert_string_equal(fe.tls_policy, "fe-tls");
+    assert_int_equal(fe.conn.tcp_keepalive_idle_s, 7);
+    assert_int_equal(fe.conn.tcp_keepalive_interval_s, 3);
+    assert_int_equal(fe.conn.tcp_keepalive_count, 9); /* agentgateway's default */
+    assert_int_equal(fe.http1_idle_ms, 1500);
+    assert_int_equal(fe.conn.idle_timeout_ms, 600000); /* HTTP/2 idle: the option */
+    assert_int_equal(fe.conn.max_lifetime_ms, 60000);
+    assert_int_equal(fe.http1_max_headers, 20);
+    assert_int_equal(fe.max_buffered_input, 4096);
+    assert_int_equal(fe.conn.h2.initial_window_size, 70000);
+    assert_int_equal(fe.conn.h2.max_frame_size, 32768);
+    assert_int_equal(fe.conn.keepalive_ms, 10000);
+    assert_int_equal(fe.conn.keepalive_timeout_ms, 3000);
+    assert_int_equal(fe.conn.handshake_timeout_ms, 2000);
+    assert_int_equal(fe.tls_min_version, NET_TLS_V1_3);
+    assert_string_equal(fe.tls_groups, "X25519:P-256");
+    assert_true(fe.tls_alpn_set);
+    assert_string_equal(fe.tls_alpn[0], "http/1.1");
+    assert_null(fe.tls_alpn[1]);
+    uint64_t tls_hash = fe.tls_hash;
+
+    proxy_frontend_t other;
+    proxy_frontend_resolve(s, "81/default/other", &o, &other);
+    assert_null(other.tcp_policy);
+    assert_null(other.http_policy);
+    assert_null(other.tls_policy);
+    assert_int_equal(other.http1_idle_ms, 600000);
+    assert_int_equal(other.conn.tcp_keepalive_idle_s, 0);
+    assert_true(other.tls_hash != tls_hash);
+    proxy_snapshot_release(s);
+
+    /* Ciphers: TLS 1.3 suites only leave TLS 1.3; an OVERRIDE at gateway level beats the
+     * listener-level http policy. */
+    fps_t *c = tls_pol(0, 0);
+    TU_PUSH(c->tls->cipher_suites, c->tls->n_cipher_suites,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_AES_128_GCM_SHA256);
+    tp_policy_t *ov = tp_policy("fe-http-override", "gw:default/gw");
+    ov->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND;
+    ov->frontend = http_pol(777, 0);
+    ov->inheritance = AGENTGATEWAY__DEV__RESOURCE__POLICY__INHERITANCE__OVERRIDE;
+    const ir_obj_t *more[] = {frontend("fe-tls", "gw:default/gw", c), tp_seal(ov), NULL};
+    assert_int_equal(tu_apply(cfg, more, why, sizeof why), PROXY_OK);
+    s = proxy_config_snapshot(cfg);
+    proxy_frontend_resolve(s, "80/default/gw", &o, &fe);
+    assert_string_equal(fe.http_policy, "fe-http-override");
+    assert_int_equal(fe.http1_idle_ms, 777);
+    assert_true(fe.tls_ciphers_set);
+    assert_string_equal(fe.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
+    assert_string_equal(fe.tls_cipher_list, "");
+    assert_int_equal(fe.tls_min_version, NET_TLS_V1_3);
+    assert_true(fe.tls_hash != tls_hash);
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+}
+
+static void expect_rejected(proxy_config_t *cfg, const ir_obj_t *pol, const char *want)
+{
+    const proxy_snapshot_t *before = proxy_config_snapshot(cfg);
+    const ir_obj_t *objs[] = {pol, NULL};
+    char why[512] = "";
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_ECONFIG);
+    if (!strstr(why, want))
+        fail_msg("reason \"%s\" lacks \"%s\"", why, want);
+    const proxy_snapshot_t *after = proxy_config_snapshot(cfg);
+    assert_ptr_equal(before, after); /* the old snapshot keeps serving */
+    proxy_snapshot_release(before);
+    proxy_snapshot_release(after);
+}
+
+static void test_invalid_policies_reject_the_change_set(void **state)
+{
+    (void)state;
+    proxy_config_t *cfg = proxy_config_new();
+    const ir_obj_t *objs[] = {
+        tu_bind("80/default/gw", 80),
+        gw_listener("default/gw.http", "80/default/gw", "gw", "http", NULL, NULL), NULL};
+    char why[512];
+    assert_int_equal(tu_apply(cfg, objs, why, sizeof why), PROXY_OK);
+
+    expect_rejected(cfg, frontend("v", "gw:default/gw", tls_pol(V13, V12)),
+                    "policy/v: frontend.tls: min_version TLS_V1_3 is above max_version TLS_V1_2");
+    expect_rejected(cfg, frontend("v", "gw:default/gw", tls_pol(7, 0)),
+                    "policy/v: frontend.tls.min_version: unknown TLS version");
+    fps_t *f = tls_pol(0, 0);
+    TU_PUSH(f->tls->cipher_suites, f->tls->n_cipher_suites, 42);
+    expect_rejected(cfg, frontend("c", "gw:default/gw", f),
+                    "policy/c: frontend.tls.cipher_suites[0]: unknown cipher suite 42");
+    f = tls_pol(V13, 0); /* TLS 1.2 ciphers only, TLS 1.3 required */
+    TU_PUSH(f->tls->cipher_suites, f->tls->n_cipher_suites,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    expect_rejected(cfg, frontend("c", "gw:default/gw", f),
+                    "no listed cipher suite works with the allowed versions");
+    f = tls_pol(0, 0);
+    TU_PUSH(f->tls->key_exchange_groups, f->tls->n_key_exchange_groups, 9);
+    expect_rejected(cfg, frontend("g", "gw:default/gw", f),
+                    "frontend.tls.key_exchange_groups[0]: unknown key exchange group 9");
+    f = tls_pol(0, 0);
+    f->tls->alpn = ir_pb_alloc(sizeof *f->tls->alpn);
+    agentgateway__dev__resource__alpn__init(f->tls->alpn);
+    TU_PUSH(f->tls->alpn->protocols, f->tls->alpn->n_protocols, tu_strdup("h2"));
+    TU_PUSH(f->tls->alpn->protocols, f->tls->alpn->n_protocols, tu_strdup("spdy/3"));
+    expect_rejected(cfg, frontend("a", "gw:default/gw", f),
+                    "frontend.tls.alpn.protocols[1]: \"spdy/3\" is not served");
+    f = http_pol(-1, 0);
+    f->http->_http2_frame_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE;
+    f->http->http2_frame_size = 1000;
+    expect_rejected(cfg, frontend("h", "gw:default/gw", f),
+                    "policy/h: frontend.http.http2_frame_size: must be between 16384 and 16777215");
+    f = http_pol(-1, 0);
+    f->http->_http1_max_headers_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS;
+    expect_rejected(cfg, frontend("h", "gw:default/gw", f), "frontend.http.http1_max_headers");
+    f = http_pol(-1, 0);
+    f->http->max_connection_duration = tp_dur(-5, 0);
+    expect_rejected(cfg, frontend("h", "gw:default/gw", f),
+                    "frontend.http.max_connection_duration: negative");
+    f = fps(FK(TCP));
+    f->tcp->keepalives = ir_pb_alloc(sizeof *f->tcp->keepalives);
+    agentgateway__dev__resource__keepalive_config__init(f->tcp->keepalives);
+    f->tcp->keepalives->_retries_case =
+        AGENTGATEWAY__DEV__RESOURCE__KEEPALIVE_CONFIG___RETRIES_RETRIES;
+    f->tcp->keepalives->retries = 0;
+    expect_rejected(cfg, frontend("k", "gw:default/gw", f),
+                    "policy/k: frontend.tcp.keepalives.retries: must be between 1 and 127");
+    proxy_config_free(cfg);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* A real proxy */
+
+typedef struct world {
+    tu_loop_t rig;
+    proxy_t *proxy;
+    int port, tls_port;
+    int rc;
+    char reason[512];
+    char ca_file[64];
+    net_tls_testcert_t cert;
+    proxy_stats_t st;
+    char *metrics;
+} world_t;
+
+static world_t W;
+
+enum { IDLE_MS = 300, HEADER_MS = 300, HANDSHAKE_MS = 300, LIFE_MS = 400 };
+
+static void job_setup(void *world, void *arg)
+{
+    world_t *w = world;
+    (void)arg;
+    assert_int_equal(net_tls_testcert_make(&w->cert, "example.org", "DNS:example.org", false),
+                     NET_OK);
+    proxy_options_t o;
+    proxy_options_default(&o);
+    o.client_idle_timeout_ms = IDLE_MS;
+    o.client_header_timeout_ms = HEADER_MS;
+    o.client_handshake_timeout_ms = HANDSHAKE_MS;
+    int err;
+    w->proxy = proxy_new(&w->rig.loop, &o, &err);
+    assert_non_null(w->proxy);
+    const ir_obj_t *objs[] = {
+        tu_bind("80/default/gw", 80),
+        gw_listener("default/gw.http", "80/default/gw", "gw", "http", NULL, NULL),
+        tu_bind("81/default/life", 81),
+        gw_listener("default/life.http", "81/default/life", "life", "http", NULL, NULL),
+        /* a long idle deadline: the maximum duration ends the connection */
+        frontend("life", "gw:default/life", http_pol(20000, LIFE_MS)),
+        tu_bind("443/default/secure", 443),
+        gw_listener("default/secure.https", "443/default/secure", "secure", "https",
+                    w->cert.cert_pem, w->cert.key_pem),
+        frontend("tls13", "gw:default/secure", tls_pol(V13, 0)),
+        NULL};
+    w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
+    assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
+    assert_int_equal(proxy_listen(w->proxy, "443/default/secure", "127.0.0.1:0", &w->tls_port),
+                     PROXY_OK);
+}
+
+static void job_teardown(void *world, void *arg)
+{
+    world_t *w = world;
+    (void)arg;
+    proxy_close(w->proxy, NULL, NULL);
+    uv_close((uv_handle_t *)&w->rig.async, NULL);
+    net_tls_testcert_dispose(&w->cert);
+}
+
+static void job_stats(void *world, void *arg)
+{
+    world_t *w = world;
+    (void)arg;
+    proxy_stats(w->proxy, &w->st);
+    proxy_metrics_buf_t b = {0};
+    proxy_metrics_source_t src = {NULL, w->proxy};
+    assert_int_equal(proxy_metrics_render(&b, &src, 1, NULL), 0);
+    free(w->metrics);
+    w->metrics = b.data;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&W, 0, sizeof W);
+    tu_loop_start(&W.rig, &W);
+    tu_loop_run(&W.rig, job_setup, NULL);
+    if (W.rc != PROXY_OK)
+        fail_msg("config: %s", W.reason);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_loop_run(&W.rig, job_teardown, NULL);
+    assert_int_equal(tu_loop_join(&W.rig), 0);
+    free(W.metrics);
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    assert_int_equal(send(fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Reads until the peer closes (or resets), at most 10 s. Returns: the bytes read into |buf| (cap
+ * bytes, NUL-terminated), and *closed_at the time of the close (0: still open at the stop). */
+static size_t read_until_close(int fd, char *buf, size_t cap, uint64_t *closed_at)
+{
+    size_t n = 0;
+    uint64_t stop = now_ms() + 10000;
+    *closed_at = 0;
+    while (now_ms() < stop) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        char tmp[4096];
+        ssize_t r = recv(fd, tmp, sizeof tmp, 0);
+        if (r <= 0) {
+            *closed_at = now_ms();
+            break;
+        }
+        size_t take = (size_t)r < cap - 1 - n ? (size_t)r : cap - 1 - n;
+        memcpy(buf + n, tmp, take);
+        n += take;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+static void test_idle_keepalive_connection_is_closed_after_the_idle_timeout(void **state)
+{
+    (void)state;
+    tu_loop_run(&W.rig, job_stats, NULL);
+    uint64_t before = W.st.client_idle_closed;
+    int fd = connect_to(W.port);
+    const char req[] = "GET /none HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    uint64_t t0 = now_ms(), closed;
+    send_all(fd, req, sizeof req - 1);
+    char buf[8192];
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    assert_true(closed != 0); /* closed by the proxy */
+    /* not before the deadline (counted from the request: the answer came after it) */
+    assert_true(closed - t0 + 20 >= IDLE_MS);
+    /* one answer (keep-alive), and nothing more when the deadline closed the connection */
+    assert_true(strncmp(buf, "HTTP/1.1 404", 12) == 0);
+    assert_null(strstr(buf + 12, "HTTP/1.1"));
+    assert_null(strstr(buf, "onnection: close"));
+    tu_loop_run(&W.rig, job_stats, NULL);
+    assert_int_equal(W.st.client_idle_closed, before + 1);
+}
+
+static void test_slow_request_head_gets_408(void **state)
+{
+    (void)state;
+    tu_loop_run(&W.rig, job_stats, NULL);
+    uint64_t before = W.st.client_header_timeouts;
+    int fd = connect_to(W.port);
+    uint64_t t0 = now_ms();
+    /* more than the 24 bytes that tell HTTP/1.1 from HTTP/2, then a stall mid-head */
+    const char part[] = "GET /slow HTTP/1.1\r\nHost: a.example\r\nX-Slow: 1";
+    send_all(fd, part, sizeof part - 1);
+    char buf[8192];
+    uint64_t closed;
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 408", 12) == 0);
+    assert_non_null(strstr(buf, "Connection: close") ? strstr(buf, "Connection: close")
+                                                     : strstr(buf, "connection: close"));
+    assert_true(closed != 0);
+    assert_true(closed - t0 + 20 >= HEADER_MS);
+    tu_loop_run(&W.rig, job_stats, NULL);
+    assert_int_equal(W.st.client_header_timeouts, before + 1);
+    assert_non_null(strstr(W.metrics, "krtgate_proxy_client_timeouts_total{reason=\"header\"}"));
+}
+
+static void test_silent_client_is_closed_at_the_handshake_deadline(void **state)
+{
+    (void)state;
+    tu_loop_run(&W.rig, job_stats, NULL);
+    uint64_t before = W.st.client_handshake_timeouts;
+    int fd = connect_to(W.port);
+    uint64_t t0 = now_ms(), closed;
+    char buf[256];
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    assert_true(closed != 0);
+    assert_true(closed - t0 + 20 >= HANDSHAKE_MS);
+    tu_loop_run(&W.rig, job_stats, NULL);
+    assert_int_equal(W.st.client_handshake_timeouts, before + 1);
+}
+
+/* Reads HTTP/2 frames until one of |type| arrives (at most 10 s). Returns: whether it did. */
+static bool read_until_frame(int fd, uint8_t type)
+{
+    uint8_t buf[65536];
+    size_t n = 0;
+    uint64_t stop = now_ms() + 10000;
+    while (now_ms() < stop) {
+        for (size_t off = 0; off + 9 <= n;) { /* 9-byte frame headers */
+            size_t len = ((size_t)buf[off] << 16) | ((size_t)buf[off + 1] << 8) | buf[off + 2];
+            if (buf[off + 3] == type)
+                return true;
+            off += 9 + len;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + n, sizeof buf - n, 0);
+        if (r <= 0)
+            return false;
+        n += (size_t)r;
+    }
+    return false;
+}
+
+static void test_idle_http2_connection_gets_goaway(void **state)
+{
+    (void)state;
+    tu_loop_run(&W.rig, job_stats, NULL);
+    uint64_t before = W.st.client_idle_closed;
+    int fd = connect_to(W.port);
+    /* the client preface and an empty SETTINGS frame, then nothing */
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                  "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    uint64_t t0 = now_ms();
+    send_all(fd, preface, sizeof preface - 1);
+    assert_true(read_until_frame(fd, 0x07)); /* GOAWAY */
+    assert_true(now_ms() - t0 + 20 >= IDLE_MS);
+    close(fd);
+    tu_loop_run(&W.rig, job_stats, NULL);
+    assert_int_equal(W.st.client_idle_closed, before + 1);
+}
+
+static void job_life_port(void *world, void *arg)
+{
+    world_t *w = world;
+    int *port = arg;
+    assert_int_equal(proxy_listen(w->proxy, "81/default/life", "127.0.0.1:0", port), PROXY_OK);
+}
+
+static void test_max_connection_duration_ends_a_keepalive_connection(void **state)
+{
+    (void)state;
+    int port = 0;
+    tu_loop_run(&W.rig, job_life_port, &port);
+    tu_loop_run(&W.rig, job_stats, NULL);
+    uint64_t before = W.st.client_lifetime_closed;
+    uint64_t t0 = now_ms();
+    int fd = connect_to(port);
+    const char req[] = "GET /none HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    char buf[8192];
+    uint64_t closed;
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 404", 12) == 0);
+    assert_true(closed != 0); /* well before the 20 s idle deadline */
+    assert_true(closed - t0 + 20 >= LIFE_MS);
+    tu_loop_run(&W.rig, job_stats, NULL);
+    assert_int_equal(W.st.client_lifetime_closed, before + 1);
+}
+
+/* openssl s_client with |version_flag| against the TLS listener: did the handshake succeed? */
+static bool s_client_ok(const char *version_flag)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl s_client -connect 127.0.0.1:%d -servername example.org %s -brief "
+             "</dev/null 2>&1",
+             W.tls_port, version_flag);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    int rc = pclose(f);
+    return rc == 0 && strstr(out, "Protocol version") != NULL;
+}
+
+static void job_drop_tls_policy(void *world, void *arg)
+{
+    world_t *w = world;
+    (void)arg;
+    proxy_change_t ch = {.type = PROXY_TYPE_RESOURCE, .name = "policy/tls13", .obj = NULL};
+    w->rc = proxy_apply(w->proxy, &ch, 1, false, w->reason, sizeof w->reason);
+}
+
+static void test_tls_min_version_policy_refuses_tls12(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/openssl", X_OK) != 0)
+        skip();
+    assert_false(s_client_ok("-tls1_2"));
+    assert_true(s_client_ok("-tls1_3"));
+    /* the policy goes: the listener's context is rebuilt, TLS 1.2 works again */
+    tu_loop_run(&W.rig, job_drop_tls_policy, NULL);
+    assert_int_equal(W.rc, PROXY_OK);
+    assert_true(s_client_ok("-tls1_2"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest sansio[] = {
+        cmocka_unit_test(test_defaults_come_from_the_options),
+        cmocka_unit_test(test_policies_resolve_per_bind),
+        cmocka_unit_test(test_invalid_policies_reject_the_change_set),
+    };
+    const struct CMUnitTest live[] = {
+        cmocka_unit_test(test_idle_keepalive_connection_is_closed_after_the_idle_timeout),
+        cmocka_unit_test(test_slow_request_head_gets_408),
+        cmocka_unit_test(test_silent_client_is_closed_at_the_handshake_deadline),
+        cmocka_unit_test(test_idle_http2_connection_gets_goaway),
+        cmocka_unit_test(test_max_connection_duration_ends_a_keepalive_connection),
+        cmocka_unit_test(test_tls_min_version_policy_refuses_tls12),
+    };
+    int rc = cmocka_run_group_tests_name("sans-io", sansio, NULL, NULL);
+    return rc | cmocka_run_group_tests_name("live", live, setup, teardown);
+}
