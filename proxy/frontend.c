@@ -397,11 +397,25 @@ void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
     out->http1_max_headers = 100;
     out->max_buffered_input = opt->max_buffered_input ? opt->max_buffered_input : 64 * 1024;
 
-    size_t bi = s ? proxy__bind_index(s, bind_key) : (size_t)-1;
+    size_t bi = s && s->npolicies ? proxy__bind_index(s, bind_key) : (size_t)-1;
     const agw_policy_t *win[3] = {NULL, NULL, NULL}; /* tcp, tls, http */
     const char *keys[3] = {NULL, NULL, NULL};
     int lvls[3] = {0, 0, 0};
-    for (size_t i = 0; bi != (size_t)-1 && i < s->nobjs; i++) {
+    /* The Policies are one run of the objects, sorted by (type, xDS name "policy/<key>"): find
+     * its start instead of walking every object on every change set. */
+    size_t lo = 0, hi = bi == (size_t)-1 ? 0 : s->nobjs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const proxy__entry_t *e = &s->objs[mid];
+        if (e->type < PROXY_TYPE_RESOURCE ||
+            (e->type == PROXY_TYPE_RESOURCE && strcmp(e->name, "policy/") < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; bi != (size_t)-1 && i < s->nobjs; i++) {
+        if (s->objs[i].type != PROXY_TYPE_RESOURCE || strncmp(s->objs[i].name, "policy/", 7) != 0)
+            break;
         const ir_policy_t *po = ir_policy_from_obj(s->objs[i].obj);
         if (!po || ir_policy_kind(po) != AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND)
             continue;
