@@ -343,7 +343,7 @@ static void test_invalid_policies_reject_the_change_set(void **state)
 typedef struct world {
     tu_loop_t rig;
     proxy_t *proxy;
-    int port, tls_port;
+    int port, tls_port, tuned_port, tls12_port;
     int rc;
     char reason[512];
     char ca_file[64];
@@ -362,6 +362,50 @@ static fps_t *tls13_pol(int min)
 {
     fps_t *f = tls_pol(min, 0);
     f->tls->handshake_timeout = ms_dur(10000);
+    return f;
+}
+
+/* HTTP/2 settings and a small header limit; long deadlines. */
+static fps_t *tuned_http(void)
+{
+    fps_t *h = http_pol(20000, 0);
+    h->http->_http1_max_headers_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS;
+    h->http->http1_max_headers = 3;
+    h->http->_http2_window_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_WINDOW_SIZE_HTTP2_WINDOW_SIZE;
+    h->http->http2_window_size = 70000;
+    h->http->_http2_frame_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE;
+    h->http->http2_frame_size = 32768;
+    h->http->_http2_max_header_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_MAX_HEADER_SIZE_HTTP2_MAX_HEADER_SIZE;
+    h->http->http2_max_header_size = 8192;
+    return h;
+}
+
+static fps_t *tuned_tcp(void)
+{
+    fps_t *f = fps(FK(TCP));
+    f->tcp->keepalives = ir_pb_alloc(sizeof *f->tcp->keepalives);
+    agentgateway__dev__resource__keepalive_config__init(f->tcp->keepalives);
+    f->tcp->keepalives->time = ms_dur(7000);
+    f->tcp->keepalives->interval = ms_dur(3000);
+    f->tcp->keepalives->_retries_case =
+        AGENTGATEWAY__DEV__RESOURCE__KEEPALIVE_CONFIG___RETRIES_RETRIES;
+    f->tcp->keepalives->retries = 4;
+    return f;
+}
+
+/* One TLS 1.2 cipher (so TLS 1.2 only) and ALPN http/1.1 only. */
+static fps_t *tls12_pol(void)
+{
+    fps_t *f = tls13_pol(0);
+    TU_PUSH(f->tls->cipher_suites, f->tls->n_cipher_suites,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+    f->tls->alpn = ir_pb_alloc(sizeof *f->tls->alpn);
+    agentgateway__dev__resource__alpn__init(f->tls->alpn);
+    TU_PUSH(f->tls->alpn->protocols, f->tls->alpn->n_protocols, tu_strdup("http/1.1"));
     return f;
 }
 
@@ -390,10 +434,22 @@ static void job_setup(void *world, void *arg)
         gw_listener("default/secure.https", "443/default/secure", "secure", "https",
                     w->cert.cert_pem, w->cert.key_pem),
         frontend("tls13", "gw:default/secure", tls13_pol(V13)),
+        tu_bind("82/default/tuned", 82),
+        gw_listener("default/tuned.http", "82/default/tuned", "tuned", "http", NULL, NULL),
+        frontend("tuned-http", "gw:default/tuned", tuned_http()),
+        frontend("tuned-tcp", "gw:default/tuned", tuned_tcp()),
+        tu_bind("8443/default/tls12", 8443),
+        gw_listener("default/tls12.https", "8443/default/tls12", "tls12", "https",
+                    w->cert.cert_pem, w->cert.key_pem),
+        frontend("tls12", "gw:default/tls12", tls12_pol()),
         NULL};
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
     assert_int_equal(proxy_listen(w->proxy, "443/default/secure", "127.0.0.1:0", &w->tls_port),
+                     PROXY_OK);
+    assert_int_equal(proxy_listen(w->proxy, "82/default/tuned", "127.0.0.1:0", &w->tuned_port),
+                     PROXY_OK);
+    assert_int_equal(proxy_listen(w->proxy, "8443/default/tls12", "127.0.0.1:0", &w->tls12_port),
                      PROXY_OK);
 }
 
@@ -619,21 +675,35 @@ static void test_max_connection_duration_ends_a_keepalive_connection(void **stat
     assert_int_equal(W.st.client_lifetime_closed, before + 1);
 }
 
-/* openssl s_client with |version_flag| against the TLS listener: did the handshake succeed? */
-static bool s_client_ok(const char *version_flag)
+/* Runs |cmd| (a shell line); its output (stdout and stderr) into |out|. Returns: exit status. */
+static int run_cmd(const char *cmd, char *out, size_t cap)
 {
-    char cmd[512];
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    return pclose(f);
+}
+
+/* openssl s_client with |flags| against TLS port |port|: did the handshake succeed? The output
+ * goes to |out| (may be NULL). */
+static bool s_client_port(int port, const char *flags, char *out, size_t cap)
+{
+    char cmd[512], mine[8192];
     snprintf(cmd, sizeof cmd,
              "openssl s_client -connect 127.0.0.1:%d -servername example.org %s -brief "
              "</dev/null 2>&1",
-             W.tls_port, version_flag);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    char out[8192];
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = '\0';
-    int rc = pclose(f);
-    return rc == 0 && strstr(out, "Protocol version") != NULL;
+             port, flags);
+    if (!out) {
+        out = mine;
+        cap = sizeof mine;
+    }
+    return run_cmd(cmd, out, cap) == 0 && strstr(out, "Protocol version") != NULL;
+}
+
+static bool s_client_ok(const char *version_flag)
+{
+    return s_client_port(W.tls_port, version_flag, NULL, 0);
 }
 
 static void job_relax_tls_policy(void *world, void *arg)
@@ -660,6 +730,92 @@ static void test_tls_min_version_policy_refuses_tls12(void **state)
     assert_true(s_client_ok("-tls1_2"));
 }
 
+static void test_tls_ciphers_and_alpn_policy(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/openssl", X_OK) != 0)
+        skip();
+    char out[8192];
+    /* a TLS 1.2 cipher only: TLS 1.3 cannot be negotiated */
+    assert_false(s_client_port(W.tls12_port, "-tls1_3", out, sizeof out));
+    assert_false(s_client_port(W.tls12_port, "-tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384", out,
+                               sizeof out));
+    bool ok = s_client_port(W.tls12_port,
+                            "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -alpn h2,http/1.1", out,
+                            sizeof out);
+    if (!ok || !strstr(out, "ECDHE-ECDSA-AES128-GCM-SHA256"))
+        fail_msg("s_client: %s", out);
+    /* ALPN: h2 is not offered by the policy, http/1.1 is chosen */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl s_client -connect 127.0.0.1:%d -servername example.org -alpn h2,http/1.1 "
+             "</dev/null 2>&1",
+             W.tls12_port);
+    run_cmd(cmd, out, sizeof out);
+    if (!strstr(out, "ALPN protocol: http/1.1"))
+        fail_msg("s_client: %s", out);
+}
+
+static void test_http2_settings_follow_the_policy(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/nghttp", X_OK) != 0)
+        skip();
+    char cmd[256], out[16384];
+    snprintf(cmd, sizeof cmd, "nghttp -nv -t 10 http://127.0.0.1:%d/none 2>&1", W.tuned_port);
+    run_cmd(cmd, out, sizeof out);
+    const char *want[] = {"SETTINGS_INITIAL_WINDOW_SIZE(0x04):70000",
+                          "SETTINGS_MAX_FRAME_SIZE(0x05):32768",
+                          "SETTINGS_MAX_HEADER_LIST_SIZE(0x06):8192", ":status: 404"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(out, want[i]))
+            fail_msg("nghttp output lacks %s: %s", want[i], out);
+}
+
+static void test_http1_max_headers_policy_answers_431(void **state)
+{
+    (void)state;
+    int fd = connect_to(W.tuned_port);
+    const char req[] = "GET /none HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    char buf[4096];
+    uint64_t closed;
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
+    fd = connect_to(W.tuned_port); /* three fields are fine */
+    const char ok[] = "GET /none HTTP/1.1\r\nHost: a\r\nA: 1\r\nConnection: close\r\n\r\n";
+    send_all(fd, ok, sizeof ok - 1);
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 404", 12) == 0);
+}
+
+static void test_tcp_keepalive_policy_is_on_the_accepted_socket(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/ss", X_OK) != 0 && access("/bin/ss", X_OK) != 0)
+        skip();
+    int fds[2] = {connect_to(W.tuned_port), connect_to(W.port)};
+    const char req[] = "GET /none HTTP/1.1\r\nHost: a\r\n\r\n";
+    char buf[4096], cmd[256], out[8192];
+    for (int i = 0; i < 2; i++) { /* an answer: the proxy has accepted (and set up) the socket */
+        send_all(fds[i], req, sizeof req - 1);
+        ssize_t n = recv(fds[i], buf, sizeof buf, 0);
+        assert_true(n > 12 && strncmp(buf, "HTTP/1.1 404", 12) == 0);
+    }
+    /* the proxy's side of each connection: keepalive timer on the tuned port only (ss -o) */
+    snprintf(cmd, sizeof cmd, "ss -tnoH state established '( sport = :%d )' 2>&1", W.tuned_port);
+    run_cmd(cmd, out, sizeof out);
+    if (!strstr(out, "keepalive"))
+        fail_msg("ss: %s", out);
+    snprintf(cmd, sizeof cmd, "ss -tnoH state established '( sport = :%d )' 2>&1", W.port);
+    run_cmd(cmd, out, sizeof out);
+    assert_null(strstr(out, "keepalive"));
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest sansio[] = {
@@ -674,6 +830,10 @@ int main(void)
         cmocka_unit_test(test_idle_http2_connection_gets_goaway),
         cmocka_unit_test(test_max_connection_duration_ends_a_keepalive_connection),
         cmocka_unit_test(test_tls_min_version_policy_refuses_tls12),
+        cmocka_unit_test(test_tls_ciphers_and_alpn_policy),
+        cmocka_unit_test(test_http2_settings_follow_the_policy),
+        cmocka_unit_test(test_http1_max_headers_policy_answers_431),
+        cmocka_unit_test(test_tcp_keepalive_policy_is_on_the_accepted_socket),
     };
     int rc = cmocka_run_group_tests_name("sans-io", sansio, NULL, NULL);
     return rc | cmocka_run_group_tests_name("live", live, setup, teardown);
