@@ -19,7 +19,14 @@
  * Answers the proxy makes itself: 404 (no route), 500 (no usable backend), 502 (bad upstream
  * response), 503 (upstream connection or backend TLS failed), 504 (route timeout), redirects and
  * direct responses, policy answers (proxy/policy.h: 401 authentication, 429 rate limit, 501
- * backend kind not served), and net/h1.c's 4xx/5xx for malformed requests (Connection: close).
+ * backend kind not served), 408 (an HTTP/1.1 request head not complete within
+ * client_header_timeout_ms of its first byte), and net/h1.c's 4xx/5xx for malformed requests
+ * (Connection: close).
+ *
+ * Client connections are under deadlines (proxy_options_t client_*) and take their Bind's
+ * frontend policies (proxy/frontend.h: TCP keepalive, TLS versions / ciphers / ALPN, HTTP/1.1
+ * and HTTP/2 limits), resolved when a listener opens and after every accepted change set, for the
+ * connections accepted from then on.
  */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
@@ -80,7 +87,7 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
 /* Serves the Bind whose key is |bind_key| on |listen| ("127.0.0.1:0" picks a port). The Bind need
  * not exist yet (requests then get 404). TLS: when the current snapshot has an HTTPS Listener on
  * that Bind with a certificate, the first one (by key) terminates TLS for the whole listener
- * (taken now: a later certificate change needs proxy_unlisten + proxy_listen). Borrows both.
+ * (its SNI table and the Bind's frontend tls policy follow later changes). Borrows both.
  * Returns: PROXY_OK with *port (may be NULL) set to the bound port, PROXY_EINVAL (already
  * listening for that Bind), PROXY_ECONFIG (the certificate or key does not load), or PROXY_EIO
  * (bind failed, e.g. address in use). */
