@@ -2674,7 +2674,7 @@ static void listener_conn_config(const proxy_frontend_t *fe, proxy_bind_mode_t m
  * accepted from now on (a changed frontend tls policy rebuilds the TLS context), and a TLS
  * listener whose Bind's certificates changed gets a new SNI table (handshakes from now on use
  * it; connections made before keep theirs). */
-static void listeners_refresh_tls(proxy_t *p)
+static void listeners_refresh(proxy_t *p)
 {
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
     for (listener_t *l = p->listeners; l; l = l->next) {
@@ -2715,12 +2715,10 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
         return PROXY_EINVAL;
     const proxy_snapshot_t *snap = proxy_config_snapshot(p->cfg);
     proxy_bind_mode_t mode = proxy_l4_bind_mode(snap, bind_key);
-    proxy_snapshot_release(snap);
     proxy_frontend_t fe;
-    snap = proxy_config_snapshot(p->cfg);
     proxy_frontend_resolve(snap, bind_key, &p->opt, &fe);
-    proxy_snapshot_release(snap); /* fe's policy keys are for logs only: not kept */
-    fe.tcp_policy = fe.tls_policy = fe.http_policy = NULL;
+    proxy_snapshot_release(snap);
+    fe.tcp_policy = fe.tls_policy = fe.http_policy = NULL; /* borrowed from |snap|: not kept */
     net_tls_ctx_t *tls = NULL;
     uint64_t tls_hash = 0;
     if (mode == PROXY_BIND_HTTP || mode == PROXY_BIND_TLS_TERMINATE) {
@@ -2817,7 +2815,7 @@ static void listener_close(proxy_t *p, listener_t *l)
 
 /* Whether the port of |l| serves another kind than its Bind now needs: another mode (HTTP,
  * TCP, passthrough, terminating TLS), or an HTTP port that gained or lost TLS. Certificates alone
- * do not count: listeners_refresh_tls follows them on the open port. */
+ * do not count: listeners_refresh follows them on the open port. */
 static bool listener_kind_changed(const proxy_snapshot_t *s, const listener_t *l)
 {
     proxy_bind_mode_t mode = proxy_l4_bind_mode(s, l->bind_key);
@@ -2884,7 +2882,7 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
     if (rc == PROXY_OK && p->auto_host && !p->closing)
         auto_listen(p);
     if (rc == PROXY_OK && !p->closing)
-        listeners_refresh_tls(p);
+        listeners_refresh(p);
     return rc;
 }
 
