@@ -457,3 +457,45 @@ void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
         h = fnv(h, out->tls_alpn[i], strlen(out->tls_alpn[i]) + 1);
     out->tls_hash = h;
 }
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *proxy_frontend_dump(const proxy_snapshot_t *s, const proxy_options_t *opt)
+{
+    json_t *out = json_object();
+    for (size_t i = 0; out && i < s->nbinds; i++) {
+        const char *key = ir_bind_key(s->binds[i]);
+        proxy_frontend_t fe;
+        proxy_frontend_resolve(s, key, opt, &fe);
+        json_t *alpn = json_array();
+        for (size_t k = 0; alpn && fe.tls_alpn_set && fe.tls_alpn[k]; k++)
+            json_array_append_new(alpn, json_string(fe.tls_alpn[k]));
+        const net_conn_config_t *c = &fe.conn;
+        json_t *b = json_pack(
+            "{s:{s:o,s:o,s:o},s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:{s:s,s:s,s:o,s:o,s:o,s:o}}",
+            "policies", "tcp", str_or_null(fe.tcp_policy), "tls", str_or_null(fe.tls_policy),
+            "http", str_or_null(fe.http_policy), "http1_idle_ms", (json_int_t)fe.http1_idle_ms,
+            "header_ms", (json_int_t)fe.header_ms, "handshake_ms",
+            (json_int_t)c->handshake_timeout_ms, "http2_idle_ms", (json_int_t)c->idle_timeout_ms,
+            "max_connection_ms", (json_int_t)c->max_lifetime_ms, "http1_max_headers",
+            (json_int_t)fe.http1_max_headers, "max_buffered_input",
+            (json_int_t)fe.max_buffered_input, "tcp_keepalive",
+            c->tcp_keepalive_idle_s ? json_pack("[i,i,i]", (int)c->tcp_keepalive_idle_s,
+                                                (int)c->tcp_keepalive_interval_s,
+                                                (int)c->tcp_keepalive_count)
+                                    : json_null(),
+            "tls", "min", fe.tls_min_version == NET_TLS_V1_3 ? "1.3" : "1.2", "max",
+            fe.tls_max_version == NET_TLS_V1_2 ? "1.2" : "1.3", "ciphers",
+            str_or_null(fe.tls_cipher_list), "ciphersuites", str_or_null(fe.tls_ciphersuites),
+            "groups", str_or_null(fe.tls_groups),
+            "alpn", fe.tls_alpn_set && alpn ? alpn : (json_decref(alpn), json_null()));
+        if (!b || json_object_set_new(out, key, b) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}

@@ -2509,6 +2509,11 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
     return p;
 }
 
+const proxy_options_t *proxy_options_get(const proxy_t *p)
+{
+    return &p->opt;
+}
+
 proxy_config_t *proxy_config(proxy_t *p)
 {
     return p->cfg;

@@ -230,6 +230,26 @@ static void test_policies_resolve_per_bind(void **state)
     assert_null(fe.tls_alpn[1]);
     uint64_t tls_hash = fe.tls_hash;
 
+    json_t *d = proxy_frontend_dump(s, &o); /* what /config_dump shows */
+    assert_non_null(d);
+    json_t *b = json_object_get(d, "80/default/gw");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "policies"), "http")),
+                        "fe-http-listener");
+    assert_int_equal(json_integer_value(json_object_get(b, "http1_idle_ms")), 1500);
+    json_t *ka = json_object_get(b, "tcp_keepalive");
+    assert_int_equal(json_array_size(ka), 3);
+    assert_int_equal(json_integer_value(json_array_get(ka, 0)), 7);
+    json_t *bt = json_object_get(b, "tls");
+    assert_string_equal(json_string_value(json_object_get(bt, "min")), "1.3");
+    assert_string_equal(json_string_value(json_object_get(bt, "groups")), "X25519:P-256");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(bt, "alpn"), 0)),
+                        "http/1.1");
+    json_t *ob = json_object_get(d, "81/default/other");
+    assert_true(json_is_null(json_object_get(json_object_get(ob, "policies"), "tcp")));
+    assert_true(json_is_null(json_object_get(ob, "tcp_keepalive")));
+    assert_true(json_is_null(json_object_get(json_object_get(ob, "tls"), "alpn")));
+    json_decref(d);
+
     proxy_frontend_t other;
     proxy_frontend_resolve(s, "81/default/other", &o, &other);
     assert_null(other.tcp_policy);

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "net/conn.h"
 #include "proxy/config.h"
 #include "proxy/proxy.h"
@@ -67,6 +69,14 @@ void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
  * TLS_V1_3 is above max_version TLS_V1_2"). */
 int proxy_frontend_check(const Agentgateway__Dev__Resource__Policy *p, const char *key,
                          char *reason, size_t cap);
+
+/* For /config_dump: every Bind of |s| with what its listener applies to new connections,
+ * {"<bind key>": {"policies": {"tcp", "tls", "http"}, "http1_idle_ms", "header_ms",
+ * "handshake_ms", "http2_idle_ms", "max_connection_ms", "http1_max_headers",
+ * "max_buffered_input", "tcp_keepalive": [idle s, interval s, count] | null, "tls":
+ * {"min", "max", "ciphers", "ciphersuites", "groups", "alpn"}}}. Borrows s, opt.
+ * Returns: owned by caller, or NULL (out of memory). */
+json_t *proxy_frontend_dump(const proxy_snapshot_t *s, const proxy_options_t *opt);
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,8 @@ typedef struct proxy_options {
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *o);
+/* The options |p| runs with (borrowed until proxy_close). */
+const proxy_options_t *proxy_options_get(const proxy_t *p);
 
 /* Creates a proxy on |loop| with an empty config. Borrows opt (copied, strings too).
  * Returns: owned by caller (proxy_close), or NULL with *err (PROXY_ENOMEM). */
