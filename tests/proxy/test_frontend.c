@@ -357,6 +357,61 @@ static void test_invalid_policies_reject_the_change_set(void **state)
     proxy_config_free(cfg);
 }
 
+/* Frontend policies as seeds of tests/fuzz/fuzz_policy.c (a request-shape byte, then the
+ * Resource bytes): each must survive the wire round trip; with KRTGATE_POLICY_SEEDS_DIR set they
+ * are written there (tests/fuzz/corpus/policy/frontend_*). */
+static void test_fuzz_seeds_round_trip(void **state)
+{
+    (void)state;
+    fps_t *tcp = fps(FK(TCP));
+    tcp->tcp->keepalives = ir_pb_alloc(sizeof *tcp->tcp->keepalives);
+    agentgateway__dev__resource__keepalive_config__init(tcp->tcp->keepalives);
+    tcp->tcp->keepalives->time = ms_dur(7000);
+    fps_t *tls = tls_pol(V12, V13);
+    TU_PUSH(tls->tls->cipher_suites, tls->tls->n_cipher_suites,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_AES_128_GCM_SHA256);
+    TU_PUSH(tls->tls->cipher_suites, tls->tls->n_cipher_suites,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    TU_PUSH(tls->tls->key_exchange_groups, tls->tls->n_key_exchange_groups,
+            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__KEY_EXCHANGE_GROUP__X25519);
+    tls->tls->alpn = ir_pb_alloc(sizeof *tls->tls->alpn);
+    agentgateway__dev__resource__alpn__init(tls->tls->alpn);
+    TU_PUSH(tls->tls->alpn->protocols, tls->tls->alpn->n_protocols, tu_strdup("h2"));
+    fps_t *h = http_pol(1500, 60000);
+    h->http->_http2_frame_size_case =
+        AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE;
+    h->http->http2_frame_size = 32768;
+    struct {
+        const char *name;
+        const ir_obj_t *o;
+    } seeds[] = {
+        {"frontend_tcp", frontend("fe-tcp", "gw:default/gw", tcp)},
+        {"frontend_tls", frontend("fe-tls", "gw:default/gw", tls)},
+        {"frontend_http", frontend("fe-http", "gw:default/gw/http", h)},
+    };
+    const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        assert_non_null(seeds[i].o);
+        size_t len;
+        const uint8_t *w = ir_obj_wire(seeds[i].o, &len);
+        const ir_obj_t *back = NULL;
+        assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
+                         IR_OK);
+        assert_true(krt_obj_equal(ir_obj_krt(seeds[i].o), ir_obj_krt(back)));
+        ir_obj_release(back);
+        if (dir) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
+            FILE *f = fopen(path, "wb");
+            assert_non_null(f);
+            fputc(0, f);
+            fwrite(w, 1, len, f);
+            fclose(f);
+        }
+        ir_obj_release(seeds[i].o);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* A real proxy */
 
@@ -842,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_defaults_come_from_the_options),
         cmocka_unit_test(test_policies_resolve_per_bind),
         cmocka_unit_test(test_invalid_policies_reject_the_change_set),
+        cmocka_unit_test(test_fuzz_seeds_round_trip),
     };
     const struct CMUnitTest live[] = {
         cmocka_unit_test(test_idle_keepalive_connection_is_closed_after_the_idle_timeout),
