@@ -394,6 +394,7 @@ void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
         out->conn.handshake_timeout_ms = opt->client_handshake_timeout_ms;
     out->http1_idle_ms = opt->client_idle_timeout_ms;
     out->header_ms = opt->client_header_timeout_ms;
+    out->body_ms = opt->client_body_timeout_ms;
     out->http1_max_headers = 100;
     out->max_buffered_input = opt->max_buffered_input ? opt->max_buffered_input : 64 * 1024;
 
@@ -475,10 +476,10 @@ json_t *proxy_frontend_dump(const proxy_snapshot_t *s, const proxy_options_t *op
             json_array_append_new(alpn, json_string(fe.tls_alpn[k]));
         const net_conn_config_t *c = &fe.conn;
         json_t *b = json_pack(
-            "{s:{s:o,s:o,s:o},s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:{s:s,s:s,s:o,s:o,s:o,s:o}}",
+            "{s:{s:o,s:o,s:o},s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:{s:s,s:s,s:o,s:o,s:o,s:o}}",
             "policies", "tcp", str_or_null(fe.tcp_policy), "tls", str_or_null(fe.tls_policy),
             "http", str_or_null(fe.http_policy), "http1_idle_ms", (json_int_t)fe.http1_idle_ms,
-            "header_ms", (json_int_t)fe.header_ms, "handshake_ms",
+            "header_ms", (json_int_t)fe.header_ms, "body_ms", (json_int_t)fe.body_ms, "handshake_ms",
             (json_int_t)c->handshake_timeout_ms, "http2_idle_ms", (json_int_t)c->idle_timeout_ms,
             "max_connection_ms", (json_int_t)c->max_lifetime_ms, "http1_max_headers",
             (json_int_t)fe.http1_max_headers, "max_buffered_input",

@@ -112,6 +112,9 @@ struct dconn {
     uv_timer_t *wait_timer;
     bool head_started;
     uint64_t idle_ms, header_ms;
+    /* ... and, once a head with a body was routed, body_ms without a byte of it while the
+     * proxy was waiting for one (t_read: loop time of the last read). */
+    uint64_t body_ms, t_read;
     size_t max_in; /* unparsed input bound (max_buffered_input, or the Bind's max_buffer_size) */
     dconn_t *prev, *next;
 };
@@ -176,6 +179,7 @@ void proxy_options_default(proxy_options_t *o)
     o->client_idle_timeout_ms = 600000;
     o->client_header_timeout_ms = 30000;
     o->client_handshake_timeout_ms = 15000;
+    o->client_body_timeout_ms = 60000;
 }
 
 static int buf_add(uint8_t **b, size_t *len, size_t *cap, const uint8_t *data, size_t n)
@@ -800,11 +804,17 @@ static void d_timer_start(dconn_t *d, uint64_t ms)
 /* HTTP/1.1 waiting for a request head: nothing of it came for idle_ms (closed without an
  * answer, as nginx and hyper do), or the head did not complete within header_ms of its first byte
  * (a slow client, or slowloris: 408 and close). */
+static void on_body_wait(dconn_t *d);
+
 static void on_wait_timeout(uv_timer_t *t)
 {
     dconn_t *d = t->data;
-    if (!d || d->ending || d->phase != PH_HEAD)
+    if (!d || d->ending || d->phase == PH_TUNNEL)
         return;
+    if (d->phase != PH_HEAD) {
+        on_body_wait(d);
+        return;
+    }
     if (!d->head_started) {
         d->p->st.client_idle_closed++;
         d_end(d);
@@ -822,6 +832,39 @@ static void on_wait_timeout(uv_timer_t *t)
     d_end(d);
 }
 
+/* A request body is on its way: it stalled when no byte came for body_ms while the proxy was
+ * ready for more (nothing left unparsed, reading not paused: a slow upstream that holds the
+ * body back is not the client's fault). The timer is re-armed from the last read's time rather
+ * than on every read. */
+static void on_body_wait(dconn_t *d)
+{
+    if (d->req_done)
+        return;
+    uint64_t idle = uv_now(d->p->loop) - d->t_read;
+    bool ours = d->in_len > 0 || d->read_paused; /* the proxy is the one behind */
+    if (ours || idle < d->body_ms) {
+        uv_timer_start(d->wait_timer, on_wait_timeout, ours ? d->body_ms : d->body_ms - idle, 0);
+        return;
+    }
+    d->p->st.client_body_timeouts++;
+    d->keep_alive = false;
+    char why[96];
+    snprintf(why, sizeof why, "no byte of the request body for %llu ms",
+             (unsigned long long)d->body_ms);
+    d_upstream_failed(d, 408, why); /* 408 and close, or an abort once the response started */
+}
+
+/* The connection's deadline timer (allocated on first use). Returns: false when it cannot be
+ * allocated: no deadline for this connection, the lesser evil than failing it. */
+static bool d_wait_timer(dconn_t *d)
+{
+    if (!d->wait_timer && (d->wait_timer = malloc(sizeof *d->wait_timer))) {
+        uv_timer_init(d->p->loop, d->wait_timer);
+        d->wait_timer->data = d;
+    }
+    return d->wait_timer != NULL;
+}
+
 /* (Re)arms the PH_HEAD deadline: header_ms once a byte of the head is there, else idle_ms. */
 static void d_wait_arm(dconn_t *d)
 {
@@ -831,13 +874,8 @@ static void d_wait_arm(dconn_t *d)
             uv_timer_stop(d->wait_timer);
         return;
     }
-    if (!d->wait_timer) {
-        if (!(d->wait_timer = malloc(sizeof *d->wait_timer)))
-            return; /* no deadline for this connection: the lesser evil than failing it */
-        uv_timer_init(d->p->loop, d->wait_timer);
-        d->wait_timer->data = d;
-    }
-    uv_timer_start(d->wait_timer, on_wait_timeout, ms, 0);
+    if (d_wait_timer(d))
+        uv_timer_start(d->wait_timer, on_wait_timeout, ms, 0);
 }
 
 /* A tunnel that carried no byte either way for tunnel_idle_timeout_ms is closed; the timer is
@@ -1376,6 +1414,10 @@ static void d_on_head(dconn_t *d)
     d->head_started = false;
     if (d->wait_timer)
         uv_timer_stop(d->wait_timer);
+    if (hm->has_body && d->body_ms && !hm->upgrade && d_wait_timer(d)) {
+        d->t_read = uv_now(d->p->loop); /* the body deadline (on_body_wait) */
+        uv_timer_start(d->wait_timer, on_wait_timeout, d->body_ms, 0);
+    }
     d->p->st.requests++;
     d->minor = hm->minor_version;
     d->keep_alive = hm->keep_alive;
@@ -2103,6 +2145,7 @@ static void d_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
         net_conn_close(c, false);
         return;
     }
+    d->t_read = uv_now(d->p->loop);
     if (d->phase == PH_HEAD && !d->head_started && len) {
         d->head_started = true; /* the idle deadline gives way to the head's */
         d_wait_arm(d);
@@ -2438,6 +2481,7 @@ static void conn_open(net_conn_t *c, int status, void *ud)
     d->phase = PH_HEAD;
     d->idle_ms = l->fe.http1_idle_ms;
     d->header_ms = l->fe.header_ms;
+    d->body_ms = l->fe.body_ms;
     d->max_in = l->fe.max_buffered_input;
     d->next = l->p->dconns;
     if (l->p->dconns)

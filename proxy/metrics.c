@@ -359,6 +359,7 @@ int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *s
             uint64_t v;
         } t[] = {{"idle", st[i].client_idle_closed},
                  {"header", st[i].client_header_timeouts},
+                 {"body", st[i].client_body_timeouts},
                  {"handshake", st[i].client_handshake_timeouts},
                  {"keepalive", st[i].client_keepalive_timeouts},
                  {"max_duration", st[i].client_lifetime_closed}};

@@ -45,7 +45,8 @@ typedef struct pc_opts {
     char host[256], role[300]; /* from --xds and --gateway */
     uint16_t port;
     uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
-    uint64_t client_idle_ms, client_header_ms, client_handshake_ms; /* --client-*-timeout */
+    uint64_t client_idle_ms, client_header_ms, client_handshake_ms,
+        client_body_ms; /* --client-*-timeout */
 } pc_opts_t;
 
 typedef struct pc_app {
@@ -394,7 +395,7 @@ static void usage(FILE *out)
             "       krtgate proxy --config FILE [--listen-host ADDR] [--admin-listen ADDR]\n"
             "                     [--tunnel-idle-timeout DURATION] [CLIENT TIMEOUTS]\n"
             "CLIENT TIMEOUTS: [--client-idle-timeout D] [--client-header-timeout D]\n"
-            "                 [--client-handshake-timeout D]\n");
+            "                 [--client-body-timeout D] [--client-handshake-timeout D]\n");
 }
 
 static int parse(int argc, char **argv, pc_opts_t *o)
@@ -408,12 +409,14 @@ static int parse(int argc, char **argv, pc_opts_t *o)
     o->client_idle_ms = dflt.client_idle_timeout_ms;
     o->client_header_ms = dflt.client_header_timeout_ms;
     o->client_handshake_ms = dflt.client_handshake_timeout_ms;
+    o->client_body_ms = dflt.client_body_timeout_ms;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         uint64_t *dur = !strcmp(s, "--tunnel-idle-timeout")        ? &o->tunnel_idle_ms
                         : !strcmp(s, "--client-idle-timeout")      ? &o->client_idle_ms
                         : !strcmp(s, "--client-header-timeout")    ? &o->client_header_ms
                         : !strcmp(s, "--client-handshake-timeout") ? &o->client_handshake_ms
+                        : !strcmp(s, "--client-body-timeout")      ? &o->client_body_ms
                                                                    : NULL;
         if (dur) {
             if (i + 1 >= argc || cli_duration_ms(argv[i + 1], dur) != 0) {
@@ -490,6 +493,7 @@ int cli_proxy(int argc, char **argv)
     po.client_idle_timeout_ms = a.o.client_idle_ms;
     po.client_header_timeout_ms = a.o.client_header_ms;
     po.client_handshake_timeout_ms = a.o.client_handshake_ms;
+    po.client_body_timeout_ms = a.o.client_body_ms;
     int err = 0;
     a.p = proxy_new(a.loop, &po, &err);
     if (!a.p) {

@@ -26,6 +26,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "curl_rig.h"
+#include "echo_rig.h"
 #include "loop_rig.h"
 #include "policy_test_util.h"
 #include "proxy/frontend.h"
@@ -137,12 +138,14 @@ static void test_defaults_come_from_the_options(void **state)
     assert_int_equal(o.client_idle_timeout_ms, 600000);
     assert_int_equal(o.client_header_timeout_ms, 30000);
     assert_int_equal(o.client_handshake_timeout_ms, 15000);
+    assert_int_equal(o.client_body_timeout_ms, 60000);
     o.client_idle_timeout_ms = 1234;
     proxy_frontend_t fe;
     proxy_frontend_resolve(NULL, "80/default/gw", &o, &fe);
     assert_int_equal(fe.http1_idle_ms, 1234);
     assert_int_equal(fe.conn.idle_timeout_ms, 1234);
     assert_int_equal(fe.header_ms, 30000);
+    assert_int_equal(fe.body_ms, 60000);
     assert_int_equal(fe.conn.handshake_timeout_ms, 15000);
     assert_int_equal(fe.http1_max_headers, 100);
     assert_int_equal(fe.max_buffered_input, 64 * 1024);
@@ -425,11 +428,12 @@ typedef struct world {
     net_tls_testcert_t cert;
     proxy_stats_t st;
     char *metrics;
+    tu_echo_t echo;
 } world_t;
 
 static world_t W;
 
-enum { IDLE_MS = 300, HEADER_MS = 300, HANDSHAKE_MS = 300, LIFE_MS = 400 };
+enum { IDLE_MS = 300, HEADER_MS = 300, HANDSHAKE_MS = 300, LIFE_MS = 400, BODY_MS = 300 };
 
 /* The TLS listener's policy: |min| version (0: none), and a handshake deadline long enough for
  * s_client under valgrind. */
@@ -495,12 +499,16 @@ static void job_setup(void *world, void *arg)
     o.client_idle_timeout_ms = IDLE_MS;
     o.client_header_timeout_ms = HEADER_MS;
     o.client_handshake_timeout_ms = HANDSHAKE_MS;
+    o.client_body_timeout_ms = BODY_MS;
+    tu_echo_start(&w->rig.loop, &w->echo, "echo", NULL);
     int err;
     w->proxy = proxy_new(&w->rig.loop, &o, &err);
     assert_non_null(w->proxy);
     const ir_obj_t *objs[] = {
         tu_bind("80/default/gw", 80),
         gw_listener("default/gw.http", "80/default/gw", "gw", "http", NULL, NULL),
+        tu_static_backend("default/echo", "127.0.0.1", w->echo.port),
+        tu_route("default", "echo", 0, "default/gw.http", "", "prefix:/echo", "be:default/echo"),
         tu_bind("81/default/life", 81),
         gw_listener("default/life.http", "81/default/life", "life", "http", NULL, NULL),
         /* a long idle deadline: the maximum duration ends the connection */
@@ -533,6 +541,7 @@ static void job_teardown(void *world, void *arg)
     world_t *w = world;
     (void)arg;
     proxy_close(w->proxy, NULL, NULL);
+    net_server_close(w->echo.srv, false, NULL, NULL);
     uv_close((uv_handle_t *)&w->rig.async, NULL);
     net_tls_testcert_dispose(&w->cert);
 }
@@ -661,6 +670,43 @@ static void test_slow_request_head_gets_408(void **state)
     tu_loop_run(&W.rig, job_stats, NULL);
     assert_int_equal(W.st.client_header_timeouts, before + 1);
     assert_non_null(strstr(W.metrics, "krtgate_proxy_client_timeouts_total{reason=\"header\"}"));
+}
+
+static void test_stalled_request_body_gets_408(void **state)
+{
+    (void)state;
+    tu_loop_run(&W.rig, job_stats, NULL);
+    uint64_t before = W.st.client_body_timeouts;
+    /* a body sent in pieces, each within the deadline, for longer than the deadline: served */
+    int fd = connect_to(W.port);
+    const char head[] = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\n"
+                        "Connection: close\r\n\r\n";
+    send_all(fd, head, sizeof head - 1);
+    for (int i = 0; i < 4; i++) {
+        struct timespec nap = {0, 150 * 1000000L};
+        nanosleep(&nap, NULL);
+        send_all(fd, "0123456789", 10);
+    }
+    char buf[8192];
+    uint64_t closed;
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    if (strncmp(buf, "HTTP/1.1 200", 12) != 0 || !strstr(buf, "\"body_len\":40"))
+        fail_msg("slow but steady body: %s", buf);
+    /* a body that stops: 408 and close, not before the deadline */
+    fd = connect_to(W.port);
+    const char part[] = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789";
+    uint64_t t0 = now_ms();
+    send_all(fd, part, sizeof part - 1);
+    read_until_close(fd, buf, sizeof buf, &closed);
+    close(fd);
+    if (strncmp(buf, "HTTP/1.1 408", 12) != 0)
+        fail_msg("stalled body: %s", buf);
+    assert_true(closed != 0);
+    assert_true(closed - t0 + 20 >= BODY_MS);
+    tu_loop_run(&W.rig, job_stats, NULL);
+    assert_int_equal(W.st.client_body_timeouts, before + 1);
+    assert_non_null(strstr(W.metrics, "krtgate_proxy_client_timeouts_total{reason=\"body\"} 1"));
 }
 
 static void test_silent_client_is_closed_at_the_handshake_deadline(void **state)
@@ -902,6 +948,7 @@ int main(void)
     const struct CMUnitTest live[] = {
         cmocka_unit_test(test_idle_keepalive_connection_is_closed_after_the_idle_timeout),
         cmocka_unit_test(test_slow_request_head_gets_408),
+        cmocka_unit_test(test_stalled_request_body_gets_408),
         cmocka_unit_test(test_silent_client_is_closed_at_the_handshake_deadline),
         cmocka_unit_test(test_idle_http2_connection_gets_goaway),
         cmocka_unit_test(test_max_connection_duration_ends_a_keepalive_connection),

@@ -42,6 +42,7 @@ typedef struct proxy_frontend {
     /* HTTP/1.1 connections (http.c): */
     uint64_t http1_idle_ms;    /* between requests: no byte of a next request (0: never) */
     uint64_t header_ms;        /* first byte of a request head to its end (0: never) */
+    uint64_t body_ms;          /* a request body without a byte while we wait for it (0: never) */
     size_t http1_max_headers;  /* header fields per request (net_h1_config_t.max_headers) */
     size_t max_buffered_input; /* unparsed bytes per connection before reading pauses */
     /* TLS (terminating listeners): 0 / NULL = net/'s defaults. */
@@ -71,7 +72,7 @@ int proxy_frontend_check(const Agentgateway__Dev__Resource__Policy *p, const cha
                          char *reason, size_t cap);
 
 /* For /config_dump: every Bind of |s| with what its listener applies to new connections,
- * {"<bind key>": {"policies": {"tcp", "tls", "http"}, "http1_idle_ms", "header_ms",
+ * {"<bind key>": {"policies": {"tcp", "tls", "http"}, "http1_idle_ms", "header_ms", "body_ms",
  * "handshake_ms", "http2_idle_ms", "max_connection_ms", "http1_max_headers",
  * "max_buffered_input", "tcp_keepalive": [idle s, interval s, count] | null, "tls":
  * {"min", "max", "ciphers", "ciphersuites", "groups", "alpn"}}}. Borrows s, opt.

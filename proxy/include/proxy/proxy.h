@@ -67,6 +67,10 @@ typedef struct proxy_options {
     /* TLS handshake, or a plaintext client's first bytes telling HTTP/1.1 from HTTP/2 (15000,
      * agentgateway's TLS handshake timeout) */
     uint64_t client_handshake_timeout_ms;
+    /* HTTP/1.1: a request body from which no byte came for this long, while the proxy was ready
+     * for more → 408 (or an abort once the response started) and close (60000, nginx's
+     * client_body_timeout) */
+    uint64_t client_body_timeout_ms;
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *o);
@@ -110,6 +114,7 @@ typedef struct proxy_stats {
      * FrontendPolicy): */
     uint64_t client_idle_closed;        /* HTTP/1.1 between requests, HTTP/2 without a stream */
     uint64_t client_header_timeouts;    /* HTTP/1.1 request head not complete in time (408) */
+    uint64_t client_body_timeouts;      /* HTTP/1.1 request body stalled (408 or abort) */
     uint64_t client_handshake_timeouts; /* TLS handshake / first bytes not in time */
     uint64_t client_keepalive_timeouts; /* HTTP/2 PING not acknowledged (http2KeepaliveTimeout) */
     uint64_t client_lifetime_closed;    /* maxConnectionDuration reached (graceful close) */
