@@ -613,7 +613,9 @@ int proxy_config_apply(proxy_config_t *cfg, const proxy_change_t *changes, size_
         rc = proxy__policies_build(s, old, why, sizeof why);
     for (size_t i = 0; rc == PROXY_OK && i < s->nobjs; i++) { /* P5 */
         const ir_policy_t *po = ir_policy_from_obj(s->objs[i].obj);
-        if (po)
+        if (po && !ir_policy_pb(po))
+            rc = PROXY_ENOMEM;
+        else if (po)
             rc = proxy_frontend_check(ir_policy_pb(po), ir_policy_key(po), why, sizeof why);
     }
     if (rc != PROXY_OK) {

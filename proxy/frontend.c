@@ -288,8 +288,8 @@ static int bind_level(const proxy_snapshot_t *s, size_t bi, const agw_policy_t *
     for (size_t i = 0; i < s->nlisteners; i++) {
         if (s->listeners[i].bind != bi)
             continue;
-        const Agentgateway__Dev__Resource__ListenerName *ln =
-            ir_listener_pb(s->listeners[i].obj)->name;
+        const Agentgateway__Dev__Resource__Listener *lpb = ir_listener_pb(s->listeners[i].obj);
+        const Agentgateway__Dev__Resource__ListenerName *ln = lpb ? lpb->name : NULL;
         if (!ln || !str_eq(g->name, ln->gateway_name) ||
             !str_eq(g->namespace_, ln->gateway_namespace))
             continue;
@@ -421,7 +421,7 @@ void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
         if (!po || ir_policy_kind(po) != AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND)
             continue;
         const agw_policy_t *p = ir_policy_pb(po);
-        if (!p->frontend)
+        if (!p || !p->frontend)
             continue;
         int k = p->frontend->kind_case == FK(TCP)   ? 0
                 : p->frontend->kind_case == FK(TLS) ? 1
