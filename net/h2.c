@@ -589,8 +589,8 @@ net_h2_session_t *net_h2_session_new(bool server, const net_h2_config_t *cfg,
     else
         iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
     if (s->cfg.max_frame_size > 16384)
-        iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE,
-                                             s->cfg.max_frame_size};
+        iv[niv++] =
+            (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE, s->cfg.max_frame_size};
     rv = nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, niv);
     if (rv == 0 && s->cfg.connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
         rv = nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,

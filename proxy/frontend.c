@@ -133,13 +133,11 @@ static int check_tls(const agw_fe_tls_t *t, const char *who, char *reason, size_
         snprintf(reason, cap, "%s: frontend.tls.handshake_timeout: negative or too large", who);
         return PROXY_ECONFIG;
     }
-    if ((t->_min_version_case && t->min_version != V12 && t->min_version != V13) ||
-        (t->_max_version_case && t->max_version != V12 && t->max_version != V13)) {
+    bool bad_min = t->_min_version_case && t->min_version != V12 && t->min_version != V13;
+    bool bad_max = t->_max_version_case && t->max_version != V12 && t->max_version != V13;
+    if (bad_min || bad_max) {
         snprintf(reason, cap, "%s: frontend.tls.%s: unknown TLS version (TLS_V1_2 or TLS_V1_3)",
-                 who,
-                 t->_min_version_case && t->min_version != V12 && t->min_version != V13
-                     ? "min_version"
-                     : "max_version");
+                 who, bad_min ? "min_version" : "max_version");
         return PROXY_ECONFIG;
     }
     if (t->_min_version_case && t->_max_version_case && t->min_version > t->max_version) {
@@ -204,7 +202,8 @@ static int check_http(const agw_fe_http_t *h, const char *who, char *reason, siz
     const char *bad = NULL;
     if (h->_max_buffer_size_case && h->max_buffer_size == 0)
         bad = "max_buffer_size: must be at least 1 byte";
-    else if (h->_http1_max_headers_case && (h->http1_max_headers == 0 || h->http1_max_headers > 10000))
+    else if (h->_http1_max_headers_case &&
+             (h->http1_max_headers == 0 || h->http1_max_headers > 10000))
         bad = "http1_max_headers: must be between 1 and 10000";
     else if (h->_http2_window_size_case &&
              (h->http2_window_size == 0 || h->http2_window_size > 0x7fffffffu))
@@ -237,8 +236,8 @@ static int check_tcp(const agw_fe_tcp_t *t, const char *who, char *reason, size_
     const Agentgateway__Dev__Resource__KeepaliveConfig *k = t->keepalives;
     if (!k)
         return PROXY_OK;
-    const char *bad = !dur_ok(k->time)                           ? "time: negative or too large"
-                      : !dur_ok(k->interval)                     ? "interval: negative or too large"
+    const char *bad = !dur_ok(k->time)       ? "time: negative or too large"
+                      : !dur_ok(k->interval) ? "interval: negative or too large"
                       : k->_retries_case && (k->retries == 0 || k->retries > 127)
                           ? "retries: must be between 1 and 127"
                           : NULL;
@@ -423,10 +422,10 @@ void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
         const agw_policy_t *p = ir_policy_pb(po);
         if (!p || !p->frontend)
             continue;
-        int k = p->frontend->kind_case == FK(TCP)   ? 0
-                : p->frontend->kind_case == FK(TLS) ? 1
+        int k = p->frontend->kind_case == FK(TCP)    ? 0
+                : p->frontend->kind_case == FK(TLS)  ? 1
                 : p->frontend->kind_case == FK(HTTP) ? 2
-                                                    : -1;
+                                                     : -1;
         int lvl = k < 0 ? 0 : bind_level(s, bi, p);
         if (!lvl || !beats(p, lvl, win[k], lvls[k]))
             continue;
@@ -479,20 +478,20 @@ json_t *proxy_frontend_dump(const proxy_snapshot_t *s, const proxy_options_t *op
             "{s:{s:o,s:o,s:o},s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:{s:s,s:s,s:o,s:o,s:o,s:o}}",
             "policies", "tcp", str_or_null(fe.tcp_policy), "tls", str_or_null(fe.tls_policy),
             "http", str_or_null(fe.http_policy), "http1_idle_ms", (json_int_t)fe.http1_idle_ms,
-            "header_ms", (json_int_t)fe.header_ms, "body_ms", (json_int_t)fe.body_ms, "handshake_ms",
-            (json_int_t)c->handshake_timeout_ms, "http2_idle_ms", (json_int_t)c->idle_timeout_ms,
-            "max_connection_ms", (json_int_t)c->max_lifetime_ms, "http1_max_headers",
-            (json_int_t)fe.http1_max_headers, "max_buffered_input",
+            "header_ms", (json_int_t)fe.header_ms, "body_ms", (json_int_t)fe.body_ms,
+            "handshake_ms", (json_int_t)c->handshake_timeout_ms, "http2_idle_ms",
+            (json_int_t)c->idle_timeout_ms, "max_connection_ms", (json_int_t)c->max_lifetime_ms,
+            "http1_max_headers", (json_int_t)fe.http1_max_headers, "max_buffered_input",
             (json_int_t)fe.max_buffered_input, "tcp_keepalive",
-            c->tcp_keepalive_idle_s ? json_pack("[i,i,i]", (int)c->tcp_keepalive_idle_s,
-                                                (int)c->tcp_keepalive_interval_s,
-                                                (int)c->tcp_keepalive_count)
-                                    : json_null(),
+            c->tcp_keepalive_idle_s
+                ? json_pack("[i,i,i]", (int)c->tcp_keepalive_idle_s,
+                            (int)c->tcp_keepalive_interval_s, (int)c->tcp_keepalive_count)
+                : json_null(),
             "tls", "min", fe.tls_min_version == NET_TLS_V1_3 ? "1.3" : "1.2", "max",
             fe.tls_max_version == NET_TLS_V1_2 ? "1.2" : "1.3", "ciphers",
             str_or_null(fe.tls_cipher_list), "ciphersuites", str_or_null(fe.tls_ciphersuites),
-            "groups", str_or_null(fe.tls_groups),
-            "alpn", fe.tls_alpn_set && alpn ? alpn : (json_decref(alpn), json_null()));
+            "groups", str_or_null(fe.tls_groups), "alpn",
+            fe.tls_alpn_set && alpn ? alpn : (json_decref(alpn), json_null()));
         if (!b || json_object_set_new(out, key, b) != 0) {
             json_decref(out);
             return NULL;

@@ -1929,11 +1929,10 @@ static bool fe_parse(lc_t *c, const json_t *fp, fe_vals_t *v)
                *kp = "frontendPolicies.tcp.keepalives";
     json_t *h = member(c, fp, "http", "frontendPolicies", JSON_OBJECT);
     if (h) {
-        static const char *const k[] = {"maxBufferSize",          "http1MaxHeaders",
-                                        "http1IdleTimeout",       "http2WindowSize",
-                                        "http2ConnectionWindowSize", "http2FrameSize",
-                                        "http2KeepaliveInterval", "http2KeepaliveTimeout",
-                                        NULL};
+        static const char *const k[] = {
+            "maxBufferSize",          "http1MaxHeaders",           "http1IdleTimeout",
+            "http2WindowSize",        "http2ConnectionWindowSize", "http2FrameSize",
+            "http2KeepaliveInterval", "http2KeepaliveTimeout",     NULL};
         if (!keys_ok(c, h, hp, k, NULL))
             return false;
         v->http = true;
@@ -1999,10 +1998,9 @@ static bool fe_emit(lc_t *c, const fe_vals_t *v, int kind, const char *ns, const
     if (!p)
         return false;
     agentgateway__dev__resource__policy__init(p);
-    const char *kn = kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_HTTP ? "http"
-                     : kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_TLS
-                         ? "tls"
-                         : "tcp";
+    const char *kn = kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_HTTP  ? "http"
+                     : kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_TLS ? "tls"
+                                                                                           : "tcp";
     char key[600];
     snprintf(key, sizeof key, "local/frontend-%s:%s/%s", kn, ns, gw);
     const char *path = "frontendPolicies";
@@ -2031,10 +2029,10 @@ static bool fe_emit(lc_t *c, const fe_vals_t *v, int kind, const char *ns, const
             agentgateway__dev__resource__frontend_policy_spec__http__init(h);
             f->kind_case = kind;
             f->http = h;
-#define FE_OPT(field, val, CASE)                                                              \
-    if ((val) >= 0) {                                                                         \
+#define FE_OPT(field, val, CASE)                                                               \
+    if ((val) >= 0) {                                                                          \
         h->_##field##_case = AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___##CASE; \
-        h->field = (uint32_t)(val);                                                           \
+        h->field = (uint32_t)(val);                                                            \
     }
             FE_OPT(max_buffer_size, v->max_buffer, MAX_BUFFER_SIZE_MAX_BUFFER_SIZE)
             FE_OPT(http1_max_headers, v->max_headers, HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS)
@@ -2160,11 +2158,11 @@ int proxy_localconfig_parse(const char *text, size_t len, const char *filename,
     *out = NULL;
     json_t *root = load(&c, text ? text : "", text ? len : 0);
     if (root) {
-        static const char *const top[] = {"config",   "binds",           "gateways", "routes",
-                                          "backends", "frontendPolicies", NULL};
-        static const char *const later[] = {"tcpRoutes",   "policies", "services", "workloads",
-                                            "routeGroups", "llm",      "mcp",      "ui",
-                                            NULL};
+        static const char *const top[] = {
+            "config", "binds", "gateways", "routes", "backends", "frontendPolicies", NULL};
+        static const char *const later[] = {"tcpRoutes", "policies",    "services",
+                                            "workloads", "routeGroups", "llm",
+                                            "mcp",       "ui",          NULL};
         gw_listeners_t *gl = NULL;
         size_t ngw = 0;
         json_t *v;

@@ -61,8 +61,7 @@ static const ir_obj_t *gw_listener(const char *key, const char *bind, const char
         l->tls = ir_pb_alloc(sizeof *l->tls);
         agentgateway__dev__resource__tlsconfig__init(l->tls);
         l->tls->cert = (ProtobufCBinaryData){strlen(cert), ir_pb_memdup(cert, strlen(cert))};
-        l->tls->private_key =
-            (ProtobufCBinaryData){strlen(pkey), ir_pb_memdup(pkey, strlen(pkey))};
+        l->tls->private_key = (ProtobufCBinaryData){strlen(pkey), ir_pb_memdup(pkey, strlen(pkey))};
     }
     const ir_listener_t *x = ir_listener_new(l, "default/gw", NULL);
     return x ? ir_listener_obj(x) : NULL;
@@ -320,8 +319,9 @@ static void test_invalid_policies_reject_the_change_set(void **state)
     expect_rejected(cfg, frontend("c", "gw:default/gw", f),
                     "policy/c: frontend.tls.cipher_suites[0]: unknown cipher suite 42");
     f = tls_pol(V13, 0); /* TLS 1.2 ciphers only, TLS 1.3 required */
-    TU_PUSH(f->tls->cipher_suites, f->tls->n_cipher_suites,
-            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    TU_PUSH(
+        f->tls->cipher_suites, f->tls->n_cipher_suites,
+        AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
     expect_rejected(cfg, frontend("c", "gw:default/gw", f),
                     "no listed cipher suite works with the allowed versions");
     f = tls_pol(0, 0);
@@ -373,8 +373,9 @@ static void test_fuzz_seeds_round_trip(void **state)
     fps_t *tls = tls_pol(V12, V13);
     TU_PUSH(tls->tls->cipher_suites, tls->tls->n_cipher_suites,
             AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_AES_128_GCM_SHA256);
-    TU_PUSH(tls->tls->cipher_suites, tls->tls->n_cipher_suites,
-            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    TU_PUSH(
+        tls->tls->cipher_suites, tls->tls->n_cipher_suites,
+        AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
     TU_PUSH(tls->tls->key_exchange_groups, tls->tls->n_key_exchange_groups,
             AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__KEY_EXCHANGE_GROUP__X25519);
     tls->tls->alpn = ir_pb_alloc(sizeof *tls->tls->alpn);
@@ -480,8 +481,9 @@ static fps_t *tuned_tcp(void)
 static fps_t *tls12_pol(void)
 {
     fps_t *f = tls13_pol(0);
-    TU_PUSH(f->tls->cipher_suites, f->tls->n_cipher_suites,
-            AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+    TU_PUSH(
+        f->tls->cipher_suites, f->tls->n_cipher_suites,
+        AGENTGATEWAY__DEV__RESOURCE__TLSCONFIG__CIPHER_SUITE__TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
     f->tls->alpn = ir_pb_alloc(sizeof *f->tls->alpn);
     agentgateway__dev__resource__alpn__init(f->tls->alpn);
     TU_PUSH(f->tls->alpn->protocols, f->tls->alpn->n_protocols, tu_strdup("http/1.1"));
@@ -516,16 +518,13 @@ static void job_setup(void *world, void *arg)
         tu_bind("443/default/secure", 443),
         gw_listener("default/secure.https", "443/default/secure", "secure", "https",
                     w->cert.cert_pem, w->cert.key_pem),
-        frontend("tls13", "gw:default/secure", tls13_pol(V13)),
-        tu_bind("82/default/tuned", 82),
+        frontend("tls13", "gw:default/secure", tls13_pol(V13)), tu_bind("82/default/tuned", 82),
         gw_listener("default/tuned.http", "82/default/tuned", "tuned", "http", NULL, NULL),
         frontend("tuned-http", "gw:default/tuned", tuned_http()),
-        frontend("tuned-tcp", "gw:default/tuned", tuned_tcp()),
-        tu_bind("8443/default/tls12", 8443),
-        gw_listener("default/tls12.https", "8443/default/tls12", "tls12", "https",
-                    w->cert.cert_pem, w->cert.key_pem),
-        frontend("tls12", "gw:default/tls12", tls12_pol()),
-        NULL};
+        frontend("tuned-tcp", "gw:default/tuned", tuned_tcp()), tu_bind("8443/default/tls12", 8443),
+        gw_listener("default/tls12.https", "8443/default/tls12", "tls12", "https", w->cert.cert_pem,
+                    w->cert.key_pem),
+        frontend("tls12", "gw:default/tls12", tls12_pol()), NULL};
     w->rc = tu_apply(proxy_config(w->proxy), objs, w->reason, sizeof w->reason);
     assert_int_equal(proxy_listen(w->proxy, "80/default/gw", "127.0.0.1:0", &w->port), PROXY_OK);
     assert_int_equal(proxy_listen(w->proxy, "443/default/secure", "127.0.0.1:0", &w->tls_port),

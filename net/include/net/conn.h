@@ -138,7 +138,7 @@ int net_server_set_tls(net_server_t *s, net_tls_ctx_t *tls);
 /* Why connections of a server were closed by the server itself, counted since it opened. */
 typedef struct net_server_counters {
     uint64_t accepted;           /* connections accepted (refused ones included) */
-    uint64_t handshake_timeouts; /* TLS handshake, or the first bytes, late (handshake_timeout_ms) */
+    uint64_t handshake_timeouts; /* TLS handshake or first bytes late (handshake_timeout_ms) */
     uint64_t idle_closed;        /* HTTP/2 with no stream for idle_timeout_ms */
     uint64_t lifetime_closed;    /* max_lifetime_ms reached */
     uint64_t keepalive_timeouts; /* no HTTP/2 PING ACK within keepalive_timeout_ms */

@@ -53,7 +53,7 @@ typedef struct proxy_frontend {
     char tls_groups[128];                 /* "X25519:P-256"; "" = default */
     bool tls_alpn_set;                    /* the policy names ALPN protocols (tls_alpn applies) */
     const char *tls_alpn[3];              /* NULL-terminated; static strings */
-    uint64_t tls_hash;                    /* of the TLS fields above: a change rebuilds the context */
+    uint64_t tls_hash; /* of the TLS fields above: a change rebuilds the context */
 } proxy_frontend_t;
 
 /* Fills |out| with the settings for connections to Bind |bind_key|: |opt|'s defaults (client_*
