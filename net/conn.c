@@ -22,14 +22,16 @@
  *    the queued writes, then read and drop until the peer closes): closing at once would make
  *    the kernel answer unread input with a reset that can destroy the last response in flight.
  */
-#define _GNU_SOURCE /* TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT in <netinet/tcp.h> */
 #include "conn_internal.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #define IO_CHUNK (64u * 1024u)
 
@@ -228,27 +230,6 @@ static void life_timer_cb(uv_timer_t *t)
         c->server->counters.lifetime_closed++;
     net_conn_close(c, true);
     net__conn_leave(c);
-}
-
-/* SO_KEEPALIVE with the configured probe timing; a failure is logged, not fatal. */
-static void tcp_keepalive_set(net_conn_t *c)
-{
-    if (!c->cfg.tcp_keepalive_idle_s)
-        return;
-    int rv = uv_tcp_keepalive(&c->tcp, 1, c->cfg.tcp_keepalive_idle_s);
-    uv_os_fd_t fd;
-    if (rv == 0)
-        rv = uv_fileno((const uv_handle_t *)&c->tcp, &fd);
-    if (rv == 0 && c->cfg.tcp_keepalive_interval_s) {
-        int v = (int)c->cfg.tcp_keepalive_interval_s;
-        rv = setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v) == 0 ? 0 : -1;
-    }
-    if (rv == 0 && c->cfg.tcp_keepalive_count) {
-        int v = (int)c->cfg.tcp_keepalive_count;
-        rv = setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v) == 0 ? 0 : -1;
-    }
-    if (rv != 0)
-        net__log(NET_LOG_INFO, "conn %s: TCP keepalive settings not applied", c->peer);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -646,6 +627,21 @@ static void raw_eof(net_conn_t *c)
         net__conn_abort(c, NET_OK); /* half-closed both ways: done */
 }
 
+/* TCP keepalive as configured (net_conn_config_t); a refused option is logged, not fatal. */
+static void tcp_keepalive_set(net_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    int on = 1, idle = (int)c->cfg.tcp_keepalive_idle_s,
+        intvl = (int)c->cfg.tcp_keepalive_interval_s, cnt = (int)c->cfg.tcp_keepalive_probes;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
+        (intvl && setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) != 0) ||
+        (cnt && setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) != 0))
+        net__log(NET_LOG_INFO, "conn %s: TCP keepalive not set: %s", c->peer, strerror(errno));
+}
+
 void net__conn_start(net_conn_t *c)
 {
     struct sockaddr_storage ss;
@@ -653,9 +649,8 @@ void net__conn_start(net_conn_t *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         net_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
-    tcp_keepalive_set(c);
-    if (c->cfg.max_lifetime_ms)
-        uv_timer_start(&c->life_timer, life_timer_cb, c->cfg.max_lifetime_ms, 0);
+    if (c->cfg.tcp_keepalive_idle_s)
+        tcp_keepalive_set(c);
     c->last_active = uv_now(c->loop);
     if (c->tls_ctx) {
         int err;
@@ -678,6 +673,8 @@ void net__conn_start(net_conn_t *c)
     } else {
         session_ready(c);
     }
+    if (c->cfg.max_lifetime_ms && !c->close_requested)
+        uv_timer_start(&c->life_timer, life_timer_cb, c->cfg.max_lifetime_ms, 0);
     start_reading(c);
     flush(c);
 }

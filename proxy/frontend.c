@@ -380,7 +380,7 @@ static void apply_tcp(proxy_frontend_t *o, const agw_fe_tcp_t *t)
         return;
     o->conn.tcp_keepalive_idle_s = dur_s(k->time, KA_TIME_S);
     o->conn.tcp_keepalive_interval_s = dur_s(k->interval, KA_INTERVAL_S);
-    o->conn.tcp_keepalive_count = k->_retries_case ? k->retries : KA_RETRIES;
+    o->conn.tcp_keepalive_probes = k->_retries_case ? k->retries : KA_RETRIES;
 }
 
 void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
@@ -485,7 +485,7 @@ json_t *proxy_frontend_dump(const proxy_snapshot_t *s, const proxy_options_t *op
             (json_int_t)fe.max_buffered_input, "tcp_keepalive",
             c->tcp_keepalive_idle_s
                 ? json_pack("[i,i,i]", (int)c->tcp_keepalive_idle_s,
-                            (int)c->tcp_keepalive_interval_s, (int)c->tcp_keepalive_count)
+                            (int)c->tcp_keepalive_interval_s, (int)c->tcp_keepalive_probes)
                 : json_null(),
             "tls", "min", fe.tls_min_version == NET_TLS_V1_3 ? "1.3" : "1.2", "max",
             fe.tls_max_version == NET_TLS_V1_2 ? "1.2" : "1.3", "ciphers",

@@ -8,7 +8,6 @@
  * Every wait is "run the loop until a condition holds", bounded by an iteration count and a
  * watchdog timer; nothing asserts on elapsed time.
  */
-#define _GNU_SOURCE /* TCP_KEEPIDLE and friends in <netinet/tcp.h> */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -676,7 +676,7 @@ static void test_tcp_keepalive_is_set_on_accepted_sockets(void **state)
     env_init(&e);
     cfg.conn.tcp_keepalive_idle_s = 7;
     cfg.conn.tcp_keepalive_interval_s = 3;
-    cfg.conn.tcp_keepalive_count = 4;
+    cfg.conn.tcp_keepalive_probes = 4;
     start_server(&e, "127.0.0.1:0", false, &cfg);
     connect_client(&e, "127.0.0.1", net_server_port(e.srv), false, NULL, NULL);
     run_until(&e, srv_opened);

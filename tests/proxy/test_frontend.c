@@ -214,7 +214,7 @@ static void test_policies_resolve_per_bind(void **state)
     assert_string_equal(fe.tls_policy, "fe-tls");
     assert_int_equal(fe.conn.tcp_keepalive_idle_s, 7);
     assert_int_equal(fe.conn.tcp_keepalive_interval_s, 3);
-    assert_int_equal(fe.conn.tcp_keepalive_count, 9); /* agentgateway's default */
+    assert_int_equal(fe.conn.tcp_keepalive_probes, 9); /* agentgateway's default */
     assert_int_equal(fe.http1_idle_ms, 1500);
     assert_int_equal(fe.conn.idle_timeout_ms, 600000); /* HTTP/2 idle: the option */
     assert_int_equal(fe.conn.max_lifetime_ms, 60000);

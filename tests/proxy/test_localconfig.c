@@ -324,7 +324,7 @@ static void test_frontend_policies_apply_to_every_gateway(void **state)
         assert_string_equal(fe.tls_alpn[0], "http/1.1");
         assert_int_equal(fe.conn.tcp_keepalive_idle_s, 60);
         assert_int_equal(fe.conn.tcp_keepalive_interval_s, 10);
-        assert_int_equal(fe.conn.tcp_keepalive_count, 5);
+        assert_int_equal(fe.conn.tcp_keepalive_probes, 5);
     }
     proxy_snapshot_release(s);
     proxy_config_free(cfg);

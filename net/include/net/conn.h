@@ -70,16 +70,17 @@ typedef struct net_conn_config {
     uint64_t handshake_timeout_ms; /* TCP connect + TLS handshake (10 s) */
     uint64_t idle_timeout_ms;      /* no stream open and no bytes read for this long → graceful
                                       close (server 300 s, client 0 = never) */
-    uint64_t keepalive_ms;         /* PING every this long (0 = never; default 0) */
-    uint64_t keepalive_timeout_ms; /* no PING ACK within this → close with NET_ETIMEDOUT (20 s) */
-    uint64_t shutdown_timeout_ms;  /* a graceful close aborts after this long (30 s) */
     uint64_t max_lifetime_ms;      /* an open connection is closed gracefully (GOAWAY, or a raw
                                       owner's on_shutdown) this long after it was accepted or
                                       connected (0 = never; default 0) */
-    /* TCP keepalive probes (SO_KEEPALIVE): first probe after |tcp_keepalive_idle_s| without
-     * traffic, then every |interval_s|, the connection dropped after |count| unanswered ones.
-     * idle 0 = off (default); interval / count 0 = the kernel's. */
-    uint32_t tcp_keepalive_idle_s, tcp_keepalive_interval_s, tcp_keepalive_count;
+    uint64_t keepalive_ms;         /* PING every this long (0 = never; default 0) */
+    uint64_t keepalive_timeout_ms; /* no PING ACK within this → close with NET_ETIMEDOUT (20 s) */
+    uint64_t shutdown_timeout_ms;  /* a graceful close aborts after this long (30 s) */
+    /* TCP keepalive probes (SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT), set once connected:
+     * the first probe after |idle_s| seconds without traffic, then every |interval_s|, the
+     * connection dropped after |probes| unanswered. idle_s 0 = off (default); 0 for the others
+     * means the system's value. */
+    uint32_t tcp_keepalive_idle_s, tcp_keepalive_interval_s, tcp_keepalive_probes;
 } net_conn_config_t;
 
 /* Fills |c| with the defaults above (server or client flavour). */
