@@ -611,7 +611,7 @@ int proxy_config_apply(proxy_config_t *cfg, const proxy_change_t *changes, size_
     int rc = snapshot_index(s, why, sizeof why);
     if (rc == PROXY_OK)
         rc = proxy__policies_build(s, old, why, sizeof why);
-    for (size_t i = 0; rc == PROXY_OK && i < s->nobjs; i++) { /* P5 */
+    for (size_t i = 0; rc == PROXY_OK && i < s->nobjs; i++) { /* P7 */
         const ir_policy_t *po = ir_policy_from_obj(s->objs[i].obj);
         if (po && !ir_policy_pb(po))
             rc = PROXY_ENOMEM;

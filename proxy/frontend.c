@@ -125,7 +125,7 @@ static void version_range(const agw_fe_tls_t *t, const char *l12, const char *l1
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* P5 */
+/* P7 */
 
 static int check_tls(const agw_fe_tls_t *t, const char *who, char *reason, size_t cap)
 {

@@ -2681,7 +2681,7 @@ static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode,
             static const char *const no_alpn[] = {NULL};
             net_tls_config_t tc = {.cert_pem = cert, .key_pem = key,
                                    .alpn = mode == PROXY_BIND_HTTP ? http_alpn : no_alpn};
-            /* the Bind's frontend tls policy (validated by P5) */
+            /* the Bind's frontend tls policy (validated by P7) */
             tc.min_version = fe->tls_min_version;
             tc.max_version = fe->tls_max_version;
             if (fe->tls_ciphers_set) {

@@ -1,7 +1,7 @@
 /*
  * proxy/frontend.c and the client-connection deadlines of http.c. First without I/O: the settings
  * a Bind gets from the options and its frontend policies (listener level over gateway level,
- * another Gateway's Bind untouched), and P5 (invalid tcp / tls / http policies reject the change
+ * another Gateway's Bind untouched), and P7 (invalid tcp / tls / http policies reject the change
  * set whole with the policy and field named, the old snapshot serving). Then a real proxy on a
  * loop thread with short timeouts and raw sockets, curl and openssl s_client as clients: an idle
  * HTTP/1.1 connection closed after the Bind's http1IdleTimeout and not before, a slow request head

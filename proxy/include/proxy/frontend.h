@@ -62,7 +62,7 @@ typedef struct proxy_frontend {
 void proxy_frontend_resolve(const proxy_snapshot_t *s, const char *bind_key,
                             const proxy_options_t *opt, proxy_frontend_t *out);
 
-/* Validation P5 (run by the config store on every snapshot): a frontend tcp / tls / http policy
+/* Validation P7 (run by the config store on every snapshot): a frontend tcp / tls / http policy
  * whose values cannot be applied — TLS minimum above maximum, an unknown version, cipher suite
  * or key exchange group (or one this OpenSSL lacks), an ALPN protocol other than h2 and
  * http/1.1, HTTP/2 window or frame sizes outside what RFC 9113 allows, zero limits. Borrows p.
