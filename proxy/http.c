@@ -111,6 +111,7 @@ struct dconn {
      * listener's proxy_frontend_t when the connection opened. */
     uv_timer_t *wait_timer;
     bool head_started;
+    bool wait_confirm; /* the deadline passed once: acted on at the next loop turn (d_wait_due) */
     uint64_t idle_ms, header_ms;
     /* ... and, once a head with a body was routed, body_ms without a byte of it while the
      * proxy was waiting for one (t_read: loop time of the last read). */
@@ -805,6 +806,22 @@ static void d_timer_start(dconn_t *d, uint64_t ms)
  * answer, as nginx and hyper do), or the head did not complete within header_ms of its first byte
  * (a slow client, or slowloris: 408 and close). */
 static void on_body_wait(dconn_t *d);
+static void on_wait_timeout(uv_timer_t *t);
+
+/* libuv runs due timers before it polls: after a loop turn that took long (an overloaded proxy),
+ * bytes that came in time may still be unread when a deadline fires. So a deadline is acted on
+ * only when it is still due one turn later, after a poll: a read in between re-arms the timer
+ * (d_wait_arm, on_body_wait) or completes the head (the timer stops). Returns: act now. */
+static bool d_wait_due(dconn_t *d)
+{
+    if (d->wait_confirm) {
+        d->wait_confirm = false;
+        return true;
+    }
+    d->wait_confirm = true;
+    uv_timer_start(d->wait_timer, on_wait_timeout, 1, 0); /* 1 ms: not in this timer pass */
+    return false;
+}
 
 static void on_wait_timeout(uv_timer_t *t)
 {
@@ -815,6 +832,8 @@ static void on_wait_timeout(uv_timer_t *t)
         on_body_wait(d);
         return;
     }
+    if (!d_wait_due(d))
+        return;
     if (!d->head_started) {
         d->p->st.client_idle_closed++;
         d_end(d);
@@ -843,9 +862,12 @@ static void on_body_wait(dconn_t *d)
     uint64_t idle = uv_now(d->p->loop) - d->t_read;
     bool ours = d->in_len > 0 || d->read_paused; /* the proxy is the one behind */
     if (ours || idle < d->body_ms) {
+        d->wait_confirm = false;
         uv_timer_start(d->wait_timer, on_wait_timeout, ours ? d->body_ms : d->body_ms - idle, 0);
         return;
     }
+    if (!d_wait_due(d))
+        return;
     d->p->st.client_body_timeouts++;
     d->keep_alive = false;
     char why[96];
@@ -869,6 +891,7 @@ static bool d_wait_timer(dconn_t *d)
 static void d_wait_arm(dconn_t *d)
 {
     uint64_t ms = d->head_started ? d->header_ms : d->idle_ms;
+    d->wait_confirm = false;
     if (!ms) {
         if (d->wait_timer)
             uv_timer_stop(d->wait_timer);
@@ -1414,6 +1437,7 @@ static void d_on_head(dconn_t *d)
     d->head_started = false;
     if (d->wait_timer)
         uv_timer_stop(d->wait_timer);
+    d->wait_confirm = false;
     if (hm->has_body && d->body_ms && !hm->upgrade && d_wait_timer(d)) {
         d->t_read = uv_now(d->p->loop); /* the body deadline (on_body_wait) */
         uv_timer_start(d->wait_timer, on_wait_timeout, d->body_ms, 0);

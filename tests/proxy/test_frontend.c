@@ -647,6 +647,61 @@ static void test_idle_keepalive_connection_is_closed_after_the_idle_timeout(void
     assert_int_equal(W.st.client_idle_closed, before + 1);
 }
 
+/* Reads one response with a Content-Length body (at most 10 s). Returns its length, 0 on EOF. */
+static size_t read_response(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    uint64_t stop = now_ms() + 10000;
+    buf[0] = '\0';
+    while (now_ms() < stop) {
+        const char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strstr(buf, "ontent-length: ");
+        if (!cl)
+            cl = strstr(buf, "ontent-Length: ");
+        if (end && cl && n >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
+            return n;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+        if (r <= 0)
+            return 0;
+        n += (size_t)r;
+        buf[n] = '\0';
+    }
+    return 0;
+}
+
+/* On the loop thread: the loop stalls past the idle deadline, and the client's next request
+ * arrives during the stall (sent from here, before the loop polls again). */
+static void job_stall_then_send(void *world, void *arg)
+{
+    (void)world;
+    int fd = *(int *)arg;
+    struct timespec nap = {0, (IDLE_MS + 200) * 1000000L};
+    nanosleep(&nap, NULL);
+    const char req[] = "GET /again HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+}
+
+static void test_deadline_spares_a_request_that_came_during_a_stalled_turn(void **state)
+{
+    (void)state;
+    int fd = connect_to(W.port);
+    const char req[] = "GET /none HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    char buf[8192];
+    assert_true(read_response(fd, buf, sizeof buf) > 0);
+    assert_true(strncmp(buf, "HTTP/1.1 404", 12) == 0);
+    /* the idle deadline passes while the loop is blocked; the request is already in the socket
+     * when the loop runs its timers again: it is served, not closed */
+    tu_loop_run(&W.rig, job_stall_then_send, &fd);
+    size_t n = read_response(fd, buf, sizeof buf);
+    close(fd);
+    if (n == 0 || strncmp(buf, "HTTP/1.1 404", 12) != 0)
+        fail_msg("the request sent in time was not answered: '%s'", buf);
+}
+
 static void test_slow_request_head_gets_408(void **state)
 {
     (void)state;
@@ -946,6 +1001,7 @@ int main(void)
     };
     const struct CMUnitTest live[] = {
         cmocka_unit_test(test_idle_keepalive_connection_is_closed_after_the_idle_timeout),
+        cmocka_unit_test(test_deadline_spares_a_request_that_came_during_a_stalled_turn),
         cmocka_unit_test(test_slow_request_head_gets_408),
         cmocka_unit_test(test_stalled_request_body_gets_408),
         cmocka_unit_test(test_silent_client_is_closed_at_the_handshake_deadline),
