@@ -176,11 +176,15 @@ static void timer_cb(uv_timer_t *t)
                  : c->sniffing               ? "waiting for the first bytes"
                                              : "TLS handshake",
                  (unsigned long long)c->cfg.handshake_timeout_ms);
+        if (c->server)
+            c->server->counters.handshake_timeouts++;
         net__conn_abort(c, NET_ETIMEDOUT);
     } else if (c->h2 && c->cfg.idle_timeout_ms) {
         uint64_t idle_for = now - c->last_active;
         if (net_h2_session_streams(c->h2) == 0 && idle_for >= c->cfg.idle_timeout_ms) {
             net__log(NET_LOG_DEBUG, "conn %s: idle: closing gracefully", c->peer);
+            if (c->server)
+                c->server->counters.idle_closed++;
             net_conn_close(c, true);
         } else {
             uint64_t wait = c->cfg.idle_timeout_ms;
@@ -201,12 +205,30 @@ static void ka_timer_cb(uv_timer_t *t)
     if (c->ka_waiting) {
         net__log(NET_LOG_INFO, "conn %s: no PING ACK within %llu ms: closing", c->peer,
                  (unsigned long long)c->cfg.keepalive_timeout_ms);
+        if (c->server)
+            c->server->counters.keepalive_timeouts++;
         net__conn_abort(c, NET_ETIMEDOUT);
     } else if (net_h2_session_ping(c->h2) == NET_OK) {
         c->ka_waiting = true;
         uv_timer_start(&c->ka_timer, ka_timer_cb, c->cfg.keepalive_timeout_ms, 0);
         flush(c);
     }
+    net__conn_leave(c);
+}
+
+/* max_lifetime_ms: a graceful close, like a server shutting down (the owner of a raw connection
+ * finishes its exchange first). */
+static void life_timer_cb(uv_timer_t *t)
+{
+    net_conn_t *c = t->data;
+    if (c->closing || c->close_requested || c->draining || c->ending)
+        return;
+    net__conn_enter(c);
+    net__log(NET_LOG_DEBUG, "conn %s: open for %llu ms: closing gracefully", c->peer,
+             (unsigned long long)c->cfg.max_lifetime_ms);
+    if (c->server)
+        c->server->counters.lifetime_closed++;
+    net_conn_close(c, true);
     net__conn_leave(c);
 }
 
@@ -651,6 +673,8 @@ void net__conn_start(net_conn_t *c)
     } else {
         session_ready(c);
     }
+    if (c->cfg.max_lifetime_ms && !c->close_requested)
+        uv_timer_start(&c->life_timer, life_timer_cb, c->cfg.max_lifetime_ms, 0);
     start_reading(c);
     flush(c);
 }
@@ -706,6 +730,7 @@ static void teardown(net_conn_t *c)
     close_handle((uv_handle_t *)&c->tcp);
     close_handle((uv_handle_t *)&c->timer);
     close_handle((uv_handle_t *)&c->ka_timer);
+    close_handle((uv_handle_t *)&c->life_timer);
     close_handle((uv_handle_t *)&c->flush_idle);
 }
 
@@ -740,9 +765,10 @@ net_conn_t *net__conn_new(uv_loop_t *loop, bool server, const net_conn_config_t 
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->ka_timer);
+    uv_timer_init(loop, &c->life_timer);
     uv_idle_init(loop, &c->flush_idle);
-    c->tcp.data = c->timer.data = c->ka_timer.data = c->flush_idle.data = c;
-    c->handles_open = 4;
+    c->tcp.data = c->timer.data = c->ka_timer.data = c->life_timer.data = c->flush_idle.data = c;
+    c->handles_open = 5;
     if (!server) /* the connect itself is under the handshake deadline */
         uv_timer_start(&c->timer, timer_cb, c->cfg.handshake_timeout_ms, 0);
     *err = NET_OK;
@@ -845,6 +871,14 @@ uv_loop_t *net_conn_loop(const net_conn_t *c)
 net_server_t *net_conn_server(const net_conn_t *c)
 {
     return c->server;
+}
+
+int net_conn_fileno(const net_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (c->closing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return -1;
+    return fd;
 }
 
 /* ------------------------------------------------------------------------------------------- */

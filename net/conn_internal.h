@@ -27,6 +27,7 @@ struct net_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;    /* handshake, then idle, then shutdown deadline */
     uv_timer_t ka_timer; /* keepalive PING / PING ACK deadline */
+    uv_timer_t life_timer; /* max_lifetime_ms */
     uv_idle_t flush_idle;
     uv_getaddrinfo_t gai;
     uv_connect_t connect_req;
@@ -95,6 +96,7 @@ struct net_server {
     size_t nconns;
     bool closing;
     bool close_graceful;
+    net_server_counters_t counters;
     void (*on_closed)(net_server_t *, void *);
     void *closed_ud;
 };

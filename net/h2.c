@@ -92,6 +92,7 @@ void net_h2_config_default(net_h2_config_t *c)
     c->initial_window_size = 1u << 20;
     c->connection_window_size = 16u << 20;
     c->max_header_list_size = 16u << 10;
+    c->max_frame_size = 0;
     c->stream_output_cap = 256u << 10;
     c->session_output_cap = 4u << 20;
 }
@@ -576,7 +577,7 @@ net_h2_session_t *net_h2_session_new(bool server, const net_h2_config_t *cfg,
         *err = NET_ENOMEM;
         return NULL;
     }
-    nghttp2_settings_entry iv[4];
+    nghttp2_settings_entry iv[5];
     size_t niv = 0;
     iv[niv++] =
         (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, s->cfg.initial_window_size};
@@ -587,6 +588,9 @@ net_h2_session_t *net_h2_session_new(bool server, const net_h2_config_t *cfg,
                                              s->cfg.max_concurrent_streams};
     else
         iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
+    if (s->cfg.max_frame_size > 16384)
+        iv[niv++] =
+            (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE, s->cfg.max_frame_size};
     rv = nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, niv);
     if (rv == 0 && s->cfg.connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
         rv = nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,

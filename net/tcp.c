@@ -132,6 +132,7 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     int err;
+    s->counters.accepted++;
     net_conn_t *c = net__conn_new(s->loop, true, &s->cfg.conn, s->cfg.tls, NULL, &s->cfg.cb,
                                   s->cfg.ud, server_conn_open, server_conn_close, &err);
     if (!c) {
@@ -221,6 +222,26 @@ int net_server_port(const net_server_t *s)
 size_t net_server_connections(const net_server_t *s)
 {
     return s->nconns;
+}
+
+void net_server_set_conn_config(net_server_t *s, const net_conn_config_t *cfg)
+{
+    s->cfg.conn = *cfg;
+}
+
+int net_server_set_tls(net_server_t *s, net_tls_ctx_t *tls)
+{
+    if (!tls != !s->cfg.tls)
+        return NET_EINVAL;
+    net_tls_ctx_retain(tls);
+    net_tls_ctx_release(s->cfg.tls);
+    s->cfg.tls = tls;
+    return NET_OK;
+}
+
+void net_server_counters(const net_server_t *s, net_server_counters_t *out)
+{
+    *out = s->counters;
 }
 
 void net_server_close(net_server_t *s, bool graceful, void (*on_closed)(net_server_t *, void *),

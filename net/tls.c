@@ -78,6 +78,32 @@ static int ctx_fail(net_tls_ctx_t *c, int *err, const char *what)
     return NET_ETLS;
 }
 
+/* Versions, ciphers and groups of |cfg| on a new context. Returns NET_OK, or NET_EINVAL with the
+ * context freed and the reason logged. */
+static int tls_tune(net_tls_ctx_t *c, const net_tls_config_t *cfg, int *err)
+{
+    const char *bad = NULL;
+    int lo = cfg->min_version ? cfg->min_version : TLS1_2_VERSION;
+    int hi = cfg->max_version; /* 0: the newest OpenSSL has */
+    if ((lo != TLS1_2_VERSION && lo != TLS1_3_VERSION) ||
+        (hi && hi != TLS1_2_VERSION && hi != TLS1_3_VERSION) || (hi && hi < lo))
+        bad = "unsupported TLS version range (TLS 1.2 and 1.3 only, minimum <= maximum)";
+    else if (SSL_CTX_set_min_proto_version(c->ssl, lo) != 1 ||
+             SSL_CTX_set_max_proto_version(c->ssl, hi) != 1)
+        bad = "OpenSSL refused the TLS version range";
+    else if (cfg->cipher_list && SSL_CTX_set_cipher_list(c->ssl, cfg->cipher_list) != 1)
+        bad = "no usable TLS 1.2 cipher in the cipher list";
+    else if (cfg->ciphersuites && SSL_CTX_set_ciphersuites(c->ssl, cfg->ciphersuites) != 1)
+        bad = "OpenSSL refused the TLS 1.3 cipher suites";
+    else if (cfg->groups && SSL_CTX_set1_groups_list(c->ssl, cfg->groups) != 1)
+        bad = "OpenSSL refused the key exchange groups";
+    if (!bad)
+        return NET_OK;
+    ctx_fail(c, err, bad);
+    *err = NET_EINVAL;
+    return NET_EINVAL;
+}
+
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
@@ -384,6 +410,8 @@ net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *er
         return NULL;
     }
     SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
+    if (tls_tune(c, cfg, err) != NET_OK)
+        return NULL;
     SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
     /* HTTP/2 forbids renegotiation and compression (RFC 9113 §9.2). */
     SSL_CTX_set_options(c->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);

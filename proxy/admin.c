@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proxy/admin.h"
+#include "proxy/frontend.h"
 
 static void healthz(const net_http_request_t *req, net_http_response_t *resp, void *ud)
 {
@@ -34,6 +35,9 @@ static void config_dump(const net_http_request_t *req, net_http_response_t *resp
     proxy_t *p = ud;
     const proxy_snapshot_t *s = proxy_config_snapshot(proxy_config(p));
     json_t *d = proxy_snapshot_dump(s);
+    json_t *fe = d ? proxy_frontend_dump(s, proxy_options_get(p)) : NULL;
+    if (fe)
+        json_object_set_new(d, "frontend", fe);
     proxy_snapshot_release(s);
     char *text = d ? json_dumps(d, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(d);

@@ -19,6 +19,8 @@
 
 #include "internal.h"
 #include "ir/pb.h"
+#include "ir/policy.h"
+#include "proxy/frontend.h"
 #include "proxy/policy.h"
 
 const char *proxy_strerror(int rc)
@@ -609,6 +611,13 @@ int proxy_config_apply(proxy_config_t *cfg, const proxy_change_t *changes, size_
     int rc = snapshot_index(s, why, sizeof why);
     if (rc == PROXY_OK)
         rc = proxy__policies_build(s, old, why, sizeof why);
+    for (size_t i = 0; rc == PROXY_OK && i < s->nobjs; i++) { /* P7 */
+        const ir_policy_t *po = ir_policy_from_obj(s->objs[i].obj);
+        if (po && !ir_policy_pb(po))
+            rc = PROXY_ENOMEM;
+        else if (po)
+            rc = proxy_frontend_check(ir_policy_pb(po), ir_policy_key(po), why, sizeof why);
+    }
     if (rc != PROXY_OK) {
         snapshot_free(s);
         return reject(cfg, rc, why, reason, cap);

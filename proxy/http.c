@@ -30,6 +30,7 @@
 #include "net/conn.h"
 #include "net/h1.h"
 #include "proxy/filters.h"
+#include "proxy/frontend.h"
 #include "proxy/metrics.h"
 #include "proxy/policy.h"
 #include "proxy/proxy.h"
@@ -53,6 +54,7 @@ struct listener {
     proxy__l4_listener_t *l4l;  /* TCP / TLS passthrough Bind: served by l4.c */
     proxy_bind_mode_t mode;     /* what the port serves (fixed while it is open) */
     bool reopen;                /* auto_listen closed it to reopen it as another kind */
+    proxy_frontend_t fe;        /* client-connection settings for connections accepted now */
     listener_t *next;
 };
 
@@ -108,6 +110,17 @@ struct dconn {
     uv_timer_t *try_timer;
     uint64_t try_ms, backoff_ms;
     bool retry_wait;
+    /* HTTP/1.1 client deadlines while waiting for a request head (PH_HEAD): idle_ms while no
+     * byte of it arrived, then header_ms for the rest of it (head_started). Copied from the
+     * listener's proxy_frontend_t when the connection opened. */
+    uv_timer_t *wait_timer;
+    bool head_started;
+    bool wait_confirm; /* the deadline passed once: acted on at the next loop turn (d_wait_due) */
+    uint64_t idle_ms, header_ms;
+    /* ... and, once a head with a body was routed, body_ms without a byte of it while the
+     * proxy was waiting for one (t_read: loop time of the last read). */
+    uint64_t body_ms, t_read;
+    size_t max_in; /* unparsed input bound (max_buffered_input, or the Bind's max_buffer_size) */
     dconn_t *prev, *next;
 };
 
@@ -168,6 +181,10 @@ void proxy_options_default(proxy_options_t *o)
     o->max_buffered_input = 64 * 1024;
     o->upstream_connect_timeout_ms = 5000;
     o->tunnel_idle_timeout_ms = 3600000;
+    o->client_idle_timeout_ms = 600000;
+    o->client_header_timeout_ms = 30000;
+    o->client_handshake_timeout_ms = 15000;
+    o->client_body_timeout_ms = 60000;
 }
 
 static int buf_add(uint8_t **b, size_t *len, size_t *cap, const uint8_t *data, size_t n)
@@ -746,6 +763,7 @@ static void d_timer_dispose(dconn_t *d)
 {
     timer_dispose(&d->timer);
     timer_dispose(&d->try_timer);
+    timer_dispose(&d->wait_timer);
 }
 
 static void d_timer_stop(dconn_t *d)
@@ -754,6 +772,8 @@ static void d_timer_stop(dconn_t *d)
         uv_timer_stop(d->timer);
     if (d->try_timer)
         uv_timer_stop(d->try_timer);
+    if (d->wait_timer)
+        uv_timer_stop(d->wait_timer);
     d->retry_wait = false;
 }
 
@@ -795,6 +815,105 @@ static void d_timer_start_cb(dconn_t *d, uint64_t ms, uv_timer_cb cb)
 static void d_timer_start(dconn_t *d, uint64_t ms)
 {
     d_timer_start_cb(d, ms, on_timeout);
+}
+
+/* HTTP/1.1 waiting for a request head: nothing of it came for idle_ms (closed without an
+ * answer, as nginx and hyper do), or the head did not complete within header_ms of its first byte
+ * (a slow client, or slowloris: 408 and close). */
+static void on_body_wait(dconn_t *d);
+static void on_wait_timeout(uv_timer_t *t);
+
+/* libuv runs due timers before it polls: after a loop turn that took long (an overloaded proxy),
+ * bytes that came in time may still be unread when a deadline fires. So a deadline is acted on
+ * only when it is still due one turn later, after a poll: a read in between re-arms the timer
+ * (d_wait_arm, on_body_wait) or completes the head (the timer stops). Returns: act now. */
+static bool d_wait_due(dconn_t *d)
+{
+    if (d->wait_confirm) {
+        d->wait_confirm = false;
+        return true;
+    }
+    d->wait_confirm = true;
+    uv_timer_start(d->wait_timer, on_wait_timeout, 1, 0); /* 1 ms: not in this timer pass */
+    return false;
+}
+
+static void on_wait_timeout(uv_timer_t *t)
+{
+    dconn_t *d = t->data;
+    if (!d || d->ending || d->phase == PH_TUNNEL)
+        return;
+    if (d->phase != PH_HEAD) {
+        on_body_wait(d);
+        return;
+    }
+    if (!d_wait_due(d))
+        return;
+    if (!d->head_started) {
+        d->p->st.client_idle_closed++;
+        d_end(d);
+        return;
+    }
+    d->p->st.client_header_timeouts++;
+    net_h1_buf_t b = {0};
+    char why[96];
+    snprintf(why, sizeof why, "the request head did not arrive within %llu ms",
+             (unsigned long long)d->header_ms);
+    if (net_h1_error_write(&b, 408, why, NULL, 0) == NET_OK)
+        d_write(d, b.data, b.len);
+    net_h1_buf_dispose(&b);
+    count_status(d, 408);
+    d_end(d);
+}
+
+/* A request body is on its way: it stalled when no byte came for body_ms while the proxy was
+ * ready for more (nothing left unparsed, reading not paused: a slow upstream that holds the
+ * body back is not the client's fault). The timer is re-armed from the last read's time rather
+ * than on every read. */
+static void on_body_wait(dconn_t *d)
+{
+    if (d->req_done)
+        return;
+    uint64_t idle = uv_now(d->p->loop) - d->t_read;
+    bool ours = d->in_len > 0 || d->read_paused; /* the proxy is the one behind */
+    if (ours || idle < d->body_ms) {
+        d->wait_confirm = false;
+        uv_timer_start(d->wait_timer, on_wait_timeout, ours ? d->body_ms : d->body_ms - idle, 0);
+        return;
+    }
+    if (!d_wait_due(d))
+        return;
+    d->p->st.client_body_timeouts++;
+    d->keep_alive = false;
+    char why[96];
+    snprintf(why, sizeof why, "no byte of the request body for %llu ms",
+             (unsigned long long)d->body_ms);
+    d_upstream_failed(d, 408, why); /* 408 and close, or an abort once the response started */
+}
+
+/* The connection's deadline timer (allocated on first use). Returns: false when it cannot be
+ * allocated: no deadline for this connection, the lesser evil than failing it. */
+static bool d_wait_timer(dconn_t *d)
+{
+    if (!d->wait_timer && (d->wait_timer = malloc(sizeof *d->wait_timer))) {
+        uv_timer_init(d->p->loop, d->wait_timer);
+        d->wait_timer->data = d;
+    }
+    return d->wait_timer != NULL;
+}
+
+/* (Re)arms the PH_HEAD deadline: header_ms once a byte of the head is there, else idle_ms. */
+static void d_wait_arm(dconn_t *d)
+{
+    uint64_t ms = d->head_started ? d->header_ms : d->idle_ms;
+    d->wait_confirm = false;
+    if (!ms) {
+        if (d->wait_timer)
+            uv_timer_stop(d->wait_timer);
+        return;
+    }
+    if (d_wait_timer(d))
+        uv_timer_start(d->wait_timer, on_wait_timeout, ms, 0);
 }
 
 /* A tunnel that carried no byte either way for tunnel_idle_timeout_ms is closed; the timer is
@@ -1310,6 +1429,8 @@ static void d_exchange_done(dconn_t *d)
         return;
     }
     d->phase = PH_HEAD;
+    d->head_started = d->in_len > 0; /* a pipelined request is already arriving */
+    d_wait_arm(d);
     d_pump(d);
 }
 
@@ -1329,6 +1450,14 @@ static void x_start(dconn_t *d, const xreq_t *m);
 static void d_on_head(dconn_t *d)
 {
     const net_h1_message_t *hm = net_h1_parser_message(d->parser);
+    d->head_started = false;
+    if (d->wait_timer)
+        uv_timer_stop(d->wait_timer);
+    d->wait_confirm = false;
+    if (hm->has_body && d->body_ms && !hm->upgrade && d_wait_timer(d)) {
+        d->t_read = uv_now(d->p->loop); /* the body deadline (on_body_wait) */
+        uv_timer_start(d->wait_timer, on_wait_timeout, d->body_ms, 0);
+    }
     d->p->st.requests++;
     d->minor = hm->minor_version;
     d->keep_alive = hm->keep_alive;
@@ -2089,7 +2218,7 @@ static void d_pump(dconn_t *d)
         if (ev.kind == NET_H1_EV_DONE || ev.kind == NET_H1_EV_ERROR)
             break;
     }
-    if (d->read_paused && !d->ending && d->in_len < d->p->opt.max_buffered_input) {
+    if (d->read_paused && !d->ending && d->in_len < d->max_in) {
         d->read_paused = false;
         net_conn_set_read_paused(d->c, false);
     }
@@ -2105,7 +2234,12 @@ static void d_on_read(net_conn_t *c, const uint8_t *data, size_t len, void *ud)
         net_conn_close(c, false);
         return;
     }
-    if (d->in_len >= d->p->opt.max_buffered_input && !d->read_paused) {
+    d->t_read = uv_now(d->p->loop);
+    if (d->phase == PH_HEAD && !d->head_started && len) {
+        d->head_started = true; /* the idle deadline gives way to the head's */
+        d_wait_arm(d);
+    }
+    if (d->in_len >= d->max_in && !d->read_paused) {
         d->read_paused = true;
         net_conn_set_read_paused(c, true);
     }
@@ -2422,7 +2556,10 @@ static void conn_open(net_conn_t *c, int status, void *ud)
     dconn_t *d = calloc(1, sizeof *d);
     int err;
     if (d) {
-        d->parser = net_h1_parser_new(true, NULL, &err);
+        net_h1_config_t hc;
+        net_h1_config_default(&hc);
+        hc.max_headers = l->fe.http1_max_headers;
+        d->parser = net_h1_parser_new(true, &hc, &err);
         d->bind_key = strdup(l->bind_key);
     }
     if (!d || !d->parser || !d->bind_key) {
@@ -2437,11 +2574,16 @@ static void conn_open(net_conn_t *c, int status, void *ud)
     d->p = l->p;
     d->c = c;
     d->phase = PH_HEAD;
+    d->idle_ms = l->fe.http1_idle_ms;
+    d->header_ms = l->fe.header_ms;
+    d->body_ms = l->fe.body_ms;
+    d->max_in = l->fe.max_buffered_input;
     d->next = l->p->dconns;
     if (l->p->dconns)
         l->p->dconns->prev = d;
     l->p->dconns = d;
     net_conn_set_raw(c, &d_callbacks, d);
+    d_wait_arm(d);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -2504,6 +2646,11 @@ proxy_t *proxy_new(uv_loop_t *loop, const proxy_options_t *opt, int *err)
         return NULL;
     }
     return p;
+}
+
+const proxy_options_t *proxy_options_get(const proxy_t *p)
+{
+    return &p->opt;
 }
 
 proxy_config_t *proxy_config(proxy_t *p)
@@ -2606,8 +2753,8 @@ static size_t bind_certs(const proxy_snapshot_t *s, const char *bind_key, net_tl
  * certificate that loads, then given every Listener's certificate for SNI (bind_certs). ALPN
  * offers h2 and http/1.1 on an HTTP Bind, nothing on a terminating TLS Bind (opaque bytes).
  * Returns PROXY_OK with *out (NULL: plaintext), or PROXY_ECONFIG (no certificate loads). */
-static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, net_tls_ctx_t **out,
-                    uint64_t *hash)
+static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode,
+                    const proxy_frontend_t *fe, net_tls_ctx_t **out, uint64_t *hash)
 {
     *out = NULL;
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
@@ -2629,6 +2776,16 @@ static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, ne
             static const char *const no_alpn[] = {NULL};
             net_tls_config_t tc = {.cert_pem = cert, .key_pem = key,
                                    .alpn = mode == PROXY_BIND_HTTP ? http_alpn : no_alpn};
+            /* the Bind's frontend tls policy (validated by P7) */
+            tc.min_version = fe->tls_min_version;
+            tc.max_version = fe->tls_max_version;
+            if (fe->tls_ciphers_set) {
+                tc.cipher_list = fe->tls_cipher_list[0] ? fe->tls_cipher_list : NULL;
+                tc.ciphersuites = fe->tls_ciphersuites[0] ? fe->tls_ciphersuites : NULL;
+            }
+            tc.groups = fe->tls_groups[0] ? fe->tls_groups : NULL;
+            if (fe->tls_alpn_set && mode == PROXY_BIND_HTTP)
+                tc.alpn = fe->tls_alpn;
             int err;
             *out = net_tls_ctx_new(true, &tc, &err);
         } else {
@@ -2647,14 +2804,45 @@ static int bind_tls(proxy_t *p, const char *bind_key, proxy_bind_mode_t mode, ne
     return rc;
 }
 
-/* After a config change: a TLS listener whose Bind's certificates changed gets a new SNI table
- * (handshakes from now on use it; connections made before keep theirs). */
-static void listeners_refresh_tls(proxy_t *p)
+/* The net/ connection settings of a listener serving |mode| with |fe|. */
+static void listener_conn_config(const proxy_frontend_t *fe, proxy_bind_mode_t mode,
+                                 net_conn_config_t *out)
+{
+    *out = fe->conn;
+    out->write_queue_cap = WRITE_CAP;
+    if (mode != PROXY_BIND_HTTP)
+        out->max_lifetime_ms = 0; /* an HTTP setting: TCP and TLS streams have no graceful end */
+}
+
+/* After a config change: every listener takes its Bind's frontend settings for connections
+ * accepted from now on (a changed frontend tls policy rebuilds the TLS context), and a TLS
+ * listener whose Bind's certificates changed gets a new SNI table (handshakes from now on use
+ * it; connections made before keep theirs). */
+static void listeners_refresh(proxy_t *p)
 {
     const proxy_snapshot_t *s = proxy_config_snapshot(p->cfg);
     for (listener_t *l = p->listeners; l; l = l->next) {
+        uint64_t old_tls_hash = l->fe.tls_hash;
+        proxy_frontend_resolve(s, l->bind_key, &p->opt, &l->fe);
+        l->fe.tcp_policy = l->fe.tls_policy = l->fe.http_policy = NULL; /* not kept: |s| goes */
+        net_conn_config_t cc;
+        listener_conn_config(&l->fe, l->mode, &cc);
+        net_server_set_conn_config(l->srv, &cc);
         if (!l->tls)
             continue;
+        if (l->fe.tls_hash != old_tls_hash) {
+            net_tls_ctx_t *ctx = NULL;
+            uint64_t ch = 0;
+            if (bind_tls(p, l->bind_key, l->mode, &l->fe, &ctx, &ch) == PROXY_OK && ctx &&
+                net_server_set_tls(l->srv, ctx) == NET_OK) {
+                net_tls_ctx_release(l->tls);
+                l->tls = ctx;
+                l->tls_hash = ch;
+                continue;
+            }
+            net_tls_ctx_release(ctx);
+            fprintf(stderr, "proxy: listener %s: new TLS settings not applied\n", l->bind_key);
+        }
         uint64_t h;
         bind_certs(s, l->bind_key, NULL, &h);
         if (h == l->tls_hash)
@@ -2671,11 +2859,14 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
         return PROXY_EINVAL;
     const proxy_snapshot_t *snap = proxy_config_snapshot(p->cfg);
     proxy_bind_mode_t mode = proxy_l4_bind_mode(snap, bind_key);
+    proxy_frontend_t fe;
+    proxy_frontend_resolve(snap, bind_key, &p->opt, &fe);
     proxy_snapshot_release(snap);
+    fe.tcp_policy = fe.tls_policy = fe.http_policy = NULL; /* borrowed from |snap|: not kept */
     net_tls_ctx_t *tls = NULL;
     uint64_t tls_hash = 0;
     if (mode == PROXY_BIND_HTTP || mode == PROXY_BIND_TLS_TERMINATE) {
-        int trc = bind_tls(p, bind_key, mode, &tls, &tls_hash);
+        int trc = bind_tls(p, bind_key, mode, &fe, &tls, &tls_hash);
         if (trc != PROXY_OK)
             return trc;
     }
@@ -2689,10 +2880,11 @@ int proxy_listen(proxy_t *p, const char *bind_key, const char *listen, int *port
     l->mode = mode;
     l->tls = tls; /* the listener's reference */
     l->tls_hash = tls_hash;
+    l->fe = fe;
     net_server_config_t sc;
     net_server_config_default(&sc);
     sc.listen = listen;
-    sc.conn.write_queue_cap = WRITE_CAP;
+    listener_conn_config(&fe, mode, &sc.conn);
     sc.ud = l;
     sc.on_conn_open = conn_open;
     sc.raw = inert_callbacks;
@@ -2734,6 +2926,12 @@ static void server_closed(net_server_t *s, void *ud)
         *pp = l->next;
     }
     bool reopen = l->reopen && !p->closing;
+    net_server_counters_t nc;
+    net_server_counters(s, &nc); /* kept: the proxy's counters never go back */
+    p->st.client_idle_closed += nc.idle_closed;
+    p->st.client_handshake_timeouts += nc.handshake_timeouts;
+    p->st.client_keepalive_timeouts += nc.keepalive_timeouts;
+    p->st.client_lifetime_closed += nc.lifetime_closed;
     proxy__l4_listener_free(l->l4l);
     net_tls_ctx_release(l->tls);
     free(l->bind_key);
@@ -2761,7 +2959,7 @@ static void listener_close(proxy_t *p, listener_t *l)
 
 /* Whether the port of |l| serves another kind than its Bind now needs: another mode (HTTP,
  * TCP, passthrough, terminating TLS), or an HTTP port that gained or lost TLS. Certificates alone
- * do not count: listeners_refresh_tls follows them on the open port. */
+ * do not count: listeners_refresh follows them on the open port. */
 static bool listener_kind_changed(const proxy_snapshot_t *s, const listener_t *l)
 {
     proxy_bind_mode_t mode = proxy_l4_bind_mode(s, l->bind_key);
@@ -2828,7 +3026,7 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
     if (rc == PROXY_OK && p->auto_host && !p->closing)
         auto_listen(p);
     if (rc == PROXY_OK && !p->closing)
-        listeners_refresh_tls(p);
+        listeners_refresh(p);
     return rc;
 }
 
@@ -2843,6 +3041,14 @@ void proxy_stats(const proxy_t *p, proxy_stats_t *out)
     out->listeners = p->nlisteners;
     out->idle_upstreams = p->nidle;
     out->downstream_http1 = out->downstream_http2 = 0;
+    for (const listener_t *l = p->listeners; l; l = l->next) {
+        net_server_counters_t nc;
+        net_server_counters(l->srv, &nc);
+        out->client_idle_closed += nc.idle_closed;
+        out->client_handshake_timeouts += nc.handshake_timeouts;
+        out->client_keepalive_timeouts += nc.keepalive_timeouts;
+        out->client_lifetime_closed += nc.lifetime_closed;
+    }
     for (const dconn_t *d = p->dconns; d; d = d->next)
         *(d->st ? &out->downstream_http2 : &out->downstream_http1) += 1;
 }

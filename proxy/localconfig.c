@@ -32,6 +32,7 @@
 #include "ir/bind.h"
 #include "ir/listener.h"
 #include "ir/pb.h"
+#include "ir/policy.h"
 #include "ir/route.h"
 #include "proxy/localconfig.h"
 
@@ -1907,6 +1908,223 @@ static bool backends(lc_t *c, const json_t *arr)
 
 /* ---- entry points --------------------------------------------------------------------------- */
 
+/* ---- frontendPolicies ------------------------------------------------------------------------ */
+
+/* The values of `frontendPolicies`, parsed once; a Policy per Gateway is made from them. */
+typedef struct fe_vals {
+    bool http, tls, tcp;
+    long long max_buffer, max_headers, window, conn_window, frame; /* -1: unset */
+    const json_t *http_obj, *tls_obj, *ka_obj; /* read again per Gateway (durations) */
+    const json_t *alpn;
+} fe_vals_t;
+
+static bool fe_parse(lc_t *c, const json_t *fp, fe_vals_t *v)
+{
+    static const char *const top[] = {"http", "tls", "tcp", NULL};
+    static const char *const top_later[] = {"accessLog", "tracing", NULL};
+    memset(v, 0, sizeof *v);
+    if (!keys_ok(c, fp, "frontendPolicies", top, top_later))
+        return false;
+    const char *hp = "frontendPolicies.http", *tp = "frontendPolicies.tls",
+               *kp = "frontendPolicies.tcp.keepalives";
+    json_t *h = member(c, fp, "http", "frontendPolicies", JSON_OBJECT);
+    if (h) {
+        static const char *const k[] = {
+            "maxBufferSize",          "http1MaxHeaders",           "http1IdleTimeout",
+            "http2WindowSize",        "http2ConnectionWindowSize", "http2FrameSize",
+            "http2KeepaliveInterval", "http2KeepaliveTimeout",     NULL};
+        if (!keys_ok(c, h, hp, k, NULL))
+            return false;
+        v->http = true;
+        v->http_obj = h;
+        v->max_buffer = integer(c, h, "maxBufferSize", hp, 1, 4294967295LL, -1);
+        v->max_headers = integer(c, h, "http1MaxHeaders", hp, 1, 10000, -1);
+        v->window = integer(c, h, "http2WindowSize", hp, 1, 2147483647LL, -1);
+        v->conn_window = integer(c, h, "http2ConnectionWindowSize", hp, 1, 2147483647LL, -1);
+        v->frame = integer(c, h, "http2FrameSize", hp, 16384, 16777215, -1);
+        static const char *const durs[] = {"http1IdleTimeout", "http2KeepaliveInterval",
+                                           "http2KeepaliveTimeout", NULL};
+        for (size_t i = 0; durs[i] && !c->failed; i++)
+            pb_free(duration(c, h, durs[i], hp));
+    }
+    json_t *t = member(c, fp, "tls", "frontendPolicies", JSON_OBJECT);
+    if (t) {
+        static const char *const k[] = {"tlsHandshakeTimeout", "alpn", NULL};
+        if (!keys_ok(c, t, tp, k, NULL))
+            return false;
+        v->tls = true;
+        v->tls_obj = t;
+        pb_free(duration(c, t, "tlsHandshakeTimeout", tp));
+        v->alpn = member(c, t, "alpn", tp, JSON_ARRAY);
+        size_t i;
+        json_t *e;
+        json_array_foreach(v->alpn, i, e)
+        {
+            const char *a = json_string_value(e);
+            if (!a || (strcmp(a, "h2") != 0 && strcmp(a, "http/1.1") != 0)) {
+                fail(c, v->alpn, NULL, i, "frontendPolicies.tls.alpn",
+                     "must be \"h2\" or \"http/1.1\" (the protocols krtgate serves)");
+                return false;
+            }
+        }
+    }
+    json_t *tcp = member(c, fp, "tcp", "frontendPolicies", JSON_OBJECT);
+    if (tcp) {
+        static const char *const k[] = {"keepalives", NULL};
+        if (!keys_ok(c, tcp, "frontendPolicies.tcp", k, NULL))
+            return false;
+        json_t *ka = member(c, tcp, "keepalives", "frontendPolicies.tcp", JSON_OBJECT);
+        static const char *const kk[] = {"enabled", "time", "interval", "retries", NULL};
+        if (ka && !keys_ok(c, ka, kp, kk, NULL))
+            return false;
+        json_t *en = ka ? json_object_get(ka, "enabled") : NULL;
+        v->tcp = ka && (!en || boolean(c, ka, "enabled", kp)); /* agentgateway: on by default */
+        v->ka_obj = ka;
+        if (ka) { /* checked here (errors once), read again per Gateway */
+            integer(c, ka, "retries", kp, 1, 127, 9);
+            dur_pb_t *d[2] = {duration(c, ka, "time", kp), duration(c, ka, "interval", kp)};
+            pb_free(d[0]);
+            pb_free(d[1]);
+        }
+    }
+    return !c->failed;
+}
+
+/* One frontend Policy of kind |kind| (FrontendPolicySpec kind_case) for Gateway |ns|/|gw|. */
+static bool fe_emit(lc_t *c, const fe_vals_t *v, int kind, const char *ns, const char *gw)
+{
+    typedef Agentgateway__Dev__Resource__FrontendPolicySpec fps_t;
+    Agentgateway__Dev__Resource__Policy *p = need(c, ir_pb_alloc(sizeof *p));
+    if (!p)
+        return false;
+    agentgateway__dev__resource__policy__init(p);
+    const char *kn = kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_HTTP  ? "http"
+                     : kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_TLS ? "tls"
+                                                                                           : "tcp";
+    char key[600];
+    snprintf(key, sizeof key, "local/frontend-%s:%s/%s", kn, ns, gw);
+    const char *path = "frontendPolicies";
+    /* every message is initialised as soon as it hangs in the tree: pb_free walks them */
+    bool ok = (p->key = pstr(c, key)) && (p->target = need(c, ir_pb_alloc(sizeof *p->target)));
+    if (ok) {
+        agentgateway__dev__resource__policy_target__init(p->target);
+        ok = (p->frontend = need(c, ir_pb_alloc(sizeof *p->frontend))) != NULL;
+    }
+    if (ok) {
+        agentgateway__dev__resource__frontend_policy_spec__init(p->frontend);
+        p->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY__KIND_FRONTEND;
+        p->target->kind_case = AGENTGATEWAY__DEV__RESOURCE__POLICY_TARGET__KIND_GATEWAY;
+        ok = (p->target->gateway = need(c, ir_pb_alloc(sizeof *p->target->gateway))) != NULL;
+    }
+    if (ok) {
+        agentgateway__dev__resource__policy_target__gateway_target__init(p->target->gateway);
+        ok = (p->target->gateway->name = pstr(c, gw)) &&
+             (p->target->gateway->namespace_ = pstr(c, ns));
+    }
+    fps_t *f = ok ? p->frontend : NULL;
+    if (f && kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_HTTP) {
+        Agentgateway__Dev__Resource__FrontendPolicySpec__HTTP *h = need(c, ir_pb_alloc(sizeof *h));
+        ok = h != NULL;
+        if (ok) {
+            agentgateway__dev__resource__frontend_policy_spec__http__init(h);
+            f->kind_case = kind;
+            f->http = h;
+#define FE_OPT(field, val, CASE)                                                               \
+    if ((val) >= 0) {                                                                          \
+        h->_##field##_case = AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__HTTP___##CASE; \
+        h->field = (uint32_t)(val);                                                            \
+    }
+            FE_OPT(max_buffer_size, v->max_buffer, MAX_BUFFER_SIZE_MAX_BUFFER_SIZE)
+            FE_OPT(http1_max_headers, v->max_headers, HTTP1_MAX_HEADERS_HTTP1_MAX_HEADERS)
+            FE_OPT(http2_window_size, v->window, HTTP2_WINDOW_SIZE_HTTP2_WINDOW_SIZE)
+            FE_OPT(http2_connection_window_size, v->conn_window,
+                   HTTP2_CONNECTION_WINDOW_SIZE_HTTP2_CONNECTION_WINDOW_SIZE)
+            FE_OPT(http2_frame_size, v->frame, HTTP2_FRAME_SIZE_HTTP2_FRAME_SIZE)
+#undef FE_OPT
+            const char *hp = "frontendPolicies.http";
+            h->http1_idle_timeout = duration(c, v->http_obj, "http1IdleTimeout", hp);
+            h->http2_keepalive_interval = duration(c, v->http_obj, "http2KeepaliveInterval", hp);
+            h->http2_keepalive_timeout = duration(c, v->http_obj, "http2KeepaliveTimeout", hp);
+        }
+    } else if (f && kind == AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_TLS) {
+        Agentgateway__Dev__Resource__FrontendPolicySpec__TLS *t = need(c, ir_pb_alloc(sizeof *t));
+        ok = t != NULL;
+        if (ok) {
+            agentgateway__dev__resource__frontend_policy_spec__tls__init(t);
+            f->kind_case = kind;
+            f->tls = t;
+            t->handshake_timeout =
+                duration(c, v->tls_obj, "tlsHandshakeTimeout", "frontendPolicies.tls");
+            if (v->alpn && (ok = (t->alpn = need(c, ir_pb_alloc(sizeof *t->alpn))) != NULL)) {
+                agentgateway__dev__resource__alpn__init(t->alpn);
+                ok = strings_into(c, v->tls_obj, "alpn", "frontendPolicies.tls",
+                                  &t->alpn->protocols, &t->alpn->n_protocols);
+            }
+        }
+    } else if (f) {
+        Agentgateway__Dev__Resource__FrontendPolicySpec__TCP *t = need(c, ir_pb_alloc(sizeof *t));
+        ok = t != NULL;
+        if (ok) {
+            agentgateway__dev__resource__frontend_policy_spec__tcp__init(t);
+            f->kind_case = kind;
+            f->tcp = t;
+            ok = (t->keepalives = need(c, ir_pb_alloc(sizeof *t->keepalives))) != NULL;
+        }
+        if (ok) {
+            const char *kp = "frontendPolicies.tcp.keepalives";
+            agentgateway__dev__resource__keepalive_config__init(t->keepalives);
+            t->keepalives->time = duration(c, v->ka_obj, "time", kp);
+            t->keepalives->interval = duration(c, v->ka_obj, "interval", kp);
+            t->keepalives->_retries_case =
+                AGENTGATEWAY__DEV__RESOURCE__KEEPALIVE_CONFIG___RETRIES_RETRIES;
+            t->keepalives->retries = (uint32_t)integer(c, v->ka_obj, "retries", kp, 1, 127, 9);
+        }
+    }
+    if (!ok || c->failed) {
+        pb_free(p);
+        return false;
+    }
+    char gwname[600];
+    snprintf(gwname, sizeof gwname, "%s/%s", ns, gw);
+    ir_err_t ie = {0};
+    const ir_policy_t *o = ir_policy_new(p, gwname, &ie);
+    return emit(c, o ? ir_policy_obj(o) : NULL, &ie, path);
+}
+
+/* `frontendPolicies` apply to every Gateway of the file: one Policy per kind and per Gateway
+ * (namespace and name, as the Listeners carry them), targeting it at gateway level. */
+static bool frontend_policies(lc_t *c, const json_t *fp)
+{
+    fe_vals_t v;
+    if (!fe_parse(c, fp, &v))
+        return false;
+    const int kinds[3] = {v.http ? AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_HTTP : 0,
+                          v.tls ? AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_TLS : 0,
+                          v.tcp ? AGENTGATEWAY__DEV__RESOURCE__FRONTEND_POLICY_SPEC__KIND_TCP : 0};
+    size_t nobjs = c->nobjs; /* the policies emitted below are not listeners */
+    for (size_t i = 0; i < nobjs && !c->failed; i++) {
+        const ir_listener_t *l = ir_listener_from_obj(c->objs[i]);
+        if (!l)
+            continue;
+        const Agentgateway__Dev__Resource__Listener *lpb = ir_listener_pb(l);
+        if (!need(c, (void *)lpb))
+            return false; /* the canonical tree could not be made: out of memory */
+        const Agentgateway__Dev__Resource__ListenerName *ln = lpb->name;
+        bool seen = false; /* an earlier listener of the same Gateway made its policies */
+        for (size_t j = 0; j < i && !seen; j++) {
+            const ir_listener_t *o = ir_listener_from_obj(c->objs[j]);
+            const Agentgateway__Dev__Resource__Listener *opb = o ? ir_listener_pb(o) : NULL;
+            const Agentgateway__Dev__Resource__ListenerName *on = opb ? opb->name : NULL;
+            seen = on && !strcmp(on->gateway_name, ln->gateway_name) &&
+                   !strcmp(on->gateway_namespace, ln->gateway_namespace);
+        }
+        for (int k = 0; k < 3 && !seen; k++)
+            if (kinds[k] && !fe_emit(c, &v, kinds[k], ln->gateway_namespace, ln->gateway_name))
+                return false;
+    }
+    return !c->failed;
+}
+
 static int kind_rank(ir_kind_t k)
 {
     switch (k) {
@@ -1940,13 +2158,11 @@ int proxy_localconfig_parse(const char *text, size_t len, const char *filename,
     *out = NULL;
     json_t *root = load(&c, text ? text : "", text ? len : 0);
     if (root) {
-        static const char *const top[] = {"config", "binds",    "gateways",
-                                          "routes", "backends", NULL};
-        static const char *const later[] = {"tcpRoutes", "frontendPolicies",
-                                            "policies",  "services",
-                                            "workloads", "routeGroups",
-                                            "llm",       "mcp",
-                                            "ui",        NULL};
+        static const char *const top[] = {
+            "config", "binds", "gateways", "routes", "backends", "frontendPolicies", NULL};
+        static const char *const later[] = {"tcpRoutes", "policies",    "services",
+                                            "workloads", "routeGroups", "llm",
+                                            "mcp",       "ui",          NULL};
         gw_listeners_t *gl = NULL;
         size_t ngw = 0;
         json_t *v;
@@ -1960,6 +2176,8 @@ int proxy_localconfig_parse(const char *text, size_t len, const char *filename,
                 gateways(&c, v, &gl, &ngw);
             if (!c.failed && (v = member(&c, root, "routes", "", JSON_ARRAY)))
                 routes(&c, v, gl, ngw);
+            if (!c.failed && (v = member(&c, root, "frontendPolicies", "", JSON_OBJECT)))
+                frontend_policies(&c, v);
         }
         gateways_free(gl, ngw);
         json_decref(root);

@@ -351,6 +351,24 @@ int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *s
     family(o, "krtgate_proxy_upstream_idle", "gauge", "Idle pooled upstream connections.");
     for (size_t i = 0; i < n; i++)
         simple(o, "krtgate_proxy_upstream_idle", srcs[i].gateway, st[i].idle_upstreams);
+    family(o, "krtgate_proxy_client_timeouts_total", "counter",
+           "Client connections the proxy closed on a timeout, by which one.");
+    for (size_t i = 0; i < n; i++) {
+        const struct {
+            const char *reason;
+            uint64_t v;
+        } t[] = {{"idle", st[i].client_idle_closed},
+                 {"header", st[i].client_header_timeouts},
+                 {"body", st[i].client_body_timeouts},
+                 {"handshake", st[i].client_handshake_timeouts},
+                 {"keepalive", st[i].client_keepalive_timeouts},
+                 {"max_duration", st[i].client_lifetime_closed}};
+        for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+            series_open(o, "krtgate_proxy_client_timeouts_total", srcs[i].gateway);
+            series_sep(o, srcs[i].gateway);
+            put(o, "reason=\"%s\"} %" PRIu64 "\n", t[k].reason, t[k].v);
+        }
+    }
 
     family(o, "krtgate_proxy_config_generation", "gauge",
            "Generation of the config serving (1 = empty, +1 per accepted change set).");

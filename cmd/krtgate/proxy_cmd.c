@@ -45,6 +45,8 @@ typedef struct pc_opts {
     char host[256], role[300]; /* from --xds and --gateway */
     uint16_t port;
     uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
+    uint64_t client_idle_ms, client_header_ms, client_handshake_ms,
+        client_body_ms; /* --client-*-timeout */
 } pc_opts_t;
 
 typedef struct pc_app {
@@ -389,9 +391,11 @@ static void usage(FILE *out)
             "usage: krtgate proxy --xds HOST:PORT --gateway NS/NAME [--token-file F] [--xds-ca F]\n"
             "                     [--xds-server-name NAME] [--node-id ID]\n"
             "                     [--listen-host ADDR] [--admin-listen ADDR]\n"
-            "                     [--tunnel-idle-timeout DURATION]\n"
+            "                     [--tunnel-idle-timeout DURATION] [CLIENT TIMEOUTS]\n"
             "       krtgate proxy --config FILE [--listen-host ADDR] [--admin-listen ADDR]\n"
-            "                     [--tunnel-idle-timeout DURATION]\n");
+            "                     [--tunnel-idle-timeout DURATION] [CLIENT TIMEOUTS]\n"
+            "CLIENT TIMEOUTS: [--client-idle-timeout D] [--client-header-timeout D]\n"
+            "                 [--client-body-timeout D] [--client-handshake-timeout D]\n");
 }
 
 static int parse(int argc, char **argv, pc_opts_t *o)
@@ -400,12 +404,26 @@ static int parse(int argc, char **argv, pc_opts_t *o)
     o->listen_host = "0.0.0.0";
     o->admin_listen = "127.0.0.1:15000";
     o->tunnel_idle_ms = 3600000;
+    proxy_options_t dflt;
+    proxy_options_default(&dflt);
+    o->client_idle_ms = dflt.client_idle_timeout_ms;
+    o->client_header_ms = dflt.client_header_timeout_ms;
+    o->client_handshake_ms = dflt.client_handshake_timeout_ms;
+    o->client_body_ms = dflt.client_body_timeout_ms;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (!strcmp(s, "--tunnel-idle-timeout")) {
-            if (i + 1 >= argc || cli_duration_ms(argv[i + 1], &o->tunnel_idle_ms) != 0) {
-                fprintf(stderr, "krtgate proxy: --tunnel-idle-timeout wants a duration such as "
-                                "90s, 30m or 1h (0: never)\n");
+        uint64_t *dur = !strcmp(s, "--tunnel-idle-timeout")        ? &o->tunnel_idle_ms
+                        : !strcmp(s, "--client-idle-timeout")      ? &o->client_idle_ms
+                        : !strcmp(s, "--client-header-timeout")    ? &o->client_header_ms
+                        : !strcmp(s, "--client-handshake-timeout") ? &o->client_handshake_ms
+                        : !strcmp(s, "--client-body-timeout")      ? &o->client_body_ms
+                                                                   : NULL;
+        if (dur) {
+            if (i + 1 >= argc || cli_duration_ms(argv[i + 1], dur) != 0) {
+                fprintf(stderr,
+                        "krtgate proxy: %s wants a duration such as 500ms, 90s, 30m or 1h "
+                        "(0: never)\n",
+                        s);
                 return CLI_USAGE;
             }
             i++;
@@ -472,6 +490,10 @@ int cli_proxy(int argc, char **argv)
     proxy_options_default(&po);
     po.auto_listen_host = a.o.listen_host;
     po.tunnel_idle_timeout_ms = a.o.tunnel_idle_ms;
+    po.client_idle_timeout_ms = a.o.client_idle_ms;
+    po.client_header_timeout_ms = a.o.client_header_ms;
+    po.client_handshake_timeout_ms = a.o.client_handshake_ms;
+    po.client_body_timeout_ms = a.o.client_body_ms;
     int err = 0;
     a.p = proxy_new(a.loop, &po, &err);
     if (!a.p) {

@@ -37,6 +37,8 @@ typedef struct run_opts {
     const char *xds_listen, *admin_listen, *token_file, *tls_cert, *tls_key, *controller;
     bool watch, proxy;
     uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
+    uint64_t client_idle_ms, client_header_ms, client_handshake_ms,
+        client_body_ms; /* --client-*-timeout */
     const char **paths;
     size_t npaths;
 } run_opts_t;
@@ -160,6 +162,10 @@ static void reconcile_proxies(run_app_t *a, uv_loop_t *loop)
         proxy_options_default(&po);
         po.auto_listen_host = g->host;
         po.tunnel_idle_timeout_ms = a->o.tunnel_idle_ms;
+        po.client_idle_timeout_ms = a->o.client_idle_ms;
+        po.client_header_timeout_ms = a->o.client_header_ms;
+        po.client_handshake_timeout_ms = a->o.client_handshake_ms;
+        po.client_body_timeout_ms = a->o.client_body_ms;
         int err = 0;
         g->p = proxy_new(loop, &po, &err);
         char role[256];
@@ -320,6 +326,17 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- options ------------------------------------------------------------------------------- */
 
+/* The duration option |a| names, or NULL. */
+static uint64_t *duration_flag(run_opts_t *o, const char *a)
+{
+    return !strcmp(a, "--tunnel-idle-timeout")        ? &o->tunnel_idle_ms
+           : !strcmp(a, "--client-idle-timeout")      ? &o->client_idle_ms
+           : !strcmp(a, "--client-header-timeout")    ? &o->client_header_ms
+           : !strcmp(a, "--client-body-timeout")      ? &o->client_body_ms
+           : !strcmp(a, "--client-handshake-timeout") ? &o->client_handshake_ms
+                                                      : NULL;
+}
+
 static int parse(int argc, char **argv, run_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
@@ -328,6 +345,12 @@ static int parse(int argc, char **argv, run_opts_t *o)
     o->watch = true;
     o->proxy = true;
     o->tunnel_idle_ms = 3600000;
+    proxy_options_t dflt;
+    proxy_options_default(&dflt);
+    o->client_idle_ms = dflt.client_idle_timeout_ms;
+    o->client_header_ms = dflt.client_header_timeout_ms;
+    o->client_handshake_ms = dflt.client_handshake_timeout_ms;
+    o->client_body_ms = dflt.client_body_timeout_ms;
     o->paths = calloc((size_t)argc, sizeof(char *));
     if (!o->paths)
         return CLI_PROBLEMS;
@@ -346,10 +369,13 @@ static int parse(int argc, char **argv, run_opts_t *o)
                 return CLI_USAGE;
             }
             *value = argv[++i];
-        } else if (!strcmp(a, "--tunnel-idle-timeout")) {
-            if (i + 1 >= argc || cli_duration_ms(argv[i + 1], &o->tunnel_idle_ms) != 0) {
-                fprintf(stderr, "krtgate run: --tunnel-idle-timeout wants a duration such as "
-                                "90s, 30m or 1h (0: never)\n");
+        } else if (duration_flag(o, a)) {
+            uint64_t *dur = duration_flag(o, a);
+            if (i + 1 >= argc || cli_duration_ms(argv[i + 1], dur) != 0) {
+                fprintf(stderr,
+                        "krtgate run: %s wants a duration such as 500ms, 90s, 30m or 1h "
+                        "(0: never)\n",
+                        a);
                 return CLI_USAGE;
             }
             i++;
@@ -360,7 +386,9 @@ static int parse(int argc, char **argv, run_opts_t *o)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: krtgate run [--xds-listen ADDR] [--admin-listen ADDR] "
                    "[--xds-token-file F] [--xds-tls-cert F --xds-tls-key F] "
-                   "[--controller-name NAME] [--tunnel-idle-timeout DURATION] [--no-watch] "
+                   "[--controller-name NAME] [--tunnel-idle-timeout DURATION] "
+                   "[--client-idle-timeout D] [--client-header-timeout D] "
+                   "[--client-body-timeout D] [--client-handshake-timeout D] [--no-watch] "
                    "[--no-proxy] PATH...\n");
             exit(CLI_OK);
         } else if (a[0] == '-' && a[1]) {

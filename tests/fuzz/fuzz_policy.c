@@ -22,6 +22,7 @@
 
 #include "ir/pb.h"
 #include "ir/resource.h"
+#include "proxy/frontend.h"
 #include "proxy/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -140,6 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
     CHECK(proxy_snapshot_check(s) == PROXY_OK);
     json_t *d = proxy_snapshot_dump(s);
+    CHECK(d);
+    json_decref(d);
+    proxy_options_t opt; /* frontend policies: resolved for the Bind (after P5 accepted them) */
+    proxy_options_default(&opt);
+    d = proxy_frontend_dump(s, &opt);
     CHECK(d);
     json_decref(d);
 

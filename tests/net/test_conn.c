@@ -53,6 +53,7 @@ typedef struct env {
     uint32_t cli_stream_code;
     int goaways;
     int ping_acks;
+    int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT of the accepted socket */
 } env_t;
 
 static void env_init(env_t *e)
@@ -192,9 +193,19 @@ static void s_ping_ack(net_h2_session_t *s, void *ud)
 
 static void srv_open(net_conn_t *c, int status, void *ud)
 {
-    (void)c;
+    env_t *e = ud;
     assert_int_equal(status, NET_OK);
-    ((env_t *)ud)->srv_opens++;
+    e->srv_opens++;
+    int fd = net_conn_fileno(c);
+    assert_true(fd >= 0);
+    const int opt[4][2] = {{SOL_SOCKET, SO_KEEPALIVE},
+                           {IPPROTO_TCP, TCP_KEEPIDLE},
+                           {IPPROTO_TCP, TCP_KEEPINTVL},
+                           {IPPROTO_TCP, TCP_KEEPCNT}};
+    for (int i = 0; i < 4; i++) {
+        socklen_t len = sizeof e->ka[i];
+        assert_int_equal(getsockopt(fd, opt[i][0], opt[i][1], &e->ka[i], &len), 0);
+    }
 }
 
 static void srv_close(net_conn_t *c, int status, void *ud)
@@ -626,6 +637,10 @@ static void test_keepalive_without_ack_closes_with_timeout(void **state)
     mute_connect(&e, &m);
     run_until(&e, srv_conn_closed);
     assert_int_equal(e.srv_close_reason, NET_ETIMEDOUT);
+    net_server_counters_t nc;
+    net_server_counters(e.srv, &nc);
+    assert_int_equal(nc.keepalive_timeouts, 1);
+    assert_int_equal(nc.accepted, 1);
     uv_close((uv_handle_t *)&m.tcp, NULL);
     env_dispose(&e);
 }
@@ -657,16 +672,74 @@ static void test_idle_connection_is_closed_gracefully(void **state)
     (void)state;
     env_t e;
     env_init(&e);
-    net_server_config_t cfg;
-    net_server_config_default(&cfg);
-    cfg.conn.idle_timeout_ms = 20;
-    start_server(&e, "127.0.0.1:0", false, &cfg);
+    start_server(&e, "127.0.0.1:0", false, NULL); /* 300 s idle ... */
+    net_conn_config_t cc;
+    net_conn_config_default(&cc, true);
+    cc.idle_timeout_ms = 20; /* ... replaced for the connections accepted from now on */
+    net_server_set_conn_config(e.srv, &cc);
     connect_client(&e, "127.0.0.1", net_server_port(e.srv), false, NULL, NULL);
     run_until(&e, cli_gone);
     assert_true(e.goaways >= 1);
     assert_int_equal(e.cli_close_reason, NET_OK);
     run_until(&e, srv_conn_closed);
     assert_int_equal(e.srv_close_reason, NET_OK);
+    net_server_counters_t nc;
+    net_server_counters(e.srv, &nc);
+    assert_int_equal(nc.idle_closed, 1);
+    assert_int_equal(nc.lifetime_closed, 0);
+    env_dispose(&e);
+}
+
+static void test_max_lifetime_closes_gracefully(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e);
+    net_server_config_t cfg;
+    net_server_config_default(&cfg);
+    cfg.conn.max_lifetime_ms = 30;
+    start_server(&e, "127.0.0.1:0", false, &cfg);
+    connect_client(&e, "127.0.0.1", net_server_port(e.srv), false, NULL, NULL);
+    run_until(&e, cli_gone);
+    assert_true(e.goaways >= 1); /* GOAWAY first: a graceful end */
+    assert_int_equal(e.cli_close_reason, NET_OK);
+    run_until(&e, srv_conn_closed);
+    net_server_counters_t nc;
+    net_server_counters(e.srv, &nc);
+    assert_int_equal(nc.lifetime_closed, 1);
+    assert_int_equal(nc.idle_closed, 0);
+    env_dispose(&e);
+}
+
+static bool srv_opened(env_t *e)
+{
+    return e->srv_opens > 0;
+}
+
+static void test_tcp_keepalive_is_set_on_accepted_sockets(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e);
+    net_server_config_t cfg;
+    net_server_config_default(&cfg);
+    start_server(&e, "127.0.0.1:0", false, &cfg);
+    connect_client(&e, "127.0.0.1", net_server_port(e.srv), false, NULL, NULL);
+    run_until(&e, srv_opened);
+    assert_int_equal(e.ka[0], 0); /* off by default */
+    env_dispose(&e);
+
+    env_init(&e);
+    cfg.conn.tcp_keepalive_idle_s = 7;
+    cfg.conn.tcp_keepalive_interval_s = 3;
+    cfg.conn.tcp_keepalive_probes = 4;
+    start_server(&e, "127.0.0.1:0", false, &cfg);
+    connect_client(&e, "127.0.0.1", net_server_port(e.srv), false, NULL, NULL);
+    run_until(&e, srv_opened);
+    assert_int_not_equal(e.ka[0], 0);
+    assert_int_equal(e.ka[1], 7);
+    assert_int_equal(e.ka[2], 3);
+    assert_int_equal(e.ka[3], 4);
     env_dispose(&e);
 }
 
@@ -684,6 +757,9 @@ static void test_tls_handshake_timeout(void **state)
     run_until(&e, srv_conn_closed);
     assert_int_equal(e.srv_close_reason, NET_ETIMEDOUT);
     assert_int_equal(e.srv_opens, 0);
+    net_server_counters_t nc;
+    net_server_counters(e.srv, &nc);
+    assert_int_equal(nc.handshake_timeouts, 1);
     uv_close((uv_handle_t *)&m.tcp, NULL);
     env_dispose(&e);
 }
@@ -854,6 +930,8 @@ int main(void)
         cmocka_unit_test(test_keepalive_without_ack_closes_with_timeout),
         cmocka_unit_test(test_keepalive_with_a_live_peer_keeps_the_connection),
         cmocka_unit_test(test_idle_connection_is_closed_gracefully),
+        cmocka_unit_test(test_max_lifetime_closes_gracefully),
+        cmocka_unit_test(test_tcp_keepalive_is_set_on_accepted_sockets),
         cmocka_unit_test(test_tls_handshake_timeout),
         cmocka_unit_test(test_connection_limit_refuses_extra_connections),
         cmocka_unit_test(test_client_that_never_consumes_bounds_server_memory),

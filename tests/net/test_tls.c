@@ -386,6 +386,65 @@ static void test_bad_key_material_is_refused(void **state)
 
 /* Handshakes a client sending SNI |name| (verification off) with a server on |sctx|; returns
  * the common name of the certificate the server chose, in |cn|. */
+/* Versions, cipher lists and groups: a handshake needs an overlap, and values OpenSSL does not
+ * take are refused when the context is made. */
+static void test_versions_ciphers_and_groups(void **state)
+{
+    (void)state;
+    net_tls_config_t sc = server_cfg(), cc = client_cfg();
+    tpair_t p;
+    sc.min_version = NET_TLS_V1_3; /* a TLS 1.2-only client is refused */
+    cc.max_version = NET_TLS_V1_2;
+    tpair_new(&p, &cc, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_ETLS);
+    tpair_free(&p);
+    cc.max_version = 0; /* ... and a TLS 1.3 one served */
+    tpair_new(&p, &cc, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_OK);
+    tpair_free(&p);
+    sc = server_cfg(); /* TLS 1.2 only on the server, one cipher */
+    sc.max_version = NET_TLS_V1_2;
+    sc.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    cc = client_cfg();
+    tpair_new(&p, &cc, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_OK);
+    tpair_free(&p);
+    cc.cipher_list = "ECDHE-ECDSA-AES256-GCM-SHA384"; /* no common cipher */
+    tpair_new(&p, &cc, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_ETLS);
+    tpair_free(&p);
+    sc = server_cfg(); /* TLS 1.3: suites and groups */
+    sc.ciphersuites = "TLS_AES_128_GCM_SHA256";
+    sc.groups = "P-384";
+    cc = client_cfg();
+    cc.ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+    tpair_new(&p, &cc, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_OK);
+    tpair_free(&p);
+    cc.groups = "X25519"; /* no common group */
+    cc.max_version = 0;
+    tpair_new(&p, &cc, &sc, "localhost");
+    assert_int_equal(handshake(p.c, p.s, SIZE_MAX), NET_ETLS);
+    tpair_free(&p);
+
+    const net_tls_config_t bad[] = {
+        {.cert_pem = certs.cert_pem, .key_pem = certs.key_pem, .min_version = 0x0301},
+        {.cert_pem = certs.cert_pem, .key_pem = certs.key_pem, .max_version = 0x0305},
+        {.cert_pem = certs.cert_pem,
+         .key_pem = certs.key_pem,
+         .min_version = NET_TLS_V1_3,
+         .max_version = NET_TLS_V1_2},
+        {.cert_pem = certs.cert_pem, .key_pem = certs.key_pem, .cipher_list = "NOT-A-CIPHER"},
+        {.cert_pem = certs.cert_pem, .key_pem = certs.key_pem, .ciphersuites = "TLS_NOPE"},
+        {.cert_pem = certs.cert_pem, .key_pem = certs.key_pem, .groups = "X25519:nonsense"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int err = NET_OK;
+        assert_null(net_tls_ctx_new(true, &bad[i], &err));
+        assert_int_equal(err, NET_EINVAL);
+    }
+}
+
 static void served_cn(net_tls_ctx_t *sctx, const char *name, char *cn, size_t cap)
 {
     static const char *const alpn[] = {"h2", NULL};
@@ -542,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_close_notify_ends_the_peer_read),
         cmocka_unit_test(test_write_before_handshake_and_garbage_input),
         cmocka_unit_test(test_bad_key_material_is_refused),
+        cmocka_unit_test(test_versions_ciphers_and_groups),
         cmocka_unit_test(test_sni_chooses_exact_then_longest_wildcard_then_default),
         cmocka_unit_test(test_sni_certificate_verifies_for_its_name),
         cmocka_unit_test(test_sni_bad_certificates_are_refused_and_change_nothing),

@@ -18,6 +18,7 @@
 #include "ir/listener.h"
 #include "ir/route.h"
 #include "proxy/config.h"
+#include "proxy/frontend.h"
 #include "proxy/localconfig.h"
 
 static const char binds_yaml[] = "# the binds form\n"
@@ -244,6 +245,7 @@ static void test_errors_name_file_line_and_field(void **state)
         {"binds:\n- port: '80'\n", "f.yaml:2: binds[0].port: must be an integer, not a string"},
         {"binds: {}\n", "f.yaml:1: binds: must be a list, not a mapping"},
         {"tcpRoutes: []\n", "f.yaml:1: tcpRoutes: not supported by krtgate"},
+        {"frontendPolicies: []\n", "f.yaml:1: frontendPolicies: must be a mapping, not a list"},
         {"bogus: 1\n", "f.yaml:1: bogus: unknown field"},
         {"a: 1\na: 2\n", "line 2: key 'a' appears twice"},
         {"x: &a 1\ny: *a\n", "line 2: YAML aliases"},
@@ -276,6 +278,83 @@ static void test_errors_name_file_line_and_field(void **state)
     }
 }
 
+static const char frontend_yaml[] =
+    "gateways:\n"
+    "  a: {port: 8080}\n"
+    "  b: {port: 8081}\n"
+    "frontendPolicies:\n"
+    "  http: {http1IdleTimeout: 2s, http1MaxHeaders: 20, http2FrameSize: 32768,\n"
+    "         maxBufferSize: 8192, http2KeepaliveInterval: 30s}\n"
+    "  tls: {tlsHandshakeTimeout: 3s, alpn: [http/1.1]}\n"
+    "  tcp: {keepalives: {time: 60s, interval: 10s, retries: 5}}\n";
+
+/* frontendPolicies apply to every Gateway of the file: one Policy per kind and Gateway, which
+ * the store accepts and proxy_frontend_resolve applies to each Bind. */
+static void test_frontend_policies_apply_to_every_gateway(void **state)
+{
+    (void)state;
+    parsed_t p = parse(frontend_yaml);
+    if (p.rc != PROXY_OK)
+        fail_msg("%s", p.err);
+    size_t n;
+    const proxy_change_t *ch = proxy_localconfig_changes(p.lc, &n);
+    size_t npol = 0;
+    for (size_t i = 0; i < n; i++)
+        npol += ir_obj_kind(ch[i].obj) == IR_KIND_POLICY;
+    assert_int_equal(npol, 6); /* three kinds, two Gateways */
+    assert_applies(p.lc);
+    proxy_config_t *cfg = proxy_config_new();
+    char reason[512];
+    assert_int_equal(proxy_config_apply(cfg, ch, n, true, reason, sizeof reason), PROXY_OK);
+    const proxy_snapshot_t *s = proxy_config_snapshot(cfg);
+    proxy_options_t o;
+    proxy_options_default(&o);
+    const char *binds[] = {"8080", "8081"};
+    for (size_t i = 0; i < 2; i++) {
+        proxy_frontend_t fe;
+        proxy_frontend_resolve(s, binds[i], &o, &fe);
+        assert_non_null(fe.http_policy);
+        assert_int_equal(fe.http1_idle_ms, 2000);
+        assert_int_equal(fe.http1_max_headers, 20);
+        assert_int_equal(fe.max_buffered_input, 8192);
+        assert_int_equal(fe.conn.h2.max_frame_size, 32768);
+        assert_int_equal(fe.conn.keepalive_ms, 30000);
+        assert_int_equal(fe.conn.handshake_timeout_ms, 3000);
+        assert_true(fe.tls_alpn_set);
+        assert_string_equal(fe.tls_alpn[0], "http/1.1");
+        assert_int_equal(fe.conn.tcp_keepalive_idle_s, 60);
+        assert_int_equal(fe.conn.tcp_keepalive_interval_s, 10);
+        assert_int_equal(fe.conn.tcp_keepalive_probes, 5);
+    }
+    proxy_snapshot_release(s);
+    proxy_config_free(cfg);
+    proxy_localconfig_free(p.lc);
+
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"frontendPolicies:\n  http: {http2FrameSize: 100}\n",
+         "f.yaml:2: frontendPolicies.http.http2FrameSize: 100 is out of range [16384, 16777215]"},
+        {"frontendPolicies:\n  tls: {alpn: [spdy]}\n",
+         "frontendPolicies.tls.alpn[0]: must be \"h2\" or \"http/1.1\""},
+        {"frontendPolicies:\n  accessLog: {}\n",
+         "f.yaml:2: frontendPolicies.accessLog: not supported by krtgate"},
+        {"frontendPolicies:\n  http: {http1IdleTimeout: soon}\n",
+         "f.yaml:2: frontendPolicies.http.http1IdleTimeout: must be a duration"},
+        {"frontendPolicies:\n  tcp: {keepalives: {retries: 0}}\n",
+         "frontendPolicies.tcp.keepalives.retries: 0 is out of range"},
+        {"frontendPolicies:\n  http: {http1HeaderCase: Preserve}\n",
+         "frontendPolicies.http.http1HeaderCase: unknown field"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        parsed_t q = parse(bad[i].text);
+        if (q.rc != PROXY_ECONFIG)
+            fail_msg("case %zu: accepted:\n%s", i, bad[i].text);
+        if (!strstr(q.err, bad[i].want))
+            fail_msg("case %zu: error '%s' does not say '%s'", i, q.err, bad[i].want);
+    }
+}
+
 /* A regex that does not compile parses (the parser does not judge regexes) but the store refuses
  * the change set whole: the command then keeps the last good config. */
 static void test_store_rejects_what_the_parser_cannot_judge(void **state)
@@ -298,14 +377,17 @@ static void test_store_rejects_what_the_parser_cannot_judge(void **state)
 static void test_every_truncation_is_handled(void **state)
 {
     (void)state;
-    size_t len = strlen(binds_yaml);
-    for (size_t l = 0; l <= len; l++) {
-        proxy_localconfig_t *lc = NULL;
-        char err[256];
-        int rc = proxy_localconfig_parse(binds_yaml, l, NULL, &lc, err, sizeof err);
-        assert_true(rc == PROXY_OK || rc == PROXY_ECONFIG);
-        assert_true((rc == PROXY_OK) == (lc != NULL));
-        proxy_localconfig_free(lc);
+    const char *texts[] = {binds_yaml, frontend_yaml};
+    for (size_t t = 0; t < 2; t++) {
+        size_t len = strlen(texts[t]);
+        for (size_t l = 0; l <= len; l++) {
+            proxy_localconfig_t *lc = NULL;
+            char err[256];
+            int rc = proxy_localconfig_parse(texts[t], l, NULL, &lc, err, sizeof err);
+            assert_true(rc == PROXY_OK || rc == PROXY_ECONFIG);
+            assert_true((rc == PROXY_OK) == (lc != NULL));
+            proxy_localconfig_free(lc);
+        }
     }
 }
 
@@ -331,19 +413,22 @@ static void test_failing_allocations_are_reported(void **state)
 {
     (void)state;
     krt_allocator_t a = {f_malloc, f_realloc, f_free, NULL};
-    bool succeeded = false;
-    for (long n = 0; n < 2000 && !succeeded; n++) {
-        budget = n;
-        krt_allocator_set(&a);
-        proxy_localconfig_t *lc = NULL;
-        char err[256];
-        int rc = proxy_localconfig_parse(binds_yaml, strlen(binds_yaml), "f", &lc, err, sizeof err);
-        krt_allocator_set(NULL);
-        assert_true(rc == PROXY_OK || rc == PROXY_ENOMEM);
-        succeeded = rc == PROXY_OK;
-        proxy_localconfig_free(lc);
+    const char *texts[] = {binds_yaml, frontend_yaml};
+    for (size_t t = 0; t < 2; t++) {
+        bool succeeded = false;
+        for (long n = 0; n < 2000 && !succeeded; n++) {
+            budget = n;
+            krt_allocator_set(&a);
+            proxy_localconfig_t *lc = NULL;
+            char err[256];
+            int rc = proxy_localconfig_parse(texts[t], strlen(texts[t]), "f", &lc, err, sizeof err);
+            krt_allocator_set(NULL);
+            assert_true(rc == PROXY_OK || rc == PROXY_ENOMEM);
+            succeeded = rc == PROXY_OK;
+            proxy_localconfig_free(lc);
+        }
+        assert_true(succeeded);
     }
-    assert_true(succeeded);
 }
 
 int main(void)
@@ -353,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_gateways_and_routes_form_attaches_routes_by_name),
         cmocka_unit_test(test_json_and_empty_files),
         cmocka_unit_test(test_errors_name_file_line_and_field),
+        cmocka_unit_test(test_frontend_policies_apply_to_every_gateway),
         cmocka_unit_test(test_store_rejects_what_the_parser_cannot_judge),
         cmocka_unit_test(test_every_truncation_is_handled),
         cmocka_unit_test(test_failing_allocations_are_reported),

@@ -70,6 +70,9 @@ typedef struct net_conn_config {
     uint64_t handshake_timeout_ms; /* TCP connect + TLS handshake (10 s) */
     uint64_t idle_timeout_ms;      /* no stream open and no bytes read for this long → graceful
                                       close (server 300 s, client 0 = never) */
+    uint64_t max_lifetime_ms;      /* an open connection is closed gracefully (GOAWAY, or a raw
+                                      owner's on_shutdown) this long after it was accepted or
+                                      connected (0 = never; default 0) */
     uint64_t keepalive_ms;         /* PING every this long (0 = never; default 0) */
     uint64_t keepalive_timeout_ms; /* no PING ACK within this → close with NET_ETIMEDOUT (20 s) */
     uint64_t shutdown_timeout_ms;  /* a graceful close aborts after this long (30 s) */
@@ -125,6 +128,23 @@ void net_server_config_default(net_server_config_t *c);
 net_server_t *net_server_new(uv_loop_t *loop, const net_server_config_t *cfg, int *err);
 /* Returns: the bound port. */
 int net_server_port(const net_server_t *s);
+/* Replaces the connection settings (timeouts, keepalives, HTTP/2 settings) used for connections
+ * accepted from now on; open ones keep theirs. Borrows cfg (copied). */
+void net_server_set_conn_config(net_server_t *s, const net_conn_config_t *cfg);
+/* Replaces the TLS context used for connections accepted from now on (retained; the previous one
+ * is released, open connections keep theirs). Must stay NULL for a plaintext server and non-NULL
+ * for a TLS one: returns NET_EINVAL (nothing changed) otherwise, else NET_OK. */
+int net_server_set_tls(net_server_t *s, net_tls_ctx_t *tls);
+
+/* Why connections of a server were closed by the server itself, counted since it opened. */
+typedef struct net_server_counters {
+    uint64_t accepted;           /* connections accepted (refused ones included) */
+    uint64_t handshake_timeouts; /* TLS handshake or first bytes late (handshake_timeout_ms) */
+    uint64_t idle_closed;        /* HTTP/2 with no stream for idle_timeout_ms */
+    uint64_t lifetime_closed;    /* max_lifetime_ms reached */
+    uint64_t keepalive_timeouts; /* no HTTP/2 PING ACK within keepalive_timeout_ms */
+} net_server_counters_t;
+void net_server_counters(const net_server_t *s, net_server_counters_t *out);
 /* Returns: connections currently open. */
 size_t net_server_connections(const net_server_t *s);
 /* Stops listening and closes every connection: gracefully (GOAWAY, streams finish, bounded by
@@ -189,6 +209,8 @@ bool net_conn_read_paused(const net_conn_t *c);
 uv_loop_t *net_conn_loop(const net_conn_t *c);
 /* Returns: the server that accepted |c|, or NULL for a client connection. */
 net_server_t *net_conn_server(const net_conn_t *c);
+/* Returns: the socket's file descriptor (e.g. for getsockopt in tests), or -1 once closing. */
+int net_conn_fileno(const net_conn_t *c);
 
 /* ---------------------------------------------------------------------------------------------
  * Raw (byte-stream) connections

@@ -86,6 +86,8 @@ typedef struct net_h2_config {
     uint32_t initial_window_size;    /* per-stream receive window we announce (1 MiB) */
     uint32_t connection_window_size; /* connection receive window (16 MiB) */
     uint32_t max_header_list_size;   /* bytes (name+value+32 per field) we accept (16 KiB) */
+    uint32_t max_frame_size;         /* SETTINGS_MAX_FRAME_SIZE we announce: the largest frame
+                                        payload we accept (0: the protocol's 16 KiB, not sent) */
     size_t stream_output_cap;        /* bytes queued per stream, not yet framed (256 KiB) */
     size_t session_output_cap;       /* bytes queued over all streams (4 MiB) */
 } net_h2_config_t;

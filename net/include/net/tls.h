@@ -42,11 +42,24 @@ typedef struct net_tls_config {
      * picks its most preferred protocol that the client offers; a client that offers ALPN and gets
      * none back is still connected (net_tls_alpn returns NULL). */
     const char *const *alpn;
+    /* Protocol versions accepted (NET_TLS_V1_2, NET_TLS_V1_3; 0: TLS 1.2 up to the newest). */
+    int min_version, max_version;
+    /* Cipher choice, OpenSSL syntax; NULL: OpenSSL's defaults. |cipher_list| covers TLS 1.2
+     * ("ECDHE-RSA-AES128-GCM-SHA256:..."), |ciphersuites| TLS 1.3 ("TLS_AES_128_GCM_SHA256:...").
+     * "" is refused (no usable cipher) for cipher_list; for ciphersuites it disables TLS 1.3. */
+    const char *cipher_list, *ciphersuites;
+    /* Key exchange groups in preference order, colon-separated ("X25519:P-256"); NULL: OpenSSL's
+     * defaults. */
+    const char *groups;
 } net_tls_config_t;
+
+#define NET_TLS_V1_2 0x0303
+#define NET_TLS_V1_3 0x0304
 
 /* Creates a context (SSL_CTX, TLS 1.2 minimum). Borrows cfg (copied).
  * Returns: the context (refcount 1, owned by the caller: net_tls_ctx_release), or NULL with *err
- * NET_ETLS (bad certificate/key/CA; the reason is logged) or NET_ENOMEM / NET_EINVAL. */
+ * NET_ETLS (bad certificate/key/CA; the reason is logged) or NET_ENOMEM / NET_EINVAL (an ALPN
+ * name, version, cipher or group OpenSSL does not take; the reason is logged). */
 net_tls_ctx_t *net_tls_ctx_new(bool server, const net_tls_config_t *cfg, int *err);
 net_tls_ctx_t *net_tls_ctx_retain(net_tls_ctx_t *ctx);
 void net_tls_ctx_release(net_tls_ctx_t *ctx); /* NULL is a no-op */

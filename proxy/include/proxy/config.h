@@ -17,7 +17,9 @@
  *   V3 a TCPRoute's listener_key names a Listener
  *   V4 every path, header and query regex compiles (PCRE2)
  *   V5 an object's xDS name equals the change's name; no two Binds share a key
- *   P1-P4 every Policy compiles (proxy/policy.h: JWKS, htpasswd, rate limit, backend TLS)
+ *   P1-P6 every Policy compiles (proxy/policy.h: JWKS, htpasswd, rate limit, backend TLS,
+ *         backend TCP/HTTP values, CEL rules)
+ *   P7 every frontend tcp / tls / http Policy can be applied (proxy/frontend.h)
  *
  * Single-threaded: the store and snapshots are used on the proxy's loop (references may be
  * dropped from any thread: the count is atomic).

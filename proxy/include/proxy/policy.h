@@ -30,7 +30,8 @@
  *   P3 a local rate limit has max_tokens > 0, a fill_interval > 0 and tokens_per_fill <=
  *      max_tokens (for each rule too)
  *   P4 a backend TLS policy's certificate, key and root CA load (OpenSSL)
- *   P5 every CEL rule of an authorization or network authorization policy parses
+ *   P5 backend_tcp / backend_http values can be applied (durations, keepalive bounds, version)
+ *   P6 every CEL rule of an authorization or network authorization policy parses
  *      (proxy/cel.h; a function the subset lacks is accepted, reported, and fails closed)
  *
  * Request time (proxy/http.c calls these, sans-IO):

@@ -19,7 +19,14 @@
  * Answers the proxy makes itself: 404 (no route), 500 (no usable backend), 502 (bad upstream
  * response), 503 (upstream connection or backend TLS failed), 504 (route timeout), redirects and
  * direct responses, policy answers (proxy/policy.h: 401 authentication, 429 rate limit, 501
- * backend kind not served), and net/h1.c's 4xx/5xx for malformed requests (Connection: close).
+ * backend kind not served), 408 (an HTTP/1.1 request head not complete within
+ * client_header_timeout_ms of its first byte), and net/h1.c's 4xx/5xx for malformed requests
+ * (Connection: close).
+ *
+ * Client connections are under deadlines (proxy_options_t client_*) and take their Bind's
+ * frontend policies (proxy/frontend.h: TCP keepalive, TLS versions / ciphers / ALPN, HTTP/1.1
+ * and HTTP/2 limits), resolved when a listener opens and after every accepted change set, for the
+ * connections accepted from then on.
  */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
@@ -50,9 +57,25 @@ typedef struct proxy_options {
     /* TCP and TLS passthrough connections, and HTTP/1.1 connections upgraded by a 101: closed
      * after this long without a byte either way (3600000, one hour; 0: never) */
     uint64_t tunnel_idle_timeout_ms;
+    /* Client connections of every listener (a Bind's FrontendPolicies override them; 0: never):
+     * HTTP/1.1 with no byte of a next request, and HTTP/2 with no stream, for this long are
+     * closed (600000, ten minutes: agentgateway's http1IdleTimeout default) */
+    uint64_t client_idle_timeout_ms;
+    /* HTTP/1.1: from the first byte of a request head to its end; late → 408 and close (30000,
+     * hyper's header read timeout, which agentgateway's HTTP/1 server uses) */
+    uint64_t client_header_timeout_ms;
+    /* TLS handshake, or a plaintext client's first bytes telling HTTP/1.1 from HTTP/2 (15000,
+     * agentgateway's TLS handshake timeout) */
+    uint64_t client_handshake_timeout_ms;
+    /* HTTP/1.1: a request body from which no byte came for this long, while the proxy was ready
+     * for more → 408 (or an abort once the response started) and close (60000, nginx's
+     * client_body_timeout) */
+    uint64_t client_body_timeout_ms;
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *o);
+/* The options |p| runs with (borrowed until proxy_close). */
+const proxy_options_t *proxy_options_get(const proxy_t *p);
 
 /* Creates a proxy on |loop| with an empty config. Borrows opt (copied, strings too).
  * Returns: owned by caller (proxy_close), or NULL with *err (PROXY_ENOMEM). */
@@ -70,7 +93,7 @@ int proxy_apply(proxy_t *p, const proxy_change_t *changes, size_t n, bool replac
 /* Serves the Bind whose key is |bind_key| on |listen| ("127.0.0.1:0" picks a port). The Bind need
  * not exist yet (requests then get 404). TLS: when the current snapshot has an HTTPS Listener on
  * that Bind with a certificate, the first one (by key) terminates TLS for the whole listener
- * (taken now: a later certificate change needs proxy_unlisten + proxy_listen). Borrows both.
+ * (its SNI table and the Bind's frontend tls policy follow later changes). Borrows both.
  * Returns: PROXY_OK with *port (may be NULL) set to the bound port, PROXY_EINVAL (already
  * listening for that Bind), PROXY_ECONFIG (the certificate or key does not load), or PROXY_EIO
  * (bind failed, e.g. address in use). */
@@ -87,6 +110,14 @@ typedef struct proxy_stats {
     uint64_t upstream_retries;    /* resent after a pooled connection closed under them */
     uint64_t listen_failures;     /* auto_listen listeners that could not open */
     uint64_t tunnels_idle_closed; /* upgraded connections closed by tunnel_idle_timeout_ms */
+    /* Client connections the proxy closed on a timeout (proxy_options_t client_*, or the Bind's
+     * FrontendPolicy): */
+    uint64_t client_idle_closed;        /* HTTP/1.1 between requests, HTTP/2 without a stream */
+    uint64_t client_header_timeouts;    /* HTTP/1.1 request head not complete in time (408) */
+    uint64_t client_body_timeouts;      /* HTTP/1.1 request body stalled (408 or abort) */
+    uint64_t client_handshake_timeouts; /* TLS handshake / first bytes not in time */
+    uint64_t client_keepalive_timeouts; /* HTTP/2 PING not acknowledged (http2KeepaliveTimeout) */
+    uint64_t client_lifetime_closed;    /* maxConnectionDuration reached (graceful close) */
     size_t listeners;             /* open */
     size_t idle_upstreams;        /* pooled */
     size_t downstream_http1;      /* HTTP/1.1 client connections open */
