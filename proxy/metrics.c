@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/l4.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 
@@ -249,6 +250,22 @@ static void simple(proxy_metrics_buf_t *o, const char *name, const char *gateway
     }
 }
 
+/* One series per (label value, count) of a labelled counter family. */
+typedef struct labelled {
+    const char *value;
+    uint64_t n;
+} labelled_t;
+
+static void labelled(proxy_metrics_buf_t *o, const char *name, const char *gateway,
+                     const char *label, const labelled_t *v, size_t nv)
+{
+    for (size_t k = 0; k < nv; k++) {
+        series_open(o, name, gateway);
+        series_sep(o, gateway);
+        put(o, "%s=\"%s\"} %" PRIu64 "\n", label, v[k].value, v[k].n);
+    }
+}
+
 int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *srcs, size_t n,
                          const proxy_metrics_xds_t *xds)
 {
@@ -354,21 +371,55 @@ int proxy_metrics_render(proxy_metrics_buf_t *o, const proxy_metrics_source_t *s
     family(o, "krtgate_proxy_client_timeouts_total", "counter",
            "Client connections the proxy closed on a timeout, by which one.");
     for (size_t i = 0; i < n; i++) {
-        const struct {
-            const char *reason;
-            uint64_t v;
-        } t[] = {{"idle", st[i].client_idle_closed},
-                 {"header", st[i].client_header_timeouts},
-                 {"body", st[i].client_body_timeouts},
-                 {"handshake", st[i].client_handshake_timeouts},
-                 {"keepalive", st[i].client_keepalive_timeouts},
-                 {"max_duration", st[i].client_lifetime_closed}};
-        for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
-            series_open(o, "krtgate_proxy_client_timeouts_total", srcs[i].gateway);
-            series_sep(o, srcs[i].gateway);
-            put(o, "reason=\"%s\"} %" PRIu64 "\n", t[k].reason, t[k].v);
-        }
+        const labelled_t t[] = {{"idle", st[i].client_idle_closed},
+                                {"header", st[i].client_header_timeouts},
+                                {"body", st[i].client_body_timeouts},
+                                {"handshake", st[i].client_handshake_timeouts},
+                                {"keepalive", st[i].client_keepalive_timeouts},
+                                {"max_duration", st[i].client_lifetime_closed}};
+        labelled(o, "krtgate_proxy_client_timeouts_total", srcs[i].gateway, "reason", t,
+                 sizeof t / sizeof *t);
     }
+    family(o, "krtgate_proxy_tunnels_idle_closed_total", "counter",
+           "Upgraded HTTP/1.1 connections (WebSocket) closed after tunnel_idle_timeout_ms "
+           "without a byte either way.");
+    for (size_t i = 0; i < n; i++)
+        simple(o, "krtgate_proxy_tunnels_idle_closed_total", srcs[i].gateway,
+               st[i].tunnels_idle_closed);
+
+    /* TCP, TLS passthrough and terminated-TLS TCP ports (proxy/l4.h) */
+    proxy_l4_stats_t *l4 = n ? calloc(n, sizeof *l4) : NULL;
+    if (n && !l4) {
+        free(st);
+        o->oom = true;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        proxy_l4_stats(srcs[i].p, &l4[i]);
+    family(o, "krtgate_proxy_tcp_connections_total", "counter",
+           "Connections accepted on TCP and TLS passthrough ports.");
+    for (size_t i = 0; i < n; i++)
+        simple(o, "krtgate_proxy_tcp_connections_total", srcs[i].gateway, l4[i].connections);
+    family(o, "krtgate_proxy_tcp_spliced_total", "counter",
+           "Connections on TCP and TLS passthrough ports connected to a backend.");
+    for (size_t i = 0; i < n; i++)
+        simple(o, "krtgate_proxy_tcp_spliced_total", srcs[i].gateway, l4[i].spliced);
+    family(o, "krtgate_proxy_tcp_closed_total", "counter",
+           "Connections on TCP and TLS passthrough ports the proxy closed, by why: no route "
+           "takes them, the backend failed, a bad or slow ClientHello, idle.");
+    for (size_t i = 0; i < n; i++) {
+        const labelled_t t[] = {{"no_route", l4[i].no_route},
+                                {"no_backend", l4[i].no_backend},
+                                {"bad_hello", l4[i].bad_hello},
+                                {"idle", l4[i].idle_closed}};
+        labelled(o, "krtgate_proxy_tcp_closed_total", srcs[i].gateway, "reason", t,
+                 sizeof t / sizeof *t);
+    }
+    family(o, "krtgate_proxy_tcp_active", "gauge",
+           "Connections open on TCP and TLS passthrough ports.");
+    for (size_t i = 0; i < n; i++)
+        simple(o, "krtgate_proxy_tcp_active", srcs[i].gateway, l4[i].open);
+    free(l4);
 
     family(o, "krtgate_proxy_config_generation", "gauge",
            "Generation of the config serving (1 = empty, +1 per accepted change set).");

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -36,6 +37,7 @@
 #include "net/tls.h"
 #include "ir/policy.h"
 #include "proxy/l4.h"
+#include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "loop_rig.h"
 #include "proxy_test_util.h"
@@ -382,6 +384,23 @@ static void job_stats(void *world, void *arg)
     proxy_l4_stats(w->proxy, arg);
 }
 
+/* /metrics as the admin endpoint renders it for this proxy (caller frees). */
+static void job_metrics(void *world, void *arg)
+{
+    world_t *w = world;
+    proxy_metrics_buf_t b = {0};
+    proxy_metrics_source_t src = {NULL, w->proxy};
+    *(char **)arg = proxy_metrics_render(&b, &src, 1, NULL) == 0 ? b.data : NULL;
+}
+
+static char *l4_metrics(void)
+{
+    char *text = NULL;
+    tu_loop_run(&W.rig, job_metrics, &text);
+    assert_non_null(text);
+    return text;
+}
+
 static proxy_l4_stats_t l4_stats(void)
 {
     proxy_l4_stats_t st;
@@ -649,6 +668,15 @@ static void test_tcp_idle_deadline_closes_only_silent_connections(void **state)
         after = l4_stats();
     }
     assert_int_equal(after.idle_closed - before.idle_closed, 1);
+    /* and /metrics says so */
+    char *text = l4_metrics(), want[96];
+    snprintf(want, sizeof want, "krtgate_proxy_tcp_closed_total{reason=\"idle\"} %" PRIu64 "\n",
+             after.idle_closed);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "krtgate_proxy_tcp_connections_total %" PRIu64 "\n",
+             after.connections);
+    assert_non_null(strstr(text, want));
+    free(text);
 }
 
 static void test_tls_terminated_then_spliced_to_the_tcp_backend(void **state)

@@ -97,6 +97,11 @@ static void test_responses_are_counted_by_route_and_code(void **state)
     assert_non_null(strstr(t, "# TYPE krtgate_proxy_upstream_latency_seconds histogram\n"));
     assert_non_null(strstr(t, "krtgate_proxy_downstream_active{protocol=\"http1\"} 0\n"));
     assert_non_null(strstr(t, "krtgate_proxy_config_generation 1\n"));
+    /* the TCP port and tunnel counters are there from the start, at zero */
+    assert_non_null(strstr(t, "krtgate_proxy_tcp_closed_total{reason=\"no_route\"} 0\n"));
+    assert_non_null(strstr(t, "krtgate_proxy_tcp_closed_total{reason=\"idle\"} 0\n"));
+    assert_non_null(strstr(t, "krtgate_proxy_tcp_active 0\n"));
+    assert_non_null(strstr(t, "krtgate_proxy_tunnels_idle_closed_total 0\n"));
     assert_null(strstr(t, "krtgate_xds_client"));
     free(t);
     proxy_close(p, NULL, NULL);
