@@ -18,6 +18,7 @@
 #   PVN_PIN=auto       where the processes run: `auto` (with 2 or more CPUs) gives the proxy under
 #                      test CPU 0 and the backend and the load generator the other CPUs (taskset,
 #                      the same for both proxies); `off` leaves placement to the scheduler
+#   PVN_KRTGATE_ARGS=  extra options for `krtgate run`, e.g. "--busy-poll 50us" (split on spaces)
 #   PVN_KEEP=1         keep the work folder (configs, logs, raw tool outputs) and print its path
 #
 # What runs, all on 127.0.0.0/8 and all stopped on exit (trap):
@@ -44,11 +45,12 @@
 #             the percentiles (h2load prints none)
 # Output: one machine line per (proxy, protocol),
 #   proxy_vs_nginx proxy=krtgate proto=http1.1 tool=wrk round=1 conns=50 req_s=… p50_us=… p99_us=…
-#       rss_kib=… upstream_conns=… errors=…
+#       rss_kib=… cpu_us_req=… upstream_conns=… errors=…
 # (rss_kib = VmHWM, the peak resident set so far, of the krtgate process — control plane
-# included — or of the nginx worker), then per (proxy, protocol) a line with round=median (the
-# median of each of req_s, p50_us, p99_us, upstream_conns over the rounds; rss_kib the peak,
-# errors the sum), then a table of the medians and the issue's targets against them, then each
+# included — or of the nginx worker; cpu_us_req = that process's user + system CPU time during
+# the measured run over the requests completed), then per (proxy, protocol) a line with
+# round=median (the median of each of req_s, p50_us, p99_us, cpu_us_req, upstream_conns over the
+# rounds; rss_kib the peak, errors the sum), then a table of the medians and the issue's targets against them, then each
 # round's krtgate/nginx ratios and in how many rounds each target was met.
 # Exit: 0 measured, 1 a step failed, 2 usage, 77 skipped because a tool is missing (nothing is
 # installed at run time).
@@ -65,6 +67,7 @@ warmup=${PVN_WARMUP:-2s}
 rounds=${PVN_ROUNDS:-3}
 nginx_keepalive=${PVN_NGINX_KEEPALIVE:-128}
 pin=${PVN_PIN:-auto}
+read -r -a krt_args <<<"${PVN_KRTGATE_ARGS:-}"
 
 backend_addr=${PVN_BACKEND_ADDR:-127.0.10.1:8081}
 krt_addr=${PVN_KRTGATE_ADDR:-127.0.3.1:8080}
@@ -101,7 +104,7 @@ ncpu=$(nproc)
 case "$pin" in
 auto)
     if (( ncpu >= 2 )) && command -v taskset >/dev/null 2>&1; then
-        pin_proxy=(taskset -c 0) pin_tools=(taskset -c "1-$(( ncpu - 1 ))")
+        pin_proxy=(taskset -c 0) pin_tools=(taskset -c "$( (( ncpu == 2 )) && echo 1 || echo "1-$(( ncpu - 1 ))")")
     fi
     ;;
 off) ;;
@@ -282,7 +285,7 @@ pids+=($!)
 "${pin_proxy[@]}" nginx -p "$work/nginx/" -c nginx.conf >"$work/nginx/stdout" 2>&1 &
 pids+=($!)
 nginx_pid=$!
-"${pin_proxy[@]}" "$krtgate" run --no-watch --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$work/manifests" \
+"${pin_proxy[@]}" "$krtgate" run "${krt_args[@]}" --no-watch --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$work/manifests" \
     >"$work/krtgate.log" 2>&1 &
 pids+=($!)
 krt_pid=$!
@@ -322,6 +325,12 @@ done
 accepts() { curl -s --max-time 2 "http://$backend_addr/backend_status" | awk 'NR == 3 { print $1 }'; }
 
 hwm_kib() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
+# cpu_ticks PID: user + system time of the process so far, in clock ticks (its command name has
+# no spaces, so the fields of /proc/PID/stat split plainly).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+clk_tck=$(getconf CLK_TCK)
+# cpu_us_per_req TICKS REQUESTS: the proxy's CPU time per completed request, in µs.
+cpu_us_per_req() { awk -v t="$1" -v n="$2" -v hz="$clk_tck" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "?" }'; }
 
 # to_us VALUE: wrk's "1.23ms" / "456.78us" / "1.20s" → microseconds.
 to_us() {
@@ -339,7 +348,10 @@ run_wrk() {
     "${pin_tools[@]}" wrk -t1 -c"$conns" -d"$warmup" "http://$addr/" >/dev/null
     local a0
     a0=$(accepts)
+    local c0
+    c0=$(cpu_ticks "$pid")
     "${pin_tools[@]}" wrk -t1 -c"$conns" -d"$duration" --latency "http://$addr/" >"$out"
+    local cpu=$(( $(cpu_ticks "$pid") - c0 ))
     local up=$(( $(accepts) - a0 - 1 ))    # minus the status query's own connection
     local rps p50 p99 errors
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
@@ -349,7 +361,9 @@ run_wrk() {
     errors=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
                   /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
                   END { print e + 0 }' "$out")
-    results+=("proxy_vs_nginx proxy=$proxy proto=http1.1 tool=wrk round=$round conns=$conns req_s=$rps p50_us=$p50 p99_us=$p99 rss_kib=$(hwm_kib "$pid") upstream_conns=$up errors=$errors")
+    local cpu_req
+    cpu_req=$(cpu_us_per_req "$cpu" "$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")")
+    results+=("proxy_vs_nginx proxy=$proxy proto=http1.1 tool=wrk round=$round conns=$conns req_s=$rps p50_us=$p50 p99_us=$p99 rss_kib=$(hwm_kib "$pid") cpu_us_req=$cpu_req upstream_conns=$up errors=$errors")
     echo "${results[-1]}"
 }
 
@@ -361,8 +375,11 @@ run_h2load() {
     # (h2load prints no percentiles); the same for both proxies, so its cost is too
     local a0
     a0=$(accepts)
+    local c0
+    c0=$(cpu_ticks "$pid")
     "${pin_tools[@]}" h2load -n"$h2_requests" -c"$h2_conns" -m"$h2_streams" --log-file="$log" "http://$addr/" \
         >"$out" 2>&1 || { say "h2load against $proxy failed:"; tail -20 "$out" >&2; exit 1; }
+    local cpu=$(( $(cpu_ticks "$pid") - c0 ))
     local up=$(( $(accepts) - a0 - 1 ))
     local rps p50 p99 errors
     rps=$(awk '$1 == "finished" { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^req\/s/) { sub(/,$/, "", $i); print $i; exit } }' "$out")
@@ -372,12 +389,14 @@ run_h2load() {
               print v[i50], v[i99] }')
     errors=$(awk '$1 == "requests:" { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^(failed|errored|timeout)/) e += $i }
                   END { print e + 0 }' "$out")
-    results+=("proxy_vs_nginx proxy=$proxy proto=h2c tool=h2load round=$round conns=$h2_conns streams=$h2_streams req_s=$rps p50_us=$p50 p99_us=$p99 rss_kib=$(hwm_kib "$pid") upstream_conns=$up errors=$errors")
+    local cpu_req
+    cpu_req=$(cpu_us_per_req "$cpu" "$(awk '$1 == "requests:" { print $8; exit }' "$out")")
+    results+=("proxy_vs_nginx proxy=$proxy proto=h2c tool=h2load round=$round conns=$h2_conns streams=$h2_streams req_s=$rps p50_us=$p50 p99_us=$p99 rss_kib=$(hwm_kib "$pid") cpu_us_req=$cpu_req upstream_conns=$up errors=$errors")
     echo "${results[-1]}"
 }
 
 say "nginx upstream keepalive $nginx_keepalive; $duration wrk runs with $conns connections, h2load $h2_requests requests"
-say "krtgate $("$krtgate" version 2>/dev/null | head -1), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version 2>&1 | head -1); load at start: $(cut -d' ' -f1-3 /proc/loadavg); $ncpu cores, placement: ${pin_proxy[*]:-scheduler} (proxies) / ${pin_tools[*]:-scheduler} (backend, wrk, h2load)"
+say "krtgate $("$krtgate" version 2>/dev/null | head -1)${krt_args[*]:+ (${krt_args[*]})}, $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version 2>&1 | head -1); load at start: $(cut -d' ' -f1-3 /proc/loadavg); $ncpu cores, placement: ${pin_proxy[*]:-scheduler} (proxies) / ${pin_tools[*]:-scheduler} (backend, wrk, h2load)"
 for round in $(seq "$rounds"); do
     # Odd rounds krtgate first, even rounds nginx first (ABBA): whichever proxy goes second
     # runs on a machine the first run has just warmed (caches, CPU frequency, the backend), and
@@ -401,12 +420,12 @@ field() { awk -v k="$2" '{ for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 medians=()
 for key in krtgate:http1.1 nginx:http1.1 krtgate:h2c nginx:h2c; do
-    rs=() p50s=() p99s=() ups=() rss=0 errs=0 first=
+    rs=() p50s=() p99s=() cpus=() ups=() rss=0 errs=0 first=
     for line in "${results[@]}"; do
         [[ $(field "$line" proxy):$(field "$line" proto) == "$key" ]] || continue
         [[ -n "$first" ]] || first=$line
         rs+=("$(field "$line" req_s)") p50s+=("$(field "$line" p50_us)") p99s+=("$(field "$line" p99_us)")
-        ups+=("$(field "$line" upstream_conns)")
+        cpus+=("$(field "$line" cpu_us_req)") ups+=("$(field "$line" upstream_conns)")
         (( $(field "$line" rss_kib) > rss )) && rss=$(field "$line" rss_kib)
         errs=$(( errs + $(field "$line" errors) ))
     done
@@ -415,17 +434,17 @@ for key in krtgate:http1.1 nginx:http1.1 krtgate:h2c nginx:h2c; do
     m=${m/round=1 /round=median }
     [[ $(field "$first" tool) == h2load ]] && m+="streams=$h2_streams "
     m+="req_s=$(median "${rs[@]}") p50_us=$(median "${p50s[@]}") p99_us=$(median "${p99s[@]}")"
-    m+=" rss_kib=$rss upstream_conns=$(median "${ups[@]}") errors=$errs"
+    m+=" rss_kib=$rss cpu_us_req=$(median "${cpus[@]}") upstream_conns=$(median "${ups[@]}") errors=$errs"
     medians+=("$m")
     echo "$m"
 done
 
 echo
 echo "median of $rounds round(s):"
-printf '%-8s %-8s %10s %8s %8s %8s %9s %6s\n' proxy proto 'req/s' 'p50 µs' 'p99 µs' 'RSS KiB' 'upstream' errors
+printf '%-8s %-8s %10s %8s %8s %8s %10s %9s %6s\n' proxy proto 'req/s' 'p50 µs' 'p99 µs' 'RSS KiB' 'CPU µs/req' 'upstream' errors
 for line in "${medians[@]}"; do
     awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-           printf "%-8s %-8s %10s %8s %8s %8s %9s %6s\n", f["proxy"], f["proto"], f["req_s"], f["p50_us"], f["p99_us"], f["rss_kib"], f["upstream_conns"], f["errors"] }' <<<"$line"
+           printf "%-8s %-8s %10s %8s %8s %8s %10s %9s %6s\n", f["proxy"], f["proto"], f["req_s"], f["p50_us"], f["p99_us"], f["rss_kib"], f["cpu_us_req"], f["upstream_conns"], f["errors"] }' <<<"$line"
 done
 
 # The issue's target, per protocol: krtgate req/s >= nginx's and krtgate p99 <= nginx's.

@@ -522,9 +522,12 @@ static void tls_input(net_conn_t *c)
     }
 }
 
+_Thread_local uint64_t net__conn_reads;
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     net_conn_t *c = stream->data;
+    net__conn_reads++;
     net__conn_enter(c);
     if (nread == UV_EOF && (c->raw || c->ending)) {
         raw_eof(c);

@@ -116,6 +116,9 @@ void net__timer_discard(uv_timer_t *t);
 int net__bytes_append(uint8_t **buf, size_t *len, size_t *cap, const uint8_t *data, size_t n);
 /* Requests a close with |reason| (deferred while inside a callback of |c|). */
 void net__conn_abort(net_conn_t *c, int reason);
+/* Socket reads of net/ connections on this thread (read_cb): the input signal of busy polling
+ * (net/busy_poll.c). Per thread because a loop and its connections live on one thread. */
+extern _Thread_local uint64_t net__conn_reads;
 void net__conn_enter(net_conn_t *c);
 void net__conn_leave(net_conn_t *c);
 /* Frees |c| once it is closing and libuv holds nothing of it (handles closed, requests done). */

@@ -21,6 +21,10 @@ int cli_proxy(int argc, char **argv);
 /* Reads a duration flag: an integer with a unit, "ms", "s", "m" or "h" ("500ms", "90s", "1h"),
  * or "0". Returns: 0 with *ms set, or -1 (malformed or over a year). */
 int cli_duration_ms(const char *s, uint64_t *ms);
+/* Reads the window of --busy-poll, argv[*i + 1]: "us", "ms" or "s" ("50us", "1ms"), at most
+ * NET_BUSY_POLL_MAX_US, or "0" (off), into *us; |cmd| names the command in the message.
+ * Returns: CLI_OK with *i advanced past the value, or CLI_USAGE after saying what is wrong. */
+int cli_busy_poll_arg(const char *cmd, int argc, char **argv, int *i, uint64_t *us);
 
 /* Writes |doc| to |out| as one YAML document (starting with "---"). Borrows doc.
  * Returns: 0, or -1 when the emitter failed. */

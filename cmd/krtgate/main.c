@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "krt/json.h"
+#include "net/busy_poll.h"
 #ifdef KRTGATE_HAVE_BENCH
 #include "scale.h"
 #endif
@@ -15,33 +16,57 @@
 #define KRTGATE_VERSION "0.1.0"
 #endif
 
-int cli_duration_ms(const char *s, uint64_t *ms)
+typedef struct duration_unit {
+    const char *name;
+    uint64_t scale; /* in the result's unit */
+} duration_unit_t;
+
+/* Digits then one of |units| ("0" alone needs none), at most |max| in the result's unit. */
+static int parse_duration(const char *s, const duration_unit_t *units, size_t nunits, uint64_t max,
+                          uint64_t *out)
 {
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     uint64_t v = 0;
     const char *p = s;
     if (!s || *p < '0' || *p > '9')
         return -1;
     for (; *p >= '0' && *p <= '9'; p++) {
         v = v * 10 + (uint64_t)(*p - '0');
-        if (v > 366ull * 24 * 3600 * 1000)
+        if (v > max)
             return -1;
     }
     if (!*p && v == 0) {
-        *ms = 0;
+        *out = 0;
         return 0;
     }
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (!strcmp(p, units[i].unit)) {
-            if (v > 366ull * 24 * 3600 * 1000 / units[i].ms)
+    for (size_t i = 0; i < nunits; i++)
+        if (!strcmp(p, units[i].name)) {
+            if (v > max / units[i].scale)
                 return -1;
-            *ms = v * units[i].ms;
+            *out = v * units[i].scale;
             return 0;
         }
     return -1;
+}
+
+int cli_duration_ms(const char *s, uint64_t *ms)
+{
+    static const duration_unit_t units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    return parse_duration(s, units, sizeof units / sizeof *units, 366ull * 24 * 3600 * 1000, ms);
+}
+
+int cli_busy_poll_arg(const char *cmd, int argc, char **argv, int *i, uint64_t *us)
+{
+    static const duration_unit_t units[] = {{"us", 1}, {"ms", 1000}, {"s", 1000000}};
+    if (*i + 1 >= argc || parse_duration(argv[*i + 1], units, sizeof units / sizeof *units,
+                                         NET_BUSY_POLL_MAX_US, us) != 0) {
+        fprintf(stderr,
+                "krtgate %s: --busy-poll wants a duration up to 100ms such as 50us or 1ms "
+                "(0: off)\n",
+                cmd);
+        return CLI_USAGE;
+    }
+    ++*i;
+    return CLI_OK;
 }
 
 static void usage(FILE *out)

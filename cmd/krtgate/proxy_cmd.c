@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "net/busy_poll.h"
 #include "net/grpc.h"
 #include "net/http_server.h"
 #include "net/tls.h"
@@ -46,7 +47,8 @@ typedef struct pc_opts {
     uint16_t port;
     uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
     uint64_t client_idle_ms, client_header_ms, client_handshake_ms,
-        client_body_ms; /* --client-*-timeout */
+        client_body_ms;    /* --client-*-timeout */
+    uint64_t busy_poll_us; /* --busy-poll (0: off) */
 } pc_opts_t;
 
 typedef struct pc_app {
@@ -55,6 +57,7 @@ typedef struct pc_app {
     proxy_t *p;
     xds_client_t *xds;
     net_http_server_t *admin;
+    net_busy_poll_t *busy; /* --busy-poll */
     uv_signal_t sigint, sigterm;
     /* --config */
     uv_fs_event_t fsev;
@@ -369,6 +372,8 @@ static void stop(pc_app_t *a)
     if (a->admin)
         net_http_server_close(a->admin, true, NULL, NULL);
     a->admin = NULL;
+    net_busy_poll_stop(a->busy);
+    a->busy = NULL;
     if (a->p)
         proxy_close(a->p, NULL, NULL);
     a->p = NULL;
@@ -391,9 +396,11 @@ static void usage(FILE *out)
             "usage: krtgate proxy --xds HOST:PORT --gateway NS/NAME [--token-file F] [--xds-ca F]\n"
             "                     [--xds-server-name NAME] [--node-id ID]\n"
             "                     [--listen-host ADDR] [--admin-listen ADDR]\n"
-            "                     [--tunnel-idle-timeout DURATION] [CLIENT TIMEOUTS]\n"
+            "                     [--tunnel-idle-timeout DURATION] [--busy-poll D]\n"
+            "                     [CLIENT TIMEOUTS]\n"
             "       krtgate proxy --config FILE [--listen-host ADDR] [--admin-listen ADDR]\n"
-            "                     [--tunnel-idle-timeout DURATION] [CLIENT TIMEOUTS]\n"
+            "                     [--tunnel-idle-timeout DURATION] [--busy-poll D]\n"
+            "                     [CLIENT TIMEOUTS]\n"
             "CLIENT TIMEOUTS: [--client-idle-timeout D] [--client-header-timeout D]\n"
             "                 [--client-body-timeout D] [--client-handshake-timeout D]\n");
 }
@@ -418,6 +425,11 @@ static int parse(int argc, char **argv, pc_opts_t *o)
                         : !strcmp(s, "--client-handshake-timeout") ? &o->client_handshake_ms
                         : !strcmp(s, "--client-body-timeout")      ? &o->client_body_ms
                                                                    : NULL;
+        if (!strcmp(s, "--busy-poll")) {
+            if (cli_busy_poll_arg("proxy", argc, argv, &i, &o->busy_poll_us) != CLI_OK)
+                return CLI_USAGE;
+            continue;
+        }
         if (dur) {
             if (i + 1 >= argc || cli_duration_ms(argv[i + 1], dur) != 0) {
                 fprintf(stderr,
@@ -486,6 +498,8 @@ int cli_proxy(int argc, char **argv)
         return rc;
     a.loop = uv_default_loop();
     a.status = CLI_OK;
+    if (a.o.busy_poll_us)
+        a.busy = net_busy_poll_start(a.loop, (uint32_t)a.o.busy_poll_us, NULL);
     proxy_options_t po;
     proxy_options_default(&po);
     po.auto_listen_host = a.o.listen_host;

@@ -22,6 +22,7 @@
 #include "krt/json.h"
 #include "kube/manifest_dir.h"
 #include "kube/source.h"
+#include "net/busy_poll.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "proxy/admin.h"
@@ -38,7 +39,8 @@ typedef struct run_opts {
     bool watch, proxy;
     uint64_t tunnel_idle_ms; /* --tunnel-idle-timeout */
     uint64_t client_idle_ms, client_header_ms, client_handshake_ms,
-        client_body_ms; /* --client-*-timeout */
+        client_body_ms;    /* --client-*-timeout */
+    uint64_t busy_poll_us; /* --busy-poll (0: off) */
     const char **paths;
     size_t npaths;
 } run_opts_t;
@@ -58,6 +60,7 @@ typedef struct run_app {
     run_opts_t o;
     cli_plane_t pl; /* engine, source, graph, store, xDS and admin servers (plane.h) */
     kube_manifest_dir_t *dir;
+    net_busy_poll_t *busy; /* --busy-poll, on the loop of the control plane and its proxies */
     uv_signal_t sigint, sigterm;
     bool stopping;
     gw_proxy_t *proxies;
@@ -306,6 +309,8 @@ static void stop(run_app_t *a)
         a->dir = NULL;
     }
     cli_plane_stop(&a->pl);
+    net_busy_poll_stop(a->busy);
+    a->busy = NULL;
     while (a->proxies) {
         gw_proxy_t *g = a->proxies;
         a->proxies = g->next;
@@ -379,6 +384,9 @@ static int parse(int argc, char **argv, run_opts_t *o)
                 return CLI_USAGE;
             }
             i++;
+        } else if (!strcmp(a, "--busy-poll")) {
+            if (cli_busy_poll_arg("run", argc, argv, &i, &o->busy_poll_us) != CLI_OK)
+                return CLI_USAGE;
         } else if (!strcmp(a, "--no-watch")) {
             o->watch = false;
         } else if (!strcmp(a, "--no-proxy")) {
@@ -388,7 +396,8 @@ static int parse(int argc, char **argv, run_opts_t *o)
                    "[--xds-token-file F] [--xds-tls-cert F --xds-tls-key F] "
                    "[--controller-name NAME] [--tunnel-idle-timeout DURATION] "
                    "[--client-idle-timeout D] [--client-header-timeout D] "
-                   "[--client-body-timeout D] [--client-handshake-timeout D] [--no-watch] "
+                   "[--client-body-timeout D] [--client-handshake-timeout D] [--busy-poll D] "
+                   "[--no-watch] "
                    "[--no-proxy] PATH...\n");
             exit(CLI_OK);
         } else if (a[0] == '-' && a[1]) {
@@ -437,6 +446,8 @@ int cli_run(int argc, char **argv)
         return CLI_USAGE;
     }
     uv_loop_t *loop = uv_default_loop();
+    if (a.o.busy_poll_us)
+        a.busy = net_busy_poll_start(loop, (uint32_t)a.o.busy_poll_us, NULL);
     a.status = cli_plane_init(&a.pl, "krtgate run", a.o.controller);
     if (a.status == CLI_OK && (a.status = start_servers(&a, loop)) == CLI_OK) {
         kube_manifest_dir_options_t dopt = {.watch = a.o.watch, .on_update = on_update, .ud = &a};

@@ -263,8 +263,9 @@ binds:
       backends:
       - host: 127.0.78.1:8081
 EOF
+# (with busy polling on: the requests below and the stop at the end go through a spinning loop)
 "$bin" proxy --config "$tmp/local.yaml" --listen-host 127.0.78.12 --admin-listen 127.0.0.1:0 \
-    2>"$tmp/lc.err" &
+    --busy-poll 1ms 2>"$tmp/lc.err" &
 lc_pid=$!
 wait_for "$tmp/lc.err" "config loaded"
 lget() { curl -s --max-time 5 -D - -H "Host: example.local" "http://127.0.78.12:8080$1"; }

@@ -3,7 +3,8 @@
 # (python3-grpcio) acting as the Gateway's proxy; traffic through the in-process proxy to the
 # quickstart's echo backends (where its Pods say they are); an edit to the
 # folder reaches the remote client as a delta of just the changed route and re-routes traffic;
-# the admin endpoint answers /healthz, /readyz and /debug/*; SIGTERM stops it cleanly.
+# the admin endpoint answers /healthz, /readyz and /debug/*; SIGTERM stops it cleanly. It runs
+# with --busy-poll on (and checks that an out-of-range window is a usage error).
 # Usage: test_run.sh KRTGATE SRC_DIR GEN_PYTHON_DIR
 set -eu
 bin=$1
@@ -49,7 +50,16 @@ grep -q 127.0.77.10 "$tmp/live/gateway.yaml" || fail "could not give the Gateway
 e1=$!
 /usr/bin/python3 "$src/examples/quickstart/echo.py" 127.0.77.2 8081 echo-2 &
 e2=$!
-"$bin" run --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$tmp/live" 2>"$tmp/run.err" &
+# A busy-poll window longer than 100 ms is refused as a usage error, naming the option.
+rc=0
+"$bin" run --busy-poll 200ms "$tmp/live" 2>"$tmp/usage.err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--busy-poll wants a duration up to 100ms" "$tmp/usage.err" ||
+    fail "--busy-poll 200ms: exit $rc, $(cat "$tmp/usage.err")"
+
+# Busy polling on (50 µs): everything below runs through a loop that spins after input, and the
+# SIGTERM at the end must still stop it.
+"$bin" run --busy-poll 50us --xds-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$tmp/live" \
+    2>"$tmp/run.err" &
 pid=$!
 wait_for "$tmp/run.err" "initial load"
 xds=$(sed -n 's/.*serving xDS on 127.0.0.1:\([0-9]*\),.*/\1/p' "$tmp/run.err")
