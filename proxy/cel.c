@@ -1662,9 +1662,15 @@ static val_t fmt_double(ectx_t *x, double d)
     return v_str(b, n);
 }
 
+/* The argument list of |n| (NULL when it has none: argv itself may be NULL then). */
+static const int32_t *node_argv(const proxy_cel_t *e, const node_t *n)
+{
+    return n->nargs ? e->argv + n->args : NULL;
+}
+
 static val_t eval_call(ectx_t *x, const node_t *n)
 {
-    const int32_t *argv = x->e->argv + n->args;
+    const int32_t *argv = node_argv(x->e, n);
     if (n->op == FN_UNKNOWN) { /* its target first: the innermost unsupported call is named */
         val_t t = n->a >= 0 ? eval(x, n->a) : (val_t){.k = K_NULL};
         return t.k == K_ERR ? t : v_err(x, "function '%s' is not supported by this proxy", n->name);
@@ -1969,7 +1975,7 @@ static val_t eval(ectx_t *x, int32_t i)
         return eval_comp(x, n);
     case N_LIST:
     case N_MAP: {
-        const int32_t *argv = x->e->argv + n->args;
+        const int32_t *argv = node_argv(x->e, n);
         val_t *l = vals_reserve(x, n->nargs);
         if (!l && n->nargs)
             return v_err(x, "list too long");
@@ -2008,7 +2014,7 @@ static val_t eval(ectx_t *x, int32_t i)
     case N_OR: {
         /* commutative: a deciding operand (false for &&, true for ||) wins over errors */
         bool decide = n->kind == N_OR;
-        const int32_t *argv = x->e->argv + n->args;
+        const int32_t *argv = node_argv(x->e, n);
         val_t err = {.k = K_NULL};
         for (uint32_t k = 0; k < n->nargs; k++) {
             val_t a = eval(x, argv[k]);
