@@ -26,7 +26,8 @@
  *  H2 st->queued == sum of unsent bytes in st's chunk list; 0 after a reset
  *  H3 s->nstreams == length of the stream list; s->nblocked == number of streams with blocked set
  *  H4 st->deferred implies st->has_provider and an empty queue and not eof_sent
- *  H5 out_len > 0 implies out != NULL (mem_send's buffer, not yet fully pulled)                  */
+ *  H5 out_len > 0 implies out != NULL (mem_send's buffer, not yet fully pulled)
+ *  H6 st->end_in_frame only while that stream's on_headers runs (false between calls)          */
 
 typedef struct chunk {
     struct chunk *next;
@@ -58,7 +59,8 @@ struct net_h2_stream {
     bool ended;          /* end requested (EOF once the queue drains) */
     bool eof_sent;       /* the provider reported EOF */
     bool reset;          /* RST_STREAM submitted or received */
-    bool remote_ended;   /* the peer sent END_STREAM */
+    bool remote_ended;   /* the peer sent END_STREAM (on_end delivered) */
+    bool end_in_frame;   /* the header block being delivered carries END_STREAM */
     bool blocked;        /* a write was refused: on_writable owed */
     bool manual_consume; /* the user acknowledges received bytes itself */
     bool opened;         /* nghttp2 knows the stream (client: HEADERS went out) */
@@ -389,11 +391,16 @@ static void headers_received(net_h2_session_t *s, net_h2_stream_t *st, const ngh
     } else {
         kind = NET_H2_TRAILERS;
     }
+    /* a request or trailers that end the stream say so while on_headers runs (a GET then has
+     * no body for its receiver), and on_end follows */
+    st->end_in_frame = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (st->announced && s->cb.on_headers)
         s->cb.on_headers(s, st, kind, b->h, b->n, s->ud);
     hdrbuf_clear(b);
-    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+    if (st->end_in_frame) {
+        st->end_in_frame = false;
         deliver_end(s, st);
+    }
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
@@ -1003,7 +1010,7 @@ bool net_h2_stream_can_write(const net_h2_stream_t *st, size_t len)
 
 bool net_h2_stream_remote_ended(const net_h2_stream_t *st)
 {
-    return st->remote_ended;
+    return st->remote_ended || st->end_in_frame;
 }
 
 int net_h2_session_check(const net_h2_session_t *s)
@@ -1020,6 +1027,11 @@ int net_h2_session_check(const net_h2_session_t *s)
         }
         if (st->reset && st->queued) {
             net__log(NET_LOG_ERROR, "h2 invariant H2: reset stream %d holds bytes", st->id);
+            return NET_ESTATE;
+        }
+        if (st->end_in_frame) {
+            net__log(NET_LOG_ERROR, "h2 invariant H6: stream %d end_in_frame outside on_headers",
+                     st->id);
             return NET_ESTATE;
         }
         if (st->deferred && (!st->has_provider || st->queued || st->eof_sent)) {

@@ -31,6 +31,7 @@ typedef struct side {
     int respond_on; /* 0: respond on end of request; 1: Trailers-Only at once; 2: never */
     bool echo;
     net_h2_stream_t *last;
+    int req_ended_at_headers; /* requests whose stream had ended while on_headers ran */
 } side_t;
 
 typedef struct pair {
@@ -60,6 +61,8 @@ static void on_headers(net_h2_session_t *s, net_h2_stream_t *st, int kind, const
     logf_(sd, ") ");
     if (kind == NET_H2_REQUEST) {
         sd->last = st;
+        if (net_h2_stream_remote_ended(st))
+            sd->req_ended_at_headers++;
         if (sd->respond_on == 1) {
             net_h2_header_t rh[] = {NET_H2_HDR(":status", "200"), NET_H2_HDR("grpc-status", "12")};
             assert_int_equal(net_h2_stream_respond(st, rh, 2, true), NET_OK);
@@ -217,6 +220,7 @@ static void exchange(size_t chunk)
     assert_string_equal(p.sv.log, "req(1 :path=/echo content-type=application/grpc) end(1) "
                                   "close(1,0) ");
     assert_string_equal(p.sv.body, "hello");
+    assert_int_equal(p.sv.req_ended_at_headers, 0); /* a body follows the head */
     assert_string_equal(p.c.log, "resp(1 :status=200 x-a=b) trailers(1 grpc-status=0) end(1) "
                                  "close(1,0) ");
     assert_string_equal(p.c.body, "hello");
@@ -230,6 +234,22 @@ static void test_request_response_with_body_and_trailers(void **state)
 {
     (void)state;
     exchange(SIZE_MAX);
+}
+
+/* A request whose HEADERS carry END_STREAM is known to have no body while on_headers runs (a
+ * proxy decides there how to forward it); on_end still follows. */
+static void test_request_without_body_is_ended_during_on_headers(void **state)
+{
+    (void)state;
+    pair_t p;
+    pair_init(&p, NULL, NULL);
+    post(&p, "/get", true);
+    pump(&p);
+    assert_int_equal(p.sv.req_ended_at_headers, 1);
+    assert_string_equal(p.sv.log, "req(1 :path=/get content-type=application/grpc) end(1) "
+                                  "close(1,0) ");
+    assert_true(net_h2_session_check(p.sv.s) == NET_OK);
+    pair_free(&p);
 }
 
 static void test_exchange_fed_one_byte_at_a_time(void **state)
@@ -575,6 +595,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_response_with_body_and_trailers),
+        cmocka_unit_test(test_request_without_body_is_ended_during_on_headers),
         cmocka_unit_test(test_exchange_fed_one_byte_at_a_time),
         cmocka_unit_test(test_trailers_only_before_request_end_is_followed_by_rst_no_error),
         cmocka_unit_test(test_streaming_writes_resume_a_deferred_provider),

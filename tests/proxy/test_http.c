@@ -876,7 +876,14 @@ static void test_retry_on_listed_status_and_connection_error(void **state)
     assert_int_equal(r.status, 500); /* beyond the budget: the last answer */
     tu_resp_free(&r);
     tu_loop_run(&W.rig, job_v1_count, &c1);
-    assert_int_equal(c1 - c0, 3);          /* one try + two retries */
+    assert_int_equal(c1 - c0, 3); /* one try + two retries */
+    /* the same from an HTTP/2 client (h2c, a GET whose HEADERS end the stream) */
+    tu_curl(&r, W.port, "/status/500", "--http2-prior-knowledge");
+    assert_int_equal(r.status, 500);
+    tu_resp_free(&r);
+    tu_loop_run(&W.rig, job_v1_count, &c0);
+    assert_int_equal(c0 - c1, 3);
+    c1 = c0;
     tu_curl(&r, W.port, "/status/404", NULL); /* not a listed code: no retry */
     assert_int_equal(r.status, 404);
     tu_resp_free(&r);
@@ -886,7 +893,7 @@ static void test_retry_on_listed_status_and_connection_error(void **state)
     assert_int_equal(r.status, 503);
     tu_resp_free(&r);
     tu_loop_run(&W.rig, job_stats, &s1);
-    assert_int_equal(s1.upstream_retries - s0.upstream_retries, 4);
+    assert_int_equal(s1.upstream_retries - s0.upstream_retries, 6); /* 2 + 2 (h2c) + 2 */
 }
 
 /* /pertry: the hole never answers; backendRequest 100 ms per try, 2 retries 20 ms apart. */

@@ -195,7 +195,8 @@ void *net_h2_stream_user(const net_h2_stream_t *st);
 size_t net_h2_stream_queued(const net_h2_stream_t *st);
 /* Returns: true when a write of |len| bytes would be accepted now. */
 bool net_h2_stream_can_write(const net_h2_stream_t *st, size_t len);
-/* Returns: true once the peer ended its side. */
+/* Returns: true once the peer ended its side; during on_headers, true when that header block
+ * carries END_STREAM (a request without body), before on_end is delivered. */
 bool net_h2_stream_remote_ended(const net_h2_stream_t *st);
 
 /* Checks the session's invariants (see h2.c); returns NET_OK or logs the broken one and returns
