@@ -378,4 +378,30 @@ static inline tp_tps_t *tp_set_header(int kind, const char *name, const char *va
     return t;
 }
 
+/* A fuzz seed for tests/fuzz/fuzz_policy.c: |o| (a Policy Resource; taken) must encode and decode
+ * back to an equal object; with KRTGATE_POLICY_SEEDS_DIR set it is written there as |name| (the
+ * request-shape byte |shape|, then the Resource bytes; tests/fuzz/corpus/policy). */
+static inline void tp_fuzz_seed(const char *name, int shape, const ir_obj_t *o)
+{
+    assert_non_null(o);
+    size_t len;
+    const uint8_t *w = ir_obj_wire(o, &len);
+    const ir_obj_t *back = NULL;
+    assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
+                     IR_OK);
+    assert_true(krt_obj_equal(ir_obj_krt(o), ir_obj_krt(back)));
+    ir_obj_release(back);
+    const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
+    if (dir) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputc(shape, f);
+        fwrite(w, 1, len, f);
+        fclose(f);
+    }
+    ir_obj_release(o);
+}
+
 #endif

@@ -286,27 +286,8 @@ static void test_fuzz_seeds_round_trip(void **state)
         {"backend_tls_insecure_host",
          backend("s", "backend:default/b", bps_tls(NULL, NULL, VM(INSECURE_HOST), NULL, NULL))},
     };
-    const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
-    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-        assert_non_null(seeds[i].o);
-        size_t len;
-        const uint8_t *w = ir_obj_wire(seeds[i].o, &len);
-        const ir_obj_t *back = NULL;
-        assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
-                         IR_OK);
-        assert_true(krt_obj_equal(ir_obj_krt(seeds[i].o), ir_obj_krt(back)));
-        ir_obj_release(back);
-        if (dir) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
-            FILE *f = fopen(path, "wb");
-            assert_non_null(f);
-            fputc(0, f);
-            fwrite(w, 1, len, f);
-            fclose(f);
-        }
-        ir_obj_release(seeds[i].o);
-    }
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        tp_fuzz_seed(seeds[i].name, 0, seeds[i].o);
 }
 
 /* ------------------------------------------------------------------------------------------- */

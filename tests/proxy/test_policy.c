@@ -1141,27 +1141,8 @@ static void test_fuzz_seeds_round_trip(void **state)
         {"network_authorization", 0,
          netauth("n", "gw:default/gw", 80, "source.address.startsWith('10.')", "source.port < 2")},
     };
-    const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
-    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-        assert_non_null(seeds[i].o);
-        size_t len;
-        const uint8_t *w = ir_obj_wire(seeds[i].o, &len);
-        const ir_obj_t *back = NULL;
-        assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
-                         IR_OK);
-        assert_true(krt_obj_equal(ir_obj_krt(seeds[i].o), ir_obj_krt(back)));
-        ir_obj_release(back);
-        if (dir) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
-            FILE *f = fopen(path, "wb");
-            assert_non_null(f);
-            fputc(seeds[i].shape, f);
-            fwrite(w, 1, len, f);
-            fclose(f);
-        }
-        ir_obj_release(seeds[i].o);
-    }
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        tp_fuzz_seed(seeds[i].name, seeds[i].shape, seeds[i].o);
 }
 
 static void job_setup(void *world, void *arg)
