@@ -387,8 +387,7 @@ static inline void tp_fuzz_seed(const char *name, int shape, const ir_obj_t *o)
     size_t len;
     const uint8_t *w = ir_obj_wire(o, &len);
     const ir_obj_t *back = NULL;
-    assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL),
-                     IR_OK);
+    assert_int_equal(ir_obj_decode(IR_TYPE_URL_RESOURCE, w, len, "default/gw", &back, NULL), IR_OK);
     assert_true(krt_obj_equal(ir_obj_krt(o), ir_obj_krt(back)));
     ir_obj_release(back);
     const char *dir = getenv("KRTGATE_POLICY_SEEDS_DIR");
